@@ -1,0 +1,38 @@
+package apperr_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/spotter-dev/spotter/apperr"
+)
+
+func TestCodeAndIs(t *testing.T) {
+	sentinel := &apperr.Error{Code: apperr.NotFound}
+	tests := []struct {
+		name        string
+		err         error
+		wantCode    string
+		wantDetails string
+		isSentinel  bool
+	}{
+		{name: "plain error is internal", err: errors.New("boom"), wantCode: apperr.Internal},
+		{name: "typed", err: apperr.New(apperr.NotFound, "token %s", "t1"), wantCode: apperr.NotFound, wantDetails: "token t1", isSentinel: true},
+		{name: "wrapped twice", err: fmt.Errorf("load: %w", apperr.Wrap(errors.New("x"), apperr.Unavailable, "vault down")), wantCode: apperr.Unavailable, wantDetails: "vault down"},
+		{name: "nil", err: nil, wantCode: apperr.Internal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := apperr.Code(tt.err); got != tt.wantCode {
+				t.Errorf("Code() = %q; want %q", got, tt.wantCode)
+			}
+			if got := apperr.Details(tt.err); got != tt.wantDetails {
+				t.Errorf("Details() = %q; want %q", got, tt.wantDetails)
+			}
+			if got := errors.Is(tt.err, sentinel); got != tt.isSentinel {
+				t.Errorf("errors.Is(err, NotFound) = %v; want %v", got, tt.isSentinel)
+			}
+		})
+	}
+}

@@ -1,0 +1,16 @@
+// Command spotter starts and stops EC2 spot instances from webhooks without
+// handing out AWS keys. See README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "spotter:", err)
+		os.Exit(1)
+	}
+}
