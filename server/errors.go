@@ -1,0 +1,116 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/spotter-dev/spotter/apperr"
+)
+
+// statusOf is the one table from error code to HTTP status. Codes are the
+// stable "error" strings clients switch on; anything not listed is a 500.
+var statusOf = map[string]int{
+	apperr.Invalid:     http.StatusBadRequest,
+	apperr.NotFound:    http.StatusNotFound,
+	apperr.Conflict:    http.StatusConflict,
+	apperr.TooLarge:    http.StatusRequestEntityTooLarge,
+	apperr.Unsupported: http.StatusUnsupportedMediaType,
+	apperr.Unauth:      http.StatusUnauthorized,
+	apperr.Forbidden:   http.StatusForbidden,
+	apperr.RateLimited: http.StatusTooManyRequests,
+	apperr.Unavailable: http.StatusServiceUnavailable,
+	apperr.Internal:    http.StatusInternalServerError,
+
+	apperr.TokenInvalid:     http.StatusUnauthorized,
+	apperr.TokenExpired:     http.StatusUnauthorized,
+	apperr.TokenRevoked:     http.StatusUnauthorized,
+	apperr.SignatureInvalid: http.StatusUnauthorized,
+	apperr.SignatureExpired: http.StatusUnauthorized,
+	apperr.SignatureReplay:  http.StatusConflict,
+	apperr.PolicyDenied:     http.StatusForbidden,
+	apperr.MFARequired:      http.StatusUnauthorized,
+	apperr.MFAInvalid:       http.StatusUnauthorized,
+	apperr.MFAReplayed:      http.StatusUnauthorized,
+
+	apperr.CapacityUnavailable: http.StatusServiceUnavailable,
+	apperr.AWSThrottled:        http.StatusServiceUnavailable,
+	apperr.AWSAuthFailed:       http.StatusBadGateway,
+	apperr.AWSUnavailable:      http.StatusBadGateway,
+}
+
+// echoCodes translates the errors Echo and its middleware raise themselves.
+var echoCodes = map[int]string{
+	http.StatusBadRequest:            apperr.Invalid,
+	http.StatusUnauthorized:          apperr.Unauth,
+	http.StatusForbidden:             apperr.Forbidden,
+	http.StatusNotFound:              apperr.NotFound,
+	http.StatusMethodNotAllowed:      "method_not_allowed",
+	http.StatusRequestEntityTooLarge: apperr.TooLarge,
+	http.StatusUnsupportedMediaType:  apperr.Unsupported,
+	http.StatusTooManyRequests:       apperr.RateLimited,
+	http.StatusServiceUnavailable:    apperr.Unavailable,
+}
+
+// ErrorBody is the JSON every error reply carries.
+type ErrorBody struct {
+	Code    int    `json:"code"`
+	Error   string `json:"error"`
+	Details string `json:"details,omitempty"`
+}
+
+// StatusOf returns the HTTP status and stable code for err.
+func StatusOf(err error) (int, string) {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		if code, ok := echoCodes[he.Code]; ok {
+			return he.Code, code
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			return he.Code, apperr.Invalid
+		}
+		return http.StatusInternalServerError, apperr.Internal
+	}
+	code := apperr.Code(err)
+	status, ok := statusOf[code]
+	if !ok {
+		return http.StatusInternalServerError, apperr.Internal
+	}
+	return status, code
+}
+
+// errorHandler writes err as the stable JSON error body. The cause of a 5xx is
+// logged with the request id; the client sees only the code and safe details.
+func errorHandler(log *slog.Logger, routes routeSet) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		status, code := StatusOf(err)
+		body := ErrorBody{Code: status, Error: code}
+		switch {
+		case code == apperr.Internal:
+			body.Details = "internal error; the server log has the details under this request id"
+		case code == "method_not_allowed":
+			body.Details = "method not allowed on this route"
+		case errors.As(err, new(*echo.HTTPError)):
+			body.Details = http.StatusText(status)
+		default:
+			body.Details = apperr.Details(err)
+		}
+		if status >= 500 {
+			log.ErrorContext(c.Request().Context(), "request failed",
+				"request_id", requestID(c), "route", routes.of(c), "error", err.Error())
+		}
+		if c.Request().Method == http.MethodHead {
+			err = c.NoContent(status)
+		} else {
+			err = c.JSON(status, body)
+		}
+		if err != nil {
+			log.Error("write error reply", "request_id", requestID(c), "error", err)
+		}
+	}
+}

@@ -1,0 +1,114 @@
+// Package server is spotter's HTTP edge: Echo with request ids, redacting
+// request logs, panic recovery, body limits, the one error-to-status table,
+// TLS, and graceful shutdown. Handlers live in package handlers.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// Deps are what the routes need. Each handler maker takes only its own part.
+type Deps struct {
+	Logger *slog.Logger
+	// Store answers /readyz.
+	Store Pinger
+}
+
+// Pinger reports whether a backend answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Options shape the edge.
+type Options struct {
+	// BodyLimit caps request bodies ("64K"); larger ones get 413 before any handler reads them.
+	BodyLimit string
+	// RequestTimeout bounds each handler's context.
+	RequestTimeout time.Duration
+}
+
+// DefaultOptions are what serve uses unless told otherwise.
+var DefaultOptions = Options{BodyLimit: "64K", RequestTimeout: 60 * time.Second}
+
+// New returns spotter's HTTP handler.
+func New(deps Deps, opts Options) *echo.Echo {
+	return build(deps, opts, addRoutes)
+}
+
+// build wires the edge around the routes that add registers; tests pass their own.
+func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
+	if opts.BodyLimit == "" {
+		opts.BodyLimit = DefaultOptions.BodyLimit
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultOptions.RequestTimeout
+	}
+	log := deps.Logger
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	// No proxy is trusted by default: the client address is the peer address.
+	e.IPExtractor = echo.ExtractIPDirect()
+	routes := routeSet{}
+	e.HTTPErrorHandler = errorHandler(log, routes)
+	e.Use(withRequestID, securityHeaders, logRequests(log, routes), recoverPanics(log, routes),
+		middleware.BodyLimit(opts.BodyLimit), middleware.ContextTimeout(opts.RequestTimeout))
+	add(e, deps)
+	for _, r := range e.Routes() {
+		routes[r.Path] = true
+	}
+	return e
+}
+
+// Serve runs h on addr until ctx ends, then shuts down gracefully: in-flight
+// requests get up to grace to finish. With tlsConf nil it serves plain HTTP.
+// ready, if set, is called with the bound address once the listener is open.
+func Serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler, tlsConf *tls.Config, grace time.Duration, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Longer than the request timeout so a handler's own deadline answers first.
+		WriteTimeout:   90 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		TLSConfig:      tlsConf,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
