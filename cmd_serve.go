@@ -2,10 +2,100 @@ package main
 
 import (
 	"context"
-	"errors"
+	"crypto/tls"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spotter-dev/spotter/server"
 )
 
-func runServe(_ context.Context, _ []string, _ func(string) string, _ io.Reader, _, _ io.Writer) error {
-	return errors.New("serve: not built yet")
+func runServe(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
+	cfg, err := parseServeConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	return serve(ctx, cfg, log, stdout, nil)
 }
+
+// serve runs the service until ctx ends. ready, if set, gets the bound address
+// (tests listen on port 0).
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer, ready func(net.Addr)) error {
+	if cfg.DataDir == "" {
+		if cfg.Sandbox {
+			dir, err := os.MkdirTemp("", "spotter-sandbox-")
+			if err != nil {
+				return fmt.Errorf("sandbox data dir: %w", err)
+			}
+			defer os.RemoveAll(dir)
+			cfg.DataDir = dir
+		} else {
+			cfg.DataDir = defaultDataDir(os.Getenv)
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	var tlsConf *tls.Config
+	scheme := "http"
+	if !cfg.Sandbox {
+		scheme = "https"
+		tlsConf, err = loadTLS(cfg, log)
+		if err != nil {
+			return err
+		}
+	}
+
+	h := server.New(server.Deps{Logger: log, Store: store}, server.Options{BodyLimit: cfg.BodyLimit})
+	return server.Serve(ctx, log, cfg.Addr, h, tlsConf, cfg.ShutdownGrace, func(a net.Addr) {
+		base := fmt.Sprintf("%s://%s", scheme, a)
+		log.Info("spotter listening", "url", base, "sandbox", cfg.Sandbox, "data_dir", cfg.DataDir, "version", version)
+		if cfg.Sandbox {
+			fmt.Fprintf(stdout, "spotter sandbox at %s (plain HTTP, loopback only, data in %s)\n  curl %s/healthz\n", base, cfg.DataDir, base)
+		}
+		if ready != nil {
+			ready(a)
+		}
+	})
+}
+
+func loadTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {
+	if cfg.TLSCert != "" {
+		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load --tls-cert/--tls-key: %w", err)
+		}
+		log.Info("TLS certificate loaded", "cert", cfg.TLSCert, "sha256", server.Fingerprint(c.Leaf.Raw))
+		return server.TLSConfig(c), nil
+	}
+	hosts := []string{}
+	if h := cfg.publicHost(); h != "" {
+		hosts = append(hosts, h)
+	}
+	if h, _, err := net.SplitHostPort(cfg.Addr); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		hosts = append(hosts, h)
+	}
+	ss, err := server.LoadOrCreateCert(cfg.DataDir, hosts, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	msg := "self-signed TLS certificate reused"
+	if ss.Created {
+		msg = "self-signed TLS certificate created"
+	}
+	log.Info(msg, "cert", ss.CertFile, "sha256", ss.Fingerprint,
+		"hint", "clients verify it with curl --cacert "+ss.CertFile+" or pin the fingerprint")
+	return server.TLSConfig(ss.Cert), nil
+}
+

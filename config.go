@@ -1,0 +1,176 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Environment variable names: the standard ones first, then spotter's own.
+const (
+	envVaultAddr     = "VAULT_ADDR"
+	envVaultToken    = "VAULT_TOKEN"
+	envVaultRoleID   = "VAULT_ROLE_ID"
+	envVaultSecretID = "VAULT_SECRET_ID"
+	envAddr          = "SPOTTER_ADDR"
+	envDataDir       = "SPOTTER_DATA_DIR"
+	envPublicURL     = "SPOTTER_PUBLIC_URL"
+	envMasterKey     = "SPOTTER_MASTER_KEY"
+	envVaultMount    = "SPOTTER_VAULT_MOUNT"
+	envLogFormat     = "SPOTTER_LOG_FORMAT"
+)
+
+const (
+	defaultAddr        = "127.0.0.1:8443"
+	defaultSandboxAddr = "127.0.0.1:8080"
+)
+
+// serveConfig is everything `spotter serve` reads, loaded once and validated
+// before anything starts.
+type serveConfig struct {
+	Addr          string
+	DataDir       string
+	TLSCert       string
+	TLSKey        string
+	Sandbox       bool
+	PublicURL     string
+	LogFormat     string
+	LogLevel      string
+	BodyLimit     string
+	ShutdownGrace time.Duration
+
+	VaultAddr     string
+	VaultToken    string
+	VaultRoleID   string
+	VaultSecretID string
+	VaultMount    string
+	MasterKey     string
+}
+
+func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", getenv(envAddr), "listen address (env "+envAddr+"; default "+defaultAddr+", sandbox "+defaultSandboxAddr+")")
+	fs.StringVar(&c.DataDir, "data-dir", getenv(envDataDir), "directory for the self-signed certificate and the embedded store (env "+envDataDir+")")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file (with --tls-key); without, a self-signed one is made in the data dir")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file")
+	fs.BoolVar(&c.Sandbox, "sandbox", false, "plain HTTP on loopback with the embedded store in a temporary data dir: for trying spotter")
+	fs.StringVar(&c.PublicURL, "public-url", getenv(envPublicURL), "URL clients use to reach spotter, for capability URLs and the certificate (env "+envPublicURL+")")
+	fs.StringVar(&c.LogFormat, "log-format", or(getenv(envLogFormat), "json"), "log format: json or text")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.BodyLimit, "body-limit", "64K", "largest request body accepted")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 20*time.Second, "time in-flight requests get to finish on SIGINT/SIGTERM")
+	fs.StringVar(&c.VaultMount, "vault-mount", or(getenv(envVaultMount), "spotter"), "Vault KV v2 mount for spotter's records")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	c.VaultAddr, c.VaultToken = getenv(envVaultAddr), getenv(envVaultToken)
+	c.VaultRoleID, c.VaultSecretID = getenv(envVaultRoleID), getenv(envVaultSecretID)
+	c.MasterKey = getenv(envMasterKey)
+
+	if c.Addr == "" {
+		c.Addr = defaultAddr
+		if c.Sandbox {
+			c.Addr = defaultSandboxAddr
+		}
+	}
+	if err := c.validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func (c *serveConfig) validate() error {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: want host:port", c.Addr)
+	}
+	if c.Sandbox {
+		// The sandbox speaks plain HTTP and hands out an admin token: never off this machine.
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("--sandbox serves plain HTTP and listens on loopback only; --addr %q is not a loopback address", c.Addr)
+		}
+		if c.TLSCert != "" || c.TLSKey != "" {
+			return fmt.Errorf("--sandbox serves plain HTTP; drop --tls-cert/--tls-key")
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--public-url %q: want an absolute http(s) URL", c.PublicURL)
+		}
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		return fmt.Errorf("--log-format %q: want json or text", c.LogFormat)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.VaultAddr != "" && !c.Sandbox && c.VaultToken == "" && (c.VaultRoleID == "" || c.VaultSecretID == "") {
+		return fmt.Errorf("%s is set but neither %s nor %s+%s is", envVaultAddr, envVaultToken, envVaultRoleID, envVaultSecretID)
+	}
+	return nil
+}
+
+// publicHost is the host clients use, for the certificate's SANs.
+func (c *serveConfig) publicHost() string {
+	if c.PublicURL == "" {
+		return ""
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+// defaultDataDir follows the XDG base directory spec.
+func defaultDataDir(getenv func(string) string) string {
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "spotter")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "spotter")
+	}
+	return "spotter-data"
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	lvl, _ := parseLevel(level)
+	opts := &slog.HandlerOptions{Level: lvl}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func or(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
