@@ -98,4 +98,3 @@ func loadTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {
 		"hint", "clients verify it with curl --cacert "+ss.CertFile+" or pin the fingerprint")
 	return server.TLSConfig(ss.Cert), nil
 }
-
