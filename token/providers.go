@@ -103,7 +103,9 @@ func VerifyMailgun(key []byte, timestamp, token, signature string, now time.Time
 
 // VerifyTwilio checks X-Twilio-Signature on a form POST:
 // base64(HMAC-SHA1(authToken, fullURL + each param name+value, sorted by
-// name)). fullURL must be the URL Twilio called, rebuilt from the configured
+// name)). params are the form fields of the raw body only (the query is
+// already in fullURL); parse them from the bytes the caller read once.
+// fullURL must be the URL Twilio called, rebuilt from the configured
 // public base URL, never from request headers. A repeated name contributes
 // its distinct values in sorted order (twilio-php's vector). Like the
 // official SDKs, it also tries the URL with the default port added or
