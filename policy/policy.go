@@ -1,0 +1,241 @@
+// Package policy holds what a capability token may do and decides whether a
+// task stays inside it. The body of a request chooses within the policy,
+// never beyond it: every breach is a policy_denied error naming the rule.
+package policy
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spotter-dev/spotter/apperr"
+)
+
+// Task names.
+const (
+	TaskLaunch    = "launch"
+	TaskTerminate = "terminate"
+	TaskStatus    = "status"
+	TaskPrice     = "price"
+	TaskCancel    = "cancel"
+)
+
+// AllTasks returns the tasks a policy may name.
+func AllTasks() []string {
+	return []string{TaskLaunch, TaskTerminate, TaskStatus, TaskPrice, TaskCancel}
+}
+
+// DefaultTasks returns what a policy that names no tasks allows.
+func DefaultTasks() []string {
+	return []string{TaskLaunch, TaskTerminate, TaskStatus, TaskPrice}
+}
+
+// Limits that hold whatever a policy says.
+const (
+	MaxUserDataBytes = 16 << 10 // EC2's limit on user data, before base64
+	MaxCountCeiling  = 1000
+	MaxTTLCeiling    = 7 * 24 * time.Hour
+	MaxPriceCeiling  = 100.0 // $/instance-hour: anything above is a typo, not a bid
+	maxTags          = 40    // EC2 allows 50 per resource; spotter adds its own
+)
+
+// DefaultTTL is the instance lifetime of a policy that names none.
+const DefaultTTL = time.Hour
+
+// Policy bounds a capability token. The JSON names are public API.
+type Policy struct {
+	Regions            []string          `json:"regions"`
+	InstanceTypes      []string          `json:"instanceTypes"`
+	MaxCount           int               `json:"maxCount"`
+	MaxRunning         int               `json:"maxRunning"`
+	MaxPrice           float64           `json:"maxPrice,omitempty"`
+	MaxHourlySpend     float64           `json:"maxHourlySpend,omitempty"`
+	MaxTTL             Duration          `json:"maxTTL"`
+	DefaultTTL         Duration          `json:"defaultTTL"`
+	AMIs               []string          `json:"amis,omitempty"`
+	KeyName            string            `json:"keyName,omitempty"`
+	SecurityGroups     []string          `json:"securityGroups,omitempty"`
+	Subnets            []string          `json:"subnets,omitempty"`
+	UserData           string            `json:"userData,omitempty"`
+	AllowUserData      bool              `json:"allowUserData,omitempty"`
+	Tasks              []string          `json:"tasks"`
+	DryRunOnly         bool              `json:"dryRunOnly,omitempty"`
+	OnDemandFallback   bool              `json:"onDemandFallback,omitempty"`
+	ReplaceInterrupted bool              `json:"replaceInterrupted,omitempty"`
+	Tags               map[string]string `json:"tags,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("90m").
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string such as \"90m\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"90m\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+var (
+	regionRe   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
+	typeRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*\.[a-z0-9*?-]+$|^[a-z0-9*?]+\.\*$`)
+	amiRe      = regexp.MustCompile(`^ami-[0-9a-z]{1,17}$`)
+	sgRe       = regexp.MustCompile(`^sg-[0-9a-f]{1,17}$`)
+	subnetRe   = regexp.MustCompile(`^subnet-[0-9a-f]{1,17}$`)
+	keyNameRe  = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
+	tagKeyRe   = regexp.MustCompile(`^[\pL\pN\s+\-=._:/@]{1,128}$`)
+	tagValueRe = regexp.MustCompile(`^[\pL\pN\s+\-=._:/@]{0,256}$`)
+)
+
+func invalid(field, format string, args ...any) error {
+	return apperr.New(apperr.Invalid, "policy."+field+": "+format, args...)
+}
+
+// Normalize fills defaults and validates p, so that a stored policy is always
+// complete. defaultRegion is used when the policy names no region.
+func (p *Policy) Normalize(defaultRegion string) error {
+	if len(p.Regions) == 0 && defaultRegion != "" {
+		p.Regions = []string{defaultRegion}
+	}
+	if len(p.Tasks) == 0 {
+		p.Tasks = DefaultTasks()
+	}
+	if p.MaxCount == 0 {
+		p.MaxCount = 1
+	}
+	if p.MaxRunning == 0 {
+		p.MaxRunning = p.MaxCount
+	}
+	if p.DefaultTTL == 0 {
+		p.DefaultTTL = Duration(DefaultTTL)
+		if p.MaxTTL != 0 && p.MaxTTL < p.DefaultTTL {
+			p.DefaultTTL = p.MaxTTL
+		}
+	}
+	if p.MaxTTL == 0 {
+		p.MaxTTL = p.DefaultTTL
+	}
+	return p.validate()
+}
+
+func (p *Policy) validate() error {
+	if len(p.Regions) == 0 {
+		return invalid("regions", "name at least one region, e.g. [\"us-east-1\"]")
+	}
+	for _, r := range p.Regions {
+		if !regionRe.MatchString(r) {
+			return invalid("regions", "%q is not a region name like us-east-1", r)
+		}
+	}
+	for _, t := range p.Tasks {
+		if !slices.Contains(AllTasks(), t) {
+			return invalid("tasks", "%q is not one of %s", t, strings.Join(AllTasks(), ", "))
+		}
+	}
+	launch := slices.Contains(p.Tasks, TaskLaunch)
+	if launch && len(p.InstanceTypes) == 0 {
+		return invalid("instanceTypes", "a policy that allows launch must name instance types or patterns (\"m5.*\")")
+	}
+	for _, t := range p.InstanceTypes {
+		if !typeRe.MatchString(t) {
+			return invalid("instanceTypes", "%q is not an instance type or pattern like m5.large or m5.*", t)
+		}
+		if _, err := path.Match(t, "x"); err != nil {
+			return invalid("instanceTypes", "%q is not a valid pattern", t)
+		}
+	}
+	if launch && len(p.AMIs) == 0 {
+		return invalid("amis", "a policy that allows launch must name the AMIs it may use")
+	}
+	if err := each("amis", p.AMIs, amiRe, "an AMI id like ami-0abc1234"); err != nil {
+		return err
+	}
+	if err := each("securityGroups", p.SecurityGroups, sgRe, "a security group id like sg-0abc1234"); err != nil {
+		return err
+	}
+	if err := each("subnets", p.Subnets, subnetRe, "a subnet id like subnet-0abc1234"); err != nil {
+		return err
+	}
+	if p.KeyName != "" && !keyNameRe.MatchString(p.KeyName) {
+		return invalid("keyName", "must be 1-255 printable ASCII characters")
+	}
+	switch {
+	case p.MaxCount < 1 || p.MaxCount > MaxCountCeiling:
+		return invalid("maxCount", "must be 1-%d", MaxCountCeiling)
+	case p.MaxRunning < p.MaxCount || p.MaxRunning > MaxCountCeiling:
+		return invalid("maxRunning", "must be at least maxCount (%d) and at most %d", p.MaxCount, MaxCountCeiling)
+	case p.MaxPrice < 0 || p.MaxPrice > MaxPriceCeiling:
+		return invalid("maxPrice", "must be between 0 and %.0f dollars per instance-hour", MaxPriceCeiling)
+	case p.MaxHourlySpend < 0 || p.MaxHourlySpend > MaxPriceCeiling*MaxCountCeiling:
+		return invalid("maxHourlySpend", "must be a positive number of dollars per hour")
+	case p.DefaultTTL < Duration(time.Minute) || p.MaxTTL > Duration(MaxTTLCeiling):
+		return invalid("maxTTL", "TTLs must be between 1m and %s", MaxTTLCeiling)
+	case p.DefaultTTL > p.MaxTTL:
+		return invalid("defaultTTL", "%s is longer than maxTTL %s", time.Duration(p.DefaultTTL), time.Duration(p.MaxTTL))
+	}
+	if p.UserData != "" {
+		raw, err := base64.StdEncoding.DecodeString(p.UserData)
+		if err != nil {
+			return invalid("userData", "must be base64")
+		}
+		if len(raw) > MaxUserDataBytes {
+			return invalid("userData", "is %d bytes; EC2 allows %d", len(raw), MaxUserDataBytes)
+		}
+	}
+	if len(p.Tags) > maxTags {
+		return invalid("tags", "at most %d tags", maxTags)
+	}
+	for k, v := range p.Tags {
+		if err := checkTag(k, v); err != nil {
+			return invalid("tags", "%s", err)
+		}
+	}
+	return nil
+}
+
+func each(field string, vals []string, re *regexp.Regexp, want string) error {
+	for _, v := range vals {
+		if !re.MatchString(v) {
+			return invalid(field, "%q is not %s", v, want)
+		}
+	}
+	return nil
+}
+
+func checkTag(k, v string) error {
+	if strings.HasPrefix(strings.ToLower(k), "aws:") || strings.HasPrefix(k, "spotter:") {
+		return fmt.Errorf("tag key %q uses a reserved prefix (aws:, spotter:)", k)
+	}
+	if !tagKeyRe.MatchString(k) || !tagValueRe.MatchString(v) {
+		return fmt.Errorf("tag %q: keys 1-128 and values 0-256 letters, digits, spaces and + - = . _ : / @", k)
+	}
+	return nil
+}
+
+// Allows reports whether the policy allows task.
+func (p *Policy) Allows(task string) bool { return slices.Contains(p.Tasks, task) }
+
+// AllowsRegion reports whether region is in the policy.
+func (p *Policy) AllowsRegion(region string) bool { return slices.Contains(p.Regions, region) }
+
+// MatchType reports whether an instance type matches one of the policy's names or patterns.
+func (p *Policy) MatchType(t string) bool {
+	for _, pat := range p.InstanceTypes {
+		if ok, _ := path.Match(pat, t); ok {
+			return true
+		}
+	}
+	return false
+}

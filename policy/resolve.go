@@ -1,0 +1,270 @@
+package policy
+
+import (
+	"encoding/base64"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spotter-dev/spotter/apperr"
+)
+
+// Request is what a caller asked for, already decoded from whichever body
+// format it came in. Zero values mean "not given".
+type Request struct {
+	Task             string
+	Region           string
+	InstanceTypes    []string
+	Count            int
+	MaxPrice         float64
+	AMI              string
+	KeyName          string
+	SecurityGroups   []string
+	Subnets          []string
+	UserData         string // base64
+	TTL              time.Duration
+	DryRun           bool
+	OnDemandFallback *bool
+	Tags             map[string]string
+	InstanceIDs      []string
+	All              bool
+}
+
+// Usage is what the token already has running, for the maxRunning and
+// maxHourlySpend rules.
+type Usage struct {
+	Running     int
+	HourlySpend float64
+}
+
+// Launch is a launch fully decided: every value inside the policy.
+type Launch struct {
+	Region           string
+	InstanceTypes    []string
+	Count            int
+	MaxPrice         float64 // 0: no per-instance cap
+	AMI              string
+	KeyName          string
+	SecurityGroups   []string
+	Subnets          []string
+	UserData         []byte
+	TTL              time.Duration
+	DryRun           bool
+	OnDemandFallback bool
+	Tags             map[string]string
+}
+
+func denied(format string, args ...any) error {
+	return apperr.New(apperr.PolicyDenied, format, args...)
+}
+
+func badField(field, format string, args ...any) error {
+	return apperr.New(apperr.Invalid, field+": "+format, args...)
+}
+
+// Check applies the rules every task shares: the task and the region.
+// It returns the region to use.
+func (p *Policy) Check(r Request) (string, error) {
+	if !p.Allows(r.Task) {
+		return "", denied("rule tasks: this token may not %s (allowed: %s)", r.Task, strings.Join(p.Tasks, ", "))
+	}
+	if r.Region == "" {
+		return p.Regions[0], nil
+	}
+	if !p.AllowsRegion(r.Region) {
+		return "", denied("rule regions: region %s is not allowed (allowed: %s)", r.Region, strings.Join(p.Regions, ", "))
+	}
+	return r.Region, nil
+}
+
+// ResolveLaunch decides a launch inside the policy, or says which rule the
+// request breaks. It never widens what the request asked for.
+func (p *Policy) ResolveLaunch(r Request, u Usage) (Launch, error) {
+	region, err := p.Check(r)
+	if err != nil {
+		return Launch{}, err
+	}
+	l := Launch{Region: region, DryRun: r.DryRun, OnDemandFallback: p.OnDemandFallback}
+	if p.DryRunOnly && !r.DryRun {
+		return Launch{}, denied("rule dryRunOnly: this token may only dry-run; send \"dryRun\": true")
+	}
+	if l.InstanceTypes, err = p.resolveTypes(r.InstanceTypes); err != nil {
+		return Launch{}, err
+	}
+
+	l.Count = r.Count
+	switch {
+	case l.Count == 0:
+		l.Count = 1
+	case l.Count < 0:
+		return Launch{}, badField("count", "must be 1 or more")
+	case l.Count > p.MaxCount:
+		return Launch{}, denied("rule maxCount: %d instances asked, at most %d per request", l.Count, p.MaxCount)
+	}
+	if u.Running+l.Count > p.MaxRunning {
+		return Launch{}, denied("rule maxRunning: %d running + %d asked exceeds %d", u.Running, l.Count, p.MaxRunning)
+	}
+
+	l.MaxPrice = p.MaxPrice
+	switch {
+	case r.MaxPrice < 0:
+		return Launch{}, badField("maxPrice", "must be positive")
+	case p.MaxPrice > 0 && r.MaxPrice > p.MaxPrice:
+		return Launch{}, denied("rule maxPrice: $%.4f/h asked, at most $%.4f/h per instance", r.MaxPrice, p.MaxPrice)
+	case r.MaxPrice > 0:
+		l.MaxPrice = r.MaxPrice
+	}
+	if p.MaxHourlySpend > 0 && l.MaxPrice > 0 {
+		if err := p.CheckSpend(u.HourlySpend, float64(l.Count)*l.MaxPrice); err != nil {
+			return Launch{}, err
+		}
+	}
+
+	l.TTL = r.TTL
+	switch {
+	case l.TTL == 0:
+		l.TTL = time.Duration(p.DefaultTTL)
+	case l.TTL < time.Minute:
+		return Launch{}, badField("ttl", "must be at least 1m")
+	case l.TTL > time.Duration(p.MaxTTL):
+		return Launch{}, denied("rule maxTTL: ttl %s exceeds %s", r.TTL, time.Duration(p.MaxTTL))
+	}
+
+	if l.AMI, err = pickOne("ami", "amis", r.AMI, p.AMIs); err != nil {
+		return Launch{}, err
+	}
+	switch {
+	case r.KeyName == "":
+		l.KeyName = p.KeyName
+	case r.KeyName != p.KeyName:
+		return Launch{}, denied("rule keyName: key %q is not the token's key", r.KeyName)
+	default:
+		l.KeyName = r.KeyName
+	}
+	if l.SecurityGroups, err = subset("securityGroups", r.SecurityGroups, p.SecurityGroups); err != nil {
+		return Launch{}, err
+	}
+	if l.Subnets, err = subset("subnets", r.Subnets, p.Subnets); err != nil {
+		return Launch{}, err
+	}
+	if l.UserData, err = p.resolveUserData(r.UserData); err != nil {
+		return Launch{}, err
+	}
+	if r.OnDemandFallback != nil {
+		if *r.OnDemandFallback && !p.OnDemandFallback {
+			return Launch{}, denied("rule onDemandFallback: this token may not fall back to on-demand")
+		}
+		l.OnDemandFallback = *r.OnDemandFallback
+	}
+	if l.Tags, err = p.mergeTags(r.Tags); err != nil {
+		return Launch{}, err
+	}
+	return l, nil
+}
+
+// CheckSpend refuses a launch whose projected cost, added to what the token
+// already spends, passes maxHourlySpend. Callers that know current prices
+// but no price cap call it with their own projection.
+func (p *Policy) CheckSpend(current, added float64) error {
+	if p.MaxHourlySpend > 0 && current+added > p.MaxHourlySpend+1e-9 {
+		return denied("rule maxHourlySpend: $%.4f/h running + $%.4f/h asked exceeds $%.4f/h", current, added, p.MaxHourlySpend)
+	}
+	return nil
+}
+
+// resolveTypes returns the asked types if all match the policy, or the
+// policy's concrete types when none were asked.
+func (p *Policy) resolveTypes(asked []string) ([]string, error) {
+	if len(asked) == 0 {
+		var concrete []string
+		for _, t := range p.InstanceTypes {
+			if !strings.ContainsAny(t, "*?[") {
+				concrete = append(concrete, t)
+			}
+		}
+		if len(concrete) == 0 {
+			return nil, badField("instanceTypes", "name the instance types to launch; this token allows %s", strings.Join(p.InstanceTypes, ", "))
+		}
+		return concrete, nil
+	}
+	out := make([]string, 0, len(asked))
+	for _, t := range asked {
+		if !typeRe.MatchString(t) || strings.ContainsAny(t, "*?[") {
+			return nil, badField("instanceTypes", "%q is not an instance type", t)
+		}
+		if !p.MatchType(t) {
+			return nil, denied("rule instanceTypes: %s is not allowed (allowed: %s)", t, strings.Join(p.InstanceTypes, ", "))
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func pickOne(field, rule, asked string, allowed []string) (string, error) {
+	switch {
+	case asked != "" && slices.Contains(allowed, asked):
+		return asked, nil
+	case asked != "":
+		return "", denied("rule %s: %s is not allowed (allowed: %s)", rule, asked, strings.Join(allowed, ", "))
+	case len(allowed) == 1:
+		return allowed[0], nil
+	default:
+		return "", badField(field, "name one of %s", strings.Join(allowed, ", "))
+	}
+}
+
+func subset(field string, asked, allowed []string) ([]string, error) {
+	if len(asked) == 0 {
+		return slices.Clone(allowed), nil
+	}
+	for _, a := range asked {
+		if !slices.Contains(allowed, a) {
+			return nil, denied("rule %s: %s is not allowed", field, a)
+		}
+	}
+	return slices.Clone(asked), nil
+}
+
+func (p *Policy) resolveUserData(asked string) ([]byte, error) {
+	if asked == "" {
+		if p.UserData == "" {
+			return nil, nil
+		}
+		return base64.StdEncoding.DecodeString(p.UserData)
+	}
+	if !p.AllowUserData {
+		return nil, denied("rule allowUserData: this token may not send user data")
+	}
+	raw, err := base64.StdEncoding.DecodeString(asked)
+	if err != nil {
+		return nil, badField("userData", "must be base64")
+	}
+	if len(raw) > MaxUserDataBytes {
+		return nil, badField("userData", "is %d bytes; EC2 allows %d", len(raw), MaxUserDataBytes)
+	}
+	return raw, nil
+}
+
+// mergeTags lets the request add tags but never override the operator's.
+func (p *Policy) mergeTags(asked map[string]string) (map[string]string, error) {
+	out := maps.Clone(p.Tags)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for k, v := range asked {
+		if err := checkTag(k, v); err != nil {
+			return nil, badField("tags", "%s", err)
+		}
+		if _, fixed := p.Tags[k]; fixed {
+			continue
+		}
+		out[k] = v
+	}
+	if len(out) > maxTags {
+		return nil, badField("tags", "at most %d tags", maxTags)
+	}
+	return out, nil
+}
