@@ -22,13 +22,13 @@ type fixture struct {
 	keys  secrets.KeyRing
 	// raw returns the bytes the backend holds for key, read around the store
 	// (the bbolt file, or Vault's KV over plain HTTP).
-	raw func(t *testing.T, key string) []byte
+	raw func(t testing.TB, key string) []byte
 }
 
 // implementation opens a fresh store for one test; cleanup is registered on t.
 type implementation struct {
 	name string
-	open func(t *testing.T) fixture
+	open func(t testing.TB) fixture
 }
 
 func implementations() []implementation {
@@ -38,7 +38,7 @@ func implementations() []implementation {
 	}
 }
 
-func openEmbeddedFixture(t *testing.T) fixture {
+func openEmbeddedFixture(t testing.TB) fixture {
 	t.Helper()
 	dir := t.TempDir()
 	e, err := secrets.OpenEmbedded(dir, nil, testLogger(t))
@@ -49,7 +49,7 @@ func openEmbeddedFixture(t *testing.T) fixture {
 	return fixture{
 		store: e,
 		keys:  e,
-		raw: func(t *testing.T, _ string) []byte {
+		raw: func(t testing.TB, _ string) []byte {
 			// The whole file: the plaintext must not be anywhere in it.
 			b, err := os.ReadFile(filepath.Join(dir, "spotter.db"))
 			if err != nil {

@@ -31,7 +31,9 @@ type KeyRing interface {
 
 // Both stores provide a KeyRing.
 var (
+	_ KeyRing = (*Vault)(nil)
 	_ KeyRing = (*Embedded)(nil)
+	_ Store   = (*Vault)(nil)
 	_ Store   = (*Embedded)(nil)
 )
 

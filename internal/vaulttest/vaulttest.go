@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,17 @@ import (
 type Server struct {
 	Addr  string
 	Token string
+	// stop kills a server from Start; nil for the shared one.
+	stop func()
+}
+
+// Stop kills a private server from Start at once, as a crash would, so a
+// test can see what clients do when Vault goes away. It is a no-op on the
+// shared server, which other tests are using.
+func (s Server) Stop() {
+	if s.stop != nil {
+		s.stop()
+	}
 }
 
 // Client returns a client for s with no retries and a short timeout, so a
@@ -125,12 +137,18 @@ func Start(tb testing.TB) Server {
 		cancel()
 		tb.Fatalf("start vault: %v", err)
 	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel() // CommandContext kills the process
+			_ = cmd.Wait()
+		})
+	}
 	tb.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
+		stop()
 		logf.Close()
 	})
-	s := Server{Addr: "http://" + addr, Token: token}
+	s := Server{Addr: "http://" + addr, Token: token, stop: stop}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(s.Addr + "/v1/sys/health")
