@@ -1,0 +1,535 @@
+package awssim
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// fleetPool is one candidate (template config × override × zone) of a
+// CreateFleet request.
+type fleetPool struct {
+	ltID, ltName, ltVersion string // as the caller named the template
+	override                query  // as the caller sent it, echoed back
+	spec                    launchSpec
+	az                      string
+	weight                  float64
+	priority                float64
+	hasPriority             bool
+	avail                   int
+	price                   float64 // hourly, spot or on-demand per the allocation
+}
+
+type fleetGroup struct {
+	pool      *fleetPool
+	lifecycle string
+	instances []*instance
+}
+
+type fleetError struct {
+	pool      *fleetPool
+	lifecycle string
+	code, msg string
+}
+
+// fleetRecord is a created instant fleet, kept for ClientToken replay and
+// /_sim/state.
+type fleetRecord struct {
+	id          string
+	created     time.Time
+	fingerprint string
+	tags        []tag
+	groups      []fleetGroup
+	errors      []fleetError
+}
+
+// fleetOptions are the SpotOptions or OnDemandOptions members that shape
+// one market's allocation.
+type fleetOptions struct {
+	strategy     string
+	maxTotal     float64
+	minTarget    int
+	singleType   bool
+	singleAZ     bool
+	poolsToUse   int
+	spot         bool
+	targetUnits  float64
+	defaultPrice func(p *fleetPool) float64
+}
+
+var spotStrategies = []string{"lowest-price", "diversified", "capacity-optimized", "capacity-optimized-prioritized", "price-capacity-optimized"}
+
+func (s *Sim) createFleet(c *call, x *xmlWriter) *apiError {
+	q, r := c.q, c.region
+	typ := q.str("Type")
+	if typ == "" {
+		typ = "maintain"
+	}
+	if typ != "instant" {
+		return &apiError{Code: "Unsupported", Message: fmt.Sprintf("awssim emulates only instant fleets, not %q.", typ)}
+	}
+	tcs := q.sub("TargetCapacitySpecification")
+	total, ok, err := tcs.integer("TotalTargetCapacity")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errMissing("TargetCapacitySpecification.TotalTargetCapacity")
+	}
+	def := tcs.str("DefaultTargetCapacityType")
+	if def != "spot" && def != "on-demand" {
+		if def == "" {
+			return errMissing("TargetCapacitySpecification.DefaultTargetCapacityType")
+		}
+		return errInvalidParameterValue("DefaultTargetCapacityType", def)
+	}
+	spotTarget, hasSpot, err := tcs.integer("SpotTargetCapacity")
+	if err != nil {
+		return err
+	}
+	odTarget, hasOD, err := tcs.integer("OnDemandTargetCapacity")
+	if err != nil {
+		return err
+	}
+	switch {
+	case !hasSpot && !hasOD && def == "spot":
+		spotTarget = total
+	case !hasSpot && !hasOD:
+		odTarget = total
+	case !hasSpot:
+		spotTarget = total - odTarget
+	case !hasOD:
+		odTarget = total - spotTarget
+	}
+	if total < 1 || spotTarget < 0 || odTarget < 0 || spotTarget+odTarget > total {
+		return &apiError{Code: "InvalidTargetCapacitySpecification", Message: fmt.Sprintf("Invalid target capacity: total %d, spot %d, on-demand %d.", total, spotTarget, odTarget)}
+	}
+	spotOpts, err := readFleetOptions(q.sub("SpotOptions"), true)
+	if err != nil {
+		return err
+	}
+	odOpts, err := readFleetOptions(q.sub("OnDemandOptions"), false)
+	if err != nil {
+		return err
+	}
+	spotOpts.targetUnits, odOpts.targetUnits = float64(spotTarget), float64(odTarget)
+	tags, err := tagSpecs(q, "TagSpecification")
+	if err != nil {
+		return err
+	}
+	for rt := range tags {
+		if rt != "instance" && rt != "fleet" {
+			return errInvalidParameterValue("TagSpecification.ResourceType", rt)
+		}
+	}
+	token := q.str("ClientToken")
+	if len(token) > 64 {
+		return errInvalidParameterValue("ClientToken", token)
+	}
+	configs := q.structs("LaunchTemplateConfigs")
+	if len(configs) == 0 {
+		return errMissing("LaunchTemplateConfigs")
+	}
+	fp := q.fingerprint("Action", "Version", "ClientToken", "DryRun")
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.settle(c.now)
+	pools, err := r.fleetPools(configs)
+	if err != nil {
+		return err
+	}
+	if q.boolean("DryRun") {
+		return errDryRun()
+	}
+	if token != "" {
+		if rec, ok := r.fleetTokens[token]; ok {
+			if rec.fingerprint != fp {
+				return &apiError{Code: "IdempotentParameterMismatch", Message: "The client token you have provided is associated with a resource that has different parameters."}
+			}
+			writeFleet(x, rec)
+			return nil
+		}
+	}
+	rec := &fleetRecord{id: fmt.Sprintf("fleet-%08x-%04x-%04x-%04x-%012x", uint32(s.nextID()), uint16(s.nextID()), uint16(s.nextID()), uint16(s.nextID()), s.nextID()&0xffffffffffff), created: c.now, fingerprint: fp, tags: tags["fleet"]}
+	extra := append([]tag{{"aws:ec2:fleet-id", rec.id}}, tags["instance"]...)
+	for _, opts := range []fleetOptions{spotOpts, odOpts} {
+		if opts.targetUnits <= 0 {
+			continue
+		}
+		r.allocate(c, rec, pools, opts, extra)
+	}
+	r.fleets[rec.id] = rec
+	if token != "" {
+		r.fleetTokens[token] = rec
+	}
+	writeFleet(x, rec)
+	return nil
+}
+
+func readFleetOptions(q query, spot bool) (fleetOptions, *apiError) {
+	o := fleetOptions{
+		strategy:   q.str("AllocationStrategy"),
+		singleType: q.boolean("SingleInstanceType"),
+		singleAZ:   q.boolean("SingleAvailabilityZone"),
+		spot:       spot,
+	}
+	allowed := []string{"lowest-price", "prioritized"}
+	if spot {
+		allowed = spotStrategies
+	}
+	if o.strategy == "" {
+		o.strategy = "lowest-price"
+	}
+	if !contains(allowed, o.strategy) {
+		return o, errInvalidParameterValue("AllocationStrategy", o.strategy)
+	}
+	var err *apiError
+	if o.maxTotal, _, err = q.float("MaxTotalPrice"); err != nil {
+		return o, err
+	}
+	if o.minTarget, _, err = q.integer("MinTargetCapacity"); err != nil {
+		return o, err
+	}
+	if o.poolsToUse, _, err = q.integer("InstancePoolsToUseCount"); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// fleetPools expands each template config and override into pools; an
+// override without a zone or subnet stands for every zone of the region.
+func (r *region) fleetPools(configs []query) ([]*fleetPool, *apiError) {
+	var pools []*fleetPool
+	for _, cfg := range configs {
+		lts := cfg.sub("LaunchTemplateSpecification")
+		t, version, err := r.findTemplate(lts.str("LaunchTemplateId"), lts.str("LaunchTemplateName"), lts.str("Version"), true)
+		if err != nil {
+			return nil, err
+		}
+		overrides := cfg.structs("Overrides")
+		if len(overrides) == 0 {
+			overrides = []query{{}}
+		}
+		for _, o := range overrides {
+			spec := t.data
+			spec.MarketType = ""
+			over := launchSpec{
+				InstanceType:     o.str("InstanceType"),
+				SubnetID:         o.str("SubnetId"),
+				AvailabilityZone: o.str("AvailabilityZone"),
+				ImageID:          o.str("ImageId"),
+			}
+			if over.AvailabilityZone == "" {
+				over.AvailabilityZone = o.str("Placement.AvailabilityZone")
+			}
+			mp, _, err := o.float("MaxPrice")
+			if err != nil {
+				return nil, err
+			}
+			over.MaxPrice = mp
+			spec = spec.merge(over)
+			if spec.SubnetID != "" && over.AvailabilityZone == "" && over.SubnetID != "" {
+				spec.AvailabilityZone = ""
+			}
+			if err := r.resolve(&spec); err != nil {
+				return nil, err
+			}
+			if spec.InstanceType == "" {
+				return nil, errMissing("Overrides.InstanceType")
+			}
+			if spec.ImageID == "" {
+				return nil, errMissing("ImageId")
+			}
+			weight := 1.0
+			if w, ok, err := o.float("WeightedCapacity"); err != nil {
+				return nil, err
+			} else if ok && w > 0 {
+				weight = w
+			}
+			prio, hasPrio, err := o.float("Priority")
+			if err != nil {
+				return nil, err
+			}
+			zones := []string{spec.AvailabilityZone}
+			if spec.AvailabilityZone == "" {
+				zones = zones[:0]
+				for _, z := range r.zones {
+					zones = append(zones, z.Name)
+				}
+			}
+			for _, az := range zones {
+				sp := spec
+				sp.AvailabilityZone = az
+				pools = append(pools, &fleetPool{
+					ltID: lts.str("LaunchTemplateId"), ltName: lts.str("LaunchTemplateName"), ltVersion: version,
+					override: o, spec: sp, az: az, weight: weight, priority: prio, hasPriority: hasPrio,
+				})
+			}
+		}
+	}
+	return pools, nil
+}
+
+// allocate fills one market's target from the pools in the order its
+// strategy gives, within MaxTotalPrice and each pool's max price, and
+// records capacity shortfalls in the fleet's errorSet.
+func (r *region) allocate(c *call, rec *fleetRecord, pools []*fleetPool, o fleetOptions, extra []tag) {
+	lifecycle := "on-demand"
+	if o.spot {
+		lifecycle = "spot"
+	}
+	var cands []*fleetPool
+	for _, p := range pools {
+		cp := *p
+		cp.avail = r.pool(p.az, p.spec.InstanceType).available(o.spot)
+		if o.spot {
+			price, perr := r.spotPriceCheck(p.spec.InstanceType, p.az, p.spec.MaxPrice, c.now)
+			if perr != nil {
+				rec.errors = append(rec.errors, fleetError{&cp, lifecycle, perr.Code, perr.Message})
+				continue
+			}
+			cp.price = price
+		} else {
+			od, _ := r.sim.catalog.price(r.name, p.spec.InstanceType)
+			cp.price = od.OnDemand
+		}
+		cands = append(cands, &cp)
+	}
+	orderPools(cands, o.strategy)
+	if o.singleType || o.singleAZ {
+		cands = pickGroup(cands, o)
+	}
+	plan := make([]int, len(cands))
+	remaining, spent := o.targetUnits, 0.0
+	room := func(p *fleetPool) int {
+		n := p.avail
+		if o.maxTotal > 0 {
+			n = min(n, int(math.Floor((o.maxTotal-spent)/p.price+1e-9)))
+		}
+		return n
+	}
+	spread := o.strategy == "diversified" || o.strategy == "lowest-price" && o.poolsToUse > 1
+	if spread {
+		limit := len(cands)
+		if o.strategy == "lowest-price" {
+			limit = min(o.poolsToUse, len(cands))
+		}
+		for progress := true; remaining > 1e-9 && progress; {
+			progress = false
+			for i := 0; i < limit && remaining > 1e-9; i++ {
+				if room(cands[i])-plan[i] >= 1 {
+					plan[i]++
+					remaining -= cands[i].weight
+					spent += cands[i].price
+					progress = true
+				}
+			}
+		}
+	} else {
+		for i, p := range cands {
+			if remaining <= 1e-9 {
+				break
+			}
+			n := min(room(p), int(math.Ceil(remaining/p.weight-1e-9)))
+			if n <= 0 {
+				continue
+			}
+			plan[i] = n
+			remaining -= float64(n) * p.weight
+			spent += float64(n) * p.price
+		}
+	}
+	got := o.targetUnits - remaining
+	if o.minTarget > 0 && got < float64(o.minTarget) {
+		for i := range plan {
+			plan[i] = 0
+		}
+		rec.errors = append(rec.errors, fleetError{nil, lifecycle, "UnfulfillableCapacity", fmt.Sprintf("Unable to fulfill the minimum target capacity of %d.", o.minTarget)})
+		remaining = o.targetUnits
+	}
+	if remaining > 1e-9 {
+		for i, p := range cands {
+			if plan[i] < p.avail || p.avail > 0 && o.maxTotal > 0 {
+				continue
+			}
+			rec.errors = append(rec.errors, fleetError{p, lifecycle, "InsufficientInstanceCapacity", fmt.Sprintf("There is no %s capacity available that matches your request for %s in %s.", lifecycle, p.spec.InstanceType, p.az)})
+		}
+	}
+	for i, p := range cands {
+		if plan[i] == 0 {
+			continue
+		}
+		spec := p.spec
+		if o.spot {
+			spec.MarketType = "spot"
+		}
+		ins := r.launch(spec, launchOpts{
+			az: p.az, count: plan[i], reservationID: fmt.Sprintf("r-0%016x", r.sim.nextID()),
+			fleetID: rec.id, spotPrice: p.price, extraTags: extra,
+		}, c.now)
+		rec.groups = append(rec.groups, fleetGroup{p, lifecycle, ins})
+	}
+}
+
+// orderPools sorts candidates the way the allocation strategy prefers them.
+// Ties break on zone and type so allocations are reproducible.
+func orderPools(ps []*fleetPool, strategy string) {
+	unitPrice := func(p *fleetPool) float64 { return p.price / p.weight }
+	byPrice := func(a, b *fleetPool) int {
+		switch {
+		case unitPrice(a) < unitPrice(b):
+			return -1
+		case unitPrice(a) > unitPrice(b):
+			return 1
+		case a.az != b.az:
+			return cmpStr(a.az, b.az)
+		}
+		return cmpStr(a.spec.InstanceType, b.spec.InstanceType)
+	}
+	prio := func(p *fleetPool) float64 {
+		if p.hasPriority {
+			return p.priority
+		}
+		return math.Inf(1) // no priority ranks last (CreateFleet docs)
+	}
+	deepest := 0
+	for _, p := range ps {
+		deepest = max(deepest, p.avail)
+	}
+	// price-capacity-optimized: the pools with the most capacity, then the
+	// cheapest of those. "Most" is taken as at least half the deepest pool.
+	deep := func(p *fleetPool) bool { return p.avail > 0 && 2*p.avail >= deepest }
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		switch strategy {
+		case "capacity-optimized":
+			if a.avail != b.avail {
+				return a.avail > b.avail
+			}
+		case "capacity-optimized-prioritized", "prioritized":
+			if prio(a) != prio(b) {
+				return prio(a) < prio(b)
+			}
+			if strategy == "capacity-optimized-prioritized" && a.avail != b.avail {
+				return a.avail > b.avail
+			}
+		case "price-capacity-optimized":
+			if deep(a) != deep(b) {
+				return deep(a)
+			}
+			if !deep(a) && a.avail != b.avail {
+				return a.avail > b.avail
+			}
+		}
+		return byPrice(a, b) < 0
+	})
+}
+
+// pickGroup keeps the pools of the best-ranked instance type and/or zone
+// that can hold the whole target on its own, else of the best-ranked one.
+func pickGroup(ps []*fleetPool, o fleetOptions) []*fleetPool {
+	key := func(p *fleetPool) string {
+		k := ""
+		if o.singleType {
+			k += p.spec.InstanceType
+		}
+		if o.singleAZ {
+			k += "/" + p.az
+		}
+		return k
+	}
+	units := map[string]float64{}
+	var order []string
+	for _, p := range ps {
+		k := key(p)
+		if _, seen := units[k]; !seen {
+			order = append(order, k)
+		}
+		units[k] += float64(p.avail) * p.weight
+	}
+	if len(order) == 0 {
+		return ps
+	}
+	chosen := order[0]
+	for _, k := range order {
+		if units[k] >= o.targetUnits {
+			chosen = k
+			break
+		}
+	}
+	var out []*fleetPool
+	for _, p := range ps {
+		if key(p) == chosen {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func writeFleet(x *xmlWriter, rec *fleetRecord) {
+	x.leaf("fleetId", rec.id)
+	x.open("errorSet")
+	for _, e := range rec.errors {
+		x.open("item")
+		if e.pool != nil {
+			writeTemplateAndOverrides(x, e.pool)
+		}
+		x.leaf("lifecycle", e.lifecycle)
+		x.leaf("errorCode", e.code)
+		x.leaf("errorMessage", e.msg)
+		x.close("item")
+	}
+	x.close("errorSet")
+	x.open("fleetInstanceSet")
+	for _, g := range rec.groups {
+		x.open("item")
+		writeTemplateAndOverrides(x, g.pool)
+		x.leaf("lifecycle", g.lifecycle)
+		x.open("instanceIds")
+		for _, in := range g.instances {
+			x.leaf("item", in.id)
+		}
+		x.close("instanceIds")
+		x.leaf("instanceType", g.pool.spec.InstanceType)
+		x.close("item")
+	}
+	x.close("fleetInstanceSet")
+}
+
+func writeTemplateAndOverrides(x *xmlWriter, p *fleetPool) {
+	x.open("launchTemplateAndOverrides")
+	x.open("launchTemplateSpecification")
+	x.opt("launchTemplateId", p.ltID)
+	x.opt("launchTemplateName", p.ltName)
+	x.leaf("version", p.ltVersion)
+	x.close("launchTemplateSpecification")
+	x.open("overrides")
+	x.leaf("instanceType", p.spec.InstanceType)
+	if v := p.override.str("MaxPrice"); v != "" {
+		x.leaf("maxPrice", v)
+	}
+	x.opt("subnetId", p.override.str("SubnetId"))
+	x.leaf("availabilityZone", p.az)
+	if p.weight != 1 || p.override.has("WeightedCapacity") {
+		x.leaf("weightedCapacity", strconv.FormatFloat(p.weight, 'f', -1, 64))
+	}
+	if p.hasPriority {
+		x.leaf("priority", strconv.FormatFloat(p.priority, 'f', -1, 64))
+	}
+	x.opt("imageId", p.override.str("ImageId"))
+	x.close("overrides")
+	x.close("launchTemplateAndOverrides")
+}

@@ -1,0 +1,146 @@
+package awssim
+
+import (
+	"sort"
+	"time"
+)
+
+// State is the JSON document GET /_sim/state returns: everything a test or
+// a person debugging a demo may want to look at.
+type State struct {
+	AccountID  string            `json:"accountId"`
+	Time       time.Time         `json:"time"`
+	Regions    []RegionState     `json:"regions"`
+	MFADevices []string          `json:"mfaDevices"`
+	Faults     []FaultState      `json:"faults"`
+	Latency    map[string]string `json:"latency"`
+}
+
+// FaultState is one active fault rule.
+type FaultState struct {
+	Action string  `json:"action"`
+	Code   string  `json:"code"`
+	Rate   float64 `json:"rate"`
+	Count  int     `json:"count"`
+}
+
+// RegionState is one region's resources.
+type RegionState struct {
+	Name         string            `json:"name"`
+	VpcID        string            `json:"vpcId"`
+	Subnets      map[string]string `json:"subnets"` // zone → default subnet id
+	Instances    []InstanceState   `json:"instances"`
+	SpotRequests []*spotRequest    `json:"spotInstanceRequests"`
+	Templates    []*launchTemplate `json:"launchTemplates"`
+	Fleets       []FleetState      `json:"fleets"`
+	Pools        []PoolState       `json:"pools"`
+}
+
+// InstanceState is an instance as /_sim/state shows it.
+type InstanceState struct {
+	InstanceID    string    `json:"instanceId"`
+	InstanceType  string    `json:"instanceType"`
+	State         string    `json:"state"`
+	AZ            string    `json:"availabilityZone"`
+	Lifecycle     string    `json:"lifecycle"`
+	SpotPrice     float64   `json:"spotPrice,omitempty"`
+	LaunchTime    time.Time `json:"launchTime"`
+	ClientToken   string    `json:"clientToken,omitempty"`
+	SpotRequestID string    `json:"spotInstanceRequestId,omitempty"`
+	FleetID       string    `json:"fleetId,omitempty"`
+	InterruptAt   time.Time `json:"interruptAt,omitzero"`
+	Tags          []tag     `json:"tags"`
+}
+
+// FleetState is an instant fleet as /_sim/state shows it.
+type FleetState struct {
+	FleetID     string   `json:"fleetId"`
+	InstanceIDs []string `json:"instanceIds"`
+	Errors      []string `json:"errors"`
+}
+
+// PoolState is one (zone, type) pool: its current spot price and what is
+// left of its capacity.
+type PoolState struct {
+	AZ                string  `json:"availabilityZone"`
+	InstanceType      string  `json:"instanceType"`
+	SpotPrice         float64 `json:"spotPrice"`
+	OnDemandPrice     float64 `json:"onDemandPrice"`
+	SpotAvailable     int     `json:"spotAvailable"`
+	OnDemandAvailable int     `json:"onDemandAvailable"`
+}
+
+// State returns a snapshot of the whole world.
+func (s *Sim) State() State {
+	now := s.now()
+	st := State{AccountID: s.opts.AccountID, Time: now, MFADevices: s.mfa.serials()}
+	faults, lat := s.chaos.snapshot()
+	st.Latency = lat
+	for _, f := range faults {
+		st.Faults = append(st.Faults, FaultState{f.Action, f.Code, f.Rate, f.Count})
+	}
+	for _, name := range s.catalog.regionNames() {
+		st.Regions = append(st.Regions, s.regions[name].state(now))
+	}
+	return st
+}
+
+func (r *region) state(now time.Time) RegionState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.settle(now)
+	r.purge(now)
+	rs := RegionState{Name: r.name, VpcID: r.vpcID, Subnets: r.zoneSubnet, Instances: []InstanceState{}}
+	for _, in := range r.order {
+		rs.Instances = append(rs.Instances, InstanceState{
+			InstanceID: in.id, InstanceType: in.itype, State: in.state(now, r.sim.opts.PendingDelay),
+			AZ: in.az, Lifecycle: lifecycleName(in), SpotPrice: in.spotPrice, LaunchTime: in.launchTime,
+			ClientToken: in.clientToken, SpotRequestID: in.spotRequestID, FleetID: in.fleetID,
+			InterruptAt: in.interruptAt, Tags: append([]tag{}, in.tags...),
+		})
+	}
+	for _, sr := range r.spotOrder {
+		cp := *sr
+		rs.SpotRequests = append(rs.SpotRequests, &cp)
+	}
+	for _, id := range sortedIDs(r.templates) {
+		cp := *r.templates[id]
+		cp.Data = &cp.data
+		rs.Templates = append(rs.Templates, &cp)
+	}
+	for _, id := range sortedIDs(r.fleets) {
+		f := r.fleets[id]
+		fs := FleetState{FleetID: id, InstanceIDs: []string{}, Errors: []string{}}
+		for _, g := range f.groups {
+			for _, in := range g.instances {
+				fs.InstanceIDs = append(fs.InstanceIDs, in.id)
+			}
+		}
+		for _, e := range f.errors {
+			fs.Errors = append(fs.Errors, e.code+": "+e.msg)
+		}
+		rs.Fleets = append(rs.Fleets, fs)
+	}
+	for k, p := range r.pools {
+		od, _ := r.sim.catalog.price(r.name, k.itype)
+		rs.Pools = append(rs.Pools, PoolState{
+			AZ: k.az, InstanceType: k.itype, SpotPrice: r.sim.spotPrice(r.name, k.az, k.itype, now),
+			OnDemandPrice: od.OnDemand, SpotAvailable: p.available(true), OnDemandAvailable: p.available(false),
+		})
+	}
+	sort.Slice(rs.Pools, func(i, j int) bool {
+		a, b := rs.Pools[i], rs.Pools[j]
+		if a.InstanceType != b.InstanceType {
+			return a.InstanceType < b.InstanceType
+		}
+		return a.AZ < b.AZ
+	})
+	return rs
+}
+
+func lifecycleName(in *instance) string {
+	if in.spot() {
+		return "spot"
+	}
+	return "on-demand"
+}

@@ -1,0 +1,235 @@
+package awssim
+
+import (
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+)
+
+// Instance states, with the codes EC2 reports (types.InstanceState).
+const (
+	statePending      = "pending"
+	stateRunning      = "running"
+	stateShuttingDown = "shutting-down"
+	stateTerminated   = "terminated"
+	stateStopping     = "stopping"
+	stateStopped      = "stopped"
+)
+
+var stateCodes = map[string]int{
+	statePending: 0, stateRunning: 16, stateShuttingDown: 32,
+	stateTerminated: 48, stateStopping: 64, stateStopped: 80,
+}
+
+// onDemandCapacity is large enough that on-demand launches only fail when a
+// test sets a pool's on-demand capacity explicitly.
+const onDemandCapacity = 1000
+
+type poolKey struct{ az, itype string }
+
+// pool is the capacity of one (availability zone, instance type) pair. Spot
+// and on-demand capacity are counted apart so an on-demand fallback can
+// succeed where spot has run dry, as it does on AWS.
+type pool struct {
+	spotCap, spotUsed int
+	odCap, odUsed     int
+}
+
+func (p *pool) available(spot bool) int {
+	if spot {
+		return max(p.spotCap-p.spotUsed, 0)
+	}
+	return max(p.odCap-p.odUsed, 0)
+}
+
+func (p *pool) take(spot bool, n int) {
+	if spot {
+		p.spotUsed += n
+	} else {
+		p.odUsed += n
+	}
+}
+
+func (p *pool) release(spot bool) {
+	if spot {
+		p.spotUsed = max(p.spotUsed-1, 0)
+	} else {
+		p.odUsed = max(p.odUsed-1, 0)
+	}
+}
+
+// region holds one region's resources under its own lock; the subnets and
+// zones are fixed at start and read without it.
+type region struct {
+	sim        *Sim
+	name       string
+	zones      []catalogZone
+	vpcID      string
+	zoneSubnet map[string]string // zone name → default subnet id
+	subnetZone map[string]string // subnet id → zone name
+
+	mu           sync.Mutex
+	pools        map[poolKey]*pool
+	instances    map[string]*instance
+	order        []*instance // launch order, for stable pagination
+	lastSeq      int
+	runTokens    map[string]*runRecord
+	fleetTokens  map[string]*fleetRecord
+	fleets       map[string]*fleetRecord
+	templates    map[string]*launchTemplate // by id
+	templateIDs  map[string]string          // name → id
+	spotRequests map[string]*spotRequest
+	spotOrder    []*spotRequest
+	spotTokens   map[string]*spotTokenRecord
+	interrupts   []*instance // spot interruptions not yet carried out
+}
+
+func newRegion(s *Sim, cr catalogRegion) *region {
+	r := &region{
+		sim:        s,
+		name:       cr.Name,
+		zones:      cr.Zones,
+		vpcID:      fmt.Sprintf("vpc-%017x", stableHash(cr.Name)>>4),
+		zoneSubnet: map[string]string{},
+		subnetZone: map[string]string{},
+	}
+	// Subnet ids depend on the zone only, not the seed, so a config file
+	// naming them keeps working across runs.
+	for _, z := range cr.Zones {
+		id := fmt.Sprintf("subnet-%017x", stableHash("subnet/"+z.Name)>>4)
+		r.zoneSubnet[z.Name] = id
+		r.subnetZone[id] = z.Name
+	}
+	r.reset()
+	return r
+}
+
+func (r *region) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pools = map[poolKey]*pool{}
+	for _, z := range r.zones {
+		for _, t := range r.sim.catalog.InstanceTypes {
+			r.pools[poolKey{z.Name, t.Name}] = &pool{
+				spotCap: defaultSpotCapacity(r.sim.opts.Seed, z.Name, &t),
+				odCap:   onDemandCapacity,
+			}
+		}
+	}
+	r.instances = map[string]*instance{}
+	r.order = nil
+	r.runTokens = map[string]*runRecord{}
+	r.fleetTokens = map[string]*fleetRecord{}
+	r.fleets = map[string]*fleetRecord{}
+	r.templates = map[string]*launchTemplate{}
+	r.templateIDs = map[string]string{}
+	r.spotRequests = map[string]*spotRequest{}
+	r.spotOrder = nil
+	r.spotTokens = map[string]*spotTokenRecord{}
+	r.interrupts = nil
+}
+
+// defaultSpotCapacity gives every pool a seeded depth, so allocation
+// strategies that look at capacity have something to choose between; GPU
+// pools are shallow, as they are on AWS.
+func defaultSpotCapacity(seed int64, zone string, t *instanceSpec) int {
+	h := mix64(uint64(seed) ^ stableHash("capacity/"+zone+"/"+t.Name))
+	if t.GPUs > 0 {
+		return 4 + int(h%9)
+	}
+	return 20 + int(h%81)
+}
+
+func (r *region) zone(name string) (catalogZone, bool) {
+	for _, z := range r.zones {
+		if z.Name == name {
+			return z, true
+		}
+	}
+	return catalogZone{}, false
+}
+
+func (r *region) pool(az, itype string) *pool { return r.pools[poolKey{az, itype}] }
+
+// settle carries out what the clock has made due since the last call:
+// interruptions whose notice has run out. It must be called with r.mu held
+// before any read or write of instances.
+func (r *region) settle(now time.Time) {
+	if len(r.interrupts) == 0 {
+		return
+	}
+	keep := r.interrupts[:0]
+	for _, in := range r.interrupts {
+		if now.Before(in.interruptAt) {
+			keep = append(keep, in)
+			continue
+		}
+		if in.terminatedAt.IsZero() && in.stoppedAt.IsZero() {
+			reason := stateReason{"Server.SpotInstanceTermination", "Server.SpotInstanceTermination: Spot instance termination"}
+			if in.interruptionBehavior == "stop" || in.interruptionBehavior == "hibernate" {
+				r.stopInstance(in, in.interruptAt, reason)
+			} else {
+				r.terminateInstance(in, in.interruptAt, reason, "instance-terminated-no-capacity")
+			}
+		}
+	}
+	r.interrupts = keep
+}
+
+// terminateInstance frees the instance's capacity at once: the pool can be
+// reused while the instance still shows as shutting-down.
+func (r *region) terminateInstance(in *instance, at time.Time, reason stateReason, spotStatus string) {
+	if !in.terminatedAt.IsZero() {
+		return
+	}
+	in.terminatedAt = at
+	in.reason = reason
+	if in.stoppedAt.IsZero() {
+		if p := r.pool(in.az, in.itype); p != nil {
+			p.release(in.spot())
+		}
+	}
+	if sr := r.spotRequests[in.spotRequestID]; sr != nil {
+		sr.instanceEnded(at, spotStatus)
+	}
+}
+
+func (r *region) stopInstance(in *instance, at time.Time, reason stateReason) {
+	if !in.stoppedAt.IsZero() || !in.terminatedAt.IsZero() {
+		return
+	}
+	in.stoppedAt = at
+	in.reason = reason
+	if p := r.pool(in.az, in.itype); p != nil {
+		p.release(in.spot())
+	}
+	if sr := r.spotRequests[in.spotRequestID]; sr != nil {
+		sr.setStatus(at, "instance-stopped-no-capacity")
+	}
+}
+
+// purge forgets instances terminated longer ago than the retention period.
+// Only readers that walk every instance call it, so writers stay O(1).
+func (r *region) purge(now time.Time) {
+	keep := r.order[:0]
+	for _, in := range r.order {
+		if !in.terminatedAt.IsZero() && !now.Before(in.terminatedAt.Add(r.sim.opts.PendingDelay+r.sim.opts.TerminatedRetention)) {
+			delete(r.instances, in.id)
+			continue
+		}
+		keep = append(keep, in)
+	}
+	clear(r.order[len(keep):])
+	r.order = keep
+}
+
+// stableHash is FNV-1a; it keys seeded functions by name.
+func stableHash(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+// unit maps a hash to [0, 1).
+func unit(h uint64) float64 { return float64(h>>11) / (1 << 53) }
