@@ -1,0 +1,237 @@
+package spot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
+
+	"github.com/spotter-dev/spotter/apperr"
+)
+
+// Credentials are a token's stored AWS credentials: long-term keys, a role
+// to assume (with the keys, or with spotter's own identity), or both. They
+// are decrypted for one call; String, GoString and LogValue redact them so
+// a stray log line or %v cannot leak a key.
+type Credentials struct {
+	AccessKeyID     string `json:"-"`
+	SecretAccessKey string `json:"-"`
+	SessionToken    string `json:"-"`
+	RoleARN         string `json:"-"`
+	ExternalID      string `json:"-"`
+}
+
+// String describes the credentials without revealing any of them.
+func (c Credentials) String() string {
+	var parts []string
+	if c.AccessKeyID != "" {
+		parts = append(parts, "keys")
+	}
+	if c.SessionToken != "" {
+		parts = append(parts, "session")
+	}
+	if c.RoleARN != "" {
+		parts = append(parts, "role")
+	}
+	if len(parts) == 0 {
+		return "spot.Credentials{}"
+	}
+	return "spot.Credentials{" + strings.Join(parts, "+") + ", redacted}"
+}
+
+// GoString keeps %#v redacted too.
+func (c Credentials) GoString() string { return c.String() }
+
+// LogValue makes slog print the redacted form.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// MFA is the caller's AWS MFA device serial and one-time code.
+type MFA struct {
+	SerialNumber string
+	Code         string `json:"-"`
+}
+
+// String redacts the code, which is single-use but still a secret while
+// it is valid.
+func (m MFA) String() string {
+	if m.Code == "" {
+		return "spot.MFA{" + m.SerialNumber + "}"
+	}
+	return "spot.MFA{" + m.SerialNumber + ", code redacted}"
+}
+
+// LogValue makes slog print the redacted form.
+func (m MFA) LogValue() slog.Value { return slog.StringValue(m.String()) }
+
+// STS session limits (aws-wire.md §7).
+const (
+	minSession     = 900 * time.Second
+	maxUserSession = 129600 * time.Second
+	maxChained     = time.Hour // role chaining caps a session at one hour
+)
+
+// Session turns a token's stored credentials into the credentials for one
+// task, as a static provider for the EC2 calls that follow.
+//
+//   - With an MFA serial and long-term keys, it calls GetSessionToken with the
+//     code on every call: a cached session would skip the MFA check.
+//   - With a role, it calls AssumeRole (session name "spotter-<tokenID>",
+//     the external id, at most one hour when chained after GetSessionToken),
+//     passing the MFA code to AssumeRole instead when there are no keys.
+//   - Otherwise the keys are used as they are, without calling STS.
+//
+// An STS call that carries a code is made exactly once, never retried: AWS
+// refuses a code it has seen, so a retry after a lost answer would turn a
+// good code into a failure. Errors: mfa_required (serial but no code),
+// mfa_invalid (STS refused the code), aws_auth_failed, aws_throttled,
+// aws_unavailable, invalid_request.
+func (c *Client) Session(ctx context.Context, tokenID string, creds Credentials, mfa MFA, region string) (aws.CredentialsProvider, error) {
+	region, rc, err := c.region(region)
+	if err != nil {
+		return nil, err
+	}
+	haveKeys := creds.AccessKeyID != "" && creds.SecretAccessKey != ""
+	var base aws.CredentialsProvider
+	switch {
+	case haveKeys:
+		base = credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)
+	case creds.RoleARN != "" && c.cfg.ServiceCredentials != nil:
+		base = c.cfg.ServiceCredentials
+	case creds.RoleARN != "":
+		return nil, apperr.New(apperr.AWSAuthFailed, "the token names a role but stores no keys, and this spotter has no AWS identity of its own to assume it with")
+	default:
+		return nil, apperr.New(apperr.AWSAuthFailed, "the token stores no AWS credentials")
+	}
+	if mfa.SerialNumber != "" && mfa.Code == "" {
+		return nil, apperr.New(apperr.MFARequired, "this token requires an MFA code (mfaCode)")
+	}
+	if mfa.Code != "" && !validMFACode(mfa.Code) {
+		return nil, apperr.New(apperr.MFAInvalid, "mfaCode must be six digits")
+	}
+
+	mfaPending := mfa.SerialNumber != ""
+	chained := false
+	// GetSessionToken needs long-term keys; a stored session token means the
+	// keys are already temporary, so MFA can then only go to AssumeRole.
+	if mfaPending && haveKeys && creds.SessionToken == "" {
+		out, err := rc.sts.GetSessionToken(ctx, &sts.GetSessionTokenInput{
+			SerialNumber:    aws.String(mfa.SerialNumber),
+			TokenCode:       aws.String(mfa.Code),
+			DurationSeconds: aws.Int32(int32(clampDuration(c.cfg.SessionDuration, minSession, maxUserSession).Seconds())),
+		}, stsOnce(base))
+		if err != nil {
+			return nil, mapSTSErr(err, "STS GetSessionToken", true)
+		}
+		base, err = staticFrom(out.Credentials)
+		if err != nil {
+			return nil, err
+		}
+		mfaPending, chained = false, true
+		c.log.LogAttrs(ctx, slog.LevelInfo, "got MFA session", slog.String("token", tokenID), slog.String("region", region))
+	}
+	if creds.RoleARN == "" {
+		if mfaPending {
+			return nil, apperr.New(apperr.Invalid, "the token's MFA device needs long-term access keys or a role to present the code to")
+		}
+		return base, nil
+	}
+
+	max := maxUserSession
+	if chained || creds.SessionToken != "" || !haveKeys {
+		max = maxChained
+	}
+	in := &sts.AssumeRoleInput{
+		RoleArn:         aws.String(creds.RoleARN),
+		RoleSessionName: aws.String(sessionName(tokenID)),
+		DurationSeconds: aws.Int32(int32(clampDuration(c.cfg.SessionDuration, minSession, max).Seconds())),
+	}
+	if creds.ExternalID != "" {
+		in.ExternalId = aws.String(creds.ExternalID)
+	}
+	opts := []func(*sts.Options){func(o *sts.Options) { o.Credentials = base }}
+	if mfaPending {
+		in.SerialNumber = aws.String(mfa.SerialNumber)
+		in.TokenCode = aws.String(mfa.Code)
+		opts = []func(*sts.Options){stsOnce(base)}
+	}
+	out, err := rc.sts.AssumeRole(ctx, in, opts...)
+	if err != nil {
+		return nil, mapSTSErr(err, "STS AssumeRole", mfaPending)
+	}
+	c.log.LogAttrs(ctx, slog.LevelInfo, "assumed role", slog.String("token", tokenID), slog.String("region", region), slog.Bool("mfa", mfaPending))
+	return staticFrom(out.Credentials)
+}
+
+// stsOnce runs an STS call with the given credentials and a single attempt.
+func stsOnce(p aws.CredentialsProvider) func(*sts.Options) {
+	return func(o *sts.Options) {
+		o.Credentials = p
+		o.RetryMaxAttempts = 1
+	}
+}
+
+// mapSTSErr maps STS errors; with a code in the call, AccessDenied means the
+// code was wrong, reused or expired (AWS does not say which).
+func mapSTSErr(err error, op string, withCode bool) error {
+	if withCode && awsCode(err) == "AccessDenied" {
+		return apperr.Wrap(err, apperr.MFAInvalid, "AWS refused the MFA code (wrong, expired or already used); wait for the next code and try again")
+	}
+	return mapErr(err, op)
+}
+
+func staticFrom(cr *ststypes.Credentials) (aws.CredentialsProvider, error) {
+	if cr == nil || cr.AccessKeyId == nil || cr.SecretAccessKey == nil {
+		return nil, apperr.Wrap(errors.New("STS answered without credentials"), apperr.AWSUnavailable, "STS answered without credentials; try again")
+	}
+	return credentials.NewStaticCredentialsProvider(*cr.AccessKeyId, *cr.SecretAccessKey, aws.ToString(cr.SessionToken)), nil
+}
+
+func clampDuration(d, lo, hi time.Duration) time.Duration {
+	return min(max(d, lo), hi)
+}
+
+func validMFACode(s string) bool {
+	if len(s) != 6 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// sessionName is "spotter-<tokenID>" reduced to what STS accepts
+// ([\w+=,.@-], 2–64 characters), so CloudTrail shows which token acted.
+func sessionName(tokenID string) string {
+	var b strings.Builder
+	b.WriteString("spotter-")
+	for _, r := range tokenID {
+		if b.Len() >= 64 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("_+=,.@-", r):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// Static wraps credentials that need no STS call (tests, or a caller that
+// already holds a session) as a provider for LaunchSpec and the tasks.
+func Static(creds Credentials) aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)
+}
+
+var _ fmt.GoStringer = Credentials{}

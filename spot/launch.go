@@ -1,0 +1,362 @@
+package spot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/spotter-dev/spotter/apperr"
+)
+
+// LaunchSpec is one launch, already inside the token's policy.
+type LaunchSpec struct {
+	// Credentials for this call, from Session.
+	Credentials aws.CredentialsProvider
+	Region      string
+	TokenID     string
+	// RequestID is the HTTP request id, tagged for audit correlation.
+	RequestID string
+	// ClientToken is ClientToken(tokenID, idempotency key): it makes the
+	// launch idempotent across retries and replicas.
+	ClientToken string
+
+	InstanceTypes     []string
+	Subnets           []string // subnet ids; or
+	AvailabilityZones []string // zones in the default VPC; neither = every zone offering the types
+	Count             int
+	MaxPrice          float64 // per instance-hour, 0 = no cap (EC2 then caps at on-demand)
+	MaxTotalPrice     float64 // fleet $/hour, 0 = no cap
+	AMI               string
+	KeyName           string
+	SecurityGroups    []string // ids (sg-…) or default-VPC names
+	UserData          []byte   // the operator's, raw
+	TTL               time.Duration
+	Tags              map[string]string
+
+	DryRun           bool
+	OnDemandFallback bool
+	Wait             bool // wait (bounded) until running and fill IPs
+}
+
+// Pool is one spot pool (instance type × zone or subnet) a launch offered
+// to EC2, with its current spot price.
+type Pool struct {
+	Type   string  `json:"type"`
+	AZ     string  `json:"az,omitempty"`
+	Subnet string  `json:"subnet,omitempty"`
+	Price  float64 `json:"price,omitempty"`
+}
+
+// LaunchResult is what a launch did, or in a dry run would do.
+type LaunchResult struct {
+	Instances []Instance `json:"instances"`
+	Pools     []Pool     `json:"pools"`
+	Warnings  []string   `json:"warnings,omitempty"`
+	Replayed  bool       `json:"replayed,omitempty"`
+	DryRun    bool       `json:"dryRun,omitempty"`
+	// Template is the launch template used; HourlyCost the sum of the
+	// instances' prices (in a dry run, Count at the cheapest pool).
+	Template   string  `json:"template,omitempty"`
+	HourlyCost float64 `json:"hourlyCost,omitempty"`
+}
+
+// Launch starts spec.Count instances with one instant EC2 Fleet over every
+// pool spec allows (price-capacity-optimized), each tagged and with a TTL
+// that holds without spotter. Launching is idempotent per ClientToken: a
+// repeat returns the first launch's instances with Replayed set.
+//
+// When spot capacity is short and OnDemandFallback is set, the missing
+// count is launched on-demand within MaxPrice and MaxTotalPrice.
+//
+// Errors: invalid_request (naming the field), capacity_unavailable (naming
+// the pools tried), aws_auth_failed, aws_throttled, aws_unavailable.
+func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, error) {
+	region, api, err := c.ec2For(spec.Region)
+	if err != nil {
+		return LaunchResult{}, err
+	}
+	if err := spec.validate(); err != nil {
+		return LaunchResult{}, err
+	}
+	now := c.now().UTC()
+	userData, err := buildUserData(spec.UserData, spec.TTL)
+	if err != nil {
+		return LaunchResult{}, err
+	}
+	tmpl := newTemplate(spec, userData)
+	opt := ec2Opts(spec.Credentials)
+	log := c.log.With(slog.String("token", spec.TokenID), slog.String("region", region), slog.String("request", spec.RequestID))
+
+	if !spec.DryRun {
+		if res, ok, err := c.replay(ctx, api, opt, spec, tmpl); err != nil || ok {
+			return res, err
+		}
+	}
+	pools, prices, warnings, err := c.pools(ctx, api, opt, region, spec, now)
+	if err != nil {
+		return LaunchResult{}, err
+	}
+	res := LaunchResult{Pools: pools, Warnings: warnings, Template: tmpl.name, DryRun: spec.DryRun}
+	if err := c.ensureTemplate(ctx, api, opt, region, tmpl); err != nil {
+		return res, err
+	}
+
+	tags := map[string]string{
+		TagToken:       spec.TokenID,
+		TagRequest:     cmpOr(spec.RequestID, spec.ClientToken),
+		TagClientToken: spec.ClientToken,
+		TagExpiresAt:   now.Add(spec.TTL).Truncate(time.Second).Format(time.RFC3339),
+		TagTemplate:    tmpl.name,
+	}
+	for k, v := range spec.Tags {
+		tags[k] = v
+	}
+	if _, ok := tags["Name"]; !ok {
+		tags["Name"] = "spotter " + spec.TokenID
+	}
+	f := fleetCall{api: api, opt: opt, region: region, tmpl: tmpl, pools: pools, tags: tags, prices: prices,
+		onDemand: func(typ string) (float64, bool) { return c.onDemandPrice(region, typ) }}
+
+	if spec.DryRun {
+		err := f.create(ctx, spec.ClientToken, spec.Count, false, spec.MaxPrice, spec.MaxTotalPrice, true, nil)
+		if awsCode(err) != "DryRunOperation" {
+			return res, mapErr(err, "EC2 CreateFleet (dry run) in "+region)
+		}
+		res.HourlyCost = float64(spec.Count) * pools[0].Price
+		log.LogAttrs(ctx, slog.LevelInfo, "dry-run launch", slog.Int("count", spec.Count), slog.Int("pools", len(pools)))
+		return res, nil
+	}
+
+	out, err := c.fleet(ctx, &f, spec.ClientToken, spec.Count, false, spec.MaxPrice, spec.MaxTotalPrice)
+	if awsCode(err) == "IdempotentParameterMismatch" {
+		// Another replica (or an earlier try) holds this ClientToken with
+		// other tags (its request id, its expiry): that launch is ours.
+		return c.replayAfterMismatch(ctx, api, opt, spec, tmpl, err)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Instances = out.instances
+	res.Warnings = append(res.Warnings, out.warnings...)
+
+	missing := spec.Count - len(res.Instances)
+	if missing > 0 && spec.OnDemandFallback && out.capacityShort {
+		od, err := c.onDemandFallback(ctx, &f, spec, missing, res.Instances)
+		if err != nil && len(res.Instances) == 0 {
+			return res, err
+		}
+		if err != nil {
+			res.Warnings = append(res.Warnings, "on-demand fallback failed: "+apperr.Details(err))
+		}
+		res.Instances = append(res.Instances, od.instances...)
+		res.Warnings = append(res.Warnings, od.warnings...)
+		missing = spec.Count - len(res.Instances)
+	}
+	if len(res.Instances) == 0 {
+		if out.firstErr != nil && !out.capacityShort {
+			return res, out.firstErr
+		}
+		return res, apperr.New(apperr.CapacityUnavailable, "no capacity in any pool tried (%s)%s", poolList(pools), fallbackHint(spec))
+	}
+	if missing > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("launched %d of %d: capacity was short in the pools tried (%s)", len(res.Instances), spec.Count, poolList(pools)))
+	}
+
+	if err := c.settle(ctx, api, opt, spec, &res); err != nil {
+		return res, err
+	}
+	for _, in := range res.Instances {
+		res.HourlyCost += in.Price
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "launched", slog.Int("count", len(res.Instances)), slog.Bool("replayed", res.Replayed), slog.String("template", tmpl.name))
+	return res, nil
+}
+
+var (
+	typeRE   = regexp.MustCompile(`^[a-z0-9-]+\.[a-z0-9-]+$`)
+	subnetRE = regexp.MustCompile(`^subnet-[0-9a-f]{1,17}$`)
+	azRE     = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}[a-z](-[a-z0-9-]+)?$`)
+	amiRE    = regexp.MustCompile(`^ami-[0-9a-f]{1,17}$`)
+)
+
+// validate checks what EC2 would otherwise reject mid-launch, naming the
+// field a caller can fix. Programming errors (no credentials, no client
+// token) are plain errors: they are spotter's bug, not the caller's.
+func (s LaunchSpec) validate() error {
+	switch {
+	case s.Credentials == nil:
+		return errors.New("spot: LaunchSpec.Credentials is nil")
+	case s.TokenID == "":
+		return errors.New("spot: LaunchSpec.TokenID is empty")
+	case s.ClientToken == "" || len(s.ClientToken) > 64 || !printableASCII(s.ClientToken):
+		return errors.New("spot: LaunchSpec.ClientToken must be 1-64 printable ASCII characters; use ClientToken()")
+	case len(s.InstanceTypes) == 0:
+		return apperr.New(apperr.Invalid, "instanceTypes: name at least one instance type")
+	case s.Count < 1:
+		return apperr.New(apperr.Invalid, "count: must be at least 1")
+	case s.AMI == "":
+		return apperr.New(apperr.Invalid, "ami: required (an ami-… id)")
+	case !amiRE.MatchString(s.AMI):
+		return apperr.New(apperr.Invalid, "ami: %q is not an AMI id (ami-…)", s.AMI)
+	case s.TTL <= 0:
+		return apperr.New(apperr.Invalid, "ttl: must be positive; every instance has a time to live")
+	case s.MaxPrice < 0 || s.MaxTotalPrice < 0:
+		return apperr.New(apperr.Invalid, "maxPrice: must not be negative")
+	case len(s.Subnets) > 0 && len(s.AvailabilityZones) > 0:
+		return apperr.New(apperr.Invalid, "subnets: give subnets or availability zones, not both")
+	}
+	for _, t := range s.InstanceTypes {
+		if !typeRE.MatchString(t) {
+			return apperr.New(apperr.Invalid, "instanceTypes: %q is not an instance type name", t)
+		}
+	}
+	for _, n := range s.Subnets {
+		if !subnetRE.MatchString(n) {
+			return apperr.New(apperr.Invalid, "subnets: %q is not a subnet id", n)
+		}
+	}
+	for _, z := range s.AvailabilityZones {
+		if !azRE.MatchString(z) {
+			return apperr.New(apperr.Invalid, "availabilityZones: %q is not a zone name", z)
+		}
+	}
+	for _, g := range s.SecurityGroups {
+		if strings.TrimSpace(g) == "" || len(g) > 255 {
+			return apperr.New(apperr.Invalid, "securityGroups: empty or over-long group")
+		}
+	}
+	if len(s.Tags) > 40 { // EC2 allows 50 per resource; spotter uses up to 6
+		return apperr.New(apperr.Invalid, "tags: at most 40")
+	}
+	for k, v := range s.Tags {
+		lk := strings.ToLower(k)
+		switch {
+		case strings.HasPrefix(lk, tagPrefix), strings.HasPrefix(lk, "aws:"):
+			return apperr.New(apperr.Invalid, "tags: %q uses a reserved prefix (spotter: or aws:)", k)
+		case k == "" || len(k) > 128 || len(v) > 256:
+			return apperr.New(apperr.Invalid, "tags: keys must be 1-128 characters and values at most 256")
+		}
+	}
+	return nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func poolList(pools []Pool) string {
+	var b strings.Builder
+	for i, p := range pools {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if i == 12 {
+			fmt.Fprintf(&b, "and %d more", len(pools)-i)
+			break
+		}
+		b.WriteString(p.Type + "/" + cmpOr(p.AZ, p.Subnet))
+	}
+	return b.String()
+}
+
+func fallbackHint(spec LaunchSpec) string {
+	if spec.OnDemandFallback {
+		return "; on-demand fallback found none either"
+	}
+	return "; allow more instance types or zones, or on-demand fallback"
+}
+
+func formatPrice(p float64) string { return strconv.FormatFloat(p, 'f', -1, 64) }
+
+// settle describes the new instances once: to fill state and launch time
+// (and IPs when waiting), to notice a launch that another replica made
+// first (its request tag is not ours), and to prove every instance carries
+// spotter's tags — one that does not is terminated, never left running
+// without a TTL.
+func (c *Client) settle(ctx context.Context, api ec2API, opt func(*ec2.Options), spec LaunchSpec, res *LaunchResult) error {
+	ids := make([]string, len(res.Instances))
+	for i, in := range res.Instances {
+		ids[i] = in.ID
+	}
+	// Waiting is bounded in real time, whatever clock TTLs use.
+	waitCtx, cancel := context.WithTimeout(ctx, c.cfg.WaitTimeout)
+	defer cancel()
+	for {
+		got, err := describeIDs(ctx, api, opt, ids)
+		if err != nil {
+			if spec.Wait {
+				return mapErr(err, "EC2 DescribeInstances")
+			}
+			// The launch itself succeeded; details are a nicety.
+			res.Warnings = append(res.Warnings, "could not read instance details: "+apperr.Details(mapErr(err, "EC2 DescribeInstances")))
+			return nil
+		}
+		byID := make(map[string]Instance, len(got))
+		for _, in := range got {
+			byID[in.ID] = in
+		}
+		var untagged []string
+		pending := false
+		for i, in := range res.Instances {
+			d, ok := byID[in.ID]
+			if !ok {
+				pending = true
+				continue
+			}
+			if d.tags[TagToken] != spec.TokenID || d.ExpiresAt.IsZero() {
+				untagged = append(untagged, in.ID)
+			}
+			if r := d.tags[TagRequest]; r != "" && r != cmpOr(spec.RequestID, spec.ClientToken) {
+				res.Replayed = true
+			}
+			in.State, in.LaunchTime, in.ExpiresAt = d.State, d.LaunchTime, d.ExpiresAt
+			in.PrivateIP, in.PublicIP = d.PrivateIP, d.PublicIP
+			if d.AZ != "" {
+				in.AZ = d.AZ
+			}
+			res.Instances[i] = in
+			if in.State == "pending" {
+				pending = true
+			}
+		}
+		if len(untagged) > 0 {
+			_, terr := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: untagged}, opt)
+			c.log.LogAttrs(ctx, slog.LevelError, "terminated instances launched without spotter tags", slog.Any("ids", untagged), slog.Any("error", terr))
+			return apperr.New(apperr.AWSUnavailable, "EC2 launched instances without spotter's tags; they were terminated (%s)", strings.Join(untagged, ", "))
+		}
+		if !spec.Wait || !pending {
+			return nil
+		}
+		t := time.NewTimer(c.cfg.PollInterval)
+		select {
+		case <-waitCtx.Done():
+			t.Stop()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			res.Warnings = append(res.Warnings, fmt.Sprintf("still pending after %s; ask status later", c.cfg.WaitTimeout))
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package spot
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/spotter-dev/spotter/apperr"
+)
+
+// replay looks for the instances of an earlier launch with this
+// ClientToken. EC2 remembers the token too, but only for identical
+// parameters, and a retry carries a new request id and expiry; the tag is
+// what makes a retry find its launch, on any replica.
+func (c *Client) replay(ctx context.Context, api ec2API, opt func(*ec2.Options), spec LaunchSpec, tmpl template) (LaunchResult, bool, error) {
+	got, err := describe(ctx, api, opt,
+		filter("tag:"+TagClientToken, spec.ClientToken),
+		filter("tag:"+TagToken, spec.TokenID))
+	if err != nil {
+		return LaunchResult{}, false, mapErr(err, "EC2 DescribeInstances")
+	}
+	if len(got) == 0 {
+		return LaunchResult{}, false, nil
+	}
+	res := LaunchResult{Instances: got, Replayed: true, Template: got[0].tags[TagTemplate]}
+	if res.Template != tmpl.name {
+		res.Warnings = append(res.Warnings, "this idempotency key was first used with other launch parameters; this is that launch")
+	}
+	if len(got) < spec.Count {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the original launch started %d of %d", len(got), spec.Count))
+	}
+	c.priceInstances(ctx, api, opt, spec.Region, res.Instances)
+	if spec.Wait {
+		if err := c.settle(ctx, api, opt, spec, &res); err != nil {
+			return res, true, err
+		}
+	}
+	for _, in := range res.Instances {
+		res.HourlyCost += in.Price
+	}
+	return res, true, nil
+}
+
+// replayAfterMismatch handles IdempotentParameterMismatch from CreateFleet:
+// a launch with this ClientToken exists (made by another replica an
+// instant ago, or earlier with other parameters). Its instances are looked
+// up a few times, since DescribeInstances is eventually consistent.
+func (c *Client) replayAfterMismatch(ctx context.Context, api ec2API, opt func(*ec2.Options), spec LaunchSpec, tmpl template, cause error) (LaunchResult, error) {
+	for i := range 3 {
+		res, ok, err := c.replay(ctx, api, opt, spec, tmpl)
+		if err != nil || ok {
+			return res, err
+		}
+		t := time.NewTimer(time.Duration(i+1) * 200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return LaunchResult{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+	return LaunchResult{}, apperr.Wrap(cause, apperr.Conflict, "idempotencyKey: already used for a launch with other parameters, or one that has ended; use a new key")
+}
+
+// priceInstances fills the current price of each instance; best effort.
+func (c *Client) priceInstances(ctx context.Context, api ec2API, opt func(*ec2.Options), region string, ins []Instance) {
+	var itypes []string
+	for _, in := range ins {
+		if in.Lifecycle == "spot" {
+			itypes = append(itypes, in.Type)
+		}
+	}
+	var prices map[poolKey]float64
+	if len(itypes) > 0 {
+		prices, _ = spotPrices(ctx, api, opt, dedupe(itypes), c.now().UTC())
+	}
+	for i, in := range ins {
+		if in.Lifecycle == "spot" {
+			ins[i].Price = prices[poolKey{in.Type, in.AZ}]
+		} else {
+			ins[i].Price, _ = c.onDemandPrice(region, in.Type)
+		}
+	}
+}
+
+func (c *Client) onDemandPrice(region, typ string) (float64, bool) {
+	if c.cfg.OnDemandPrices == nil {
+		return 0, false
+	}
+	return c.cfg.OnDemandPrices(region, typ)
+}
+
+// onDemandFallback launches the count spot could not fill on-demand, in
+// the same pools, within MaxPrice (only types whose on-demand price is
+// known to be under it) and what MaxTotalPrice leaves after the spot part.
+// Its ClientToken is derived from the launch's, so it is idempotent too.
+func (c *Client) onDemandFallback(ctx context.Context, f *fleetCall, spec LaunchSpec, missing int, have []Instance) (fleetResult, error) {
+	var allowed []Pool
+	var skipped []string
+	for _, p := range f.pools {
+		od, known := f.onDemand(p.Type)
+		if spec.MaxPrice > 0 && (!known || od > spec.MaxPrice) {
+			if !contains(skipped, p.Type) {
+				skipped = append(skipped, p.Type)
+			}
+			continue
+		}
+		allowed = append(allowed, p)
+	}
+	if len(allowed) == 0 {
+		return fleetResult{}, apperr.New(apperr.CapacityUnavailable,
+			"no spot capacity in the pools tried (%s), and no allowed type is known to cost under maxPrice $%s on-demand", poolList(f.pools), formatPrice(spec.MaxPrice))
+	}
+	maxTotal := 0.0
+	if spec.MaxTotalPrice > 0 {
+		maxTotal = spec.MaxTotalPrice
+		for _, in := range have {
+			maxTotal -= in.Price
+		}
+		if maxTotal <= 0 {
+			return fleetResult{}, apperr.New(apperr.CapacityUnavailable, "spot used the whole maxTotalPrice; nothing left for on-demand fallback")
+		}
+	}
+	g := *f
+	g.pools = allowed
+	res, err := c.fleet(ctx, &g, ClientToken(spec.ClientToken, "on-demand"), missing, true, 0, maxTotal)
+	if err != nil {
+		return res, err
+	}
+	if len(skipped) > 0 {
+		res.warnings = append(res.warnings, fmt.Sprintf("on-demand fallback skipped %v: on-demand price unknown or over maxPrice", skipped))
+	}
+	if n := len(res.instances); n > 0 {
+		res.warnings = append(res.warnings, fmt.Sprintf("spot capacity was short: launched %d on-demand", n))
+	}
+	return res, nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
