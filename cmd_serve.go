@@ -10,7 +10,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/server"
+	"github.com/spotter-dev/spotter/token"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -47,6 +49,16 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	}
 	defer store.Close()
 
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	// With --addr :0 the port is known only now; capability URLs need it.
+	if cfg.PublicURL == "" {
+		cfg.Addr = ln.Addr().String()
+	}
+
 	var tlsConf *tls.Config
 	scheme := "http"
 	if !cfg.Sandbox {
@@ -57,8 +69,31 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 	}
 
-	h := server.New(server.Deps{Logger: log, Store: store}, server.Options{BodyLimit: cfg.BodyLimit})
-	return server.Serve(ctx, log, cfg.Addr, h, tlsConf, cfg.ShutdownGrace, func(a net.Addr) {
+	auth, err := token.NewAuthority(store, token.Config{Issuer: "spotter"})
+	if err != nil {
+		return fmt.Errorf("token authority: %w", err)
+	}
+	admin, generated, err := capability.NewAdmin(ctx, store, cfg.AdminToken)
+	if err != nil {
+		return err
+	}
+	reg, err := capability.New(capability.Config{
+		Store: store, Authority: auth, Logger: log,
+		PublicURL: cfg.publicURL(scheme), DefaultRegion: cfg.Region,
+		DefaultExpiresIn: cfg.TokenTTL,
+	})
+	if err != nil {
+		return err
+	}
+	if generated != "" {
+		// Printed once, on stdout rather than the log, and never again: it is
+		// kept sealed in the store.
+		fmt.Fprintf(stdout, "admin token (shown once; keep it, e.g. export SPOTTER_ADMIN_TOKEN=...):\n  %s\n", generated)
+	}
+
+	h := server.New(server.Deps{Logger: log, Store: store, Tokens: reg, Admin: admin, Keys: store},
+		server.Options{BodyLimit: cfg.BodyLimit})
+	return server.Serve(ctx, log, ln, h, tlsConf, cfg.ShutdownGrace, func(a net.Addr) {
 		base := fmt.Sprintf("%s://%s", scheme, a)
 		log.Info("spotter listening", "url", base, "sandbox", cfg.Sandbox, "data_dir", cfg.DataDir, "version", version)
 		if cfg.Sandbox {

@@ -25,6 +25,9 @@ const (
 	envMasterKey     = "SPOTTER_MASTER_KEY"
 	envVaultMount    = "SPOTTER_VAULT_MOUNT"
 	envLogFormat     = "SPOTTER_LOG_FORMAT"
+	envAdminToken    = "SPOTTER_ADMIN_TOKEN"
+	envRegion        = "AWS_REGION"
+	envTokenTTL      = "SPOTTER_TOKEN_TTL"
 )
 
 const (
@@ -45,6 +48,10 @@ type serveConfig struct {
 	LogLevel      string
 	BodyLimit     string
 	ShutdownGrace time.Duration
+
+	AdminToken string
+	Region     string
+	TokenTTL   time.Duration
 
 	VaultAddr     string
 	VaultToken    string
@@ -68,6 +75,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.BodyLimit, "body-limit", "64K", "largest request body accepted")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 20*time.Second, "time in-flight requests get to finish on SIGINT/SIGTERM")
+	fs.StringVar(&c.Region, "region", or(getenv(envRegion), "us-east-1"), "AWS region for policies that name none (env "+envRegion+")")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", 0, "default lifetime of capability tokens created without expiresIn; 0 = no expiry (env "+envTokenTTL+")")
 	fs.StringVar(&c.VaultMount, "vault-mount", or(getenv(envVaultMount), "spotter"), "Vault KV v2 mount for spotter's records")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -78,6 +87,14 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	c.VaultAddr, c.VaultToken = getenv(envVaultAddr), getenv(envVaultToken)
 	c.VaultRoleID, c.VaultSecretID = getenv(envVaultRoleID), getenv(envVaultSecretID)
 	c.MasterKey = getenv(envMasterKey)
+	c.AdminToken = getenv(envAdminToken)
+	if v := getenv(envTokenTTL); v != "" && c.TokenTTL == 0 {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return c, fmt.Errorf("%s=%q: want a duration such as 720h", envTokenTTL, v)
+		}
+		c.TokenTTL = d
+	}
 
 	if c.Addr == "" {
 		c.Addr = defaultAddr
@@ -126,6 +143,15 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("%s is set but neither %s nor %s+%s is", envVaultAddr, envVaultToken, envVaultRoleID, envVaultSecretID)
 	}
 	return nil
+}
+
+// publicURL is the base of capability URLs: the configured public URL, or
+// the listen address when none is set.
+func (c *serveConfig) publicURL(scheme string) string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	return scheme + "://" + c.Addr
 }
 
 // publicHost is the host clients use, for the certificate's SANs.

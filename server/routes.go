@@ -10,4 +10,14 @@ import (
 func addRoutes(e *echo.Echo, d Deps) {
 	e.GET("/healthz", handlers.Healthz())
 	e.GET("/readyz", handlers.Readyz(d.Store))
+
+	if d.Tokens != nil {
+		admin := e.Group("/v1", handlers.RequireAdmin(d.Admin))
+		admin.POST("/tokens", handlers.CreateToken(d.Tokens))
+		admin.GET("/tokens", handlers.ListTokens(d.Tokens))
+		admin.GET("/tokens/:id", handlers.GetToken(d.Tokens))
+		admin.DELETE("/tokens/:id", handlers.RevokeToken(d.Tokens))
+		admin.POST("/tokens/:id/rotate", handlers.RotateToken(d.Tokens))
+		admin.POST("/keys/rotate", handlers.RotateKeys(d.Tokens, d.Keys))
+	}
 }

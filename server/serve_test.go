@@ -30,8 +30,12 @@ func TestServeGracefulTLS(t *testing.T) {
 	defer cancel()
 	addrc := make(chan net.Addr, 1)
 	errc := make(chan error, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
-		errc <- Serve(ctx, slog.New(slog.DiscardHandler), "127.0.0.1:0", mux, TLSConfig(ss.Cert), 5*time.Second, func(a net.Addr) { addrc <- a })
+		errc <- Serve(ctx, slog.New(slog.DiscardHandler), ln, mux, TLSConfig(ss.Cert), 5*time.Second, func(a net.Addr) { addrc <- a })
 	}()
 	addr := <-addrc
 

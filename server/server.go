@@ -15,6 +15,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/handlers"
 )
 
 // Deps are what the routes need. Each handler maker takes only its own part.
@@ -22,6 +25,11 @@ type Deps struct {
 	Logger *slog.Logger
 	// Store answers /readyz.
 	Store Pinger
+	// Tokens is the capability registry; Admin checks the operator's token;
+	// Keys rotates the token-signing key.
+	Tokens *capability.Registry
+	Admin  handlers.AdminChecker
+	Keys   handlers.KeyRotator
 }
 
 // Pinger reports whether a backend answers.
@@ -69,14 +77,10 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 	return e
 }
 
-// Serve runs h on addr until ctx ends, then shuts down gracefully: in-flight
+// Serve runs h on ln until ctx ends, then shuts down gracefully: in-flight
 // requests get up to grace to finish. With tlsConf nil it serves plain HTTP.
-// ready, if set, is called with the bound address once the listener is open.
-func Serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler, tlsConf *tls.Config, grace time.Duration, ready func(net.Addr)) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
+// ready, if set, is called once the server is about to accept.
+func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, tlsConf *tls.Config, grace time.Duration, ready func(net.Addr)) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -1,0 +1,131 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/capability"
+)
+
+// AdminChecker checks the operator's bearer token.
+type AdminChecker interface {
+	Check(authorization string) error
+}
+
+// RequireAdmin guards the admin API.
+func RequireAdmin(a AdminChecker) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := a.Check(c.Request().Header.Get(echo.HeaderAuthorization)); err != nil {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="spotter-admin"`)
+				return err
+			}
+			return next(c)
+		}
+	}
+}
+
+func decodeAdmin(c echo.Context, v any) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	if !isJSON(c, body) {
+		return apperr.New(apperr.Unsupported, "send JSON (Content-Type: application/json)")
+	}
+	return decodeJSON(body, v)
+}
+
+// CreateToken registers credentials and returns the capability token once.
+func CreateToken(reg *capability.Registry) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var in capability.CreateInput
+		if err := decodeAdmin(c, &in); err != nil {
+			return err
+		}
+		out, err := reg.Create(c.Request().Context(), in)
+		if err != nil {
+			return err
+		}
+		v := merge(map[string]any{}, out)
+		v["status"] = out.Status(reg.Now())
+		return reply(c, http.StatusCreated, v)
+	}
+}
+
+// ListTokens lists tokens without secrets.
+func ListTokens(reg *capability.Registry) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		infos, err := reg.List(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		list := make([]map[string]any, 0, len(infos))
+		for _, i := range infos {
+			v := merge(map[string]any{}, i)
+			v["status"] = i.Status(reg.Now())
+			list = append(list, v)
+		}
+		return reply(c, http.StatusOK, map[string]any{"tokens": list})
+	}
+}
+
+// GetToken shows one token without secrets.
+func GetToken(reg *capability.Registry) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		i, err := reg.Get(c.Request().Context(), c.Param("id"))
+		if err != nil {
+			return err
+		}
+		v := merge(map[string]any{}, i)
+		v["status"] = i.Status(reg.Now())
+		return reply(c, http.StatusOK, v)
+	}
+}
+
+// RevokeToken revokes a token: every replica refuses it within seconds.
+func RevokeToken(reg *capability.Registry) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		i, err := reg.Revoke(c.Request().Context(), c.Param("id"))
+		if err != nil {
+			return err
+		}
+		return reply(c, http.StatusOK, map[string]any{"id": i.ID, "revokedAt": i.RevokedAt, "status": i.Status(reg.Now())})
+	}
+}
+
+// RotateToken replaces credentials and/or secrets; the URL stays valid.
+func RotateToken(reg *capability.Registry) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var in capability.RotateInput
+		if err := decodeAdmin(c, &in); err != nil {
+			return err
+		}
+		out, err := reg.Rotate(c.Request().Context(), c.Param("id"), in)
+		if err != nil {
+			return err
+		}
+		v := merge(map[string]any{}, out)
+		v["status"] = out.Status(reg.Now())
+		return reply(c, http.StatusOK, v)
+	}
+}
+
+// KeyRotator adds a token-signing key.
+type KeyRotator interface {
+	Rotate(ctx context.Context) (string, error)
+}
+
+// RotateKeys makes new tokens use a new signing key; old tokens keep working.
+func RotateKeys(reg *capability.Registry, keys KeyRotator) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		kid, err := reg.RotateKeys(c.Request().Context(), keys.Rotate)
+		if err != nil {
+			return err
+		}
+		return reply(c, http.StatusOK, map[string]any{"keyId": kid})
+	}
+}

@@ -1,0 +1,102 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/spotter-dev/spotter/apperr"
+)
+
+// readBody returns the raw body, already capped by the server's body limit.
+// Signatures are checked over these exact bytes before anything parses them.
+func readBody(c echo.Context) ([]byte, error) {
+	b, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return nil, he
+		}
+		if strings.Contains(err.Error(), "too large") {
+			return nil, echo.ErrStatusRequestEntityTooLarge
+		}
+		return nil, apperr.Wrap(err, apperr.Invalid, "could not read the request body")
+	}
+	return b, nil
+}
+
+// isJSON accepts a missing Content-Type (curl -d sends form, so we also take
+// that when the body looks like JSON) and any JSON media type.
+func isJSON(c echo.Context, body []byte) bool {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+		return true
+	}
+	// curl -d without -H sends application/x-www-form-urlencoded; a body that
+	// starts like a JSON object is JSON whatever the header says.
+	return mt == "application/x-www-form-urlencoded" && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{"))
+}
+
+// decodeJSON decodes exactly one JSON object into v, refusing unknown fields
+// so a typo ("maxprice") is an error, not a silently ignored limit.
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return apperr.New(apperr.Invalid, "the body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return apperr.New(apperr.Invalid, "%s", describeJSONError(err))
+	}
+	if dec.More() {
+		return apperr.New(apperr.Invalid, "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q must be %s, not %s", typ.Field, typ.Type, typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "the JSON ends early"
+	default:
+		// Custom unmarshalers (durations) give a message meant for people; it
+		// holds no secret since it describes the field's shape.
+		return "invalid JSON: " + err.Error()
+	}
+}
+
+// reply writes v as JSON with the status also in its "code" field.
+func reply(c echo.Context, status int, v map[string]any) error {
+	v["code"] = status
+	return c.JSON(status, v)
+}
+
+// merge flattens a struct into a reply map through its JSON form.
+func merge(dst map[string]any, v any) map[string]any {
+	b, err := json.Marshal(v)
+	if err == nil {
+		_ = json.Unmarshal(b, &dst)
+	}
+	return dst
+}

@@ -1,0 +1,140 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/policy"
+)
+
+// Task is a request in spotter's native JSON. Other formats (the wt-spotter
+// body, chat commands) are decoded into it.
+type Task struct {
+	Task             string            `json:"task"`
+	Region           string            `json:"region,omitempty"`
+	InstanceTypes    []string          `json:"instanceTypes,omitempty"`
+	Count            int               `json:"count,omitempty"`
+	MaxPrice         flexFloat         `json:"maxPrice,omitempty"`
+	AMI              string            `json:"ami,omitempty"`
+	KeyName          string            `json:"keyName,omitempty"`
+	SecurityGroups   []string          `json:"securityGroups,omitempty"`
+	Subnets          []string          `json:"subnets,omitempty"`
+	UserData         string            `json:"userData,omitempty"`
+	TTL              string            `json:"ttl,omitempty"`
+	DryRun           flexBool          `json:"dryRun,omitempty"`
+	OnDemandFallback *flexBool         `json:"onDemandFallback,omitempty"`
+	Tags             map[string]string `json:"tags,omitempty"`
+	MFACode          string            `json:"mfaCode,omitempty"`
+	InstanceIDs      []string          `json:"instanceIds,omitempty"`
+	All              bool              `json:"all,omitempty"`
+	Wait             bool              `json:"wait,omitempty"`
+	IdempotencyKey   string            `json:"idempotencyKey,omitempty"`
+
+	// Warnings collects what the decoder ignored or changed, for the reply.
+	Warnings []string `json:"-"`
+}
+
+// Request maps the task onto the policy's view of it.
+func (t *Task) Request() (policy.Request, error) {
+	r := policy.Request{
+		Task: t.Task, Region: t.Region, InstanceTypes: t.InstanceTypes, Count: t.Count,
+		MaxPrice: float64(t.MaxPrice), AMI: t.AMI, KeyName: t.KeyName,
+		SecurityGroups: t.SecurityGroups, Subnets: t.Subnets, UserData: t.UserData,
+		DryRun: bool(t.DryRun), Tags: t.Tags, InstanceIDs: t.InstanceIDs, All: t.All,
+	}
+	if t.OnDemandFallback != nil {
+		b := bool(*t.OnDemandFallback)
+		r.OnDemandFallback = &b
+	}
+	if t.TTL != "" {
+		d, err := time.ParseDuration(t.TTL)
+		if err != nil {
+			return r, apperr.New(apperr.Invalid, "ttl: %q is not a duration such as \"90m\"", t.TTL)
+		}
+		r.TTL = d
+	}
+	return r, nil
+}
+
+// validate checks what does not depend on the policy.
+func (t *Task) validate() error {
+	switch t.Task {
+	case policy.TaskLaunch, policy.TaskTerminate, policy.TaskStatus, policy.TaskPrice, policy.TaskCancel:
+	case "":
+		return apperr.New(apperr.Invalid, "task: name one of launch, terminate, status, price, cancel")
+	default:
+		return apperr.New(apperr.Invalid, "task: %q is not one of launch, terminate, status, price, cancel", t.Task)
+	}
+	if t.Task == policy.TaskTerminate && !t.All && len(t.InstanceIDs) == 0 {
+		return apperr.New(apperr.Invalid, "instanceIds: name the instances to terminate, or send \"all\": true")
+	}
+	if len(t.InstanceIDs) > 100 {
+		return apperr.New(apperr.Invalid, "instanceIds: at most 100 per request")
+	}
+	for _, id := range t.InstanceIDs {
+		if !strings.HasPrefix(id, "i-") || len(id) > 32 {
+			return apperr.New(apperr.Invalid, "instanceIds: %q is not an instance id like i-0abc123", id)
+		}
+	}
+	if len(t.IdempotencyKey) > 255 {
+		return apperr.New(apperr.Invalid, "idempotencyKey: at most 255 characters")
+	}
+	if t.MaxPrice < 0 {
+		return apperr.New(apperr.Invalid, "maxPrice: must be positive")
+	}
+	return nil
+}
+
+// decodeTask reads the native body or, when it has the wt-spotter shape
+// (construct/attributes), the body of the system spotter descends from.
+func decodeTask(body []byte) (Task, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return Task{}, apperr.New(apperr.Invalid, "%s", describeJSONError(err))
+	}
+	_, hasConstruct := probe["construct"]
+	_, hasAttributes := probe["attributes"]
+	if _, native := probe["task"]; !native && (hasConstruct || hasAttributes) {
+		return decodeWTSpotter(body)
+	}
+	var t Task
+	if err := decodeJSON(body, &t); err != nil {
+		return Task{}, err
+	}
+	return t, t.validate()
+}
+
+// flexBool accepts true/false and the strings "true"/"false" that webhook
+// builders (IFTTT, wt-spotter forms) send.
+type flexBool bool
+
+func (b *flexBool) UnmarshalJSON(data []byte) error {
+	s := strings.Trim(string(bytes.TrimSpace(data)), `"`)
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("want true or false, not %s", data)
+	}
+	*b = flexBool(v)
+	return nil
+}
+
+// flexFloat accepts 0.05 and "0.05".
+type flexFloat float64
+
+func (f *flexFloat) UnmarshalJSON(data []byte) error {
+	s := strings.Trim(string(bytes.TrimSpace(data)), `"`)
+	if s == "" {
+		return nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("want a number of dollars such as 0.05, not %s", data)
+	}
+	*f = flexFloat(v)
+	return nil
+}
