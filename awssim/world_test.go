@@ -1,0 +1,379 @@
+package awssim_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/spotter-dev/spotter/awssim"
+)
+
+func TestSpotPriceHistory(t *testing.T) {
+	w := mustWorld(t, awssim.Options{})
+	now := w.clock.Now()
+	cur, err := w.ec2.DescribeSpotPriceHistory(ctx(t), &ec2.DescribeSpotPriceHistoryInput{
+		InstanceTypes:       []types.InstanceType{types.InstanceTypeM5Large},
+		ProductDescriptions: []string{"Linux/UNIX"},
+		StartTime:           aws.Time(now), EndTime: aws.Time(now),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cur.SpotPriceHistory) != 3 {
+		t.Fatalf("current m5.large prices: %d entries; want one per zone (3)", len(cur.SpotPriceHistory))
+	}
+	byZone := map[string]float64{}
+	for _, p := range pools(w, "m5.large") {
+		byZone[p.AZ] = p.SpotPrice
+	}
+	for _, e := range cur.SpotPriceHistory {
+		got, _ := strconv.ParseFloat(aws.ToString(e.SpotPrice), 64)
+		// Range from the checked-in catalogue (ec2instances.info spot_min/spot_max).
+		if got < 0.0315 || got > 0.0383 {
+			t.Errorf("m5.large price %v outside its catalogue range [0.0315, 0.0383]", got)
+		}
+		if want := byZone[aws.ToString(e.AvailabilityZone)]; got != want {
+			t.Errorf("history price %v in %s differs from /_sim/state's %v", got, aws.ToString(e.AvailabilityZone), want)
+		}
+	}
+
+	// A day of history, one change an hour per zone, read through the paginator.
+	p := ec2.NewDescribeSpotPriceHistoryPaginator(w.ec2, &ec2.DescribeSpotPriceHistoryInput{
+		InstanceTypes: []types.InstanceType{types.InstanceTypeM5Large, types.InstanceTypeC5Large},
+		StartTime:     aws.Time(now.Add(-24 * time.Hour)), EndTime: aws.Time(now),
+		MaxResults: aws.Int32(40),
+		Filters:    []types.Filter{{Name: aws.String("availability-zone"), Values: []string{"us-east-1a", "us-east-1b"}}},
+	})
+	entries, pages, distinct := 0, 0, map[string]bool{}
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, e := range page.SpotPriceHistory {
+			entries++
+			distinct[aws.ToString(e.SpotPrice)] = true
+			if z := aws.ToString(e.AvailabilityZone); z == "us-east-1c" {
+				t.Errorf("filter leaked zone %s", z)
+			}
+		}
+	}
+	// 25 hourly buckets (the one in force at StartTime included) × 2 types × 2 zones.
+	if entries != 100 || pages != 3 {
+		t.Errorf("history: %d entries in %d pages; want 100 in 3", entries, pages)
+	}
+	if len(distinct) < 5 {
+		t.Errorf("prices barely move: %d distinct values in a day", len(distinct))
+	}
+
+	// Same seed, same world: another Sim reports identical prices.
+	w2 := mustWorld(t, awssim.Options{Seed: 42})
+	for _, p := range pools(w2, "m5.large") {
+		if p.SpotPrice != byZone[p.AZ] {
+			t.Errorf("seeded price differs between Sims: %v vs %v in %s", p.SpotPrice, byZone[p.AZ], p.AZ)
+		}
+	}
+}
+
+func TestDescribeInstanceTypesAndZones(t *testing.T) {
+	w := mustWorld(t, awssim.Options{})
+	var all []types.InstanceTypeInfo
+	p := ec2.NewDescribeInstanceTypesPaginator(w.ec2, &ec2.DescribeInstanceTypesInput{MaxResults: aws.Int32(10)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page.InstanceTypes...)
+	}
+	if len(all) < 30 {
+		t.Errorf("catalogue has %d types; want at least 30", len(all))
+	}
+	arm, gpu := 0, 0
+	for _, it := range all {
+		if it.ProcessorInfo.SupportedArchitectures[0] == types.ArchitectureTypeArm64 {
+			arm++
+		}
+		if it.GpuInfo != nil {
+			gpu++
+		}
+	}
+	if arm == 0 || gpu == 0 {
+		t.Errorf("catalogue has %d ARM and %d GPU types; want some of each", arm, gpu)
+	}
+	one, err := w.ec2.DescribeInstanceTypes(ctx(t), &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{types.InstanceTypeM5Large}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := one.InstanceTypes[0]
+	if aws.ToInt32(it.VCpuInfo.DefaultVCpus) != 2 || aws.ToInt64(it.MemoryInfo.SizeInMiB) != 8192 {
+		t.Errorf("m5.large = %d vCPU, %d MiB; want 2 and 8192", aws.ToInt32(it.VCpuInfo.DefaultVCpus), aws.ToInt64(it.MemoryInfo.SizeInMiB))
+	}
+	arms, err := w.ec2.DescribeInstanceTypes(ctx(t), &ec2.DescribeInstanceTypesInput{Filters: []types.Filter{{Name: aws.String("processor-info.supported-architecture"), Values: []string{"arm64"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arms.InstanceTypes) != arm {
+		t.Errorf("arm64 filter found %d; want %d", len(arms.InstanceTypes), arm)
+	}
+
+	for _, region := range []string{"us-east-1", "us-west-2", "eu-west-1"} {
+		e, _ := w.clients(awssim.DefaultAccessKeyID, awssim.DefaultSecretAccessKey, "", region)
+		az, err := e.DescribeAvailabilityZones(ctx(t), &ec2.DescribeAvailabilityZonesInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(az.AvailabilityZones) != 3 || aws.ToString(az.AvailabilityZones[0].RegionName) != region {
+			t.Errorf("%s zones: %+v", region, az.AvailabilityZones)
+		}
+	}
+	e, _ := w.clients(awssim.DefaultAccessKeyID, awssim.DefaultSecretAccessKey, "", "ap-south-1")
+	_, err = e.DescribeAvailabilityZones(ctx(t), &ec2.DescribeAvailabilityZonesInput{})
+	wantErr(t, err, "AuthFailure", http.StatusUnauthorized)
+}
+
+func TestRegionsAreSeparate(t *testing.T) {
+	w := mustWorld(t, awssim.Options{})
+	west, _ := w.clients(awssim.DefaultAccessKeyID, awssim.DefaultSecretAccessKey, "", "us-west-2")
+	out, err := west.RunInstances(ctx(t), spotRun("", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z := aws.ToString(out.Instances[0].Placement.AvailabilityZone); z[:len("us-west-2")] != "us-west-2" {
+		t.Errorf("us-west-2 launch placed in %s", z)
+	}
+	if n := len(describeAll(t, w.ec2, &ec2.DescribeInstancesInput{})); n != 0 {
+		t.Errorf("us-east-1 sees %d instances launched in us-west-2", n)
+	}
+}
+
+func TestLegacySpotRequests(t *testing.T) {
+	w := mustWorld(t, awssim.Options{})
+	req := &ec2.RequestSpotInstancesInput{
+		InstanceCount: aws.Int32(2),
+		SpotPrice:     aws.String("0.05"),
+		LaunchSpecification: &types.RequestSpotLaunchSpecification{
+			ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: types.InstanceTypeM5Large,
+			Placement: &types.SpotPlacement{AvailabilityZone: aws.String("us-east-1a")},
+		},
+	}
+	out, err := w.ec2.RequestSpotInstances(ctx(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sr := range out.SpotInstanceRequests {
+		if sr.State != types.SpotInstanceStateActive || aws.ToString(sr.Status.Code) != "fulfilled" || aws.ToString(sr.InstanceId) == "" {
+			t.Errorf("request %s: %s/%s instance %q; want active/fulfilled with an instance", aws.ToString(sr.SpotInstanceRequestId), sr.State, aws.ToString(sr.Status.Code), aws.ToString(sr.InstanceId))
+		}
+	}
+
+	// No capacity: the request stays open, then is fulfilled once capacity returns.
+	if err := w.sim.SetCapacity("us-east-1", "us-east-1a", "m5.large", false, 0); err != nil {
+		t.Fatal(err)
+	}
+	req.InstanceCount = aws.Int32(1)
+	held, err := w.ec2.RequestSpotInstances(ctx(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := held.SpotInstanceRequests[0]
+	if sr.State != types.SpotInstanceStateOpen || aws.ToString(sr.Status.Code) != "capacity-not-available" {
+		t.Errorf("starved request: %s/%s; want open/capacity-not-available", sr.State, aws.ToString(sr.Status.Code))
+	}
+	if err := w.sim.SetCapacity("us-east-1", "us-east-1a", "m5.large", false, 1); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := w.ec2.DescribeSpotInstanceRequests(ctx(t), &ec2.DescribeSpotInstanceRequestsInput{SpotInstanceRequestIds: []string{aws.ToString(sr.SpotInstanceRequestId)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := desc.SpotInstanceRequests[0]; got.State != types.SpotInstanceStateActive {
+		t.Errorf("request after capacity returned: %s/%s; want active", got.State, aws.ToString(got.Status.Code))
+	}
+
+	// Cancelling leaves the instances running.
+	var reqIDs []string
+	for _, r := range out.SpotInstanceRequests {
+		reqIDs = append(reqIDs, aws.ToString(r.SpotInstanceRequestId))
+	}
+	cancel, err := w.ec2.CancelSpotInstanceRequests(ctx(t), &ec2.CancelSpotInstanceRequestsInput{SpotInstanceRequestIds: reqIDs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cancel.CancelledSpotInstanceRequests {
+		if c.State != types.CancelSpotInstanceRequestStateCancelled {
+			t.Errorf("cancel %s: %s", aws.ToString(c.SpotInstanceRequestId), c.State)
+		}
+	}
+	running := describeAll(t, w.ec2, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("spot-instance-request-id"), Values: reqIDs}}})
+	for _, in := range running {
+		if in.State.Name == types.InstanceStateNameTerminated || in.State.Name == types.InstanceStateNameShuttingDown {
+			t.Errorf("cancelling the request ended instance %s", aws.ToString(in.InstanceId))
+		}
+	}
+	if len(running) != 2 {
+		t.Errorf("found %d instances by spot request id; want 2", len(running))
+	}
+	filtered, err := w.ec2.DescribeSpotInstanceRequests(ctx(t), &ec2.DescribeSpotInstanceRequestsInput{Filters: []types.Filter{{Name: aws.String("state"), Values: []string{"cancelled"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(filtered.SpotInstanceRequests) != 2 {
+		t.Errorf("state=cancelled matched %d; want 2", len(filtered.SpotInstanceRequests))
+	}
+	_, err = w.ec2.DescribeSpotInstanceRequests(ctx(t), &ec2.DescribeSpotInstanceRequestsInput{SpotInstanceRequestIds: []string{"sir-00000000"}})
+	wantErr(t, err, "InvalidSpotInstanceRequestID.NotFound", http.StatusBadRequest)
+}
+
+func postJSON(t *testing.T, w *testWorld, path string, body any) int {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := w.srv.Client().Post(w.srv.URL+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestControlAPI(t *testing.T) {
+	w := mustWorld(t, awssim.Options{InterruptionNotice: 2 * time.Minute})
+	mustTemplate(t, w, "fleet")
+
+	t.Run("faults are deterministic", func(t *testing.T) {
+		run := func() []bool {
+			w := mustWorld(t, awssim.Options{Seed: 7})
+			mustTemplate(t, w, "fleet")
+			if code := postJSON(t, w, "/_sim/faults", map[string]any{"action": "CreateFleet", "code": "RequestLimitExceeded", "rate": 0.5}); code != http.StatusOK {
+				t.Fatalf("POST /_sim/faults = %d", code)
+			}
+			var failed []bool
+			for range 20 {
+				_, err := w.ec2.CreateFleet(ctx(t), fleetInput("", "lowest-price", 1, types.InstanceTypeT3Micro))
+				if err != nil {
+					wantErr(t, err, "RequestLimitExceeded", http.StatusServiceUnavailable)
+				}
+				failed = append(failed, err != nil)
+			}
+			return failed
+		}
+		a, b := run(), run()
+		n := 0
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("fault schedules differ at call %d: %v vs %v", i, a, b)
+			}
+			if a[i] {
+				n++
+			}
+		}
+		if n < 4 || n > 16 {
+			t.Errorf("rate 0.5 failed %d of 20 calls", n)
+		}
+	})
+
+	t.Run("fault count", func(t *testing.T) {
+		postJSON(t, w, "/_sim/faults", map[string]any{"action": "DescribeInstances", "code": "InternalError", "rate": 1, "count": 1})
+		_, err := w.ec2.DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{})
+		wantErr(t, err, "InternalError", http.StatusInternalServerError)
+		if _, err := w.ec2.DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{}); err != nil {
+			t.Errorf("second call after a count-1 fault: %v", err)
+		}
+	})
+
+	t.Run("capacity", func(t *testing.T) {
+		if code := postJSON(t, w, "/_sim/capacity", map[string]any{"region": "us-east-1", "availabilityZone": "us-east-1a", "instanceType": "t3.micro", "available": 0}); code != http.StatusOK {
+			t.Fatalf("POST /_sim/capacity = %d", code)
+		}
+		in := spotRun("", 1)
+		in.Placement = &types.Placement{AvailabilityZone: aws.String("us-east-1a")}
+		_, err := w.ec2.RunInstances(ctx(t), in)
+		wantErr(t, err, "InsufficientInstanceCapacity", http.StatusInternalServerError)
+		if code := postJSON(t, w, "/_sim/capacity", map[string]any{"instanceType": "nope", "available": 1}); code != http.StatusBadRequest {
+			t.Errorf("capacity for an unknown type = %d; want 400", code)
+		}
+	})
+
+	t.Run("interrupt", func(t *testing.T) {
+		out, err := w.ec2.RunInstances(ctx(t), spotRun("", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := aws.ToString(out.Instances[0].InstanceId)
+		if code := postJSON(t, w, "/_sim/interrupt", map[string]string{"instanceId": id}); code != http.StatusOK {
+			t.Fatalf("POST /_sim/interrupt = %d", code)
+		}
+		state := func() types.InstanceStateName {
+			return describeAll(t, w.ec2, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})[0].State.Name
+		}
+		if s := state(); s != types.InstanceStateNameRunning {
+			t.Errorf("during the notice: %s; want running", s)
+		}
+		w.clock.Advance(2 * time.Minute)
+		got := describeAll(t, w.ec2, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})[0]
+		if got.State.Name != types.InstanceStateNameTerminated || aws.ToString(got.StateReason.Code) != "Server.SpotInstanceTermination" {
+			t.Errorf("after the notice: %s (%s); want terminated by Server.SpotInstanceTermination", got.State.Name, aws.ToString(got.StateReason.Code))
+		}
+	})
+
+	t.Run("latency", func(t *testing.T) {
+		postJSON(t, w, "/_sim/latency", map[string]any{"action": "DescribeAvailabilityZones", "ms": 50})
+		start := time.Now()
+		if _, err := w.ec2.DescribeAvailabilityZones(ctx(t), &ec2.DescribeAvailabilityZonesInput{}); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d < 50*time.Millisecond {
+			t.Errorf("call took %v with 50 ms injected latency", d)
+		}
+	})
+
+	t.Run("mfa", func(t *testing.T) {
+		const serial = "arn:aws:iam::123456789012:mfa/other"
+		if code := postJSON(t, w, "/_sim/mfa", map[string]string{"serialNumber": serial, "secret": "not base32!"}); code != http.StatusBadRequest {
+			t.Errorf("bad secret accepted: %d", code)
+		}
+		if code := postJSON(t, w, "/_sim/mfa", map[string]string{"serialNumber": serial, "secret": "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"}); code != http.StatusOK {
+			t.Fatalf("POST /_sim/mfa = %d", code)
+		}
+		found := false
+		for _, s := range w.sim.State().MFADevices {
+			found = found || s == serial
+		}
+		if !found {
+			t.Errorf("registered device missing from state")
+		}
+	})
+
+	t.Run("state and reset", func(t *testing.T) {
+		resp, err := w.srv.Client().Get(w.srv.URL + "/_sim/state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st awssim.State
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Regions) != 3 || len(st.Regions[0].Instances) == 0 || len(st.Regions[0].Templates) != 1 {
+			t.Errorf("state: %d regions, %d instances, %d templates", len(st.Regions), len(st.Regions[0].Instances), len(st.Regions[0].Templates))
+		}
+		if code := postJSON(t, w, "/_sim/reset", struct{}{}); code != http.StatusOK {
+			t.Fatalf("POST /_sim/reset = %d", code)
+		}
+		if n := len(describeAll(t, w.ec2, &ec2.DescribeInstancesInput{})); n != 0 {
+			t.Errorf("%d instances after reset", n)
+		}
+		if len(w.sim.State().Latency) != 0 {
+			t.Errorf("latency survived reset")
+		}
+	})
+}
