@@ -85,7 +85,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	if generated != "" {
+	var sandbox *sandboxAWS
+	if cfg.Sandbox {
+		if sandbox, err = startSandboxAWS(log); err != nil {
+			return err
+		}
+		defer sandbox.Close()
+	}
+	if generated != "" && !cfg.Sandbox {
 		// Printed once, on stdout rather than the log, and never again: it is
 		// kept sealed in the store.
 		fmt.Fprintf(stdout, "admin token (shown once; keep it, e.g. export SPOTTER_ADMIN_TOKEN=...):\n  %s\n", generated)
@@ -96,8 +103,17 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	return server.Serve(ctx, log, ln, h, tlsConf, cfg.ShutdownGrace, func(a net.Addr) {
 		base := fmt.Sprintf("%s://%s", scheme, a)
 		log.Info("spotter listening", "url", base, "sandbox", cfg.Sandbox, "data_dir", cfg.DataDir, "version", version)
-		if cfg.Sandbox {
-			fmt.Fprintf(stdout, "spotter sandbox at %s (plain HTTP, loopback only, data in %s)\n  curl %s/healthz\n", base, cfg.DataDir, base)
+		if sandbox != nil {
+			admin := generated
+			if admin == "" {
+				admin = "(from " + envAdminToken + ")"
+			}
+			plain, mfa, err := createDemoTokens(ctx, reg, sandbox)
+			if err != nil {
+				log.Error("sandbox demo tokens", "error", err)
+			} else {
+				printSandbox(stdout, base, cfg.DataDir, admin, sandbox, plain, mfa)
+			}
 		}
 		if ready != nil {
 			ready(a)
