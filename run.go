@@ -27,6 +27,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":   {"run the HTTPS service", runServe},
 		"sim":     {"run the EC2/STS emulator alone", runSim},
+		"token":   {"create, list, show, revoke or rotate capability tokens (admin)", runToken},
+		"keys":    {"rotate the token-signing key (admin)", runKeys},
 		"version": {"print the version", runVersion},
 	}
 }

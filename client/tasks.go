@@ -1,0 +1,113 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spotter-dev/spotter/token"
+)
+
+// IdempotencyHeader carries the key that makes a retried task a replay.
+const IdempotencyHeader = "Idempotency-Key"
+
+// TaskRequest is the native task body (DESIGN.md, "Task JSON").
+type TaskRequest struct {
+	Task             string            `json:"task"`
+	Region           string            `json:"region,omitempty"`
+	InstanceTypes    []string          `json:"instanceTypes,omitempty"`
+	Count            int               `json:"count,omitempty"`
+	MaxPrice         float64           `json:"maxPrice,omitempty"`
+	AMI              string            `json:"ami,omitempty"`
+	KeyName          string            `json:"keyName,omitempty"`
+	SecurityGroups   []string          `json:"securityGroups,omitempty"`
+	Subnets          []string          `json:"subnets,omitempty"`
+	UserData         string            `json:"userData,omitempty"` // base64
+	TTL              string            `json:"ttl,omitempty"`
+	DryRun           bool              `json:"dryRun,omitempty"`
+	OnDemandFallback bool              `json:"onDemandFallback,omitempty"`
+	Tags             map[string]string `json:"tags,omitempty"`
+	MFACode          string            `json:"mfaCode,omitempty"`
+	InstanceIDs      []string          `json:"instanceIds,omitempty"`
+	All              bool              `json:"all,omitempty"`
+	Wait             bool              `json:"wait,omitempty"`
+	IdempotencyKey   string            `json:"idempotencyKey,omitempty"`
+}
+
+// Instance is one instance in a task reply. Replies carry more per
+// instance (price, cost so far…); TaskReply.Raw has all of it.
+type Instance struct {
+	ID               string `json:"id"`
+	Type             string `json:"type"`
+	AvailabilityZone string `json:"availabilityZone"`
+	Lifecycle        string `json:"lifecycle"`
+	State            string `json:"state"`
+	ExpiresAt        string `json:"expiresAt,omitempty"`
+	PrivateIP        string `json:"privateIp,omitempty"`
+	PublicIP         string `json:"publicIp,omitempty"`
+}
+
+// TaskReply is a task's reply: the fields a client acts on, typed, and the
+// whole reply in Raw (pools, prices, warnings… whatever the task returns).
+type TaskReply struct {
+	Task      string          `json:"task"`
+	Instances []Instance      `json:"instances"`
+	Replayed  bool            `json:"replayed"`
+	DryRun    bool            `json:"dryRun"`
+	Raw       json.RawMessage `json:"-"`
+}
+
+// Task POSTs a task. capability is either a capability URL
+// (https://…/hooks/<token>), used as it is, or a bare token, sent to
+// /v1/tasks on the client's server as a bearer token. A non-empty
+// signingSecret signs the body (X-Spotter-Signature); a non-empty
+// idempotencyKey goes in the Idempotency-Key header.
+func (c *Client) Task(ctx context.Context, capability string, body TaskRequest, signingSecret []byte, idempotencyKey string) (TaskReply, error) {
+	capability = strings.TrimSpace(capability)
+	if capability == "" {
+		return TaskReply{}, fmt.Errorf("task: no capability URL or token")
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return TaskReply{}, fmt.Errorf("encode task: %w", err)
+	}
+	cl := call{method: http.MethodPost, body: b, want: http.StatusOK, header: http.Header{}}
+	if strings.Contains(capability, "://") {
+		u, err := c.capabilityURL(capability)
+		if err != nil {
+			return TaskReply{}, err
+		}
+		cl.target = u
+	} else {
+		cl.path, cl.bearer = "/v1/tasks", capability
+	}
+	if len(signingSecret) > 0 {
+		// Signed just before sending: the server allows a few minutes of
+		// skew, and every signature is accepted once.
+		cl.header.Set(token.SignatureHeader, token.Sign(signingSecret, time.Now(), b))
+	}
+	if idempotencyKey != "" {
+		cl.header.Set(IdempotencyHeader, idempotencyKey)
+	}
+	var reply TaskReply
+	cl.out, cl.outRaw = &reply, &reply.Raw
+	err = c.do(ctx, cl)
+	return reply, err
+}
+
+// capabilityURL checks a capability URL as New checks a base URL. Errors
+// never quote it: its path is the token.
+func (c *Client) capabilityURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.Contains(u.Path, "/hooks/") {
+		return nil, fmt.Errorf("capability URL: want https://<server>/hooks/<token> as token create printed it")
+	}
+	if u.Scheme == "http" && !c.insecure && !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("capability URL %s: plain HTTP would send the token in the clear; use https", redactURL(u))
+	}
+	return u, nil
+}

@@ -1,0 +1,186 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/spotter-dev/spotter/policy"
+)
+
+// The wire types below mirror the admin API's JSON (DESIGN.md, "Public
+// interface"). They are declared here rather than imported from the server's
+// packages so that the client depends on the published protocol only; the
+// end-to-end tests against a real server keep the two in step.
+
+// Credentials are the AWS credentials a token is created or rotated with:
+// access keys, a role, or both (the role assumed with the keys).
+type Credentials struct {
+	AccessKeyID     string `json:"accessKeyId,omitempty"`
+	SecretAccessKey string `json:"secretAccessKey,omitempty"`
+	RoleARN         string `json:"roleArn,omitempty"`
+	ExternalID      string `json:"externalId,omitempty"`
+}
+
+// String keeps the secret out of anything that formats Credentials.
+func (c Credentials) String() string {
+	return fmt.Sprintf("Credentials{accessKeyId:%s roleArn:%s}", MaskKey(c.AccessKeyID), c.RoleARN)
+}
+
+// LogValue keeps the secret out of logs.
+func (c Credentials) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("accessKeyId", MaskKey(c.AccessKeyID)), slog.String("roleArn", c.RoleARN))
+}
+
+// MaskKey shows an access key id as AKIA…WXYZ: enough to recognise it.
+func MaskKey(k string) string {
+	switch {
+	case k == "":
+		return ""
+	case len(k) < 12:
+		return "…"
+	}
+	return k[:4] + "…" + k[len(k)-4:]
+}
+
+// MFA selects a token's second factor: an AWS MFA device, spotter's own
+// TOTP, or neither (a nil *MFA).
+type MFA struct {
+	SerialNumber string `json:"serialNumber,omitempty"`
+	TOTP         bool   `json:"totp,omitempty"`
+}
+
+// CreateTokenRequest is the body of POST /v1/tokens.
+type CreateTokenRequest struct {
+	Name             string         `json:"name"`
+	Credentials      *Credentials   `json:"credentials"`
+	MFA              *MFA           `json:"mfa,omitempty"`
+	Policy           *policy.Policy `json:"policy,omitempty"`
+	ExpiresIn        string         `json:"expiresIn,omitempty"`
+	RequireSignature bool           `json:"requireSignature,omitempty"`
+}
+
+// RotateTokenRequest is the body of POST /v1/tokens/{id}/rotate; name at
+// least one thing to rotate.
+type RotateTokenRequest struct {
+	Credentials   *Credentials `json:"credentials,omitempty"`
+	SigningSecret bool         `json:"signingSecret,omitempty"`
+	TOTP          bool         `json:"totp,omitempty"`
+	// Grace keeps the previous signing secret valid this long ("1h"); the
+	// server's default applies when empty, "0s" ends it at once.
+	Grace string `json:"grace,omitempty"`
+}
+
+// CredentialRef says which credentials a token uses without revealing them.
+type CredentialRef struct {
+	Type        string `json:"type"` // "keys" or "role"
+	AccessKeyID string `json:"accessKeyId,omitempty"`
+	RoleARN     string `json:"roleArn,omitempty"`
+}
+
+// MFAInfo says which second factor a token needs: "none", "aws" or "totp".
+type MFAInfo struct {
+	Type         string `json:"type"`
+	SerialNumber string `json:"serialNumber,omitempty"`
+}
+
+// TokenInfo is what list and show return: nothing secret.
+type TokenInfo struct {
+	ID               string        `json:"id"`
+	Name             string        `json:"name"`
+	Status           string        `json:"status,omitempty"` // active, revoked or expired
+	CreatedAt        time.Time     `json:"createdAt"`
+	ExpiresAt        *time.Time    `json:"expiresAt,omitempty"`
+	RevokedAt        *time.Time    `json:"revokedAt,omitempty"`
+	RotatedAt        *time.Time    `json:"rotatedAt,omitempty"`
+	Credentials      CredentialRef `json:"credentials"`
+	MFA              MFAInfo       `json:"mfa"`
+	Policy           policy.Policy `json:"policy"`
+	RequireSignature bool          `json:"requireSignature"`
+	KeyID            string        `json:"keyId,omitempty"`
+}
+
+// TOTPEnrolment is a new TOTP secret, shown once.
+type TOTPEnrolment struct {
+	Secret     string `json:"secret"`
+	OTPAuthURL string `json:"otpauthUrl"`
+	QRPNG      []byte `json:"qrPng"` // base64 in JSON
+}
+
+// CreatedToken is the reply to create: the only time the token and its
+// secrets are shown.
+type CreatedToken struct {
+	TokenInfo
+	Token         string         `json:"token"`
+	URL           string         `json:"url"`
+	TOTP          *TOTPEnrolment `json:"totp,omitempty"`
+	SigningSecret string         `json:"signingSecret,omitempty"`
+}
+
+// RotatedToken is the reply to rotate: the new secrets, shown once.
+type RotatedToken struct {
+	TokenInfo
+	TOTP          *TOTPEnrolment `json:"totp,omitempty"`
+	SigningSecret string         `json:"signingSecret,omitempty"`
+}
+
+// RevokedToken is the reply to revoke.
+type RevokedToken struct {
+	ID        string    `json:"id"`
+	RevokedAt time.Time `json:"revokedAt"`
+}
+
+// KeyRotation is the reply to a signing-key rotation.
+type KeyRotation struct {
+	KeyID string `json:"keyId"`
+}
+
+// CreateToken registers credentials under a new capability token.
+func (c *Client) CreateToken(ctx context.Context, in CreateTokenRequest) (CreatedToken, error) {
+	var out CreatedToken
+	err := c.admin(ctx, http.MethodPost, "/v1/tokens", in, &out, http.StatusCreated)
+	return out, err
+}
+
+// ListTokens returns every token, revoked and expired ones included.
+func (c *Client) ListTokens(ctx context.Context) ([]TokenInfo, error) {
+	var out struct {
+		Tokens []TokenInfo `json:"tokens"`
+	}
+	err := c.admin(ctx, http.MethodGet, "/v1/tokens", nil, &out, http.StatusOK)
+	return out.Tokens, err
+}
+
+// GetToken returns one token. Errors: *Error with Code "not_found" when
+// there is no such token.
+func (c *Client) GetToken(ctx context.Context, id string) (TokenInfo, error) {
+	var out TokenInfo
+	err := c.admin(ctx, http.MethodGet, "/v1/tokens/"+url.PathEscape(id), nil, &out, http.StatusOK)
+	return out, err
+}
+
+// RevokeToken revokes a token for good.
+func (c *Client) RevokeToken(ctx context.Context, id string) (RevokedToken, error) {
+	var out RevokedToken
+	err := c.admin(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(id), nil, &out, http.StatusOK)
+	return out, err
+}
+
+// RotateToken replaces a token's credentials, signing secret and/or TOTP
+// secret; its URL stays valid.
+func (c *Client) RotateToken(ctx context.Context, id string, in RotateTokenRequest) (RotatedToken, error) {
+	var out RotatedToken
+	err := c.admin(ctx, http.MethodPost, "/v1/tokens/"+url.PathEscape(id)+"/rotate", in, &out, http.StatusOK)
+	return out, err
+}
+
+// RotateKeys makes a new token-signing key. New tokens are signed with it;
+// tokens signed with older keys stay valid until they expire or are revoked.
+func (c *Client) RotateKeys(ctx context.Context) (KeyRotation, error) {
+	var out KeyRotation
+	err := c.admin(ctx, http.MethodPost, "/v1/keys/rotate", nil, &out, http.StatusOK)
+	return out, err
+}

@@ -1,0 +1,666 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spotter-dev/spotter/client"
+	"github.com/spotter-dev/spotter/policy"
+)
+
+type subcommand struct {
+	summary string
+	run     func(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error
+}
+
+// runSubcommand dispatches `spotter <group> <sub> …`.
+func runSubcommand(ctx context.Context, group string, subs map[string]subcommand, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	usage := func() {
+		names := make([]string, 0, len(subs))
+		for n := range subs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(stderr, "usage: spotter %s <command> [flags]\n\ncommands:\n", group)
+		for _, n := range names {
+			fmt.Fprintf(stderr, "  %-10s %s\n", n, subs[n].summary)
+		}
+		fmt.Fprintf(stderr, "\nRun 'spotter %s <command> --help' for its flags.\n", group)
+	}
+	if len(args) == 0 {
+		usage()
+		return errUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		return nil
+	}
+	sub, ok := subs[args[0]]
+	if !ok {
+		usage()
+		return fmt.Errorf("unknown command %q", group+" "+args[0])
+	}
+	return cliError(sub.run(ctx, args[1:], getenv, stdin, stdout, stderr))
+}
+
+func runToken(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return runSubcommand(ctx, "token", map[string]subcommand{
+		"create": {"create a capability token for AWS credentials and a policy", runTokenCreate},
+		"list":   {"list tokens (no secrets)", runTokenList},
+		"show":   {"show one token and its policy (no secrets)", runTokenShow},
+		"revoke": {"revoke tokens for good", runTokenRevoke},
+		"rotate": {"replace a token's credentials, signing secret or TOTP secret", runTokenRotate},
+	}, args, getenv, stdin, stdout, stderr)
+}
+
+// credFlags are the credential flags shared by create and rotate.
+type credFlags struct {
+	accessKeyID string
+	secretStdin bool
+	roleARN     string
+	externalID  string
+}
+
+func (c *credFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.accessKeyID, "access-key-id", "", "AWS access key id (create's default: env "+cliEnvAWSKeyID+")")
+	fs.BoolVar(&c.secretStdin, "secret-access-key-stdin", false, "read the AWS secret access key from stdin (default: env "+cliEnvAWSSecret+"); never a flag value, which shell history keeps")
+	fs.StringVar(&c.roleARN, "role-arn", "", "IAM role to assume, with the keys if given, else with the server's own identity")
+	fs.StringVar(&c.externalID, "external-id", "", "external id for --role-arn")
+}
+
+// credentials builds the credentials the flags name, or nil when they name
+// none. fromEnv lets the standard AWS variables supply keys when no flag
+// names any credentials.
+func (c *credFlags) credentials(getenv func(string) string, stdin io.Reader, stderr io.Writer, fromEnv bool) (*client.Credentials, error) {
+	keyID := c.accessKeyID
+	if keyID == "" && c.roleARN == "" && fromEnv {
+		if keyID = getenv(cliEnvAWSKeyID); keyID != "" {
+			fmt.Fprintf(stderr, "spotter: using %s %s from the environment\n", cliEnvAWSKeyID, client.MaskKey(keyID))
+		}
+	}
+	if c.secretStdin && keyID == "" {
+		return nil, fmt.Errorf("--secret-access-key-stdin needs --access-key-id")
+	}
+	if c.externalID != "" && c.roleARN == "" {
+		return nil, fmt.Errorf("--external-id needs --role-arn")
+	}
+	if keyID == "" && c.roleARN == "" {
+		return nil, nil
+	}
+	cr := &client.Credentials{AccessKeyID: keyID, RoleARN: c.roleARN, ExternalID: c.externalID}
+	if keyID != "" {
+		switch {
+		case c.secretStdin:
+			s, err := readLine(stdin, stderr, "AWS secret access key (input is shown): ", "the secret access key")
+			if err != nil {
+				return nil, err
+			}
+			cr.SecretAccessKey = s
+		case getenv(cliEnvAWSSecret) != "":
+			cr.SecretAccessKey = strings.TrimSpace(getenv(cliEnvAWSSecret))
+		default:
+			return nil, fmt.Errorf("access key %s needs its secret: pass --secret-access-key-stdin or set %s", client.MaskKey(keyID), cliEnvAWSSecret)
+		}
+	}
+	return cr, nil
+}
+
+// qrFlags print or save a TOTP enrolment's QR code.
+type qrFlags struct {
+	show   bool
+	invert bool
+	png    string
+}
+
+func (q *qrFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&q.show, "qr", false, "print the TOTP QR code in the terminal, for an authenticator app to scan")
+	fs.BoolVar(&q.invert, "qr-invert", false, "with --qr: draw dark modules, for terminals with a light background")
+	fs.StringVar(&q.png, "qr-png", "", "write the TOTP QR code as a PNG to this file (mode 0600: it holds the secret)")
+}
+
+func (q *qrFlags) wanted() bool { return q.show || q.png != "" }
+
+// emit shows the QR code on w (stderr under --json, so stdout stays JSON)
+// and writes the PNG.
+func (q *qrFlags) emit(e *client.TOTPEnrolment, w, stderr io.Writer) error {
+	if !q.wanted() {
+		return nil
+	}
+	if e == nil {
+		return fmt.Errorf("the server returned no TOTP enrolment to draw")
+	}
+	if q.png != "" {
+		if err := writeNewFile(q.png, e.QRPNG); err != nil {
+			return fmt.Errorf("--qr-png: %w", err)
+		}
+		fmt.Fprintf(stderr, "spotter: TOTP QR code written to %s (it holds the TOTP secret)\n", q.png)
+	}
+	if q.show {
+		fmt.Fprintln(w, "\nScan with an authenticator app:")
+		if err := writeQR(w, e.OTPAuthURL, q.invert); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeNewFile writes a secret to a file no one else can read, refusing to
+// overwrite one that exists: a typo should not clobber something else.
+func writeNewFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// policyFlags are the convenience flags that fill a policy; each overrides
+// the same field of --policy-file.
+type policyFlags struct {
+	file           string
+	regions        string
+	instanceTypes  string
+	maxCount       int
+	maxRunning     int
+	maxPrice       float64
+	maxHourly      float64
+	ttl            time.Duration
+	maxTTL         time.Duration
+	amis           string
+	keyName        string
+	securityGroups string
+	subnets        string
+	tasks          string
+	dryRunOnly     bool
+	onDemand       bool
+	allowUserData  bool
+	tags           tagFlag
+}
+
+func (p *policyFlags) register(fs *flag.FlagSet) {
+	p.tags = tagFlag{}
+	fs.StringVar(&p.file, "policy-file", "", "policy as JSON (fields as in the admin API); the flags below override its fields")
+	fs.StringVar(&p.regions, "region", "", "allowed regions, comma-separated")
+	fs.StringVar(&p.instanceTypes, "instance-types", "", "allowed instance types or patterns, comma-separated (m5.large,c6i.*)")
+	fs.IntVar(&p.maxCount, "max-count", 0, "most instances per request")
+	fs.IntVar(&p.maxRunning, "max-running", 0, "most instances running at once for this token")
+	fs.Float64Var(&p.maxPrice, "max-price", 0, "highest spot price, $ per instance-hour")
+	fs.Float64Var(&p.maxHourly, "max-hourly-spend", 0, "highest projected spend, $ per hour")
+	fs.DurationVar(&p.ttl, "ttl", 0, "default instance lifetime")
+	fs.DurationVar(&p.maxTTL, "max-ttl", 0, "longest instance lifetime a request may ask for")
+	fs.StringVar(&p.amis, "ami", "", "allowed AMIs, comma-separated")
+	fs.StringVar(&p.keyName, "key-name", "", "EC2 key pair instances get")
+	fs.StringVar(&p.securityGroups, "security-groups", "", "security groups, comma-separated")
+	fs.StringVar(&p.subnets, "subnets", "", "subnets, comma-separated")
+	fs.StringVar(&p.tasks, "tasks", "", "allowed tasks, comma-separated: "+strings.Join(policy.AllTasks(), ","))
+	fs.BoolVar(&p.dryRunOnly, "dry-run-only", false, "allow dry runs only")
+	fs.BoolVar(&p.onDemand, "on-demand-fallback", false, "allow on-demand when spot capacity is short")
+	fs.BoolVar(&p.allowUserData, "allow-user-data", false, "let requests bring their own user data")
+	fs.Var(p.tags, "tag", "tag every instance gets, key=value (repeatable)")
+}
+
+// build returns the policy, or nil when neither a file nor a flag names one
+// (the server's defaults then apply).
+func (p *policyFlags) build(fs *flag.FlagSet) (*policy.Policy, error) {
+	var pol policy.Policy
+	named := false
+	if p.file != "" {
+		b, err := os.ReadFile(p.file)
+		if err != nil {
+			return nil, fmt.Errorf("--policy-file: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields() // a misspelt limit must not silently vanish
+		if err := dec.Decode(&pol); err != nil {
+			return nil, fmt.Errorf("--policy-file %s: %w", p.file, err)
+		}
+		named = true
+	}
+	setters := map[string]func(){
+		"region":             func() { pol.Regions = splitList(p.regions) },
+		"instance-types":     func() { pol.InstanceTypes = splitList(p.instanceTypes) },
+		"max-count":          func() { pol.MaxCount = p.maxCount },
+		"max-running":        func() { pol.MaxRunning = p.maxRunning },
+		"max-price":          func() { pol.MaxPrice = p.maxPrice },
+		"max-hourly-spend":   func() { pol.MaxHourlySpend = p.maxHourly },
+		"ttl":                func() { pol.DefaultTTL = policy.Duration(p.ttl) },
+		"max-ttl":            func() { pol.MaxTTL = policy.Duration(p.maxTTL) },
+		"ami":                func() { pol.AMIs = splitList(p.amis) },
+		"key-name":           func() { pol.KeyName = p.keyName },
+		"security-groups":    func() { pol.SecurityGroups = splitList(p.securityGroups) },
+		"subnets":            func() { pol.Subnets = splitList(p.subnets) },
+		"tasks":              func() { pol.Tasks = splitList(p.tasks) },
+		"dry-run-only":       func() { pol.DryRunOnly = p.dryRunOnly },
+		"on-demand-fallback": func() { pol.OnDemandFallback = p.onDemand },
+		"allow-user-data":    func() { pol.AllowUserData = p.allowUserData },
+		"tag": func() {
+			if pol.Tags == nil {
+				pol.Tags = map[string]string{}
+			}
+			for k, v := range p.tags {
+				pol.Tags[k] = v
+			}
+		},
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if set, ok := setters[f.Name]; ok {
+			set()
+			named = true
+		}
+	})
+	if !named {
+		return nil, nil
+	}
+	return &pol, nil
+}
+
+func runTokenCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token create", "token create --name NAME [credentials] [policy] [flags]",
+		"Creates a capability token: AWS credentials (sealed by the server) bound by a policy.\n"+
+			"The token, its URL and any secrets are printed once: store them now.", stderr)
+	var conn cliConn
+	conn.register(fs, getenv, true)
+	var cred credFlags
+	cred.register(fs)
+	var pol policyFlags
+	pol.register(fs)
+	var qr qrFlags
+	qr.register(fs)
+	name := fs.String("name", "", "token name, for people (required)")
+	mfaSerial := fs.String("mfa-serial", "", "AWS MFA device ARN: each request's code goes to STS")
+	totp := fs.Bool("totp", false, "enrol a TOTP secret that spotter checks itself")
+	expiresIn := fs.Duration("expires-in", 0, "token lifetime (default: the server's)")
+	requireSig := fs.Bool("require-signature", false, "require a signed body (X-Spotter-Signature); a signing secret is issued")
+	asJSON := fs.Bool("json", false, "print the reply as JSON (secrets included)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("token create: unexpected argument %q", pos[0])
+	}
+	if *name == "" {
+		return fmt.Errorf("token create: --name is required")
+	}
+	if *mfaSerial != "" && *totp {
+		return fmt.Errorf("token create: --mfa-serial and --totp are two kinds of MFA; pick one")
+	}
+	if qr.wanted() && !*totp {
+		return fmt.Errorf("token create: --qr and --qr-png draw a TOTP enrolment: add --totp")
+	}
+	in := client.CreateTokenRequest{Name: *name, RequireSignature: *requireSig}
+	if in.Policy, err = pol.build(fs); err != nil {
+		return err
+	}
+	if *expiresIn != 0 {
+		in.ExpiresIn = expiresIn.String()
+	}
+	switch {
+	case *mfaSerial != "":
+		in.MFA = &client.MFA{SerialNumber: *mfaSerial}
+	case *totp:
+		in.MFA = &client.MFA{TOTP: true}
+	}
+	// The client is built before stdin is read so that a missing admin
+	// token fails before anyone types a secret.
+	c, err := conn.client(getenv, stderr, true, "")
+	if err != nil {
+		return err
+	}
+	if in.Credentials, err = cred.credentials(getenv, stdin, stderr, true); err != nil {
+		return err
+	}
+	if in.Credentials == nil {
+		return fmt.Errorf("token create: name credentials: --access-key-id with --secret-access-key-stdin (or %s and %s), and/or --role-arn", cliEnvAWSKeyID, cliEnvAWSSecret)
+	}
+	out, err := c.CreateToken(ctx, in)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := writeJSON(stdout, out); err != nil {
+			return err
+		}
+		return qr.emit(out.TOTP, stderr, stderr)
+	}
+	fmt.Fprintln(stdout, "Token created.")
+	printTokenInfo(stdout, out.TokenInfo, false)
+	printSecrets(stdout, []secretLine{
+		{"Capability URL", out.URL},
+		{"Token", out.Token},
+		{"Signing secret", out.SigningSecret},
+		{"TOTP secret", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.Secret })},
+		{"TOTP URL", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.OTPAuthURL })},
+	})
+	return qr.emit(out.TOTP, stdout, stderr)
+}
+
+func totpField(e *client.TOTPEnrolment, f func(*client.TOTPEnrolment) string) string {
+	if e == nil {
+		return ""
+	}
+	return f(e)
+}
+
+type secretLine struct{ label, value string }
+
+// printSecrets prints the secrets of a create or rotate under a warning
+// that they are not shown again; empty ones are left out.
+func printSecrets(w io.Writer, lines []secretLine) {
+	fmt.Fprintln(w, "\nSECRETS — shown once, never again; anyone holding them can use this token:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, l := range lines {
+		if l.value != "" {
+			fmt.Fprintf(tw, "  %s:\t%s\n", l.label, l.value)
+		}
+	}
+	tw.Flush()
+}
+
+// printTokenInfo prints a token as label/value lines; withPolicy adds its
+// policy, one field a line.
+func printTokenInfo(w io.Writer, t client.TokenInfo, withPolicy bool) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("ID", t.ID)
+	row("Name", t.Name)
+	if t.Status != "" {
+		row("Status", t.Status)
+	}
+	row("Credentials", credentialSummary(t.Credentials))
+	row("MFA", mfaSummary(t.MFA))
+	row("Signature", map[bool]string{true: "required", false: "not required"}[t.RequireSignature])
+	row("Created", timeOrDash(&t.CreatedAt))
+	row("Expires", timeOrDash(t.ExpiresAt))
+	if t.RotatedAt != nil {
+		row("Rotated", timeOrDash(t.RotatedAt))
+	}
+	if t.RevokedAt != nil {
+		row("Revoked", timeOrDash(t.RevokedAt))
+	}
+	if t.KeyID != "" {
+		row("Signing key", t.KeyID)
+	}
+	if withPolicy {
+		row("Policy", "")
+		for _, kv := range policyLines(t.Policy) {
+			row("  "+kv[0], kv[1])
+		}
+	}
+	tw.Flush()
+}
+
+func credentialSummary(c client.CredentialRef) string {
+	parts := []string{or(c.Type, "?")}
+	if c.AccessKeyID != "" {
+		parts = append(parts, c.AccessKeyID)
+	}
+	if c.RoleARN != "" {
+		parts = append(parts, c.RoleARN)
+	}
+	return strings.Join(parts, " ")
+}
+
+func mfaSummary(m client.MFAInfo) string {
+	if m.SerialNumber != "" {
+		return or(m.Type, "aws") + " " + m.SerialNumber
+	}
+	return or(m.Type, "none")
+}
+
+// policyLines renders a policy as sorted field/value pairs from its JSON, so
+// fields the server adds show up without a client change.
+func policyLines(p policy.Policy) [][2]string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out [][2]string
+	for _, k := range keys {
+		if v := cell(m[k]); v != "-" && v != "" {
+			out = append(out, [2]string{k, v})
+		}
+	}
+	return out
+}
+
+// cell formats one JSON value for a table.
+func cell(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "-"
+	case string:
+		if x == "" {
+			return "-"
+		}
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case []any:
+		s := make([]string, len(x))
+		for i, e := range x {
+			s[i] = cell(e)
+		}
+		return strings.Join(s, ",")
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		s := make([]string, len(keys))
+		for i, k := range keys {
+			s[i] = k + "=" + cell(x[k])
+		}
+		return strings.Join(s, ",")
+	}
+	return fmt.Sprint(v)
+}
+
+func runTokenList(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token list", "token list [flags]", "Lists every token, revoked and expired ones included. Shows no secrets.", stderr)
+	var conn cliConn
+	conn.register(fs, getenv, true)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("token list: unexpected argument %q", pos[0])
+	}
+	c, err := conn.client(getenv, stderr, true, "")
+	if err != nil {
+		return err
+	}
+	toks, err := c.ListTokens(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if toks == nil {
+			toks = []client.TokenInfo{} // [] rather than null, for jq
+		}
+		return writeJSON(stdout, toks)
+	}
+	if len(toks) == 0 {
+		fmt.Fprintln(stderr, "no tokens")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREDENTIALS\tMFA\tSIGNED\tEXPIRES")
+	for _, t := range toks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", t.ID, t.Name, or(t.Status, "-"),
+			credentialSummary(t.Credentials), mfaSummary(t.MFA), t.RequireSignature, timeOrDash(t.ExpiresAt))
+	}
+	return tw.Flush()
+}
+
+func runTokenShow(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token show", "token show ID [flags]", "Shows one token and its policy. Shows no secrets.", stderr)
+	var conn cliConn
+	conn.register(fs, getenv, true)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return fmt.Errorf("token show: want one token id")
+	}
+	c, err := conn.client(getenv, stderr, true, "")
+	if err != nil {
+		return err
+	}
+	t, err := c.GetToken(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, t)
+	}
+	printTokenInfo(stdout, t, true)
+	return nil
+}
+
+func runTokenRevoke(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token revoke", "token revoke ID [ID…] [flags]",
+		"Revokes tokens for good: every replica refuses them within seconds. Instances they launched keep their TTL.", stderr)
+	var conn cliConn
+	conn.register(fs, getenv, true)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return fmt.Errorf("token revoke: want at least one token id")
+	}
+	c, err := conn.client(getenv, stderr, true, "")
+	if err != nil {
+		return err
+	}
+	var done []client.RevokedToken
+	for _, id := range pos {
+		r, err := c.RevokeToken(ctx, id)
+		if err != nil {
+			if *asJSON && len(done) > 0 {
+				_ = writeJSON(stdout, done)
+			}
+			return err
+		}
+		done = append(done, r)
+		if !*asJSON {
+			fmt.Fprintf(stdout, "revoked %s at %s\n", r.ID, timeOrDash(&r.RevokedAt))
+		}
+	}
+	if *asJSON {
+		return writeJSON(stdout, done)
+	}
+	return nil
+}
+
+func runTokenRotate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token rotate", "token rotate ID [--access-key-id … | --role-arn …] [--signing-secret] [--totp] [flags]",
+		"Replaces a token's credentials, signing secret and/or TOTP secret. Its URL stays valid.\n"+
+			"New secrets are printed once: store them now.", stderr)
+	var conn cliConn
+	conn.register(fs, getenv, true)
+	var cred credFlags
+	cred.register(fs)
+	var qr qrFlags
+	qr.register(fs)
+	signing := fs.Bool("signing-secret", false, "issue a new signing secret")
+	totp := fs.Bool("totp", false, "enrol a new TOTP secret")
+	grace := fs.String("grace", "", "keep the old signing secret valid this long, e.g. 30m; 0s ends it at once (default: the server's, 1h)")
+	asJSON := fs.Bool("json", false, "print the reply as JSON (secrets included)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return fmt.Errorf("token rotate: want one token id")
+	}
+	if qr.wanted() && !*totp {
+		return fmt.Errorf("token rotate: --qr and --qr-png draw a TOTP enrolment: add --totp")
+	}
+	in := client.RotateTokenRequest{SigningSecret: *signing, TOTP: *totp}
+	if *grace != "" {
+		d, err := time.ParseDuration(*grace)
+		if err != nil || d < 0 {
+			return fmt.Errorf("token rotate: --grace %q: want a duration such as 30m or 0s", *grace)
+		}
+		in.Grace = d.String()
+	}
+	c, err := conn.client(getenv, stderr, true, "")
+	if err != nil {
+		return err
+	}
+	// No credentials from the environment here: rotating names what it
+	// replaces, and ambient keys are not a choice anyone made.
+	if in.Credentials, err = cred.credentials(getenv, stdin, stderr, false); err != nil {
+		return err
+	}
+	if in.Credentials == nil && !in.SigningSecret && !in.TOTP {
+		fs.Usage()
+		return fmt.Errorf("token rotate: name what to rotate: --access-key-id/--role-arn, --signing-secret and/or --totp")
+	}
+	out, err := c.RotateToken(ctx, pos[0], in)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := writeJSON(stdout, out); err != nil {
+			return err
+		}
+		return qr.emit(out.TOTP, stderr, stderr)
+	}
+	fmt.Fprintf(stdout, "Token %s rotated:", out.ID)
+	var what []string
+	if in.Credentials != nil {
+		what = append(what, "credentials")
+	}
+	if out.SigningSecret != "" {
+		what = append(what, "signing secret")
+	}
+	if out.TOTP != nil {
+		what = append(what, "TOTP secret")
+	}
+	fmt.Fprintln(stdout, " "+strings.Join(what, ", ")+".")
+	if out.SigningSecret != "" || out.TOTP != nil {
+		printSecrets(stdout, []secretLine{
+			{"Signing secret", out.SigningSecret},
+			{"TOTP secret", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.Secret })},
+			{"TOTP URL", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.OTPAuthURL })},
+		})
+	}
+	return qr.emit(out.TOTP, stdout, stderr)
+}
