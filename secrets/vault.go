@@ -171,6 +171,8 @@ func (v *Vault) fault(err error, what string) error {
 		return apperr.Wrap(err, apperr.Unavailable, "vault: no answer for %s", what)
 	}
 	switch {
+	case re.StatusCode == http.StatusForbidden && containsAny(re.Errors, "invalid token"):
+		return apperr.Wrap(err, apperr.Unavailable, "vault: the token is invalid or expired (%s)", what)
 	case re.StatusCode == http.StatusForbidden:
 		return apperr.Wrap(err, apperr.Unavailable,
 			"vault: permission denied for %s: the token is invalid or expired, or its policy does not allow this path", what)

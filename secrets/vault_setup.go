@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/vault/api"
 
@@ -76,23 +77,30 @@ func (v *Vault) ensureMount(ctx context.Context, path, typ string, opts map[stri
 }
 
 // probeMount reports whether an engine answers at path without sys access:
-// KV v2 answers a LIST of its metadata, transit a read of its keys list, with
-// 200 or a plain 404; a missing mount answers 403 or "no handler for route".
+// KV v2 answers a LIST of its metadata, transit a read of one of our keys,
+// with 200 or a plain 404. A missing mount answers "no handler for route"
+// where the policy allows the path, and 403 where it does not.
 func (v *Vault) probeMount(ctx context.Context, path, typ string) bool {
-	probe := path + "/metadata/"
+	probes := []string{path + "/metadata/?list=true"}
 	if typ == "transit" {
-		probe = path + "/keys/" + v.cfg.KeyName
+		probes = []string{path + "/keys/" + v.cfg.KeyName, path + "/keys/" + v.cfg.SigningKeyName}
 	}
-	r := v.client.NewRequest("GET", "/v1/"+probe)
-	if typ != "transit" {
-		r.Params.Set("list", "true")
+	for _, probe := range probes {
+		p, query, _ := strings.Cut(probe, "?")
+		r := v.client.NewRequest("GET", "/v1/"+p)
+		if query != "" {
+			r.Params.Set("list", "true")
+		}
+		resp, err := v.client.RawRequestWithContext(ctx, r)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		status, msgs := responseErrors(err)
+		if err == nil || (status == 404 && !containsAny(msgs, "no handler for route")) {
+			return true
+		}
 	}
-	resp, err := v.client.RawRequestWithContext(ctx, r)
-	if resp != nil {
-		resp.Body.Close()
-	}
-	status, msgs := responseErrors(err)
-	return err == nil || (status == 404 && !containsAny(msgs, "no handler for route"))
+	return false
 }
 
 // ensureKey reads transit/keys/<name> and creates it with params if missing;
