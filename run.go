@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"sim":     {"run the EC2/STS emulator alone", runSim},
 		"token":   {"create, list, show, revoke or rotate capability tokens (admin)", runToken},
 		"keys":    {"rotate the token-signing key (admin)", runKeys},
+		"task":    {"launch, terminate, status, price or cancel spot instances", runTask},
 		"version": {"print the version", runVersion},
 	}
 }

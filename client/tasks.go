@@ -51,6 +51,23 @@ type Instance struct {
 	PublicIP         string `json:"publicIp,omitempty"`
 }
 
+// UnmarshalJSON accepts the zone as "availabilityZone" or "az".
+func (in *Instance) UnmarshalJSON(b []byte) error {
+	type plain Instance // without this method, so no recursion
+	var v struct {
+		plain
+		AZ string `json:"az"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*in = Instance(v.plain)
+	if in.AvailabilityZone == "" {
+		in.AvailabilityZone = v.AZ
+	}
+	return nil
+}
+
 // TaskReply is a task's reply: the fields a client acts on, typed, and the
 // whole reply in Raw (pools, prices, warnings… whatever the task returns).
 type TaskReply struct {

@@ -30,6 +30,9 @@ func (c Credentials) String() string {
 	return fmt.Sprintf("Credentials{accessKeyId:%s roleArn:%s}", MaskKey(c.AccessKeyID), c.RoleARN)
 }
 
+// GoString keeps the secret out of %#v too.
+func (c Credentials) GoString() string { return c.String() }
+
 // LogValue keeps the secret out of logs.
 func (c Credentials) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("accessKeyId", MaskKey(c.AccessKeyID)), slog.String("roleArn", c.RoleARN))
