@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/spotter-dev/spotter/apperr"
 )
@@ -179,8 +180,13 @@ func stsOnce(p aws.CredentialsProvider) func(*sts.Options) {
 
 // mapSTSErr maps STS errors; with a code in the call, AccessDenied means the
 // code was wrong, reused or expired (AWS does not say which).
+//
+// AssumeRole also answers AccessDenied for a trust policy that does not
+// admit the caller; that is an auth failure, told apart by the message.
 func mapSTSErr(err error, op string, withCode bool) error {
-	if withCode && awsCode(err) == "AccessDenied" {
+	var ae smithy.APIError
+	mfaMsg := errors.As(err, &ae) && strings.Contains(ae.ErrorMessage(), "MultiFactorAuthentication")
+	if withCode && awsCode(err) == "AccessDenied" && (op == "STS GetSessionToken" || mfaMsg) {
 		return apperr.Wrap(err, apperr.MFAInvalid, "AWS refused the MFA code (wrong, expired or already used); wait for the next code and try again")
 	}
 	return mapErr(err, op)

@@ -45,7 +45,8 @@ type Instance struct {
 	Interrupted    bool      `json:"interrupted,omitempty"`
 	StateReason    string    `json:"stateReason,omitempty"`
 
-	tags map[string]string
+	tags    map[string]string
+	endedAt time.Time // from the state transition reason, when EC2 gives it
 }
 
 // ClientToken derives the EC2 ClientToken of a launch from the capability
@@ -99,6 +100,14 @@ func fromEC2(in types.Instance) Instance {
 	}
 	if t, err := time.Parse(time.RFC3339, out.tags[TagExpiresAt]); err == nil {
 		out.ExpiresAt = t.UTC()
+	}
+	if r := aws.ToString(in.StateTransitionReason); strings.HasSuffix(r, " GMT)") {
+		// "User initiated (2026-05-01 12:00:00 GMT)"
+		if i := strings.LastIndexByte(r, '('); i >= 0 {
+			if t, err := time.Parse("2006-01-02 15:04:05 MST", r[i+1:len(r)-1]); err == nil {
+				out.endedAt = t.UTC()
+			}
+		}
 	}
 	if in.StateReason != nil {
 		out.StateReason = aws.ToString(in.StateReason.Message)

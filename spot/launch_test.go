@@ -1,0 +1,347 @@
+package spot
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spotter-dev/spotter/apperr"
+)
+
+func TestLaunch(t *testing.T) {
+	tests := []struct {
+		name     string
+		setup    func(t *testing.T, e *env)
+		spec     func(e *env) LaunchSpec
+		wantCode string // "" = success
+		check    func(t *testing.T, e *env, res LaunchResult)
+	}{
+		{
+			name: "three over two types",
+			spec: func(e *env) LaunchSpec { return e.spec("tokA", "k1", 3) },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if len(res.Instances) != 3 || res.Replayed || res.DryRun {
+					t.Fatalf("Launch = %d instances, replayed %v; want 3 fresh", len(res.Instances), res.Replayed)
+				}
+				if got := len(e.liveSimInstances()); got != 3 {
+					t.Errorf("awssim has %d instances; want 3", got)
+				}
+				if len(res.Pools) < 2 {
+					t.Errorf("Pools = %v; want the pools of both types", res.Pools)
+				}
+				for _, in := range res.Instances {
+					if in.Lifecycle != "spot" || in.Price <= 0 || in.AZ == "" || !in.ExpiresAt.Equal(e.clock.Now().Add(time.Hour)) {
+						t.Errorf("instance %+v; want spot, priced, zoned, expiring in 1h", in)
+					}
+					if !slices.Contains([]string{"m5.large", "c5.large"}, in.Type) {
+						t.Errorf("instance type %q not asked for", in.Type)
+					}
+				}
+			},
+		},
+		{
+			name: "same key replays",
+			setup: func(t *testing.T, e *env) {
+				e.mustLaunch(t, e.spec("tokA", "k1", 3))
+				e.clock.Add(time.Minute) // a later retry: other expiry, other request id
+			},
+			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 3); s.RequestID = "retry"; return s },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if !res.Replayed || len(res.Instances) != 3 {
+					t.Fatalf("Launch = %d instances, replayed %v; want the first 3, replayed", len(res.Instances), res.Replayed)
+				}
+				if got := len(e.simInstances()); got != 3 {
+					t.Errorf("awssim has %d instances; want still 3", got)
+				}
+				if e.callCount("CreateFleet") != 1 {
+					t.Errorf("CreateFleet called %d times; want 1", e.callCount("CreateFleet"))
+				}
+			},
+		},
+		{
+			name:  "different key launches again",
+			setup: func(t *testing.T, e *env) { e.mustLaunch(t, e.spec("tokA", "k1", 3)) },
+			spec:  func(e *env) LaunchSpec { return e.spec("tokA", "k2", 3) },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if res.Replayed || len(e.simInstances()) != 6 {
+					t.Errorf("replayed %v, awssim has %d; want a new launch, 6 in all", res.Replayed, len(e.simInstances()))
+				}
+			},
+		},
+		{
+			name: "dry run launches nothing",
+			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 2); s.DryRun = true; return s },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if !res.DryRun || len(res.Instances) != 0 || len(res.Pools) == 0 || res.HourlyCost <= 0 {
+					t.Errorf("dry run = %+v; want pools and a cost, no instances", res)
+				}
+				if !slices.IsSortedFunc(res.Pools, func(a, b Pool) int { return cmpFloat(a.Price, b.Price) }) {
+					t.Errorf("pools not cheapest first: %v", res.Pools)
+				}
+				if n := len(e.simInstances()); n != 0 {
+					t.Errorf("awssim has %d instances after a dry run", n)
+				}
+			},
+		},
+		{
+			name: "cheapest pool exhausted, next pool used",
+			setup: func(t *testing.T, e *env) {
+				p := e.dryPools(t)[0]
+				if err := e.sim.SetCapacity(region, p.AZ, p.Type, false, 0); err != nil {
+					t.Fatal(err)
+				}
+			},
+			spec: func(e *env) LaunchSpec { return e.spec("tokA", "k1", 2) },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				cheapest := res.Pools[0]
+				for _, in := range res.Instances {
+					if in.Type == cheapest.Type && in.AZ == cheapest.AZ {
+						t.Errorf("instance %s in exhausted pool %s/%s", in.ID, in.Type, in.AZ)
+					}
+				}
+				if len(res.Instances) != 2 {
+					t.Errorf("got %d instances; want 2", len(res.Instances))
+				}
+			},
+		},
+		{
+			name:  "all spot exhausted, on-demand fallback",
+			setup: func(t *testing.T, e *env) { e.noSpot(t) },
+			spec:  func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 3); s.OnDemandFallback = true; return s },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if len(res.Instances) != 3 {
+					t.Fatalf("got %d instances; want 3 on-demand", len(res.Instances))
+				}
+				for _, in := range res.Instances {
+					if in.Lifecycle != "on-demand" || in.Price <= 0 {
+						t.Errorf("instance %+v; want on-demand with a price", in)
+					}
+				}
+				if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "on-demand") }) {
+					t.Errorf("warnings %q do not mention the fallback", res.Warnings)
+				}
+			},
+		},
+		{
+			name:     "all spot exhausted, no fallback",
+			setup:    func(t *testing.T, e *env) { e.noSpot(t) },
+			spec:     func(e *env) LaunchSpec { return e.spec("tokA", "k1", 3) },
+			wantCode: apperr.CapacityUnavailable,
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if n := len(e.simInstances()); n != 0 {
+					t.Errorf("awssim has %d instances", n)
+				}
+			},
+		},
+		{
+			name: "on-demand fallback refused over maxPrice",
+			setup: func(t *testing.T, e *env) {
+				e.noSpot(t)
+			},
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 1)
+				s.OnDemandFallback, s.MaxPrice = true, 0.05 // above spot, below m5/c5 on-demand
+				return s
+			},
+			wantCode: apperr.CapacityUnavailable,
+		},
+		{
+			name: "throttled calls retried without duplicates",
+			setup: func(t *testing.T, e *env) {
+				for _, a := range []string{"CreateFleet", "DescribeInstances", "DescribeSpotPriceHistory", "CreateLaunchTemplate"} {
+					if err := e.sim.InjectFault(a, "RequestLimitExceeded", 1, 1); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			spec: func(e *env) LaunchSpec { return e.spec("tokA", "k1", 3) },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if got := len(e.simInstances()); got != 3 || len(res.Instances) != 3 {
+					t.Errorf("awssim has %d, reply %d; want 3 and 3", got, len(res.Instances))
+				}
+				if e.callCount("CreateFleet") != 2 {
+					t.Errorf("CreateFleet sent %d times; want 2 (one throttled)", e.callCount("CreateFleet"))
+				}
+			},
+		},
+		{
+			name: "wait fills addresses",
+			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 1); s.Wait = true; return s },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				in := res.Instances[0]
+				if in.State != "running" || in.PrivateIP == "" || in.LaunchTime.IsZero() {
+					t.Errorf("instance %+v; want running with an address", in)
+				}
+			},
+		},
+		{
+			name: "user data over 16 KB",
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 1)
+				s.UserData = []byte("#!/bin/sh\n" + strings.Repeat("echo x\n", 2400))
+				return s
+			},
+			wantCode: apperr.Invalid,
+		},
+		{
+			name:     "type not offered",
+			spec:     func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 1); s.InstanceTypes = []string{"zz9.huge"}; return s },
+			wantCode: apperr.Invalid,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := mustEnv(t)
+			if tt.setup != nil {
+				tt.setup(t, e)
+			}
+			res, err := e.client.Launch(context.Background(), tt.spec(e))
+			if tt.wantCode != "" {
+				wantCode(t, err, tt.wantCode)
+			} else if err != nil {
+				t.Fatalf("Launch = %v", err)
+			}
+			if tt.check != nil {
+				tt.check(t, e, res)
+			}
+			e.checkTagged(t)
+		})
+	}
+}
+
+// checkTagged proves the domain rule: every instance awssim holds carries
+// the spotter tags and a TTL, and shuts down by terminating.
+func (e *env) checkTagged(t *testing.T) {
+	t.Helper()
+	for _, in := range e.simInstances() {
+		tags := map[string]string{}
+		for _, tg := range in.Tags {
+			tags[tg.Key] = tg.Value
+		}
+		for _, k := range []string{TagToken, TagRequest, TagExpiresAt, TagTemplate, TagClientToken} {
+			if tags[k] == "" {
+				t.Errorf("instance %s lacks tag %s (tags %v)", in.InstanceID, k, tags)
+			}
+		}
+		if _, err := time.Parse(time.RFC3339, tags[TagExpiresAt]); err != nil {
+			t.Errorf("instance %s: expires-at %q: %v", in.InstanceID, tags[TagExpiresAt], err)
+		}
+		if tags["team"] != "ci" {
+			t.Errorf("instance %s lacks the user tag", in.InstanceID)
+		}
+	}
+}
+
+// dryPools returns the pools of the standard spec, cheapest first.
+func (e *env) dryPools(t *testing.T) []Pool {
+	t.Helper()
+	s := e.spec("probe", "probe", 1)
+	s.DryRun = true
+	res, err := e.client.Launch(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Pools
+}
+
+func (e *env) noSpot(t *testing.T) {
+	t.Helper()
+	if err := e.sim.SetCapacity(region, "", "", false, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func TestLaunchRejectsBadSpecs(t *testing.T) {
+	e := mustEnv(t)
+	tests := []struct {
+		name   string
+		mutate func(s *LaunchSpec)
+		field  string
+	}{
+		{"no types", func(s *LaunchSpec) { s.InstanceTypes = nil }, "instanceTypes"},
+		{"bad type", func(s *LaunchSpec) { s.InstanceTypes = []string{"m5 large"} }, "instanceTypes"},
+		{"zero count", func(s *LaunchSpec) { s.Count = 0 }, "count"},
+		{"no ami", func(s *LaunchSpec) { s.AMI = "" }, "ami"},
+		{"bad ami", func(s *LaunchSpec) { s.AMI = "ubuntu" }, "ami"},
+		{"no ttl", func(s *LaunchSpec) { s.TTL = 0 }, "ttl"},
+		{"reserved tag", func(s *LaunchSpec) { s.Tags = map[string]string{"spotter:token": "x"} }, "tags"},
+		{"aws tag", func(s *LaunchSpec) { s.Tags = map[string]string{"aws:x": "x"} }, "tags"},
+		{"bad subnet", func(s *LaunchSpec) { s.Subnets = []string{"net-1"} }, "subnets"},
+		{"bad zone", func(s *LaunchSpec) { s.AvailabilityZones = []string{"moon"} }, "availabilityZones"},
+		{"bad region", func(s *LaunchSpec) { s.Region = "us-east-1.evil.example" }, "region"},
+		{"gzip user data", func(s *LaunchSpec) { s.UserData = []byte{0x1f, 0x8b, 8, 0} }, "userData"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := e.spec("tokA", tt.name, 1)
+			tt.mutate(&s)
+			_, err := e.client.Launch(context.Background(), s)
+			wantCode(t, err, apperr.Invalid)
+			if d := apperr.Details(err); !strings.HasPrefix(d, tt.field) {
+				t.Errorf("details %q; want them to name %s", d, tt.field)
+			}
+		})
+	}
+	if n := e.callCount("CreateFleet"); n != 0 {
+		t.Errorf("CreateFleet called %d times for bad input", n)
+	}
+}
+
+func TestClientToken(t *testing.T) {
+	a, b, c := ClientToken("tok", "key"), ClientToken("tok", "key"), ClientToken("tok", "key2")
+	if a != b || a == c || ClientToken("tokk", "ey") == a {
+		t.Errorf("ClientToken not deterministic or not distinct: %s %s %s", a, b, c)
+	}
+	if len(a) > 64 || !printableASCII(a) {
+		t.Errorf("ClientToken %q: %d chars; want ≤ 64 ASCII", a, len(a))
+	}
+}
+
+// TestConcurrentReplicas runs the same launch from two Clients at once, as
+// two replicas receiving one redelivered webhook would: EC2 launches once.
+func TestConcurrentReplicas(t *testing.T) {
+	e := mustEnv(t)
+	other, err := New(e.client.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := e.spec("tokA", "same", 2)
+	results := make(chan LaunchResult, 2)
+	errs := make(chan error, 2)
+	for i, c := range []*Client{e.client, other} {
+		go func() {
+			s := spec
+			s.RequestID = []string{"r1", "r2"}[i]
+			res, err := c.Launch(context.Background(), s)
+			results <- res
+			errs <- err
+		}()
+	}
+	var all [][]string
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		got := ids((<-results).Instances)
+		slices.Sort(got)
+		all = append(all, got)
+	}
+	if !slices.Equal(all[0], all[1]) || len(all[0]) != 2 {
+		t.Errorf("replicas got %v and %v; want the same 2 instances", all[0], all[1])
+	}
+	if n := len(e.simInstances()); n != 2 {
+		t.Errorf("awssim has %d instances; want 2", n)
+	}
+}

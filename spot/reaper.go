@@ -1,0 +1,169 @@
+package spot
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/spotter-dev/spotter/apperr"
+)
+
+// Reap actions and reasons, for the audit log.
+const (
+	ActionTerminate      = "terminate"
+	ActionDeleteTemplate = "delete-template"
+	ActionInterrupted    = "interrupted" // seen, not acted on
+
+	ReasonExpired   = "expired"
+	ReasonRevoked   = "revoked"
+	ReasonNoTTL     = "no-ttl" // spotter-tagged but without a readable expiry
+	ReasonUnused    = "unused"
+	ReasonSpotEnded = "spot-interruption"
+)
+
+// ReapAction is one thing the reaper did or saw.
+type ReapAction struct {
+	Action     string    `json:"action"`
+	Reason     string    `json:"reason"`
+	InstanceID string    `json:"instanceId,omitempty"`
+	Template   string    `json:"template,omitempty"`
+	TokenID    string    `json:"token,omitempty"`
+	ExpiresAt  time.Time `json:"expiresAt,omitzero"`
+	At         time.Time `json:"at"`
+}
+
+// ReapReport is one pass of the reaper over one account and region.
+type ReapReport struct {
+	Actions []ReapAction `json:"actions"`
+	// Errors are per-item failures; the pass went on past them.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Reap terminates the spotter instances (of every token) that the given
+// credentials can see in the region and whose spotter:expires-at has passed,
+// whose token is revoked, or which carry no readable expiry; it deletes
+// spotter launch templates that no live instance uses and that are older
+// than Config.TemplateGrace; and it reports spot interruptions it sees.
+//
+// Several replicas may reap at once: TerminateInstances is idempotent and a
+// template someone else deleted is not an error. Each action is returned
+// for the audit log. revoked may be nil.
+func (c *Client) Reap(ctx context.Context, creds aws.CredentialsProvider, region string, now time.Time, revoked func(tokenID string) bool) (ReapReport, error) {
+	region, api, err := c.ec2For(region)
+	if err != nil {
+		return ReapReport{}, err
+	}
+	opt := ec2Opts(creds)
+	rep := ReapReport{Actions: []ReapAction{}}
+	all, err := describe(ctx, api, opt, filter("tag-key", TagToken))
+	if err != nil {
+		return rep, mapErr(err, "EC2 DescribeInstances in "+region)
+	}
+
+	var kill []string
+	var acts []ReapAction
+	used := map[string]bool{}
+	for _, in := range all {
+		tok := in.tags[TagToken]
+		if in.Interrupted {
+			rep.Actions = append(rep.Actions, ReapAction{Action: ActionInterrupted, Reason: ReasonSpotEnded, InstanceID: in.ID, TokenID: tok, At: now})
+		}
+		if !isLive(in.State) {
+			continue
+		}
+		reason := ""
+		switch {
+		case in.ExpiresAt.IsZero():
+			reason = ReasonNoTTL
+		case !now.Before(in.ExpiresAt):
+			reason = ReasonExpired
+		case revoked != nil && revoked(tok):
+			reason = ReasonRevoked
+		}
+		if reason == "" {
+			if t := in.tags[TagTemplate]; t != "" {
+				used[t] = true
+			}
+			continue
+		}
+		kill = append(kill, in.ID)
+		acts = append(acts, ReapAction{Action: ActionTerminate, Reason: reason, InstanceID: in.ID, TokenID: tok, ExpiresAt: in.ExpiresAt, At: now})
+	}
+	for chunk := range chunks(kill, 1000) {
+		if _, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: chunk}, opt); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return rep, err
+			}
+			rep.Errors = append(rep.Errors, apperr.Details(mapErr(err, "EC2 TerminateInstances in "+region)))
+			// Drop the actions of this chunk: they did not happen.
+			acts = dropIDs(acts, chunk)
+		}
+	}
+	rep.Actions = append(rep.Actions, acts...)
+	for _, a := range acts {
+		c.log.LogAttrs(ctx, slog.LevelInfo, "reaped instance", slog.String("instance", a.InstanceID), slog.String("token", a.TokenID), slog.String("reason", a.Reason), slog.String("region", region))
+	}
+
+	if err := c.reapTemplates(ctx, api, opt, region, now, used, &rep); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+func dropIDs(acts []ReapAction, ids []string) []ReapAction {
+	out := acts[:0]
+	for _, a := range acts {
+		if !contains(ids, a.InstanceID) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// reapTemplates deletes unused spotter templates past the grace period.
+// The grace keeps a template a launch on another replica has just created
+// (and not yet used) alive; if one is deleted anyway, that launch creates
+// it again (Client.fleet).
+func (c *Client) reapTemplates(ctx context.Context, api ec2API, opt func(*ec2.Options), region string, now time.Time, used map[string]bool, rep *ReapReport) error {
+	p := ec2.NewDescribeLaunchTemplatesPaginator(api, &ec2.DescribeLaunchTemplatesInput{
+		Filters: []types.Filter{filter("tag-key", TagTemplate)},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx, opt)
+		if err != nil {
+			return mapErr(err, "EC2 DescribeLaunchTemplates in "+region)
+		}
+		for _, t := range page.LaunchTemplates {
+			name := aws.ToString(t.LaunchTemplateName)
+			if !strings.HasPrefix(name, "spotter-") || used[name] || now.Sub(aws.ToTime(t.CreateTime)) < c.cfg.TemplateGrace {
+				continue
+			}
+			var tok string
+			for _, tg := range t.Tags {
+				if aws.ToString(tg.Key) == TagToken {
+					tok = aws.ToString(tg.Value)
+				}
+			}
+			_, err := api.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: t.LaunchTemplateId}, opt)
+			c.rememberTemplate(region, name, false)
+			switch code := awsCode(err); {
+			case err == nil:
+				rep.Actions = append(rep.Actions, ReapAction{Action: ActionDeleteTemplate, Reason: ReasonUnused, Template: name, TokenID: tok, At: now})
+				c.log.LogAttrs(ctx, slog.LevelInfo, "deleted launch template", slog.String("template", name), slog.String("region", region))
+			case strings.HasSuffix(code, "NotFound") || strings.HasSuffix(code, "NotFoundException"):
+				// Another replica got there first.
+			case errors.Is(err, context.Canceled):
+				return err
+			default:
+				rep.Errors = append(rep.Errors, apperr.Details(mapErr(err, "EC2 DeleteLaunchTemplate "+name)))
+			}
+		}
+	}
+	return nil
+}
