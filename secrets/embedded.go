@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,6 +26,9 @@ type Embedded struct {
 	db     *bolt.DB
 	master []byte
 	log    *slog.Logger
+	// closed stops Seal and Open after Close, which zeroes master: without
+	// it they would quietly seal under an all-zero key.
+	closed atomic.Bool
 }
 
 // Embedded file layout.
@@ -226,8 +230,12 @@ func (e *Embedded) Ping(ctx context.Context) error {
 
 // Close implements Store.
 func (e *Embedded) Close() error {
+	if e.closed.Swap(true) {
+		return nil
+	}
+	err := e.db.Close()
 	clear(e.master)
-	return e.db.Close()
+	return err
 }
 
 // begin checks what every keyed call checks: a live context and a valid key.

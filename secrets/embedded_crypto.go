@@ -104,6 +104,9 @@ func loadOrCreateKeyFile(path string, logger *slog.Logger) ([]byte, error) {
 // aead returns AES-256-GCM under the key derived for scope. HKDF's info binds
 // the key to the scope, so each token id gets its own key from one master.
 func (e *Embedded) aead(scope string) (cipher.AEAD, error) {
+	if e.closed.Load() {
+		return nil, apperr.New(apperr.Unavailable, "embedded store is closed")
+	}
 	key, err := hkdf.Key(sha256.New, e.master, nil, "spotter secrets seal v1\x00"+scope, 32)
 	if err != nil {
 		return nil, err

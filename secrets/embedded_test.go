@@ -140,3 +140,23 @@ func TestEmbeddedSecondOpenFails(t *testing.T) {
 		t.Fatalf("second OpenEmbedded on one data dir succeeded")
 	}
 }
+
+func TestEmbeddedClosed(t *testing.T) {
+	e, err := secrets.OpenEmbedded(t.TempDir(), nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := e.Seal(bg, "tok", []byte("x"))
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("second Close = %v; want nil", err)
+	}
+	if _, err := e.Seal(bg, "tok", []byte("x")); !errors.Is(err, secrets.ErrUnavailable) {
+		t.Fatalf("Seal after Close = %v; want ErrUnavailable", err)
+	}
+	if _, err := e.Open(bg, "tok", sealed); !errors.Is(err, secrets.ErrUnavailable) {
+		t.Fatalf("Open after Close = %v; want ErrUnavailable", err)
+	}
+}
