@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/server"
+	"github.com/spotter-dev/spotter/spot"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -98,7 +101,19 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		fmt.Fprintf(stdout, "admin token (shown once; keep it, e.g. export SPOTTER_ADMIN_TOKEN=...):\n  %s\n", generated)
 	}
 
-	h := server.New(server.Deps{Logger: log, Store: store, Tokens: reg, Admin: admin, Keys: store},
+	sp, err := newSpot(cfg, log, sandbox)
+	if err != nil {
+		return err
+	}
+	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: log.With("log", "audit")}
+	if cfg.ReaperInterval > 0 {
+		rp := &reaper.Reaper{Tokens: reg, Spot: sp, Interval: cfg.ReaperInterval, Log: log.With("component", "reaper")}
+		rctx, stopReaper := context.WithCancel(ctx)
+		defer stopReaper()
+		go rp.Run(rctx)
+	}
+
+	h := server.New(server.Deps{Logger: log, Store: store, Tokens: reg, Admin: admin, Keys: store, Tasks: tasks},
 		server.Options{BodyLimit: cfg.BodyLimit})
 	return server.Serve(ctx, log, ln, h, tlsConf, cfg.ShutdownGrace, func(a net.Addr) {
 		base := fmt.Sprintf("%s://%s", scheme, a)
@@ -148,4 +163,25 @@ func loadTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {
 	log.Info(msg, "cert", ss.CertFile, "sha256", ss.Fingerprint,
 		"hint", "clients verify it with curl --cacert "+ss.CertFile+" or pin the fingerprint")
 	return server.TLSConfig(ss.Cert), nil
+}
+
+// newSpot builds the AWS client: the sandbox's emulator, or the endpoints
+// named by AWS_ENDPOINT_URL_EC2/_STS (empty: real AWS).
+func newSpot(cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS) (*spot.Client, error) {
+	sc := spot.Config{
+		EC2Endpoint: cfg.EC2Endpoint, STSEndpoint: cfg.STSEndpoint, DefaultRegion: cfg.Region,
+		Logger: log.With("component", "spot"),
+		// A waiting launch must answer inside the request timeout.
+		WaitTimeout: 45 * time.Second,
+	}
+	if sandbox != nil {
+		sc.EC2Endpoint, sc.STSEndpoint = sandbox.url, sandbox.url
+		sc.OnDemandPrices = sandbox.sim.OnDemandPrice
+		sc.PollInterval = time.Second
+	}
+	sp, err := spot.New(sc)
+	if err != nil {
+		return nil, fmt.Errorf("AWS client: %w", err)
+	}
+	return sp, nil
 }

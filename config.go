@@ -28,6 +28,9 @@ const (
 	envAdminToken    = "SPOTTER_ADMIN_TOKEN"
 	envRegion        = "AWS_REGION"
 	envTokenTTL      = "SPOTTER_TOKEN_TTL"
+	envReaper        = "SPOTTER_REAPER_INTERVAL"
+	envEC2Endpoint   = "AWS_ENDPOINT_URL_EC2"
+	envSTSEndpoint   = "AWS_ENDPOINT_URL_STS"
 )
 
 const (
@@ -49,9 +52,12 @@ type serveConfig struct {
 	BodyLimit     string
 	ShutdownGrace time.Duration
 
-	AdminToken string
-	Region     string
-	TokenTTL   time.Duration
+	AdminToken     string
+	Region         string
+	TokenTTL       time.Duration
+	ReaperInterval time.Duration
+	EC2Endpoint    string
+	STSEndpoint    string
 
 	VaultAddr     string
 	VaultToken    string
@@ -77,6 +83,15 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 20*time.Second, "time in-flight requests get to finish on SIGINT/SIGTERM")
 	fs.StringVar(&c.Region, "region", or(getenv(envRegion), "us-east-1"), "AWS region for policies that name none (env "+envRegion+")")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", 0, "default lifetime of capability tokens created without expiresIn; 0 = no expiry (env "+envTokenTTL+")")
+	reaperDefault := time.Minute
+	if v := getenv(envReaper); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return c, fmt.Errorf("%s=%q: want a duration such as 1m", envReaper, v)
+		}
+		reaperDefault = d
+	}
+	fs.DurationVar(&c.ReaperInterval, "reaper-interval", reaperDefault, "how often expired instances, revoked tokens' instances and unused templates are reaped; 0 disables (env "+envReaper+")")
 	fs.StringVar(&c.VaultMount, "vault-mount", or(getenv(envVaultMount), "spotter"), "Vault KV v2 mount for spotter's records")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -88,6 +103,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	c.VaultRoleID, c.VaultSecretID = getenv(envVaultRoleID), getenv(envVaultSecretID)
 	c.MasterKey = getenv(envMasterKey)
 	c.AdminToken = getenv(envAdminToken)
+	c.EC2Endpoint, c.STSEndpoint = getenv(envEC2Endpoint), getenv(envSTSEndpoint)
 	if v := getenv(envTokenTTL); v != "" && c.TokenTTL == 0 {
 		d, err := time.ParseDuration(v)
 		if err != nil {

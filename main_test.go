@@ -100,8 +100,8 @@ func TestServeSandbox(t *testing.T) {
 		}
 	}
 	const tok = "eyJhbGciOiJFZERTQSJ9.Y2FwYWJpbGl0eQ.TOKEN-IN-PATH"
-	if code, body := getJSON(t, http.DefaultClient, base+"/hooks/"+tok); code != 404 || body["error"] != "not_found" {
-		t.Errorf("GET /hooks/<token> = %d %v; want 404 not_found", code, body)
+	if code, body := getJSON(t, http.DefaultClient, base+"/hooks/"+tok); code != 405 || body["error"] != "method_not_allowed" {
+		t.Errorf("GET /hooks/<token> = %d %v; want 405 method_not_allowed", code, body)
 	}
 	if err := stop(); err != nil {
 		t.Errorf("serve returned %v on shutdown", err)

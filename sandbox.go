@@ -50,7 +50,7 @@ func (s *sandboxAWS) Close() error {
 func demoPolicy() *policy.Policy {
 	return &policy.Policy{
 		Regions:       []string{awssim.DefaultRegion},
-		InstanceTypes: []string{"t3.micro", "t3.small", "t4g.small", "m5.large"},
+		InstanceTypes: []string{"t3.micro", "t3.small", "m5.large"},
 		AMIs:          []string{"ami-0123456789abcdef0"},
 		MaxCount:      2, MaxRunning: 4,
 		DefaultTTL: policy.Duration(time.Hour), MaxTTL: policy.Duration(4 * time.Hour),
@@ -84,7 +84,7 @@ AWS emulator (awssim): %[3]s  account %[4]s  (no real AWS is called)
 admin token:  %[5]s
   export SPOTTER_ADMIN_TOKEN=%[5]s SPOTTER_SERVER=%[1]s
 
-demo capability URL (t3.micro, t3.small, t4g.small, m5.large; up to 2 per request; TTL 1h):
+demo capability URL (t3.micro, t3.small, m5.large; up to 2 per request; TTL 1h):
   %[6]s
 
 launch a spot instance in the sandbox:

@@ -150,3 +150,14 @@ func isDigits(s string) bool {
 
 // Now is the registry's clock, for callers that compute expiries.
 func (r *Registry) Now() time.Time { return r.now() }
+
+// CredentialsByID decrypts a token's credentials by id, revoked or not: the
+// reaper must still end what a revoked token launched.
+func (r *Registry) CredentialsByID(ctx context.Context, id string) (Credentials, Info, error) {
+	rec, err := r.load(ctx, id, false)
+	if err != nil {
+		return Credentials{}, Info{}, err
+	}
+	c, err := r.Credentials(ctx, Token{Info: rec.Info, sealed: rec.sealed, version: rec.version})
+	return c, rec.Info, err
+}

@@ -15,12 +15,17 @@ step() { printf '\n== %s\n' "$*"; }
 step "tools"
 command -v go >/dev/null || { echo "Go is required (https://go.dev/doc/install)" >&2; exit 1; }
 go version
-if ! command -v aws >/dev/null; then
+# The CLI suite runs Debian's awscli package (botocore as Debian ships it), not whatever
+# other `aws` a PATH may find first (a pip install, AWS's own v2 bundle).
+if ! dpkg -s awscli >/dev/null 2>&1 || [ ! -x /usr/bin/aws ]; then
   echo "installing the AWS CLI (Debian package awscli)"
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq awscli >/dev/null
 fi
+tooldir=$(mktemp -d)
+ln -s /usr/bin/aws "$tooldir/aws"
+export PATH="$tooldir:$PATH"
 aws --version
 vault_bin=$(scripts/vault-dev.sh build)
 export SPOTTER_VAULT_BIN="$vault_bin"
@@ -34,7 +39,7 @@ go vet ./...
 
 step "Vault dev server"
 vault_state=$(mktemp -d)
-cleanup() { SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh stop >/dev/null 2>&1 || true; rm -rf "$vault_state"; }
+cleanup() { SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh stop >/dev/null 2>&1 || true; rm -rf "$vault_state" "$tooldir"; }
 trap cleanup EXIT
 eval "$(SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh start)"
 export VAULT_ADDR VAULT_TOKEN

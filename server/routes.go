@@ -20,4 +20,8 @@ func addRoutes(e *echo.Echo, d Deps) {
 		admin.POST("/tokens/:id/rotate", handlers.RotateToken(d.Tokens))
 		admin.POST("/keys/rotate", handlers.RotateKeys(d.Tokens, d.Keys))
 	}
+	if d.Tasks.Spot != nil {
+		e.POST("/v1/tasks", handlers.TaskByBearer(d.Tasks))
+		e.POST("/hooks/:token", handlers.TaskByURL(d.Tasks))
+	}
 }

@@ -30,6 +30,8 @@ type Deps struct {
 	Tokens *capability.Registry
 	Admin  handlers.AdminChecker
 	Keys   handlers.KeyRotator
+	// Tasks serves the task endpoints; nil Tasks.Spot leaves them out.
+	Tasks handlers.TaskDeps
 }
 
 // Pinger reports whether a backend answers.

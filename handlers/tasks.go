@@ -1,0 +1,253 @@
+package handlers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/labstack/echo/v4"
+
+	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/policy"
+	"github.com/spotter-dev/spotter/spot"
+)
+
+// TaskDeps is what the task endpoints use.
+type TaskDeps struct {
+	Tokens *capability.Registry
+	Spot   *spot.Client
+	// Audit receives one event per task: token id, task, outcome, instance
+	// ids, price. Never secrets.
+	Audit *slog.Logger
+	// Observe, if set, is told each task's outcome (metrics).
+	Observe func(task, outcome string, res Result)
+}
+
+// Result is what a task did, for the reply, the audit log and metrics.
+type Result struct {
+	Launch    *spot.LaunchResult
+	Terminate *spot.TerminateResult
+	Status    *spot.StatusResult
+	Price     *spot.PriceResult
+	Cancel    *spot.CancelResult
+}
+
+// TaskByBearer serves POST /v1/tasks: the token in Authorization, where it
+// stays out of URLs and access logs.
+func TaskByBearer(d TaskDeps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		raw, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		if !ok || raw == "" {
+			return apperr.New(apperr.TokenInvalid, "send the capability token as Authorization: Bearer <token>, or POST to its URL")
+		}
+		return d.serve(c, strings.TrimSpace(raw))
+	}
+}
+
+// TaskByURL serves POST /hooks/:token, the capability URL itself.
+func TaskByURL(d TaskDeps) echo.HandlerFunc {
+	return func(c echo.Context) error { return d.serve(c, c.Param("token")) }
+}
+
+// guarded is a request that passed the guard.
+type guarded struct {
+	tok    capability.Token
+	task   Task
+	req    policy.Request
+	region string
+	nonce  string
+	body   []byte
+}
+
+// Guard runs the checks every task request passes, in order: token,
+// revocation and expiry, body signature, policy, MFA. Nothing past a failed
+// step runs, so a hostile request launches nothing and learns little.
+func (d TaskDeps) guard(c echo.Context, raw string) (guarded, error) {
+	ctx := c.Request().Context()
+	var g guarded
+	var err error
+	if g.tok, err = d.Tokens.Authenticate(ctx, raw); err != nil {
+		return g, err
+	}
+	if g.body, err = readBody(c); err != nil {
+		return g, err
+	}
+	if !isJSON(c, g.body) {
+		return g, apperr.New(apperr.Unsupported, "send a JSON task (Content-Type: application/json)")
+	}
+	if g.nonce, err = d.Tokens.CheckSignature(ctx, g.tok, c.Request().Header.Get("X-Spotter-Signature"), g.body); err != nil {
+		return g, err
+	}
+	if g.task, err = decodeTask(g.body); err != nil {
+		return g, err
+	}
+	if g.req, err = g.task.Request(); err != nil {
+		return g, err
+	}
+	if g.region, err = g.tok.Policy.Check(g.req); err != nil {
+		return g, err
+	}
+	if g.req.Task == policy.TaskLaunch {
+		// Everything the policy can decide without AWS, before MFA spends a code.
+		if _, err := g.tok.Policy.ResolveLaunch(g.req, policy.Usage{}); err != nil {
+			return g, err
+		}
+	}
+	if err := d.Tokens.CheckMFA(ctx, g.tok, g.task.MFACode); err != nil {
+		return g, err
+	}
+	return g, nil
+}
+
+func (d TaskDeps) serve(c echo.Context, raw string) error {
+	start := time.Now()
+	g, err := d.guard(c, raw)
+	if err == nil {
+		var res Result
+		res, err = d.run(c, g)
+		if err == nil {
+			d.audit(c, g, "ok", res, nil, start)
+			return reply(c, http.StatusOK, d.replyBody(c, g, res))
+		}
+		d.audit(c, g, "failed", res, err, start)
+		return err
+	}
+	d.audit(c, g, "refused", Result{}, err, start)
+	return err
+}
+
+// run calls AWS for a guarded task with a session made for it alone.
+func (d TaskDeps) run(c echo.Context, g guarded) (Result, error) {
+	ctx := c.Request().Context()
+	creds, err := d.Tokens.Credentials(ctx, g.tok)
+	if err != nil {
+		return Result{}, err
+	}
+	mfa := spot.MFA{}
+	if g.tok.MFA.Type == capability.MFAAWS {
+		mfa = spot.MFA{SerialNumber: g.tok.MFA.SerialNumber, Code: g.task.MFACode}
+	}
+	sess, err := d.Spot.Session(ctx, g.tok.ID, spot.Credentials{
+		AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
+		RoleARN: creds.RoleARN, ExternalID: creds.ExternalID,
+	}, mfa, g.region)
+	creds = capability.Credentials{}
+	if err != nil {
+		return Result{}, err
+	}
+	switch g.req.Task {
+	case policy.TaskLaunch:
+		r, err := d.launch(c, g, sess)
+		return Result{Launch: r}, err
+	case policy.TaskTerminate:
+		r, err := d.Spot.Terminate(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs, g.req.All)
+		return Result{Terminate: &r}, err
+	case policy.TaskStatus:
+		r, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID)
+		return Result{Status: &r}, err
+	case policy.TaskPrice:
+		r, err := d.price(ctx, g, sess)
+		return Result{Price: r}, err
+	case policy.TaskCancel:
+		r, err := d.Spot.Cancel(ctx, sess, g.region, g.tok.ID)
+		return Result{Cancel: &r}, err
+	}
+	return Result{}, apperr.New(apperr.Invalid, "task: %q is not a task", g.req.Task)
+}
+
+func (d TaskDeps) launch(c echo.Context, g guarded, sess aws.CredentialsProvider) (*spot.LaunchResult, error) {
+	ctx := c.Request().Context()
+	// maxRunning and maxHourlySpend count what the token already runs.
+	cur, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID)
+	if err != nil {
+		return nil, err
+	}
+	key, keyWarning := idempotencyKey(c, g)
+	clientToken := spot.ClientToken(g.tok.ID, key)
+	usage := policy.Usage{}
+	for _, in := range cur.Instances {
+		// A retried launch must find its own instances, not count them
+		// against maxRunning and be refused.
+		if (in.State == "pending" || in.State == "running") && in.Tag(spot.TagClientToken) != clientToken {
+			usage.Running++
+			usage.HourlySpend += in.Price
+		}
+	}
+	l, err := g.tok.Policy.ResolveLaunch(g.req, usage)
+	if err != nil {
+		return nil, err
+	}
+	spec := spot.LaunchSpec{
+		Credentials: sess, Region: l.Region, TokenID: g.tok.ID, ClientToken: clientToken,
+		RequestID:     c.Response().Header().Get(echo.HeaderXRequestID),
+		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice,
+		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
+		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.task.Wait,
+	}
+	if p := g.tok.Policy.MaxHourlySpend; p > 0 {
+		// Let EC2 enforce the budget left as the fleet's total price cap.
+		spec.MaxTotalPrice = p - usage.HourlySpend
+		if spec.MaxTotalPrice <= 0 {
+			return nil, apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: $%.4f/h already running of $%.4f/h", usage.HourlySpend, p)
+		}
+	}
+	res, err := d.Spot.Launch(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	if keyWarning != "" {
+		res.Warnings = append(res.Warnings, keyWarning)
+	}
+	return &res, nil
+}
+
+// idempotencyKey picks what makes a retried launch the same launch: the
+// caller's key, else the signed request's nonce, else the body itself within
+// a ten-minute bucket, so a webhook redelivered minutes later cannot launch
+// twice.
+func idempotencyKey(c echo.Context, g guarded) (string, string) {
+	if k := strings.TrimSpace(c.Request().Header.Get("Idempotency-Key")); k != "" {
+		return "key:" + k, ""
+	}
+	if g.task.IdempotencyKey != "" {
+		return "key:" + g.task.IdempotencyKey, ""
+	}
+	if g.nonce != "" {
+		return "sig:" + g.nonce, ""
+	}
+	sum := sha256.Sum256(g.body)
+	bucket := time.Now().Unix() / 600
+	return "body:" + hex.EncodeToString(sum[:]) + ":" + strconv.FormatInt(bucket, 10),
+		"no Idempotency-Key given: an identical launch in the same ten minutes is treated as this one"
+}
+
+func (d TaskDeps) price(ctx context.Context, g guarded, sess aws.CredentialsProvider) (*spot.PriceResult, error) {
+	types := g.req.InstanceTypes
+	for _, t := range types {
+		if !g.tok.Policy.MatchType(t) {
+			return nil, apperr.New(apperr.PolicyDenied, "rule instanceTypes: %s is not allowed (allowed: %s)", t, strings.Join(g.tok.Policy.InstanceTypes, ", "))
+		}
+	}
+	if len(types) == 0 {
+		for _, t := range g.tok.Policy.InstanceTypes {
+			if !strings.ContainsAny(t, "*?[") {
+				types = append(types, t)
+			}
+		}
+	}
+	r, err := d.Spot.Price(ctx, sess, g.region, types)
+	if err != nil {
+		return nil, err
+	}
+	// Patterns are priced over every type the region offers, then cut to the policy.
+	r.Quotes = slices.DeleteFunc(r.Quotes, func(q spot.PriceQuote) bool { return !g.tok.Policy.MatchType(q.Type) })
+	return &r, nil
+}

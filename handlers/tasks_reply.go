@@ -1,0 +1,90 @@
+package handlers
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/spotter-dev/spotter/apperr"
+)
+
+// replyBody is the JSON a task answers with: the task, where it ran, and
+// what it did, with every warning a person should read.
+func (d TaskDeps) replyBody(c echo.Context, g guarded, res Result) map[string]any {
+	v := map[string]any{"task": g.req.Task, "region": g.region, "tokenId": g.tok.ID,
+		"requestId": c.Response().Header().Get(echo.HeaderXRequestID)}
+	var warnings []string
+	switch {
+	case res.Launch != nil:
+		merge(v, res.Launch)
+		warnings = res.Launch.Warnings
+		if res.Launch.Instances == nil {
+			v["instances"] = []any{}
+		}
+	case res.Terminate != nil:
+		merge(v, res.Terminate)
+		if res.Terminate.Terminated == nil {
+			v["terminated"] = []any{}
+		}
+	case res.Status != nil:
+		merge(v, res.Status)
+		warnings = res.Status.Warnings
+		if res.Status.Instances == nil {
+			v["instances"] = []any{}
+		}
+	case res.Price != nil:
+		merge(v, res.Price)
+		warnings = res.Price.Warnings
+	case res.Cancel != nil:
+		merge(v, res.Cancel)
+		if res.Cancel.Cancelled == nil {
+			v["cancelled"] = []any{}
+		}
+	}
+	if w := append(append([]string{}, g.task.Warnings...), warnings...); len(w) > 0 {
+		v["warnings"] = w
+	}
+	return v
+}
+
+// audit writes one event per task. It names the token by id and never
+// carries a secret, a token, or a body.
+func (d TaskDeps) audit(c echo.Context, g guarded, outcome string, res Result, err error, start time.Time) {
+	if d.Audit == nil && d.Observe == nil {
+		return
+	}
+	task := g.req.Task
+	if task == "" {
+		task = "unknown"
+	}
+	if d.Observe != nil {
+		d.Observe(task, outcome, res)
+	}
+	if d.Audit == nil {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+		slog.String("token_id", g.tok.ID),
+		slog.String("task", task),
+		slog.String("outcome", outcome),
+		slog.String("region", g.region),
+		slog.Duration("duration", time.Since(start)),
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", apperr.Code(err)))
+	}
+	switch {
+	case res.Launch != nil:
+		ids := make([]string, 0, len(res.Launch.Instances))
+		for _, in := range res.Launch.Instances {
+			ids = append(ids, in.ID)
+		}
+		attrs = append(attrs, slog.Any("instance_ids", ids), slog.Float64("hourly_cost", res.Launch.HourlyCost),
+			slog.Bool("replayed", res.Launch.Replayed), slog.Bool("dry_run", res.Launch.DryRun))
+	case res.Terminate != nil:
+		attrs = append(attrs, slog.Any("instance_ids", res.Terminate.Terminated), slog.Int("refused", len(res.Terminate.Refused)))
+	}
+	d.Audit.LogAttrs(c.Request().Context(), slog.LevelInfo, "audit", attrs...)
+}

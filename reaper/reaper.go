@@ -1,0 +1,133 @@
+// Package reaper ends what outlived its time: instances past their
+// spotter:expires-at, instances of revoked tokens, launch templates no live
+// instance needs, and signature nonces whose window has closed. Every
+// replica may run it; each of its actions is idempotent.
+package reaper
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/spot"
+)
+
+// Reaper runs passes on an interval.
+type Reaper struct {
+	Tokens   *capability.Registry
+	Spot     *spot.Client
+	Interval time.Duration
+	// Log receives one audit event per action.
+	Log *slog.Logger
+	Now func() time.Time
+	// Observe, if set, is told each action (metrics).
+	Observe func(a spot.ReapAction)
+}
+
+// Run reaps every Interval until ctx ends.
+func (r *Reaper) Run(ctx context.Context) {
+	t := time.NewTicker(r.Interval)
+	defer t.Stop()
+	for {
+		if _, err := r.Pass(ctx); err != nil && ctx.Err() == nil {
+			r.Log.Error("reaper pass failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// account is one set of credentials in one region: a reap covers all the
+// spotter instances they can see, whichever token launched them.
+type account struct {
+	key    string
+	region string
+}
+
+// Pass reaps once and returns what it did.
+func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	if _, err := r.Tokens.SweepNonces(ctx); err != nil {
+		r.Log.Warn("sweep signature nonces", "error", err)
+	}
+	infos, err := r.Tokens.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	revoked := map[string]bool{}
+	for _, i := range infos {
+		if i.RevokedAt != nil {
+			revoked[i.ID] = true
+		}
+	}
+	isRevoked := func(id string) bool {
+		if revoked[id] {
+			return true
+		}
+		gone, err := r.Tokens.Revoked(ctx, id)
+		return err == nil && gone
+	}
+	done := map[account]bool{}
+	var all []spot.ReapAction
+	for _, info := range infos {
+		creds, _, err := r.Tokens.CredentialsByID(ctx, info.ID)
+		if err != nil {
+			r.Log.Warn("reaper cannot read credentials", "token_id", info.ID, "error", err)
+			continue
+		}
+		provider, key := r.provider(ctx, info, creds)
+		if provider == nil {
+			continue
+		}
+		for _, region := range info.Policy.Regions {
+			acct := account{key: key, region: region}
+			if done[acct] {
+				continue
+			}
+			done[acct] = true
+			rep, err := r.Spot.Reap(ctx, provider, region, now(), isRevoked)
+			if err != nil {
+				r.Log.Warn("reap failed", "token_id", info.ID, "region", region, "error", err)
+				continue
+			}
+			for _, e := range rep.Errors {
+				r.Log.Warn("reap item failed", "region", region, "error", e)
+			}
+			for _, a := range rep.Actions {
+				r.Log.Info("audit", "event", "reap", "action", a.Action, "reason", a.Reason,
+					"instance_id", a.InstanceID, "template", a.Template, "token_id", a.TokenID, "region", region)
+				if r.Observe != nil {
+					r.Observe(a)
+				}
+			}
+			all = append(all, rep.Actions...)
+		}
+	}
+	return all, nil
+}
+
+// provider picks credentials that need no MFA code: the stored keys as they
+// are, or the token's role assumed without one. A token whose account
+// demands MFA for every call cannot be reaped here; the instance's own TTL
+// guard still powers it off.
+func (r *Reaper) provider(ctx context.Context, info capability.Info, c capability.Credentials) (aws.CredentialsProvider, string) {
+	sc := spot.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, RoleARN: c.RoleARN, ExternalID: c.ExternalID}
+	if c.RoleARN == "" {
+		return spot.Static(sc), "keys:" + c.AccessKeyID
+	}
+	p, err := r.Spot.Session(ctx, info.ID, sc, spot.MFA{}, info.Policy.Regions[0])
+	if err != nil {
+		r.Log.Warn("reaper cannot assume the token's role", "token_id", info.ID, "error", err)
+		return nil, ""
+	}
+	return p, "role:" + c.RoleARN
+}
