@@ -68,6 +68,9 @@ func (m MFA) String() string {
 	return "spot.MFA{" + m.SerialNumber + ", code redacted}"
 }
 
+// GoString keeps %#v redacted too.
+func (m MFA) GoString() string { return m.String() }
+
 // LogValue makes slog print the redacted form.
 func (m MFA) LogValue() slog.Value { return slog.StringValue(m.String()) }
 

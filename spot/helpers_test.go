@@ -46,6 +46,7 @@ type env struct {
 
 	mu    sync.Mutex
 	calls map[string]int
+	last  map[string]url.Values // the last request of each action
 }
 
 const region = "us-east-1"
@@ -56,7 +57,7 @@ const region = "us-east-1"
 func mustEnv(tb testing.TB) *env {
 	tb.Helper()
 	ck := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	e := &env{clock: ck, calls: map[string]int{}}
+	e := &env{clock: ck, calls: map[string]int{}, last: map[string]url.Values{}}
 	e.sim = awssim.New(awssim.Options{Seed: 7, Now: ck.Now})
 	e.srv = httptest.NewServer(http.HandlerFunc(e.count))
 	tb.Cleanup(e.srv.Close)
@@ -87,10 +88,17 @@ func (e *env) count(w http.ResponseWriter, r *http.Request) {
 		if q, err := url.ParseQuery(string(body)); err == nil {
 			e.mu.Lock()
 			e.calls[q.Get("Action")]++
+			e.last[q.Get("Action")] = q
 			e.mu.Unlock()
 		}
 	}
 	e.sim.ServeHTTP(w, r)
+}
+
+func (e *env) lastCall(action string) url.Values {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last[action]
 }
 
 func (e *env) callCount(action string) int {
@@ -115,15 +123,18 @@ func (e *env) onDemand(reg, typ string) (float64, bool) {
 	return 0, false
 }
 
-// simInstances returns awssim's instances in the test region.
-func (e *env) simInstances() []awssim.InstanceState {
+// simRegion returns awssim's state of the test region.
+func (e *env) simRegion() awssim.RegionState {
 	for _, r := range e.sim.State().Regions {
 		if r.Name == region {
-			return r.Instances
+			return r
 		}
 	}
-	return nil
+	panic("awssim has no " + region)
 }
+
+// simInstances returns awssim's instances in the test region.
+func (e *env) simInstances() []awssim.InstanceState { return e.simRegion().Instances }
 
 func (e *env) liveSimInstances() []awssim.InstanceState {
 	var out []awssim.InstanceState
