@@ -271,3 +271,34 @@ func TestCreateTags(t *testing.T) {
 	_, err = w.ec2.CreateTags(ctx(t), &ec2.CreateTagsInput{Resources: id, Tags: []types.Tag{{Key: aws.String("aws:x"), Value: aws.String("v")}}})
 	wantErr(t, err, "InvalidParameterValue", http.StatusBadRequest)
 }
+
+func TestShutdownBehaviour(t *testing.T) {
+	w := mustWorld(t, awssim.Options{})
+	tests := []struct {
+		name     string
+		behavior types.ShutdownBehavior
+		want     types.InstanceStateName
+	}{
+		{name: "terminate", behavior: types.ShutdownBehaviorTerminate, want: types.InstanceStateNameTerminated},
+		{name: "stop", behavior: types.ShutdownBehaviorStop, want: types.InstanceStateNameStopped},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := spotRun("", 1)
+			in.InstanceMarketOptions = nil
+			in.InstanceInitiatedShutdownBehavior = tt.behavior
+			out, err := w.ec2.RunInstances(ctx(t), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := aws.ToString(out.Instances[0].InstanceId)
+			if code := postJSON(t, w, "/_sim/shutdown", map[string]string{"instanceId": id}); code != http.StatusOK {
+				t.Fatalf("POST /_sim/shutdown = %d", code)
+			}
+			got := describeAll(t, w.ec2, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})[0]
+			if got.State.Name != tt.want {
+				t.Errorf("after an OS shutdown with behaviour %s: %s; want %s", tt.behavior, got.State.Name, tt.want)
+			}
+		})
+	}
+}
