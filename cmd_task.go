@@ -276,6 +276,10 @@ func runOneTask(ctx context.Context, task string, args []string, getenv func(str
 		fmt.Fprintln(stderr, "spotter: this request was already done (same idempotency key): showing its result, nothing new was launched")
 	}
 	if f.wait && !serverWait && !reply.DryRun && len(reply.Instances) > 0 {
+		// The launch's warnings now, since the status reply replaces it.
+		if !f.asJSON {
+			printWarnings(stderr, reply.Raw)
+		}
 		final, err := waitRunning(ctx, c, capab, secret, body.Region, reply.Instances, f.waitTimeout, stderr)
 		if err != nil {
 			// The launch itself succeeded: show it before the wait's error.
@@ -284,7 +288,30 @@ func runOneTask(ctx context.Context, task string, args []string, getenv func(str
 		}
 		reply = final
 	}
-	return printTaskReply(stdout, stderr, reply, f.asJSON)
+	if err := printTaskReply(stdout, stderr, reply, f.asJSON); err != nil {
+		return err
+	}
+	// A partial terminate is a failure for scripts, though the reply above
+	// says which instances were ended.
+	var refused struct {
+		Refused []json.RawMessage `json:"refused"`
+	}
+	if task == policy.TaskTerminate && json.Unmarshal(reply.Raw, &refused) == nil && len(refused.Refused) > 0 {
+		return fmt.Errorf("task terminate: %d instance(s) refused", len(refused.Refused))
+	}
+	return nil
+}
+
+// printWarnings prints a reply's warnings on stderr.
+func printWarnings(stderr io.Writer, raw json.RawMessage) {
+	var r struct {
+		Warnings []any `json:"warnings"`
+	}
+	if json.Unmarshal(raw, &r) == nil {
+		for _, w := range r.Warnings {
+			fmt.Fprintf(stderr, "spotter: warning: %s\n", cell(w))
+		}
+	}
 }
 
 // withProgress runs call while a line on stderr counts the seconds.
@@ -366,10 +393,12 @@ func waitRunning(ctx context.Context, c *client.Client, capab string, secret []b
 		for _, in := range st.Instances {
 			states[or(in.State, "unknown")]++
 		}
-		line := fmt.Sprintf("waiting for %d instance(s): %s (%s)", len(ids), stateSummary(states, len(ids)-len(st.Instances)), time.Since(start).Round(time.Second))
-		if isTerminal(stderr) || line != last {
-			progressLine(stderr, line)
-			last = line
+		summary := fmt.Sprintf("waiting for %d instance(s): %s", len(ids), stateSummary(states, len(ids)-len(st.Instances)))
+		// On a terminal the line is rewritten with the time; in a log, a
+		// line is added only when the states change.
+		if isTerminal(stderr) || summary != last {
+			progressLine(stderr, fmt.Sprintf("%s (%s)", summary, time.Since(start).Round(time.Second)))
+			last = summary
 		}
 		if states["running"] == len(ids) {
 			progressEnd(stderr)
@@ -442,12 +471,8 @@ func printTaskReply(stdout, stderr io.Writer, r client.TaskReply, asJSON bool) e
 		return writeJSON(stdout, m)
 	}
 	delete(m, "code")
-	if ws, ok := m["warnings"].([]any); ok {
-		for _, w := range ws {
-			fmt.Fprintf(stderr, "spotter: warning: %s\n", cell(w))
-		}
-		delete(m, "warnings")
-	}
+	printWarnings(stderr, r.Raw)
+	delete(m, "warnings")
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -460,7 +485,11 @@ func printTaskReply(stdout, stderr io.Writer, r client.TaskReply, asJSON bool) e
 			tables = append(tables, k)
 			continue
 		}
-		fmt.Fprintf(tw, "%s:\t%s\n", k, cell(m[k]))
+		v := cell(m[k])
+		if l, ok := m[k].([]any); ok && len(l) == 0 {
+			v = "none"
+		}
+		fmt.Fprintf(tw, "%s:\t%s\n", k, v)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -468,19 +497,16 @@ func printTaskReply(stdout, stderr io.Writer, r client.TaskReply, asJSON bool) e
 	for _, k := range tables {
 		rows, _ := objectList(m[k])
 		fmt.Fprintf(stdout, "\n%s (%d):\n", k, len(rows))
-		if len(rows) == 0 {
-			continue
-		}
 		printTable(stdout, rows)
 	}
 	return nil
 }
 
-// objectList reports whether v is a JSON list of objects (an empty list
-// counts, so "instances (0)" still shows).
+// objectList reports whether v is a non-empty JSON list of objects. An
+// empty list prints as "none": it could have held strings or objects.
 func objectList(v any) ([]map[string]any, bool) {
 	list, ok := v.([]any)
-	if !ok {
+	if !ok || len(list) == 0 {
 		return nil, false
 	}
 	rows := make([]map[string]any, 0, len(list))

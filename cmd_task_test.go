@@ -70,7 +70,7 @@ func TestPrintTaskReply(t *testing.T) {
 		{name: "table", wantOut: []string{
 			"task:        launch", "hourlyCost:  0.0062", "terminated:  i-1,i-2",
 			"instances (1):", "ID      TYPE      AZ          LIFECYCLE  STATE    PRICE   ZZEXTRA",
-			"i-0abc  t3.micro  us-east-1a  spot       pending  0.0031  x", "pools (0):",
+			"i-0abc  t3.micro  us-east-1a  spot       pending  0.0031  x", "pools:       none",
 		}, wantStderr: "spotter: warning: no Idempotency-Key given"},
 		{name: "json", asJSON: true, wantOut: []string{`"task": "launch"`, `"warnings": [`}},
 	}

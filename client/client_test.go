@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,5 +267,46 @@ func TestCredentialsNeverFormatted(t *testing.T) {
 		if strings.Contains(s, c.SecretAccessKey) || strings.Contains(s, c.AccessKeyID) {
 			t.Errorf("formatted credentials %q reveal a key", s)
 		}
+	}
+}
+
+// TestTaskResignsAReplayedSignature: the same body signed twice in one
+// second is the same signature, which spotter refuses; the client signs
+// again in the next second rather than fail a quick retry.
+func TestTaskResignsAReplayedSignature(t *testing.T) {
+	secret := []byte("0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		sig := r.Header.Get(token.SignatureHeader)
+		if _, err := token.VerifyBody(sig, body, [][]byte{secret}, time.Now(), 0); err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"code":401,"error":"signature_invalid"}`)
+			return
+		}
+		mu.Lock()
+		replay := seen[sig]
+		seen[sig] = true
+		mu.Unlock()
+		if replay {
+			w.WriteHeader(http.StatusConflict)
+			io.WriteString(w, `{"code":409,"error":"signature_replayed","details":"this signed request was already accepted"}`)
+			return
+		}
+		io.WriteString(w, `{"code":200,"task":"status","instances":[]}`)
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := c.Task(context.Background(), capToken, client.TaskRequest{Task: "status"}, secret, ""); err != nil {
+			t.Fatalf("Task #%d = %v; want a fresh signature each time", i+1, err)
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("server saw %d distinct signatures; want 3", len(seen))
 	}
 }

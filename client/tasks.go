@@ -102,18 +102,35 @@ func (c *Client) Task(ctx context.Context, capability string, body TaskRequest, 
 	} else {
 		cl.path, cl.bearer = "/v1/tasks", capability
 	}
-	if len(signingSecret) > 0 {
-		// Signed just before sending: the server allows a few minutes of
-		// skew, and every signature is accepted once.
-		cl.header.Set(token.SignatureHeader, token.Sign(signingSecret, time.Now(), b))
-	}
 	if idempotencyKey != "" {
 		cl.header.Set(IdempotencyHeader, idempotencyKey)
 	}
 	var reply TaskReply
 	cl.out, cl.outRaw = &reply, &reply.Raw
-	err = c.do(ctx, cl)
-	return reply, err
+	if len(signingSecret) == 0 {
+		err = c.do(ctx, cl)
+		return reply, err
+	}
+	for attempt := 0; ; attempt++ {
+		// Signed just before sending: the server allows a few minutes of
+		// skew, and accepts each signature once.
+		cl.header.Set(token.SignatureHeader, token.Sign(signingSecret, time.Now(), b))
+		err = c.do(ctx, cl)
+		// The same body signed twice within one second (a quick retry, a
+		// status poll) is the same signature, which the server refuses
+		// before doing anything. Signing again in the next second makes it
+		// a new request; the idempotency key still makes a retried launch
+		// the same launch.
+		if attempt > 0 || ErrorCode(err) != "signature_replayed" {
+			return reply, err
+		}
+		wait := time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return reply, err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // capabilityURL checks a capability URL as New checks a base URL. Errors
