@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/server"
 	"github.com/spotter-dev/spotter/spot"
@@ -46,11 +48,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
 
-	store, err := openStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer st.Close()
+	m := metrics.New()
+	var store store = timedStore{store: st, m: m}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -101,19 +105,20 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		fmt.Fprintf(stdout, "admin token (shown once; keep it, e.g. export SPOTTER_ADMIN_TOKEN=...):\n  %s\n", generated)
 	}
 
-	sp, err := newSpot(cfg, log, sandbox)
+	sp, err := newSpot(cfg, log, sandbox, m)
 	if err != nil {
 		return err
 	}
-	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: log.With("log", "audit")}
+	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: log.With("log", "audit"), Observe: observeTask(m)}
 	if cfg.ReaperInterval > 0 {
-		rp := &reaper.Reaper{Tokens: reg, Spot: sp, Interval: cfg.ReaperInterval, Log: log.With("component", "reaper")}
+		rp := &reaper.Reaper{Tokens: reg, Spot: sp, Interval: cfg.ReaperInterval, Log: log.With("component", "reaper"),
+			Observe: func(a spot.ReapAction) { m.ReaperEvents.WithLabelValues(a.Action, a.Reason).Inc() }}
 		rctx, stopReaper := context.WithCancel(ctx)
 		defer stopReaper()
 		go rp.Run(rctx)
 	}
 
-	h := server.New(server.Deps{Logger: log, Store: store, Tokens: reg, Admin: admin, Keys: store, Tasks: tasks},
+	h := server.New(server.Deps{Logger: log, Store: store, Tokens: reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m},
 		server.Options{BodyLimit: cfg.BodyLimit})
 	return server.Serve(ctx, log, ln, h, tlsConf, cfg.ShutdownGrace, func(a net.Addr) {
 		base := fmt.Sprintf("%s://%s", scheme, a)
@@ -167,8 +172,9 @@ func loadTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {
 
 // newSpot builds the AWS client: the sandbox's emulator, or the endpoints
 // named by AWS_ENDPOINT_URL_EC2/_STS (empty: real AWS).
-func newSpot(cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS) (*spot.Client, error) {
+func newSpot(cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS, m *metrics.Metrics) (*spot.Client, error) {
 	sc := spot.Config{
+		HTTPClient:  &http.Client{Transport: m.Transport(http.DefaultTransport.(*http.Transport).Clone()), Timeout: 60 * time.Second},
 		EC2Endpoint: cfg.EC2Endpoint, STSEndpoint: cfg.STSEndpoint, DefaultRegion: cfg.Region,
 		Logger: log.With("component", "spot"),
 		// A waiting launch must answer inside the request timeout.
@@ -184,4 +190,29 @@ func newSpot(cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS) (*spot.Clie
 		return nil, fmt.Errorf("AWS client: %w", err)
 	}
 	return sp, nil
+}
+
+// observeTask feeds task outcomes into the metrics.
+func observeTask(m *metrics.Metrics) func(task, outcome string, res handlers.Result) {
+	return func(task, outcome string, res handlers.Result) {
+		m.Tasks.WithLabelValues(task, outcome).Inc()
+		if l := res.Launch; l != nil && !l.DryRun && !l.Replayed {
+			for _, in := range l.Instances {
+				m.Launched.WithLabelValues(in.Lifecycle).Inc()
+			}
+		}
+		if s := res.Status; s != nil && len(s.Instances) > 0 {
+			tok := s.Instances[0].Tag(spot.TagToken)
+			live := 0
+			for _, in := range s.Instances {
+				if in.State == "pending" || in.State == "running" {
+					live++
+				}
+			}
+			if tok != "" {
+				m.Running.WithLabelValues(tok).Set(float64(live))
+				m.HourlyCost.WithLabelValues(tok).Set(s.HourlyCost)
+			}
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/metrics"
 )
 
 const ctxRequestID = "spotter.request_id"
@@ -73,7 +74,7 @@ func (rs routeSet) of(c echo.Context) string {
 
 // logRequests writes one line per request: id, method, route pattern, status,
 // latency. It handles the error first so the status logged is the one sent.
-func logRequests(log *slog.Logger, routes routeSet) echo.MiddlewareFunc {
+func logRequests(log *slog.Logger, routes routeSet, m *metrics.Metrics) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -82,6 +83,10 @@ func logRequests(log *slog.Logger, routes routeSet) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			status := c.Response().Status
+			route := routes.of(c)
+			if m != nil {
+				m.ObserveRequest(route, c.Request().Method, status, time.Since(start))
+			}
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelError
@@ -89,7 +94,7 @@ func logRequests(log *slog.Logger, routes routeSet) echo.MiddlewareFunc {
 			log.LogAttrs(c.Request().Context(), level, "request",
 				slog.String("request_id", requestID(c)),
 				slog.String("method", c.Request().Method),
-				slog.String("route", routes.of(c)),
+				slog.String("route", route),
 				slog.Int("status", status),
 				slog.Duration("latency", time.Since(start)),
 				slog.Int64("bytes", c.Response().Size),

@@ -10,6 +10,9 @@ import (
 func addRoutes(e *echo.Echo, d Deps) {
 	e.GET("/healthz", handlers.Healthz())
 	e.GET("/readyz", handlers.Readyz(d.Store))
+	if d.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
+	}
 
 	if d.Tokens != nil {
 		admin := e.Group("/v1", handlers.RequireAdmin(d.Admin))

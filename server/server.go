@@ -18,6 +18,7 @@ import (
 
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/metrics"
 )
 
 // Deps are what the routes need. Each handler maker takes only its own part.
@@ -32,6 +33,8 @@ type Deps struct {
 	Keys   handlers.KeyRotator
 	// Tasks serves the task endpoints; nil Tasks.Spot leaves them out.
 	Tasks handlers.TaskDeps
+	// Metrics, if set, counts requests and serves /metrics.
+	Metrics *metrics.Metrics
 }
 
 // Pinger reports whether a backend answers.
@@ -70,7 +73,7 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 	e.IPExtractor = echo.ExtractIPDirect()
 	routes := routeSet{}
 	e.HTTPErrorHandler = errorHandler(log, routes)
-	e.Use(withRequestID, securityHeaders, logRequests(log, routes), recoverPanics(log, routes),
+	e.Use(withRequestID, securityHeaders, logRequests(log, routes, deps.Metrics), recoverPanics(log, routes),
 		middleware.BodyLimit(opts.BodyLimit), middleware.ContextTimeout(opts.RequestTimeout))
 	add(e, deps)
 	for _, r := range e.Routes() {

@@ -1,0 +1,126 @@
+// Package metrics holds spotter's Prometheus collectors on a registry of its
+// own (never the global one), so tests and replicas in one process do not
+// share counters.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the collectors. The zero value is not usable; use New.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	Requests     *prometheus.CounterVec
+	RequestTime  *prometheus.HistogramVec
+	Tasks        *prometheus.CounterVec
+	Launched     *prometheus.CounterVec
+	AWSCalls     *prometheus.HistogramVec
+	StoreCalls   *prometheus.HistogramVec
+	ReaperEvents *prometheus.CounterVec
+	Running      *prometheus.GaugeVec
+	HourlyCost   *prometheus.GaugeVec
+}
+
+// New registers every collector on a fresh registry.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotter_http_requests_total", Help: "HTTP requests by route pattern, method and status.",
+		}, []string{"route", "method", "status"}),
+		RequestTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "spotter_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"route"}),
+		Tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotter_tasks_total", Help: "Tasks by type and outcome (ok, refused, failed).",
+		}, []string{"task", "outcome"}),
+		Launched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotter_instances_launched_total", Help: "Instances launched, by lifecycle (spot, on-demand).",
+		}, []string{"lifecycle"}),
+		AWSCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "spotter_aws_call_duration_seconds", Help: "AWS API round trips by service and HTTP status.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"service", "status"}),
+		StoreCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "spotter_store_call_duration_seconds", Help: "Secrets store (Vault or embedded) calls by operation and result.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"op", "result"}),
+		ReaperEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotter_reaper_actions_total", Help: "Reaper actions by action and reason.",
+		}, []string{"action", "reason"}),
+		Running: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spotter_running_instances", Help: "Live instances per token, as last seen.",
+		}, []string{"token"}),
+		HourlyCost: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spotter_hourly_cost_dollars", Help: "Estimated $/hour of a token's live instances, as last seen.",
+		}, []string{"token"}),
+	}
+	m.reg.MustRegister(m.Requests, m.RequestTime, m.Tasks, m.Launched, m.AWSCalls, m.StoreCalls,
+		m.ReaperEvents, m.Running, m.HourlyCost,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Gatherer exposes the registry to tests.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
+
+// ObserveRequest records one HTTP request.
+func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+	m.Requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.RequestTime.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// Transport wraps an AWS HTTP transport to time each call. The service is
+// read from the SigV4 credential scope, so no body is parsed or kept.
+func (m *Metrics) Transport(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return roundTripper(func(r *http.Request) (*http.Response, error) {
+		start := time.Now()
+		resp, err := next.RoundTrip(r)
+		status := "error"
+		if err == nil {
+			status = strconv.Itoa(resp.StatusCode)
+		}
+		m.AWSCalls.WithLabelValues(serviceOf(r.Header.Get("Authorization")), status).Observe(time.Since(start).Seconds())
+		return resp, err
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// serviceOf reads "ec2" from "AWS4-HMAC-SHA256 Credential=AKID/20261123/us-east-1/ec2/aws4_request, …".
+func serviceOf(auth string) string {
+	_, scope, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return "unknown"
+	}
+	scope, _, _ = strings.Cut(scope, ",")
+	parts := strings.Split(scope, "/")
+	if len(parts) < 5 {
+		return "unknown"
+	}
+	switch s := parts[3]; s {
+	case "ec2", "sts":
+		return s
+	default:
+		return "other"
+	}
+}
