@@ -173,4 +173,18 @@ func TestTaskMFA(t *testing.T) {
 	if r.err == nil || !strings.HasPrefix(r.err.Error(), "mfa_replayed: ") {
 		t.Errorf("the same code again = %v; want mfa_replayed", r.err)
 	}
+
+	// A code is spent on the launch, so --wait lets the server wait rather
+	// than poll status (which would need another code).
+	next, err := totp.GenerateCode(created.TOTP.Secret, time.Now().Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, env, "", "task", "launch", "--wait", "--mfa-code", next)
+	if r.err != nil {
+		t.Fatalf("task launch --wait --mfa-code = %v\n%s", r.err, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "waiting for the server to report the instances running") || !strings.Contains(r.stdout, "running") || strings.Contains(r.stderr, "waiting for 1 instance(s)") {
+		t.Errorf("task launch --wait under MFA: want the server-side wait, not polls\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
 }

@@ -344,7 +344,7 @@ func TestTokenTLS(t *testing.T) {
 		wantErr    string
 		wantStderr string
 	}{
-		{name: "no trust", env: env, wantErr: "certificate"},
+		{name: "no trust", env: env, wantErr: "the server's certificate is not trusted: pass --cacert"},
 		{name: "cacert", env: env, args: []string{"--cacert", filepath.Join(dir, "tls-cert.pem")}},
 		{name: "cacert from env", env: withEnv(env, cliEnvCACert, filepath.Join(dir, "tls-cert.pem"))},
 		{name: "fingerprint", env: env, args: []string{"--fingerprint", fp[1]}},
