@@ -3,7 +3,6 @@ package awssim
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"time"
 )
 
@@ -133,9 +132,7 @@ func (r *region) findTemplate(id, name, version string, needVersion bool) (*laun
 		version = "$Default"
 	case "$Latest", "$Default", "1":
 	default:
-		if n, err := strconv.Atoi(version); err != nil || n < 1 {
-			return nil, "", &apiError{Code: "InvalidLaunchTemplateId.VersionNotFound", Message: fmt.Sprintf("Could not find launch template version %s for launch template with id %s.", version, t.ID)}
-		}
+		// Only version 1 exists; any other number or word names nothing.
 		return nil, "", &apiError{Code: "InvalidLaunchTemplateId.VersionNotFound", Message: fmt.Sprintf("Could not find launch template version %s for launch template with id %s.", version, t.ID)}
 	}
 	return t, version, nil
