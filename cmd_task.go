@@ -78,6 +78,7 @@ type taskFlags struct {
 
 func (f *taskFlags) register(fs *flag.FlagSet, task string, getenv func(string) string) {
 	f.conn.register(fs, getenv, false)
+	fs.Lookup("server").Usage = "spotter server URL, for --token (a capability URL names its own server) (env " + cliEnvServer + ")"
 	fs.StringVar(&f.capURL, "url", "", "capability URL as token create printed it (env "+cliEnvCapURL+"; prefer the env: flags land in shell history)")
 	fs.StringVar(&f.capToken, "token", "", "capability token, sent to --server as a bearer token (env "+cliEnvCapToken+")")
 	fs.StringVar(&f.capTokenFile, "token-file", "", "read the capability token from this file")

@@ -245,7 +245,8 @@ func (c *Client) do(ctx context.Context, cl call) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, cl.method, u.String(), body)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", cl.method, redactURL(u), errors.Unwrap(err))
+		// Not err itself: a *url.Error would quote the URL, token and all.
+		return fmt.Errorf("%s %s: cannot build the request", cl.method, redactURL(u))
 	}
 	for k, v := range cl.header {
 		req.Header[k] = v
