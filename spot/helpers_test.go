@@ -47,6 +47,9 @@ type env struct {
 	mu    sync.Mutex
 	calls map[string]int
 	last  map[string]url.Values // the last request of each action
+
+	odOnce sync.Once
+	od     map[string]float64
 }
 
 const region = "us-east-1"
@@ -108,19 +111,18 @@ func (e *env) callCount(action string) int {
 }
 
 // onDemand reads awssim's on-demand price list, as an operator's price
-// table would provide it.
+// table would provide it. It is read once: State is costly.
 func (e *env) onDemand(reg, typ string) (float64, bool) {
-	for _, r := range e.sim.State().Regions {
-		if r.Name != reg {
-			continue
-		}
-		for _, p := range r.Pools {
-			if p.InstanceType == typ {
-				return p.OnDemandPrice, true
+	e.odOnce.Do(func() {
+		e.od = map[string]float64{}
+		for _, r := range e.sim.State().Regions {
+			for _, p := range r.Pools {
+				e.od[r.Name+"/"+p.InstanceType] = p.OnDemandPrice
 			}
 		}
-	}
-	return 0, false
+	})
+	p, ok := e.od[reg+"/"+typ]
+	return p, ok
 }
 
 // simRegion returns awssim's state of the test region.

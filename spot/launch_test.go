@@ -186,8 +186,12 @@ func TestLaunch(t *testing.T) {
 			wantCode: apperr.Invalid,
 		},
 		{
-			name:     "type not offered",
-			spec:     func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 1); s.InstanceTypes = []string{"zz9.huge"}; return s },
+			name: "type not offered",
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 1)
+				s.InstanceTypes = []string{"zz9.huge"}
+				return s
+			},
 			wantCode: apperr.Invalid,
 		},
 	}
