@@ -123,6 +123,10 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		return LaunchResult{}, err
 	}
 	res := LaunchResult{Pools: pools, Warnings: warnings, Template: tmpl.name, DryRun: spec.DryRun}
+	if spec.MaxTotalPrice > 0 && spec.MaxTotalPrice < pools[0].Price && !spec.OnDemandFallback {
+		return res, apperr.New(apperr.CapacityUnavailable, "maxTotalPrice $%s/h does not pay for one instance in the cheapest pool (%s/%s at $%s/h)",
+			formatPrice(spec.MaxTotalPrice), pools[0].Type, cmpOr(pools[0].AZ, pools[0].Subnet), formatPrice(pools[0].Price))
+	}
 	if err := c.ensureTemplate(ctx, api, opt, region, tmpl); err != nil {
 		return res, err
 	}
@@ -185,7 +189,11 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		return res, apperr.New(apperr.CapacityUnavailable, "no capacity in any pool tried (%s)%s", poolList(pools), fallbackHint(spec))
 	}
 	if missing > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("launched %d of %d: capacity was short in the pools tried (%s)", len(res.Instances), spec.Count, poolList(pools)))
+		why := "capacity was short in the pools tried (" + poolList(pools) + ")"
+		if spec.MaxTotalPrice > 0 && len(out.warnings) == 0 {
+			why = "maxTotalPrice $" + formatPrice(spec.MaxTotalPrice) + "/h capped the fleet"
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("launched %d of %d: %s", len(res.Instances), spec.Count, why))
 	}
 
 	// Without Wait the reply is built from CreateFleet's answer alone:

@@ -177,6 +177,95 @@ func TestLaunch(t *testing.T) {
 			},
 		},
 		{
+			name: "subnets place instances",
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 2)
+				s.Subnets = []string{e.simRegion().Subnets["us-east-1b"]}
+				return s
+			},
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				for _, in := range res.Instances {
+					if in.AZ != "us-east-1b" {
+						t.Errorf("instance %s in %s; want us-east-1b (the subnet's zone)", in.ID, in.AZ)
+					}
+				}
+				if len(res.Pools) != 2 || res.Pools[0].Subnet == "" {
+					t.Errorf("pools %v; want one per type in the subnet", res.Pools)
+				}
+			},
+		},
+		{
+			name: "zones limit pools",
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 2)
+				s.AvailabilityZones = []string{"us-east-1c"}
+				return s
+			},
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				for _, p := range res.Pools {
+					if p.AZ != "us-east-1c" {
+						t.Errorf("pool %v outside the zones asked for", p)
+					}
+				}
+			},
+		},
+		{
+			name: "max total price caps the fleet",
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 5)
+				s.MaxTotalPrice = 0.0001 // less than one instance-hour anywhere
+				return s
+			},
+			wantCode: apperr.CapacityUnavailable,
+			check: func(t *testing.T, e *env, _ LaunchResult) {
+				if e.callCount("CreateFleet") != 0 {
+					t.Errorf("CreateFleet called although maxTotalPrice pays for nothing")
+				}
+			},
+		},
+		{
+			name: "max total price caps the count",
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 5)
+				s.MaxTotalPrice = e.dryPools(t)[0].Price * 2.5
+				return s
+			},
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if n := len(res.Instances); n < 1 || n > 2 || res.HourlyCost > e.dryPools(t)[0].Price*2.5+1e-9 {
+					t.Errorf("got %d instances at $%v/h; want at most 2 within the cap", n, res.HourlyCost)
+				}
+				if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "maxTotalPrice") }) {
+					t.Errorf("warnings %q do not name maxTotalPrice", res.Warnings)
+				}
+			},
+		},
+		{
+			name: "max price skips dear pools",
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 1)
+				s.MaxPrice = 0.0001
+				return s
+			},
+			wantCode: apperr.CapacityUnavailable,
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if e.callCount("CreateFleet") != 0 {
+					t.Errorf("CreateFleet called although every pool is over maxPrice")
+				}
+			},
+		},
+		{
+			name: "wait on a replay",
+			setup: func(t *testing.T, e *env) {
+				e.mustLaunch(t, e.spec("tokA", "k1", 1))
+			},
+			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 1); s.Wait = true; return s },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if !res.Replayed || res.Instances[0].State != "running" || res.Instances[0].Price <= 0 {
+					t.Errorf("replay with wait = %+v", res)
+				}
+			},
+		},
+		{
 			name: "user data over 16 KB",
 			spec: func(e *env) LaunchSpec {
 				s := e.spec("tokA", "k1", 1)
