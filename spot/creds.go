@@ -121,7 +121,6 @@ func (c *Client) Session(ctx context.Context, tokenID string, creds Credentials,
 	}
 
 	mfaPending := mfa.SerialNumber != ""
-	chained := false
 	// GetSessionToken needs long-term keys; a stored session token means the
 	// keys are already temporary, so MFA can then only go to AssumeRole.
 	if mfaPending && haveKeys && creds.SessionToken == "" {
@@ -137,7 +136,7 @@ func (c *Client) Session(ctx context.Context, tokenID string, creds Credentials,
 		if err != nil {
 			return nil, err
 		}
-		mfaPending, chained = false, true
+		mfaPending = false
 		c.log.LogAttrs(ctx, slog.LevelInfo, "got MFA session", slog.String("token", tokenID), slog.String("region", region))
 	}
 	if creds.RoleARN == "" {
@@ -147,14 +146,12 @@ func (c *Client) Session(ctx context.Context, tokenID string, creds Credentials,
 		return base, nil
 	}
 
-	max := maxUserSession
-	if chained || creds.SessionToken != "" || !haveKeys {
-		max = maxChained
-	}
+	// One hour is the most a chained session may last, and the default
+	// maximum of a role; a session serves one task, so more buys nothing.
 	in := &sts.AssumeRoleInput{
 		RoleArn:         aws.String(creds.RoleARN),
 		RoleSessionName: aws.String(sessionName(tokenID)),
-		DurationSeconds: aws.Int32(int32(clampDuration(c.cfg.SessionDuration, minSession, max).Seconds())),
+		DurationSeconds: aws.Int32(int32(clampDuration(c.cfg.SessionDuration, minSession, maxChained).Seconds())),
 	}
 	if creds.ExternalID != "" {
 		in.ExternalId = aws.String(creds.ExternalID)

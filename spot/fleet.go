@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -129,8 +130,8 @@ func spotPrices(ctx context.Context, api ec2API, opt func(*ec2.Options), itypes 
 			if _, seen := at[k]; seen && ts.Before(at[k]) {
 				continue
 			}
-			var v float64
-			if _, err := fmt.Sscan(aws.ToString(h.SpotPrice), &v); err != nil {
+			v, err := strconv.ParseFloat(aws.ToString(h.SpotPrice), 64)
+			if err != nil {
 				continue
 			}
 			prices[k], at[k] = v, ts
