@@ -47,9 +47,6 @@ type env struct {
 	mu    sync.Mutex
 	calls map[string]int
 	last  map[string]url.Values // the last request of each action
-
-	odOnce sync.Once
-	od     map[string]float64
 }
 
 const region = "us-east-1"
@@ -73,7 +70,8 @@ func mustEnv(tb testing.TB) *env {
 		MaxBackoff:     time.Millisecond,
 		PollInterval:   5 * time.Millisecond,
 		WaitTimeout:    2 * time.Second,
-		OnDemandPrices: e.onDemand,
+		OnDemandPrices: e.sim.OnDemandPrice, // as an operator's price table would
+
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -108,21 +106,6 @@ func (e *env) callCount(action string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.calls[action]
-}
-
-// onDemand reads awssim's on-demand price list, as an operator's price
-// table would provide it. It is read once: State is costly.
-func (e *env) onDemand(reg, typ string) (float64, bool) {
-	e.odOnce.Do(func() {
-		e.od = map[string]float64{}
-		for _, r := range e.sim.State().Regions {
-			for _, p := range r.Pools {
-				e.od[r.Name+"/"+p.InstanceType] = p.OnDemandPrice
-			}
-		}
-	})
-	p, ok := e.od[reg+"/"+typ]
-	return p, ok
 }
 
 // simRegion returns awssim's state of the test region.
