@@ -150,6 +150,10 @@ func (r *Registry) Create(ctx context.Context, in CreateInput) (Created, error) 
 		}
 		sec.TOTPSecret, out.TOTP = enr.Secret, enr
 	}
+	if err := in.Sources.apply(&sec.Sources, false); err != nil {
+		return Created{}, err
+	}
+	rec.Sources = sec.Sources.configured()
 	if in.RequireSignature {
 		s := newSecret()
 		sec.SigningSecrets = []signingSecret{{Secret: s}}
@@ -334,8 +338,11 @@ func (r *Registry) Revoke(ctx context.Context, id string) (Info, error) {
 // Rotate replaces a token's credentials, signing secret or TOTP secret. The
 // token and its URL stay valid.
 func (r *Registry) Rotate(ctx context.Context, id string, in RotateInput) (Rotated, error) {
-	if in.Credentials == nil && !in.SigningSecret && !in.TOTP {
-		return Rotated{}, bad("rotate", "name what to rotate: credentials, signingSecret and/or totp")
+	if in.Credentials == nil && !in.SigningSecret && !in.TOTP && in.Sources == nil {
+		return Rotated{}, bad("rotate", "name what to rotate: credentials, signingSecret, totp and/or sources")
+	}
+	if err := in.Sources.apply(&sourceSecrets{}, true); err != nil {
+		return Rotated{}, err // validate before any write
 	}
 	if in.Credentials != nil {
 		if err := validCredentials(in.Credentials); err != nil {
@@ -375,6 +382,10 @@ func (r *Registry) Rotate(ctx context.Context, id string, in RotateInput) (Rotat
 			out.SigningSecret = newSecret()
 			sec.SigningSecrets = append([]signingSecret{{Secret: out.SigningSecret}}, kept...)
 		}
+		if err := in.Sources.apply(&sec.Sources, true); err != nil {
+			return err
+		}
+		rec.Sources = sec.Sources.configured()
 		if in.TOTP {
 			enr, err := r.enroll(rec.Name, rec.ID)
 			if err != nil {
@@ -389,7 +400,7 @@ func (r *Registry) Rotate(ctx context.Context, id string, in RotateInput) (Rotat
 		return Rotated{}, err
 	}
 	r.log.InfoContext(ctx, "capability token rotated", "token_id", id,
-		"credentials", in.Credentials != nil, "signing_secret", in.SigningSecret, "totp", in.TOTP)
+		"credentials", in.Credentials != nil, "signing_secret", in.SigningSecret, "totp", in.TOTP, "sources", rec.Sources)
 	out.Info = rec.Info
 	return out, nil
 }

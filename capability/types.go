@@ -44,6 +44,7 @@ type CreateInput struct {
 	Policy           *policy.Policy    `json:"policy,omitempty"`
 	ExpiresIn        string            `json:"expiresIn,omitempty"`
 	RequireSignature bool              `json:"requireSignature,omitempty"`
+	Sources          *SourcesInput     `json:"sources,omitempty"`
 }
 
 // RotateInput is the body of POST /v1/tokens/{id}/rotate. Each part is optional.
@@ -54,6 +55,8 @@ type RotateInput struct {
 	// Grace keeps the previous signing secret valid this long ("1h"), so
 	// callers can switch without a failed request. Default 1h, "0s" for none.
 	Grace string `json:"grace,omitempty"`
+	// Sources sets, replaces or (with an empty secret) removes source settings.
+	Sources *SourcesInput `json:"sources,omitempty"`
 }
 
 // TOTPEnrolment is returned once, when a TOTP secret is made.
@@ -92,6 +95,8 @@ type Info struct {
 	Policy           policy.Policy `json:"policy"`
 	RequireSignature bool          `json:"requireSignature"`
 	KeyID            string        `json:"keyId"`
+	// Sources names the sources with settings (slack, twilio…), never a secret.
+	Sources []string `json:"sources,omitempty"`
 }
 
 // CredentialRef says which credentials a token uses without revealing them.
@@ -126,6 +131,7 @@ type sealed struct {
 	TOTPSecret      string `json:"totpSecret,omitempty"`
 	// SigningSecrets holds the current secret first, then any still in grace.
 	SigningSecrets []signingSecret `json:"signingSecrets,omitempty"`
+	Sources        sourceSecrets   `json:"sources,omitzero"`
 }
 
 type signingSecret struct {

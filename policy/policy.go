@@ -68,6 +68,7 @@ type Policy struct {
 	OnDemandFallback   bool              `json:"onDemandFallback,omitempty"`
 	ReplaceInterrupted bool              `json:"replaceInterrupted,omitempty"`
 	Tags               map[string]string `json:"tags,omitempty"`
+	Presets            map[string]Preset `json:"presets,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("90m").
@@ -202,7 +203,7 @@ func (p *Policy) validate() error {
 			return invalid("tags", "%s", err)
 		}
 	}
-	return nil
+	return p.validatePresets()
 }
 
 func each(field string, vals []string, re *regexp.Regexp, want string) error {

@@ -1,0 +1,169 @@
+package capability
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/token"
+)
+
+// Sources: the providers a token's hook URL can take requests from, each
+// verified with a secret the operator copies from the provider.
+const (
+	SourceSlack   = "slack"
+	SourceTwilio  = "twilio"
+	SourceMailgun = "mailgun"
+	SourceIFTTT   = "ifttt"
+)
+
+// SourcesInput sets a token's source settings on create or rotate. On
+// rotate, a source left out is kept, and a source given with an empty
+// secret is removed.
+type SourcesInput struct {
+	Slack   *SlackSource   `json:"slack,omitempty"`
+	Twilio  *TwilioSource  `json:"twilio,omitempty"`
+	Mailgun *MailgunSource `json:"mailgun,omitempty"`
+	IFTTT   *IFTTTSource   `json:"ifttt,omitempty"`
+}
+
+// SlackSource holds the Slack app's signing secret ("Basic Information").
+type SlackSource struct {
+	SigningSecret string `json:"signingSecret"`
+}
+
+// TwilioSource holds the account's auth token, which signs its webhooks.
+type TwilioSource struct {
+	AuthToken string `json:"authToken"`
+}
+
+// MailgunSource holds the domain's HTTP webhook signing key.
+type MailgunSource struct {
+	SigningKey string `json:"signingKey"`
+}
+
+// IFTTTSource holds a secret the applet sends as it is: IFTTT cannot sign,
+// so this must be long and random (e.g. openssl rand -hex 32).
+type IFTTTSource struct {
+	Secret string `json:"secret"`
+}
+
+// sourceSecrets is the sealed part of the source settings.
+type sourceSecrets struct {
+	Slack   string `json:"slack,omitempty"`
+	Twilio  string `json:"twilio,omitempty"`
+	Mailgun string `json:"mailgun,omitempty"`
+	IFTTT   string `json:"ifttt,omitempty"`
+}
+
+// configured lists the sources with a secret, for Info: names only.
+func (s sourceSecrets) configured() []string {
+	var out []string
+	for _, p := range []struct{ name, secret string }{
+		{SourceIFTTT, s.IFTTT}, {SourceMailgun, s.Mailgun}, {SourceSlack, s.Slack}, {SourceTwilio, s.Twilio},
+	} {
+		if p.secret != "" {
+			out = append(out, p.name)
+		}
+	}
+	return out
+}
+
+func (s sourceSecrets) get(source string) string {
+	switch source {
+	case SourceSlack:
+		return s.Slack
+	case SourceTwilio:
+		return s.Twilio
+	case SourceMailgun:
+		return s.Mailgun
+	case SourceIFTTT:
+		return s.IFTTT
+	}
+	return ""
+}
+
+// validSecret checks a provider secret's shape only. Its value is never
+// described: it may be pasted into the wrong field.
+func validSecret(field, s string, minLen int) error {
+	if n := utf8.RuneCountInString(s); n < minLen || n > 256 || strings.ContainsAny(s, " \t\r\n\x00") {
+		return bad(field, "must be %d-256 characters without spaces", minLen)
+	}
+	return nil
+}
+
+// apply validates in and writes it over cur. removing permits an empty
+// secret, which deletes the source (rotate); create requires a value.
+func (in *SourcesInput) apply(cur *sourceSecrets, removing bool) error {
+	if in == nil {
+		return nil
+	}
+	for _, s := range []struct {
+		given bool
+		field string
+		value string
+		min   int
+		dst   *string
+	}{
+		{in.Slack != nil, "sources.slack.signingSecret", value(in.Slack, func(v *SlackSource) string { return v.SigningSecret }), 8, &cur.Slack},
+		{in.Twilio != nil, "sources.twilio.authToken", value(in.Twilio, func(v *TwilioSource) string { return v.AuthToken }), 8, &cur.Twilio},
+		{in.Mailgun != nil, "sources.mailgun.signingKey", value(in.Mailgun, func(v *MailgunSource) string { return v.SigningKey }), 8, &cur.Mailgun},
+		// IFTTT's secret is the only thing an applet proves: demand entropy.
+		{in.IFTTT != nil, "sources.ifttt.secret", value(in.IFTTT, func(v *IFTTTSource) string { return v.Secret }), 32, &cur.IFTTT},
+	} {
+		if !s.given {
+			continue
+		}
+		if s.value == "" && removing {
+			*s.dst = ""
+			continue
+		}
+		if err := validSecret(s.field, s.value, s.min); err != nil {
+			return err
+		}
+		*s.dst = s.value
+	}
+	return nil
+}
+
+func value[T any](v *T, get func(*T) string) string {
+	if v == nil {
+		return ""
+	}
+	return get(v)
+}
+
+// SourceSecret returns the token's secret for source, for one check. A
+// source without settings is refused (403) before anything is decrypted.
+func (r *Registry) SourceSecret(ctx context.Context, t Token, source string) ([]byte, error) {
+	if !slices.Contains(t.Sources, source) {
+		return nil, apperr.New(apperr.Forbidden, "this token has no %s settings; add them with token rotate (sources.%s)", source, source)
+	}
+	sec, err := r.open(ctx, record{Info: t.Info, sealed: t.sealed})
+	if err != nil {
+		return nil, err
+	}
+	s := sec.Sources.get(source)
+	if s == "" {
+		return nil, apperr.New(apperr.Forbidden, "this token has no %s settings; add them with token rotate (sources.%s)", source, source)
+	}
+	return []byte(s), nil
+}
+
+// Once records a provider delivery (a Slack signature, a Mailgun token, a
+// Twilio MessageSid) until n.Until, across replicas sharing the store, and
+// refuses it the second time with apperr.SignatureReplay.
+func (r *Registry) Once(ctx context.Context, n token.Nonce) error {
+	if n.Until.IsZero() {
+		n.Until = r.now().Add(token.DefaultWindow)
+	}
+	return token.ReplayGuard{Store: markerStore{r.store}}.Check(ctx, n)
+}
+
+// MaxDeliveryMemory is how long a delivery id without a signed timestamp (a
+// Twilio MessageSid) is remembered: a replay after it would be accepted
+// again, so keep it long.
+const MaxDeliveryMemory = 30 * 24 * time.Hour
