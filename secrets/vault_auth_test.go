@@ -52,7 +52,7 @@ func tokenWithPolicy(t *testing.T, root *api.Client, policy string) string {
 	return tok.Auth.ClientToken
 }
 
-// TestVaultAppRole logs in with a role whose tokens live 4 s at most and
+// TestVaultAppRole logs in with a role whose tokens live 5 s at most and
 // keeps using the store for longer, so renewal and re-login must work. The
 // role's policy has no sys/* access: the mounts were made beforehand.
 func TestVaultAppRole(t *testing.T) {
@@ -74,7 +74,7 @@ func TestVaultAppRole(t *testing.T) {
 	t.Cleanup(func() { root.Sys().DeletePolicy(policy) })
 	role := "auth/" + mount + "/role/spotter"
 	if _, err := root.Logical().Write(role, map[string]any{
-		"token_policies": []string{policy}, "token_ttl": "2s", "token_max_ttl": "4s",
+		"token_policies": []string{policy}, "token_ttl": "3s", "token_max_ttl": "5s",
 	}); err != nil {
 		t.Fatalf("create role: %v", err)
 	}
@@ -105,7 +105,7 @@ func TestVaultAppRole(t *testing.T) {
 		t.Fatalf("Rotate via AppRole: %v", err)
 	}
 	// Outlive token_max_ttl twice over; every call must keep working.
-	deadline := time.Now().Add(9 * time.Second)
+	deadline := time.Now().Add(11 * time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
 		key := fmt.Sprintf("tokens/t%d", i)
 		if _, err := v.Put(ctx, key, secrets.Record{Public: []byte("p"), Sealed: sealed}, secrets.CreateOnly); err != nil {
@@ -127,7 +127,7 @@ func TestVaultAppRole(t *testing.T) {
 	v.Close()
 	out := logs.String()
 	if c := strings.Count(out, "logged in to vault with AppRole"); c < 2 {
-		t.Errorf("%d AppRole logins in 9 s with a 4 s max TTL; want a re-login:\n%s", c, out)
+		t.Errorf("%d AppRole logins in 11 s with a 5 s max TTL; want a re-login:\n%s", c, out)
 	}
 	for _, secret := range []string{secretID, srv.Token} {
 		if strings.Contains(out, secret) {
