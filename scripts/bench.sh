@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# bench.sh — launches/s and latency of spotter end to end on this machine,
+# beside a baseline making the same Vault and AWS calls without spotter.
+#
+#   scripts/bench.sh                          8 workers × 10 s, 3 runs of each phase
+#   scripts/bench.sh -workers 16 -duration 20s -runs 1
+#   scripts/bench.sh -h                       every flag
+#
+# It starts a private Vault dev server (scripts/vault-dev.sh, its own state
+# dir), builds spotter and the bench program (scripts/bench), and runs the
+# bench, which starts awssim and `spotter serve` on 127.0.0.1 and prints a
+# Markdown table for the README. Everything it started is stopped on exit.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+work=$(mktemp -d "${TMPDIR:-/tmp}/spotter-bench.XXXXXX")
+export SPOTTER_VAULT_STATE="$work/vault"
+
+cleanup() {
+  scripts/vault-dev.sh stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for a in "$@"; do
+  case "$a" in -h|-help|--help) go run ./scripts/bench -h; exit 0 ;; esac
+done
+
+# Never a shared or remote Vault: the bench writes mounts and an audit device.
+unset VAULT_ADDR VAULT_TOKEN VAULT_DEV_PORT
+eval "$(scripts/vault-dev.sh start)"
+
+go build -o "$work/spotter" .
+go build -o "$work/bench" ./scripts/bench
+echo "bench: scripts/bench.sh $*" >&2
+"$work/bench" -spotter "$work/spotter" "$@"

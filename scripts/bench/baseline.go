@@ -1,0 +1,384 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+	vault "github.com/hashicorp/vault/api"
+)
+
+// baseline makes, with the Vault and AWS SDK clients alone, the calls
+// spotter makes for one launch by a token with stored keys, no MFA and no
+// body signature (the sequence calibrate counts on both sides):
+//
+//  1. Vault KV v2 read of the token record, only when this process last
+//     read it 2 s ago or more (spotter's record cache; a create fills it).
+//  2. Vault Transit decrypt of the sealed credentials, context = token id.
+//  3. EC2 DescribeInstances, filter tag:spotter:token — the token's
+//     instances, for maxRunning and maxHourlySpend (spotter's status task).
+//  4. When it has any: DescribeSpotPriceHistory of their types, and
+//     DescribeSpotInstanceRequests (interruption notices) per 200 of them.
+//  5. DescribeInstances by tag:spotter:client-token — the replay check.
+//  6. DescribeSpotPriceHistory of the allowed types — the pools.
+//  7. CreateLaunchTemplate, on a token's first launch only.
+//  8. CreateFleet (instant, price-capacity-optimized, tags on the call).
+//  9. DescribeInstances of the new instance — tags and state checked.
+//
+// It skips what spotter adds around those calls: HTTPS termination, JWT
+// verification, decoding, policy checks, logging, metrics and the reply.
+type baseline struct {
+	st     *stack
+	o      options
+	ec2    *ec2.Client
+	vault  *vault.Client
+	region string
+
+	mu        sync.Mutex
+	templates map[string]bool
+}
+
+// baseToken is a capability token as the baseline knows it: id, sealed
+// credentials and when they were read.
+type baseToken struct {
+	capToken
+	mu      sync.Mutex
+	sealed  string
+	fetched time.Time
+}
+
+func (st *stack) newBaseline(o options) *baseline {
+	// The same HTTP client shape spotter's spot.Client uses (a clone of the
+	// default transport, 60 s timeout) and the same retry policy.
+	return &baseline{
+		st: st, o: o, vault: st.vault, region: o.region, templates: map[string]bool{},
+		ec2: ec2.New(ec2.Options{
+			Region: o.region, BaseEndpoint: aws.String(st.simURL),
+			HTTPClient: &http.Client{Transport: newTransport(nil, o.workers), Timeout: 60 * time.Second},
+			Retryer:    spotterRetryer(),
+		}),
+	}
+}
+
+// newToken creates a token through spotter's admin API, so the baseline
+// decrypts a real sealed record, and reads that record once, as spotter's
+// create leaves it in its cache.
+func (b *baseline) newToken(ctx context.Context, o options, name string) (*baseToken, error) {
+	t, err := b.st.createToken(ctx, o, name)
+	if err != nil {
+		return nil, err
+	}
+	bt := &baseToken{capToken: t}
+	if err := b.readRecord(ctx, bt); err != nil {
+		return nil, err
+	}
+	return bt, nil
+}
+
+func (b *baseline) readRecord(ctx context.Context, t *baseToken) error {
+	s, err := b.vault.Logical().ReadWithContext(ctx, "spotter/data/tokens/"+t.ID)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		return errors.New("no record")
+	}
+	data, _ := s.Data["data"].(map[string]any)
+	sealed, _ := data["sealed"].(string)
+	if sealed == "" {
+		return errors.New("record holds no sealed part")
+	}
+	t.sealed, t.fetched = sealed, time.Now()
+	return nil
+}
+
+func (b *baseline) launcher() launcher {
+	pool := newPool(b.o, "baseline", func(ctx context.Context, name string) (*baseToken, error) {
+		return b.newToken(ctx, b.o, name)
+	})
+	return launcher{name: "baseline", launch: func(ctx context.Context, key string) (time.Duration, string) {
+		tok, err := pool.next(ctx)
+		if err != nil {
+			return 0, "create_token"
+		}
+		start := time.Now()
+		code := b.launch(ctx, tok, key)
+		return time.Since(start), code
+	}}
+}
+
+func (st *stack) baselineLauncher(o options) launcher { return st.newBaseline(o).launcher() }
+
+func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string {
+	// 1–2: the record (cached 2 s) and the credentials.
+	t.mu.Lock()
+	stale := time.Since(t.fetched) >= 2*time.Second
+	t.mu.Unlock()
+	if stale {
+		fresh := &baseToken{capToken: t.capToken}
+		if err := b.readRecord(ctx, fresh); err != nil {
+			return "vault_read"
+		}
+		t.mu.Lock()
+		t.sealed, t.fetched = fresh.sealed, fresh.fetched
+		t.mu.Unlock()
+	}
+	t.mu.Lock()
+	sealed := t.sealed
+	t.mu.Unlock()
+	s, err := b.vault.Logical().WriteWithContext(ctx, "transit/decrypt/spotter-credentials", map[string]any{
+		"ciphertext": sealed,
+		"context":    base64.StdEncoding.EncodeToString([]byte(t.ID)),
+	})
+	if err != nil {
+		return "vault_decrypt"
+	}
+	pt, _ := s.Data["plaintext"].(string)
+	plain, err := base64.StdEncoding.DecodeString(pt)
+	if err != nil {
+		return "vault_decrypt"
+	}
+	var keys struct {
+		AccessKeyID     string `json:"accessKeyId"`
+		SecretAccessKey string `json:"secretAccessKey"`
+	}
+	if err := json.Unmarshal(plain, &keys); err != nil || keys.AccessKeyID == "" {
+		return "vault_decrypt"
+	}
+	opt := func(o *ec2.Options) {
+		o.Credentials = credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")
+	}
+
+	// 3–4: what the token runs now.
+	mine, err := b.describe(ctx, opt, tagFilter("spotter:token", t.ID))
+	if err != nil {
+		return "ec2_describe"
+	}
+	if len(mine) > 0 {
+		var itypes, spotIDs []string
+		for _, in := range mine {
+			if in.InstanceLifecycle == types.InstanceLifecycleTypeSpot {
+				if !slices.Contains(itypes, string(in.InstanceType)) {
+					itypes = append(itypes, string(in.InstanceType))
+				}
+				if s := in.State; s != nil && (s.Name == types.InstanceStateNamePending || s.Name == types.InstanceStateNameRunning) {
+					spotIDs = append(spotIDs, aws.ToString(in.InstanceId))
+				}
+			}
+		}
+		if len(itypes) > 0 {
+			if _, err := b.prices(ctx, opt, itypes); err != nil {
+				return "ec2_prices"
+			}
+		}
+		for i := 0; i < len(spotIDs); i += 200 {
+			chunk := spotIDs[i:min(i+200, len(spotIDs))]
+			_, err := b.ec2.DescribeSpotInstanceRequests(ctx, &ec2.DescribeSpotInstanceRequestsInput{
+				Filters: []types.Filter{
+					{Name: aws.String("instance-id"), Values: chunk},
+					{Name: aws.String("status-code"), Values: []string{"marked-for-termination"}},
+				},
+			}, opt)
+			if err != nil {
+				return "ec2_spot_requests"
+			}
+		}
+	}
+
+	// 5: replay check.
+	ct := clientToken(t.ID, "key:"+key)
+	prior, err := b.describe(ctx, opt, tagFilter("spotter:client-token", ct), tagFilter("spotter:token", t.ID))
+	if err != nil {
+		return "ec2_describe"
+	}
+	if len(prior) > 0 {
+		return "unexpected_replay"
+	}
+
+	// 6: pools, cheapest first.
+	prices, err := b.prices(ctx, opt, b.o.types)
+	if err != nil {
+		return "ec2_prices"
+	}
+	type pool struct {
+		typ, az string
+		price   float64
+	}
+	var pools []pool
+	for k, p := range prices {
+		pools = append(pools, pool{k[0], k[1], p})
+	}
+	slices.SortFunc(pools, func(a, b pool) int {
+		return cmp.Or(cmp.Compare(a.price, b.price), strings.Compare(a.typ, b.typ), strings.Compare(a.az, b.az))
+	})
+
+	// 7: the token's launch template, once.
+	tmpl := templateName(t.ID)
+	b.mu.Lock()
+	known := b.templates[tmpl]
+	b.mu.Unlock()
+	if !known {
+		_, err := b.ec2.CreateLaunchTemplate(ctx, templateInput(tmpl, t.ID), opt)
+		var ae smithy.APIError
+		if err != nil && !(errors.As(err, &ae) && ae.ErrorCode() == "InvalidLaunchTemplateName.AlreadyExistsException") {
+			return "ec2_template"
+		}
+		b.mu.Lock()
+		b.templates[tmpl] = true
+		b.mu.Unlock()
+	}
+
+	// 8: the launch.
+	now := time.Now().UTC()
+	overrides := make([]types.FleetLaunchTemplateOverridesRequest, 0, len(pools))
+	for _, p := range pools {
+		overrides = append(overrides, types.FleetLaunchTemplateOverridesRequest{
+			InstanceType: types.InstanceType(p.typ), AvailabilityZone: aws.String(p.az),
+		})
+	}
+	tags := []types.Tag{
+		{Key: aws.String("Name"), Value: aws.String("spotter " + t.ID)},
+		{Key: aws.String("spotter:client-token"), Value: aws.String(ct)},
+		{Key: aws.String("spotter:expires-at"), Value: aws.String(now.Add(time.Hour).Truncate(time.Second).Format(time.RFC3339))},
+		{Key: aws.String("spotter:request"), Value: aws.String(ct)},
+		{Key: aws.String("spotter:template"), Value: aws.String(tmpl)},
+		{Key: aws.String("spotter:token"), Value: aws.String(t.ID)},
+	}
+	out, err := b.ec2.CreateFleet(ctx, &ec2.CreateFleetInput{
+		Type:        types.FleetTypeInstant,
+		ClientToken: aws.String(ct),
+		LaunchTemplateConfigs: []types.FleetLaunchTemplateConfigRequest{{
+			LaunchTemplateSpecification: &types.FleetLaunchTemplateSpecificationRequest{
+				LaunchTemplateName: aws.String(tmpl), Version: aws.String("$Latest"),
+			},
+			Overrides: overrides,
+		}},
+		TargetCapacitySpecification: &types.TargetCapacitySpecificationRequest{
+			TotalTargetCapacity: aws.Int32(1), DefaultTargetCapacityType: types.DefaultTargetCapacityTypeSpot,
+		},
+		SpotOptions:       &types.SpotOptionsRequest{AllocationStrategy: types.SpotAllocationStrategyPriceCapacityOptimized},
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: tags}},
+	}, opt)
+	if err != nil {
+		return "ec2_create_fleet"
+	}
+	var ids []string
+	for _, fi := range out.Instances {
+		ids = append(ids, fi.InstanceIds...)
+	}
+	if len(ids) != 1 {
+		return "instances_" + strconv.Itoa(len(ids))
+	}
+
+	// 9: the new instance, with its tags.
+	got, err := b.describe(ctx, opt, types.Filter{Name: aws.String("instance-id"), Values: ids})
+	if err != nil || len(got) != 1 {
+		return "ec2_describe"
+	}
+	return ""
+}
+
+func tagFilter(k, v string) types.Filter {
+	return types.Filter{Name: aws.String("tag:" + k), Values: []string{v}}
+}
+
+func (b *baseline) describe(ctx context.Context, opt func(*ec2.Options), filters ...types.Filter) ([]types.Instance, error) {
+	var out []types.Instance
+	p := ec2.NewDescribeInstancesPaginator(b.ec2, &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(1000)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx, opt)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.Reservations {
+			out = append(out, r.Instances...)
+		}
+	}
+	return out, nil
+}
+
+func (b *baseline) prices(ctx context.Context, opt func(*ec2.Options), itypes []string) (map[[2]string]float64, error) {
+	now := time.Now().UTC()
+	in := &ec2.DescribeSpotPriceHistoryInput{
+		ProductDescriptions: []string{"Linux/UNIX"}, StartTime: aws.Time(now), EndTime: aws.Time(now),
+	}
+	for _, t := range itypes {
+		in.InstanceTypes = append(in.InstanceTypes, types.InstanceType(t))
+	}
+	prices := map[[2]string]float64{}
+	p := ec2.NewDescribeSpotPriceHistoryPaginator(b.ec2, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx, opt)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range page.SpotPriceHistory {
+			v, err := strconv.ParseFloat(aws.ToString(h.SpotPrice), 64)
+			if err == nil {
+				prices[[2]string{string(h.InstanceType), aws.ToString(h.AvailabilityZone)}] = v
+			}
+		}
+	}
+	return prices, nil
+}
+
+// clientToken is derived as spotter derives it (token id + idempotency key),
+// so the two phases send EC2 the same shape of request.
+func clientToken(tokenID, key string) string {
+	sum := sha256.Sum256([]byte(tokenID + "\x00" + key))
+	return "sp-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))
+}
+
+func templateName(tokenID string) string {
+	sum := sha256.Sum256([]byte("baseline template " + tokenID))
+	return "spotter-" + hex.EncodeToString(sum[:12])
+}
+
+// templateInput is a launch template like spotter's: AMI, user data of the
+// TTL guard's size, terminate on shutdown, IMDSv2, tagged volumes.
+func templateInput(name, tokenID string) *ec2.CreateLaunchTemplateInput {
+	userData := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("#cloud-boothook spotter TTL guard\n", 30)))
+	return &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(name),
+		VersionDescription: aws.String("spotter launch spec"),
+		LaunchTemplateData: &types.RequestLaunchTemplateData{
+			ImageId:                           aws.String("ami-0abc1234"),
+			UserData:                          aws.String(userData),
+			InstanceInitiatedShutdownBehavior: types.ShutdownBehaviorTerminate,
+			MetadataOptions: &types.LaunchTemplateInstanceMetadataOptionsRequest{
+				HttpTokens:   types.LaunchTemplateHttpTokensStateRequired,
+				HttpEndpoint: types.LaunchTemplateInstanceMetadataEndpointStateEnabled,
+			},
+			TagSpecifications: []types.LaunchTemplateTagSpecificationRequest{{
+				ResourceType: types.ResourceTypeVolume,
+				Tags: []types.Tag{
+					{Key: aws.String("spotter:template"), Value: aws.String(name)},
+					{Key: aws.String("spotter:token"), Value: aws.String(tokenID)},
+				},
+			}},
+		},
+		TagSpecifications: []types.TagSpecification{{
+			ResourceType: types.ResourceTypeLaunchTemplate,
+			Tags: []types.Tag{
+				{Key: aws.String("spotter:template"), Value: aws.String(name)},
+				{Key: aws.String("spotter:token"), Value: aws.String(tokenID)},
+			},
+		}},
+	}
+}
