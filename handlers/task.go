@@ -34,6 +34,8 @@ type Task struct {
 	All              bool              `json:"all,omitempty"`
 	Wait             bool              `json:"wait,omitempty"`
 	IdempotencyKey   string            `json:"idempotencyKey,omitempty"`
+	// Preset names a launch the token's policy defines ("gpu").
+	Preset string `json:"preset,omitempty"`
 
 	// Warnings collects what the decoder ignored or changed, for the reply.
 	Warnings []string `json:"-"`
@@ -80,6 +82,9 @@ func (t *Task) validate() error {
 		if !strings.HasPrefix(id, "i-") || len(id) > 32 {
 			return apperr.New(apperr.Invalid, "instanceIds: %q is not an instance id like i-0abc123", id)
 		}
+	}
+	if len(t.Preset) > 32 {
+		return apperr.New(apperr.Invalid, "preset: a preset name is at most 32 characters")
 	}
 	if len(t.IdempotencyKey) > 255 {
 		return apperr.New(apperr.Invalid, "idempotencyKey: at most 255 characters")

@@ -57,76 +57,23 @@ func TaskByURL(d TaskDeps) echo.HandlerFunc {
 	return func(c echo.Context) error { return d.serve(c, c.Param("token")) }
 }
 
-// guarded is a request that passed the guard.
-type guarded struct {
-	tok    capability.Token
-	task   Task
-	req    policy.Request
-	region string
-	nonce  string
-	body   []byte
-}
-
-// Guard runs the checks every task request passes, in order: token,
-// revocation and expiry, body signature, policy, MFA. Nothing past a failed
-// step runs, so a hostile request launches nothing and learns little.
-func (d TaskDeps) guard(c echo.Context, raw string) (guarded, error) {
-	ctx := c.Request().Context()
-	var g guarded
-	var err error
-	if g.tok, err = d.Tokens.Authenticate(ctx, raw); err != nil {
-		return g, err
-	}
-	if g.body, err = readBody(c); err != nil {
-		return g, err
-	}
-	if !isJSON(c, g.body) {
-		return g, apperr.New(apperr.Unsupported, "send a JSON task (Content-Type: application/json)")
-	}
-	if g.nonce, err = d.Tokens.CheckSignature(ctx, g.tok, c.Request().Header.Get("X-Spotter-Signature"), g.body); err != nil {
-		return g, err
-	}
-	if g.task, err = decodeTask(g.body); err != nil {
-		return g, err
-	}
-	if g.req, err = g.task.Request(); err != nil {
-		return g, err
-	}
-	if g.region, err = g.tok.Policy.Check(g.req); err != nil {
-		return g, err
-	}
-	if g.req.Task == policy.TaskLaunch {
-		// Everything the policy can decide without AWS, before MFA spends a code.
-		if _, err := g.tok.Policy.ResolveLaunch(g.req, policy.Usage{}); err != nil {
-			return g, err
-		}
-	}
-	if err := d.Tokens.CheckMFA(ctx, g.tok, g.task.MFACode); err != nil {
-		return g, err
-	}
-	return g, nil
-}
-
 func (d TaskDeps) serve(c echo.Context, raw string) error {
 	start := time.Now()
-	g, err := d.guard(c, raw)
-	if err == nil {
-		var res Result
-		res, err = d.run(c, g)
-		if err == nil {
-			d.audit(c, g, "ok", res, nil, start)
-			return reply(c, http.StatusOK, d.replyBody(c, g, res))
-		}
-		d.audit(c, g, "failed", res, err, start)
+	ctx := c.Request().Context()
+	g, err := d.guard(c, raw, nativeSource(d))
+	if err != nil {
+		d.refused(ctx, g, err, start)
 		return err
 	}
-	d.audit(c, g, "refused", Result{}, err, start)
-	return err
+	res, err := d.execute(ctx, g, start)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, d.replyBody(g, res))
 }
 
 // run calls AWS for a guarded task with a session made for it alone.
-func (d TaskDeps) run(c echo.Context, g guarded) (Result, error) {
-	ctx := c.Request().Context()
+func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 	creds, err := d.Tokens.Credentials(ctx, g.tok)
 	if err != nil {
 		return Result{}, err
@@ -145,7 +92,7 @@ func (d TaskDeps) run(c echo.Context, g guarded) (Result, error) {
 	}
 	switch g.req.Task {
 	case policy.TaskLaunch:
-		r, err := d.launch(c, g, sess)
+		r, err := d.launch(ctx, g, sess)
 		return Result{Launch: r}, err
 	case policy.TaskTerminate:
 		r, err := d.Spot.Terminate(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs, g.req.All)
@@ -163,14 +110,13 @@ func (d TaskDeps) run(c echo.Context, g guarded) (Result, error) {
 	return Result{}, apperr.New(apperr.Invalid, "task: %q is not a task", g.req.Task)
 }
 
-func (d TaskDeps) launch(c echo.Context, g guarded, sess aws.CredentialsProvider) (*spot.LaunchResult, error) {
-	ctx := c.Request().Context()
+func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsProvider) (*spot.LaunchResult, error) {
 	// maxRunning and maxHourlySpend count what the token already runs.
 	cur, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID)
 	if err != nil {
 		return nil, err
 	}
-	key, keyWarning := idempotencyKey(c, g)
+	key, keyWarning := idempotencyKey(g)
 	clientToken := spot.ClientToken(g.tok.ID, key)
 	usage := policy.Usage{}
 	for _, in := range cur.Instances {
@@ -187,7 +133,7 @@ func (d TaskDeps) launch(c echo.Context, g guarded, sess aws.CredentialsProvider
 	}
 	spec := spot.LaunchSpec{
 		Credentials: sess, Region: l.Region, TokenID: g.tok.ID, ClientToken: clientToken,
-		RequestID:     c.Response().Header().Get(echo.HeaderXRequestID),
+		RequestID:     g.requestID,
 		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice,
 		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
 		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.task.Wait,
@@ -210,17 +156,19 @@ func (d TaskDeps) launch(c echo.Context, g guarded, sess aws.CredentialsProvider
 }
 
 // idempotencyKey picks what makes a retried launch the same launch: the
+// provider's delivery id (authenticated by its signature), else the
 // caller's key, else the signed request's nonce, else the body itself within
 // a ten-minute bucket, so a webhook redelivered minutes later cannot launch
 // twice.
-func idempotencyKey(c echo.Context, g guarded) (string, string) {
-	if k := strings.TrimSpace(c.Request().Header.Get("Idempotency-Key")); k != "" {
-		return "key:" + k, ""
-	}
-	if g.task.IdempotencyKey != "" {
+func idempotencyKey(g guarded) (string, string) {
+	switch {
+	case g.delivery != "":
+		return g.source + ":" + g.delivery, ""
+	case g.idemHeader != "":
+		return "key:" + g.idemHeader, ""
+	case g.task.IdempotencyKey != "":
 		return "key:" + g.task.IdempotencyKey, ""
-	}
-	if g.nonce != "" {
+	case g.nonce != "":
 		return "sig:" + g.nonce, ""
 	}
 	sum := sha256.Sum256(g.body)

@@ -1,19 +1,17 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"time"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/apperr"
 )
 
 // replyBody is the JSON a task answers with: the task, where it ran, and
 // what it did, with every warning a person should read.
-func (d TaskDeps) replyBody(c echo.Context, g guarded, res Result) map[string]any {
-	v := map[string]any{"task": g.req.Task, "region": g.region, "tokenId": g.tok.ID,
-		"requestId": c.Response().Header().Get(echo.HeaderXRequestID)}
+func (d TaskDeps) replyBody(g guarded, res Result) map[string]any {
+	v := map[string]any{"task": g.req.Task, "region": g.region, "tokenId": g.tok.ID, "requestId": g.requestID}
 	var warnings []string
 	switch {
 	case res.Launch != nil:
@@ -50,7 +48,7 @@ func (d TaskDeps) replyBody(c echo.Context, g guarded, res Result) map[string]an
 
 // audit writes one event per task. It names the token by id and never
 // carries a secret, a token, or a body.
-func (d TaskDeps) audit(c echo.Context, g guarded, outcome string, res Result, err error, start time.Time) {
+func (d TaskDeps) audit(ctx context.Context, g guarded, outcome string, res Result, err error, start time.Time) {
 	if d.Audit == nil && d.Observe == nil {
 		return
 	}
@@ -65,7 +63,8 @@ func (d TaskDeps) audit(c echo.Context, g guarded, outcome string, res Result, e
 		return
 	}
 	attrs := []slog.Attr{
-		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+		slog.String("request_id", g.requestID),
+		slog.String("source", g.source),
 		slog.String("token_id", g.tok.ID),
 		slog.String("task", task),
 		slog.String("outcome", outcome),
@@ -86,5 +85,5 @@ func (d TaskDeps) audit(c echo.Context, g guarded, outcome string, res Result, e
 	case res.Terminate != nil:
 		attrs = append(attrs, slog.Any("instance_ids", res.Terminate.Terminated), slog.Int("refused", len(res.Terminate.Refused)))
 	}
-	d.Audit.LogAttrs(c.Request().Context(), slog.LevelInfo, "audit", attrs...)
+	d.Audit.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
 }
