@@ -10,6 +10,7 @@ import (
 func addRoutes(e *echo.Echo, d Deps) {
 	e.GET("/healthz", handlers.Healthz())
 	e.GET("/readyz", handlers.Readyz(d.Store))
+	e.GET("/openapi.json", serveOpenAPI)
 	if d.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
 	}
