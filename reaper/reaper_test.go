@@ -1,0 +1,120 @@
+package reaper_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/spotter-dev/spotter/awssim"
+	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/policy"
+	"github.com/spotter-dev/spotter/reaper"
+	"github.com/spotter-dev/spotter/secrets"
+	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/token"
+)
+
+// TestPass launches for two tokens through the real SDK into awssim, then
+// reaps at a time past one launch's TTL and after revoking the other token.
+func TestPass(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	start := time.Now().UTC()
+	now := start
+	clock := func() time.Time { return now }
+
+	sim := awssim.New(awssim.Options{Seed: 3, Now: clock})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	sp, err := spot.New(spot.Config{EC2Endpoint: srv.URL, STSEndpoint: srv.URL, DefaultRegion: "us-east-1", Now: clock, TemplateGrace: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := secrets.OpenEmbedded(t.TempDir(), nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	auth, err := token.NewAuthority(st, token.Config{Issuer: "spotter", Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := capability.New(capability.Config{Store: st, Authority: auth, Now: clock, CacheTTL: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := &policy.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"}, MaxTTL: policy.Duration(4 * time.Hour)}
+	creds := &capability.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
+
+	launch := func(name string, ttl time.Duration) (capability.Created, string) {
+		c, err := reg.Create(ctx, capability.CreateInput{Name: name, Credentials: creds, Policy: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := sp.Launch(ctx, spot.LaunchSpec{
+			Credentials: spot.Static(spot.Credentials{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}),
+			Region:      "us-east-1", TokenID: c.ID, ClientToken: spot.ClientToken(c.ID, name),
+			InstanceTypes: []string{"t3.micro"}, Count: 1, AMI: "ami-0123456789abcdef0", TTL: ttl,
+		})
+		if err != nil || len(res.Instances) != 1 {
+			t.Fatalf("launch %s = %+v, %v", name, res, err)
+		}
+		return c, res.Instances[0].ID
+	}
+	_, short := launch("short", time.Hour)
+	long, longID := launch("long", 3*time.Hour)
+	_, keep := launch("keep", 3*time.Hour)
+
+	var seen []spot.ReapAction
+	r := &reaper.Reaper{Tokens: reg, Spot: sp, Interval: time.Minute, Log: log, Now: clock,
+		Observe: func(a spot.ReapAction) { seen = append(seen, a) }}
+
+	// Before any TTL passes, with nothing revoked, nothing is reaped.
+	if acts, err := r.Pass(ctx); err != nil || len(terminated(acts)) != 0 {
+		t.Fatalf("early pass = %+v, %v; want nothing terminated", acts, err)
+	}
+
+	now = start.Add(90 * time.Minute)
+	if _, err := reg.Revoke(ctx, long.ID); err != nil {
+		t.Fatal(err)
+	}
+	acts, err := r.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := terminated(acts)
+	want := map[string]bool{short: true, longID: true}
+	if len(got) != 2 || !want[got[0]] || !want[got[1]] {
+		t.Fatalf("pass terminated %v; want the expired %s and the revoked token's %s, not %s", got, short, longID, keep)
+	}
+	if len(seen) < 2 {
+		t.Errorf("Observe saw %d actions; want each reported", len(seen))
+	}
+	states := map[string]string{}
+	for _, rs := range sim.State().Regions {
+		for _, in := range rs.Instances {
+			states[in.InstanceID] = in.State
+		}
+	}
+	if states[keep] != "running" && states[keep] != "pending" {
+		t.Errorf("live instance %s is %s after the pass", keep, states[keep])
+	}
+	if acts, _ := r.Pass(ctx); len(terminated(acts)) != 0 {
+		t.Errorf("second pass terminated %v again", terminated(acts))
+	}
+}
+
+func terminated(acts []spot.ReapAction) []string {
+	var ids []string
+	for _, a := range acts {
+		if a.Action == spot.ActionTerminate && a.InstanceID != "" {
+			ids = append(ids, a.InstanceID)
+		}
+	}
+	if len(ids) == 2 && ids[0] > ids[1] {
+		ids[0], ids[1] = ids[1], ids[0]
+	}
+	return ids
+}
