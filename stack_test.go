@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
@@ -25,7 +26,7 @@ type stack struct {
 
 func startStack(t *testing.T, backend string) *stack {
 	t.Helper()
-	sim := awssim.New(awssim.Options{Seed: 7})
+	sim := awssim.New(awssim.Options{Seed: 7, InterruptionNotice: 50 * time.Millisecond})
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
 	env := map[string]string{

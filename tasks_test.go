@@ -116,6 +116,19 @@ func TestTasksEndToEnd(t *testing.T) {
 				}
 			})
 
+			t.Run("a spot interruption is reported", func(t *testing.T) {
+				if err := s.sim.Interrupt(first[2]); err != nil {
+					t.Fatal(err)
+				}
+				// The emulator's notice lasts 50 ms here (two minutes on AWS).
+				time.Sleep(100 * time.Millisecond)
+				code, v, raw := s.task(t, url, `{"task":"status"}`, nil)
+				interrupted, _ := v["interrupted"].([]any)
+				if code != 200 || len(interrupted) != 1 || interrupted[0] != first[2] {
+					t.Fatalf("status after an interruption notice = %d %s; want %s reported", code, raw, first[2])
+				}
+			})
+
 			t.Run("terminate of a foreign instance is refused by id", func(t *testing.T) {
 				other := s.createToken(t, `{"name":"other","credentials":`+keysJSON()+`,"policy":`+pol+`}`)
 				body := `{"task":"terminate","instanceIds":["` + first[0] + `","i-0000000000000dead"]}`
@@ -124,8 +137,8 @@ func TestTasksEndToEnd(t *testing.T) {
 				if code != 200 || len(refused) != 2 || len(v["terminated"].([]any)) != 0 {
 					t.Fatalf("foreign terminate = %d %s; want both ids refused", code, raw)
 				}
-				if n := s.liveInstances(); n != 3 {
-					t.Errorf("a foreign terminate ended instances: %d live", n)
+				if n := s.liveInstances(); n != 2 {
+					t.Errorf("a foreign terminate ended instances: %d live; want the 2 not interrupted", n)
 				}
 			})
 
@@ -137,8 +150,8 @@ func TestTasksEndToEnd(t *testing.T) {
 				if code != 200 || len(ids(v)) != 1 {
 					t.Fatalf("launch under throttling = %d %s", code, raw)
 				}
-				if n := s.liveInstances(); n != 4 {
-					t.Errorf("live instances = %d; want 4 (no duplicate from the retry)", n)
+				if n := s.liveInstances(); n != 3 {
+					t.Errorf("live instances = %d; want 3 (no duplicate from the retry)", n)
 				}
 			})
 
@@ -152,8 +165,8 @@ func TestTasksEndToEnd(t *testing.T) {
 				if code != 503 || v["error"] != "capacity_unavailable" || !strings.Contains(v["details"].(string), "t3.micro") {
 					t.Fatalf("launch without capacity = %d %s; want 503 capacity_unavailable naming the pools", code, raw)
 				}
-				if n := s.liveInstances(); n != 4 {
-					t.Errorf("live instances = %d; want 4", n)
+				if n := s.liveInstances(); n != 3 {
+					t.Errorf("live instances = %d; want 3", n)
 				}
 				fb := s.createToken(t, `{"name":"fallback","credentials":`+keysJSON()+`,"policy":`+strings.Replace(pol, `"maxCount":3`, `"maxCount":3,"onDemandFallback":true`, 1)+`}`)
 				code, v, raw = s.task(t, fb["url"].(string), `{"task":"launch","count":1}`, map[string]string{"Idempotency-Key": "fallback"})
@@ -165,8 +178,8 @@ func TestTasksEndToEnd(t *testing.T) {
 
 			t.Run("terminate all", func(t *testing.T) {
 				code, v, raw := s.task(t, url, `{"task":"terminate","all":true}`, nil)
-				if code != 200 || len(v["terminated"].([]any)) != 4 {
-					t.Fatalf("terminate all = %d %s; want 4 terminated", code, raw)
+				if code != 200 || len(v["terminated"].([]any)) != 3 {
+					t.Fatalf("terminate all = %d %s; want the 3 live ones terminated", code, raw)
 				}
 			})
 		})
