@@ -35,11 +35,12 @@ import (
 //     instances, for maxRunning and maxHourlySpend (spotter's status task).
 //  4. When it has any: DescribeSpotPriceHistory of their types, and
 //     DescribeSpotInstanceRequests (interruption notices) per 200 of them.
-//  5. DescribeInstances by tag:spotter:client-token — the replay check.
+//  5. DescribeInstances by tag:spotter:client-token — the replay check —
+//     side by side with 6.
 //  6. DescribeSpotPriceHistory of the allowed types — the pools.
 //  7. CreateLaunchTemplate, on a token's first launch only.
-//  8. CreateFleet (instant, price-capacity-optimized, tags on the call).
-//  9. DescribeInstances of the new instance — tags and state checked.
+//  8. CreateFleet (instant, price-capacity-optimized, tags on the call);
+//     its answer is the reply (no DescribeInstances unless waiting).
 //
 // It skips what spotter adds around those calls: HTTPS termination, JWT
 // verification, decoding, policy checks, logging, metrics and the reply.
@@ -201,21 +202,29 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 		}
 	}
 
-	// 5: replay check.
+	// 5 ‖ 6: the replay check and the pools, side by side.
 	ct := clientToken(t.ID, "key:"+key)
+	type priced struct {
+		prices map[[2]string]float64
+		err    error
+	}
+	pc := make(chan priced, 1)
+	go func() {
+		p, err := b.prices(ctx, opt, b.o.types)
+		pc <- priced{p, err}
+	}()
 	prior, err := b.describe(ctx, opt, tagFilter("spotter:client-token", ct), tagFilter("spotter:token", t.ID))
+	p := <-pc
 	if err != nil {
 		return "ec2_describe"
 	}
 	if len(prior) > 0 {
 		return "unexpected_replay"
 	}
-
-	// 6: pools, cheapest first.
-	prices, err := b.prices(ctx, opt, b.o.types)
-	if err != nil {
+	if p.err != nil {
 		return "ec2_prices"
 	}
+	prices := p.prices
 	type pool struct {
 		typ, az string
 		price   float64
@@ -278,18 +287,12 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 	if err != nil {
 		return "ec2_create_fleet"
 	}
-	var ids []string
+	n := 0
 	for _, fi := range out.Instances {
-		ids = append(ids, fi.InstanceIds...)
+		n += len(fi.InstanceIds)
 	}
-	if len(ids) != 1 {
-		return "instances_" + strconv.Itoa(len(ids))
-	}
-
-	// 9: the new instance, with its tags.
-	got, err := b.describe(ctx, opt, types.Filter{Name: aws.String("instance-id"), Values: ids})
-	if err != nil || len(got) != 1 {
-		return "ec2_describe"
+	if n != 1 {
+		return "instances_" + strconv.Itoa(n)
 	}
 	return ""
 }

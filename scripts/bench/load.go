@@ -36,6 +36,17 @@ type result struct {
 	// whether the rate holds or decays as instances accumulate.
 	perSecond []int
 	price     priceResult
+	// cpu is the CPU time each process used in the measured window.
+	cpu map[string]time.Duration
+}
+
+// cpuPerLaunch renders the CPU each process spent per successful launch.
+func (r result) cpuPerLaunch() string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(r.cpu)) {
+		parts = append(parts, fmt.Sprintf("%s %.2f", name, float64(r.cpu[name])/float64(time.Millisecond)/float64(max(r.ok, 1))))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (r result) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
@@ -64,8 +75,8 @@ func (r result) line() string {
 	if n := len(r.perSecond); n > 0 {
 		first, last = r.perSecond[0], r.perSecond[n-1]
 	}
-	return fmt.Sprintf("%d launches in %.1fs = %.0f/s (first second %d, last %d); p50 %s p90 %s p99 %s; errors %s",
-		r.ok, r.elapsed.Seconds(), r.rate(), first, last, ms(r.pct(50)), ms(r.pct(90)), ms(r.pct(99)), r.errors())
+	return fmt.Sprintf("%d launches in %.1fs = %.0f/s (first second %d, last %d); p50 %s p90 %s p99 %s; errors %s; CPU ms/launch: %s",
+		r.ok, r.elapsed.Seconds(), r.rate(), first, last, ms(r.pct(50)), ms(r.pct(90)), ms(r.pct(99)), r.errors(), r.cpuPerLaunch())
 }
 
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) + " ms" }
@@ -74,7 +85,7 @@ func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f'
 // answer, and sends the next. A warm-up (unmeasured) fills connection
 // pools and caches first; then only launches started inside the measured
 // window count, and the run ends when the last of them has answered.
-func runLoad(ctx context.Context, o options, l launcher, logf func(string, ...any)) (result, error) {
+func runLoad(ctx context.Context, o options, l launcher, ps procs, onStart func()) (result, error) {
 	var seq atomic.Int64
 	keyPrefix := fmt.Sprintf("bench-%s-%d-", l.name, time.Now().UnixNano())
 	loop := func(until time.Time, record func(start time.Time, d time.Duration, code string)) {
@@ -95,6 +106,8 @@ func runLoad(ctx context.Context, o options, l launcher, logf func(string, ...an
 	}
 	var mu sync.Mutex
 	r := result{name: l.name, errs: map[string]int{}}
+	onStart()
+	cpu0 := ps.sample()
 	begin := time.Now()
 	var end time.Time
 	loop(begin.Add(o.duration), func(start time.Time, d time.Duration, code string) {
@@ -120,6 +133,10 @@ func runLoad(ctx context.Context, o options, l launcher, logf func(string, ...an
 	})
 	if ctx.Err() != nil {
 		return r, ctx.Err()
+	}
+	r.cpu = map[string]time.Duration{}
+	for name, t := range ps.sample() {
+		r.cpu[name] = t - cpu0[name]
 	}
 	r.elapsed = end.Sub(begin)
 	slices.Sort(r.lat)

@@ -45,7 +45,11 @@ type options struct {
 	vaultToken string
 	markdown   string
 	cpuProfile string
-	keep       bool
+	// spotterProfile, when set, builds spotter with a pprof endpoint on
+	// pprofAddr and writes a CPU profile of its first measured run here.
+	spotterProfile string
+	pprofAddr      string
+	keep           bool
 }
 
 func main() {
@@ -83,6 +87,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
 
+	if o.spotterProfile != "" {
+		o.spotterBin = filepath.Join(tmp, "spotter-pprof")
+		logf("building spotter with a pprof endpoint into %s", o.spotterBin)
+		if err := buildProfiledSpotter(ctx, tmp, o.spotterBin, stderr); err != nil {
+			return err
+		}
+		if o.pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return err
+		}
+	}
 	if o.spotterBin == "" {
 		// go run ./scripts/bench: build the binary we measure, as scripts/bench.sh does.
 		o.spotterBin = filepath.Join(tmp, "spotter")
@@ -110,7 +124,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		st.resetSim()
 		logf("run %d/%d: spotter, %d workers × %s", i+1, o.runs, o.workers, o.duration)
-		r, err := runLoad(ctx, o, st.spotterLauncher(o), logf)
+		onStart := func() {}
+		if i == 0 && o.spotterProfile != "" {
+			onStart = func() {
+				go func() {
+					if err := profileSpotter(ctx, o.pprofAddr, o.duration, o.spotterProfile); err != nil {
+						logf("spotter CPU profile: %v", err)
+					} else {
+						logf("spotter CPU profile in %s", o.spotterProfile)
+					}
+				}()
+			}
+		}
+		r, err := runLoad(ctx, o, st.spotterLauncher(o), st.procs(), onStart)
 		if err != nil {
 			return err
 		}
@@ -120,7 +146,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 		st.resetSim()
 		logf("run %d/%d: baseline, %d workers × %s", i+1, o.runs, o.workers, o.duration)
-		r, err = runLoad(ctx, o, st.baselineLauncher(o), logf)
+		r, err = runLoad(ctx, o, st.baselineLauncher(o), st.procs(), func() {})
 		if err != nil {
 			return err
 		}
@@ -146,6 +172,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.logLevel, "spotter-log-level", "info", "spotter's --log-level (its default is info)")
 	fs.StringVar(&o.markdown, "markdown", "", "also write the Markdown table to this file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (load generator, awssim, baseline)")
+	fs.StringVar(&o.spotterProfile, "spotter-cpuprofile", "", "build spotter with a pprof endpoint (go build -overlay; the repository is not changed) and write a CPU profile of its first run here")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary dir (spotter's log and data) for inspection")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -59,6 +59,7 @@ func report(w io.Writer, o options, c calibration, spot, base []result, args []s
 		fmt.Fprintf(&b, "| p%.0f latency, ms | %s | %s | %s | %s |\n", p, cell(spot, pct(p), "%.1f"), cell(base, pct(p), "%.1f"), ratio(pct(p)), target)
 	}
 	fmt.Fprintf(&b, "| errors by code (per run) | %s | %s | | |\n", errs(spot), errs(base))
+	fmt.Fprintf(&b, "| CPU ms per launch, middle run | %s | %s | | |\n", spot[len(spot)/2].cpuPerLaunch(), base[len(base)/2].cpuPerLaunch())
 	fmt.Fprintf(&b, "| calls per hot launch | %d | %d | | |\n", c.spotterHot.total(), c.baseHot.total())
 	pr := spot[len(spot)/2].price
 	fmt.Fprintf(&b, "| $/vCPU-hour paid (spotter, %d spot instances) | %.5f | cheapest allowed pool with capacity: %.5f (%s) | %.2f× | |\n",

@@ -172,6 +172,9 @@ func (st *stack) startSpotter(ctx context.Context, o options, logf func(string, 
 		"AWS_ENDPOINT_URL_EC2=" + st.simURL, "AWS_ENDPOINT_URL_STS=" + st.simURL,
 		"SPOTTER_ADMIN_TOKEN=" + st.admin,
 	}
+	if o.pprofAddr != "" {
+		cmd.Env = append(cmd.Env, "SPOTTER_BENCH_PPROF="+o.pprofAddr)
+	}
 	if v := os.Getenv("GOMAXPROCS"); v != "" {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+v)
 	}
