@@ -7,6 +7,7 @@ package reaper
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -64,7 +65,9 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 		return nil, err
 	}
 	revoked := map[string]bool{}
+	byID := map[string]capability.Info{}
 	for _, i := range infos {
+		byID[i.ID] = i
 		if i.RevokedAt != nil {
 			revoked[i.ID] = true
 		}
@@ -108,6 +111,9 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 				if r.Observe != nil {
 					r.Observe(a)
 				}
+				if a.Action == spot.ActionInterrupted {
+					r.replace(ctx, provider, region, byID[a.TokenID], a.InstanceID, now())
+				}
 			}
 			all = append(all, rep.Actions...)
 		}
@@ -130,4 +136,45 @@ func (r *Reaper) provider(ctx context.Context, info capability.Info, c capabilit
 		return nil, ""
 	}
 	return p, "role:" + c.RoleARN
+}
+
+// replace relaunches an interrupted instance when its token's policy says
+// replaceInterrupted and the token is still under maxRunning. Replacing is
+// idempotent per interrupted instance, so every pass and every replica may
+// try it.
+func (r *Reaper) replace(ctx context.Context, creds aws.CredentialsProvider, region string, info capability.Info, instanceID string, now time.Time) {
+	if info.ID == "" || !info.Policy.ReplaceInterrupted || info.Status(now) != "active" {
+		return
+	}
+	st, err := r.Spot.Status(ctx, creds, region, info.ID)
+	if err != nil {
+		r.Log.Warn("replace: status failed", "token_id", info.ID, "error", err)
+		return
+	}
+	live := 0
+	for _, in := range st.Instances {
+		if in.State == "pending" || in.State == "running" {
+			if in.Tag(spot.TagReplaces) == instanceID {
+				return // already replaced
+			}
+			live++
+		}
+	}
+	if live >= info.Policy.MaxRunning {
+		r.Log.Info("audit", "event", "replace", "outcome", "skipped", "reason", "maxRunning", "token_id", info.ID, "interrupted", instanceID)
+		return
+	}
+	var types []string
+	for _, t := range info.Policy.InstanceTypes {
+		if !strings.ContainsAny(t, "*?[") {
+			types = append(types, t)
+		}
+	}
+	in, ok, err := r.Spot.Replace(ctx, creds, region, info.ID, instanceID, types)
+	switch {
+	case err != nil:
+		r.Log.Warn("audit", "event", "replace", "outcome", "failed", "token_id", info.ID, "interrupted", instanceID, "error", err)
+	case ok:
+		r.Log.Info("audit", "event", "replace", "outcome", "ok", "token_id", info.ID, "interrupted", instanceID, "instance_id", in.ID, "type", in.Type)
+	}
 }

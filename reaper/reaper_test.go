@@ -118,3 +118,78 @@ func terminated(acts []spot.ReapAction) []string {
 	}
 	return ids
 }
+
+// TestReplaceInterrupted: with replaceInterrupted, a pass relaunches an
+// interrupted instance once; without it, nothing is relaunched.
+func TestReplaceInterrupted(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	now := time.Now().UTC()
+	clock := func() time.Time { return now }
+	sim := awssim.New(awssim.Options{Seed: 5, Now: clock})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	sp, err := spot.New(spot.Config{EC2Endpoint: srv.URL, STSEndpoint: srv.URL, DefaultRegion: "us-east-1", Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := secrets.OpenEmbedded(t.TempDir(), nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	auth, _ := token.NewAuthority(st, token.Config{Issuer: "spotter", Now: clock})
+	reg, _ := capability.New(capability.Config{Store: st, Authority: auth, Now: clock})
+	creds := &capability.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
+	static := spot.Static(spot.Credentials{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey})
+
+	tests := []struct {
+		name        string
+		replace     bool
+		wantReplace bool
+	}{
+		{name: "replaceInterrupted", replace: true, wantReplace: true},
+		{name: "not asked", replace: false, wantReplace: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pol := &policy.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"}, ReplaceInterrupted: tt.replace, MaxCount: 1, MaxRunning: 1}
+			c, err := reg.Create(ctx, capability.CreateInput{Name: tt.name, Credentials: creds, Policy: pol})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := sp.Launch(ctx, spot.LaunchSpec{Credentials: static, Region: "us-east-1", TokenID: c.ID,
+				ClientToken: spot.ClientToken(c.ID, "x"), InstanceTypes: []string{"t3.micro"}, Count: 1,
+				AMI: "ami-0123456789abcdef0", TTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sim.Interrupt(res.Instances[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(3 * time.Minute)
+			r := &reaper.Reaper{Tokens: reg, Spot: sp, Interval: time.Minute, Log: log, Now: clock}
+			for range 2 { // a second pass must not replace twice
+				if _, err := r.Pass(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			status, err := sp.Status(ctx, static, "us-east-1", c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var replacements int
+			for _, in := range status.Instances {
+				if in.State == "pending" || in.State == "running" {
+					if in.Tag(spot.TagReplaces) != res.Instances[0].ID {
+						t.Errorf("live instance %s is not a replacement of %s", in.ID, res.Instances[0].ID)
+					}
+					replacements++
+				}
+			}
+			if want := map[bool]int{true: 1, false: 0}[tt.wantReplace]; replacements != want {
+				t.Errorf("replacements = %d; want %d", replacements, want)
+			}
+		})
+	}
+}

@@ -1,0 +1,62 @@
+package spot
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestReplace(t *testing.T) {
+	e := mustEnv(t)
+	ctx := context.Background()
+	launched := e.mustLaunch(t, e.spec("tokA", "a", 1)).Instances
+	victim := launched[0]
+	if err := e.sim.Interrupt(victim.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(3 * time.Minute)
+
+	tests := []struct {
+		name    string
+		token   string
+		id      string
+		advance time.Duration
+		wantOK  bool
+	}{
+		{name: "another token's instance", token: "tokB", id: victim.ID},
+		{name: "unknown instance", token: "tokA", id: "i-0123456789abcdef0"},
+		{name: "replaced", token: "tokA", id: victim.ID, wantOK: true},
+		{name: "replaced again by another replica: same instance", token: "tokA", id: victim.ID, wantOK: true},
+		{name: "past the original expiry", token: "tokA", id: victim.ID, advance: 2 * time.Hour},
+	}
+	var first string
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.clock.Add(tt.advance)
+			in, ok, err := e.client.Replace(ctx, e.creds, region, tt.token, tt.id, []string{victim.Type})
+			if err != nil || ok != tt.wantOK {
+				t.Fatalf("Replace = %+v, %v, %v; want ok=%v", in, ok, err, tt.wantOK)
+			}
+			if !ok {
+				return
+			}
+			if first == "" {
+				first = in.ID
+			}
+			if in.ID != first || in.ID == victim.ID || !in.ExpiresAt.Equal(victim.ExpiresAt) {
+				t.Errorf("replacement %+v; want one new instance (%s) keeping the original expiry %s", in, first, victim.ExpiresAt)
+			}
+		})
+	}
+	live := e.liveSimInstances()
+	if len(live) != 1 || live[0].InstanceID != first {
+		t.Fatalf("live instances %+v; want only the replacement %s", live, first)
+	}
+	tags := map[string]string{}
+	for _, tg := range live[0].Tags {
+		tags[tg.Key] = tg.Value
+	}
+	if tags[TagToken] != "tokA" || tags[TagReplaces] != victim.ID || tags[TagExpiresAt] == "" || tags[TagTemplate] == "" {
+		t.Errorf("replacement tags %v; want the token, the template, the expiry and what it replaces", tags)
+	}
+}
