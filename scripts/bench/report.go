@@ -77,7 +77,7 @@ func report(w io.Writer, o options, c calibration, spot, base []result, args []s
 	fmt.Fprintf(w, "\nPer-second launches, middle spotter run: %v\n", spot[len(spot)/2].perSecond)
 	fmt.Fprintf(w, "Per-second launches, middle baseline run: %v\n", base[len(base)/2].perSecond)
 	fmt.Fprintf(w, "\nMachine: %s\nDate: %s\n", machine(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(w, "Command: scripts/bench.sh %s\n", strings.Join(args, " "))
+	fmt.Fprintf(w, "Command: scripts/bench.sh %s\n", strings.Join(userArgs(args), " "))
 	fmt.Fprintf(w, "Load: launch tasks of count 1 over %s in %s, a fresh Idempotency-Key each, a fresh token every %d launches.\n",
 		strings.Join(o.types, ", "), o.region, o.perToken)
 	if o.markdown != "" {
@@ -85,4 +85,21 @@ func report(w io.Writer, o options, c calibration, spot, base []result, args []s
 			fmt.Fprintln(w, "write", o.markdown+":", err)
 		}
 	}
+}
+
+// userArgs drops the -spotter flag scripts/bench.sh adds, so the printed
+// command is the one a person typed.
+func userArgs(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-spotter" || a == "--spotter":
+			i++
+		case strings.HasPrefix(a, "-spotter=") || strings.HasPrefix(a, "--spotter="):
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
 }
