@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spotter-dev/spotter/handlers"
 )
 
 // Environment variable names: the standard ones first, then spotter's own.
@@ -31,6 +33,7 @@ const (
 	envReaper        = "SPOTTER_REAPER_INTERVAL"
 	envEC2Endpoint   = "AWS_ENDPOINT_URL_EC2"
 	envSTSEndpoint   = "AWS_ENDPOINT_URL_STS"
+	envSlackRespURLs = "SPOTTER_SLACK_RESPONSE_URLS"
 )
 
 const (
@@ -58,6 +61,8 @@ type serveConfig struct {
 	ReaperInterval time.Duration
 	EC2Endpoint    string
 	STSEndpoint    string
+	// SlackResponseURLs are the URL prefixes Slack results may be posted to.
+	SlackResponseURLs []string
 
 	VaultAddr     string
 	VaultToken    string
@@ -92,6 +97,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		reaperDefault = d
 	}
 	fs.DurationVar(&c.ReaperInterval, "reaper-interval", reaperDefault, "how often expired instances, revoked tokens' instances and unused templates are reaped; 0 disables (env "+envReaper+")")
+	slackURLs := fs.String("slack-response-urls", getenv(envSlackRespURLs), "comma-separated URL prefixes a Slack response_url may have; default https://hooks.slack.com/,https://hooks.slack-gov.com/ (env "+envSlackRespURLs+")")
 	fs.StringVar(&c.VaultMount, "vault-mount", or(getenv(envVaultMount), "spotter"), "Vault KV v2 mount for spotter's records")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -104,6 +110,11 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	c.MasterKey = getenv(envMasterKey)
 	c.AdminToken = getenv(envAdminToken)
 	c.EC2Endpoint, c.STSEndpoint = getenv(envEC2Endpoint), getenv(envSTSEndpoint)
+	for _, p := range strings.Split(*slackURLs, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.SlackResponseURLs = append(c.SlackResponseURLs, p)
+		}
+	}
 	if v := getenv(envTokenTTL); v != "" && c.TokenTTL == 0 {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -145,6 +156,11 @@ func (c *serveConfig) validate() error {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("--public-url %q: want an absolute http(s) URL", c.PublicURL)
+		}
+	}
+	for _, p := range c.SlackResponseURLs {
+		if _, err := handlers.ParseResponseURLPrefix(p); err != nil {
+			return fmt.Errorf("--slack-response-urls: %w", err)
 		}
 	}
 	switch c.LogFormat {

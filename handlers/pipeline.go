@@ -50,6 +50,8 @@ type guarded struct {
 	// idemHeader is the caller's Idempotency-Key header.
 	idemHeader string
 	body       []byte
+	// fields are the source's parsed form or JSON fields (Slack's response_url).
+	fields map[string]string
 	// verified is set once the source's own check passed: from then on the
 	// caller is genuine, and sources that reply in their own format (chat,
 	// SMS) show it errors there rather than as bare HTTP statuses.
@@ -74,7 +76,7 @@ func (d TaskDeps) guard(c echo.Context, raw string, src source) (guarded, error)
 	if err != nil {
 		return g, err
 	}
-	g.verified, g.nonce, g.delivery = true, p.nonce, p.delivery
+	g.verified, g.nonce, g.delivery, g.fields = true, p.nonce, p.delivery, p.fields
 	if k := strings.TrimSpace(c.Request().Header.Get("Idempotency-Key")); k != "" && !isIngredient(k) {
 		g.idemHeader = k
 	}

@@ -29,6 +29,8 @@ type TaskDeps struct {
 	Audit *slog.Logger
 	// Observe, if set, is told each task's outcome (metrics).
 	Observe func(task, outcome string, res Result)
+	// Sources configures the provider endpoints (/hooks/:token/<source>).
+	Sources SourceConfig
 }
 
 // Result is what a task did, for the reply, the audit log and metrics.

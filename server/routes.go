@@ -27,5 +27,9 @@ func addRoutes(e *echo.Echo, d Deps) {
 	if d.Tasks.Spot != nil {
 		e.POST("/v1/tasks", handlers.TaskByBearer(d.Tasks))
 		e.POST("/hooks/:token", handlers.TaskByURL(d.Tasks))
+		e.POST("/hooks/:token/slack", handlers.SlackHook(d.Tasks))
+		e.POST("/hooks/:token/twilio", handlers.TwilioHook(d.Tasks))
+		e.POST("/hooks/:token/mailgun", handlers.MailgunHook(d.Tasks))
+		e.POST("/hooks/:token/ifttt", handlers.IFTTTHook(d.Tasks))
 	}
 }

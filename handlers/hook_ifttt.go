@@ -1,0 +1,118 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/capability"
+)
+
+// IFTTTSecretHeader carries the IFTTT source secret (Additional Headers).
+const IFTTTSecretHeader = "X-Spotter-Ifttt-Secret"
+
+// iftttSource checks the static secret an applet sends (IFTTT cannot sign)
+// in constant time, then reads a JSON task or command text in value1.
+func iftttSource(d TaskDeps) source {
+	return source{
+		name: capability.SourceIFTTT,
+		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
+			secret, err := d.sourceSecret(ctx, tok, capability.SourceIFTTT)
+			if err != nil {
+				return proof{}, err
+			}
+			defer clear(secret)
+			fields, err := iftttFields(c, body)
+			if err != nil {
+				return proof{}, err
+			}
+			got := c.Request().Header.Get(IFTTTSecretHeader)
+			if got == "" || isIngredient(got) {
+				got = fields["secret"]
+			}
+			if got == "" || isIngredient(got) {
+				return proof{}, apperr.New(apperr.SignatureInvalid, "send the IFTTT secret in the %s header or a secret field", IFTTTSecretHeader)
+			}
+			// Hashing first makes the comparison constant-time in length too.
+			want, have := sha256.Sum256(secret), sha256.Sum256([]byte(strings.TrimSpace(got)))
+			if subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
+				return proof{}, apperr.New(apperr.SignatureInvalid, "the IFTTT secret does not match")
+			}
+			return proof{fields: fields}, nil
+		},
+		decode: decodeIFTTT,
+	}
+}
+
+// iftttFields reads the string fields of a JSON object or a form.
+func iftttFields(c echo.Context, body []byte) (map[string]string, error) {
+	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		return formFields(c.Request().Header.Get(echo.HeaderContentType), body)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, apperr.New(apperr.Invalid, "%s", describeJSONError(err))
+	}
+	out := map[string]string{}
+	for k, v := range raw {
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			out[k] = s
+		}
+	}
+	return out, nil
+}
+
+// decodeIFTTT reads command text from value1, or else the body as a native
+// task. Ingredients left unreplaced ("{{FromNumber}}") are dropped, as are
+// the applet's own fields, so a half-filled applet is not a malformed task.
+func decodeIFTTT(body []byte, p proof) (Task, error) {
+	key := p.fields["idempotencyKey"]
+	if isIngredient(key) {
+		key = ""
+	}
+	if v1 := strings.TrimSpace(p.fields["value1"]); v1 != "" && !isIngredient(v1) {
+		t, err := commandTask(v1)
+		if err != nil {
+			return t, err
+		}
+		t.IdempotencyKey = key
+		return t, t.validate()
+	}
+	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		return Task{}, apperr.New(apperr.Invalid, "send the command in value1, or a JSON task")
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return Task{}, apperr.New(apperr.Invalid, "%s", describeJSONError(err))
+	}
+	// The applet's own fields are not task fields.
+	for _, k := range []string{"secret", "value1", "value2", "value3", "occurredAt", "OccurredAt"} {
+		delete(raw, k)
+	}
+	for k, v := range raw {
+		var s string
+		if json.Unmarshal(v, &s) == nil && isIngredient(s) {
+			delete(raw, k)
+		}
+	}
+	if len(raw) == 0 {
+		return Task{}, apperr.New(apperr.Invalid, "send the command in value1, or a JSON task")
+	}
+	clean, err := json.Marshal(raw)
+	if err != nil {
+		return Task{}, err
+	}
+	return decodeTask(clean)
+}
+
+// IFTTTHook serves POST /hooks/:token/ifttt, an IFTTT "Make a web request".
+func IFTTTHook(d TaskDeps) echo.HandlerFunc {
+	return d.serveJSONSource(iftttSource(d))
+}

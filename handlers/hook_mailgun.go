@@ -1,0 +1,121 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/command"
+	"github.com/spotter-dev/spotter/token"
+)
+
+// mailgunWindow is how old a Mailgun timestamp may be (either way): the
+// issue asks for 5 min; Rails' ActionMailbox uses 2.
+const mailgunWindow = 5 * time.Minute
+
+// mailgunSource verifies the timestamp+token HMAC Mailgun adds to an
+// inbound route's form and accepts each token once. The signature covers
+// only those two fields, not the message: the capability token in the URL
+// and an MFA code in the message are what make a mail a command.
+func mailgunSource(d TaskDeps) source {
+	return source{
+		name: capability.SourceMailgun,
+		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
+			key, err := d.sourceSecret(ctx, tok, capability.SourceMailgun)
+			if err != nil {
+				return proof{}, err
+			}
+			defer clear(key)
+			fields, err := formFields(c.Request().Header.Get(echo.HeaderContentType), body)
+			if err != nil {
+				return proof{}, err
+			}
+			n, err := token.VerifyMailgun(key, fields["timestamp"], fields["token"], fields["signature"], d.Sources.now(), mailgunWindow)
+			if err != nil {
+				return proof{}, err
+			}
+			if err := d.Tokens.Once(ctx, n); err != nil {
+				return proof{}, err
+			}
+			return proof{delivery: fields["token"], fields: fields}, nil
+		},
+		decode: func(_ []byte, p proof) (Task, error) {
+			text := p.fields["stripped-text"]
+			if strings.TrimSpace(text) == "" {
+				text = p.fields["body-plain"]
+			}
+			return commandTask(mailCommand(p.fields["subject"], text))
+		},
+	}
+}
+
+// mailCommand picks the command from a mail: the subject if it is one
+// ("Re: launch 2" counts), else the first line of the body that is not
+// quoted or empty, before any signature.
+func mailCommand(subject, body string) string {
+	s := strings.TrimSpace(subject)
+	for {
+		l := strings.ToLower(s)
+		cut := false
+		for _, p := range []string{"re:", "fwd:", "fw:", "aw:", "wg:"} {
+			if strings.HasPrefix(l, p) {
+				s, cut = strings.TrimSpace(s[len(p):]), true
+				break
+			}
+		}
+		if !cut {
+			break
+		}
+	}
+	if c, err := command.Parse(s); err == nil && c.Task != command.Help {
+		return s
+	}
+	for i, line := range strings.Split(body, "\n") {
+		if i > 200 {
+			break
+		}
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "--" || line == "-- ":
+			return s
+		case line == "" || strings.HasPrefix(line, ">"):
+			continue
+		}
+		return line
+	}
+	return s
+}
+
+// MailgunHook serves POST /hooks/:token/mailgun, a Mailgun inbound route
+// (forward), and answers in JSON: mailing a reply is not spotter's job.
+func MailgunHook(d TaskDeps) echo.HandlerFunc {
+	return d.serveJSONSource(mailgunSource(d))
+}
+
+// serveJSONSource serves a source whose reply is spotter's JSON, with a
+// "text" line for people; help is a 200 with the usage.
+func (d TaskDeps) serveJSONSource(src source) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		ctx := c.Request().Context()
+		g, err := d.guard(c, c.Param("token"), src)
+		if err != nil {
+			d.refused(ctx, g, err, start)
+			if n, ok := err.(*notice); ok {
+				return reply(c, http.StatusOK, map[string]any{"text": n.text, "requestId": g.requestID})
+			}
+			return err
+		}
+		res, err := d.execute(ctx, g, start)
+		if err != nil {
+			return err
+		}
+		v := d.replyBody(g, res)
+		v["text"] = summarize(g, res)
+		return reply(c, http.StatusOK, v)
+	}
+}

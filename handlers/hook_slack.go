@@ -1,0 +1,205 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/command"
+	"github.com/spotter-dev/spotter/token"
+)
+
+// Slack wants an answer to a slash command within 3 s; launches take
+// longer. So every task runs in the background on a context of its own,
+// and the handler waits at most slackInlineBudget for it: a quick result is
+// the reply itself, a slow one is acknowledged and posted to response_url.
+const (
+	slackInlineBudget = 1500 * time.Millisecond
+	slackJobTimeout   = 5 * time.Minute
+	maxSlackJobs      = 16 // background tasks at once; more are refused, not queued
+)
+
+var triggerIDRe = regexp.MustCompile(`^[0-9A-Za-z.]{1,128}$`)
+
+// slackMessage is a slash-command reply or a response_url post.
+type slackMessage struct {
+	ResponseType string       `json:"response_type"`
+	Text         string       `json:"text"`
+	Blocks       []slackBlock `json:"blocks,omitempty"`
+}
+
+type slackBlock struct {
+	Type string     `json:"type"`
+	Text *slackText `json:"text,omitempty"`
+}
+
+type slackText struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// slackMsg is an ephemeral message (seen only by the person who typed the
+// command) or, with inChannel, one the whole channel sees.
+func slackMsg(inChannel bool, text string) slackMessage {
+	m := slackMessage{ResponseType: "ephemeral", Text: text}
+	if inChannel {
+		m.ResponseType = "in_channel"
+	}
+	if text != "" {
+		m.Blocks = []slackBlock{{Type: "section", Text: &slackText{Type: "mrkdwn", Text: "```" + truncate(text, 2900) + "```"}}}
+	}
+	return m
+}
+
+// slackOutcome is the message for a finished task: results go to the
+// channel, refusals and faults only to the person.
+func slackOutcome(g guarded, res Result, err error) slackMessage {
+	if err != nil {
+		return slackMsg(false, humanError(err, g.requestID))
+	}
+	return slackMsg(true, summarize(g, res))
+}
+
+// slackSource verifies X-Slack-Signature over the raw body (±300 s, each
+// signature accepted once) before the form is parsed.
+func slackSource(d TaskDeps, post *responder) source {
+	return source{
+		name: capability.SourceSlack,
+		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
+			secret, err := d.sourceSecret(ctx, tok, capability.SourceSlack)
+			if err != nil {
+				return proof{}, err
+			}
+			h := c.Request().Header
+			n, err := token.VerifySlack(secret, h.Get("X-Slack-Request-Timestamp"), h.Get("X-Slack-Signature"), body, d.Sources.now())
+			clear(secret)
+			if err != nil {
+				return proof{}, err
+			}
+			if err := d.Tokens.Once(ctx, n); err != nil {
+				return proof{}, err
+			}
+			fields, err := formFields(c.Request().Header.Get(echo.HeaderContentType), body)
+			if err != nil {
+				return proof{}, err
+			}
+			p := proof{delivery: n.ID, fields: fields}
+			if t := fields["trigger_id"]; triggerIDRe.MatchString(t) {
+				p.delivery = t
+			}
+			return p, nil
+		},
+		decode: func(_ []byte, p proof) (Task, error) {
+			if p.fields["ssl_check"] == "1" {
+				return Task{}, &notice{} // Slack checking the certificate
+			}
+			t, err := commandTask(p.fields["text"])
+			if err != nil {
+				return t, err
+			}
+			if !post.allowed(p.fields["response_url"]) {
+				return Task{}, apperr.New(apperr.Invalid, "this Slack request's response_url is not one spotter may post to")
+			}
+			return t, nil
+		},
+	}
+}
+
+// SlackHook serves POST /hooks/:token/slack, a Slack slash command.
+func SlackHook(d TaskDeps) echo.HandlerFunc {
+	post := newResponder(d.Sources)
+	jobs := make(chan struct{}, maxSlackJobs)
+	src := slackSource(d, post)
+	return func(c echo.Context) error {
+		start := time.Now()
+		ctx := c.Request().Context()
+		g, err := d.guard(c, c.Param("token"), src)
+		if err != nil {
+			d.refused(ctx, g, err, start)
+			if !g.verified {
+				return err // not Slack, or a replay: a plain HTTP error
+			}
+			if n, ok := err.(*notice); ok && n.text == "" {
+				return c.NoContent(http.StatusOK)
+			}
+			return c.JSON(http.StatusOK, slackMsg(false, humanError(err, g.requestID)))
+		}
+		select {
+		case jobs <- struct{}{}:
+		default:
+			err := apperr.New(apperr.RateLimited, "spotter is busy with other Slack tasks; try again in a minute")
+			d.audit(ctx, g, "refused", Result{}, err, start)
+			return c.JSON(http.StatusOK, slackMsg(false, humanError(err, g.requestID)))
+		}
+		h := &handoff{ch: make(chan slackMessage, 1)}
+		respURL := g.fields["response_url"]
+		// Not the request's context: the task must finish (and be audited)
+		// after the reply is sent, but within slackJobTimeout.
+		bg := context.WithoutCancel(ctx)
+		go func() {
+			defer func() { <-jobs }()
+			jctx, cancel := context.WithTimeout(bg, slackJobTimeout)
+			res, err := d.execute(jctx, g, start)
+			cancel()
+			if msg := slackOutcome(g, res, err); !h.deliver(msg) {
+				post.send(bg, g.requestID, respURL, msg)
+			}
+		}()
+		timer := time.NewTimer(slackInlineBudget)
+		defer timer.Stop()
+		select {
+		case msg := <-h.ch:
+			return c.JSON(http.StatusOK, msg)
+		case <-timer.C:
+		}
+		if msg, ok := h.giveUp(); ok {
+			return c.JSON(http.StatusOK, msg) // finished just as the budget ran out
+		}
+		return c.JSON(http.StatusOK, slackMsg(false, "Working on it: "+describe(g)+". The result will follow here."))
+	}
+}
+
+// handoff gives a background result to exactly one of the waiting handler
+// (the inline reply) or the response_url poster.
+type handoff struct {
+	mu     sync.Mutex
+	gaveUp bool
+	ch     chan slackMessage // buffered: deliver never blocks
+}
+
+// deliver hands msg to the handler, or reports that it stopped waiting.
+func (h *handoff) deliver(msg slackMessage) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gaveUp {
+		return false
+	}
+	h.ch <- msg
+	return true
+}
+
+// giveUp stops the handler waiting, returning a result delivered meanwhile.
+func (h *handoff) giveUp() (slackMessage, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.gaveUp = true
+	select {
+	case msg := <-h.ch:
+		return msg, true
+	default:
+		return slackMessage{}, false
+	}
+}
+
+// describe names a task in the command language, without its MFA code.
+func describe(g guarded) string {
+	c := command.Command{Task: g.req.Task, Count: g.task.Count, InstanceTypes: g.task.InstanceTypes, Preset: g.task.Preset,
+		Region: g.region, TTL: g.req.TTL, InstanceIDs: g.task.InstanceIDs, All: g.task.All}
+	return c.String()
+}

@@ -1,0 +1,155 @@
+package handlers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/token"
+)
+
+// SMS bounds: one GSM-7 segment is 160 characters. A longer reply is cut
+// at line or word boundaries into at most smsMaxMessages messages, so a
+// status of many instances costs a few texts, not dozens.
+const (
+	smsSegment     = 160
+	smsMaxMessages = 4
+)
+
+var messageSidRe = regexp.MustCompile(`^[A-Z]{2}[0-9a-fA-F]{32}$`)
+
+// twilioSource verifies X-Twilio-Signature over the public URL and the
+// sorted form fields, then remembers the MessageSid: Twilio signs no
+// timestamp, so the id is the only thing that stops a replay.
+func twilioSource(d TaskDeps) source {
+	return source{
+		name: capability.SourceTwilio,
+		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
+			secret, err := d.sourceSecret(ctx, tok, capability.SourceTwilio)
+			if err != nil {
+				return proof{}, err
+			}
+			defer clear(secret)
+			if d.Sources.PublicURL == "" {
+				return proof{}, errors.New("twilio: no public URL configured") // serve always sets one
+			}
+			params, err := url.ParseQuery(string(body))
+			if err != nil {
+				return proof{}, apperr.New(apperr.Invalid, "the form body is malformed")
+			}
+			full := requestURL(d.Sources.PublicURL, c)
+			if err := token.VerifyTwilio(secret, full, params, c.Request().Header.Get("X-Twilio-Signature")); err != nil {
+				return proof{}, err
+			}
+			sid := params.Get("MessageSid")
+			if sid == "" {
+				sid = params.Get("SmsSid")
+			}
+			if !messageSidRe.MatchString(sid) {
+				return proof{}, apperr.New(apperr.Invalid, "not an SMS webhook: MessageSid is missing")
+			}
+			sum := sha256.Sum256([]byte("twilio\x00" + tok.ID + "\x00" + sid))
+			n := token.Nonce{ID: hex.EncodeToString(sum[:]), Until: d.Sources.now().Add(capability.MaxDeliveryMemory)}
+			if err := d.Tokens.Once(ctx, n); err != nil {
+				return proof{}, err
+			}
+			return proof{delivery: sid, fields: map[string]string{"Body": params.Get("Body")}}, nil
+		},
+		decode: func(_ []byte, p proof) (Task, error) { return commandTask(p.fields["Body"]) },
+	}
+}
+
+// TwilioHook serves POST /hooks/:token/twilio, an incoming SMS, and
+// answers in TwiML.
+func TwilioHook(d TaskDeps) echo.HandlerFunc {
+	src := twilioSource(d)
+	return func(c echo.Context) error {
+		start := time.Now()
+		ctx := c.Request().Context()
+		g, err := d.guard(c, c.Param("token"), src)
+		if err != nil {
+			d.refused(ctx, g, err, start)
+			if !g.verified {
+				return err
+			}
+			return twiml(c, humanError(err, g.requestID))
+		}
+		res, err := d.execute(ctx, g, start)
+		if err != nil {
+			return twiml(c, humanError(err, g.requestID))
+		}
+		return twiml(c, summarize(g, res))
+	}
+}
+
+// twiml replies with one <Message> per SMS-sized part of text.
+func twiml(c echo.Context, text string) error {
+	var b strings.Builder
+	b.WriteString(xml.Header)
+	b.WriteString("<Response>")
+	for _, m := range smsParts(text) {
+		b.WriteString("<Message>")
+		_ = xml.EscapeText(&b, []byte(m))
+		b.WriteString("</Message>")
+	}
+	b.WriteString("</Response>")
+	return c.Blob(http.StatusOK, "text/xml; charset=utf-8", []byte(b.String()))
+}
+
+// smsParts cuts text into messages of at most smsSegment characters,
+// preferring line then word boundaries, in GSM-7 friendly characters.
+func smsParts(text string) []string {
+	text = strings.NewReplacer("…", "...", "’", "'", "“", `"`, "”", `"`).Replace(strings.TrimSpace(text))
+	var parts []string
+	cur := ""
+	flush := func() {
+		if cur != "" {
+			parts = append(parts, cur)
+			cur = ""
+		}
+	}
+	for _, line := range strings.Split(text, "\n") {
+		sep := "\n" // keep the reply's lines apart when they share a message
+		for _, w := range strings.Fields(line) {
+			for len(w) > smsSegment { // a word longer than a message
+				flush()
+				parts = append(parts, w[:smsSegment])
+				w = w[smsSegment:]
+			}
+			switch {
+			case cur == "":
+				cur = w
+			case len(cur)+1+len(w) <= smsSegment:
+				cur += sep + w
+			default:
+				flush()
+				cur = w
+			}
+			sep = " "
+		}
+	}
+	flush()
+	if len(parts) > smsMaxMessages {
+		more := " (more: reply status)"
+		last := parts[smsMaxMessages-1]
+		if len(last)+len(more) > smsSegment {
+			last = last[:smsSegment-len(more)]
+		}
+		parts = append(parts[:smsMaxMessages-1], last+more)
+	}
+	if len(parts) == 0 {
+		parts = []string{"OK"}
+	}
+	return parts
+}
