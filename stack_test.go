@@ -26,6 +26,12 @@ type stack struct {
 
 func startStack(t *testing.T, backend string) *stack {
 	t.Helper()
+	return startStackEnv(t, backend, nil)
+}
+
+// startStackEnv is startStack with extra serve environment.
+func startStackEnv(t *testing.T, backend string, extra map[string]string) *stack {
+	t.Helper()
 	sim := awssim.New(awssim.Options{Seed: 7, InterruptionNotice: 50 * time.Millisecond})
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
@@ -33,6 +39,9 @@ func startStack(t *testing.T, backend string) *stack {
 		"SPOTTER_ADMIN_TOKEN":  testAdminToken,
 		"AWS_ENDPOINT_URL_EC2": simSrv.URL,
 		"AWS_ENDPOINT_URL_STS": simSrv.URL,
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	if backend == "vault" {
 		srv := vaulttest.Shared(t)
