@@ -100,11 +100,30 @@ func twiml(c echo.Context, text string) error {
 	b.WriteString("<Response>")
 	for _, m := range smsParts(text) {
 		b.WriteString("<Message>")
-		_ = xml.EscapeText(&b, []byte(m))
+		b.WriteString(xmlText(m))
 		b.WriteString("</Message>")
 	}
 	b.WriteString("</Response>")
 	return c.Blob(http.StatusOK, "text/xml; charset=utf-8", []byte(b.String()))
+}
+
+// xmlText escapes a text node, leaving quotes readable, and drops what XML
+// cannot carry (control characters).
+func xmlText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '&':
+			b.WriteString("&amp;")
+		case r == '<':
+			b.WriteString("&lt;")
+		case r == '>':
+			b.WriteString("&gt;")
+		case r == '\n' || r == '\t' || (r >= 0x20 && r < 0xFFFE):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // smsParts cuts text into messages of at most smsSegment characters,
