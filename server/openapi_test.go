@@ -41,7 +41,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		Tasks: handlers.TaskDeps{Tokens: reg, Spot: sp}}, Options{})
 
 	var doc struct {
-		OpenAPI string                               `json:"openapi"`
+		OpenAPI string                                `json:"openapi"`
 		Paths   map[string]map[string]json.RawMessage `json:"paths"`
 	}
 	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
