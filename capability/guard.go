@@ -2,6 +2,7 @@ package capability
 
 import (
 	"context"
+	"sync"
 	"errors"
 	"time"
 
@@ -14,6 +15,27 @@ type Token struct {
 	Info
 	sealed  []byte
 	version int
+	// opened holds the secrets once decrypted, so one request opens them
+	// once (one Transit round trip) however many guard steps need them.
+	// A pointer, so the copies the steps receive share it.
+	opened *openOnce
+}
+
+type openOnce struct {
+	once sync.Once
+	sec  sealed
+	err  error
+}
+
+// secrets decrypts the token's sealed part, at most once per Token.
+func (r *Registry) secrets(ctx context.Context, t Token) (sealed, error) {
+	if t.opened == nil {
+		return r.open(ctx, record{Info: t.Info, sealed: t.sealed})
+	}
+	t.opened.once.Do(func() {
+		t.opened.sec, t.opened.err = r.open(ctx, record{Info: t.Info, sealed: t.sealed})
+	})
+	return t.opened.sec, t.opened.err
 }
 
 // Authenticate verifies a capability token and looks it up: revoked and
@@ -41,7 +63,7 @@ func (r *Registry) Authenticate(ctx context.Context, raw string) (Token, error) 
 	case "expired":
 		return Token{}, apperr.New(apperr.TokenExpired, "this token has expired")
 	}
-	return Token{Info: rec.Info, sealed: rec.sealed, version: rec.version}, nil
+	return Token{Info: rec.Info, sealed: rec.sealed, version: rec.version, opened: &openOnce{}}, nil
 }
 
 // CheckSignature verifies the X-Spotter-Signature of body when the token
@@ -55,7 +77,7 @@ func (r *Registry) CheckSignature(ctx context.Context, t Token, header string, b
 		}
 		return "", nil
 	}
-	sec, err := r.open(ctx, record{Info: t.Info, sealed: t.sealed})
+	sec, err := r.secrets(ctx, t)
 	if err != nil {
 		return "", err
 	}
@@ -88,7 +110,7 @@ func (r *Registry) CheckSignature(ctx context.Context, t Token, header string, b
 func (r *Registry) CheckMFA(ctx context.Context, t Token, code string) error {
 	switch t.MFA.Type {
 	case MFATOTP:
-		sec, err := r.open(ctx, record{Info: t.Info, sealed: t.sealed})
+		sec, err := r.secrets(ctx, t)
 		if err != nil {
 			return err
 		}
@@ -106,7 +128,7 @@ func (r *Registry) CheckMFA(ctx context.Context, t Token, code string) error {
 
 // Credentials decrypts the token's AWS credentials for one call.
 func (r *Registry) Credentials(ctx context.Context, t Token) (Credentials, error) {
-	sec, err := r.open(ctx, record{Info: t.Info, sealed: t.sealed})
+	sec, err := r.secrets(ctx, t)
 	if err != nil {
 		return Credentials{}, err
 	}

@@ -142,7 +142,7 @@ func (r *Registry) SourceSecret(ctx context.Context, t Token, source string) ([]
 	if !slices.Contains(t.Sources, source) {
 		return nil, apperr.New(apperr.Forbidden, "this token has no %s settings; add them with token rotate (sources.%s)", source, source)
 	}
-	sec, err := r.open(ctx, record{Info: t.Info, sealed: t.sealed})
+	sec, err := r.secrets(ctx, t)
 	if err != nil {
 		return nil, err
 	}
