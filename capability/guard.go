@@ -2,8 +2,8 @@ package capability
 
 import (
 	"context"
-	"sync"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/spotter-dev/spotter/apperr"
