@@ -60,3 +60,40 @@ func TestReplace(t *testing.T) {
 		t.Errorf("replacement tags %v; want the token, the template, the expiry and what it replaces", tags)
 	}
 }
+
+func TestLive(t *testing.T) {
+	e := mustEnv(t)
+	ctx := context.Background()
+	launched := e.mustLaunch(t, e.spec("tokA", "a", 3)).Instances
+	e.mustLaunch(t, e.spec("tokB", "b", 1))
+	if _, err := e.client.Terminate(ctx, e.creds, region, "tokA", []string{launched[0].ID}, false); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		token      string
+		withPrices bool
+		want       int
+	}{
+		{name: "live only, own token", token: "tokA", want: 2},
+		{name: "with prices", token: "tokA", withPrices: true, want: 2},
+		{name: "other token", token: "tokB", want: 1},
+		{name: "none", token: "tokC", want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ins, err := e.client.Live(ctx, e.creds, region, tt.token, tt.withPrices)
+			if err != nil || len(ins) != tt.want {
+				t.Fatalf("Live(%s) = %d instances, %v; want %d", tt.token, len(ins), err, tt.want)
+			}
+			for _, in := range ins {
+				if in.ID == launched[0].ID {
+					t.Errorf("terminated instance %s listed as live", in.ID)
+				}
+				if tt.withPrices && in.Price <= 0 {
+					t.Errorf("instance %s has no price", in.ID)
+				}
+			}
+		})
+	}
+}
