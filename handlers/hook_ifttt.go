@@ -28,7 +28,7 @@ func iftttSource(d TaskDeps) source {
 				return proof{}, err
 			}
 			defer clear(secret)
-			fields, err := iftttFields(c, body)
+			fields, err := iftttFields(c.Request().Header.Get(echo.HeaderContentType), body)
 			if err != nil {
 				return proof{}, err
 			}
@@ -51,9 +51,9 @@ func iftttSource(d TaskDeps) source {
 }
 
 // iftttFields reads the string fields of a JSON object or a form.
-func iftttFields(c echo.Context, body []byte) (map[string]string, error) {
+func iftttFields(contentType string, body []byte) (map[string]string, error) {
 	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-		return formFields(c.Request().Header.Get(echo.HeaderContentType), body)
+		return formFields(contentType, body)
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
