@@ -224,3 +224,26 @@ func TestSlackHook(t *testing.T) {
 		})
 	}
 }
+
+// TestSlackResponseURLsFlag: serve refuses a response_url prefix that would
+// let Slack results go to an arbitrary host.
+func TestSlackResponseURLsFlag(t *testing.T) {
+	tests := []struct {
+		name    string
+		value   string
+		wantErr string
+	}{
+		{name: "plain http off loopback", value: "http://hooks.slack.com/", wantErr: "plain http only to a loopback address"},
+		{name: "not absolute", value: "hooks.slack.com", wantErr: "want an absolute URL"},
+		{name: "one bad among good", value: "https://hooks.slack.com/, ftp://relay.example.com/", wantErr: "want https"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb strings.Builder
+			err := run(t.Context(), []string{"spotter", "serve", "--slack-response-urls", tt.value}, envFunc(nil), strings.NewReader(""), &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("serve --slack-response-urls %q = %v; want an error saying %q", tt.value, err, tt.wantErr)
+			}
+		})
+	}
+}
