@@ -70,6 +70,9 @@ type Vault struct {
 
 	stop context.CancelFunc // ends the token renewal goroutine
 	wg   sync.WaitGroup
+	// loginMu makes concurrent callers that find the token expired share
+	// one re-login.
+	loginMu sync.Mutex
 }
 
 // NewVault logs in, makes sure the mounts and keys exist (creating what is

@@ -165,3 +165,28 @@ func (v *Vault) relogin(ctx context.Context) *api.Secret {
 		backoff = min(backoff*2, 30*time.Second)
 	}
 }
+
+// retryAuth runs call and, when Vault answers that the token is invalid and
+// spotter logs in with AppRole, logs in again (once, shared by concurrent
+// callers) and runs call once more. A token can expire between the
+// watcher's last renewal and its re-login, most of all on a loaded host;
+// without this, requests in that gap would fail.
+func (v *Vault) retryAuth(ctx context.Context, call func() (*api.Secret, error)) (*api.Secret, error) {
+	tok := v.client.Token()
+	s, err := call()
+	if err == nil || v.cfg.RoleID == "" {
+		return s, err
+	}
+	if status, msgs := responseErrors(err); status != 403 || !containsAny(msgs, "invalid token") {
+		return s, err
+	}
+	v.loginMu.Lock()
+	if v.client.Token() == tok { // nobody has logged in again since our call
+		if _, lerr := v.loginAppRole(ctx); lerr != nil {
+			v.loginMu.Unlock()
+			return s, err
+		}
+	}
+	v.loginMu.Unlock()
+	return call()
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/hashicorp/vault/api"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -24,7 +25,9 @@ func (v *Vault) Get(ctx context.Context, key string) (Record, error) {
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
 	path := v.cfg.KVMount + "/data/" + key
-	s, err := v.client.Logical().ReadWithContext(ctx, path)
+	s, err := v.retryAuth(ctx, func() (*api.Secret, error) {
+		return v.client.Logical().ReadWithContext(ctx, path)
+	})
 	if err != nil {
 		return Record{}, v.fault(err, "read "+path)
 	}
@@ -74,7 +77,9 @@ func (v *Vault) Put(ctx context.Context, key string, rec Record, cas int) (int, 
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
 	path := v.cfg.KVMount + "/data/" + key
-	s, err := v.client.Logical().WriteWithContext(ctx, path, body)
+	s, err := v.retryAuth(ctx, func() (*api.Secret, error) {
+		return v.client.Logical().WriteWithContext(ctx, path, body)
+	})
 	if err != nil {
 		if status, msgs := responseErrors(err); status == 400 && containsAny(msgs, "check-and-set parameter did not match") {
 			return 0, apperr.New(apperr.Conflict, "record %s is not at version %d", key, cas)
@@ -96,7 +101,9 @@ func (v *Vault) Delete(ctx context.Context, key string) error {
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
 	path := v.cfg.KVMount + "/metadata/" + key
-	_, err := v.client.Logical().DeleteWithContext(ctx, path)
+	_, err := v.retryAuth(ctx, func() (*api.Secret, error) {
+		return v.client.Logical().DeleteWithContext(ctx, path)
+	})
 	return v.fault(err, "delete "+path)
 }
 
@@ -110,7 +117,9 @@ func (v *Vault) List(ctx context.Context, prefix string) ([]string, error) {
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
 	path := v.cfg.KVMount + "/metadata/" + dir
-	s, err := v.client.Logical().ListWithContext(ctx, path)
+	s, err := v.retryAuth(ctx, func() (*api.Secret, error) {
+		return v.client.Logical().ListWithContext(ctx, path)
+	})
 	if err != nil {
 		return nil, v.fault(err, "list "+path)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"github.com/hashicorp/vault/api"
 	"strconv"
 	"strings"
 
@@ -21,9 +22,11 @@ func (v *Vault) Seal(ctx context.Context, scope string, plaintext []byte) ([]byt
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
 	path := v.cfg.TransitMount + "/encrypt/" + v.cfg.KeyName
-	s, err := v.client.Logical().WriteWithContext(ctx, path, map[string]any{
-		"plaintext": base64.StdEncoding.EncodeToString(plaintext),
-		"context":   base64.StdEncoding.EncodeToString([]byte(scope)),
+	s, err := v.retryAuth(ctx, func() (*api.Secret, error) {
+		return v.client.Logical().WriteWithContext(ctx, path, map[string]any{
+			"plaintext": base64.StdEncoding.EncodeToString(plaintext),
+			"context":   base64.StdEncoding.EncodeToString([]byte(scope)),
+		})
 	})
 	if err != nil {
 		return nil, v.fault(err, path)
@@ -47,9 +50,11 @@ func (v *Vault) Open(ctx context.Context, scope string, sealed []byte) ([]byte, 
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
 	path := v.cfg.TransitMount + "/decrypt/" + v.cfg.KeyName
-	s, err := v.client.Logical().WriteWithContext(ctx, path, map[string]any{
-		"ciphertext": string(sealed),
-		"context":    base64.StdEncoding.EncodeToString([]byte(scope)),
+	s, err := v.retryAuth(ctx, func() (*api.Secret, error) {
+		return v.client.Logical().WriteWithContext(ctx, path, map[string]any{
+			"ciphertext": string(sealed),
+			"context":    base64.StdEncoding.EncodeToString([]byte(scope)),
+		})
 	})
 	if err != nil {
 		if status, _ := responseErrors(err); status == 400 {
@@ -71,7 +76,9 @@ func (v *Vault) signingKey(ctx context.Context) (latest int, pubs map[string]ed2
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
 	path := v.cfg.TransitMount + "/keys/" + v.cfg.SigningKeyName
-	s, err := v.client.Logical().ReadWithContext(ctx, path)
+	s, err := v.retryAuth(ctx, func() (*api.Secret, error) {
+		return v.client.Logical().ReadWithContext(ctx, path)
+	})
 	if err != nil {
 		return 0, nil, v.fault(err, "read "+path)
 	}
@@ -113,9 +120,11 @@ func (v *Vault) Sign(ctx context.Context, kid string, msg []byte) ([]byte, error
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
 	path := v.cfg.TransitMount + "/sign/" + v.cfg.SigningKeyName
-	s, err := v.client.Logical().WriteWithContext(ctx, path, map[string]any{
-		"input":       base64.StdEncoding.EncodeToString(msg),
-		"key_version": n,
+	s, err := v.retryAuth(ctx, func() (*api.Secret, error) {
+		return v.client.Logical().WriteWithContext(ctx, path, map[string]any{
+			"input":       base64.StdEncoding.EncodeToString(msg),
+			"key_version": n,
+		})
 	})
 	if err != nil {
 		if status, _ := responseErrors(err); status == 400 {
