@@ -176,6 +176,28 @@ func TestTasksEndToEnd(t *testing.T) {
 				}
 			})
 
+			t.Run("maxRunning counts live instances but not a retry's own", func(t *testing.T) {
+				capped := s.createToken(t, `{"name":"capped","credentials":`+keysJSON()+`,"policy":`+strings.Replace(pol, `"maxCount":3,"maxRunning":6`, `"maxCount":2,"maxRunning":2`, 1)+`}`)
+				for _, typ := range []string{"t3.micro", "t3.small"} {
+					if err := s.sim.SetCapacity("us-east-1", "", typ, false, 100); err != nil {
+						t.Fatal(err)
+					}
+				}
+				body := `{"task":"launch","count":2}`
+				for i, want := range []struct {
+					key  string
+					code int
+				}{{"cap-a", 200}, {"cap-a", 200}, {"cap-b", 403}} {
+					code, v, raw := s.task(t, capped["url"].(string), body, map[string]string{"Idempotency-Key": want.key})
+					if code != want.code {
+						t.Fatalf("launch %d (key %s) = %d %s; want %d", i, want.key, code, raw, want.code)
+					}
+					if code == 403 && !strings.Contains(v["details"].(string), "maxRunning") {
+						t.Errorf("refusal does not name maxRunning: %s", raw)
+					}
+				}
+			})
+
 			t.Run("terminate all", func(t *testing.T) {
 				code, v, raw := s.task(t, url, `{"task":"terminate","all":true}`, nil)
 				if code != 200 || len(v["terminated"].([]any)) != 3 {

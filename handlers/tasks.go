@@ -113,18 +113,19 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 }
 
 func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsProvider) (*spot.LaunchResult, error) {
-	// maxRunning and maxHourlySpend count what the token already runs.
-	cur, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID)
+	// maxRunning and maxHourlySpend count what the token already runs;
+	// prices are looked up only when a spend cap needs them.
+	live, err := d.Spot.Live(ctx, sess, g.region, g.tok.ID, g.tok.Policy.MaxHourlySpend > 0)
 	if err != nil {
 		return nil, err
 	}
 	key, keyWarning := idempotencyKey(g)
 	clientToken := spot.ClientToken(g.tok.ID, key)
 	usage := policy.Usage{}
-	for _, in := range cur.Instances {
+	for _, in := range live {
 		// A retried launch must find its own instances, not count them
 		// against maxRunning and be refused.
-		if (in.State == "pending" || in.State == "running") && in.Tag(spot.TagClientToken) != clientToken {
+		if in.Tag(spot.TagClientToken) != clientToken {
 			usage.Running++
 			usage.HourlySpend += in.Price
 		}
