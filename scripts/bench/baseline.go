@@ -31,10 +31,11 @@ import (
 //  1. Vault KV v2 read of the token record, only when this process last
 //     read it 2 s ago or more (spotter's record cache; a create fills it).
 //  2. Vault Transit decrypt of the sealed credentials, context = token id.
-//  3. EC2 DescribeInstances, filter tag:spotter:token — the token's
-//     instances, for maxRunning and maxHourlySpend (spotter's status task).
-//  4. When it has any: DescribeSpotPriceHistory of their types, and
-//     DescribeSpotInstanceRequests (interruption notices) per 200 of them.
+//  3. EC2 DescribeInstances, filters tag:spotter:token and
+//     instance-state-name pending,running — the token's live instances, for
+//     maxRunning (spot.Live).
+//  4. When the policy has maxHourlySpend and the token runs any:
+//     DescribeSpotPriceHistory of their types (the bench's policy has none).
 //  5. DescribeInstances by tag:spotter:client-token — the replay check —
 //     side by side with 6.
 //  6. DescribeSpotPriceHistory of the allowed types — the pools.
@@ -166,40 +167,10 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 		o.Credentials = credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")
 	}
 
-	// 3–4: what the token runs now.
-	mine, err := b.describe(ctx, opt, tagFilter("spotter:token", t.ID))
-	if err != nil {
+	// 3: what the token runs now (no spend cap, so no prices).
+	if _, err := b.describe(ctx, opt, tagFilter("spotter:token", t.ID),
+		types.Filter{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}}); err != nil {
 		return "ec2_describe"
-	}
-	if len(mine) > 0 {
-		var itypes, spotIDs []string
-		for _, in := range mine {
-			if in.InstanceLifecycle == types.InstanceLifecycleTypeSpot {
-				if !slices.Contains(itypes, string(in.InstanceType)) {
-					itypes = append(itypes, string(in.InstanceType))
-				}
-				if s := in.State; s != nil && (s.Name == types.InstanceStateNamePending || s.Name == types.InstanceStateNameRunning) {
-					spotIDs = append(spotIDs, aws.ToString(in.InstanceId))
-				}
-			}
-		}
-		if len(itypes) > 0 {
-			if _, err := b.prices(ctx, opt, itypes); err != nil {
-				return "ec2_prices"
-			}
-		}
-		for i := 0; i < len(spotIDs); i += 200 {
-			chunk := spotIDs[i:min(i+200, len(spotIDs))]
-			_, err := b.ec2.DescribeSpotInstanceRequests(ctx, &ec2.DescribeSpotInstanceRequestsInput{
-				Filters: []types.Filter{
-					{Name: aws.String("instance-id"), Values: chunk},
-					{Name: aws.String("status-code"), Values: []string{"marked-for-termination"}},
-				},
-			}, opt)
-			if err != nil {
-				return "ec2_spot_requests"
-			}
-		}
 	}
 
 	// 5 ‖ 6: the replay check and the pools, side by side.
