@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/secrets"
@@ -69,22 +70,8 @@ func backends(t *testing.T) map[string]func(t *testing.T, log *slog.Logger) stor
 	}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
 func newRegistry(t *testing.T, st store, clk *clock, log *slog.Logger) *capability.Registry {
 	t.Helper()

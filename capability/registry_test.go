@@ -17,6 +17,7 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -26,7 +27,7 @@ func TestRegistry(t *testing.T) {
 			var logs logBuffer
 			log := slog.New(slog.NewJSONHandler(&logs, nil))
 			st := open(t, log)
-			clk := &clock{t: time.Now().UTC()}
+			clk := testclock.New(time.Now().UTC())
 			reg := newRegistry(t, st, clk, log)
 			ctx := context.Background()
 
@@ -261,7 +262,7 @@ func atomicAtoi(s string) int {
 
 func TestCreateValidation(t *testing.T) {
 	st := backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
-	reg := newRegistry(t, st, &clock{t: time.Now()}, slog.New(slog.DiscardHandler))
+	reg := newRegistry(t, st, testclock.New(time.Now()), slog.New(slog.DiscardHandler))
 	keys := &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}
 	tests := []struct {
 		name string

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -21,7 +22,7 @@ func TestSources(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			log := slog.New(slog.DiscardHandler)
 			st := open(t, log)
-			clk := &clock{t: time.Now().UTC()}
+			clk := testclock.New(time.Now().UTC())
 			reg := newRegistry(t, st, clk, log)
 			ctx := context.Background()
 			const slackSecret, iftttSecret = "slack-signing-secret-0001", "ifttt-secret-0123456789abcdef0123456789"
@@ -100,7 +101,7 @@ func TestSources(t *testing.T) {
 
 func TestSourcesValidation(t *testing.T) {
 	st := backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
-	reg := newRegistry(t, st, &clock{t: time.Now()}, slog.New(slog.DiscardHandler))
+	reg := newRegistry(t, st, testclock.New(time.Now()), slog.New(slog.DiscardHandler))
 	keys := &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}
 	tests := []struct {
 		name string

@@ -15,25 +15,11 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/awssim"
+	"github.com/spotter-dev/spotter/internal/testclock"
 )
 
-// clock is a settable clock shared by awssim and spot.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
 // env is a spot Client talking to an awssim over real HTTP, with a count
 // of the actions awssim received.
@@ -56,7 +42,7 @@ const region = "us-east-1"
 // reach real AWS.
 func mustEnv(tb testing.TB) *env {
 	tb.Helper()
-	ck := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	ck := testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	e := &env{clock: ck, calls: map[string]int{}, last: map[string]url.Values{}}
 	e.sim = awssim.New(awssim.Options{Seed: 7, Now: ck.Now})
 	e.srv = httptest.NewServer(http.HandlerFunc(e.count))
