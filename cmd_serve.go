@@ -176,7 +176,7 @@ func loadTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {
 // named by AWS_ENDPOINT_URL_EC2/_STS (empty: real AWS).
 func newSpot(cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS, m *metrics.Metrics) (*spot.Client, error) {
 	sc := spot.Config{
-		HTTPClient:  &http.Client{Transport: m.Transport(http.DefaultTransport.(*http.Transport).Clone()), Timeout: 60 * time.Second},
+		HTTPClient:  &http.Client{Transport: m.Transport(awsTransport()), Timeout: 60 * time.Second},
 		EC2Endpoint: cfg.EC2Endpoint, STSEndpoint: cfg.STSEndpoint, DefaultRegion: cfg.Region,
 		Logger: log.With("component", "spot"),
 		// A waiting launch must answer inside the request timeout.
@@ -192,6 +192,16 @@ func newSpot(cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS, m *metrics.
 		return nil, fmt.Errorf("AWS client: %w", err)
 	}
 	return sp, nil
+}
+
+// awsTransport keeps enough idle connections per endpoint for every task in
+// flight: the default two means each concurrent AWS call past the second
+// dials (and handshakes TLS with) EC2 or STS again.
+func awsTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 128
+	return t
 }
 
 // observeTask feeds task outcomes into the metrics.
