@@ -140,6 +140,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice,
 		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
 		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.task.Wait,
+		Listed: true, Live: live,
 	}
 	if p := g.tok.Policy.MaxHourlySpend; p > 0 {
 		// Let EC2 enforce the budget left as the fleet's total price cap.

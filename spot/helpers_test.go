@@ -33,6 +33,8 @@ type env struct {
 	mu    sync.Mutex
 	calls map[string]int
 	last  map[string]url.Values // the last request of each action
+
+	live []Instance // a token's live instances, as listLive found them
 }
 
 const region = "us-east-1"
@@ -140,6 +142,33 @@ func (e *env) mustLaunch(tb testing.TB, s LaunchSpec) LaunchResult {
 		tb.Fatalf("Launch(%s) = %v", s.ClientToken, err)
 	}
 	return res
+}
+
+// listLive lists tok's live instances as a handler does before a launch,
+// then forgets the calls made so far, so a check counts the launch's alone.
+func (e *env) listLive(tb testing.TB, tok string) {
+	tb.Helper()
+	live, err := e.client.Live(context.Background(), e.creds, region, tok, false)
+	if err != nil {
+		tb.Fatalf("Live(%s) = %v", tok, err)
+	}
+	e.live = live
+	e.mu.Lock()
+	clear(e.calls)
+	e.mu.Unlock()
+}
+
+// listed is s as a handler sends it: with the live list.
+func (e *env) listed(s LaunchSpec) LaunchSpec {
+	s.Listed, s.Live = true, e.live
+	return s
+}
+
+func (e *env) terminate(tb testing.TB, tok string, ids ...string) {
+	tb.Helper()
+	if _, err := e.client.Terminate(context.Background(), e.creds, region, tok, ids, false); err != nil {
+		tb.Fatalf("Terminate(%v) = %v", ids, err)
+	}
 }
 
 func ids(ins []Instance) []string {

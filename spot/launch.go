@@ -44,6 +44,14 @@ type LaunchSpec struct {
 	DryRun           bool
 	OnDemandFallback bool
 	Wait             bool // wait (bounded) until running and fill IPs
+
+	// Listed says Live holds the token's pending and running instances as
+	// the caller listed them for this launch (Client.Live, for the policy's
+	// usage counts). Launch then finds a retry's instances there instead of
+	// asking EC2 a second time; a retry whose instances have ended is
+	// still caught, by CreateFleet's own ClientToken check.
+	Listed bool
+	Live   []Instance
 }
 
 // Pool is one spot pool (instance type × zone or subnet) a launch offered
@@ -113,7 +121,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		pc <- p
 	}()
 	if !spec.DryRun {
-		if res, ok, err := c.replay(ctx, api, opt, spec, tmpl); err != nil || ok {
+		if res, ok, err := c.replayBeforeLaunch(ctx, api, opt, spec, tmpl); err != nil || ok {
 			return res, err
 		}
 	}

@@ -61,6 +61,74 @@ func TestLaunch(t *testing.T) {
 			},
 		},
 		{
+			name: "listed retry replays from the live list",
+			setup: func(t *testing.T, e *env) {
+				e.mustLaunch(t, e.spec("tokA", "k1", 3))
+				e.clock.Add(time.Minute)
+				e.listLive(t, "tokA")
+			},
+			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 3); s.RequestID = "retry"; return e.listed(s) },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if !res.Replayed || len(res.Instances) != 3 || res.HourlyCost <= 0 {
+					t.Fatalf("Launch = %+v; want the first 3, replayed and priced", res)
+				}
+				if n := e.callCount("DescribeInstances") + e.callCount("CreateFleet"); n != 0 {
+					t.Errorf("DescribeInstances+CreateFleet called %d times; want 0, the live list answers", n)
+				}
+			},
+		},
+		{
+			name: "listed retry of an ended launch replays through CreateFleet",
+			setup: func(t *testing.T, e *env) {
+				first := e.mustLaunch(t, e.spec("tokA", "k1", 2))
+				e.terminate(t, "tokA", ids(first.Instances)...)
+				e.clock.Add(time.Minute)
+				e.listLive(t, "tokA")
+			},
+			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 2); s.RequestID = "retry"; return e.listed(s) },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if !res.Replayed || len(res.Instances) != 2 {
+					t.Fatalf("Launch = %d instances, replayed %v; want the 2 ended ones, replayed", len(res.Instances), res.Replayed)
+				}
+				if got := len(e.liveSimInstances()); got != 0 {
+					t.Errorf("awssim runs %d instances; want 0: an ended launch is not relaunched", got)
+				}
+				if e.callCount("CreateFleet") != 1 {
+					t.Errorf("CreateFleet called %d times; want the 1 that EC2 refuses", e.callCount("CreateFleet"))
+				}
+			},
+		},
+		{
+			name: "listed retry with one instance ended names both",
+			setup: func(t *testing.T, e *env) {
+				first := e.mustLaunch(t, e.spec("tokA", "k1", 2))
+				e.terminate(t, "tokA", first.Instances[0].ID)
+				e.listLive(t, "tokA")
+			},
+			spec: func(e *env) LaunchSpec { return e.listed(e.spec("tokA", "k1", 2)) },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if !res.Replayed || len(res.Instances) != 2 {
+					t.Fatalf("Launch = %d instances, replayed %v; want both of the first launch", len(res.Instances), res.Replayed)
+				}
+				if e.callCount("CreateFleet") != 0 || len(e.simInstances()) != 2 {
+					t.Errorf("CreateFleet called %d times, awssim has %d; want 0 and 2", e.callCount("CreateFleet"), len(e.simInstances()))
+				}
+			},
+		},
+		{
+			name:  "listed new launch looks nothing up",
+			setup: func(t *testing.T, e *env) { e.listLive(t, "tokA") },
+			spec:  func(e *env) LaunchSpec { return e.listed(e.spec("tokA", "k1", 2)) },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if res.Replayed || len(res.Instances) != 2 {
+					t.Fatalf("Launch = %d instances, replayed %v; want 2 fresh", len(res.Instances), res.Replayed)
+				}
+				if n := e.callCount("DescribeInstances"); n != 0 {
+					t.Errorf("DescribeInstances called %d times; want 0", n)
+				}
+			},
+		},
+		{
 			name:  "different key launches again",
 			setup: func(t *testing.T, e *env) { e.mustLaunch(t, e.spec("tokA", "k1", 3)) },
 			spec:  func(e *env) LaunchSpec { return e.spec("tokA", "k2", 3) },

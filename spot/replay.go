@@ -3,12 +3,40 @@ package spot
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/spotter-dev/spotter/apperr"
 )
+
+// replayBeforeLaunch answers a retried launch before anything is created.
+// Given the token's live instances (spec.Listed), a retry whose instances
+// all still run is answered from them, and a new launch costs no lookup:
+// if its ClientToken was used by a launch that has since ended, CreateFleet
+// refuses it (IdempotentParameterMismatch) and replayAfterMismatch finds
+// that launch. Only a retry of which some instances ended asks EC2, so the
+// reply names every instance the first launch started.
+func (c *Client) replayBeforeLaunch(ctx context.Context, api ec2API, opt func(*ec2.Options), spec LaunchSpec, tmpl template) (LaunchResult, bool, error) {
+	if !spec.Listed {
+		return c.replay(ctx, api, opt, spec, tmpl)
+	}
+	var mine []Instance
+	for _, in := range spec.Live {
+		if in.Tag(TagClientToken) == spec.ClientToken {
+			mine = append(mine, in)
+		}
+	}
+	switch {
+	case len(mine) == 0:
+		return LaunchResult{}, false, nil
+	case len(mine) < spec.Count:
+		return c.replay(ctx, api, opt, spec, tmpl)
+	}
+	res, err := c.replayed(ctx, api, opt, spec, tmpl, slices.Clone(mine))
+	return res, true, err
+}
 
 // replay looks for the instances of an earlier launch with this
 // ClientToken. EC2 remembers the token too, but only for identical
@@ -24,6 +52,13 @@ func (c *Client) replay(ctx context.Context, api ec2API, opt func(*ec2.Options),
 	if len(got) == 0 {
 		return LaunchResult{}, false, nil
 	}
+	res, err := c.replayed(ctx, api, opt, spec, tmpl, got)
+	return res, true, err
+}
+
+// replayed is the reply to a retry: the first launch's instances, priced,
+// and with Wait, running.
+func (c *Client) replayed(ctx context.Context, api ec2API, opt func(*ec2.Options), spec LaunchSpec, tmpl template, got []Instance) (LaunchResult, error) {
 	res := LaunchResult{Instances: got, Replayed: true, Template: got[0].tags[TagTemplate]}
 	if res.Template != tmpl.name {
 		res.Warnings = append(res.Warnings, "this idempotency key was first used with other launch parameters; this is that launch")
@@ -31,16 +66,29 @@ func (c *Client) replay(ctx context.Context, api ec2API, opt func(*ec2.Options),
 	if len(got) < spec.Count {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("the original launch started %d of %d", len(got), spec.Count))
 	}
-	c.priceInstances(ctx, api, opt, spec.Region, res.Instances)
+	if !priced(res.Instances) {
+		c.priceInstances(ctx, api, opt, spec.Region, res.Instances)
+	}
 	if spec.Wait {
 		if err := c.settle(ctx, api, opt, spec, &res); err != nil {
-			return res, true, err
+			return res, err
 		}
 	}
 	for _, in := range res.Instances {
 		res.HourlyCost += in.Price
 	}
-	return res, true, nil
+	return res, nil
+}
+
+// priced says every instance already carries its price (Live priced them
+// for a spend cap), so a replay needs no price lookup.
+func priced(ins []Instance) bool {
+	for _, in := range ins {
+		if in.Price <= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // replayAfterMismatch handles IdempotentParameterMismatch from CreateFleet:

@@ -36,8 +36,9 @@ import (
 //     maxRunning (spot.Live).
 //  4. When the policy has maxHourlySpend and the token runs any:
 //     DescribeSpotPriceHistory of their types (the bench's policy has none).
-//  5. DescribeInstances by tag:spotter:client-token — the replay check —
-//     side by side with 6.
+//  5. The replay check: among the instances of 3, one tagged
+//     spotter:client-token with this launch's token (a retry whose
+//     instances ended is left to CreateFleet's ClientToken check).
 //  6. DescribeSpotPriceHistory of the allowed types — the pools.
 //  7. CreateLaunchTemplate, on a token's first launch only.
 //  8. CreateFleet (instant, price-capacity-optimized, tags on the call);
@@ -167,35 +168,27 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 		o.Credentials = credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")
 	}
 
-	// 3: what the token runs now (no spend cap, so no prices).
-	if _, err := b.describe(ctx, opt, tagFilter("spotter:token", t.ID),
-		types.Filter{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}}); err != nil {
-		return "ec2_describe"
-	}
-
-	// 5 ‖ 6: the replay check and the pools, side by side.
-	ct := clientToken(t.ID, "key:"+key)
-	type priced struct {
-		prices map[[2]string]float64
-		err    error
-	}
-	pc := make(chan priced, 1)
-	go func() {
-		p, err := b.prices(ctx, opt, b.o.types)
-		pc <- priced{p, err}
-	}()
-	prior, err := b.describe(ctx, opt, tagFilter("spotter:client-token", ct), tagFilter("spotter:token", t.ID))
-	p := <-pc
+	// 3: what the token runs now (no spend cap, so no prices); 5: a retry
+	// would be among them.
+	live, err := b.describe(ctx, opt, tagFilter("spotter:token", t.ID),
+		types.Filter{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}})
 	if err != nil {
 		return "ec2_describe"
 	}
-	if len(prior) > 0 {
-		return "unexpected_replay"
+	ct := clientToken(t.ID, "key:"+key)
+	for _, in := range live {
+		for _, tg := range in.Tags {
+			if aws.ToString(tg.Key) == "spotter:client-token" && aws.ToString(tg.Value) == ct {
+				return "unexpected_replay"
+			}
+		}
 	}
-	if p.err != nil {
+
+	// 6: the pools.
+	prices, err := b.prices(ctx, opt, b.o.types)
+	if err != nil {
 		return "ec2_prices"
 	}
-	prices := p.prices
 	type pool struct {
 		typ, az string
 		price   float64
