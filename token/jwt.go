@@ -83,7 +83,10 @@ type Authority struct {
 	cache  *keyCache
 	issuer string
 	now    func() time.Time
+	leeway time.Duration
 	parser [3]*jwt.Parser // by Kind
+
+	verified verifiedCache
 }
 
 // NewAuthority returns an Authority over keys.
@@ -105,6 +108,7 @@ func NewAuthority(keys KeySource, cfg Config) (*Authority, error) {
 		cache:  newKeyCache(keys, cfg.Now, cfg.KeyRefreshInterval),
 		issuer: cfg.Issuer,
 		now:    cfg.Now,
+		leeway: cfg.Leeway,
 	}
 	for _, k := range []Kind{Capability, Admin} {
 		a.parser[k] = jwt.NewParser(

@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 
@@ -48,7 +49,12 @@ func (a *Authority) Verify(ctx context.Context, kind Kind, tok string) (Claims, 
 	if tok == "" || len(tok) > MaxTokenLen {
 		return Claims{}, apperr.New(apperr.TokenInvalid, "token is missing, malformed or too long")
 	}
+	sum := sha256.Sum256([]byte(tok))
+	if c, ok := a.verified.get(sum, kind, a.cache, a.now(), a.leeway); ok {
+		return c, nil
+	}
 	var storeErr error
+	var used verifiedEntry
 	keyFunc := func(t *jwt.Token) (any, error) {
 		// The header is unverified here: check it before any key lookup.
 		if typ, _ := t.Header["typ"].(string); typ != kind.typ() {
@@ -65,6 +71,7 @@ func (a *Authority) Verify(ctx context.Context, kind Kind, tok string) (Claims, 
 		if err != nil && !errors.Is(err, errUnknownKID) {
 			storeErr = err
 		}
+		used.kid, used.key = kid, k
 		return k, err
 	}
 	var vc verifiedClaims
@@ -88,6 +95,8 @@ func (a *Authority) Verify(ctx context.Context, kind Kind, tok string) (Claims, 
 	if vc.ExpiresAt != nil {
 		c.ExpiresAt = vc.ExpiresAt.Time
 	}
+	used.claims = c
+	a.verified.put(sum, used)
 	return c, nil
 }
 
