@@ -215,7 +215,9 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	for _, in := range res.Instances {
 		res.HourlyCost += in.Price
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "launched", slog.Int("count", len(res.Instances)), slog.Bool("replayed", res.Replayed), slog.String("template", tmpl.name))
+	// Debug: the handler's audit event already records every launch at
+	// info, with its instances and cost.
+	log.LogAttrs(ctx, slog.LevelDebug, "launched", slog.Int("count", len(res.Instances)), slog.Bool("replayed", res.Replayed), slog.String("template", tmpl.name))
 	return res, nil
 }
 
