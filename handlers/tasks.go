@@ -113,41 +113,41 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 }
 
 func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsProvider) (*spot.LaunchResult, error) {
-	// maxRunning and maxHourlySpend count what the token already runs;
-	// prices are looked up only when a spend cap needs them.
-	live, err := d.Spot.Live(ctx, sess, g.region, g.tok.ID, g.tok.Policy.MaxHourlySpend > 0)
+	pol := g.tok.Policy
+	// Everything the policy decides from the request alone is refused
+	// here, before any AWS call; the caps on what the token already runs
+	// are checked by admit once Launch has listed it.
+	l, err := pol.ResolveLaunch(g.req, policy.Usage{})
 	if err != nil {
 		return nil, err
 	}
 	key, keyWarning := idempotencyKey(g)
-	clientToken := spot.ClientToken(g.tok.ID, key)
-	usage := policy.Usage{}
-	for _, in := range live {
-		// A retried launch must find its own instances, not count them
-		// against maxRunning and be refused.
-		if in.Tag(spot.TagClientToken) != clientToken {
-			usage.Running++
-			usage.HourlySpend += in.Price
-		}
-	}
-	l, err := g.tok.Policy.ResolveLaunch(g.req, usage)
-	if err != nil {
-		return nil, err
-	}
 	spec := spot.LaunchSpec{
-		Credentials: sess, Region: l.Region, TokenID: g.tok.ID, ClientToken: clientToken,
+		Credentials: sess, Region: l.Region, TokenID: g.tok.ID, ClientToken: spot.ClientToken(g.tok.ID, key),
 		RequestID:     g.requestID,
 		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice,
 		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
 		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.task.Wait,
-		Listed: true, Live: live,
-	}
-	if p := g.tok.Policy.MaxHourlySpend; p > 0 {
-		// Let EC2 enforce the budget left as the fleet's total price cap.
-		spec.MaxTotalPrice = p - usage.HourlySpend
-		if spec.MaxTotalPrice <= 0 {
-			return nil, apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: $%.4f/h already running of $%.4f/h", usage.HourlySpend, p)
-		}
+		AdmitPrices: pol.MaxHourlySpend > 0,
+		Admit: func(others []spot.Instance) (float64, error) {
+			usage := policy.Usage{}
+			for _, in := range others {
+				usage.Running++
+				usage.HourlySpend += in.Price
+			}
+			if _, err := pol.ResolveLaunch(g.req, usage); err != nil {
+				return 0, err
+			}
+			if pol.MaxHourlySpend <= 0 {
+				return 0, nil
+			}
+			// Let EC2 enforce the budget left as the fleet's total price cap.
+			left := pol.MaxHourlySpend - usage.HourlySpend
+			if left <= 0 {
+				return 0, apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: $%.4f/h already running of $%.4f/h", usage.HourlySpend, pol.MaxHourlySpend)
+			}
+			return left, nil
+		},
 	}
 	res, err := d.Spot.Launch(ctx, spec)
 	if err != nil {

@@ -33,8 +33,6 @@ type env struct {
 	mu    sync.Mutex
 	calls map[string]int
 	last  map[string]url.Values // the last request of each action
-
-	live []Instance // a token's live instances, as listLive found them
 }
 
 const region = "us-east-1"
@@ -144,23 +142,21 @@ func (e *env) mustLaunch(tb testing.TB, s LaunchSpec) LaunchResult {
 	return res
 }
 
-// listLive lists tok's live instances as a handler does before a launch,
-// then forgets the calls made so far, so a check counts the launch's alone.
-func (e *env) listLive(tb testing.TB, tok string) {
-	tb.Helper()
-	live, err := e.client.Live(context.Background(), e.creds, region, tok, false)
-	if err != nil {
-		tb.Fatalf("Live(%s) = %v", tok, err)
-	}
-	e.live = live
+// resetCalls forgets the calls made so far, so a check counts the launch's
+// alone.
+func (e *env) resetCalls() {
 	e.mu.Lock()
 	clear(e.calls)
 	e.mu.Unlock()
 }
 
-// listed is s as a handler sends it: with the live list.
-func (e *env) listed(s LaunchSpec) LaunchSpec {
-	s.Listed, s.Live = true, e.live
+// admitted is s as a handler sends it: Launch lists the token's instances
+// and admit decides on them (nil admits all).
+func (e *env) admitted(s LaunchSpec, admit func(others []Instance) (float64, error)) LaunchSpec {
+	if admit == nil {
+		admit = func([]Instance) (float64, error) { return 0, nil }
+	}
+	s.Admit = admit
 	return s
 }
 

@@ -45,13 +45,15 @@ type LaunchSpec struct {
 	OnDemandFallback bool
 	Wait             bool // wait (bounded) until running and fill IPs
 
-	// Listed says Live holds the token's pending and running instances as
-	// the caller listed them for this launch (Client.Live, for the policy's
-	// usage counts). Launch then finds a retry's instances there instead of
-	// asking EC2 a second time; a retry whose instances have ended is
-	// still caught, by CreateFleet's own ClientToken check.
-	Listed bool
-	Live   []Instance
+	// Admit, when set, has Launch list the token's pending and running
+	// instances (side by side with the pool prices) and hand it those not
+	// of this launch before anything is created: an error refuses the
+	// launch (a policy's maxRunning or spend cap); otherwise it returns
+	// the fleet's total price cap left, 0 for none. A retry whose
+	// instances still run is answered from that list, before Admit.
+	// AdmitPrices: Admit needs the instances' current prices.
+	Admit       func(others []Instance) (maxTotalPrice float64, err error)
+	AdmitPrices bool
 }
 
 // Pool is one spot pool (instance type × zone or subnet) a launch offered
@@ -120,9 +122,32 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		p.pools, p.prices, p.warnings, p.err = c.pools(pctx, api, opt, region, spec, now)
 		pc <- p
 	}()
+	var live []Instance
+	if spec.Admit != nil {
+		if live, err = c.live(ctx, api, opt, region, spec.TokenID, spec.AdmitPrices); err != nil {
+			return LaunchResult{}, err
+		}
+	}
 	if !spec.DryRun {
-		if res, ok, err := c.replayBeforeLaunch(ctx, api, opt, spec, tmpl); err != nil || ok {
+		if res, ok, err := c.replayBeforeLaunch(ctx, api, opt, spec, tmpl, live); err != nil || ok {
 			return res, err
+		}
+	}
+	if spec.Admit != nil {
+		var others []Instance
+		for _, in := range live {
+			// A retry must find its own instances, not count them against
+			// the caps and be refused.
+			if in.Tag(TagClientToken) != spec.ClientToken {
+				others = append(others, in)
+			}
+		}
+		left, err := spec.Admit(others)
+		if err != nil {
+			return LaunchResult{}, err
+		}
+		if left > 0 {
+			spec.MaxTotalPrice = left
 		}
 	}
 	p := <-pc

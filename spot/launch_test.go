@@ -2,6 +2,7 @@ package spot
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -61,31 +62,39 @@ func TestLaunch(t *testing.T) {
 			},
 		},
 		{
-			name: "listed retry replays from the live list",
+			name: "admitted retry replays from the live list",
 			setup: func(t *testing.T, e *env) {
 				e.mustLaunch(t, e.spec("tokA", "k1", 3))
 				e.clock.Add(time.Minute)
-				e.listLive(t, "tokA")
+				e.resetCalls()
 			},
-			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 3); s.RequestID = "retry"; return e.listed(s) },
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 3)
+				s.RequestID = "retry"
+				return e.admitted(s, nil)
+			},
 			check: func(t *testing.T, e *env, res LaunchResult) {
 				if !res.Replayed || len(res.Instances) != 3 || res.HourlyCost <= 0 {
 					t.Fatalf("Launch = %+v; want the first 3, replayed and priced", res)
 				}
-				if n := e.callCount("DescribeInstances") + e.callCount("CreateFleet"); n != 0 {
-					t.Errorf("DescribeInstances+CreateFleet called %d times; want 0, the live list answers", n)
+				if d, f := e.callCount("DescribeInstances"), e.callCount("CreateFleet"); d != 1 || f != 0 {
+					t.Errorf("DescribeInstances ×%d, CreateFleet ×%d; want 1 (the live list answers) and 0", d, f)
 				}
 			},
 		},
 		{
-			name: "listed retry of an ended launch replays through CreateFleet",
+			name: "admitted retry of an ended launch replays through CreateFleet",
 			setup: func(t *testing.T, e *env) {
 				first := e.mustLaunch(t, e.spec("tokA", "k1", 2))
 				e.terminate(t, "tokA", ids(first.Instances)...)
 				e.clock.Add(time.Minute)
-				e.listLive(t, "tokA")
+				e.resetCalls()
 			},
-			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 2); s.RequestID = "retry"; return e.listed(s) },
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 2)
+				s.RequestID = "retry"
+				return e.admitted(s, nil)
+			},
 			check: func(t *testing.T, e *env, res LaunchResult) {
 				if !res.Replayed || len(res.Instances) != 2 {
 					t.Fatalf("Launch = %d instances, replayed %v; want the 2 ended ones, replayed", len(res.Instances), res.Replayed)
@@ -99,13 +108,13 @@ func TestLaunch(t *testing.T) {
 			},
 		},
 		{
-			name: "listed retry with one instance ended names both",
+			name: "admitted retry with one instance ended names both",
 			setup: func(t *testing.T, e *env) {
 				first := e.mustLaunch(t, e.spec("tokA", "k1", 2))
 				e.terminate(t, "tokA", first.Instances[0].ID)
-				e.listLive(t, "tokA")
+				e.resetCalls()
 			},
-			spec: func(e *env) LaunchSpec { return e.listed(e.spec("tokA", "k1", 2)) },
+			spec: func(e *env) LaunchSpec { return e.admitted(e.spec("tokA", "k1", 2), nil) },
 			check: func(t *testing.T, e *env, res LaunchResult) {
 				if !res.Replayed || len(res.Instances) != 2 {
 					t.Fatalf("Launch = %d instances, replayed %v; want both of the first launch", len(res.Instances), res.Replayed)
@@ -116,15 +125,52 @@ func TestLaunch(t *testing.T) {
 			},
 		},
 		{
-			name:  "listed new launch looks nothing up",
-			setup: func(t *testing.T, e *env) { e.listLive(t, "tokA") },
-			spec:  func(e *env) LaunchSpec { return e.listed(e.spec("tokA", "k1", 2)) },
+			name: "admitted new launch makes one lookup, and admit sees the others",
+			setup: func(t *testing.T, e *env) {
+				e.mustLaunch(t, e.spec("tokA", "k0", 2))
+				e.mustLaunch(t, e.spec("tokB", "k0", 1))
+				e.resetCalls()
+			},
+			spec: func(e *env) LaunchSpec {
+				return e.admitted(e.spec("tokA", "k1", 2), func(others []Instance) (float64, error) {
+					if len(others) != 2 {
+						return 0, fmt.Errorf("admit saw %d instances; want tokA's 2", len(others))
+					}
+					return 0, nil
+				})
+			},
 			check: func(t *testing.T, e *env, res LaunchResult) {
 				if res.Replayed || len(res.Instances) != 2 {
 					t.Fatalf("Launch = %d instances, replayed %v; want 2 fresh", len(res.Instances), res.Replayed)
 				}
-				if n := e.callCount("DescribeInstances"); n != 0 {
-					t.Errorf("DescribeInstances called %d times; want 0", n)
+				if n := e.callCount("DescribeInstances"); n != 1 {
+					t.Errorf("DescribeInstances called %d times; want 1, the live list", n)
+				}
+			},
+		},
+		{
+			name: "admit refuses, nothing launched",
+			spec: func(e *env) LaunchSpec {
+				return e.admitted(e.spec("tokA", "k1", 2), func([]Instance) (float64, error) {
+					return 0, apperr.New(apperr.PolicyDenied, "rule maxRunning: test")
+				})
+			},
+			wantCode: apperr.PolicyDenied,
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if e.callCount("CreateFleet")+e.callCount("CreateLaunchTemplate") != 0 || len(e.simInstances()) != 0 {
+					t.Errorf("something was created after admit refused")
+				}
+			},
+		},
+		{
+			name: "admit's price cap bounds the fleet",
+			spec: func(e *env) LaunchSpec {
+				return e.admitted(e.spec("tokA", "k1", 3), func([]Instance) (float64, error) { return 0.0001, nil })
+			},
+			wantCode: apperr.CapacityUnavailable,
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if n := len(e.simInstances()); n != 0 {
+					t.Errorf("awssim has %d instances; a $0.0001/h cap pays for none", n)
 				}
 			},
 		},

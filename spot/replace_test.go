@@ -82,7 +82,11 @@ func TestLive(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ins, err := e.client.Live(ctx, e.creds, region, tt.token, tt.withPrices)
+			_, api, err := e.client.ec2For(region)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ins, err := e.client.live(ctx, api, ec2Opts(e.creds), region, tt.token, tt.withPrices)
 			if err != nil || len(ins) != tt.want {
 				t.Fatalf("Live(%s) = %d instances, %v; want %d", tt.token, len(ins), err, tt.want)
 			}

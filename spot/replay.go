@@ -3,7 +3,6 @@ package spot
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -12,18 +11,19 @@ import (
 )
 
 // replayBeforeLaunch answers a retried launch before anything is created.
-// Given the token's live instances (spec.Listed), a retry whose instances
-// all still run is answered from them, and a new launch costs no lookup:
-// if its ClientToken was used by a launch that has since ended, CreateFleet
-// refuses it (IdempotentParameterMismatch) and replayAfterMismatch finds
-// that launch. Only a retry of which some instances ended asks EC2, so the
-// reply names every instance the first launch started.
-func (c *Client) replayBeforeLaunch(ctx context.Context, api ec2API, opt func(*ec2.Options), spec LaunchSpec, tmpl template) (LaunchResult, bool, error) {
-	if !spec.Listed {
+// Given the token's live instances (listed for spec.Admit), a retry whose
+// instances all still run is answered from them, and a new launch costs no
+// lookup: if its ClientToken was used by a launch that has since ended,
+// CreateFleet refuses it (IdempotentParameterMismatch) and
+// replayAfterMismatch finds that launch. Only a retry of which some
+// instances ended asks EC2, so the reply names every instance the first
+// launch started. Without a list, EC2 is asked by tag.
+func (c *Client) replayBeforeLaunch(ctx context.Context, api ec2API, opt func(*ec2.Options), spec LaunchSpec, tmpl template, live []Instance) (LaunchResult, bool, error) {
+	if spec.Admit == nil {
 		return c.replay(ctx, api, opt, spec, tmpl)
 	}
 	var mine []Instance
-	for _, in := range spec.Live {
+	for _, in := range live {
 		if in.Tag(TagClientToken) == spec.ClientToken {
 			mine = append(mine, in)
 		}
@@ -34,7 +34,7 @@ func (c *Client) replayBeforeLaunch(ctx context.Context, api ec2API, opt func(*e
 	case len(mine) < spec.Count:
 		return c.replay(ctx, api, opt, spec, tmpl)
 	}
-	res, err := c.replayed(ctx, api, opt, spec, tmpl, slices.Clone(mine))
+	res, err := c.replayed(ctx, api, opt, spec, tmpl, mine)
 	return res, true, err
 }
 

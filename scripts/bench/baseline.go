@@ -33,7 +33,7 @@ import (
 //  2. Vault Transit decrypt of the sealed credentials, context = token id.
 //  3. EC2 DescribeInstances, filters tag:spotter:token and
 //     instance-state-name pending,running — the token's live instances, for
-//     maxRunning (spot.Live).
+//     maxRunning (LaunchSpec.Admit) — side by side with 6.
 //  4. When the policy has maxHourlySpend and the token runs any:
 //     DescribeSpotPriceHistory of their types (the bench's policy has none).
 //  5. The replay check: among the instances of 3, one tagged
@@ -168,13 +168,24 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 		o.Credentials = credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")
 	}
 
-	// 3: what the token runs now (no spend cap, so no prices); 5: a retry
-	// would be among them.
+	// 3 ‖ 6: what the token runs now (no spend cap, so no prices) beside
+	// the pools.
+	type priced struct {
+		prices map[[2]string]float64
+		err    error
+	}
+	pc := make(chan priced, 1)
+	go func() {
+		p, err := b.prices(ctx, opt, b.o.types)
+		pc <- priced{p, err}
+	}()
 	live, err := b.describe(ctx, opt, tagFilter("spotter:token", t.ID),
 		types.Filter{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}})
+	p := <-pc
 	if err != nil {
 		return "ec2_describe"
 	}
+	// 5: a retry would be among them.
 	ct := clientToken(t.ID, "key:"+key)
 	for _, in := range live {
 		for _, tg := range in.Tags {
@@ -184,11 +195,10 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 		}
 	}
 
-	// 6: the pools.
-	prices, err := b.prices(ctx, opt, b.o.types)
-	if err != nil {
+	if p.err != nil {
 		return "ec2_prices"
 	}
+	prices := p.prices
 	type pool struct {
 		typ, az string
 		price   float64
