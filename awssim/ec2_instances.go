@@ -270,7 +270,12 @@ func (s *Sim) describeInstances(c *call, x *xmlWriter) *apiError {
 			return err
 		}
 	} else {
-		candidates = r.order
+		var indexed bool
+		if candidates, indexed = r.indexedCandidates(filters); !indexed {
+			candidates = r.order
+		}
+		// Both are in seq order, so a later page starts without a walk.
+		candidates = candidates[seqIndex(candidates, after+1):]
 	}
 	if q.boolean("DryRun") {
 		return errDryRun()
@@ -278,7 +283,7 @@ func (s *Sim) describeInstances(c *call, x *xmlWriter) *apiError {
 	var page []*instance
 	next := ""
 	for _, in := range candidates {
-		if in.seq <= after {
+		if in.seq <= after { // ids come in the caller's order
 			continue
 		}
 		ok, ferr := r.matchInstance(in, filters, c.now)

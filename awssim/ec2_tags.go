@@ -7,31 +7,32 @@ import (
 )
 
 // taggable finds a resource by id for CreateTags/DeleteTags; the caller
-// holds r.mu.
-func (r *region) taggable(id string) (*[]tag, *apiError) {
+// holds r.mu. An instance is returned too, for its tag index entries must
+// follow the change.
+func (r *region) taggable(id string) (*[]tag, *instance, *apiError) {
 	switch {
 	case strings.HasPrefix(id, "i-"):
 		if in, ok := r.instances[id]; ok {
-			return &in.tags, nil
+			return &in.tags, in, nil
 		}
-		return nil, &apiError{Code: "InvalidInstanceID.NotFound", Message: fmt.Sprintf("The instance ID '%s' does not exist", id)}
+		return nil, nil, &apiError{Code: "InvalidInstanceID.NotFound", Message: fmt.Sprintf("The instance ID '%s' does not exist", id)}
 	case strings.HasPrefix(id, "sir-"):
 		if sr, ok := r.spotRequests[id]; ok {
-			return &sr.tags, nil
+			return &sr.tags, nil, nil
 		}
-		return nil, &apiError{Code: "InvalidSpotInstanceRequestID.NotFound", Message: fmt.Sprintf("The spot instance request ID '%s' does not exist", id)}
+		return nil, nil, &apiError{Code: "InvalidSpotInstanceRequestID.NotFound", Message: fmt.Sprintf("The spot instance request ID '%s' does not exist", id)}
 	case strings.HasPrefix(id, "lt-"):
 		if t, ok := r.templates[id]; ok {
-			return &t.tags, nil
+			return &t.tags, nil, nil
 		}
-		return nil, &apiError{Code: "InvalidLaunchTemplateId.NotFound", Message: fmt.Sprintf("The specified launch template, with template ID %s, does not exist.", id)}
+		return nil, nil, &apiError{Code: "InvalidLaunchTemplateId.NotFound", Message: fmt.Sprintf("The specified launch template, with template ID %s, does not exist.", id)}
 	case strings.HasPrefix(id, "fleet-"):
 		if f, ok := r.fleets[id]; ok {
-			return &f.tags, nil
+			return &f.tags, nil, nil
 		}
-		return nil, &apiError{Code: "InvalidFleetId.NotFound", Message: fmt.Sprintf("The fleet ID '%s' does not exist", id)}
+		return nil, nil, &apiError{Code: "InvalidFleetId.NotFound", Message: fmt.Sprintf("The fleet ID '%s' does not exist", id)}
 	}
-	return nil, &apiError{Code: "InvalidID", Message: fmt.Sprintf("The ID '%s' is not valid", id)}
+	return nil, nil, &apiError{Code: "InvalidID", Message: fmt.Sprintf("The ID '%s' is not valid", id)}
 }
 
 func (s *Sim) createTags(c *call, x *xmlWriter) *apiError { return s.changeTags(c, x, true) }
@@ -60,23 +61,33 @@ func (s *Sim) changeTags(c *call, x *xmlWriter, create bool) *apiError {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	targets := make([]*[]tag, 0, len(ids))
+	owners := make([]*instance, 0, len(ids))
 	for _, id := range ids {
-		t, err := r.taggable(id)
+		t, in, err := r.taggable(id)
 		if err != nil {
 			return err
 		}
 		targets = append(targets, t)
+		owners = append(owners, in)
 	}
 	if c.q.boolean("DryRun") {
 		return errDryRun()
 	}
-	for _, t := range targets {
+	for i, t := range targets {
+		// Both setTag and removeTag change the slice in place, so the old
+		// entries must leave the index before the change.
+		if in := owners[i]; in != nil {
+			r.byTag.remove(in)
+		}
 		for _, tg := range tags {
 			if create {
 				*t = setTag(*t, tg.Key, tg.Value)
 			} else {
 				*t = removeTag(*t, tg)
 			}
+		}
+		if in := owners[i]; in != nil {
+			r.byTag.add(in)
 		}
 	}
 	x.bool("return", true)

@@ -242,6 +242,7 @@ func (r *region) launch(s launchSpec, o launchOpts, now time.Time) []*instance {
 			in.tags = setTag(in.tags, t.Key, t.Value)
 		}
 		r.instances[in.id] = in
+		r.byTag.add(in)
 		r.order = append(r.order, in)
 		out = append(out, in)
 	}

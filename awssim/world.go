@@ -72,6 +72,7 @@ type region struct {
 	mu           sync.Mutex
 	pools        map[poolKey]*pool
 	instances    map[string]*instance
+	byTag        tagIndex
 	order        []*instance // launch order, for stable pagination
 	lastSeq      int
 	runTokens    map[string]*runRecord
@@ -118,6 +119,7 @@ func (r *region) reset() {
 		}
 	}
 	r.instances = map[string]*instance{}
+	r.byTag = tagIndex{}
 	r.order = nil
 	r.runTokens = map[string]*runRecord{}
 	r.fleetTokens = map[string]*fleetRecord{}
@@ -216,6 +218,7 @@ func (r *region) purge(now time.Time) {
 	for _, in := range r.order {
 		if !in.terminatedAt.IsZero() && !now.Before(in.terminatedAt.Add(r.sim.opts.PendingDelay+r.sim.opts.TerminatedRetention)) {
 			delete(r.instances, in.id)
+			r.byTag.remove(in)
 			continue
 		}
 		keep = append(keep, in)
