@@ -283,7 +283,7 @@ func (s *Sim) describeInstances(c *call, x *xmlWriter) *apiError {
 	var page []*instance
 	next := ""
 	for _, in := range candidates {
-		if in.seq <= after { // ids come in the caller's order
+		if in.seq <= after || in.purged { // ids come in the caller's order; order keeps purged instances
 			continue
 		}
 		ok, ferr := r.matchInstance(in, filters, c.now)

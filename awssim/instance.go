@@ -39,6 +39,7 @@ type instance struct {
 	stoppedAt    time.Time
 	interruptAt  time.Time // when a spot interruption notice runs out
 	reason       stateReason
+	purged       bool // forgotten after retention, still in region.order
 
 	privateIP, publicIP string
 }

@@ -92,6 +92,9 @@ func (r *region) state(now time.Time) RegionState {
 	r.purge(now)
 	rs := RegionState{Name: r.name, VpcID: r.vpcID, Subnets: r.zoneSubnet, Instances: []InstanceState{}}
 	for _, in := range r.order {
+		if in.purged {
+			continue
+		}
 		rs.Instances = append(rs.Instances, InstanceState{
 			InstanceID: in.id, InstanceType: in.itype, State: in.state(now, r.sim.opts.PendingDelay),
 			AZ: in.az, Lifecycle: lifecycleName(in), SpotPrice: in.spotPrice, LaunchTime: in.launchTime,

@@ -51,6 +51,7 @@ func TestTagIndexAgainstScan(t *testing.T) {
 	tokens := []string{"t0", "t1", "t2", "t3", "t4", ""}
 	teams := []string{"red", "blue"}
 	var ids []string // every instance launched, purged ones too
+	latest := now
 	pick := func() string { return ids[rng.IntN(len(ids))] }
 	for step := range 600 {
 		form := url.Values{}
@@ -93,6 +94,9 @@ func TestTagIndexAgainstScan(t *testing.T) {
 			// Now and then back a little, as concurrent calls that read the
 			// clock before the lock do: terminations then arrive out of order.
 			now = now.Add(time.Duration(rng.IntN(45)-5) * time.Minute)
+			if now.After(latest) {
+				latest = now
+			}
 		default:
 			s.Reset()
 			capacity()
@@ -106,7 +110,7 @@ func TestTagIndexAgainstScan(t *testing.T) {
 			}
 		}
 		describeBothWays(t, s, rng, step, tokens)
-		checkIndex(t, r, step, now)
+		checkIndex(t, r, step, now, latest)
 	}
 }
 
@@ -159,24 +163,46 @@ func describeBothWays(t *testing.T, s *Sim, rng *rand.Rand, step int, tokens []s
 }
 
 // checkIndex compares the index with one built from scratch from the
-// instances the region still knows, and checks that order agrees with them
-// and that purge, which a describe has just run at now, kept none due.
-func checkIndex(t *testing.T, r *region, step int, now time.Time) {
+// instances the region still knows, and checks that order and the purge
+// queue agree with them, and that purge, which a describe has just run at
+// now, kept no instance due by then and forgot none not due by latest.
+func checkIndex(t *testing.T, r *region, step int, now, latest time.Time) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	want := tagIndex{}
+	var live []*instance
+	due := func(in *instance, at time.Time) bool {
+		return !in.terminatedAt.IsZero() && !at.Before(in.terminatedAt.Add(r.sim.opts.PendingDelay+r.sim.opts.TerminatedRetention))
+	}
 	for _, in := range r.order {
-		if !in.terminatedAt.IsZero() && !now.Before(in.terminatedAt.Add(r.sim.opts.PendingDelay+r.sim.opts.TerminatedRetention)) {
-			t.Fatalf("step %d: %s terminated at %v is kept at %v", step, in.id, in.terminatedAt, now)
+		if in.purged && !due(in, latest) || !in.purged && due(in, now) {
+			t.Fatalf("step %d: %s purged=%v, terminated %v, now %v", step, in.id, in.purged, in.terminatedAt, now)
 		}
+		if in.purged {
+			if r.instances[in.id] == in {
+				t.Fatalf("step %d: purged %s is still an instance", step, in.id)
+			}
+			continue
+		}
+		live = append(live, in)
 		want.add(in)
 	}
-	if len(r.order) != len(r.instances) || !slices.IsSortedFunc(r.order, func(a, b *instance) int { return a.seq - b.seq }) {
-		t.Fatalf("step %d: order holds %d instances of %d, or is out of seq order", step, len(r.order), len(r.instances))
+	if len(live) != len(r.instances) || !slices.IsSortedFunc(r.order, func(a, b *instance) int { return a.seq - b.seq }) {
+		t.Fatalf("step %d: order holds %d live instances of %d, or is out of seq order", step, len(live), len(r.instances))
 	}
 	if fmt.Sprint(indexIDs(r.byTag)) != fmt.Sprint(indexIDs(want)) {
 		t.Fatalf("step %d: tag index\n%v\nrebuilt\n%v", step, indexIDs(r.byTag), indexIDs(want))
+	}
+	for _, in := range r.dying {
+		if in.terminatedAt.IsZero() || in.purged {
+			t.Fatalf("step %d: %s queued for purge but live or already purged", step, in.id)
+		}
+	}
+	for _, in := range live {
+		if !in.terminatedAt.IsZero() && !slices.Contains(r.dying, in) {
+			t.Fatalf("step %d: terminated %s is not queued for purge", step, in.id)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package awssim
 
 import (
+	"container/heap"
 	"fmt"
 	"hash/fnv"
 	"sync"
@@ -69,11 +70,16 @@ type region struct {
 	zoneSubnet map[string]string // zone name → default subnet id
 	subnetZone map[string]string // subnet id → zone name
 
-	mu           sync.Mutex
-	pools        map[poolKey]*pool
-	instances    map[string]*instance
-	byTag        tagIndex
-	order        []*instance // launch order, for stable pagination
+	mu        sync.Mutex
+	pools     map[poolKey]*pool
+	instances map[string]*instance
+	byTag     tagIndex
+	// order is every instance in launch (seq) order, for scans and stable
+	// pagination. Purged instances stay in it, marked, until they are half
+	// of it, so purging never has to rewrite it per call; readers skip them.
+	order        []*instance
+	orderPurged  int
+	dying        purgeQueue // terminated, not yet purged
 	lastSeq      int
 	runTokens    map[string]*runRecord
 	fleetTokens  map[string]*fleetRecord
@@ -120,7 +126,8 @@ func (r *region) reset() {
 	}
 	r.instances = map[string]*instance{}
 	r.byTag = tagIndex{}
-	r.order = nil
+	r.order, r.orderPurged = nil, 0
+	r.dying = nil
 	r.runTokens = map[string]*runRecord{}
 	r.fleetTokens = map[string]*fleetRecord{}
 	r.fleets = map[string]*fleetRecord{}
@@ -187,6 +194,7 @@ func (r *region) terminateInstance(in *instance, at time.Time, reason stateReaso
 	}
 	in.terminatedAt = at
 	in.reason = reason
+	heap.Push(&r.dying, in)
 	if in.stoppedAt.IsZero() {
 		if p := r.pool(in.az, in.itype); p != nil {
 			p.release(in.spot())
@@ -212,19 +220,46 @@ func (r *region) stopInstance(in *instance, at time.Time, reason stateReason) {
 }
 
 // purge forgets instances terminated longer ago than the retention period.
-// Only readers that walk every instance call it, so writers stay O(1).
+// It runs on every DescribeInstances, so it only looks at the instances that
+// are due; the retention is the same for all, so the earliest termination is
+// the earliest due.
 func (r *region) purge(now time.Time) {
-	keep := r.order[:0]
-	for _, in := range r.order {
-		if !in.terminatedAt.IsZero() && !now.Before(in.terminatedAt.Add(r.sim.opts.PendingDelay+r.sim.opts.TerminatedRetention)) {
-			delete(r.instances, in.id)
-			r.byTag.remove(in)
-			continue
-		}
-		keep = append(keep, in)
+	keep := r.sim.opts.PendingDelay + r.sim.opts.TerminatedRetention
+	for len(r.dying) > 0 && !now.Before(r.dying[0].terminatedAt.Add(keep)) {
+		in := heap.Pop(&r.dying).(*instance)
+		delete(r.instances, in.id)
+		r.byTag.remove(in)
+		in.purged = true
+		r.orderPurged++
 	}
-	clear(r.order[len(keep):])
-	r.order = keep
+	if r.orderPurged == 0 || r.orderPurged*2 < len(r.order) {
+		return
+	}
+	live := r.order[:0]
+	for _, in := range r.order {
+		if !in.purged {
+			live = append(live, in)
+		}
+	}
+	clear(r.order[len(live):])
+	r.order, r.orderPurged = live, 0
+}
+
+// purgeQueue is a min-heap of terminated instances by termination time.
+// Terminations do not arrive in time order: an interruption is carried out
+// at its notice time, which may be before a termination already recorded.
+type purgeQueue []*instance
+
+func (q purgeQueue) Len() int           { return len(q) }
+func (q purgeQueue) Less(i, j int) bool { return q[i].terminatedAt.Before(q[j].terminatedAt) }
+func (q purgeQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *purgeQueue) Push(x any)        { *q = append(*q, x.(*instance)) }
+func (q *purgeQueue) Pop() any {
+	old := *q
+	in := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	return in
 }
 
 // stableHash is FNV-1a; it keys seeded functions by name.
