@@ -38,7 +38,8 @@ type Config struct {
 	STSEndpoint string
 	// DefaultRegion is used when a call names no region.
 	DefaultRegion string
-	// HTTPClient carries every AWS call; nil means the SDK's default.
+	// HTTPClient carries every AWS call; nil means the SDK's default
+	// transport. Either way answers are read whole before decoding.
 	HTTPClient *http.Client
 	// Now is the clock for TTLs, prices and reaping; nil means time.Now.
 	Now func() time.Time
@@ -101,9 +102,10 @@ var (
 // and takes credentials per call, so one Client serves every token. It is
 // safe for concurrent use.
 type Client struct {
-	cfg Config
-	now func() time.Time
-	log *slog.Logger
+	cfg  Config
+	http *http.Client // cfg.HTTPClient, reading whole bodies
+	now  func() time.Time
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	regions map[string]*regionClients
@@ -152,6 +154,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	return &Client{
 		cfg:       cfg,
+		http:      httpClient(cfg.HTTPClient),
 		now:       cfg.Now,
 		log:       cfg.Logger,
 		regions:   map[string]*regionClients{},
@@ -214,9 +217,7 @@ func (c *Client) awsConfig(region string) aws.Config {
 			})
 		},
 	}
-	if c.cfg.HTTPClient != nil {
-		cfg.HTTPClient = c.cfg.HTTPClient
-	}
+	cfg.HTTPClient = c.http
 	return cfg
 }
 
