@@ -13,6 +13,7 @@ import (
 
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/server"
@@ -109,7 +110,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: log.With("log", "audit"), Observe: observeTask(m),
+	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: log.With("log", "audit"), Observe: observeTask(m), Inflight: inflight.New(0, nil),
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources")}}
 	if cfg.ReaperInterval > 0 {

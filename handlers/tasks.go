@@ -16,6 +16,7 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/spot"
 )
@@ -31,6 +32,9 @@ type TaskDeps struct {
 	Observe func(task, outcome string, res Result)
 	// Sources configures the provider endpoints (/hooks/:token/<source>).
 	Sources SourceConfig
+	// Inflight counts the launches under way on this replica against each
+	// token's limits; nil counts only what EC2 lists.
+	Inflight *inflight.Ledger
 }
 
 // Result is what a task did, for the reply, the audit log and metrics.
@@ -98,6 +102,7 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		return Result{Launch: r}, err
 	case policy.TaskTerminate:
 		r, err := d.Spot.Terminate(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs, g.req.All)
+		d.Inflight.Ended(g.tok.ID, r.Terminated)
 		return Result{Terminate: &r}, err
 	case policy.TaskStatus:
 		r, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID)
@@ -122,6 +127,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		return nil, err
 	}
 	key, keyWarning := idempotencyKey(g)
+	var ticket *inflight.Ticket
 	spec := spot.LaunchSpec{
 		Credentials: sess, Region: l.Region, TokenID: g.tok.ID, ClientToken: spot.ClientToken(g.tok.ID, key),
 		RequestID:     g.requestID,
@@ -130,26 +136,43 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.task.Wait,
 		AdmitPrices: pol.MaxHourlySpend > 0,
 		Admit: func(others []spot.Instance) (float64, error) {
-			usage := policy.Usage{}
-			for _, in := range others {
-				usage.Running++
-				usage.HourlySpend += in.Price
-			}
-			if _, err := pol.ResolveLaunch(g.req, usage); err != nil {
-				return 0, err
-			}
-			if pol.MaxHourlySpend <= 0 {
-				return 0, nil
-			}
-			// Let EC2 enforce the budget left as the fleet's total price cap.
-			left := pol.MaxHourlySpend - usage.HourlySpend
-			if left <= 0 {
-				return 0, apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: $%.4f/h already running of $%.4f/h", usage.HourlySpend, pol.MaxHourlySpend)
-			}
-			return left, nil
+			var fleetCap float64
+			tk, err := d.Inflight.Admit(g.tok.ID, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
+				fleetCap = 0
+				usage := policy.Usage{Running: u.Running, HourlySpend: u.HourlySpend}
+				if _, err := pol.ResolveLaunch(g.req, usage); err != nil {
+					return inflight.Claim{}, inFlightDetail(err, u)
+				}
+				if l.DryRun {
+					return inflight.Claim{}, nil
+				}
+				claim := inflight.Claim{Count: l.Count}
+				if pol.MaxHourlySpend > 0 {
+					// EC2 enforces the budget left as the fleet's total
+					// price cap; the launch holds that much while in flight
+					// (no more than count × maxPrice when there is one).
+					left := pol.MaxHourlySpend - usage.HourlySpend
+					if left <= 0 {
+						return inflight.Claim{}, inFlightDetail(apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: $%.4f/h already running of $%.4f/h", usage.HourlySpend, pol.MaxHourlySpend), u)
+					}
+					if l.MaxPrice > 0 {
+						left = min(left, float64(l.Count)*l.MaxPrice)
+					}
+					fleetCap, claim.Spend = left, left
+				}
+				return claim, nil
+			})
+			ticket = tk
+			return fleetCap, err
 		},
 	}
 	res, err := d.Spot.Launch(ctx, spec)
+	if res.Replayed {
+		// Found after admit (EC2 knew the ClientToken): nothing new started.
+		ticket.Done(nil)
+	} else {
+		ticket.Done(ledgerInstances(res.Instances))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +180,24 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		res.Warnings = append(res.Warnings, keyWarning)
 	}
 	return &res, nil
+}
+
+func ledgerInstances(ins []spot.Instance) []inflight.Instance {
+	out := make([]inflight.Instance, len(ins))
+	for i, in := range ins {
+		out[i] = inflight.Instance{ID: in.ID, Price: in.Price}
+	}
+	return out
+}
+
+// inFlightDetail adds to a refusal what of the usage it counted belongs to
+// launches still under way, which a caller cannot see in status.
+func inFlightDetail(err error, u inflight.Usage) error {
+	if u.InFlightRunning == 0 || apperr.Code(err) != apperr.PolicyDenied {
+		return err
+	}
+	return apperr.Wrap(err, apperr.PolicyDenied, "%s (counting %d instances, $%.4f/h, of launches of this token in flight)",
+		apperr.Details(err), u.InFlightRunning, u.InFlightSpend)
 }
 
 // idempotencyKey picks what makes a retried launch the same launch: the
