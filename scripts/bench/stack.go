@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -163,7 +162,13 @@ func (st *stack) startSpotter(ctx context.Context, o options, logf func(string, 
 	}
 	defer logFile.Close() // the child holds its own descriptor
 
-	cmd := exec.Command(o.spotterBin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
+	// A port picked here rather than --addr :0, so readiness is a health
+	// check and does not depend on a log line at the chosen log level.
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(o.spotterBin, "serve", "--addr", addr, "--data-dir", dataDir,
 		"--reaper-interval", "0", "--region", o.region, "--log-level", o.logLevel)
 	// A clean environment: nothing of the caller's AWS or spotter settings leaks in.
 	cmd.Env = []string{
@@ -188,7 +193,7 @@ func (st *stack) startSpotter(ctx context.Context, o options, logf func(string, 
 	go func() { _ = cmd.Wait(); close(st.exited) }()
 
 	deadline := time.Now().Add(30 * time.Second)
-	for st.url == "" {
+	for {
 		select {
 		case <-st.exited:
 			return fmt.Errorf("spotter exited at start:\n%s", tail(st.spotterLog, 20))
@@ -199,35 +204,49 @@ func (st *stack) startSpotter(ctx context.Context, o options, logf func(string, 
 		if time.Now().After(deadline) {
 			return fmt.Errorf("spotter did not start in 30 s:\n%s", tail(st.spotterLog, 20))
 		}
-		st.url = listeningURL(st.spotterLog)
+		if st.client = healthyClient(ctx, "https://"+addr, filepath.Join(dataDir, "tls-cert.pem"), o.workers); st.client != nil {
+			st.url = "https://" + addr
+			break
+		}
 	}
-	pem, err := os.ReadFile(filepath.Join(dataDir, "tls-cert.pem"))
-	if err != nil {
-		return err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return errors.New("tls-cert.pem holds no certificate")
-	}
-	st.client = &http.Client{Transport: newTransport(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, o.workers), Timeout: 60 * time.Second}
 	logf("spotter pid %d at %s (log %s)", cmd.Process.Pid, st.url, st.spotterLog)
 	return nil
 }
 
-// listeningURL finds spotter's "spotter listening" log line: with --addr
-// 127.0.0.1:0 the port is known only from it.
-func listeningURL(logPath string) string {
-	b, _ := os.ReadFile(logPath)
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		var v struct {
-			Msg string `json:"msg"`
-			URL string `json:"url"`
-		}
-		if json.Unmarshal(line, &v) == nil && v.Msg == "spotter listening" && v.URL != "" {
-			return v.URL
-		}
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
 	}
-	return ""
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// healthyClient returns a client trusting spotter's self-signed
+// certificate once /healthz answers 200 through it; nil until then.
+func healthyClient(ctx context.Context, base, certFile string, workers int) *http.Client {
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil
+	}
+	c := &http.Client{Transport: newTransport(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, workers), Timeout: 60 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	return c
 }
 
 func tail(path string, n int) string {
