@@ -110,7 +110,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: log.With("log", "audit"), Observe: observeTask(m), Inflight: inflight.New(0, nil),
+	background := &handlers.Background{}
+	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: log.With("log", "audit"), Observe: observeTask(m),
+		Inflight: inflight.New(0, nil), Background: background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources")}}
 	if cfg.ReaperInterval > 0 {
@@ -123,7 +125,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 
 	h := server.New(server.Deps{Logger: log, Store: store, Tokens: reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m},
 		server.Options{BodyLimit: cfg.BodyLimit})
-	return server.Serve(ctx, log, ln, h, tlsConf, cfg.ShutdownGrace, func(a net.Addr) {
+	err = server.Serve(ctx, log, ln, h, tlsConf, cfg.ShutdownGrace, func(a net.Addr) {
 		base := fmt.Sprintf("%s://%s", scheme, a)
 		log.Info("spotter listening", "url", base, "sandbox", cfg.Sandbox, "data_dir", cfg.DataDir, "version", version)
 		if sandbox != nil {
@@ -142,6 +144,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			ready(a)
 		}
 	})
+	// Requests are answered; what they left running (Slack tasks) gets its
+	// own grace, so no launch is cut off before its result is posted.
+	wctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if !background.Wait(wctx) {
+		log.Warn("shutdown: background tasks still running after the grace period were cut off", "grace", cfg.ShutdownGrace)
+	}
+	return err
 }
 
 func loadTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {

@@ -213,9 +213,32 @@ func TestSlackHook(t *testing.T) {
 				}
 			})
 
-			if err := s.stop(); err != nil {
-				t.Fatal(err)
-			}
+			t.Run("a launch under way at shutdown is finished and posted", func(t *testing.T) {
+				if err := s.sim.SetLatency("CreateFleet", 2500*time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+				body := slackForm("launch t3.small", s.respBase+"shutdown", "1.1.shutdown")
+				code, _, raw := s.post(t, hook, "application/x-www-form-urlencoded", body, slackSign(hookSlackSecret, unix(time.Now()), body))
+				if code != 200 || !strings.Contains(raw, "Working on it") {
+					t.Fatalf("slow launch answered %d %s; want the acknowledgement", code, raw)
+				}
+				before := s.liveInstances()
+				if err := s.stop(); err != nil { // returns once serve has
+					t.Fatal(err)
+				}
+				select {
+				case v := <-s.posts:
+					if !strings.Contains(v["text"].(string), "Launched 1 instance(s)") {
+						t.Fatalf("response_url got %v; want the launch result", v)
+					}
+				default:
+					t.Fatal("serve stopped before the launch it had acknowledged posted its result")
+				}
+				if got := s.liveInstances() - before; got != 1 {
+					t.Errorf("the launch under way at shutdown started %d instances; want 1", got)
+				}
+			})
+
 			for _, secret := range []string{hookSlackSecret, tok["token"].(string)} {
 				if strings.Contains(s.logs.String(), secret) {
 					t.Errorf("a secret (%d chars) reached the log", len(secret))

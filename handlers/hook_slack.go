@@ -142,7 +142,7 @@ func SlackHook(d TaskDeps) echo.HandlerFunc {
 		// Not the request's context: the task must finish (and be audited)
 		// after the reply is sent, but within slackJobTimeout.
 		bg := context.WithoutCancel(ctx)
-		go func() {
+		d.Background.Go(func() {
 			defer func() { <-jobs }()
 			jctx, cancel := context.WithTimeout(bg, slackJobTimeout)
 			res, err := d.execute(jctx, g, start)
@@ -150,7 +150,7 @@ func SlackHook(d TaskDeps) echo.HandlerFunc {
 			if msg := slackOutcome(g, res, err); !h.deliver(msg) {
 				post.send(bg, g.requestID, respURL, msg)
 			}
-		}()
+		})
 		timer := time.NewTimer(slackInlineBudget)
 		defer timer.Stop()
 		select {

@@ -35,6 +35,9 @@ type TaskDeps struct {
 	// Inflight counts the launches under way on this replica against each
 	// token's limits; nil counts only what EC2 lists.
 	Inflight *inflight.Ledger
+	// Background runs what outlives a request (Slack tasks), for shutdown
+	// to wait on; nil runs it untracked.
+	Background *Background
 }
 
 // Result is what a task did, for the reply, the audit log and metrics.
