@@ -116,6 +116,14 @@ func SlackHook(d TaskDeps) echo.HandlerFunc {
 	post := newResponder(d.Sources)
 	jobs := make(chan struct{}, maxSlackJobs)
 	src := slackSource(d, post)
+	src.reserve = func() (func(), error) {
+		select {
+		case jobs <- struct{}{}:
+			return func() { <-jobs }, nil
+		default:
+			return nil, apperr.New(apperr.RateLimited, "spotter is busy with other Slack tasks; try again in a minute")
+		}
+	}
 	return func(c echo.Context) error {
 		start := time.Now()
 		ctx := c.Request().Context()
@@ -130,20 +138,13 @@ func SlackHook(d TaskDeps) echo.HandlerFunc {
 			}
 			return c.JSON(http.StatusOK, slackMsg(false, humanError(err, g.requestID)))
 		}
-		select {
-		case jobs <- struct{}{}:
-		default:
-			err := apperr.New(apperr.RateLimited, "spotter is busy with other Slack tasks; try again in a minute")
-			d.audit(ctx, g, "refused", Result{}, err, start)
-			return c.JSON(http.StatusOK, slackMsg(false, humanError(err, g.requestID)))
-		}
 		h := &handoff{ch: make(chan slackMessage, 1)}
 		respURL := g.fields["response_url"]
 		// Not the request's context: the task must finish (and be audited)
 		// after the reply is sent, but within slackJobTimeout.
 		bg := context.WithoutCancel(ctx)
 		d.Background.Go(func() {
-			defer func() { <-jobs }()
+			defer g.release()
 			jctx, cancel := context.WithTimeout(bg, slackJobTimeout)
 			res, err := d.execute(jctx, g, start)
 			cancel()

@@ -23,6 +23,10 @@ type source struct {
 	verify func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error)
 	// decode reads the verified body into a task.
 	decode func(body []byte, p proof) (Task, error)
+	// reserve, when set, claims what running the task needs (a Slack job
+	// slot) after every check but MFA, so that a refusal for want of it
+	// does not spend the caller's one-time code. Its release gives it back.
+	reserve func() (release func(), err error)
 }
 
 // proof is what a source's check established about one request.
@@ -56,6 +60,8 @@ type guarded struct {
 	// caller is genuine, and sources that reply in their own format (chat,
 	// SMS) show it errors there rather than as bare HTTP statuses.
 	verified bool
+	// release gives back what the source's reserve claimed; nil if none.
+	release func()
 }
 
 // guard runs the checks every task request passes, in order: token,
@@ -83,11 +89,12 @@ func (d TaskDeps) guard(c echo.Context, raw string, src source) (guarded, error)
 	if g.task, err = src.decode(g.body, p); err != nil {
 		return g, err
 	}
-	return g, d.check(ctx, &g)
+	return g, d.check(ctx, &g, src.reserve)
 }
 
-// check is every step after decoding: presets, policy, MFA.
-func (d TaskDeps) check(ctx context.Context, g *guarded) error {
+// check is every step after decoding: presets, policy, the source's
+// reserve, MFA.
+func (d TaskDeps) check(ctx context.Context, g *guarded, reserve func() (func(), error)) error {
 	var err error
 	if g.req, err = g.task.Request(); err != nil {
 		return err
@@ -106,7 +113,19 @@ func (d TaskDeps) check(ctx context.Context, g *guarded) error {
 			return err
 		}
 	}
-	return d.Tokens.CheckMFA(ctx, g.tok, g.task.MFACode)
+	if reserve != nil {
+		if g.release, err = reserve(); err != nil {
+			return err
+		}
+	}
+	if err := d.Tokens.CheckMFA(ctx, g.tok, g.task.MFACode); err != nil {
+		if g.release != nil {
+			g.release()
+			g.release = nil
+		}
+		return err
+	}
+	return nil
 }
 
 // execute runs a guarded task and writes its audit event. ctx may outlive
