@@ -72,6 +72,8 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	pol.register(fs)
 	var qr qrFlags
 	qr.register(fs)
+	var srcs sourceFlags
+	srcs.register(fs, false)
 	name := fs.String("name", "", "token name, for people (required)")
 	mfaSerial := fs.String("mfa-serial", "", "AWS MFA device ARN: each request's code goes to STS")
 	totp := fs.Bool("totp", false, "enrol a TOTP secret that spotter checks itself")
@@ -97,6 +99,9 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	in := client.CreateTokenRequest{Name: *name, RequireSignature: *requireSig}
 	if in.Policy, err = pol.build(fs); err != nil {
 		return err
+	}
+	if in.Sources, err = srcs.build(); err != nil {
+		return fmt.Errorf("token create: %w", err)
 	}
 	if *expiresIn != 0 {
 		in.ExpiresIn = expiresIn.String()
@@ -131,14 +136,34 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	}
 	fmt.Fprintln(stdout, "Token created.")
 	printTokenInfo(stdout, out.TokenInfo, false)
-	printSecrets(stdout, []secretLine{
+	lines := []secretLine{
 		{"Capability URL", out.URL},
 		{"Token", out.Token},
 		{"Signing secret", out.SigningSecret},
 		{"TOTP secret", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.Secret })},
 		{"TOTP URL", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.OTPAuthURL })},
-	})
+	}
+	for _, src := range out.Sources {
+		// The hook URLs hold the token too: as secret as the URL itself.
+		lines = append(lines, secretLine{sourceLabel(src) + " webhook URL", out.URL + "/" + src})
+	}
+	printSecrets(stdout, lines)
 	return qr.emit(out.TOTP, stdout, stderr)
+}
+
+// sourceLabel is a source's name as its provider writes it.
+func sourceLabel(src string) string {
+	switch src {
+	case "ifttt":
+		return "IFTTT"
+	case "twilio":
+		return "Twilio"
+	case "slack":
+		return "Slack"
+	case "mailgun":
+		return "Mailgun"
+	}
+	return src
 }
 
 func totpField(e *client.TOTPEnrolment, f func(*client.TOTPEnrolment) string) string {
@@ -186,6 +211,9 @@ func printTokenInfo(w io.Writer, t client.TokenInfo, withPolicy bool) {
 	}
 	if t.KeyID != "" {
 		row("Signing key", t.KeyID)
+	}
+	if len(t.Sources) > 0 {
+		row("Sources", strings.Join(t.Sources, ", "))
 	}
 	if withPolicy {
 		row("Policy", "")
@@ -380,8 +408,8 @@ func runTokenRevoke(ctx context.Context, args []string, getenv func(string) stri
 }
 
 func runTokenRotate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token rotate", "token rotate ID [--access-key-id … | --role-arn …] [--signing-secret] [--totp] [flags]",
-		"Replaces a token's credentials, signing secret and/or TOTP secret. Its URL stays valid.\n"+
+	fs := newFlagSet("token rotate", "token rotate ID [--access-key-id … | --role-arn …] [--signing-secret] [--totp] [--slack-signing-secret-file F …] [flags]",
+		"Replaces a token's credentials, signing secret, TOTP secret and/or source secrets. Its URL stays valid.\n"+
 			"New secrets are printed once: store them now.", stderr)
 	var conn cliConn
 	conn.register(fs, getenv, true)
@@ -389,6 +417,8 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 	cred.register(fs)
 	var qr qrFlags
 	qr.register(fs)
+	var srcs sourceFlags
+	srcs.register(fs, true)
 	signing := fs.Bool("signing-secret", false, "issue a new signing secret")
 	totp := fs.Bool("totp", false, "enrol a new TOTP secret")
 	grace := fs.String("grace", "", "keep the old signing secret valid this long, e.g. 30m; 0s ends it at once (default: the server's, 1h)")
@@ -405,6 +435,9 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 		return fmt.Errorf("token rotate: --qr and --qr-png draw a TOTP enrolment: add --totp")
 	}
 	in := client.RotateTokenRequest{SigningSecret: *signing, TOTP: *totp}
+	if in.Sources, err = srcs.build(); err != nil {
+		return fmt.Errorf("token rotate: %w", err)
+	}
 	if *grace != "" {
 		d, err := time.ParseDuration(*grace)
 		if err != nil || d < 0 {
@@ -421,9 +454,9 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 	if in.Credentials, err = cred.credentials(getenv, stdin, stderr, false); err != nil {
 		return err
 	}
-	if in.Credentials == nil && !in.SigningSecret && !in.TOTP {
+	if in.Credentials == nil && !in.SigningSecret && !in.TOTP && in.Sources == nil {
 		fs.Usage()
-		return fmt.Errorf("token rotate: name what to rotate: --access-key-id/--role-arn, --signing-secret and/or --totp")
+		return fmt.Errorf("token rotate: name what to rotate: --access-key-id/--role-arn, --signing-secret, --totp and/or a source's secret file (--slack-signing-secret-file, …, --remove-sources)")
 	}
 	out, err := c.RotateToken(ctx, pos[0], in)
 	if err != nil {
@@ -445,6 +478,9 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 	}
 	if out.TOTP != nil {
 		what = append(what, "TOTP secret")
+	}
+	if in.Sources != nil {
+		what = append(what, "sources (now: "+or(strings.Join(out.Sources, ", "), "none")+")")
 	}
 	fmt.Fprintln(stdout, " "+strings.Join(what, ", ")+".")
 	if out.SigningSecret != "" || out.TOTP != nil {

@@ -221,3 +221,82 @@ func (p *policyFlags) build(fs *flag.FlagSet) (*policy.Policy, error) {
 	}
 	return &pol, nil
 }
+
+// sourceFlags name the files holding the providers' secrets: a secret is
+// never a flag value, which shell history and the process list keep.
+type sourceFlags struct {
+	slack, twilio, mailgun, ifttt string
+	remove                        string // rotate only
+}
+
+// maxSourceSecret bounds a secret file: they are a few dozen characters, so
+// anything larger is the wrong file.
+const maxSourceSecret = 4096
+
+func (s *sourceFlags) register(fs *flag.FlagSet, rotate bool) {
+	fs.StringVar(&s.slack, "slack-signing-secret-file", "", "file holding the Slack app's signing secret: /hooks/<token>/slack takes its slash commands")
+	fs.StringVar(&s.twilio, "twilio-auth-token-file", "", "file holding the Twilio account's auth token: /hooks/<token>/twilio takes its SMS webhooks")
+	fs.StringVar(&s.mailgun, "mailgun-signing-key-file", "", "file holding the Mailgun webhook signing key: /hooks/<token>/mailgun takes its e-mail")
+	fs.StringVar(&s.ifttt, "ifttt-secret-file", "", "file holding a random secret of 32+ characters the IFTTT applet sends (openssl rand -hex 32)")
+	if rotate {
+		fs.StringVar(&s.remove, "remove-sources", "", "sources to stop taking webhooks from, comma-separated: slack,twilio,mailgun,ifttt")
+	}
+}
+
+// build reads the named files into the request's sources; nil when no flag
+// names one.
+func (s *sourceFlags) build() (*client.Sources, error) {
+	var out client.Sources
+	named := false
+	read := func(flagName, path string) (string, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("--%s: %w", flagName, err)
+		}
+		if len(b) > maxSourceSecret {
+			return "", fmt.Errorf("--%s: %s holds %d bytes; a secret is a single short line", flagName, path, len(b))
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" || strings.ContainsAny(v, "\r\n") {
+			return "", fmt.Errorf("--%s: %s must hold the secret alone, on one line", flagName, path)
+		}
+		return v, nil
+	}
+	removing := map[string]bool{}
+	for _, name := range splitList(s.remove) {
+		switch name {
+		case "slack", "twilio", "mailgun", "ifttt":
+			removing[name] = true
+		default:
+			return nil, fmt.Errorf("--remove-sources: %q is not a source (slack, twilio, mailgun, ifttt)", name)
+		}
+	}
+	for _, src := range []struct {
+		name, flag, path string
+		set              func(v string)
+	}{
+		{"slack", "slack-signing-secret-file", s.slack, func(v string) { out.Slack = &client.SlackSource{SigningSecret: v} }},
+		{"twilio", "twilio-auth-token-file", s.twilio, func(v string) { out.Twilio = &client.TwilioSource{AuthToken: v} }},
+		{"mailgun", "mailgun-signing-key-file", s.mailgun, func(v string) { out.Mailgun = &client.MailgunSource{SigningKey: v} }},
+		{"ifttt", "ifttt-secret-file", s.ifttt, func(v string) { out.IFTTT = &client.IFTTTSource{Secret: v} }},
+	} {
+		switch {
+		case src.path != "" && removing[src.name]:
+			return nil, fmt.Errorf("--%s and --remove-sources %s contradict each other", src.flag, src.name)
+		case removing[src.name]:
+			src.set("") // an empty secret removes the source
+			named = true
+		case src.path != "":
+			v, err := read(src.flag, src.path)
+			if err != nil {
+				return nil, err
+			}
+			src.set(v)
+			named = true
+		}
+	}
+	if !named {
+		return nil, nil
+	}
+	return &out, nil
+}

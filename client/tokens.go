@@ -64,6 +64,37 @@ type CreateTokenRequest struct {
 	Policy           *policy.Policy `json:"policy,omitempty"`
 	ExpiresIn        string         `json:"expiresIn,omitempty"`
 	RequireSignature bool           `json:"requireSignature,omitempty"`
+	Sources          *Sources       `json:"sources,omitempty"`
+}
+
+// Sources are the providers' secrets that let a token's hook URL take
+// their webhooks (/hooks/<token>/slack, …). On rotate a source given with
+// an empty secret is removed.
+type Sources struct {
+	Slack   *SlackSource   `json:"slack,omitempty"`
+	Twilio  *TwilioSource  `json:"twilio,omitempty"`
+	Mailgun *MailgunSource `json:"mailgun,omitempty"`
+	IFTTT   *IFTTTSource   `json:"ifttt,omitempty"`
+}
+
+// SlackSource is the Slack app's signing secret.
+type SlackSource struct {
+	SigningSecret string `json:"signingSecret"`
+}
+
+// TwilioSource is the Twilio account's auth token.
+type TwilioSource struct {
+	AuthToken string `json:"authToken"`
+}
+
+// MailgunSource is the Mailgun domain's webhook signing key.
+type MailgunSource struct {
+	SigningKey string `json:"signingKey"`
+}
+
+// IFTTTSource is the secret an IFTTT applet sends (at least 32 characters).
+type IFTTTSource struct {
+	Secret string `json:"secret"`
 }
 
 // RotateTokenRequest is the body of POST /v1/tokens/{id}/rotate; name at
@@ -74,7 +105,8 @@ type RotateTokenRequest struct {
 	TOTP          bool         `json:"totp,omitempty"`
 	// Grace keeps the previous signing secret valid this long ("1h"); the
 	// server's default applies when empty, "0s" ends it at once.
-	Grace string `json:"grace,omitempty"`
+	Grace   string   `json:"grace,omitempty"`
+	Sources *Sources `json:"sources,omitempty"`
 }
 
 // CredentialRef says which credentials a token uses without revealing them.
@@ -104,6 +136,8 @@ type TokenInfo struct {
 	Policy           policy.Policy `json:"policy"`
 	RequireSignature bool          `json:"requireSignature"`
 	KeyID            string        `json:"keyId,omitempty"`
+	// Sources names the providers the hook URL takes webhooks from.
+	Sources []string `json:"sources,omitempty"`
 }
 
 // TOTPEnrolment is a new TOTP secret, shown once.
