@@ -117,7 +117,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			Log: log.With("component", "sources")}}
 	if cfg.ReaperInterval > 0 {
 		rp := &reaper.Reaper{Tokens: reg, Spot: sp, Interval: cfg.ReaperInterval, Log: log.With("component", "reaper"),
-			Observe: func(a spot.ReapAction) { m.ReaperEvents.WithLabelValues(a.Action, a.Reason).Inc() }}
+			Observe: func(a spot.ReapAction) { m.ReaperEvents.WithLabelValues(a.Action, a.Reason).Inc() },
+			Usage: func(id string, u spot.Usage) {
+				m.Running.WithLabelValues(id).Set(float64(u.Running))
+				m.HourlyCost.WithLabelValues(id).Set(u.HourlyCost)
+			},
+			Forget: func(id string) {
+				m.Running.DeleteLabelValues(id)
+				m.HourlyCost.DeleteLabelValues(id)
+			}}
 		rctx, stopReaper := context.WithCancel(ctx)
 		defer stopReaper()
 		go rp.Run(rctx)

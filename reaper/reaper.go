@@ -26,6 +26,11 @@ type Reaper struct {
 	Now func() time.Time
 	// Observe, if set, is told each action (metrics).
 	Observe func(a spot.ReapAction)
+	// Usage, if set, is told after each pass what each token runs now
+	// (zero for nothing), for every token whose accounts were all reaped;
+	// Forget, the revoked tokens, whose gauges should go.
+	Usage  func(tokenID string, u spot.Usage)
+	Forget func(tokenID string)
 }
 
 // Run reaps every Interval until ctx ends.
@@ -80,6 +85,9 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 		return err == nil && gone
 	}
 	done := map[account]bool{}
+	failed := map[account]bool{}
+	accounts := map[string][]account{} // by token; absent: its credentials could not be used
+	usage := map[string]spot.Usage{}
 	var all []spot.ReapAction
 	for _, info := range infos {
 		creds, _, err := r.Tokens.CredentialsByID(ctx, info.ID)
@@ -93,14 +101,22 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 		}
 		for _, region := range info.Policy.Regions {
 			acct := account{key: key, region: region}
+			accounts[info.ID] = append(accounts[info.ID], acct)
 			if done[acct] {
 				continue
 			}
 			done[acct] = true
 			rep, err := r.Spot.Reap(ctx, provider, region, now(), isRevoked)
 			if err != nil {
+				failed[acct] = true
 				r.Log.Warn("reap failed", "token_id", info.ID, "region", region, "error", err)
 				continue
+			}
+			for tok, u := range rep.Usage {
+				t := usage[tok]
+				t.Running += u.Running
+				t.HourlyCost += u.HourlyCost
+				usage[tok] = t
 			}
 			for _, e := range rep.Errors {
 				r.Log.Warn("reap item failed", "region", region, "error", e)
@@ -118,7 +134,33 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 			all = append(all, rep.Actions...)
 		}
 	}
+	r.report(infos, revoked, accounts, failed, usage)
 	return all, nil
+}
+
+// report hands the pass's per-token usage to Usage and Forget. A token is
+// reported only when every account and region it may use was reaped: a
+// partial count would read as instances gone.
+func (r *Reaper) report(infos []capability.Info, revoked map[string]bool, accounts map[string][]account, failed map[account]bool, usage map[string]spot.Usage) {
+	for _, info := range infos {
+		if revoked[info.ID] {
+			if r.Forget != nil {
+				r.Forget(info.ID)
+			}
+			continue
+		}
+		accts, ok := accounts[info.ID]
+		if !ok || r.Usage == nil {
+			continue
+		}
+		complete := true
+		for _, a := range accts {
+			complete = complete && !failed[a]
+		}
+		if complete {
+			r.Usage(info.ID, usage[info.ID])
+		}
+	}
 }
 
 // provider picks credentials that need no MFA code: the stored keys as they

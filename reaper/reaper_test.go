@@ -63,17 +63,26 @@ func TestPass(t *testing.T) {
 		}
 		return c, res.Instances[0].ID
 	}
-	_, short := launch("short", time.Hour)
+	shortTok, short := launch("short", time.Hour)
 	long, longID := launch("long", 3*time.Hour)
-	_, keep := launch("keep", 3*time.Hour)
+	keepTok, keep := launch("keep", 3*time.Hour)
 
 	var seen []spot.ReapAction
+	usage := map[string]spot.Usage{}
+	forgot := map[string]bool{}
 	r := &reaper.Reaper{Tokens: reg, Spot: sp, Interval: time.Minute, Log: log, Now: clock,
-		Observe: func(a spot.ReapAction) { seen = append(seen, a) }}
+		Observe: func(a spot.ReapAction) { seen = append(seen, a) },
+		Usage:   func(id string, u spot.Usage) { usage[id] = u },
+		Forget:  func(id string) { forgot[id] = true }}
 
 	// Before any TTL passes, with nothing revoked, nothing is reaped.
 	if acts, err := r.Pass(ctx); err != nil || len(terminated(acts)) != 0 {
 		t.Fatalf("early pass = %+v, %v; want nothing terminated", acts, err)
+	}
+	for _, id := range []string{shortTok.ID, long.ID, keepTok.ID} {
+		if u := usage[id]; u.Running != 1 || u.HourlyCost <= 0 {
+			t.Errorf("early pass: usage of %s = %+v; want 1 running at a price", id, u)
+		}
 	}
 
 	now = start.Add(90 * time.Minute)
@@ -91,6 +100,9 @@ func TestPass(t *testing.T) {
 	}
 	if len(seen) < 2 {
 		t.Errorf("Observe saw %d actions; want each reported", len(seen))
+	}
+	if usage[shortTok.ID].Running != 0 || usage[keepTok.ID].Running != 1 || !forgot[long.ID] || forgot[keepTok.ID] {
+		t.Errorf("after the pass: usage %+v, forgotten %v; want short's token at 0, keep's at 1, the revoked token forgotten", usage, forgot)
 	}
 	states := map[string]string{}
 	for _, rs := range sim.State().Regions {

@@ -43,6 +43,15 @@ type ReapReport struct {
 	Actions []ReapAction `json:"actions"`
 	// Errors are per-item failures; the pass went on past them.
 	Errors []string `json:"errors,omitempty"`
+	// Usage is what each token still runs here after the pass, for the
+	// per-token gauges; tokens running nothing are absent.
+	Usage map[string]Usage `json:"usage,omitempty"`
+}
+
+// Usage is what one token runs: live instances and their $/h now.
+type Usage struct {
+	Running    int     `json:"running"`
+	HourlyCost float64 `json:"hourlyCost"`
 }
 
 // Reap terminates the spotter instances (of every token) that the given
@@ -106,6 +115,7 @@ func (c *Client) Reap(ctx context.Context, creds aws.CredentialsProvider, region
 		}
 	}
 	rep.Actions = append(rep.Actions, acts...)
+	rep.Usage = c.usage(ctx, api, opt, region, all, acts)
 	for _, a := range acts {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "reaped instance", slog.String("instance", a.InstanceID), slog.String("token", a.TokenID), slog.String("reason", a.Reason), slog.String("region", region))
 	}
@@ -114,6 +124,34 @@ func (c *Client) Reap(ctx context.Context, creds aws.CredentialsProvider, region
 		return rep, err
 	}
 	return rep, nil
+}
+
+// usage sums, per token, the live instances the pass did not end, priced
+// now (best effort: an instance whose price is unknown counts at $0).
+func (c *Client) usage(ctx context.Context, api ec2API, opt func(*ec2.Options), region string, all []Instance, ended []ReapAction) map[string]Usage {
+	gone := make(map[string]bool, len(ended))
+	for _, a := range ended {
+		gone[a.InstanceID] = true
+	}
+	var live []Instance
+	for _, in := range all {
+		if isLive(in.State) && !gone[in.ID] {
+			live = append(live, in)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	c.priceInstances(ctx, api, opt, region, live)
+	u := map[string]Usage{}
+	for _, in := range live {
+		tok := in.tags[TagToken]
+		t := u[tok]
+		t.Running++
+		t.HourlyCost += in.Price
+		u[tok] = t
+	}
+	return u
 }
 
 func dropIDs(acts []ReapAction, ids []string) []ReapAction {

@@ -141,6 +141,9 @@ func TestReap(t *testing.T) {
 	if got := terminated(rep); !slices.Equal(got, revokedIDs) {
 		t.Errorf("first Reap terminated %v; want %v", got, revokedIDs)
 	}
+	if u := rep.Usage["tokA"]; u.Running != 2 || u.HourlyCost <= 0 || len(rep.Usage) != 1 {
+		t.Errorf("first Reap usage %+v; want tokA running 2 at a price, and the revoked token's ended instance not counted", rep.Usage)
+	}
 
 	// Past the short TTL (and, for the templates made at the start, past the
 	// grace period): the expired instance goes, and the templates no live
@@ -153,6 +156,9 @@ func TestReap(t *testing.T) {
 	}
 	if got := terminated(rep); !slices.Equal(got, expiring) {
 		t.Errorf("Reap after TTL terminated %v; want %v", got, expiring)
+	}
+	if u := rep.Usage["tokA"]; u.Running != 1 {
+		t.Errorf("Reap after TTL usage %+v; want tokA running 1", rep.Usage)
 	}
 	for _, in := range e.liveSimInstances() {
 		if in.InstanceID != keep[0] {
