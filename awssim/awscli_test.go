@@ -190,6 +190,25 @@ func TestAWSCLI(t *testing.T) {
 		cli.mustRun("ec2", "delete-launch-template", "--launch-template-id", ltID)
 	})
 
+	t.Run("describe-images", func(t *testing.T) {
+		const arm = "ami-0a1b2c3d4e5f60718"
+		if err := w.sim.SetImage("us-east-1", arm, "arm64"); err != nil {
+			t.Fatal(err)
+		}
+		out := cli.mustRun("ec2", "describe-images", "--image-ids", arm, "ami-0123456789abcdef0")
+		imgs, _ := path(out, "Images").([]any)
+		if len(imgs) != 2 || path(imgs[0], "Architecture") != "arm64" || path(imgs[1], "Architecture") != "x86_64" ||
+			path(imgs[0], "State") != "available" || path(imgs[0], "OwnerId") != awssim.DefaultAccountID {
+			t.Errorf("describe-images: %v", out)
+		}
+		filtered := cli.mustRun("ec2", "describe-images", "--owners", "self", "--filters", "Name=architecture,Values=arm64")
+		if imgs, _ := path(filtered, "Images").([]any); len(imgs) != 1 || path(imgs[0], "ImageId") != arm {
+			t.Errorf("describe-images --filters architecture=arm64: %v", filtered)
+		}
+		cli.wantError("InvalidAMIID.Malformed", "ec2", "describe-images", "--image-ids", "img-0123")
+		cli.wantError("DryRunOperation", "ec2", "describe-images", "--image-ids", arm, "--dry-run")
+	})
+
 	t.Run("get-session-token with MFA", func(t *testing.T) {
 		serial := w.sim.DefaultMFASerial()
 		code, err := awssim.TOTP(awssim.DefaultMFASecret, w.clock.Now())

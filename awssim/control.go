@@ -47,6 +47,15 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 		if err = decodeJSON(r, &body); err == nil {
 			err = s.Shutdown(body.InstanceID)
 		}
+	case "POST /_sim/image":
+		var body struct {
+			Region       string `json:"region"`
+			ImageID      string `json:"imageId"`
+			Architecture string `json:"architecture"`
+		}
+		if err = decodeJSON(r, &body); err == nil {
+			err = s.SetImage(body.Region, body.ImageID, body.Architecture)
+		}
 	case "POST /_sim/mfa":
 		var body struct {
 			SerialNumber string `json:"serialNumber"`

@@ -68,8 +68,8 @@ func readSpec(q query) (launchSpec, *apiError) {
 			return s, &apiError{Code: "InvalidParameterValue", Message: fmt.Sprintf("User data is limited to %d bytes", maxUserData)}
 		}
 	}
-	if s.ImageID != "" && !strings.HasPrefix(s.ImageID, "ami-") {
-		return s, &apiError{Code: "InvalidAMIID.Malformed", Message: fmt.Sprintf("Invalid id: %q (expecting \"ami-...\")", s.ImageID)}
+	if s.ImageID != "" && !wellFormedAMI(s.ImageID) {
+		return s, errMalformedAMI(s.ImageID)
 	}
 	for name, v := range map[string]struct {
 		got     string

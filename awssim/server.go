@@ -86,6 +86,7 @@ func (s *Sim) ec2Actions() map[string]handler {
 		"RequestSpotInstances":         s.requestSpotInstances,
 		"DescribeSpotInstanceRequests": s.describeSpotInstanceRequests,
 		"CancelSpotInstanceRequests":   s.cancelSpotInstanceRequests,
+		"DescribeImages":               s.describeImages,
 	}
 }
 

@@ -125,10 +125,11 @@ func (s *Sim) DefaultUserARN() string {
 	return "arn:aws:iam::" + s.opts.AccountID + ":user/" + DefaultUserName
 }
 
-// Reset drops every instance, request, template, session, fault and capacity
-// override, as /_sim/reset does. Registered MFA devices and roles are
-// configuration and survive, but their used-code memory does not. Each part
-// is reset under its own lock, so Reset may run while requests are served.
+// Reset drops every instance, request, template, session, fault, capacity
+// override and registered image, as /_sim/reset does. Registered MFA devices
+// and roles are configuration and survive, but their used-code memory does
+// not. Each part is reset under its own lock, so Reset may run while
+// requests are served.
 func (s *Sim) Reset() {
 	for _, r := range s.regions {
 		r.reset()

@@ -34,6 +34,7 @@ type RegionState struct {
 	Templates    []*launchTemplate `json:"launchTemplates"`
 	Fleets       []FleetState      `json:"fleets"`
 	Pools        []PoolState       `json:"pools"`
+	Images       map[string]string `json:"images,omitempty"` // AMIs registered with SetImage → architecture
 }
 
 // InstanceState is an instance as /_sim/state shows it.
@@ -101,6 +102,12 @@ func (r *region) state(now time.Time) RegionState {
 			ClientToken: in.clientToken, SpotRequestID: in.spotRequestID, FleetID: in.fleetID,
 			InterruptAt: in.interruptAt, Tags: append([]tag{}, in.tags...),
 		})
+	}
+	for id, img := range r.images {
+		if rs.Images == nil {
+			rs.Images = map[string]string{}
+		}
+		rs.Images[id] = img.arch
 	}
 	for _, sr := range r.spotOrder {
 		cp := *sr

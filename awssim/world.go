@@ -89,7 +89,8 @@ type region struct {
 	spotRequests map[string]*spotRequest
 	spotOrder    []*spotRequest
 	spotTokens   map[string]*spotTokenRecord
-	interrupts   []*instance // spot interruptions not yet carried out
+	interrupts   []*instance      // spot interruptions not yet carried out
+	images       map[string]image // by id; an id not here is x86_64
 }
 
 func newRegion(s *Sim, cr catalogRegion) *region {
@@ -137,6 +138,7 @@ func (r *region) reset() {
 	r.spotOrder = nil
 	r.spotTokens = map[string]*spotTokenRecord{}
 	r.interrupts = nil
+	r.images = map[string]image{}
 }
 
 // defaultSpotCapacity gives every pool a seeded depth, so allocation
