@@ -190,7 +190,7 @@ func TestAWSCLI(t *testing.T) {
 		cli.mustRun("ec2", "delete-launch-template", "--launch-template-id", ltID)
 	})
 
-	t.Run("describe-images", func(t *testing.T) {
+	t.Run("describe-images and an architecture mismatch", func(t *testing.T) {
 		const arm = "ami-0a1b2c3d4e5f60718"
 		if err := w.sim.SetImage("us-east-1", arm, "arm64"); err != nil {
 			t.Fatal(err)
@@ -207,6 +207,7 @@ func TestAWSCLI(t *testing.T) {
 		}
 		cli.wantError("InvalidAMIID.Malformed", "ec2", "describe-images", "--image-ids", "img-0123")
 		cli.wantError("DryRunOperation", "ec2", "describe-images", "--image-ids", arm, "--dry-run")
+		cli.wantError("InvalidParameterValue", "ec2", "run-instances", "--image-id", arm, "--instance-type", "t3.micro", "--count", "1")
 	})
 
 	t.Run("get-session-token with MFA", func(t *testing.T) {

@@ -192,13 +192,17 @@ func (s *Sim) requestSpotInstances(c *call, x *xmlWriter) *apiError {
 	if err := r.resolve(&spec); err != nil {
 		return err
 	}
+	token := q.str("ClientToken")
+	fp := q.fingerprint("Action", "Version", "ClientToken", "DryRun")
+	// Images live under r.mu, so the lock comes before the checks.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.checkArch(spec.InstanceType, spec.ImageID); err != nil {
+		return err
+	}
 	if q.boolean("DryRun") {
 		return errDryRun()
 	}
-	token := q.str("ClientToken")
-	fp := q.fingerprint("Action", "Version", "ClientToken", "DryRun")
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.settle(c.now)
 	if token != "" {
 		if rec, ok := r.spotTokens[token]; ok {

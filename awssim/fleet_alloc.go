@@ -17,6 +17,12 @@ func (r *region) allocate(c *call, rec *fleetRecord, pools []*fleetPool, o fleet
 	var cands []*fleetPool
 	for _, p := range pools {
 		cp := *p
+		// A pool whose type cannot run the AMI is refused on its own, as
+		// EC2 does, so the fleet still fills from the pools that match.
+		if aerr := r.checkArch(p.spec.InstanceType, p.spec.ImageID); aerr != nil {
+			rec.errors = append(rec.errors, fleetError{&cp, lifecycle, aerr.Code, aerr.Message})
+			continue
+		}
 		cp.avail = r.pool(p.az, p.spec.InstanceType).available(o.spot)
 		if o.spot {
 			price, perr := r.spotPriceCheck(p.spec.InstanceType, p.az, p.spec.MaxPrice, c.now)

@@ -44,8 +44,8 @@ func errMalformedAMI(id string) *apiError {
 }
 
 // SetImage registers (or re-registers) an AMI in a region with an
-// architecture, which DescribeImages reports. An empty region is
-// DefaultRegion, as for SetCapacity. Reset forgets it.
+// architecture, so launches can be refused on a mismatch as EC2 does. An
+// empty region is DefaultRegion, as for SetCapacity. Reset forgets it.
 func (s *Sim) SetImage(regionName, imageID, arch string) error {
 	if regionName == "" {
 		regionName = DefaultRegion
@@ -64,6 +64,29 @@ func (s *Sim) SetImage(regionName, imageID, arch string) error {
 	defer r.mu.Unlock()
 	r.images[imageID] = image{arch: arch, created: s.now()}
 	return nil
+}
+
+// imageArch returns an AMI's architecture. The caller holds r.mu.
+func (r *region) imageArch(imageID string) string {
+	if img, ok := r.images[imageID]; ok {
+		return img.arch
+	}
+	return defaultImageArch
+}
+
+// checkArch refuses an instance type that cannot run the AMI, with the
+// code and text EC2 gives, so callers can match on either. The caller holds
+// r.mu and has resolved the type against the catalogue.
+func (r *region) checkArch(itype, imageID string) *apiError {
+	t, ok := r.sim.catalog.types[itype]
+	if !ok || imageID == "" {
+		return nil
+	}
+	arch := r.imageArch(imageID)
+	if contains(t.Arch, arch) {
+		return nil
+	}
+	return &apiError{Code: "InvalidParameterValue", Message: fmt.Sprintf("The architecture '%s' of the specified instance type does not match the architecture '%s' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again. You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI.", strings.Join(t.Arch, ","), arch)}
 }
 
 // imageView is one AMI as DescribeImages reports it.
