@@ -101,8 +101,14 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	if err != nil {
 		return LaunchResult{}, err
 	}
-	tmpl := newTemplate(spec, userData)
 	opt := ec2Opts(spec.Credentials)
+	// Only pools the AMI can boot in are offered to EC2.
+	bootable, archWarnings, err := c.bootable(ctx, api, opt, region, spec.AMI, dedupe(spec.InstanceTypes))
+	if err != nil {
+		return LaunchResult{}, err
+	}
+	spec.InstanceTypes = bootable
+	tmpl := newTemplate(spec, userData)
 	log := c.log.With(slog.String("token", spec.TokenID), slog.String("region", region), slog.String("request", spec.RequestID))
 
 	// The replay lookup and the price lookup are independent: run them
@@ -155,7 +161,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	if err != nil {
 		return LaunchResult{}, err
 	}
-	res := LaunchResult{Pools: pools, Warnings: warnings, Template: tmpl.name, DryRun: spec.DryRun}
+	res := LaunchResult{Pools: pools, Warnings: append(archWarnings, warnings...), Template: tmpl.name, DryRun: spec.DryRun}
 	if spec.MaxTotalPrice > 0 && spec.MaxTotalPrice < pools[0].Price && !spec.OnDemandFallback {
 		return res, apperr.New(apperr.CapacityUnavailable, "maxTotalPrice $%s/h does not pay for one instance in the cheapest pool (%s/%s at $%s/h)",
 			formatPrice(spec.MaxTotalPrice), pools[0].Type, cmpOr(pools[0].AZ, pools[0].Subnet), formatPrice(pools[0].Price))

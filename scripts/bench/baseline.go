@@ -55,6 +55,7 @@ type baseline struct {
 
 	mu        sync.Mutex
 	templates map[string]bool
+	bootable  []string // the types the AMI runs on, once asked
 }
 
 // baseToken is a capability token as the baseline knows it: id, sealed
@@ -168,6 +169,13 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 		o.Credentials = credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")
 	}
 
+	// 2½: on this process's first launch only, the AMI's architecture and
+	// the types' (spotter caches both: they never change).
+	bootable, code := b.bootableTypes(ctx, opt)
+	if code != "" {
+		return code
+	}
+
 	// 3 ‖ 6: what the token runs now (no spend cap, so no prices) beside
 	// the pools.
 	type priced struct {
@@ -176,7 +184,7 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 	}
 	pc := make(chan priced, 1)
 	go func() {
-		p, err := b.prices(ctx, opt, b.o.types)
+		p, err := b.prices(ctx, opt, bootable)
 		pc <- priced{p, err}
 	}()
 	live, err := b.describe(ctx, opt, tagFilter("spotter:token", t.ID),
@@ -271,6 +279,43 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 	return ""
 }
 
+// bootableTypes asks EC2 once per process which of the bench's types the
+// AMI's architecture runs on, as spotter does before its first launch.
+func (b *baseline) bootableTypes(ctx context.Context, opt func(*ec2.Options)) ([]string, string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bootable != nil {
+		return b.bootable, ""
+	}
+	im, err := b.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{benchAMI}}, opt)
+	if err != nil || len(im.Images) != 1 {
+		return nil, "ec2_images"
+	}
+	in := &ec2.DescribeInstanceTypesInput{}
+	for _, t := range b.o.types {
+		in.InstanceTypes = append(in.InstanceTypes, types.InstanceType(t))
+	}
+	it, err := b.ec2.DescribeInstanceTypes(ctx, in, opt)
+	if err != nil {
+		return nil, "ec2_instance_types"
+	}
+	for _, t := range it.InstanceTypes {
+		if t.ProcessorInfo == nil {
+			continue
+		}
+		for _, a := range t.ProcessorInfo.SupportedArchitectures {
+			if string(a) == string(im.Images[0].Architecture) {
+				b.bootable = append(b.bootable, string(t.InstanceType))
+				break
+			}
+		}
+	}
+	if len(b.bootable) == 0 {
+		return nil, "no_bootable_type"
+	}
+	return b.bootable, ""
+}
+
 func tagFilter(k, v string) types.Filter {
 	return types.Filter{Name: aws.String("tag:" + k), Values: []string{v}}
 }
@@ -335,7 +380,7 @@ func templateInput(name, tokenID string) *ec2.CreateLaunchTemplateInput {
 		LaunchTemplateName: aws.String(name),
 		VersionDescription: aws.String("spotter launch spec"),
 		LaunchTemplateData: &types.RequestLaunchTemplateData{
-			ImageId:                           aws.String("ami-0abc1234"),
+			ImageId:                           aws.String(benchAMI),
 			UserData:                          aws.String(userData),
 			InstanceInitiatedShutdownBehavior: types.ShutdownBehaviorTerminate,
 			MetadataOptions: &types.LaunchTemplateInstanceMetadataOptionsRequest{

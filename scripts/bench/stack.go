@@ -131,6 +131,10 @@ func newTransport(tlsConf *tls.Config, workers int) *http.Transport {
 	return t
 }
 
+// benchAMI is the image every bench launch uses; awssim takes an AMI it
+// was not told about as x86_64.
+const benchAMI = "ami-0abc1234"
+
 func (st *stack) setCapacity() error {
 	for _, od := range []bool{false, true} {
 		if err := st.sim.SetCapacity(st.region, "", "", od, 1<<30); err != nil {
@@ -293,7 +297,7 @@ func (st *stack) createToken(ctx context.Context, o options, name string) (capTo
 		},
 		"policy": map[string]any{
 			"regions": []string{o.region}, "instanceTypes": o.types,
-			"maxCount": 10, "maxRunning": 1000, "amis": []string{"ami-0abc1234"},
+			"maxCount": 10, "maxRunning": 1000, "amis": []string{benchAMI},
 			"tasks": []string{"launch", "status", "terminate", "price"},
 		},
 	})
