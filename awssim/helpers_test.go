@@ -1,8 +1,10 @@
 package awssim_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -74,11 +76,34 @@ func (w *testWorld) clients(ak, secret, token, region string) (*ec2.Client, *sts
 		Region:           region,
 		Credentials:      credentials.NewStaticCredentialsProvider(ak, secret, token),
 		RetryMaxAttempts: 1,
-		HTTPClient:       w.srv.Client(),
+		HTTPClient:       &http.Client{Transport: readWhole{w.srv.Client().Transport}},
 	}
 	e := ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(w.srv.URL) })
 	s := sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = aws.String(w.srv.URL) })
 	return e, s
+}
+
+// readWhole reads each answer before RoundTrip returns. The SDK closes a
+// request's body once RoundTrip has returned, while net/http may still be
+// reading it (to check that nothing follows Content-Length); that read then
+// fails and net/http closes the connection under the answer the SDK is
+// decoding: "use of closed network connection" (aws-sdk-go-v2 issue 2737).
+// The SDK retries that, but these clients make one attempt per call.
+// spotter's own client reads whole answers for the same reason and more.
+type readWhole struct{ next http.RoundTripper }
+
+func (t readWhole) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp, nil
 }
 
 // apiErr returns the AWS error code and HTTP status of err, or fails.
