@@ -22,7 +22,10 @@ const maxResponse = 64 << 20
 // update, which the kernel may hold back as a delayed ACK (up to 40 ms on
 // Linux). Under scripts/bench.sh with one worker those stalls put p99 at
 // 30–50 ms; read whole, it is 8 ms. The connection also goes back to the
-// pool before decoding starts.
+// pool before decoding starts, and an answer is never cut off by net/http
+// closing the connection because the SDK closed the request body once
+// RoundTrip returned ("use of closed network connection", aws-sdk-go-v2
+// issue 2737).
 type wholeBodies struct {
 	next http.RoundTripper
 	max  int64 // bytes; 0 means maxResponse
