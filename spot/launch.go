@@ -111,9 +111,11 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	tmpl := newTemplate(spec, userData)
 	log := c.log.With(slog.String("token", spec.TokenID), slog.String("region", region), slog.String("request", spec.RequestID))
 
-	// The replay lookup and the price lookup are independent: run them
-	// side by side, so a launch costs one AWS round trip less in latency.
-	// The price call is cancelled if the launch turns out to be a replay.
+	// The token's live instances (for Admit and a retry) and the pool
+	// prices are independent: look them up side by side, so a launch costs
+	// one AWS round trip less in latency. The price call is cancelled if
+	// the launch turns out to be a replay. The goroutine gets its own copy
+	// of spec, which Admit's price cap changes below.
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type priced struct {
@@ -123,11 +125,11 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		err      error
 	}
 	pc := make(chan priced, 1)
-	go func() {
+	go func(spec LaunchSpec) {
 		var p priced
 		p.pools, p.prices, p.warnings, p.err = c.pools(pctx, api, opt, region, spec, now)
 		pc <- p
-	}()
+	}(spec)
 	var live []Instance
 	if spec.Admit != nil {
 		if live, err = c.live(ctx, api, opt, region, spec.TokenID, spec.AdmitPrices); err != nil {
