@@ -82,3 +82,25 @@ func TestArchitectureLookedUpOnce(t *testing.T) {
 		t.Errorf("second launch of the same AMI and types made %d architecture lookups; want 0", n)
 	}
 }
+
+// TestReplaceMatchesArchitecture: a replacement is offered only the types
+// the original's AMI boots on.
+func TestReplaceMatchesArchitecture(t *testing.T) {
+	e := mustEnv(t)
+	victim := e.mustLaunch(t, e.spec("tokA", "a", 1)).Instances[0]
+	if err := e.sim.Interrupt(victim.ID); err != nil {
+		t.Fatal(err)
+	}
+	in, ok, err := e.client.Replace(context.Background(), e.creds, region, "tokA", victim.ID, []string{"m6g.large", "m5.large", "c7g.large"})
+	if err != nil || !ok {
+		t.Fatalf("Replace = %+v, %v, %v", in, ok, err)
+	}
+	for k, v := range e.lastCall("CreateFleet") {
+		if strings.Contains(k, "InstanceType") && (v[0] == "m6g.large" || v[0] == "c7g.large") {
+			t.Errorf("replacement fleet offered %s (%s) for an x86_64 AMI", v[0], k)
+		}
+	}
+	if in.Type != "m5.large" {
+		t.Errorf("replacement is %s; want m5.large", in.Type)
+	}
+}

@@ -47,6 +47,7 @@ type Instance struct {
 
 	tags    map[string]string
 	endedAt time.Time // from the state transition reason, when EC2 gives it
+	ami     string    // the image it booted, for a replacement's types
 }
 
 // ClientToken derives the EC2 ClientToken of a launch from the capability
@@ -82,6 +83,7 @@ func fromEC2(in types.Instance) Instance {
 		PrivateIP: aws.ToString(in.PrivateIpAddress),
 		PublicIP:  aws.ToString(in.PublicIpAddress),
 		tags:      make(map[string]string, len(in.Tags)),
+		ami:       aws.ToString(in.ImageId),
 	}
 	if in.InstanceLifecycle == types.InstanceLifecycleTypeSpot {
 		out.Lifecycle = "spot"

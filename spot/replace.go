@@ -43,6 +43,15 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 	if len(itypes) == 0 {
 		itypes = []string{orig.Type}
 	}
+	if orig.ami != "" {
+		// The template's AMI is the original's: offer only the types it
+		// boots on. Should the check fail, the type that booted it will do.
+		if ok, _, err := c.bootable(ctx, api, opt, region, orig.ami, dedupe(itypes)); err == nil {
+			itypes = ok
+		} else {
+			itypes = []string{orig.Type}
+		}
+	}
 	token := ClientToken(tokenID, "replace:"+instanceID)
 	tags := map[string]string{}
 	for k, v := range orig.tags {
