@@ -58,3 +58,44 @@ func postLaunch(s *stack, url, body string) string {
 	json.NewDecoder(resp.Body).Decode(&v)
 	return strings.TrimSpace(fmt.Sprintf("%d %s", resp.StatusCode, v.Error))
 }
+
+// TestSpendCap: maxHourlySpend counts what the token runs; a launch the
+// budget left cannot pay for, or its dry run, is refused by that rule and
+// starts nothing.
+func TestSpendCap(t *testing.T) {
+	s := startStack(t, "embedded")
+	probe := s.createToken(t, `{"name":"probe","credentials":`+keysJSON()+`,"policy":{"regions":["us-east-1"],"instanceTypes":["t3.micro"],"amis":["ami-0123456789abcdef0"]}}`)
+	_, v, raw := s.task(t, probe["url"].(string), `{"task":"launch","dryRun":true}`, nil)
+	pools, _ := v["pools"].([]any)
+	if len(pools) == 0 {
+		t.Fatalf("dry run = %s; want the pools with prices", raw)
+	}
+	cheapest := pools[0].(map[string]any)["price"].(float64)
+
+	// Room for one instance at the cheapest price, not two.
+	pol := fmt.Sprintf(`{"regions":["us-east-1"],"instanceTypes":["t3.micro"],"amis":["ami-0123456789abcdef0"],"maxCount":1,"maxRunning":5,"maxHourlySpend":%g}`, cheapest*1.6)
+	tok := s.createToken(t, `{"name":"budget","credentials":`+keysJSON()+`,"policy":`+pol+`}`)
+	url := tok["url"].(string)
+	tests := []struct {
+		name     string
+		body     string
+		wantCode int
+		wantErr  string
+		wantLive int
+	}{
+		{name: "first launch fits", body: `{"task":"launch","idempotencyKey":"a"}`, wantCode: 200, wantLive: 1},
+		{name: "second does not", body: `{"task":"launch","idempotencyKey":"b"}`, wantCode: 403, wantErr: "policy_denied", wantLive: 1},
+		{name: "nor its dry run", body: `{"task":"launch","dryRun":true}`, wantCode: 403, wantErr: "policy_denied", wantLive: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, v, raw := s.task(t, url, tt.body, nil)
+			if code != tt.wantCode || (tt.wantErr != "" && (v["error"] != tt.wantErr || !strings.Contains(raw, "maxHourlySpend"))) {
+				t.Fatalf("%s = %d %s; want %d %s naming maxHourlySpend", tt.body, code, raw, tt.wantCode, tt.wantErr)
+			}
+			if live := s.liveInstances(); live != tt.wantLive {
+				t.Errorf("emulator runs %d; want %d", live, tt.wantLive)
+			}
+		})
+	}
+}

@@ -137,7 +137,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice,
 		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
 		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.task.Wait,
-		AdmitPrices: pol.MaxHourlySpend > 0,
+		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
 		Admit: func(others []spot.Instance) (float64, error) {
 			var fleetCap float64
 			tk, err := d.Inflight.Admit(g.tok.ID, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
@@ -145,9 +145,6 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 				usage := policy.Usage{Running: u.Running, HourlySpend: u.HourlySpend}
 				if _, err := pol.ResolveLaunch(g.req, usage); err != nil {
 					return inflight.Claim{}, inFlightDetail(err, u)
-				}
-				if l.DryRun {
-					return inflight.Claim{}, nil
 				}
 				claim := inflight.Claim{Count: l.Count}
 				if pol.MaxHourlySpend > 0 {
@@ -162,6 +159,9 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 						left = min(left, float64(l.Count)*l.MaxPrice)
 					}
 					fleetCap, claim.Spend = left, left
+				}
+				if l.DryRun {
+					return inflight.Claim{}, nil // checked as a launch would be; holds nothing
 				}
 				return claim, nil
 			})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -54,6 +55,10 @@ type LaunchSpec struct {
 	// AdmitPrices: Admit needs the instances' current prices.
 	Admit       func(others []Instance) (maxTotalPrice float64, err error)
 	AdmitPrices bool
+	// MaxTotalPriceRule names the policy rule a total price cap comes from
+	// (maxHourlySpend): a cap too small for one instance is then refused as
+	// that rule, policy_denied, not as a lack of capacity.
+	MaxTotalPriceRule string
 }
 
 // Pool is one spot pool (instance type × zone or subnet) a launch offered
@@ -165,8 +170,13 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	}
 	res := LaunchResult{Pools: pools, Warnings: append(archWarnings, warnings...), Template: tmpl.name, DryRun: spec.DryRun}
 	if spec.MaxTotalPrice > 0 && spec.MaxTotalPrice < pools[0].Price && !spec.OnDemandFallback {
-		return res, apperr.New(apperr.CapacityUnavailable, "maxTotalPrice $%s/h does not pay for one instance in the cheapest pool (%s/%s at $%s/h)",
-			formatPrice(spec.MaxTotalPrice), pools[0].Type, cmpOr(pools[0].AZ, pools[0].Subnet), formatPrice(pools[0].Price))
+		where := fmt.Sprintf("(%s/%s at $%s/h)", pools[0].Type, cmpOr(pools[0].AZ, pools[0].Subnet), formatPrice(pools[0].Price))
+		if spec.MaxTotalPriceRule != "" {
+			return res, apperr.New(apperr.PolicyDenied, "rule %s: the $%s/h left does not pay for one instance in the cheapest pool %s",
+				spec.MaxTotalPriceRule, formatPrice(spec.MaxTotalPrice), where)
+		}
+		return res, apperr.New(apperr.CapacityUnavailable, "maxTotalPrice $%s/h does not pay for one instance in the cheapest pool %s",
+			formatPrice(spec.MaxTotalPrice), where)
 	}
 	if err := c.ensureTemplate(ctx, api, opt, region, tmpl); err != nil {
 		return res, err
@@ -360,7 +370,12 @@ func fallbackHint(spec LaunchSpec) string {
 	return "; allow more instance types or zones, or on-demand fallback"
 }
 
-func formatPrice(p float64) string { return strconv.FormatFloat(p, 'f', -1, 64) }
+// formatPrice writes a $ amount for EC2 and for people: to the micro-dollar
+// (EC2 quotes at most six decimals), so float noise from subtracting a
+// budget's spend ($0.0016800000000000005) is not sent or shown.
+func formatPrice(p float64) string {
+	return strconv.FormatFloat(math.Round(p*1e6)/1e6, 'f', -1, 64)
+}
 
 // settle describes the new instances until they run (LaunchSpec.Wait): to
 // fill state, launch time and IPs, to notice a launch another replica made
