@@ -368,7 +368,7 @@ func writeSpotRequests(x *xmlWriter, reqs []*spotRequest) {
 		x.leaf("imageId", sr.Spec.ImageID)
 		x.opt("keyName", sr.Spec.KeyName)
 		x.open("groupSet")
-		for _, g := range sr.Spec.Groups {
+		for _, g := range sr.Spec.groups() {
 			x.open("item")
 			x.leaf("groupId", g)
 			x.leaf("groupName", g)

@@ -14,6 +14,7 @@ type launchTemplate struct {
 	Name        string      `json:"launchTemplateName"`
 	CreateTime  time.Time   `json:"createTime"`
 	CreatedBy   string      `json:"createdBy"`
+	Description string      `json:"versionDescription,omitempty"`
 	data        launchSpec  // read through Data for JSON
 	Data        *launchSpec `json:"launchTemplateData"`
 	tags        []tag
@@ -35,6 +36,10 @@ func (s *Sim) createLaunchTemplate(c *call, x *xmlWriter) *apiError {
 	token := q.str("ClientToken")
 	if len(token) > 128 {
 		return errInvalidParameterValue("ClientToken", token)
+	}
+	desc := q.str("VersionDescription")
+	if len(desc) > 255 {
+		return errInvalidParameterValue("VersionDescription", desc)
 	}
 	data, err := readSpec(q.sub("LaunchTemplateData"))
 	if err != nil {
@@ -80,6 +85,7 @@ func (s *Sim) createLaunchTemplate(c *call, x *xmlWriter) *apiError {
 		Name:        name,
 		CreateTime:  c.now,
 		CreatedBy:   c.caller.arn,
+		Description: desc,
 		data:        data,
 		tags:        tags["launch-template"],
 		clientToken: token,

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,15 +23,48 @@ type launchSpec struct {
 	SubnetID             string           `json:"subnetId,omitempty"`
 	AvailabilityZone     string           `json:"availabilityZone,omitempty"`
 	UserData             string           `json:"-"`
-	IAMProfile           string           `json:"iamInstanceProfile,omitempty"`
+	IAMProfile           iamProfile       `json:"iamInstanceProfile,omitzero"`
 	ShutdownBehavior     string           `json:"instanceInitiatedShutdownBehavior,omitempty"`
-	Groups               []string         `json:"securityGroups,omitempty"`
+	GroupIDs             []string         `json:"securityGroupIds,omitempty"`
+	GroupNames           []string         `json:"securityGroups,omitempty"`
 	MarketType           string           `json:"marketType,omitempty"`
 	SpotType             string           `json:"spotInstanceType,omitempty"`
 	InterruptionBehavior string           `json:"instanceInterruptionBehavior,omitempty"`
 	MaxPrice             float64          `json:"maxPrice,omitempty"`
+	Metadata             metadataOptions  `json:"metadataOptions,omitzero"`
 	Tags                 map[string][]tag `json:"tagSpecifications,omitempty"`
+	// TagTypes are Tags' resource types in the order given, which the map
+	// loses and DescribeLaunchTemplateVersions gives back.
+	TagTypes []string `json:"-"`
 }
+
+// iamProfile keeps the ARN and the name apart, though a launch uses
+// whichever is set, so that a template reads back as it was written.
+type iamProfile struct {
+	Arn  string `json:"arn,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+func (p iamProfile) ref() string {
+	if p.Arn != "" {
+		return p.Arn
+	}
+	return p.Name
+}
+
+// metadataOptions are only kept to be read back from a template: no
+// instance here serves metadata, so none of them changes a launch.
+type metadataOptions struct {
+	HTTPTokens           string `json:"httpTokens,omitempty"`
+	HTTPEndpoint         string `json:"httpEndpoint,omitempty"`
+	HTTPProtocolIPv6     string `json:"httpProtocolIpv6,omitempty"`
+	HopLimit             int    `json:"httpPutResponseHopLimit,omitempty"`
+	InstanceMetadataTags string `json:"instanceMetadataTags,omitempty"`
+}
+
+// groups is what an instance shows in its groupSet: ids and names alike,
+// in a slice of its own so that no instance shares a template's.
+func (s launchSpec) groups() []string { return slices.Concat(s.GroupIDs, s.GroupNames) }
 
 // readSpec reads launch members from q (already narrowed to the right
 // prefix), validating each value it finds.
@@ -45,19 +80,36 @@ func readSpec(q query) (launchSpec, *apiError) {
 		MarketType:           q.str("InstanceMarketOptions.MarketType"),
 		SpotType:             q.str("InstanceMarketOptions.SpotOptions.SpotInstanceType"),
 		InterruptionBehavior: q.str("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior"),
+		IAMProfile:           iamProfile{Arn: q.str("IamInstanceProfile.Arn"), Name: q.str("IamInstanceProfile.Name")},
+		GroupIDs:             q.list("SecurityGroupId"),
+		GroupNames:           q.list("SecurityGroup"),
+		Metadata: metadataOptions{
+			HTTPTokens:           q.str("MetadataOptions.HttpTokens"),
+			HTTPEndpoint:         q.str("MetadataOptions.HttpEndpoint"),
+			HTTPProtocolIPv6:     q.str("MetadataOptions.HttpProtocolIpv6"),
+			InstanceMetadataTags: q.str("MetadataOptions.InstanceMetadataTags"),
+		},
 	}
-	s.IAMProfile = q.str("IamInstanceProfile.Arn")
-	if s.IAMProfile == "" {
-		s.IAMProfile = q.str("IamInstanceProfile.Name")
-	}
-	s.Groups = append(q.list("SecurityGroupId"), q.list("SecurityGroup")...)
 	mp, _, err := q.float("InstanceMarketOptions.SpotOptions.MaxPrice")
 	if err != nil {
 		return s, err
 	}
 	s.MaxPrice = mp
+	hops, ok, err := q.integer("MetadataOptions.HttpPutResponseHopLimit")
+	if err != nil {
+		return s, err
+	}
+	if ok && (hops < 1 || hops > 64) {
+		return s, errInvalidParameterValue("MetadataOptions.HttpPutResponseHopLimit", strconv.Itoa(hops))
+	}
+	s.Metadata.HopLimit = hops
 	if s.Tags, err = tagSpecs(q, "TagSpecification"); err != nil {
 		return s, err
+	}
+	for _, spec := range q.structs("TagSpecification") {
+		if rt := spec.str("ResourceType"); !contains(s.TagTypes, rt) {
+			s.TagTypes = append(s.TagTypes, rt)
+		}
 	}
 	if s.UserData != "" {
 		raw, e := base64.StdEncoding.DecodeString(s.UserData)
@@ -79,6 +131,10 @@ func readSpec(q query) (launchSpec, *apiError) {
 		"InstanceMarketOptions.MarketType":                               {s.MarketType, []string{"spot", "capacity-block"}},
 		"InstanceMarketOptions.SpotOptions.SpotInstanceType":             {s.SpotType, []string{"one-time", "persistent"}},
 		"InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior": {s.InterruptionBehavior, []string{"hibernate", "stop", "terminate"}},
+		"MetadataOptions.HttpTokens":                                     {s.Metadata.HTTPTokens, []string{"optional", "required"}},
+		"MetadataOptions.HttpEndpoint":                                   {s.Metadata.HTTPEndpoint, []string{"enabled", "disabled"}},
+		"MetadataOptions.HttpProtocolIpv6":                               {s.Metadata.HTTPProtocolIPv6, []string{"enabled", "disabled"}},
+		"MetadataOptions.InstanceMetadataTags":                           {s.Metadata.InstanceMetadataTags, []string{"enabled", "disabled"}},
 	} {
 		if v.got != "" && !contains(v.allowed, v.got) {
 			return s, errInvalidParameterValue(name, v.got)
@@ -101,16 +157,26 @@ func (s launchSpec) merge(over launchSpec) launchSpec {
 	pick(&s.SubnetID, over.SubnetID)
 	pick(&s.AvailabilityZone, over.AvailabilityZone)
 	pick(&s.UserData, over.UserData)
-	pick(&s.IAMProfile, over.IAMProfile)
 	pick(&s.ShutdownBehavior, over.ShutdownBehavior)
 	pick(&s.MarketType, over.MarketType)
 	pick(&s.SpotType, over.SpotType)
 	pick(&s.InterruptionBehavior, over.InterruptionBehavior)
+	pick(&s.Metadata.HTTPTokens, over.Metadata.HTTPTokens)
+	pick(&s.Metadata.HTTPEndpoint, over.Metadata.HTTPEndpoint)
+	pick(&s.Metadata.HTTPProtocolIPv6, over.Metadata.HTTPProtocolIPv6)
+	pick(&s.Metadata.InstanceMetadataTags, over.Metadata.InstanceMetadataTags)
+	if over.Metadata.HopLimit > 0 {
+		s.Metadata.HopLimit = over.Metadata.HopLimit
+	}
+	if over.IAMProfile != (iamProfile{}) {
+		s.IAMProfile = over.IAMProfile
+	}
 	if over.MaxPrice > 0 {
 		s.MaxPrice = over.MaxPrice
 	}
-	if len(over.Groups) > 0 {
-		s.Groups = over.Groups
+	// Groups given by id or by name replace the template's whole list.
+	if len(over.GroupIDs)+len(over.GroupNames) > 0 {
+		s.GroupIDs, s.GroupNames = over.GroupIDs, over.GroupNames
 	}
 	if len(over.Tags) > 0 {
 		tags := map[string][]tag{}
@@ -121,6 +187,12 @@ func (s launchSpec) merge(over launchSpec) launchSpec {
 			tags[k] = v
 		}
 		s.Tags = tags
+		s.TagTypes = slices.Clone(s.TagTypes)
+		for _, rt := range over.TagTypes {
+			if !contains(s.TagTypes, rt) {
+				s.TagTypes = append(s.TagTypes, rt)
+			}
+		}
 	}
 	return s
 }
@@ -215,8 +287,8 @@ func (r *region) launch(s launchSpec, o launchOpts, now time.Time) []*instance {
 			keyName:          s.KeyName,
 			clientToken:      o.clientToken,
 			userData:         s.UserData,
-			groups:           s.Groups,
-			iamProfile:       s.IAMProfile,
+			groups:           s.groups(),
+			iamProfile:       s.IAMProfile.ref(),
 			launchTime:       now,
 			shutdownBehavior: s.ShutdownBehavior,
 			fleetID:          o.fleetID,
