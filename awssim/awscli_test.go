@@ -190,6 +190,42 @@ func TestAWSCLI(t *testing.T) {
 		cli.mustRun("ec2", "delete-launch-template", "--launch-template-id", ltID)
 	})
 
+	t.Run("describe-launch-template-versions", func(t *testing.T) {
+		const ud = "IyEvYmluL3NoCmVjaG8gaGkK" // "#!/bin/sh\necho hi\n"
+		cli.mustRun("ec2", "create-launch-template", "--launch-template-name", "cli-read-back",
+			"--version-description", "spotter launch spec",
+			"--launch-template-data", `{"ImageId":"ami-0123456789abcdef0","UserData":"`+ud+`","InstanceInitiatedShutdownBehavior":"terminate",`+
+				`"SecurityGroupIds":["sg-0aaa1111"],"MetadataOptions":{"HttpTokens":"required","HttpEndpoint":"enabled"},`+
+				`"TagSpecifications":[{"ResourceType":"volume","Tags":[{"Key":"team","Value":"red"}]}]}`)
+		out := cli.mustRun("ec2", "describe-launch-template-versions", "--launch-template-name", "cli-read-back", "--versions", "$Latest")
+		vs, _ := path(out, "LaunchTemplateVersions").([]any)
+		if len(vs) != 1 {
+			t.Fatalf("describe-launch-template-versions: %d versions; want 1: %v", len(vs), out)
+		}
+		d := path(vs[0], "LaunchTemplateData")
+		for _, c := range []struct {
+			got  any
+			want string
+		}{
+			{path(vs[0], "VersionDescription"), "spotter launch spec"},
+			{path(d, "ImageId"), "ami-0123456789abcdef0"},
+			{path(d, "UserData"), ud},
+			{path(d, "InstanceInitiatedShutdownBehavior"), "terminate"},
+			{path(d, "SecurityGroupIds", 0), "sg-0aaa1111"},
+			{path(d, "MetadataOptions", "HttpTokens"), "required"},
+			{path(d, "MetadataOptions", "HttpEndpoint"), "enabled"},
+			{path(d, "TagSpecifications", 0, "ResourceType"), "volume"},
+			{path(d, "TagSpecifications", 0, "Tags", 0, "Value"), "red"},
+		} {
+			if c.got != c.want {
+				t.Errorf("read back %v; want %q: %v", c.got, c.want, out)
+			}
+		}
+		cli.wantError("InvalidLaunchTemplateId.VersionNotFound", "ec2", "describe-launch-template-versions", "--launch-template-name", "cli-read-back", "--versions", "2")
+		cli.wantError("InvalidLaunchTemplateName.NotFoundException", "ec2", "describe-launch-template-versions", "--launch-template-name", "cli-missing")
+		cli.wantError("DryRunOperation", "ec2", "describe-launch-template-versions", "--launch-template-name", "cli-read-back", "--dry-run")
+	})
+
 	t.Run("describe-images and an architecture mismatch", func(t *testing.T) {
 		const arm = "ami-0a1b2c3d4e5f60718"
 		if err := w.sim.SetImage("us-east-1", arm, "arm64"); err != nil {

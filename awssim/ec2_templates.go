@@ -130,18 +130,26 @@ func (r *region) findTemplate(id, name, version string, needVersion bool) (*laun
 	if !ok {
 		return nil, "", &apiError{Code: "InvalidLaunchTemplateId.NotFound", Message: fmt.Sprintf("The specified launch template, with template ID %s, does not exist.", id)}
 	}
-	switch version {
-	case "":
+	if version == "" {
 		if needVersion {
 			return nil, "", errMissing("LaunchTemplateSpecification.Version")
 		}
 		version = "$Default"
-	case "$Latest", "$Default", "1":
-	default:
-		// Only version 1 exists; any other number or word names nothing.
-		return nil, "", &apiError{Code: "InvalidLaunchTemplateId.VersionNotFound", Message: fmt.Sprintf("Could not find launch template version %s for launch template with id %s.", version, t.ID)}
+	}
+	if err := t.checkVersion(version); err != nil {
+		return nil, "", err
 	}
 	return t, version, nil
+}
+
+// checkVersion accepts the names of a template's one version.
+func (t *launchTemplate) checkVersion(version string) *apiError {
+	switch version {
+	case "$Latest", "$Default", "1":
+		return nil
+	}
+	// Only version 1 exists; any other number or word names nothing.
+	return &apiError{Code: "InvalidLaunchTemplateId.VersionNotFound", Message: fmt.Sprintf("Could not find launch template version %s for launch template with id %s.", version, t.ID)}
 }
 
 func (s *Sim) describeLaunchTemplates(c *call, x *xmlWriter) *apiError {
