@@ -2,10 +2,16 @@ package spot
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/spotter-dev/spotter/apperr"
 )
@@ -70,11 +76,22 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 	for _, t := range itypes {
 		pools = append(pools, Pool{Type: t})
 	}
-	f := fleetCall{api: api, opt: opt, region: region, tmpl: template{name: orig.tags[TagTemplate]}, pools: pools,
+	tmpl := template{name: orig.tags[TagTemplate]}
+	if rt, err := c.replacementTemplate(ctx, api, opt, region, tmpl.name, tokenID, expires); err != nil {
+		c.log.WarnContext(ctx, "replacement keeps its template's guard, which counts the TTL from its own boot",
+			"token", tokenID, "interrupted", instanceID, "error", err)
+	} else if err := c.ensureTemplate(ctx, api, opt, region, rt); err != nil {
+		c.log.WarnContext(ctx, "replacement keeps its template's guard, which counts the TTL from its own boot",
+			"token", tokenID, "interrupted", instanceID, "error", err)
+	} else {
+		tmpl, tags[TagTemplate] = rt, rt.name
+	}
+	f := fleetCall{api: api, opt: opt, region: region, tmpl: tmpl, pools: pools,
 		tags: tags, prices: prices, onDemand: func(typ string) (float64, bool) { return c.onDemandPrice(region, typ) }}
 	// The template exists (the original launched from it, and the reaper
-	// keeps templates live instances use); mark it known so a vanished one
-	// fails here rather than being recreated from nothing.
+	// keeps templates live instances use, or it was just made); mark it
+	// known so a vanished one fails here rather than being recreated from
+	// nothing.
 	c.rememberTemplate(region, f.tmpl.name, true)
 	res, err := c.fleet(ctx, &f, token, 1, false, 0, 0)
 	if err != nil {
@@ -89,4 +106,67 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 	c.log.InfoContext(ctx, "replaced interrupted instance", "token", tokenID, "region", region,
 		"interrupted", instanceID, "replacement", res.instances[0].ID)
 	return res.instances[0], true, nil
+}
+
+// replacementTemplate copies the original's launch template with its TTL
+// guard armed for the original's expiry (guardUntil) rather than for TTL
+// minutes from the replacement's own boot: otherwise a replacement launched
+// late in its original's life would outlive that expiry whenever spotter is
+// gone. It is named by the template and the expiry, so replicas racing to
+// replace one instance make the same template (and CreateFleet, the same
+// ClientToken and parameters).
+func (c *Client) replacementTemplate(ctx context.Context, api ec2API, opt func(*ec2.Options), region, orig, tokenID string, expires time.Time) (template, error) {
+	out, err := api.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{
+		LaunchTemplateName: aws.String(orig), Versions: []string{"$Latest"},
+	}, opt)
+	if err != nil {
+		return template{}, mapErr(err, "EC2 DescribeLaunchTemplateVersions in "+region)
+	}
+	if len(out.LaunchTemplateVersions) != 1 || out.LaunchTemplateVersions[0].LaunchTemplateData == nil {
+		return template{}, fmt.Errorf("template %s: %d versions read back", orig, len(out.LaunchTemplateVersions))
+	}
+	d := out.LaunchTemplateVersions[0].LaunchTemplateData
+	ud, err := base64.StdEncoding.DecodeString(aws.ToString(d.UserData))
+	if err != nil {
+		return template{}, fmt.Errorf("template %s: user data: %w", orig, err)
+	}
+	if ud, err = guardUntil(ud, expires); err != nil {
+		return template{}, fmt.Errorf("template %s: %w", orig, err)
+	}
+	sum := sha256.Sum256([]byte(orig + "|" + expires.UTC().Format(time.RFC3339)))
+	name := "spotter-" + hex.EncodeToString(sum[:12])
+
+	data := &types.RequestLaunchTemplateData{
+		ImageId:                           d.ImageId,
+		KeyName:                           d.KeyName,
+		UserData:                          aws.String(base64.StdEncoding.EncodeToString(ud)),
+		InstanceInitiatedShutdownBehavior: types.ShutdownBehaviorTerminate,
+		SecurityGroupIds:                  d.SecurityGroupIds,
+		SecurityGroups:                    d.SecurityGroups,
+		MetadataOptions: &types.LaunchTemplateInstanceMetadataOptionsRequest{
+			HttpTokens:   types.LaunchTemplateHttpTokensStateRequired,
+			HttpEndpoint: types.LaunchTemplateInstanceMetadataEndpointStateEnabled,
+		},
+	}
+	for _, ts := range d.TagSpecifications {
+		tags := map[string]string{}
+		for _, t := range ts.Tags {
+			tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+		}
+		if _, ok := tags[TagTemplate]; ok {
+			tags[TagTemplate] = name
+		}
+		data.TagSpecifications = append(data.TagSpecifications, types.LaunchTemplateTagSpecificationRequest{
+			ResourceType: ts.ResourceType, Tags: ec2Tags(tags),
+		})
+	}
+	return template{name: name, input: &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(name),
+		VersionDescription: aws.String("spotter replacement of " + orig),
+		LaunchTemplateData: data,
+		TagSpecifications: []types.TagSpecification{{
+			ResourceType: types.ResourceTypeLaunchTemplate,
+			Tags:         ec2Tags(map[string]string{TagToken: tokenID, TagTemplate: name}),
+		}},
+	}}, nil
 }

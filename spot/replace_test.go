@@ -2,6 +2,8 @@ package spot
 
 import (
 	"context"
+	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,6 +60,25 @@ func TestReplace(t *testing.T) {
 	}
 	if tags[TagToken] != "tokA" || tags[TagReplaces] != victim.ID || tags[TagExpiresAt] == "" || tags[TagTemplate] == "" {
 		t.Errorf("replacement tags %v; want the token, the template, the expiry and what it replaces", tags)
+	}
+	// Its guard powers off at the original's expiry, not a full TTL after
+	// its own boot: it holds when spotter is gone.
+	var guard string
+	for _, lt := range e.simRegion().Templates {
+		if lt.Name == tags[TagTemplate] {
+			raw, err := base64.StdEncoding.DecodeString(lt.Data.UserData)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, bodies := mimeParts(t, raw)
+			guard = bodies[0]
+		}
+	}
+	if want := "power off at " + victim.ExpiresAt.UTC().Format(time.RFC3339); !strings.Contains(guard, want) {
+		t.Errorf("replacement template %s guard:\n%s\nwant it to %s", tags[TagTemplate], guard, want)
+	}
+	if at := armGuard(t, guard); at != victim.ExpiresAt.Unix() {
+		t.Errorf("replacement guard arms %d; want the original's expiry %d", at, victim.ExpiresAt.Unix())
 	}
 }
 

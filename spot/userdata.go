@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/mail"
+	"regexp"
 	"strings"
 	"time"
 
@@ -146,4 +147,38 @@ func mimeDocument(data []byte) (ctype string, body []byte, ok bool) {
 		return "", nil, false
 	}
 	return ct, rest.Bytes(), true
+}
+
+// guardAtLine is what arms a replacement's guard: not TTL minutes from its
+// own first boot but the absolute expiry of the instance it replaces, so a
+// replacement launched late in its original's life still powers off at that
+// expiry when spotter is gone.
+const guardAtLine = `# spotter TTL guard: power off at %[1]s, the expiry of the instance this one replaces.
+f=/var/lib/spotter/ttl-deadline
+mkdir -p /var/lib/spotter
+[ -s "$f" ] || echo %[2]d > "$f"
+`
+
+// guardMinutesRE finds the relative arming lines of ttlGuard in user data
+// spotter built: the comment and the first-boot deadline, with the minutes.
+var guardMinutesRE = regexp.MustCompile(`# spotter TTL guard: power off (\d+) minutes after first boot\.\nf=/var/lib/spotter/ttl-deadline\nmkdir -p /var/lib/spotter\n\[ -s "\$f" \] \|\| echo \$\(\( \$\(date \+%s\) \+ (\d+) \* 60 \)\) > "\$f"\n`)
+
+// guardUntil rewrites user data built by buildUserData so its guard powers
+// off at deadline instead of TTL minutes after first boot. It fails on user
+// data that does not hold exactly one such guard.
+func guardUntil(userData []byte, deadline time.Time) ([]byte, error) {
+	locs := guardMinutesRE.FindAllIndex(userData, -1)
+	if len(locs) != 1 {
+		return nil, fmt.Errorf("user data holds %d spotter TTL guards; want 1", len(locs))
+	}
+	at := deadline.UTC().Truncate(time.Second)
+	line := fmt.Sprintf(guardAtLine, at.Format(time.RFC3339), at.Unix())
+	out := make([]byte, 0, len(userData)+len(line))
+	out = append(out, userData[:locs[0][0]]...)
+	out = append(out, line...)
+	out = append(out, userData[locs[0][1]:]...)
+	if len(out) > MaxUserData {
+		return nil, fmt.Errorf("user data with an absolute guard is %d bytes, over EC2's %d", len(out), MaxUserData)
+	}
+	return out, nil
 }

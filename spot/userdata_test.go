@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/mail"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -149,4 +150,75 @@ func TestLaunchTemplateCarriesGuard(t *testing.T) {
 func (e *env) specWith(tok, key string, s LaunchSpec) LaunchSpec {
 	s.TokenID, s.ClientToken, s.RequestID = tok, ClientToken(tok, key), "req-"+key
 	return s
+}
+
+// TestGuardUntil: a replacement's guard is armed for an absolute deadline.
+// The arming lines are run with /bin/sh (the power-off itself cut off), so
+// the test checks what the instance would compute, not only the text.
+func TestGuardUntil(t *testing.T) {
+	deadline := time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		operator string
+		wantErr  bool
+	}{
+		{name: "guard alone", operator: ""},
+		{name: "with a script", operator: "#!/bin/sh\necho hi\n"},
+		{name: "with cloud-config mentioning the guard's words", operator: "#cloud-config\n# spotter TTL guard: power off 5 minutes after first boot.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			orig, err := buildUserData([]byte(tt.operator), 90*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := guardUntil(orig, deadline)
+			if err != nil {
+				t.Fatal(err)
+			}
+			types, bodies := mimeParts(t, got)
+			origTypes, origBodies := mimeParts(t, orig)
+			if strings.Join(types, ",") != strings.Join(origTypes, ",") {
+				t.Fatalf("parts %v; want those of the original, %v", types, origTypes)
+			}
+			for i := 1; i < len(bodies); i++ {
+				if bodies[i] != origBodies[i] {
+					t.Errorf("part %d changed:\n%q\nwant\n%q", i, bodies[i], origBodies[i])
+				}
+			}
+			if !strings.Contains(bodies[0], "power off at 2026-11-24T03:00:00Z") || strings.Contains(bodies[0], "minutes after first boot") {
+				t.Errorf("guard not armed for the deadline:\n%s", bodies[0])
+			}
+			if at := armGuard(t, bodies[0]); at != deadline.Unix() {
+				t.Errorf("the guard's shell arms %d; want %d", at, deadline.Unix())
+			}
+			// The launch guard it came from arms TTL minutes from now.
+			if at, want := armGuard(t, origBodies[0]), time.Now().Add(90*time.Minute).Unix(); at < want-5 || at > want+5 {
+				t.Errorf("the launch guard's shell arms %d; want about %d", at, want)
+			}
+		})
+	}
+	if _, err := guardUntil([]byte("#!/bin/sh\necho no guard\n"), deadline); err == nil {
+		t.Error("guardUntil accepted user data without spotter's guard")
+	}
+}
+
+// armGuard runs a guard's arming lines with /bin/sh in a temporary directory
+// and returns the deadline it wrote; nothing is powered off.
+func armGuard(t *testing.T, guard string) int64 {
+	t.Helper()
+	dir := t.TempDir()
+	script := strings.ReplaceAll(guard, "/var/lib/spotter", dir)
+	if i := strings.Index(script, "left="); i >= 0 {
+		script = script[:i]
+	}
+	out, err := exec.Command("/bin/sh", "-c", script+`cat "$f"`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("guard: %v\n%s", err, out)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		t.Fatalf("guard wrote %q", out)
+	}
+	return n
 }
