@@ -108,14 +108,14 @@ func (l *Ledger) Admit(tokenID string, listed []Instance, check func(Usage) (Cla
 	for _, in := range listed {
 		seen[in.ID] = true
 	}
+	// A started instance counts unless this listing shows it. It stays
+	// when a listing does show it, until its time is up: another launch may
+	// be checking a listing taken before it appeared.
 	for id, s := range t.started {
 		switch {
 		case !now.Before(s.until):
-			// Long enough ago that any listing would show it if it ran.
 			delete(t.started, id)
 		case !seen[id]:
-			// Kept even once some listing shows it: a launch checking a
-			// listing taken earlier must still count it.
 			u.Running++
 			u.HourlySpend += s.price
 		}
@@ -137,8 +137,8 @@ func (l *Ledger) Admit(tokenID string, listed []Instance, check func(Usage) (Cla
 }
 
 // Done releases the ticket's claim and remembers the instances the launch
-// started, so that they count until the listing shows them. Calling it
-// again, or on a nil Ticket, does nothing.
+// started, so that for the recent period they count wherever a listing does
+// not show them. Calling it again, or on a nil Ticket, does nothing.
 func (tk *Ticket) Done(startedInstances []Instance) {
 	if tk == nil {
 		return
