@@ -131,6 +131,9 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	}
 	key, keyWarning := idempotencyKey(g)
 	var ticket *inflight.Ticket
+	// Whatever happens (a panic included), the claim is given back; the
+	// Done below, with the instances started, comes first when it runs.
+	defer func() { ticket.Done(nil) }()
 	spec := spot.LaunchSpec{
 		Credentials: sess, Region: l.Region, TokenID: g.tok.ID, ClientToken: spot.ClientToken(g.tok.ID, key),
 		RequestID:     g.requestID,
