@@ -30,12 +30,14 @@ aws --version
 vault_bin=$(scripts/vault-dev.sh build)
 export SPOTTER_VAULT_BIN="$vault_bin"
 
-step "format and vet"
+step "format, vet, tidy"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './scripts/*'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
 fi
 go vet ./...
+# go.mod must say what the code imports: direct requirements marked direct, nothing unused.
+go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
 
 step "Vault dev server"
 vault_state=$(mktemp -d)
