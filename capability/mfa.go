@@ -45,13 +45,14 @@ func (r *Registry) CheckMFA(ctx context.Context, t Token, code string) error {
 		if _, err := token.NormaliseCode(code); err != nil {
 			return err
 		}
-		sec, err := r.secrets(ctx, t)
-		if err != nil {
-			return err
-		}
+		// Counted first: a locked token is refused without decrypting anything.
 		a, err := r.beginMFA(ctx, t)
 		if err != nil {
 			return err
+		}
+		sec, err := r.secrets(ctx, t)
+		if err != nil {
+			return err // the try stays counted: nothing proved the code right
 		}
 		return r.settleMFA(ctx, t, a, r.totp.Check(ctx, t.ID, sec.TOTPSecret, code))
 	case MFAAWS:

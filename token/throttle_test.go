@@ -309,3 +309,56 @@ func TestGuessBound(t *testing.T) {
 		}
 	}
 }
+
+// lostRaces is a ThrottleStore on which every write loses a race.
+type lostRaces struct{ loads, saves atomic.Int64 }
+
+func (l *lostRaces) LoadThrottle(context.Context, string) (ThrottleState, int, error) {
+	l.loads.Add(1)
+	return ThrottleState{Failures: 1, Seq: 1}, 1, nil
+}
+
+func (l *lostRaces) SaveThrottle(context.Context, string, ThrottleState, int) error {
+	l.saves.Add(1)
+	return apperr.New(apperr.Conflict, "version moved")
+}
+
+// failing is a ThrottleStore that cannot be reached.
+type failing struct{}
+
+func (failing) LoadThrottle(context.Context, string) (ThrottleState, int, error) {
+	return ThrottleState{}, 0, apperr.New(apperr.Unavailable, "store down")
+}
+
+func (failing) SaveThrottle(context.Context, string, ThrottleState, int) error {
+	return apperr.New(apperr.Unavailable, "store down")
+}
+
+// TestThrottleFailsClosed: a store that cannot count a try refuses it, and
+// the check-and-set loops give up after maxCASRetries writes.
+func TestThrottleFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	now := newClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)).Now
+	ops := map[string]func(*Throttle) error{
+		"Begin":     func(th *Throttle) error { _, err := th.Begin(ctx, "tok"); return err },
+		"Succeeded": func(th *Throttle) error { return th.Succeeded(ctx, Attempt{TokenID: "tok", Seq: 1}) },
+		"Unlock":    func(th *Throttle) error { _, err := th.Unlock(ctx, "tok"); return err },
+	}
+	for name, op := range ops {
+		t.Run(name+" lost races", func(t *testing.T) {
+			st := &lostRaces{}
+			if err := op(NewThrottle(st, now)); apperr.Code(err) != apperr.Conflict {
+				t.Fatalf("%s on a store that always loses = %v; want conflict", name, err)
+			}
+			if st.saves.Load() != maxCASRetries || st.loads.Load() != maxCASRetries {
+				t.Errorf("%s tried %d writes after %d reads; want exactly %d of each", name, st.saves.Load(), st.loads.Load(), maxCASRetries)
+			}
+		})
+		t.Run(name+" store down", func(t *testing.T) {
+			err := op(NewThrottle(failing{}, now))
+			if err == nil || apperr.Code(err) == apperr.MFAInvalid || !errors.Is(err, &apperr.Error{Code: apperr.Unavailable}) {
+				t.Fatalf("%s with the store down = %v; want the store's error", name, err)
+			}
+		})
+	}
+}
