@@ -25,10 +25,9 @@ const (
 	// success in between doubles it, up to MFALockoutMax.
 	MFALockoutBase = time.Minute
 	MFALockoutMax  = 4 * time.Hour
-	// One guess is right with odds mfaAcceptedCodes in mfaCodeSpace: the
-	// codes of 2·totpSkew+1 steps are accepted, out of 10^6.
+	// mfaAcceptedCodes: the codes of 2·totpSkew+1 steps are accepted at
+	// once, out of 10^digits.
 	mfaAcceptedCodes = 2*totpSkew + 1
-	mfaCodeSpace     = 1_000_000
 )
 
 // LockoutFor is the length of the n-th lockout in a row (n ≥ 1).
@@ -247,6 +246,6 @@ func GuessBound(d time.Duration) int {
 // GuessOdds is the chance that at least one of n guesses is a code accepted
 // at the time it is tried.
 func GuessOdds(n int) float64 {
-	p := float64(mfaAcceptedCodes) / mfaCodeSpace
+	p := float64(mfaAcceptedCodes) / math.Pow10(totpDigits.Length())
 	return -math.Expm1(float64(n) * math.Log1p(-p))
 }
