@@ -98,6 +98,11 @@ func (t *Task) validate() error {
 // decodeTask reads the native body or, when it has the wt-spotter shape
 // (construct/attributes), the body of the system spotter descends from.
 func decodeTask(body []byte) (Task, error) {
+	// Both shapes are checked as a Task: the wt-spotter body has no maps, so
+	// its keys are all held to one spelling either way.
+	if err := checkKeys(body, &Task{}); err != nil {
+		return Task{}, err
+	}
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(body, &probe); err != nil {
 		return Task{}, apperr.New(apperr.Invalid, "%s", describeJSONError(err))
