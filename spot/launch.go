@@ -113,6 +113,9 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		return LaunchResult{}, err
 	}
 	spec.InstanceTypes = bootable
+	if err := c.checkMaxPrice(region, spec.InstanceTypes, spec.MaxPrice); err != nil {
+		return LaunchResult{}, err
+	}
 	tmpl := newTemplate(spec, userData)
 	log := c.log.With(slog.String("token", spec.TokenID), slog.String("region", region), slog.String("request", spec.RequestID))
 
