@@ -45,6 +45,13 @@ func withRequestID(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// hsts tells browsers to reach this host only over HTTPS for two years
+// (past the one year HSTS preload lists ask for), so a capability URL typed
+// or clicked as http:// is never sent in the clear. It is sent on HTTPS
+// replies only: RFC 6797 §7.2 says a plain-HTTP reply must not carry it, and
+// the sandbox's plain HTTP on loopback must not pin localhost to HTTPS.
+const hsts = "max-age=63072000"
+
 // securityHeaders: the capability URL is a credential, so no page may leak it
 // through Referer, and nothing here should be cached or sniffed.
 func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
@@ -53,6 +60,9 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "no-store")
+		if c.Request().TLS != nil {
+			h.Set("Strict-Transport-Security", hsts)
+		}
 		return next(c)
 	}
 }
