@@ -48,6 +48,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return err
+	}
 
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
