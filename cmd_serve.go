@@ -113,7 +113,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	background := &handlers.Background{}
+	background := &handlers.Background{Log: log.With("component", "background")}
 	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: log.With("log", "audit"), Observe: observeTask(m),
 		Inflight: inflight.New(0, nil), Background: background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(scheme), SlackResponseURLs: cfg.SlackResponseURLs,

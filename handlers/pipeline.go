@@ -9,6 +9,7 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/internal/safe"
 	"github.com/spotter-dev/spotter/policy"
 )
 
@@ -132,13 +133,21 @@ func (d TaskDeps) check(ctx context.Context, g *guarded, reserve func() (func(),
 // the request (Slack's background launches): nothing here reads the
 // echo.Context, which is recycled once the handler returns.
 func (d TaskDeps) execute(ctx context.Context, g guarded, start time.Time) (Result, error) {
-	res, err := d.run(ctx, g)
+	res, err := d.runSafely(ctx, g)
 	outcome := "ok"
 	if err != nil {
 		outcome = "failed"
 	}
 	d.audit(ctx, g, outcome, res, err, start)
 	return res, err
+}
+
+// runSafely is run with a panic turned into an internal error (logged with
+// its stack): the task is audited as failed and its caller told, even when
+// it runs in the background (Slack), where a panic would end the process.
+func (d TaskDeps) runSafely(ctx context.Context, g guarded) (res Result, err error) {
+	defer safe.Recover(ctx, d.Sources.log(), "task", &err, "request_id", g.requestID, "token_id", g.tok.ID, "task", g.req.Task)
+	return d.run(ctx, g)
 }
 
 // refused audits a request the guard stopped; a help request is no task.

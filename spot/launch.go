@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/internal/safe"
 )
 
 // LaunchSpec is one launch, already inside the token's policy.
@@ -135,8 +136,10 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	pc := make(chan priced, 1)
 	go func(spec LaunchSpec) {
 		var p priced
+		// A panic here would end the process: it becomes this launch's error.
+		defer func() { pc <- p }()
+		defer safe.Recover(pctx, c.log, "spot price lookup", &p.err, "region", region, "token", spec.TokenID)
 		p.pools, p.prices, p.warnings, p.err = c.pools(pctx, api, opt, region, spec, now)
-		pc <- p
 	}(spec)
 	var live []Instance
 	if spec.Admit != nil {
