@@ -114,7 +114,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return err
 	}
 	background := &handlers.Background{Log: log.With("component", "background")}
-	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: log.With("log", "audit"), Observe: observeTask(m),
+	audit := log.With("log", "audit")
+	// A flood of refusals writes a line and a count per minute and source;
+	// the metrics count each. Counts still held are written at shutdown.
+	refusals := handlers.NewRefusalLog(audit, 0, nil)
+	defer refusals.Flush()
+	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: audit, Observe: observeTask(m), Refusals: refusals,
 		Inflight: inflight.New(0, nil), Background: background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources")}}

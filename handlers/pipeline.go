@@ -63,7 +63,15 @@ type guarded struct {
 	verified bool
 	// release gives back what the source's reserve claimed; nil if none.
 	release func()
+	// client is the peer address: it names the source of refusals made
+	// before a token is known.
+	client string
 }
+
+// CtxTokenID is the echo.Context key under which a request's token id is
+// kept once the token is authenticated, so the request log can tell one
+// token's refusals from another's (and never needs the token itself).
+const CtxTokenID = "spotter.token_id"
 
 // guard runs the checks every task request passes, in order: token,
 // revocation and expiry, the source's signature (or the body signature),
@@ -71,11 +79,12 @@ type guarded struct {
 // request launches nothing and learns little.
 func (d TaskDeps) guard(c echo.Context, raw string, src source) (guarded, error) {
 	ctx := c.Request().Context()
-	g := guarded{source: src.name, requestID: c.Response().Header().Get(echo.HeaderXRequestID)}
+	g := guarded{source: src.name, requestID: c.Response().Header().Get(echo.HeaderXRequestID), client: c.RealIP()}
 	var err error
 	if g.tok, err = d.Tokens.Authenticate(ctx, raw); err != nil {
 		return g, err
 	}
+	c.Set(CtxTokenID, g.tok.ID)
 	if g.body, err = readBody(c); err != nil {
 		return g, err
 	}
@@ -153,6 +162,10 @@ func (d TaskDeps) runSafely(ctx context.Context, g guarded) (res Result, err err
 // refused audits a request the guard stopped; a help request is no task.
 func (d TaskDeps) refused(ctx context.Context, g guarded, err error, start time.Time) {
 	if _, ok := err.(*notice); ok {
+		return
+	}
+	if !d.Refusals.allow(g, err) {
+		d.observe(g, "refused", Result{}) // counted, not logged one by one
 		return
 	}
 	d.audit(ctx, g, "refused", Result{}, err, start)

@@ -89,6 +89,7 @@ func errorHandler(log *slog.Logger, routes routeSet) echo.HTTPErrorHandler {
 			return
 		}
 		status, code := StatusOf(err)
+		c.Set(ctxErrorCode, code) // for the request log
 		body := ErrorBody{Code: status, Error: code}
 		switch {
 		case code == apperr.Internal:

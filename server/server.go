@@ -48,6 +48,12 @@ type Options struct {
 	BodyLimit string
 	// RequestTimeout bounds each handler's context.
 	RequestTimeout time.Duration
+	// RefusalLogEvery is the interval in which like refusals (one error
+	// code on one route from one token or client) write one log line and
+	// then one count (default 1m).
+	RefusalLogEvery time.Duration
+	// Now is the clock of the refusal log; nil is time.Now (tests set it).
+	Now func() time.Time
 }
 
 // DefaultOptions are what serve uses unless told otherwise.
@@ -73,7 +79,8 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 	e.IPExtractor = echo.ExtractIPDirect()
 	routes := routeSet{}
 	e.HTTPErrorHandler = errorHandler(log, routes)
-	e.Use(withRequestID, securityHeaders, logRequests(log, routes, deps.Metrics), recoverPanics(log, routes),
+	refusals := newRefusalLog(log, opts.RefusalLogEvery, opts.Now)
+	e.Use(withRequestID, securityHeaders, logRequests(log, routes, deps.Metrics, refusals), recoverPanics(log, routes),
 		middleware.BodyLimit(opts.BodyLimit), middleware.ContextTimeout(opts.RequestTimeout))
 	add(e, deps)
 	for _, r := range e.Routes() {
