@@ -134,7 +134,7 @@ func TestRefusalFloodFromManyClients(t *testing.T) {
 	clk.Add(time.Minute)
 	do(e, http.MethodGet, "/healthz", "", nil)
 	out := logs.String()
-	const tracked = 1024 // logthrottle.DefaultMax
+	const tracked = 1024                                                             // logthrottle.DefaultMax
 	if got := strings.Count(out, `"msg":"request","request_id"`); got != tracked+1 { // + the healthz
 		t.Errorf("request lines = %d; want %d", got, tracked+1)
 	}
