@@ -16,6 +16,7 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/internal/logthrottle"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/metrics"
 )
@@ -134,8 +135,9 @@ func TestRefusalFloodFromManyClients(t *testing.T) {
 	clk.Add(time.Minute)
 	do(e, http.MethodGet, "/healthz", "", nil)
 	out := logs.String()
-	const tracked = 1024                                                             // logthrottle.DefaultMax
-	if got := strings.Count(out, `"msg":"request","request_id"`); got != tracked+1 { // + the healthz
+	tracked := logthrottle.DefaultMax
+	// The tracked sources' first refusals, and the healthz.
+	if got := strings.Count(out, `"msg":"request","request_id"`); got != tracked+1 {
 		t.Errorf("request lines = %d; want %d", got, tracked+1)
 	}
 	want := fmt.Sprintf(`"msg":"refused requests not logged: too many sources at once","suppressed":%d,"since":"2026-11-30T12:00:00Z","sources":%d`, n-tracked, tracked)
