@@ -81,3 +81,14 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+// dataDir is a fresh data dir as serve wants it: the owner's alone
+// (t.TempDir's own mode follows the umask, usually 0755).
+func dataDir(t *testing.T) string {
+	t.Helper()
+	d := t.TempDir()
+	if err := os.Chmod(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
