@@ -93,6 +93,8 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 // requests get up to grace to finish. With tlsConf nil it serves plain HTTP.
 // ready, if set, is called once the server is about to accept.
 func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, tlsConf *tls.Config, grace time.Duration, ready func(net.Addr)) error {
+	errLog := newServerErrorLog(log)
+	defer errLog.handshakes.Flush()
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -102,7 +104,7 @@ func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handle
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 64 << 10,
 		TLSConfig:      tlsConf,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:       errLog.logger(),
 	}
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)
