@@ -34,7 +34,7 @@ func checkDataDir(dir string) error {
 	// records are nobody else's business).
 	for _, name := range []string{"master.key", "tls-key.pem", "spotter.db"} {
 		p := filepath.Join(dir, name)
-		st, err := os.Lstat(p)
+		st, err := os.Stat(p) // a symlink's own mode is always 0777: its target's counts
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

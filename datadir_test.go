@@ -15,7 +15,9 @@ func TestServeRefusesOpenDataDir(t *testing.T) {
 		dirMode os.FileMode
 		file    string
 		mode    os.FileMode
-		want    string // "" = serve starts
+		// link puts the file elsewhere and a symlink to it in the dir.
+		link bool
+		want string // "" = serve starts
 	}{
 		"dir 0755":              {dirMode: 0o755, want: "chmod 700 %DIR%"},
 		"dir 0750":              {dirMode: 0o750, want: "chmod 700 %DIR%"},
@@ -25,6 +27,8 @@ func TestServeRefusesOpenDataDir(t *testing.T) {
 		"tls-key.pem 0604":      {dirMode: 0o700, file: "tls-key.pem", mode: 0o604, want: "chmod 600 %DIR%/tls-key.pem"},
 		"dir 0700, files 0600":  {dirMode: 0o700, file: "master.key", mode: 0o600},
 		"dir 0700, public cert": {dirMode: 0o700, file: "tls-cert.pem", mode: 0o644},
+		"symlinked key, 0600":   {dirMode: 0o700, file: "master.key", mode: 0o600, link: true},
+		"symlinked key, 0644":   {dirMode: 0o700, file: "master.key", mode: 0o644, link: true, want: "chmod 600 %DIR%/master.key"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -34,6 +38,13 @@ func TestServeRefusesOpenDataDir(t *testing.T) {
 			}
 			if tt.file != "" {
 				p := filepath.Join(dir, tt.file)
+				if tt.link {
+					target := filepath.Join(t.TempDir(), tt.file)
+					if err := os.Symlink(target, p); err != nil {
+						t.Fatal(err)
+					}
+					p = target
+				}
 				if tt.file == "master.key" {
 					// A valid key, so a good mode lets serve start.
 					if err := os.WriteFile(p, []byte(strings.Repeat("ab", 32)), tt.mode); err != nil {
