@@ -48,6 +48,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return err
+	}
 
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -110,8 +113,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	background := &handlers.Background{}
-	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: log.With("log", "audit"), Observe: observeTask(m),
+	background := &handlers.Background{Log: log.With("component", "background")}
+	audit := log.With("log", "audit")
+	// A flood of refusals writes a line and a count per minute and source;
+	// the metrics count each. Counts still held are written at shutdown.
+	refusals := handlers.NewRefusalLog(audit, 0, nil)
+	defer refusals.Flush()
+	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: audit, Observe: observeTask(m), Refusals: refusals,
 		Inflight: inflight.New(0, nil), Background: background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources")}}

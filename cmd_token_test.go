@@ -327,7 +327,7 @@ func TestKeysRotate(t *testing.T) {
 // refused by default, accepted with --cacert or the pinned fingerprint,
 // and with --insecure only with a warning.
 func TestTokenTLS(t *testing.T) {
-	dir := t.TempDir()
+	dir := dataDir(t)
 	admin := "test-admin-" + rand.Text()
 	base, logs, _ := startServe(t, map[string]string{cliEnvAdminToken: admin}, "--addr", "127.0.0.1:0", "--data-dir", dir)
 	fp := regexp.MustCompile(`"sha256":"([0-9A-F:]{95})"`).FindStringSubmatch(logs.String())

@@ -30,6 +30,9 @@ type TaskDeps struct {
 	Audit *slog.Logger
 	// Observe, if set, is told each task's outcome (metrics).
 	Observe func(task, outcome string, res Result)
+	// Refusals bounds the audit events of refused tasks under a flood;
+	// nil audits each one.
+	Refusals *RefusalLog
 	// Sources configures the provider endpoints (/hooks/:token/<source>).
 	Sources SourceConfig
 	// Inflight counts the launches under way on this replica against each

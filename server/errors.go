@@ -92,6 +92,7 @@ func errorHandler(log *slog.Logger, routes routeSet) echo.HTTPErrorHandler {
 			return
 		}
 		status, code := StatusOf(err)
+		c.Set(ctxErrorCode, code) // for the request log
 		body := ErrorBody{Code: status, Error: code}
 		if wait := apperr.RetryAfter(err); wait > 0 {
 			// Whole seconds, rounded up: a client that waits this long is not refused again for the same reason.

@@ -48,6 +48,12 @@ type Options struct {
 	BodyLimit string
 	// RequestTimeout bounds each handler's context.
 	RequestTimeout time.Duration
+	// RefusalLogEvery is the interval in which like refusals (one error
+	// code on one route from one token or client) write one log line and
+	// then one count (default 1m).
+	RefusalLogEvery time.Duration
+	// Now is the clock of the refusal log; nil is time.Now (tests set it).
+	Now func() time.Time
 }
 
 // DefaultOptions are what serve uses unless told otherwise.
@@ -73,7 +79,8 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 	e.IPExtractor = echo.ExtractIPDirect()
 	routes := routeSet{}
 	e.HTTPErrorHandler = errorHandler(log, routes)
-	e.Use(withRequestID, securityHeaders, logRequests(log, routes, deps.Metrics), recoverPanics(log, routes),
+	refusals := newRefusalLog(log, opts.RefusalLogEvery, opts.Now)
+	e.Use(withRequestID, securityHeaders, logRequests(log, routes, deps.Metrics, refusals), recoverPanics(log, routes),
 		middleware.BodyLimit(opts.BodyLimit), middleware.ContextTimeout(opts.RequestTimeout))
 	add(e, deps)
 	for _, r := range e.Routes() {
@@ -86,6 +93,8 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 // requests get up to grace to finish. With tlsConf nil it serves plain HTTP.
 // ready, if set, is called once the server is about to accept.
 func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, tlsConf *tls.Config, grace time.Duration, ready func(net.Addr)) error {
+	errLog := newServerErrorLog(log)
+	defer errLog.handshakes.Flush()
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -95,7 +104,7 @@ func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handle
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 64 << 10,
 		TLSConfig:      tlsConf,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:       errLog.logger(),
 	}
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)

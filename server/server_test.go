@@ -130,8 +130,10 @@ func TestTokenInPathNeverLogged(t *testing.T) {
 	if !strings.Contains(logs.String(), `"route":"/hooks/:token"`) {
 		t.Errorf("the route pattern was not logged:\n%s", logs)
 	}
-	if n := strings.Count(logs.String(), `"msg":"request"`); n != len(paths) {
-		t.Errorf("request log lines = %d; want %d:\n%s", n, len(paths), logs)
+	// The last two are alike (unmatched, 404, one client): the refusal log
+	// holds the second back until its interval ends.
+	if n := strings.Count(logs.String(), `"msg":"request"`); n != len(paths)-1 {
+		t.Errorf("request log lines = %d; want %d:\n%s", n, len(paths)-1, logs)
 	}
 }
 
