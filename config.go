@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/server"
 )
 
 // Environment variable names: the standard ones first, then spotter's own.
@@ -84,7 +85,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&c.PublicURL, "public-url", getenv(envPublicURL), "URL clients use to reach spotter, for capability URLs and the certificate (env "+envPublicURL+")")
 	fs.StringVar(&c.LogFormat, "log-format", or(getenv(envLogFormat), "json"), "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&c.BodyLimit, "body-limit", "64K", "largest request body accepted")
+	fs.StringVar(&c.BodyLimit, "body-limit", "64K", "largest request body accepted: 64K is 64,000 bytes, 64KiB 65,536")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 20*time.Second, "time in-flight requests get to finish on SIGINT/SIGTERM")
 	fs.StringVar(&c.Region, "region", or(getenv(envRegion), "us-east-1"), "AWS region for policies that name none (env "+envRegion+")")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", 0, "default lifetime of capability tokens created without expiresIn; 0 = no expiry (env "+envTokenTTL+")")
@@ -162,6 +163,9 @@ func (c *serveConfig) validate() error {
 		if _, err := handlers.ParseResponseURLPrefix(p); err != nil {
 			return fmt.Errorf("--slack-response-urls: %w", err)
 		}
+	}
+	if _, err := server.ParseBodyLimit(c.BodyLimit); err != nil {
+		return fmt.Errorf("--body-limit: %w", err)
 	}
 	switch c.LogFormat {
 	case "json", "text":

@@ -36,6 +36,10 @@ const (
 	MFAInvalid       = "mfa_invalid"
 	MFAReplayed      = "mfa_replayed"
 
+	// PriceTooLow: every pool's price is over the request's ceiling. The
+	// request can succeed only when it (or the market) changes, so it is
+	// not a retryable capacity_unavailable.
+	PriceTooLow         = "price_too_low"
 	CapacityUnavailable = "capacity_unavailable"
 	AWSThrottled        = "aws_throttled"
 	AWSAuthFailed       = "aws_auth_failed"
