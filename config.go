@@ -71,6 +71,10 @@ type serveConfig struct {
 	VaultSecretID string
 	VaultMount    string
 	MasterKey     string
+
+	// tempDataDir is set by serve when the sandbox made its data dir: it
+	// is removed on exit, so nothing in it needs keeping.
+	tempDataDir bool
 }
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {

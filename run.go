@@ -61,6 +61,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return err
 }
 
+// exitCode is the process status for run's error: 0, 2 for a usage error
+// (the command line is wrong), 1 for anything else.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	return 1
+}
+
 func usage(w io.Writer, cmds map[string]command) {
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
