@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -79,8 +78,10 @@ type serveConfig struct {
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
 	var c serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", "serve [flags]",
+		"Runs spotter: HTTPS with a self-signed certificate in the data dir unless --tls-cert is given,\n"+
+			"Vault as the store when VAULT_ADDR is set, else the embedded store in the data dir.\n"+
+			"--sandbox runs everything on loopback with the EC2/STS emulator and demo tokens.", stderr)
 	fs.StringVar(&c.Addr, "addr", getenv(envAddr), "listen address (env "+envAddr+"; default "+defaultAddr+", sandbox "+defaultSandboxAddr+")")
 	fs.StringVar(&c.DataDir, "data-dir", getenv(envDataDir), "directory for the self-signed certificate and the embedded store (env "+envDataDir+")")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file (with --tls-key); without, a self-signed one is made in the data dir")
@@ -97,18 +98,19 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	if v := getenv(envReaper); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			return c, fmt.Errorf("%s=%q: want a duration such as 1m", envReaper, v)
+			return c, usagef("%s=%q: want a duration such as 1m", envReaper, v)
 		}
 		reaperDefault = d
 	}
 	fs.DurationVar(&c.ReaperInterval, "reaper-interval", reaperDefault, "how often expired instances, revoked tokens' instances and unused templates are reaped; 0 disables (env "+envReaper+")")
 	slackURLs := fs.String("slack-response-urls", getenv(envSlackRespURLs), "comma-separated URL prefixes a Slack response_url may have; default https://hooks.slack.com/,https://hooks.slack-gov.com/ (env "+envSlackRespURLs+")")
 	fs.StringVar(&c.VaultMount, "vault-mount", or(getenv(envVaultMount), "spotter"), "Vault KV v2 mount for spotter's records")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	if len(pos) > 0 {
+		return c, usagef("serve: unexpected argument %q", pos[0])
 	}
 	c.VaultAddr, c.VaultToken = getenv(envVaultAddr), getenv(envVaultToken)
 	c.VaultRoleID, c.VaultSecretID = getenv(envVaultRoleID), getenv(envVaultSecretID)
@@ -123,7 +125,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	if v := getenv(envTokenTTL); v != "" && c.TokenTTL == 0 {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			return c, fmt.Errorf("%s=%q: want a duration such as 720h", envTokenTTL, v)
+			return c, usagef("%s=%q: want a duration such as 720h", envTokenTTL, v)
 		}
 		c.TokenTTL = d
 	}
@@ -135,7 +137,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		}
 	}
 	if err := c.validate(); err != nil {
-		return c, err
+		return c, &usageError{err: err}
 	}
 	return c, nil
 }
