@@ -60,7 +60,7 @@ func (c *cliConn) register(fs *flag.FlagSet, getenv func(string) string, admin b
 // client builds the API client. admin reads the admin token, which must then
 // exist. server overrides --server when non-empty (a capability URL's host).
 func (c *cliConn) client(getenv func(string) string, stderr io.Writer, admin bool, server string) (*client.Client, error) {
-	opts := []client.Option{client.WithTimeout(c.timeout), client.WithUserAgent("spotter-cli/" + version)}
+	opts := []client.Option{client.WithTimeout(c.timeout), client.WithUserAgent("spotter-cli/" + buildVersion())}
 	if admin {
 		tok, err := c.adminToken(getenv)
 		if err != nil {

@@ -29,6 +29,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, _ 
 		return err
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	cfg.self = selfCommand(os.Args[0])
 	return serve(ctx, cfg, log, stdout, nil)
 }
 
@@ -139,17 +140,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		server.Options{BodyLimit: cfg.BodyLimit})
 	err = server.Serve(ctx, log, ln, h, tlsConf, cfg.ShutdownGrace, func(a net.Addr) {
 		base := fmt.Sprintf("%s://%s", scheme, a)
-		log.Info("spotter listening", "url", base, "sandbox", cfg.Sandbox, "data_dir", cfg.DataDir, "version", version)
+		log.Info("spotter listening", "url", base, "sandbox", cfg.Sandbox, "data_dir", cfg.DataDir, "version", buildVersion())
 		if sandbox != nil {
-			admin := generated
-			if admin == "" {
-				admin = "(from " + envAdminToken + ")"
-			}
 			plain, mfa, err := createDemoTokens(ctx, reg, sandbox)
 			if err != nil {
 				log.Error("sandbox demo tokens", "error", err)
 			} else {
-				printSandbox(stdout, base, cfg.DataDir, admin, sandbox, plain, mfa)
+				printSandbox(stdout, sandboxBanner{base: base, dataDir: cfg.DataDir, temp: cfg.tempDataDir, admin: generated,
+					self: cfg.self, aws: sandbox, plain: plain, mfa: mfa, policy: demoPolicy()})
 			}
 		}
 		if ready != nil {

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spotter-dev/spotter/awssim"
 )
 
 // TestServePortInUse: a start that cannot bind leaves nothing behind — no
@@ -102,5 +105,85 @@ func TestServeMasterKeyEnv(t *testing.T) {
 	_, _, stop := startServe(t, env, "--sandbox", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSandboxBanner reads the sandbox's banner as a newcomer would: the
+// export lines paste into a shell, the policy line matches the demo policy,
+// and the commands it shows work against it.
+func TestSandboxBanner(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"spotter", "serve", "--sandbox", "--addr", "127.0.0.1:0"}, envFunc(nil), strings.NewReader(""), stdout, stderr)
+	}()
+	t.Cleanup(func() { cancel(); <-errc })
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stdout.String(), "token list\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner in 20 s; stdout:\n%s\nlog:\n%s", stdout, stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	banner := stdout.String()
+	env := map[string]string{}
+	for _, line := range strings.Split(banner, "\n") {
+		if kv, ok := strings.CutPrefix(line, "  export "); ok {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+	}
+	base := env[cliEnvServer]
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{name: "SPOTTER_SERVER is the server", ok: strings.HasPrefix(banner, "spotter sandbox at "+base+" ")},
+		{name: "the admin token is exported", ok: strings.HasPrefix(env[cliEnvAdminToken], "spa_")},
+		{name: "URL is a capability URL", ok: strings.HasPrefix(env["URL"], base+"/hooks/")},
+		{name: "MFA_URL is another", ok: strings.HasPrefix(env["MFA_URL"], base+"/hooks/") && env["MFA_URL"] != env["URL"]},
+		{name: "MFA_SECRET is the emulator's device", ok: env["MFA_SECRET"] == awssim.DefaultMFASecret},
+		{name: "the policy's limits", ok: strings.Contains(banner, "types t3.micro, t3.small, m5.large;") &&
+			strings.Contains(banner, "up to 2 per launch and 4 running; TTL 1h by default, at most 4h;")},
+		{name: "the MFA demo uses spotter totp", ok: strings.Contains(banner, `--mfa-code "$(go run . totp --secret "$MFA_SECRET")"`) && !strings.Contains(banner, "oathtool")},
+		{name: "a temporary dir says so", ok: strings.Contains(banner, ", removed on exit)")},
+	}
+	for _, tt := range tests {
+		if !tt.ok {
+			t.Errorf("%s: banner:\n%s", tt.name, banner)
+		}
+	}
+
+	// What the banner says to run, run here as the shell would.
+	code, _, err := totpNow(env["MFA_SECRET"], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := [][]string{
+		{"task", "status", "--url", env["URL"]},
+		{"task", "status", "--url", env["MFA_URL"], "--mfa-code", code},
+		{"token", "list"},
+	}
+	for _, args := range cmds {
+		r := runCLI(t, env, "", args...)
+		if r.err != nil {
+			t.Errorf("spotter %s (from the banner) = %v\n%s", args[:2], r.err, r.stderr)
+		}
+	}
+}
+
+func TestSelfCommand(t *testing.T) {
+	tests := []struct{ argv0, want string }{
+		{argv0: "/tmp/go-build1234/b001/exe/spotter", want: "go run ."},
+		{argv0: "./spotter", want: "./spotter"},
+		{argv0: "bin/spotter", want: "bin/spotter"},
+		{argv0: "spotter", want: "spotter"},
+		{argv0: "/usr/local/bin/spotter", want: "spotter"},
+	}
+	for _, tt := range tests {
+		if got := selfCommand(tt.argv0); got != tt.want {
+			t.Errorf("selfCommand(%q) = %q; want %q", tt.argv0, got, tt.want)
+		}
 	}
 }

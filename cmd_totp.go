@@ -47,7 +47,7 @@ func runTOTP(_ context.Context, args []string, getenv func(string) string, _ io.
 		return err
 	}
 	fmt.Fprintln(stdout, code)
-	fmt.Fprintf(stderr, "spotter: valid for %d s more (and about 30 s after, where the server allows a step of skew)\n", left)
+	fmt.Fprintf(stderr, "spotter: valid for %d s more\n", left)
 	return nil
 }
 

@@ -74,6 +74,8 @@ type serveConfig struct {
 	// tempDataDir is set by serve when the sandbox made its data dir: it
 	// is removed on exit, so nothing in it needs keeping.
 	tempDataDir bool
+	// self is how to run spotter again, for the sandbox's examples.
+	self string
 }
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
