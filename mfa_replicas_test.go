@@ -35,7 +35,7 @@ func TestMFALockoutAcrossReplicas(t *testing.T) {
 	}
 	var reps []replica
 	for range 2 {
-		dir := t.TempDir()
+		dir := dataDir(t)
 		base, logs, _ := startServe(t, env, "--addr", "127.0.0.1:0", "--data-dir", dir)
 		reps = append(reps, replica{base: base, client: clientFor(t, base, dir), logs: logs})
 	}
@@ -87,6 +87,7 @@ func TestMFALockoutAcrossReplicas(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	t.Logf("%d concurrent wrong guesses on 2 replicas: %v", guesses, got)
 	if checked := got["mfa_invalid"] + got["mfa_locked by this guess"]; checked != token.MaxMFAFailures || got["mfa_locked by this guess"] != 1 {
 		t.Fatalf("%d concurrent wrong guesses on 2 replicas: %v; want exactly %d checked, the last of them locking", guesses, got, token.MaxMFAFailures)
 	}
