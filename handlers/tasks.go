@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -108,7 +110,7 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		d.Inflight.Ended(g.tok.ID, r.Terminated)
 		return Result{Terminate: &r}, err
 	case policy.TaskStatus:
-		r, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID)
+		r, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs)
 		return Result{Status: &r}, err
 	case policy.TaskPrice:
 		r, err := d.price(ctx, g, sess)
@@ -182,7 +184,10 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	if err != nil {
 		return nil, err
 	}
-	if keyWarning != "" {
+	switch {
+	case keyWarning != "" && res.Replayed:
+		res.Warnings = append(res.Warnings, replayWarning(pol.Dedupe()))
+	case keyWarning != "":
 		res.Warnings = append(res.Warnings, keyWarning)
 	}
 	return &res, nil
@@ -209,8 +214,9 @@ func inFlightDetail(err error, u inflight.Usage) error {
 // idempotencyKey picks what makes a retried launch the same launch: the
 // provider's delivery id (authenticated by its signature), else the
 // caller's key, else the signed request's nonce, else the body itself within
-// a ten-minute bucket, so a webhook redelivered minutes later cannot launch
-// twice.
+// the policy's dedupe window, so a webhook redelivered minutes later cannot
+// launch twice. With the window off ("0"), a keyless launch is always new.
+// The second value is a warning for the reply, or "".
 func idempotencyKey(g guarded) (string, string) {
 	switch {
 	case g.delivery != "":
@@ -222,10 +228,22 @@ func idempotencyKey(g guarded) (string, string) {
 	case g.nonce != "":
 		return "sig:" + g.nonce, ""
 	}
+	window := g.tok.Policy.Dedupe()
+	if window <= 0 {
+		var b [16]byte
+		rand.Read(b[:])
+		return "once:" + hex.EncodeToString(b[:]), ""
+	}
 	sum := sha256.Sum256(g.body)
-	bucket := time.Now().Unix() / 600
-	return "body:" + hex.EncodeToString(sum[:]) + ":" + strconv.FormatInt(bucket, 10),
-		"no Idempotency-Key given: an identical launch in the same ten minutes is treated as this one"
+	bucket := time.Now().UnixNano() / int64(window)
+	return "body:" + hex.EncodeToString(sum[:]) + ":" + window.String() + ":" + strconv.FormatInt(bucket, 10),
+		fmt.Sprintf("no Idempotency-Key given: an identical launch within the token's dedupe window (%s) is treated as this one; send an Idempotency-Key header (or idempotencyKey) to tell launches apart", window)
+}
+
+// replayWarning tells the caller of a keyless launch that was answered as a
+// replay how to get a new launch instead.
+func replayWarning(window time.Duration) string {
+	return fmt.Sprintf("replayed: an identical launch without an Idempotency-Key was made within the token's dedupe window (%s), so these are its instances and nothing new was started; to launch again, send a new Idempotency-Key header (or idempotencyKey), or change the body (e.g. a tag)", window)
 }
 
 func (d TaskDeps) price(ctx context.Context, g guarded, sess aws.CredentialsProvider) (*spot.PriceResult, error) {

@@ -188,7 +188,7 @@ func (r *Reaper) replace(ctx context.Context, creds aws.CredentialsProvider, reg
 	if info.ID == "" || !info.Policy.ReplaceInterrupted || info.Status(now) != "active" {
 		return
 	}
-	st, err := r.Spot.Status(ctx, creds, region, info.ID)
+	st, err := r.Spot.Status(ctx, creds, region, info.ID, nil)
 	if err != nil {
 		r.Log.Warn("replace: status failed", "token_id", info.ID, "error", err)
 		return

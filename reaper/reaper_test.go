@@ -186,7 +186,7 @@ func TestReplaceInterrupted(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			status, err := sp.Status(ctx, static, "us-east-1", c.ID)
+			status, err := sp.Status(ctx, static, "us-east-1", c.ID, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -27,6 +27,9 @@ const (
 	RefusedMalformed = "not an instance id"
 	RefusedNotFound  = "no such instance in this region"
 	RefusedForeign   = "not launched by this token"
+	// RefusedNotMine is status's reason: it lists by the token's tag, so it
+	// cannot tell (and need not say) whether the id exists at all.
+	RefusedNotMine = "not an instance of this token in this region"
 )
 
 // TerminateResult lists what a terminate ended and what it refused.
@@ -166,23 +169,48 @@ type StatusResult struct {
 	// HourlyCost is what the live instances cost per hour now.
 	HourlyCost float64  `json:"hourlyCost"`
 	Warnings   []string `json:"warnings,omitempty"`
+	// Refused lists the asked ids that are not the token's instances.
+	Refused []RefusedID `json:"refused,omitempty"`
 }
 
 // Status lists the token's instances (live and recently ended) with state,
 // TTL left, price now and an estimate of the cost so far (hours run times
 // today's price: EC2 bills the price of each hour, which it does not
-// expose per instance).
-func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string) (StatusResult, error) {
+// expose per instance). With ids, only those are listed; an id that is not
+// one of the token's instances is listed in Refused, never silently dropped.
+func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, ids []string) (StatusResult, error) {
 	region, api, err := c.ec2For(region)
 	if err != nil {
 		return StatusResult{}, err
 	}
 	opt := ec2Opts(creds)
-	ins, err := describe(ctx, api, opt, filter("tag:"+TagToken, tokenID))
+	filters := []types.Filter{filter("tag:"+TagToken, tokenID)}
+	var refused []RefusedID
+	if len(ids) > 0 {
+		var valid []string
+		for _, id := range dedupe(ids) {
+			if instanceIDRE.MatchString(id) {
+				valid = append(valid, id)
+			} else {
+				refused = append(refused, RefusedID{ID: truncate(id, 40), Reason: RefusedMalformed})
+			}
+		}
+		if len(valid) == 0 {
+			return StatusResult{Instances: []Instance{}, Refused: refused}, nil
+		}
+		filters = append(filters, filter("instance-id", valid...))
+		ids = valid
+	}
+	ins, err := describe(ctx, api, opt, filters...)
 	if err != nil {
 		return StatusResult{}, mapErr(err, "EC2 DescribeInstances in "+region)
 	}
-	res := StatusResult{Instances: ins}
+	for _, id := range ids {
+		if !slices.ContainsFunc(ins, func(in Instance) bool { return in.ID == id }) {
+			refused = append(refused, RefusedID{ID: id, Reason: RefusedNotMine})
+		}
+	}
+	res := StatusResult{Instances: ins, Refused: refused}
 	if len(ins) == 0 {
 		res.Instances = []Instance{}
 		return res, nil
