@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/inflight"
@@ -106,7 +107,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		fmt.Fprintf(stdout, "admin token (shown once; keep it, e.g. export SPOTTER_ADMIN_TOKEN=...):\n  %s\n", generated)
 	}
 
-	sp, err := newSpot(cfg, log, sandbox, m)
+	sp, err := newSpot(ctx, cfg, log, sandbox, m)
 	if err != nil {
 		return err
 	}
@@ -193,9 +194,10 @@ func loadTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {
 
 // newSpot builds the AWS client: the sandbox's emulator, or the endpoints
 // named by AWS_ENDPOINT_URL_EC2/_STS (empty: real AWS).
-func newSpot(cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS, m *metrics.Metrics) (*spot.Client, error) {
+func newSpot(ctx context.Context, cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS, m *metrics.Metrics) (*spot.Client, error) {
+	hc := &http.Client{Transport: m.Transport(awsTransport()), Timeout: 60 * time.Second}
 	sc := spot.Config{
-		HTTPClient:  &http.Client{Transport: m.Transport(awsTransport()), Timeout: 60 * time.Second},
+		HTTPClient:  hc,
 		EC2Endpoint: cfg.EC2Endpoint, STSEndpoint: cfg.STSEndpoint, DefaultRegion: cfg.Region,
 		Logger: log.With("component", "spot"),
 		// A waiting launch must answer inside the request timeout.
@@ -205,6 +207,16 @@ func newSpot(cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS, m *metrics.
 		sc.EC2Endpoint, sc.STSEndpoint = sandbox.url, sandbox.url
 		sc.OnDemandPrices = sandbox.sim.OnDemandPrice
 		sc.PollInterval = time.Second
+		// The emulator's default user is the sandbox's own identity, so
+		// tokens holding only a role work there too.
+		sc.ServiceCredentials = spot.Static(spot.Credentials{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey})
+	} else {
+		own, err := cfg.Identity.provider(ctx, cfg.Region)
+		if err != nil {
+			return nil, err
+		}
+		go probeIdentity(ctx, own, log) // instance metadata may take seconds to answer, or not at all
+		sc.ServiceCredentials = own
 	}
 	sp, err := spot.New(sc)
 	if err != nil {
