@@ -31,8 +31,8 @@ const (
 // never shows the secret.
 type awsIdentity struct {
 	AccessKeyID, SecretAccessKey, SessionToken string
-	Profile, ConfigFile, CredentialsFile        string
-	IMDSDisabled                                bool
+	Profile, ConfigFile, CredentialsFile       string
+	IMDSDisabled                               bool
 }
 
 func (a awsIdentity) String() string {

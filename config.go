@@ -61,8 +61,8 @@ type serveConfig struct {
 	ReaperInterval time.Duration
 	EC2Endpoint    string
 	// Identity is where spotter's own AWS identity comes from.
-	Identity awsIdentity
-	STSEndpoint    string
+	Identity    awsIdentity
+	STSEndpoint string
 	// SlackResponseURLs are the URL prefixes Slack results may be posted to.
 	SlackResponseURLs []string
 
