@@ -121,7 +121,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			Observe: func(a spot.ReapAction) { m.ReaperEvents.WithLabelValues(a.Action, a.Reason).Inc() },
 			Usage: func(id string, u spot.Usage) {
 				m.Running.WithLabelValues(id).Set(float64(u.Running))
-				m.HourlyCost.WithLabelValues(id).Set(u.HourlyCost)
+				m.HourlyCost.WithLabelValues(id).Set(u.HourlyCost.Dollars())
 			},
 			Forget: func(id string) {
 				m.Running.DeleteLabelValues(id)
@@ -254,7 +254,7 @@ func observeTask(m *metrics.Metrics) func(task, outcome string, res handlers.Res
 			}
 			if tok != "" {
 				m.Running.WithLabelValues(tok).Set(float64(live))
-				m.HourlyCost.WithLabelValues(tok).Set(s.HourlyCost)
+				m.HourlyCost.WithLabelValues(tok).Set(s.HourlyCost.Dollars())
 			}
 		}
 	}

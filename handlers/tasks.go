@@ -196,7 +196,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 func ledgerInstances(ins []spot.Instance) []inflight.Instance {
 	out := make([]inflight.Instance, len(ins))
 	for i, in := range ins {
-		out[i] = inflight.Instance{ID: in.ID, Price: in.Price}
+		out[i] = inflight.Instance{ID: in.ID, Price: in.Price.Dollars()}
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/money"
 )
 
 // Reap actions and reasons, for the audit log.
@@ -50,8 +51,8 @@ type ReapReport struct {
 
 // Usage is what one token runs: live instances and their $/h now.
 type Usage struct {
-	Running    int     `json:"running"`
-	HourlyCost float64 `json:"hourlyCost"`
+	Running    int       `json:"running"`
+	HourlyCost money.USD `json:"hourlyCost"`
 }
 
 // Reap terminates the spotter instances (of every token) that the given

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/money"
 )
 
 // RefusedID is an instance a terminate did not touch, and why.
@@ -167,8 +168,11 @@ type StatusResult struct {
 	// to end.
 	Interrupted []string `json:"interrupted,omitempty"`
 	// HourlyCost is what the live instances cost per hour now.
-	HourlyCost float64  `json:"hourlyCost"`
-	Warnings   []string `json:"warnings,omitempty"`
+	HourlyCost money.USD `json:"hourlyCost"`
+	// CostSoFar is the estimated cost of every instance listed, ended ones
+	// included: the sum of theirs.
+	CostSoFar money.USD `json:"costSoFar"`
+	Warnings  []string  `json:"warnings,omitempty"`
 	// Refused lists the asked ids that are not the token's instances.
 	Refused []RefusedID `json:"refused,omitempty"`
 }
@@ -243,7 +247,8 @@ func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, regi
 			}
 		}
 		if !in.LaunchTime.IsZero() && end.After(in.LaunchTime) {
-			in.CostSoFar = roundCents(in.Price * end.Sub(in.LaunchTime).Hours())
+			in.CostSoFar = in.Price.ForHours(end.Sub(in.LaunchTime).Hours())
+			res.CostSoFar += in.CostSoFar
 		}
 	}
 	slices.SortStableFunc(res.Instances, func(a, b Instance) int { return a.LaunchTime.Compare(b.LaunchTime) })
@@ -275,8 +280,6 @@ func (c *Client) interruptionNotices(ctx context.Context, api ec2API, opt func(*
 	return out, nil
 }
 
-func roundCents(v float64) float64 { return math.Round(v*10000) / 10000 }
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -286,12 +289,12 @@ func truncate(s string, n int) string {
 
 // PriceQuote is the current price of one spot pool.
 type PriceQuote struct {
-	Type     string  `json:"type"`
-	AZ       string  `json:"az"`
-	VCPU     int32   `json:"vcpu,omitempty"`
-	Spot     float64 `json:"spot"`
-	PerVCPU  float64 `json:"perVcpu,omitempty"`
-	OnDemand float64 `json:"onDemand,omitempty"`
+	Type     string    `json:"type"`
+	AZ       string    `json:"az"`
+	VCPU     int32     `json:"vcpu,omitempty"`
+	Spot     money.USD `json:"spot"`
+	PerVCPU  money.USD `json:"perVcpu,omitempty"`
+	OnDemand money.USD `json:"onDemand,omitempty"`
 	// SavingPct is the spot discount against on-demand, when known.
 	SavingPct float64 `json:"savingPct,omitempty"`
 }
@@ -343,12 +346,12 @@ func (c *Client) Price(ctx context.Context, creds aws.CredentialsProvider, regio
 	}
 	var res PriceResult
 	for k, sp := range prices {
-		q := PriceQuote{Type: k.typ, AZ: k.az, Spot: sp, VCPU: vcpus[k.typ]}
+		q := PriceQuote{Type: k.typ, AZ: k.az, Spot: money.FromDollars(sp), VCPU: vcpus[k.typ]}
 		if q.VCPU > 0 {
-			q.PerVCPU = sp / float64(q.VCPU)
+			q.PerVCPU = money.FromDollars(sp / float64(q.VCPU))
 		}
 		if od, ok := c.onDemandPrice(region, k.typ); ok && od > 0 {
-			q.OnDemand = od
+			q.OnDemand = money.FromDollars(od)
 			q.SavingPct = math.Round((1-sp/od)*1000) / 10
 		}
 		res.Quotes = append(res.Quotes, q)

@@ -1,6 +1,7 @@
 package spot
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -211,7 +212,7 @@ func TestPrice(t *testing.T) {
 	if len(res.Quotes) < len(types) {
 		t.Fatalf("Price = %d quotes; want one per type and zone", len(res.Quotes))
 	}
-	if !slices.IsSortedFunc(res.Quotes, func(a, b PriceQuote) int { return cmpFloat(a.PerVCPU, b.PerVCPU) }) {
+	if !slices.IsSortedFunc(res.Quotes, func(a, b PriceQuote) int { return cmp.Compare(a.PerVCPU, b.PerVCPU) }) {
 		t.Errorf("quotes not cheapest per vCPU first")
 	}
 	for _, q := range res.Quotes {
