@@ -140,3 +140,46 @@ func grepLines(text, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestPolicyPatternsEndToEnd: a policy that lists only patterns launches
+// and prices without naming types, a mixed one prices its patterns' types
+// too, and the AMI's architecture still leaves out what it cannot boot.
+func TestPolicyPatternsEndToEnd(t *testing.T) {
+	s := startStack(t, "embedded")
+	const pol = `{"regions":["us-east-1"],"instanceTypes":%s,"amis":["ami-0123456789abcdef0"],"maxCount":2,"tasks":["launch","price","terminate"]}`
+	tests := []struct {
+		name      string
+		types     string
+		task      string
+		wantTypes []string // each must appear in the reply's types
+		notTypes  []string // none may appear
+		wantWarn  string
+	}{
+		{name: "patterns only, launch", types: `["t3.*"]`, task: `{"task":"launch","dryRun":true}`, wantTypes: []string{"t3.micro", "t3.small"}},
+		{name: "patterns only, price", types: `["t3.*"]`, task: `{"task":"price"}`, wantTypes: []string{"t3.micro", "t3.large"}, notTypes: []string{"m5.large"}},
+		{name: "mixed, price", types: `["c5.*","m5.large"]`, task: `{"task":"price"}`, wantTypes: []string{"c5.large", "c5.xlarge", "m5.large"}, notTypes: []string{"m5.xlarge"}},
+		{name: "architecture check", types: `["t3.*","t4g.*"]`, task: `{"task":"launch","dryRun":true}`, wantTypes: []string{"t3.micro"}, notTypes: []string{"t4g.micro"}, wantWarn: "t4g.micro"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := s.createToken(t, `{"name":"patterns","credentials":`+keysJSON()+`,"policy":`+fmt.Sprintf(pol, tt.types)+`}`)
+			code, _, raw := s.task(t, tok["url"].(string), tt.task, map[string]string{"Idempotency-Key": tt.name})
+			if code != 200 {
+				t.Fatalf("%s with policy types %s = %d %s", tt.task, tt.types, code, raw)
+			}
+			for _, w := range tt.wantTypes {
+				if !strings.Contains(raw, `"type":"`+w+`"`) {
+					t.Errorf("reply lacks %s: %s", w, raw)
+				}
+			}
+			for _, n := range tt.notTypes {
+				if strings.Contains(raw, `"type":"`+n+`"`) {
+					t.Errorf("reply offers %s, outside the policy or the AMI's architecture: %s", n, raw)
+				}
+			}
+			if tt.wantWarn != "" && !strings.Contains(raw, tt.wantWarn+"") {
+				t.Errorf("no warning names %s: %s", tt.wantWarn, raw)
+			}
+		})
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,6 +128,11 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	// are checked by admit once Launch has listed it.
 	l, err := pol.ResolveLaunch(g.req, policy.Usage{})
 	if err != nil {
+		return nil, err
+	}
+	// The policy's patterns ("c5.*") stand for the region's types that
+	// match; Launch then keeps those the AMI's architecture runs.
+	if l.InstanceTypes, err = d.Spot.ExpandTypes(ctx, sess, l.Region, l.InstanceTypes); err != nil {
 		return nil, err
 	}
 	key, keyWarning := idempotencyKey(g)
@@ -254,17 +258,16 @@ func (d TaskDeps) price(ctx context.Context, g guarded, sess aws.CredentialsProv
 		}
 	}
 	if len(types) == 0 {
-		for _, t := range g.tok.Policy.InstanceTypes {
-			if !strings.ContainsAny(t, "*?[") {
-				types = append(types, t)
-			}
+		// Names and patterns alike: a pattern prices every type of the
+		// region it matches.
+		var err error
+		if types, err = d.Spot.ExpandTypes(ctx, sess, g.region, g.tok.Policy.InstanceTypes); err != nil {
+			return nil, err
 		}
 	}
 	r, err := d.Spot.Price(ctx, sess, g.region, types)
 	if err != nil {
 		return nil, err
 	}
-	// Patterns are priced over every type the region offers, then cut to the policy.
-	r.Quotes = slices.DeleteFunc(r.Quotes, func(q spot.PriceQuote) bool { return !g.tok.Policy.MatchType(q.Type) })
 	return &r, nil
 }

@@ -21,8 +21,9 @@ import (
 // no call.
 type archCache struct {
 	mu     sync.Mutex
-	images map[[2]string]string   // region, AMI → architecture
-	types  map[[2]string][]string // region, type → architectures
+	images     map[[2]string]string   // region, AMI → architecture
+	types      map[[2]string][]string // region, type → architectures
+	catalogues map[string]typeCatalogue
 }
 
 // bootable returns the types of want that can boot ami, with a warning
