@@ -20,7 +20,7 @@ import (
 // the AMI cannot boot in; after the first launch of an AMI the check costs
 // no call.
 type archCache struct {
-	mu     sync.Mutex
+	mu         sync.Mutex
 	images     map[[2]string]string   // region, AMI → architecture
 	types      map[[2]string][]string // region, type → architectures
 	catalogues map[string]typeCatalogue

@@ -71,7 +71,11 @@ func TestExpandTypesCached(t *testing.T) {
 	}
 	// The catalogue also fills the architecture cache: a launch of those
 	// types asks EC2 nothing more about them.
-	e.mustLaunch(t, func() LaunchSpec { s := e.spec("tokA", "exp", 1); s.InstanceTypes = []string{"t3.micro", "t3.small"}; return s }())
+	e.mustLaunch(t, func() LaunchSpec {
+		s := e.spec("tokA", "exp", 1)
+		s.InstanceTypes = []string{"t3.micro", "t3.small"}
+		return s
+	}())
 	if n := e.callCount("DescribeInstanceTypes"); n != first {
 		t.Errorf("DescribeInstanceTypes calls = %d after three expansions and a launch; want %d", n, first)
 	}
