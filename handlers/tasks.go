@@ -132,7 +132,8 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	}
 	// The policy's patterns ("c5.*") stand for the region's types that
 	// match; Launch then keeps those the AMI's architecture runs.
-	if l.InstanceTypes, err = d.Spot.ExpandTypes(ctx, sess, l.Region, l.InstanceTypes); err != nil {
+	var typeWarnings []string
+	if l.InstanceTypes, typeWarnings, err = d.Spot.ExpandTypes(ctx, sess, l.Region, l.InstanceTypes); err != nil {
 		return nil, err
 	}
 	key, keyWarning := idempotencyKey(g)
@@ -188,6 +189,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	if err != nil {
 		return nil, err
 	}
+	res.Warnings = append(typeWarnings, res.Warnings...)
 	switch {
 	case keyWarning != "" && res.Replayed:
 		res.Warnings = append(res.Warnings, replayWarning(pol.Dedupe()))
@@ -251,7 +253,7 @@ func replayWarning(window time.Duration) string {
 }
 
 func (d TaskDeps) price(ctx context.Context, g guarded, sess aws.CredentialsProvider) (*spot.PriceResult, error) {
-	types := g.req.InstanceTypes
+	types, warnings := g.req.InstanceTypes, []string(nil)
 	for _, t := range types {
 		if !g.tok.Policy.MatchType(t) {
 			return nil, apperr.New(apperr.PolicyDenied, "rule instanceTypes: %s is not allowed (allowed: %s)", t, strings.Join(g.tok.Policy.InstanceTypes, ", "))
@@ -261,7 +263,7 @@ func (d TaskDeps) price(ctx context.Context, g guarded, sess aws.CredentialsProv
 		// Names and patterns alike: a pattern prices every type of the
 		// region it matches.
 		var err error
-		if types, err = d.Spot.ExpandTypes(ctx, sess, g.region, g.tok.Policy.InstanceTypes); err != nil {
+		if types, warnings, err = d.Spot.ExpandTypes(ctx, sess, g.region, g.tok.Policy.InstanceTypes); err != nil {
 			return nil, err
 		}
 	}
@@ -269,5 +271,6 @@ func (d TaskDeps) price(ctx context.Context, g guarded, sess aws.CredentialsProv
 	if err != nil {
 		return nil, err
 	}
+	r.Warnings = append(warnings, r.Warnings...)
 	return &r, nil
 }

@@ -30,17 +30,23 @@ func IsPattern(t string) bool { return strings.ContainsAny(t, "*?[") }
 // against the region's catalogue (DescribeInstanceTypes, read once per
 // region and day). Sorted, without duplicates. A pattern that matches no
 // type, or a list that expands past MaxExpandedTypes, is invalid_request.
-func (c *Client) ExpandTypes(ctx context.Context, creds aws.CredentialsProvider, region string, list []string) ([]string, error) {
+// Credentials without ec2:DescribeInstanceTypes get the names alone, with
+// a warning (or, with no names, the permission error).
+func (c *Client) ExpandTypes(ctx context.Context, creds aws.CredentialsProvider, region string, list []string) ([]string, []string, error) {
 	if !slices.ContainsFunc(list, IsPattern) {
-		return dedupe(list), nil
+		return dedupe(list), nil, nil
 	}
 	region, api, err := c.ec2For(region)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	all, err := c.catalogue(ctx, api, ec2Opts(creds), region)
 	if err != nil {
-		return nil, err
+		names := slices.DeleteFunc(slices.Clone(list), IsPattern)
+		if apperr.Code(err) == apperr.AWSAuthFailed && len(names) > 0 {
+			return dedupe(names), []string{"the policy's patterns were not expanded (" + apperr.Details(err) + "); only its named types were used"}, nil
+		}
+		return nil, nil, err
 	}
 	var out []string
 	for _, entry := range list {
@@ -55,16 +61,16 @@ func (c *Client) ExpandTypes(ctx context.Context, creds aws.CredentialsProvider,
 			}
 		}
 		if len(out) == n {
-			return nil, apperr.New(apperr.Invalid, "instanceTypes: the pattern %s matches no instance type in %s", entry, region)
+			return nil, nil, apperr.New(apperr.Invalid, "instanceTypes: the pattern %s matches no instance type in %s", entry, region)
 		}
 	}
 	slices.Sort(out)
 	out = slices.Compact(out)
 	if len(out) > MaxExpandedTypes {
-		return nil, apperr.New(apperr.Invalid, "instanceTypes: %s stands for %d instance types in %s, more than %d; name the types in the request (instanceTypes) or narrow the policy's patterns",
+		return nil, nil, apperr.New(apperr.Invalid, "instanceTypes: %s stands for %d instance types in %s, more than %d; name the types in the request (instanceTypes) or narrow the policy's patterns",
 			strings.Join(list, ", "), len(out), region, MaxExpandedTypes)
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 // catalogue lists every instance type offered in a region, and remembers

@@ -4,16 +4,18 @@ import (
 	"context"
 	"path"
 	"slices"
+	"strings"
 	"testing"
 )
 
 func TestExpandTypes(t *testing.T) {
-	e := mustEnv(t)
 	tests := []struct {
 		name     string
 		list     []string
 		want     []string // must be among the result
 		patterns []string // every result matches one of these (or is in want)
+		denied   bool     // the credentials may not DescribeInstanceTypes
+		wantWarn string
 		wantCode string
 	}{
 		{name: "pattern only", list: []string{"c5.*"}, want: []string{"c5.large", "c5.xlarge"}, patterns: []string{"c5.*"}},
@@ -21,16 +23,28 @@ func TestExpandTypes(t *testing.T) {
 		{name: "names only", list: []string{"m5.large", "m5.large"}, want: []string{"m5.large"}, patterns: []string{"m5.large"}},
 		{name: "question mark", list: []string{"t3.micr?"}, want: []string{"t3.micro"}, patterns: []string{"t3.micr?"}},
 		{name: "matches nothing", list: []string{"zz9.*"}, wantCode: "invalid_request"},
+		{name: "catalogue denied: names only, with a warning", list: []string{"c5.*", "m5.large"}, denied: true,
+			want: []string{"m5.large"}, patterns: []string{"m5.large"}, wantWarn: "patterns were not expanded"},
+		{name: "catalogue denied, no names", list: []string{"c5.*"}, denied: true, wantCode: "aws_auth_failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := e.client.ExpandTypes(context.Background(), e.creds, region, tt.list)
+			e := mustEnv(t)
+			if tt.denied {
+				if err := e.sim.InjectFault("DescribeInstanceTypes", "UnauthorizedOperation", 1, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, warnings, err := e.client.ExpandTypes(context.Background(), e.creds, region, tt.list)
 			if tt.wantCode != "" {
 				wantCode(t, err, tt.wantCode)
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.wantWarn != "" && !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, tt.wantWarn) }) {
+				t.Errorf("warnings %q lack %q", warnings, tt.wantWarn)
 			}
 			for _, w := range tt.want {
 				if !slices.Contains(got, w) {
@@ -54,14 +68,14 @@ func TestExpandTypes(t *testing.T) {
 func TestExpandTypesCached(t *testing.T) {
 	e := mustEnv(t)
 	ctx := context.Background()
-	if _, err := e.client.ExpandTypes(ctx, e.creds, region, []string{"m5.large"}); err != nil {
+	if _, _, err := e.client.ExpandTypes(ctx, e.creds, region, []string{"m5.large"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.callCount("DescribeInstanceTypes"); n != 0 {
 		t.Fatalf("names only: %d DescribeInstanceTypes calls; want 0", n)
 	}
 	for range 3 {
-		if _, err := e.client.ExpandTypes(ctx, e.creds, region, []string{"t3.*"}); err != nil {
+		if _, _, err := e.client.ExpandTypes(ctx, e.creds, region, []string{"t3.*"}); err != nil {
 			t.Fatal(err)
 		}
 	}
