@@ -7,11 +7,11 @@ package reaper
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/spot"
 )
@@ -206,14 +206,29 @@ func (r *Reaper) replace(ctx context.Context, creds aws.CredentialsProvider, reg
 		r.Log.Info("audit", "event", "replace", "outcome", "skipped", "reason", "maxRunning", "token_id", info.ID, "interrupted", instanceID)
 		return
 	}
-	var types []string
-	for _, t := range info.Policy.InstanceTypes {
-		if !strings.ContainsAny(t, "*?[") {
-			types = append(types, t)
+	// The caps of a launch hold for a replacement too: the policy's price
+	// per instance, and the hourly budget less what the token runs now.
+	caps := spot.Caps{MaxPrice: info.Policy.MaxPrice}
+	if spend := info.Policy.MaxHourlySpend; spend > 0 {
+		caps.MaxTotalPrice = spend - st.HourlyCost.Dollars()
+		if caps.MaxTotalPrice <= 1e-9 {
+			r.Log.Info("audit", "event", "replace", "outcome", "skipped", "reason", "maxHourlySpend", "token_id", info.ID, "interrupted", instanceID,
+				"hourly_cost", st.HourlyCost.String())
+			return
+		}
+		if caps.MaxPrice > 0 {
+			caps.MaxTotalPrice = min(caps.MaxTotalPrice, caps.MaxPrice)
 		}
 	}
-	in, ok, err := r.Spot.Replace(ctx, creds, region, info.ID, instanceID, types)
+	types, _, err := r.Spot.ExpandTypes(ctx, creds, region, info.Policy.InstanceTypes)
+	if err != nil {
+		r.Log.Warn("audit", "event", "replace", "outcome", "failed", "token_id", info.ID, "interrupted", instanceID, "error", err)
+		return
+	}
+	in, ok, err := r.Spot.Replace(ctx, creds, region, info.ID, instanceID, types, caps)
 	switch {
+	case apperr.Code(err) == apperr.PolicyDenied:
+		r.Log.Info("audit", "event", "replace", "outcome", "skipped", "reason", apperr.Details(err), "token_id", info.ID, "interrupted", instanceID)
 	case err != nil:
 		r.Log.Warn("audit", "event", "replace", "outcome", "failed", "token_id", info.ID, "interrupted", instanceID, "error", err)
 	case ok:
