@@ -123,7 +123,7 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 			}
 			for _, a := range rep.Actions {
 				r.Log.Info("audit", "event", "reap", "action", a.Action, "reason", a.Reason,
-					"instance_id", a.InstanceID, "template", a.Template, "token_id", a.TokenID, "region", region)
+					"instance_id", a.InstanceID, "template", a.Template, "spot_request", a.Request, "token_id", a.TokenID, "region", region)
 				if r.Observe != nil {
 					r.Observe(a)
 				}

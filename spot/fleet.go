@@ -74,6 +74,12 @@ func newTemplate(spec LaunchSpec, userData []byte) template {
 		TagSpecifications: []types.LaunchTemplateTagSpecificationRequest{{
 			ResourceType: types.ResourceTypeVolume,
 			Tags:         ec2Tags(volumeTags),
+		}, {
+			// Whatever launches from the template carries its name, so the
+			// reaper finds an instance started from it some other way
+			// (without spotter's tags, so without a TTL) and ends it.
+			ResourceType: types.ResourceTypeInstance,
+			Tags:         ec2Tags(map[string]string{TagTemplate: name}),
 		}},
 	}
 	if spec.KeyName != "" {
