@@ -3,9 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 )
+
+// floatNoise matches a number with more decimals than a micro-dollar has.
+var floatNoise = regexp.MustCompile(`\d\.\d{7,}`)
 
 // rulesPolicy allows up to 3 instances per request and 3 running.
 const rulesPolicy = `{"regions":["us-east-1"],"instanceTypes":["t3.micro"],"amis":["ami-0123456789abcdef0"],"maxCount":3,"maxRunning":3,"maxTTL":"2h","tasks":["launch","terminate","status"]%s}`
@@ -51,6 +55,10 @@ func TestLaunchRulesEndToEnd(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("launch 3 = %d %s", code, raw)
 	}
+	// Three prices summed in float64 print as 0.008700000000000001.
+	if m := floatNoise.FindString(raw); m != "" {
+		t.Errorf("launch reply has float noise %q: %s", m, raw)
+	}
 	if code, v, raw := s.task(t, url, `{"task":"launch"}`, map[string]string{"Idempotency-Key": "fourth"}); code != 403 || v["error"] != "policy_denied" || !strings.Contains(raw, "maxRunning") {
 		t.Fatalf("a fourth instance = %d %s; want 403 policy_denied by maxRunning", code, raw)
 	}
@@ -60,6 +68,9 @@ func TestLaunchRulesEndToEnd(t *testing.T) {
 	code, st, raw := s.task(t, url, `{"task":"status","instanceIds":["`+mine+`","`+stranger+`"]}`, nil)
 	if code != 200 {
 		t.Fatalf("status by ids = %d %s", code, raw)
+	}
+	if code, _, raw := s.task(t, url, `{"task":"status"}`, nil); code != 200 || floatNoise.MatchString(raw) || !strings.Contains(raw, `"costSoFar":`) {
+		t.Errorf("status = %d %s; want a total costSoFar and no float noise", code, raw)
 	}
 	if ins := st["instances"].([]any); len(ins) != 1 || ins[0].(map[string]any)["id"] != mine {
 		t.Errorf("status of [%s %s] lists %v; want only %s", mine, stranger, ins, mine)
