@@ -11,6 +11,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/smithy-go/logging"
 )
 
 // The standard AWS variables spotter reads for its own identity. The SDK
@@ -62,7 +63,12 @@ func readAWSIdentity(getenv func(string) string) awsIdentity {
 // The chain's own calls (instance metadata, SSO, STS for a profile's role)
 // use the SDK's HTTP client, which honours AWS_CA_BUNDLE.
 func (a awsIdentity) provider(ctx context.Context, region string) (aws.CredentialsProvider, error) {
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(region)}
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(region),
+		// The SDK's own logger writes to stderr (an IMDS fallback warning
+		// on every host that is not EC2); probeIdentity says what matters.
+		awsconfig.WithLogger(logging.Nop{}),
+	}
 	if a.AccessKeyID != "" && a.SecretAccessKey != "" {
 		// The first link of the chain, read through getenv like every
 		// other setting, so tests need not touch the process environment.

@@ -199,7 +199,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	switch {
 	case keyWarning != "" && res.Replayed:
 		res.Warnings = append(res.Warnings, replayWarning(pol.Dedupe()))
-	case keyWarning != "":
+	case keyWarning != "" && !res.DryRun: // a dry run starts nothing to repeat
 		res.Warnings = append(res.Warnings, keyWarning)
 	}
 	return &res, nil
