@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -91,5 +92,22 @@ func TestRoleOnlyTokenEndToEnd(t *testing.T) {
 				t.Error("spotter's own secret reached the log")
 			}
 		})
+	}
+}
+
+// TestSandboxRoleToken: the sandbox assumes a role-only token's role with
+// the emulator's default user, so the README's role example works there.
+func TestSandboxRoleToken(t *testing.T) {
+	const admin = "sandbox-admin-token-0123456789abcdef"
+	base, _, _ := startServe(t, map[string]string{"SPOTTER_ADMIN_TOKEN": admin}, "--sandbox", "--addr", "127.0.0.1:0")
+	body := `{"name":"role","credentials":{"roleArn":"arn:aws:iam::123456789012:role/spotter-ci","externalId":"ci-7"},` +
+		`"policy":{"instanceTypes":["t3.micro"],"amis":["ami-0123456789abcdef0"],"tasks":["launch","status"]}}`
+	code, tok, raw := call(t, http.DefaultClient, "POST", base+"/v1/tokens", admin, "application/json", []byte(body))
+	if code != 201 {
+		t.Fatalf("create = %d %s", code, raw)
+	}
+	code, v, raw := call(t, http.DefaultClient, "POST", tok["url"].(string), "", "application/json", []byte(`{"task":"launch"}`))
+	if code != 200 || len(v["instances"].([]any)) != 1 {
+		t.Fatalf("launch with a role token in the sandbox = %d %s; want one instance", code, raw)
 	}
 }
