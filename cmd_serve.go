@@ -91,7 +91,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	reg, err := capability.New(capability.Config{
 		Store: store, Authority: auth, Logger: log,
 		PublicURL: cfg.publicURL(scheme), DefaultRegion: cfg.Region,
-		DefaultExpiresIn: cfg.TokenTTL,
+		DefaultExpiresIn: cfg.TokenTTL, ObserveMFA: m.ObserveMFA,
 	})
 	if err != nil {
 		return err

@@ -54,6 +54,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		"show":   {"show one token and its policy (no secrets)", runTokenShow},
 		"revoke": {"revoke tokens for good", runTokenRevoke},
 		"rotate": {"replace a token's credentials, signing secret or TOTP secret", runTokenRotate},
+		"unlock": {"clear a token's MFA lockout after too many wrong codes", runTokenUnlock},
 	}, args, getenv, stdin, stdout, stderr)
 }
 
@@ -182,7 +183,7 @@ func runTokenList(ctx context.Context, args []string, getenv func(string) string
 	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREDENTIALS\tMFA\tSIGNED\tEXPIRES")
 	for _, t := range toks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", t.ID, t.Name, or(t.Status, "-"),
-			credentialSummary(t.Credentials), mfaSummary(t.MFA), t.RequireSignature, timeOrDash(t.ExpiresAt))
+			credentialSummary(t.Credentials), mfaSummary(t.MFA)+lockedNote(t.MFALock), t.RequireSignature, timeOrDash(t.ExpiresAt))
 	}
 	return tw.Flush()
 }

@@ -27,7 +27,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":   {"run the HTTPS service", runServe},
 		"sim":     {"run the EC2/STS emulator alone", runSim},
-		"token":   {"create, list, show, revoke or rotate capability tokens (admin)", runToken},
+		"token":   {"create, list, show, revoke, rotate or unlock capability tokens (admin)", runToken},
 		"keys":    {"rotate the token-signing key (admin)", runKeys},
 		"task":    {"launch, terminate, status, price or cancel spot instances", runTask},
 		"version": {"print the version", runVersion},

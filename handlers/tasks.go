@@ -99,6 +99,9 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		RoleARN: creds.RoleARN, ExternalID: creds.ExternalID,
 	}, mfa, g.region)
 	creds = capability.Credentials{}
+	// STS's verdict on an AWS MFA code counts against the token's budget
+	// as a wrong TOTP code does (capability cannot ask STS itself).
+	err = d.Tokens.SettleMFA(ctx, g.tok, err)
 	if err != nil {
 		return Result{}, err
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -34,6 +36,7 @@ var statusOf = map[string]int{
 	apperr.MFARequired:      http.StatusUnauthorized,
 	apperr.MFAInvalid:       http.StatusUnauthorized,
 	apperr.MFAReplayed:      http.StatusUnauthorized,
+	apperr.MFALocked:        http.StatusTooManyRequests,
 
 	apperr.CapacityUnavailable: http.StatusServiceUnavailable,
 	apperr.AWSThrottled:        http.StatusServiceUnavailable,
@@ -91,6 +94,10 @@ func errorHandler(log *slog.Logger, routes routeSet) echo.HTTPErrorHandler {
 		status, code := StatusOf(err)
 		c.Set(ctxErrorCode, code) // for the request log
 		body := ErrorBody{Code: status, Error: code}
+		if wait := apperr.RetryAfter(err); wait > 0 {
+			// Whole seconds, rounded up: a client that waits this long is not refused again for the same reason.
+			c.Response().Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+		}
 		switch {
 		case code == apperr.Internal:
 			body.Details = "internal error; the server log has the details under this request id"
