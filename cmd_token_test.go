@@ -345,6 +345,7 @@ func TestTokenTLS(t *testing.T) {
 		wantStderr string
 	}{
 		{name: "no trust", env: env, wantErr: "the server's certificate is not trusted: pass --cacert"},
+		{name: "no trust names the URL, slash and all", env: env, wantErr: "GET " + base + "/v1/tokens: tls: "},
 		{name: "cacert", env: env, args: []string{"--cacert", filepath.Join(dir, "tls-cert.pem")}},
 		{name: "cacert from env", env: withEnv(env, cliEnvCACert, filepath.Join(dir, "tls-cert.pem"))},
 		{name: "fingerprint", env: env, args: []string{"--fingerprint", fp[1]}},

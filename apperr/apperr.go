@@ -40,6 +40,10 @@ const (
 	// lockout ends (Retry-After) or an operator unlocks the token.
 	MFALocked = "mfa_locked"
 
+	// PriceTooLow: every pool's price is over the request's ceiling. The
+	// request can succeed only when it (or the market) changes, so it is
+	// not a retryable capacity_unavailable.
+	PriceTooLow         = "price_too_low"
 	CapacityUnavailable = "capacity_unavailable"
 	AWSThrottled        = "aws_throttled"
 	AWSAuthFailed       = "aws_auth_failed"

@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/labstack/gommon/bytes"
 
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
@@ -72,13 +73,18 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultOptions.RequestTimeout
 	}
+	limit, err := ParseBodyLimit(opts.BodyLimit)
+	if err != nil {
+		// serve validates the flag first; a caller passing nonsense is a bug.
+		panic(err)
+	}
 	log := deps.Logger
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	// No proxy is trusted by default: the client address is the peer address.
 	e.IPExtractor = echo.ExtractIPDirect()
 	routes := routeSet{}
-	e.HTTPErrorHandler = errorHandler(log, routes)
+	e.HTTPErrorHandler = errorHandler(log, routes, opts.BodyLimit, limit)
 	refusals := newRefusalLog(log, opts.RefusalLogEvery, opts.Now)
 	e.Use(withRequestID, securityHeaders, logRequests(log, routes, deps.Metrics, refusals), recoverPanics(log, routes),
 		middleware.BodyLimit(opts.BodyLimit), middleware.ContextTimeout(opts.RequestTimeout))
@@ -87,6 +93,16 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 		routes[r.Path] = true
 	}
 	return e
+}
+
+// ParseBodyLimit reads a body limit as Echo's BodyLimit does ("64K" is
+// 64,000 bytes, "64KiB" 65,536), so the 413's details name what is enforced.
+func ParseBodyLimit(s string) (int64, error) {
+	n, err := bytes.Parse(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("body limit %q: want a size such as 64K (64,000 bytes) or 1MiB", s)
+	}
+	return n, nil
 }
 
 // Serve runs h on ln until ctx ends, then shuts down gracefully: in-flight

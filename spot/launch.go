@@ -181,7 +181,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 			return res, apperr.New(apperr.PolicyDenied, "rule %s: the $%s/h left does not pay for one instance in the cheapest pool %s",
 				spec.MaxTotalPriceRule, formatPrice(spec.MaxTotalPrice), where)
 		}
-		return res, apperr.New(apperr.CapacityUnavailable, "maxTotalPrice $%s/h does not pay for one instance in the cheapest pool %s",
+		return res, apperr.New(apperr.PriceTooLow, "maxTotalPrice $%s/h does not pay for one instance in the cheapest pool %s; raise it",
 			formatPrice(spec.MaxTotalPrice), where)
 	}
 	if err := c.ensureTemplate(ctx, api, opt, region, tmpl); err != nil {
