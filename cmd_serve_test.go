@@ -83,7 +83,7 @@ func TestSandboxTemporaryMasterKey(t *testing.T) {
 		t.Errorf("a temporary sandbox asked to back up its master key:\n%s", logs)
 	}
 
-	dir := t.TempDir()
+	dir := dataDir(t)
 	_, logs, stop = startServe(t, nil, "--sandbox", "--addr", "127.0.0.1:0", "--data-dir", dir)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func TestServeMasterKeyEnv(t *testing.T) {
 	key := bytes.Repeat([]byte{0x42}, 32)
 	key[0] = ' '
 	env := map[string]string{envMasterKey: base64.StdEncoding.EncodeToString(key)}
-	_, _, stop := startServe(t, env, "--sandbox", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	_, _, stop := startServe(t, env, "--sandbox", "--addr", "127.0.0.1:0", "--data-dir", dataDir(t))
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
