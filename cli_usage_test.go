@@ -106,6 +106,7 @@ func TestUsageErrorExitCodes(t *testing.T) {
 		wantHint string
 	}{
 		{name: "token show without an id", args: []string{"token", "show"}, wantExit: 2, wantErr: "want one token id", wantHint: "spotter token show --help"},
+		{name: "token unlock without an id", args: []string{"token", "unlock"}, wantExit: 2, wantErr: "want one token id", wantHint: "spotter token unlock --help"},
 		{name: "token create without a name", args: []string{"token", "create"}, wantExit: 2, wantErr: "--name is required", wantHint: "spotter token create --help"},
 		{name: "terminate names nothing", env: map[string]string{cliEnvCapURL: url}, args: []string{"task", "terminate"}, wantExit: 2, wantErr: "name instance ids, or --all"},
 		{name: "task without a capability", args: []string{"task", "status"}, wantExit: 2, wantErr: "no capability"},
