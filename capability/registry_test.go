@@ -176,9 +176,13 @@ func TestRegistry(t *testing.T) {
 					}()
 				}
 				wg.Wait()
-				if ok.Load() != 1 || ok.Load()+replayed.Load() > token.MaxMFAFailures-1 || ok.Load()+replayed.Load()+refused.Load() != 8 {
-					t.Errorf("8 concurrent uses of one code on 2 replicas: %d accepted, %d replayed, %d refused unchecked; want 1 accepted and at most %d checked",
-						ok.Load(), replayed.Load(), refused.Load(), token.MaxMFAFailures-1)
+				// How many of the others were checked (replayed) or refused
+				// unchecked depends on the interleaving: the accepted code
+				// resets the failure count, so uses that come after it are
+				// checked again. What must hold is that one is accepted.
+				if ok.Load() != 1 || ok.Load()+replayed.Load()+refused.Load() != 8 {
+					t.Errorf("8 concurrent uses of one code on 2 replicas: %d accepted, %d replayed, %d refused unchecked; want exactly 1 accepted",
+						ok.Load(), replayed.Load(), refused.Load())
 				}
 				if _, _, err := reg.UnlockMFA(ctx, id); err != nil {
 					t.Fatal(err)
