@@ -159,3 +159,13 @@ func TestExitCode(t *testing.T) {
 		})
 	}
 }
+
+func TestWriteJSONKeepsPlaceholders(t *testing.T) {
+	var b strings.Builder
+	if err := writeJSON(&b, map[string]string{"details": "send Authorization: Bearer <token> & retry"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Bearer <token> & retry") {
+		t.Errorf("writeJSON = %s; want the text as it is", b.String())
+	}
+}
