@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,8 +19,14 @@ import (
 // VaultConfig configures the Vault store. Addr and one way to log in (Token,
 // or RoleID with SecretID) are required; the rest have defaults.
 type VaultConfig struct {
-	Addr  string // VAULT_ADDR
-	Token string // VAULT_TOKEN; never logged
+	Addr string // VAULT_ADDR
+	// Addrs are more nodes of the same Vault cluster (SPOTTER_VAULT_ADDRS):
+	// when the node in use does not answer, calls go on to the next.
+	Addrs []string
+	// CACert is a PEM file of CAs to trust for Vault's TLS certificate;
+	// when empty, VAULT_CACERT and the other VAULT_* TLS settings apply.
+	CACert string
+	Token  string // VAULT_TOKEN; never logged
 	// RoleID and SecretID log in with AppRole (VAULT_ROLE_ID, VAULT_SECRET_ID).
 	// When RoleID is set, AppRole is used and Token is ignored.
 	RoleID       string
@@ -69,6 +76,8 @@ func (c *VaultConfig) defaults() {
 type Vault struct {
 	client  *api.Client
 	cfg     VaultConfig
+	nodes   []string   // cfg.Addr then cfg.Addrs; the client uses one at a time
+	nodeMu  sync.Mutex // serialises moving the client to the next node
 	log     *slog.Logger
 	timeout time.Duration
 
@@ -85,7 +94,10 @@ type Vault struct {
 // message naming the path if the token lacks a permission it needs.
 func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 	cfg.defaults()
-	if cfg.Addr == "" {
+	if cfg.Addr == "" && len(cfg.Addrs) > 0 {
+		cfg.Addr, cfg.Addrs = cfg.Addrs[0], cfg.Addrs[1:]
+	}
+	if strings.TrimSpace(cfg.Addr) == "" {
 		return nil, apperr.New(apperr.Invalid, "vault: no address (set VAULT_ADDR)")
 	}
 	if cfg.RoleID == "" && cfg.Token == "" {
@@ -102,8 +114,14 @@ func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 	if ac.Error != nil {
 		return nil, fmt.Errorf("vault: client config from environment: %w", ac.Error)
 	}
-	ac.Address = cfg.Addr
+	nodes := nodeList(cfg.Addr, cfg.Addrs)
+	ac.Address = nodes[0]
 	ac.Timeout = cfg.Timeout
+	if cfg.CACert != "" {
+		if err := ac.ConfigureTLS(&api.TLSConfig{CACert: cfg.CACert}); err != nil {
+			return nil, apperr.Wrap(err, apperr.Invalid, "vault: CA certificate %s", cfg.CACert)
+		}
+	}
 	// One quick retry rides out a leader change; more would only push a
 	// fault past the caller's deadline, which is the thing we must not do.
 	ac.MaxRetries = 1
@@ -115,6 +133,11 @@ func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 	if t, ok := ac.HttpClient.Transport.(*http.Transport); ok {
 		t.MaxIdleConns = maxIdleConns
 		t.MaxIdleConnsPerHost = maxIdleConns
+		if len(nodes) > 1 {
+			// A node cut off by the network swallows SYNs; give up on it
+			// soon enough that the next node can still answer in time.
+			t.DialContext = (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext
+		}
 	}
 	client, err := api.NewClient(ac)
 	if err != nil {
@@ -123,7 +146,7 @@ func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 	// NewClient picks up VAULT_TOKEN from the environment; only cfg counts.
 	client.ClearToken()
 
-	v := &Vault{client: client, cfg: cfg, log: cfg.Logger, timeout: cfg.Timeout}
+	v := &Vault{client: client, cfg: cfg, nodes: nodes, log: cfg.Logger, timeout: cfg.Timeout}
 	login, err := v.login(ctx)
 	if err != nil {
 		return nil, err
@@ -154,7 +177,11 @@ func (v *Vault) Close() error {
 func (v *Vault) Ping(ctx context.Context) error {
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
-	h, err := v.client.Sys().HealthWithContext(ctx)
+	var h *api.HealthResponse
+	err := v.onAnyNode(ctx, func() (err error) {
+		h, err = v.client.Sys().HealthWithContext(ctx)
+		return err
+	})
 	if err != nil {
 		return v.fault(err, "health check")
 	}

@@ -1,0 +1,87 @@
+package secrets
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// A Raft cluster answers on every node: a standby forwards requests to the
+// leader (or, while it knows of none, redirects to the last one, which the
+// client follows). So spotter needs only one live node at a time; the others
+// in VaultConfig.Addrs are where it goes when the current one stops
+// answering. There is no health polling and no load spreading: the node in
+// use is kept until it fails, and the next call after a failure goes on to
+// the next address.
+
+// nodeList is Addr then Addrs, without blanks or repeats.
+func nodeList(addr string, more []string) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, a := range append([]string{addr}, more...) {
+		a = strings.TrimRight(strings.TrimSpace(a), "/")
+		if a != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// onAnyNode runs call and, while it fails because the node did not answer
+// (see nodeDown) and ctx has time left, moves the client to the next node
+// and runs call again: at most once per node, so a cluster with no leader
+// costs len(nodes) quick failures, not a hang.
+//
+// A write whose reply was lost may have been applied before it is sent
+// again; for a check-and-set write that shows as ErrConflict, which fails
+// closed (a replay marker or a reservation refused), never as a double write.
+func (v *Vault) onAnyNode(ctx context.Context, call func() error) error {
+	err := call()
+	for tried := 1; tried < len(v.nodes) && nodeDown(err) && ctx.Err() == nil; tried++ {
+		v.nextNode()
+		err = call()
+	}
+	return err
+}
+
+// nextNode moves the client to the node after the current one.
+func (v *Vault) nextNode() {
+	v.nodeMu.Lock()
+	defer v.nodeMu.Unlock()
+	from := v.client.Address()
+	i := 0
+	for j, a := range v.nodes {
+		if a == from {
+			i = j
+		}
+	}
+	to := v.nodes[(i+1)%len(v.nodes)]
+	if err := v.client.SetAddress(to); err != nil {
+		v.log.Error("cannot switch vault node", "to", to, "err", err)
+		return
+	}
+	v.log.Warn("vault node did not answer; switching to the next", "from", from, "to", to)
+}
+
+// nodeDown reports whether err means the node did not serve the request at
+// all: no reply (refused, reset, TLS failure, timeout), sealed or not ready
+// (503), or a proxy's 502/504. Any other reply came from a working cluster,
+// and another node would answer the same.
+func nodeDown(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var re *api.ResponseError
+	if !errors.As(err, &re) {
+		return true
+	}
+	switch re.StatusCode {
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
