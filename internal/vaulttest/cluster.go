@@ -53,11 +53,12 @@ func missingCluster(tb testing.TB, why string) {
 func SharedCluster(tb testing.TB) *Cluster { return openCluster(tb, syscall.LOCK_SH) }
 
 // ClusterToBreak returns the cluster for a test that kills or restarts nodes.
-// It waits for other users to finish and, at cleanup, restarts whatever the
-// test left dead and waits for a leader with every node a voter.
+// It waits for other users to finish and, at its start and at cleanup,
+// restarts whatever is dead and waits for a leader with every node a voter.
 func ClusterToBreak(tb testing.TB) *Cluster {
 	c := openCluster(tb, syscall.LOCK_EX)
 	c.exclusive = true
+	c.Heal(tb) // a test that died mid-kill may have left a node down
 	tb.Cleanup(func() { c.Heal(tb) })
 	return c
 }
