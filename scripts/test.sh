@@ -3,8 +3,8 @@
 #
 # Installs what is missing (the AWS CLI from Debian's awscli package; the Vault server,
 # built once from its Go module and cached outside the repo), starts a real Vault dev
-# server, then runs gofmt, go vet and the whole test suite with the race detector.
-# Vault is stopped on exit, whatever happened.
+# server and a three-node Vault Raft cluster with TLS, then runs gofmt, go vet and the
+# whole test suite with the race detector. Both Vaults are stopped on exit, whatever happened.
 #
 # Extra arguments go to `go test` (e.g. scripts/test.sh -run TestServe ./server/).
 set -euo pipefail
@@ -41,12 +41,22 @@ go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; e
 
 step "Vault dev server"
 vault_state=$(mktemp -d)
-cleanup() { SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh stop >/dev/null 2>&1 || true; rm -rf "$vault_state" "$tooldir"; }
+cleanup() {
+  SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh cluster-stop >/dev/null 2>&1 || true
+  SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh stop >/dev/null 2>&1 || true
+  rm -rf "$vault_state" "$tooldir"
+}
 trap cleanup EXIT
 eval "$(SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh start)"
 export VAULT_ADDR VAULT_TOKEN
-# Tests that need Vault or the AWS CLI fail instead of skipping when these are set.
-export SPOTTER_REQUIRE_VAULT=1 SPOTTER_REQUIRE_AWSCLI=1
+
+step "Vault Raft cluster"
+# Only the cluster's SPOTTER_VAULT_* lines: VAULT_ADDR and VAULT_TOKEN stay the dev
+# server's; the cluster tests read the token and CA from the cluster's state dir.
+cluster_env=$(SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh cluster)
+eval "$(grep '^export SPOTTER_VAULT_' <<<"$cluster_env")"
+# Tests that need Vault, the cluster or the AWS CLI fail instead of skipping when these are set.
+export SPOTTER_REQUIRE_VAULT=1 SPOTTER_REQUIRE_VAULT_CLUSTER=1 SPOTTER_REQUIRE_AWSCLI=1
 
 step "go test"
 if [ $# -gt 0 ]; then

@@ -4,10 +4,11 @@
 cluster_state=${SPOTTER_VAULT_CLUSTER_STATE:-$state/cluster}
 cluster_nodes=3
 
-# free_ports N: N distinct loopback ports in 18300-18399 that nothing listens on.
+# free_ports N: N distinct loopback ports in 18300-18399 that nothing listens on. The
+# search starts at a random port, so two clusters starting at once seldom pick the same.
 free_ports() {
-  local want=$1 got=() p
-  for p in $(seq 18300 18399); do
+  local want=$1 got=() p off=$((RANDOM % 100))
+  for p in $(seq $((18300 + off)) 18399) $(seq 18300 $((18299 + off))); do
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       got+=("$p")
       [ "${#got[@]}" -ge "$want" ] && { echo "${got[@]}"; return; }
