@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/internal/logthrottle"
 )
 
 // VaultConfig configures the Vault store. Addr and one way to log in (Token,
@@ -74,12 +75,14 @@ func (c *VaultConfig) defaults() {
 // v2, sealing and token signing in Transit. Every cross-replica guarantee
 // rests on KV check-and-set.
 type Vault struct {
-	client  *api.Client
-	cfg     VaultConfig
-	nodes   []string   // cfg.Addr then cfg.Addrs; the client uses one at a time
-	nodeMu  sync.Mutex // serialises moving the client to the next node
-	log     *slog.Logger
-	timeout time.Duration
+	client *api.Client
+	cfg    VaultConfig
+	nodes  []string   // cfg.Addr then cfg.Addrs; the client uses one at a time
+	nodeMu sync.Mutex // serialises moving the client to the next node
+	// switchLog keeps an outage's node switches to one line per node per window.
+	switchLog *logthrottle.Limiter[string]
+	log       *slog.Logger
+	timeout   time.Duration
 
 	stop context.CancelFunc // ends the token renewal goroutine
 	wg   sync.WaitGroup
@@ -146,7 +149,7 @@ func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 	// NewClient picks up VAULT_TOKEN from the environment; only cfg counts.
 	client.ClearToken()
 
-	v := &Vault{client: client, cfg: cfg, nodes: nodes, log: cfg.Logger, timeout: cfg.Timeout}
+	v := &Vault{client: client, cfg: cfg, nodes: nodes, switchLog: newSwitchLog(cfg.Logger), log: cfg.Logger, timeout: cfg.Timeout}
 	login, err := v.login(ctx)
 	if err != nil {
 		return nil, err
@@ -169,6 +172,7 @@ func (v *Vault) Close() error {
 		v.stop()
 	}
 	v.wg.Wait()
+	v.switchLog.Flush()
 	return nil
 }
 

@@ -317,16 +317,24 @@ func TestVaultNextNode(t *testing.T) {
 }
 
 // TestVaultAllNodesDown: when no node answers, a call fails with
-// ErrUnavailable within the deadline instead of going round the list.
+// ErrUnavailable within the deadline instead of going round the list, and
+// the switches it makes write one warning per node, not one per call.
 func TestVaultAllNodesDown(t *testing.T) {
 	srv := vaulttest.Start(t)
 	n := uniqueNames()
 	cfg := n.config(srv, t)
 	cfg.Addrs = []string{closedPort(t), closedPort(t)}
 	cfg.Timeout = 2 * time.Second
+	var logs logBuffer
+	cfg.Logger = slogTo(&logs)
 	v := openVault(t, cfg)
 	srv.Stop()
-	for name, op := range storeOps(v, []byte("vault:v1:x")) {
+	ops := storeOps(v, []byte("vault:v1:x"))
+	for name, op := range ops {
 		assertUnavailable(t, name, cfg.Timeout+1500*time.Millisecond, op)
+	}
+	// Each op tried all three nodes: 2 switches each.
+	if got := strings.Count(logs.String(), "switching to the next"); got < 1 || got > 3 {
+		t.Errorf("%d switch warnings for %d switches; want 1 to 3 (one per node):\n%s", got, 2*len(ops), logs.String())
 	}
 }

@@ -3,10 +3,14 @@ package secrets
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/spotter-dev/spotter/internal/logthrottle"
 )
 
 // A Raft cluster answers on every node: a standby forwards requests to the
@@ -64,7 +68,17 @@ func (v *Vault) nextNode() {
 		v.log.Error("cannot switch vault node", "to", to, "err", err)
 		return
 	}
-	v.log.Warn("vault node did not answer; switching to the next", "from", from, "to", to)
+	if v.switchLog.Allow(from) {
+		v.log.Warn("vault node did not answer; switching to the next", "from", from, "to", to)
+	}
+}
+
+// newSwitchLog bounds the switch warnings: in an outage every failing call
+// switches, and the log needs the first of each node's, then a count.
+func newSwitchLog(log *slog.Logger) *logthrottle.Limiter[string] {
+	return &logthrottle.Limiter[string]{Every: 10 * time.Second, Emit: func(s logthrottle.Summary[string]) {
+		log.Warn("vault node switches not logged", "from", s.Key, "suppressed", s.Suppressed, "since", s.Since)
+	}}
 }
 
 // nodeDown reports whether err means the node did not serve the request at
