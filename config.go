@@ -27,6 +27,7 @@ const (
 	envMasterKey     = "SPOTTER_MASTER_KEY"
 	envVaultMount    = "SPOTTER_VAULT_MOUNT"
 	envVaultAddrs    = "SPOTTER_VAULT_ADDRS"
+	envVaultCACert   = "VAULT_CACERT"
 	envLogFormat     = "SPOTTER_LOG_FORMAT"
 	envAdminToken    = "SPOTTER_ADMIN_TOKEN"
 	envRegion        = "AWS_REGION"
@@ -69,6 +70,7 @@ type serveConfig struct {
 
 	VaultAddr     string
 	VaultAddrs    []string // every node of a Vault cluster, tried in turn
+	VaultCACert   string   // PEM file of the CA behind Vault's certificate
 	VaultToken    string
 	VaultRoleID   string
 	VaultSecretID string
@@ -119,6 +121,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		return c, usagef("serve: unexpected argument %q", pos[0])
 	}
 	c.VaultAddr, c.VaultToken = getenv(envVaultAddr), getenv(envVaultToken)
+	c.VaultCACert = getenv(envVaultCACert)
 	for _, a := range strings.Split(getenv(envVaultAddrs), ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			c.VaultAddrs = append(c.VaultAddrs, a)
