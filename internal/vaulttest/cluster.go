@@ -235,6 +235,12 @@ func (c *Cluster) Restart(tb testing.TB, i int) {
 	if err := os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
+	c.unseal(tb, i)
+}
+
+// unseal gives node i the unseal key until it is a standby or the leader.
+func (c *Cluster) unseal(tb testing.TB, i int) {
+	tb.Helper()
 	cl := c.Client(tb, i)
 	var state string
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -247,17 +253,21 @@ func (c *Cluster) Restart(tb testing.TB, i int) {
 			}
 		}
 	}
-	log, _ := os.ReadFile(filepath.Join(dir, "log"))
-	tb.Fatalf("node %d not back 30 s after restart (%s); log tail:\n%s", i, state, tail(string(log), 20))
+	log, _ := os.ReadFile(filepath.Join(c.state, fmt.Sprintf("node%d", i+1), "log"))
+	tb.Fatalf("node %d not serving after 30 s (%s); log tail:\n%s", i, state, tail(string(log), 20))
 }
 
-// Heal restarts every node that does not answer and waits for a leader with
-// all nodes voters, so the next test starts from a whole cluster.
+// Heal restarts every node that does not answer, unseals any sealed one, and
+// waits for a leader with all nodes voters, so the next test starts from a
+// whole cluster.
 func (c *Cluster) Heal(tb testing.TB) {
 	tb.Helper()
 	for i := range c.Nodes {
-		if c.health(tb, i) == "down" {
+		switch c.health(tb, i) {
+		case "down":
 			c.Restart(tb, i)
+		case "sealed":
+			c.unseal(tb, i)
 		}
 	}
 	leader := c.Leader(tb, 30*time.Second)
