@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -78,7 +79,8 @@ type Vault struct {
 	client *api.Client
 	cfg    VaultConfig
 	nodes  []string   // cfg.Addr then cfg.Addrs; the client uses one at a time
-	nodeMu sync.Mutex // serialises moving the client to the next node
+	nodeMu sync.Mutex // guards node and moving the client to another
+	node   int        // index in nodes of the one the client uses
 	// switchLog keeps an outage's node switches to one line per node per window.
 	switchLog *logthrottle.Limiter[string]
 	log       *slog.Logger
@@ -118,6 +120,14 @@ func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 		return nil, fmt.Errorf("vault: client config from environment: %w", ac.Error)
 	}
 	nodes := nodeList(cfg.Addr, cfg.Addrs)
+	if len(nodes) > 1 {
+		// Switching nodes is by URL; a unix socket is one local server.
+		for _, n := range nodes {
+			if u, err := url.Parse(n); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, apperr.New(apperr.Invalid, "vault: node address %q: want http(s)://host:port", n)
+			}
+		}
+	}
 	ac.Address = nodes[0]
 	ac.Timeout = cfg.Timeout
 	if cfg.CACert != "" {

@@ -44,33 +44,41 @@ func nodeList(addr string, more []string) []string {
 // again; for a check-and-set write that shows as ErrConflict, which fails
 // closed (a replay marker or a reservation refused), never as a double write.
 func (v *Vault) onAnyNode(ctx context.Context, call func() error) error {
+	at := v.currentNode()
 	err := call()
 	for tried := 1; tried < len(v.nodes) && nodeDown(err) && ctx.Err() == nil; tried++ {
-		v.nextNode()
+		at = v.nextNode(at)
 		err = call()
 	}
 	return err
 }
 
-// nextNode moves the client to the node after the current one.
-func (v *Vault) nextNode() {
+func (v *Vault) currentNode() int {
 	v.nodeMu.Lock()
 	defer v.nodeMu.Unlock()
-	from := v.client.Address()
-	i := 0
-	for j, a := range v.nodes {
-		if a == from {
-			i = j
-		}
+	return v.node
+}
+
+// nextNode moves the client off node failed, unless a concurrent call has
+// already moved it (then one failure does not skip a live node), and
+// returns the node now in use.
+func (v *Vault) nextNode(failed int) int {
+	v.nodeMu.Lock()
+	defer v.nodeMu.Unlock()
+	if v.node != failed {
+		return v.node
 	}
-	to := v.nodes[(i+1)%len(v.nodes)]
-	if err := v.client.SetAddress(to); err != nil {
-		v.log.Error("cannot switch vault node", "to", to, "err", err)
-		return
+	to := (failed + 1) % len(v.nodes)
+	if err := v.client.SetAddress(v.nodes[to]); err != nil {
+		// nodeList's entries parsed once already as VAULT_ADDR does;
+		// should one not, the next failure tries the one after it.
+		v.log.Error("cannot switch vault node", "to", v.nodes[to], "err", err)
 	}
-	if v.switchLog.Allow(from) {
-		v.log.Warn("vault node did not answer; switching to the next", "from", from, "to", to)
+	v.node = to
+	if v.switchLog.Allow(v.nodes[failed]) {
+		v.log.Warn("vault node did not answer; switching to the next", "from", v.nodes[failed], "to", v.nodes[to])
 	}
+	return to
 }
 
 // newSwitchLog bounds the switch warnings: in an outage every failing call

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/spotter-dev/spotter/apperr"
 )
 
 func TestNodeList(t *testing.T) {
@@ -64,6 +66,17 @@ func TestNodeDown(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := nodeDown(tt.err); got != tt.want {
 				t.Fatalf("nodeDown(%v) = %t; want %t", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewVaultRefusesBadNodeAddress(t *testing.T) {
+	for _, addr := range []string{"vault-1:8200", "unix:///run/vault.sock", "https://"} {
+		t.Run(addr, func(t *testing.T) {
+			_, err := NewVault(context.Background(), VaultConfig{Addr: "https://vault-0:8200", Addrs: []string{addr}, Token: "t"})
+			if apperr.Code(err) != apperr.Invalid {
+				t.Fatalf("NewVault(Addrs: %q) = %v; want an invalid-config error", addr, err)
 			}
 		})
 	}
