@@ -338,3 +338,43 @@ func TestVaultAllNodesDown(t *testing.T) {
 		t.Errorf("%d switch warnings for %d switches; want 1 to 3 (one per node):\n%s", got, 2*len(ops), logs.String())
 	}
 }
+
+// TestClusterNodePaused stops (SIGSTOP) the standby a store uses: its port
+// still takes connections but nothing answers, so calls end at their
+// deadline rather than with a refusal. The store must not stay on that node:
+// after at most two timed-out calls, calls succeed through another node.
+func TestClusterNodePaused(t *testing.T) {
+	const timeout = 2 * time.Second
+	limit := timeout + 1500*time.Millisecond
+	c := vaulttest.ClusterToBreak(t)
+	c.Leader(t, 10*time.Second)
+	standby := c.Standby(t)
+	n := uniqueNames()
+	cleanupVault(t, c.Client(t, c.Leader(t, time.Second)), n)
+	v := clusterStore(t, c, n, standby, timeout)
+	if _, err := v.Put(bg, "tokens/warm", secrets.Record{Public: []byte("p")}, secrets.AnyVersion); err != nil {
+		t.Fatalf("Put before the pause: %v", err)
+	}
+	c.Pause(t, standby)
+	paused := time.Now()
+	var failed, ok int
+	for i := 0; ok < 5 && time.Since(paused) < 4*limit; i++ {
+		start := time.Now()
+		_, err := v.Put(bg, fmt.Sprintf("tokens/p-%d", i), secrets.Record{Public: []byte("p")}, secrets.CreateOnly)
+		if took := time.Since(start); took > limit {
+			t.Errorf("call %d took %v; want < %v", i, took, limit)
+		}
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, secrets.ErrUnavailable) && ok == 0:
+			failed++
+		default:
+			t.Errorf("call %d at %v = %v; want success (or ErrUnavailable before the first success)", i, start.Sub(paused).Round(time.Millisecond), err)
+		}
+	}
+	t.Logf("node %d paused: %d calls timed out, then %d succeeded, %v after the pause", standby, failed, ok, time.Since(paused).Round(time.Millisecond))
+	if ok < 5 || failed > 2 {
+		t.Fatalf("after the pause: %d failed, %d succeeded; want at most 2 failures, then successes", failed, ok)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -38,7 +39,8 @@ func nodeList(addr string, more []string) []string {
 // onAnyNode runs call and, while it fails because the node did not answer
 // (see nodeDown) and ctx has time left, moves the client to the next node
 // and runs call again: at most once per node, so a cluster with no leader
-// costs len(nodes) quick failures, not a hang.
+// costs len(nodes) quick failures, not a hang. A call that reached its
+// deadline with no reply moves the client on for the calls after it.
 //
 // A write whose reply was lost may have been applied before it is sent
 // again; for a check-and-set write that shows as ErrConflict, which fails
@@ -50,7 +52,23 @@ func (v *Vault) onAnyNode(ctx context.Context, call func() error) error {
 		at = v.nextNode(at)
 		err = call()
 	}
+	if len(v.nodes) > 1 && timedOut(err) {
+		// The node held the call to its deadline without a word: hung, or
+		// cut off with its port still open. This call is out of time, but
+		// the next must not wait on the same node.
+		v.nextNode(at)
+	}
 	return err
+}
+
+// timedOut reports whether err is a deadline passing with no reply.
+func timedOut(err error) bool {
+	var re *api.ResponseError
+	if err == nil || errors.As(err, &re) {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 func (v *Vault) currentNode() int {

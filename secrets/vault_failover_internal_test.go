@@ -81,3 +81,31 @@ func TestNewVaultRefusesBadNodeAddress(t *testing.T) {
 		})
 	}
 }
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func TestTimedOut(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{name: "success", err: nil, want: false},
+		{name: "deadline with no reply", err: fmt.Errorf("Put: %w", context.DeadlineExceeded), want: true},
+		{name: "net timeout", err: fmt.Errorf("read: %w", timeoutErr{}), want: true},
+		{name: "caller cancelled", err: context.Canceled, want: false},
+		{name: "refused (switched already, not a timeout)", err: errors.New("connect: connection refused"), want: false},
+		{name: "a reply, even 503", err: &api.ResponseError{StatusCode: 503}, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := timedOut(tt.err); got != tt.want {
+				t.Fatalf("timedOut(%v) = %t; want %t", tt.err, got, tt.want)
+			}
+		})
+	}
+}

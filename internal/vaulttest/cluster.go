@@ -211,6 +211,27 @@ func (c *Cluster) Kill(tb testing.TB, i int) {
 	tb.Fatalf("node %d still answers 10 s after SIGKILL", i)
 }
 
+// Pause stops node i with SIGSTOP, as a hung process or a network cut
+// would look: its port still accepts connections, nothing answers. The node
+// is resumed at cleanup (before the cluster is healed) or by Resume.
+func (c *Cluster) Pause(tb testing.TB, i int) {
+	tb.Helper()
+	c.mustBreak(tb)
+	pid := c.pid(tb, i)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		tb.Fatalf("pause node %d: %v", i, err)
+	}
+	tb.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+}
+
+// Resume continues node i after Pause.
+func (c *Cluster) Resume(tb testing.TB, i int) {
+	tb.Helper()
+	if err := syscall.Kill(c.pid(tb, i), syscall.SIGCONT); err != nil {
+		tb.Fatalf("resume node %d: %v", i, err)
+	}
+}
+
 // Restart starts node i again from its config and state, unseals it, and
 // waits until it is a standby or the leader again. The process outlives the
 // test (cluster-stop ends it through its pid file).
