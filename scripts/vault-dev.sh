@@ -11,7 +11,8 @@
 # The cluster (state in $SPOTTER_VAULT_CLUSTER_STATE, default $SPOTTER_VAULT_STATE/cluster) is
 # three `vault server` processes on loopback ports in 18300-18399, each with integrated
 # storage (raft) in its own directory and retry_join towards the other two, TLS on every
-# listener from a CA this script makes, initialised with one unseal key and unsealed. It
+# API listener from a CA this script makes (Raft and request forwarding between nodes use
+# Vault's own cluster TLS), initialised with one unseal key and unsealed. It
 # prints VAULT_ADDR (node 1), VAULT_TOKEN (root), VAULT_CACERT and SPOTTER_VAULT_NODES (all
 # three API addresses), plus SPOTTER_VAULT_CLUSTER_STATE for internal/vaulttest, which kills
 # and restarts nodes through the pid files and unseal key kept there. 'stop' leaves it alone.
