@@ -36,8 +36,9 @@ type TaskDeps struct {
 	Refusals *RefusalLog
 	// Sources configures the provider endpoints (/hooks/:token/<source>).
 	Sources SourceConfig
-	// Inflight counts the launches under way on this replica against each
-	// token's limits; nil counts only what EC2 lists.
+	// Inflight counts the launches under way against each token's limits:
+	// on this replica (inflight.New) or on every replica sharing the store
+	// (inflight.NewShared); nil counts only what EC2 lists.
 	Inflight *inflight.Ledger
 	// Background runs what outlives a request (Slack tasks), for shutdown
 	// to wait on; nil runs it untracked.
@@ -112,7 +113,7 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		return Result{Launch: r}, err
 	case policy.TaskTerminate:
 		r, err := d.Spot.Terminate(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs, g.req.All)
-		d.Inflight.Ended(g.tok.ID, r.Terminated)
+		d.Inflight.Ended(ctx, g.tok.ID, r.Terminated)
 		return Result{Terminate: &r}, err
 	case policy.TaskStatus:
 		r, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs)
@@ -156,7 +157,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
 		Admit: func(others []spot.Instance) (float64, error) {
 			var fleetCap float64
-			tk, err := d.Inflight.Admit(g.tok.ID, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
+			tk, err := d.Inflight.Admit(ctx, g.tok.ID, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
 				fleetCap = 0
 				usage := policy.Usage{Running: u.Running, HourlySpend: u.HourlySpend}
 				if _, err := pol.ResolveLaunch(g.req, usage); err != nil {
@@ -184,6 +185,9 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 			ticket = tk
 			return fleetCap, err
 		},
+		// Settled as soon as EC2 answered, so a launch that waits for its
+		// instances to run does not hold its reservation meanwhile.
+		Started: func(ins []spot.Instance) { ticket.Done(ledgerInstances(ins)) },
 	}
 	res, err := d.Spot.Launch(ctx, spec)
 	if res.Replayed {
