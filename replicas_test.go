@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,9 @@ func TestMain(m *testing.M) {
 type replicas struct {
 	rs  []*e2e.Replica
 	sim *awssim.Sim
+	// busy counts the 503s launch sent again (capacity raced for, or the
+	// store between leaders).
+	busy atomic.Int32
 }
 
 func startReplicas(t *testing.T, n int, extra map[string]string) *replicas {
@@ -108,6 +112,7 @@ func (s *replicas) launch(i int, tok, body string) (string, map[string]any) {
 		json.NewDecoder(resp.Body).Decode(&v)
 		resp.Body.Close()
 		if resp.StatusCode == 503 && try < 20 && resp.Header.Get("Retry-After") != "" {
+			s.busy.Add(1)
 			time.Sleep(time.Duration(50+try*50) * time.Millisecond)
 			continue
 		}
@@ -158,6 +163,7 @@ func TestReplicasKeepMaxRunning(t *testing.T) {
 	if n, _ := s.live(); n != 5 {
 		t.Errorf("awssim runs %d instances; want exactly maxRunning, 5", n)
 	}
+	t.Logf("%d replies of 503 (Retry-After) sent again", s.busy.Load())
 }
 
 // TestReplicasKeepMaxCount: launches of 2 (maxCount) and of 3 (one past
