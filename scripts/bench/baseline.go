@@ -40,9 +40,14 @@ import (
 //     spotter:client-token with this launch's token (a retry whose
 //     instances ended is left to CreateFleet's ClientToken check).
 //  6. DescribeSpotPriceHistory of the allowed types — the pools.
+//     5½. The reservation (inflight.NewShared): a KV v2 read of
+//     usage/<token id>, then a check-and-set write of the claim (again
+//     from the read on a conflict).
 //  7. CreateLaunchTemplate, on a token's first launch only.
 //  8. CreateFleet (instant, price-capacity-optimized, tags on the call);
 //     its answer is the reply (no DescribeInstances unless waiting).
+//  9. The settle: a check-and-set write of usage/<token id> on the
+//     version 5½ wrote, the claim turned into the instance started.
 //
 // It skips what spotter adds around those calls: HTTPS termination, JWT
 // verification, decoding, policy checks, logging, metrics and the reply.
@@ -206,6 +211,14 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 	if p.err != nil {
 		return "ec2_prices"
 	}
+	// 5½: the reservation.
+	claim := "c" + ct[:16]
+	usage, ver, code := b.reserve(ctx, t.ID, func(u *baseUsage) {
+		u.Claims[claim] = baseClaim{N: 1, Until: time.Now().Add(2 * time.Minute).UnixNano()}
+	})
+	if code != "" {
+		return code
+	}
 	prices := p.prices
 	type pool struct {
 		typ, az string
@@ -276,7 +289,90 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 	if n != 1 {
 		return "instances_" + strconv.Itoa(n)
 	}
+	// 9: the settle, first on the version 5½ wrote.
+	delete(usage.Claims, claim)
+	for _, fi := range out.Instances {
+		for _, id := range fi.InstanceIds {
+			usage.Started[id] = baseClaim{Until: time.Now().Add(time.Minute).UnixNano()}
+		}
+	}
+	if _, err := b.writeUsage(ctx, t.ID, usage, ver); err != nil {
+		if _, _, code := b.reserve(ctx, t.ID, func(u *baseUsage) { delete(u.Claims, claim) }); code != "" {
+			return code
+		}
+	}
 	return ""
+}
+
+// baseUsage is the usage record as spotter writes it.
+type baseUsage struct {
+	Claims  map[string]baseClaim `json:"claims,omitempty"`
+	Started map[string]baseClaim `json:"started,omitempty"`
+}
+
+type baseClaim struct {
+	N     int   `json:"n,omitempty"`
+	Until int64 `json:"until"`
+}
+
+// reserve reads usage/<id>, applies change, and writes it with
+// check-and-set, up to 12 tries, as spotter's shared ledger does.
+func (b *baseline) reserve(ctx context.Context, id string, change func(*baseUsage)) (baseUsage, int, string) {
+	for range 12 {
+		s, err := b.vault.Logical().ReadWithContext(ctx, "spotter/data/usage/"+id)
+		if err != nil {
+			return baseUsage{}, 0, "vault_usage_read"
+		}
+		u, ver := baseUsage{}, 0
+		if s != nil {
+			data, _ := s.Data["data"].(map[string]any)
+			meta, _ := s.Data["metadata"].(map[string]any)
+			pub, _ := data["public"].(string)
+			raw, _ := base64.StdEncoding.DecodeString(pub)
+			_ = json.Unmarshal(raw, &u)
+			if n, ok := meta["version"].(json.Number); ok {
+				v, _ := n.Int64()
+				ver = int(v)
+			}
+		}
+		if u.Claims == nil {
+			u.Claims = map[string]baseClaim{}
+		}
+		if u.Started == nil {
+			u.Started = map[string]baseClaim{}
+		}
+		now := time.Now().UnixNano()
+		for k, c := range u.Started {
+			if now >= c.Until {
+				delete(u.Started, k)
+			}
+		}
+		change(&u)
+		v, err := b.writeUsage(ctx, id, u, ver)
+		if err == nil {
+			return u, v, ""
+		}
+	}
+	return baseUsage{}, 0, "vault_usage_conflict"
+}
+
+func (b *baseline) writeUsage(ctx context.Context, id string, u baseUsage, cas int) (int, error) {
+	raw, err := json.Marshal(u)
+	if err != nil {
+		return 0, err
+	}
+	s, err := b.vault.Logical().WriteWithContext(ctx, "spotter/data/usage/"+id, map[string]any{
+		"options": map[string]any{"cas": cas},
+		"data":    map[string]any{"public": base64.StdEncoding.EncodeToString(raw)},
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n, ok := s.Data["version"].(json.Number); ok {
+		v, _ := n.Int64()
+		return int(v), nil
+	}
+	return 0, errors.New("no version in the KV write's answer")
 }
 
 // bootableTypes asks EC2 once per process which of the bench's types the
