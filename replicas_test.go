@@ -266,3 +266,39 @@ func TestReplicaKilledHoldingAReservation(t *testing.T) {
 		t.Errorf("awssim runs %d instances; want 3 (the killed replica's launch never reached CreateFleet's effect)", n)
 	}
 }
+
+// TestLaunchGivesUpAtItsLease: a launch whose CreateFleet has not answered
+// shortly before its claim's lease ends stops waiting (past the lease,
+// other replicas no longer count the claim) and says to send it again;
+// nothing was started, and the retry launches.
+func TestLaunchGivesUpAtItsLease(t *testing.T) {
+	const lease = 2 * time.Second
+	s := startReplicas(t, 1, map[string]string{"SPOTTER_LAUNCH_LEASE": lease.String()})
+	tok := s.token(t, `{`+replicaPolicy+`,"maxCount":1,"maxRunning":1}`)
+	if err := s.sim.SetLatency("CreateFleet", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	r := s.rs[0]
+	body := `{"task":"launch","idempotencyKey":"slow"}`
+	start := time.Now()
+	code, v, raw, hdr := callHeader(t, r.Client, "POST", r.URL+"/v1/tasks", tok, "application/json", []byte(body))
+	took := time.Since(start)
+	if code != 503 || v["error"] != "unavailable" || hdr.Get("Retry-After") == "" || !strings.Contains(raw, "lapsed") {
+		t.Fatalf("launch with CreateFleet stuck = %d %s (Retry-After %q); want 503 unavailable naming the lapsed reservation", code, raw, hdr.Get("Retry-After"))
+	}
+	if took > lease {
+		t.Errorf("the stuck launch answered after %v; want before its %v lease ends", took, lease)
+	}
+	if n, _ := s.live(); n != 0 {
+		t.Fatalf("awssim runs %d instances after the abandoned CreateFleet; want 0", n)
+	}
+	if err := s.sim.SetLatency("CreateFleet", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, v := s.launch(0, tok, body); got != "200" {
+		t.Fatalf("the retry = %s %v; want 200", got, v)
+	}
+	if n, _ := s.live(); n != 1 {
+		t.Errorf("awssim runs %d instances; want the retry's 1", n)
+	}
+}

@@ -148,6 +148,19 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	// Whatever happens (a panic included), the claim is given back; the
 	// Done below, with the instances started, comes first when it runs.
 	defer func() { ticket.Done(nil) }()
+	// A launch that has not heard from EC2 by shortly before its claim's
+	// lease ends gives up: past the lease, other replicas no longer count
+	// the claim, and a CreateFleet landing then could pass the caps. A
+	// retry with the same key finds whatever it started.
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var leaseTimer *time.Timer
+	stopLease := func() {
+		if leaseTimer != nil {
+			leaseTimer.Stop()
+		}
+	}
+	defer stopLease()
 	spec := spot.LaunchSpec{
 		Credentials: sess, Region: l.Region, TokenID: g.tok.ID, ClientToken: spot.ClientToken(g.tok.ID, key),
 		RequestID:     g.requestID,
@@ -183,13 +196,24 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 				return claim, nil
 			})
 			ticket = tk
+			if until := tk.Expires(); !until.IsZero() {
+				leaseTimer = time.AfterFunc(time.Until(until)-d.Inflight.Lease()/10, cancel)
+			}
 			return fleetCap, err
 		},
 		// Settled as soon as EC2 answered, so a launch that waits for its
 		// instances to run does not hold its reservation meanwhile.
-		Started: func(ins []spot.Instance) { ticket.Done(ledgerInstances(ins)) },
+		Started: func(ins []spot.Instance) {
+			stopLease()
+			ticket.Done(ledgerInstances(ins))
+		},
 	}
-	res, err := d.Spot.Launch(ctx, spec)
+	res, err := d.Spot.Launch(lctx, spec)
+	if err != nil && lctx.Err() != nil && ctx.Err() == nil {
+		e := apperr.Wrap(err, apperr.Unavailable, "EC2 did not answer before this launch's reservation of the token's capacity lapsed (%s lease); send the same request again: with the same Idempotency-Key it finds whatever this one started", d.Inflight.Lease())
+		e.RetryAfter = 2 * time.Second
+		err = e
+	}
 	if res.Replayed {
 		// Found after admit (EC2 knew the ClientToken): nothing new started.
 		ticket.Done(nil)

@@ -236,6 +236,25 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID string, listed []Insta
 	return nil, busy(tokenID, s.tries)
 }
 
+// Expires is when the ticket's claim stops counting unless settled: the
+// end of its lease on a shared ledger; zero when nothing lapses (a memory
+// ledger, or a claim of nothing). A launch should not begin CreateFleet
+// past it, since other replicas no longer count the claim.
+func (tk *Ticket) Expires() time.Time {
+	if tk == nil || tk.claim == "" {
+		return time.Time{}
+	}
+	return time.Unix(0, tk.rec.Claims[tk.claim].Until)
+}
+
+// Lease is the shared ledger's lease, 0 for a memory ledger.
+func (l *Ledger) Lease() time.Duration {
+	if l == nil || l.shared == nil {
+		return 0
+	}
+	return l.shared.lease
+}
+
 func newClaimID() string {
 	var b [12]byte
 	_, _ = crand.Read(b[:])
