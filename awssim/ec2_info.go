@@ -28,16 +28,14 @@ func (s *Sim) describeInstanceTypes(c *call, x *xmlWriter) *apiError {
 	var specs []*instanceSpec
 	if len(names) > 0 {
 		for _, n := range names {
-			t, ok := s.catalog.types[n]
+			t, ok := s.catalog.offeredIn(c.region.name, n)
 			if !ok {
 				return &apiError{Code: "InvalidInstanceType", Message: fmt.Sprintf("The following supplied instance types do not exist: [%s]", n)}
 			}
 			specs = append(specs, t)
 		}
 	} else {
-		for i := range s.catalog.InstanceTypes {
-			specs = append(specs, &s.catalog.InstanceTypes[i])
-		}
+		specs = s.catalog.offered[c.region.name]
 	}
 	var kept []*instanceSpec
 	for _, t := range specs {

@@ -197,6 +197,9 @@ func (s *Sim) requestSpotInstances(c *call, x *xmlWriter) *apiError {
 	// Images live under r.mu, so the lock comes before the checks.
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.checkOffered(spec.InstanceType); err != nil {
+		return err
+	}
 	if err := r.checkArch(spec.InstanceType, spec.ImageID); err != nil {
 		return err
 	}

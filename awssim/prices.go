@@ -167,7 +167,7 @@ func (s *Sim) describeSpotPriceHistory(c *call, x *xmlWriter) *apiError {
 // StartTime = EndTime = now yields the current price of every pool.
 func (s *Sim) priceEntries(r *region, types []string, zone string, start, end time.Time) []priceEntry {
 	if len(types) == 0 {
-		for _, t := range s.catalog.InstanceTypes {
+		for _, t := range s.catalog.offered[r.name] {
 			types = append(types, t.Name)
 		}
 	}
@@ -177,7 +177,10 @@ func (s *Sim) priceEntries(r *region, types []string, zone string, start, end ti
 	var out []priceEntry
 	for b := last; b >= first; b-- {
 		for _, t := range types {
-			p, _ := s.catalog.price(r.name, t)
+			p, ok := s.catalog.price(r.name, t)
+			if !ok {
+				continue // not offered here: no history, as on EC2
+			}
 			for _, z := range r.zones {
 				if zone != "" && z.Name != zone {
 					continue

@@ -76,7 +76,9 @@ type Sim struct {
 
 // New returns a Sim with the default user, its access key and its MFA device
 // registered.
-func New(opts Options) *Sim {
+func New(opts Options) *Sim { return newSim(opts, mustLoadCatalog()) }
+
+func newSim(opts Options, cat *catalog) *Sim {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -96,7 +98,7 @@ func New(opts Options) *Sim {
 		opts:    opts,
 		now:     opts.Now,
 		log:     opts.Logger,
-		catalog: mustLoadCatalog(),
+		catalog: cat,
 		mfa:     newMFAState(),
 		regions: map[string]*region{},
 	}
@@ -114,6 +116,9 @@ func New(opts Options) *Sim {
 
 // AccountID returns the emulated account id.
 func (s *Sim) AccountID() string { return s.opts.AccountID }
+
+// Regions returns the names of the emulated regions, sorted.
+func (s *Sim) Regions() []string { return s.catalog.regionNames() }
 
 // DefaultMFASerial returns the serial (ARN) of the MFA device New registers.
 func (s *Sim) DefaultMFASerial() string {
