@@ -29,8 +29,10 @@ type catalogZone struct {
 }
 
 type catalogRegion struct {
-	Name  string        `json:"name"`
-	Zones []catalogZone `json:"zones"`
+	Name string `json:"name"`
+	// Location is the region's name in the Price List API.
+	Location string        `json:"location"`
+	Zones    []catalogZone `json:"zones"`
 }
 
 type regionPrice struct {
@@ -61,7 +63,8 @@ type catalog struct {
 	types map[string]*instanceSpec
 	// offered lists, per region, the types priced there, by name: a type
 	// the data set has no price for in a region is not offered there.
-	offered map[string][]*instanceSpec
+	offered  map[string][]*instanceSpec
+	location map[string]string
 }
 
 // loadCatalog decodes a gzip-compressed catalogue. Types without a usable
@@ -81,11 +84,13 @@ func loadCatalog(gz []byte) (*catalog, error) {
 		return nil, fmt.Errorf("decode catalogue: %w", err)
 	}
 	regions := make(map[string]bool, len(c.Regions))
+	c.location = make(map[string]string, len(c.Regions))
 	for _, r := range c.Regions {
 		if len(r.Zones) == 0 {
 			return nil, fmt.Errorf("catalogue: region %s has no zones", r.Name)
 		}
 		regions[r.Name] = true
+		c.location[r.Name] = r.Location
 	}
 	c.types = make(map[string]*instanceSpec, len(c.InstanceTypes))
 	c.offered = make(map[string][]*instanceSpec, len(c.Regions))

@@ -110,6 +110,9 @@ func (s *Sim) serveQuery(w http.ResponseWriter, r *http.Request) {
 		ak = r.URL.Query().Get("AWSAccessKeyId")
 	}
 	action := q.str("Action")
+	if action != "" {
+		s.counters.add(action)
+	}
 	svc := s.pickService(scopeService, q.str("Version"), action)
 	fail := func(e *apiError) {
 		s.writeError(w, svc, reqID, e)

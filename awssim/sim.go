@@ -72,6 +72,8 @@ type Sim struct {
 	chaos *chaosState
 
 	ec2, sts map[string]handler
+
+	counters counters
 }
 
 // New returns a Sim with the default user, its access key and its MFA device
@@ -142,6 +144,7 @@ func (s *Sim) Reset() {
 	s.iam.reset()
 	s.chaos.reset()
 	s.mfa.forgetUsed()
+	s.counters.reset()
 }
 
 // nextID returns a fresh 64-bit identifier. splitmix64 is a bijection, so
@@ -164,6 +167,10 @@ func mix64(z uint64) uint64 {
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(r.URL.Path) >= 6 && r.URL.Path[:6] == "/_sim/" {
 		s.serveControl(w, r)
+		return
+	}
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		s.serveJSON(w, r, target)
 		return
 	}
 	s.serveQuery(w, r)

@@ -15,6 +15,8 @@ type State struct {
 	MFADevices []string          `json:"mfaDevices"`
 	Faults     []FaultState      `json:"faults"`
 	Latency    map[string]string `json:"latency"`
+	// Calls counts the requests per action since New or the last reset.
+	Calls map[string]int `json:"calls"`
 }
 
 // FaultState is one active fault rule.
@@ -77,7 +79,7 @@ type PoolState struct {
 // State returns a snapshot of the whole world.
 func (s *Sim) State() State {
 	now := s.now()
-	st := State{AccountID: s.opts.AccountID, Time: now, MFADevices: s.mfa.serials()}
+	st := State{AccountID: s.opts.AccountID, Time: now, MFADevices: s.mfa.serials(), Calls: s.counters.snapshot()}
 	faults, lat := s.chaos.snapshot()
 	st.Latency = lat
 	for _, f := range faults {

@@ -50,8 +50,11 @@ type zone struct {
 }
 
 type region struct {
-	Name  string `json:"name"`
-	Zones []zone `json:"zones"`
+	Name string `json:"name"`
+	// Location is the name the Price List API files the region under
+	// ("US East (N. Virginia)", "EU (Ireland)").
+	Location string `json:"location"`
+	Zones    []zone `json:"zones"`
 }
 
 // instanceType keeps prices as [on-demand, spot min, spot max] per region:
@@ -94,7 +97,7 @@ func run(out, table string) error {
 	if err != nil {
 		return fmt.Errorf("load ec2instances.info data: %w", err)
 	}
-	typeZones, err := zoneData()
+	typeZones, locations, err := rawData()
 	if err != nil {
 		return err
 	}
@@ -150,7 +153,7 @@ func run(out, table string) error {
 	}
 	sort.Slice(c.InstanceTypes, func(i, j int) bool { return c.InstanceTypes[i].Name < c.InstanceTypes[j].Name })
 	for r := range regions {
-		c.Regions = append(c.Regions, region{Name: r, Zones: zones(r, zoneIDs[r])})
+		c.Regions = append(c.Regions, region{Name: r, Location: locations[r], Zones: zones(r, zoneIDs[r])})
 	}
 	sort.Slice(c.Regions, func(i, j int) bool { return c.Regions[i].Name < c.Regions[j].Name })
 
@@ -174,30 +177,39 @@ func run(out, table string) error {
 	return nil
 }
 
-// zoneData reads the data set's availability_zones (zone ids per region and
-// type), which the Go module does not decode, from the module's own copy of
-// the file.
-func zoneData() (map[string]map[string][]string, error) {
+// rawData reads what the Go module does not decode, from the module's own
+// copy of the data file: the zone ids per type and region
+// (availability_zones) and the regions' long names. Where the data set has
+// both "EU (Ireland)" and "Europe (Ireland)", the Price List API's older
+// "EU (…)" form is kept.
+func rawData() (map[string]map[string][]string, map[string]string, error) {
 	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
 	if err != nil {
-		return nil, fmt.Errorf("locate %s: %w", module, err)
+		return nil, nil, fmt.Errorf("locate %s: %w", module, err)
 	}
 	b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(dir)), "data", "instances.json"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var raw []struct {
 		InstanceType string              `json:"instance_type"`
 		Zones        map[string][]string `json:"availability_zones"`
+		Regions      map[string]string   `json:"regions"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("decode availability zones: %w", err)
+		return nil, nil, fmt.Errorf("decode availability zones: %w", err)
 	}
-	out := make(map[string]map[string][]string, len(raw))
+	zones := make(map[string]map[string][]string, len(raw))
+	names := map[string]string{}
 	for _, it := range raw {
-		out[it.InstanceType] = it.Zones
+		zones[it.InstanceType] = it.Zones
+		for r, n := range it.Regions {
+			if old, ok := names[r]; !ok || strings.HasPrefix(n, "EU (") && !strings.HasPrefix(old, "EU (") {
+				names[r] = n
+			}
+		}
 	}
-	return out, nil
+	return zones, names, nil
 }
 
 // zones names a region's zone ids a, b, c… in id order. AWS maps names to
