@@ -17,23 +17,24 @@ import (
 
 // Environment variable names: the standard ones first, then spotter's own.
 const (
-	envVaultAddr     = "VAULT_ADDR"
-	envVaultToken    = "VAULT_TOKEN"
-	envVaultRoleID   = "VAULT_ROLE_ID"
-	envVaultSecretID = "VAULT_SECRET_ID"
-	envAddr          = "SPOTTER_ADDR"
-	envDataDir       = "SPOTTER_DATA_DIR"
-	envPublicURL     = "SPOTTER_PUBLIC_URL"
-	envMasterKey     = "SPOTTER_MASTER_KEY"
-	envVaultMount    = "SPOTTER_VAULT_MOUNT"
-	envLogFormat     = "SPOTTER_LOG_FORMAT"
-	envAdminToken    = "SPOTTER_ADMIN_TOKEN"
-	envRegion        = "AWS_REGION"
-	envTokenTTL      = "SPOTTER_TOKEN_TTL"
-	envReaper        = "SPOTTER_REAPER_INTERVAL"
-	envEC2Endpoint   = "AWS_ENDPOINT_URL_EC2"
-	envSTSEndpoint   = "AWS_ENDPOINT_URL_STS"
-	envSlackRespURLs = "SPOTTER_SLACK_RESPONSE_URLS"
+	envVaultAddr       = "VAULT_ADDR"
+	envVaultToken      = "VAULT_TOKEN"
+	envVaultRoleID     = "VAULT_ROLE_ID"
+	envVaultSecretID   = "VAULT_SECRET_ID"
+	envAddr            = "SPOTTER_ADDR"
+	envDataDir         = "SPOTTER_DATA_DIR"
+	envPublicURL       = "SPOTTER_PUBLIC_URL"
+	envMasterKey       = "SPOTTER_MASTER_KEY"
+	envVaultMount      = "SPOTTER_VAULT_MOUNT"
+	envLogFormat       = "SPOTTER_LOG_FORMAT"
+	envAdminToken      = "SPOTTER_ADMIN_TOKEN"
+	envRegion          = "AWS_REGION"
+	envTokenTTL        = "SPOTTER_TOKEN_TTL"
+	envReaper          = "SPOTTER_REAPER_INTERVAL"
+	envEC2Endpoint     = "AWS_ENDPOINT_URL_EC2"
+	envSTSEndpoint     = "AWS_ENDPOINT_URL_STS"
+	envPricingEndpoint = "AWS_ENDPOINT_URL_PRICING"
+	envSlackRespURLs   = "SPOTTER_SLACK_RESPONSE_URLS"
 )
 
 const (
@@ -61,6 +62,8 @@ type serveConfig struct {
 	ReaperInterval time.Duration
 	EC2Endpoint    string
 	STSEndpoint    string
+	// PricingEndpoint is the AWS Price List API's (on-demand prices).
+	PricingEndpoint string
 	// SlackResponseURLs are the URL prefixes Slack results may be posted to.
 	SlackResponseURLs []string
 
@@ -110,6 +113,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	c.MasterKey = getenv(envMasterKey)
 	c.AdminToken = getenv(envAdminToken)
 	c.EC2Endpoint, c.STSEndpoint = getenv(envEC2Endpoint), getenv(envSTSEndpoint)
+	c.PricingEndpoint = getenv(envPricingEndpoint)
 	for _, p := range strings.Split(*slackURLs, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			c.SlackResponseURLs = append(c.SlackResponseURLs, p)

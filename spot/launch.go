@@ -135,9 +135,12 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		p.pools, p.prices, p.warnings, p.err = c.pools(pctx, api, opt, region, spec, now)
 		pc <- p
 	}(spec)
+	// On-demand prices (of live instances for the spend cap, of fallback
+	// pools) come from the Price List API with the token's credentials.
+	od := c.odPrices(ctx, spec.Credentials, region)
 	var live []Instance
 	if spec.Admit != nil {
-		if live, err = c.live(ctx, api, opt, region, spec.TokenID, spec.AdmitPrices); err != nil {
+		if live, err = c.live(ctx, api, opt, od, spec.TokenID, spec.AdmitPrices); err != nil {
 			return LaunchResult{}, err
 		}
 	}
@@ -196,7 +199,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		tags["Name"] = "spotter " + spec.TokenID
 	}
 	f := fleetCall{api: api, opt: opt, region: region, tmpl: tmpl, pools: pools, tags: tags, prices: prices,
-		onDemand: func(typ string) (float64, bool) { return c.onDemandPrice(region, typ) }}
+		onDemand: od.price}
 
 	if spec.DryRun {
 		err := f.create(ctx, spec.ClientToken, spec.Count, false, spec.MaxPrice, spec.MaxTotalPrice, true, nil)
@@ -258,6 +261,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	for _, in := range res.Instances {
 		res.HourlyCost += in.Price
 	}
+	res.Warnings = append(res.Warnings, od.warnings()...)
 	// Debug: the handler's audit event already records every launch at
 	// info, with its instances and cost.
 	log.LogAttrs(ctx, slog.LevelDebug, "launched", slog.Int("count", len(res.Instances)), slog.Bool("replayed", res.Replayed), slog.String("template", tmpl.name))

@@ -67,7 +67,9 @@ func (c *Client) replayed(ctx context.Context, api ec2API, opt func(*ec2.Options
 		res.Warnings = append(res.Warnings, fmt.Sprintf("the original launch started %d of %d", len(got), spec.Count))
 	}
 	if !priced(res.Instances) {
-		c.priceInstances(ctx, api, opt, spec.Region, res.Instances)
+		od := c.odPrices(ctx, spec.Credentials, spec.Region)
+		c.priceInstances(ctx, api, opt, od, res.Instances)
+		res.Warnings = append(res.Warnings, od.warnings()...)
 	}
 	if spec.Wait {
 		if err := c.settle(ctx, api, opt, spec, &res); err != nil {
@@ -113,7 +115,9 @@ func (c *Client) replayAfterMismatch(ctx context.Context, api ec2API, opt func(*
 }
 
 // priceInstances fills the current price of each instance; best effort.
-func (c *Client) priceInstances(ctx context.Context, api ec2API, opt func(*ec2.Options), region string, ins []Instance) {
+// On-demand instances are priced through od (the Price List API or the
+// bundled table), which remembers what to warn about.
+func (c *Client) priceInstances(ctx context.Context, api ec2API, opt func(*ec2.Options), od *odPrices, ins []Instance) {
 	var itypes []string
 	for _, in := range ins {
 		if in.Lifecycle == "spot" {
@@ -128,16 +132,9 @@ func (c *Client) priceInstances(ctx context.Context, api ec2API, opt func(*ec2.O
 		if in.Lifecycle == "spot" {
 			ins[i].Price = prices[poolKey{in.Type, in.AZ}]
 		} else {
-			ins[i].Price, _ = c.onDemandPrice(region, in.Type)
+			ins[i].Price, _ = od.price(in.Type)
 		}
 	}
-}
-
-func (c *Client) onDemandPrice(region, typ string) (float64, bool) {
-	if c.cfg.OnDemandPrices == nil {
-		return 0, false
-	}
-	return c.cfg.OnDemandPrices(region, typ)
 }
 
 // onDemandFallback launches the count spot could not fill on-demand, in
