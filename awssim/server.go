@@ -88,6 +88,11 @@ func (s *Sim) ec2Actions() map[string]handler {
 		"DescribeSpotInstanceRequests":   s.describeSpotInstanceRequests,
 		"CancelSpotInstanceRequests":     s.cancelSpotInstanceRequests,
 		"DescribeImages":                 s.describeImages,
+		"DescribeRegions":                s.describeRegions,
+		"DescribeTags":                   s.describeTags,
+		"DescribeInstanceStatus":         s.describeInstanceStatus,
+		"StopInstances":                  s.stopInstances,
+		"StartInstances":                 s.startInstances,
 	}
 }
 
