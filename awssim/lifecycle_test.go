@@ -376,7 +376,9 @@ func TestDescribeTags(t *testing.T) {
 		t.Fatal(err)
 	}
 	ltID := aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
-	f := func(name string, values ...string) types.Filter { return types.Filter{Name: aws.String(name), Values: values} }
+	f := func(name string, values ...string) types.Filter {
+		return types.Filter{Name: aws.String(name), Values: values}
+	}
 	tests := []struct {
 		name     string
 		in       *ec2.DescribeTagsInput
