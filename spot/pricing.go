@@ -38,6 +38,11 @@ const (
 	// odCacheMax bounds the cache; at the cap it is dropped whole, which
 	// costs at most one call per region and type again.
 	odCacheMax = 8192
+	// odTimeout bounds one GetProducts call: a slow Price List API must
+	// not hold up a launch, which then prices from the table.
+	odTimeout = 5 * time.Second
+	// odParallel bounds the lookups one request makes at once.
+	odParallel = 8
 )
 
 // pricingAPI is the part of the Price List client spot uses.
@@ -109,6 +114,8 @@ func (c *Client) onDemand(ctx context.Context, creds aws.CredentialsProvider, re
 // askPriceList makes one GetProducts call for the Linux, shared-tenancy,
 // no-software, capacity-status-Used product of a type in a region.
 func (c *Client) askPriceList(ctx context.Context, creds aws.CredentialsProvider, region, typ string) odEntry {
+	ctx, cancel := context.WithTimeout(ctx, odTimeout)
+	defer cancel()
 	term := func(field, value string) ptypes.Filter {
 		return ptypes.Filter{Field: aws.String(field), Type: ptypes.FilterTypeTermMatch, Value: aws.String(value)}
 	}
@@ -213,6 +220,21 @@ func (o *odPrices) price(typ string) (float64, bool) {
 		o.unknown = append(o.unknown, typ)
 	}
 	return e.price, e.ok
+}
+
+// prefetch looks the types up side by side, so a request naming several
+// types waits for one round trip to the Price List API, not one per type.
+func (o *odPrices) prefetch(types []string) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, odParallel)
+	for _, t := range dedupe(types) {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			o.price(t)
+		})
+	}
+	wg.Wait()
 }
 
 // warnings say which prices came from the bundled table (with its date and

@@ -144,7 +144,8 @@ func (c *Client) usage(ctx context.Context, api ec2API, opt func(*ec2.Options), 
 	}
 	c.priceInstances(ctx, api, opt, od, live)
 	for _, w := range od.warnings() {
-		c.log.WarnContext(ctx, "reaper usage: "+w)
+		// Debug: every pass would repeat it; the lookup logged the cause.
+		c.log.DebugContext(ctx, "reaper usage: "+w)
 	}
 	u := map[string]Usage{}
 	for _, in := range live {

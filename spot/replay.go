@@ -128,6 +128,13 @@ func (c *Client) priceInstances(ctx context.Context, api ec2API, opt func(*ec2.O
 	if len(itypes) > 0 {
 		prices, _ = spotPrices(ctx, api, opt, dedupe(itypes), c.now().UTC())
 	}
+	var odTypes []string
+	for _, in := range ins {
+		if in.Lifecycle != "spot" {
+			odTypes = append(odTypes, in.Type)
+		}
+	}
+	od.prefetch(odTypes)
 	for i, in := range ins {
 		if in.Lifecycle == "spot" {
 			ins[i].Price = prices[poolKey{in.Type, in.AZ}]

@@ -314,6 +314,7 @@ func (c *Client) Price(ctx context.Context, creds aws.CredentialsProvider, regio
 	}
 	var res PriceResult
 	od := c.odPrices(ctx, creds, region)
+	od.prefetch(itypes)
 	for k, sp := range prices {
 		q := PriceQuote{Type: k.typ, AZ: k.az, Spot: sp, VCPU: vcpus[k.typ]}
 		if q.VCPU > 0 {
