@@ -28,7 +28,7 @@ func TestPass(t *testing.T) {
 	sim := awssim.New(awssim.Options{Seed: 3, Now: clock})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
-	sp, err := spot.New(spot.Config{EC2Endpoint: srv.URL, STSEndpoint: srv.URL, DefaultRegion: "us-east-1", Now: clock, TemplateGrace: time.Minute})
+	sp, err := spot.New(spot.Config{EC2Endpoint: srv.URL, STSEndpoint: srv.URL, PricingEndpoint: srv.URL, DefaultRegion: "us-east-1", Now: clock, TemplateGrace: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestReplaceInterrupted(t *testing.T) {
 	sim := awssim.New(awssim.Options{Seed: 5, Now: clock})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
-	sp, err := spot.New(spot.Config{EC2Endpoint: srv.URL, STSEndpoint: srv.URL, DefaultRegion: "us-east-1", Now: clock})
+	sp, err := spot.New(spot.Config{EC2Endpoint: srv.URL, STSEndpoint: srv.URL, PricingEndpoint: srv.URL, DefaultRegion: "us-east-1", Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

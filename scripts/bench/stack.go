@@ -178,7 +178,7 @@ func (st *stack) startSpotter(ctx context.Context, o options, logf func(string, 
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + st.tmp,
 		"VAULT_ADDR=" + o.vaultAddr, "VAULT_TOKEN=" + o.vaultToken,
-		"AWS_ENDPOINT_URL_EC2=" + st.simURL, "AWS_ENDPOINT_URL_STS=" + st.simURL,
+		"AWS_ENDPOINT_URL_EC2=" + st.simURL, "AWS_ENDPOINT_URL_STS=" + st.simURL, "AWS_ENDPOINT_URL_PRICING=" + st.simURL,
 		"SPOTTER_ADMIN_TOKEN=" + st.admin,
 	}
 	if o.pprofAddr != "" {
