@@ -67,6 +67,7 @@ func TestVerifyBody(t *testing.T) {
 	}{
 		{name: "OK", header: good, now: ts},
 		{name: "OK 299 s late", header: good, now: ts.Add(299 * time.Second)},
+		{name: "OK 300 s late", header: good, now: ts.Add(300 * time.Second)},
 		{name: "OK 300 s early", header: good, now: ts.Add(-300 * time.Second)},
 		{name: "several v1, second matches", header: "t=1700000000," + otherBody + "," + goodV1, now: ts},
 		{name: "unknown scheme ignored", header: good + ",v0=abc", now: ts},

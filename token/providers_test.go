@@ -27,6 +27,7 @@ func TestVerifySlack(t *testing.T) {
 		{name: "published vector", secret: slackSecret, ts: slackTS, sig: slackSig, body: slackBody, now: at},
 		{name: "300 s late", secret: slackSecret, ts: slackTS, sig: slackSig, body: slackBody, now: at.Add(300 * time.Second)},
 		{name: "stale", secret: slackSecret, ts: slackTS, sig: slackSig, body: slackBody, now: at.Add(301 * time.Second), want: apperr.SignatureExpired},
+		{name: "300 s early", secret: slackSecret, ts: slackTS, sig: slackSig, body: slackBody, now: at.Add(-300 * time.Second)},
 		{name: "future", secret: slackSecret, ts: slackTS, sig: slackSig, body: slackBody, now: at.Add(-301 * time.Second), want: apperr.SignatureExpired},
 		{name: "body changed", secret: slackSecret, ts: slackTS, sig: slackSig, body: slackBody + "x", now: at, want: apperr.SignatureInvalid},
 		{name: "timestamp changed", secret: slackSecret, ts: "1531420619", sig: slackSig, body: slackBody, now: at, want: apperr.SignatureInvalid},
@@ -79,7 +80,10 @@ func TestVerifyMailgun(t *testing.T) {
 		want                      string
 	}{
 		{name: "derived vector", key: key, ts: "1700000000", token: tok, sig: sig, now: at},
-		{name: "stale", key: key, ts: "1700000000", token: tok, sig: sig, now: at.Add(3 * time.Minute), want: apperr.SignatureExpired},
+		{name: "window late", key: key, ts: "1700000000", token: tok, sig: sig, now: at.Add(2 * time.Minute)},
+		{name: "window early", key: key, ts: "1700000000", token: tok, sig: sig, now: at.Add(-2 * time.Minute)},
+		{name: "stale", key: key, ts: "1700000000", token: tok, sig: sig, now: at.Add(2*time.Minute + time.Second), want: apperr.SignatureExpired},
+		{name: "future", key: key, ts: "1700000000", token: tok, sig: sig, now: at.Add(-2*time.Minute - time.Second), want: apperr.SignatureExpired},
 		{name: "token changed", key: key, ts: "1700000000", token: tok + "x", sig: sig, now: at, want: apperr.SignatureInvalid},
 		{name: "timestamp changed", key: key, ts: "1700000001", token: tok, sig: sig, now: at, want: apperr.SignatureInvalid},
 		{name: "no token", key: key, ts: "1700000000", sig: sig, now: at, want: apperr.SignatureInvalid},
