@@ -35,13 +35,17 @@ type LaunchSpec struct {
 	AvailabilityZones []string // zones in the default VPC; neither = every zone offering the types
 	Count             int
 	MaxPrice          float64 // per instance-hour, 0 = no cap (EC2 then caps at on-demand)
-	MaxTotalPrice     float64 // fleet $/hour, 0 = no cap
-	AMI               string
-	KeyName           string
-	SecurityGroups    []string // ids (sg-…) or default-VPC names
-	UserData          []byte   // the operator's, raw
-	TTL               time.Duration
-	Tags              map[string]string
+	// MaxPriceAsked: the caller named MaxPrice. Only such a price is held
+	// to MaxPriceOnDemandFactor × the asked types' on-demand price; a
+	// policy's ceiling covers all of its types, cheap ones included.
+	MaxPriceAsked  bool
+	MaxTotalPrice  float64 // fleet $/hour, 0 = no cap
+	AMI            string
+	KeyName        string
+	SecurityGroups []string // ids (sg-…) or default-VPC names
+	UserData       []byte   // the operator's, raw
+	TTL            time.Duration
+	Tags           map[string]string
 
 	DryRun           bool
 	OnDemandFallback bool
@@ -114,7 +118,11 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		return LaunchResult{}, err
 	}
 	spec.InstanceTypes = bootable
-	if err := c.checkMaxPrice(region, spec.InstanceTypes, spec.MaxPrice); err != nil {
+	// On-demand prices (to bound maxPrice, of live instances for the spend
+	// cap, of fallback pools) come from the Price List API with the
+	// token's credentials.
+	od := c.odPrices(ctx, spec.Credentials, region)
+	if err := c.checkMaxPrice(od, spec.InstanceTypes, spec.MaxPrice, spec.MaxPriceAsked); err != nil {
 		return LaunchResult{}, err
 	}
 	tmpl := newTemplate(spec, userData)
@@ -141,9 +149,6 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		defer safe.Recover(pctx, c.log, "spot price lookup", &p.err, "region", region, "token", spec.TokenID)
 		p.pools, p.prices, p.warnings, p.err = c.pools(pctx, api, opt, region, spec, now)
 	}(spec)
-	// On-demand prices (of live instances for the spend cap, of fallback
-	// pools) come from the Price List API with the token's credentials.
-	od := c.odPrices(ctx, spec.Credentials, region)
 	var live []Instance
 	if spec.Admit != nil {
 		if live, err = c.live(ctx, api, opt, od, spec.TokenID, spec.AdmitPrices); err != nil {
