@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -269,9 +270,7 @@ func (c *Client) tableDate() string {
 
 // bundledTable loads the embedded table; without it (a broken build) the
 // fallback knows no price, which replies then say.
-func bundledTable(log interface {
-	Error(string, ...any)
-}) *ondemand.Table {
+func bundledTable(log *slog.Logger) *ondemand.Table {
 	t, err := ondemand.Bundled()
 	if err != nil {
 		log.Error("load the bundled on-demand price table", "error", err)
