@@ -48,6 +48,9 @@ type instanceSpec struct {
 	MemoryMiB int      `json:"memoryMiB"`
 	Arch      []string `json:"arch"`
 	GPUs      int      `json:"gpus"`
+	GPUModel  string   `json:"gpuModel"`
+	// GPUMemoryMiB is the total over the instance's GPUs.
+	GPUMemoryMiB int `json:"gpuMemoryMiB"`
 	// RawPrices is [on-demand, spot min, spot max] per region, as the file
 	// has it; Prices is the same, named.
 	RawPrices map[string][3]float64  `json:"prices"`

@@ -423,6 +423,13 @@ func TestRealisticCatalogue(t *testing.T) {
 			if len(out.InstanceTypes) != 1 || aws.ToInt32(out.InstanceTypes[0].VCpuInfo.DefaultVCpus) == 0 {
 				t.Fatalf("DescribeInstanceTypes(%s) = %+v", tt.itype, out.InstanceTypes)
 			}
+			if tt.itype == "g6.xlarge" {
+				g := out.InstanceTypes[0].GpuInfo
+				if g == nil || len(g.Gpus) != 1 || aws.ToString(g.Gpus[0].Manufacturer) != "NVIDIA" || aws.ToString(g.Gpus[0].Name) != "L4" ||
+					aws.ToInt32(g.Gpus[0].Count) != 1 || aws.ToInt32(g.Gpus[0].MemoryInfo.SizeInMiB) != 24576 || aws.ToInt32(g.TotalGpuMemoryInMiB) != 24576 {
+					t.Errorf("g6.xlarge gpuInfo = %+v; want one NVIDIA L4 with 24 GiB", g)
+				}
+			}
 			if _, err := e.RunInstances(ctx(t), &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: tt.itype, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)}); err != nil {
 				t.Errorf("RunInstances(%s) in %s: %v", tt.itype, tt.region, err)
 			}

@@ -60,13 +60,22 @@ type region struct {
 // instanceType keeps prices as [on-demand, spot min, spot max] per region:
 // arrays decode faster and compress smaller than objects.
 type instanceType struct {
-	Name      string                `json:"name"`
-	Family    string                `json:"family"`
-	VCPU      int                   `json:"vcpu"`
-	MemoryMiB int                   `json:"memoryMiB"`
-	Arch      []string              `json:"arch"`
-	GPUs      int                   `json:"gpus,omitempty"`
-	Prices    map[string][3]float64 `json:"prices"`
+	Name      string   `json:"name"`
+	Family    string   `json:"family"`
+	VCPU      int      `json:"vcpu"`
+	MemoryMiB int      `json:"memoryMiB"`
+	Arch      []string `json:"arch"`
+	GPUs      int      `json:"gpus,omitempty"`
+	GPUModel  string   `json:"gpuModel,omitempty"`
+	// GPUMemoryMiB is the instance's total GPU memory.
+	GPUMemoryMiB int                   `json:"gpuMemoryMiB,omitempty"`
+	Prices       map[string][3]float64 `json:"prices"`
+}
+
+// gpu is what the data set says of a type's accelerators.
+type gpu struct {
+	model     string
+	memoryMiB int
 }
 
 type catalog struct {
@@ -97,7 +106,7 @@ func run(out, table string) error {
 	if err != nil {
 		return fmt.Errorf("load ec2instances.info data: %w", err)
 	}
-	typeZones, locations, err := rawData()
+	typeZones, locations, gpus, err := rawData()
 	if err != nil {
 		return err
 	}
@@ -125,6 +134,9 @@ func run(out, table string) error {
 			Name: it.InstanceType, Family: it.Family, VCPU: it.VCPU,
 			MemoryMiB: int(math.Round(float64(it.Memory) * 1024)), Arch: it.Arch, GPUs: it.GPU,
 			Prices: map[string][3]float64{},
+		}
+		if g, ok := gpus[it.InstanceType]; ok && it.GPU > 0 {
+			t.GPUModel, t.GPUMemoryMiB = g.model, g.memoryMiB
 		}
 		for r, p := range it.Pricing {
 			l := p.Linux
@@ -182,34 +194,40 @@ func run(out, table string) error {
 // (availability_zones) and the regions' long names. Where the data set has
 // both "EU (Ireland)" and "Europe (Ireland)", the Price List API's older
 // "EU (…)" form is kept.
-func rawData() (map[string]map[string][]string, map[string]string, error) {
+func rawData() (map[string]map[string][]string, map[string]string, map[string]gpu, error) {
 	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
 	if err != nil {
-		return nil, nil, fmt.Errorf("locate %s: %w", module, err)
+		return nil, nil, nil, fmt.Errorf("locate %s: %w", module, err)
 	}
 	b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(dir)), "data", "instances.json"))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var raw []struct {
 		InstanceType string              `json:"instance_type"`
 		Zones        map[string][]string `json:"availability_zones"`
 		Regions      map[string]string   `json:"regions"`
+		GPUModel     string              `json:"GPU_model"`
+		GPUMemoryGiB float64             `json:"GPU_memory"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, nil, fmt.Errorf("decode availability zones: %w", err)
+		return nil, nil, nil, fmt.Errorf("decode availability zones: %w", err)
 	}
 	zones := make(map[string]map[string][]string, len(raw))
 	names := map[string]string{}
+	gpus := map[string]gpu{}
 	for _, it := range raw {
 		zones[it.InstanceType] = it.Zones
+		if it.GPUModel != "" {
+			gpus[it.InstanceType] = gpu{model: it.GPUModel, memoryMiB: int(math.Round(it.GPUMemoryGiB * 1024))}
+		}
 		for r, n := range it.Regions {
 			if old, ok := names[r]; !ok || strings.HasPrefix(n, "EU (") && !strings.HasPrefix(old, "EU (") {
 				names[r] = n
 			}
 		}
 	}
-	return zones, names, nil
+	return zones, names, gpus, nil
 }
 
 // zones names a region's zone ids a, b, c… in id order. AWS maps names to
