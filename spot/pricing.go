@@ -98,17 +98,23 @@ func (c *Client) onDemand(ctx context.Context, creds aws.CredentialsProvider, re
 			return c.fromTable(region, typ, "the lookup was cancelled")
 		}
 	}
-	e := c.askPriceList(ctx, creds, region, typ)
-	c.od.mu.Lock()
-	defer c.od.mu.Unlock()
-	if ctx.Err() == nil { // a cancelled caller's fallback says nothing about the API
-		if c.od.entries == nil || len(c.od.entries) >= odCacheMax {
-			c.od.entries = map[odKey]odEntry{}
+	// Waiters are released however the call ends, a panic included.
+	var e odEntry
+	stored := false
+	defer func() {
+		c.od.mu.Lock()
+		defer c.od.mu.Unlock()
+		if stored {
+			if c.od.entries == nil || len(c.od.entries) >= odCacheMax {
+				c.od.entries = map[odKey]odEntry{}
+			}
+			c.od.entries[k] = e
 		}
-		c.od.entries[k] = e
-	}
-	close(c.od.inflight[k])
-	delete(c.od.inflight, k)
+		close(c.od.inflight[k])
+		delete(c.od.inflight, k)
+	}()
+	e = c.askPriceList(ctx, creds, region, typ)
+	stored = ctx.Err() == nil // a cancelled caller's fallback says nothing about the API
 	return e
 }
 
