@@ -45,3 +45,20 @@ func BenchmarkNewSim(b *testing.B) {
 		New(Options{Seed: 1})
 	}
 }
+
+// BenchmarkSpotPriceHistoryFirstPage is what a generic tool's first
+// describe-spot-price-history (no types, a day) costs with the full
+// catalogue: the page stops at MaxResults instead of listing every pool.
+func BenchmarkSpotPriceHistoryFirstPage(b *testing.B) {
+	s := New(Options{Seed: 1})
+	const body = "Action=DescribeSpotPriceHistory&Version=2016-11-15&MaxResults=100"
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("DescribeSpotPriceHistory: %d %s", rec.Code, rec.Body)
+		}
+	}
+}
