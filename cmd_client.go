@@ -160,8 +160,11 @@ func readSecretFile(flagName, path string) (string, error) {
 	return s, nil
 }
 
+// writeJSON prints v indented, and as the server wrote it: "<token>", not
+// "\u003ctoken\u003e".
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

@@ -20,8 +20,7 @@ func runTokenUnlock(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	if len(pos) != 1 {
-		fs.Usage()
-		return fmt.Errorf("token unlock: want one token id")
+		return usagef("token unlock: want one token id")
 	}
 	c, err := conn.client(getenv, stderr, true, "")
 	if err != nil {

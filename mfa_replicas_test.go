@@ -35,7 +35,7 @@ func TestMFALockoutAcrossReplicas(t *testing.T) {
 	}
 	var reps []replica
 	for range 2 {
-		dir := t.TempDir()
+		dir := dataDir(t)
 		base, logs, _ := startServe(t, env, "--addr", "127.0.0.1:0", "--data-dir", dir)
 		reps = append(reps, replica{base: base, client: clientFor(t, base, dir), logs: logs})
 	}

@@ -66,7 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case errors.As(err, &ue) && ue.help != "":
 		io.WriteString(stderr, ue.help+"\n")
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "Run 'spotter %s --help' for usage.\n", commandPath(args, cmds))
+		// Under the error, where it is read: main prints err last.
+		return fmt.Errorf("%w\n  see 'spotter %s --help'", err, commandPath(args, cmds))
 	}
 	return err
 }

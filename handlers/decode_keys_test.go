@@ -64,3 +64,41 @@ func TestDecodersRefuseRepeatedKeys(t *testing.T) {
 		})
 	}
 }
+
+// Form bodies (Slack, Twilio, Mailgun, IFTTT) refuse a field repeated with
+// another value, and let an identical repeat through.
+func TestFormRepeatedFields(t *testing.T) {
+	multipart := func(parts ...string) string {
+		var b strings.Builder
+		for i := 0; i < len(parts); i += 2 {
+			b.WriteString("--XX\r\nContent-Disposition: form-data; name=\"" + parts[i] + "\"\r\n\r\n" + parts[i+1] + "\r\n")
+		}
+		return b.String() + "--XX--\r\n"
+	}
+	cases := map[string]struct {
+		ctype, body string
+		refused     bool
+	}{
+		"form, once":                 {"application/x-www-form-urlencoded", "text=status&user=a", false},
+		"form, same value twice":     {"application/x-www-form-urlencoded", "text=status&text=status", false},
+		"form, two values":           {"application/x-www-form-urlencoded", "text=status&text=launch+9", true},
+		"multipart, once":            {"multipart/form-data; boundary=XX", multipart("stripped-text", "status"), false},
+		"multipart, same value":      {"multipart/form-data; boundary=XX", multipart("stripped-text", "status", "stripped-text", "status"), false},
+		"multipart, two values":      {"multipart/form-data; boundary=XX", multipart("stripped-text", "status", "stripped-text", "launch"), true},
+		"form, case variants differ": {"application/x-www-form-urlencoded", "text=status&Text=launch", false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := formFields(tc.ctype, []byte(tc.body))
+			if !tc.refused {
+				if err != nil {
+					t.Fatalf("formFields = %v", err)
+				}
+				return
+			}
+			if apperr.Code(err) != apperr.Invalid || !strings.Contains(apperr.Details(err), "appears twice") {
+				t.Fatalf("formFields = %v; want invalid_request naming the field", err)
+			}
+		})
+	}
+}

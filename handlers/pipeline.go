@@ -142,6 +142,7 @@ func (d TaskDeps) check(ctx context.Context, g *guarded, reserve func() (func(),
 // the request (Slack's background launches): nothing here reads the
 // echo.Context, which is recycled once the handler returns.
 func (d TaskDeps) execute(ctx context.Context, g guarded, start time.Time) (Result, error) {
+	d.Refusals.tick()
 	res, err := d.runSafely(ctx, g)
 	outcome := "ok"
 	if err != nil {

@@ -54,6 +54,14 @@ func (r *RefusalLog) allow(g guarded, err error) bool {
 	return r.l.Allow(k)
 }
 
+// tick audits the counts of a window that is over; every task calls it,
+// so a flood's count follows soon after the flood stops.
+func (r *RefusalLog) tick() {
+	if r != nil {
+		r.l.Tick()
+	}
+}
+
 // Flush audits the counts held so far (at shutdown).
 func (r *RefusalLog) Flush() {
 	if r != nil {

@@ -40,7 +40,11 @@ func TestRefusalAuditFlood(t *testing.T) {
 		t.Errorf("observed %v; want %d refused launches and %d refused unknown tasks", observed, n, n)
 	}
 	clk.Add(time.Minute)
-	d.Refusals.Flush()
+	d.Refusals.tick() // as a task that runs does
+	if !strings.Contains(logs.String(), `"suppressed":1999`) {
+		t.Fatalf("no count after the interval:\n%s", logs.String())
+	}
+	d.Refusals.Flush() // nothing left to write
 	for _, want := range []string{
 		`"outcome":"refused","suppressed":1999,"since":"2026-11-30T12:00:00Z","source":"native","error":"policy_denied","token_id":"tok-1"`,
 		`"outcome":"refused","suppressed":1999,"since":"2026-11-30T12:00:00Z","source":"native","error":"token_invalid","client":"203.0.113.9"`,

@@ -81,6 +81,7 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 	log := deps.Logger
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.JSONSerializer = plainJSON{}
 	// No proxy is trusted by default: the client address is the peer address.
 	e.IPExtractor = echo.ExtractIPDirect()
 	routes := routeSet{}

@@ -220,6 +220,9 @@ func TestActionableEdgeErrors(t *testing.T) {
 			if tt.wantCode == "" {
 				return
 			}
+			if strings.Contains(rec.Body.String(), `\u003c`) {
+				t.Errorf("%s %s details are HTML-escaped for a terminal: %s", tt.method, tt.path, rec.Body)
+			}
 			b := decodeError(t, rec)
 			if b.Error != tt.wantCode {
 				t.Errorf("%s %s error = %q; want %q", tt.method, tt.path, b.Error, tt.wantCode)

@@ -40,6 +40,7 @@ func TestCheck(t *testing.T) {
 		"exact duplicate":            {body: `{"dryRun":true,"dryRun":false}`, dup: "dryRun"},
 		"case variant":               {body: `{"dryRun":true,"DRYRUN":false}`, dup: "DRYRUN"},
 		"kelvin sign folds like k":   {body: `{"task":"a","tas\u212a":"b"}`, dup: "tas\u212a"},
+		"escaped spelling":           {body: `{"dryRun":true,"dry\u0052un":false}`, dup: "dryRun"},
 		"unknown keys fold too":      {body: `{"foo":1,"FOO":2}`, dup: "FOO"},
 		"embedded field":             {body: `{"note":"a","Note":"b"}`, dup: "Note"},
 		"nested struct":              {body: `{"policy":{"maxPrice":1,"MaxPrice":2}}`, dup: "MaxPrice", path: "policy"},
