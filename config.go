@@ -61,7 +61,9 @@ type serveConfig struct {
 	TokenTTL       time.Duration
 	ReaperInterval time.Duration
 	EC2Endpoint    string
-	STSEndpoint    string
+	// Identity is where spotter's own AWS identity comes from.
+	Identity    awsIdentity
+	STSEndpoint string
 	// PricingEndpoint is the AWS Price List API's (on-demand prices).
 	PricingEndpoint string
 	// SlackResponseURLs are the URL prefixes Slack results may be posted to.
@@ -123,6 +125,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	c.AdminToken = getenv(envAdminToken)
 	c.EC2Endpoint, c.STSEndpoint = getenv(envEC2Endpoint), getenv(envSTSEndpoint)
 	c.PricingEndpoint = getenv(envPricingEndpoint)
+	c.Identity = readAWSIdentity(getenv)
 	for _, p := range strings.Split(*slackURLs, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			c.SlackResponseURLs = append(c.SlackResponseURLs, p)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 
+	"github.com/spotter-dev/spotter/money"
 	"github.com/spotter-dev/spotter/spot/ondemand"
 )
 
@@ -66,7 +67,7 @@ func TestPriceOnDemandSources(t *testing.T) {
 				}
 				for _, q := range res.Quotes {
 					want, _ := e.sim.OnDemandPrice(region, q.Type)
-					if q.OnDemand != want || want == 0 {
+					if q.OnDemand != money.FromDollars(want) || want == 0 {
 						t.Errorf("step %d: %s on-demand %v; want %v", step, q.Type, q.OnDemand, want)
 					}
 				}
@@ -101,10 +102,10 @@ func TestOnDemandInstancesPriced(t *testing.T) {
 			s := e.spec("tokA", "k1", 2)
 			s.OnDemandFallback = true
 			res := e.mustLaunch(t, s)
-			var hourly float64
+			var hourly money.USD
 			for _, in := range res.Instances {
 				want, _ := e.sim.OnDemandPrice(region, in.Type)
-				if in.Lifecycle != "on-demand" || in.Price != want || want == 0 {
+				if in.Lifecycle != "on-demand" || in.Price != money.FromDollars(want) || want == 0 {
 					t.Errorf("launched %s %s at %v; want on-demand at %v", in.Type, in.Lifecycle, in.Price, want)
 				}
 				hourly += in.Price
@@ -120,21 +121,21 @@ func TestOnDemandInstancesPriced(t *testing.T) {
 			})
 			admit.OnDemandFallback, admit.AdmitPrices = true, true
 			e.mustLaunch(t, admit)
-			var counted float64
+			var counted money.USD
 			for _, in := range seen {
 				counted += in.Price
 			}
-			if len(seen) != 2 || !near(counted, hourly) {
+			if len(seen) != 2 || counted != hourly {
 				t.Errorf("spend cap saw %d instances at $%v/h; want 2 at $%v/h", len(seen), counted, hourly)
 			}
 
-			st, err := e.client.Status(ctx, e.creds, region, "tokA")
+			st, err := e.client.Status(ctx, e.creds, region, "tokA", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, in := range st.Instances {
 				want, _ := e.sim.OnDemandPrice(region, in.Type)
-				if in.Price != want {
+				if in.Price != money.FromDollars(want) {
 					t.Errorf("status: %s at %v; want %v", in.ID, in.Price, want)
 				}
 			}
@@ -149,8 +150,6 @@ func TestOnDemandInstancesPriced(t *testing.T) {
 		})
 	}
 }
-
-func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
 
 // fakePricing answers GetProducts from a function and counts calls.
 type fakePricing struct {
