@@ -135,6 +135,12 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	c.AdminToken = getenv(envAdminToken)
 	c.EC2Endpoint, c.STSEndpoint = getenv(envEC2Endpoint), getenv(envSTSEndpoint)
 	c.PricingEndpoint = getenv(envPricingEndpoint)
+	if c.PricingEndpoint == "" && isLoopbackURL(c.EC2Endpoint) {
+		// An emulator on this machine (spotter sim, moto) answers every
+		// service on one port; without this, a test or demo that points EC2
+		// at it would still ask real AWS for prices.
+		c.PricingEndpoint = c.EC2Endpoint
+	}
 	c.Identity = readAWSIdentity(getenv)
 	for _, p := range strings.Split(*slackURLs, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -268,4 +274,17 @@ func or(s, def string) string {
 		return s
 	}
 	return def
+}
+
+// isLoopbackURL reports whether raw is a URL whose host is this machine.
+func isLoopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
 }
