@@ -29,7 +29,7 @@ func TestServeFollowsVaultLeader(t *testing.T) {
 	simSrv := httptest.NewServer(awssim.New(awssim.Options{Seed: 7}))
 	t.Cleanup(simSrv.Close)
 	env := map[string]string{
-		"SPOTTER_ADMIN_TOKEN": testAdminToken, "AWS_ENDPOINT_URL_EC2": simSrv.URL, "AWS_ENDPOINT_URL_STS": simSrv.URL,
+		"SPOTTER_ADMIN_TOKEN": testAdminToken, "AWS_ENDPOINT_URL_EC2": simSrv.URL, "AWS_ENDPOINT_URL_STS": simSrv.URL, "AWS_ENDPOINT_URL_PRICING": simSrv.URL,
 		"VAULT_ADDR": c.Nodes[leader], "SPOTTER_VAULT_ADDRS": strings.Join(c.Nodes, ","),
 		"VAULT_CACERT": c.CACert, "VAULT_TOKEN": c.Token, "SPOTTER_VAULT_MOUNT": mount,
 	}
