@@ -48,7 +48,13 @@ type replicas struct {
 
 func startReplicas(t *testing.T, n int, extra map[string]string) *replicas {
 	t.Helper()
-	c := vaulttest.SharedCluster(t)
+	return startReplicasOn(t, vaulttest.SharedCluster(t), n, extra)
+}
+
+// startReplicasOn is startReplicas on a cluster the test already holds
+// (ClusterToBreak, for a test that kills Vault nodes).
+func startReplicasOn(t *testing.T, c *vaulttest.Cluster, n int, extra map[string]string) *replicas {
+	t.Helper()
 	bin, err := spotterBinary()
 	if err != nil {
 		t.Fatal(err)
