@@ -55,6 +55,13 @@ func startReplicas(t *testing.T, n int, extra map[string]string) *replicas {
 // (ClusterToBreak, for a test that kills Vault nodes).
 func startReplicasOn(t *testing.T, c *vaulttest.Cluster, n int, extra map[string]string) *replicas {
 	t.Helper()
+	return startReplicasFront(t, c, n, extra, nil)
+}
+
+// startReplicasFront is startReplicasOn with front, when not nil, wrapping
+// awssim's handler (to hold or lose a reply on its way back).
+func startReplicasFront(t *testing.T, c *vaulttest.Cluster, n int, extra map[string]string, front func(http.Handler) http.Handler) *replicas {
+	t.Helper()
 	bin, err := spotterBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +73,11 @@ func startReplicasOn(t *testing.T, c *vaulttest.Cluster, n int, extra map[string
 		}
 	})
 	sim := awssim.New(awssim.Options{Seed: 7})
-	simSrv := httptest.NewServer(sim)
+	var h http.Handler = sim
+	if front != nil {
+		h = front(sim)
+	}
+	simSrv := httptest.NewServer(h)
 	t.Cleanup(simSrv.Close)
 	s := &replicas{sim: sim}
 	for i := range n {
