@@ -94,6 +94,10 @@ func runChaos(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
+	logf("killing a replica between CreateFleet and its reply")
+	if err := chaosReplicaCrash(ctx, st, o, row); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "\nPrinted by `%s`.\n", strings.TrimSpace("scripts/bench.sh chaos "+strings.Join(userArgs(args), " ")))
 	return nil
 }
@@ -161,9 +165,16 @@ func (st *chaosStack) instancesOf(id string) (mine, untagged int) {
 }
 
 func chaosRetries(ctx context.Context, st *chaosStack, o chaosOptions, row func(string, string, ...any)) error {
-	tok, id, _, err := st.token(ctx, o, nil)
-	if err != nil {
-		return err
+	// A token per 500 launches: a retry racing its first launch holds a
+	// reservation of its own until EC2 answers, so one token at its
+	// maxRunning (1,000 at most) would refuse it.
+	var toks, ids []string
+	for range (o.launches + 499) / 500 {
+		tok, id, _, err := st.token(ctx, o, nil)
+		if err != nil {
+			return err
+		}
+		toks, ids = append(toks, tok), append(ids, id)
 	}
 	retried := func(i int) bool { return i%100 < o.retried }
 	racing := func(i int) bool { return i%2 == 0 }
@@ -174,7 +185,7 @@ func chaosRetries(ctx context.Context, st *chaosStack, o chaosOptions, row func(
 	send := func(replica, i int, dst *[]string, e *error) {
 		sem <- struct{}{}
 		defer func() { <-sem }()
-		*dst, *e = st.launchUntil(ctx, tok, "dup-"+strconv.Itoa(i), replica, nil)
+		*dst, *e = st.launchUntil(ctx, toks[i/500], "dup-"+strconv.Itoa(i), replica, nil)
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -208,7 +219,11 @@ func chaosRetries(ctx context.Context, st *chaosStack, o chaosOptions, row func(
 			}
 		}
 	}
-	mine, untagged := st.instancesOf(id)
+	var mine, untagged int
+	for _, id := range ids {
+		m, u := st.instancesOf(id)
+		mine, untagged = mine+m, u
+	}
 	row("Retried launches", "%d launches over 3 replicas, %d sent twice with the same Idempotency-Key (half racing on another replica): %d requests in %.1f s",
 		o.launches, retries, o.launches+retries, took.Seconds())
 	row("→ duplicate instances", "**%d** (%d instances for %d keys; %d untagged)", mine-o.launches, mine, o.launches, untagged)

@@ -191,6 +191,7 @@ type chaosStack struct {
 	admin  string
 	mount  string
 	vc     *cluster
+	hold   *fleetHold
 	// resent counts 503s sent again; bare counts those without Retry-After.
 	resent, bare atomic.Int64
 }
@@ -215,7 +216,8 @@ func startChaosStack(ctx context.Context, o chaosOptions, vc *cluster, tmp strin
 		return nil, err
 	}
 	st.simURL = "http://" + ln.Addr().String()
-	st.simSrv = &http.Server{Handler: st.sim, ReadHeaderTimeout: 10 * time.Second}
+	st.hold = newFleetHold()
+	st.simSrv = &http.Server{Handler: st.hold.wrap(st.sim), ReadHeaderTimeout: 10 * time.Second}
 	go st.simSrv.Serve(ln)
 	for i := range 3 {
 		r, err := st.startReplica(ctx, o, tmp, i)
@@ -292,6 +294,7 @@ func (st *chaosStack) Close() {
 		}
 	}
 	if st.simSrv != nil {
+		st.hold.Release()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = st.simSrv.Shutdown(ctx)
 		cancel()
