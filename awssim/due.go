@@ -173,6 +173,19 @@ func (r *region) scheduleRisk(in *instance) {
 	r.push(dueRebalance, in.hazardFrom.Add(time.Duration(hours*float64(time.Hour))), in)
 }
 
+// pauseRisk stops a spot instance's hazard at t, when it stops: a stopped
+// instance is not interrupted, and what it has left is kept for a start.
+func (r *region) pauseRisk(in *instance, t time.Time) {
+	if !in.spot() || !in.rebalanceAt.IsZero() || !in.noticeAt.IsZero() {
+		return
+	}
+	if t.After(in.hazardFrom) {
+		in.hazard = max(in.hazard-in.hazardRate*t.Sub(in.hazardFrom).Hours(), 0)
+		in.hazardFrom = t
+	}
+	in.riskGen++
+}
+
 // setRate changes the region's interruption rate at now. What is due is
 // carried out first at the old rate; then every spot instance still
 // waiting for its rebalance keeps the hazard it has not yet spent, to be

@@ -197,6 +197,7 @@ func (r *region) stopInstance(in *instance, at time.Time, reason stateReason) {
 	}
 	in.stoppedAt = at
 	in.reason = reason
+	r.pauseRisk(in, at)
 	r.logState(in, at, stateStopping)
 	r.push(dueGone, at.Add(r.sim.opts.PendingDelay), in)
 	if p := r.pool(in.az, in.itype); p != nil {
