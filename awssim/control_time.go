@@ -93,6 +93,9 @@ func (s *Sim) controlClock(r *http.Request) error {
 		if t, err = time.Parse(time.RFC3339Nano, body.Set); err != nil {
 			return fmt.Errorf("set: %w", err)
 		}
+		if t.IsZero() {
+			return errors.New("set needs a time after year 1")
+		}
 	}
 	if body.Freeze != nil {
 		s.FreezeClock(*body.Freeze)

@@ -31,7 +31,7 @@ func FixedDelay(d time.Duration) Delay { return Delay{Kind: DelayUniform, Min: d
 func UniformDelay(lo, hi time.Duration) Delay { return Delay{Kind: DelayUniform, Min: lo, Max: hi} }
 
 // LogNormalDelay has median m and spread sigma (the standard deviation of
-// its logarithm), clamped to [lo, hi]; hi zero means no upper clamp. Boot
+// its logarithm), clamped to [lo, hi]; hi zero means a day at most. Boot
 // times are skewed this way: most near the median, a few much slower.
 func LogNormalDelay(m time.Duration, sigma float64, lo, hi time.Duration) Delay {
 	return Delay{Kind: DelayLogNormal, Median: m, Sigma: sigma, Min: lo, Max: hi}
@@ -89,14 +89,12 @@ func (d Delay) draw(u1, u2 float64) time.Duration {
 	switch d.Kind {
 	case DelayLogNormal:
 		z := math.Sqrt(-2*math.Log(1-u1)) * math.Cos(2*math.Pi*u2)
-		v := time.Duration(float64(d.Median) * math.Exp(d.Sigma*z))
-		if v < d.Min {
-			v = d.Min
+		// Clamped as a float: a far tail would overflow a Duration.
+		v := min(float64(d.Median)*math.Exp(d.Sigma*z), float64(maxDelay))
+		if d.Max > 0 {
+			v = min(v, float64(d.Max))
 		}
-		if d.Max > 0 && v > d.Max {
-			v = d.Max
-		}
-		return v
+		return max(time.Duration(v), d.Min)
 	default:
 		span := d.Max - d.Min
 		// Rounded to the nearest nanosecond over span+1 values, so Max

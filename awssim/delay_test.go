@@ -29,6 +29,7 @@ func TestDelayDrawAtItsLimits(t *testing.T) {
 		"lognormal low tail clamps to min":    {LogNormalDelay(40*time.Second, 2, 20*time.Second, 90*time.Second), justBelowOne, 0.5, 20 * time.Second},
 		"lognormal high tail clamps to max":   {LogNormalDelay(40*time.Second, 2, 20*time.Second, 90*time.Second), justBelowOne, 0, 90 * time.Second},
 		"lognormal without max is unclamped":  {LogNormalDelay(time.Second, 1, 0, 0), 1 - math.Exp(-2), 0, 7389056099 * time.Nanosecond},
+		"lognormal far tail stops at a day":   {LogNormalDelay(maxDelay, 5, 0, 0), justBelowOne, 0, maxDelay},
 		"lognormal min equal to max is fixed": {LogNormalDelay(40*time.Second, 1, 30*time.Second, 30*time.Second), 0.3, 0.1, 30 * time.Second},
 	} {
 		t.Run(name, func(t *testing.T) {
