@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/spotter-dev/spotter/awssim"
 )
@@ -245,5 +246,45 @@ func onDemandRun(n int32) *ec2.RunInstancesInput {
 	return &ec2.RunInstancesInput{
 		ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: types.InstanceTypeT3Micro,
 		MinCount: aws.Int32(n), MaxCount: aws.Int32(n),
+	}
+}
+
+// TestEverythingFollowsTheVirtualClock: after a day's jump, launch times,
+// spot price history and STS expirations are the sim's time, not the wall
+// clock's.
+func TestEverythingFollowsTheVirtualClock(t *testing.T) {
+	start := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC) // far from the wall clock
+	w := mustWorld(t, awssim.Options{Start: start})
+	now, err := w.sim.AdvanceClock(24*time.Hour + 90*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.ec2.RunInstances(ctx(t), spotRun("", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToTime(out.Instances[0].LaunchTime); !got.Equal(now) {
+		t.Errorf("launch time %v; want the sim's %v", got, now)
+	}
+	hist, err := w.ec2.DescribeSpotPriceHistory(ctx(t), &ec2.DescribeSpotPriceHistoryInput{
+		InstanceTypes: []types.InstanceType{types.InstanceTypeT3Micro}, AvailabilityZone: aws.String("us-east-1a"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist.SpotPriceHistory) == 0 {
+		t.Fatal("no spot price history")
+	}
+	for _, p := range hist.SpotPriceHistory {
+		if ts := aws.ToTime(p.Timestamp); ts.After(now) || ts.Before(start) {
+			t.Errorf("price point at %v; want within the virtual day %v–%v", ts, start, now)
+		}
+	}
+	tok, err := w.sts.GetSessionToken(ctx(t), &sts.GetSessionTokenInput{DurationSeconds: aws.Int32(900)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToTime(tok.Credentials.Expiration); !got.Equal(now.Add(15 * time.Minute)) {
+		t.Errorf("session expires %v; want the sim's time + 15 min, %v", got, now.Add(15*time.Minute))
 	}
 }
