@@ -46,31 +46,44 @@ type EventDetail struct {
 	State          string `json:"state,omitempty"`
 }
 
+// eventRec is an event as the log keeps it: compact, rendered into an
+// Event only when read, so launches that nobody watches cost little.
+type eventRec struct {
+	seq        uint64
+	at         time.Time
+	region     string
+	instanceID string
+	detailType string
+	action     string
+	state      string
+}
+
 // eventLog is the sim's events in the order they were carried out: time
 // order within a region. Regions append under their own lock, then this.
 type eventLog struct {
 	mu     sync.Mutex
 	seq    uint64
-	events []Event
+	events []eventRec
 }
 
-func (l *eventLog) add(e Event) {
+func (l *eventLog) add(e eventRec) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seq++
-	e.Seq = l.seq
+	e.seq = l.seq
 	if len(l.events) == maxEvents {
-		copy(l.events, l.events[maxEvents/10:])
-		l.events = l.events[:maxEvents-maxEvents/10]
+		n := copy(l.events, l.events[maxEvents/10:])
+		clear(l.events[n:])
+		l.events = l.events[:n]
 	}
 	l.events = append(l.events, e)
 }
 
-func (l *eventLog) since(seq uint64) []Event {
+func (l *eventLog) since(seq uint64) []eventRec {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	i := sort.Search(len(l.events), func(i int) bool { return l.events[i].Seq > seq })
-	return append([]Event{}, l.events[i:]...)
+	i := sort.Search(len(l.events), func(i int) bool { return l.events[i].seq > seq })
+	return append([]eventRec{}, l.events[i:]...)
 }
 
 func (l *eventLog) reset() {
@@ -80,20 +93,25 @@ func (l *eventLog) reset() {
 }
 
 func (r *region) logEvent(in *instance, at time.Time, detailType, action, state string) {
-	s := r.sim
-	n := mix64(uint64(s.opts.Seed) ^ stableHash(fmt.Sprintf("event/%s/%s/%s/%d", in.id, detailType, state, at.UnixNano())))
-	s.events.add(Event{
-		At: at, Version: "0",
-		ID:         fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", uint32(n), uint16(n>>32), uint16(n>>48), uint16(n>>16), n&0xffffffffffff),
-		DetailType: detailType, Source: "aws.ec2", Account: s.opts.AccountID,
-		Time: at.UTC().Format(time.RFC3339), Region: r.name,
-		Resources: []string{"arn:aws:ec2:" + r.name + ":" + s.opts.AccountID + ":instance/" + in.id},
-		Detail:    EventDetail{InstanceID: in.id, InstanceAction: action, State: state},
-	})
+	r.sim.events.add(eventRec{at: at, region: r.name, instanceID: in.id, detailType: detailType, action: action, state: state})
 }
 
 func (r *region) logState(in *instance, at time.Time, state string) {
 	r.logEvent(in, at, detailStateChange, "", state)
+}
+
+// event renders a record as EventBridge delivers it. Its id is a
+// function of the seed and the record, so replays give the same ids.
+func (s *Sim) event(e eventRec) Event {
+	n := mix64(uint64(s.opts.Seed) ^ stableHash(fmt.Sprintf("event/%d/%s/%s/%s", e.at.UnixNano(), e.instanceID, e.detailType, e.state)))
+	return Event{
+		Seq: e.seq, At: e.at, Version: "0",
+		ID:         fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", uint32(n), uint16(n>>32), uint16(n>>48), uint16(n>>16), n&0xffffffffffff),
+		DetailType: e.detailType, Source: "aws.ec2", Account: s.opts.AccountID,
+		Time: e.at.UTC().Format(time.RFC3339), Region: e.region,
+		Resources: []string{"arn:aws:ec2:" + e.region + ":" + s.opts.AccountID + ":instance/" + e.instanceID},
+		Detail:    EventDetail{InstanceID: e.instanceID, InstanceAction: e.action, State: e.state},
+	}
 }
 
 // Events carries out what is due and returns the events recorded after
@@ -101,5 +119,10 @@ func (r *region) logState(in *instance, at time.Time, state string) {
 // carried out.
 func (s *Sim) Events(since uint64) []Event {
 	s.settleAll(s.now())
-	return s.events.since(since)
+	recs := s.events.since(since)
+	out := make([]Event, len(recs))
+	for i, e := range recs {
+		out[i] = s.event(e)
+	}
+	return out
 }
