@@ -158,8 +158,10 @@ func TestBootDelayThroughTheSDK(t *testing.T) {
 		return m
 	}
 	runningAt := map[string]time.Time{}
-	for _, in := range w.sim.State().Regions[0].Instances {
-		runningAt[in.InstanceID] = in.RunningAt
+	for _, r := range w.sim.State().Regions {
+		for _, in := range r.Instances {
+			runningAt[in.InstanceID] = in.RunningAt
+		}
 	}
 	if len(runningAt) != 20 {
 		t.Fatalf("state shows %d instances; want 20", len(runningAt))
@@ -239,13 +241,6 @@ func TestBootDelayControl(t *testing.T) {
 				t.Errorf("state bootDelay %q; want %q", st.Boot, want)
 			}
 		})
-	}
-}
-
-func onDemandRun(n int32) *ec2.RunInstancesInput {
-	return &ec2.RunInstancesInput{
-		ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: types.InstanceTypeT3Micro,
-		MinCount: aws.Int32(n), MaxCount: aws.Int32(n),
 	}
 }
 

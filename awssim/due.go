@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"container/heap"
+	"fmt"
 	"math"
 	"time"
 )
@@ -152,6 +153,21 @@ func (r *region) booted(in *instance, now time.Time) {
 // rebalance recommendation, then its notice.
 func (r *region) armRisk(in *instance, now time.Time) {
 	in.hazard = -math.Log(1 - r.sim.unit("hazard", in.id))
+	in.hazardFrom = now
+	r.scheduleRisk(in)
+}
+
+// resumeRisk starts a spot instance's hazard again when it starts: what it
+// had left when it stopped, or, if it was stopped by an interruption, a
+// fresh draw (keyed by the start time too), for it can be interrupted again.
+func (r *region) resumeRisk(in *instance, now time.Time) {
+	if !in.spot() {
+		return
+	}
+	if !in.noticeAt.IsZero() || !in.rebalanceAt.IsZero() {
+		in.rebalanceAt, in.noticeAt, in.interruptAt = time.Time{}, time.Time{}, time.Time{}
+		in.hazard = -math.Log(1 - r.sim.unit("hazard", fmt.Sprintf("%s/%d", in.id, now.UnixNano())))
+	}
 	in.hazardFrom = now
 	r.scheduleRisk(in)
 }
