@@ -134,10 +134,10 @@ func (s *Sim) moveClock(t time.Time, d time.Duration) (time.Time, error) {
 }
 
 // settleAll carries out what is due in every region, region by region in
-// name order.
+// the catalogue's order.
 func (s *Sim) settleAll(now time.Time) {
-	for _, name := range s.catalog.regionNames() {
-		r := s.regions[name]
+	for _, cr := range s.catalog.Regions {
+		r := s.regions[cr.Name]
 		r.mu.Lock()
 		r.settle(now)
 		r.mu.Unlock()
