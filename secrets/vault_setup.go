@@ -38,7 +38,7 @@ func (v *Vault) ensureMount(ctx context.Context, path, typ string, opts map[stri
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
 	m, err := v.client.Sys().GetMountWithContext(ctx, path)
-	status, msgs := responseErrors(err)
+	status, _ := responseErrors(err)
 	switch {
 	case err == nil:
 		if m.Type != typ || (opts["version"] != "" && m.Options["version"] != opts["version"]) {
@@ -60,7 +60,7 @@ func (v *Vault) ensureMount(ctx context.Context, path, typ string, opts map[stri
 		return v.fault(err, "sys/mounts/"+path)
 	}
 	err = v.client.Sys().MountWithContext(ctx, path, &api.MountInput{Type: typ, Options: opts, Description: desc})
-	status, msgs = responseErrors(err)
+	status, msgs := responseErrors(err)
 	switch {
 	case err == nil:
 		v.log.Info("created vault mount", "mount", path, "type", typ, "options", opts)
@@ -72,7 +72,6 @@ func (v *Vault) ensureMount(ctx context.Context, path, typ string, opts map[stri
 			"vault: the %s mount %q is missing and the token may not create it: permission denied on sys/mounts/%s (grant create and update there, or mount it beforehand)",
 			typ, path, path)
 	}
-	_ = msgs
 	return v.fault(err, "mount "+path)
 }
 
@@ -87,11 +86,11 @@ func (v *Vault) probeMount(ctx context.Context, path, typ string) bool {
 	}
 	for _, probe := range probes {
 		p, query, _ := strings.Cut(probe, "?")
-		r := v.client.NewRequest("GET", "/v1/"+p)
+		var params map[string][]string
 		if query != "" {
-			r.Params.Set("list", "true")
+			params = map[string][]string{"list": {"true"}}
 		}
-		resp, err := v.client.RawRequestWithContext(ctx, r)
+		resp, err := v.client.Logical().ReadRawWithDataWithContext(ctx, p, params)
 		if resp != nil {
 			resp.Body.Close()
 		}
