@@ -26,6 +26,8 @@ const (
 	envPublicURL     = "SPOTTER_PUBLIC_URL"
 	envMasterKey     = "SPOTTER_MASTER_KEY"
 	envVaultMount    = "SPOTTER_VAULT_MOUNT"
+	envVaultAddrs    = "SPOTTER_VAULT_ADDRS"
+	envVaultCACert   = "VAULT_CACERT"
 	envLogFormat     = "SPOTTER_LOG_FORMAT"
 	envAdminToken    = "SPOTTER_ADMIN_TOKEN"
 	envRegion        = "AWS_REGION"
@@ -67,6 +69,8 @@ type serveConfig struct {
 	SlackResponseURLs []string
 
 	VaultAddr     string
+	VaultAddrs    []string // every node of a Vault cluster, tried in turn
+	VaultCACert   string   // PEM file of the CA behind Vault's certificate
 	VaultToken    string
 	VaultRoleID   string
 	VaultSecretID string
@@ -117,6 +121,12 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		return c, usagef("serve: unexpected argument %q", pos[0])
 	}
 	c.VaultAddr, c.VaultToken = getenv(envVaultAddr), getenv(envVaultToken)
+	c.VaultCACert = getenv(envVaultCACert)
+	for _, a := range strings.Split(getenv(envVaultAddrs), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.VaultAddrs = append(c.VaultAddrs, a)
+		}
+	}
 	c.VaultRoleID, c.VaultSecretID = getenv(envVaultRoleID), getenv(envVaultSecretID)
 	c.MasterKey = getenv(envMasterKey)
 	c.AdminToken = getenv(envAdminToken)
@@ -185,6 +195,14 @@ func (c *serveConfig) validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
+	}
+	if len(c.VaultAddrs) > 0 && c.VaultAddr == "" && !c.Sandbox {
+		return fmt.Errorf("%s is set but %s is not: set %s to the node to try first", envVaultAddrs, envVaultAddr, envVaultAddr)
+	}
+	for _, a := range c.VaultAddrs {
+		if u, err := url.Parse(a); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s: %q is not an address: want a comma-separated list of https://host:port", envVaultAddrs, a)
+		}
 	}
 	if c.VaultAddr != "" && !c.Sandbox && c.VaultToken == "" && (c.VaultRoleID == "" || c.VaultSecretID == "") {
 		return fmt.Errorf("%s is set but neither %s nor %s+%s is", envVaultAddr, envVaultToken, envVaultRoleID, envVaultSecretID)
