@@ -125,8 +125,16 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	// the metrics count each. Counts still held are written at shutdown.
 	refusals := handlers.NewRefusalLog(audit, 0, nil)
 	defer refusals.Flush()
+	// The embedded store is one process's file (bbolt locks it), so its
+	// replica is alone and counts launches in memory; Vault may be shared
+	// by replicas that come and go unannounced, so launches there reserve
+	// capacity in the store.
+	ledger := inflight.New(0, nil)
+	if cfg.VaultAddr != "" && !cfg.Sandbox {
+		ledger = inflight.NewShared(store, inflight.SharedOptions{Lease: cfg.LaunchLease, Log: log.With("component", "inflight")})
+	}
 	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: audit, Observe: observeTask(m), Refusals: refusals,
-		Inflight: inflight.New(0, nil), Background: background,
+		Inflight: ledger, Background: background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources")}}
 	if cfg.ReaperInterval > 0 {
@@ -217,19 +225,19 @@ func loadTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {
 }
 
 // newSpot builds the AWS client: the sandbox's emulator, or the endpoints
-// named by AWS_ENDPOINT_URL_EC2/_STS (empty: real AWS).
+// named by AWS_ENDPOINT_URL_EC2/_STS/_PRICING (empty: real AWS).
 func newSpot(ctx context.Context, cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS, m *metrics.Metrics) (*spot.Client, error) {
 	hc := &http.Client{Transport: m.Transport(awsTransport()), Timeout: 60 * time.Second}
 	sc := spot.Config{
 		HTTPClient:  hc,
-		EC2Endpoint: cfg.EC2Endpoint, STSEndpoint: cfg.STSEndpoint, DefaultRegion: cfg.Region,
-		Logger: log.With("component", "spot"),
+		EC2Endpoint: cfg.EC2Endpoint, STSEndpoint: cfg.STSEndpoint, PricingEndpoint: cfg.PricingEndpoint,
+		DefaultRegion: cfg.Region,
+		Logger:        log.With("component", "spot"),
 		// A waiting launch must answer inside the request timeout.
 		WaitTimeout: 45 * time.Second,
 	}
 	if sandbox != nil {
-		sc.EC2Endpoint, sc.STSEndpoint = sandbox.url, sandbox.url
-		sc.OnDemandPrices = sandbox.sim.OnDemandPrice
+		sc.EC2Endpoint, sc.STSEndpoint, sc.PricingEndpoint = sandbox.url, sandbox.url, sandbox.url
 		sc.PollInterval = time.Second
 		// The emulator's default user is the sandbox's own identity, so
 		// tokens holding only a role work there too.

@@ -12,30 +12,33 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/server"
 )
 
 // Environment variable names: the standard ones first, then spotter's own.
 const (
-	envVaultAddr     = "VAULT_ADDR"
-	envVaultToken    = "VAULT_TOKEN"
-	envVaultRoleID   = "VAULT_ROLE_ID"
-	envVaultSecretID = "VAULT_SECRET_ID"
-	envAddr          = "SPOTTER_ADDR"
-	envDataDir       = "SPOTTER_DATA_DIR"
-	envPublicURL     = "SPOTTER_PUBLIC_URL"
-	envMasterKey     = "SPOTTER_MASTER_KEY"
-	envVaultMount    = "SPOTTER_VAULT_MOUNT"
-	envVaultAddrs    = "SPOTTER_VAULT_ADDRS"
-	envVaultCACert   = "VAULT_CACERT"
-	envLogFormat     = "SPOTTER_LOG_FORMAT"
-	envAdminToken    = "SPOTTER_ADMIN_TOKEN"
-	envRegion        = "AWS_REGION"
-	envTokenTTL      = "SPOTTER_TOKEN_TTL"
-	envReaper        = "SPOTTER_REAPER_INTERVAL"
-	envEC2Endpoint   = "AWS_ENDPOINT_URL_EC2"
-	envSTSEndpoint   = "AWS_ENDPOINT_URL_STS"
-	envSlackRespURLs = "SPOTTER_SLACK_RESPONSE_URLS"
+	envVaultAddr       = "VAULT_ADDR"
+	envVaultToken      = "VAULT_TOKEN"
+	envVaultRoleID     = "VAULT_ROLE_ID"
+	envVaultSecretID   = "VAULT_SECRET_ID"
+	envAddr            = "SPOTTER_ADDR"
+	envDataDir         = "SPOTTER_DATA_DIR"
+	envPublicURL       = "SPOTTER_PUBLIC_URL"
+	envMasterKey       = "SPOTTER_MASTER_KEY"
+	envVaultMount      = "SPOTTER_VAULT_MOUNT"
+	envVaultAddrs      = "SPOTTER_VAULT_ADDRS"
+	envVaultCACert     = "VAULT_CACERT"
+	envLogFormat       = "SPOTTER_LOG_FORMAT"
+	envAdminToken      = "SPOTTER_ADMIN_TOKEN"
+	envRegion          = "AWS_REGION"
+	envTokenTTL        = "SPOTTER_TOKEN_TTL"
+	envReaper          = "SPOTTER_REAPER_INTERVAL"
+	envLaunchLease     = "SPOTTER_LAUNCH_LEASE"
+	envEC2Endpoint     = "AWS_ENDPOINT_URL_EC2"
+	envSTSEndpoint     = "AWS_ENDPOINT_URL_STS"
+	envPricingEndpoint = "AWS_ENDPOINT_URL_PRICING"
+	envSlackRespURLs   = "SPOTTER_SLACK_RESPONSE_URLS"
 )
 
 const (
@@ -61,10 +64,15 @@ type serveConfig struct {
 	Region         string
 	TokenTTL       time.Duration
 	ReaperInterval time.Duration
-	EC2Endpoint    string
+	// LaunchLease is how long a launch's reservation of a token's capacity
+	// holds in a shared store if its replica dies before settling it.
+	LaunchLease time.Duration
+	EC2Endpoint string
 	// Identity is where spotter's own AWS identity comes from.
 	Identity    awsIdentity
 	STSEndpoint string
+	// PricingEndpoint is the AWS Price List API's (on-demand prices).
+	PricingEndpoint string
 	// SlackResponseURLs are the URL prefixes Slack results may be posted to.
 	SlackResponseURLs []string
 
@@ -111,6 +119,15 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		reaperDefault = d
 	}
 	fs.DurationVar(&c.ReaperInterval, "reaper-interval", reaperDefault, "how often expired instances, revoked tokens' instances and unused templates are reaped; 0 disables (env "+envReaper+")")
+	leaseDefault := inflight.DefaultLease
+	if v := getenv(envLaunchLease); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, usagef("%s=%q: want a duration such as 2m", envLaunchLease, v)
+		}
+		leaseDefault = d
+	}
+	fs.DurationVar(&c.LaunchLease, "launch-lease", leaseDefault, "with Vault: how long a launch's reservation of its token's capacity outlives a replica that died holding it (env "+envLaunchLease+")")
 	slackURLs := fs.String("slack-response-urls", getenv(envSlackRespURLs), "comma-separated URL prefixes a Slack response_url may have; default https://hooks.slack.com/,https://hooks.slack-gov.com/ (env "+envSlackRespURLs+")")
 	fs.StringVar(&c.VaultMount, "vault-mount", or(getenv(envVaultMount), "spotter"), "Vault KV v2 mount for spotter's records")
 	pos, err := parseInterspersed(fs, args)
@@ -131,6 +148,13 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	c.MasterKey = getenv(envMasterKey)
 	c.AdminToken = getenv(envAdminToken)
 	c.EC2Endpoint, c.STSEndpoint = getenv(envEC2Endpoint), getenv(envSTSEndpoint)
+	c.PricingEndpoint = getenv(envPricingEndpoint)
+	if c.PricingEndpoint == "" && isLoopbackURL(c.EC2Endpoint) {
+		// An emulator on this machine (spotter sim, moto) answers every
+		// service on one port; without this, a test or demo that points EC2
+		// at it would still ask real AWS for prices.
+		c.PricingEndpoint = c.EC2Endpoint
+	}
 	c.Identity = readAWSIdentity(getenv)
 	for _, p := range strings.Split(*slackURLs, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -264,4 +288,17 @@ func or(s, def string) string {
 		return s
 	}
 	return def
+}
+
+// isLoopbackURL reports whether raw is a URL whose host is this machine.
+func isLoopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
 }
