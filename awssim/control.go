@@ -19,7 +19,7 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch route {
 	case "GET /_sim/state":
-		err = writeJSON(w, http.StatusOK, s.State())
+		writeJSON(w, http.StatusOK, s.State())
 		return
 	case "GET /_sim/pools":
 		q := r.URL.Query()
