@@ -42,7 +42,7 @@ func openCluster(getenv func(string) string) (*cluster, error) {
 	c := &cluster{nodes: strings.Split(nodes, ","), state: state, ca: filepath.Join(state, "ca.pem")}
 	for _, n := range c.nodes {
 		if !strings.HasPrefix(n, "https://127.0.0.1:") {
-			return nil, fmt.Errorf("Vault node %s is not on loopback; the chaos bench kills nodes", n)
+			return nil, fmt.Errorf("vault node %s is not on loopback; the chaos bench kills nodes", n)
 		}
 	}
 	for name, dst := range map[string]*string{"root-token": &c.token, "unseal-key": &c.key} {
