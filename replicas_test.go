@@ -68,7 +68,9 @@ func startReplicasFront(t *testing.T, c *vaulttest.Cluster, n int, extra map[str
 	}
 	mount := vaulttest.Unique("replicas")
 	t.Cleanup(func() {
-		if err := c.Client(t, 0).Sys().Unmount(mount); err != nil {
+		// Through the leader: a test that killed a node may have just
+		// restarted it, and a fresh standby cannot forward yet.
+		if err := c.Client(t, c.Leader(t, 30*time.Second)).Sys().Unmount(mount); err != nil {
 			t.Logf("cleanup: unmount %s: %v", mount, err)
 		}
 	})
