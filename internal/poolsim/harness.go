@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strconv"
@@ -137,7 +138,9 @@ func Run(ctx context.Context, cfg Config, jobs []Job, ctrl Controller) (Result, 
 		ec2: ec2.NewFromConfig(aws.Config{
 			Region:      cfg.Region,
 			Credentials: credentials.NewStaticCredentialsProvider(awssim.DefaultAccessKeyID, awssim.DefaultSecretAccessKey, ""),
-			HTTPClient:  srv.Client(),
+			HTTPClient:  &http.Client{Transport: readWhole{srv.Client().Transport}},
+			// One attempt per call (see readWhole): a failed call fails the run.
+			RetryMaxAttempts: 1,
 		}, func(o *ec2.Options) { o.BaseEndpoint = aws.String(srv.URL) }),
 	}
 	h.res.Controller = ctrl.Name()
