@@ -2,6 +2,7 @@ package poolsim
 
 import (
 	"fmt"
+	"html"
 	"io"
 	"time"
 )
@@ -29,7 +30,7 @@ func WriteSVG(w io.Writer, results []Result) error {
 	for i, r := range results {
 		base := float64(top + i*(panel+30) + panel)
 		y := func(v int) float64 { return base - float64(panel)*float64(v)/float64(peak) }
-		p(`<text x="%d" y="%.0f" font-weight="bold">%s</text>`+"\n", left, base-float64(panel)+12, r.Controller)
+		p(`<text x="%d" y="%.0f" font-weight="bold">%s</text>`+"\n", left, base-float64(panel)+12, html.EscapeString(r.Controller))
 		p(`<line x1="%d" y1="%.0f" x2="%d" y2="%.0f" stroke="#999"/>`+"\n", left, base, width-10, base)
 		for h := time.Duration(0); h <= span; h += 3 * time.Hour {
 			p(`<text x="%.0f" y="%.0f" text-anchor="middle">%d</text>`+"\n", x(h), base+12, int(h.Hours()))
