@@ -99,6 +99,7 @@ type Result struct {
 	InstanceTime  time.Duration // billed: per instance, at least 60 s
 	CapacityTime  time.Duration // slot-time provisioned (boot included)
 	BusyTime      time.Duration // slot-time running jobs, lost runs included
+	BootTime      time.Duration // slot-time from launch to running
 	FloorTime     time.Duration // Σ max(run, 60 s) / capacity
 	Price         float64       // spot $/instance-hour used for both
 	Launches      int
@@ -240,6 +241,7 @@ func (h *harness) event(e awssim.Event) {
 		h.res.Interruptions++
 	case e.Detail.State == "running":
 		in.booted = e.At
+		h.res.BootTime += e.At.Sub(in.launched) * time.Duration(len(in.slots))
 		for i := range in.slots {
 			in.slots[i].freeSince = e.At
 		}

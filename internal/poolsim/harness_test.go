@@ -92,6 +92,9 @@ func TestHarnessAccounting(t *testing.T) {
 			if r.InstanceTime != tc.instanceTime || r.FloorTime != tc.floor || r.Launches != tc.launches {
 				t.Errorf("instance time %v, floor %v, launches %d; want %v, %v, %d", r.InstanceTime, r.FloorTime, r.Launches, tc.instanceTime, tc.floor, tc.launches)
 			}
+			if want := 30 * time.Second * time.Duration(tc.launches); r.BootTime != want {
+				t.Errorf("boot time %v; want %v (30 s per launch)", r.BootTime, want)
+			}
 			if r.Unfinished != 0 || r.LostJobTime != 0 || r.Interruptions != 0 {
 				t.Errorf("unfinished %d, lost %v, interruptions %d; want none", r.Unfinished, r.LostJobTime, r.Interruptions)
 			}
