@@ -206,7 +206,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := r.Header.Get("X-GitHub-Api-Version"); v != "" && v != "2022-11-28" && v != "2026-03-10" {
-		writeError(w, http.StatusBadRequest, "Unsupported 'X-GitHub-Api-Version' header: "+v)
+		// GitHub answers 410 Gone for a version it no longer (or never) supports.
+		writeError(w, http.StatusGone, "Unsupported 'X-GitHub-Api-Version' header: "+v)
 		return
 	}
 	p := strings.Split(strings.Trim(r.URL.Path, "/"), "/")

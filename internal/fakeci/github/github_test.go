@@ -21,6 +21,11 @@ const tok = "ghp_fakeTokenForTests0000000000000000"
 
 func call(t *testing.T, method, url, auth, body string) (*http.Response, []byte) {
 	t.Helper()
+	return callV(t, method, url, auth, "", body)
+}
+
+func callV(t *testing.T, method, url, auth, version, body string) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +34,9 @@ func call(t *testing.T, method, url, auth, body string) (*http.Response, []byte)
 		req.Header.Set("Authorization", auth)
 	}
 	req.Header.Set("Accept", "application/vnd.github+json")
+	if version != "" {
+		req.Header.Set("X-GitHub-Api-Version", version)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -43,9 +51,9 @@ func TestAuth(t *testing.T) {
 	s.AddRepo("octo-org/app")
 	url := s.URL + "/repos/octo-org/app/actions/runs?status=queued"
 	tests := []struct {
-		name, auth string
-		want       int
-		msg        string
+		name, auth, version string
+		want                int
+		msg                 string
 	}{
 		{name: "bearer", auth: "Bearer " + tok, want: 200},
 		{name: "token scheme", auth: "token " + tok, want: 200},
@@ -53,10 +61,12 @@ func TestAuth(t *testing.T) {
 		{name: "wrong token", auth: "Bearer ghp_other", want: 401, msg: "Bad credentials"},
 		{name: "basic scheme", auth: "Basic " + tok, want: 401, msg: "Bad credentials"},
 		{name: "token prefix only", auth: "Bearer " + tok[:10], want: 401, msg: "Bad credentials"},
+		{name: "documented api version", auth: "Bearer " + tok, version: "2022-11-28", want: 200},
+		{name: "unsupported api version", auth: "Bearer " + tok, version: "2019-01-01", want: 410, msg: "X-GitHub-Api-Version"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := call(t, "GET", url, tt.auth, "")
+			resp, body := callV(t, "GET", url, tt.auth, tt.version, "")
 			if resp.StatusCode != tt.want {
 				t.Fatalf("status %d; want %d (%s)", resp.StatusCode, tt.want, body)
 			}
