@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -278,4 +279,33 @@ func (s *Server) generateJIT(w http.ResponseWriter, r *http.Request, scope strin
 		"runner":             map[string]any{"id": id, "name": req.Name, "os": "unknown", "status": "offline", "busy": false, "labels": labels},
 		"encoded_jit_config": enc,
 	})
+}
+
+// listOrgRepos answers GET /orgs/{org}/repos: an org-wide reconcile lists
+// the org's repositories and then each one's queued runs, since GitHub has
+// no org-wide run listing.
+func (s *Server) listOrgRepos(w http.ResponseWriter, r *http.Request, org string) {
+	s.mu.Lock()
+	var names []string
+	for repo := range s.repos {
+		if owner, _, _ := strings.Cut(repo, "/"); owner == org {
+			names = append(names, repo)
+		}
+	}
+	s.mu.Unlock()
+	if names == nil {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	sort.Strings(names)
+	lo, hi, ok := page(w, r, len(names))
+	if !ok {
+		writeError(w, http.StatusUnprocessableEntity, "Validation Failed: page or per_page")
+		return
+	}
+	out := []repoJSON{}
+	for _, n := range names[lo:hi] {
+		out = append(out, s.repoJSON(n))
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -218,6 +218,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.listJobs(w, r, p[1]+"/"+p[2], p[5])
 	case r.Method == http.MethodGet && match(p, "repos", "*", "*", "actions", "jobs", "*"):
 		s.getJob(w, p[1]+"/"+p[2], p[5])
+	case r.Method == http.MethodGet && match(p, "orgs", "*", "repos"):
+		s.listOrgRepos(w, r, p[1])
 	case r.Method == http.MethodPost && match(p, "repos", "*", "*", "actions", "runners", "generate-jitconfig"):
 		s.generateJIT(w, r, "repos/"+p[1]+"/"+p[2])
 	case r.Method == http.MethodPost && match(p, "orgs", "*", "actions", "runners", "generate-jitconfig"):
