@@ -62,6 +62,8 @@ type Server struct {
 	remaining int
 	reset     time.Time
 	calls     int
+	secondary int // next calls to refuse with Retry-After
+	retry     time.Duration
 }
 
 // Start serves a fake on 127.0.0.1 that accepts token, closed when tb ends.
@@ -104,6 +106,14 @@ func (s *Server) SetRateLimit(limit, remaining int, reset time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.limit, s.remaining, s.reset = limit, remaining, reset
+}
+
+// SetSecondaryLimit makes the next n calls answer 403 with Retry-After
+// (whole seconds), GitHub's secondary rate limit.
+func (s *Server) SetSecondaryLimit(n int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secondary, s.retry = n, retryAfter
 }
 
 // Calls is how many authenticated API calls were answered.
@@ -202,7 +212,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.spend(w) {
-		writeError(w, http.StatusForbidden, "API rate limit exceeded for user. Wait for the reset time in x-ratelimit-reset.")
+		msg := "API rate limit exceeded for user. Wait for the reset time in x-ratelimit-reset."
+		if w.Header().Get("Retry-After") != "" {
+			msg = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+		}
+		writeError(w, http.StatusForbidden, msg)
 		return
 	}
 	if v := r.Header.Get("X-GitHub-Api-Version"); v != "" && v != "2022-11-28" && v != "2026-03-10" {
@@ -239,8 +253,12 @@ func (s *Server) authorized(r *http.Request) bool {
 func (s *Server) spend(w http.ResponseWriter) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ok := s.remaining > 0
-	if ok {
+	secondary := s.secondary > 0
+	ok := s.remaining > 0 && !secondary
+	if secondary {
+		s.secondary--
+		w.Header().Set("Retry-After", strconv.Itoa(int(s.retry/time.Second)))
+	} else if ok {
 		s.remaining--
 		s.calls++
 	}

@@ -211,6 +211,15 @@ func TestRateLimit(t *testing.T) {
 	if s.Calls() != 2 {
 		t.Fatalf("calls %d; want 2 (the refused one does not count)", s.Calls())
 	}
+	// Secondary limit: 403 with Retry-After while the primary has room.
+	s.SetSecondaryLimit(1, 90*time.Second)
+	resp, body = call(t, "GET", url, "Bearer "+tok, "")
+	if resp.StatusCode != 403 || resp.Header.Get("Retry-After") != "90" || resp.Header.Get("X-RateLimit-Remaining") != "59" || !strings.Contains(string(body), "secondary") {
+		t.Fatalf("secondary limit: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if resp, _ := call(t, "GET", url, "Bearer "+tok, ""); resp.StatusCode != 200 || resp.Header.Get("Retry-After") != "" {
+		t.Fatalf("after the secondary limit: %d", resp.StatusCode)
+	}
 }
 
 func labels(n int) string {

@@ -69,6 +69,28 @@ func (s *Server) Redeliver(id string) (Delivery, error) {
 	return s.post(h, d.Event, d.Action, d.ID, d.Body)
 }
 
+// Ping sends the ping event GitHub sends once when a webhook is created
+// (payload: zen, hook_id, hook with type Repository).
+func (s *Server) Ping() (Delivery, error) {
+	s.mu.Lock()
+	h := s.hook
+	s.mu.Unlock()
+	if h == nil {
+		return Delivery{}, fmt.Errorf("fake github: no webhook set")
+	}
+	body, err := json.Marshal(map[string]any{
+		"zen":     "Design for failure.",
+		"hook_id": 292430182,
+		"hook": map[string]any{"type": "Repository", "id": 292430182, "name": "web", "active": true,
+			"events": []string{"workflow_job"}, "config": map[string]any{"content_type": "json", "insecure_ssl": "0", "url": h.url}},
+		"sender": map[string]any{"login": "octocat", "id": 583231, "type": "User"},
+	})
+	if err != nil {
+		return Delivery{}, err
+	}
+	return s.post(h, "ping", "", newGUID(), body)
+}
+
 // deliver sends workflow_job/action for j when a webhook is set. A receiver
 // that answers non-2xx is an error (GitHub counts it failed).
 func (s *Server) deliver(action string, j Job) error {

@@ -27,6 +27,12 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
+	if r.Header.Get("X-GitHub-Event") == "ping" {
+		rc.mu.Lock()
+		rc.ids = append(rc.ids, "ping")
+		rc.mu.Unlock()
+		return
+	}
 	if r.Header.Get("X-GitHub-Event") != "workflow_job" || !strings.HasPrefix(r.Header.Get("User-Agent"), "GitHub-Hookshot/") {
 		http.Error(w, "headers", http.StatusBadRequest)
 		return
@@ -90,6 +96,10 @@ func TestWebhookRoundTrip(t *testing.T) {
 	}
 	if len(rc.ids) != 4 || rc.ids[3] != rc.ids[0] || rc.ids[1] == rc.ids[0] {
 		t.Fatalf("delivery ids %v", rc.ids)
+	}
+	// The ping on hook creation is signed the same way.
+	if d, err := s.Ping(); err != nil || d.Status != 200 || rc.ids[len(rc.ids)-1] != "ping" {
+		t.Fatalf("ping: %+v %v", d, err)
 	}
 	// A receiver with another secret refuses, and the sender reports it.
 	rc.secret = "another secret"
