@@ -50,6 +50,7 @@ type Server struct {
 
 	srv  *httptest.Server
 	hook *hook
+	app  *app
 
 	mu        sync.Mutex
 	now       func() time.Time
@@ -203,6 +204,10 @@ func (j *Job) copy() Job {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-GitHub-Media-Type", "github.v3; format=json")
+	if p := strings.Split(strings.Trim(r.URL.Path, "/"), "/"); r.Method == http.MethodPost && match(p, "app", "installations", "*", "access_tokens") {
+		s.accessTokens(w, r, p[2])
+		return
+	}
 	if !s.authorized(r) {
 		msg := "Bad credentials"
 		if r.Header.Get("Authorization") == "" {
@@ -243,10 +248,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authorized accepts "Bearer <token>" or "token <token>", as GitHub does.
+// authorized accepts "Bearer <token>" or "token <token>", as GitHub does,
+// with the configured token or a live App installation token.
 func (s *Server) authorized(r *http.Request) bool {
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return ok && (strings.EqualFold(scheme, "bearer") || strings.EqualFold(scheme, "token")) && tok == s.Token && s.Token != ""
+	if !ok || !(strings.EqualFold(scheme, "bearer") || strings.EqualFold(scheme, "token")) || tok == "" {
+		return false
+	}
+	return (tok == s.Token && s.Token != "") || s.installationToken(tok)
 }
 
 // spend counts one call against the primary limit and writes the headers.
