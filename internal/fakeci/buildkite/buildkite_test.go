@@ -173,6 +173,10 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
+	if r.Header.Get("X-Buildkite-Event") == "ping" {
+		rc.events = append(rc.events, "ping")
+		return
+	}
 	var p struct {
 		Event string `json:"event"`
 		Job   struct {
@@ -246,11 +250,14 @@ func TestWebhooksTokenMode(t *testing.T) {
 	if d := s.Deliveries()[0]; d.Header.Get("X-Buildkite-Token") != secret || d.Header.Get("X-Buildkite-Signature") != "" {
 		t.Fatalf("token mode headers %v", d.Header)
 	}
+	if d, err := s.Ping(); err != nil || d.Status != 200 || rc.events[len(rc.events)-1] != "ping" {
+		t.Fatalf("ping: %+v %v", d, err)
+	}
 	s.SetWebhook(hook.URL, "wrong-token", buildkite.Token)
 	if _, err := s.ScheduleJob("spot", "app"); err == nil {
 		t.Fatal("a wrong webhook token was accepted")
 	}
-	if len(rc.events) != 1 {
+	if len(rc.events) != 2 {
 		t.Fatalf("events %v", rc.events)
 	}
 }

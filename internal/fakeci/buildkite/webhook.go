@@ -70,6 +70,29 @@ func (s *Server) Replay(i int) (Delivery, error) {
 	return s.post(h, d.Event, d.Body, d.Header.Clone())
 }
 
+// Ping sends the ping event Buildkite sends when webhook settings change:
+// {event, service, organization, sender}.
+func (s *Server) Ping() (Delivery, error) {
+	s.mu.Lock()
+	h, now := s.hook, s.now()
+	s.mu.Unlock()
+	if h == nil {
+		return Delivery{}, fmt.Errorf("fake buildkite: no webhook set")
+	}
+	body, err := json.Marshal(map[string]any{
+		"event":        "ping",
+		"service":      map[string]any{"id": uuidFor("service"), "provider": "webhook", "settings": map[string]any{"url": h.url}},
+		"organization": map[string]any{"id": uuidFor(s.OrgSlug), "slug": s.OrgSlug, "name": s.OrgSlug},
+		"sender":       map[string]any{"id": uuidFor("sender"), "name": "Keith Pitt"},
+	})
+	if err != nil {
+		return Delivery{}, err
+	}
+	hdr := http.Header{}
+	SignHeaders(hdr, h.mode, h.token, "ping", body, now)
+	return s.post(h, "ping", body, hdr)
+}
+
 func (s *Server) deliver(event string, j Job) error {
 	s.mu.Lock()
 	h, now := s.hook, s.now()
