@@ -2,8 +2,8 @@
 // spot pool polls: the queue's pending count
 // (GET /api/queue/v1/pending/<taskQueueId>), its stable counts endpoint
 // (GET /api/queue/v1/task-queues/<taskQueueId>/counts, with claimedTasks)
-// and worker-manager's worker listing for a pool
-// (GET /api/worker-manager/v1/workers/<workerPoolId>), with Hawk auth and
+// and worker-manager's two worker listings (listWorkersForWorkerPool and
+// listWorkers, the one with a workerState filter), with Hawk auth and
 // scopes. Drive it with CreateTask, ClaimTask, ResolveTask and the worker
 // setters.
 package taskcluster
@@ -15,8 +15,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +28,8 @@ type Worker struct {
 	WorkerID     string
 	State        string // requested, running, stopping, stopped
 	Created      time.Time
+	FirstClaim   time.Time // zero until it claims a task
+	LatestTask   string    // last task id it claimed
 }
 
 // Server is the fake. Its methods are safe for concurrent use.
@@ -46,6 +46,7 @@ type Server struct {
 	pending  map[string][]string // taskQueueId -> task ids, oldest first
 	claimed  map[string]string   // task id -> taskQueueId
 	workers  map[string]*Worker  // pool/group/id
+	pools    map[string]bool
 	calls    int
 }
 
@@ -66,7 +67,7 @@ func Start(tb testing.TB) *Server {
 // role (a private deployment).
 func New() *Server {
 	return &Server{now: time.Now, clients: map[string]string{}, scopes: map[string][]string{},
-		pending: map[string][]string{}, claimed: map[string]string{}, workers: map[string]*Worker{}}
+		pending: map[string][]string{}, claimed: map[string]string{}, workers: map[string]*Worker{}, pools: map[string]bool{}}
 }
 
 // SetClock sets the time source for Hawk's timestamp check.
@@ -125,7 +126,11 @@ func (s *Server) ClaimTask(taskQueueID, workerGroup, workerID string) (string, e
 	id := q[0]
 	s.pending[taskQueueID] = q[1:]
 	s.claimed[id] = taskQueueID
-	s.setWorker(taskQueueID, workerGroup, workerID, "running")
+	wk := s.setWorker(taskQueueID, workerGroup, workerID, "running")
+	if wk.FirstClaim.IsZero() {
+		wk.FirstClaim = s.now().UTC()
+	}
+	wk.LatestTask = id
 	return id, nil
 }
 
@@ -147,13 +152,24 @@ func (s *Server) SetWorker(pool, group, id, state string) {
 	s.setWorker(pool, group, id, state)
 }
 
-func (s *Server) setWorker(pool, group, id, state string) {
+func (s *Server) setWorker(pool, group, id, state string) *Worker {
+	s.pools[pool] = true
 	k := pool + "/" + group + "/" + id
 	if w, ok := s.workers[k]; ok {
 		w.State = state
-		return
+		return w
 	}
-	s.workers[k] = &Worker{WorkerPoolID: pool, WorkerGroup: group, WorkerID: id, State: state, Created: s.now().UTC()}
+	w := &Worker{WorkerPoolID: pool, WorkerGroup: group, WorkerID: id, State: state, Created: s.now().UTC()}
+	s.workers[k] = w
+	return w
+}
+
+// AddWorkerPool makes a worker pool exist with no workers (the listing of
+// an unknown pool answers 404 ResourceNotFound).
+func (s *Server) AddWorkerPool(pool string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pools[pool] = true
 }
 
 // authorize checks Hawk (when sent) and that the caller's scopes, with
@@ -240,7 +256,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !s.authorize(w, r, "worker-manager:list-workers:"+id) {
 			return
 		}
-		s.listWorkers(w, r, id)
+		s.listWorkers(w, r, id, false)
+	case strings.HasPrefix(p, "/api/worker-manager/v1/provisioners/") && strings.HasSuffix(p, "/workers"):
+		mid := strings.TrimSuffix(strings.TrimPrefix(p, "/api/worker-manager/v1/provisioners/"), "/workers")
+		prov, wt, ok := strings.Cut(mid, "/worker-types/")
+		id := prov + "/" + wt
+		if !ok || !taskQueueRe.MatchString(id) {
+			writeError(w, http.StatusBadRequest, "InvalidRequestArguments", "need /provisioners/<provisionerId>/worker-types/<workerType>/workers")
+			return
+		}
+		if !s.authorize(w, r, "worker-manager:list-workers:"+id) {
+			return
+		}
+		s.listWorkers(w, r, id, true)
 	default:
 		writeError(w, http.StatusNotFound, "ResourceNotFound", "no such route")
 	}
@@ -249,53 +277,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func queueID(escaped string) (string, bool) {
 	id, err := url.PathUnescape(escaped)
 	return id, err == nil && taskQueueRe.MatchString(id)
-}
-
-// listWorkers pages with limit and continuationToken, filtered by state.
-func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request, pool string) {
-	q := r.URL.Query()
-	limit := 1000
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "InvalidRequestArguments", "limit must be a positive integer")
-			return
-		}
-		limit = min(n, 1000)
-	}
-	start := 0
-	if v := q.Get("continuationToken"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "InvalidRequestArguments", "bad continuationToken")
-			return
-		}
-		start = n
-	}
-	s.mu.Lock()
-	var all []Worker
-	for _, wk := range s.workers {
-		if wk.WorkerPoolID == pool && (q.Get("state") == "" || q.Get("state") == wk.State) {
-			all = append(all, *wk)
-		}
-	}
-	s.mu.Unlock()
-	sort.Slice(all, func(a, b int) bool {
-		return all[a].WorkerGroup+"/"+all[a].WorkerID < all[b].WorkerGroup+"/"+all[b].WorkerID
-	})
-	start = min(start, len(all))
-	end := min(start+limit, len(all))
-	out := []map[string]any{}
-	for _, wk := range all[start:end] {
-		out = append(out, map[string]any{"workerPoolId": wk.WorkerPoolID, "workerGroup": wk.WorkerGroup, "workerId": wk.WorkerID,
-			"providerId": "spotter", "created": wk.Created.Format(time.RFC3339Nano), "expires": wk.Created.Add(96 * time.Hour).Format(time.RFC3339Nano),
-			"state": wk.State, "capacity": 1, "lastModified": wk.Created.Format(time.RFC3339Nano), "lastChecked": wk.Created.Format(time.RFC3339Nano)})
-	}
-	resp := map[string]any{"workers": out}
-	if end < len(all) {
-		resp["continuationToken"] = strconv.Itoa(end)
-	}
-	writeJSON(w, resp)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -155,7 +155,8 @@ func TestListWorkers(t *testing.T) {
 	s := taskcluster.Start(t)
 	s.AddClient(client, secret, "worker-manager:list-workers:proj-spot/*")
 	c := caller{t: t, s: s, now: time.Now(), sign: true, key: secret}
-	if _, err := s.CreateTask(queue); err != nil {
+	task, err := s.CreateTask(queue)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.ClaimTask(queue, "us-east-1", "i-0aaa"); err != nil {
@@ -164,32 +165,63 @@ func TestListWorkers(t *testing.T) {
 	s.SetWorker(queue, "us-east-1", "i-0bbb", "requested")
 	s.SetWorker(queue, "us-east-1", "i-0ccc", "running")
 	s.SetWorker("proj-spot/other", "us-east-1", "i-0ddd", "running")
-	var ids []string
-	next := "/api/worker-manager/v1/workers/" + queue + "?state=running&limit=1"
-	for pages := 0; next != ""; pages++ {
-		if pages > 5 {
-			t.Fatal("pagination does not end")
-		}
-		code, b := c.get(next)
-		if code != 200 {
-			t.Fatalf("%d %v", code, b)
-		}
-		for _, w := range b["workers"].([]any) {
-			m := w.(map[string]any)
-			if m["workerPoolId"] != queue || m["state"] != "running" || m["workerGroup"] != "us-east-1" {
-				t.Fatalf("worker %v", m)
+	// follow pages of a listing, returning workerId -> entry.
+	follow := func(first string) map[string]map[string]any {
+		got := map[string]map[string]any{}
+		next := first
+		for pages := 0; next != ""; pages++ {
+			if pages > 5 {
+				t.Fatal("pagination does not end")
 			}
-			ids = append(ids, m["workerId"].(string))
+			code, b := c.get(next)
+			if code != 200 {
+				t.Fatalf("%s: %d %v", next, code, b)
+			}
+			for _, w := range b["workers"].([]any) {
+				m := w.(map[string]any)
+				if m["workerPoolId"] != queue || m["workerGroup"] != "us-east-1" {
+					t.Fatalf("worker %v", m)
+				}
+				got[m["workerId"].(string)] = m
+			}
+			next = ""
+			if tok, ok := b["continuationToken"].(string); ok {
+				sep := "?"
+				if strings.Contains(first, "?") {
+					sep = "&"
+				}
+				next = first + sep + "continuationToken=" + tok
+			}
 		}
-		next = ""
-		if tok, ok := b["continuationToken"].(string); ok {
-			next = "/api/worker-manager/v1/workers/" + queue + "?state=running&limit=1&continuationToken=" + tok
-		}
+		return got
 	}
-	if strings.Join(ids, ",") != "i-0aaa,i-0ccc" {
-		t.Fatalf("running workers %v; want i-0aaa,i-0ccc", ids)
+	all := follow("/api/worker-manager/v1/workers/" + queue + "?limit=1")
+	if len(all) != 3 || all["i-0bbb"]["state"] != "requested" || all["i-0aaa"]["expires"] == nil {
+		t.Fatalf("pool workers %v", all)
 	}
-	if code, _ := (caller{t: t, s: s, now: time.Now()}).get("/api/worker-manager/v1/workers/" + queue); code != 403 {
-		t.Fatalf("anonymous listing: %d; want 403", code)
+	running := follow("/api/worker-manager/v1/provisioners/proj-spot/worker-types/linux-large/workers?workerState=running&limit=1")
+	if len(running) != 2 || running["i-0aaa"] == nil || running["i-0ccc"] == nil {
+		t.Fatalf("running workers %v", running)
+	}
+	if lt, _ := running["i-0aaa"]["latestTask"].(map[string]any); lt["taskId"] != task || running["i-0aaa"]["firstClaim"] == nil || running["i-0ccc"]["latestTask"] != nil {
+		t.Fatalf("claim view %v", running)
+	}
+	tests := []struct {
+		name, path string
+		c          caller
+		want       int
+		code       string
+	}{
+		{name: "unknown pool", path: "/api/worker-manager/v1/workers/proj-spot/nobody", c: c, want: 404, code: "ResourceNotFound"},
+		{name: "bad state", path: "/api/worker-manager/v1/provisioners/proj-spot/worker-types/linux-large/workers?workerState=busy", c: c, want: 400, code: "InvalidRequestArguments"},
+		{name: "anonymous", path: "/api/worker-manager/v1/workers/" + queue, c: caller{t: t, s: s, now: time.Now()}, want: 403, code: "InsufficientScopes"},
+		{name: "scope for another pool", path: "/api/worker-manager/v1/workers/other-prov/linux", c: c, want: 403, code: "InsufficientScopes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code, b := tt.c.get(tt.path); code != tt.want || b["code"] != tt.code {
+				t.Fatalf("%d %v; want %d %s", code, b, tt.want, tt.code)
+			}
+		})
 	}
 }
