@@ -105,7 +105,7 @@ func hostPort(r *http.Request) (string, string) {
 func verifyHawk(r *http.Request, keys map[string]string, now time.Time) (string, error) {
 	a, err := parseHawk(r.Header.Get("Authorization"))
 	if err != nil {
-		return "", errors.New("Authorization is not a Hawk header with id, ts, nonce and mac")
+		return "", errors.New("the Authorization header is not a Hawk header with id, ts, nonce and mac")
 	}
 	key, ok := keys[a.id]
 	if !ok {
