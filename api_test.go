@@ -73,7 +73,7 @@ func serveEnvs(t *testing.T) map[string]map[string]string {
 func TestAdminAPI(t *testing.T) {
 	for name, env := range serveEnvs(t) {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := dataDir(t)
 			args := []string{"--addr", "127.0.0.1:0", "--data-dir", dir}
 			if name == "embedded" {
 				args = append(args, "--sandbox")

@@ -60,7 +60,7 @@ func (c *cliConn) register(fs *flag.FlagSet, getenv func(string) string, admin b
 // client builds the API client. admin reads the admin token, which must then
 // exist. server overrides --server when non-empty (a capability URL's host).
 func (c *cliConn) client(getenv func(string) string, stderr io.Writer, admin bool, server string) (*client.Client, error) {
-	opts := []client.Option{client.WithTimeout(c.timeout), client.WithUserAgent("spotter-cli/" + version)}
+	opts := []client.Option{client.WithTimeout(c.timeout), client.WithUserAgent("spotter-cli/" + buildVersion())}
 	if admin {
 		tok, err := c.adminToken(getenv)
 		if err != nil {
@@ -112,43 +112,10 @@ func cliError(err error) error {
 		return fmt.Errorf("%w\n  the server's certificate is not trusted: pass --cacert <data-dir>/tls-cert.pem, or --fingerprint with the sha256 spotter serve logged", err)
 	case errors.As(err, &fpe):
 		return fmt.Errorf("%w\n  if the server's certificate was replaced on purpose, pin the new fingerprint spotter serve logged", err)
+	case client.ErrorCode(err) == "mfa_required":
+		return fmt.Errorf("%w\n  this token needs an MFA code: pass --mfa-code 123456, or --mfa to be asked for it", err)
 	}
 	return err
-}
-
-// newFlagSet returns a FlagSet that reports to stderr and prints synopsis
-// and a description above the flags for --help.
-func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: spotter %s\n\n%s\n\nflags:\n", synopsis, about)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseInterspersed parses flags that may follow positional arguments
-// (`spotter token show ID --json`), which flag.Parse alone stops at.
-// Everything after "--" is positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		// flag.Parse consumes a "--" and stops; if the argument before rest
-		// was "--", rest is all positional.
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
 }
 
 // isTerminal reports whether f is a terminal: stdin and stderr are io
@@ -193,8 +160,11 @@ func readSecretFile(flagName, path string) (string, error) {
 	return s, nil
 }
 
+// writeJSON prints v indented, and as the server wrote it: "<token>", not
+// "\u003ctoken\u003e".
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

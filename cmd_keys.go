@@ -24,7 +24,7 @@ func runKeysRotate(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("keys rotate: unexpected argument %q", pos[0])
+		return usagef("keys rotate: unexpected argument %q", pos[0])
 	}
 	c, err := conn.client(getenv, stderr, true, "")
 	if err != nil {

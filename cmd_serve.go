@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/spotter-dev/spotter/capability"
@@ -27,12 +29,25 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, _ 
 		return err
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	cfg.self = selfCommand(os.Args[0])
 	return serve(ctx, cfg, log, stdout, nil)
 }
 
 // serve runs the service until ctx ends. ready, if set, gets the bound address
 // (tests listen on port 0).
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer, ready func(net.Addr)) error {
+	// The port first: a start that cannot listen must leave no master key,
+	// certificate or data dir behind.
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	// With --addr :0 the port is known only now; capability URLs need it.
+	if cfg.PublicURL == "" {
+		cfg.Addr = ln.Addr().String()
+	}
+
 	if cfg.DataDir == "" {
 		if cfg.Sandbox {
 			dir, err := os.MkdirTemp("", "spotter-sandbox-")
@@ -40,13 +55,16 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 				return fmt.Errorf("sandbox data dir: %w", err)
 			}
 			defer os.RemoveAll(dir)
-			cfg.DataDir = dir
+			cfg.DataDir, cfg.tempDataDir = dir, true
 		} else {
 			cfg.DataDir = defaultDataDir(os.Getenv)
 		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return err
 	}
 
 	st, err := openStore(ctx, cfg, log)
@@ -56,16 +74,6 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	defer st.Close()
 	m := metrics.New()
 	var store store = timedStore{store: st, m: m}
-
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
-	defer ln.Close()
-	// With --addr :0 the port is known only now; capability URLs need it.
-	if cfg.PublicURL == "" {
-		cfg.Addr = ln.Addr().String()
-	}
 
 	var tlsConf *tls.Config
 	scheme := "http"
@@ -88,7 +96,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	reg, err := capability.New(capability.Config{
 		Store: store, Authority: auth, Logger: log,
 		PublicURL: cfg.publicURL(scheme), DefaultRegion: cfg.Region,
-		DefaultExpiresIn: cfg.TokenTTL,
+		DefaultExpiresIn: cfg.TokenTTL, ObserveMFA: m.ObserveMFA,
 	})
 	if err != nil {
 		return err
@@ -110,8 +118,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	background := &handlers.Background{}
-	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: log.With("log", "audit"), Observe: observeTask(m),
+	background := &handlers.Background{Log: log.With("component", "background")}
+	audit := log.With("log", "audit")
+	// A flood of refusals writes a line and a count per minute and source;
+	// the metrics count each. Counts still held are written at shutdown.
+	refusals := handlers.NewRefusalLog(audit, 0, nil)
+	defer refusals.Flush()
+	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: audit, Observe: observeTask(m), Refusals: refusals,
 		Inflight: inflight.New(0, nil), Background: background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources")}}
@@ -135,17 +148,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		server.Options{BodyLimit: cfg.BodyLimit})
 	err = server.Serve(ctx, log, ln, h, tlsConf, cfg.ShutdownGrace, func(a net.Addr) {
 		base := fmt.Sprintf("%s://%s", scheme, a)
-		log.Info("spotter listening", "url", base, "sandbox", cfg.Sandbox, "data_dir", cfg.DataDir, "version", version)
+		log.Info("spotter listening", "url", base, "sandbox", cfg.Sandbox, "data_dir", cfg.DataDir, "version", buildVersion())
 		if sandbox != nil {
-			admin := generated
-			if admin == "" {
-				admin = "(from " + envAdminToken + ")"
-			}
 			plain, mfa, err := createDemoTokens(ctx, reg, sandbox)
 			if err != nil {
 				log.Error("sandbox demo tokens", "error", err)
 			} else {
-				printSandbox(stdout, base, cfg.DataDir, admin, sandbox, plain, mfa)
+				printSandbox(stdout, sandboxBanner{base: base, dataDir: cfg.DataDir, temp: cfg.tempDataDir, admin: generated,
+					self: cfg.self, aws: sandbox, plain: plain, mfa: mfa, policy: demoPolicy()})
 			}
 		}
 		if ready != nil {
@@ -160,6 +170,20 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		log.Warn("shutdown: background tasks still running after the grace period were cut off", "grace", cfg.ShutdownGrace)
 	}
 	return err
+}
+
+// listen binds the address, saying what to do when it is taken.
+func listen(cfg serveConfig) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		host, _, _ := net.SplitHostPort(cfg.Addr)
+		return nil, fmt.Errorf("listen on %s: the address is in use (another spotter?): pick a free port with --addr %s, or any free one with --addr %s",
+			cfg.Addr, net.JoinHostPort(or(host, "127.0.0.1"), "8081"), net.JoinHostPort(or(host, "127.0.0.1"), "0"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	return ln, nil
 }
 
 func loadTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,20 +36,21 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdi
 // runSimReady is runSim with ready called once the listener is bound, so
 // tests can use --addr 127.0.0.1:0 and learn the port.
 func runSimReady(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer, ready func(net.Addr)) error {
-	fs := flag.NewFlagSet("spotter sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("sim", "sim [flags]",
+		"Runs awssim, the EC2/STS emulator, alone (like moto_server): the real AWS Query wire\n"+
+			"protocol on a loopback port, for the AWS CLI, the SDKs and spotter serve (AWS_ENDPOINT_URL_EC2/_STS).", stderr)
 	addr := fs.String("addr", "127.0.0.1:4566", "listen address (keep it on loopback: the emulator has no authentication)")
 	seed := fs.Int64("seed", 1, "seed for prices, capacity, ids and fault schedules")
 	pending := fs.Duration("pending-delay", 5*time.Second, "how long instances stay pending (and shutting-down)")
 	verbose := fs.Bool("v", false, "log every request on stderr")
 	var devices mfaFlags
 	fs.Var(&devices, "mfa-device", "register a virtual MFA device as ARN=BASE32SECRET (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("sim: unexpected arguments %q", fs.Args())
+	if len(pos) > 0 {
+		return usagef("sim: unexpected arguments %q", pos)
 	}
 	level := slog.LevelInfo
 	if *verbose {

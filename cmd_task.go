@@ -59,6 +59,7 @@ type taskFlags struct {
 	idemKey       string
 	region        string
 	instanceTypes string
+	preset        string
 	count         int
 	maxPrice      float64
 	ami           string
@@ -91,6 +92,7 @@ func (f *taskFlags) register(fs *flag.FlagSet, task string, getenv func(string) 
 	case policy.TaskLaunch:
 		f.tags = tagFlag{}
 		fs.StringVar(&f.instanceTypes, "instance-types", "", "instance types to choose from, comma-separated (default: the policy's)")
+		fs.StringVar(&f.preset, "preset", "", "a launch the token's policy names (its types, AMI, count, TTL, price); flags given here win")
 		fs.IntVar(&f.count, "count", 0, "number of instances (default 1)")
 		fs.Float64Var(&f.maxPrice, "max-price", 0, "highest spot price, $ per instance-hour")
 		fs.StringVar(&f.ami, "ami", "", "AMI (default: the policy's, when it names one)")
@@ -127,7 +129,7 @@ func (f *taskFlags) capability(getenv func(string) string) (capability, server s
 		}
 	}
 	if n > 1 {
-		return "", "", errors.New("name the capability once: --url, --token or --token-file")
+		return "", "", usagef("name the capability once: --url, --token or --token-file")
 	}
 	switch {
 	case f.capToken != "":
@@ -140,12 +142,12 @@ func (f *taskFlags) capability(getenv func(string) string) (capability, server s
 	}
 	raw := strings.TrimSpace(or(f.capURL, getenv(cliEnvCapURL)))
 	if raw == "" {
-		return "", "", fmt.Errorf("no capability: pass --url (or set %s) with the URL token create printed, or --token/--token-file/%s", cliEnvCapURL, cliEnvCapToken)
+		return "", "", usagef("no capability: pass --url (or set %s) with the URL token create printed, or --token/--token-file/%s", cliEnvCapURL, cliEnvCapToken)
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		// Not err's text: it would quote the URL, token and all.
-		return "", "", errors.New("--url: want the capability URL, https://<server>/hooks/<token>")
+		return "", "", usagef("--url: want the capability URL, https://<server>/hooks/<token>")
 	}
 	return raw, u.Scheme + "://" + u.Host, nil
 }
@@ -157,9 +159,10 @@ func (f *taskFlags) body(task string, pos []string) (client.TaskRequest, error) 
 	switch task {
 	case policy.TaskLaunch:
 		if len(pos) > 0 {
-			return b, fmt.Errorf("task launch: unexpected argument %q", pos[0])
+			return b, usagef("task launch: unexpected argument %q", pos[0])
 		}
 		b.InstanceTypes, b.Count, b.MaxPrice = splitList(f.instanceTypes), f.count, f.maxPrice
+		b.Preset = f.preset
 		b.AMI, b.KeyName = f.ami, f.keyName
 		b.SecurityGroups, b.Subnets = splitList(f.securityGrps), splitList(f.subnets)
 		b.DryRun, b.OnDemandFallback = f.dryRun, f.onDemand
@@ -183,19 +186,19 @@ func (f *taskFlags) body(task string, pos []string) (client.TaskRequest, error) 
 		b.InstanceIDs = append(splitList(f.instanceIDs), pos...)
 		b.All = f.all
 		if task == policy.TaskTerminate && !b.All && len(b.InstanceIDs) == 0 {
-			return b, errors.New("task terminate: name instance ids, or --all")
+			return b, usagef("task terminate: name instance ids, or --all")
 		}
 		if b.All && len(b.InstanceIDs) > 0 {
-			return b, errors.New("task terminate: instance ids or --all, not both")
+			return b, usagef("task terminate: instance ids or --all, not both")
 		}
 	case policy.TaskPrice:
 		if len(pos) > 0 {
-			return b, fmt.Errorf("task price: unexpected argument %q", pos[0])
+			return b, usagef("task price: unexpected argument %q", pos[0])
 		}
 		b.InstanceTypes = splitList(f.instanceTypes)
 	default:
 		if len(pos) > 0 {
-			return b, fmt.Errorf("task %s: unexpected argument %q", task, pos[0])
+			return b, usagef("task %s: unexpected argument %q", task, pos[0])
 		}
 	}
 	return b, nil
@@ -244,7 +247,7 @@ func runOneTask(ctx context.Context, task string, args []string, getenv func(str
 	}
 	switch {
 	case f.mfaCode != "" && f.mfaPrompt:
-		return errors.New("--mfa-code or --mfa, not both")
+		return usagef("--mfa-code or --mfa, not both")
 	case f.mfaCode != "":
 		body.MFACode = strings.TrimSpace(f.mfaCode)
 	case f.mfaPrompt:
@@ -255,7 +258,11 @@ func runOneTask(ctx context.Context, task string, args []string, getenv func(str
 	key := f.idemKey
 	if key == "" && (task == policy.TaskLaunch || task == policy.TaskTerminate || task == policy.TaskCancel) {
 		key = rand.Text()
-		fmt.Fprintf(stderr, "spotter: idempotency key %s (to retry without doing it twice: --idempotency-key %s)\n", key, key)
+		// Only a real launch is worth retrying by key: a dry run launches
+		// nothing, and a terminate or cancel done twice changes nothing.
+		if task == policy.TaskLaunch && !body.DryRun {
+			fmt.Fprintf(stderr, "spotter: idempotency key %s (to retry without doing it twice: --idempotency-key %s)\n", key, key)
+		}
 	}
 	// A code is accepted once, so under MFA the status polls of --wait
 	// cannot run: the server waits instead, bounded by its own limit.

@@ -4,48 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spotter-dev/spotter/client"
 )
-
-type subcommand struct {
-	summary string
-	run     func(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error
-}
-
-// runSubcommand dispatches `spotter <group> <sub> …`.
-func runSubcommand(ctx context.Context, group string, subs map[string]subcommand, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	usage := func() {
-		names := make([]string, 0, len(subs))
-		for n := range subs {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		fmt.Fprintf(stderr, "usage: spotter %s <command> [flags]\n\ncommands:\n", group)
-		for _, n := range names {
-			fmt.Fprintf(stderr, "  %-10s %s\n", n, subs[n].summary)
-		}
-		fmt.Fprintf(stderr, "\nRun 'spotter %s <command> --help' for its flags.\n", group)
-	}
-	if len(args) == 0 {
-		usage()
-		return errUsage
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage()
-		return nil
-	}
-	sub, ok := subs[args[0]]
-	if !ok {
-		usage()
-		return fmt.Errorf("unknown command %q", group+" "+args[0])
-	}
-	return cliError(sub.run(ctx, args[1:], getenv, stdin, stdout, stderr))
-}
 
 func runToken(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return runSubcommand(ctx, "token", map[string]subcommand{
@@ -54,6 +18,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		"show":   {"show one token and its policy (no secrets)", runTokenShow},
 		"revoke": {"revoke tokens for good", runTokenRevoke},
 		"rotate": {"replace a token's credentials, signing secret or TOTP secret", runTokenRotate},
+		"unlock": {"clear a token's MFA lockout after too many wrong codes", runTokenUnlock},
 	}, args, getenv, stdin, stdout, stderr)
 }
 
@@ -82,16 +47,16 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("token create: unexpected argument %q", pos[0])
+		return usagef("token create: unexpected argument %q", pos[0])
 	}
 	if *name == "" {
-		return fmt.Errorf("token create: --name is required")
+		return usagef("token create: --name is required")
 	}
 	if *mfaSerial != "" && *totp {
-		return fmt.Errorf("token create: --mfa-serial and --totp are two kinds of MFA; pick one")
+		return usagef("token create: --mfa-serial and --totp are two kinds of MFA; pick one")
 	}
 	if qr.wanted() && !*totp {
-		return fmt.Errorf("token create: --qr and --qr-png draw a TOTP enrolment: add --totp")
+		return usagef("token create: --qr and --qr-png draw a TOTP enrolment: add --totp")
 	}
 	in := client.CreateTokenRequest{Name: *name, RequireSignature: *requireSig}
 	if in.Policy, err = pol.build(fs); err != nil {
@@ -119,7 +84,7 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	if in.Credentials == nil {
-		return fmt.Errorf("token create: name credentials: --access-key-id with --secret-access-key-stdin (or %s and %s), and/or --role-arn", cliEnvAWSKeyID, cliEnvAWSSecret)
+		return usagef("token create: name credentials: --access-key-id with --secret-access-key-stdin (or %s and %s), and/or --role-arn", cliEnvAWSKeyID, cliEnvAWSSecret)
 	}
 	out, err := c.CreateToken(ctx, in)
 	if err != nil {
@@ -158,7 +123,7 @@ func runTokenList(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("token list: unexpected argument %q", pos[0])
+		return usagef("token list: unexpected argument %q", pos[0])
 	}
 	c, err := conn.client(getenv, stderr, true, "")
 	if err != nil {
@@ -182,7 +147,7 @@ func runTokenList(ctx context.Context, args []string, getenv func(string) string
 	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREDENTIALS\tMFA\tSIGNED\tEXPIRES")
 	for _, t := range toks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", t.ID, t.Name, or(t.Status, "-"),
-			credentialSummary(t.Credentials), mfaSummary(t.MFA), t.RequireSignature, timeOrDash(t.ExpiresAt))
+			credentialSummary(t.Credentials), mfaSummary(t.MFA)+lockedNote(t.MFALock), t.RequireSignature, timeOrDash(t.ExpiresAt))
 	}
 	return tw.Flush()
 }
@@ -197,8 +162,7 @@ func runTokenShow(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	if len(pos) != 1 {
-		fs.Usage()
-		return fmt.Errorf("token show: want one token id")
+		return usagef("token show: want one token id")
 	}
 	c, err := conn.client(getenv, stderr, true, "")
 	if err != nil {
@@ -226,8 +190,7 @@ func runTokenRevoke(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	if len(pos) == 0 {
-		fs.Usage()
-		return fmt.Errorf("token revoke: want at least one token id")
+		return usagef("token revoke: want at least one token id")
 	}
 	c, err := conn.client(getenv, stderr, true, "")
 	if err != nil {
@@ -274,11 +237,10 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	if len(pos) != 1 {
-		fs.Usage()
-		return fmt.Errorf("token rotate: want one token id")
+		return usagef("token rotate: want one token id")
 	}
 	if qr.wanted() && !*totp {
-		return fmt.Errorf("token rotate: --qr and --qr-png draw a TOTP enrolment: add --totp")
+		return usagef("token rotate: --qr and --qr-png draw a TOTP enrolment: add --totp")
 	}
 	in := client.RotateTokenRequest{SigningSecret: *signing, TOTP: *totp}
 	if in.Sources, err = srcs.build(); err != nil {
@@ -287,7 +249,7 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 	if *grace != "" {
 		d, err := time.ParseDuration(*grace)
 		if err != nil || d < 0 {
-			return fmt.Errorf("token rotate: --grace %q: want a duration such as 30m or 0s", *grace)
+			return usagef("token rotate: --grace %q: want a duration such as 30m or 0s", *grace)
 		}
 		in.Grace = d.String()
 	}
@@ -301,8 +263,7 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	if in.Credentials == nil && !in.SigningSecret && !in.TOTP && in.Sources == nil {
-		fs.Usage()
-		return fmt.Errorf("token rotate: name what to rotate: --access-key-id/--role-arn, --signing-secret, --totp and/or a source's secret file (--slack-signing-secret-file, …, --remove-sources)")
+		return usagef("token rotate: name what to rotate: --access-key-id/--role-arn, --signing-secret, --totp and/or a source's secret file (--slack-signing-secret-file, …, --remove-sources)")
 	}
 	out, err := c.RotateToken(ctx, pos[0], in)
 	if err != nil {

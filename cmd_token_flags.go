@@ -43,10 +43,10 @@ func (c *credFlags) credentials(getenv func(string) string, stdin io.Reader, std
 		}
 	}
 	if c.secretStdin && keyID == "" {
-		return nil, fmt.Errorf("--secret-access-key-stdin needs --access-key-id")
+		return nil, usagef("--secret-access-key-stdin needs --access-key-id")
 	}
 	if c.externalID != "" && c.roleARN == "" {
-		return nil, fmt.Errorf("--external-id needs --role-arn")
+		return nil, usagef("--external-id needs --role-arn")
 	}
 	if keyID == "" && c.roleARN == "" {
 		return nil, nil
@@ -268,7 +268,7 @@ func (s *sourceFlags) build() (*client.Sources, error) {
 		case "slack", "twilio", "mailgun", "ifttt":
 			removing[name] = true
 		default:
-			return nil, fmt.Errorf("--remove-sources: %q is not a source (slack, twilio, mailgun, ifttt)", name)
+			return nil, usagef("--remove-sources: %q is not a source (slack, twilio, mailgun, ifttt)", name)
 		}
 	}
 	for _, src := range []struct {
@@ -282,7 +282,7 @@ func (s *sourceFlags) build() (*client.Sources, error) {
 	} {
 		switch {
 		case src.path != "" && removing[src.name]:
-			return nil, fmt.Errorf("--%s and --remove-sources %s contradict each other", src.flag, src.name)
+			return nil, usagef("--%s and --remove-sources %s contradict each other", src.flag, src.name)
 		case removing[src.name]:
 			src.set("") // an empty secret removes the source
 			named = true

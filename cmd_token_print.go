@@ -65,6 +65,9 @@ func printTokenInfo(w io.Writer, t client.TokenInfo, withPolicy bool) {
 	}
 	row("Credentials", credentialSummary(t.Credentials))
 	row("MFA", mfaSummary(t.MFA))
+	if t.MFALock != nil {
+		row("MFA lock", lockSummary(t.MFALock))
+	}
 	row("Signature", map[bool]string{true: "required", false: "not required"}[t.RequireSignature])
 	row("Created", timeOrDash(&t.CreatedAt))
 	row("Expires", timeOrDash(t.ExpiresAt))

@@ -327,7 +327,7 @@ func TestKeysRotate(t *testing.T) {
 // refused by default, accepted with --cacert or the pinned fingerprint,
 // and with --insecure only with a warning.
 func TestTokenTLS(t *testing.T) {
-	dir := t.TempDir()
+	dir := dataDir(t)
 	admin := "test-admin-" + rand.Text()
 	base, logs, _ := startServe(t, map[string]string{cliEnvAdminToken: admin}, "--addr", "127.0.0.1:0", "--data-dir", dir)
 	fp := regexp.MustCompile(`"sha256":"([0-9A-F:]{95})"`).FindStringSubmatch(logs.String())
@@ -345,6 +345,7 @@ func TestTokenTLS(t *testing.T) {
 		wantStderr string
 	}{
 		{name: "no trust", env: env, wantErr: "the server's certificate is not trusted: pass --cacert"},
+		{name: "no trust names the URL, slash and all", env: env, wantErr: "GET " + base + "/v1/tokens: tls: "},
 		{name: "cacert", env: env, args: []string{"--cacert", filepath.Join(dir, "tls-cert.pem")}},
 		{name: "cacert from env", env: withEnv(env, cliEnvCACert, filepath.Join(dir, "tls-cert.pem"))},
 		{name: "fingerprint", env: env, args: []string{"--fingerprint", fp[1]}},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/server"
 )
 
 // Environment variable names: the standard ones first, then spotter's own.
@@ -70,12 +70,20 @@ type serveConfig struct {
 	VaultSecretID string
 	VaultMount    string
 	MasterKey     string
+
+	// tempDataDir is set by serve when the sandbox made its data dir: it
+	// is removed on exit, so nothing in it needs keeping.
+	tempDataDir bool
+	// self is how to run spotter again, for the sandbox's examples.
+	self string
 }
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
 	var c serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", "serve [flags]",
+		"Runs spotter: HTTPS with a self-signed certificate in the data dir unless --tls-cert is given,\n"+
+			"Vault as the store when VAULT_ADDR is set, else the embedded store in the data dir.\n"+
+			"--sandbox runs everything on loopback with the EC2/STS emulator and demo tokens.", stderr)
 	fs.StringVar(&c.Addr, "addr", getenv(envAddr), "listen address (env "+envAddr+"; default "+defaultAddr+", sandbox "+defaultSandboxAddr+")")
 	fs.StringVar(&c.DataDir, "data-dir", getenv(envDataDir), "directory for the self-signed certificate and the embedded store (env "+envDataDir+")")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file (with --tls-key); without, a self-signed one is made in the data dir")
@@ -84,7 +92,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&c.PublicURL, "public-url", getenv(envPublicURL), "URL clients use to reach spotter, for capability URLs and the certificate (env "+envPublicURL+")")
 	fs.StringVar(&c.LogFormat, "log-format", or(getenv(envLogFormat), "json"), "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&c.BodyLimit, "body-limit", "64K", "largest request body accepted")
+	fs.StringVar(&c.BodyLimit, "body-limit", "64K", "largest request body accepted: 64K is 64,000 bytes, 64KiB 65,536")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 20*time.Second, "time in-flight requests get to finish on SIGINT/SIGTERM")
 	fs.StringVar(&c.Region, "region", or(getenv(envRegion), "us-east-1"), "AWS region for policies that name none (env "+envRegion+")")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", 0, "default lifetime of capability tokens created without expiresIn; 0 = no expiry (env "+envTokenTTL+")")
@@ -92,18 +100,19 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	if v := getenv(envReaper); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			return c, fmt.Errorf("%s=%q: want a duration such as 1m", envReaper, v)
+			return c, usagef("%s=%q: want a duration such as 1m", envReaper, v)
 		}
 		reaperDefault = d
 	}
 	fs.DurationVar(&c.ReaperInterval, "reaper-interval", reaperDefault, "how often expired instances, revoked tokens' instances and unused templates are reaped; 0 disables (env "+envReaper+")")
 	slackURLs := fs.String("slack-response-urls", getenv(envSlackRespURLs), "comma-separated URL prefixes a Slack response_url may have; default https://hooks.slack.com/,https://hooks.slack-gov.com/ (env "+envSlackRespURLs+")")
 	fs.StringVar(&c.VaultMount, "vault-mount", or(getenv(envVaultMount), "spotter"), "Vault KV v2 mount for spotter's records")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	if len(pos) > 0 {
+		return c, usagef("serve: unexpected argument %q", pos[0])
 	}
 	c.VaultAddr, c.VaultToken = getenv(envVaultAddr), getenv(envVaultToken)
 	c.VaultRoleID, c.VaultSecretID = getenv(envVaultRoleID), getenv(envVaultSecretID)
@@ -118,7 +127,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	if v := getenv(envTokenTTL); v != "" && c.TokenTTL == 0 {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			return c, fmt.Errorf("%s=%q: want a duration such as 720h", envTokenTTL, v)
+			return c, usagef("%s=%q: want a duration such as 720h", envTokenTTL, v)
 		}
 		c.TokenTTL = d
 	}
@@ -130,7 +139,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		}
 	}
 	if err := c.validate(); err != nil {
-		return c, err
+		return c, &usageError{err: err}
 	}
 	return c, nil
 }
@@ -162,6 +171,9 @@ func (c *serveConfig) validate() error {
 		if _, err := handlers.ParseResponseURLPrefix(p); err != nil {
 			return fmt.Errorf("--slack-response-urls: %w", err)
 		}
+	}
+	if _, err := server.ParseBodyLimit(c.BodyLimit); err != nil {
+		return fmt.Errorf("--body-limit: %w", err)
 	}
 	switch c.LogFormat {
 	case "json", "text":

@@ -115,7 +115,7 @@ func TestServeSandbox(t *testing.T) {
 }
 
 func TestServeHTTPSSelfSigned(t *testing.T) {
-	dir := t.TempDir()
+	dir := dataDir(t)
 	base, logs, stop := startServe(t, nil, "--addr", "127.0.0.1:0", "--data-dir", dir, "--public-url", "https://spotter.test:8443")
 	if !strings.HasPrefix(base, "https://") {
 		t.Fatalf("serve URL = %s; want https", base)

@@ -12,9 +12,6 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // command is one `spotter <name>` subcommand. Each receives the arguments
 // after its name and the process environment through getenv only, so tests can
 // run any command in-process.
@@ -25,43 +22,84 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the HTTPS service", runServe},
-		"sim":     {"run the EC2/STS emulator alone", runSim},
-		"token":   {"create, list, show, revoke or rotate capability tokens (admin)", runToken},
-		"keys":    {"rotate the token-signing key (admin)", runKeys},
-		"task":    {"launch, terminate, status, price or cancel spot instances", runTask},
-		"version": {"print the version", runVersion},
+		"serve":      {"run the HTTPS service", runServe},
+		"sim":        {"run the EC2/STS emulator alone", runSim},
+		"token":      {"create, list, show, revoke, rotate or unlock capability tokens (admin)", runToken},
+		"keys":       {"rotate the token-signing key (admin)", runKeys},
+		"task":       {"launch, terminate, status, price or cancel spot instances", runTask},
+		"totp":       {"print the current TOTP code for a secret (the sandbox's MFA demo)", runTOTP},
+		"completion": {"print a shell completion script (bash, zsh or fish)", runCompletion},
+		"version":    {"print the version and the revision it was built from", runVersion},
 	}
 }
-
-// errUsage marks an error already explained on stderr.
-var errUsage = errors.New("usage error")
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
 	cmds := commands()
-	if len(args) < 2 || args[1] == "-h" || args[1] == "--help" || args[1] == "help" {
-		usage(stderr, cmds)
-		if len(args) < 2 {
-			return errUsage
+	var err error
+	switch {
+	case len(args) < 2:
+		err = &usageError{err: errors.New("name a command"), help: usage(cmds)}
+	case isHelpArg(args[1]) && len(args) > 2:
+		// `spotter help token create` is `spotter token create --help`.
+		return run(ctx, append(append([]string{args[0]}, args[2:]...), "--help"), getenv, stdin, stdout, stderr)
+	case isHelpArg(args[1]):
+		err = &helpRequest{text: usage(cmds)}
+	default:
+		cmd, ok := cmds[args[1]]
+		if !ok {
+			err = &usageError{err: fmt.Errorf("unknown command %q", args[1]), help: usage(cmds)}
+			break
 		}
-		return nil
+		err = cmd.run(ctx, args[2:], getenv, stdin, stdout, stderr)
 	}
-	cmd, ok := cmds[args[1]]
-	if !ok {
-		usage(stderr, cmds)
-		return fmt.Errorf("unknown command %q", args[1])
-	}
-	err := cmd.run(ctx, args[2:], getenv, stdin, stdout, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	var help *helpRequest
+	var ue *usageError
+	switch {
+	case errors.As(err, &help):
+		_, werr := io.WriteString(stdout, help.text)
+		return werr
+	case errors.Is(err, flag.ErrHelp):
 		return nil
+	case errors.As(err, &ue) && ue.help != "":
+		io.WriteString(stderr, ue.help+"\n")
+	case errors.As(err, &ue):
+		// Under the error, where it is read: main prints err last.
+		return fmt.Errorf("%w\n  see 'spotter %s --help'", err, commandPath(args, cmds))
 	}
 	return err
 }
 
-func usage(w io.Writer, cmds map[string]command) {
+// commandPath names the command args ran, e.g. "token create", for hints.
+func commandPath(args []string, cmds map[string]command) string {
+	if len(args) < 2 {
+		return ""
+	}
+	path := args[1]
+	if _, ok := cmds[path]; ok && len(args) > 2 && !strings.HasPrefix(args[2], "-") {
+		switch path {
+		case "token", "task", "keys":
+			path += " " + args[2]
+		}
+	}
+	return path
+}
+
+// exitCode is the process status for run's error: 0, 2 for a usage error
+// (the command line is wrong), 1 for anything else.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	return 1
+}
+
+func usage(cmds map[string]command) string {
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
 		names = append(names, n)
@@ -70,13 +108,8 @@ func usage(w io.Writer, cmds map[string]command) {
 	var b strings.Builder
 	b.WriteString("usage: spotter <command> [flags]\n\ncommands:\n")
 	for _, n := range names {
-		fmt.Fprintf(&b, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(&b, "  %-10s %s\n", n, cmds[n].summary)
 	}
 	b.WriteString("\nRun 'spotter <command> --help' for a command's flags.\n")
-	io.WriteString(w, b.String())
-}
-
-func runVersion(_ context.Context, _ []string, _ func(string) string, _ io.Reader, stdout, _ io.Writer) error {
-	_, err := fmt.Fprintf(stdout, "spotter %s\n", version)
-	return err
+	return b.String()
 }

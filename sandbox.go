@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spotter-dev/spotter/awssim"
@@ -76,24 +78,78 @@ func createDemoTokens(ctx context.Context, reg *capability.Registry, aws *sandbo
 	return plain, mfa, nil
 }
 
-// printSandbox tells a newcomer everything needed to try spotter.
-func printSandbox(w io.Writer, base, dataDir, adminToken string, aws *sandboxAWS, plain, mfa capability.Created) {
-	fmt.Fprintf(w, `spotter sandbox at %[1]s (plain HTTP, loopback only; data in %[2]s, removed on exit)
-AWS emulator (awssim): %[3]s  account %[4]s  (no real AWS is called)
+// sandboxBanner is what the sandbox prints once it listens.
+type sandboxBanner struct {
+	base    string // http://127.0.0.1:8080
+	dataDir string
+	temp    bool   // dataDir is removed on exit
+	admin   string // the generated admin token; "" when it came from the environment
+	self    string // how to run spotter: "spotter", "./spotter" or "go run ."
+	aws     *sandboxAWS
+	plain   capability.Created
+	mfa     capability.Created
+	policy  *policy.Policy
+}
 
-admin token:  %[5]s
-  export SPOTTER_ADMIN_TOKEN=%[5]s SPOTTER_SERVER=%[1]s
+// selfCommand is how the person who started spotter runs it again: a
+// binary under go run's build cache is gone on exit, so that is "go run .".
+func selfCommand(argv0 string) string {
+	switch {
+	case strings.Contains(argv0, "go-build"):
+		return "go run ."
+	case strings.Contains(argv0, "/") && !filepath.IsAbs(argv0):
+		return argv0
+	}
+	return "spotter"
+}
 
-demo capability URL (t3.micro, t3.small, m5.large; up to 2 per request; TTL 1h):
-  %[6]s
+// policySummary says what the demo policy allows, from the policy itself.
+func policySummary(p *policy.Policy) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "region %s; types %s; AMI %s;\n", strings.Join(p.Regions, ", "), strings.Join(p.InstanceTypes, ", "), strings.Join(p.AMIs, ", "))
+	fmt.Fprintf(&b, "  up to %d per launch and %d running; TTL %s by default, at most %s;", p.MaxCount, p.MaxRunning,
+		shortDuration(time.Duration(p.DefaultTTL)), shortDuration(time.Duration(p.MaxTTL)))
+	if p.OnDemandFallback {
+		b.WriteString(" on-demand fallback allowed;")
+	}
+	fmt.Fprintf(&b, "\n  tasks %s", strings.Join(p.Tasks, ", "))
+	return b.String()
+}
 
-launch a spot instance in the sandbox:
-  curl -s -X POST %[6]s -H 'Content-Type: application/json' -d '{"task":"launch"}'
-see it:
-  curl -s -X POST %[6]s -H 'Content-Type: application/json' -d '{"task":"status"}'
+// shortDuration writes 1h rather than time.Duration's 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	return strings.TrimSuffix(s, "0m")
+}
 
-demo URL behind AWS MFA (device %[7]s, TOTP secret %[8]s):
-  %[9]s
-  add "mfaCode":"<6 digits>" to the body; make a code with: oathtool --totp -b %[8]s
-`, base, dataDir, aws.url, aws.sim.AccountID(), adminToken, plain.URL, aws.sim.DefaultMFASerial(), awssim.DefaultMFASecret, mfa.URL)
+// printSandbox tells a newcomer everything needed to try spotter, as lines
+// to paste.
+func printSandbox(w io.Writer, sb sandboxBanner) {
+	var b strings.Builder
+	where := "data in " + sb.dataDir
+	if sb.temp {
+		where += ", removed on exit"
+	}
+	fmt.Fprintf(&b, "spotter sandbox at %s (plain HTTP, loopback only; %s)\n", sb.base, where)
+	fmt.Fprintf(&b, "AWS emulator (awssim): %s  account %s  (no real AWS is called)\n\n", sb.aws.url, sb.aws.sim.AccountID())
+	b.WriteString("Paste into another shell:\n")
+	fmt.Fprintf(&b, "  export SPOTTER_SERVER=%s\n", sb.base)
+	if sb.admin != "" {
+		fmt.Fprintf(&b, "  export SPOTTER_ADMIN_TOKEN=%s\n", sb.admin)
+	} else {
+		fmt.Fprintf(&b, "  # the admin token is the %s this server was started with\n", envAdminToken)
+	}
+	fmt.Fprintf(&b, "  export URL=%s\n", sb.plain.URL)
+	fmt.Fprintf(&b, "  export MFA_URL=%s\n", sb.mfa.URL)
+	fmt.Fprintf(&b, "  export MFA_SECRET=%s\n\n", awssim.DefaultMFASecret)
+	fmt.Fprintf(&b, "URL is a demo capability URL; its policy:\n  %s\n", policySummary(sb.policy))
+	fmt.Fprintf(&b, "MFA_URL has the same policy behind the emulator's AWS MFA device %s (TOTP secret MFA_SECRET).\n\n", sb.aws.sim.DefaultMFASerial())
+	b.WriteString("Then:\n")
+	b.WriteString("  curl -s -X POST \"$URL\" -d '{\"task\":\"launch\"}'\n")
+	b.WriteString("  curl -s -X POST \"$URL\" -d '{\"task\":\"status\"}'\n")
+	fmt.Fprintf(&b, "  %s task launch --url \"$URL\" --count 2 --wait\n", sb.self)
+	fmt.Fprintf(&b, "  %s task status --url \"$MFA_URL\" --mfa-code \"$(%s totp --secret \"$MFA_SECRET\")\"\n", sb.self, sb.self)
+	fmt.Fprintf(&b, "  %s token list\n", sb.self)
+	io.WriteString(w, b.String())
 }

@@ -48,7 +48,7 @@ func startStackEnv(t *testing.T, backend string, extra map[string]string) *stack
 		env["VAULT_ADDR"], env["VAULT_TOKEN"] = srv.Addr, srv.Token
 		env["SPOTTER_VAULT_MOUNT"] = vaulttest.Unique("e2e-kv")
 	}
-	dir := t.TempDir()
+	dir := dataDir(t)
 	base, logs, stop := startServe(t, env, "--addr", "127.0.0.1:0", "--data-dir", dir)
 	return &stack{base: base, client: clientFor(t, base, dir), sim: sim, simURL: simSrv.URL, logs: logs, stop: stop}
 }

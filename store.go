@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 
@@ -34,11 +36,22 @@ func openStore(ctx context.Context, cfg serveConfig, log *slog.Logger) (store, e
 	}
 	var master []byte
 	if cfg.MasterKey != "" {
-		k, err := secrets.ParseMasterKey([]byte(cfg.MasterKey))
-		if err != nil {
+		// Checked here to name the variable; passed on as text, since
+		// OpenEmbedded parses again and 32 decoded bytes are not always
+		// 32 bytes once whitespace is trimmed.
+		if _, err := secrets.ParseMasterKey([]byte(cfg.MasterKey)); err != nil {
 			return nil, fmt.Errorf("%s: %w", envMasterKey, err)
 		}
-		master = k
+		master = []byte(cfg.MasterKey)
+	}
+	if master == nil && cfg.tempDataDir {
+		// A key file in a directory removed on exit protects nothing worth
+		// backing up: keep the key in memory, and say nothing about backups.
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return nil, fmt.Errorf("sandbox master key: %w", err)
+		}
+		master = []byte(base64.StdEncoding.EncodeToString(raw))
 	}
 	st, err := secrets.OpenEmbedded(cfg.DataDir, master, log)
 	if err != nil {

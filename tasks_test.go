@@ -155,6 +155,16 @@ func TestTasksEndToEnd(t *testing.T) {
 				}
 			})
 
+			t.Run("maxPrice under every pool: price_too_low, not a retryable 503", func(t *testing.T) {
+				code, v, raw := s.task(t, url, `{"task":"launch","count":1,"maxPrice":0.0001}`, map[string]string{"Idempotency-Key": "too-cheap"})
+				if code != 422 || v["error"] != "price_too_low" || !strings.Contains(v["details"].(string), "raise maxPrice") {
+					t.Fatalf("launch under every pool's price = %d %s; want 422 price_too_low saying to raise maxPrice", code, raw)
+				}
+				if n := s.liveInstances(); n != 3 {
+					t.Errorf("live instances = %d; want 3", n)
+				}
+			})
+
 			t.Run("no spot capacity: capacity_unavailable, nothing launched", func(t *testing.T) {
 				for _, typ := range []string{"t3.micro", "t3.small"} {
 					if err := s.sim.SetCapacity("us-east-1", "", typ, false, 0); err != nil {

@@ -9,6 +9,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Stable error codes. They appear in replies as "error" and are part of the
@@ -35,7 +36,14 @@ const (
 	MFARequired      = "mfa_required"
 	MFAInvalid       = "mfa_invalid"
 	MFAReplayed      = "mfa_replayed"
+	// MFALocked: too many wrong MFA codes; no code is checked until the
+	// lockout ends (Retry-After) or an operator unlocks the token.
+	MFALocked = "mfa_locked"
 
+	// PriceTooLow: every pool's price is over the request's ceiling. The
+	// request can succeed only when it (or the market) changes, so it is
+	// not a retryable capacity_unavailable.
+	PriceTooLow         = "price_too_low"
 	CapacityUnavailable = "capacity_unavailable"
 	AWSThrottled        = "aws_throttled"
 	AWSAuthFailed       = "aws_auth_failed"
@@ -49,6 +57,9 @@ type Error struct {
 	Details string
 	// Err is the cause, kept for the log and for errors.Is; never sent to clients.
 	Err error
+	// RetryAfter, when positive, is how long the client should wait before
+	// trying again; the server sends it as the Retry-After header.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -95,6 +106,15 @@ func Code(err error) string {
 		return e.Code
 	}
 	return Internal
+}
+
+// RetryAfter returns the wait the first *Error in err's chain asks for, or 0.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) && e != nil {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // Details returns the client-safe details of err, or "" for internal errors.

@@ -19,6 +19,8 @@ type Token struct {
 	// once (one Transit round trip) however many guard steps need them.
 	// A pointer, so the copies the steps receive share it.
 	opened *openOnce
+	// mfa is the request's counted MFA try while STS has yet to judge it.
+	mfa *mfaTry
 }
 
 type openOnce struct {
@@ -63,7 +65,7 @@ func (r *Registry) Authenticate(ctx context.Context, raw string) (Token, error) 
 	case "expired":
 		return Token{}, apperr.New(apperr.TokenExpired, "this token has expired")
 	}
-	return Token{Info: rec.Info, sealed: rec.sealed, version: rec.version, opened: &openOnce{}}, nil
+	return Token{Info: rec.Info, sealed: rec.sealed, version: rec.version, opened: &openOnce{}, mfa: &mfaTry{}}, nil
 }
 
 // CheckSignature verifies the X-Spotter-Signature of body when the token
@@ -102,28 +104,6 @@ func (r *Registry) CheckSignature(ctx context.Context, t Token, header string, b
 		return "", err
 	}
 	return nonce.ID, nil
-}
-
-// CheckMFA is the last step of the guard. For a spotter-checked TOTP it
-// accepts each code once across replicas. For AWS MFA it only requires a
-// code: STS checks it when the session is made, on the call that needs it.
-func (r *Registry) CheckMFA(ctx context.Context, t Token, code string) error {
-	switch t.MFA.Type {
-	case MFATOTP:
-		sec, err := r.secrets(ctx, t)
-		if err != nil {
-			return err
-		}
-		return r.totp.Check(ctx, t.ID, sec.TOTPSecret, code)
-	case MFAAWS:
-		if code == "" {
-			return apperr.New(apperr.MFARequired, "this token needs the current code of MFA device %s in mfaCode", t.MFA.SerialNumber)
-		}
-		if len(code) != 6 || !isDigits(code) {
-			return apperr.New(apperr.MFAInvalid, "an MFA code is six digits")
-		}
-	}
-	return nil
 }
 
 // Credentials decrypts the token's AWS credentials for one call.

@@ -39,6 +39,9 @@ type Config struct {
 	CacheTTL time.Duration
 	// Issuer names spotter in TOTP apps.
 	Issuer string
+	// ObserveMFA, if set, is told each MFA try's outcome (MFAOutcome*) by
+	// the token's MFA type: metrics.
+	ObserveMFA func(mfaType, outcome string)
 }
 
 // Registry creates, finds, revokes and rotates capability tokens.
@@ -49,6 +52,8 @@ type Registry struct {
 	log   *slog.Logger
 	now   func() time.Time
 	totp  *token.TOTPChecker
+	// throttle counts MFA tries per token in the store (mfa/<id>).
+	throttle *token.Throttle
 
 	mu    sync.Mutex
 	cache map[string]cached
@@ -90,6 +95,7 @@ func New(cfg Config) (*Registry, error) {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	r := &Registry{cfg: cfg, store: cfg.Store, auth: cfg.Authority, log: cfg.Logger, now: cfg.Now, cache: map[string]cached{}}
 	r.totp = token.NewTOTPChecker(stepStore{cfg.Store}, cfg.Now)
+	r.throttle = token.NewThrottle(throttleStore{cfg.Store}, cfg.Now)
 	return r, nil
 }
 

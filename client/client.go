@@ -321,5 +321,10 @@ func redactURL(u *url.URL) string {
 		}
 		p = p[:i] + "/hooks/…" + tail
 	}
+	// JoinPath on a base URL without a path leaves the path relative
+	// ("v1/tokens"); url.URL.String adds the slash, and so must this.
+	if p != "" && !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
 	return u.Scheme + "://" + u.Host + p
 }

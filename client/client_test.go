@@ -310,3 +310,34 @@ func TestTaskResignsAReplayedSignature(t *testing.T) {
 		t.Errorf("server saw %d distinct signatures; want 3", len(seen))
 	}
 }
+
+// TestTransportErrorNamesTheURL checks the URL in a transport error is the
+// one requested, slash included: a certificate error is where people read it.
+func TestTransportErrorNamesTheURL(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	tests := []struct {
+		name   string
+		server string
+		want   string
+	}{
+		{name: "base without a path", server: srv.URL, want: "GET " + srv.URL + "/v1/tokens: "},
+		{name: "base with a trailing slash", server: srv.URL + "/", want: "GET " + srv.URL + "/v1/tokens: "},
+		{name: "base under a prefix", server: srv.URL + "/spotter", want: "GET " + srv.URL + "/spotter/v1/tokens: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := client.New(tt.server, client.WithAdminToken("spa_not-a-real-admin-token-0123"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.ListTokens(context.Background())
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("ListTokens against an untrusted certificate = %v; want prefix %q", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), "certificate") {
+				t.Errorf("ListTokens error = %v; want the certificate named as the cause", err)
+			}
+		})
+	}
+}

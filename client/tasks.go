@@ -20,6 +20,7 @@ type TaskRequest struct {
 	Task             string            `json:"task"`
 	Region           string            `json:"region,omitempty"`
 	InstanceTypes    []string          `json:"instanceTypes,omitempty"`
+	Preset           string            `json:"preset,omitempty"`
 	Count            int               `json:"count,omitempty"`
 	MaxPrice         float64           `json:"maxPrice,omitempty"`
 	AMI              string            `json:"ami,omitempty"`

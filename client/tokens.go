@@ -138,6 +138,18 @@ type TokenInfo struct {
 	KeyID            string        `json:"keyId,omitempty"`
 	// Sources names the providers the hook URL takes webhooks from.
 	Sources []string `json:"sources,omitempty"`
+	// MFALock is the MFA failure record of a token with MFA; nil without.
+	MFALock *MFALock `json:"mfaLock,omitempty"`
+}
+
+// MFALock counts a token's wrong MFA codes since its last right one. While
+// Locked, every code is refused (429 mfa_locked) until LockedUntil or an
+// unlock.
+type MFALock struct {
+	Locked      bool       `json:"locked"`
+	LockedUntil *time.Time `json:"lockedUntil,omitempty"`
+	Failures    int        `json:"failures"`
+	Lockouts    int        `json:"lockouts"`
 }
 
 // TOTPEnrolment is a new TOTP secret, shown once.
@@ -168,6 +180,15 @@ type RotatedToken struct {
 type RevokedToken struct {
 	ID        string    `json:"id"`
 	RevokedAt time.Time `json:"revokedAt"`
+}
+
+// UnlockedToken is the reply to unlock.
+type UnlockedToken struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	// WasLocked says whether a lockout was in force and cleared.
+	WasLocked bool    `json:"wasLocked"`
+	MFALock   MFALock `json:"mfaLock"`
 }
 
 // KeyRotation is the reply to a signing-key rotation.
@@ -211,6 +232,14 @@ func (c *Client) RevokeToken(ctx context.Context, id string) (RevokedToken, erro
 func (c *Client) RotateToken(ctx context.Context, id string, in RotateTokenRequest) (RotatedToken, error) {
 	var out RotatedToken
 	err := c.admin(ctx, http.MethodPost, "/v1/tokens/"+url.PathEscape(id)+"/rotate", in, &out, http.StatusOK)
+	return out, err
+}
+
+// UnlockToken clears a token's MFA lockout, wrong-code count and back-off.
+// Errors: *Error with Code "invalid_request" for a token without MFA.
+func (c *Client) UnlockToken(ctx context.Context, id string) (UnlockedToken, error) {
+	var out UnlockedToken
+	err := c.admin(ctx, http.MethodPost, "/v1/tokens/"+url.PathEscape(id)+"/unlock", nil, &out, http.StatusOK)
 	return out, err
 }
 

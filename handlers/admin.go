@@ -67,6 +67,9 @@ func ListTokens(reg *capability.Registry) echo.HandlerFunc {
 		for _, i := range infos {
 			v := merge(map[string]any{}, i)
 			v["status"] = i.Status(reg.Now())
+			if err := addMFALock(c.Request().Context(), reg, i, v); err != nil {
+				return err
+			}
 			list = append(list, v)
 		}
 		return reply(c, http.StatusOK, map[string]any{"tokens": list})
@@ -82,7 +85,35 @@ func GetToken(reg *capability.Registry) echo.HandlerFunc {
 		}
 		v := merge(map[string]any{}, i)
 		v["status"] = i.Status(reg.Now())
+		if err := addMFALock(c.Request().Context(), reg, i, v); err != nil {
+			return err
+		}
 		return reply(c, http.StatusOK, v)
+	}
+}
+
+// addMFALock adds a token's MFA failure record (never a secret) as "mfaLock".
+func addMFALock(ctx context.Context, reg *capability.Registry, i capability.Info, v map[string]any) error {
+	l, err := reg.MFALock(ctx, i)
+	if err != nil {
+		return err
+	}
+	if l != nil {
+		v["mfaLock"] = l
+	}
+	return nil
+}
+
+// UnlockToken clears a token's MFA lockout, failures and back-off: every
+// replica accepts its next right code at once.
+func UnlockToken(reg *capability.Registry) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		i, was, err := reg.UnlockMFA(c.Request().Context(), c.Param("id"))
+		if err != nil {
+			return err
+		}
+		return reply(c, http.StatusOK, map[string]any{"id": i.ID, "status": i.Status(reg.Now()),
+			"wasLocked": was.Locked, "mfaLock": capability.MFALock{}})
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/internal/jsonkeys"
 )
 
 // readBody returns the raw body, already capped by the server's body limit.
@@ -51,10 +52,14 @@ func isJSON(c echo.Context, body []byte) bool {
 }
 
 // decodeJSON decodes exactly one JSON object into v, refusing unknown fields
-// so a typo ("maxprice") is an error, not a silently ignored limit.
+// so a typo ("maxprice") is an error, not a silently ignored limit, and
+// repeated keys, so no other reader of the body sees another request.
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return apperr.New(apperr.Invalid, "the body is empty; send a JSON object")
+	}
+	if err := checkKeys(body, v); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -65,6 +70,24 @@ func decodeJSON(body []byte, v any) error {
 		return apperr.New(apperr.Invalid, "the body holds more than one JSON value")
 	}
 	return nil
+}
+
+// checkKeys refuses a body that is not a JSON object, nests too deep, or
+// repeats a key (see package jsonkeys); v is what it will be decoded into.
+// Every decoder of a request's JSON calls it before decoding.
+func checkKeys(body []byte, v any) error {
+	err := jsonkeys.Check(body, v)
+	var dup *jsonkeys.DuplicateError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &dup):
+		return apperr.New(apperr.Invalid, "%s", dup.Error())
+	case errors.Is(err, jsonkeys.ErrNotObject):
+		return apperr.New(apperr.Invalid, "send a JSON object ({...}), not an array or a bare value")
+	default:
+		return apperr.New(apperr.Invalid, "%s", err.Error())
+	}
 }
 
 func describeJSONError(err error) string {

@@ -55,6 +55,10 @@ func iftttFields(contentType string, body []byte) (map[string]string, error) {
 	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
 		return formFields(contentType, body)
 	}
+	// The applet's fields and the task's share one object, read as a task.
+	if err := checkKeys(body, &Task{}); err != nil {
+		return nil, err
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, apperr.New(apperr.Invalid, "%s", describeJSONError(err))

@@ -12,6 +12,7 @@ import (
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/command"
+	"github.com/spotter-dev/spotter/internal/safe"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -145,10 +146,7 @@ func SlackHook(d TaskDeps) echo.HandlerFunc {
 		bg := context.WithoutCancel(ctx)
 		d.Background.Go(func() {
 			defer g.release()
-			jctx, cancel := context.WithTimeout(bg, slackJobTimeout)
-			res, err := d.execute(jctx, g, start)
-			cancel()
-			if msg := slackOutcome(g, res, err); !h.deliver(msg) {
+			if msg := d.slackResult(bg, g, start); !h.deliver(msg) {
 				post.send(bg, g.requestID, respURL, msg)
 			}
 		})
@@ -164,6 +162,24 @@ func SlackHook(d TaskDeps) echo.HandlerFunc {
 		}
 		return c.JSON(http.StatusOK, slackMsg(false, "Working on it: "+describe(g)+". The result will follow here."))
 	}
+}
+
+// slackResult runs a Slack task in the background and words its outcome.
+// Whatever panics (the task is already made safe by execute; this covers
+// the wording) becomes the internal-error message, so the person who typed
+// the command hears of it by the reply or the response_url, like any 5xx.
+func (d TaskDeps) slackResult(ctx context.Context, g guarded, start time.Time) (msg slackMessage) {
+	var err error
+	defer func() {
+		if err != nil {
+			msg = slackOutcome(g, Result{}, err)
+		}
+	}()
+	defer safe.Recover(ctx, d.Sources.log(), "slack task", &err, "request_id", g.requestID, "token_id", g.tok.ID)
+	jctx, cancel := context.WithTimeout(ctx, slackJobTimeout)
+	defer cancel()
+	res, terr := d.execute(jctx, g, start)
+	return slackOutcome(g, res, terr)
 }
 
 // handoff gives a background result to exactly one of the waiting handler

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/internal/safe"
 	"github.com/spotter-dev/spotter/policy"
 )
 
@@ -62,7 +63,15 @@ type guarded struct {
 	verified bool
 	// release gives back what the source's reserve claimed; nil if none.
 	release func()
+	// client is the peer address: it names the source of refusals made
+	// before a token is known.
+	client string
 }
+
+// CtxTokenID is the echo.Context key under which a request's token id is
+// kept once the token is authenticated, so the request log can tell one
+// token's refusals from another's (and never needs the token itself).
+const CtxTokenID = "spotter.token_id"
 
 // guard runs the checks every task request passes, in order: token,
 // revocation and expiry, the source's signature (or the body signature),
@@ -70,11 +79,12 @@ type guarded struct {
 // request launches nothing and learns little.
 func (d TaskDeps) guard(c echo.Context, raw string, src source) (guarded, error) {
 	ctx := c.Request().Context()
-	g := guarded{source: src.name, requestID: c.Response().Header().Get(echo.HeaderXRequestID)}
+	g := guarded{source: src.name, requestID: c.Response().Header().Get(echo.HeaderXRequestID), client: c.RealIP()}
 	var err error
 	if g.tok, err = d.Tokens.Authenticate(ctx, raw); err != nil {
 		return g, err
 	}
+	c.Set(CtxTokenID, g.tok.ID)
 	if g.body, err = readBody(c); err != nil {
 		return g, err
 	}
@@ -132,7 +142,8 @@ func (d TaskDeps) check(ctx context.Context, g *guarded, reserve func() (func(),
 // the request (Slack's background launches): nothing here reads the
 // echo.Context, which is recycled once the handler returns.
 func (d TaskDeps) execute(ctx context.Context, g guarded, start time.Time) (Result, error) {
-	res, err := d.run(ctx, g)
+	d.Refusals.tick()
+	res, err := d.runSafely(ctx, g)
 	outcome := "ok"
 	if err != nil {
 		outcome = "failed"
@@ -141,9 +152,21 @@ func (d TaskDeps) execute(ctx context.Context, g guarded, start time.Time) (Resu
 	return res, err
 }
 
+// runSafely is run with a panic turned into an internal error (logged with
+// its stack): the task is audited as failed and its caller told, even when
+// it runs in the background (Slack), where a panic would end the process.
+func (d TaskDeps) runSafely(ctx context.Context, g guarded) (res Result, err error) {
+	defer safe.Recover(ctx, d.Sources.log(), "task", &err, "request_id", g.requestID, "token_id", g.tok.ID, "task", g.req.Task)
+	return d.run(ctx, g)
+}
+
 // refused audits a request the guard stopped; a help request is no task.
 func (d TaskDeps) refused(ctx context.Context, g guarded, err error, start time.Time) {
 	if _, ok := err.(*notice); ok {
+		return
+	}
+	if !d.Refusals.allow(g, err) {
+		d.observe(g, "refused", Result{}) // counted, not logged one by one
 		return
 	}
 	d.audit(ctx, g, "refused", Result{}, err, start)

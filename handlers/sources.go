@@ -106,6 +106,11 @@ func formFields(contentType string, body []byte) (map[string]string, error) {
 			return nil, apperr.New(apperr.Invalid, "the form has more than %d fields", maxFormFields)
 		}
 		for k, v := range vals {
+			for _, other := range v[1:] {
+				if other != v[0] {
+					return nil, repeatedField(k)
+				}
+			}
 			out[k] = v[0]
 		}
 		return out, nil
@@ -137,10 +142,19 @@ func multipartFields(body []byte, boundary string) (map[string]string, error) {
 		if err != nil || len(b) > maxFieldBytes {
 			return nil, apperr.New(apperr.Invalid, "multipart field %q is malformed or too long", truncate(name, 40))
 		}
-		if _, seen := out[name]; !seen {
+		if first, seen := out[name]; seen && first != string(b) {
+			return nil, repeatedField(name)
+		} else if !seen {
 			out[name] = string(b)
 		}
 	}
+}
+
+// repeatedField refuses a form field sent twice with different values, as
+// JSON bodies refuse repeated keys: one reader would take the first, another
+// the last. A field repeated with one value means one thing and passes.
+func repeatedField(name string) error {
+	return apperr.New(apperr.Invalid, "form field %q appears twice with different values; send it once", truncate(name, 40))
 }
 
 // requestURL is the URL the provider called: the configured public base

@@ -89,8 +89,8 @@ func (t *Task) validate() error {
 	if len(t.IdempotencyKey) > 255 {
 		return apperr.New(apperr.Invalid, "idempotencyKey: at most 255 characters")
 	}
-	if t.MaxPrice < 0 {
-		return apperr.New(apperr.Invalid, "maxPrice: must be positive")
+	if p := float64(t.MaxPrice); !(p >= 0 && p <= policy.MaxPriceCeiling) { // NaN and ±Inf fail too
+		return apperr.New(apperr.Invalid, "maxPrice: must be a price above 0 and at most %g dollars per instance-hour", policy.MaxPriceCeiling)
 	}
 	return nil
 }
@@ -98,6 +98,11 @@ func (t *Task) validate() error {
 // decodeTask reads the native body or, when it has the wt-spotter shape
 // (construct/attributes), the body of the system spotter descends from.
 func decodeTask(body []byte) (Task, error) {
+	// Both shapes are checked as a Task: the wt-spotter body has no maps, so
+	// its keys are all held to one spelling either way.
+	if err := checkKeys(body, &Task{}); err != nil {
+		return Task{}, err
+	}
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(body, &probe); err != nil {
 		return Task{}, apperr.New(apperr.Invalid, "%s", describeJSONError(err))
@@ -138,7 +143,12 @@ func (f *flexFloat) UnmarshalJSON(data []byte) error {
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return fmt.Errorf("want a number of dollars such as 0.05, not %s", data)
+		return fmt.Errorf("want a finite price in dollars such as 0.05, not %s", data)
+	}
+	if v == 0 {
+		// 0 would read as "no price given" from here on: say so rather than
+		// quietly fall back to the policy's cap.
+		return fmt.Errorf("a price of 0 launches nothing; leave the price out to use the policy's cap")
 	}
 	*f = flexFloat(v)
 	return nil

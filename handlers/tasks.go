@@ -30,6 +30,9 @@ type TaskDeps struct {
 	Audit *slog.Logger
 	// Observe, if set, is told each task's outcome (metrics).
 	Observe func(task, outcome string, res Result)
+	// Refusals bounds the audit events of refused tasks under a flood;
+	// nil audits each one.
+	Refusals *RefusalLog
 	// Sources configures the provider endpoints (/hooks/:token/<source>).
 	Sources SourceConfig
 	// Inflight counts the launches under way on this replica against each
@@ -96,6 +99,9 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		RoleARN: creds.RoleARN, ExternalID: creds.ExternalID,
 	}, mfa, g.region)
 	creds = capability.Credentials{}
+	// STS's verdict on an AWS MFA code counts against the token's budget
+	// as a wrong TOTP code does (capability cannot ask STS itself).
+	err = d.Tokens.SettleMFA(ctx, g.tok, err)
 	if err != nil {
 		return Result{}, err
 	}

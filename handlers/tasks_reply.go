@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"time"
@@ -46,22 +47,21 @@ func (d TaskDeps) replyBody(g guarded, res Result) map[string]any {
 	return v
 }
 
+// observe tells the metrics a task's outcome.
+func (d TaskDeps) observe(g guarded, outcome string, res Result) {
+	if d.Observe != nil {
+		d.Observe(cmp.Or(g.req.Task, "unknown"), outcome, res)
+	}
+}
+
 // audit writes one event per task. It names the token by id and never
 // carries a secret, a token, or a body.
 func (d TaskDeps) audit(ctx context.Context, g guarded, outcome string, res Result, err error, start time.Time) {
-	if d.Audit == nil && d.Observe == nil {
-		return
-	}
-	task := g.req.Task
-	if task == "" {
-		task = "unknown"
-	}
-	if d.Observe != nil {
-		d.Observe(task, outcome, res)
-	}
+	d.observe(g, outcome, res)
 	if d.Audit == nil {
 		return
 	}
+	task := cmp.Or(g.req.Task, "unknown")
 	attrs := []slog.Attr{
 		slog.String("request_id", g.requestID),
 		slog.String("source", g.source),

@@ -27,6 +27,8 @@ type Metrics struct {
 	ReaperEvents *prometheus.CounterVec
 	Running      *prometheus.GaugeVec
 	HourlyCost   *prometheus.GaugeVec
+	MFATries     *prometheus.CounterVec
+	MFALockouts  *prometheus.CounterVec
 }
 
 // New registers every collector on a fresh registry.
@@ -63,9 +65,15 @@ func New() *Metrics {
 		HourlyCost: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "spotter_hourly_cost_dollars", Help: "Estimated $/hour of a token's live instances, as last seen.",
 		}, []string{"token"}),
+		MFATries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotter_mfa_attempts_total", Help: "MFA codes by MFA type (totp, aws) and outcome: ok, failed (wrong or reused, counted), locked (refused unchecked during a lockout).",
+		}, []string{"mfa", "outcome"}),
+		MFALockouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotter_mfa_lockouts_total", Help: "Tokens locked after too many wrong MFA codes, by MFA type.",
+		}, []string{"mfa"}),
 	}
 	m.reg.MustRegister(m.Requests, m.RequestTime, m.Tasks, m.Launched, m.AWSCalls, m.StoreCalls,
-		m.ReaperEvents, m.Running, m.HourlyCost,
+		m.ReaperEvents, m.Running, m.HourlyCost, m.MFATries, m.MFALockouts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -82,6 +90,16 @@ func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
 func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
 	m.Requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.RequestTime.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// ObserveMFA records one MFA try: outcome is "ok", "failed", "locked", or
+// "lockout" (a failed try that locked the token).
+func (m *Metrics) ObserveMFA(mfaType, outcome string) {
+	if outcome == "lockout" {
+		m.MFALockouts.WithLabelValues(mfaType).Inc()
+		outcome = "failed"
+	}
+	m.MFATries.WithLabelValues(mfaType, outcome).Inc()
 }
 
 // Transport wraps an AWS HTTP transport to time each call. The service is

@@ -40,8 +40,12 @@ const (
 	MaxUserDataBytes = 16 << 10 // EC2's limit on user data, before base64
 	MaxCountCeiling  = 1000
 	MaxTTLCeiling    = 7 * 24 * time.Hour
-	MaxPriceCeiling  = 100.0 // $/instance-hour: anything above is a typo, not a bid
-	maxTags          = 40    // EC2 allows 50 per resource; spotter adds its own
+	// MaxPriceCeiling caps every price a policy, a preset or a body names,
+	// in $/instance-hour. The dearest EC2 types (the u7in high-memory family)
+	// cost a few hundred dollars an hour on demand, and spot never costs more
+	// than on-demand, so anything above is a typo, not a bid.
+	MaxPriceCeiling = 1000.0
+	maxTags         = 40 // EC2 allows 50 per resource; spotter adds its own
 )
 
 // DefaultTTL is the instance lifetime of a policy that names none.
@@ -177,10 +181,11 @@ func (p *Policy) validate() error {
 		return invalid("maxCount", "must be 1-%d", MaxCountCeiling)
 	case p.MaxRunning < p.MaxCount || p.MaxRunning > MaxCountCeiling:
 		return invalid("maxRunning", "must be at least maxCount (%d) and at most %d", p.MaxCount, MaxCountCeiling)
-	case p.MaxPrice < 0 || p.MaxPrice > MaxPriceCeiling:
-		return invalid("maxPrice", "must be between 0 and %.0f dollars per instance-hour", MaxPriceCeiling)
-	case p.MaxHourlySpend < 0 || p.MaxHourlySpend > MaxPriceCeiling*MaxCountCeiling:
-		return invalid("maxHourlySpend", "must be a positive number of dollars per hour")
+	case !(p.MaxPrice >= 0 && p.MaxPrice <= MaxPriceCeiling): // NaN fails both
+		return invalid("maxPrice", "must be between 0 (none) and %.0f dollars per instance-hour", MaxPriceCeiling)
+	case !(p.MaxHourlySpend >= 0 && p.MaxHourlySpend <= MaxPriceCeiling*MaxCountCeiling):
+		return invalid("maxHourlySpend", "must be between 0 (none) and %.0f dollars per hour (maxPrice's ceiling × maxCount's)",
+			MaxPriceCeiling*MaxCountCeiling)
 	case p.DefaultTTL < Duration(time.Minute) || p.MaxTTL > Duration(MaxTTLCeiling):
 		return invalid("maxTTL", "TTLs must be between 1m and %s", MaxTTLCeiling)
 	case p.DefaultTTL > p.MaxTTL:
@@ -215,9 +220,14 @@ func each(field string, vals []string, re *regexp.Regexp, want string) error {
 	return nil
 }
 
+// checkTag refuses the prefixes EC2 and spotter own, in any case: EC2
+// refuses aws: keys in every case, and spot refuses a spotter: key in any
+// case at launch (to a person or a tool that folds case it reads as
+// spotter's own), so a policy holding "SPOTTER:token" would be accepted
+// here and then fail every launch.
 func checkTag(k, v string) error {
-	if strings.HasPrefix(strings.ToLower(k), "aws:") || strings.HasPrefix(k, "spotter:") {
-		return fmt.Errorf("tag key %q uses a reserved prefix (aws:, spotter:)", k)
+	if lk := strings.ToLower(k); strings.HasPrefix(lk, "aws:") || strings.HasPrefix(lk, "spotter:") {
+		return fmt.Errorf("tag key %q uses a reserved prefix (aws: and spotter:, in any case)", k)
 	}
 	if !tagKeyRe.MatchString(k) || !tagValueRe.MatchString(v) {
 		return fmt.Errorf("tag %q: keys 1-128 and values 0-256 letters, digits, spaces and + - = . _ : / @", k)

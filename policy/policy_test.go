@@ -40,7 +40,7 @@ func TestNormalize(t *testing.T) {
 		{name: "bad ami", json: `{"instanceTypes":["t3.micro"],"amis":["img-1"]}`, wantErr: "policy.amis"},
 		{name: "bad sg", json: `{"tasks":["status"],"securityGroups":["default"]}`, wantErr: "policy.securityGroups"},
 		{name: "maxRunning below maxCount", json: `{"tasks":["status"],"maxCount":3,"maxRunning":2}`, wantErr: "policy.maxRunning"},
-		{name: "huge price", json: `{"tasks":["status"],"maxPrice":1000}`, wantErr: "policy.maxPrice"},
+		{name: "huge price", json: `{"tasks":["status"],"maxPrice":1000.01}`, wantErr: "policy.maxPrice"},
 		{name: "default above max", json: `{"tasks":["status"],"defaultTTL":"2h","maxTTL":"1h"}`, wantErr: "policy.defaultTTL"},
 		{name: "ttl beyond a week", json: `{"tasks":["status"],"maxTTL":"200h"}`, wantErr: "policy.maxTTL"},
 		{name: "user data not base64", json: `{"tasks":["status"],"userData":"#!/bin/sh"}`, wantErr: "policy.userData"},

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"regexp"
 	"slices"
 	"sort"
@@ -64,8 +65,8 @@ func (p *Policy) validatePresets() error {
 		if pr.Count < 0 || pr.Count > p.MaxCount {
 			return invalid(field+".count", "must be 1-%d (maxCount)", p.MaxCount)
 		}
-		if pr.MaxPrice < 0 || (p.MaxPrice > 0 && pr.MaxPrice > p.MaxPrice) {
-			return invalid(field+".maxPrice", "must be between 0 and maxPrice %.4f", p.MaxPrice)
+		if top := cmp.Or(p.MaxPrice, MaxPriceCeiling); !(pr.MaxPrice >= 0 && pr.MaxPrice <= top) {
+			return invalid(field+".maxPrice", "must be between 0 and %g dollars per instance-hour (the policy's maxPrice, else the ceiling)", top)
 		}
 		if pr.Region != "" && !p.AllowsRegion(pr.Region) {
 			return invalid(field+".region", "%s is not one of policy.regions", pr.Region)

@@ -108,8 +108,8 @@ func (p *Policy) ResolveLaunch(r Request, u Usage) (Launch, error) {
 
 	l.MaxPrice = p.MaxPrice
 	switch {
-	case r.MaxPrice < 0:
-		return Launch{}, badField("maxPrice", "must be positive")
+	case !(r.MaxPrice >= 0 && r.MaxPrice <= MaxPriceCeiling): // NaN and ±Inf fail too
+		return Launch{}, badField("maxPrice", "must be a price above 0 and at most %g dollars per instance-hour", MaxPriceCeiling)
 	case p.MaxPrice > 0 && r.MaxPrice > p.MaxPrice:
 		return Launch{}, denied("rule maxPrice: $%.4f/h asked, at most $%.4f/h per instance", r.MaxPrice, p.MaxPrice)
 	case r.MaxPrice > 0:

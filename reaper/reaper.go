@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/internal/safe"
 	"github.com/spotter-dev/spotter/spot"
 )
 
@@ -38,7 +39,7 @@ func (r *Reaper) Run(ctx context.Context) {
 	t := time.NewTicker(r.Interval)
 	defer t.Stop()
 	for {
-		if _, err := r.Pass(ctx); err != nil && ctx.Err() == nil {
+		if err := r.safePass(ctx); err != nil && ctx.Err() == nil {
 			r.Log.Error("reaper pass failed", "error", err)
 		}
 		select {
@@ -47,6 +48,15 @@ func (r *Reaper) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// safePass is a Pass whose panic is logged (with its stack) and retried on
+// the next tick: a reaper that died would leave instances running past
+// their TTL with nothing but their own guard to stop them.
+func (r *Reaper) safePass(ctx context.Context) (err error) {
+	defer safe.Recover(ctx, r.Log, "reaper pass", &err)
+	_, err = r.Pass(ctx)
+	return err
 }
 
 // account is one set of credentials in one region: a reap covers all the

@@ -2,8 +2,13 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -34,7 +39,9 @@ var statusOf = map[string]int{
 	apperr.MFARequired:      http.StatusUnauthorized,
 	apperr.MFAInvalid:       http.StatusUnauthorized,
 	apperr.MFAReplayed:      http.StatusUnauthorized,
+	apperr.MFALocked:        http.StatusTooManyRequests,
 
+	apperr.PriceTooLow:         http.StatusUnprocessableEntity,
 	apperr.CapacityUnavailable: http.StatusServiceUnavailable,
 	apperr.AWSThrottled:        http.StatusServiceUnavailable,
 	apperr.AWSAuthFailed:       http.StatusBadGateway,
@@ -81,20 +88,50 @@ func StatusOf(err error) (int, string) {
 	return status, code
 }
 
+// methodDetails names the methods a route answers, from the Allow header
+// Echo sets on a 405 (OPTIONS, which every route answers, left out).
+// A task route gets an example, since a browser's GET is the usual mistake.
+func methodDetails(allow, route string) string {
+	var methods []string
+	for _, m := range strings.Split(allow, ",") {
+		if m = strings.TrimSpace(m); m != "" && m != http.MethodOptions {
+			methods = append(methods, m)
+		}
+	}
+	if len(methods) == 0 {
+		return "method not allowed on this route"
+	}
+	details := "use " + strings.Join(methods, " or ")
+	if slices.Contains(methods, http.MethodPost) && (strings.HasPrefix(route, "/hooks/") || route == "/v1/tasks") {
+		details += ", e.g. curl -X POST -H 'Content-Type: application/json' -d '{\"task\":\"status\"}' <url>"
+	}
+	return details
+}
+
 // errorHandler writes err as the stable JSON error body. The cause of a 5xx is
 // logged with the request id; the client sees only the code and safe details.
-func errorHandler(log *slog.Logger, routes routeSet) echo.HTTPErrorHandler {
+// bodyLimit is the limit as configured ("64K") and in bytes, for the 413.
+func errorHandler(log *slog.Logger, routes routeSet, bodyLimit string, bodyLimitBytes int64) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
 		status, code := StatusOf(err)
+		c.Set(ctxErrorCode, code) // for the request log
 		body := ErrorBody{Code: status, Error: code}
+		if wait := apperr.RetryAfter(err); wait > 0 {
+			// Whole seconds, rounded up: a client that waits this long is not refused again for the same reason.
+			c.Response().Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+		}
 		switch {
 		case code == apperr.Internal:
 			body.Details = "internal error; the server log has the details under this request id"
 		case code == "method_not_allowed":
-			body.Details = "method not allowed on this route"
+			body.Details = methodDetails(c.Response().Header().Get(echo.HeaderAllow), routes.of(c))
+		case code == apperr.TooLarge && errors.As(err, new(*echo.HTTPError)):
+			body.Details = fmt.Sprintf("the body is larger than %d bytes (%s), this server's --body-limit; send less, or raise the limit", bodyLimitBytes, bodyLimit)
+		case status == http.StatusNotFound && errors.As(err, new(*echo.HTTPError)):
+			body.Details = "no such route: capability URLs look like /hooks/<token> (POST a JSON task), the admin API is under /v1/; GET /openapi.json lists every route, GET /healthz answers while the server is up"
 		case errors.As(err, new(*echo.HTTPError)):
 			body.Details = http.StatusText(status)
 		default:

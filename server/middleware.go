@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/internal/logthrottle"
 	"github.com/spotter-dev/spotter/metrics"
 )
 
@@ -45,6 +46,13 @@ func withRequestID(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// hsts tells browsers to reach this host only over HTTPS for two years
+// (past the one year HSTS preload lists ask for), so a capability URL typed
+// or clicked as http:// is never sent in the clear. It is sent on HTTPS
+// replies only: RFC 6797 §7.2 says a plain-HTTP reply must not carry it, and
+// the sandbox's plain HTTP on loopback must not pin localhost to HTTPS.
+const hsts = "max-age=63072000"
+
 // securityHeaders: the capability URL is a credential, so no page may leak it
 // through Referer, and nothing here should be cached or sniffed.
 func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
@@ -53,6 +61,9 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "no-store")
+		if c.Request().TLS != nil {
+			h.Set("Strict-Transport-Security", hsts)
+		}
 		return next(c)
 	}
 }
@@ -74,7 +85,9 @@ func (rs routeSet) of(c echo.Context) string {
 
 // logRequests writes one line per request: id, method, route pattern, status,
 // latency. It handles the error first so the status logged is the one sent.
-func logRequests(log *slog.Logger, routes routeSet, m *metrics.Metrics) echo.MiddlewareFunc {
+// Refusals (4xx) go through refusals: a flood of like ones writes a line and
+// a count per interval, while the metrics count every request.
+func logRequests(log *slog.Logger, routes routeSet, m *metrics.Metrics, refusals *logthrottle.Limiter[refusal]) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -88,17 +101,28 @@ func logRequests(log *slog.Logger, routes routeSet, m *metrics.Metrics) echo.Mid
 				m.ObserveRequest(route, c.Request().Method, status, time.Since(start))
 			}
 			level := slog.LevelInfo
-			if status >= 500 {
+			switch {
+			case status >= 500:
 				level = slog.LevelError
+			case status >= 400:
+				if !refusals.Allow(refusalOf(c, route, status)) {
+					return nil
+				}
+			default:
+				refusals.Tick()
 			}
-			log.LogAttrs(c.Request().Context(), level, "request",
+			attrs := []slog.Attr{
 				slog.String("request_id", requestID(c)),
 				slog.String("method", c.Request().Method),
 				slog.String("route", route),
 				slog.Int("status", status),
 				slog.Duration("latency", time.Since(start)),
 				slog.Int64("bytes", c.Response().Size),
-			)
+			}
+			if code, _ := c.Get(ctxErrorCode).(string); code != "" {
+				attrs = append(attrs, slog.String("error", code))
+			}
+			log.LogAttrs(c.Request().Context(), level, "request", attrs...)
 			return nil
 		}
 	}

@@ -22,6 +22,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 		admin.GET("/tokens/:id", handlers.GetToken(d.Tokens))
 		admin.DELETE("/tokens/:id", handlers.RevokeToken(d.Tokens))
 		admin.POST("/tokens/:id/rotate", handlers.RotateToken(d.Tokens))
+		admin.POST("/tokens/:id/unlock", handlers.UnlockToken(d.Tokens))
 		admin.POST("/keys/rotate", handlers.RotateKeys(d.Tokens, d.Keys))
 	}
 	if d.Tasks.Spot != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/labstack/gommon/bytes"
 
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
@@ -48,6 +49,12 @@ type Options struct {
 	BodyLimit string
 	// RequestTimeout bounds each handler's context.
 	RequestTimeout time.Duration
+	// RefusalLogEvery is the interval in which like refusals (one error
+	// code on one route from one token or client) write one log line and
+	// then one count (default 1m).
+	RefusalLogEvery time.Duration
+	// Now is the clock of the refusal log; nil is time.Now (tests set it).
+	Now func() time.Time
 }
 
 // DefaultOptions are what serve uses unless told otherwise.
@@ -66,14 +73,21 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultOptions.RequestTimeout
 	}
+	limit, err := ParseBodyLimit(opts.BodyLimit)
+	if err != nil {
+		// serve validates the flag first; a caller passing nonsense is a bug.
+		panic(err)
+	}
 	log := deps.Logger
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.JSONSerializer = plainJSON{}
 	// No proxy is trusted by default: the client address is the peer address.
 	e.IPExtractor = echo.ExtractIPDirect()
 	routes := routeSet{}
-	e.HTTPErrorHandler = errorHandler(log, routes)
-	e.Use(withRequestID, securityHeaders, logRequests(log, routes, deps.Metrics), recoverPanics(log, routes),
+	e.HTTPErrorHandler = errorHandler(log, routes, opts.BodyLimit, limit)
+	refusals := newRefusalLog(log, opts.RefusalLogEvery, opts.Now)
+	e.Use(withRequestID, securityHeaders, logRequests(log, routes, deps.Metrics, refusals), recoverPanics(log, routes),
 		middleware.BodyLimit(opts.BodyLimit), middleware.ContextTimeout(opts.RequestTimeout))
 	add(e, deps)
 	for _, r := range e.Routes() {
@@ -82,10 +96,22 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 	return e
 }
 
+// ParseBodyLimit reads a body limit as Echo's BodyLimit does ("64K" is
+// 64,000 bytes, "64KiB" 65,536), so the 413's details name what is enforced.
+func ParseBodyLimit(s string) (int64, error) {
+	n, err := bytes.Parse(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("body limit %q: want a size such as 64K (64,000 bytes) or 1MiB", s)
+	}
+	return n, nil
+}
+
 // Serve runs h on ln until ctx ends, then shuts down gracefully: in-flight
 // requests get up to grace to finish. With tlsConf nil it serves plain HTTP.
 // ready, if set, is called once the server is about to accept.
 func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, tlsConf *tls.Config, grace time.Duration, ready func(net.Addr)) error {
+	errLog := newServerErrorLog(log)
+	defer errLog.handshakes.Flush()
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -95,7 +121,7 @@ func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handle
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 64 << 10,
 		TLSConfig:      tlsConf,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:       errLog.logger(),
 	}
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)

@@ -201,7 +201,7 @@ func (c *Client) pools(ctx context.Context, api ec2API, opt func(*ec2.Options), 
 	}
 	if len(pools) == 0 {
 		if len(overPrice) > 0 {
-			return nil, nil, warnings, apperr.New(apperr.CapacityUnavailable, "every pool's spot price is over maxPrice $%s (%s); raise maxPrice or allow other types", formatPrice(spec.MaxPrice), strings.Join(overPrice, ", "))
+			return nil, nil, warnings, apperr.New(apperr.PriceTooLow, "every pool's spot price is over maxPrice $%s (%s); raise maxPrice or allow other types", formatPrice(spec.MaxPrice), strings.Join(overPrice, ", "))
 		}
 		return nil, nil, warnings, apperr.New(apperr.Invalid, "instanceTypes: none of %s is offered as spot in %s%s", strings.Join(spec.InstanceTypes, ", "), region, zoneHint(spec))
 	}

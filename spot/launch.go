@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/internal/safe"
 )
 
 // LaunchSpec is one launch, already inside the token's policy.
@@ -113,6 +114,9 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		return LaunchResult{}, err
 	}
 	spec.InstanceTypes = bootable
+	if err := c.checkMaxPrice(region, spec.InstanceTypes, spec.MaxPrice); err != nil {
+		return LaunchResult{}, err
+	}
 	tmpl := newTemplate(spec, userData)
 	log := c.log.With(slog.String("token", spec.TokenID), slog.String("region", region), slog.String("request", spec.RequestID))
 
@@ -132,8 +136,10 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	pc := make(chan priced, 1)
 	go func(spec LaunchSpec) {
 		var p priced
+		// A panic here would end the process: it becomes this launch's error.
+		defer func() { pc <- p }()
+		defer safe.Recover(pctx, c.log, "spot price lookup", &p.err, "region", region, "token", spec.TokenID)
 		p.pools, p.prices, p.warnings, p.err = c.pools(pctx, api, opt, region, spec, now)
-		pc <- p
 	}(spec)
 	var live []Instance
 	if spec.Admit != nil {
@@ -175,7 +181,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 			return res, apperr.New(apperr.PolicyDenied, "rule %s: the $%s/h left does not pay for one instance in the cheapest pool %s",
 				spec.MaxTotalPriceRule, formatPrice(spec.MaxTotalPrice), where)
 		}
-		return res, apperr.New(apperr.CapacityUnavailable, "maxTotalPrice $%s/h does not pay for one instance in the cheapest pool %s",
+		return res, apperr.New(apperr.PriceTooLow, "maxTotalPrice $%s/h does not pay for one instance in the cheapest pool %s; raise it",
 			formatPrice(spec.MaxTotalPrice), where)
 	}
 	if err := c.ensureTemplate(ctx, api, opt, region, tmpl); err != nil {

@@ -167,7 +167,7 @@ func TestLaunch(t *testing.T) {
 			spec: func(e *env) LaunchSpec {
 				return e.admitted(e.spec("tokA", "k1", 3), func([]Instance) (float64, error) { return 0.0001, nil })
 			},
-			wantCode: apperr.CapacityUnavailable,
+			wantCode: apperr.PriceTooLow,
 			check: func(t *testing.T, e *env, res LaunchResult) {
 				if n := len(e.simInstances()); n != 0 {
 					t.Errorf("awssim has %d instances; a $0.0001/h cap pays for none", n)
@@ -330,7 +330,7 @@ func TestLaunch(t *testing.T) {
 				s.MaxTotalPrice = 0.0001 // less than one instance-hour anywhere
 				return s
 			},
-			wantCode: apperr.CapacityUnavailable,
+			wantCode: apperr.PriceTooLow,
 			check: func(t *testing.T, e *env, _ LaunchResult) {
 				if e.callCount("CreateFleet") != 0 {
 					t.Errorf("CreateFleet called although maxTotalPrice pays for nothing")
@@ -360,7 +360,7 @@ func TestLaunch(t *testing.T) {
 				s.MaxPrice = 0.0001
 				return s
 			},
-			wantCode: apperr.CapacityUnavailable,
+			wantCode: apperr.PriceTooLow,
 			check: func(t *testing.T, e *env, res LaunchResult) {
 				if e.callCount("CreateFleet") != 0 {
 					t.Errorf("CreateFleet called although every pool is over maxPrice")

@@ -93,7 +93,7 @@ func NewTOTPChecker(steps StepStore, now func() time.Time) *TOTPChecker {
 // that is not six digits or does not match; apperr.MFAReplayed for a code
 // (or an earlier one) already accepted; otherwise a wrapped store error.
 func (c *TOTPChecker) Check(ctx context.Context, tokenID, secret, code string) error {
-	code, err := normaliseCode(code)
+	code, err := NormaliseCode(code)
 	if err != nil {
 		return err
 	}
@@ -121,11 +121,12 @@ func (c *TOTPChecker) Check(ctx context.Context, tokenID, secret, code string) e
 	return apperr.New(apperr.Conflict, "too many concurrent MFA attempts for this token; retry")
 }
 
-// normaliseCode accepts what a person types or an app shows ("123456",
+// NormaliseCode accepts what a person types or an app shows ("123456",
 // " 123 456 ") and returns exactly six ASCII digits. Replay safety does not
 // depend on it — the guard is keyed on the time step, not the string — but
-// a strict shape keeps odd input away from the library.
-func normaliseCode(code string) (string, error) {
+// a strict shape keeps odd input away from the library, and lets callers
+// refuse a missing or malformed code before it counts as a try.
+func NormaliseCode(code string) (string, error) {
 	code = strings.TrimSpace(code)
 	if code == "" {
 		return "", apperr.New(apperr.MFARequired, "this token requires an MFA code")
