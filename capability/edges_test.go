@@ -2,6 +2,7 @@ package capability_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
+	"github.com/spotter-dev/spotter/token"
 )
 
 // Without a CacheTTL a replica trusts a record it read for 2 s: another
@@ -199,5 +201,74 @@ func TestCredentialsMasking(t *testing.T) {
 		if strings.Contains(got, testSecret) {
 			t.Errorf("String() shows the secret key")
 		}
+	}
+}
+
+// An AWS MFA code is six ASCII digits: anything else is refused before STS
+// (or the try counter) sees it.
+func TestAWSMFACodeShape(t *testing.T) {
+	ctx := context.Background()
+	st := backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
+	reg := newRegistry(t, st, testclock.New(time.Now()), slog.New(slog.DiscardHandler))
+	c, err := reg.Create(ctx, capability.CreateInput{Name: "x", Policy: launchPolicy(),
+		MFA:         &capability.MFAInput{SerialNumber: "arn:aws:iam::123456789012:mfa/alice"},
+		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := reg.Authenticate(ctx, c.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []string{"12345/", "12345:", "/23456", ":23456", "12a456", "12345", "1234567", "１２３４５６"} {
+		if err := reg.CheckMFA(ctx, tok, code); apperr.Code(err) != apperr.MFAInvalid || !strings.Contains(apperr.Details(err), "six digits") {
+			t.Errorf("CheckMFA(%q) = %v; want mfa_invalid saying six digits", code, err)
+		}
+	}
+	if err := reg.CheckMFA(ctx, tok, ""); apperr.Code(err) != apperr.MFARequired {
+		t.Errorf("CheckMFA(\"\") = %v; want mfa_required", err)
+	}
+}
+
+// A right TOTP code forgives the wrong ones before it: the budget starts
+// again, so the next wrong codes are answered mfa_invalid, not a lock.
+func TestRightCodeForgivesFailures(t *testing.T) {
+	ctx := context.Background()
+	st := backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
+	clk := testclock.New(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	reg := newRegistry(t, st, clk, slog.New(slog.DiscardHandler))
+	c, err := reg.Create(ctx, capability.CreateInput{Name: "x", Policy: launchPolicy(), MFA: &capability.MFAInput{TOTP: true},
+		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+	wrongCodes := func(n int) error {
+		t.Helper()
+		var last error
+		for range n {
+			tok, err := reg.Authenticate(ctx, c.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			right, _ := totp.GenerateCodeCustom(c.TOTP.Secret, clk.Now(), opts)
+			wrong := fmt.Sprintf("%06d", (atomicAtoi(right)+500000)%1000000)
+			last = reg.CheckMFA(ctx, tok, wrong)
+		}
+		return last
+	}
+	if err := wrongCodes(token.MaxMFAFailures - 1); apperr.Code(err) != apperr.MFAInvalid {
+		t.Fatalf("wrong code %d = %v; want mfa_invalid", token.MaxMFAFailures-1, err)
+	}
+	tok, err := reg.Authenticate(ctx, c.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	right, _ := totp.GenerateCodeCustom(c.TOTP.Secret, clk.Now(), opts)
+	if err := reg.CheckMFA(ctx, tok, right); err != nil {
+		t.Fatalf("right code after %d wrong ones = %v", token.MaxMFAFailures-1, err)
+	}
+	if err := wrongCodes(token.MaxMFAFailures - 1); apperr.Code(err) != apperr.MFAInvalid {
+		t.Fatalf("wrong codes after a right one = %v; want mfa_invalid (a fresh budget), not a lock", err)
 	}
 }
