@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/spotter-dev/spotter/apperr"
 )
@@ -54,25 +53,5 @@ func TestIsMatchesBareCodesOnly(t *testing.T) {
 	}
 	if got := errors.Unwrap(apperr.Wrap(cause, apperr.Internal, "")); got != cause {
 		t.Errorf("Unwrap = %v; want the cause", got)
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	locked := &apperr.Error{Code: apperr.MFALocked, RetryAfter: 90 * time.Second}
-	tests := []struct {
-		name string
-		err  error
-		want time.Duration
-	}{
-		{name: "set", err: locked, want: 90 * time.Second},
-		{name: "wrapped", err: fmt.Errorf("check: %w", locked), want: 90 * time.Second},
-		{name: "unset", err: apperr.New(apperr.RateLimited, "slow down")},
-		{name: "plain", err: errors.New("x")},
-		{name: "nil", err: nil},
-	}
-	for _, tt := range tests {
-		if got := apperr.RetryAfter(tt.err); got != tt.want {
-			t.Errorf("%s: RetryAfter = %s; want %s", tt.name, got, tt.want)
-		}
 	}
 }
