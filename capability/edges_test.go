@@ -228,6 +228,15 @@ func TestAWSMFACodeShape(t *testing.T) {
 	if err := reg.CheckMFA(ctx, tok, ""); apperr.Code(err) != apperr.MFARequired {
 		t.Errorf("CheckMFA(\"\") = %v; want mfa_required", err)
 	}
+	// Every digit, 0 and 9 included, passes on to STS.
+	for _, code := range []string{"901234", "567890"} {
+		if err := reg.CheckMFA(ctx, tok, code); err != nil {
+			t.Errorf("CheckMFA(%q) = %v; want it passed on to STS", code, err)
+		}
+		if err := reg.SettleMFA(ctx, tok, nil); err != nil {
+			t.Errorf("SettleMFA after %q = %v", code, err)
+		}
+	}
 }
 
 // A right TOTP code forgives the wrong ones before it: the budget starts
