@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
+	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -279,5 +281,62 @@ func TestRightCodeForgivesFailures(t *testing.T) {
 	}
 	if err := wrongCodes(token.MaxMFAFailures - 1); apperr.Code(err) != apperr.MFAInvalid {
 		t.Fatalf("wrong codes after a right one = %v; want mfa_invalid (a fresh budget), not a lock", err)
+	}
+}
+
+// mfaResetFails fails the second write of a token's MFA try record (the
+// reset after a right code; the first counts the try).
+type mfaResetFails struct {
+	store
+	writes atomic.Int32
+}
+
+func (m *mfaResetFails) Put(ctx context.Context, key string, rec secrets.Record, cas int) (int, error) {
+	if strings.HasPrefix(key, "mfa/") && m.writes.Add(1) == 2 {
+		return 0, secrets.ErrUnavailable
+	}
+	return m.store.Put(ctx, key, rec, cas)
+}
+
+// A right code whose failure reset cannot be written is still accepted (it
+// is spent), and the operator is warned; a reset that works warns no one.
+func TestMFAResetFailureIsLogged(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		failing  bool
+		wantWarn int
+	}{{name: "reset written", wantWarn: 0}, {name: "reset fails", failing: true, wantWarn: 1}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			var st store = backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
+			if tt.failing {
+				st = &mfaResetFails{store: st}
+			}
+			h := &records{}
+			clk := testclock.New(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+			reg := newRegistry(t, st, clk, slog.New(h))
+			c, err := reg.Create(ctx, capability.CreateInput{Name: "x", Policy: launchPolicy(), MFA: &capability.MFAInput{TOTP: true},
+				Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := reg.Authenticate(ctx, c.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, _ := totp.GenerateCodeCustom(c.TOTP.Secret, clk.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+			if err := reg.CheckMFA(ctx, tok, code); err != nil {
+				t.Fatalf("CheckMFA(right code) = %v; want accepted", err)
+			}
+			warns := h.find("MFA failures not reset after an accepted code")
+			if len(warns) != tt.wantWarn {
+				t.Fatalf("%d warnings; want %d (log:\n%s)", len(warns), tt.wantWarn, h.all())
+			}
+			if tt.wantWarn > 0 {
+				if lvl := warns[0]["level"].String(); lvl != "WARN" || warns[0]["token_id"].String() != c.ID {
+					t.Errorf("warning at %s for %s; want WARN for %s", lvl, warns[0]["token_id"], c.ID)
+				}
+			}
+		})
 	}
 }
