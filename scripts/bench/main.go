@@ -15,6 +15,9 @@
 // three-node Vault Raft cluster instead and prints what survives chaos:
 // retried launches, one TOTP code sent at once, the Vault leader killed.
 //
+// `go run ./scripts/bench pools [-seed N] [-pick random|recent|oldest]
+// [-svg day.svg]` runs issue 12's pools benchmark instead (internal/poolsim).
+//
 // Everything listens on 127.0.0.1, every phase is bounded in time, and the
 // spotter process is stopped on exit (and killed with the bench, on Linux).
 package main
@@ -69,6 +72,9 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "chaos" {
 		return runChaos(ctx, args[1:], getenv, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "pools" {
+		return runPools(ctx, args[1:], stdout, stderr)
 	}
 	o, err := parseFlags(args, getenv, stderr)
 	if err != nil {
