@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — THE test command: everything CI runs, runnable on a fresh machine.
 #
-# Installs what is missing (the AWS CLI from Debian's awscli package; the Vault server,
+# Installs what is missing (the AWS CLI from Debian's awscli package; headless Chromium
+# from chromium-headless-shell, for the page tests; the Vault server,
 # built once from its Go module and cached outside the repo), starts a real Vault dev
 # server, then runs gofmt, go vet and the whole test suite with the race detector.
 # Vault is stopped on exit, whatever happened.
@@ -23,6 +24,15 @@ if ! dpkg -s awscli >/dev/null 2>&1 || [ ! -x /usr/bin/aws ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq awscli >/dev/null
 fi
+# The page tests drive a real browser: Debian's chromium-headless-shell (the
+# headless build alone, no desktop dependencies), through chromedp.
+if ! dpkg -s chromium-headless-shell >/dev/null 2>&1 || [ ! -x /usr/bin/chromium-headless-shell ]; then
+  echo "installing headless Chromium (Debian package chromium-headless-shell)"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium-headless-shell >/dev/null
+fi
+export SPOTTER_CHROME=/usr/bin/chromium-headless-shell
 tooldir=$(mktemp -d)
 ln -s /usr/bin/aws "$tooldir/aws"
 export PATH="$tooldir:$PATH"
@@ -45,8 +55,8 @@ cleanup() { SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh stop >/dev/n
 trap cleanup EXIT
 eval "$(SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh start)"
 export VAULT_ADDR VAULT_TOKEN
-# Tests that need Vault or the AWS CLI fail instead of skipping when these are set.
-export SPOTTER_REQUIRE_VAULT=1 SPOTTER_REQUIRE_AWSCLI=1
+# Tests that need Vault, the AWS CLI or the browser fail instead of skipping when these are set.
+export SPOTTER_REQUIRE_VAULT=1 SPOTTER_REQUIRE_AWSCLI=1 SPOTTER_REQUIRE_BROWSER=1
 
 step "go test"
 if [ $# -gt 0 ]; then
