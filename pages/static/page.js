@@ -1,0 +1,47 @@
+// spotter's capability page: counts TTLs down and, while instances boot
+// or stop, re-reads the instances section every few seconds. The page
+// works without this script; it only saves a reload.
+"use strict";
+(function () {
+  function countdown(ms) {
+    if (ms <= 0) return "expired";
+    var s = Math.round(ms / 1000), h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    return h > 0 ? h + "h " + pad(m) + "m" : m + "m " + pad(s % 60) + "s";
+  }
+  function tick() {
+    var els = document.querySelectorAll("[data-expires]");
+    for (var i = 0; i < els.length; i++) {
+      var t = Date.parse(els[i].getAttribute("data-expires"));
+      if (!isNaN(t)) els[i].textContent = countdown(t - Date.now());
+    }
+  }
+  function section() { return document.getElementById("instances"); }
+  function schedule() {
+    var s = section();
+    if (!s || !s.getAttribute("data-poll")) return;
+    // Booting or stopping: every 2 s; otherwise every 30 s, for prices and TTLs.
+    setTimeout(poll, s.hasAttribute("data-busy") ? 2000 : 30000);
+  }
+  function poll() {
+    var s = section();
+    if (!s) return;
+    fetch(s.getAttribute("data-poll"), { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (j) {
+        var tpl = document.createElement("template");
+        tpl.innerHTML = j.html; // rendered and escaped by the server's template
+        var fresh = tpl.content.firstElementChild;
+        if (fresh && fresh.id === "instances") {
+          if (fresh.getAttribute("data-sig") !== s.getAttribute("data-sig")) s.replaceWith(fresh);
+          else if (!fresh.hasAttribute("data-busy")) s.removeAttribute("data-busy");
+        }
+        tick();
+      })
+      .catch(function () { /* keep the last view; try again later */ })
+      .then(schedule);
+  }
+  tick();
+  setInterval(tick, 1000);
+  schedule();
+})();
