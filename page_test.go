@@ -4,6 +4,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/pages"
@@ -196,6 +200,32 @@ func TestCapabilityPage(t *testing.T) {
 		p := postForm(t, c, urlTOTP+"/page", url.Values{"csrf": {csrf}, "key": {key}, "task": {"launch"}, "count": {"1"}})
 		if p.status != 401 || !strings.Contains(p.body, "mfa_") {
 			t.Errorf("launch without a code = %d; want 401 mfa_…:\n%s", p.status, p.body)
+		}
+
+		// With codes: launch, then show the instances (a read that needs a code too).
+		v := s.createToken(t, `{"name":"page totp 2","credentials":`+keysJSON()+`,"mfa":{"totp":true},"policy":`+pagePolicy+`}`)
+		u := v["url"].(string)
+		secret := v["totp"].(map[string]any)["secret"].(string)
+		code := func(at time.Time) string {
+			c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		page := get(t, c, u)
+		csrf, key = formValues(t, page.body)
+		before := len(s.liveIDs())
+		p = postForm(t, c, u+"/page", url.Values{"csrf": {csrf}, "key": {key}, "task": {"launch"}, "count": {"1"}, "mfa": {code(time.Now())}})
+		if p.status != 303 || len(s.liveIDs()) != before+1 {
+			t.Fatalf("launch with a code = %d %s; want 303 and one more instance", p.status, p.body)
+		}
+		if strings.Contains(get(t, c, u).body, "data-id=") {
+			t.Errorf("an MFA token's page lists instances without a code")
+		}
+		p = postForm(t, c, u+"/page", url.Values{"csrf": {csrf}, "task": {"status"}, "mfa": {code(time.Now().Add(30 * time.Second))}})
+		if p.status != 200 || strings.Count(p.body, "data-id=") != 1 || strings.Contains(p.body, "data-poll") {
+			t.Errorf("status with a code = %d; want the page with its one instance, not polling:\n%s", p.status, p.body)
 		}
 	})
 
