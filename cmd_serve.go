@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/inflight"
@@ -114,7 +115,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		fmt.Fprintf(stdout, "admin token (shown once; keep it, e.g. export SPOTTER_ADMIN_TOKEN=...):\n  %s\n", generated)
 	}
 
-	sp, err := newSpot(cfg, log, sandbox, m)
+	sp, err := newSpot(ctx, cfg, log, sandbox, m)
 	if err != nil {
 		return err
 	}
@@ -133,7 +134,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			Observe: func(a spot.ReapAction) { m.ReaperEvents.WithLabelValues(a.Action, a.Reason).Inc() },
 			Usage: func(id string, u spot.Usage) {
 				m.Running.WithLabelValues(id).Set(float64(u.Running))
-				m.HourlyCost.WithLabelValues(id).Set(u.HourlyCost)
+				m.HourlyCost.WithLabelValues(id).Set(u.HourlyCost.Dollars())
 			},
 			Forget: func(id string) {
 				m.Running.DeleteLabelValues(id)
@@ -217,9 +218,10 @@ func loadTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {
 
 // newSpot builds the AWS client: the sandbox's emulator, or the endpoints
 // named by AWS_ENDPOINT_URL_EC2/_STS (empty: real AWS).
-func newSpot(cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS, m *metrics.Metrics) (*spot.Client, error) {
+func newSpot(ctx context.Context, cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS, m *metrics.Metrics) (*spot.Client, error) {
+	hc := &http.Client{Transport: m.Transport(awsTransport()), Timeout: 60 * time.Second}
 	sc := spot.Config{
-		HTTPClient:  &http.Client{Transport: m.Transport(awsTransport()), Timeout: 60 * time.Second},
+		HTTPClient:  hc,
 		EC2Endpoint: cfg.EC2Endpoint, STSEndpoint: cfg.STSEndpoint, DefaultRegion: cfg.Region,
 		Logger: log.With("component", "spot"),
 		// A waiting launch must answer inside the request timeout.
@@ -229,6 +231,16 @@ func newSpot(cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS, m *metrics.
 		sc.EC2Endpoint, sc.STSEndpoint = sandbox.url, sandbox.url
 		sc.OnDemandPrices = sandbox.sim.OnDemandPrice
 		sc.PollInterval = time.Second
+		// The emulator's default user is the sandbox's own identity, so
+		// tokens holding only a role work there too.
+		sc.ServiceCredentials = spot.Static(spot.Credentials{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey})
+	} else {
+		own, err := cfg.Identity.provider(ctx, cfg.Region)
+		if err != nil {
+			return nil, err
+		}
+		go probeIdentity(ctx, own, log) // instance metadata may take seconds to answer, or not at all
+		sc.ServiceCredentials = own
 	}
 	sp, err := spot.New(sc)
 	if err != nil {
@@ -266,7 +278,7 @@ func observeTask(m *metrics.Metrics) func(task, outcome string, res handlers.Res
 			}
 			if tok != "" {
 				m.Running.WithLabelValues(tok).Set(float64(live))
-				m.HourlyCost.WithLabelValues(tok).Set(s.HourlyCost)
+				m.HourlyCost.WithLabelValues(tok).Set(s.HourlyCost.Dollars())
 			}
 		}
 	}

@@ -294,7 +294,11 @@ func runOneTask(ctx context.Context, task string, args []string, getenv func(str
 			_ = printTaskReply(stdout, stderr, reply, f.asJSON)
 			return err
 		}
-		reply = final
+		// The launch reply stays what is printed (pools, template,
+		// warnings); the wait only brings its instances up to date.
+		if reply, err = withStatusOf(reply, final, !f.asJSON); err != nil {
+			return err
+		}
 	}
 	if err := printTaskReply(stdout, stderr, reply, f.asJSON); err != nil {
 		return err
@@ -384,7 +388,7 @@ func waitRunning(ctx context.Context, c *client.Client, capab string, secret []b
 			return client.TaskReply{}, fmt.Errorf("wait: instances not all running after %s; they keep starting: see spotter task status", timeout)
 		case <-time.After(pollInterval):
 		}
-		st, err := c.Task(ctx, capab, client.TaskRequest{Task: policy.TaskStatus, Region: region}, secret, "")
+		st, err := c.Task(ctx, capab, client.TaskRequest{Task: policy.TaskStatus, Region: region, InstanceIDs: ids}, secret, "")
 		if err != nil {
 			progressEnd(stderr)
 			if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
@@ -457,6 +461,53 @@ func onlyInstances(r client.TaskReply, ids []string) (client.TaskReply, error) {
 	}
 	r.Raw = raw
 	return r, nil
+}
+
+// withStatusOf updates the instances of a launch reply with what a later
+// status reply says of them (state, addresses, TTL left), keeping the rest
+// of the launch reply. dropWarnings leaves out the warnings, already shown.
+func withStatusOf(launch, status client.TaskReply, dropWarnings bool) (client.TaskReply, error) {
+	var m, st map[string]any
+	if err := json.Unmarshal(launch.Raw, &m); err != nil {
+		return launch, fmt.Errorf("decode launch reply: %w", err)
+	}
+	if err := json.Unmarshal(status.Raw, &st); err != nil {
+		return launch, fmt.Errorf("decode status reply: %w", err)
+	}
+	now := map[string]map[string]any{}
+	if list, ok := st["instances"].([]any); ok {
+		for _, v := range list {
+			if o, ok := v.(map[string]any); ok {
+				id, _ := o["id"].(string)
+				now[id] = o
+			}
+		}
+	}
+	if list, ok := m["instances"].([]any); ok {
+		for _, v := range list {
+			o, _ := v.(map[string]any)
+			id, _ := o["id"].(string)
+			for k, val := range now[id] {
+				o[k] = val
+			}
+		}
+	}
+	if dropWarnings {
+		delete(m, "warnings")
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return launch, err
+	}
+	launch.Raw = raw
+	for i, in := range launch.Instances {
+		for _, s := range status.Instances {
+			if s.ID == in.ID {
+				launch.Instances[i] = s
+			}
+		}
+	}
+	return launch, nil
 }
 
 // taskColumns is the column order for task tables; other fields follow,

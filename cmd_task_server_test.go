@@ -89,7 +89,8 @@ func TestTaskEndToEnd(t *testing.T) {
 			notLines: []string{"idempotency key"}},
 		{name: "status by bearer token", env: bearer, args: []string{"task", "status"}, want: []string{"instances (", first.Instances[0].ID, "STATE"}},
 		{name: "launch and wait", env: env, args: []string{"task", "launch", "--wait", "--instance-types", "t3.small"},
-			want: []string{"instances (1)", "running", "t3.small"}, wantLines: []string{"waiting for 1 instance(s): 1 running", "spotter: idempotency key "}},
+			// The launch reply (pools, template, hourly cost) with its instances up to date.
+			want: []string{"instances (1)", "running", "t3.small", "pools (", "template:", "hourlyCost:"}, wantLines: []string{"waiting for 1 instance(s): 1 running", "spotter: idempotency key "}},
 		{name: "unsigned refused", env: map[string]string{cliEnvCapURL: created.URL}, args: []string{"task", "status"},
 			wantErr: "signature_invalid: this token requires an X-Spotter-Signature header (HTTP 401)"},
 		{name: "wrong secret refused", env: map[string]string{cliEnvCapURL: created.URL, cliEnvSigningSecret: "not-the-secret"}, args: []string{"task", "status"},

@@ -60,7 +60,9 @@ type serveConfig struct {
 	TokenTTL       time.Duration
 	ReaperInterval time.Duration
 	EC2Endpoint    string
-	STSEndpoint    string
+	// Identity is where spotter's own AWS identity comes from.
+	Identity    awsIdentity
+	STSEndpoint string
 	// SlackResponseURLs are the URL prefixes Slack results may be posted to.
 	SlackResponseURLs []string
 
@@ -119,6 +121,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	c.MasterKey = getenv(envMasterKey)
 	c.AdminToken = getenv(envAdminToken)
 	c.EC2Endpoint, c.STSEndpoint = getenv(envEC2Endpoint), getenv(envSTSEndpoint)
+	c.Identity = readAWSIdentity(getenv)
 	for _, p := range strings.Split(*slackURLs, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			c.SlackResponseURLs = append(c.SlackResponseURLs, p)

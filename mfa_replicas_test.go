@@ -87,6 +87,7 @@ func TestMFALockoutAcrossReplicas(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	t.Logf("%d concurrent wrong guesses on 2 replicas: %v", guesses, got)
 	if checked := got["mfa_invalid"] + got["mfa_locked by this guess"]; checked != token.MaxMFAFailures || got["mfa_locked by this guess"] != 1 {
 		t.Fatalf("%d concurrent wrong guesses on 2 replicas: %v; want exactly %d checked, the last of them locking", guesses, got, token.MaxMFAFailures)
 	}

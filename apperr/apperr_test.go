@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/spotter-dev/spotter/apperr"
 )
@@ -34,5 +35,18 @@ func TestCodeAndIs(t *testing.T) {
 				t.Errorf("errors.Is(err, NotFound) = %v; want %v", got, tt.isSentinel)
 			}
 		})
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	locked := &apperr.Error{Code: apperr.MFALocked, Details: "wait", RetryAfter: 90 * time.Second}
+	if got := apperr.RetryAfter(fmt.Errorf("guard: %w", locked)); got != 90*time.Second {
+		t.Errorf("RetryAfter(wrapped) = %s; want 1m30s", got)
+	}
+	if got := apperr.RetryAfter(errors.New("plain")); got != 0 {
+		t.Errorf("RetryAfter(plain) = %s; want 0", got)
+	}
+	if !errors.Is(locked, &apperr.Error{Code: apperr.MFALocked}) {
+		t.Error("an error with a wait does not match its code's sentinel")
 	}
 }

@@ -46,6 +46,24 @@ type instance struct {
 
 func (in *instance) spot() bool { return in.lifecycle == "spot" }
 
+// transitionReason is EC2's stateTransitionReason: who stopped or ended the
+// instance, and when ("User initiated (2026-11-30 12:00:00 GMT)"), the only
+// place EC2 gives the time an instance ended.
+func (in *instance) transitionReason() string {
+	at := in.terminatedAt
+	if at.IsZero() {
+		at = in.stoppedAt
+	}
+	if at.IsZero() || in.reason.Code == "" {
+		return ""
+	}
+	who := "User"
+	if strings.HasPrefix(in.reason.Code, "Server.") {
+		who = "Service"
+	}
+	return who + " initiated (" + at.UTC().Format("2006-01-02 15:04:05") + " GMT)"
+}
+
 // state derives the lifecycle state: each transition takes the configured
 // delay, computed from the clock at read time.
 func (in *instance) state(now time.Time, delay time.Duration) string {
@@ -104,8 +122,8 @@ func (r *region) writeInstance(x *xmlWriter, in *instance, now time.Time) {
 	} else {
 		x.leaf("dnsName", "")
 	}
-	if in.reason.Code != "" {
-		x.leaf("reason", in.reason.Message)
+	if r := in.transitionReason(); r != "" {
+		x.leaf("reason", r)
 	}
 	x.opt("keyName", in.keyName)
 	x.int("amiLaunchIndex", 0)

@@ -56,6 +56,7 @@ type call struct {
 	requestID string
 	region    *region
 	caller    *principal
+	anonymous bool // the request named no access key
 	now       time.Time
 }
 
@@ -104,7 +105,7 @@ func (s *Sim) stsActions() map[string]handler {
 func (s *Sim) serveQuery(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	reqID := s.requestID()
-	q, perr := parseQuery(r)
+	q, body, perr := parseQuery(r)
 	ak, scopeRegion, scopeService := credentialScope(r.Header.Get("Authorization"))
 	if ak == "" {
 		ak = r.URL.Query().Get("AWSAccessKeyId")
@@ -149,11 +150,14 @@ func (s *Sim) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	caller, aerr := s.iam.authenticate(ak, r.Header.Get("X-Amz-Security-Token"), now, svc.name)
+	if aerr == nil && caller.verify {
+		aerr = checkSigV4(r, body, caller.secret, svc.name)
+	}
 	if aerr != nil {
 		fail(aerr)
 		return
 	}
-	c := &call{action: action, q: q, requestID: reqID, region: reg, caller: caller, now: now}
+	c := &call{action: action, q: q, requestID: reqID, region: reg, caller: caller, anonymous: ak == "", now: now}
 	x := getXMLWriter()
 	defer putXMLWriter(x)
 	if svc.name == "sts" {
@@ -204,7 +208,8 @@ func (s *Sim) pickService(scope, version, action string) service {
 
 // parseQuery merges the URL query and a form body, because EC2 accepts GET
 // with parameters in the query string as well as the POST form the SDKs send.
-func parseQuery(r *http.Request) (query, *apiError) {
+// It returns the body too, for the signature check.
+func parseQuery(r *http.Request) (query, []byte, *apiError) {
 	q := query{}
 	for k, v := range r.URL.Query() {
 		if len(v) > 0 {
@@ -212,31 +217,31 @@ func parseQuery(r *http.Request) (query, *apiError) {
 		}
 	}
 	if r.Method != http.MethodPost {
-		return q, nil
+		return q, nil, nil
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/x-www-form-urlencoded" {
-			return nil, &apiError{Code: "InvalidParameterValue", Message: "Content-Type must be application/x-www-form-urlencoded"}
+			return nil, nil, &apiError{Code: "InvalidParameterValue", Message: "Content-Type must be application/x-www-form-urlencoded"}
 		}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		return nil, &apiError{Code: "InvalidRequest", Message: "could not read the request body"}
+		return nil, nil, &apiError{Code: "InvalidRequest", Message: "could not read the request body"}
 	}
 	if len(body) > maxBody {
-		return nil, &apiError{Code: "InvalidRequest", Message: "request body too large", Status: http.StatusRequestEntityTooLarge}
+		return nil, nil, &apiError{Code: "InvalidRequest", Message: "request body too large", Status: http.StatusRequestEntityTooLarge}
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, &apiError{Code: "MalformedQueryString", Message: "could not decode the form body"}
+		return nil, nil, &apiError{Code: "MalformedQueryString", Message: "could not decode the form body"}
 	}
 	for k, v := range form {
 		if len(v) > 0 {
 			q[k] = v[0]
 		}
 	}
-	return q, nil
+	return q, body, nil
 }
 
 // credentialScope reads `Credential=AKID/date/region/service/aws4_request`

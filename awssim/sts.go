@@ -24,6 +24,7 @@ type principal struct {
 	token     string
 	expires   time.Time
 	mfa       bool // authenticated with MFA, what aws:MultiFactorAuthPresent tests
+	verify    bool // a registered user: requests must carry its valid signature
 }
 
 // Role configures an assumable role. Roles that were never registered can
@@ -43,11 +44,12 @@ type iamState struct {
 
 	mu    sync.RWMutex
 	keys  map[string]*principal // access key id → principal
+	users map[string]*principal // registered users (AddUser), by access key id
 	roles map[string]Role
 }
 
 func newIAMState(account string) *iamState {
-	st := &iamState{account: account, roles: map[string]Role{}}
+	st := &iamState{account: account, roles: map[string]Role{}, users: map[string]*principal{}}
 	st.def = &principal{
 		account: account,
 		arn:     "arn:aws:iam::" + account + ":user/" + DefaultUserName,
@@ -58,7 +60,7 @@ func newIAMState(account string) *iamState {
 	return st
 }
 
-// reset forgets every session but keeps roles, which are configuration.
+// reset forgets every session but keeps roles and users, which are configuration.
 func (st *iamState) reset() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -93,6 +95,9 @@ func parseRoleARN(arn string) (account, name string, err error) {
 func (st *iamState) authenticate(accessKey, token string, now time.Time, svc string) (*principal, *apiError) {
 	st.mu.RLock()
 	p, ok := st.keys[accessKey]
+	if u, user := st.users[accessKey]; user {
+		p, ok = u, true
+	}
 	st.mu.RUnlock()
 	if !ok {
 		if strings.HasPrefix(accessKey, "ASIA") {
@@ -228,6 +233,11 @@ func (s *Sim) getSessionToken(c *call, x *xmlWriter) *apiError {
 var sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 
 func (s *Sim) assumeRole(c *call, x *xmlWriter) *apiError {
+	if c.anonymous {
+		// AWS signs every STS call but a few web-identity ones; an
+		// unsigned AssumeRole is how a client without credentials shows.
+		return &apiError{Code: "MissingAuthenticationToken", Message: "Request is missing Authentication Token", Status: http.StatusForbidden}
+	}
 	q := c.q
 	arn, name := q.str("RoleArn"), q.str("RoleSessionName")
 	if arn == "" {

@@ -209,15 +209,14 @@ func (s throttleStore) LoadThrottle(ctx context.Context, tokenID string) (token.
 	return st, rec.Version, nil
 }
 
-func (s throttleStore) SaveThrottle(ctx context.Context, tokenID string, st token.ThrottleState, version int) error {
+func (s throttleStore) SaveThrottle(ctx context.Context, tokenID string, st token.ThrottleState, version int) (int, error) {
 	b, err := json.Marshal(st)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cas := version
 	if version == 0 {
 		cas = secrets.CreateOnly
 	}
-	_, err = s.store.Put(ctx, mfaPrefix+tokenID, secrets.Record{Public: b}, cas)
-	return err
+	return s.store.Put(ctx, mfaPrefix+tokenID, secrets.Record{Public: b}, cas)
 }

@@ -216,7 +216,10 @@ func (h *handoff) giveUp() (slackMessage, bool) {
 
 // describe names a task in the command language, without its MFA code.
 func describe(g guarded) string {
-	c := command.Command{Task: g.req.Task, Count: g.task.Count, InstanceTypes: g.task.InstanceTypes, Preset: g.task.Preset,
+	c := command.Command{Task: g.req.Task, InstanceTypes: g.task.InstanceTypes, Preset: g.task.Preset,
 		Region: g.region, TTL: g.req.TTL, InstanceIDs: g.task.InstanceIDs, All: g.task.All}
+	if g.task.Count != nil {
+		c.Count = *g.task.Count
+	}
 	return c.String()
 }

@@ -144,12 +144,23 @@ func (d TaskDeps) check(ctx context.Context, g *guarded, reserve func() (func(),
 func (d TaskDeps) execute(ctx context.Context, g guarded, start time.Time) (Result, error) {
 	d.Refusals.tick()
 	res, err := d.runSafely(ctx, g)
-	outcome := "ok"
-	if err != nil {
-		outcome = "failed"
-	}
-	d.audit(ctx, g, outcome, res, err, start)
+	d.audit(ctx, g, outcome(err), res, err, start)
 	return res, err
+}
+
+// outcome names a task's result for the audit log and metrics. A rule
+// that can only be checked once AWS has listed what the token runs
+// (maxRunning, maxHourlySpend) still refuses the request, as the guard's
+// checks do: "failed" is kept for what went wrong on spotter's or AWS's side.
+func outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	switch apperr.Code(err) {
+	case apperr.PolicyDenied, apperr.Invalid, apperr.MFARequired, apperr.MFAInvalid:
+		return "refused"
+	}
+	return "failed"
 }
 
 // runSafely is run with a panic turned into an internal error (logged with

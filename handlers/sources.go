@@ -72,8 +72,11 @@ func commandTask(text string) (Task, error) {
 		return Task{}, &notice{text: command.Usage}
 	}
 	t := Task{
-		Task: cmd.Task, Region: cmd.Region, InstanceTypes: cmd.InstanceTypes, Count: cmd.Count,
+		Task: cmd.Task, Region: cmd.Region, InstanceTypes: cmd.InstanceTypes,
 		MFACode: cmd.Code, InstanceIDs: cmd.InstanceIDs, All: cmd.All, Preset: cmd.Preset,
+	}
+	if cmd.Count > 0 {
+		t.Count = &cmd.Count
 	}
 	if cmd.TTL > 0 {
 		t.TTL = cmd.TTL.String()

@@ -18,7 +18,7 @@ type Task struct {
 	Task             string            `json:"task"`
 	Region           string            `json:"region,omitempty"`
 	InstanceTypes    []string          `json:"instanceTypes,omitempty"`
-	Count            int               `json:"count,omitempty"`
+	Count            *int              `json:"count,omitempty"` // nil: not given (one)
 	MaxPrice         flexFloat         `json:"maxPrice,omitempty"`
 	AMI              string            `json:"ami,omitempty"`
 	KeyName          string            `json:"keyName,omitempty"`
@@ -44,10 +44,13 @@ type Task struct {
 // Request maps the task onto the policy's view of it.
 func (t *Task) Request() (policy.Request, error) {
 	r := policy.Request{
-		Task: t.Task, Region: t.Region, InstanceTypes: t.InstanceTypes, Count: t.Count,
+		Task: t.Task, Region: t.Region, InstanceTypes: t.InstanceTypes,
 		MaxPrice: float64(t.MaxPrice), AMI: t.AMI, KeyName: t.KeyName,
 		SecurityGroups: t.SecurityGroups, Subnets: t.Subnets, UserData: t.UserData,
 		DryRun: bool(t.DryRun), Tags: t.Tags, InstanceIDs: t.InstanceIDs, All: t.All,
+	}
+	if t.Count != nil {
+		r.Count = *t.Count
 	}
 	if t.OnDemandFallback != nil {
 		b := bool(*t.OnDemandFallback)
@@ -74,6 +77,11 @@ func (t *Task) validate() error {
 	}
 	if t.Task == policy.TaskTerminate && !t.All && len(t.InstanceIDs) == 0 {
 		return apperr.New(apperr.Invalid, "instanceIds: name the instances to terminate, or send \"all\": true")
+	}
+	// policy.Request reads a zero count as "not given" (one instance), so
+	// an explicit 0 or less is refused here, where it can still be seen.
+	if t.Count != nil && *t.Count < 1 {
+		return apperr.New(apperr.Invalid, "count: %d is not a number of instances; send 1 up to the token's maxCount, or leave count out for 1", *t.Count)
 	}
 	if len(t.InstanceIDs) > 100 {
 		return apperr.New(apperr.Invalid, "instanceIds: at most 100 per request")

@@ -2,11 +2,12 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,7 +115,7 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		d.Inflight.Ended(g.tok.ID, r.Terminated)
 		return Result{Terminate: &r}, err
 	case policy.TaskStatus:
-		r, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID)
+		r, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs)
 		return Result{Status: &r}, err
 	case policy.TaskPrice:
 		r, err := d.price(ctx, g, sess)
@@ -133,6 +134,12 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	// are checked by admit once Launch has listed it.
 	l, err := pol.ResolveLaunch(g.req, policy.Usage{})
 	if err != nil {
+		return nil, err
+	}
+	// The policy's patterns ("c5.*") stand for the region's types that
+	// match; Launch then keeps those the AMI's architecture runs.
+	var typeWarnings []string
+	if l.InstanceTypes, typeWarnings, err = d.Spot.ExpandTypes(ctx, sess, l.Region, l.InstanceTypes); err != nil {
 		return nil, err
 	}
 	key, keyWarning := idempotencyKey(g)
@@ -188,7 +195,11 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	if err != nil {
 		return nil, err
 	}
-	if keyWarning != "" {
+	res.Warnings = append(typeWarnings, res.Warnings...)
+	switch {
+	case keyWarning != "" && res.Replayed:
+		res.Warnings = append(res.Warnings, replayWarning(pol.Dedupe()))
+	case keyWarning != "" && !res.DryRun: // a dry run starts nothing to repeat
 		res.Warnings = append(res.Warnings, keyWarning)
 	}
 	return &res, nil
@@ -197,7 +208,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 func ledgerInstances(ins []spot.Instance) []inflight.Instance {
 	out := make([]inflight.Instance, len(ins))
 	for i, in := range ins {
-		out[i] = inflight.Instance{ID: in.ID, Price: in.Price}
+		out[i] = inflight.Instance{ID: in.ID, Price: in.Price.Dollars()}
 	}
 	return out
 }
@@ -215,8 +226,9 @@ func inFlightDetail(err error, u inflight.Usage) error {
 // idempotencyKey picks what makes a retried launch the same launch: the
 // provider's delivery id (authenticated by its signature), else the
 // caller's key, else the signed request's nonce, else the body itself within
-// a ten-minute bucket, so a webhook redelivered minutes later cannot launch
-// twice.
+// the policy's dedupe window, so a webhook redelivered minutes later cannot
+// launch twice. With the window off ("0"), a keyless launch is always new.
+// The second value is a warning for the reply, or "".
 func idempotencyKey(g guarded) (string, string) {
 	switch {
 	case g.delivery != "":
@@ -228,31 +240,43 @@ func idempotencyKey(g guarded) (string, string) {
 	case g.nonce != "":
 		return "sig:" + g.nonce, ""
 	}
+	window := g.tok.Policy.Dedupe()
+	if window <= 0 {
+		var b [16]byte
+		rand.Read(b[:])
+		return "once:" + hex.EncodeToString(b[:]), ""
+	}
 	sum := sha256.Sum256(g.body)
-	bucket := time.Now().Unix() / 600
-	return "body:" + hex.EncodeToString(sum[:]) + ":" + strconv.FormatInt(bucket, 10),
-		"no Idempotency-Key given: an identical launch in the same ten minutes is treated as this one"
+	bucket := time.Now().UnixNano() / int64(window)
+	return "body:" + hex.EncodeToString(sum[:]) + ":" + window.String() + ":" + strconv.FormatInt(bucket, 10),
+		fmt.Sprintf("no Idempotency-Key given: an identical launch within the token's dedupe window (%s) is treated as this one; send an Idempotency-Key header (or idempotencyKey) to tell launches apart", window)
+}
+
+// replayWarning tells the caller of a keyless launch that was answered as a
+// replay how to get a new launch instead.
+func replayWarning(window time.Duration) string {
+	return fmt.Sprintf("replayed: an identical launch without an Idempotency-Key was made within the token's dedupe window (%s), so these are its instances and nothing new was started; to launch again, send a new Idempotency-Key header (or idempotencyKey), or change the body (e.g. a tag)", window)
 }
 
 func (d TaskDeps) price(ctx context.Context, g guarded, sess aws.CredentialsProvider) (*spot.PriceResult, error) {
-	types := g.req.InstanceTypes
+	types, warnings := g.req.InstanceTypes, []string(nil)
 	for _, t := range types {
 		if !g.tok.Policy.MatchType(t) {
 			return nil, apperr.New(apperr.PolicyDenied, "rule instanceTypes: %s is not allowed (allowed: %s)", t, strings.Join(g.tok.Policy.InstanceTypes, ", "))
 		}
 	}
 	if len(types) == 0 {
-		for _, t := range g.tok.Policy.InstanceTypes {
-			if !strings.ContainsAny(t, "*?[") {
-				types = append(types, t)
-			}
+		// Names and patterns alike: a pattern prices every type of the
+		// region it matches.
+		var err error
+		if types, warnings, err = d.Spot.ExpandTypes(ctx, sess, g.region, g.tok.Policy.InstanceTypes); err != nil {
+			return nil, err
 		}
 	}
 	r, err := d.Spot.Price(ctx, sess, g.region, types)
 	if err != nil {
 		return nil, err
 	}
-	// Patterns are priced over every type the region offers, then cut to the policy.
-	r.Quotes = slices.DeleteFunc(r.Quotes, func(q spot.PriceQuote) bool { return !g.tok.Policy.MatchType(q.Type) })
+	r.Warnings = append(warnings, r.Warnings...)
 	return &r, nil
 }

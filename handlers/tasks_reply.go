@@ -80,7 +80,7 @@ func (d TaskDeps) audit(ctx context.Context, g guarded, outcome string, res Resu
 		for _, in := range res.Launch.Instances {
 			ids = append(ids, in.ID)
 		}
-		attrs = append(attrs, slog.Any("instance_ids", ids), slog.Float64("hourly_cost", res.Launch.HourlyCost),
+		attrs = append(attrs, slog.Any("instance_ids", ids), slog.String("hourly_cost", res.Launch.HourlyCost.String()),
 			slog.Bool("replayed", res.Launch.Replayed), slog.Bool("dry_run", res.Launch.DryRun))
 	case res.Terminate != nil:
 		attrs = append(attrs, slog.Any("instance_ids", res.Terminate.Terminated), slog.Int("refused", len(res.Terminate.Refused)))

@@ -53,13 +53,13 @@ func launchText(g guarded, r *spot.LaunchResult) []string {
 		if n == 0 {
 			n = 1
 		}
-		return []string{fmt.Sprintf("Dry run in %s: %d instance(s) would launch, about $%.4f/h. Nothing was started.", g.region, n, r.HourlyCost)}
+		return []string{fmt.Sprintf("Dry run in %s: %d instance(s) would launch, about $%s/h. Nothing was started.", g.region, n, r.HourlyCost)}
 	}
 	head := "Launched"
 	if r.Replayed {
 		head = "Already launched by this same request"
 	}
-	lines := []string{fmt.Sprintf("%s %d instance(s) in %s, $%.4f/h:", head, len(r.Instances), g.region, r.HourlyCost)}
+	lines := []string{fmt.Sprintf("%s %d instance(s) in %s, $%s/h:", head, len(r.Instances), g.region, r.HourlyCost)}
 	return append(lines, instanceLines(r.Instances)...)
 }
 
@@ -108,7 +108,7 @@ func statusText(g guarded, r *spot.StatusResult) []string {
 	if len(live) == 0 {
 		return []string{"No instances running in " + g.region + "."}
 	}
-	lines := []string{fmt.Sprintf("%d instance(s) in %s, $%.4f/h:", len(live), g.region, r.HourlyCost)}
+	lines := []string{fmt.Sprintf("%d instance(s) in %s, $%s/h:", len(live), g.region, r.HourlyCost)}
 	for i, in := range live {
 		if i == maxListed {
 			lines = append(lines, fmt.Sprintf("…and %d more", len(live)-maxListed))
@@ -132,7 +132,7 @@ func priceText(g guarded, r *spot.PriceResult) []string {
 		if i == 5 {
 			break
 		}
-		l := fmt.Sprintf("%s %s $%.4f/h", q.Type, q.AZ, q.Spot)
+		l := fmt.Sprintf("%s %s $%s/h", q.Type, q.AZ, q.Spot)
 		if q.SavingPct > 0 {
 			l += fmt.Sprintf(" (-%.0f%%)", q.SavingPct)
 		}

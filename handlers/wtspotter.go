@@ -31,7 +31,7 @@ type wtBody struct {
 		SecurityGroups json.RawMessage `json:"securityGroups"`
 		DryRun         *flexBool       `json:"dryRun"`
 		IsLogging      *flexBool       `json:"isLogging"`
-		Count          int             `json:"count"`
+		Count          *int            `json:"count"`
 		InstanceIDs    []string        `json:"instanceIds"`
 	} `json:"attributes"`
 }

@@ -51,6 +51,14 @@ const (
 // DefaultTTL is the instance lifetime of a policy that names none.
 const DefaultTTL = time.Hour
 
+// DefaultDedupeWindow is how long an identical launch without an
+// idempotency key counts as a replay, when the policy names no window;
+// MaxDedupeWindow bounds what a policy may name.
+const (
+	DefaultDedupeWindow = 10 * time.Minute
+	MaxDedupeWindow     = 24 * time.Hour
+)
+
 // Policy bounds a capability token. The JSON names are public API.
 type Policy struct {
 	Regions            []string          `json:"regions"`
@@ -73,6 +81,18 @@ type Policy struct {
 	ReplaceInterrupted bool              `json:"replaceInterrupted,omitempty"`
 	Tags               map[string]string `json:"tags,omitempty"`
 	Presets            map[string]Preset `json:"presets,omitempty"`
+	// DedupeWindow is how long an identical launch body without an
+	// idempotency key is the same launch ("0": never); nil is the default.
+	DedupeWindow *Duration `json:"dedupeWindow,omitempty"`
+}
+
+// Dedupe is the policy's dedupe window: DefaultDedupeWindow unless it
+// names one, zero when deduplication of keyless launches is off.
+func (p *Policy) Dedupe() time.Duration {
+	if p.DedupeWindow == nil {
+		return DefaultDedupeWindow
+	}
+	return time.Duration(*p.DedupeWindow)
 }
 
 // Duration is a time.Duration written as a Go duration string ("90m").
@@ -132,6 +152,10 @@ func (p *Policy) Normalize(defaultRegion string) error {
 	if p.MaxTTL == 0 {
 		p.MaxTTL = p.DefaultTTL
 	}
+	if p.DedupeWindow == nil {
+		w := Duration(DefaultDedupeWindow)
+		p.DedupeWindow = &w
+	}
 	return p.validate()
 }
 
@@ -190,6 +214,8 @@ func (p *Policy) validate() error {
 		return invalid("maxTTL", "TTLs must be between 1m and %s", MaxTTLCeiling)
 	case p.DefaultTTL > p.MaxTTL:
 		return invalid("defaultTTL", "%s is longer than maxTTL %s", time.Duration(p.DefaultTTL), time.Duration(p.MaxTTL))
+	case p.Dedupe() < 0 || p.Dedupe() > MaxDedupeWindow:
+		return invalid("dedupeWindow", "must be between \"0\" (off) and %s", MaxDedupeWindow)
 	}
 	if p.UserData != "" {
 		raw, err := base64.StdEncoding.DecodeString(p.UserData)

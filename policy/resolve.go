@@ -173,20 +173,12 @@ func (p *Policy) CheckSpend(current, added float64) error {
 	return nil
 }
 
-// resolveTypes returns the asked types if all match the policy, or the
-// policy's concrete types when none were asked.
+// resolveTypes returns the asked types if all match the policy, or, when
+// none were asked, the policy's own list: names and patterns ("c5.*"),
+// which the caller expands against the region's catalogue.
 func (p *Policy) resolveTypes(asked []string) ([]string, error) {
 	if len(asked) == 0 {
-		var concrete []string
-		for _, t := range p.InstanceTypes {
-			if !strings.ContainsAny(t, "*?[") {
-				concrete = append(concrete, t)
-			}
-		}
-		if len(concrete) == 0 {
-			return nil, badField("instanceTypes", "name the instance types to launch; this token allows %s", strings.Join(p.InstanceTypes, ", "))
-		}
-		return concrete, nil
+		return slices.Clone(p.InstanceTypes), nil
 	}
 	out := make([]string, 0, len(asked))
 	for _, t := range asked {

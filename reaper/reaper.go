@@ -7,11 +7,11 @@ package reaper
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/safe"
 	"github.com/spotter-dev/spotter/spot"
@@ -133,7 +133,7 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 			}
 			for _, a := range rep.Actions {
 				r.Log.Info("audit", "event", "reap", "action", a.Action, "reason", a.Reason,
-					"instance_id", a.InstanceID, "template", a.Template, "token_id", a.TokenID, "region", region)
+					"instance_id", a.InstanceID, "template", a.Template, "spot_request", a.Request, "token_id", a.TokenID, "region", region)
 				if r.Observe != nil {
 					r.Observe(a)
 				}
@@ -198,7 +198,7 @@ func (r *Reaper) replace(ctx context.Context, creds aws.CredentialsProvider, reg
 	if info.ID == "" || !info.Policy.ReplaceInterrupted || info.Status(now) != "active" {
 		return
 	}
-	st, err := r.Spot.Status(ctx, creds, region, info.ID)
+	st, err := r.Spot.Status(ctx, creds, region, info.ID, nil)
 	if err != nil {
 		r.Log.Warn("replace: status failed", "token_id", info.ID, "error", err)
 		return
@@ -216,14 +216,29 @@ func (r *Reaper) replace(ctx context.Context, creds aws.CredentialsProvider, reg
 		r.Log.Info("audit", "event", "replace", "outcome", "skipped", "reason", "maxRunning", "token_id", info.ID, "interrupted", instanceID)
 		return
 	}
-	var types []string
-	for _, t := range info.Policy.InstanceTypes {
-		if !strings.ContainsAny(t, "*?[") {
-			types = append(types, t)
+	// The caps of a launch hold for a replacement too: the policy's price
+	// per instance, and the hourly budget less what the token runs now.
+	caps := spot.Caps{MaxPrice: info.Policy.MaxPrice}
+	if spend := info.Policy.MaxHourlySpend; spend > 0 {
+		caps.MaxTotalPrice = spend - st.HourlyCost.Dollars()
+		if caps.MaxTotalPrice <= 1e-9 {
+			r.Log.Info("audit", "event", "replace", "outcome", "skipped", "reason", "maxHourlySpend", "token_id", info.ID, "interrupted", instanceID,
+				"hourly_cost", st.HourlyCost.String())
+			return
+		}
+		if caps.MaxPrice > 0 {
+			caps.MaxTotalPrice = min(caps.MaxTotalPrice, caps.MaxPrice)
 		}
 	}
-	in, ok, err := r.Spot.Replace(ctx, creds, region, info.ID, instanceID, types)
+	types, _, err := r.Spot.ExpandTypes(ctx, creds, region, info.Policy.InstanceTypes)
+	if err != nil {
+		r.Log.Warn("audit", "event", "replace", "outcome", "failed", "token_id", info.ID, "interrupted", instanceID, "error", err)
+		return
+	}
+	in, ok, err := r.Spot.Replace(ctx, creds, region, info.ID, instanceID, types, caps)
 	switch {
+	case apperr.Code(err) == apperr.PolicyDenied:
+		r.Log.Info("audit", "event", "replace", "outcome", "skipped", "reason", apperr.Details(err), "token_id", info.ID, "interrupted", instanceID)
 	case err != nil:
 		r.Log.Warn("audit", "event", "replace", "outcome", "failed", "token_id", info.ID, "interrupted", instanceID, "error", err)
 	case ok:

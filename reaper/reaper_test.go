@@ -155,26 +155,43 @@ func TestReplaceInterrupted(t *testing.T) {
 	creds := &capability.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
 	static := spot.Static(spot.Credentials{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey})
 
+	quotes, err := sp.Price(ctx, static, "us-east-1", []string{"t3.micro"})
+	if err != nil || len(quotes.Quotes) == 0 {
+		t.Fatalf("Price = %+v, %v", quotes, err)
+	}
+	cheapest := quotes.Quotes[0].Spot.Dollars()
+	for _, q := range quotes.Quotes {
+		cheapest = min(cheapest, q.Spot.Dollars())
+	}
+
 	tests := []struct {
 		name        string
 		replace     bool
+		count       int     // launched; the first is interrupted
+		maxPrice    float64 // the policy's
+		spend       float64 // the policy's maxHourlySpend, in cheapest prices
 		wantReplace bool
 	}{
-		{name: "replaceInterrupted", replace: true, wantReplace: true},
-		{name: "not asked", replace: false, wantReplace: false},
+		{name: "replaceInterrupted", replace: true, count: 1, wantReplace: true},
+		{name: "not asked", replace: false, count: 1, wantReplace: false},
+		{name: "maxPrice under every pool", replace: true, count: 1, maxPrice: cheapest / 2, wantReplace: false},
+		{name: "maxPrice over the pools", replace: true, count: 1, maxPrice: cheapest * 100, wantReplace: true},
+		{name: "budget spent by the other instance", replace: true, count: 2, spend: 1.5, wantReplace: false},
+		{name: "budget for both", replace: true, count: 2, spend: 100, wantReplace: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pol := &policy.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"}, ReplaceInterrupted: tt.replace, MaxCount: 1, MaxRunning: 1}
+			pol := &policy.Policy{InstanceTypes: []string{"t3.*"}, AMIs: []string{"ami-0123456789abcdef0"}, ReplaceInterrupted: tt.replace,
+				MaxCount: tt.count, MaxRunning: tt.count, MaxPrice: tt.maxPrice, MaxHourlySpend: tt.spend * cheapest}
 			c, err := reg.Create(ctx, capability.CreateInput{Name: tt.name, Credentials: creds, Policy: pol})
 			if err != nil {
 				t.Fatal(err)
 			}
 			res, err := sp.Launch(ctx, spot.LaunchSpec{Credentials: static, Region: "us-east-1", TokenID: c.ID,
-				ClientToken: spot.ClientToken(c.ID, "x"), InstanceTypes: []string{"t3.micro"}, Count: 1,
+				ClientToken: spot.ClientToken(c.ID, "x"), InstanceTypes: []string{"t3.micro"}, Count: tt.count,
 				AMI: "ami-0123456789abcdef0", TTL: time.Hour})
-			if err != nil {
-				t.Fatal(err)
+			if err != nil || len(res.Instances) != tt.count {
+				t.Fatalf("Launch = %+v, %v", res, err)
 			}
 			if err := sim.Interrupt(res.Instances[0].ID); err != nil {
 				t.Fatal(err)
@@ -186,17 +203,21 @@ func TestReplaceInterrupted(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			status, err := sp.Status(ctx, static, "us-east-1", c.ID)
+			status, err := sp.Status(ctx, static, "us-east-1", c.ID, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var replacements int
 			for _, in := range status.Instances {
 				if in.State == "pending" || in.State == "running" {
-					if in.Tag(spot.TagReplaces) != res.Instances[0].ID {
-						t.Errorf("live instance %s is not a replacement of %s", in.ID, res.Instances[0].ID)
+					if in.Tag(spot.TagReplaces) == res.Instances[0].ID {
+						replacements++
+						if tt.maxPrice > 0 && in.Price.Dollars() > tt.maxPrice {
+							t.Errorf("replacement %s costs $%s/h, over maxPrice $%v", in.ID, in.Price, tt.maxPrice)
+						}
+					} else if in.ID != res.Instances[len(res.Instances)-1].ID {
+						t.Errorf("live instance %s is neither launched nor a replacement of %s", in.ID, res.Instances[0].ID)
 					}
-					replacements++
 				}
 			}
 			if want := map[bool]int{true: 1, false: 0}[tt.wantReplace]; replacements != want {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -145,6 +146,7 @@ func TestErrorMapping(t *testing.T) {
 		wantStatus int
 		wantCode   string
 		wantDetail string
+		wantRetry  string // the Retry-After header
 	}{
 		{name: "typed 4xx", err: apperr.New(apperr.PolicyDenied, "instance type p5.48xlarge is not allowed"), wantStatus: 403, wantCode: apperr.PolicyDenied, wantDetail: "instance type p5.48xlarge is not allowed"},
 		{name: "typed 5xx", err: apperr.New(apperr.Unavailable, "vault sealed"), wantStatus: 503, wantCode: apperr.Unavailable, wantDetail: "vault sealed"},
@@ -152,6 +154,8 @@ func TestErrorMapping(t *testing.T) {
 		{name: "unknown apperr code", err: apperr.New("made_up", "x"), wantStatus: 500, wantCode: apperr.Internal},
 		{name: "echo 404", err: echo.ErrNotFound, wantStatus: 404, wantCode: apperr.NotFound},
 		{name: "echo 413", err: echo.ErrStatusRequestEntityTooLarge, wantStatus: 413, wantCode: apperr.TooLarge},
+		{name: "mfa locked", err: &apperr.Error{Code: apperr.MFALocked, Details: "wait", RetryAfter: 59*time.Second + time.Millisecond}, wantStatus: 429, wantCode: apperr.MFALocked, wantDetail: "wait", wantRetry: "60"},
+		{name: "no wait, no Retry-After", err: apperr.New(apperr.MFAInvalid, "wrong"), wantStatus: 401, wantCode: apperr.MFAInvalid},
 		{name: "price too low is the client's to change", err: apperr.New(apperr.PriceTooLow, "every pool's spot price is over maxPrice $0.001"), wantStatus: 422, wantCode: apperr.PriceTooLow, wantDetail: "every pool's spot price is over maxPrice $0.001"},
 	}
 	for _, tt := range tests {
@@ -166,6 +170,9 @@ func TestErrorMapping(t *testing.T) {
 			}
 			if tt.wantDetail != "" && b.Details != tt.wantDetail {
 				t.Errorf("details = %q; want %q", b.Details, tt.wantDetail)
+			}
+			if got := rec.Header().Get("Retry-After"); got != tt.wantRetry {
+				t.Errorf("Retry-After = %q; want %q", got, tt.wantRetry)
 			}
 			if strings.Contains(rec.Body.String(), "abc123") {
 				t.Errorf("reply leaks an internal error: %s", rec.Body)

@@ -20,9 +20,10 @@ import (
 // the AMI cannot boot in; after the first launch of an AMI the check costs
 // no call.
 type archCache struct {
-	mu     sync.Mutex
-	images map[[2]string]string   // region, AMI → architecture
-	types  map[[2]string][]string // region, type → architectures
+	mu         sync.Mutex
+	images     map[[2]string]string   // region, AMI → architecture
+	types      map[[2]string][]string // region, type → architectures
+	catalogues map[string]typeCatalogue
 }
 
 // bootable returns the types of want that can boot ami, with a warning

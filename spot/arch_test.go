@@ -91,7 +91,7 @@ func TestReplaceMatchesArchitecture(t *testing.T) {
 	if err := e.sim.Interrupt(victim.ID); err != nil {
 		t.Fatal(err)
 	}
-	in, ok, err := e.client.Replace(context.Background(), e.creds, region, "tokA", victim.ID, []string{"m6g.large", "m5.large", "c7g.large"})
+	in, ok, err := e.client.Replace(context.Background(), e.creds, region, "tokA", victim.ID, []string{"m6g.large", "m5.large", "c7g.large"}, Caps{})
 	if err != nil || !ok {
 		t.Fatalf("Replace = %+v, %v, %v", in, ok, err)
 	}

@@ -107,9 +107,15 @@ func (c *Client) Session(ctx context.Context, tokenID string, creds Credentials,
 	case haveKeys:
 		base = credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)
 	case creds.RoleARN != "" && c.cfg.ServiceCredentials != nil:
+		// Asked before AssumeRole so that "no identity" is told apart
+		// from a role that refuses spotter.
+		if _, err := c.cfg.ServiceCredentials.Retrieve(ctx); err != nil {
+			c.log.LogAttrs(ctx, slog.LevelWarn, "no AWS identity of spotter's own to assume a role with", slog.String("token", tokenID), slog.String("error", err.Error()))
+			return nil, apperr.Wrap(err, apperr.AWSAuthFailed, noIdentity)
+		}
 		base = c.cfg.ServiceCredentials
 	case creds.RoleARN != "":
-		return nil, apperr.New(apperr.AWSAuthFailed, "the token names a role but stores no keys, and this spotter has no AWS identity of its own to assume it with")
+		return nil, apperr.New(apperr.AWSAuthFailed, noIdentity)
 	default:
 		return nil, apperr.New(apperr.AWSAuthFailed, "the token stores no AWS credentials")
 	}
@@ -169,6 +175,12 @@ func (c *Client) Session(ctx context.Context, tokenID string, creds Credentials,
 	c.log.LogAttrs(ctx, slog.LevelInfo, "assumed role", slog.String("token", tokenID), slog.String("region", region), slog.Bool("mfa", mfaPending))
 	return staticFrom(out.Credentials)
 }
+
+// noIdentity is what a role-only token hears when spotter itself has no
+// AWS identity to call AssumeRole with.
+const noIdentity = "the token holds a role (roleArn) and no keys, and this spotter has no AWS identity of its own to assume it with: " +
+	"the operator gives spotter one (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an instance or task role allowed sts:AssumeRole on the role), " +
+	"or rotates the token's credentials to include access keys"
 
 // stsOnce runs an STS call with the given credentials and a single attempt.
 func stsOnce(p aws.CredentialsProvider) func(*sts.Options) {

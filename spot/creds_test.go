@@ -154,7 +154,7 @@ func TestSessionMFA(t *testing.T) {
 				}
 			}
 			// The session works for EC2.
-			if _, err := e.client.Status(ctx, p, region, "tokA"); err != nil {
+			if _, err := e.client.Status(ctx, p, region, "tokA", nil); err != nil {
 				t.Errorf("Status with the session = %v", err)
 			}
 		})

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/money"
 )
 
 // maxPools bounds the overrides of one fleet request.
@@ -73,6 +74,12 @@ func newTemplate(spec LaunchSpec, userData []byte) template {
 		TagSpecifications: []types.LaunchTemplateTagSpecificationRequest{{
 			ResourceType: types.ResourceTypeVolume,
 			Tags:         ec2Tags(volumeTags),
+		}, {
+			// Whatever launches from the template carries its name, so the
+			// reaper finds an instance started from it some other way
+			// (without spotter's tags, so without a TTL) and ends it.
+			ResourceType: types.ResourceTypeInstance,
+			Tags:         ec2Tags(map[string]string{TagTemplate: name}),
 		}},
 	}
 	if spec.KeyName != "" {
@@ -172,7 +179,7 @@ func (c *Client) pools(ctx context.Context, api ec2API, opt func(*ec2.Options), 
 			// A subnet's zone is known only to EC2; quote the type's
 			// cheapest zone.
 			for _, s := range dedupe(spec.Subnets) {
-				cand = append(cand, Pool{Type: t, Subnet: s, Price: cheapest})
+				cand = append(cand, Pool{Type: t, Subnet: s, Price: money.FromDollars(cheapest)})
 			}
 		case len(spec.AvailabilityZones) > 0:
 			for _, z := range dedupe(spec.AvailabilityZones) {
@@ -181,16 +188,16 @@ func (c *Client) pools(ctx context.Context, api ec2API, opt func(*ec2.Options), 
 					warnings = append(warnings, fmt.Sprintf("%s is not offered as spot in %s", t, z))
 					continue
 				}
-				cand = append(cand, Pool{Type: t, AZ: z, Price: p})
+				cand = append(cand, Pool{Type: t, AZ: z, Price: money.FromDollars(p)})
 			}
 		default:
 			for _, z := range zones {
-				cand = append(cand, Pool{Type: t, AZ: z, Price: prices[poolKey{t, z}]})
+				cand = append(cand, Pool{Type: t, AZ: z, Price: money.FromDollars(prices[poolKey{t, z}])})
 			}
 		}
 		for _, p := range cand {
-			if spec.MaxPrice > 0 && p.Price > spec.MaxPrice {
-				overPrice = append(overPrice, fmt.Sprintf("%s/%s $%s", p.Type, cmpOr(p.AZ, p.Subnet), formatPrice(p.Price)))
+			if spec.MaxPrice > 0 && p.Price > money.FromDollars(spec.MaxPrice) {
+				overPrice = append(overPrice, fmt.Sprintf("%s/%s $%s", p.Type, cmpOr(p.AZ, p.Subnet), p.Price))
 				continue
 			}
 			pools = append(pools, p)
@@ -343,7 +350,7 @@ func (c *Client) fleet(ctx context.Context, f *fleetCall, token string, n int, o
 			lifecycle, price = "spot", f.spotPrice(typ, az)
 		}
 		for _, id := range fi.InstanceIds {
-			res.instances = append(res.instances, Instance{ID: id, Type: typ, AZ: az, Lifecycle: lifecycle, State: "pending", Price: price, ExpiresAt: expires})
+			res.instances = append(res.instances, Instance{ID: id, Type: typ, AZ: az, Lifecycle: lifecycle, State: "pending", Price: money.FromDollars(price), ExpiresAt: expires})
 		}
 	}
 	byCode := map[string][]string{}
@@ -405,7 +412,7 @@ func (f *fleetCall) spotPrice(typ, az string) float64 {
 	}
 	for _, p := range f.pools {
 		if p.Type == typ {
-			return p.Price
+			return p.Price.Dollars()
 		}
 	}
 	return 0

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/spotter-dev/spotter/money"
 )
 
 // Tags spotter puts on what it launches. They are the only link between a
@@ -33,7 +35,7 @@ type Instance struct {
 	AZ        string    `json:"az,omitempty"`
 	Lifecycle string    `json:"lifecycle"` // "spot" or "on-demand"
 	State     string    `json:"state,omitempty"`
-	Price     float64   `json:"price,omitempty"` // $/hour now, 0 if unknown
+	Price     money.USD `json:"price,omitempty"` // $/hour now, 0 if unknown
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 	PrivateIP string    `json:"privateIp,omitempty"`
 	PublicIP  string    `json:"publicIp,omitempty"`
@@ -41,7 +43,7 @@ type Instance struct {
 	// Filled by Status.
 	LaunchTime     time.Time `json:"launchTime,omitzero"`
 	TTLLeftSeconds int64     `json:"ttlLeftSeconds,omitempty"`
-	CostSoFar      float64   `json:"costSoFar,omitempty"` // estimated $, at today's price
+	CostSoFar      money.USD `json:"costSoFar,omitempty"` // estimated $, at today's price
 	Interrupted    bool      `json:"interrupted,omitempty"`
 	StateReason    string    `json:"stateReason,omitempty"`
 

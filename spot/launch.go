@@ -16,6 +16,7 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/internal/safe"
+	"github.com/spotter-dev/spotter/money"
 )
 
 // LaunchSpec is one launch, already inside the token's policy.
@@ -65,10 +66,10 @@ type LaunchSpec struct {
 // Pool is one spot pool (instance type × zone or subnet) a launch offered
 // to EC2, with its current spot price.
 type Pool struct {
-	Type   string  `json:"type"`
-	AZ     string  `json:"az,omitempty"`
-	Subnet string  `json:"subnet,omitempty"`
-	Price  float64 `json:"price,omitempty"`
+	Type   string    `json:"type"`
+	AZ     string    `json:"az,omitempty"`
+	Subnet string    `json:"subnet,omitempty"`
+	Price  money.USD `json:"price,omitempty"`
 }
 
 // LaunchResult is what a launch did, or in a dry run would do.
@@ -80,8 +81,8 @@ type LaunchResult struct {
 	DryRun    bool       `json:"dryRun,omitempty"`
 	// Template is the launch template used; HourlyCost the sum of the
 	// instances' prices (in a dry run, Count at the cheapest pool).
-	Template   string  `json:"template,omitempty"`
-	HourlyCost float64 `json:"hourlyCost,omitempty"`
+	Template   string    `json:"template,omitempty"`
+	HourlyCost money.USD `json:"hourlyCost,omitempty"`
 }
 
 // Launch starts spec.Count instances with one instant EC2 Fleet over every
@@ -175,8 +176,8 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		return LaunchResult{}, err
 	}
 	res := LaunchResult{Pools: pools, Warnings: append(archWarnings, warnings...), Template: tmpl.name, DryRun: spec.DryRun}
-	if spec.MaxTotalPrice > 0 && spec.MaxTotalPrice < pools[0].Price && !spec.OnDemandFallback {
-		where := fmt.Sprintf("(%s/%s at $%s/h)", pools[0].Type, cmpOr(pools[0].AZ, pools[0].Subnet), formatPrice(pools[0].Price))
+	if spec.MaxTotalPrice > 0 && spec.MaxTotalPrice < pools[0].Price.Dollars() && !spec.OnDemandFallback {
+		where := fmt.Sprintf("(%s/%s at $%s/h)", pools[0].Type, cmpOr(pools[0].AZ, pools[0].Subnet), pools[0].Price)
 		if spec.MaxTotalPriceRule != "" {
 			return res, apperr.New(apperr.PolicyDenied, "rule %s: the $%s/h left does not pay for one instance in the cheapest pool %s",
 				spec.MaxTotalPriceRule, formatPrice(spec.MaxTotalPrice), where)
@@ -209,7 +210,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		if awsCode(err) != "DryRunOperation" {
 			return res, mapErr(err, "EC2 CreateFleet (dry run) in "+region)
 		}
-		res.HourlyCost = float64(spec.Count) * pools[0].Price
+		res.HourlyCost = pools[0].Price.Times(spec.Count)
 		log.LogAttrs(ctx, slog.LevelInfo, "dry-run launch", slog.Int("count", spec.Count), slog.Int("pools", len(pools)))
 		return res, nil
 	}

@@ -1,6 +1,7 @@
 package spot
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -191,7 +192,7 @@ func TestLaunch(t *testing.T) {
 				if !res.DryRun || len(res.Instances) != 0 || len(res.Pools) == 0 || res.HourlyCost <= 0 {
 					t.Errorf("dry run = %+v; want pools and a cost, no instances", res)
 				}
-				if !slices.IsSortedFunc(res.Pools, func(a, b Pool) int { return cmpFloat(a.Price, b.Price) }) {
+				if !slices.IsSortedFunc(res.Pools, func(a, b Pool) int { return cmp.Compare(a.Price, b.Price) }) {
 					t.Errorf("pools not cheapest first: %v", res.Pools)
 				}
 				if n := len(e.simInstances()); n != 0 {
@@ -341,11 +342,11 @@ func TestLaunch(t *testing.T) {
 			name: "max total price caps the count",
 			spec: func(e *env) LaunchSpec {
 				s := e.spec("tokA", "k1", 5)
-				s.MaxTotalPrice = e.dryPools(t)[0].Price * 2.5
+				s.MaxTotalPrice = e.dryPools(t)[0].Price.Dollars() * 2.5
 				return s
 			},
 			check: func(t *testing.T, e *env, res LaunchResult) {
-				if n := len(res.Instances); n < 1 || n > 2 || res.HourlyCost > e.dryPools(t)[0].Price*2.5+1e-9 {
+				if n := len(res.Instances); n < 1 || n > 2 || res.HourlyCost.Dollars() > e.dryPools(t)[0].Price.Dollars()*2.5+1e-9 {
 					t.Errorf("got %d instances at $%v/h; want at most 2 within the cap", n, res.HourlyCost)
 				}
 				if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "maxTotalPrice") }) {
@@ -458,16 +459,6 @@ func (e *env) noSpot(t *testing.T) {
 	if err := e.sim.SetCapacity(region, "", "", false, 0); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func TestLaunchRejectsBadSpecs(t *testing.T) {

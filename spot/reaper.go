@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/money"
 )
 
 // Reap actions and reasons, for the audit log.
@@ -19,12 +20,17 @@ const (
 	ActionTerminate      = "terminate"
 	ActionDeleteTemplate = "delete-template"
 	ActionInterrupted    = "interrupted" // seen, not acted on
+	ActionCancelRequest  = "cancel-spot-request"
 
 	ReasonExpired   = "expired"
 	ReasonRevoked   = "revoked"
 	ReasonNoTTL     = "no-ttl" // spotter-tagged but without a readable expiry
 	ReasonUnused    = "unused"
 	ReasonSpotEnded = "spot-interruption"
+	// ReasonOpenRequest: spotter's instant fleets never leave a spot request
+	// open, so an open one tagged with a token could only start an instance
+	// later, outside any launch and its checks.
+	ReasonOpenRequest = "open-spot-request"
 )
 
 // ReapAction is one thing the reaper did or saw.
@@ -33,6 +39,7 @@ type ReapAction struct {
 	Reason     string    `json:"reason"`
 	InstanceID string    `json:"instanceId,omitempty"`
 	Template   string    `json:"template,omitempty"`
+	Request    string    `json:"spotRequest,omitempty"`
 	TokenID    string    `json:"token,omitempty"`
 	ExpiresAt  time.Time `json:"expiresAt,omitzero"`
 	At         time.Time `json:"at"`
@@ -50,8 +57,8 @@ type ReapReport struct {
 
 // Usage is what one token runs: live instances and their $/h now.
 type Usage struct {
-	Running    int     `json:"running"`
-	HourlyCost float64 `json:"hourlyCost"`
+	Running    int       `json:"running"`
+	HourlyCost money.USD `json:"hourlyCost"`
 }
 
 // Reap terminates the spotter instances (of every token) that the given
@@ -70,7 +77,9 @@ func (c *Client) Reap(ctx context.Context, creds aws.CredentialsProvider, region
 	}
 	opt := ec2Opts(creds)
 	rep := ReapReport{Actions: []ReapAction{}}
-	all, err := describe(ctx, api, opt, filter("tag-key", TagToken))
+	// spotter:template also finds instances started from a spotter template
+	// without spotter's tags: they have no TTL and are ended as such.
+	all, err := describe(ctx, api, opt, filter("tag-key", TagToken, TagTemplate))
 	if err != nil {
 		return rep, mapErr(err, "EC2 DescribeInstances in "+region)
 	}
@@ -123,7 +132,56 @@ func (c *Client) Reap(ctx context.Context, creds aws.CredentialsProvider, region
 	if err := c.reapTemplates(ctx, api, opt, region, now, used, &rep); err != nil {
 		return rep, err
 	}
+	if err := c.reapSpotRequests(ctx, api, opt, region, now, &rep); err != nil {
+		return rep, err
+	}
 	return rep, nil
+}
+
+// reapSpotRequests cancels the open spot requests that carry a token's tag
+// (ReasonOpenRequest says why). Credentials without the permission only
+// add an error to the report.
+func (c *Client) reapSpotRequests(ctx context.Context, api ec2API, opt func(*ec2.Options), region string, now time.Time, rep *ReapReport) error {
+	owner := map[string]string{}
+	var open []string
+	p := ec2.NewDescribeSpotInstanceRequestsPaginator(api, &ec2.DescribeSpotInstanceRequestsInput{
+		Filters: []types.Filter{filter("tag-key", TagToken), filter("state", "open")},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx, opt)
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return err
+			}
+			rep.Errors = append(rep.Errors, apperr.Details(mapErr(err, "EC2 DescribeSpotInstanceRequests in "+region)))
+			return nil
+		}
+		for _, r := range page.SpotInstanceRequests {
+			id := aws.ToString(r.SpotInstanceRequestId)
+			open = append(open, id)
+			for _, t := range r.Tags {
+				if aws.ToString(t.Key) == TagToken {
+					owner[id] = aws.ToString(t.Value)
+				}
+			}
+		}
+	}
+	for chunk := range chunks(open, 100) {
+		out, err := api.CancelSpotInstanceRequests(ctx, &ec2.CancelSpotInstanceRequestsInput{SpotInstanceRequestIds: chunk}, opt)
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return err
+			}
+			rep.Errors = append(rep.Errors, apperr.Details(mapErr(err, "EC2 CancelSpotInstanceRequests in "+region)))
+			continue
+		}
+		for _, r := range out.CancelledSpotInstanceRequests {
+			id := aws.ToString(r.SpotInstanceRequestId)
+			rep.Actions = append(rep.Actions, ReapAction{Action: ActionCancelRequest, Reason: ReasonOpenRequest, Request: id, TokenID: owner[id], At: now})
+			c.log.LogAttrs(ctx, slog.LevelInfo, "cancelled open spot request", slog.String("request", id), slog.String("token", owner[id]), slog.String("region", region))
+		}
+	}
+	return nil
 }
 
 // usage sums, per token, the live instances the pass did not end, priced

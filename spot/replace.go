@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/money"
 )
 
 // TagReplaces names the interrupted instance a replacement stands in for.
@@ -25,9 +26,18 @@ const TagReplaces = "spotter:replaces"
 // instance it replaces. Its ClientToken is derived from the interrupted
 // instance, so replicas racing to replace it launch one instance.
 //
+// Caps bounds a replacement as the policy bounds a launch: MaxPrice per
+// instance-hour (policy maxPrice) and MaxTotalPrice, the hourly budget
+// left (policy maxHourlySpend less what the token runs). Zero: no cap.
+type Caps struct {
+	MaxPrice      float64
+	MaxTotalPrice float64
+}
+
 // It returns ok=false, and launches nothing, when the original has expired
-// or was not launched by spotter for tokenID.
-func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, region, tokenID, instanceID string, itypes []string) (Instance, bool, error) {
+// or was not launched by spotter for tokenID. A budget (caps) too small for
+// the cheapest pool is policy_denied; pools over MaxPrice are left out.
+func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, region, tokenID, instanceID string, itypes []string, caps Caps) (Instance, bool, error) {
 	region, api, err := c.ec2For(region)
 	if err != nil {
 		return Instance{}, false, err
@@ -73,8 +83,31 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 		return Instance{}, false, mapErr(err, "EC2 DescribeSpotPriceHistory in "+region)
 	}
 	pools := make([]Pool, 0, len(itypes))
+	cheapest := 0.0
 	for _, t := range itypes {
-		pools = append(pools, Pool{Type: t})
+		// A type priced in no zone here, or in none under maxPrice, is
+		// not offered: EC2 would launch it at any price.
+		lowest := 0.0
+		for k, p := range prices {
+			if k.typ == t && (lowest == 0 || p < lowest) {
+				lowest = p
+			}
+		}
+		if lowest == 0 || caps.MaxPrice > 0 && lowest > caps.MaxPrice {
+			continue
+		}
+		pools = append(pools, Pool{Type: t, Price: money.FromDollars(lowest)})
+		if cheapest == 0 || lowest < cheapest {
+			cheapest = lowest
+		}
+	}
+	switch {
+	case len(pools) == 0 && caps.MaxPrice > 0:
+		return Instance{}, false, apperr.New(apperr.PolicyDenied, "rule maxPrice: no allowed type is priced under $%s/h to replace %s", formatPrice(caps.MaxPrice), instanceID)
+	case len(pools) == 0:
+		return Instance{}, false, apperr.New(apperr.CapacityUnavailable, "no allowed type is offered as spot in %s to replace %s", region, instanceID)
+	case caps.MaxTotalPrice > 0 && caps.MaxTotalPrice < cheapest:
+		return Instance{}, false, apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: the $%s/h left does not pay for a replacement of %s at $%s/h", formatPrice(caps.MaxTotalPrice), instanceID, formatPrice(cheapest))
 	}
 	tmpl := template{name: orig.tags[TagTemplate]}
 	if rt, err := c.replacementTemplate(ctx, api, opt, region, tmpl.name, tokenID, expires); err != nil {
@@ -93,7 +126,7 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 	// known so a vanished one fails here rather than being recreated from
 	// nothing.
 	c.rememberTemplate(region, f.tmpl.name, true)
-	res, err := c.fleet(ctx, &f, token, 1, false, 0, 0)
+	res, err := c.fleet(ctx, &f, token, 1, false, caps.MaxPrice, caps.MaxTotalPrice)
 	if err != nil {
 		return Instance{}, false, err
 	}

@@ -35,7 +35,7 @@ func TestReplace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e.clock.Add(tt.advance)
-			in, ok, err := e.client.Replace(ctx, e.creds, region, tt.token, tt.id, []string{victim.Type})
+			in, ok, err := e.client.Replace(ctx, e.creds, region, tt.token, tt.id, []string{victim.Type}, Caps{})
 			if err != nil || ok != tt.wantOK {
 				t.Fatalf("Replace = %+v, %v, %v; want ok=%v", in, ok, err, tt.wantOK)
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/money"
 )
 
 // replayBeforeLaunch answers a retried launch before anything is created.
@@ -126,9 +127,10 @@ func (c *Client) priceInstances(ctx context.Context, api ec2API, opt func(*ec2.O
 	}
 	for i, in := range ins {
 		if in.Lifecycle == "spot" {
-			ins[i].Price = prices[poolKey{in.Type, in.AZ}]
+			ins[i].Price = money.FromDollars(prices[poolKey{in.Type, in.AZ}])
 		} else {
-			ins[i].Price, _ = c.onDemandPrice(region, in.Type)
+			od, _ := c.onDemandPrice(region, in.Type)
+			ins[i].Price = money.FromDollars(od)
 		}
 	}
 }
@@ -165,7 +167,7 @@ func (c *Client) onDemandFallback(ctx context.Context, f *fleetCall, spec Launch
 	if spec.MaxTotalPrice > 0 {
 		maxTotal = spec.MaxTotalPrice
 		for _, in := range have {
-			maxTotal -= in.Price
+			maxTotal -= in.Price.Dollars()
 		}
 		if maxTotal <= 0 {
 			return fleetResult{}, apperr.New(apperr.CapacityUnavailable, "spot used the whole maxTotalPrice; nothing left for on-demand fallback")

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/money"
 )
 
 // RefusedID is an instance a terminate did not touch, and why.
@@ -27,6 +28,9 @@ const (
 	RefusedMalformed = "not an instance id"
 	RefusedNotFound  = "no such instance in this region"
 	RefusedForeign   = "not launched by this token"
+	// RefusedNotMine is status's reason: it lists by the token's tag, so it
+	// cannot tell (and need not say) whether the id exists at all.
+	RefusedNotMine = "not an instance of this token in this region"
 )
 
 // TerminateResult lists what a terminate ended and what it refused.
@@ -164,25 +168,53 @@ type StatusResult struct {
 	// to end.
 	Interrupted []string `json:"interrupted,omitempty"`
 	// HourlyCost is what the live instances cost per hour now.
-	HourlyCost float64  `json:"hourlyCost"`
-	Warnings   []string `json:"warnings,omitempty"`
+	HourlyCost money.USD `json:"hourlyCost"`
+	// CostSoFar is the estimated cost of every instance listed, ended ones
+	// included: the sum of theirs.
+	CostSoFar money.USD `json:"costSoFar"`
+	Warnings  []string  `json:"warnings,omitempty"`
+	// Refused lists the asked ids that are not the token's instances.
+	Refused []RefusedID `json:"refused,omitempty"`
 }
 
 // Status lists the token's instances (live and recently ended) with state,
 // TTL left, price now and an estimate of the cost so far (hours run times
 // today's price: EC2 bills the price of each hour, which it does not
-// expose per instance).
-func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string) (StatusResult, error) {
+// expose per instance). With ids, only those are listed; an id that is not
+// one of the token's instances is listed in Refused, never silently dropped.
+func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, ids []string) (StatusResult, error) {
 	region, api, err := c.ec2For(region)
 	if err != nil {
 		return StatusResult{}, err
 	}
 	opt := ec2Opts(creds)
-	ins, err := describe(ctx, api, opt, filter("tag:"+TagToken, tokenID))
+	filters := []types.Filter{filter("tag:"+TagToken, tokenID)}
+	var refused []RefusedID
+	if len(ids) > 0 {
+		var valid []string
+		for _, id := range dedupe(ids) {
+			if instanceIDRE.MatchString(id) {
+				valid = append(valid, id)
+			} else {
+				refused = append(refused, RefusedID{ID: truncate(id, 40), Reason: RefusedMalformed})
+			}
+		}
+		if len(valid) == 0 {
+			return StatusResult{Instances: []Instance{}, Refused: refused}, nil
+		}
+		filters = append(filters, filter("instance-id", valid...))
+		ids = valid
+	}
+	ins, err := describe(ctx, api, opt, filters...)
 	if err != nil {
 		return StatusResult{}, mapErr(err, "EC2 DescribeInstances in "+region)
 	}
-	res := StatusResult{Instances: ins}
+	for _, id := range ids {
+		if !slices.ContainsFunc(ins, func(in Instance) bool { return in.ID == id }) {
+			refused = append(refused, RefusedID{ID: id, Reason: RefusedNotMine})
+		}
+	}
+	res := StatusResult{Instances: ins, Refused: refused}
 	if len(ins) == 0 {
 		res.Instances = []Instance{}
 		return res, nil
@@ -215,7 +247,8 @@ func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, regi
 			}
 		}
 		if !in.LaunchTime.IsZero() && end.After(in.LaunchTime) {
-			in.CostSoFar = roundCents(in.Price * end.Sub(in.LaunchTime).Hours())
+			in.CostSoFar = in.Price.ForHours(end.Sub(in.LaunchTime).Hours())
+			res.CostSoFar += in.CostSoFar
 		}
 	}
 	slices.SortStableFunc(res.Instances, func(a, b Instance) int { return a.LaunchTime.Compare(b.LaunchTime) })
@@ -247,8 +280,6 @@ func (c *Client) interruptionNotices(ctx context.Context, api ec2API, opt func(*
 	return out, nil
 }
 
-func roundCents(v float64) float64 { return math.Round(v*10000) / 10000 }
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -258,12 +289,12 @@ func truncate(s string, n int) string {
 
 // PriceQuote is the current price of one spot pool.
 type PriceQuote struct {
-	Type     string  `json:"type"`
-	AZ       string  `json:"az"`
-	VCPU     int32   `json:"vcpu,omitempty"`
-	Spot     float64 `json:"spot"`
-	PerVCPU  float64 `json:"perVcpu,omitempty"`
-	OnDemand float64 `json:"onDemand,omitempty"`
+	Type     string    `json:"type"`
+	AZ       string    `json:"az"`
+	VCPU     int32     `json:"vcpu,omitempty"`
+	Spot     money.USD `json:"spot"`
+	PerVCPU  money.USD `json:"perVcpu,omitempty"`
+	OnDemand money.USD `json:"onDemand,omitempty"`
 	// SavingPct is the spot discount against on-demand, when known.
 	SavingPct float64 `json:"savingPct,omitempty"`
 }
@@ -315,12 +346,12 @@ func (c *Client) Price(ctx context.Context, creds aws.CredentialsProvider, regio
 	}
 	var res PriceResult
 	for k, sp := range prices {
-		q := PriceQuote{Type: k.typ, AZ: k.az, Spot: sp, VCPU: vcpus[k.typ]}
+		q := PriceQuote{Type: k.typ, AZ: k.az, Spot: money.FromDollars(sp), VCPU: vcpus[k.typ]}
 		if q.VCPU > 0 {
-			q.PerVCPU = sp / float64(q.VCPU)
+			q.PerVCPU = money.FromDollars(sp / float64(q.VCPU))
 		}
 		if od, ok := c.onDemandPrice(region, k.typ); ok && od > 0 {
-			q.OnDemand = od
+			q.OnDemand = money.FromDollars(od)
 			q.SavingPct = math.Round((1-sp/od)*1000) / 10
 		}
 		res.Quotes = append(res.Quotes, q)

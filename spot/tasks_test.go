@@ -1,6 +1,7 @@
 package spot
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -84,7 +85,7 @@ func TestStatusAndInterruption(t *testing.T) {
 	launched := e.mustLaunch(t, e.spec("tokA", "a", 2)).Instances
 	e.clock.Add(30 * time.Minute)
 
-	st, err := e.client.Status(ctx, e.creds, region, "tokA")
+	st, err := e.client.Status(ctx, e.creds, region, "tokA", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestStatusAndInterruption(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Add(3 * time.Minute) // past the two-minute notice
-	st, err = e.client.Status(ctx, e.creds, region, "tokA")
+	st, err = e.client.Status(ctx, e.creds, region, "tokA", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestStatusAndInterruption(t *testing.T) {
 		t.Errorf("Reap actions %+v do not report the interruption", rep.Actions)
 	}
 
-	other, err := e.client.Status(ctx, e.creds, region, "tokB")
+	other, err := e.client.Status(ctx, e.creds, region, "tokB", nil)
 	if err != nil || len(other.Instances) != 0 {
 		t.Errorf("Status(tokB) = %+v, %v; want no instances", other, err)
 	}
@@ -211,7 +212,7 @@ func TestPrice(t *testing.T) {
 	if len(res.Quotes) < len(types) {
 		t.Fatalf("Price = %d quotes; want one per type and zone", len(res.Quotes))
 	}
-	if !slices.IsSortedFunc(res.Quotes, func(a, b PriceQuote) int { return cmpFloat(a.PerVCPU, b.PerVCPU) }) {
+	if !slices.IsSortedFunc(res.Quotes, func(a, b PriceQuote) int { return cmp.Compare(a.PerVCPU, b.PerVCPU) }) {
 		t.Errorf("quotes not cheapest per vCPU first")
 	}
 	for _, q := range res.Quotes {

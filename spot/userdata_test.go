@@ -142,7 +142,7 @@ func TestLaunchTemplateCarriesGuard(t *testing.T) {
 	if n := e.callCount("CreateLaunchTemplate"); n != 1 {
 		t.Errorf("CreateLaunchTemplate sent %d times; want 1", n)
 	}
-	if _, err := e.client.Status(context.Background(), e.creds, region, "tokA"); err != nil {
+	if _, err := e.client.Status(context.Background(), e.creds, region, "tokA", nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -68,8 +68,9 @@ type ThrottleStore interface {
 	// the token has none.
 	LoadThrottle(ctx context.Context, tokenID string) (ThrottleState, int, error)
 	// SaveThrottle writes s if the record is still at version (0: create
-	// only); otherwise it returns an error matching ErrConflict.
-	SaveThrottle(ctx context.Context, tokenID string, s ThrottleState, version int) error
+	// only) and returns the new version; otherwise it returns an error
+	// matching ErrConflict.
+	SaveThrottle(ctx context.Context, tokenID string, s ThrottleState, version int) (int, error)
 }
 
 // Throttle limits MFA tries per token across every replica sharing its
@@ -98,6 +99,10 @@ type Attempt struct {
 	// LockedUntil is set when this try spent the last of the budget: the
 	// token is locked from its start, and stays so unless it is right.
 	LockedUntil time.Time
+	// saved and version are the record as Begin wrote it, so Succeeded
+	// can skip a read when no other try came in between.
+	saved   ThrottleState
+	version int
 }
 
 // Begin counts a try for tokenID, or refuses it with apperr.MFALocked
@@ -128,8 +133,9 @@ func (t *Throttle) Begin(ctx context.Context, tokenID string) (Attempt, error) {
 			s.LockedUntil, s.LockSeq = now.Add(LockoutFor(s.Lockouts)).UTC(), s.Seq
 			a.LockedUntil = s.LockedUntil
 		}
-		err = t.store.SaveThrottle(ctx, tokenID, s, version)
+		saved, err := t.store.SaveThrottle(ctx, tokenID, s, version)
 		if err == nil {
+			a.saved, a.version = s, saved
 			return a, nil
 		}
 		if !errors.Is(err, ErrConflict) {
@@ -143,10 +149,13 @@ func (t *Throttle) Begin(ctx context.Context, tokenID string) (Attempt, error) {
 // accepted. A lockout set by another try stays; one set by this very try is
 // lifted (it was the right code).
 func (t *Throttle) Succeeded(ctx context.Context, a Attempt) error {
-	for range maxCASRetries {
-		s, version, err := t.store.LoadThrottle(ctx, a.TokenID)
-		if err != nil {
-			return fmt.Errorf("read MFA failures of token %s: %w", a.TokenID, err)
+	s, version := a.saved, a.version
+	for i := range maxCASRetries {
+		if i > 0 || version == 0 {
+			var err error
+			if s, version, err = t.store.LoadThrottle(ctx, a.TokenID); err != nil {
+				return fmt.Errorf("read MFA failures of token %s: %w", a.TokenID, err)
+			}
 		}
 		if s.Failures == 0 && s.Lockouts == 0 && s.LockSeq != a.Seq {
 			return nil
@@ -155,7 +164,7 @@ func (t *Throttle) Succeeded(ctx context.Context, a Attempt) error {
 		if s.LockSeq == a.Seq {
 			s.LockedUntil, s.LockSeq = time.Time{}, 0
 		}
-		err = t.store.SaveThrottle(ctx, a.TokenID, s, version)
+		_, err := t.store.SaveThrottle(ctx, a.TokenID, s, version)
 		if err == nil {
 			return nil
 		}
@@ -190,7 +199,7 @@ func (t *Throttle) Unlock(ctx context.Context, tokenID string) (ThrottleState, e
 		if version == 0 {
 			return s, nil // never tried: nothing to clear
 		}
-		err = t.store.SaveThrottle(ctx, tokenID, ThrottleState{Seq: s.Seq}, version)
+		_, err = t.store.SaveThrottle(ctx, tokenID, ThrottleState{Seq: s.Seq}, version)
 		if err == nil {
 			return s, nil
 		}

@@ -19,29 +19,31 @@ type memThrottle struct {
 	mu     sync.Mutex
 	states map[string]ThrottleState
 	vers   map[string]int
+	loads  atomic.Int64
 	saves  atomic.Int64
 }
 
 var _ ThrottleStore = (*memThrottle)(nil)
 
 func (m *memThrottle) LoadThrottle(_ context.Context, id string) (ThrottleState, int, error) {
+	m.loads.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.states[id], m.vers[id], nil
 }
 
-func (m *memThrottle) SaveThrottle(_ context.Context, id string, s ThrottleState, version int) error {
+func (m *memThrottle) SaveThrottle(_ context.Context, id string, s ThrottleState, version int) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.states == nil {
 		m.states, m.vers = map[string]ThrottleState{}, map[string]int{}
 	}
 	if m.vers[id] != version {
-		return apperr.New(apperr.Conflict, "version moved")
+		return 0, apperr.New(apperr.Conflict, "version moved")
 	}
 	m.states[id], m.vers[id] = s, version+1
 	m.saves.Add(1)
-	return nil
+	return version + 1, nil
 }
 
 var errWrong = apperr.New(apperr.MFAInvalid, "the MFA code is wrong or out of date")
@@ -318,9 +320,9 @@ func (l *lostRaces) LoadThrottle(context.Context, string) (ThrottleState, int, e
 	return ThrottleState{Failures: 1, Seq: 1}, 1, nil
 }
 
-func (l *lostRaces) SaveThrottle(context.Context, string, ThrottleState, int) error {
+func (l *lostRaces) SaveThrottle(context.Context, string, ThrottleState, int) (int, error) {
 	l.saves.Add(1)
-	return apperr.New(apperr.Conflict, "version moved")
+	return 0, apperr.New(apperr.Conflict, "version moved")
 }
 
 // failing is a ThrottleStore that cannot be reached.
@@ -330,8 +332,8 @@ func (failing) LoadThrottle(context.Context, string) (ThrottleState, int, error)
 	return ThrottleState{}, 0, apperr.New(apperr.Unavailable, "store down")
 }
 
-func (failing) SaveThrottle(context.Context, string, ThrottleState, int) error {
-	return apperr.New(apperr.Unavailable, "store down")
+func (failing) SaveThrottle(context.Context, string, ThrottleState, int) (int, error) {
+	return 0, apperr.New(apperr.Unavailable, "store down")
 }
 
 // TestThrottleFailsClosed: a store that cannot count a try refuses it, and
@@ -360,5 +362,44 @@ func TestThrottleFailsClosed(t *testing.T) {
 				t.Fatalf("%s with the store down = %v; want the store's error", name, err)
 			}
 		})
+	}
+}
+
+// TestSucceededSkipsTheRead: the reset after a right code writes over the
+// record Begin wrote without reading it again, unless another try came in
+// between; then it reads, and keeps that try's lockout.
+func TestSucceededSkipsTheRead(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	st := &memThrottle{}
+	th := NewThrottle(st, clk.Now)
+	a, err := th.Begin(ctx, "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loads := st.loads.Load()
+	if err := th.Succeeded(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.loads.Load() - loads; n != 0 {
+		t.Errorf("uncontended Succeeded read the record %d times; want 0", n)
+	}
+	if s, _ := th.State(ctx, "tok"); s.Failures != 0 {
+		t.Fatalf("state = %+v; want the try forgiven", s)
+	}
+
+	a, _ = th.Begin(ctx, "tok")
+	for range MaxMFAFailures - 1 {
+		_ = fail(t, th, "tok") // the last of these locks
+	}
+	loads = st.loads.Load()
+	if err := th.Succeeded(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.loads.Load() - loads; n != 1 {
+		t.Errorf("Succeeded after other tries read the record %d times; want 1", n)
+	}
+	if s, _ := th.State(ctx, "tok"); s.Failures != 0 || !s.Locked(clk.Now()) {
+		t.Fatalf("state = %+v; want failures forgiven and the other try's lockout kept", s)
 	}
 }
