@@ -102,7 +102,7 @@ func (p Capability) Act(c echo.Context) error {
 	back := pagePath(raw)
 	switch {
 	case res.Launch != nil && res.Launch.DryRun:
-		return c.Redirect(http.StatusSeeOther, back+"?did=dryrun&n="+strconv.Itoa(t.Count)+"&cost="+strconv.FormatFloat(res.Launch.HourlyCost, 'f', 4, 64))
+		return c.Redirect(http.StatusSeeOther, back+"?did=dryrun&n="+strconv.Itoa(*t.Count)+"&cost="+strconv.FormatFloat(res.Launch.HourlyCost.Dollars(), 'f', 4, 64))
 	case res.Launch != nil:
 		return c.Redirect(http.StatusSeeOther, back+"?did=launched&n="+strconv.Itoa(len(res.Launch.Instances)))
 	case res.Terminate != nil:
@@ -140,13 +140,14 @@ func formTask(c echo.Context) (handlers.Task, error) {
 		if typ := c.FormValue("type"); typ != "" {
 			t.InstanceTypes = []string{typ}
 		}
-		t.Count = 1
+		n := 1
+		t.Count = &n
 		if s := c.FormValue("count"); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 {
 				return t, apperr.New(apperr.Invalid, "count: %q is not a whole number of instances", s)
 			}
-			t.Count = n
+			t.Count = &n
 		}
 		t.TTL = c.FormValue("ttl")
 		if c.FormValue("dryrun") != "" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/money"
 	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/spot"
 )
@@ -137,10 +138,10 @@ func (v *view) setStatus(res handlers.Result, err error, now time.Time) {
 		return
 	}
 	v.Loaded = true
-	v.HourlyCost = res.Status.HourlyCost
+	v.HourlyCost = res.Status.HourlyCost.Dollars()
 	for _, in := range res.Status.Instances {
 		iv := instanceView{ID: in.ID, Type: in.Type, AZ: in.AZ, State: in.State, Lifecycle: in.Lifecycle,
-			Cost: in.CostSoFar, Price: in.Price, Reason: in.StateReason}
+			Cost: in.CostSoFar.Dollars(), Price: in.Price.Dollars(), Reason: in.StateReason}
 		iv.Live = in.State == "pending" || in.State == "running"
 		if in.State == "running" {
 			iv.IP = in.PublicIP
@@ -202,6 +203,17 @@ func short(d time.Duration) string {
 }
 
 var funcs = template.FuncMap{
-	"dollars": func(f float64) string { return fmt.Sprintf("$%.4f", f) },
+	"dollars": dollars,
 	"pct":     func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
+}
+
+// dollars writes a price or cost to the hundredth of a cent.
+func dollars(v any) string {
+	switch v := v.(type) {
+	case money.USD:
+		return fmt.Sprintf("$%.4f", v.Dollars())
+	case float64:
+		return fmt.Sprintf("$%.4f", v)
+	}
+	return fmt.Sprint(v)
 }
