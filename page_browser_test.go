@@ -28,6 +28,16 @@ func TestCapabilityPageInBrowser(t *testing.T) {
 	urlXSS, _ := s.pageToken(t, `<script>alert(1)</script>`, "")
 	urlTOTP, _ := s.pageToken(t, "with a code", `"mfa":{"totp":true}`)
 	// Kept after the test, for a person to look at (and for docs/).
+	if err := browsertest.WatchCSP(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// noViolations fails on anything the pages' CSP blocked since the last call.
+	noViolations := func(t *testing.T) {
+		t.Helper()
+		if v, err := browsertest.CSPViolations(ctx); err != nil || len(v) != 0 {
+			t.Errorf("CSP violations %q (%v); want none", v, err)
+		}
+	}
 	shots, err := os.MkdirTemp("", "spotter-pages-")
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +129,9 @@ func TestCapabilityPageInBrowser(t *testing.T) {
 		if same, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.stillTheSamePage === true`)); err != nil || !same {
 			t.Fatalf("the page reloaded to show running (mark %v, %v)", same, err)
 		}
+		if st := text(t, "#inst-status"); st != "Instances now: "+id+" running" {
+			t.Errorf("the status line a screen reader hears reads %q", st)
+		}
 		if card := text(t, fmt.Sprintf(`[data-id=%q]`, id)); !strings.Contains(card, "IP") {
 			t.Errorf("a running instance shows no IP:\n%s", card)
 		}
@@ -128,6 +141,7 @@ func TestCapabilityPageInBrowser(t *testing.T) {
 		}
 		axe(t, "a running instance")
 		shoot(t, "capability-running")
+		noViolations(t)
 
 		run(t, chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-id=%q] button.danger`, id))))
 		waitFor(t, "the terminate notice", noticeHas("Terminating 1 instance(s)"))
@@ -145,6 +159,17 @@ func TestCapabilityPageInBrowser(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Errorf("the page has %d scripts (%v); want only page.js", n, err)
 		}
+		noViolations(t)
+	})
+
+	t.Run("the CSP blocks inline script in a real browser", func(t *testing.T) {
+		run(t, chromedp.Navigate(urlA), chromedp.WaitVisible(chromedp.ID("launch")),
+			chromedp.Evaluate[chromedp.Void](`(function () { var s = document.createElement("script"); s.textContent = "window.inlineRan = true"; document.body.append(s); })()`, chromedp.EvalIgnoreExceptions))
+		waitFor(t, "the violation", `(sessionStorage.getItem("browsertest.cspViolations") || "").includes("script-src-elem blocked inline")`)
+		if ran, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.inlineRan === true`)); err != nil || ran {
+			t.Errorf("an inline script ran on the page (%v)", err)
+		}
+		_, _ = browsertest.CSPViolations(ctx) // the expected one
 	})
 
 	t.Run("a form without its anti-forgery token is refused", func(t *testing.T) {
@@ -156,6 +181,7 @@ func TestCapabilityPageInBrowser(t *testing.T) {
 			t.Errorf("a form without its csrf started %d instances", n)
 		}
 		axe(t, "the error page")
+		noViolations(t)
 	})
 
 	t.Run("page A cannot terminate B's instance", func(t *testing.T) {
@@ -180,6 +206,7 @@ func TestCapabilityPageInBrowser(t *testing.T) {
 		if st := s.instanceState(idB); st != "pending" && st != "running" {
 			t.Errorf("B's instance is %s", st)
 		}
+		noViolations(t)
 	})
 
 	t.Run("an MFA token's page asks for the code", func(t *testing.T) {
@@ -190,6 +217,7 @@ func TestCapabilityPageInBrowser(t *testing.T) {
 		}
 		axe(t, "the MFA page")
 		shoot(t, "capability-mfa")
+		noViolations(t)
 	})
 }
 

@@ -52,6 +52,29 @@ func TestCapabilityPage(t *testing.T) {
 		}
 	})
 
+	t.Run("static files only, no listing", func(t *testing.T) {
+		for _, p := range []string{"/static/", "/static/nope.js", "/static/../pages.go"} {
+			if r := get(t, s.browserClient(t), s.base+p); r.status != 404 {
+				t.Errorf("GET %s = %d; want 404", p, r.status)
+			}
+		}
+	})
+
+	t.Run("a dry-run-only policy's form can only check", func(t *testing.T) {
+		v := s.createToken(t, `{"name":"dry only","credentials":`+keysJSON()+`,"policy":`+strings.Replace(pagePolicy, `"tags"`, `"dryRunOnly":true,"tags"`, 1)+`}`)
+		u := v["url"].(string)
+		c := s.browserClient(t)
+		page := get(t, c, u)
+		if !strings.Contains(page.body, `<input type="hidden" name="dryrun" value="1">`) || !strings.Contains(page.body, `checked disabled`) {
+			t.Fatalf("dry-run-only page lacks the fixed dry run:\n%s", page.body)
+		}
+		csrf, key := formValues(t, page.body)
+		r := postForm(t, c, u+"/page", url.Values{"csrf": {csrf}, "key": {key}, "task": {"launch"}, "count": {"1"}, "dryrun": {"1"}})
+		if r.status != 303 || !strings.Contains(r.header.Get("Location"), "did=dryrun") {
+			t.Errorf("dry-run-only launch = %d %q %s", r.status, r.header.Get("Location"), r.body)
+		}
+	})
+
 	t.Run("a GET that is not a browser's still gets 405", func(t *testing.T) {
 		code, v := getJSON(t, s.client, urlA)
 		if code != 405 || v["error"] != "method_not_allowed" {

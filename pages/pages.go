@@ -90,6 +90,9 @@ func (p *Pages) Headers(next echo.HandlerFunc) echo.HandlerFunc {
 // Static serves the embedded script and style sheet.
 func (p *Pages) Static(c echo.Context) error {
 	// Not secret and the same for every user: a phone may keep them a while.
+	if strings.HasSuffix(c.Request().URL.Path, "/") {
+		return echo.ErrNotFound // files only, no listing
+	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	p.static.ServeHTTP(c.Response(), c.Request())
 	return nil

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -85,4 +87,33 @@ func Start(t testing.TB) context.Context {
 	}
 	t.Cleanup(func() { cancel(); cancelAlloc() })
 	return ctx
+}
+
+// cspKey is where the watcher keeps violations: sessionStorage outlives
+// the page, so a violation is still there after a form navigates away.
+const cspKey = "browsertest.cspViolations"
+
+// WatchCSP records every Content-Security-Policy violation of every page
+// this tab loads from now on (installed through DevTools, which the page's
+// CSP does not govern); CSPViolations reads them back.
+func WatchCSP(ctx context.Context) error {
+	src := `document.addEventListener("securitypolicyviolation", function (e) {
+		var a = JSON.parse(sessionStorage.getItem("` + cspKey + `") || "[]");
+		a.push(e.effectiveDirective + " blocked " + (e.blockedURI || "inline") + " in " + e.documentURI.replace(/\/hooks\/[^/?]+/, "/hooks/<token>"));
+		sessionStorage.setItem("` + cspKey + `", JSON.stringify(a));
+	});`
+	return chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src})
+		return err
+	}))
+}
+
+// CSPViolations returns (and clears) the violations WatchCSP recorded in
+// the current page's origin.
+func CSPViolations(ctx context.Context) ([]string, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[[]string](`(function () {
+		var a = JSON.parse(sessionStorage.getItem("` + cspKey + `") || "[]");
+		sessionStorage.removeItem("` + cspKey + `");
+		return a;
+	})()`))
 }

@@ -16,6 +16,18 @@
       if (!isNaN(t)) els[i].textContent = countdown(t - Date.now());
     }
   }
+  // Says what changed in a status line a screen reader reads (the
+  // section itself is not live: its countdowns would be read every second).
+  function announce(sec) {
+    var st = document.getElementById("inst-status");
+    if (!st) return;
+    var items = sec.querySelectorAll(".inst"), parts = [];
+    for (var i = 0; i < items.length; i++) {
+      var state = items[i].querySelector(".state");
+      parts.push(items[i].getAttribute("data-id") + " " + (state ? state.textContent : ""));
+    }
+    st.textContent = parts.length ? "Instances now: " + parts.join(", ") : "No instances";
+  }
   function section() { return document.getElementById("instances"); }
   function schedule() {
     var s = section();
@@ -33,7 +45,10 @@
         tpl.innerHTML = j.html; // rendered and escaped by the server's template
         var fresh = tpl.content.firstElementChild;
         if (fresh && fresh.id === "instances") {
-          if (fresh.getAttribute("data-sig") !== s.getAttribute("data-sig")) s.replaceWith(fresh);
+          if (fresh.getAttribute("data-sig") !== s.getAttribute("data-sig")) {
+            s.replaceWith(fresh);
+            announce(fresh);
+          }
           else if (!fresh.hasAttribute("data-busy")) s.removeAttribute("data-busy");
         }
         tick();
