@@ -112,8 +112,8 @@ func WatchCSP(ctx context.Context) error {
 // the current page's origin.
 func CSPViolations(ctx context.Context) ([]string, error) {
 	return chromedp.Run(ctx, chromedp.Evaluate[[]string](`(function () {
-		var a = JSON.parse(sessionStorage.getItem("` + cspKey + `") || "[]");
-		sessionStorage.removeItem("` + cspKey + `");
+		var a = JSON.parse(sessionStorage.getItem("`+cspKey+`") || "[]");
+		sessionStorage.removeItem("`+cspKey+`");
 		return a;
 	})()`))
 }
