@@ -77,7 +77,7 @@ func TestCapabilityPage(t *testing.T) {
 
 	t.Run("a GET that is not a browser's still gets 405", func(t *testing.T) {
 		code, v := getJSON(t, s.client, urlA)
-		if code != 405 || v["error"] != "method_not_allowed" {
+		if code != 405 || v["error"] != "method_not_allowed" || !strings.Contains(v["details"].(string), "open the URL in a browser") {
 			t.Errorf("GET without Accept: text/html = %d %v; want 405 method_not_allowed", code, v)
 		}
 	})

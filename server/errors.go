@@ -106,6 +106,9 @@ func methodDetails(allow, route string) string {
 	if slices.Contains(methods, http.MethodPost) && (strings.HasPrefix(route, "/hooks/") || route == "/v1/tasks") {
 		details += ", e.g. curl -X POST -H 'Content-Type: application/json' -d '{\"task\":\"status\"}' <url>"
 	}
+	if route == "/hooks/:token" {
+		details += "; or open the URL in a browser for its page"
+	}
 	return details
 }
 
