@@ -217,19 +217,19 @@ func loadTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {
 }
 
 // newSpot builds the AWS client: the sandbox's emulator, or the endpoints
-// named by AWS_ENDPOINT_URL_EC2/_STS (empty: real AWS).
+// named by AWS_ENDPOINT_URL_EC2/_STS/_PRICING (empty: real AWS).
 func newSpot(ctx context.Context, cfg serveConfig, log *slog.Logger, sandbox *sandboxAWS, m *metrics.Metrics) (*spot.Client, error) {
 	hc := &http.Client{Transport: m.Transport(awsTransport()), Timeout: 60 * time.Second}
 	sc := spot.Config{
 		HTTPClient:  hc,
-		EC2Endpoint: cfg.EC2Endpoint, STSEndpoint: cfg.STSEndpoint, DefaultRegion: cfg.Region,
-		Logger: log.With("component", "spot"),
+		EC2Endpoint: cfg.EC2Endpoint, STSEndpoint: cfg.STSEndpoint, PricingEndpoint: cfg.PricingEndpoint,
+		DefaultRegion: cfg.Region,
+		Logger:        log.With("component", "spot"),
 		// A waiting launch must answer inside the request timeout.
 		WaitTimeout: 45 * time.Second,
 	}
 	if sandbox != nil {
-		sc.EC2Endpoint, sc.STSEndpoint = sandbox.url, sandbox.url
-		sc.OnDemandPrices = sandbox.sim.OnDemandPrice
+		sc.EC2Endpoint, sc.STSEndpoint, sc.PricingEndpoint = sandbox.url, sandbox.url, sandbox.url
 		sc.PollInterval = time.Second
 		// The emulator's default user is the sandbox's own identity, so
 		// tokens holding only a role work there too.

@@ -105,14 +105,14 @@ func printSimBanner(w io.Writer, addr string, sim *awssim.Sim, devices mfaFlags)
 	for _, d := range devices {
 		fmt.Fprintf(&b, "MFA device:       %s (from --mfa-device)\n", d.serial)
 	}
-	fmt.Fprintf(&b, "regions:          us-east-1, us-west-2, eu-west-1\n\n")
+	fmt.Fprintf(&b, "regions:          %d commercial regions, every current instance type (aws ec2 describe-regions)\n\n", len(sim.Regions()))
 	fmt.Fprintf(&b, "AWS CLI:\n")
 	fmt.Fprintf(&b, "  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n", awssim.DefaultAccessKeyID, awssim.DefaultSecretAccessKey)
 	fmt.Fprintf(&b, "  aws --endpoint-url %s ec2 describe-instances --region us-east-1\n", url)
 	fmt.Fprintf(&b, "  aws --endpoint-url %s sts get-session-token --region us-east-1 --serial-number %s --token-code <code>\n\n", url, sim.DefaultMFASerial())
 	fmt.Fprintf(&b, "Go SDK (aws-sdk-go-v2) and spotter:\n")
-	fmt.Fprintf(&b, "  export AWS_ENDPOINT_URL_EC2=%s AWS_ENDPOINT_URL_STS=%s AWS_REGION=us-east-1\n", url, url)
+	fmt.Fprintf(&b, "  export AWS_ENDPOINT_URL_EC2=%s AWS_ENDPOINT_URL_STS=%s AWS_ENDPOINT_URL_PRICING=%s AWS_REGION=us-east-1\n", url, url, url)
 	fmt.Fprintf(&b, "  or ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(%q) })\n\n", url)
-	fmt.Fprintf(&b, "control API: GET %s/_sim/state; POST /_sim/{capacity,faults,latency,interrupt,shutdown,mfa,reset}\n", url)
+	fmt.Fprintf(&b, "control API: GET %s/_sim/{state,pools}; POST /_sim/{capacity,faults,latency,interrupt,shutdown,mfa,reset}\n", url)
 	io.WriteString(w, b.String())
 }

@@ -17,23 +17,26 @@ import (
 
 // Environment variable names: the standard ones first, then spotter's own.
 const (
-	envVaultAddr     = "VAULT_ADDR"
-	envVaultToken    = "VAULT_TOKEN"
-	envVaultRoleID   = "VAULT_ROLE_ID"
-	envVaultSecretID = "VAULT_SECRET_ID"
-	envAddr          = "SPOTTER_ADDR"
-	envDataDir       = "SPOTTER_DATA_DIR"
-	envPublicURL     = "SPOTTER_PUBLIC_URL"
-	envMasterKey     = "SPOTTER_MASTER_KEY"
-	envVaultMount    = "SPOTTER_VAULT_MOUNT"
-	envLogFormat     = "SPOTTER_LOG_FORMAT"
-	envAdminToken    = "SPOTTER_ADMIN_TOKEN"
-	envRegion        = "AWS_REGION"
-	envTokenTTL      = "SPOTTER_TOKEN_TTL"
-	envReaper        = "SPOTTER_REAPER_INTERVAL"
-	envEC2Endpoint   = "AWS_ENDPOINT_URL_EC2"
-	envSTSEndpoint   = "AWS_ENDPOINT_URL_STS"
-	envSlackRespURLs = "SPOTTER_SLACK_RESPONSE_URLS"
+	envVaultAddr       = "VAULT_ADDR"
+	envVaultToken      = "VAULT_TOKEN"
+	envVaultRoleID     = "VAULT_ROLE_ID"
+	envVaultSecretID   = "VAULT_SECRET_ID"
+	envAddr            = "SPOTTER_ADDR"
+	envDataDir         = "SPOTTER_DATA_DIR"
+	envPublicURL       = "SPOTTER_PUBLIC_URL"
+	envMasterKey       = "SPOTTER_MASTER_KEY"
+	envVaultMount      = "SPOTTER_VAULT_MOUNT"
+	envVaultAddrs      = "SPOTTER_VAULT_ADDRS"
+	envVaultCACert     = "VAULT_CACERT"
+	envLogFormat       = "SPOTTER_LOG_FORMAT"
+	envAdminToken      = "SPOTTER_ADMIN_TOKEN"
+	envRegion          = "AWS_REGION"
+	envTokenTTL        = "SPOTTER_TOKEN_TTL"
+	envReaper          = "SPOTTER_REAPER_INTERVAL"
+	envEC2Endpoint     = "AWS_ENDPOINT_URL_EC2"
+	envSTSEndpoint     = "AWS_ENDPOINT_URL_STS"
+	envPricingEndpoint = "AWS_ENDPOINT_URL_PRICING"
+	envSlackRespURLs   = "SPOTTER_SLACK_RESPONSE_URLS"
 )
 
 const (
@@ -63,10 +66,14 @@ type serveConfig struct {
 	// Identity is where spotter's own AWS identity comes from.
 	Identity    awsIdentity
 	STSEndpoint string
+	// PricingEndpoint is the AWS Price List API's (on-demand prices).
+	PricingEndpoint string
 	// SlackResponseURLs are the URL prefixes Slack results may be posted to.
 	SlackResponseURLs []string
 
 	VaultAddr     string
+	VaultAddrs    []string // every node of a Vault cluster, tried in turn
+	VaultCACert   string   // PEM file of the CA behind Vault's certificate
 	VaultToken    string
 	VaultRoleID   string
 	VaultSecretID string
@@ -117,10 +124,23 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		return c, usagef("serve: unexpected argument %q", pos[0])
 	}
 	c.VaultAddr, c.VaultToken = getenv(envVaultAddr), getenv(envVaultToken)
+	c.VaultCACert = getenv(envVaultCACert)
+	for _, a := range strings.Split(getenv(envVaultAddrs), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.VaultAddrs = append(c.VaultAddrs, a)
+		}
+	}
 	c.VaultRoleID, c.VaultSecretID = getenv(envVaultRoleID), getenv(envVaultSecretID)
 	c.MasterKey = getenv(envMasterKey)
 	c.AdminToken = getenv(envAdminToken)
 	c.EC2Endpoint, c.STSEndpoint = getenv(envEC2Endpoint), getenv(envSTSEndpoint)
+	c.PricingEndpoint = getenv(envPricingEndpoint)
+	if c.PricingEndpoint == "" && isLoopbackURL(c.EC2Endpoint) {
+		// An emulator on this machine (spotter sim, moto) answers every
+		// service on one port; without this, a test or demo that points EC2
+		// at it would still ask real AWS for prices.
+		c.PricingEndpoint = c.EC2Endpoint
+	}
 	c.Identity = readAWSIdentity(getenv)
 	for _, p := range strings.Split(*slackURLs, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -186,6 +206,14 @@ func (c *serveConfig) validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}
+	if len(c.VaultAddrs) > 0 && c.VaultAddr == "" && !c.Sandbox {
+		return fmt.Errorf("%s is set but %s is not: set %s to the node to try first", envVaultAddrs, envVaultAddr, envVaultAddr)
+	}
+	for _, a := range c.VaultAddrs {
+		if u, err := url.Parse(a); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s: %q is not an address: want a comma-separated list of https://host:port", envVaultAddrs, a)
+		}
+	}
 	if c.VaultAddr != "" && !c.Sandbox && c.VaultToken == "" && (c.VaultRoleID == "" || c.VaultSecretID == "") {
 		return fmt.Errorf("%s is set but neither %s nor %s+%s is", envVaultAddr, envVaultToken, envVaultRoleID, envVaultSecretID)
 	}
@@ -246,4 +274,17 @@ func or(s, def string) string {
 		return s
 	}
 	return def
+}
+
+// isLoopbackURL reports whether raw is a URL whose host is this machine.
+func isLoopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
 }

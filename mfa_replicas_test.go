@@ -25,7 +25,7 @@ func TestMFALockoutAcrossReplicas(t *testing.T) {
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
 	env := map[string]string{
-		"SPOTTER_ADMIN_TOKEN": testAdminToken, "AWS_ENDPOINT_URL_EC2": simSrv.URL, "AWS_ENDPOINT_URL_STS": simSrv.URL,
+		"SPOTTER_ADMIN_TOKEN": testAdminToken, "AWS_ENDPOINT_URL_EC2": simSrv.URL, "AWS_ENDPOINT_URL_STS": simSrv.URL, "AWS_ENDPOINT_URL_PRICING": simSrv.URL,
 		"VAULT_ADDR": srv.Addr, "VAULT_TOKEN": srv.Token, "SPOTTER_VAULT_MOUNT": vaulttest.Unique("mfa-replicas"),
 	}
 	type replica struct {

@@ -39,6 +39,8 @@ func startStackEnv(t *testing.T, backend string, extra map[string]string) *stack
 		"SPOTTER_ADMIN_TOKEN":  testAdminToken,
 		"AWS_ENDPOINT_URL_EC2": simSrv.URL,
 		"AWS_ENDPOINT_URL_STS": simSrv.URL,
+		// On-demand prices: awssim answers the Price List API too.
+		"AWS_ENDPOINT_URL_PRICING": simSrv.URL,
 	}
 	for k, v := range extra {
 		env[k] = v

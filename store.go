@@ -22,7 +22,7 @@ type store interface {
 func openStore(ctx context.Context, cfg serveConfig, log *slog.Logger) (store, error) {
 	if cfg.VaultAddr != "" && !cfg.Sandbox {
 		st, err := secrets.NewVault(ctx, secrets.VaultConfig{
-			Addr: cfg.VaultAddr, Token: cfg.VaultToken,
+			Addr: cfg.VaultAddr, Addrs: cfg.VaultAddrs, CACert: cfg.VaultCACert, Token: cfg.VaultToken,
 			RoleID: cfg.VaultRoleID, SecretID: cfg.VaultSecretID,
 			KVMount: cfg.VaultMount, Logger: log,
 		})

@@ -151,7 +151,7 @@ func TestCreateFleetArchitecture(t *testing.T) {
 				zones = append(zones, aws.ToString(lto.Overrides.AvailabilityZone))
 			}
 			sort.Strings(zones)
-			want := []string{"us-east-1a", "us-east-1b", "us-east-1c"}
+			want := usEast1Zones
 			if tt.refusedType == "" {
 				want = nil
 			}

@@ -18,6 +18,13 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 	case "GET /_sim/state":
 		err = writeJSON(w, http.StatusOK, s.State())
 		return
+	case "GET /_sim/pools":
+		q := r.URL.Query()
+		var ps []PoolState
+		if ps, err = s.Pools(q.Get("region"), q.Get("instanceType")); err == nil {
+			writeJSON(w, http.StatusOK, ps)
+			return
+		}
 	case "POST /_sim/capacity":
 		err = s.controlCapacity(r)
 	case "POST /_sim/faults":
@@ -130,21 +137,25 @@ func (s *Sim) SetCapacity(regionName, zone, itype string, onDemand bool, availab
 			return fmt.Errorf("unknown availability zone %q in %s", zone, regionName)
 		}
 	}
-	if itype != "" {
-		if _, ok := s.catalog.types[itype]; !ok {
-			return fmt.Errorf("unknown instance type %q", itype)
-		}
+	if itype != "" && !r.offered(itype) {
+		return fmt.Errorf("instance type %q is not offered in %s", itype, regionName)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for k, p := range r.pools {
-		if zone != "" && k.az != zone || itype != "" && k.itype != itype {
+	for _, z := range r.zones {
+		if zone != "" && z.Name != zone {
 			continue
 		}
-		if onDemand {
-			p.odCap = p.odUsed + available
-		} else {
-			p.spotCap = p.spotUsed + available
+		for _, t := range s.catalog.offered[regionName] {
+			if itype != "" && t.Name != itype {
+				continue
+			}
+			p := r.pool(z.Name, t.Name)
+			if onDemand {
+				p.odCap = p.odUsed + available
+			} else {
+				p.spotCap = p.spotUsed + available
+			}
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package awssim
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 func (s *Sim) describeInstanceTypes(c *call, x *xmlWriter) *apiError {
@@ -28,16 +29,14 @@ func (s *Sim) describeInstanceTypes(c *call, x *xmlWriter) *apiError {
 	var specs []*instanceSpec
 	if len(names) > 0 {
 		for _, n := range names {
-			t, ok := s.catalog.types[n]
+			t, ok := s.catalog.offeredIn(c.region.name, n)
 			if !ok {
 				return &apiError{Code: "InvalidInstanceType", Message: fmt.Sprintf("The following supplied instance types do not exist: [%s]", n)}
 			}
 			specs = append(specs, t)
 		}
 	} else {
-		for i := range s.catalog.InstanceTypes {
-			specs = append(specs, &s.catalog.InstanceTypes[i])
-		}
+		specs = s.catalog.offered[c.region.name]
 	}
 	var kept []*instanceSpec
 	for _, t := range specs {
@@ -82,13 +81,26 @@ func (s *Sim) describeInstanceTypes(c *call, x *xmlWriter) *apiError {
 		x.int("sizeInMiB", t.MemoryMiB)
 		x.close("memoryInfo")
 		if t.GPUs > 0 {
-			// The catalogue has GPU counts only; name and memory stay unset.
+			// The data set names the model ("NVIDIA L4") and the total
+			// memory; EC2 splits the model into manufacturer and name and
+			// gives memory per GPU.
+			maker, name, _ := strings.Cut(t.GPUModel, " ")
 			x.open("gpuInfo")
 			x.open("gpus")
 			x.open("item")
+			x.opt("name", name)
+			x.opt("manufacturer", maker)
 			x.int("count", t.GPUs)
+			if t.GPUMemoryMiB > 0 {
+				x.open("memoryInfo")
+				x.int("sizeInMiB", t.GPUMemoryMiB/t.GPUs)
+				x.close("memoryInfo")
+			}
 			x.close("item")
 			x.close("gpus")
+			if t.GPUMemoryMiB > 0 {
+				x.int("totalGpuMemoryInMiB", t.GPUMemoryMiB)
+			}
 			x.close("gpuInfo")
 		}
 		x.close("item")

@@ -65,6 +65,9 @@ func (s *Sim) runInstances(c *call, x *xmlWriter) *apiError {
 	if err := r.resolve(&spec); err != nil {
 		return err
 	}
+	if err := r.checkOffered(spec.InstanceType); err != nil {
+		return err
+	}
 	if err := r.checkArch(spec.InstanceType, spec.ImageID); err != nil {
 		return err
 	}

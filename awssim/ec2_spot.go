@@ -37,6 +37,7 @@ var spotStatusMessages = map[string]string{
 	"instance-terminated-by-user":           "Your Spot Instance was terminated by the user.",
 	"instance-terminated-no-capacity":       "Your Spot Instance was terminated because there is no capacity available.",
 	"instance-stopped-no-capacity":          "Your Spot Instance was stopped because there is no capacity available.",
+	"instance-stopped-by-user":              "Your Spot Instance was stopped because you stopped it.",
 	"schedule-expired":                      "Your Spot request expired before it was fulfilled.",
 }
 
@@ -197,6 +198,9 @@ func (s *Sim) requestSpotInstances(c *call, x *xmlWriter) *apiError {
 	// Images live under r.mu, so the lock comes before the checks.
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.checkOffered(spec.InstanceType); err != nil {
+		return err
+	}
 	if err := r.checkArch(spec.InstanceType, spec.ImageID); err != nil {
 		return err
 	}

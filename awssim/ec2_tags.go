@@ -116,3 +116,125 @@ func sortedIDs[T any](m map[string]T) []string {
 	sort.Strings(ids)
 	return ids
 }
+
+// tagEntry is one DescribeTags item.
+type tagEntry struct {
+	id, kind string
+	tag
+}
+
+// describeTags lists the tags of the region's instances, launch templates,
+// spot requests and fleets, filtered by key, value, resource-id,
+// resource-type or tag:<key>, in pages of MaxResults (5–1000).
+func (s *Sim) describeTags(c *call, x *xmlWriter) *apiError {
+	q, r := c.q, c.region
+	filters, err := parseFilters(q)
+	if err != nil {
+		return err
+	}
+	for _, f := range filters {
+		switch f.name {
+		case "key", "value", "resource-id", "resource-type":
+		default:
+			if !strings.HasPrefix(f.name, "tag:") {
+				return errUnknownFilter(f.name)
+			}
+		}
+	}
+	maxResults, hasMax, err := q.integer("MaxResults")
+	if err != nil {
+		return err
+	}
+	if hasMax && (maxResults < 5 || maxResults > 1000) {
+		return &apiError{Code: "InvalidParameterValue", Message: fmt.Sprintf("Value ( %d ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.", maxResults)}
+	}
+	if !hasMax {
+		maxResults = 1000
+	}
+	offset := 0
+	if tok := q.str("NextToken"); tok != "" {
+		if offset, err = decodeToken(tok); err != nil {
+			return err
+		}
+	}
+	if q.boolean("DryRun") {
+		return errDryRun()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.settle(c.now)
+	r.purge(c.now)
+	var all []tagEntry
+	add := func(id, kind string, tags []tag) {
+		for _, t := range tags {
+			e := tagEntry{id, kind, t}
+			if matchTagEntry(e, tags, filters) {
+				all = append(all, e)
+			}
+		}
+	}
+	for _, in := range r.order {
+		if !in.purged {
+			add(in.id, "instance", in.tags)
+		}
+	}
+	for _, id := range sortedIDs(r.templates) {
+		add(id, "launch-template", r.templates[id].tags)
+	}
+	for _, sr := range r.spotOrder {
+		add(sr.ID, "spot-instances-request", sr.tags)
+	}
+	for _, id := range sortedIDs(r.fleets) {
+		add(id, "fleet", r.fleets[id].tags)
+	}
+	// Pages are offsets into a list ordered by launch, id and request
+	// order, so they hold while nothing is tagged in between.
+	offset = min(offset, len(all))
+	page := all[offset:]
+	next := ""
+	if len(page) > maxResults {
+		page = page[:maxResults]
+		next = encodeToken(offset + maxResults)
+	}
+	x.open("tagSet")
+	for _, e := range page {
+		x.open("item")
+		x.leaf("resourceId", e.id)
+		x.leaf("resourceType", e.kind)
+		x.leaf("key", e.Key)
+		x.leaf("value", e.Value)
+		x.close("item")
+	}
+	x.close("tagSet")
+	x.opt("nextToken", next)
+	return nil
+}
+
+// matchTagEntry applies DescribeTags filters to one tag; tag:<key> asks
+// that the resource carry that key with one of the values.
+func matchTagEntry(e tagEntry, resourceTags []tag, filters []filter) bool {
+	for _, f := range filters {
+		var vals []string
+		switch f.name {
+		case "key":
+			vals = []string{e.Key}
+		case "value":
+			vals = []string{e.Value}
+		case "resource-id":
+			vals = []string{e.id}
+		case "resource-type":
+			vals = []string{e.kind}
+		default:
+			k := strings.TrimPrefix(f.name, "tag:")
+			for _, t := range resourceTags {
+				if t.Key == k {
+					vals = append(vals, t.Value)
+				}
+			}
+		}
+		if !f.matches(vals) {
+			return false
+		}
+	}
+	return true
+}

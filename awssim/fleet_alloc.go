@@ -19,7 +19,11 @@ func (r *region) allocate(c *call, rec *fleetRecord, pools []*fleetPool, o fleet
 		cp := *p
 		// A pool whose type cannot run the AMI is refused on its own, as
 		// EC2 does, so the fleet still fills from the pools that match.
-		if aerr := r.checkArch(p.spec.InstanceType, p.spec.ImageID); aerr != nil {
+		aerr := r.checkOffered(p.spec.InstanceType)
+		if aerr == nil {
+			aerr = r.checkArch(p.spec.InstanceType, p.spec.ImageID)
+		}
+		if aerr != nil {
 			rec.errors = append(rec.errors, fleetError{&cp, lifecycle, aerr.Code, aerr.Message})
 			continue
 		}

@@ -104,18 +104,11 @@ func fleetIDs(out *ec2.CreateFleetOutput) []string {
 	return ids
 }
 
-// pools returns the current spot pools of a type in us-east-1 from /_sim/state.
+// pools returns the current spot pools of a type in us-east-1.
 func pools(w *testWorld, itype string) []awssim.PoolState {
-	var out []awssim.PoolState
-	for _, r := range w.sim.State().Regions {
-		if r.Name != "us-east-1" {
-			continue
-		}
-		for _, p := range r.Pools {
-			if p.InstanceType == itype {
-				out = append(out, p)
-			}
-		}
+	out, err := w.sim.Pools("us-east-1", itype)
+	if err != nil {
+		panic(err)
 	}
 	return out
 }

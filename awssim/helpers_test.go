@@ -141,3 +141,19 @@ func ctx(tb testing.TB) context.Context {
 }
 
 var _ = http.StatusOK
+
+// usEast1Zones are the default region's zones in the catalogue: six, as
+// EC2 has there.
+var usEast1Zones = []string{"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f"}
+
+// regionState picks one region out of a State.
+func regionState(tb testing.TB, st awssim.State, name string) awssim.RegionState {
+	tb.Helper()
+	for _, r := range st.Regions {
+		if r.Name == name {
+			return r
+		}
+	}
+	tb.Fatalf("region %s not in state", name)
+	return awssim.RegionState{}
+}

@@ -89,6 +89,16 @@ func (r *region) checkArch(itype, imageID string) *apiError {
 	return &apiError{Code: "InvalidParameterValue", Message: fmt.Sprintf("The architecture '%s' of the specified instance type does not match the architecture '%s' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again. You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI.", strings.Join(t.Arch, ","), arch)}
 }
 
+// checkOffered refuses a type the region does not offer (the data set has
+// no price for it there), as EC2 refuses a type it does not sell in a
+// region.
+func (r *region) checkOffered(itype string) *apiError {
+	if itype == "" || r.offered(itype) {
+		return nil
+	}
+	return &apiError{Code: "Unsupported", Message: fmt.Sprintf("The requested configuration is currently not supported. Instance type %s is not offered in %s.", itype, r.name)}
+}
+
 // imageView is one AMI as DescribeImages reports it.
 type imageView struct {
 	id, arch, created string

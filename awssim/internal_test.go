@@ -1,8 +1,11 @@
 package awssim
 
 import (
+	"bytes"
+	"compress/gzip"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +106,7 @@ func TestGlob(t *testing.T) {
 }
 
 func TestCatalog(t *testing.T) {
-	c, err := loadCatalog(catalogJSON)
+	c, err := loadCatalog(catalogGz)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,27 +117,80 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("%s lacks specs: %+v", it.Name, it)
 		}
 	}
-	if len(c.InstanceTypes) < 30 {
-		t.Errorf("%d types; want at least 30", len(c.InstanceTypes))
+	if len(c.InstanceTypes) < 800 {
+		t.Errorf("%d types; want every current one (at least 800)", len(c.InstanceTypes))
+	}
+	if c.Date == "" || c.Date == "unknown" {
+		t.Errorf("catalogue date %q; want the data set's", c.Date)
 	}
 	for _, f := range []string{"General purpose", "Compute optimized", "Memory optimized", "GPU instance"} {
 		if families[f] == 0 {
 			t.Errorf("no %s types (have %v)", f, families)
 		}
 	}
-	for _, r := range []string{"us-east-1", "us-west-2", "eu-west-1"} {
-		found := false
-		for _, cr := range c.Regions {
-			if cr.Name == r {
-				found = len(cr.Zones) == 3
-			}
-		}
-		if !found {
-			t.Errorf("region %s missing or without 3 zones", r)
+	if len(c.Regions) < 30 {
+		t.Errorf("%d regions; want every commercial one (at least 30)", len(c.Regions))
+	}
+	for _, r := range c.Regions {
+		if len(r.Zones) < 2 || len(c.offered[r.Name]) == 0 {
+			t.Errorf("region %s: %d zones, %d types", r.Name, len(r.Zones), len(c.offered[r.Name]))
 		}
 	}
-	if _, err := loadCatalog([]byte(`{"regions":[{"name":"r"}],"instanceTypes":[{"name":"x","prices":{}}]}`)); err == nil {
-		t.Error("a type without prices was accepted")
+}
+
+func TestLoadCatalog(t *testing.T) {
+	gz := func(s string) []byte {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		zw.Write([]byte(s))
+		zw.Close()
+		return b.Bytes()
+	}
+	const regions = `"regions":[{"name":"r1","zones":[{"name":"r1a","id":"r1-az1"}]},{"name":"r2","zones":[{"name":"r2a","id":"r2-az1"}]}]`
+	const spec = `"vcpu":2,"memoryMiB":1024,"arch":["x86_64"]`
+	tests := []struct {
+		name, doc   string
+		wantErr     bool
+		wantOffered map[string][]string
+	}{
+		{name: "type priced in one region only is offered there only",
+			doc:         `{` + regions + `,"instanceTypes":[{"name":"a.large",` + spec + `,"prices":{"r1":[0.1,0.03,0.04]}},{"name":"b.large",` + spec + `,"prices":{"r1":[0.2,0.05,0.06],"r2":[0.2,0.05,0.06]}}]}`,
+			wantOffered: map[string][]string{"r1": {"a.large", "b.large"}, "r2": {"b.large"}}},
+		{name: "unusable price in a region leaves the type out of it",
+			doc:         `{` + regions + `,"instanceTypes":[{"name":"a.large",` + spec + `,"prices":{"r1":[0.1,0.05,0.04],"r2":[0.1,0.03,0.04]}}]}`,
+			wantOffered: map[string][]string{"r2": {"a.large"}}},
+		{name: "type priced nowhere", doc: `{` + regions + `,"instanceTypes":[{"name":"a.large",` + spec + `,"prices":{}}]}`, wantErr: true},
+		{name: "no regions", doc: `{"instanceTypes":[]}`, wantErr: true},
+		{name: "region without zones", doc: `{"regions":[{"name":"r1"}],"instanceTypes":[{"name":"a.large",` + spec + `,"prices":{"r1":[0.1,0.03,0.04]}}]}`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadCatalog(gz(tt.doc))
+			if tt.wantErr {
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for r, want := range tt.wantOffered {
+				var got []string
+				for _, t := range c.offered[r] {
+					got = append(got, t.Name)
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("offered in %s: %v; want %v", r, got, want)
+				}
+			}
+			if len(c.offered) != len(tt.wantOffered) {
+				t.Errorf("offered in %d regions; want %d", len(c.offered), len(tt.wantOffered))
+			}
+		})
+	}
+	if _, err := loadCatalog([]byte("{}")); err == nil {
+		t.Error("an uncompressed file was accepted")
 	}
 }
 

@@ -1,9 +1,9 @@
 package awssim
 
 // OnDemandPrice returns the on-demand Linux price per hour of an instance
-// type in a region, from the same public catalogue the emulator prices
-// from. EC2 has no API for it, so spotter's sandbox (and anyone wanting the
-// published figure) reads it here.
+// type in a region, from the catalogue: the figure GetProducts (the Price
+// List API) answers with, for tests to compare against. ok is false when
+// the region does not offer the type.
 func (s *Sim) OnDemandPrice(region, instanceType string) (float64, bool) {
 	t, ok := s.catalog.types[instanceType]
 	if !ok {

@@ -127,15 +127,13 @@ func (s *Sim) describeSpotPriceHistory(c *call, x *xmlWriter) *apiError {
 	}
 	var entries []priceEntry
 	if product != "" {
-		entries = s.priceEntries(r, types, zone, start, end)
+		// One past the page tells whether another follows; the full
+		// catalogue's day of history is some 130,000 entries, so the list
+		// stops there rather than being built whole for every page.
+		entries = s.priceEntries(r, types, zone, start, end, offset+maxResults+1, func(e priceEntry) bool {
+			return matchPriceFilters(e, product, filters)
+		})
 	}
-	kept := entries[:0]
-	for _, e := range entries {
-		if matchPriceFilters(e, product, filters) {
-			kept = append(kept, e)
-		}
-	}
-	entries = kept
 	// Pages are offsets into a list that is a pure function of the request,
 	// the seed and the (clamped) window, so they stay consistent.
 	if offset > len(entries) {
@@ -164,10 +162,11 @@ func (s *Sim) describeSpotPriceHistory(c *call, x *xmlWriter) *apiError {
 
 // priceEntries lists, newest first, each price change in [start, end] plus
 // the price in force at start, which AWS also returns so that
-// StartTime = EndTime = now yields the current price of every pool.
-func (s *Sim) priceEntries(r *region, types []string, zone string, start, end time.Time) []priceEntry {
+// StartTime = EndTime = now yields the current price of every pool; only
+// entries keep accepts, at most limit of them.
+func (s *Sim) priceEntries(r *region, types []string, zone string, start, end time.Time, limit int, keep func(priceEntry) bool) []priceEntry {
 	if len(types) == 0 {
-		for _, t := range s.catalog.InstanceTypes {
+		for _, t := range s.catalog.offered[r.name] {
 			types = append(types, t.Name)
 		}
 	}
@@ -177,12 +176,21 @@ func (s *Sim) priceEntries(r *region, types []string, zone string, start, end ti
 	var out []priceEntry
 	for b := last; b >= first; b-- {
 		for _, t := range types {
-			p, _ := s.catalog.price(r.name, t)
+			p, ok := s.catalog.price(r.name, t)
+			if !ok {
+				continue // not offered here: no history, as on EC2
+			}
 			for _, z := range r.zones {
 				if zone != "" && z.Name != zone {
 					continue
 				}
-				out = append(out, priceEntry{az: z.Name, itype: t, at: time.Unix(b*step, 0).UTC(), price: s.priceAt(p, z.Name, t, b)})
+				e := priceEntry{az: z.Name, itype: t, at: time.Unix(b*step, 0).UTC(), price: s.priceAt(p, z.Name, t, b)}
+				if !keep(e) {
+					continue
+				}
+				if out = append(out, e); len(out) == limit {
+					return out
+				}
 			}
 		}
 	}

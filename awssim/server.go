@@ -89,6 +89,11 @@ func (s *Sim) ec2Actions() map[string]handler {
 		"DescribeSpotInstanceRequests":   s.describeSpotInstanceRequests,
 		"CancelSpotInstanceRequests":     s.cancelSpotInstanceRequests,
 		"DescribeImages":                 s.describeImages,
+		"DescribeRegions":                s.describeRegions,
+		"DescribeTags":                   s.describeTags,
+		"DescribeInstanceStatus":         s.describeInstanceStatus,
+		"StopInstances":                  s.stopInstances,
+		"StartInstances":                 s.startInstances,
 	}
 }
 
@@ -111,6 +116,9 @@ func (s *Sim) serveQuery(w http.ResponseWriter, r *http.Request) {
 		ak = r.URL.Query().Get("AWSAccessKeyId")
 	}
 	action := q.str("Action")
+	if action != "" {
+		s.counters.add(action)
+	}
 	svc := s.pickService(scopeService, q.str("Version"), action)
 	fail := func(e *apiError) {
 		s.writeError(w, svc, reqID, e)

@@ -72,11 +72,15 @@ type Sim struct {
 	chaos *chaosState
 
 	ec2, sts map[string]handler
+
+	counters counters
 }
 
 // New returns a Sim with the default user, its access key and its MFA device
 // registered.
-func New(opts Options) *Sim {
+func New(opts Options) *Sim { return newSim(opts, mustLoadCatalog()) }
+
+func newSim(opts Options, cat *catalog) *Sim {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -96,7 +100,7 @@ func New(opts Options) *Sim {
 		opts:    opts,
 		now:     opts.Now,
 		log:     opts.Logger,
-		catalog: mustLoadCatalog(),
+		catalog: cat,
 		mfa:     newMFAState(),
 		regions: map[string]*region{},
 	}
@@ -114,6 +118,9 @@ func New(opts Options) *Sim {
 
 // AccountID returns the emulated account id.
 func (s *Sim) AccountID() string { return s.opts.AccountID }
+
+// Regions returns the names of the emulated regions, sorted.
+func (s *Sim) Regions() []string { return s.catalog.regionNames() }
 
 // DefaultMFASerial returns the serial (ARN) of the MFA device New registers.
 func (s *Sim) DefaultMFASerial() string {
@@ -137,6 +144,7 @@ func (s *Sim) Reset() {
 	s.iam.reset()
 	s.chaos.reset()
 	s.mfa.forgetUsed()
+	s.counters.reset()
 }
 
 // nextID returns a fresh 64-bit identifier. splitmix64 is a bijection, so
@@ -159,6 +167,10 @@ func mix64(z uint64) uint64 {
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(r.URL.Path) >= 6 && r.URL.Path[:6] == "/_sim/" {
 		s.serveControl(w, r)
+		return
+	}
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		s.serveJSON(w, r, target)
 		return
 	}
 	s.serveQuery(w, r)

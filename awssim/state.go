@@ -1,6 +1,7 @@
 package awssim
 
 import (
+	"fmt"
 	"sort"
 	"time"
 )
@@ -14,6 +15,8 @@ type State struct {
 	MFADevices []string          `json:"mfaDevices"`
 	Faults     []FaultState      `json:"faults"`
 	Latency    map[string]string `json:"latency"`
+	// Calls counts the requests per action since New or the last reset.
+	Calls map[string]int `json:"calls"`
 }
 
 // FaultState is one active fault rule.
@@ -33,8 +36,10 @@ type RegionState struct {
 	SpotRequests []*spotRequest    `json:"spotInstanceRequests"`
 	Templates    []*launchTemplate `json:"launchTemplates"`
 	Fleets       []FleetState      `json:"fleets"`
-	Pools        []PoolState       `json:"pools"`
-	Images       map[string]string `json:"images,omitempty"` // AMIs registered with SetImage → architecture
+	// Pools lists the pools a launch or a capacity setting has touched;
+	// Sim.Pools (GET /_sim/pools) gives any type's.
+	Pools  []PoolState       `json:"pools"`
+	Images map[string]string `json:"images,omitempty"` // AMIs registered with SetImage → architecture
 }
 
 // InstanceState is an instance as /_sim/state shows it.
@@ -74,7 +79,7 @@ type PoolState struct {
 // State returns a snapshot of the whole world.
 func (s *Sim) State() State {
 	now := s.now()
-	st := State{AccountID: s.opts.AccountID, Time: now, MFADevices: s.mfa.serials()}
+	st := State{AccountID: s.opts.AccountID, Time: now, MFADevices: s.mfa.serials(), Calls: s.counters.snapshot()}
 	faults, lat := s.chaos.snapshot()
 	st.Latency = lat
 	for _, f := range faults {
@@ -132,11 +137,7 @@ func (r *region) state(now time.Time) RegionState {
 		rs.Fleets = append(rs.Fleets, fs)
 	}
 	for k, p := range r.pools {
-		od, _ := r.sim.catalog.price(r.name, k.itype)
-		rs.Pools = append(rs.Pools, PoolState{
-			AZ: k.az, InstanceType: k.itype, SpotPrice: r.sim.spotPrice(r.name, k.az, k.itype, now),
-			OnDemandPrice: od.OnDemand, SpotAvailable: p.available(true), OnDemandAvailable: p.available(false),
-		})
+		rs.Pools = append(rs.Pools, r.poolState(k, p, now))
 	}
 	sort.Slice(rs.Pools, func(i, j int) bool {
 		a, b := rs.Pools[i], rs.Pools[j]
@@ -153,4 +154,36 @@ func lifecycleName(in *instance) string {
 		return "spot"
 	}
 	return "on-demand"
+}
+
+func (r *region) poolState(k poolKey, p *pool, now time.Time) PoolState {
+	od, _ := r.sim.catalog.price(r.name, k.itype)
+	return PoolState{
+		AZ: k.az, InstanceType: k.itype, SpotPrice: r.sim.spotPrice(r.name, k.az, k.itype, now),
+		OnDemandPrice: od.OnDemand, SpotAvailable: p.available(true), OnDemandAvailable: p.available(false),
+	}
+}
+
+// Pools returns the pools of an instance type in every zone of a region
+// (DefaultRegion if empty), with their current spot price and capacity.
+func (s *Sim) Pools(regionName, instanceType string) ([]PoolState, error) {
+	if regionName == "" {
+		regionName = DefaultRegion
+	}
+	r, ok := s.regions[regionName]
+	if !ok {
+		return nil, fmt.Errorf("unknown region %q", regionName)
+	}
+	if !r.offered(instanceType) {
+		return nil, fmt.Errorf("instance type %q is not offered in %s", instanceType, regionName)
+	}
+	now := s.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]PoolState, 0, len(r.zones))
+	for _, z := range r.zones {
+		k := poolKey{z.Name, instanceType}
+		out = append(out, r.poolState(k, r.pool(z.Name, instanceType), now))
+	}
+	return out, nil
 }

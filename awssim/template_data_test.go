@@ -68,7 +68,7 @@ func TestCreateLaunchTemplateKeepsData(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	lts := w.sim.State().Regions[0].Templates
+	lts := regionState(t, w.sim.State(), "us-east-1").Templates
 	if len(lts) != 1 {
 		t.Fatalf("%d templates in state; want 1", len(lts))
 	}

@@ -38,6 +38,9 @@ type pool struct {
 }
 
 func (p *pool) available(spot bool) int {
+	if p == nil {
+		return 0
+	}
 	if spot {
 		return max(p.spotCap-p.spotUsed, 0)
 	}
@@ -116,15 +119,9 @@ func newRegion(s *Sim, cr catalogRegion) *region {
 func (r *region) reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Pools are made on first use (pool): the catalogue has some 50,000
+	// (zone, type) pairs and most are never touched.
 	r.pools = map[poolKey]*pool{}
-	for _, z := range r.zones {
-		for _, t := range r.sim.catalog.InstanceTypes {
-			r.pools[poolKey{z.Name, t.Name}] = &pool{
-				spotCap: defaultSpotCapacity(r.sim.opts.Seed, z.Name, &t),
-				odCap:   onDemandCapacity,
-			}
-		}
-	}
 	r.instances = map[string]*instance{}
 	r.byTag = tagIndex{}
 	r.order, r.orderPurged = nil, 0
@@ -161,7 +158,31 @@ func (r *region) zone(name string) (catalogZone, bool) {
 	return catalogZone{}, false
 }
 
-func (r *region) pool(az, itype string) *pool { return r.pools[poolKey{az, itype}] }
+// pool returns a (zone, type) pool, making it with its seeded default
+// capacity on first use; nil if the zone is not the region's or the type is
+// not offered there. It must be called with r.mu held.
+func (r *region) pool(az, itype string) *pool {
+	k := poolKey{az, itype}
+	if p, ok := r.pools[k]; ok {
+		return p
+	}
+	t, ok := r.sim.catalog.offeredIn(r.name, itype)
+	if !ok {
+		return nil
+	}
+	if _, ok := r.zone(az); !ok {
+		return nil
+	}
+	p := &pool{spotCap: defaultSpotCapacity(r.sim.opts.Seed, az, t), odCap: onDemandCapacity}
+	r.pools[k] = p
+	return p
+}
+
+// offered reports whether the region offers an instance type.
+func (r *region) offered(itype string) bool {
+	_, ok := r.sim.catalog.offeredIn(r.name, itype)
+	return ok
+}
 
 // settle carries out what the clock has made due since the last call:
 // interruptions whose notice has run out. It must be called with r.mu held

@@ -26,8 +26,8 @@ func TestSpotPriceHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cur.SpotPriceHistory) != 3 {
-		t.Fatalf("current m5.large prices: %d entries; want one per zone (3)", len(cur.SpotPriceHistory))
+	if len(cur.SpotPriceHistory) != len(usEast1Zones) {
+		t.Fatalf("current m5.large prices: %d entries; want one per zone (%d)", len(cur.SpotPriceHistory), len(usEast1Zones))
 	}
 	byZone := map[string]float64{}
 	for _, p := range pools(w, "m5.large") {
@@ -86,7 +86,7 @@ func TestSpotPriceHistory(t *testing.T) {
 func TestDescribeInstanceTypesAndZones(t *testing.T) {
 	w := mustWorld(t, awssim.Options{})
 	var all []types.InstanceTypeInfo
-	p := ec2.NewDescribeInstanceTypesPaginator(w.ec2, &ec2.DescribeInstanceTypesInput{MaxResults: aws.Int32(10)})
+	p := ec2.NewDescribeInstanceTypesPaginator(w.ec2, &ec2.DescribeInstanceTypesInput{MaxResults: aws.Int32(100)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx(t))
 		if err != nil {
@@ -94,8 +94,9 @@ func TestDescribeInstanceTypesAndZones(t *testing.T) {
 		}
 		all = append(all, page.InstanceTypes...)
 	}
-	if len(all) < 30 {
-		t.Errorf("catalogue has %d types; want at least 30", len(all))
+	// us-east-1 offers some 870 current types in the data set.
+	if len(all) < 800 {
+		t.Errorf("us-east-1 offers %d types; want at least 800", len(all))
 	}
 	arm, gpu := 0, 0
 	for _, it := range all {
@@ -117,25 +118,33 @@ func TestDescribeInstanceTypesAndZones(t *testing.T) {
 	if aws.ToInt32(it.VCpuInfo.DefaultVCpus) != 2 || aws.ToInt64(it.MemoryInfo.SizeInMiB) != 8192 {
 		t.Errorf("m5.large = %d vCPU, %d MiB; want 2 and 8192", aws.ToInt32(it.VCpuInfo.DefaultVCpus), aws.ToInt64(it.MemoryInfo.SizeInMiB))
 	}
-	arms, err := w.ec2.DescribeInstanceTypes(ctx(t), &ec2.DescribeInstanceTypesInput{Filters: []types.Filter{{Name: aws.String("processor-info.supported-architecture"), Values: []string{"arm64"}}}})
-	if err != nil {
-		t.Fatal(err)
+	armPages := ec2.NewDescribeInstanceTypesPaginator(w.ec2, &ec2.DescribeInstanceTypesInput{Filters: []types.Filter{{Name: aws.String("processor-info.supported-architecture"), Values: []string{"arm64"}}}})
+	arms := 0
+	for armPages.HasMorePages() {
+		page, err := armPages.NextPage(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		arms += len(page.InstanceTypes)
 	}
-	if len(arms.InstanceTypes) != arm {
-		t.Errorf("arm64 filter found %d; want %d", len(arms.InstanceTypes), arm)
+	if arms != arm {
+		t.Errorf("arm64 filter found %d; want %d", arms, arm)
 	}
 
-	for _, region := range []string{"us-east-1", "us-west-2", "eu-west-1"} {
+	// Zone counts as EC2 has them; regions the data set has no zone ids
+	// for get three.
+	for region, n := range map[string]int{"us-east-1": 6, "us-west-2": 4, "us-west-1": 2, "eu-west-1": 3, "ap-southeast-2": 3, "mx-central-1": 3} {
 		e, _ := w.clients(awssim.DefaultAccessKeyID, awssim.DefaultSecretAccessKey, "", region)
 		az, err := e.DescribeAvailabilityZones(ctx(t), &ec2.DescribeAvailabilityZonesInput{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(az.AvailabilityZones) != 3 || aws.ToString(az.AvailabilityZones[0].RegionName) != region {
-			t.Errorf("%s zones: %+v", region, az.AvailabilityZones)
+		if len(az.AvailabilityZones) != n || aws.ToString(az.AvailabilityZones[0].RegionName) != region {
+			t.Errorf("%s: %d zones; want %d", region, len(az.AvailabilityZones), n)
 		}
 	}
-	e, _ := w.clients(awssim.DefaultAccessKeyID, awssim.DefaultSecretAccessKey, "", "ap-south-1")
+	// GovCloud and China are other partitions, not emulated.
+	e, _ := w.clients(awssim.DefaultAccessKeyID, awssim.DefaultSecretAccessKey, "", "us-gov-west-1")
 	_, err = e.DescribeAvailabilityZones(ctx(t), &ec2.DescribeAvailabilityZonesInput{})
 	wantErr(t, err, "AuthFailure", http.StatusUnauthorized)
 }
@@ -363,8 +372,9 @@ func TestControlAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(st.Regions) != 3 || len(st.Regions[0].Instances) == 0 || len(st.Regions[0].Templates) != 1 {
-			t.Errorf("state: %d regions, %d instances, %d templates", len(st.Regions), len(st.Regions[0].Instances), len(st.Regions[0].Templates))
+		use1 := regionState(t, st, "us-east-1")
+		if len(st.Regions) < 30 || len(use1.Instances) == 0 || len(use1.Templates) != 1 {
+			t.Errorf("state: %d regions, %d instances, %d templates", len(st.Regions), len(use1.Instances), len(use1.Templates))
 		}
 		if code := postJSON(t, w, "/_sim/reset", struct{}{}); code != http.StatusOK {
 			t.Fatalf("POST /_sim/reset = %d", code)
@@ -376,4 +386,53 @@ func TestControlAPI(t *testing.T) {
 			t.Errorf("latency survived reset")
 		}
 	})
+}
+
+// Types users ask for are there, and a type the data set does not price in
+// a region is not offered there: DescribeInstanceTypes does not list it and
+// a launch is refused, as on EC2.
+func TestRealisticCatalogue(t *testing.T) {
+	w := mustWorld(t, awssim.Options{})
+	tests := []struct {
+		name, region string
+		itype        types.InstanceType
+		wantCode     string
+	}{
+		{name: "m5a.large in us-east-1", region: "us-east-1", itype: "m5a.large"},
+		{name: "g6.xlarge in us-east-1", region: "us-east-1", itype: "g6.xlarge"},
+		{name: "c7a.medium in us-east-1", region: "us-east-1", itype: "c7a.medium"},
+		{name: "m5a.large in ap-southeast-2", region: "ap-southeast-2", itype: "m5a.large"},
+		{name: "g6.xlarge not offered in eu-west-1", region: "eu-west-1", itype: "g6.xlarge", wantCode: "InvalidInstanceType"},
+		{name: "unknown type", region: "us-east-1", itype: "m5a.gigantic", wantCode: "InvalidInstanceType"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, _ := w.clients(awssim.DefaultAccessKeyID, awssim.DefaultSecretAccessKey, "", tt.region)
+			out, err := e.DescribeInstanceTypes(ctx(t), &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{tt.itype}})
+			if tt.wantCode != "" {
+				wantErr(t, err, tt.wantCode, http.StatusBadRequest)
+				_, err = e.RunInstances(ctx(t), &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: tt.itype, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+				if tt.wantCode == "InvalidInstanceType" && tt.itype != "m5a.gigantic" {
+					wantErr(t, err, "Unsupported", http.StatusBadRequest)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.InstanceTypes) != 1 || aws.ToInt32(out.InstanceTypes[0].VCpuInfo.DefaultVCpus) == 0 {
+				t.Fatalf("DescribeInstanceTypes(%s) = %+v", tt.itype, out.InstanceTypes)
+			}
+			if tt.itype == "g6.xlarge" {
+				g := out.InstanceTypes[0].GpuInfo
+				if g == nil || len(g.Gpus) != 1 || aws.ToString(g.Gpus[0].Manufacturer) != "NVIDIA" || aws.ToString(g.Gpus[0].Name) != "L4" ||
+					aws.ToInt32(g.Gpus[0].Count) != 1 || aws.ToInt32(g.Gpus[0].MemoryInfo.SizeInMiB) != 24576 || aws.ToInt32(g.TotalGpuMemoryInMiB) != 24576 {
+					t.Errorf("g6.xlarge gpuInfo = %+v; want one NVIDIA L4 with 24 GiB", g)
+				}
+			}
+			if _, err := e.RunInstances(ctx(t), &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: tt.itype, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)}); err != nil {
+				t.Errorf("RunInstances(%s) in %s: %v", tt.itype, tt.region, err)
+			}
+		})
+	}
 }

@@ -272,7 +272,7 @@ func BenchmarkStatusRequest(b *testing.B) {
 		b.Run(s.name, func(b *testing.B) {
 			reg, cs := benchRegistry(b, s.open(b))
 			c := benchCreate(b, reg, false)
-			sp, err := spot.New(spot.Config{EC2Endpoint: simSrv.URL, STSEndpoint: simSrv.URL, DefaultRegion: "us-east-1"})
+			sp, err := spot.New(spot.Config{EC2Endpoint: simSrv.URL, STSEndpoint: simSrv.URL, PricingEndpoint: simSrv.URL, DefaultRegion: "us-east-1"})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -157,7 +157,8 @@ func outcome(err error) string {
 		return "ok"
 	}
 	switch apperr.Code(err) {
-	case apperr.PolicyDenied, apperr.Invalid, apperr.MFARequired, apperr.MFAInvalid:
+	case apperr.PolicyDenied, apperr.Invalid, apperr.PriceTooLow,
+		apperr.MFARequired, apperr.MFAInvalid, apperr.MFAReplayed, apperr.MFALocked:
 		return "refused"
 	}
 	return "failed"

@@ -150,7 +150,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	spec := spot.LaunchSpec{
 		Credentials: sess, Region: l.Region, TokenID: g.tok.ID, ClientToken: spot.ClientToken(g.tok.ID, key),
 		RequestID:     g.requestID,
-		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice,
+		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice, MaxPriceAsked: l.MaxPriceAsked,
 		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
 		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.task.Wait,
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",

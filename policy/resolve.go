@@ -40,10 +40,13 @@ type Usage struct {
 
 // Launch is a launch fully decided: every value inside the policy.
 type Launch struct {
-	Region           string
-	InstanceTypes    []string
-	Count            int
-	MaxPrice         float64 // 0: no per-instance cap
+	Region        string
+	InstanceTypes []string
+	Count         int
+	MaxPrice      float64 // 0: no per-instance cap
+	// MaxPriceAsked: the request named MaxPrice; otherwise it is the
+	// policy's, a ceiling over all its types.
+	MaxPriceAsked    bool
 	AMI              string
 	KeyName          string
 	SecurityGroups   []string
@@ -113,7 +116,7 @@ func (p *Policy) ResolveLaunch(r Request, u Usage) (Launch, error) {
 	case p.MaxPrice > 0 && r.MaxPrice > p.MaxPrice:
 		return Launch{}, denied("rule maxPrice: $%.4f/h asked, at most $%.4f/h per instance", r.MaxPrice, p.MaxPrice)
 	case r.MaxPrice > 0:
-		l.MaxPrice = r.MaxPrice
+		l.MaxPrice, l.MaxPriceAsked = r.MaxPrice, true
 	}
 	if p.MaxHourlySpend > 0 && l.MaxPrice > 0 {
 		if err := p.CheckSpend(u.HourlySpend, float64(l.Count)*l.MaxPrice); err != nil {

@@ -28,7 +28,7 @@ func TestPass(t *testing.T) {
 	sim := awssim.New(awssim.Options{Seed: 3, Now: clock})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
-	sp, err := spot.New(spot.Config{EC2Endpoint: srv.URL, STSEndpoint: srv.URL, DefaultRegion: "us-east-1", Now: clock, TemplateGrace: time.Minute})
+	sp, err := spot.New(spot.Config{EC2Endpoint: srv.URL, STSEndpoint: srv.URL, PricingEndpoint: srv.URL, DefaultRegion: "us-east-1", Now: clock, TemplateGrace: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestReplaceInterrupted(t *testing.T) {
 	sim := awssim.New(awssim.Options{Seed: 5, Now: clock})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
-	sp, err := spot.New(spot.Config{EC2Endpoint: srv.URL, STSEndpoint: srv.URL, DefaultRegion: "us-east-1", Now: clock})
+	sp, err := spot.New(spot.Config{EC2Endpoint: srv.URL, STSEndpoint: srv.URL, PricingEndpoint: srv.URL, DefaultRegion: "us-east-1", Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,9 @@ func TestReplaceInterrupted(t *testing.T) {
 	creds := &capability.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
 	static := spot.Static(spot.Credentials{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey})
 
-	quotes, err := sp.Price(ctx, static, "us-east-1", []string{"t3.micro"})
+	// The policy's t3.* reaches every t3 size the region offers; the
+	// cheapest of them (t3.nano) bounds what a replacement can cost.
+	quotes, err := sp.Price(ctx, static, "us-east-1", []string{"t3.nano", "t3.micro", "t3.small", "t3.medium", "t3.large", "t3.xlarge", "t3.2xlarge"})
 	if err != nil || len(quotes.Quotes) == 0 {
 		t.Fatalf("Price = %+v, %v", quotes, err)
 	}

@@ -4,8 +4,8 @@
 # Installs what is missing (the AWS CLI from Debian's awscli package; headless Chromium
 # from chromium-headless-shell, for the page tests; the Vault server,
 # built once from its Go module and cached outside the repo), starts a real Vault dev
-# server, then runs gofmt, go vet and the whole test suite with the race detector.
-# Vault is stopped on exit, whatever happened.
+# server and a three-node Vault Raft cluster with TLS, then runs gofmt, go vet and the
+# whole test suite with the race detector. Both Vaults are stopped on exit, whatever happened.
 #
 # Extra arguments go to `go test` (e.g. scripts/test.sh -run TestServe ./server/).
 set -euo pipefail
@@ -40,6 +40,21 @@ aws --version
 vault_bin=$(scripts/vault-dev.sh build)
 export SPOTTER_VAULT_BIN="$vault_bin"
 
+vault_state=$(mktemp -d)
+cluster_pid=""
+cleanup() {
+  # A cluster still starting is stopped first, so it cannot start nodes after cluster-stop.
+  if [ -n "$cluster_pid" ]; then kill "$cluster_pid" 2>/dev/null || true; wait "$cluster_pid" 2>/dev/null || true; fi
+  SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh cluster-stop >/dev/null 2>&1 || true
+  SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh stop >/dev/null 2>&1 || true
+  rm -rf "$vault_state" "$tooldir"
+}
+trap cleanup EXIT
+# The cluster spends most of its ~15 s start waiting on Raft joins: start it now, in the
+# background, and collect it after vet.
+SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh cluster >"$vault_state/cluster.env" 2>"$vault_state/cluster.log" &
+cluster_pid=$!
+
 step "format, vet, tidy"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './scripts/*'))
 if [ -n "$unformatted" ]; then
@@ -50,13 +65,21 @@ go vet ./...
 go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
 
 step "Vault dev server"
-vault_state=$(mktemp -d)
-cleanup() { SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh stop >/dev/null 2>&1 || true; rm -rf "$vault_state" "$tooldir"; }
-trap cleanup EXIT
 eval "$(SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh start)"
 export VAULT_ADDR VAULT_TOKEN
-# Tests that need Vault, the AWS CLI or the browser fail instead of skipping when these are set.
-export SPOTTER_REQUIRE_VAULT=1 SPOTTER_REQUIRE_AWSCLI=1 SPOTTER_REQUIRE_BROWSER=1
+
+step "Vault Raft cluster"
+status=0 waited=$SECONDS
+wait "$cluster_pid" || status=$?
+cluster_pid=""
+cat "$vault_state/cluster.log" >&2
+echo "waited $((SECONDS - waited)) s for it after vet"
+[ "$status" = 0 ] || { echo "the Vault cluster did not start (exit $status)" >&2; exit 1; }
+# Only the cluster's SPOTTER_VAULT_* lines: VAULT_ADDR and VAULT_TOKEN stay the dev
+# server's; the cluster tests read the token and CA from the cluster's state dir.
+eval "$(grep '^export SPOTTER_VAULT_' "$vault_state/cluster.env")"
+# Tests that need Vault, the cluster, the AWS CLI or the browser fail instead of skipping when these are set.
+export SPOTTER_REQUIRE_VAULT=1 SPOTTER_REQUIRE_VAULT_CLUSTER=1 SPOTTER_REQUIRE_AWSCLI=1 SPOTTER_REQUIRE_BROWSER=1
 
 step "go test"
 if [ $# -gt 0 ]; then

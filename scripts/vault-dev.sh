@@ -5,6 +5,17 @@
 #   eval "$(scripts/vault-dev.sh start)" start a dev server on a free loopback port, export its address
 #   scripts/vault-dev.sh stop           stop the server that 'start' started
 #   scripts/vault-dev.sh run            run a dev server in the foreground
+#   eval "$(scripts/vault-dev.sh cluster)" start a three-node Raft cluster with TLS, export its address
+#   scripts/vault-dev.sh cluster-stop   stop the cluster that 'cluster' started and remove its state
+#
+# The cluster (state in $SPOTTER_VAULT_CLUSTER_STATE, default $SPOTTER_VAULT_STATE/cluster) is
+# three `vault server` processes on loopback ports in 18300-18399, each with integrated
+# storage (raft) in its own directory and retry_join towards the other two, TLS on every
+# API listener from a CA this script makes (Raft and request forwarding between nodes use
+# Vault's own cluster TLS), initialised with one unseal key and unsealed. It
+# prints VAULT_ADDR (node 1), VAULT_TOKEN (root), VAULT_CACERT and SPOTTER_VAULT_NODES (all
+# three API addresses), plus SPOTTER_VAULT_CLUSTER_STATE for internal/vaulttest, which kills
+# and restarts nodes through the pid files and unseal key kept there. 'stop' leaves it alone.
 #
 # Debian packages no Vault, so we build the real server from its Go module (pinned in
 # scripts/tools/go.mod). The first build takes about 6 minutes on 2 cores; later runs reuse
@@ -83,11 +94,15 @@ stop() {
   fi
 }
 
+source "$here/vault-cluster.sh"
+
 case "${1:-start}" in
   build) build ;;
   start) start ;;
   stop) stop ;;
   run) build >/dev/null; exec "$bin" server -dev -dev-listen-address="127.0.0.1:${VAULT_DEV_PORT:-8200}" ;;
   bin) build ;;
-  *) echo "usage: $0 build|start|stop|run|bin" >&2; exit 2 ;;
+  cluster) cluster ;;
+  cluster-stop) cluster_stop ;;
+  *) echo "usage: $0 build|start|stop|run|bin|cluster|cluster-stop" >&2; exit 2 ;;
 esac

@@ -35,6 +35,7 @@ func implementations() []implementation {
 	return []implementation{
 		{name: "embedded", open: openEmbeddedFixture},
 		{name: "vault", open: openVaultFixture},
+		{name: "vault-cluster", open: openClusterFixture},
 	}
 }
 

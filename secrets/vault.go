@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -13,13 +15,20 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/internal/logthrottle"
 )
 
 // VaultConfig configures the Vault store. Addr and one way to log in (Token,
 // or RoleID with SecretID) are required; the rest have defaults.
 type VaultConfig struct {
-	Addr  string // VAULT_ADDR
-	Token string // VAULT_TOKEN; never logged
+	Addr string // VAULT_ADDR
+	// Addrs are more nodes of the same Vault cluster (SPOTTER_VAULT_ADDRS):
+	// when the node in use does not answer, calls go on to the next.
+	Addrs []string
+	// CACert is a PEM file of CAs to trust for Vault's TLS certificate;
+	// when empty, VAULT_CACERT and the other VAULT_* TLS settings apply.
+	CACert string
+	Token  string // VAULT_TOKEN; never logged
 	// RoleID and SecretID log in with AppRole (VAULT_ROLE_ID, VAULT_SECRET_ID).
 	// When RoleID is set, AppRole is used and Token is ignored.
 	RoleID       string
@@ -67,10 +76,15 @@ func (c *VaultConfig) defaults() {
 // v2, sealing and token signing in Transit. Every cross-replica guarantee
 // rests on KV check-and-set.
 type Vault struct {
-	client  *api.Client
-	cfg     VaultConfig
-	log     *slog.Logger
-	timeout time.Duration
+	client *api.Client
+	cfg    VaultConfig
+	nodes  []string   // cfg.Addr then cfg.Addrs; the client uses one at a time
+	nodeMu sync.Mutex // guards node and moving the client to another
+	node   int        // index in nodes of the one the client uses
+	// switchLog keeps an outage's node switches to one line per node per window.
+	switchLog *logthrottle.Limiter[string]
+	log       *slog.Logger
+	timeout   time.Duration
 
 	stop context.CancelFunc // ends the token renewal goroutine
 	wg   sync.WaitGroup
@@ -85,7 +99,10 @@ type Vault struct {
 // message naming the path if the token lacks a permission it needs.
 func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 	cfg.defaults()
-	if cfg.Addr == "" {
+	if cfg.Addr == "" && len(cfg.Addrs) > 0 {
+		cfg.Addr, cfg.Addrs = cfg.Addrs[0], cfg.Addrs[1:]
+	}
+	if strings.TrimSpace(cfg.Addr) == "" {
 		return nil, apperr.New(apperr.Invalid, "vault: no address (set VAULT_ADDR)")
 	}
 	if cfg.RoleID == "" && cfg.Token == "" {
@@ -102,8 +119,22 @@ func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 	if ac.Error != nil {
 		return nil, fmt.Errorf("vault: client config from environment: %w", ac.Error)
 	}
-	ac.Address = cfg.Addr
+	nodes := nodeList(cfg.Addr, cfg.Addrs)
+	if len(nodes) > 1 {
+		// Switching nodes is by URL; a unix socket is one local server.
+		for _, n := range nodes {
+			if u, err := url.Parse(n); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, apperr.New(apperr.Invalid, "vault: node address %q: want http(s)://host:port", n)
+			}
+		}
+	}
+	ac.Address = nodes[0]
 	ac.Timeout = cfg.Timeout
+	if cfg.CACert != "" {
+		if err := ac.ConfigureTLS(&api.TLSConfig{CACert: cfg.CACert}); err != nil {
+			return nil, apperr.Wrap(err, apperr.Invalid, "vault: CA certificate %s", cfg.CACert)
+		}
+	}
 	// One quick retry rides out a leader change; more would only push a
 	// fault past the caller's deadline, which is the thing we must not do.
 	ac.MaxRetries = 1
@@ -115,6 +146,11 @@ func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 	if t, ok := ac.HttpClient.Transport.(*http.Transport); ok {
 		t.MaxIdleConns = maxIdleConns
 		t.MaxIdleConnsPerHost = maxIdleConns
+		if len(nodes) > 1 {
+			// A node cut off by the network swallows SYNs; give up on it
+			// soon enough that the next node can still answer in time.
+			t.DialContext = (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext
+		}
 	}
 	client, err := api.NewClient(ac)
 	if err != nil {
@@ -123,7 +159,7 @@ func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 	// NewClient picks up VAULT_TOKEN from the environment; only cfg counts.
 	client.ClearToken()
 
-	v := &Vault{client: client, cfg: cfg, log: cfg.Logger, timeout: cfg.Timeout}
+	v := &Vault{client: client, cfg: cfg, nodes: nodes, switchLog: newSwitchLog(cfg.Logger), log: cfg.Logger, timeout: cfg.Timeout}
 	login, err := v.login(ctx)
 	if err != nil {
 		return nil, err
@@ -146,6 +182,7 @@ func (v *Vault) Close() error {
 		v.stop()
 	}
 	v.wg.Wait()
+	v.switchLog.Flush()
 	return nil
 }
 
@@ -154,7 +191,11 @@ func (v *Vault) Close() error {
 func (v *Vault) Ping(ctx context.Context) error {
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
-	h, err := v.client.Sys().HealthWithContext(ctx)
+	var h *api.HealthResponse
+	err := v.onAnyNode(ctx, func() (err error) {
+		h, err = v.client.Sys().HealthWithContext(ctx)
+		return err
+	})
 	if err != nil {
 		return v.fault(err, "health check")
 	}

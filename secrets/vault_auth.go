@@ -25,7 +25,11 @@ func (v *Vault) login(ctx context.Context) (*api.Secret, error) {
 	v.client.SetToken(v.cfg.Token)
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
-	self, err := v.client.Auth().Token().LookupSelfWithContext(ctx)
+	var self *api.Secret
+	err := v.onAnyNode(ctx, func() (err error) {
+		self, err = v.client.Auth().Token().LookupSelfWithContext(ctx)
+		return err
+	})
 	if err != nil {
 		status, msgs := responseErrors(err)
 		if status == 403 && containsAny(msgs, "invalid token") {
@@ -60,16 +64,21 @@ func (v *Vault) login(ctx context.Context) (*api.Secret, error) {
 func (v *Vault) loginAppRole(ctx context.Context) (*api.Secret, error) {
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
-	// Log in on a clone without a token: a stale token on the main client
-	// must not ride along with the login request.
-	c, err := v.client.Clone()
-	if err != nil {
-		return nil, err
-	}
-	c.ClearToken()
 	path := "auth/" + v.cfg.AppRoleMount + "/login"
-	s, err := c.Logical().WriteWithContext(ctx, path, map[string]any{
-		"role_id": v.cfg.RoleID, "secret_id": v.cfg.SecretID,
+	var s *api.Secret
+	err := v.onAnyNode(ctx, func() error {
+		// Log in on a clone without a token: a stale token on the main
+		// client must not ride along with the login request. Cloned per
+		// try, so it goes to the node the client uses now.
+		c, err := v.client.Clone()
+		if err != nil {
+			return err
+		}
+		c.ClearToken()
+		s, err = c.Logical().WriteWithContext(ctx, path, map[string]any{
+			"role_id": v.cfg.RoleID, "secret_id": v.cfg.SecretID,
+		})
+		return err
 	})
 	if err != nil {
 		if status, msgs := responseErrors(err); status == 400 || status == 403 {
@@ -171,9 +180,16 @@ func (v *Vault) relogin(ctx context.Context) *api.Secret {
 // callers) and runs call once more. A token can expire between the
 // watcher's last renewal and its re-login, most of all on a loaded host;
 // without this, requests in that gap would fail.
+//
+// Each run goes to any node that answers (onAnyNode).
 func (v *Vault) retryAuth(ctx context.Context, call func() (*api.Secret, error)) (*api.Secret, error) {
+	var s *api.Secret
+	once := func() (err error) {
+		s, err = call()
+		return err
+	}
 	tok := v.client.Token()
-	s, err := call()
+	err := v.onAnyNode(ctx, once)
 	if err == nil || v.cfg.RoleID == "" {
 		return s, err
 	}
@@ -188,5 +204,6 @@ func (v *Vault) retryAuth(ctx context.Context, call func() (*api.Secret, error))
 		}
 	}
 	v.loginMu.Unlock()
-	return call()
+	err = v.onAnyNode(ctx, once)
+	return s, err
 }

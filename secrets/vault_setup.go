@@ -37,7 +37,11 @@ func (v *Vault) ensure(ctx context.Context) error {
 func (v *Vault) ensureMount(ctx context.Context, path, typ string, opts map[string]string, desc string) error {
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
-	m, err := v.client.Sys().GetMountWithContext(ctx, path)
+	var m *api.MountOutput
+	err := v.onAnyNode(ctx, func() (err error) {
+		m, err = v.client.Sys().GetMountWithContext(ctx, path)
+		return err
+	})
 	status, msgs := responseErrors(err)
 	switch {
 	case err == nil:
@@ -59,7 +63,9 @@ func (v *Vault) ensureMount(ctx context.Context, path, typ string, opts map[stri
 	default:
 		return v.fault(err, "sys/mounts/"+path)
 	}
-	err = v.client.Sys().MountWithContext(ctx, path, &api.MountInput{Type: typ, Options: opts, Description: desc})
+	err = v.onAnyNode(ctx, func() error {
+		return v.client.Sys().MountWithContext(ctx, path, &api.MountInput{Type: typ, Options: opts, Description: desc})
+	})
 	status, msgs = responseErrors(err)
 	switch {
 	case err == nil:
@@ -87,14 +93,18 @@ func (v *Vault) probeMount(ctx context.Context, path, typ string) bool {
 	}
 	for _, probe := range probes {
 		p, query, _ := strings.Cut(probe, "?")
-		r := v.client.NewRequest("GET", "/v1/"+p)
-		if query != "" {
-			r.Params.Set("list", "true")
-		}
-		resp, err := v.client.RawRequestWithContext(ctx, r)
-		if resp != nil {
-			resp.Body.Close()
-		}
+		err := v.onAnyNode(ctx, func() error {
+			// Built per try: a request carries the node's address.
+			r := v.client.NewRequest("GET", "/v1/"+p)
+			if query != "" {
+				r.Params.Set("list", "true")
+			}
+			resp, err := v.client.RawRequestWithContext(ctx, r)
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return err
+		})
 		status, msgs := responseErrors(err)
 		if err == nil || (status == 404 && !containsAny(msgs, "no handler for route")) {
 			return true
@@ -109,7 +119,11 @@ func (v *Vault) ensureKey(ctx context.Context, name string, params map[string]an
 	ctx, cancel := v.deadline(ctx)
 	defer cancel()
 	path := v.cfg.TransitMount + "/keys/" + name
-	s, err := v.client.Logical().ReadWithContext(ctx, path)
+	var s *api.Secret
+	err := v.onAnyNode(ctx, func() (err error) {
+		s, err = v.client.Logical().ReadWithContext(ctx, path)
+		return err
+	})
 	if err != nil {
 		if status, _ := responseErrors(err); status == 403 {
 			return apperr.Wrap(err, apperr.Unavailable,
@@ -126,7 +140,10 @@ func (v *Vault) ensureKey(ctx context.Context, name string, params map[string]an
 		}
 		return nil
 	}
-	if _, err := v.client.Logical().WriteWithContext(ctx, path, params); err != nil {
+	if err := v.onAnyNode(ctx, func() error {
+		_, err := v.client.Logical().WriteWithContext(ctx, path, params)
+		return err
+	}); err != nil {
 		if status, _ := responseErrors(err); status == 403 {
 			return apperr.Wrap(err, apperr.Unavailable,
 				"vault: transit key %s is missing and the token may not create it: permission denied on %s (grant create and update)", path, path)

@@ -34,7 +34,7 @@ func uniqueNames() vaultNames {
 
 func (n vaultNames) config(srv vaulttest.Server, tb testing.TB) secrets.VaultConfig {
 	return secrets.VaultConfig{
-		Addr: srv.Addr, Token: srv.Token,
+		Addr: srv.Addr, Token: srv.Token, CACert: srv.CACert,
 		KVMount: n.kv, TransitMount: n.transit, KeyName: n.key, SigningKeyName: n.sign,
 		Logger: testLogger(tb),
 	}
@@ -70,7 +70,12 @@ func openVault(tb testing.TB, cfg secrets.VaultConfig) *secrets.Vault {
 
 func openVaultFixture(t testing.TB) fixture {
 	t.Helper()
-	srv := vaulttest.Shared(t)
+	return openVaultFixtureOn(t, vaulttest.Shared(t))
+}
+
+// openVaultFixtureOn opens a store on srv with names of its own.
+func openVaultFixtureOn(t testing.TB, srv vaulttest.Server) fixture {
+	t.Helper()
 	n := uniqueNames()
 	cleanupVault(t, srv.Client(t), n)
 	v := openVault(t, n.config(srv, t))
@@ -82,7 +87,7 @@ func openVaultFixture(t testing.TB) fixture {
 			// read-only KV token would.
 			req, _ := http.NewRequest(http.MethodGet, srv.Addr+"/v1/"+n.kv+"/data/"+key, nil)
 			req.Header.Set("X-Vault-Token", srv.Token)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := srv.HTTPClient(t).Do(req)
 			if err != nil {
 				t.Fatalf("raw read: %v", err)
 			}

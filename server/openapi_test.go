@@ -33,7 +33,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := spot.New(spot.Config{EC2Endpoint: "http://127.0.0.1:1", STSEndpoint: "http://127.0.0.1:1", DefaultRegion: "us-east-1"})
+	sp, err := spot.New(spot.Config{EC2Endpoint: "http://127.0.0.1:1", STSEndpoint: "http://127.0.0.1:1", PricingEndpoint: "http://127.0.0.1:1", DefaultRegion: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}

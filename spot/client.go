@@ -23,19 +23,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/spot/ondemand"
 )
 
 // Config configures a Client. Only the zero value of optional fields is
 // defaulted; nothing is read from the environment or ~/.aws, so the caller
 // decides (from AWS_ENDPOINT_URL_EC2 and friends) and tests stay hermetic.
 type Config struct {
-	// EC2Endpoint and STSEndpoint override the AWS endpoints (BaseEndpoint),
-	// e.g. an awssim URL. Empty means the real regional endpoints.
-	EC2Endpoint string
-	STSEndpoint string
+	// EC2Endpoint, STSEndpoint and PricingEndpoint override the AWS
+	// endpoints (BaseEndpoint), e.g. an awssim URL. Empty means the real
+	// endpoints (the Price List API's in us-east-1).
+	EC2Endpoint     string
+	STSEndpoint     string
+	PricingEndpoint string
 	// DefaultRegion is used when a call names no region.
 	DefaultRegion string
 	// HTTPClient carries every AWS call; nil means the SDK's default
@@ -57,10 +61,6 @@ type Config struct {
 	// ServiceCredentials is spotter's own AWS identity, used to assume a
 	// token's role when the token stores no keys. Optional.
 	ServiceCredentials aws.CredentialsProvider
-	// OnDemandPrices returns the on-demand Linux price per hour of a type in
-	// a region. EC2 has no API for it (the Pricing API is another service),
-	// so it is injected; when nil or unknown, replies omit it and say so.
-	OnDemandPrices func(region, instanceType string) (float64, bool)
 	// WaitTimeout bounds LaunchSpec.Wait (default 3 min); PollInterval is
 	// the DescribeInstances period while waiting (default 2 s).
 	WaitTimeout  time.Duration
@@ -114,6 +114,12 @@ type Client struct {
 
 	arch archCache
 
+	// On-demand prices: the Price List API, a day's cache of its answers,
+	// and the bundled table for when it cannot be asked (pricing.go).
+	pricing pricingAPI
+	table   *ondemand.Table
+	od      odCache
+
 	// templates remembers launch templates known to exist, per region and
 	// name, to skip CreateLaunchTemplate on the hot path. It may be wrong
 	// (another account, or the reaper deleted it): CreateFleet then reports
@@ -156,14 +162,21 @@ func New(cfg Config) (*Client, error) {
 	if cfg.TemplateGrace <= 0 {
 		cfg.TemplateGrace = 10 * time.Minute
 	}
-	return &Client{
+	c := &Client{
 		cfg:       cfg,
 		http:      httpClient(cfg.HTTPClient),
 		now:       cfg.Now,
 		log:       cfg.Logger,
 		regions:   map[string]*regionClients{},
 		templates: map[string]struct{}{},
-	}, nil
+		table:     bundledTable(cfg.Logger),
+	}
+	c.pricing = pricing.NewFromConfig(c.awsConfig(pricingRegion), func(o *pricing.Options) {
+		if cfg.PricingEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.PricingEndpoint)
+		}
+	})
+	return c, nil
 }
 
 var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)

@@ -344,10 +344,12 @@ func (c *Client) fleet(ctx context.Context, f *fleetCall, token string, n int, o
 			typ = cmpOr(typ, string(lto.Overrides.InstanceType))
 			az = cmpOr(az, aws.ToString(lto.Overrides.AvailabilityZone))
 		}
-		lifecycle := "on-demand"
-		price, _ := f.onDemand(typ)
+		lifecycle, price := "spot", 0.0
 		if fi.Lifecycle == types.InstanceLifecycleSpot {
-			lifecycle, price = "spot", f.spotPrice(typ, az)
+			price = f.spotPrice(typ, az)
+		} else {
+			lifecycle = "on-demand"
+			price, _ = f.onDemand(typ)
 		}
 		for _, id := range fi.InstanceIds {
 			res.instances = append(res.instances, Instance{ID: id, Type: typ, AZ: az, Lifecycle: lifecycle, State: "pending", Price: money.FromDollars(price), ExpiresAt: expires})

@@ -48,16 +48,15 @@ func mustEnv(tb testing.TB) *env {
 	e.srv = httptest.NewServer(http.HandlerFunc(e.count))
 	tb.Cleanup(e.srv.Close)
 	c, err := New(Config{
-		EC2Endpoint:    e.srv.URL,
-		STSEndpoint:    e.srv.URL,
-		DefaultRegion:  region,
-		HTTPClient:     e.srv.Client(),
-		Now:            ck.Now,
-		MaxBackoff:     time.Millisecond,
-		PollInterval:   5 * time.Millisecond,
-		WaitTimeout:    2 * time.Second,
-		OnDemandPrices: e.sim.OnDemandPrice, // as an operator's price table would
-
+		EC2Endpoint:     e.srv.URL,
+		STSEndpoint:     e.srv.URL,
+		PricingEndpoint: e.srv.URL, // awssim answers the Price List API too
+		DefaultRegion:   region,
+		HTTPClient:      e.srv.Client(),
+		Now:             ck.Now,
+		MaxBackoff:      time.Millisecond,
+		PollInterval:    5 * time.Millisecond,
+		WaitTimeout:     2 * time.Second,
 	})
 	if err != nil {
 		tb.Fatal(err)

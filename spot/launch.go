@@ -36,13 +36,17 @@ type LaunchSpec struct {
 	AvailabilityZones []string // zones in the default VPC; neither = every zone offering the types
 	Count             int
 	MaxPrice          float64 // per instance-hour, 0 = no cap (EC2 then caps at on-demand)
-	MaxTotalPrice     float64 // fleet $/hour, 0 = no cap
-	AMI               string
-	KeyName           string
-	SecurityGroups    []string // ids (sg-…) or default-VPC names
-	UserData          []byte   // the operator's, raw
-	TTL               time.Duration
-	Tags              map[string]string
+	// MaxPriceAsked: the caller named MaxPrice. Only such a price is held
+	// to MaxPriceOnDemandFactor × the asked types' on-demand price; a
+	// policy's ceiling covers all of its types, cheap ones included.
+	MaxPriceAsked  bool
+	MaxTotalPrice  float64 // fleet $/hour, 0 = no cap
+	AMI            string
+	KeyName        string
+	SecurityGroups []string // ids (sg-…) or default-VPC names
+	UserData       []byte   // the operator's, raw
+	TTL            time.Duration
+	Tags           map[string]string
 
 	DryRun           bool
 	OnDemandFallback bool
@@ -115,7 +119,11 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		return LaunchResult{}, err
 	}
 	spec.InstanceTypes = bootable
-	if err := c.checkMaxPrice(region, spec.InstanceTypes, spec.MaxPrice); err != nil {
+	// On-demand prices (to bound maxPrice, of live instances for the spend
+	// cap, of fallback pools) come from the Price List API with the
+	// token's credentials.
+	od := c.odPrices(ctx, spec.Credentials, region)
+	if err := c.checkMaxPrice(od, spec.InstanceTypes, spec.MaxPrice, spec.MaxPriceAsked); err != nil {
 		return LaunchResult{}, err
 	}
 	tmpl := newTemplate(spec, userData)
@@ -144,7 +152,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	}(spec)
 	var live []Instance
 	if spec.Admit != nil {
-		if live, err = c.live(ctx, api, opt, region, spec.TokenID, spec.AdmitPrices); err != nil {
+		if live, err = c.live(ctx, api, opt, od, spec.TokenID, spec.AdmitPrices); err != nil {
 			return LaunchResult{}, err
 		}
 	}
@@ -203,7 +211,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		tags["Name"] = "spotter " + spec.TokenID
 	}
 	f := fleetCall{api: api, opt: opt, region: region, tmpl: tmpl, pools: pools, tags: tags, prices: prices,
-		onDemand: func(typ string) (float64, bool) { return c.onDemandPrice(region, typ) }}
+		onDemand: od.price}
 
 	if spec.DryRun {
 		err := f.create(ctx, spec.ClientToken, spec.Count, false, spec.MaxPrice, spec.MaxTotalPrice, true, nil)
@@ -265,6 +273,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	for _, in := range res.Instances {
 		res.HourlyCost += in.Price
 	}
+	res.Warnings = append(res.Warnings, od.warnings()...)
 	// Debug: the handler's audit event already records every launch at
 	// info, with its instances and cost.
 	log.LogAttrs(ctx, slog.LevelDebug, "launched", slog.Int("count", len(res.Instances)), slog.Bool("replayed", res.Replayed), slog.String("template", tmpl.name))

@@ -13,25 +13,31 @@ import (
 // the decimal point (30 for 0.30), not a bid.
 const MaxPriceOnDemandFactor = 10
 
-// checkMaxPrice refuses a maxPrice that is not a finite positive number, or
-// that is over MaxPriceOnDemandFactor × the on-demand price of the dearest
-// of types in region. When any type's on-demand price is unknown only the
-// policy's hard ceiling (policy.MaxPriceCeiling, checked before MFA) holds.
-func (c *Client) checkMaxPrice(region string, types []string, maxPrice float64) error {
+// checkMaxPrice refuses a maxPrice that is not a finite positive number, or,
+// when the caller asked for it, that is over MaxPriceOnDemandFactor × the
+// on-demand price of the dearest of types in the region. When any type's
+// on-demand price is unknown only the policy's hard ceiling
+// (policy.MaxPriceCeiling, checked before MFA) holds.
+func (c *Client) checkMaxPrice(od *odPrices, types []string, maxPrice float64, asked bool) error {
 	if maxPrice == 0 {
 		return nil
 	}
 	if math.IsNaN(maxPrice) || math.IsInf(maxPrice, 0) || maxPrice < 0 {
 		return apperr.New(apperr.Invalid, "maxPrice: must be a finite price above 0 dollars per instance-hour")
 	}
+	if !asked {
+		return nil
+	}
+	region := od.region
+	od.prefetch(types)
 	dearest, which := 0.0, ""
 	for _, t := range types {
-		od, ok := c.onDemandPrice(region, t)
-		if !ok || od <= 0 {
+		p, ok := od.price(t)
+		if !ok || p <= 0 {
 			return nil
 		}
-		if od > dearest {
-			dearest, which = od, t
+		if p > dearest {
+			dearest, which = p, t
 		}
 	}
 	if which == "" || maxPrice <= dearest*MaxPriceOnDemandFactor {

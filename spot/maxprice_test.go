@@ -36,7 +36,7 @@ func TestLaunchRefusesAbsurdMaxPrice(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			before := e.callCount("CreateFleet")
 			s := e.spec("tokP", name, 1)
-			s.MaxPrice, s.DryRun = tt.price, true
+			s.MaxPrice, s.MaxPriceAsked, s.DryRun = tt.price, true, true
 			_, err := e.client.Launch(context.Background(), s)
 			if !tt.refuse {
 				if err != nil {
@@ -55,14 +55,33 @@ func TestLaunchRefusesAbsurdMaxPrice(t *testing.T) {
 	}
 }
 
-// With no on-demand price known, only the policy's hard ceiling holds here.
+// With no on-demand price known (a type neither the Price List API nor the
+// bundled table prices), only the policy's hard ceiling holds here.
 func TestMaxPriceUnknownOnDemand(t *testing.T) {
 	e := mustEnv(t)
-	e.client.cfg.OnDemandPrices = nil
-	if err := e.client.checkMaxPrice(region, []string{"m5.large"}, 999); err != nil {
+	od := e.client.odPrices(context.Background(), e.creds, region)
+	if err := e.client.checkMaxPrice(od, []string{"m5.large", "x9.unknown"}, 999, true); err != nil {
 		t.Fatalf("checkMaxPrice with unknown on-demand price = %v; want nil", err)
 	}
-	if err := e.client.checkMaxPrice(region, []string{"m5.large"}, math.Inf(1)); apperr.Code(err) != apperr.Invalid {
+	if err := e.client.checkMaxPrice(od, []string{"m5.large"}, math.Inf(1), true); apperr.Code(err) != apperr.Invalid {
 		t.Fatalf("checkMaxPrice(+Inf) = %v; want invalid_request", err)
+	}
+}
+
+// A policy's maxPrice, inherited by a launch that names none, is a ceiling
+// over all the policy's types: a cheap type under it is not refused.
+func TestMaxPriceInheritedNotHeldToFactor(t *testing.T) {
+	e := mustEnv(t)
+	od := e.client.odPrices(context.Background(), e.creds, region)
+	t3, _ := e.sim.OnDemandPrice(region, "t3.micro")
+	price := t3*MaxPriceOnDemandFactor + 0.01
+	if err := e.client.checkMaxPrice(od, []string{"t3.micro"}, price, false); err != nil {
+		t.Errorf("inherited maxPrice %v refused: %v", price, err)
+	}
+	if err := e.client.checkMaxPrice(od, []string{"t3.micro"}, price, true); apperr.Code(err) != apperr.Invalid {
+		t.Errorf("asked maxPrice %v = %v; want invalid_request", price, err)
+	}
+	if err := e.client.checkMaxPrice(od, []string{"t3.micro"}, math.NaN(), false); apperr.Code(err) != apperr.Invalid {
+		t.Errorf("inherited NaN = %v; want invalid_request", err)
 	}
 }

@@ -27,7 +27,7 @@ func TestPoolPricePanicFailsTheLaunch(t *testing.T) {
 	var logs bytes.Buffer
 	base := e.srv.Client().Transport
 	c, err := New(Config{
-		EC2Endpoint: e.srv.URL, STSEndpoint: e.srv.URL, DefaultRegion: region, Now: e.clock.Now,
+		EC2Endpoint: e.srv.URL, STSEndpoint: e.srv.URL, PricingEndpoint: e.srv.URL, DefaultRegion: region, Now: e.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -124,7 +124,7 @@ func (c *Client) Reap(ctx context.Context, creds aws.CredentialsProvider, region
 		}
 	}
 	rep.Actions = append(rep.Actions, acts...)
-	rep.Usage = c.usage(ctx, api, opt, region, all, acts)
+	rep.Usage = c.usage(ctx, api, opt, c.odPrices(ctx, creds, region), all, acts)
 	for _, a := range acts {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "reaped instance", slog.String("instance", a.InstanceID), slog.String("token", a.TokenID), slog.String("reason", a.Reason), slog.String("region", region))
 	}
@@ -186,7 +186,7 @@ func (c *Client) reapSpotRequests(ctx context.Context, api ec2API, opt func(*ec2
 
 // usage sums, per token, the live instances the pass did not end, priced
 // now (best effort: an instance whose price is unknown counts at $0).
-func (c *Client) usage(ctx context.Context, api ec2API, opt func(*ec2.Options), region string, all []Instance, ended []ReapAction) map[string]Usage {
+func (c *Client) usage(ctx context.Context, api ec2API, opt func(*ec2.Options), od *odPrices, all []Instance, ended []ReapAction) map[string]Usage {
 	gone := make(map[string]bool, len(ended))
 	for _, a := range ended {
 		gone[a.InstanceID] = true
@@ -200,7 +200,11 @@ func (c *Client) usage(ctx context.Context, api ec2API, opt func(*ec2.Options), 
 	if len(live) == 0 {
 		return nil
 	}
-	c.priceInstances(ctx, api, opt, region, live)
+	c.priceInstances(ctx, api, opt, od, live)
+	for _, w := range od.warnings() {
+		// Debug: every pass would repeat it; the lookup logged the cause.
+		c.log.DebugContext(ctx, "reaper usage: "+w)
+	}
 	u := map[string]Usage{}
 	for _, in := range live {
 		tok := in.tags[TagToken]

@@ -120,7 +120,7 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 		tmpl, tags[TagTemplate] = rt, rt.name
 	}
 	f := fleetCall{api: api, opt: opt, region: region, tmpl: tmpl, pools: pools,
-		tags: tags, prices: prices, onDemand: func(typ string) (float64, bool) { return c.onDemandPrice(region, typ) }}
+		tags: tags, prices: prices, onDemand: c.odPrices(ctx, creds, region).price}
 	// The template exists (the original launched from it, and the reaper
 	// keeps templates live instances use, or it was just made); mark it
 	// known so a vanished one fails here rather than being recreated from

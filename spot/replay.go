@@ -68,7 +68,9 @@ func (c *Client) replayed(ctx context.Context, api ec2API, opt func(*ec2.Options
 		res.Warnings = append(res.Warnings, fmt.Sprintf("the original launch started %d of %d", len(got), spec.Count))
 	}
 	if !priced(res.Instances) {
-		c.priceInstances(ctx, api, opt, spec.Region, res.Instances)
+		od := c.odPrices(ctx, spec.Credentials, spec.Region)
+		c.priceInstances(ctx, api, opt, od, res.Instances)
+		res.Warnings = append(res.Warnings, od.warnings()...)
 	}
 	if spec.Wait {
 		if err := c.settle(ctx, api, opt, spec, &res); err != nil {
@@ -114,7 +116,9 @@ func (c *Client) replayAfterMismatch(ctx context.Context, api ec2API, opt func(*
 }
 
 // priceInstances fills the current price of each instance; best effort.
-func (c *Client) priceInstances(ctx context.Context, api ec2API, opt func(*ec2.Options), region string, ins []Instance) {
+// On-demand instances are priced through od (the Price List API or the
+// bundled table), which remembers what to warn about.
+func (c *Client) priceInstances(ctx context.Context, api ec2API, opt func(*ec2.Options), od *odPrices, ins []Instance) {
 	var itypes []string
 	for _, in := range ins {
 		if in.Lifecycle == "spot" {
@@ -125,21 +129,21 @@ func (c *Client) priceInstances(ctx context.Context, api ec2API, opt func(*ec2.O
 	if len(itypes) > 0 {
 		prices, _ = spotPrices(ctx, api, opt, dedupe(itypes), c.now().UTC())
 	}
+	var odTypes []string
+	for _, in := range ins {
+		if in.Lifecycle != "spot" {
+			odTypes = append(odTypes, in.Type)
+		}
+	}
+	od.prefetch(odTypes)
 	for i, in := range ins {
 		if in.Lifecycle == "spot" {
 			ins[i].Price = money.FromDollars(prices[poolKey{in.Type, in.AZ}])
 		} else {
-			od, _ := c.onDemandPrice(region, in.Type)
-			ins[i].Price = money.FromDollars(od)
+			p, _ := od.price(in.Type)
+			ins[i].Price = money.FromDollars(p)
 		}
 	}
-}
-
-func (c *Client) onDemandPrice(region, typ string) (float64, bool) {
-	if c.cfg.OnDemandPrices == nil {
-		return 0, false
-	}
-	return c.cfg.OnDemandPrices(region, typ)
 }
 
 // onDemandFallback launches the count spot could not fill on-demand, in

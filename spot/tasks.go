@@ -220,10 +220,9 @@ func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, regi
 		return res, nil
 	}
 	now := c.now().UTC()
-	c.priceInstances(ctx, api, opt, region, res.Instances)
-	if c.cfg.OnDemandPrices == nil && slices.ContainsFunc(ins, func(in Instance) bool { return in.Lifecycle != "spot" }) {
-		res.Warnings = append(res.Warnings, "on-demand prices are not configured; on-demand instances show no price")
-	}
+	od := c.odPrices(ctx, creds, region)
+	c.priceInstances(ctx, api, opt, od, res.Instances)
+	res.Warnings = append(res.Warnings, od.warnings()...)
 	notices, err := c.interruptionNotices(ctx, api, opt, ins)
 	if err != nil {
 		res.Warnings = append(res.Warnings, "could not read spot interruption notices: "+apperr.Details(mapErr(err, "EC2 DescribeSpotInstanceRequests")))
@@ -306,8 +305,8 @@ type PriceResult struct {
 }
 
 // Price quotes the current spot price of each type in each zone of the
-// region, with the on-demand price and saving where Config.OnDemandPrices
-// knows it, cheapest per vCPU first.
+// region, with the on-demand price (Price List API, else the bundled table)
+// and the saving, cheapest per vCPU first.
 func (c *Client) Price(ctx context.Context, creds aws.CredentialsProvider, region string, itypes []string) (PriceResult, error) {
 	region, api, err := c.ec2For(region)
 	if err != nil {
@@ -345,14 +344,16 @@ func (c *Client) Price(ctx context.Context, creds aws.CredentialsProvider, regio
 		return PriceResult{}, mapErr(err, "EC2 DescribeSpotPriceHistory in "+region)
 	}
 	var res PriceResult
+	od := c.odPrices(ctx, creds, region)
+	od.prefetch(itypes)
 	for k, sp := range prices {
 		q := PriceQuote{Type: k.typ, AZ: k.az, Spot: money.FromDollars(sp), VCPU: vcpus[k.typ]}
 		if q.VCPU > 0 {
 			q.PerVCPU = money.FromDollars(sp / float64(q.VCPU))
 		}
-		if od, ok := c.onDemandPrice(region, k.typ); ok && od > 0 {
-			q.OnDemand = money.FromDollars(od)
-			q.SavingPct = math.Round((1-sp/od)*1000) / 10
+		if odp, ok := od.price(k.typ); ok && odp > 0 {
+			q.OnDemand = money.FromDollars(odp)
+			q.SavingPct = math.Round((1-sp/odp)*1000) / 10
 		}
 		res.Quotes = append(res.Quotes, q)
 	}
@@ -368,9 +369,7 @@ func (c *Client) Price(ctx context.Context, creds aws.CredentialsProvider, regio
 	if len(missing) > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("no spot price in %s for %s", region, strings.Join(missing, ", ")))
 	}
-	if c.cfg.OnDemandPrices == nil {
-		res.Warnings = append(res.Warnings, "on-demand prices are not configured (EC2 has no API for them); savings are omitted")
-	}
+	res.Warnings = append(res.Warnings, od.warnings()...)
 	if res.Quotes == nil {
 		res.Quotes = []PriceQuote{}
 	}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -219,18 +218,6 @@ func TestPrice(t *testing.T) {
 		if q.VCPU == 0 || q.Spot <= 0 || q.OnDemand <= q.Spot || q.SavingPct <= 0 || q.SavingPct >= 100 {
 			t.Errorf("quote %+v; want vCPUs, a spot price under on-demand and a saving", q)
 		}
-	}
-
-	// Without an on-demand price table the reply says so.
-	cfg := e.client.cfg
-	cfg.OnDemandPrices = nil
-	c, _ := New(cfg)
-	res, err = c.Price(context.Background(), e.creds, region, types)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Quotes[0].OnDemand != 0 || !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "on-demand") }) {
-		t.Errorf("Price without on-demand table = %+v", res)
 	}
 }
 

@@ -118,7 +118,7 @@ func (t *Throttle) Begin(ctx context.Context, tokenID string) (Attempt, error) {
 		if s.Locked(now) {
 			return Attempt{}, lockedErr(tokenID, s.LockedUntil, now, "this token's MFA is locked after too many wrong codes")
 		}
-		if !s.LockedUntil.IsZero() || (s.Failures > 0 && now.Sub(s.WindowStart) >= MFAFailureWindow) {
+		if !s.LockedUntil.IsZero() || now.Sub(s.WindowStart) >= MFAFailureWindow {
 			// The lockout is over, or the failures are stale: a new budget.
 			s.Failures, s.LockedUntil, s.LockSeq = 0, time.Time{}, 0
 		}
@@ -221,7 +221,7 @@ func (t *Throttle) State(ctx context.Context, tokenID string) (ThrottleState, er
 	if !s.LockedUntil.IsZero() && !s.Locked(now) {
 		s.Failures, s.LockedUntil, s.LockSeq = 0, time.Time{}, 0
 	}
-	if s.Failures > 0 && s.LockedUntil.IsZero() && now.Sub(s.WindowStart) >= MFAFailureWindow {
+	if s.LockedUntil.IsZero() && now.Sub(s.WindowStart) >= MFAFailureWindow {
 		s.Failures = 0
 	}
 	return s, nil

@@ -129,7 +129,7 @@ func (c *TOTPChecker) Check(ctx context.Context, tokenID, secret, code string) e
 func NormaliseCode(code string) (string, error) {
 	code = strings.TrimSpace(code)
 	if code == "" {
-		return "", apperr.New(apperr.MFARequired, "this token requires an MFA code")
+		return "", apperr.New(apperr.MFARequired, "this token requires the current code of its authenticator app: send it as mfaCode (the CLI: --mfa-code; Slack, SMS, e-mail: add \"code\" and the six digits to the command)")
 	}
 	code = strings.ReplaceAll(code, " ", "")
 	if len(code) != 6 || !isDigits(code, 6) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"image/png"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -221,5 +222,16 @@ func TestEnroll(t *testing.T) {
 	}
 	if _, _, _, err := Enroll("", "tok-1"); err == nil {
 		t.Error("Enroll without issuer succeeded")
+	}
+}
+
+// A missing code says where the code goes, for every way a person sends one.
+func TestTOTPMissingCodeSaysWhere(t *testing.T) {
+	c := NewTOTPChecker(&memSteps{}, time.Now)
+	err := c.Check(context.Background(), "tok-1", rfcSecret, "")
+	for _, want := range []string{"mfaCode", "--mfa-code", `"code"`} {
+		if !strings.Contains(apperr.Details(err), want) {
+			t.Errorf("details %q do not name %s", apperr.Details(err), want)
+		}
 	}
 }

@@ -10,6 +10,8 @@ package vaulttest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -29,6 +31,9 @@ import (
 type Server struct {
 	Addr  string
 	Token string
+	// CACert is the PEM file of the CA behind Addr's certificate, for an
+	// https Addr (a cluster node); empty for the plain-HTTP dev server.
+	CACert string
 	// stop kills a server from Start; nil for the shared one.
 	stop func()
 }
@@ -50,12 +55,37 @@ func (s Server) Client(tb testing.TB) *api.Client {
 	cfg.Address = s.Addr
 	cfg.MaxRetries = 0
 	cfg.Timeout = 10 * time.Second
+	if s.CACert != "" {
+		if err := cfg.ConfigureTLS(&api.TLSConfig{CACert: s.CACert}); err != nil {
+			tb.Fatalf("vault client TLS: %v", err)
+		}
+	}
 	c, err := api.NewClient(cfg)
 	if err != nil {
 		tb.Fatalf("vault client: %v", err)
 	}
 	c.SetToken(s.Token)
 	return c
+}
+
+// HTTPClient returns a plain HTTP client that trusts s's CA, for reading
+// Vault around the api module.
+func (s Server) HTTPClient(tb testing.TB) *http.Client {
+	tb.Helper()
+	if s.CACert == "" {
+		return http.DefaultClient
+	}
+	pem, err := os.ReadFile(s.CACert)
+	if err != nil {
+		tb.Fatalf("vault CA: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		tb.Fatalf("vault CA %s holds no certificate", s.CACert)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}
 }
 
 func missing(tb testing.TB, why string) {

@@ -178,7 +178,7 @@ func (st *stack) startSpotter(ctx context.Context, o options, logf func(string, 
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + st.tmp,
 		"VAULT_ADDR=" + o.vaultAddr, "VAULT_TOKEN=" + o.vaultToken,
-		"AWS_ENDPOINT_URL_EC2=" + st.simURL, "AWS_ENDPOINT_URL_STS=" + st.simURL,
+		"AWS_ENDPOINT_URL_EC2=" + st.simURL, "AWS_ENDPOINT_URL_STS=" + st.simURL, "AWS_ENDPOINT_URL_PRICING=" + st.simURL,
 		"SPOTTER_ADMIN_TOKEN=" + st.admin,
 	}
 	if o.pprofAddr != "" {
@@ -411,13 +411,20 @@ func (st *stack) pricePaid(ctx context.Context, o options) priceResult {
 		if vcpu > 0 {
 			r.paidPerVCPU = price / float64(vcpu)
 		}
-		for _, p := range reg.Pools {
-			if !allowed[p.InstanceType] || p.SpotAvailable <= 0 || st.vcpus[p.InstanceType] == 0 {
+		for t := range allowed {
+			// State lists only the pools launches touched; ask for all.
+			pools, err := st.sim.Pools(o.region, t)
+			if err != nil {
 				continue
 			}
-			per := p.SpotPrice / float64(st.vcpus[p.InstanceType])
-			if r.cheapest == 0 || per < r.cheapest {
-				r.cheapest, r.cheapestPool = per, p.InstanceType+"/"+p.AZ
+			for _, p := range pools {
+				if p.SpotAvailable <= 0 || st.vcpus[p.InstanceType] == 0 {
+					continue
+				}
+				per := p.SpotPrice / float64(st.vcpus[p.InstanceType])
+				if r.cheapest == 0 || per < r.cheapest {
+					r.cheapest, r.cheapestPool = per, p.InstanceType+"/"+p.AZ
+				}
 			}
 		}
 	}
