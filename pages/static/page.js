@@ -32,8 +32,17 @@
   function schedule() {
     var s = section();
     if (!s || !s.getAttribute("data-poll")) return;
-    // Booting or stopping: every 2 s; otherwise every 30 s, for prices and TTLs.
-    setTimeout(poll, s.hasAttribute("data-busy") ? 2000 : 30000);
+    // Booting or stopping: every 2 s; otherwise every 30 s. Each read is a
+    // status task (an AWS call and an audit event), so a hidden tab waits
+    // until it is shown again.
+    setTimeout(function () {
+      if (!document.hidden) return poll();
+      document.addEventListener("visibilitychange", function once() {
+        if (document.hidden) return;
+        document.removeEventListener("visibilitychange", once);
+        poll();
+      });
+    }, s.hasAttribute("data-busy") ? 2000 : 30000);
   }
   function poll() {
     var s = section();
