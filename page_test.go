@@ -252,6 +252,36 @@ func TestCapabilityPage(t *testing.T) {
 		}
 	})
 
+	t.Run("wrong codes on the page lock the token's MFA as the API's do", func(t *testing.T) {
+		v := s.createToken(t, `{"name":"page lock","credentials":`+keysJSON()+`,"mfa":{"totp":true},"policy":`+pagePolicy+`}`)
+		u := v["url"].(string)
+		secret := v["totp"].(map[string]any)["secret"].(string)
+		right, err := totp.GenerateCodeCustom(secret, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrong := "000000"
+		if right == wrong {
+			wrong = "111111"
+		}
+		c := s.browserClient(t)
+		csrf, _ := formValues(t, get(t, c, u).body)
+		send := func(code string) pageReply {
+			return postForm(t, c, u+"/page", url.Values{"csrf": {csrf}, "task": {"status"}, "mfa": {code}})
+		}
+		for i := 1; i <= 4; i++ {
+			if r := send(wrong); r.status != 401 || !strings.Contains(r.body, "mfa_invalid") {
+				t.Fatalf("wrong code %d = %d; want 401 mfa_invalid:\n%s", i, r.status, r.body)
+			}
+		}
+		if r := send(wrong); r.status != 429 || !strings.Contains(r.body, "mfa_locked") || r.header.Get("Retry-After") == "" {
+			t.Fatalf("the 5th wrong code = %d (Retry-After %q); want 429 mfa_locked:\n%s", r.status, r.header.Get("Retry-After"), r.body)
+		}
+		if r := send(right); r.status != 429 || strings.Contains(r.body, "data-id=") {
+			t.Errorf("a right code while locked = %d; want 429 and nothing shown:\n%s", r.status, r.body)
+		}
+	})
+
 	t.Run("a signed-body token's page is read-only", func(t *testing.T) {
 		c := s.browserClient(t)
 		r := get(t, c, urlSigned)
