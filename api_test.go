@@ -34,6 +34,13 @@ func clientFor(t *testing.T, base, dataDir string) *http.Client {
 
 func call(t *testing.T, c *http.Client, method, url, auth, ctype string, body []byte) (int, map[string]any, string) {
 	t.Helper()
+	code, v, raw, _ := callHeader(t, c, method, url, auth, ctype, body)
+	return code, v, raw
+}
+
+// callHeader is call that also returns the reply's header.
+func callHeader(t *testing.T, c *http.Client, method, url, auth, ctype string, body []byte) (int, map[string]any, string, http.Header) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +61,7 @@ func call(t *testing.T, c *http.Client, method, url, auth, ctype string, body []
 	if err := json.Unmarshal(raw, &v); err != nil {
 		t.Fatalf("%s %s: body %q is not JSON", method, url, raw)
 	}
-	return resp.StatusCode, v, string(raw)
+	return resp.StatusCode, v, string(raw), resp.Header
 }
 
 // serveEnvs runs a test against serve with the embedded store and with Vault.

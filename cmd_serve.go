@@ -125,8 +125,16 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	// the metrics count each. Counts still held are written at shutdown.
 	refusals := handlers.NewRefusalLog(audit, 0, nil)
 	defer refusals.Flush()
+	// The embedded store is one process's file (bbolt locks it), so its
+	// replica is alone and counts launches in memory; Vault may be shared
+	// by replicas that come and go unannounced, so launches there reserve
+	// capacity in the store.
+	ledger := inflight.New(0, nil)
+	if cfg.VaultAddr != "" && !cfg.Sandbox {
+		ledger = inflight.NewShared(store, inflight.SharedOptions{Lease: cfg.LaunchLease, Log: log.With("component", "inflight")})
+	}
 	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: audit, Observe: observeTask(m), Refusals: refusals,
-		Inflight: inflight.New(0, nil), Background: background,
+		Inflight: ledger, Background: background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources")}}
 	if cfg.ReaperInterval > 0 {

@@ -113,6 +113,6 @@ func printSimBanner(w io.Writer, addr string, sim *awssim.Sim, devices mfaFlags)
 	fmt.Fprintf(&b, "Go SDK (aws-sdk-go-v2) and spotter:\n")
 	fmt.Fprintf(&b, "  export AWS_ENDPOINT_URL_EC2=%s AWS_ENDPOINT_URL_STS=%s AWS_ENDPOINT_URL_PRICING=%s AWS_REGION=us-east-1\n", url, url, url)
 	fmt.Fprintf(&b, "  or ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(%q) })\n\n", url)
-	fmt.Fprintf(&b, "control API: GET %s/_sim/{state,pools}; POST /_sim/{capacity,faults,latency,interrupt,shutdown,mfa,reset}\n", url)
+	fmt.Fprintf(&b, "control API: GET %s/_sim/{state,pools,clock,events}; POST /_sim/{capacity,faults,latency,interrupt,shutdown,image,mfa,reset,clock,boot,interruptions}\n", url)
 	io.WriteString(w, b.String())
 }

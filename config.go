@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/server"
 )
 
@@ -33,6 +34,7 @@ const (
 	envRegion          = "AWS_REGION"
 	envTokenTTL        = "SPOTTER_TOKEN_TTL"
 	envReaper          = "SPOTTER_REAPER_INTERVAL"
+	envLaunchLease     = "SPOTTER_LAUNCH_LEASE"
 	envEC2Endpoint     = "AWS_ENDPOINT_URL_EC2"
 	envSTSEndpoint     = "AWS_ENDPOINT_URL_STS"
 	envPricingEndpoint = "AWS_ENDPOINT_URL_PRICING"
@@ -62,7 +64,10 @@ type serveConfig struct {
 	Region         string
 	TokenTTL       time.Duration
 	ReaperInterval time.Duration
-	EC2Endpoint    string
+	// LaunchLease is how long a launch's reservation of a token's capacity
+	// holds in a shared store if its replica dies before settling it.
+	LaunchLease time.Duration
+	EC2Endpoint string
 	// Identity is where spotter's own AWS identity comes from.
 	Identity    awsIdentity
 	STSEndpoint string
@@ -114,6 +119,15 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		reaperDefault = d
 	}
 	fs.DurationVar(&c.ReaperInterval, "reaper-interval", reaperDefault, "how often expired instances, revoked tokens' instances and unused templates are reaped; 0 disables (env "+envReaper+")")
+	leaseDefault := inflight.DefaultLease
+	if v := getenv(envLaunchLease); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, usagef("%s=%q: want a duration such as 2m", envLaunchLease, v)
+		}
+		leaseDefault = d
+	}
+	fs.DurationVar(&c.LaunchLease, "launch-lease", leaseDefault, "with Vault: how long a launch's reservation of its token's capacity outlives a replica that died holding it (env "+envLaunchLease+")")
 	slackURLs := fs.String("slack-response-urls", getenv(envSlackRespURLs), "comma-separated URL prefixes a Slack response_url may have; default https://hooks.slack.com/,https://hooks.slack-gov.com/ (env "+envSlackRespURLs+")")
 	fs.StringVar(&c.VaultMount, "vault-mount", or(getenv(envVaultMount), "spotter"), "Vault KV v2 mount for spotter's records")
 	pos, err := parseInterspersed(fs, args)

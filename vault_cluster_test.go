@@ -48,7 +48,7 @@ func TestServeFollowsVaultLeader(t *testing.T) {
 	var unavailable int
 	for {
 		start := time.Now()
-		code, body, raw := call(t, client, "GET", base+"/v1/tokens/"+id, testAdminToken, "", nil)
+		code, body, raw, hdr := callHeader(t, client, "GET", base+"/v1/tokens/"+id, testAdminToken, "", nil)
 		took := time.Since(start)
 		if took > 5*time.Second+1500*time.Millisecond {
 			t.Errorf("GET token at %v took %v; want within the store's 5 s deadline", start.Sub(killed), took)
@@ -59,8 +59,8 @@ func TestServeFollowsVaultLeader(t *testing.T) {
 			}
 			break
 		}
-		if code != 503 || body["error"] != "unavailable" {
-			t.Fatalf("GET token at %v = %d %s; want 200, or 503 unavailable", start.Sub(killed), code, raw)
+		if code != 503 || body["error"] != "unavailable" || hdr.Get("Retry-After") != "2" {
+			t.Fatalf("GET token at %v = %d %s (Retry-After %q); want 200, or 503 unavailable with Retry-After 2", start.Sub(killed), code, raw, hdr.Get("Retry-After"))
 		}
 		unavailable++
 		if time.Since(killed) > 10*time.Second {

@@ -76,11 +76,19 @@ func (e *Error) Error() string {
 	return msg
 }
 
-func (e *Error) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // Is makes errors.Is(err, &Error{Code: X}) match any *Error with code X, so
 // packages can export sentinels like ErrNotFound and still attach details.
 func (e *Error) Is(target error) bool {
+	if e == nil {
+		return false
+	}
 	var t *Error
 	if !errors.As(target, &t) || t == nil {
 		return false
@@ -99,8 +107,12 @@ func Wrap(err error, code, format string, args ...any) *Error {
 	return &Error{Code: code, Details: fmt.Sprintf(format, args...), Err: err}
 }
 
-// Code returns the code of the first *Error in err's chain, or Internal.
+// Code returns the code of the first *Error in err's chain, Internal for any
+// other error, and "" for nil: no error has no code (as in wtf's ErrorCode).
 func Code(err error) string {
+	if err == nil {
+		return ""
+	}
 	var e *Error
 	if errors.As(err, &e) && e != nil {
 		return e.Code

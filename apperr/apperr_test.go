@@ -21,7 +21,8 @@ func TestCodeAndIs(t *testing.T) {
 		{name: "plain error is internal", err: errors.New("boom"), wantCode: apperr.Internal},
 		{name: "typed", err: apperr.New(apperr.NotFound, "token %s", "t1"), wantCode: apperr.NotFound, wantDetails: "token t1", isSentinel: true},
 		{name: "wrapped twice", err: fmt.Errorf("load: %w", apperr.Wrap(errors.New("x"), apperr.Unavailable, "vault down")), wantCode: apperr.Unavailable, wantDetails: "vault down"},
-		{name: "nil", err: nil, wantCode: apperr.Internal},
+		{name: "nil has no code", err: nil, wantCode: ""},
+		{name: "typed nil is internal", err: error((*apperr.Error)(nil)), wantCode: apperr.Internal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

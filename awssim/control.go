@@ -13,10 +13,13 @@ import (
 // are JSON; errors are {"error": "..."} with a 4xx status.
 func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 	route := r.Method + " " + r.URL.Path
+	if s.serveTimeControl(w, r, route) {
+		return
+	}
 	var err error
 	switch route {
 	case "GET /_sim/state":
-		err = writeJSON(w, http.StatusOK, s.State())
+		writeJSON(w, http.StatusOK, s.State())
 		return
 	case "GET /_sim/pools":
 		q := r.URL.Query()
@@ -201,29 +204,6 @@ func (s *Sim) findInstance(id string) (*region, *instance, error) {
 		r.mu.Unlock()
 	}
 	return nil, nil, fmt.Errorf("instance %q not found", id)
-}
-
-// Interrupt sends a spot interruption notice to an instance; after
-// Options.InterruptionNotice it is terminated (or stopped, per its
-// interruption behaviour), as AWS does.
-func (s *Sim) Interrupt(instanceID string) error {
-	r, in, err := s.findInstance(instanceID)
-	if err != nil {
-		return err
-	}
-	defer r.mu.Unlock()
-	if !in.spot() {
-		return fmt.Errorf("instance %s is not a spot instance", instanceID)
-	}
-	if !in.terminatedAt.IsZero() || !in.interruptAt.IsZero() {
-		return nil
-	}
-	in.interruptAt = s.now().Add(s.opts.InterruptionNotice)
-	r.interrupts = append(r.interrupts, in)
-	if sr := r.spotRequests[in.spotRequestID]; sr != nil {
-		sr.setStatus(s.now(), "marked-for-termination")
-	}
-	return nil
 }
 
 // Shutdown emulates a shutdown from inside the instance (say, a TTL guard in

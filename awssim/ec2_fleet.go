@@ -46,15 +46,14 @@ type fleetRecord struct {
 // fleetOptions are the SpotOptions or OnDemandOptions members that shape
 // one market's allocation.
 type fleetOptions struct {
-	strategy     string
-	maxTotal     float64
-	minTarget    int
-	singleType   bool
-	singleAZ     bool
-	poolsToUse   int
-	spot         bool
-	targetUnits  float64
-	defaultPrice func(p *fleetPool) float64
+	strategy    string
+	maxTotal    float64
+	minTarget   int
+	singleType  bool
+	singleAZ    bool
+	poolsToUse  int
+	spot        bool
+	targetUnits float64
 }
 
 var spotStrategies = []string{"lowest-price", "diversified", "capacity-optimized", "capacity-optimized-prioritized", "price-capacity-optimized"}

@@ -130,6 +130,8 @@ func (r *region) userStart(in *instance, now time.Time) {
 	in.stoppedAt = time.Time{}
 	in.launchTime = now
 	in.reason = stateReason{}
+	r.booted(in, now)
+	r.resumeRisk(in, now)
 	r.pool(in.az, in.itype).take(in.spot(), 1)
 	if sr := r.spotRequests[in.spotRequestID]; sr != nil {
 		sr.State = "active"

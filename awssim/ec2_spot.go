@@ -30,6 +30,8 @@ type spotRequest struct {
 var spotStatusMessages = map[string]string{
 	"pending-evaluation":                    "Your Spot request has been submitted for review, and is pending evaluation.",
 	"fulfilled":                             "Your spot request is fulfilled.",
+	"marked-for-termination":                "Your Spot Instance is marked for termination.",
+	"marked-for-stop":                       "Your Spot Instance is marked for stop.",
 	"capacity-not-available":                "There is no capacity available for the instance type you requested.",
 	"price-too-low":                         "Your Spot request price is lower than the minimum required Spot request fulfillment price.",
 	"canceled-before-fulfillment":           "Your Spot request was canceled before it was fulfilled.",

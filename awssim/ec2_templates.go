@@ -72,7 +72,7 @@ func (s *Sim) createLaunchTemplate(c *call, x *xmlWriter) *apiError {
 		}
 	}
 	if _, exists := r.templateIDs[name]; exists {
-		return &apiError{Code: "InvalidLaunchTemplateName.AlreadyExistsException", Message: fmt.Sprintf("Launch template name already in use.")}
+		return &apiError{Code: "InvalidLaunchTemplateName.AlreadyExistsException", Message: "Launch template name already in use."}
 	}
 	if len(r.templates) >= 5000 {
 		return &apiError{Code: "MaxTemplateLimitExceeded", Message: "You've reached the maximum number of launch templates for this account."}

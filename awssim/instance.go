@@ -37,9 +37,19 @@ type instance struct {
 
 	terminatedAt time.Time
 	stoppedAt    time.Time
-	interruptAt  time.Time // when a spot interruption notice runs out
-	reason       stateReason
-	purged       bool // forgotten after retention, still in region.order
+	bootDelay    time.Duration // pending → running, drawn at launch
+	// A spot instance's interruption: the hazard it has left to spend from
+	// hazardFrom at hazardRate (per hour) before its rebalance
+	// recommendation; riskGen invalidates what was scheduled from it.
+	hazard      float64
+	hazardFrom  time.Time
+	hazardRate  float64
+	riskGen     uint32
+	rebalanceAt time.Time // rebalance recommendation given
+	noticeAt    time.Time // interruption notice given
+	interruptAt time.Time // when the interruption notice runs out
+	reason      stateReason
+	purged      bool // forgotten after retention, still in region.order
 
 	privateIP, publicIP string
 }
@@ -64,8 +74,8 @@ func (in *instance) transitionReason() string {
 	return who + " initiated (" + at.UTC().Format("2006-01-02 15:04:05") + " GMT)"
 }
 
-// state derives the lifecycle state: each transition takes the configured
-// delay, computed from the clock at read time.
+// state derives the lifecycle state from the clock at read time: pending
+// for the instance's own boot delay, shutting-down and stopping for delay.
 func (in *instance) state(now time.Time, delay time.Duration) string {
 	switch {
 	case !in.terminatedAt.IsZero():
@@ -78,7 +88,7 @@ func (in *instance) state(now time.Time, delay time.Duration) string {
 			return stateStopping
 		}
 		return stateStopped
-	case now.Before(in.launchTime.Add(delay)):
+	case now.Before(in.launchTime.Add(in.bootDelay)):
 		return statePending
 	}
 	return stateRunning

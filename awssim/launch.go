@@ -301,6 +301,8 @@ func (r *region) launch(s launchSpec, o launchOpts, now time.Time) []*instance {
 		if in.shutdownBehavior == "" {
 			in.shutdownBehavior = "stop"
 		}
+		in.bootDelay = r.boot.draw(r.sim.unit("boot1", in.id), r.sim.unit("boot2", in.id))
+		r.booted(in, now)
 		if spot {
 			in.lifecycle = "spot"
 			in.spotPrice = o.spotPrice
@@ -308,6 +310,7 @@ func (r *region) launch(s launchSpec, o launchOpts, now time.Time) []*instance {
 			if in.interruptionBehavior == "" {
 				in.interruptionBehavior = "terminate"
 			}
+			r.armRisk(in, now)
 		}
 		in.tags = append(in.tags, s.Tags["instance"]...)
 		for _, t := range o.extraTags {

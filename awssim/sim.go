@@ -33,11 +33,32 @@ const (
 type Options struct {
 	// Seed makes prices, capacities, ids and fault schedules reproducible.
 	Seed int64
-	// Now is the clock; tests inject one to move time without sleeping.
+	// Now is the base clock; tests inject one to move time without
+	// sleeping. The sim's own clock is Now plus what AdvanceClock and
+	// SetClock added, or frozen (see Start and FreezeClock).
 	Now func() time.Time
-	// PendingDelay is how long an instance stays pending (and shutting-down)
-	// before it is running (terminated). Zero means transitions are immediate.
+	// Start, when set, makes the clock virtual: it starts frozen at Start
+	// and moves only by AdvanceClock and SetClock (or POST /_sim/clock),
+	// so a benchmark runs a simulated day in seconds.
+	Start time.Time
+	// PendingDelay is how long an instance stays shutting-down (stopping)
+	// before it is terminated (stopped), and, unless Boot is set, how long
+	// it stays pending before it is running. Zero means immediate.
 	PendingDelay time.Duration
+	// Boot, when set, draws each instance's pending time from a
+	// distribution instead: EC2BootDelay() is 20–90 s as on EC2. Nil keeps
+	// PendingDelay for every instance, which is what tests and the sandbox
+	// want: a box that is running as soon as they look.
+	Boot *Delay
+	// InterruptionRate is how many spot interruptions happen per spot
+	// instance-hour (0.05: 5 % of instances an hour); zero means none but
+	// those Interrupt sends. Each is a rebalance recommendation, then after
+	// RebalanceLead the interruption notice, then after InterruptionNotice
+	// the interruption. Seeded: the same calls give the same interruptions.
+	InterruptionRate float64
+	// RebalanceLead is how long before its notice an instance gets its
+	// rebalance recommendation; DefaultRebalanceLead() (0–10 min) if nil.
+	RebalanceLead *Delay
 	// TerminatedRetention is how long terminated instances stay visible;
 	// AWS keeps them about an hour, which is the default.
 	TerminatedRetention time.Duration
@@ -55,7 +76,9 @@ type Options struct {
 // concurrent use.
 type Sim struct {
 	opts    Options
+	clock   *simClock
 	now     func() time.Time
+	events  *eventLog
 	log     *slog.Logger
 	catalog *catalog
 
@@ -93,19 +116,42 @@ func newSim(opts Options, cat *catalog) *Sim {
 	if opts.AccountID == "" {
 		opts.AccountID = DefaultAccountID
 	}
+	boot, lead := FixedDelay(opts.PendingDelay), DefaultRebalanceLead()
+	if opts.Boot != nil {
+		boot = *opts.Boot
+	}
+	if opts.RebalanceLead != nil {
+		lead = *opts.RebalanceLead
+	}
+	for _, d := range []Delay{boot, lead} {
+		if err := d.Validate(); err != nil {
+			panic("awssim: invalid Options delay: " + err.Error())
+		}
+	}
+	if err := validRate(opts.InterruptionRate); err != nil {
+		panic("awssim: invalid Options.InterruptionRate: " + err.Error())
+	}
+	clk := &simClock{base: opts.Now}
+	if !opts.Start.IsZero() {
+		clk.frozen, clk.at = true, opts.Start
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Sim{
 		opts:    opts,
-		now:     opts.Now,
+		clock:   clk,
+		now:     clk.Now,
+		events:  &eventLog{},
 		log:     opts.Logger,
 		catalog: cat,
 		mfa:     newMFAState(),
 		regions: map[string]*region{},
 	}
-	for _, r := range s.catalog.Regions {
-		s.regions[r.Name] = newRegion(s, r)
+	for _, cr := range s.catalog.Regions {
+		r := newRegion(s, cr)
+		r.boot, r.lead, r.rate = boot, lead, opts.InterruptionRate
+		s.regions[cr.Name] = r
 	}
 	s.ec2, s.sts = s.ec2Actions(), s.stsActions()
 	s.iam = newIAMState(opts.AccountID)
@@ -133,9 +179,10 @@ func (s *Sim) DefaultUserARN() string {
 }
 
 // Reset drops every instance, request, template, session, fault, capacity
-// override and registered image, as /_sim/reset does. Registered MFA devices
-// and roles are configuration and survive, but their used-code memory does
-// not. Each part is reset under its own lock, so Reset may run while
+// override, registered image and event, as /_sim/reset does. Registered MFA
+// devices and roles are configuration and survive, but their used-code
+// memory does not; so do the clock, the boot delay and the interruption
+// rate. Each part is reset under its own lock, so Reset may run while
 // requests are served.
 func (s *Sim) Reset() {
 	for _, r := range s.regions {
@@ -144,6 +191,7 @@ func (s *Sim) Reset() {
 	s.iam.reset()
 	s.chaos.reset()
 	s.mfa.forgetUsed()
+	s.events.reset()
 	s.counters.reset()
 }
 

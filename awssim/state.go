@@ -17,6 +17,14 @@ type State struct {
 	Latency    map[string]string `json:"latency"`
 	// Calls counts the requests per action since New or the last reset.
 	Calls map[string]int `json:"calls"`
+	// Frozen is whether the clock is virtual, moved only by /_sim/clock.
+	Frozen bool `json:"clockFrozen"`
+	// Boot is the boot delay of new instances, InterruptionRate the spot
+	// interruptions per instance-hour, RebalanceLead how long before its
+	// notice an instance gets its rebalance recommendation.
+	Boot             string  `json:"bootDelay"`
+	InterruptionRate float64 `json:"interruptionRate"`
+	RebalanceLead    string  `json:"rebalanceLead"`
 }
 
 // FaultState is one active fault rule.
@@ -54,6 +62,9 @@ type InstanceState struct {
 	ClientToken   string    `json:"clientToken,omitempty"`
 	SpotRequestID string    `json:"spotInstanceRequestId,omitempty"`
 	FleetID       string    `json:"fleetId,omitempty"`
+	RunningAt     time.Time `json:"runningAt"` // when its boot delay ends
+	RebalanceAt   time.Time `json:"rebalanceAt,omitzero"`
+	NoticeAt      time.Time `json:"interruptionNoticeAt,omitzero"`
 	InterruptAt   time.Time `json:"interruptAt,omitzero"`
 	Tags          []tag     `json:"tags"`
 }
@@ -78,13 +89,19 @@ type PoolState struct {
 
 // State returns a snapshot of the whole world.
 func (s *Sim) State() State {
-	now := s.now()
-	st := State{AccountID: s.opts.AccountID, Time: now, MFADevices: s.mfa.serials(), Calls: s.counters.snapshot()}
+	clk := s.Clock()
+	now := clk.Time
+	st := State{AccountID: s.opts.AccountID, Time: now, MFADevices: s.mfa.serials(), Calls: s.counters.snapshot(), Frozen: clk.Frozen}
 	faults, lat := s.chaos.snapshot()
 	st.Latency = lat
 	for _, f := range faults {
 		st.Faults = append(st.Faults, FaultState{f.Action, f.Code, f.Rate, f.Count})
 	}
+	// Every region has the same configuration; one speaks for all.
+	def := s.regions[DefaultRegion]
+	def.mu.Lock()
+	st.Boot, st.InterruptionRate, st.RebalanceLead = def.boot.String(), def.rate, def.lead.String()
+	def.mu.Unlock()
 	for _, name := range s.catalog.regionNames() {
 		st.Regions = append(st.Regions, s.regions[name].state(now))
 	}
@@ -105,6 +122,7 @@ func (r *region) state(now time.Time) RegionState {
 			InstanceID: in.id, InstanceType: in.itype, State: in.state(now, r.sim.opts.PendingDelay),
 			AZ: in.az, Lifecycle: lifecycleName(in), SpotPrice: in.spotPrice, LaunchTime: in.launchTime,
 			ClientToken: in.clientToken, SpotRequestID: in.spotRequestID, FleetID: in.fleetID,
+			RunningAt: in.launchTime.Add(in.bootDelay), RebalanceAt: in.rebalanceAt, NoticeAt: in.noticeAt,
 			InterruptAt: in.interruptAt, Tags: append([]tag{}, in.tags...),
 		})
 	}

@@ -92,8 +92,15 @@ type region struct {
 	spotRequests map[string]*spotRequest
 	spotOrder    []*spotRequest
 	spotTokens   map[string]*spotTokenRecord
-	interrupts   []*instance      // spot interruptions not yet carried out
 	images       map[string]image // by id; an id not here is x86_64
+	due          dueQueue         // what the clock will make due, by time
+	dueSeq       uint64
+
+	// Configuration, which Reset keeps: the boot delay of new instances,
+	// the spot interruption rate per instance-hour, and how long before
+	// its notice an instance gets its rebalance recommendation.
+	boot, lead Delay
+	rate       float64
 }
 
 func newRegion(s *Sim, cr catalogRegion) *region {
@@ -134,7 +141,7 @@ func (r *region) reset() {
 	r.spotRequests = map[string]*spotRequest{}
 	r.spotOrder = nil
 	r.spotTokens = map[string]*spotTokenRecord{}
-	r.interrupts = nil
+	r.due, r.dueSeq = nil, 0
 	r.images = map[string]image{}
 }
 
@@ -184,31 +191,6 @@ func (r *region) offered(itype string) bool {
 	return ok
 }
 
-// settle carries out what the clock has made due since the last call:
-// interruptions whose notice has run out. It must be called with r.mu held
-// before any read or write of instances.
-func (r *region) settle(now time.Time) {
-	if len(r.interrupts) == 0 {
-		return
-	}
-	keep := r.interrupts[:0]
-	for _, in := range r.interrupts {
-		if now.Before(in.interruptAt) {
-			keep = append(keep, in)
-			continue
-		}
-		if in.terminatedAt.IsZero() && in.stoppedAt.IsZero() {
-			reason := stateReason{"Server.SpotInstanceTermination", "Server.SpotInstanceTermination: Spot instance termination"}
-			if in.interruptionBehavior == "stop" || in.interruptionBehavior == "hibernate" {
-				r.stopInstance(in, in.interruptAt, reason)
-			} else {
-				r.terminateInstance(in, in.interruptAt, reason, "instance-terminated-no-capacity")
-			}
-		}
-	}
-	r.interrupts = keep
-}
-
 // terminateInstance frees the instance's capacity at once: the pool can be
 // reused while the instance still shows as shutting-down.
 func (r *region) terminateInstance(in *instance, at time.Time, reason stateReason, spotStatus string) {
@@ -218,6 +200,8 @@ func (r *region) terminateInstance(in *instance, at time.Time, reason stateReaso
 	in.terminatedAt = at
 	in.reason = reason
 	heap.Push(&r.dying, in)
+	r.logState(in, at, stateShuttingDown)
+	r.push(dueGone, at.Add(r.sim.opts.PendingDelay), in)
 	if in.stoppedAt.IsZero() {
 		if p := r.pool(in.az, in.itype); p != nil {
 			p.release(in.spot())
@@ -234,6 +218,9 @@ func (r *region) stopInstance(in *instance, at time.Time, reason stateReason) {
 	}
 	in.stoppedAt = at
 	in.reason = reason
+	r.pauseRisk(in, at)
+	r.logState(in, at, stateStopping)
+	r.push(dueGone, at.Add(r.sim.opts.PendingDelay), in)
 	if p := r.pool(in.az, in.itype); p != nil {
 		p.release(in.spot())
 	}

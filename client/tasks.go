@@ -15,7 +15,8 @@ import (
 // IdempotencyHeader carries the key that makes a retried task a replay.
 const IdempotencyHeader = "Idempotency-Key"
 
-// TaskRequest is the native task body (DESIGN.md, "Task JSON").
+// TaskRequest is the native task body (README, "HTTP API", "Tasks";
+// server/openapi.json).
 type TaskRequest struct {
 	Task             string            `json:"task"`
 	Region           string            `json:"region,omitempty"`

@@ -11,8 +11,8 @@ import (
 	"github.com/spotter-dev/spotter/policy"
 )
 
-// The wire types below mirror the admin API's JSON (DESIGN.md, "Public
-// interface"). They are declared here rather than imported from the server's
+// The wire types below mirror the admin API's JSON (README, "HTTP API";
+// server/openapi.json). They are declared here rather than imported from the server's
 // packages so that the client depends on the published protocol only; the
 // end-to-end tests against a real server keep the two in step.
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -17,6 +18,8 @@ import (
 
 // readBody returns the raw body, already capped by the server's body limit.
 // Signatures are checked over these exact bytes before anything parses them.
+// Echo's limit fails the read with its 413 HTTPError; net/http's
+// MaxBytesReader, with *http.MaxBytesError: both are a 413.
 func readBody(c echo.Context) ([]byte, error) {
 	b, err := io.ReadAll(c.Request().Body)
 	if err != nil {
@@ -24,7 +27,8 @@ func readBody(c echo.Context) ([]byte, error) {
 		if errors.As(err, &he) {
 			return nil, he
 		}
-		if strings.Contains(err.Error(), "too large") {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
 			return nil, echo.ErrStatusRequestEntityTooLarge
 		}
 		return nil, apperr.Wrap(err, apperr.Invalid, "could not read the request body")
@@ -99,6 +103,9 @@ func describeJSONError(err error) string {
 	case errors.As(err, &typ):
 		return fmt.Sprintf("field %q must be %s, not %s", typ.Field, typ.Type, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// The one error read by its text: encoding/json gives DisallowUnknownFields
+		// no error type or value (golang/go#29035); TestDescribeJSONError pins the
+		// wording, and a changed wording still reaches the client in the default case.
 		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return "the JSON ends early"

@@ -106,7 +106,7 @@ func (d TaskDeps) serveJSONSource(src source) echo.HandlerFunc {
 		g, err := d.guard(c, c.Param("token"), src)
 		if err != nil {
 			d.refused(ctx, g, err, start)
-			if n, ok := err.(*notice); ok {
+			if n, ok := asNotice(err); ok {
 				return reply(c, http.StatusOK, map[string]any{"text": n.text, "requestId": g.requestID})
 			}
 			return err

@@ -134,7 +134,7 @@ func SlackHook(d TaskDeps) echo.HandlerFunc {
 			if !g.verified {
 				return err // not Slack, or a replay: a plain HTTP error
 			}
-			if n, ok := err.(*notice); ok && n.text == "" {
+			if n, ok := asNotice(err); ok && n.text == "" {
 				return c.NoContent(http.StatusOK)
 			}
 			return c.JSON(http.StatusOK, slackMsg(false, humanError(err, g.requestID)))

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -174,7 +175,7 @@ func (d TaskDeps) runSafely(ctx context.Context, g guarded) (res Result, err err
 
 // refused audits a request the guard stopped; a help request is no task.
 func (d TaskDeps) refused(ctx context.Context, g guarded, err error, start time.Time) {
-	if _, ok := err.(*notice); ok {
+	if _, ok := asNotice(err); ok {
 		return
 	}
 	if !d.Refusals.allow(g, err) {
@@ -189,6 +190,13 @@ func (d TaskDeps) refused(ctx context.Context, g guarded, err error, start time.
 type notice struct{ text string }
 
 func (n *notice) Error() string { return "notice: " + n.text }
+
+// asNotice finds a notice in err's chain, wrapped or not.
+func asNotice(err error) (*notice, bool) {
+	var n *notice
+	ok := errors.As(err, &n)
+	return n, ok
+}
 
 // nativeSource is spotter's own JSON task (or the wt-spotter body), with
 // the optional X-Spotter-Signature.

@@ -36,8 +36,9 @@ type TaskDeps struct {
 	Refusals *RefusalLog
 	// Sources configures the provider endpoints (/hooks/:token/<source>).
 	Sources SourceConfig
-	// Inflight counts the launches under way on this replica against each
-	// token's limits; nil counts only what EC2 lists.
+	// Inflight counts the launches under way against each token's limits:
+	// on this replica (inflight.New) or on every replica sharing the store
+	// (inflight.NewShared); nil counts only what EC2 lists.
 	Inflight *inflight.Ledger
 	// Background runs what outlives a request (Slack tasks), for shutdown
 	// to wait on; nil runs it untracked.
@@ -112,7 +113,7 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		return Result{Launch: r}, err
 	case policy.TaskTerminate:
 		r, err := d.Spot.Terminate(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs, g.req.All)
-		d.Inflight.Ended(g.tok.ID, r.Terminated)
+		d.Inflight.Ended(ctx, g.tok.ID, r.Terminated)
 		return Result{Terminate: &r}, err
 	case policy.TaskStatus:
 		r, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs)
@@ -147,6 +148,19 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	// Whatever happens (a panic included), the claim is given back; the
 	// Done below, with the instances started, comes first when it runs.
 	defer func() { ticket.Done(nil) }()
+	// A launch that has not heard from EC2 by shortly before its claim's
+	// lease ends gives up: past the lease, other replicas no longer count
+	// the claim, and a CreateFleet landing then could pass the caps. A
+	// retry with the same key finds whatever it started.
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var leaseTimer *time.Timer
+	stopLease := func() {
+		if leaseTimer != nil {
+			leaseTimer.Stop()
+		}
+	}
+	defer stopLease()
 	spec := spot.LaunchSpec{
 		Credentials: sess, Region: l.Region, TokenID: g.tok.ID, ClientToken: spot.ClientToken(g.tok.ID, key),
 		RequestID:     g.requestID,
@@ -156,7 +170,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
 		Admit: func(others []spot.Instance) (float64, error) {
 			var fleetCap float64
-			tk, err := d.Inflight.Admit(g.tok.ID, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
+			tk, err := d.Inflight.Admit(ctx, g.tok.ID, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
 				fleetCap = 0
 				usage := policy.Usage{Running: u.Running, HourlySpend: u.HourlySpend}
 				if _, err := pol.ResolveLaunch(g.req, usage); err != nil {
@@ -182,10 +196,24 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 				return claim, nil
 			})
 			ticket = tk
+			if until := tk.Expires(); !until.IsZero() {
+				leaseTimer = time.AfterFunc(time.Until(until)-d.Inflight.Lease()/10, cancel)
+			}
 			return fleetCap, err
 		},
+		// Settled as soon as EC2 answered, so a launch that waits for its
+		// instances to run does not hold its reservation meanwhile.
+		Started: func(ins []spot.Instance) {
+			stopLease()
+			ticket.Done(ledgerInstances(ins))
+		},
 	}
-	res, err := d.Spot.Launch(ctx, spec)
+	res, err := d.Spot.Launch(lctx, spec)
+	if err != nil && lctx.Err() != nil && ctx.Err() == nil {
+		e := apperr.Wrap(err, apperr.Unavailable, "EC2 did not answer before this launch's reservation of the token's capacity lapsed (%s lease); send the same request again: with the same Idempotency-Key it finds whatever this one started", d.Inflight.Lease())
+		e.RetryAfter = 2 * time.Second
+		err = e
+	}
 	if res.Replayed {
 		// Found after admit (EC2 knew the ClientToken): nothing new started.
 		ticket.Done(nil)

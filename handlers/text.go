@@ -144,7 +144,7 @@ func priceText(g guarded, r *spot.PriceResult) []string {
 // humanError says why a task did not run, for a person. Internal faults
 // name only the request id: their cause is in the log.
 func humanError(err error, requestID string) string {
-	if n, ok := err.(*notice); ok {
+	if n, ok := asNotice(err); ok {
 		return n.text
 	}
 	code, details := apperr.Code(err), apperr.Details(err)

@@ -8,11 +8,13 @@
 // a few seconds (DescribeInstances is eventually consistent). The Ledger
 // closes both gaps on one replica: a check counts, besides what was listed,
 // the claims of launches still in flight and the instances this replica
-// started recently that the list does not show. Across replicas the limits
-// stay as good as the listing (spotter shares nothing but Vault).
+// started recently that the list does not show. New keeps that in memory,
+// for one replica alone (the embedded store); NewShared keeps it in the
+// store that replicas share, so the limits hold across all of them.
 package inflight
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -54,6 +56,9 @@ type Ledger struct {
 	mu        sync.Mutex
 	tokens    map[string]*token
 	lastSweep time.Time
+
+	// shared, when set, keeps the claims in the store instead (NewShared).
+	shared *shared
 }
 
 type token struct {
@@ -83,14 +88,26 @@ type Ticket struct {
 	l     *Ledger
 	token string
 	once  sync.Once
+
+	// A shared ledger's claim: its id, and the record and version Admit
+	// wrote, for Done to write on first.
+	claim string
+	rec   usage
+	ver   int
 }
 
 // Admit counts listed (the token's live instances, not those of the launch
 // being admitted) plus the token's claims in flight and its recently started
 // instances missing from listed, and passes that to check. When check
 // accepts, its Claim is held until the Ticket's Done. The check runs under
-// the ledger's lock: keep it to arithmetic.
-func (l *Ledger) Admit(tokenID string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
+// the ledger's lock: keep it to arithmetic. On a shared ledger it may run
+// more than once (once per check-and-set attempt), and Admit fails with
+// unavailable (Retry-After set) when the store does not answer or every
+// attempt lost to other replicas' writes.
+func (l *Ledger) Admit(ctx context.Context, tokenID string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
+	if l != nil && l.shared != nil {
+		return l.admitShared(ctx, tokenID, listed, check)
+	}
 	var u Usage
 	for _, in := range listed {
 		u.Running++
@@ -144,6 +161,10 @@ func (tk *Ticket) Done(startedInstances []Instance) {
 		return
 	}
 	tk.once.Do(func() {
+		if tk.l.shared != nil {
+			tk.settle(startedInstances)
+			return
+		}
 		l := tk.l
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -177,8 +198,12 @@ func (l *Ledger) sweep(now time.Time) {
 
 // Ended forgets instances this replica saw end (a terminate), so they stop
 // counting at once.
-func (l *Ledger) Ended(tokenID string, ids []string) {
-	if l == nil {
+func (l *Ledger) Ended(ctx context.Context, tokenID string, ids []string) {
+	if l == nil || len(ids) == 0 {
+		return
+	}
+	if l.shared != nil {
+		l.endedShared(ctx, tokenID, ids)
 		return
 	}
 	l.mu.Lock()

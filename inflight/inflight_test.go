@@ -1,6 +1,7 @@
 package inflight
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,7 @@ func TestLedger(t *testing.T) {
 		return func(t *testing.T, l *Ledger, _ *testclock.Clock) {
 			t.Helper()
 			var got Usage
-			if _, err := l.Admit(tok, listed, func(u Usage) (Claim, error) { got = u; return Claim{}, errFull }); !errors.Is(err, errFull) {
+			if _, err := l.Admit(context.Background(), tok, listed, func(u Usage) (Claim, error) { got = u; return Claim{}, errFull }); !errors.Is(err, errFull) {
 				t.Fatalf("Admit = %v; want the check's error", err)
 			}
 			if got != want {
@@ -41,7 +42,7 @@ func TestLedger(t *testing.T) {
 	claim := func(tok string, c Claim) step {
 		return func(t *testing.T, l *Ledger, _ *testclock.Clock) {
 			t.Helper()
-			tk, err := l.Admit(tok, nil, func(Usage) (Claim, error) { return c, nil })
+			tk, err := l.Admit(context.Background(), tok, nil, func(Usage) (Claim, error) { return c, nil })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,7 +93,9 @@ func TestLedger(t *testing.T) {
 		{name: "ended instances stop counting at once", steps: []step{
 			claim("tokA", Claim{Count: 2}),
 			done(i1, i2),
-			func(_ *testing.T, l *Ledger, _ *testclock.Clock) { l.Ended("tokA", []string{"i-2"}) },
+			func(_ *testing.T, l *Ledger, _ *testclock.Clock) {
+				l.Ended(context.Background(), "tokA", []string{"i-2"})
+			},
 			usage("tokA", nil, Usage{Running: 1, HourlySpend: 0.25}),
 		}},
 		{name: "done twice releases once", steps: []step{
@@ -106,14 +109,24 @@ func TestLedger(t *testing.T) {
 			usage("tokB", nil, Usage{}),
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			clk := testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
-			l := New(0, clk.Now)
-			for _, s := range tt.steps {
-				s(t, l, clk)
-			}
-		})
+	// One table, both ledgers: the shared one must count as the memory
+	// one does, only across replicas.
+	ledgers := map[string]func(t *testing.T, clk *testclock.Clock) *Ledger{
+		"memory": func(_ *testing.T, clk *testclock.Clock) *Ledger { return New(0, clk.Now) },
+		"shared": func(t *testing.T, clk *testclock.Clock) *Ledger {
+			return NewShared(embedded(t), SharedOptions{Lease: time.Hour, Now: clk.Now})
+		},
+	}
+	for kind, newLedger := range ledgers {
+		for _, tt := range tests {
+			t.Run(kind+"/"+tt.name, func(t *testing.T) {
+				clk := testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+				l := newLedger(t, clk)
+				for _, s := range tt.steps {
+					s(t, l, clk)
+				}
+			})
+		}
 	}
 }
 
@@ -121,14 +134,14 @@ func TestLedgerForgetsIdleTokens(t *testing.T) {
 	clk := testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	l := New(time.Minute, clk.Now)
 	for _, tok := range []string{"tokA", "tokB"} {
-		tk, err := l.Admit(tok, nil, capAt(5, 1, 0))
+		tk, err := l.Admit(context.Background(), tok, nil, capAt(5, 1, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
 		tk.Done([]Instance{{ID: "i-" + tok}})
 	}
 	clk.Add(2 * time.Minute)
-	tk, _ := l.Admit("tokC", nil, capAt(5, 1, 0))
+	tk, _ := l.Admit(context.Background(), "tokC", nil, capAt(5, 1, 0))
 	tk.Done(nil)
 	if n := len(l.tokens); n != 0 {
 		t.Fatalf("ledger holds %d tokens; want 0 once nothing is in flight or recent", n)
@@ -137,12 +150,12 @@ func TestLedgerForgetsIdleTokens(t *testing.T) {
 
 func TestNilLedgerChecksTheListing(t *testing.T) {
 	var l *Ledger
-	tk, err := l.Admit("tokA", []Instance{{ID: "i-1"}, {ID: "i-2"}}, capAt(2, 1, 0))
+	tk, err := l.Admit(context.Background(), "tokA", []Instance{{ID: "i-1"}, {ID: "i-2"}}, capAt(2, 1, 0))
 	if !errors.Is(err, errFull) || tk != nil {
 		t.Fatalf("Admit = %v, %v; want the check to refuse 2 running + 1", tk, err)
 	}
 	tk.Done(nil) // a nil ticket is fine
-	l.Ended("tokA", nil)
+	l.Ended(context.Background(), "tokA", nil)
 }
 
 // TestConcurrentAdmitsKeepTheCap is the reason for the package: launches
@@ -155,7 +168,7 @@ func TestConcurrentAdmitsKeepTheCap(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			if _, err := l.Admit("tokA", listed, capAt(10, 1, 0)); err == nil {
+			if _, err := l.Admit(context.Background(), "tokA", listed, capAt(10, 1, 0)); err == nil {
 				admitted.Add(1)
 			}
 		})

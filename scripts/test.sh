@@ -4,8 +4,8 @@
 # Installs what is missing (the AWS CLI from Debian's awscli package; headless Chromium
 # from chromium-headless-shell, for the page tests; the Vault server,
 # built once from its Go module and cached outside the repo), starts a real Vault dev
-# server and a three-node Vault Raft cluster with TLS, then runs gofmt, go vet and the
-# whole test suite with the race detector. Both Vaults are stopped on exit, whatever happened.
+# server and a three-node Vault Raft cluster with TLS, then runs gofmt, go vet, staticcheck
+# and the whole test suite with the race detector. Both Vaults are stopped on exit, whatever happened.
 #
 # Extra arguments go to `go test` (e.g. scripts/test.sh -run TestServe ./server/).
 set -euo pipefail
@@ -39,6 +39,15 @@ export PATH="$tooldir:$PATH"
 aws --version
 vault_bin=$(scripts/vault-dev.sh build)
 export SPOTTER_VAULT_BIN="$vault_bin"
+# staticcheck is pinned here, not in go.mod: it is a tool, not a dependency of spotter.
+# Installed once into the same cache as the Vault binary.
+staticcheck_version=v0.8.2
+cache=${SPOTTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/spotter}
+staticcheck="$cache/staticcheck-$staticcheck_version/staticcheck"
+if [ ! -x "$staticcheck" ]; then
+  echo "installing staticcheck $staticcheck_version into $cache"
+  GOBIN="$(dirname "$staticcheck")" go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+fi
 
 vault_state=$(mktemp -d)
 cluster_pid=""
@@ -55,12 +64,13 @@ trap cleanup EXIT
 SPOTTER_VAULT_STATE="$vault_state" scripts/vault-dev.sh cluster >"$vault_state/cluster.env" 2>"$vault_state/cluster.log" &
 cluster_pid=$!
 
-step "format, vet, tidy"
+step "format, vet, staticcheck, tidy"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './scripts/*'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
 fi
 go vet ./...
+"$staticcheck" ./...
 # go.mod must say what the code imports: direct requirements marked direct, nothing unused.
 go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
 

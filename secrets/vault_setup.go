@@ -42,7 +42,7 @@ func (v *Vault) ensureMount(ctx context.Context, path, typ string, opts map[stri
 		m, err = v.client.Sys().GetMountWithContext(ctx, path)
 		return err
 	})
-	status, msgs := responseErrors(err)
+	status, _ := responseErrors(err)
 	switch {
 	case err == nil:
 		if m.Type != typ || (opts["version"] != "" && m.Options["version"] != opts["version"]) {
@@ -66,7 +66,7 @@ func (v *Vault) ensureMount(ctx context.Context, path, typ string, opts map[stri
 	err = v.onAnyNode(ctx, func() error {
 		return v.client.Sys().MountWithContext(ctx, path, &api.MountInput{Type: typ, Options: opts, Description: desc})
 	})
-	status, msgs = responseErrors(err)
+	status, msgs := responseErrors(err)
 	switch {
 	case err == nil:
 		v.log.Info("created vault mount", "mount", path, "type", typ, "options", opts)
@@ -78,7 +78,6 @@ func (v *Vault) ensureMount(ctx context.Context, path, typ string, opts map[stri
 			"vault: the %s mount %q is missing and the token may not create it: permission denied on sys/mounts/%s (grant create and update there, or mount it beforehand)",
 			typ, path, path)
 	}
-	_ = msgs
 	return v.fault(err, "mount "+path)
 }
 
@@ -93,13 +92,13 @@ func (v *Vault) probeMount(ctx context.Context, path, typ string) bool {
 	}
 	for _, probe := range probes {
 		p, query, _ := strings.Cut(probe, "?")
+		var params map[string][]string
+		if query != "" {
+			params = map[string][]string{"list": {"true"}}
+		}
 		err := v.onAnyNode(ctx, func() error {
-			// Built per try: a request carries the node's address.
-			r := v.client.NewRequest("GET", "/v1/"+p)
-			if query != "" {
-				r.Params.Set("list", "true")
-			}
-			resp, err := v.client.RawRequestWithContext(ctx, r)
+			// The request is built per try, so it carries the current node's address.
+			resp, err := v.client.Logical().ReadRawWithDataWithContext(ctx, p, params)
 			if resp != nil {
 				resp.Body.Close()
 			}

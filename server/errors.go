@@ -49,6 +49,14 @@ var statusOf = map[string]int{
 	apperr.AWSUnavailable:      http.StatusBadGateway,
 }
 
+// retryAfterOf is the Retry-After sent with a code whose error names no
+// wait of its own. A store that does not answer has usually found its
+// leader again within 2 s (a Raft election), and every request it refused
+// changed nothing, so the client may simply send it again.
+var retryAfterOf = map[string]time.Duration{
+	apperr.Unavailable: 2 * time.Second,
+}
+
 // echoCodes translates the errors Echo and its middleware raise themselves.
 var echoCodes = map[int]string{
 	http.StatusBadRequest:            apperr.Invalid,
@@ -123,7 +131,11 @@ func errorHandler(log *slog.Logger, routes routeSet, bodyLimit string, bodyLimit
 		status, code := StatusOf(err)
 		c.Set(ctxErrorCode, code) // for the request log
 		body := ErrorBody{Code: status, Error: code}
-		if wait := apperr.RetryAfter(err); wait > 0 {
+		wait := apperr.RetryAfter(err)
+		if wait <= 0 {
+			wait = retryAfterOf[code]
+		}
+		if wait > 0 {
 			// Whole seconds, rounded up: a client that waits this long is not refused again for the same reason.
 			c.Response().Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
 		}

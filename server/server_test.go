@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -149,7 +150,10 @@ func TestErrorMapping(t *testing.T) {
 		wantRetry  string // the Retry-After header
 	}{
 		{name: "typed 4xx", err: apperr.New(apperr.PolicyDenied, "instance type p5.48xlarge is not allowed"), wantStatus: 403, wantCode: apperr.PolicyDenied, wantDetail: "instance type p5.48xlarge is not allowed"},
-		{name: "typed 5xx", err: apperr.New(apperr.Unavailable, "vault sealed"), wantStatus: 503, wantCode: apperr.Unavailable, wantDetail: "vault sealed"},
+		{name: "store unavailable: retry in 2 s", err: apperr.New(apperr.Unavailable, "vault sealed"), wantStatus: 503, wantCode: apperr.Unavailable, wantDetail: "vault sealed", wantRetry: "2"},
+		{name: "store unavailable: its own wait wins", err: &apperr.Error{Code: apperr.Unavailable, Details: "busy", RetryAfter: time.Second}, wantStatus: 503, wantCode: apperr.Unavailable, wantDetail: "busy", wantRetry: "1"},
+		{name: "wrapped store error keeps its Retry-After", err: fmt.Errorf("get token: %w", &apperr.Error{Code: apperr.Unavailable}), wantStatus: 503, wantCode: apperr.Unavailable, wantRetry: "2"},
+		{name: "other 503s name no wait", err: apperr.New(apperr.CapacityUnavailable, "no pool"), wantStatus: 503, wantCode: apperr.CapacityUnavailable, wantDetail: "no pool"},
 		{name: "unknown error hides its text", err: errors.New("secretAccessKey=abc123 exploded"), wantStatus: 500, wantCode: apperr.Internal, wantDetail: "internal error; the server log has the details under this request id"},
 		{name: "unknown apperr code", err: apperr.New("made_up", "x"), wantStatus: 500, wantCode: apperr.Internal},
 		{name: "echo 404", err: echo.ErrNotFound, wantStatus: 404, wantCode: apperr.NotFound},

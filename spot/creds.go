@@ -74,7 +74,8 @@ func (m MFA) GoString() string { return m.String() }
 // LogValue makes slog print the redacted form.
 func (m MFA) LogValue() slog.Value { return slog.StringValue(m.String()) }
 
-// STS session limits (aws-wire.md §7).
+// STS session limits, as the STS API reference gives them: GetSessionToken
+// lasts 900 s to 36 h for an IAM user; a chained role session at most 1 h.
 const (
 	minSession     = 900 * time.Second
 	maxUserSession = 129600 * time.Second

@@ -22,8 +22,9 @@ var (
 	ErrInvalid             = &apperr.Error{Code: apperr.Invalid}
 )
 
-// EC2 and STS report errors as strings, not types (aws-wire.md §3); these
-// sets sort them into spotter's codes.
+// EC2 and STS report errors as code strings (smithy.APIError's ErrorCode),
+// not modeled types: the EC2 API reference's "Error codes" page lists them.
+// These sets sort them into spotter's codes.
 var (
 	authCodes = set("AuthFailure", "UnauthorizedOperation", "InvalidClientTokenId",
 		"SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException", "AccessDenied",

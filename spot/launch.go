@@ -65,6 +65,10 @@ type LaunchSpec struct {
 	// (maxHourlySpend): a cap too small for one instance is then refused as
 	// that rule, policy_denied, not as a lack of capacity.
 	MaxTotalPriceRule string
+	// Started, when set, is told the instances EC2 started as soon as it
+	// answered, before any Wait: what Admit reserved is settled then, not
+	// minutes later.
+	Started func(instances []Instance)
 }
 
 // Pool is one spot pool (instance type × zone or subnet) a launch offered
@@ -247,6 +251,9 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		res.Instances = append(res.Instances, od.instances...)
 		res.Warnings = append(res.Warnings, od.warnings...)
 		missing = spec.Count - len(res.Instances)
+	}
+	if spec.Started != nil {
+		spec.Started(res.Instances)
 	}
 	if len(res.Instances) == 0 {
 		if out.firstErr != nil && !out.capacityShort {

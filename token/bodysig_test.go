@@ -39,7 +39,8 @@ func (m *memMarkers) CreateMarker(_ context.Context, key string, expires time.Ti
 }
 
 func TestSignVector(t *testing.T) {
-	// notes/webhook-auth.md §5, derived vector.
+	// Derived vector: HMAC-SHA256 of "1700000000." + body under the secret,
+	// as the README's "Body signatures" openssl example computes it.
 	got := Sign([]byte("test-signing-secret"), time.Unix(1700000000, 0), []byte(`{"task":"status"}`))
 	want := "t=1700000000,v1=b6c47bd79d8692c11c1648e6515b774868b8954129bdc9c8bcf98a1af95eba99"
 	if got != want {

@@ -16,7 +16,10 @@ import (
 	"github.com/spotter-dev/spotter/apperr"
 )
 
-// Provider webhook signatures (notes/webhook-auth.md §2–§4, §7). Each
+// Provider webhook signatures, each as its provider documents it: Slack
+// "Verifying requests from Slack", Twilio "Webhooks security", GitHub
+// "Validating webhook deliveries", Mailgun "Securing webhooks" (the README's
+// Triggers table says which endpoint checks which). Each
 // verifies over the raw bytes the provider signed, compares in constant
 // time, refuses an empty secret, and returns apperr.SignatureInvalid or
 // apperr.SignatureExpired with details that name the header, never a MAC.

@@ -9,7 +9,9 @@ import (
 	"github.com/spotter-dev/spotter/apperr"
 )
 
-// Vectors: notes/webhook-auth.md; "published" ones are the providers' own.
+// Vectors: "published" ones are the providers' own worked examples (the
+// documents providers.go names); "derived" ones follow the documented scheme
+// and check with openssl dgst -sha256 -hmac, independently of this code.
 const (
 	slackSecret = "8f742231b10e8888abcd99yyyzzz85a5"
 	slackTS     = "1531420618"

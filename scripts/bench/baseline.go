@@ -40,9 +40,14 @@ import (
 //     spotter:client-token with this launch's token (a retry whose
 //     instances ended is left to CreateFleet's ClientToken check).
 //  6. DescribeSpotPriceHistory of the allowed types — the pools.
+//     5½. The reservation (inflight.NewShared): a KV v2 read of
+//     usage/<token id>, then a check-and-set write of the claim (again
+//     from the read on a conflict).
 //  7. CreateLaunchTemplate, on a token's first launch only.
 //  8. CreateFleet (instant, price-capacity-optimized, tags on the call);
 //     its answer is the reply (no DescribeInstances unless waiting).
+//  9. The settle: a check-and-set write of usage/<token id> on the
+//     version 5½ wrote, the claim turned into the instance started.
 //
 // It skips what spotter adds around those calls: HTTPS termination, JWT
 // verification, decoding, policy checks, logging, metrics and the reply.
@@ -206,6 +211,14 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 	if p.err != nil {
 		return "ec2_prices"
 	}
+	// 5½: the reservation.
+	claim := "c" + ct[:16]
+	usage, ver, code := b.reserve(ctx, t.ID, func(u *baseUsage) {
+		u.Claims[claim] = baseClaim{N: 1, Until: time.Now().Add(2 * time.Minute).UnixNano()}
+	})
+	if code != "" {
+		return code
+	}
 	prices := p.prices
 	type pool struct {
 		typ, az string
@@ -275,6 +288,18 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 	}
 	if n != 1 {
 		return "instances_" + strconv.Itoa(n)
+	}
+	// 9: the settle, first on the version 5½ wrote.
+	delete(usage.Claims, claim)
+	for _, fi := range out.Instances {
+		for _, id := range fi.InstanceIds {
+			usage.Started[id] = baseClaim{Until: time.Now().Add(time.Minute).UnixNano()}
+		}
+	}
+	if _, err := b.writeUsage(ctx, t.ID, usage, ver); err != nil {
+		if _, _, code := b.reserve(ctx, t.ID, func(u *baseUsage) { delete(u.Claims, claim) }); code != "" {
+			return code
+		}
 	}
 	return ""
 }

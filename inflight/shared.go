@@ -1,0 +1,338 @@
+package inflight
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/secrets"
+)
+
+// Store is the part of secrets.Store the shared ledger uses: versioned
+// records with check-and-set.
+type Store interface {
+	Get(ctx context.Context, key string) (secrets.Record, error)
+	Put(ctx context.Context, key string, rec secrets.Record, cas int) (int, error)
+}
+
+// Defaults of SharedOptions.
+const (
+	// DefaultLease is how long a reservation holds if its launch never
+	// settles it (the replica died). It covers the listing, the price
+	// lookup and CreateFleet with the SDK's retries; Launch settles before
+	// it waits for the instances to run.
+	DefaultLease = 2 * time.Minute
+	// DefaultTries bounds the check-and-set attempts of one Admit.
+	DefaultTries = 12
+	// busyRetryAfter is what a launch that lost every attempt is told.
+	busyRetryAfter = time.Second
+)
+
+// SharedOptions configures NewShared.
+type SharedOptions struct {
+	Lease  time.Duration // 0: DefaultLease
+	Recent time.Duration // 0: DefaultRecent
+	Tries  int           // 0: DefaultTries
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// shared keeps the ledger in the store, one record per token, so that
+// every replica's launches count each other's.
+type shared struct {
+	st    Store
+	lease time.Duration
+	tries int
+	log   *slog.Logger
+	// stripes serialise this replica's launches of one token, so its own
+	// launches do not race each other's check-and-set; only other
+	// replicas' writes can conflict.
+	stripes [64]sync.Mutex
+}
+
+// NewShared returns a Ledger whose claims and recently started instances
+// live in st under "usage/<token id>", guarded by check-and-set, so that
+// maxRunning and maxHourlySpend hold across every replica sharing st.
+// A claim is a lease: if its launch never settles it (the replica died),
+// it stops counting at its end.
+func NewShared(st Store, o SharedOptions) *Ledger {
+	l := New(o.Recent, o.Now)
+	s := &shared{st: st, lease: o.Lease, tries: o.Tries, log: o.Log}
+	if s.lease <= 0 {
+		s.lease = DefaultLease
+	}
+	if s.tries <= 0 {
+		s.tries = DefaultTries
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	l.shared = s
+	return l
+}
+
+// usage is the record at usage/<token id>. Instance ids and prices only:
+// nothing secret.
+type usage struct {
+	Claims  map[string]claimRec `json:"claims,omitempty"`
+	Started map[string]startRec `json:"started,omitempty"` // by instance id
+}
+
+type claimRec struct {
+	Count int     `json:"n"`
+	Spend float64 `json:"spend,omitempty"`
+	Until int64   `json:"until"` // unix ns
+}
+
+type startRec struct {
+	Price float64 `json:"price,omitempty"`
+	Until int64   `json:"until"`
+}
+
+func usageKey(tokenID string) string { return "usage/" + tokenID }
+
+func (s *shared) stripe(tokenID string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(tokenID))
+	return &s.stripes[h.Sum32()%uint32(len(s.stripes))]
+}
+
+// load reads the token's record with its version (CreateOnly when none).
+func (s *shared) load(ctx context.Context, tokenID string) (usage, int, error) {
+	rec, err := s.st.Get(ctx, usageKey(tokenID))
+	if errors.Is(err, secrets.ErrNotFound) {
+		return usage{}, secrets.CreateOnly, nil
+	}
+	if err != nil {
+		return usage{}, 0, err
+	}
+	var u usage
+	if err := json.Unmarshal(rec.Public, &u); err != nil {
+		return usage{}, 0, apperr.Wrap(err, apperr.Internal, "usage record of token %s is not valid", tokenID)
+	}
+	return u, rec.Version, nil
+}
+
+func (s *shared) save(ctx context.Context, tokenID string, u usage, cas int) (int, error) {
+	b, err := json.Marshal(u)
+	if err != nil {
+		return 0, err
+	}
+	return s.st.Put(ctx, usageKey(tokenID), secrets.Record{Public: b}, cas)
+}
+
+// prune drops the claims and started instances whose time is up.
+func (u *usage) prune(now time.Time) {
+	n := now.UnixNano()
+	for id, c := range u.Claims {
+		if n >= c.Until {
+			delete(u.Claims, id)
+		}
+	}
+	for id, st := range u.Started {
+		if n >= st.Until {
+			delete(u.Started, id)
+		}
+	}
+}
+
+// count is Admit's arithmetic on a shared record: listed, plus started
+// instances the listing does not show, plus claims.
+func (u *usage) count(listed []Instance) Usage {
+	var r Usage
+	seen := make(map[string]bool, len(listed))
+	for _, in := range listed {
+		r.Running++
+		r.HourlySpend += in.Price
+		seen[in.ID] = true
+	}
+	for id, st := range u.Started {
+		if !seen[id] {
+			r.Running++
+			r.HourlySpend += st.Price
+		}
+	}
+	for _, c := range u.Claims {
+		r.InFlightRunning += c.Count
+		r.InFlightSpend += c.Spend
+	}
+	r.Running += r.InFlightRunning
+	r.HourlySpend += r.InFlightSpend
+	return r
+}
+
+// backoff sleeps a jittered, growing while after the attempt-th conflict.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(1+rand.IntN(4<<min(attempt, 4))) * time.Millisecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func busy(tokenID string, tries int) error {
+	e := apperr.New(apperr.Unavailable, "too many launches of token %s at once across replicas (%d attempts to reserve its capacity lost); retry in a second with the same Idempotency-Key", tokenID, tries)
+	e.RetryAfter = busyRetryAfter
+	return e
+}
+
+func storeDown(err error) error {
+	if apperr.Code(err) == apperr.Unavailable {
+		return err
+	}
+	return apperr.Wrap(err, apperr.Unavailable, "the store did not take this launch's reservation; retry shortly")
+}
+
+func (l *Ledger) admitShared(ctx context.Context, tokenID string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
+	s := l.shared
+	mu := s.stripe(tokenID)
+	mu.Lock()
+	defer mu.Unlock()
+	for attempt := 0; attempt < s.tries; attempt++ {
+		u, ver, err := s.load(ctx, tokenID)
+		if err != nil {
+			return nil, storeDown(err)
+		}
+		now := l.now()
+		u.prune(now)
+		c, err := check(u.count(listed))
+		if err != nil {
+			return nil, err
+		}
+		tk := &Ticket{l: l, token: tokenID}
+		if c == (Claim{}) {
+			return tk, nil // holds nothing (a dry run): nothing to write
+		}
+		tk.claim = newClaimID()
+		if u.Claims == nil {
+			u.Claims = map[string]claimRec{}
+		}
+		u.Claims[tk.claim] = claimRec{Count: c.Count, Spend: c.Spend, Until: now.Add(s.lease).UnixNano()}
+		v, err := s.save(ctx, tokenID, u, ver)
+		if errors.Is(err, secrets.ErrConflict) {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, storeDown(err)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, storeDown(err)
+		}
+		tk.rec, tk.ver = u, v
+		return tk, nil
+	}
+	return nil, busy(tokenID, s.tries)
+}
+
+// Expires is when the ticket's claim stops counting unless settled: the
+// end of its lease on a shared ledger; zero when nothing lapses (a memory
+// ledger, or a claim of nothing). A launch should not begin CreateFleet
+// past it, since other replicas no longer count the claim.
+func (tk *Ticket) Expires() time.Time {
+	if tk == nil || tk.claim == "" {
+		return time.Time{}
+	}
+	return time.Unix(0, tk.rec.Claims[tk.claim].Until)
+}
+
+// Lease is the shared ledger's lease, 0 for a memory ledger.
+func (l *Ledger) Lease() time.Duration {
+	if l == nil || l.shared == nil {
+		return 0
+	}
+	return l.shared.lease
+}
+
+func newClaimID() string {
+	var b [12]byte
+	_, _ = crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// settle turns the ticket's claim into the instances it started. It first
+// writes on the record Admit wrote (one round trip when no one wrote
+// since), then reads again on a conflict. If the store does not answer,
+// the claim stays until its lease ends: it errs on the side of the limits.
+func (tk *Ticket) settle(startedInstances []Instance) {
+	s := tk.l.shared
+	if tk.claim == "" && len(startedInstances) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), secrets.DefaultTimeout)
+	defer cancel()
+	mu := s.stripe(tk.token)
+	mu.Lock()
+	defer mu.Unlock()
+	u, ver, have := tk.rec, tk.ver, tk.claim != ""
+	for attempt := 0; attempt < s.tries; attempt++ {
+		if !have {
+			var err error
+			if u, ver, err = s.load(ctx, tk.token); err != nil {
+				break
+			}
+		}
+		now := tk.l.now()
+		u.prune(now)
+		delete(u.Claims, tk.claim)
+		if len(startedInstances) > 0 && u.Started == nil {
+			u.Started = map[string]startRec{}
+		}
+		for _, in := range startedInstances {
+			u.Started[in.ID] = startRec{Price: in.Price, Until: now.Add(tk.l.recent).UnixNano()}
+		}
+		_, err := s.save(ctx, tk.token, u, ver)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, secrets.ErrConflict) {
+			s.log.Warn("settling a launch's reservation failed; it holds until its lease ends",
+				"token", tk.token, "error", err)
+			return
+		}
+		have = false
+		if backoff(ctx, attempt) != nil {
+			break
+		}
+	}
+	s.log.Warn("settling a launch's reservation lost every attempt; it holds until its lease ends", "token", tk.token)
+}
+
+// endedShared forgets terminated instances in the token's record.
+func (l *Ledger) endedShared(ctx context.Context, tokenID string, ids []string) {
+	s := l.shared
+	mu := s.stripe(tokenID)
+	mu.Lock()
+	defer mu.Unlock()
+	for attempt := 0; attempt < s.tries; attempt++ {
+		u, ver, err := s.load(ctx, tokenID)
+		if err != nil || ver == secrets.CreateOnly {
+			return
+		}
+		n := len(u.Started)
+		for _, id := range ids {
+			delete(u.Started, id)
+		}
+		if len(u.Started) == n {
+			return
+		}
+		u.prune(l.now())
+		if _, err = s.save(ctx, tokenID, u, ver); !errors.Is(err, secrets.ErrConflict) {
+			return
+		}
+		if backoff(ctx, attempt) != nil {
+			return
+		}
+	}
+}
