@@ -31,6 +31,8 @@ func TestParseLimits(t *testing.T) {
 		{name: "count of MaxCount", text: "launch 1000", check: func(c Command) bool { return c.Count == MaxCount }},
 		{name: "count past MaxCount", text: "launch 1001", wantErr: "A count is 1-1000"},
 		{name: "count of 1", text: "launch 1", check: func(c Command) bool { return c.Count == 1 }},
+		{name: "count of 9", text: "launch 9", check: func(c Command) bool { return c.Count == 9 }},
+		{name: "count of 10", text: "launch 10", check: func(c Command) bool { return c.Count == 10 }},
 		{name: "MaxTypes types", text: "launch " + types(MaxTypes), check: func(c Command) bool { return len(c.InstanceTypes) == MaxTypes }},
 		{name: "past MaxTypes", text: "launch " + types(MaxTypes+1), wantErr: "at most 10 instance types"},
 		{name: "ttl of 7 days", text: "launch for 7 days", check: func(c Command) bool { return c.TTL == 7*24*time.Hour }},

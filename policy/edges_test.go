@@ -279,6 +279,7 @@ func TestCheckSpend(t *testing.T) {
 		{name: "below", p: capped, current: 0.5, added: 1},
 		{name: "at the cap", p: capped, current: 0.5, added: 1.5},
 		{name: "at the cap with float noise", p: capped, current: 0.1 + 0.2, added: 1.7},
+		{name: "at the cap plus its float tolerance", p: capped, added: 2 + 1e-9},
 		{name: "past the cap", p: capped, current: 0.5, added: 1.51, wantErr: true},
 		{name: "nothing running, too much asked", p: capped, added: 2.01, wantErr: true},
 		{name: "no cap", p: Policy{}, current: 1e6, added: 1e6},
@@ -291,5 +292,85 @@ func TestCheckSpend(t *testing.T) {
 		if err != nil && apperr.Code(err) != apperr.PolicyDenied {
 			t.Errorf("%s: CheckSpend code %s; want %s", tt.name, apperr.Code(err), apperr.PolicyDenied)
 		}
+	}
+}
+
+// The operator's tags and the request's together: at most maxTags.
+func TestMergedTagsLimit(t *testing.T) {
+	own := map[string]string{}
+	for i := range maxTags / 2 {
+		own[fmt.Sprintf("op%d", i)] = "v"
+	}
+	b, _ := json.Marshal(own)
+	p := mustPolicy(t, `{"instanceTypes":["t3.micro"],"amis":["ami-1234"],"tags":`+string(b)+`}`)
+	asked := func(n int) map[string]string {
+		m := map[string]string{"op0": "ignored because the operator tag wins"}
+		for i := range n {
+			m[fmt.Sprintf("req%d", i)] = "v"
+		}
+		return m
+	}
+	l, err := p.ResolveLaunch(Request{Task: TaskLaunch, Tags: asked(maxTags - len(own))}, Usage{})
+	if err != nil || len(l.Tags) != maxTags || l.Tags["op0"] != "v" {
+		t.Fatalf("ResolveLaunch(%d tags in all) = %d tags, %v; want %d with the operator's op0", maxTags, len(l.Tags), err, maxTags)
+	}
+	_, err = p.ResolveLaunch(Request{Task: TaskLaunch, Tags: asked(maxTags - len(own) + 1)}, Usage{})
+	if apperr.Code(err) != apperr.Invalid || !strings.Contains(apperr.Details(err), "tags") {
+		t.Fatalf("ResolveLaunch(%d tags in all) = %v; want invalid_request about tags", maxTags+1, err)
+	}
+}
+
+// dedupeWindow: absent means the default (filled in by Normalize, so the
+// stored policy shows it), "0" turns deduplication off, and the window is
+// bounded at MaxDedupeWindow.
+func TestDedupeWindow(t *testing.T) {
+	if got := (&Policy{}).Dedupe(); got != DefaultDedupeWindow {
+		t.Errorf("Dedupe() of a policy naming none = %s; want %s", got, DefaultDedupeWindow)
+	}
+	tests := []struct {
+		name    string
+		window  string // "" = absent
+		want    time.Duration
+		wantErr bool
+	}{
+		{name: "absent", want: DefaultDedupeWindow},
+		{name: "off", window: `"0s"`, want: 0},
+		{name: "at the bound", window: `"` + MaxDedupeWindow.String() + `"`, want: MaxDedupeWindow},
+		{name: "past the bound", window: `"` + (MaxDedupeWindow + time.Second).String() + `"`, wantErr: true},
+		{name: "negative", window: `"-1s"`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			js := `{"instanceTypes":["t3.micro"],"amis":["ami-1234"]`
+			if tt.window != "" {
+				js += `,"dedupeWindow":` + tt.window
+			}
+			var p Policy
+			if err := json.Unmarshal([]byte(js+`}`), &p); err != nil {
+				t.Fatal(err)
+			}
+			err := p.Normalize("us-east-1")
+			if tt.wantErr {
+				if apperr.Code(err) != apperr.Invalid || !strings.Contains(apperr.Details(err), "policy.dedupeWindow") {
+					t.Fatalf("Normalize = %v; want invalid_request naming policy.dedupeWindow", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.DedupeWindow == nil || time.Duration(*p.DedupeWindow) != tt.want || p.Dedupe() != tt.want {
+				t.Fatalf("after Normalize: dedupeWindow %v, Dedupe() %s; want %s stored", p.DedupeWindow, p.Dedupe(), tt.want)
+			}
+		})
+	}
+}
+
+// The spend ceiling's details name the number a person may use.
+func TestMaxHourlySpendDetails(t *testing.T) {
+	p := Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-1234"}, MaxHourlySpend: MaxPriceCeiling*MaxCountCeiling + 1}
+	err := p.Normalize("us-east-1")
+	if want := fmt.Sprintf("%.0f dollars per hour", MaxPriceCeiling*MaxCountCeiling); !strings.Contains(apperr.Details(err), want) {
+		t.Fatalf("Normalize(maxHourlySpend past the ceiling) = %v; want details naming %q", err, want)
 	}
 }
