@@ -48,19 +48,38 @@ type replicas struct {
 
 func startReplicas(t *testing.T, n int, extra map[string]string) *replicas {
 	t.Helper()
-	c := vaulttest.SharedCluster(t)
+	return startReplicasOn(t, vaulttest.SharedCluster(t), n, extra)
+}
+
+// startReplicasOn is startReplicas on a cluster the test already holds
+// (ClusterToBreak, for a test that kills Vault nodes).
+func startReplicasOn(t *testing.T, c *vaulttest.Cluster, n int, extra map[string]string) *replicas {
+	t.Helper()
+	return startReplicasFront(t, c, n, extra, nil)
+}
+
+// startReplicasFront is startReplicasOn with front, when not nil, wrapping
+// awssim's handler (to hold or lose a reply on its way back).
+func startReplicasFront(t *testing.T, c *vaulttest.Cluster, n int, extra map[string]string, front func(http.Handler) http.Handler) *replicas {
+	t.Helper()
 	bin, err := spotterBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	mount := vaulttest.Unique("replicas")
 	t.Cleanup(func() {
-		if err := c.Client(t, 0).Sys().Unmount(mount); err != nil {
+		// Through the leader: a test that killed a node may have just
+		// restarted it, and a fresh standby cannot forward yet.
+		if err := c.Client(t, c.Leader(t, 30*time.Second)).Sys().Unmount(mount); err != nil {
 			t.Logf("cleanup: unmount %s: %v", mount, err)
 		}
 	})
 	sim := awssim.New(awssim.Options{Seed: 7})
-	simSrv := httptest.NewServer(sim)
+	var h http.Handler = sim
+	if front != nil {
+		h = front(sim)
+	}
+	simSrv := httptest.NewServer(h)
 	t.Cleanup(simSrv.Close)
 	s := &replicas{sim: sim}
 	for i := range n {

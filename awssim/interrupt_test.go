@@ -133,13 +133,10 @@ func TestRateInterruptionThroughTheSDK(t *testing.T) {
 		t.Errorf("at the end: %s, %s, %q; want terminated by Server.SpotInstanceTermination at %v", got.State.Name,
 			aws.ToString(got.StateReason.Code), aws.ToString(got.StateTransitionReason), end)
 	}
-	var want []step
-	for _, e := range []step{
+	want := []step{
 		{epoch, stateChange, id, "", "pending"}, {epoch, stateChange, id, "", "running"},
 		{rebalanceAt, rebalance, id, "", ""}, {warning.At, interruption, id, "terminate", ""},
 		{end, stateChange, id, "", "shutting-down"}, {end, stateChange, id, "", "terminated"},
-	} {
-		want = append(want, e)
 	}
 	if got := steps(w.sim.Events(0)); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("events:\n%v\nwant\n%v", got, want)

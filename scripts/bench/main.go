@@ -11,6 +11,13 @@
 //	eval "$(scripts/vault-dev.sh start)"
 //	go run ./scripts/bench -workers 8 -duration 10s -runs 3
 //
+// `bench chaos` (scripts/bench.sh chaos) runs three spotter replicas on a
+// three-node Vault Raft cluster instead and prints what survives chaos:
+// retried launches, one TOTP code sent at once, the Vault leader killed.
+//
+// `go run ./scripts/bench pools [-seed N] [-pick random|recent|oldest]
+// [-svg day.svg]` runs issue 12's pools benchmark instead (internal/poolsim).
+//
 // Everything listens on 127.0.0.1, every phase is bounded in time, and the
 // spotter process is stopped on exit (and killed with the bench, on Linux).
 package main
@@ -63,6 +70,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "chaos" {
+		return runChaos(ctx, args[1:], getenv, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "pools" {
+		return runPools(ctx, args[1:], stdout, stderr)
+	}
 	o, err := parseFlags(args, getenv, stderr)
 	if err != nil {
 		return err
