@@ -42,6 +42,12 @@ func (c *chaosState) reset() {
 	c.nextID = 0
 }
 
+func (c *chaosState) clearFaults() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.faults = nil
+}
+
 func (c *chaosState) addFault(f fault) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

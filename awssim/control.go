@@ -35,6 +35,8 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 		if err = decodeJSON(r, &f); err == nil {
 			err = s.InjectFault(f.Action, f.Code, f.Rate, f.Count)
 		}
+	case "DELETE /_sim/faults":
+		s.ClearFaults()
 	case "POST /_sim/latency":
 		var body struct {
 			Action string `json:"action"`
@@ -179,6 +181,10 @@ func (s *Sim) InjectFault(action, code string, rate float64, count int) error {
 	s.chaos.addFault(fault{Action: action, Code: code, Rate: rate, Count: count})
 	return nil
 }
+
+// ClearFaults removes every injected fault (latencies stay), so a test can
+// end an outage and see what the clients' retries make of it.
+func (s *Sim) ClearFaults() { s.chaos.clearFaults() }
 
 // SetLatency delays every call to action ("*" for any) by d; zero removes it.
 func (s *Sim) SetLatency(action string, d time.Duration) error {

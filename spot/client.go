@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -49,12 +47,17 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives one line per AWS-side action; nil discards.
 	Logger *slog.Logger
-	// MaxAttempts bounds SDK retries of ordinary calls (default 3). STS calls
-	// that carry an MFA code are always made exactly once.
+	// MaxAttempts bounds SDK retries of ordinary calls (default 10); the
+	// deadline of the call's context bounds them too (RetryMargin). STS
+	// calls that carry an MFA code are always made exactly once.
 	MaxAttempts int
 	// MaxBackoff caps the SDK's jittered backoff between retries (default
 	// 2s: a webhook caller should not wait the SDK's default 20 s).
 	MaxBackoff time.Duration
+	// RetryMargin is how much of the caller's deadline a retry leaves
+	// unused (default 1 s), for the reply: a retry whose back-off would end
+	// later is not made and the call fails with its last AWS error.
+	RetryMargin time.Duration
 	// SessionDuration is the lifetime asked of STS (default 15 min, clamped
 	// to what STS accepts). A session serves one task, so short is right.
 	SessionDuration time.Duration
@@ -145,10 +148,13 @@ func New(cfg Config) (*Client, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = retry.DefaultMaxAttempts
+		cfg.MaxAttempts = defaultMaxAttempts
 	}
 	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 2 * time.Second
+		cfg.MaxBackoff = defaultMaxBackoff
+	}
+	if cfg.RetryMargin <= 0 {
+		cfg.RetryMargin = defaultRetryMargin
 	}
 	if cfg.SessionDuration <= 0 {
 		cfg.SessionDuration = 15 * time.Minute
@@ -221,26 +227,20 @@ func (c *Client) region(name string) (string, *regionClients, error) {
 // host's environment.
 func (c *Client) awsConfig(region string) aws.Config {
 	cfg := aws.Config{
-		Region: region,
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = c.cfg.MaxAttempts
-				o.MaxBackoff = c.cfg.MaxBackoff
-				// The SDK's retry quota is one bucket per client, and a
-				// client here serves every token's account: one account
-				// being throttled would make every other account fail
-				// fast. EC2 throttles per account, so no shared quota.
-				o.RateLimiter = ratelimit.None
-			})
-		},
+		Region:  region,
+		Retryer: c.newRetryer,
 	}
 	cfg.HTTPClient = c.http
 	return cfg
 }
 
-// ec2Opts runs one call with the caller's credentials.
-func ec2Opts(p aws.CredentialsProvider) func(*ec2.Options) {
-	return func(o *ec2.Options) { o.Credentials = p }
+// ec2Opts runs one call with the caller's credentials, its retries bounded
+// by the deadline of the call's context (retry.go).
+func (c *Client) ec2Opts(p aws.CredentialsProvider) func(*ec2.Options) {
+	return func(o *ec2.Options) {
+		o.Credentials = p
+		o.Retryer = c.withDeadline(o.Retryer)
+	}
 }
 
 // ec2For returns the EC2 client of a region, or an invalid_request error.

@@ -163,7 +163,10 @@ func (c *Client) Session(ctx context.Context, tokenID string, creds Credentials,
 	if creds.ExternalID != "" {
 		in.ExternalId = aws.String(creds.ExternalID)
 	}
-	opts := []func(*sts.Options){func(o *sts.Options) { o.Credentials = base }}
+	opts := []func(*sts.Options){func(o *sts.Options) {
+		o.Credentials = base
+		o.Retryer = c.withDeadline(o.Retryer)
+	}}
 	if mfaPending {
 		in.SerialNumber = aws.String(mfa.SerialNumber)
 		in.TokenCode = aws.String(mfa.Code)

@@ -98,6 +98,29 @@ func TestSessionMFA(t *testing.T) {
 			wantGST:  1,
 		},
 		{
+			name:  "throttled AssumeRole without a code is retried",
+			creds: Credentials{AccessKeyID: simKeys.AccessKeyID, SecretAccessKey: simKeys.SecretAccessKey, RoleARN: "arn:aws:iam::123456789012:role/spot", ExternalID: "ext-1"},
+			mfa:   func(e *env) MFA { return MFA{} },
+			setup: func(t *testing.T, e *env) {
+				if err := e.sim.InjectFault("AssumeRole", "Throttling", 1, 2); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantAssume: 3,
+		},
+		{
+			name:  "throttled STS call with a code is not retried",
+			creds: simKeys,
+			mfa:   func(e *env) MFA { return MFA{e.sim.DefaultMFASerial(), e.code(t)} },
+			setup: func(t *testing.T, e *env) {
+				if err := e.sim.InjectFault("GetSessionToken", "Throttling", 1, 0); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantCode: apperr.AWSThrottled,
+			wantGST:  1,
+		},
+		{
 			name:  "no MFA uses the keys as they are",
 			creds: simKeys,
 			mfa:   func(e *env) MFA { return MFA{} },

@@ -3,8 +3,10 @@ package spot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 
@@ -91,7 +93,9 @@ func mapErr(err error, op string) error {
 	case authCodes[code]:
 		return apperr.Wrap(err, apperr.AWSAuthFailed, "AWS refused the token's credentials for %s (%s); check the stored keys, role and IAM policy", op, code)
 	case throttleCodes[code]:
-		return apperr.Wrap(err, apperr.AWSThrottled, "AWS throttled %s (%s) after retries; try again in a minute", op, code)
+		e := apperr.Wrap(err, apperr.AWSThrottled, "AWS throttled %s (%s) %s; spotter calls are safe to repeat, so send the same request again after Retry-After", op, code, retriesSpent(err))
+		e.RetryAfter = throttledRetryAfter
+		return e
 	case capacityCodes[code]:
 		return apperr.Wrap(err, apperr.CapacityUnavailable, "%s: %s; allow more instance types or zones, or on-demand fallback", op, code)
 	case unavailableCodes[code]:
@@ -117,4 +121,18 @@ func awsMessage(err error, code string) string {
 		msg = msg[:200] + "…"
 	}
 	return code + ": " + msg
+}
+
+// retriesSpent says why spotter stopped retrying: the attempts ran out, or
+// another back-off would have run past the caller's deadline.
+func retriesSpent(err error) string {
+	var de *deadlineError
+	if errors.As(err, &de) {
+		return fmt.Sprintf("on each of %d attempts, and another would not fit in the request's deadline", de.attempt)
+	}
+	var me *retry.MaxAttemptsError
+	if errors.As(err, &me) {
+		return fmt.Sprintf("on each of %d attempts", me.Attempt)
+	}
+	return "after retries"
 }

@@ -40,7 +40,7 @@ func (c *Client) ExpandTypes(ctx context.Context, creds aws.CredentialsProvider,
 	if err != nil {
 		return nil, nil, err
 	}
-	all, err := c.catalogue(ctx, api, ec2Opts(creds), region)
+	all, err := c.catalogue(ctx, api, c.ec2Opts(creds), region)
 	if err != nil {
 		names := slices.DeleteFunc(slices.Clone(list), IsPattern)
 		if apperr.Code(err) == apperr.AWSAuthFailed && len(names) > 0 {

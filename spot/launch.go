@@ -116,7 +116,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	if err != nil {
 		return LaunchResult{}, err
 	}
-	opt := ec2Opts(spec.Credentials)
+	opt := c.ec2Opts(spec.Credentials)
 	// Only pools the AMI can boot in are offered to EC2.
 	bootable, archWarnings, err := c.bootable(ctx, api, opt, region, spec.AMI, dedupe(spec.InstanceTypes))
 	if err != nil {

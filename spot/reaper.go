@@ -75,7 +75,7 @@ func (c *Client) Reap(ctx context.Context, creds aws.CredentialsProvider, region
 	if err != nil {
 		return ReapReport{}, err
 	}
-	opt := ec2Opts(creds)
+	opt := c.ec2Opts(creds)
 	rep := ReapReport{Actions: []ReapAction{}}
 	// spotter:template also finds instances started from a spotter template
 	// without spotter's tags: they have no TTL and are ended as such.

@@ -22,7 +22,7 @@ func TestReapStrays(t *testing.T) {
 		t.Fatal(err)
 	}
 	ec := rc.ec2.(*ec2.Client)
-	opt := ec2Opts(e.creds)
+	opt := e.client.ec2Opts(e.creds)
 	run := func(in *ec2.RunInstancesInput) string {
 		in.MinCount, in.MaxCount = aws.Int32(1), aws.Int32(1)
 		out, err := ec.RunInstances(ctx, in, opt)

@@ -42,7 +42,7 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 	if err != nil {
 		return Instance{}, false, err
 	}
-	opt := ec2Opts(creds)
+	opt := c.ec2Opts(creds)
 	found, err := describeIDs(ctx, api, opt, []string{instanceID})
 	if err != nil {
 		return Instance{}, false, mapErr(err, "EC2 DescribeInstances in "+region)

@@ -107,7 +107,7 @@ func TestLive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ins, err := e.client.live(ctx, api, ec2Opts(e.creds), e.client.odPrices(ctx, e.creds, region), tt.token, tt.withPrices)
+			ins, err := e.client.live(ctx, api, e.client.ec2Opts(e.creds), e.client.odPrices(ctx, e.creds, region), tt.token, tt.withPrices)
 			if err != nil || len(ins) != tt.want {
 				t.Fatalf("Live(%s) = %d instances, %v; want %d", tt.token, len(ins), err, tt.want)
 			}

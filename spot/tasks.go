@@ -54,7 +54,7 @@ func (c *Client) Terminate(ctx context.Context, creds aws.CredentialsProvider, r
 	if !all && len(ids) == 0 {
 		return TerminateResult{}, apperr.New(apperr.Invalid, "instanceIds: name the instances to terminate, or set all")
 	}
-	opt := ec2Opts(creds)
+	opt := c.ec2Opts(creds)
 	var res TerminateResult
 	var kill []string
 	if all {
@@ -127,7 +127,7 @@ func (c *Client) Cancel(ctx context.Context, creds aws.CredentialsProvider, regi
 	if err != nil {
 		return CancelResult{}, err
 	}
-	ids, err := c.cancelOpen(ctx, api, ec2Opts(creds), tokenID)
+	ids, err := c.cancelOpen(ctx, api, c.ec2Opts(creds), tokenID)
 	if err != nil {
 		return CancelResult{}, mapErr(err, "EC2 CancelSpotInstanceRequests in "+region)
 	}
@@ -187,7 +187,7 @@ func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, regi
 	if err != nil {
 		return StatusResult{}, err
 	}
-	opt := ec2Opts(creds)
+	opt := c.ec2Opts(creds)
 	filters := []types.Filter{filter("tag:"+TagToken, tokenID)}
 	var refused []RefusedID
 	if len(ids) > 0 {
@@ -321,7 +321,7 @@ func (c *Client) Price(ctx context.Context, creds aws.CredentialsProvider, regio
 		}
 	}
 	itypes = dedupe(itypes)
-	opt := ec2Opts(creds)
+	opt := c.ec2Opts(creds)
 	vcpus := map[string]int32{}
 	in := &ec2.DescribeInstanceTypesInput{}
 	for _, t := range itypes {

@@ -238,7 +238,7 @@ func TestCancel(t *testing.T) {
 				ResourceType: ec2types.ResourceTypeSpotInstancesRequest,
 				Tags:         ec2Tags(map[string]string{TagToken: tok}),
 			}},
-		}, ec2Opts(e.creds))
+		}, e.client.ec2Opts(e.creds))
 		if err != nil {
 			t.Fatal(err)
 		}
