@@ -153,6 +153,7 @@ func TestErrorMapping(t *testing.T) {
 		{name: "store unavailable: retry in 2 s", err: apperr.New(apperr.Unavailable, "vault sealed"), wantStatus: 503, wantCode: apperr.Unavailable, wantDetail: "vault sealed", wantRetry: "2"},
 		{name: "store unavailable: its own wait wins", err: &apperr.Error{Code: apperr.Unavailable, Details: "busy", RetryAfter: time.Second}, wantStatus: 503, wantCode: apperr.Unavailable, wantDetail: "busy", wantRetry: "1"},
 		{name: "wrapped store error keeps its Retry-After", err: fmt.Errorf("get token: %w", &apperr.Error{Code: apperr.Unavailable}), wantStatus: 503, wantCode: apperr.Unavailable, wantRetry: "2"},
+		{name: "aws throttled after spot's retries: 503 with its wait", err: &apperr.Error{Code: apperr.AWSThrottled, Details: "AWS throttled EC2 CreateFleet", RetryAfter: 5 * time.Second}, wantStatus: 503, wantCode: apperr.AWSThrottled, wantDetail: "AWS throttled EC2 CreateFleet", wantRetry: "5"},
 		{name: "other 503s name no wait", err: apperr.New(apperr.CapacityUnavailable, "no pool"), wantStatus: 503, wantCode: apperr.CapacityUnavailable, wantDetail: "no pool"},
 		{name: "unknown error hides its text", err: errors.New("secretAccessKey=abc123 exploded"), wantStatus: 500, wantCode: apperr.Internal, wantDetail: "internal error; the server log has the details under this request id"},
 		{name: "unknown apperr code", err: apperr.New("made_up", "x"), wantStatus: 500, wantCode: apperr.Internal},
