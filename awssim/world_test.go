@@ -298,6 +298,24 @@ func TestControlAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("DELETE faults ends an outage", func(t *testing.T) {
+		postJSON(t, w, "/_sim/faults", map[string]any{"action": "*", "code": "RequestLimitExceeded", "rate": 1})
+		_, err := w.ec2.DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{})
+		wantErr(t, err, "RequestLimitExceeded", http.StatusServiceUnavailable)
+		req, _ := http.NewRequest(http.MethodDelete, w.srv.URL+"/_sim/faults", nil)
+		resp, err := w.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("DELETE /_sim/faults = %d", resp.StatusCode)
+		}
+		if _, err := w.ec2.DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{}); err != nil {
+			t.Errorf("call after DELETE /_sim/faults: %v", err)
+		}
+	})
+
 	t.Run("capacity", func(t *testing.T) {
 		if code := postJSON(t, w, "/_sim/capacity", map[string]any{"region": "us-east-1", "availabilityZone": "us-east-1a", "instanceType": "t3.micro", "available": 0}); code != http.StatusOK {
 			t.Fatalf("POST /_sim/capacity = %d", code)
