@@ -134,7 +134,10 @@ func (c *Client) askPriceList(ctx context.Context, creds aws.CredentialsProvider
 			term("instanceType", typ), term("regionCode", region), term("operatingSystem", "Linux"),
 			term("tenancy", "Shared"), term("preInstalledSw", "NA"), term("capacitystatus", "Used"),
 		},
-	}, func(o *pricing.Options) { o.Credentials = creds })
+	}, func(o *pricing.Options) {
+		o.Credentials = creds
+		o.Retryer = c.withDeadline(o.Retryer) // fall back to the table rather than time out
+	})
 	if err != nil {
 		why := "the AWS Price List API failed (" + apperr.Details(mapErr(err, "Pricing GetProducts")) + ")"
 		if code := awsCode(err); code == "AccessDeniedException" || code == "AccessDenied" {
