@@ -195,3 +195,66 @@ func BenchmarkLaunchHalfThrottled(b *testing.B) {
 	b.ReportMetric(100*float64(ok)/float64(b.N), "success_%")
 	b.ReportMetric(float64(calls)/float64(b.N), "calls/launch")
 }
+
+// With every spot pool dry and half of all calls throttled, launches with
+// on-demand fallback still succeed on their retries, and launches without
+// it fail cleanly: no instance is left that the token's listing (which
+// the reaper and terminate use) does not show, and none is half-launched.
+func TestThrottledLaunchesWithoutSpotCapacity(t *testing.T) {
+	const k = 60
+	tests := map[string]struct {
+		fallback  bool
+		wantCode  string // what every failure is (besides aws_throttled)
+		atLeast   float64
+		wantAfter int // live instances after the failures are sent again
+	}{
+		"on-demand fallback":    {fallback: true, atLeast: 0.95, wantAfter: k},
+		"no fallback: refusals": {fallback: false, wantCode: apperr.CapacityUnavailable, atLeast: 0, wantAfter: 0},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := mustEnv(t)
+			e.noSpot(t)
+			if err := e.sim.InjectFault("*", "RequestLimitExceeded", 0.5, 0); err != nil {
+				t.Fatal(err)
+			}
+			var failed []LaunchSpec
+			for i := range k {
+				s := e.spec("tokA", fmt.Sprintf("k%d", i), 1)
+				s.OnDemandFallback = tt.fallback
+				if _, err := e.client.Launch(context.Background(), s); err != nil {
+					if code := apperr.Code(err); code != apperr.AWSThrottled && code != tt.wantCode {
+						t.Fatalf("launch %d: %v; want success, aws_throttled or %q", i, err, tt.wantCode)
+					}
+					failed = append(failed, s)
+				}
+			}
+			ok := k - len(failed)
+			t.Logf("50%% throttling, no spot capacity, fallback %v: %d/%d launches succeeded", tt.fallback, ok, k)
+			if rate := float64(ok) / k; rate < tt.atLeast {
+				t.Errorf("success rate %.3f; want at least %.2f", rate, tt.atLeast)
+			}
+			e.sim.ClearFaults()
+			for _, s := range failed {
+				_, err := e.client.Launch(context.Background(), s)
+				if tt.fallback && err != nil {
+					t.Fatalf("retry of %s after the outage: %v", s.ClientToken, err)
+				}
+				if !tt.fallback {
+					wantCode(t, err, apperr.CapacityUnavailable)
+				}
+			}
+			live := e.liveSimInstances()
+			if len(live) != tt.wantAfter {
+				t.Fatalf("awssim has %d live instances; want %d", len(live), tt.wantAfter)
+			}
+			st, err := e.client.Status(context.Background(), e.creds, region, "tokA", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Instances) != len(live) {
+				t.Errorf("the token's listing shows %d instances; awssim has %d live: some escaped the reaper's view", len(st.Instances), len(live))
+			}
+		})
+	}
+}
