@@ -239,7 +239,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 func ledgerInstances(ins []spot.Instance) []inflight.Instance {
 	out := make([]inflight.Instance, len(ins))
 	for i, in := range ins {
-		out[i] = inflight.Instance{ID: in.ID, Price: in.Price.Dollars()}
+		out[i] = inflight.Instance{ID: in.ID, Price: in.Price.Dollars(), Key: in.Tag(spot.TagClientToken)}
 	}
 	return out
 }

@@ -248,3 +248,53 @@ func TestRetriesRacingAtTheCap(t *testing.T) {
 		})
 	}
 }
+
+// TestListedInstancesStandForTheirClaim: EC2 answered a launch and the
+// listing shows its instances before the launch settled its claim. What
+// the listing shows of a claim (by the instances' launch key) is not
+// counted twice; the rest of the claim still is.
+func TestListedInstancesStandForTheirClaim(t *testing.T) {
+	tests := map[string]struct {
+		listed []Instance
+		want   Usage
+	}{
+		"nothing listed yet: the whole claim": {
+			want: Usage{Running: 2, HourlySpend: 1, InFlightRunning: 2, InFlightSpend: 1},
+		},
+		"one of its two listed": {
+			listed: []Instance{{ID: "i-a", Price: 0.25, Key: "sp-k1"}},
+			want:   Usage{Running: 2, HourlySpend: 1, InFlightRunning: 1, InFlightSpend: 0.75},
+		},
+		"both listed: the claim adds nothing": {
+			listed: []Instance{{ID: "i-a", Price: 0.5, Key: "sp-k1"}, {ID: "i-b", Price: 0.5, Key: "sp-k1"}},
+			want:   Usage{Running: 2, HourlySpend: 1},
+		},
+		"another launch's instance does not stand for it": {
+			listed: []Instance{{ID: "i-x", Price: 0.25, Key: "sp-x"}},
+			want:   Usage{Running: 3, HourlySpend: 1.25, InFlightRunning: 2, InFlightSpend: 1},
+		},
+		"an instance of no known launch neither": {
+			listed: []Instance{{ID: "i-y", Price: 0.25}},
+			want:   Usage{Running: 3, HourlySpend: 1.25, InFlightRunning: 2, InFlightSpend: 1},
+		},
+	}
+	for kind, newReplicas := range replicaSets(t) {
+		for name, tt := range tests {
+			t.Run(kind+"/"+name, func(t *testing.T) {
+				if kind == "shared/vault" {
+					requireVault(t)
+				}
+				clk := testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+				reps := newReplicas(t, clk)
+				if _, err := reps[0].Admit(context.Background(), "tokA", "sp-k1", nil, func(Usage) (Claim, error) { return Claim{Count: 2, Spend: 1}, nil }); err != nil {
+					t.Fatal(err)
+				}
+				var got Usage
+				_, _ = reps[1].Admit(context.Background(), "tokA", "sp-k2", tt.listed, func(u Usage) (Claim, error) { got = u; return Claim{}, errFull })
+				if got != tt.want {
+					t.Fatalf("check saw %+v; want %+v", got, tt.want)
+				}
+			})
+		}
+	}
+}

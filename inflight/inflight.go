@@ -53,6 +53,30 @@ type Claim struct {
 type Instance struct {
 	ID    string
 	Price float64 // $/h
+	// Key is the launch identity that started it (its ClientToken tag),
+	// "" when unknown. A listed instance with a key stands for that
+	// launch's claim: it is not counted twice while the claim settles.
+	Key string
+}
+
+// byKey sums listed instances per launch identity.
+func byKey(listed []Instance) map[string]Claim {
+	m := map[string]Claim{}
+	for _, in := range listed {
+		if in.Key != "" {
+			c := m[in.Key]
+			c.Count++
+			c.Spend += in.Price
+			m[in.Key] = c
+		}
+	}
+	return m
+}
+
+// unlisted is what of claim c of identity key the listing does not show
+// yet: EC2 answered with some of its instances, which the listing counts.
+func unlisted(c Claim, listed Claim) Claim {
+	return Claim{Count: max(0, c.Count-listed.Count), Spend: max(0, c.Spend-listed.Spend)}
 }
 
 // Ledger is safe for concurrent use. A nil *Ledger admits on the listing
@@ -170,8 +194,10 @@ func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []Instan
 			u.HourlySpend += s.price
 		}
 	}
+	shown := byKey(listed)
 	for k, c := range t.claims {
 		if k != key {
+			c := unlisted(c.Claim, shown[k])
 			u.InFlightRunning += c.Count
 			u.InFlightSpend += c.Spend
 		}

@@ -175,8 +175,10 @@ func (u *usage) count(listed []Instance, key string) (r Usage, settled bool) {
 			r.HourlySpend += st.Price
 		}
 	}
+	shown := byKey(listed)
 	for k, c := range u.Claims {
 		if k != key {
+			c := unlisted(Claim{Count: c.Count, Spend: c.Spend}, shown[k])
 			r.InFlightRunning += c.Count
 			r.InFlightSpend += c.Spend
 		}
