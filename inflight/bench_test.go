@@ -52,7 +52,7 @@ func vaultStore(b testing.TB) secrets.Store {
 //	go test -run '^$' -bench LaunchReservation -benchtime 2000x ./inflight/
 func BenchmarkLaunchReservation(b *testing.B) {
 	launch := func(b *testing.B, l *Ledger, i int64) {
-		tk, err := l.Admit(context.Background(), "tokA", "", nil, capAt(1<<30, 1, 0))
+		tk, err := l.Admit(context.Background(), "tokA", fmt.Sprintf("sp-%d", i), nil, capAt(1<<30, 1, 0))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -61,9 +61,12 @@ type Instance struct {
 
 // byKey sums listed instances per launch identity.
 func byKey(listed []Instance) map[string]Claim {
-	m := map[string]Claim{}
+	var m map[string]Claim // nil (no allocation) when none has a key
 	for _, in := range listed {
 		if in.Key != "" {
+			if m == nil {
+				m = map[string]Claim{}
+			}
 			c := m[in.Key]
 			c.Count++
 			c.Spend += in.Price
