@@ -79,8 +79,9 @@ func NewShared(st Store, o SharedOptions) *Ledger {
 	return l
 }
 
-// usage is the record at usage/<token id>. Instance ids and prices only:
-// nothing secret.
+// usage is the record at usage/<token id>. Launch keys (ClientTokens, a
+// digest that EC2 tags on the instances too), instance ids and prices
+// only: nothing secret.
 type usage struct {
 	Claims  map[string]claimRec `json:"claims,omitempty"`  // by launch key
 	Started map[string]startRec `json:"started,omitempty"` // by instance id
