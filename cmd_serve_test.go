@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,11 +149,21 @@ func TestSandboxBanner(t *testing.T) {
 			strings.Contains(banner, "up to 2 per launch and 4 running; TTL 1h by default, at most 4h;")},
 		{name: "the MFA demo uses spotter totp", ok: strings.Contains(banner, `--mfa-code "$(go run . totp --secret "$MFA_SECRET")"`) && !strings.Contains(banner, "oathtool")},
 		{name: "a temporary dir says so", ok: strings.Contains(banner, ", removed on exit)")},
+		{name: "the capability page to open", ok: strings.Contains(banner, "in a browser for its capability page (instances, launch, terminate):\n  "+env["URL"]+"\n")},
 	}
 	for _, tt := range tests {
 		if !tt.ok {
 			t.Errorf("%s: banner:\n%s", tt.name, banner)
 		}
+	}
+
+	// The page it says to open is there for a browser.
+	req, _ := http.NewRequest("GET", env["URL"], nil)
+	req.Header.Set("Accept", "text/html")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("GET the demo capability page = %v %v; want 200 text/html", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	// What the banner says to run, run here as the shell would.

@@ -145,6 +145,7 @@ func printSandbox(w io.Writer, sb sandboxBanner) {
 	fmt.Fprintf(&b, "  export MFA_SECRET=%s\n\n", awssim.DefaultMFASecret)
 	fmt.Fprintf(&b, "URL is a demo capability URL; its policy:\n  %s\n", policySummary(sb.policy))
 	fmt.Fprintf(&b, "MFA_URL has the same policy behind the emulator's AWS MFA device %s (TOTP secret MFA_SECRET).\n\n", sb.aws.sim.DefaultMFASerial())
+	fmt.Fprintf(&b, "Open URL in a browser for its capability page (instances, launch, terminate):\n  %s\n\n", sb.plain.URL)
 	b.WriteString("Then:\n")
 	b.WriteString("  curl -s -X POST \"$URL\" -d '{\"task\":\"launch\"}'\n")
 	b.WriteString("  curl -s -X POST \"$URL\" -d '{\"task\":\"status\"}'\n")

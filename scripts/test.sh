@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — THE test command: everything CI runs, runnable on a fresh machine.
 #
-# Installs what is missing (the AWS CLI from Debian's awscli package; the Vault server,
+# Installs what is missing (the AWS CLI from Debian's awscli package; headless Chromium
+# from chromium-headless-shell, for the page tests; the Vault server,
 # built once from its Go module and cached outside the repo), starts a real Vault dev
 # server and a three-node Vault Raft cluster with TLS, then runs gofmt, go vet, staticcheck
 # and the whole test suite with the race detector. Both Vaults are stopped on exit, whatever happened.
@@ -23,6 +24,15 @@ if ! dpkg -s awscli >/dev/null 2>&1 || [ ! -x /usr/bin/aws ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq awscli >/dev/null
 fi
+# The page tests drive a real browser: Debian's chromium-headless-shell (the
+# headless build alone, no desktop dependencies), through chromedp.
+if ! dpkg -s chromium-headless-shell >/dev/null 2>&1 || [ ! -x /usr/bin/chromium-headless-shell ]; then
+  echo "installing headless Chromium (Debian package chromium-headless-shell)"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium-headless-shell >/dev/null
+fi
+export SPOTTER_CHROME=/usr/bin/chromium-headless-shell
 tooldir=$(mktemp -d)
 ln -s /usr/bin/aws "$tooldir/aws"
 export PATH="$tooldir:$PATH"
@@ -78,8 +88,8 @@ echo "waited $((SECONDS - waited)) s for it after vet"
 # Only the cluster's SPOTTER_VAULT_* lines: VAULT_ADDR and VAULT_TOKEN stay the dev
 # server's; the cluster tests read the token and CA from the cluster's state dir.
 eval "$(grep '^export SPOTTER_VAULT_' "$vault_state/cluster.env")"
-# Tests that need Vault, the cluster or the AWS CLI fail instead of skipping when these are set.
-export SPOTTER_REQUIRE_VAULT=1 SPOTTER_REQUIRE_VAULT_CLUSTER=1 SPOTTER_REQUIRE_AWSCLI=1
+# Tests that need Vault, the cluster, the AWS CLI or the browser fail instead of skipping when these are set.
+export SPOTTER_REQUIRE_VAULT=1 SPOTTER_REQUIRE_VAULT_CLUSTER=1 SPOTTER_REQUIRE_AWSCLI=1 SPOTTER_REQUIRE_BROWSER=1
 
 step "go test"
 if [ $# -gt 0 ]; then

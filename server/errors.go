@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/pages"
 )
 
 // statusOf is the one table from error code to HTTP status. Codes are the
@@ -113,6 +114,9 @@ func methodDetails(allow, route string) string {
 	if slices.Contains(methods, http.MethodPost) && (strings.HasPrefix(route, "/hooks/") || route == "/v1/tasks") {
 		details += ", e.g. curl -X POST -H 'Content-Type: application/json' -d '{\"task\":\"status\"}' <url>"
 	}
+	if route == "/hooks/:token" {
+		details += "; or open the URL in a browser for its page"
+	}
 	return details
 }
 
@@ -153,9 +157,13 @@ func errorHandler(log *slog.Logger, routes routeSet, bodyLimit string, bodyLimit
 			log.ErrorContext(c.Request().Context(), "request failed",
 				"request_id", requestID(c), "route", routes.of(c), "error", err.Error())
 		}
-		if c.Request().Method == http.MethodHead {
+		page, _ := c.Get(pages.CtxErrorPage).(pages.ErrorRenderer)
+		switch {
+		case c.Request().Method == http.MethodHead:
 			err = c.NoContent(status)
-		} else {
+		case page != nil && pages.WantsHTML(c.Request()):
+			err = page(c, status, code, body.Details)
+		default:
 			err = c.JSON(status, body)
 		}
 		if err != nil {

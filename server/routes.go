@@ -4,6 +4,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/pages"
 )
 
 // addRoutes is the entire HTTP surface of spotter.
@@ -32,5 +33,14 @@ func addRoutes(e *echo.Echo, d Deps) {
 		e.POST("/hooks/:token/twilio", handlers.TwilioHook(d.Tasks))
 		e.POST("/hooks/:token/mailgun", handlers.MailgunHook(d.Tasks))
 		e.POST("/hooks/:token/ifttt", handlers.IFTTTHook(d.Tasks))
+
+		// The capability page: GET /hooks/:token from a browser; its forms
+		// and the script's refresh run tasks through the same guard.
+		pg := pages.Must(pages.New(nil))
+		cp := pages.Capability{Pages: pg, Tasks: d.Tasks}
+		e.GET("/hooks/:token", cp.View, pg.Headers)
+		e.GET("/hooks/:token/page", cp.Poll, pg.Headers)
+		e.POST("/hooks/:token/page", cp.Act, pg.Headers)
+		e.GET(pages.StaticPrefix+"*", pg.Static, pg.Headers)
 	}
 }

@@ -205,7 +205,7 @@ func TestActionableEdgeErrors(t *testing.T) {
 		{name: "body one byte over the limit", method: http.MethodPost, path: "/echo", body: strings.Repeat("x", 1001), wantStatus: 413, wantCode: apperr.TooLarge,
 			wantDetails: []string{"larger than 1000 bytes (1K)", "--body-limit"}},
 		{name: "GET on a capability URL", method: http.MethodGet, path: "/hooks/tok", wantStatus: 405, wantCode: "method_not_allowed",
-			wantDetails: []string{"use POST", "curl -X POST"}, wantAllow: "POST"},
+			wantDetails: []string{"use POST", "curl -X POST", "open the URL in a browser for its page"}, wantAllow: "POST"},
 		{name: "PUT on an admin route names its methods", method: http.MethodPut, path: "/v1/tokens/tok_1", wantStatus: 405, wantCode: "method_not_allowed",
 			wantDetails: []string{"use DELETE or GET"}, wantAllow: "GET"},
 		{name: "unknown route gets a map", method: http.MethodGet, path: "/hook/tok", wantStatus: 404, wantCode: apperr.NotFound,
