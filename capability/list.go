@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/secrets"
 )
 
 // Page sizes for ListPage: a page reads one record per token, so the cap
@@ -47,9 +47,9 @@ func truncate(s string, n int) string {
 }
 
 // ListPage returns up to limit tokens (revoked and expired ones included)
-// whose ids sort after cursor's, in id order. The store lists keys only;
-// records are read for this page's tokens alone, so a page costs the same
-// with 100 or 100,000 tokens stored (bar the key listing itself).
+// whose ids sort after cursor's, in id order. Records are read for this
+// page's tokens alone; the embedded store lists only the page's keys, Vault
+// (whose KV LIST does not page) names every key but reads no record.
 // limit 0 means DefaultPageSize.
 func (r *Registry) ListPage(ctx context.Context, cursor string, limit int) (Page, error) {
 	if limit == 0 {
@@ -66,18 +66,15 @@ func (r *Registry) ListPage(ctx context.Context, cursor string, limit int) (Page
 		}
 		after = tokensPrefix + id
 	}
-	keys, err := r.store.List(ctx, tokensPrefix)
+	// One key past the page tells whether another page follows.
+	keys, err := secrets.ListAfter(ctx, r.store, tokensPrefix, after, limit+1)
 	if err != nil {
 		return Page{}, fmt.Errorf("list tokens: %w", err)
 	}
-	// Keys are sorted (the Store contract); start past the cursor's key,
-	// which need not still exist.
-	i := sort.Search(len(keys), func(i int) bool { return keys[i] > after })
-	keys = keys[i:]
 	var p Page
 	if len(keys) > limit {
-		p.Next = EncodeCursor(strings.TrimPrefix(keys[limit-1], tokensPrefix))
 		keys = keys[:limit]
+		p.Next = EncodeCursor(strings.TrimPrefix(keys[limit-1], tokensPrefix))
 	}
 	p.Tokens = make([]Info, 0, len(keys))
 	for _, k := range keys {
