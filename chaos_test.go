@@ -28,11 +28,17 @@ func replyInstanceIDs(v map[string]any) []string {
 // 30 % of them sent twice with the same idempotency key (half of those at
 // once, racing on two replicas; half again after the first answered, on
 // another replica) start exactly 200 instances, each tagged with its token,
-// and every retry is answered with the first launch's instances.
+// and every retry is answered with the first launch's instances. The
+// token's maxRunning is exactly 200: the last launches fill it while
+// retries race them, and a retry joins its launch's reservation, so none
+// is refused. The
+// token's maxRunning is exactly 200: the last launches fill it while
+// retries race them, and a retry joins its launch's reservation, so none
+// is refused.
 func TestChaosRetriedLaunchesAcrossReplicas(t *testing.T) {
 	const launches = 200
 	s := startReplicas(t, 3, nil)
-	tok, tokID := s.tokenWithID(t, `{`+replicaPolicy+`,"maxCount":1,"maxRunning":1000}`)
+	tok, tokID := s.tokenWithID(t, fmt.Sprintf(`{`+replicaPolicy+`,"maxCount":1,"maxRunning":%d}`, launches))
 
 	type reply struct {
 		code string

@@ -144,6 +144,9 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		return nil, err
 	}
 	key, keyWarning := idempotencyKey(g)
+	// The launch's identity: a retry of it reaches EC2 with the same
+	// ClientToken, so the ledger holds one reservation for both.
+	clientToken := spot.ClientToken(g.tok.ID, key)
 	var ticket *inflight.Ticket
 	// Whatever happens (a panic included), the claim is given back; the
 	// Done below, with the instances started, comes first when it runs.
@@ -162,7 +165,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	}
 	defer stopLease()
 	spec := spot.LaunchSpec{
-		Credentials: sess, Region: l.Region, TokenID: g.tok.ID, ClientToken: spot.ClientToken(g.tok.ID, key),
+		Credentials: sess, Region: l.Region, TokenID: g.tok.ID, ClientToken: clientToken,
 		RequestID:     g.requestID,
 		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice, MaxPriceAsked: l.MaxPriceAsked,
 		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
@@ -170,7 +173,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
 		Admit: func(others []spot.Instance) (float64, error) {
 			var fleetCap float64
-			tk, err := d.Inflight.Admit(ctx, g.tok.ID, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
+			tk, err := d.Inflight.Admit(ctx, g.tok.ID, clientToken, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
 				fleetCap = 0
 				usage := policy.Usage{Running: u.Running, HourlySpend: u.HourlySpend}
 				if _, err := pol.ResolveLaunch(g.req, usage); err != nil {
@@ -236,7 +239,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 func ledgerInstances(ins []spot.Instance) []inflight.Instance {
 	out := make([]inflight.Instance, len(ins))
 	for i, in := range ins {
-		out[i] = inflight.Instance{ID: in.ID, Price: in.Price.Dollars()}
+		out[i] = inflight.Instance{ID: in.ID, Price: in.Price.Dollars(), Key: in.Tag(spot.TagClientToken)}
 	}
 	return out
 }

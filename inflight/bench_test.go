@@ -27,7 +27,7 @@ func (c *counting) Put(ctx context.Context, key string, rec secrets.Record, cas 
 	return c.Store.Put(ctx, key, rec, cas)
 }
 
-func vaultStore(b *testing.B) secrets.Store {
+func vaultStore(b testing.TB) secrets.Store {
 	srv := vaulttest.Shared(b)
 	mount := vaulttest.Unique("inflight-bench")
 	st, err := secrets.NewVault(context.Background(), secrets.VaultConfig{Addr: srv.Addr, Token: srv.Token, CACert: srv.CACert, KVMount: mount})
@@ -52,7 +52,7 @@ func vaultStore(b *testing.B) secrets.Store {
 //	go test -run '^$' -bench LaunchReservation -benchtime 2000x ./inflight/
 func BenchmarkLaunchReservation(b *testing.B) {
 	launch := func(b *testing.B, l *Ledger, i int64) {
-		tk, err := l.Admit(context.Background(), "tokA", nil, capAt(1<<30, 1, 0))
+		tk, err := l.Admit(context.Background(), "tokA", fmt.Sprintf("sp-%d", i), nil, capAt(1<<30, 1, 0))
 		if err != nil {
 			b.Fatal(err)
 		}

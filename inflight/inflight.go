@@ -11,6 +11,14 @@
 // started recently that the list does not show. New keeps that in memory,
 // for one replica alone (the embedded store); NewShared keeps it in the
 // store that replicas share, so the limits hold across all of them.
+//
+// A reservation belongs to a launch's identity (its EC2 ClientToken), not
+// to one attempt: a retry that races its own first launch, or arrives
+// after EC2 answered it but before the listing shows its instances, joins
+// what that identity holds instead of reserving again. The same
+// ClientToken makes EC2 answer both with the same instances, so the
+// identity is counted once and the retry is never refused for its own
+// reservation.
 package inflight
 
 import (
@@ -45,6 +53,33 @@ type Claim struct {
 type Instance struct {
 	ID    string
 	Price float64 // $/h
+	// Key is the launch identity that started it (its ClientToken tag),
+	// "" when unknown. A listed instance with a key stands for that
+	// launch's claim: it is not counted twice while the claim settles.
+	Key string
+}
+
+// byKey sums listed instances per launch identity.
+func byKey(listed []Instance) map[string]Claim {
+	var m map[string]Claim // nil (no allocation) when none has a key
+	for _, in := range listed {
+		if in.Key != "" {
+			if m == nil {
+				m = map[string]Claim{}
+			}
+			c := m[in.Key]
+			c.Count++
+			c.Spend += in.Price
+			m[in.Key] = c
+		}
+	}
+	return m
+}
+
+// unlisted is what of claim c of identity key the listing does not show
+// yet: EC2 answered with some of its instances, which the listing counts.
+func unlisted(c Claim, listed Claim) Claim {
+	return Claim{Count: max(0, c.Count-listed.Count), Spend: max(0, c.Spend-listed.Spend)}
 }
 
 // Ledger is safe for concurrent use. A nil *Ledger admits on the listing
@@ -62,13 +97,23 @@ type Ledger struct {
 }
 
 type token struct {
-	claims  map[*Ticket]Claim
+	claims  map[string]*held   // by launch key
 	started map[string]started // by instance id
+}
+
+// held is one launch identity's claim and how many admitted attempts of it
+// are under way: a reference count, so that an attempt ending (a retry that
+// replayed, or a first try that failed before CreateFleet) does not give
+// back what another attempt of the same identity still relies on.
+type held struct {
+	Claim
+	refs int
 }
 
 type started struct {
 	price float64
 	until time.Time
+	key   string // the launch that started it
 }
 
 // New returns a Ledger counting unlisted instances for recent (0:
@@ -87,6 +132,8 @@ func New(recent time.Duration, now func() time.Time) *Ledger {
 type Ticket struct {
 	l     *Ledger
 	token string
+	key   string // the launch identity
+	holds bool   // the ticket holds a reference to key's claim
 	once  sync.Once
 
 	// A shared ledger's claim: its id, and the record and version Admit
@@ -104,9 +151,19 @@ type Ticket struct {
 // more than once (once per check-and-set attempt), and Admit fails with
 // unavailable (Retry-After set) when the store does not answer or every
 // attempt lost to other replicas' writes.
-func (l *Ledger) Admit(ctx context.Context, tokenID string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
+//
+// key is the launch's identity (its EC2 ClientToken; "" for one of its
+// own). What that identity already holds or started is left out of the
+// usage check sees, since it is this launch, not another. A launch whose
+// identity holds a claim joins it (held at the larger of the two) rather
+// than reserving again; one whose identity already started instances
+// holds nothing new: EC2 answers its CreateFleet with those instances.
+func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
+	if key == "" {
+		key = "once:" + newClaimID()
+	}
 	if l != nil && l.shared != nil {
-		return l.admitShared(ctx, tokenID, listed, check)
+		return l.admitShared(ctx, tokenID, key, listed, check)
 	}
 	var u Usage
 	for _, in := range listed {
@@ -125,6 +182,7 @@ func (l *Ledger) Admit(ctx context.Context, tokenID string, listed []Instance, c
 	for _, in := range listed {
 		seen[in.ID] = true
 	}
+	settled := false
 	// A started instance counts unless this listing shows it. It stays
 	// when a listing does show it, until its time is up: another launch may
 	// be checking a listing taken before it appeared.
@@ -132,14 +190,20 @@ func (l *Ledger) Admit(ctx context.Context, tokenID string, listed []Instance, c
 		switch {
 		case !now.Before(s.until):
 			delete(t.started, id)
+		case s.key == key:
+			settled = true
 		case !seen[id]:
 			u.Running++
 			u.HourlySpend += s.price
 		}
 	}
-	for _, c := range t.claims {
-		u.InFlightRunning += c.Count
-		u.InFlightSpend += c.Spend
+	shown := byKey(listed)
+	for k, c := range t.claims {
+		if k != key {
+			c := unlisted(c.Claim, shown[k])
+			u.InFlightRunning += c.Count
+			u.InFlightSpend += c.Spend
+		}
 	}
 	u.Running += u.InFlightRunning
 	u.HourlySpend += u.InFlightSpend
@@ -148,14 +212,36 @@ func (l *Ledger) Admit(ctx context.Context, tokenID string, listed []Instance, c
 		l.drop(tokenID, t)
 		return nil, err
 	}
-	tk := &Ticket{l: l, token: tokenID}
-	t.claims[tk] = c
+	tk := &Ticket{l: l, token: tokenID, key: key}
+	h := t.claims[key]
+	if c == (Claim{}) || (settled && h == nil) {
+		l.drop(tokenID, t)
+		return tk, nil
+	}
+	if h == nil {
+		h = &held{}
+		t.claims[key] = h
+	}
+	h.Claim = maxClaim(h.Claim, c)
+	h.refs++
+	tk.holds = true
 	return tk, nil
+}
+
+// maxClaim is the larger of two claims of one identity, part by part: a
+// retry asking for more than its first try holds the difference too.
+func maxClaim(a, b Claim) Claim {
+	return Claim{Count: max(a.Count, b.Count), Spend: max(a.Spend, b.Spend)}
 }
 
 // Done releases the ticket's claim and remembers the instances the launch
 // started, so that for the recent period they count wherever a listing does
 // not show them. Calling it again, or on a nil Ticket, does nothing.
+//
+// Started instances settle the identity's claim for every attempt holding
+// it: EC2 has answered its ClientToken, so no attempt can start more. With
+// none, only this attempt's reference goes; the claim stays while another
+// attempt of the identity, which may yet reach CreateFleet, holds it.
 func (tk *Ticket) Done(startedInstances []Instance) {
 	if tk == nil {
 		return
@@ -169,10 +255,14 @@ func (tk *Ticket) Done(startedInstances []Instance) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		t := l.token(tk.token)
-		delete(t.claims, tk)
+		if h := t.claims[tk.key]; tk.holds && h != nil {
+			if h.refs--; h.refs <= 0 || len(startedInstances) > 0 {
+				delete(t.claims, tk.key)
+			}
+		}
 		now := l.now()
 		for _, in := range startedInstances {
-			t.started[in.ID] = started{price: in.Price, until: now.Add(l.recent)}
+			t.started[in.ID] = started{price: in.Price, until: now.Add(l.recent), key: tk.key}
 		}
 		l.drop(tk.token, t)
 		l.sweep(now)
@@ -221,7 +311,7 @@ func (l *Ledger) Ended(ctx context.Context, tokenID string, ids []string) {
 func (l *Ledger) token(id string) *token {
 	t, ok := l.tokens[id]
 	if !ok {
-		t = &token{claims: map[*Ticket]Claim{}, started: map[string]started{}}
+		t = &token{claims: map[string]*held{}, started: map[string]started{}}
 		l.tokens[id] = t
 	}
 	return t

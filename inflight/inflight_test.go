@@ -30,7 +30,7 @@ func TestLedger(t *testing.T) {
 		return func(t *testing.T, l *Ledger, _ *testclock.Clock) {
 			t.Helper()
 			var got Usage
-			if _, err := l.Admit(context.Background(), tok, listed, func(u Usage) (Claim, error) { got = u; return Claim{}, errFull }); !errors.Is(err, errFull) {
+			if _, err := l.Admit(context.Background(), tok, "", listed, func(u Usage) (Claim, error) { got = u; return Claim{}, errFull }); !errors.Is(err, errFull) {
 				t.Fatalf("Admit = %v; want the check's error", err)
 			}
 			if got != want {
@@ -42,7 +42,7 @@ func TestLedger(t *testing.T) {
 	claim := func(tok string, c Claim) step {
 		return func(t *testing.T, l *Ledger, _ *testclock.Clock) {
 			t.Helper()
-			tk, err := l.Admit(context.Background(), tok, nil, func(Usage) (Claim, error) { return c, nil })
+			tk, err := l.Admit(context.Background(), tok, "", nil, func(Usage) (Claim, error) { return c, nil })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,14 +134,14 @@ func TestLedgerForgetsIdleTokens(t *testing.T) {
 	clk := testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	l := New(time.Minute, clk.Now)
 	for _, tok := range []string{"tokA", "tokB"} {
-		tk, err := l.Admit(context.Background(), tok, nil, capAt(5, 1, 0))
+		tk, err := l.Admit(context.Background(), tok, "", nil, capAt(5, 1, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
 		tk.Done([]Instance{{ID: "i-" + tok}})
 	}
 	clk.Add(2 * time.Minute)
-	tk, _ := l.Admit(context.Background(), "tokC", nil, capAt(5, 1, 0))
+	tk, _ := l.Admit(context.Background(), "tokC", "", nil, capAt(5, 1, 0))
 	tk.Done(nil)
 	if n := len(l.tokens); n != 0 {
 		t.Fatalf("ledger holds %d tokens; want 0 once nothing is in flight or recent", n)
@@ -150,7 +150,7 @@ func TestLedgerForgetsIdleTokens(t *testing.T) {
 
 func TestNilLedgerChecksTheListing(t *testing.T) {
 	var l *Ledger
-	tk, err := l.Admit(context.Background(), "tokA", []Instance{{ID: "i-1"}, {ID: "i-2"}}, capAt(2, 1, 0))
+	tk, err := l.Admit(context.Background(), "tokA", "", []Instance{{ID: "i-1"}, {ID: "i-2"}}, capAt(2, 1, 0))
 	if !errors.Is(err, errFull) || tk != nil {
 		t.Fatalf("Admit = %v, %v; want the check to refuse 2 running + 1", tk, err)
 	}
@@ -168,7 +168,7 @@ func TestConcurrentAdmitsKeepTheCap(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			if _, err := l.Admit(context.Background(), "tokA", listed, capAt(10, 1, 0)); err == nil {
+			if _, err := l.Admit(context.Background(), "tokA", "", listed, capAt(10, 1, 0)); err == nil {
 				admitted.Add(1)
 			}
 		})

@@ -79,22 +79,29 @@ func NewShared(st Store, o SharedOptions) *Ledger {
 	return l
 }
 
-// usage is the record at usage/<token id>. Instance ids and prices only:
-// nothing secret.
+// usage is the record at usage/<token id>. Launch keys (ClientTokens, a
+// digest that EC2 tags on the instances too), instance ids and prices
+// only: nothing secret.
 type usage struct {
-	Claims  map[string]claimRec `json:"claims,omitempty"`
+	Claims  map[string]claimRec `json:"claims,omitempty"`  // by launch key
 	Started map[string]startRec `json:"started,omitempty"` // by instance id
 }
 
+// claimRec is one launch identity's claim. Each admitted attempt of it is
+// a holder with a lease of its own: a reference count that a crashed
+// replica's attempt cannot leak, since its lease lapses. The claim counts
+// while any holder's lease runs.
 type claimRec struct {
-	Count int     `json:"n"`
-	Spend float64 `json:"spend,omitempty"`
-	Until int64   `json:"until"` // unix ns
+	Count   int              `json:"n"`
+	Spend   float64          `json:"spend,omitempty"`
+	Until   int64            `json:"until"`             // unix ns: the last holder's lease end
+	Holders map[string]int64 `json:"holders,omitempty"` // holder id → lease end, unix ns
 }
 
 type startRec struct {
 	Price float64 `json:"price,omitempty"`
 	Until int64   `json:"until"`
+	Key   string  `json:"key,omitempty"` // the launch that started it
 }
 
 func usageKey(tokenID string) string { return "usage/" + tokenID }
@@ -129,12 +136,17 @@ func (s *shared) save(ctx context.Context, tokenID string, u usage, cas int) (in
 	return s.st.Put(ctx, usageKey(tokenID), secrets.Record{Public: b}, cas)
 }
 
-// prune drops the claims and started instances whose time is up.
+// prune drops the claims, holders and started instances whose time is up.
 func (u *usage) prune(now time.Time) {
 	n := now.UnixNano()
-	for id, c := range u.Claims {
-		if n >= c.Until {
-			delete(u.Claims, id)
+	for k, c := range u.Claims {
+		for h, until := range c.Holders {
+			if n >= until {
+				delete(c.Holders, h)
+			}
+		}
+		if n >= c.Until || (c.Holders != nil && len(c.Holders) == 0) {
+			delete(u.Claims, k)
 		}
 	}
 	for id, st := range u.Started {
@@ -145,9 +157,10 @@ func (u *usage) prune(now time.Time) {
 }
 
 // count is Admit's arithmetic on a shared record: listed, plus started
-// instances the listing does not show, plus claims.
-func (u *usage) count(listed []Instance) Usage {
-	var r Usage
+// instances the listing does not show, plus claims, leaving out what the
+// launch identity key itself holds or started; settled reports that it
+// started some.
+func (u *usage) count(listed []Instance, key string) (r Usage, settled bool) {
 	seen := make(map[string]bool, len(listed))
 	for _, in := range listed {
 		r.Running++
@@ -155,18 +168,25 @@ func (u *usage) count(listed []Instance) Usage {
 		seen[in.ID] = true
 	}
 	for id, st := range u.Started {
-		if !seen[id] {
+		switch {
+		case st.Key == key:
+			settled = true
+		case !seen[id]:
 			r.Running++
 			r.HourlySpend += st.Price
 		}
 	}
-	for _, c := range u.Claims {
-		r.InFlightRunning += c.Count
-		r.InFlightSpend += c.Spend
+	shown := byKey(listed)
+	for k, c := range u.Claims {
+		if k != key {
+			c := unlisted(Claim{Count: c.Count, Spend: c.Spend}, shown[k])
+			r.InFlightRunning += c.Count
+			r.InFlightSpend += c.Spend
+		}
 	}
 	r.Running += r.InFlightRunning
 	r.HourlySpend += r.InFlightSpend
-	return r
+	return r, settled
 }
 
 // backoff sleeps a jittered, growing while after the attempt-th conflict.
@@ -195,7 +215,7 @@ func storeDown(err error) error {
 	return apperr.Wrap(err, apperr.Unavailable, "the store did not take this launch's reservation; retry shortly")
 }
 
-func (l *Ledger) admitShared(ctx context.Context, tokenID string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
 	s := l.shared
 	mu := s.stripe(tokenID)
 	mu.Lock()
@@ -207,19 +227,30 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID string, listed []Insta
 		}
 		now := l.now()
 		u.prune(now)
-		c, err := check(u.count(listed))
+		counted, settled := u.count(listed, key)
+		c, err := check(counted)
 		if err != nil {
 			return nil, err
 		}
-		tk := &Ticket{l: l, token: tokenID}
-		if c == (Claim{}) {
-			return tk, nil // holds nothing (a dry run): nothing to write
+		tk := &Ticket{l: l, token: tokenID, key: key}
+		cr, live := u.Claims[key]
+		if c == (Claim{}) || (settled && !live) {
+			// Holds nothing (a dry run), or EC2 already answered this
+			// identity: nothing to write.
+			return tk, nil
 		}
 		tk.claim = newClaimID()
 		if u.Claims == nil {
 			u.Claims = map[string]claimRec{}
 		}
-		u.Claims[tk.claim] = claimRec{Count: c.Count, Spend: c.Spend, Until: now.Add(s.lease).UnixNano()}
+		if cr.Holders == nil {
+			cr.Holders = map[string]int64{}
+		}
+		until := now.Add(s.lease).UnixNano()
+		m := maxClaim(Claim{Count: cr.Count, Spend: cr.Spend}, c)
+		cr.Count, cr.Spend, cr.Until = m.Count, m.Spend, max(cr.Until, until)
+		cr.Holders[tk.claim] = until
+		u.Claims[key] = cr
 		v, err := s.save(ctx, tokenID, u, ver)
 		if errors.Is(err, secrets.ErrConflict) {
 			if err := backoff(ctx, attempt); err != nil {
@@ -244,7 +275,7 @@ func (tk *Ticket) Expires() time.Time {
 	if tk == nil || tk.claim == "" {
 		return time.Time{}
 	}
-	return time.Unix(0, tk.rec.Claims[tk.claim].Until)
+	return time.Unix(0, tk.rec.Claims[tk.key].Holders[tk.claim])
 }
 
 // Lease is the shared ledger's lease, 0 for a memory ledger.
@@ -261,7 +292,9 @@ func newClaimID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// settle turns the ticket's claim into the instances it started. It first
+// settle turns the ticket's claim into the instances it started, as Done
+// says: started instances end the identity's claim, none end only this
+// holder's part of it. It first
 // writes on the record Admit wrote (one round trip when no one wrote
 // since), then reads again on a conflict. If the store does not answer,
 // the claim stays until its lease ends: it errs on the side of the limits.
@@ -285,12 +318,17 @@ func (tk *Ticket) settle(startedInstances []Instance) {
 		}
 		now := tk.l.now()
 		u.prune(now)
-		delete(u.Claims, tk.claim)
+		if cr, ok := u.Claims[tk.key]; ok && tk.claim != "" {
+			delete(cr.Holders, tk.claim)
+			if len(cr.Holders) == 0 || len(startedInstances) > 0 {
+				delete(u.Claims, tk.key)
+			}
+		}
 		if len(startedInstances) > 0 && u.Started == nil {
 			u.Started = map[string]startRec{}
 		}
 		for _, in := range startedInstances {
-			u.Started[in.ID] = startRec{Price: in.Price, Until: now.Add(tk.l.recent).UnixNano()}
+			u.Started[in.ID] = startRec{Price: in.Price, Until: now.Add(tk.l.recent).UnixNano(), Key: tk.key}
 		}
 		_, err := s.save(ctx, tk.token, u, ver)
 		if err == nil {

@@ -65,12 +65,12 @@ func TestSharedAtTheLimit(t *testing.T) {
 			opts := SharedOptions{Lease: time.Minute, Recent: 2*time.Minute - time.Second, Now: clk.Now}
 			other, mine := NewShared(st, opts), NewShared(st, opts)
 			for i := range tt.held {
-				if _, err := other.Admit(context.Background(), "tokA", nil, capAt(max, 1, 0)); err != nil {
+				if _, err := other.Admit(context.Background(), "tokA", "", nil, capAt(max, 1, 0)); err != nil {
 					t.Fatalf("other replica's claim %d: %v", i, err)
 				}
 			}
 			if tt.started > 0 {
-				tk, err := other.Admit(context.Background(), "tokA", nil, capAt(max, tt.started, 0))
+				tk, err := other.Admit(context.Background(), "tokA", "", nil, capAt(max, tt.started, 0))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -81,7 +81,7 @@ func TestSharedAtTheLimit(t *testing.T) {
 				tk.Done(ins)
 			}
 			clk.Add(tt.after)
-			tk, err := mine.Admit(context.Background(), "tokA", listed(tt.listed), capAt(max, tt.ask, 0))
+			tk, err := mine.Admit(context.Background(), "tokA", "", listed(tt.listed), capAt(max, tt.ask, 0))
 			if got := err == nil; got != tt.want {
 				t.Fatalf("Admit = %v; want admitted %v", err, tt.want)
 			}
@@ -104,7 +104,7 @@ func TestSharedHoldsAcrossReplicas(t *testing.T) {
 	for i := range 60 {
 		wg.Go(func() {
 			for {
-				tk, err := replicas[i%3].Admit(context.Background(), "tokA", nil, capAt(5, 1, 0))
+				tk, err := replicas[i%3].Admit(context.Background(), "tokA", "", nil, capAt(5, 1, 0))
 				if apperr.Code(err) == apperr.Unavailable {
 					busy.Add(1)
 					time.Sleep(time.Millisecond)
@@ -143,7 +143,7 @@ func (c *conflicting) Put(ctx context.Context, key string, rec secrets.Record, c
 func TestSharedConflictStormIsABoundedRetry(t *testing.T) {
 	st := &conflicting{Store: embedded(t)}
 	l := NewShared(st, SharedOptions{Tries: 4})
-	tk, err := l.Admit(context.Background(), "tokA", nil, capAt(5, 1, 0))
+	tk, err := l.Admit(context.Background(), "tokA", "", nil, capAt(5, 1, 0))
 	if tk != nil || apperr.Code(err) != apperr.Unavailable || apperr.RetryAfter(err) <= 0 {
 		t.Fatalf("Admit = %v, %v; want unavailable with a Retry-After", tk, err)
 	}
@@ -162,7 +162,7 @@ func (down) Get(context.Context, string) (secrets.Record, error) {
 func TestSharedStoreDownRefusesTheLaunch(t *testing.T) {
 	l := NewShared(down{embedded(t)}, SharedOptions{})
 	checked := false
-	_, err := l.Admit(context.Background(), "tokA", nil, func(Usage) (Claim, error) { checked = true; return Claim{Count: 1}, nil })
+	_, err := l.Admit(context.Background(), "tokA", "", nil, func(Usage) (Claim, error) { checked = true; return Claim{Count: 1}, nil })
 	if apperr.Code(err) != apperr.Unavailable || checked {
 		t.Fatalf("Admit = %v (checked %v); want unavailable before any check", err, checked)
 	}
@@ -174,19 +174,19 @@ func TestSharedStoreDownRefusesTheLaunch(t *testing.T) {
 func TestSharedSettleFreesTheClaim(t *testing.T) {
 	st := embedded(t)
 	a, b := NewShared(st, SharedOptions{}), NewShared(st, SharedOptions{})
-	tk, err := a.Admit(context.Background(), "tokA", nil, capAt(2, 2, 0))
+	tk, err := a.Admit(context.Background(), "tokA", "", nil, capAt(2, 2, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tk.Done([]Instance{{ID: "i-1", Price: 0.5}})
 	var got Usage
 	see := func(u Usage) (Claim, error) { got = u; return Claim{}, errFull }
-	_, _ = b.Admit(context.Background(), "tokA", nil, see)
+	_, _ = b.Admit(context.Background(), "tokA", "", nil, see)
 	if want := (Usage{Running: 1, HourlySpend: 0.5}); got != want {
 		t.Fatalf("after settling, the other replica counts %+v; want %+v", got, want)
 	}
 	b.Ended(context.Background(), "tokA", []string{"i-1"})
-	_, _ = a.Admit(context.Background(), "tokA", nil, see)
+	_, _ = a.Admit(context.Background(), "tokA", "", nil, see)
 	if got != (Usage{}) {
 		t.Fatalf("after a terminate, counted %+v; want nothing", got)
 	}

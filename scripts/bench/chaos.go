@@ -165,16 +165,12 @@ func (st *chaosStack) instancesOf(id string) (mine, untagged int) {
 }
 
 func chaosRetries(ctx context.Context, st *chaosStack, o chaosOptions, row func(string, string, ...any)) error {
-	// A token per 500 launches: a retry racing its first launch holds a
-	// reservation of its own until EC2 answers, so one token at its
-	// maxRunning (1,000 at most) would refuse it.
-	var toks, ids []string
-	for range (o.launches + 499) / 500 {
-		tok, id, _, err := st.token(ctx, o, nil)
-		if err != nil {
-			return err
-		}
-		toks, ids = append(toks, tok), append(ids, id)
+	// One token for every launch, at maxRunning 1,000: a retry racing its
+	// first launch joins that launch's reservation (one per ClientToken),
+	// so even the last place is a replay for it, not a refusal.
+	tok, id, _, err := st.token(ctx, o, nil)
+	if err != nil {
+		return err
 	}
 	retried := func(i int) bool { return i%100 < o.retried }
 	racing := func(i int) bool { return i%2 == 0 }
@@ -185,7 +181,7 @@ func chaosRetries(ctx context.Context, st *chaosStack, o chaosOptions, row func(
 	send := func(replica, i int, dst *[]string, e *error) {
 		sem <- struct{}{}
 		defer func() { <-sem }()
-		*dst, *e = st.launchUntil(ctx, toks[i/500], "dup-"+strconv.Itoa(i), replica, nil)
+		*dst, *e = st.launchUntil(ctx, tok, "dup-"+strconv.Itoa(i), replica, nil)
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -219,11 +215,7 @@ func chaosRetries(ctx context.Context, st *chaosStack, o chaosOptions, row func(
 			}
 		}
 	}
-	var mine, untagged int
-	for _, id := range ids {
-		m, u := st.instancesOf(id)
-		mine, untagged = mine+m, u
-	}
+	mine, untagged := st.instancesOf(id)
 	row("Retried launches", "%d launches over 3 replicas, %d sent twice with the same Idempotency-Key (half racing on another replica): %d requests in %.1f s",
 		o.launches, retries, o.launches+retries, took.Seconds())
 	row("→ duplicate instances", "**%d** (%d instances for %d keys; %d untagged)", mine-o.launches, mine, o.launches, untagged)
