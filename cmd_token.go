@@ -114,10 +114,14 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 }
 
 func runTokenList(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token list", "token list [flags]", "Lists every token, revoked and expired ones included. Shows no secrets.", stderr)
+	fs := newFlagSet("token list", "token list [flags]",
+		"Lists every token in id order, revoked and expired ones included, fetching pages of 100. "+
+			"With --limit, lists one page and names the command for the next on stderr. Shows no secrets.", stderr)
 	var conn cliConn
 	conn.register(fs, getenv, true)
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := fs.Bool("json", false, "print JSON: an array of tokens; with --limit, {\"tokens\":[…],\"nextCursor\":…}")
+	limit := fs.Int("limit", 0, "list one page of at most N tokens (1 to 1000)")
+	cursor := fs.String("cursor", "", "resume after the page that gave this nextCursor (with --limit)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -125,19 +129,35 @@ func runTokenList(ctx context.Context, args []string, getenv func(string) string
 	if len(pos) > 0 {
 		return usagef("token list: unexpected argument %q", pos[0])
 	}
+	if *limit < 0 || *limit > 1000 || (*cursor != "" && *limit == 0) {
+		return usagef("token list: --limit takes 1 to 1000, and --cursor needs --limit")
+	}
 	c, err := conn.client(getenv, stderr, true, "")
 	if err != nil {
 		return err
 	}
-	toks, err := c.ListTokens(ctx)
+	var page client.TokenPage
+	if *limit > 0 {
+		page, err = c.ListTokensPage(ctx, client.ListTokensOptions{Limit: *limit, Cursor: *cursor})
+	} else {
+		page.Tokens, err = c.ListTokens(ctx)
+	}
 	if err != nil {
 		return err
 	}
+	toks := page.Tokens
+	if toks == nil {
+		toks = []client.TokenInfo{} // [] rather than null, for jq
+	}
 	if *asJSON {
-		if toks == nil {
-			toks = []client.TokenInfo{} // [] rather than null, for jq
+		if *limit > 0 {
+			page.Tokens = toks
+			return writeJSON(stdout, page)
 		}
 		return writeJSON(stdout, toks)
+	}
+	if page.NextCursor != "" {
+		defer fmt.Fprintf(stderr, "more tokens: spotter token list --limit %d --cursor %s\n", *limit, page.NextCursor)
 	}
 	if len(toks) == 0 {
 		fmt.Fprintln(stderr, "no tokens")

@@ -53,6 +53,14 @@ func (t timedStore) List(ctx context.Context, prefix string) ([]string, error) {
 	return keys, err
 }
 
+// ListAfter keeps the embedded store's paged key listing behind the timing.
+func (t timedStore) ListAfter(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	start := time.Now()
+	keys, err := secrets.ListAfter(ctx, t.store, prefix, after, limit)
+	t.observe("list", start, err)
+	return keys, err
+}
+
 func (t timedStore) Seal(ctx context.Context, scope string, plain []byte) ([]byte, error) {
 	start := time.Now()
 	b, err := t.store.Seal(ctx, scope, plain)

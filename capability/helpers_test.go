@@ -73,7 +73,7 @@ func backends(t *testing.T) map[string]func(t *testing.T, log *slog.Logger) stor
 // clock is the shared settable test clock.
 type clock = testclock.Clock
 
-func newRegistry(t *testing.T, st store, clk *clock, log *slog.Logger) *capability.Registry {
+func newRegistry(t testing.TB, st store, clk *clock, log *slog.Logger) *capability.Registry {
 	t.Helper()
 	auth, err := token.NewAuthority(st, token.Config{Issuer: "spotter", Now: clk.Now})
 	if err != nil {

@@ -3,9 +3,11 @@ package client
 import (
 	"context"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/spotter-dev/spotter/policy"
@@ -203,13 +205,85 @@ func (c *Client) CreateToken(ctx context.Context, in CreateTokenRequest) (Create
 	return out, err
 }
 
-// ListTokens returns every token, revoked and expired ones included.
+// ListTokens returns every token, revoked and expired ones included, in id
+// order, following the server's pages (the server's default page size).
+// For very many tokens, prefer Tokens or ListTokensPage, which hold one page
+// at a time.
 func (c *Client) ListTokens(ctx context.Context) ([]TokenInfo, error) {
-	var out struct {
-		Tokens []TokenInfo `json:"tokens"`
+	out := []TokenInfo{}
+	for t, err := range c.Tokens(ctx, 0) {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, t)
 	}
-	err := c.admin(ctx, http.MethodGet, "/v1/tokens", nil, &out, http.StatusOK)
-	return out.Tokens, err
+	return out, nil
+}
+
+// ListTokensOptions selects one page of GET /v1/tokens. Limit 0 is the
+// server's default (100); the server refuses more than 1,000. Cursor is the
+// previous page's NextCursor, "" for the first page.
+type ListTokensOptions struct {
+	Limit  int
+	Cursor string
+}
+
+// TokenPage is one page of tokens; NextCursor is "" on the last page.
+type TokenPage struct {
+	Tokens     []TokenInfo `json:"tokens"`
+	NextCursor string      `json:"nextCursor,omitempty"`
+}
+
+// ListTokensPage returns one page of tokens in id order. Errors: *Error with
+// Code "invalid_request" for a limit out of range or a cursor the server
+// did not give out.
+func (c *Client) ListTokensPage(ctx context.Context, o ListTokensOptions) (TokenPage, error) {
+	if c.adminToken == "" {
+		return TokenPage{}, ErrNoAdminToken
+	}
+	u := c.base.JoinPath("/v1/tokens")
+	q := url.Values{}
+	if o.Limit != 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Cursor != "" {
+		q.Set("cursor", o.Cursor)
+	}
+	u.RawQuery = q.Encode()
+	var out TokenPage
+	err := c.do(ctx, call{method: http.MethodGet, target: u, bearer: c.adminToken, out: &out, want: http.StatusOK})
+	return out, err
+}
+
+// Tokens yields every token, fetching pages of limit (0: the server's
+// default) as the loop asks for them. It stops at the first error, which it
+// yields, and at a cursor the server repeats (which would never end).
+func (c *Client) Tokens(ctx context.Context, limit int) iter.Seq2[TokenInfo, error] {
+	return func(yield func(TokenInfo, error) bool) {
+		seen := map[string]bool{}
+		o := ListTokensOptions{Limit: limit}
+		for {
+			p, err := c.ListTokensPage(ctx, o)
+			if err != nil {
+				yield(TokenInfo{}, err)
+				return
+			}
+			for _, t := range p.Tokens {
+				if !yield(t, nil) {
+					return
+				}
+			}
+			if p.NextCursor == "" {
+				return
+			}
+			if seen[p.NextCursor] {
+				yield(TokenInfo{}, fmt.Errorf("GET /v1/tokens: the server repeated cursor %q", p.NextCursor))
+				return
+			}
+			seen[p.NextCursor] = true
+			o.Cursor = p.NextCursor
+		}
+	}
 }
 
 // GetToken returns one token. Errors: *Error with Code "not_found" when

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -56,15 +57,28 @@ func CreateToken(reg *capability.Registry) echo.HandlerFunc {
 	}
 }
 
-// ListTokens lists tokens without secrets.
+// ListTokens lists one page of tokens without secrets, in id order:
+// ?limit=N (1 to capability.MaxPageSize) and ?cursor= from the previous
+// reply's nextCursor, which is absent on the last page.
 func ListTokens(reg *capability.Registry) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		infos, err := reg.List(c.Request().Context())
+		limit := 0
+		if s := c.QueryParam("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return apperr.New(apperr.Invalid, "limit %q is not a whole number; use 1 to %d", s, capability.MaxPageSize)
+			}
+			if n == 0 {
+				n = -1 // an explicit 0 is a mistake, not "the default"
+			}
+			limit = n
+		}
+		page, err := reg.ListPage(c.Request().Context(), c.QueryParam("cursor"), limit)
 		if err != nil {
 			return err
 		}
-		list := make([]map[string]any, 0, len(infos))
-		for _, i := range infos {
+		list := make([]map[string]any, 0, len(page.Tokens))
+		for _, i := range page.Tokens {
 			v := merge(map[string]any{}, i)
 			v["status"] = i.Status(reg.Now())
 			if err := addMFALock(c.Request().Context(), reg, i, v); err != nil {
@@ -72,7 +86,11 @@ func ListTokens(reg *capability.Registry) echo.HandlerFunc {
 			}
 			list = append(list, v)
 		}
-		return reply(c, http.StatusOK, map[string]any{"tokens": list})
+		out := map[string]any{"tokens": list}
+		if page.Next != "" {
+			out["nextCursor"] = page.Next
+		}
+		return reply(c, http.StatusOK, out)
 	}
 }
 

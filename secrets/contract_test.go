@@ -192,6 +192,32 @@ func contractCases() []contractCase {
 				t.Fatalf("List(empty folder) = %q, %v; want none", got, err)
 			}
 		}},
+		{name: "list after pages direct children", run: func(t *testing.T, f fixture) {
+			for _, name := range []string{"b", "a", "c", "sub/deep"} {
+				mustPut(t, f.store, k(t, "dir/"+name), secrets.Record{Public: []byte(name)}, secrets.CreateOnly)
+			}
+			a, b, c := k(t, "dir/a"), k(t, "dir/b"), k(t, "dir/c")
+			tests := map[string]struct {
+				after string
+				limit int
+				want  []string
+			}{
+				"first page":          {after: "", limit: 2, want: []string{a, b}},
+				"exactly all":         {after: "", limit: 3, want: []string{a, b, c}},
+				"one more than all":   {after: "", limit: 4, want: []string{a, b, c}},
+				"after a key":         {after: a, limit: 2, want: []string{b, c}},
+				"after a missing key": {after: k(t, "dir/bb"), limit: 1, want: []string{c}},
+				"after the last":      {after: c, limit: 5, want: []string{}},
+				"past the end":        {after: k(t, "dir/zz"), limit: 5, want: []string{}},
+				"limit zero":          {after: "", limit: 0, want: []string{}},
+			}
+			for name, tt := range tests {
+				got, err := secrets.ListAfter(bg, f.store, k(t, "dir/"), tt.after, tt.limit)
+				if err != nil || !slices.Equal(got, tt.want) {
+					t.Errorf("%s: ListAfter(%q, %d) = %q, %v; want %q", name, tt.after, tt.limit, got, err, tt.want)
+				}
+			}
+		}},
 		{name: "delete removes all versions", run: func(t *testing.T, f fixture) {
 			key := k(t, "gone")
 			v := mustPut(t, f.store, key, secrets.Record{Public: []byte("1")}, secrets.CreateOnly)

@@ -215,6 +215,33 @@ func (e *Embedded) List(ctx context.Context, prefix string) ([]string, error) {
 	return keys, err
 }
 
+// ListAfter implements KeyPager with a bbolt cursor seek, so a page costs
+// the same however many records the folder holds.
+func (e *Embedded) ListAfter(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, apperr.Wrap(err, apperr.Unavailable, "embedded store: %v", err)
+	}
+	dir, err := folder(prefix)
+	if err != nil {
+		return nil, err
+	}
+	start := dir
+	if after > start {
+		start = after
+	}
+	keys := []string{}
+	err = e.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, _ := c.Seek([]byte(start)); k != nil && len(keys) < limit && strings.HasPrefix(string(k), dir); k, _ = c.Next() {
+			if key := string(k); key != after && !strings.Contains(key[len(dir):], "/") {
+				keys = append(keys, key)
+			}
+		}
+		return nil
+	})
+	return keys, err
+}
+
 // Ping implements Store.
 func (e *Embedded) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

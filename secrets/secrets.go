@@ -14,6 +14,7 @@ package secrets
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/spotter-dev/spotter/apperr"
@@ -69,4 +70,32 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the backend.
 	Close() error
+}
+
+// KeyPager is a Store that can list a page of keys without listing them all.
+type KeyPager interface {
+	// ListAfter returns at most limit keys directly under prefix that sort
+	// after the full key after ("" for the first), sorted.
+	ListAfter(ctx context.Context, prefix, after string, limit int) ([]string, error)
+}
+
+// ListAfter lists a page of keys with s's ListAfter when it has one, else by
+// cutting its full List (a Vault KV v2 LIST has no paging: it names every
+// key in the folder, but reads no record).
+func ListAfter(ctx context.Context, s Store, prefix, after string, limit int) ([]string, error) {
+	if limit <= 0 {
+		return []string{}, nil
+	}
+	if p, ok := s.(KeyPager); ok {
+		return p.ListAfter(ctx, prefix, after, limit)
+	}
+	keys, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	keys = keys[sort.SearchStrings(keys, after):]
+	if len(keys) > 0 && keys[0] == after {
+		keys = keys[1:]
+	}
+	return keys[:min(limit, len(keys))], nil
 }
