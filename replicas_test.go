@@ -246,6 +246,14 @@ func TestReplicaKilledHoldingAReservation(t *testing.T) {
 	}
 	go s.launch(0, tok, `{"task":"launch","count":3,"idempotencyKey":"doomed"}`)
 
+	// Replica 0 claims before it calls CreateFleet, which awssim holds: once
+	// that call has arrived the claim is in the store. Asking earlier, on a
+	// loaded machine, replica 1's own launch could claim first.
+	for deadline := time.Now().Add(10 * time.Second); s.sim.Calls("CreateFleet") == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("replica 0's launch never reached CreateFleet")
+		}
+	}
 	// Replica 1 sees replica 0's claim: 3 of 5 are held.
 	held := time.Now()
 	for {
