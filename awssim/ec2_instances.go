@@ -225,17 +225,7 @@ func (s *Sim) terminateInstances(c *call, x *xmlWriter) *apiError {
 		prev := in.state(c.now, s.opts.PendingDelay)
 		r.terminateInstance(in, c.now, stateReason{"Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown"}, "instance-terminated-by-user")
 		cur := in.state(c.now, s.opts.PendingDelay)
-		x.open("item")
-		x.leaf("instanceId", in.id)
-		x.open("currentState")
-		x.int("code", stateCodes[cur])
-		x.leaf("name", cur)
-		x.close("currentState")
-		x.open("previousState")
-		x.int("code", stateCodes[prev])
-		x.leaf("name", prev)
-		x.close("previousState")
-		x.close("item")
+		writeStateChange(x, in.id, prev, cur)
 	}
 	x.close("instancesSet")
 	return nil

@@ -67,17 +67,7 @@ func (s *Sim) changeRunState(c *call, x *xmlWriter, stop bool) *apiError {
 			r.userStart(in, c.now)
 		}
 		cur := in.state(c.now, s.opts.PendingDelay)
-		x.open("item")
-		x.leaf("instanceId", in.id)
-		x.open("currentState")
-		x.int("code", stateCodes[cur])
-		x.leaf("name", cur)
-		x.close("currentState")
-		x.open("previousState")
-		x.int("code", stateCodes[prev])
-		x.leaf("name", prev)
-		x.close("previousState")
-		x.close("item")
+		writeStateChange(x, in.id, prev, cur)
 	}
 	x.close("instancesSet")
 	return nil
@@ -137,4 +127,20 @@ func (r *region) userStart(in *instance, now time.Time) {
 		sr.State = "active"
 		sr.setStatus(now, "fulfilled")
 	}
+}
+
+// writeStateChange writes one item of the instancesSet that Terminate,
+// Stop and StartInstances answer with: the instance's state before and after.
+func writeStateChange(x *xmlWriter, id, prev, cur string) {
+	x.open("item")
+	x.leaf("instanceId", id)
+	x.open("currentState")
+	x.int("code", stateCodes[cur])
+	x.leaf("name", cur)
+	x.close("currentState")
+	x.open("previousState")
+	x.int("code", stateCodes[prev])
+	x.leaf("name", prev)
+	x.close("previousState")
+	x.close("item")
 }
