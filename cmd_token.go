@@ -173,7 +173,19 @@ func runTokenList(ctx context.Context, args []string, getenv func(string) string
 }
 
 func runTokenShow(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token show", "token show ID [flags]", "Shows one token and its policy. Shows no secrets.", stderr)
+	return runOneToken(ctx, args, getenv, stdout, stderr, "token show", "Shows one token and its policy. Shows no secrets.",
+		func(c *client.Client, id string) (any, func(), error) {
+			t, err := c.GetToken(ctx, id)
+			return t, func() { printTokenInfo(stdout, t, true) }, err
+		})
+}
+
+// runOneToken is the CLI of an admin command on one token id: connection
+// flags, --json, exactly one id; call does the work and says how to print
+// its answer when --json is not asked for.
+func runOneToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, name, help string,
+	call func(c *client.Client, id string) (out any, print func(), err error)) error {
+	fs := newFlagSet(name, name+" ID [flags]", help, stderr)
 	var conn cliConn
 	conn.register(fs, getenv, true)
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -182,20 +194,20 @@ func runTokenShow(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("token show: want one token id")
+		return usagef("%s: want one token id", name)
 	}
 	c, err := conn.client(getenv, stderr, true, "")
 	if err != nil {
 		return err
 	}
-	t, err := c.GetToken(ctx, pos[0])
+	out, print, err := call(c, pos[0])
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, t)
+		return writeJSON(stdout, out)
 	}
-	printTokenInfo(stdout, t, true)
+	print()
 	return nil
 }
 

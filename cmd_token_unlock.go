@@ -9,36 +9,19 @@ import (
 )
 
 func runTokenUnlock(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token unlock", "token unlock ID [flags]",
+	return runOneToken(ctx, args, getenv, stdout, stderr, "token unlock",
 		"Clears a token's MFA lockout, wrong-code count and back-off: its next right code is accepted\n"+
-			"on every replica at once. A token locks after too many wrong MFA codes (429 mfa_locked).", stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("token unlock: want one token id")
-	}
-	c, err := conn.client(getenv, stderr, true, "")
-	if err != nil {
-		return err
-	}
-	out, err := c.UnlockToken(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(stdout, out)
-	}
-	if out.WasLocked {
-		fmt.Fprintf(stdout, "unlocked %s: its MFA takes codes again\n", out.ID)
-	} else {
-		fmt.Fprintf(stdout, "%s was not locked; its wrong-code count and back-off are cleared\n", out.ID)
-	}
-	return nil
+			"on every replica at once. A token locks after too many wrong MFA codes (429 mfa_locked).",
+		func(c *client.Client, id string) (any, func(), error) {
+			out, err := c.UnlockToken(ctx, id)
+			return out, func() {
+				if out.WasLocked {
+					fmt.Fprintf(stdout, "unlocked %s: its MFA takes codes again\n", out.ID)
+				} else {
+					fmt.Fprintf(stdout, "%s was not locked; its wrong-code count and back-off are cleared\n", out.ID)
+				}
+			}, err
+		})
 }
 
 // lockSummary describes a token's MFA failure record for people.
