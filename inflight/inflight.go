@@ -136,11 +136,10 @@ type Ticket struct {
 	holds bool   // the ticket holds a reference to key's claim
 	once  sync.Once
 
-	// A shared ledger's claim: its id, and the record and version Admit
-	// wrote, for Done to write on first.
+	// A shared ledger's claim: its holder id and the end of its lease
+	// (unix ns).
 	claim string
-	rec   usage
-	ver   int
+	until int64
 }
 
 // Admit counts listed (the token's live instances, not those of the launch

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -52,10 +51,12 @@ type shared struct {
 	lease time.Duration
 	tries int
 	log   *slog.Logger
-	// stripes serialise this replica's launches of one token, so its own
-	// launches do not race each other's check-and-set; only other
-	// replicas' writes can conflict.
-	stripes [64]sync.Mutex
+
+	// mu guards queues: per token, the changes waiting for its record and
+	// the record as this replica last wrote it (batch.go). One writer per
+	// token on this replica, so only other replicas' writes can conflict.
+	mu     sync.Mutex
+	queues map[string]*queue
 }
 
 // NewShared returns a Ledger whose claims and recently started instances
@@ -65,7 +66,7 @@ type shared struct {
 // it stops counting at its end.
 func NewShared(st Store, o SharedOptions) *Ledger {
 	l := New(o.Recent, o.Now)
-	s := &shared{st: st, lease: o.Lease, tries: o.Tries, log: o.Log}
+	s := &shared{st: st, lease: o.Lease, tries: o.Tries, log: o.Log, queues: map[string]*queue{}}
 	if s.lease <= 0 {
 		s.lease = DefaultLease
 	}
@@ -105,12 +106,6 @@ type startRec struct {
 }
 
 func usageKey(tokenID string) string { return "usage/" + tokenID }
-
-func (s *shared) stripe(tokenID string) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(tokenID))
-	return &s.stripes[h.Sum32()%uint32(len(s.stripes))]
-}
 
 // load reads the token's record with its version (CreateOnly when none).
 func (s *shared) load(ctx context.Context, tokenID string) (usage, int, error) {
@@ -215,58 +210,6 @@ func storeDown(err error) error {
 	return apperr.Wrap(err, apperr.Unavailable, "the store did not take this launch's reservation; retry shortly")
 }
 
-func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
-	s := l.shared
-	mu := s.stripe(tokenID)
-	mu.Lock()
-	defer mu.Unlock()
-	for attempt := 0; attempt < s.tries; attempt++ {
-		u, ver, err := s.load(ctx, tokenID)
-		if err != nil {
-			return nil, storeDown(err)
-		}
-		now := l.now()
-		u.prune(now)
-		counted, settled := u.count(listed, key)
-		c, err := check(counted)
-		if err != nil {
-			return nil, err
-		}
-		tk := &Ticket{l: l, token: tokenID, key: key}
-		cr, live := u.Claims[key]
-		if c == (Claim{}) || (settled && !live) {
-			// Holds nothing (a dry run), or EC2 already answered this
-			// identity: nothing to write.
-			return tk, nil
-		}
-		tk.claim = newClaimID()
-		if u.Claims == nil {
-			u.Claims = map[string]claimRec{}
-		}
-		if cr.Holders == nil {
-			cr.Holders = map[string]int64{}
-		}
-		until := now.Add(s.lease).UnixNano()
-		m := maxClaim(Claim{Count: cr.Count, Spend: cr.Spend}, c)
-		cr.Count, cr.Spend, cr.Until = m.Count, m.Spend, max(cr.Until, until)
-		cr.Holders[tk.claim] = until
-		u.Claims[key] = cr
-		v, err := s.save(ctx, tokenID, u, ver)
-		if errors.Is(err, secrets.ErrConflict) {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, storeDown(err)
-			}
-			continue
-		}
-		if err != nil {
-			return nil, storeDown(err)
-		}
-		tk.rec, tk.ver = u, v
-		return tk, nil
-	}
-	return nil, busy(tokenID, s.tries)
-}
-
 // Expires is when the ticket's claim stops counting unless settled: the
 // end of its lease on a shared ledger; zero when nothing lapses (a memory
 // ledger, or a claim of nothing). A launch should not begin CreateFleet
@@ -275,7 +218,7 @@ func (tk *Ticket) Expires() time.Time {
 	if tk == nil || tk.claim == "" {
 		return time.Time{}
 	}
-	return time.Unix(0, tk.rec.Claims[tk.key].Holders[tk.claim])
+	return time.Unix(0, tk.until)
 }
 
 // Lease is the shared ledger's lease, 0 for a memory ledger.
@@ -290,87 +233,4 @@ func newClaimID() string {
 	var b [12]byte
 	_, _ = crand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// settle turns the ticket's claim into the instances it started, as Done
-// says: started instances end the identity's claim, none end only this
-// holder's part of it. It first
-// writes on the record Admit wrote (one round trip when no one wrote
-// since), then reads again on a conflict. If the store does not answer,
-// the claim stays until its lease ends: it errs on the side of the limits.
-func (tk *Ticket) settle(startedInstances []Instance) {
-	s := tk.l.shared
-	if tk.claim == "" && len(startedInstances) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), secrets.DefaultTimeout)
-	defer cancel()
-	mu := s.stripe(tk.token)
-	mu.Lock()
-	defer mu.Unlock()
-	u, ver, have := tk.rec, tk.ver, tk.claim != ""
-	for attempt := 0; attempt < s.tries; attempt++ {
-		if !have {
-			var err error
-			if u, ver, err = s.load(ctx, tk.token); err != nil {
-				break
-			}
-		}
-		now := tk.l.now()
-		u.prune(now)
-		if cr, ok := u.Claims[tk.key]; ok && tk.claim != "" {
-			delete(cr.Holders, tk.claim)
-			if len(cr.Holders) == 0 || len(startedInstances) > 0 {
-				delete(u.Claims, tk.key)
-			}
-		}
-		if len(startedInstances) > 0 && u.Started == nil {
-			u.Started = map[string]startRec{}
-		}
-		for _, in := range startedInstances {
-			u.Started[in.ID] = startRec{Price: in.Price, Until: now.Add(tk.l.recent).UnixNano(), Key: tk.key}
-		}
-		_, err := s.save(ctx, tk.token, u, ver)
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, secrets.ErrConflict) {
-			s.log.Warn("settling a launch's reservation failed; it holds until its lease ends",
-				"token", tk.token, "error", err)
-			return
-		}
-		have = false
-		if backoff(ctx, attempt) != nil {
-			break
-		}
-	}
-	s.log.Warn("settling a launch's reservation lost every attempt; it holds until its lease ends", "token", tk.token)
-}
-
-// endedShared forgets terminated instances in the token's record.
-func (l *Ledger) endedShared(ctx context.Context, tokenID string, ids []string) {
-	s := l.shared
-	mu := s.stripe(tokenID)
-	mu.Lock()
-	defer mu.Unlock()
-	for attempt := 0; attempt < s.tries; attempt++ {
-		u, ver, err := s.load(ctx, tokenID)
-		if err != nil || ver == secrets.CreateOnly {
-			return
-		}
-		n := len(u.Started)
-		for _, id := range ids {
-			delete(u.Started, id)
-		}
-		if len(u.Started) == n {
-			return
-		}
-		u.prune(l.now())
-		if _, err = s.save(ctx, tokenID, u, ver); !errors.Is(err, secrets.ErrConflict) {
-			return
-		}
-		if backoff(ctx, attempt) != nil {
-			return
-		}
-	}
 }

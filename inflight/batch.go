@@ -1,0 +1,261 @@
+package inflight
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/spotter-dev/spotter/secrets"
+)
+
+// Group commit. A replica's changes to one token's usage record (admits,
+// settles, ends) queue; one goroutine at a time, the leader, takes every
+// change queued and folds them into one check-and-set write, applying them
+// in queue order to the record it read, so each admission is checked
+// against the claims admitted before it in the batch and in the store. A
+// conflict (another replica wrote) reads the record again and applies the
+// whole batch again; no change is answered before its batch's write has
+// landed. While a leader writes, the next changes queue behind it, and the
+// first of them leads the next batch: eight launches of one token at once
+// cost about two writes between them, not eight in a row.
+//
+// The record this replica last wrote (or read) is kept with its version,
+// and the next batch writes on it without reading: check-and-set refuses
+// the write if any other replica wrote since, and only then is the record
+// read again. A replica alone on its store (one replica, or the only one
+// launching this token) so pays one write per batch and no read. Only a
+// batch that would write nothing (a refusal, a dry run) cannot let the
+// store vouch for the record it checked: it reads the record afresh first,
+// so a refusal is never made on what another replica has since freed.
+
+// maxQueues is how many tokens' queues (and remembered records) a replica
+// keeps; past it, those of idle tokens are forgotten (their next batch
+// reads the record again).
+const maxQueues = 4096
+
+// queue is one token's changes waiting for its record, and the record as
+// this replica last saw it. Only the leader touches rec, ver and have.
+type queue struct {
+	pending []*op
+	busy    bool // a leader is committing
+
+	rec  usage
+	ver  int
+	have bool
+}
+
+// op is one change to a token's record.
+type op struct {
+	// apply changes u (pruned at now) and reports whether it changed it,
+	// and whether it judged u (an admission's check) and so needs u to be
+	// the current record if the batch writes nothing.
+	apply func(u *usage, now time.Time) (changed, judged bool)
+	// fail is told why the batch did not land.
+	fail func(err error)
+	// wake receives true when the op's batch is done, false when this op
+	// leads the next batch.
+	wake chan bool
+}
+
+// do queues o on the token's record and returns when a batch holding it
+// has been committed (or failed).
+func (s *shared) do(tokenID string, now func() time.Time, o *op) {
+	o.wake = make(chan bool, 1)
+	s.mu.Lock()
+	q := s.queue(tokenID)
+	q.pending = append(q.pending, o)
+	lead := !q.busy
+	q.busy = true
+	s.mu.Unlock()
+	if !lead && <-o.wake {
+		return
+	}
+	s.mu.Lock()
+	batch := q.pending
+	q.pending = nil
+	s.mu.Unlock()
+	s.commit(tokenID, q, now, batch)
+	for _, b := range batch {
+		if b != o {
+			b.wake <- true
+		}
+	}
+	s.mu.Lock()
+	if len(q.pending) > 0 {
+		q.pending[0].wake <- false
+	} else {
+		q.busy = false
+	}
+	s.mu.Unlock()
+}
+
+// queue returns the token's queue; s.mu held.
+func (s *shared) queue(tokenID string) *queue {
+	q, ok := s.queues[tokenID]
+	if ok {
+		return q
+	}
+	if len(s.queues) >= maxQueues {
+		for id, q := range s.queues {
+			if !q.busy && len(q.pending) == 0 {
+				delete(s.queues, id)
+			}
+		}
+	}
+	q = &queue{}
+	s.queues[tokenID] = q
+	return q
+}
+
+// commit applies batch to the token's record and writes it with
+// check-and-set, again from a fresh read after each conflict, up to
+// s.tries conflicts. Each op's fail hears why when it does not land.
+func (s *shared) commit(tokenID string, q *queue, now func() time.Time, batch []*op) {
+	ctx := context.Background() // the store bounds each call (secrets.DefaultTimeout)
+	var fail error
+	for lost := 0; ; {
+		if lost == s.tries {
+			fail = busy(tokenID, s.tries)
+			break
+		}
+		fresh := !q.have
+		if fresh {
+			u, ver, err := s.load(ctx, tokenID)
+			if err != nil {
+				fail = storeDown(err)
+				break
+			}
+			q.rec, q.ver, q.have = u, ver, true
+		}
+		t := now()
+		q.rec.prune(t)
+		changed, judged := false, false
+		for _, o := range batch {
+			c, j := o.apply(&q.rec, t)
+			changed, judged = changed || c, judged || j
+		}
+		if !changed {
+			if judged && !fresh {
+				// Nothing to write, so check-and-set cannot vouch for
+				// the remembered record: judge again on the store's.
+				q.have = false
+				continue
+			}
+			return
+		}
+		v, err := s.save(ctx, tokenID, q.rec, q.ver)
+		if err == nil {
+			q.ver = v
+			return
+		}
+		q.have = false
+		if !errors.Is(err, secrets.ErrConflict) {
+			fail = storeDown(err)
+			break
+		}
+		_ = backoff(ctx, lost)
+		lost++
+	}
+	q.have = false
+	for _, o := range batch {
+		o.fail(fail)
+	}
+}
+
+func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, storeDown(err)
+	}
+	s := l.shared
+	var tk *Ticket
+	var res error
+	l.shared.do(tokenID, l.now, &op{
+		apply: func(u *usage, now time.Time) (bool, bool) {
+			tk, res = nil, nil
+			if err := ctx.Err(); err != nil {
+				res = storeDown(err) // the caller has gone: hold nothing for it
+				return false, false
+			}
+			counted, settled := u.count(listed, key)
+			c, err := check(counted)
+			if err != nil {
+				res = err
+				return false, true
+			}
+			tk = &Ticket{l: l, token: tokenID, key: key}
+			cr, live := u.Claims[key]
+			if c == (Claim{}) || (settled && !live) {
+				// Holds nothing (a dry run), or EC2 already answered this
+				// identity: nothing to write.
+				return false, true
+			}
+			tk.claim = newClaimID()
+			if u.Claims == nil {
+				u.Claims = map[string]claimRec{}
+			}
+			if cr.Holders == nil {
+				cr.Holders = map[string]int64{}
+			}
+			tk.until = now.Add(s.lease).UnixNano()
+			m := maxClaim(Claim{Count: cr.Count, Spend: cr.Spend}, c)
+			cr.Count, cr.Spend, cr.Until = m.Count, m.Spend, max(cr.Until, tk.until)
+			cr.Holders[tk.claim] = tk.until
+			u.Claims[key] = cr
+			return true, true
+		},
+		fail: func(err error) { tk, res = nil, err },
+	})
+	return tk, res
+}
+
+// settle turns the ticket's claim into the instances it started, as Done
+// says: started instances end the identity's claim, none end only this
+// holder's part of it. If the store does not take it, the claim stays
+// until its lease ends: it errs on the side of the limits.
+func (tk *Ticket) settle(startedInstances []Instance) {
+	if tk.claim == "" && len(startedInstances) == 0 {
+		return
+	}
+	l := tk.l
+	l.shared.do(tk.token, l.now, &op{
+		apply: func(u *usage, now time.Time) (bool, bool) {
+			changed := false
+			if cr, ok := u.Claims[tk.key]; ok && tk.claim != "" {
+				if _, held := cr.Holders[tk.claim]; held {
+					delete(cr.Holders, tk.claim)
+					changed = true
+				}
+				if len(cr.Holders) == 0 || len(startedInstances) > 0 {
+					delete(u.Claims, tk.key)
+					changed = true
+				}
+			}
+			if len(startedInstances) > 0 && u.Started == nil {
+				u.Started = map[string]startRec{}
+			}
+			for _, in := range startedInstances {
+				u.Started[in.ID] = startRec{Price: in.Price, Until: now.Add(l.recent).UnixNano(), Key: tk.key}
+				changed = true
+			}
+			return changed, false
+		},
+		fail: func(err error) {
+			l.shared.log.Warn("settling a launch's reservation failed; it holds until its lease ends",
+				"token", tk.token, "error", err)
+		},
+	})
+}
+
+// endedShared forgets terminated instances in the token's record.
+func (l *Ledger) endedShared(_ context.Context, tokenID string, ids []string) {
+	l.shared.do(tokenID, l.now, &op{
+		apply: func(u *usage, _ time.Time) (bool, bool) {
+			n := len(u.Started)
+			for _, id := range ids {
+				delete(u.Started, id)
+			}
+			return len(u.Started) != n, false
+		},
+		fail: func(error) {},
+	})
+}
