@@ -40,9 +40,9 @@ import (
 //     spotter:client-token with this launch's token (a retry whose
 //     instances ended is left to CreateFleet's ClientToken check).
 //  6. DescribeSpotPriceHistory of the allowed types — the pools.
-//     5½. The reservation (inflight.NewShared): a KV v2 read of
-//     usage/<token id>, then a check-and-set write of the claim (again
-//     from the read on a conflict).
+//     5½. The reservation (inflight.NewShared): a check-and-set write of
+//     the claim on usage/<token id> as this process last wrote it (a KV
+//     v2 read first when it has not, and again after a conflict).
 //  7. CreateLaunchTemplate, on a token's first launch only.
 //  8. CreateFleet (instant, price-capacity-optimized, tags on the call);
 //     its answer is the reply (no DescribeInstances unless waiting).
@@ -60,7 +60,8 @@ type baseline struct {
 
 	mu        sync.Mutex
 	templates map[string]bool
-	bootable  []string // the types the AMI runs on, once asked
+	usage     map[string]remembered // by token id, under mu
+	bootable  []string              // the types the AMI runs on, once asked
 }
 
 // baseToken is a capability token as the baseline knows it: id, sealed
@@ -76,7 +77,7 @@ func (st *stack) newBaseline(o options) *baseline {
 	// The same HTTP client shape spotter's spot.Client uses (a clone of the
 	// default transport, 60 s timeout) and the same retry policy.
 	return &baseline{
-		st: st, o: o, vault: st.vault, region: o.region, templates: map[string]bool{},
+		st: st, o: o, vault: st.vault, region: o.region, templates: map[string]bool{}, usage: map[string]remembered{},
 		ec2: ec2.New(ec2.Options{
 			Region: o.region, BaseEndpoint: aws.String(st.simURL),
 			HTTPClient: &http.Client{Transport: newTransport(nil, o.workers), Timeout: 60 * time.Second},
@@ -296,7 +297,9 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 			usage.Started[id] = baseClaim{Until: time.Now().Add(time.Minute).UnixNano()}
 		}
 	}
-	if _, err := b.writeUsage(ctx, t.ID, usage, ver); err != nil {
+	v, err := b.writeUsage(ctx, t.ID, usage, ver)
+	b.remember(t.ID, usage, v)
+	if err != nil {
 		if _, _, code := b.reserve(ctx, t.ID, func(u *baseUsage) { delete(u.Claims, claim) }); code != "" {
 			return code
 		}
