@@ -3,6 +3,7 @@ package inflight
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/spotter-dev/spotter/secrets"
@@ -86,7 +87,33 @@ func (s *shared) do(tokenID string, now func() time.Time, o *op) {
 	} else {
 		q.busy = false
 	}
+	if s.st == nil {
+		if !q.busy && len(q.rec.Claims) == 0 && len(q.rec.Started) == 0 {
+			delete(s.queues, tokenID)
+		}
+		s.sweep(now())
+	}
 	s.mu.Unlock()
+}
+
+// sweep forgets, at most once per recent period, the idle tokens of a
+// memory ledger with nothing in flight or recent (their count is listed
+// again on their next launch), so tokens that launch no more do not stay.
+// s.mu held.
+func (s *shared) sweep(now time.Time) {
+	if now.Sub(s.lastSweep) < s.recent {
+		return
+	}
+	s.lastSweep = now
+	for id, q := range s.queues {
+		if q.busy || len(q.pending) > 0 {
+			continue
+		}
+		q.rec.prune(now)
+		if len(q.rec.Claims) == 0 && len(q.rec.Started) == 0 {
+			delete(s.queues, id)
+		}
+	}
 }
 
 // queue returns the token's queue; s.mu held.
@@ -111,6 +138,15 @@ func (s *shared) queue(tokenID string) *queue {
 // check-and-set, again from a fresh read after each conflict, up to
 // s.tries conflicts. Each op's fail hears why when it does not land.
 func (s *shared) commit(tokenID string, q *queue, now func() time.Time, batch []*op) {
+	if s.st == nil {
+		// One replica alone (New): the record in memory is the only one.
+		t := now()
+		q.rec.prune(t)
+		for _, o := range batch {
+			o.apply(&q.rec, t)
+		}
+		return
+	}
 	ctx := context.Background() // the store bounds each call (secrets.DefaultTimeout)
 	var fail error
 	for lost := 0; ; {
@@ -162,32 +198,52 @@ func (s *shared) commit(tokenID string, q *queue, now func() time.Time, batch []
 	}
 }
 
-func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []Instance, list Lister, check func(Usage) (Claim, error)) (*Ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, storeDown(err)
 	}
 	s := l.shared
-	var tk *Ticket
-	var res error
-	l.shared.do(tokenID, l.now, &op{
+	var (
+		tk       *Ticket
+		res      error
+		needList bool
+		at       = l.now()
+	)
+	a := &op{
 		apply: func(u *usage, now time.Time) (bool, bool) {
-			tk, res = nil, nil
+			tk, res, needList = nil, nil, false
 			if err := ctx.Err(); err != nil {
 				res = storeDown(err) // the caller has gone: hold nothing for it
 				return false, false
 			}
-			counted, settled := u.count(listed, key)
+			changed := false
+			switch {
+			case listed != nil:
+				changed = u.reconcile(listed, at)
+			case u.needsListing(now, l.maxAge):
+				// judged: a remembered record is read afresh first,
+				// since another replica may have listed since.
+				needList = true
+				return false, true
+			}
+			counted, settled := u.count(key)
 			c, err := check(counted)
+			if err != nil && listed == nil {
+				// Refused on the kept count, which errs upwards: list
+				// first, so a refusal rests on what EC2 shows.
+				needList = true
+				return false, true
+			}
 			if err != nil {
 				res = err
-				return false, true
+				return changed, true
 			}
 			tk = &Ticket{l: l, token: tokenID, key: key}
 			cr, live := u.Claims[key]
 			if c == (Claim{}) || (settled && !live) {
 				// Holds nothing (a dry run), or EC2 already answered this
 				// identity: nothing to write.
-				return false, true
+				return changed, true
 			}
 			tk.claim = newClaimID()
 			if u.Claims == nil {
@@ -196,15 +252,32 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []
 			if cr.Holders == nil {
 				cr.Holders = map[string]int64{}
 			}
-			tk.until = now.Add(s.lease).UnixNano()
+			tk.until = math.MaxInt64 // in memory, a claim holds until Done
+			if s.st != nil {
+				tk.until = now.Add(s.lease).UnixNano()
+			}
 			m := maxClaim(Claim{Count: cr.Count, Spend: cr.Spend}, c)
 			cr.Count, cr.Spend, cr.Until = m.Count, m.Spend, max(cr.Until, tk.until)
 			cr.Holders[tk.claim] = tk.until
 			u.Claims[key] = cr
 			return true, true
 		},
-		fail: func(err error) { tk, res = nil, err },
-	})
+		fail: func(err error) { tk, res, needList = nil, err, false },
+	}
+	s.do(tokenID, l.now, a)
+	if needList {
+		// Listed outside the batch: others' changes need not wait for EC2.
+		at = l.now()
+		ins, err := list(ctx)
+		if err != nil {
+			return nil, err
+		}
+		listed = ins
+		if listed == nil {
+			listed = []Instance{}
+		}
+		s.do(tokenID, l.now, a)
+	}
 	return tk, res
 }
 
@@ -219,25 +292,7 @@ func (tk *Ticket) settle(startedInstances []Instance) {
 	l := tk.l
 	l.shared.do(tk.token, l.now, &op{
 		apply: func(u *usage, now time.Time) (bool, bool) {
-			changed := false
-			if cr, ok := u.Claims[tk.key]; ok && tk.claim != "" {
-				if _, held := cr.Holders[tk.claim]; held {
-					delete(cr.Holders, tk.claim)
-					changed = true
-				}
-				if len(cr.Holders) == 0 || len(startedInstances) > 0 {
-					delete(u.Claims, tk.key)
-					changed = true
-				}
-			}
-			if len(startedInstances) > 0 && u.Started == nil {
-				u.Started = map[string]startRec{}
-			}
-			for _, in := range startedInstances {
-				u.Started[in.ID] = startRec{Price: in.Price, Until: now.Add(l.recent).UnixNano(), Key: tk.key}
-				changed = true
-			}
-			return changed, false
+			return u.settle(tk.key, tk.claim, startedInstances, now.Add(l.recent).UnixNano()), false
 		},
 		fail: func(err error) {
 			l.shared.log.Warn("settling a launch's reservation failed; it holds until its lease ends",
@@ -253,6 +308,12 @@ func (l *Ledger) endedShared(_ context.Context, tokenID string, ids []string) {
 			n := len(u.Started)
 			for _, id := range ids {
 				delete(u.Started, id)
+			}
+			// The count holds them and cannot tell at what price:
+			// the next launch lists.
+			if u.Base != nil && !u.Base.Stale {
+				u.Base.Stale = true
+				return true, false
 			}
 			return len(u.Started) != n, false
 		},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,6 +58,9 @@ type shared struct {
 	// token on this replica, so only other replicas' writes can conflict.
 	mu     sync.Mutex
 	queues map[string]*queue
+	// A memory ledger (st nil) forgets idle tokens every recent period.
+	recent    time.Duration
+	lastSweep time.Time
 }
 
 // NewShared returns a Ledger whose claims and recently started instances
@@ -65,7 +69,7 @@ type shared struct {
 // A claim is a lease: if its launch never settles it (the replica died),
 // it stops counting at its end.
 func NewShared(st Store, o SharedOptions) *Ledger {
-	l := New(o.Recent, o.Now)
+	l := newLedger(o.Recent, o.Now)
 	s := &shared{st: st, lease: o.Lease, tries: o.Tries, log: o.Log, queues: map[string]*queue{}}
 	if s.lease <= 0 {
 		s.lease = DefaultLease
@@ -76,6 +80,7 @@ func NewShared(st Store, o SharedOptions) *Ledger {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.recent = l.recent
 	l.shared = s
 	return l
 }
@@ -86,6 +91,23 @@ func NewShared(st Store, o SharedOptions) *Ledger {
 type usage struct {
 	Claims  map[string]claimRec `json:"claims,omitempty"`  // by launch key
 	Started map[string]startRec `json:"started,omitempty"` // by instance id
+	// Base is the token's live instances as last reconciled: what a
+	// listing showed, plus what was started since or not listed yet. A
+	// replica of a version without it drops it when it writes, so the
+	// next launch lists again.
+	Base *baseRec `json:"base,omitempty"`
+}
+
+// baseRec counts the token's live instances, every instance in Started
+// among them.
+type baseRec struct {
+	Count int     `json:"n"`
+	Spend float64 `json:"spend,omitempty"`
+	At    int64   `json:"at"` // unix ns: when the listing was taken
+	// Stale: something may have ended that the count cannot take out (a
+	// terminate, a claim that lapsed unsettled and may have started
+	// instances): list before relying on it.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // claimRec is one launch identity's claim. Each admitted attempt of it is
@@ -97,6 +119,10 @@ type claimRec struct {
 	Spend   float64          `json:"spend,omitempty"`
 	Until   int64            `json:"until"`             // unix ns: the last holder's lease end
 	Holders map[string]int64 `json:"holders,omitempty"` // holder id → lease end, unix ns
+	// Listed are its instances the last reconciling listing showed (EC2
+	// answered, the claim is not settled yet): Base counts them already.
+	Listed      []string `json:"listed,omitempty"`
+	ListedSpend float64  `json:"listedSpend,omitempty"`
 }
 
 type startRec struct {
@@ -132,6 +158,8 @@ func (s *shared) save(ctx context.Context, tokenID string, u usage, cas int) (in
 }
 
 // prune drops the claims, holders and started instances whose time is up.
+// A claim that lapses was never settled: its launch may have started
+// instances the count does not hold, so the count is stale.
 func (u *usage) prune(now time.Time) {
 	n := now.UnixNano()
 	for k, c := range u.Claims {
@@ -142,6 +170,9 @@ func (u *usage) prune(now time.Time) {
 		}
 		if n >= c.Until || (c.Holders != nil && len(c.Holders) == 0) {
 			delete(u.Claims, k)
+			if u.Base != nil {
+				u.Base.Stale = true
+			}
 		}
 	}
 	for id, st := range u.Started {
@@ -151,37 +182,110 @@ func (u *usage) prune(now time.Time) {
 	}
 }
 
-// count is Admit's arithmetic on a shared record: listed, plus started
-// instances the listing does not show, plus claims, leaving out what the
-// launch identity key itself holds or started; settled reports that it
-// started some.
-func (u *usage) count(listed []Instance, key string) (r Usage, settled bool) {
+// needsListing says the count cannot be relied on at now.
+func (u *usage) needsListing(now time.Time, maxAge time.Duration) bool {
+	return u.Base == nil || u.Base.Stale || now.UnixNano()-u.Base.At >= int64(maxAge)
+}
+
+// reconcile takes a listing taken at at as the token's count: what it
+// shows, plus the started instances it does not show yet, and notes for
+// each claim what of it the listing shows. A listing older than the count
+// is not taken. It reports whether the record changed.
+func (u *usage) reconcile(listed []Instance, at time.Time) bool {
+	if u.Base != nil && !u.Base.Stale && at.UnixNano() < u.Base.At {
+		return false
+	}
+	b := &baseRec{At: at.UnixNano()}
 	seen := make(map[string]bool, len(listed))
 	for _, in := range listed {
-		r.Running++
-		r.HourlySpend += in.Price
+		b.Count++
+		b.Spend += in.Price
 		seen[in.ID] = true
 	}
 	for id, st := range u.Started {
-		switch {
-		case st.Key == key:
-			settled = true
-		case !seen[id]:
-			r.Running++
-			r.HourlySpend += st.Price
+		if !seen[id] {
+			b.Count++
+			b.Spend += st.Price
 		}
 	}
-	shown := byKey(listed)
+	changed := u.Base == nil || u.Base.Count != b.Count || u.Base.Spend != b.Spend || u.Base.Stale
+	for k, c := range u.Claims {
+		var ids []string
+		spend := 0.0
+		for _, in := range listed {
+			if in.Key == k {
+				ids = append(ids, in.ID)
+				spend += in.Price
+			}
+		}
+		if len(ids) != len(c.Listed) {
+			changed = true
+		}
+		c.Listed, c.ListedSpend = ids, spend
+		u.Claims[k] = c
+	}
+	if !changed {
+		b.At = max(b.At, u.Base.At) // newer, but not worth a write alone
+	}
+	u.Base = b
+	return changed
+}
+
+// count is Admit's arithmetic on a reconciled record: the count, less what
+// the launch identity key itself started, plus the other identities'
+// claims that the count does not hold yet; settled reports that key
+// started some.
+func (u *usage) count(key string) (r Usage, settled bool) {
+	r.Running, r.HourlySpend = u.Base.Count, u.Base.Spend
+	for _, st := range u.Started {
+		if st.Key == key {
+			settled = true
+			r.Running--
+			r.HourlySpend -= st.Price
+		}
+	}
 	for k, c := range u.Claims {
 		if k != key {
-			c := unlisted(Claim{Count: c.Count, Spend: c.Spend}, shown[k])
+			c := unlisted(Claim{Count: c.Count, Spend: c.Spend}, Claim{Count: len(c.Listed), Spend: c.ListedSpend})
 			r.InFlightRunning += c.Count
 			r.InFlightSpend += c.Spend
 		}
 	}
-	r.Running += r.InFlightRunning
-	r.HourlySpend += r.InFlightSpend
+	r.Running = max(0, r.Running+r.InFlightRunning)
+	r.HourlySpend = max(0, r.HourlySpend+r.InFlightSpend)
 	return r, settled
+}
+
+// settle turns what key holds into the instances it started: they join
+// the count, except those a listing already put there.
+func (u *usage) settle(key, holder string, startedInstances []Instance, until int64) bool {
+	changed := false
+	cr, ok := u.Claims[key]
+	if ok && holder != "" {
+		if _, held := cr.Holders[holder]; held {
+			delete(cr.Holders, holder)
+			changed = true
+		}
+		if len(cr.Holders) == 0 || len(startedInstances) > 0 {
+			delete(u.Claims, key)
+			changed = true
+		}
+	}
+	if len(startedInstances) > 0 && u.Started == nil {
+		u.Started = map[string]startRec{}
+	}
+	for _, in := range startedInstances {
+		if _, dup := u.Started[in.ID]; dup {
+			continue
+		}
+		u.Started[in.ID] = startRec{Price: in.Price, Until: until, Key: key}
+		if u.Base != nil && !slices.Contains(cr.Listed, in.ID) {
+			u.Base.Count++
+			u.Base.Spend += in.Price
+		}
+		changed = true
+	}
+	return changed
 }
 
 // backoff sleeps a jittered, growing while after the attempt-th conflict.
@@ -215,7 +319,7 @@ func storeDown(err error) error {
 // ledger, or a claim of nothing). A launch should not begin CreateFleet
 // past it, since other replicas no longer count the claim.
 func (tk *Ticket) Expires() time.Time {
-	if tk == nil || tk.claim == "" {
+	if tk == nil || tk.claim == "" || tk.l.shared.st == nil {
 		return time.Time{}
 	}
 	return time.Unix(0, tk.until)
@@ -223,7 +327,7 @@ func (tk *Ticket) Expires() time.Time {
 
 // Lease is the shared ledger's lease, 0 for a memory ledger.
 func (l *Ledger) Lease() time.Duration {
-	if l == nil || l.shared == nil {
+	if l == nil || l.shared.st == nil {
 		return 0
 	}
 	return l.shared.lease

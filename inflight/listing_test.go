@@ -1,0 +1,185 @@
+package inflight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spotter-dev/spotter/internal/testclock"
+)
+
+// ec2 stands in for a token's live instances as EC2 lists them, and counts
+// the listings.
+type ec2 struct {
+	mu    sync.Mutex
+	live  map[string]Instance
+	lists int
+}
+
+func newEC2(n int) *ec2 {
+	e := &ec2{live: map[string]Instance{}}
+	for i := range n {
+		id := fmt.Sprintf("i-old-%d", i)
+		e.live[id] = Instance{ID: id, Price: 0.01}
+	}
+	return e
+}
+
+func (e *ec2) list(context.Context) ([]Instance, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.lists++
+	out := make([]Instance, 0, len(e.live))
+	for _, in := range e.live {
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+func (e *ec2) start(ins ...Instance) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, in := range ins {
+		e.live[in.ID] = in
+	}
+}
+
+func (e *ec2) end(ids ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range ids {
+		delete(e.live, id)
+	}
+}
+
+func (e *ec2) listings() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lists
+}
+
+// TestAdmitListingKeepsTheCount: with the count kept, a launch lists the
+// token's instances only when the count is missing, old, or may have
+// missed an end, and before a refusal; the caps hold exactly, at the
+// limit and one past it, on both ledgers and across two replicas.
+func TestAdmitListingKeepsTheCount(t *testing.T) {
+	const live = 1000
+	type env struct {
+		t    *testing.T
+		clk  *testclock.Clock
+		ec2  *ec2
+		reps [2]*Ledger
+		n    int
+	}
+	// launch admits one instance on replica r under maxRunning max and,
+	// when admitted, starts it in EC2 and settles it.
+	launch := func(e *env, r, max int) error {
+		e.n++
+		key := fmt.Sprintf("k%d", e.n)
+		tk, err := e.reps[r].AdmitListing(context.Background(), "tokA", key, e.ec2.list, capAt(max, 1, 0))
+		if err != nil {
+			return err
+		}
+		in := Instance{ID: fmt.Sprintf("i-new-%d", e.n), Price: 0.01, Key: key}
+		e.ec2.start(in)
+		tk.Done([]Instance{in})
+		return nil
+	}
+	type step struct {
+		do       func(e *env) error
+		want     bool // admitted (for launches)
+		listings int  // EC2 listings so far
+	}
+	admit := func(r, max int, want bool, listings int) step {
+		return step{do: func(e *env) error { return launch(e, r, max) }, want: want, listings: listings}
+	}
+	other := func(f func(e *env), listings int) step {
+		return step{do: func(e *env) error { f(e); return nil }, want: true, listings: listings}
+	}
+	tests := map[string][]step{
+		"one listing, then the kept count up to the cap exactly": {
+			admit(0, live+3, true, 1), admit(1, live+3, true, 1), admit(0, live+3, true, 1),
+			// one past it: refused, after a listing that confirms it
+			admit(1, live+3, false, 2),
+		},
+		"instances that ended on their own: a refusal lists and admits": {
+			admit(0, live+1, true, 1),
+			other(func(e *env) { e.ec2.end("i-old-1", "i-old-2") }, 1),
+			admit(0, live+1, true, 2), // kept count says full; EC2 shows two free
+			admit(1, live+1, true, 2),
+			admit(0, live+1, false, 3),
+		},
+		"a terminate makes the next launch list": {
+			admit(0, live+1, true, 1),
+			other(func(e *env) {
+				e.ec2.end("i-old-7")
+				e.reps[1].Ended(context.Background(), "tokA", []string{"i-old-7"})
+			}, 1),
+			admit(0, live+1, true, 2),
+			admit(1, live+2, true, 2),
+		},
+		"the count is trusted for DefaultMaxAge": {
+			admit(0, live+10, true, 1),
+			other(func(e *env) { e.clk.Add(DefaultMaxAge - time.Second) }, 1),
+			admit(1, live+10, true, 1),
+			other(func(e *env) { e.clk.Add(time.Second) }, 1),
+			admit(0, live+10, true, 2),
+		},
+	}
+	// Only a shared ledger's claims lapse (a replica dies); in memory a
+	// claim holds until Done.
+	lapse := []step{
+		admit(0, live+5, true, 1),
+		other(func(e *env) {
+			// A replica admits, starts an instance in EC2, and dies
+			// before it settles; its lease (30 s) lapses.
+			if _, err := e.reps[1].AdmitListing(context.Background(), "tokA", "dead", e.ec2.list, capAt(live+5, 1, 0)); err != nil {
+				e.t.Fatal(err)
+			}
+			e.ec2.start(Instance{ID: "i-dead", Key: "dead"})
+			e.clk.Add(31 * time.Second)
+		}, 1),
+		admit(0, live+5, true, 2), // lists: 1,002 running, this one the 1,003rd
+		admit(1, live+5, true, 2),
+		admit(0, live+5, true, 2), // exactly at 1,005
+		admit(1, live+5, false, 3),
+	}
+	for kind, newReps := range map[string]func(t *testing.T, clk *testclock.Clock) [2]*Ledger{
+		"memory": func(_ *testing.T, clk *testclock.Clock) [2]*Ledger {
+			l := New(0, clk.Now)
+			return [2]*Ledger{l, l}
+		},
+		"shared": func(t *testing.T, clk *testclock.Clock) [2]*Ledger {
+			st := embedded(t)
+			o := SharedOptions{Lease: 30 * time.Second, Now: clk.Now}
+			return [2]*Ledger{NewShared(st, o), NewShared(st, o)}
+		},
+	} {
+		cases := maps.Clone(tests)
+		if kind == "shared" {
+			cases["a claim that lapses unsettled makes the next launch list"] = lapse
+		}
+		for name, steps := range cases {
+			t.Run(kind+"/"+name, func(t *testing.T) {
+				clk := testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+				e := &env{t: t, clk: clk, ec2: newEC2(live), reps: newReps(t, clk)}
+				for i, s := range steps {
+					err := s.do(e)
+					if (err == nil) != s.want {
+						t.Fatalf("step %d: %v; want admitted %v", i, err, s.want)
+					}
+					if err != nil && !errors.Is(err, errFull) {
+						t.Fatalf("step %d: %v; want the check's refusal", i, err)
+					}
+					if got := e.ec2.listings(); got != s.listings {
+						t.Fatalf("step %d: %d listings so far; want %d", i, got, s.listings)
+					}
+				}
+			})
+		}
+	}
+}
