@@ -43,6 +43,20 @@ type queue struct {
 	rec  usage
 	ver  int
 	have bool
+
+	// listing is this replica's listing of the token's instances under
+	// way: launches that need one at the same time share it. s.mu guards.
+	listing *listing
+}
+
+// listing is one call of a Lister that several launches wait for.
+type listing struct {
+	done chan struct{}
+	at   time.Time // taken no earlier than this
+	ins  []Instance
+	err  error
+	// waiters is how many launches share it (s.mu guards).
+	waiters int
 }
 
 // op is one change to a token's record.
@@ -88,7 +102,7 @@ func (s *shared) do(tokenID string, now func() time.Time, o *op) {
 		q.busy = false
 	}
 	if s.st == nil {
-		if !q.busy && len(q.rec.Claims) == 0 && len(q.rec.Started) == 0 {
+		if !q.busy && q.listing == nil && len(q.rec.Claims) == 0 && len(q.rec.Started) == 0 {
 			delete(s.queues, tokenID)
 		}
 		s.sweep(now())
@@ -106,7 +120,7 @@ func (s *shared) sweep(now time.Time) {
 	}
 	s.lastSweep = now
 	for id, q := range s.queues {
-		if q.busy || len(q.pending) > 0 {
+		if q.busy || len(q.pending) > 0 || q.listing != nil {
 			continue
 		}
 		q.rec.prune(now)
@@ -124,7 +138,7 @@ func (s *shared) queue(tokenID string) *queue {
 	}
 	if len(s.queues) >= maxQueues {
 		for id, q := range s.queues {
-			if !q.busy && len(q.pending) == 0 {
+			if !q.busy && len(q.pending) == 0 && q.listing == nil {
 				delete(s.queues, id)
 			}
 		}
@@ -207,6 +221,7 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []
 		tk       *Ticket
 		res      error
 		needList bool
+		needAt   time.Time
 		at       = l.now()
 	)
 	a := &op{
@@ -223,7 +238,7 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []
 			case u.needsListing(now, l.maxAge):
 				// judged: a remembered record is read afresh first,
 				// since another replica may have listed since.
-				needList = true
+				needList, needAt = true, now
 				return false, true
 			}
 			counted, settled := u.count(key)
@@ -231,7 +246,7 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []
 			if err != nil && listed == nil {
 				// Refused on the kept count, which errs upwards: list
 				// first, so a refusal rests on what EC2 shows.
-				needList = true
+				needList, needAt = true, now
 				return false, true
 			}
 			if err != nil {
@@ -266,19 +281,55 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []
 	}
 	s.do(tokenID, l.now, a)
 	if needList {
-		// Listed outside the batch: others' changes need not wait for EC2.
-		at = l.now()
-		ins, err := list(ctx)
-		if err != nil {
+		// Listed outside the batch, so others' changes need not wait for
+		// EC2; and once for the launches that need it at the same time.
+		var err error
+		if at, listed, err = s.list(ctx, tokenID, l.now, needAt, list); err != nil {
 			return nil, err
-		}
-		listed = ins
-		if listed == nil {
-			listed = []Instance{}
 		}
 		s.do(tokenID, l.now, a)
 	}
 	return tk, res
+}
+
+// list calls list for a launch that found at needAt that it needs a
+// listing, or shares the call another launch of the token started since
+// then; it returns when the listing started and what it found (never nil).
+func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time, needAt time.Time, list Lister) (time.Time, []Instance, error) {
+	s.mu.Lock()
+	q := s.queue(tokenID)
+	lc := q.listing
+	lead := lc == nil || lc.at.Before(needAt)
+	if lead {
+		lc = &listing{done: make(chan struct{}), at: now()}
+		q.listing = lc
+	} else {
+		lc.waiters++
+	}
+	s.mu.Unlock()
+	if !lead {
+		select {
+		case <-lc.done:
+			if lc.err == nil {
+				return lc.at, lc.ins, nil
+			}
+			// The launch that listed failed (it may have gone): list.
+			return s.list(ctx, tokenID, now, now(), list)
+		case <-ctx.Done():
+			return time.Time{}, nil, ctx.Err()
+		}
+	}
+	lc.ins, lc.err = list(ctx)
+	if lc.ins == nil {
+		lc.ins = []Instance{}
+	}
+	s.mu.Lock()
+	if q.listing == lc {
+		q.listing = nil
+	}
+	s.mu.Unlock()
+	close(lc.done)
+	return lc.at, lc.ins, lc.err
 }
 
 // settle turns the ticket's claim into the instances it started, as Done

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,5 +182,78 @@ func TestAdmitListingKeepsTheCount(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestLaunchesShareAListing: launches of a token that need a listing while
+// one is under way (judged no later than it started) wait for it rather
+// than each listing every instance again; each is still checked exactly.
+func TestLaunchesShareAListing(t *testing.T) {
+	for kind, newLedger := range map[string]func(t *testing.T, clk *testclock.Clock) *Ledger{
+		"memory": func(_ *testing.T, clk *testclock.Clock) *Ledger { return New(0, clk.Now) },
+		"shared": func(t *testing.T, clk *testclock.Clock) *Ledger {
+			return NewShared(embedded(t), SharedOptions{Now: clk.Now})
+		},
+	} {
+		t.Run(kind, func(t *testing.T) {
+			clk := testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+			l := newLedger(t, clk)
+			e := newEC2(10)
+			entered, release := make(chan struct{}, 8), make(chan struct{})
+			gate := func(ctx context.Context) ([]Instance, error) {
+				entered <- struct{}{}
+				<-release
+				return e.list(ctx)
+			}
+			var wg sync.WaitGroup
+			var admitted, refused atomic.Int32
+			start := func(i int) {
+				wg.Go(func() {
+					_, err := l.AdmitListing(context.Background(), "tokA", fmt.Sprintf("k%d", i), gate, capAt(15, 1, 0))
+					switch {
+					case err == nil:
+						admitted.Add(1)
+					case errors.Is(err, errFull):
+						refused.Add(1)
+					default:
+						t.Error(err)
+					}
+				})
+			}
+			start(0)
+			<-entered
+			for i := 1; i < 8; i++ {
+				start(i)
+			}
+			// The seven join the listing under way (one that did not would
+			// enter the gate, and be counted below).
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+				l.shared.mu.Lock()
+				w := 0
+				if q := l.shared.queues["tokA"]; q != nil && q.listing != nil {
+					w = q.listing.waiters
+				}
+				l.shared.mu.Unlock()
+				if w == 7 || len(entered) > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d launches joined the listing", w)
+				}
+			}
+			close(release)
+			wg.Wait()
+			close(entered)
+			extra := 0
+			for range entered {
+				extra++
+			}
+			if n := e.listings(); n != 1 || extra != 0 {
+				t.Fatalf("%d listings for 8 launches at once; want 1", n+extra)
+			}
+			if admitted.Load() != 5 || refused.Load() != 3 {
+				t.Fatalf("%d admitted, %d refused beside 10 running under maxRunning 15; want 5 and 3", admitted.Load(), refused.Load())
+			}
+		})
 	}
 }
