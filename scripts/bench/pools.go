@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/spotter-dev/spotter/internal/poolsim"
+	"github.com/spotter-dev/spotter/pool"
 )
 
 // runPools is `bench pools`: issue 12's simulated CI day through each
@@ -20,6 +21,8 @@ func runPools(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pick := fs.String("pick", string(poolsim.PickRandom), "which idle agent takes the next job: random, recent (most recently idle) or oldest (longest idle)")
 	maxCap := fs.Int("max", 200, "max capacity for every controller (instances)")
 	svg := fs.String("svg", "", "write a picture of pending/desired/running over the day here")
+	idle := fs.Duration("idle", 0, "spotter's idleTimeout (0: the pool default)")
+	ratio := fs.Float64("ratio", 0, "spotter's scalingRatio (0: the pool default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -31,7 +34,20 @@ func runPools(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := poolsim.DefaultConfig(*seed)
 	cfg.Pick = poolsim.Pick(*pick)
 	jobs := poolsim.Generate(cfg.Trace)
+	sp := poolsim.NewSpotter(*maxCap)
+	if *idle > 0 || *ratio > 0 {
+		if *idle > 0 {
+			sp.Pool.IdleTimeout = pool.Duration(*idle)
+		}
+		if *ratio > 0 {
+			sp.Pool.ScalingRatio = *ratio
+		}
+		if err := sp.Pool.Validate(); err != nil {
+			return fmt.Errorf("-idle, -ratio: %w", err)
+		}
+	}
 	ctrls := []poolsim.Controller{
+		sp,
 		poolsim.NewTaskclusterWM(*maxCap),
 		poolsim.NewBuildkiteElastic(*maxCap, 1),
 		poolsim.NewGitHubEphemeral(*maxCap),
