@@ -151,80 +151,93 @@ const recycleShare = 10
 // README "Pools benchmark" says why this formula and not the ancestors'.
 func Decide(in Input) Decision {
 	p, now := in.Pool, in.Now
-	d := Decision{Epoch: in.Epoch}
-	var idle, booting []Instance
-	var warnedBusy, onDemand int
-	spend := 0.0
-	for _, i := range in.Instances {
-		switch {
-		case i.State == Booting && now.Sub(i.Launched) >= time.Duration(p.BootTimeout):
-			d.End = append(d.End, End{i.ID, ReasonBootTimeout})
-			continue
-		case !i.Interrupted.IsZero() && i.State != Busy:
-			d.End = append(d.End, End{i.ID, ReasonInterrupted})
-			continue
-		}
-		spend += i.Price
-		if !i.Interrupted.IsZero() {
-			warnedBusy += i.Capacity // its job may still end in time: left to run
-			continue
-		}
-		d.Capacity += i.Capacity
-		if i.OnDemand {
-			onDemand += i.Capacity
-		}
-		switch i.State {
-		case Idle:
-			idle = append(idle, i)
-		case Booting:
-			booting = append(booting, i)
-		}
-	}
+	f := tally(in)
+	d := Decision{Epoch: in.Epoch, Capacity: f.capacity}
 	if p.Paused {
-		return Decision{Epoch: in.Epoch, Hold: HoldPaused, Desired: d.Capacity, Capacity: d.Capacity}
+		return Decision{Epoch: in.Epoch, Hold: HoldPaused, Desired: f.capacity, Capacity: f.capacity}
 	}
+	d.End = f.ends
 
 	stale := in.Demand.At.IsZero() || now.Sub(in.Demand.At) > time.Duration(p.StaleDemandAfter)
 	switch {
 	case p.Draining:
-		d.Desired = 0
+		for _, i := range append(f.booting, f.idle...) {
+			d.End = append(d.End, End{i.ID, ReasonDrain})
+		}
+		return d
 	case stale:
 		d.Hold = HoldStale
-		d.Desired = clamp(d.Capacity+warnedBusy, p.MinCapacity, p.MaxCapacity)
+		d.Desired = clamp(f.capacity+f.warnedBusy, p.MinCapacity, p.MaxCapacity)
 	default:
 		pending := int(math.Ceil(p.ScalingRatio * float64(max(0, in.Demand.Pending))))
 		d.Desired = clamp(max(0, in.Demand.Running)+pending, p.MinCapacity, p.MaxCapacity)
 	}
 
-	capacity := d.Capacity
-	if p.Draining {
-		for _, i := range append(booting, idle...) {
-			d.End = append(d.End, End{i.ID, ReasonDrain})
-		}
-		return d
-	}
 	// Recycle idle instances near maxLifetime; the launch below replaces
 	// them if desired still needs them.
 	recycleAt := time.Duration(p.MaxLifetime) - time.Duration(p.MaxLifetime)/recycleShare
-	idle = slices.DeleteFunc(idle, func(i Instance) bool {
+	idle := slices.DeleteFunc(f.idle, func(i Instance) bool {
 		if now.Sub(i.Launched) < recycleAt {
 			return false
 		}
 		d.End = append(d.End, End{i.ID, ReasonLifetime})
-		capacity -= i.Capacity
+		f.capacity -= i.Capacity
 		return true
 	})
 
-	d.Launch = launch(in, d.Desired, capacity, warnedBusy, onDemand, spend)
-	d.Replacing = min(d.Launch.Capacity, warnedBusy)
-	if d.Launch.Capacity > 0 || stale || now.Sub(in.LastScaleIn) < time.Duration(p.ScaleInCooldown) {
-		return d
+	d.Launch = launch(in, d.Desired, f)
+	d.Replacing = min(d.Launch.Capacity, f.warnedBusy)
+	if d.Launch.Capacity == 0 && !stale && now.Sub(in.LastScaleIn) >= time.Duration(p.ScaleInCooldown) {
+		d.End = append(d.End, scaleIn(in, idle, f.capacity-d.Desired)...)
 	}
+	return d
+}
 
-	// Scale in: surplus idle capacity, idle for idleTimeout, most
-	// expensive per unit first (it saves most), then oldest (nearest its
-	// end of life, and the longest exposed to interruption).
-	surplus := capacity - d.Desired
+// fleet is the pool's instances sorted for a decision.
+type fleet struct {
+	idle, booting []Instance // usable: no notice, booted in time
+	capacity      int        // usable units
+	onDemand      int        // usable on-demand units
+	warnedBusy    int        // units busy under an interruption notice
+	spend         float64    // $/h of all that is not ended
+	ends          []End      // boot timeouts and idle or booting instances with a notice
+}
+
+func tally(in Input) fleet {
+	var f fleet
+	for _, i := range in.Instances {
+		switch {
+		case i.State == Booting && in.Now.Sub(i.Launched) >= time.Duration(in.Pool.BootTimeout):
+			f.ends = append(f.ends, End{i.ID, ReasonBootTimeout})
+			continue
+		case !i.Interrupted.IsZero() && i.State != Busy:
+			f.ends = append(f.ends, End{i.ID, ReasonInterrupted})
+			continue
+		}
+		f.spend += i.Price
+		if !i.Interrupted.IsZero() {
+			f.warnedBusy += i.Capacity // its job may still end in time: left to run
+			continue
+		}
+		f.capacity += i.Capacity
+		if i.OnDemand {
+			f.onDemand += i.Capacity
+		}
+		switch i.State {
+		case Idle:
+			f.idle = append(f.idle, i)
+		case Booting:
+			f.booting = append(f.booting, i)
+		}
+	}
+	return f
+}
+
+// scaleIn ends surplus idle capacity idle for idleTimeout, most expensive
+// per unit first (it saves most), then oldest (nearest its end of life,
+// and the longest exposed to interruption).
+func scaleIn(in Input, idle []Instance, surplus int) []End {
+	var ends []End
 	slices.SortFunc(idle, func(a, b Instance) int {
 		return cmp.Or(cmp.Compare(b.Price/float64(max(1, b.Capacity)), a.Price/float64(max(1, a.Capacity))),
 			a.Launched.Compare(b.Launched), strings.Compare(a.ID, b.ID))
@@ -236,20 +249,20 @@ func Decide(in Input) Decision {
 		}
 		// Ending an instance before EC2's minimum charge saves nothing:
 		// keep it for a job that may come until then.
-		if i.Capacity <= surplus && now.Sub(since) >= time.Duration(p.IdleTimeout) && now.Sub(i.Launched) >= BillingMinimum {
-			d.End = append(d.End, End{i.ID, ReasonIdle})
+		if i.Capacity <= surplus && in.Now.Sub(since) >= time.Duration(in.Pool.IdleTimeout) && in.Now.Sub(i.Launched) >= BillingMinimum {
+			ends = append(ends, End{i.ID, ReasonIdle})
 			surplus -= i.Capacity
 		}
 	}
-	return d
+	return ends
 }
 
 // launch sizes the scale-out: what desired lacks, within maxCapacity
 // (interrupted instances still count until they end), the scale-out
 // cooldown (which never delays a replacement or minCapacity) and
 // maxHourlySpend.
-func launch(in Input, desired, capacity, warnedBusy, onDemand int, spend float64) Launch {
-	p := in.Pool
+func launch(in Input, desired int, f fleet) Launch {
+	p, capacity, warnedBusy := in.Pool, f.capacity, f.warnedBusy
 	n := max(0, desired-capacity)
 	n = min(n, max(0, p.MaxCapacity-capacity-warnedBusy))
 	if n > 0 && !in.LastScaleOut.IsZero() && in.Now.Sub(in.LastScaleOut) < time.Duration(p.ScaleOutCooldown) {
@@ -265,7 +278,7 @@ func launch(in Input, desired, capacity, warnedBusy, onDemand int, spend float64
 			unit = p.MaxPrice / float64(minWeight)
 		}
 		if unit > 0 {
-			n = min(n, int(math.Floor((p.MaxHourlySpend-spend)/unit+1e-9)))
+			n = min(n, int(math.Floor((p.MaxHourlySpend-f.spend)/unit+1e-9)))
 		}
 	}
 	if n <= 0 {
@@ -273,7 +286,7 @@ func launch(in Input, desired, capacity, warnedBusy, onDemand int, spend float64
 	}
 	return Launch{
 		Capacity:    n,
-		OnDemand:    min(n, max(0, p.OnDemandBase-onDemand)),
+		OnDemand:    min(n, max(0, p.OnDemandBase-f.onDemand)),
 		Configs:     slices.Clone(p.LaunchConfigs),
 		ClientToken: ClientToken(p.Name, in.Incarnation, in.Epoch),
 	}

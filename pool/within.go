@@ -26,6 +26,29 @@ func (p *Pool) WithinPolicy(pol *policy.Policy) error {
 	if p.MaxHourlySpend == 0 {
 		p.MaxHourlySpend = pol.MaxHourlySpend
 	}
+	if err := p.withinBounds(pol); err != nil {
+		return err
+	}
+	for _, s := range p.Subnets {
+		if len(pol.Subnets) > 0 && !slices.Contains(pol.Subnets, s) {
+			return invalid("subnets", "%q is not in the token's policy subnets", s)
+		}
+	}
+	minWeight := MaxWeight
+	for i, lc := range p.LaunchConfigs {
+		if !covered(pol.InstanceTypes, lc.InstanceType) {
+			return invalid("launchConfigs["+strconv.Itoa(i)+"].instanceType", "%q is not within the token's policy instanceTypes %v", lc.InstanceType, pol.InstanceTypes)
+		}
+		minWeight = min(minWeight, lc.Capacity)
+	}
+	// The most instances the pool can run: every unit on the lightest config.
+	if n := (p.MaxCapacity + minWeight - 1) / minWeight; n > pol.MaxRunning {
+		return invalid("maxCapacity", "%d capacity units can be %d instances of weight %d, over the token's policy maxRunning %d", p.MaxCapacity, n, minWeight, pol.MaxRunning)
+	}
+	return nil
+}
+
+func (p *Pool) withinBounds(pol *policy.Policy) error {
 	switch {
 	case !pol.Allows(policy.TaskLaunch) || !pol.Allows(policy.TaskTerminate):
 		return invalid("tokenId", "the token's policy must allow launch and terminate (tasks) to back a pool")
@@ -45,22 +68,6 @@ func (p *Pool) WithinPolicy(pol *policy.Policy) error {
 		return invalid("maxLifetime", "%s is longer than the token's policy maxTTL %s", time.Duration(p.MaxLifetime), time.Duration(pol.MaxTTL))
 	case (p.OnDemandBase > 0 || p.OnDemandFallback) && !pol.OnDemandFallback:
 		return invalid("onDemandBase", "the token's policy does not allow on-demand instances (onDemandFallback)")
-	}
-	for _, s := range p.Subnets {
-		if len(pol.Subnets) > 0 && !slices.Contains(pol.Subnets, s) {
-			return invalid("subnets", "%q is not in the token's policy subnets", s)
-		}
-	}
-	minWeight := MaxWeight
-	for i, lc := range p.LaunchConfigs {
-		if !covered(pol.InstanceTypes, lc.InstanceType) {
-			return invalid("launchConfigs["+strconv.Itoa(i)+"].instanceType", "%q is not within the token's policy instanceTypes %v", lc.InstanceType, pol.InstanceTypes)
-		}
-		minWeight = min(minWeight, lc.Capacity)
-	}
-	// The most instances the pool can run: every unit on the lightest config.
-	if n := (p.MaxCapacity + minWeight - 1) / minWeight; n > pol.MaxRunning {
-		return invalid("maxCapacity", "%d capacity units can be %d instances of weight %d, over the token's policy maxRunning %d", p.MaxCapacity, n, minWeight, pol.MaxRunning)
 	}
 	return nil
 }

@@ -17,8 +17,7 @@ import (
 // not depend on it: it ends surplus idle instances itself, oldest first,
 // after idleTimeout, whichever agents the queue happened to leave idle.
 type Spotter struct {
-	Pool  pool.Pool
-	Price float64 // the spot $/h the harness pays, for the decision's ordering
+	Pool pool.Pool
 
 	lastOut, lastIn time.Time
 	epoch           uint64
@@ -45,8 +44,9 @@ func (s *Spotter) Decide(o Observation) Decision {
 		Pool: s.Pool, Now: o.Now, LastScaleOut: s.lastOut, LastScaleIn: s.lastIn, Epoch: s.epoch,
 		Demand: pool.Demand{Pending: o.Pending, Running: o.Running, Idle: o.Idle, At: o.Now},
 	}
+	// The sim has one type at one price, so scale-in falls to oldest first.
 	for _, v := range o.Instances {
-		i := pool.Instance{ID: v.ID, InstanceType: "c6i.large", Capacity: v.Capacity, Launched: v.Launched, IdleSince: v.IdleSince, Price: s.Price}
+		i := pool.Instance{ID: v.ID, InstanceType: "c6i.large", Capacity: v.Capacity, Launched: v.Launched, IdleSince: v.IdleSince}
 		switch {
 		case v.Booting:
 			i.State = pool.Booting
