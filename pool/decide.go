@@ -25,24 +25,28 @@ const (
 
 // Instance is one live instance of the pool.
 type Instance struct {
-	ID           string
-	InstanceType string
-	State        State
-	Capacity     int // job slots: its launch config's weight
-	Launched     time.Time
+	ID           string    `json:"id"`
+	InstanceType string    `json:"instanceType"`
+	State        State     `json:"state"`
+	Capacity     int       `json:"capacity"` // job slots: its launch config's weight
+	Launched     time.Time `json:"launched"`
 	// IdleSince is when it last became idle; zero counts from Launched.
-	IdleSince time.Time
-	Price     float64 // $/instance-hour
-	OnDemand  bool
+	IdleSince time.Time `json:"idleSince,omitzero"`
+	Price     float64   `json:"price"` // $/instance-hour
+	OnDemand  bool      `json:"onDemand,omitempty"`
 	// Interrupted is when EC2 sent a rebalance recommendation or an
 	// interruption notice; zero when none. It takes no new job.
-	Interrupted time.Time
+	Interrupted time.Time `json:"interrupted,omitzero"`
 }
 
 // Demand is what the queue reported (POST /v1/pools/{name}/demand).
+// Idle is kept for metrics and the audit: Decide takes capacity from the
+// instances, which say which ones are idle.
 type Demand struct {
-	Pending, Running, Idle int
-	At                     time.Time // when it was reported
+	Pending int       `json:"pending"`
+	Running int       `json:"running"`
+	Idle    int       `json:"idle"`
+	At      time.Time `json:"at"` // when it was reported
 }
 
 // Input is everything Decide reads. Decide reads nothing else (no clock,
@@ -83,18 +87,18 @@ const (
 
 // End is one instance to terminate.
 type End struct {
-	ID     string
-	Reason Reason
+	ID     string `json:"id"`
+	Reason Reason `json:"reason"`
 }
 
 // Launch is one CreateFleet: TotalTargetCapacity = Capacity, an override
 // per config (and subnet) with WeightedCapacity = its Capacity, OnDemand
 // of the units on-demand (the on-demand base), the rest spot.
 type Launch struct {
-	Capacity    int
-	OnDemand    int
-	Configs     []LaunchConfig
-	ClientToken string
+	Capacity    int            `json:"capacity"`
+	OnDemand    int            `json:"onDemand"`
+	Configs     []LaunchConfig `json:"configs,omitempty"`
+	ClientToken string         `json:"clientToken,omitempty"`
 }
 
 // Hold reasons: the decision launches and ends nothing for demand.
@@ -109,18 +113,20 @@ const (
 // Decision is absolute: it says what the pool should be, given the Input,
 // not what to change relative to an earlier decision. Carried out, the
 // same Input plus its effects decides nothing more.
+//
+// The JSON names are for the audit event a reconciler writes per decision.
 type Decision struct {
-	Epoch   uint64
-	Hold    string // why demand was not acted on; "" when it was
-	Desired int    // capacity units the pool aims at
+	Epoch   uint64 `json:"epoch"`
+	Hold    string `json:"hold,omitempty"` // why demand was not acted on; "" when it was
+	Desired int    `json:"desired"`        // capacity units the pool aims at
 	// Capacity is the usable capacity before the decision: booting, idle
 	// and busy instances without an interruption notice.
-	Capacity int
-	Launch   Launch
-	End      []End
+	Capacity int    `json:"capacity"`
+	Launch   Launch `json:"launch"`
+	End      []End  `json:"end,omitempty"`
 	// Replacing is the part of Launch.Capacity that replaces busy
 	// instances with an interruption notice, before they end.
-	Replacing int
+	Replacing int `json:"replacing,omitempty"`
 }
 
 // ScaledOut reports whether d launches (the next LastScaleOut).
