@@ -353,3 +353,25 @@ func TestClientToken(t *testing.T) {
 		t.Errorf("decision token %q; want %q", got, base)
 	}
 }
+
+// BenchmarkDecide is one decision for a pool at MaxCapacityLimit: a
+// thousand instances, a third idle, some booting, some interrupted.
+func BenchmarkDecide(b *testing.B) {
+	in := Input{Now: now, Demand: demand(100, 600, 300)}
+	p := Pool{Name: "big", TokenID: "tok_abcdefghijklmnopqrst", Region: "us-east-1", AMI: "ami-1",
+		LaunchConfigs: []LaunchConfig{{InstanceType: "c6i.large"}}, MaxCapacity: MaxCapacityLimit}
+	if err := p.Normalize(); err != nil {
+		b.Fatal(err)
+	}
+	in.Pool = p
+	for n := range MaxCapacityLimit {
+		i := inst(fmt.Sprintf("i-%04d", n), time.Duration(n)*time.Minute, [3]State{Busy, Idle, Booting}[n%3])
+		if n%50 == 0 {
+			i = noticed(i, time.Second)
+		}
+		in.Instances = append(in.Instances, i)
+	}
+	for b.Loop() {
+		Decide(in)
+	}
+}
