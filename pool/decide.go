@@ -65,8 +65,14 @@ type Input struct {
 	// Epoch is the pool's decision epoch: the number of launches whose
 	// answer (instances or an error) the reconciler has recorded. It moves
 	// only after that record, so a retry after a crash, or a second
-	// replica, sends the same ClientToken and EC2 launches once.
+	// replica, sends the same ClientToken and EC2 launches once. EC2's
+	// IdempotentParameterMismatch (the retry asked for another capacity)
+	// is an answer too: the first launch's instances are listed by then.
 	Epoch uint64
+	// MaxLaunch caps one launch's capacity units, so it starts at most
+	// that many instances: the token's maxCount. 0: no cap. A bigger need
+	// is met over the next decisions.
+	MaxLaunch int
 	// UnitPrice is what one capacity unit of a new launch is expected to
 	// cost per hour (the cheapest allowed pool's price over its weight);
 	// 0 when unknown, and then maxHourlySpend counts maxPrice over the
@@ -264,13 +270,16 @@ func scaleIn(in Input, idle []Instance, surplus int) []End {
 }
 
 // launch sizes the scale-out: what desired lacks, within maxCapacity
-// (interrupted instances still count until they end), the scale-out
-// cooldown (which never delays a replacement or minCapacity) and
-// maxHourlySpend.
+// (interrupted instances still count until they end), MaxLaunch, the
+// scale-out cooldown (which never delays a replacement or minCapacity)
+// and maxHourlySpend.
 func launch(in Input, desired int, f fleet) Launch {
 	p, capacity, warnedBusy := in.Pool, f.capacity, f.warnedBusy
 	n := max(0, desired-capacity)
 	n = min(n, max(0, p.MaxCapacity-capacity-warnedBusy))
+	if in.MaxLaunch > 0 {
+		n = min(n, in.MaxLaunch)
+	}
 	if n > 0 && !in.LastScaleOut.IsZero() && in.Now.Sub(in.LastScaleOut) < time.Duration(p.ScaleOutCooldown) {
 		n = min(n, warnedBusy+max(0, p.MinCapacity-capacity))
 	}

@@ -129,6 +129,12 @@ func TestDecide(t *testing.T) {
 			pool:    func(p *Pool) { p.MaxCapacity = 19 },
 			in:      Input{Demand: demand(10, 10, 0), Instances: busyN(10)},
 			desired: 19, launch: 9},
+		"launch at the token's maxCount": {
+			in:      Input{Demand: demand(10, 0, 0), MaxLaunch: 10},
+			desired: 10, launch: 10},
+		"launch past the token's maxCount waits for the next decision": {
+			in:      Input{Demand: demand(11, 0, 0), MaxLaunch: 10},
+			desired: 11, launch: 10},
 		"minCapacity from empty": {
 			pool:    func(p *Pool) { p.MinCapacity = 3 },
 			in:      Input{Demand: demand(0, 0, 0)},
