@@ -71,7 +71,10 @@ type LaunchConfig struct {
 	// WeightedCapacity); 0 when written means 1.
 	Capacity int `json:"capacity"`
 	// Utility scales what a capacity unit of this config is worth (a
-	// faster type finishes jobs sooner): 0 when written means 1.
+	// faster type finishes jobs sooner): 0 when written means 1. Decide
+	// passes it through; the launch path may pay up to maxPrice × utility
+	// for this config's instances (aws-provisioner compared maxPrice /
+	// utility, the same scale turned around).
 	Utility float64 `json:"utility,omitempty"`
 }
 
