@@ -174,13 +174,14 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		AdmitCounts: true,
 		Admit: func([]spot.Instance) (float64, error) {
 			var fleetCap float64
-			// The ledger keeps the token's count and lists its instances
-			// only when it must (AdmitCounts: others is this launch's own).
+			// The ledger keeps the token's count (per region, priced, as a
+			// policy may gain a spend cap) and lists its instances only
+			// when it must (AdmitCounts: others is this launch's own).
 			live := func(ctx context.Context) ([]inflight.Instance, error) {
-				ins, err := d.Spot.Live(ctx, sess, l.Region, g.tok.ID, pol.MaxHourlySpend > 0)
+				ins, err := d.Spot.Live(ctx, sess, l.Region, g.tok.ID, true)
 				return ledgerInstances(ins), err
 			}
-			tk, err := d.Inflight.AdmitListing(ctx, g.tok.ID, clientToken, live, func(u inflight.Usage) (inflight.Claim, error) {
+			tk, err := d.Inflight.AdmitListing(ctx, g.tok.ID, clientToken, l.Region, live, func(u inflight.Usage) (inflight.Claim, error) {
 				fleetCap = 0
 				usage := policy.Usage{Running: u.Running, HourlySpend: u.HourlySpend}
 				if _, err := pol.ResolveLaunch(g.req, usage); err != nil {

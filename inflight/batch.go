@@ -212,7 +212,7 @@ func (s *shared) commit(tokenID string, q *queue, now func() time.Time, batch []
 	}
 }
 
-func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []Instance, list Lister, check func(Usage) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, listed []Instance, list Lister, check func(Usage) (Claim, error)) (*Ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, storeDown(err)
 	}
@@ -234,8 +234,8 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []
 			changed := false
 			switch {
 			case listed != nil:
-				changed = u.reconcile(listed, at)
-			case u.needsListing(now, l.maxAge):
+				changed = u.reconcile(listed, at, scope)
+			case u.needsListing(now, l.maxAge, scope):
 				// judged: a remembered record is read afresh first,
 				// since another replica may have listed since.
 				needList, needAt = true, now

@@ -147,7 +147,7 @@ func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []Instan
 	if listed == nil {
 		listed = []Instance{}
 	}
-	return l.admit(ctx, tokenID, key, listed, nil, check)
+	return l.admit(ctx, tokenID, key, "", listed, nil, check)
 }
 
 // AdmitListing is Admit without a listing at hand: the ledger keeps each
@@ -157,18 +157,19 @@ func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []Instan
 // claim that lapsed unsettled), and before any refusal. So a launch's cost
 // does not grow with the instances its token runs, and the caps stay
 // exact: between listings the count only errs upwards, and no launch is
-// refused on it. list should return every live instance of the token,
-// this launch's own included.
-func (l *Ledger) AdmitListing(ctx context.Context, tokenID, key string, list Lister, check func(Usage) (Claim, error)) (*Ticket, error) {
-	return l.admit(ctx, tokenID, key, nil, list, check)
+// refused on it. list should return every live instance of the token in
+// scope (the launch's region), this launch's own included, priced; a count
+// kept for another scope is listed again.
+func (l *Ledger) AdmitListing(ctx context.Context, tokenID, key, scope string, list Lister, check func(Usage) (Claim, error)) (*Ticket, error) {
+	return l.admit(ctx, tokenID, key, scope, nil, list, check)
 }
 
-func (l *Ledger) admit(ctx context.Context, tokenID, key string, listed []Instance, list Lister, check func(Usage) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) admit(ctx context.Context, tokenID, key, scope string, listed []Instance, list Lister, check func(Usage) (Claim, error)) (*Ticket, error) {
 	if key == "" {
 		key = "once:" + newClaimID()
 	}
 	if l != nil {
-		return l.admitShared(ctx, tokenID, key, listed, list, check)
+		return l.admitShared(ctx, tokenID, key, scope, listed, list, check)
 	}
 	if listed == nil {
 		var err error

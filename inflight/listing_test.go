@@ -81,7 +81,7 @@ func TestAdmitListingKeepsTheCount(t *testing.T) {
 	launch := func(e *env, r, max int) error {
 		e.n++
 		key := fmt.Sprintf("k%d", e.n)
-		tk, err := e.reps[r].AdmitListing(context.Background(), "tokA", key, e.ec2.list, capAt(max, 1, 0))
+		tk, err := e.reps[r].AdmitListing(context.Background(), "tokA", key, "r1", e.ec2.list, capAt(max, 1, 0))
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func TestAdmitListingKeepsTheCount(t *testing.T) {
 		other(func(e *env) {
 			// A replica admits, starts an instance in EC2, and dies
 			// before it settles; its lease (30 s) lapses.
-			if _, err := e.reps[1].AdmitListing(context.Background(), "tokA", "dead", e.ec2.list, capAt(live+5, 1, 0)); err != nil {
+			if _, err := e.reps[1].AdmitListing(context.Background(), "tokA", "dead", "r1", e.ec2.list, capAt(live+5, 1, 0)); err != nil {
 				e.t.Fatal(err)
 			}
 			e.ec2.start(Instance{ID: "i-dead", Key: "dead"})
@@ -209,7 +209,7 @@ func TestLaunchesShareAListing(t *testing.T) {
 			var admitted, refused atomic.Int32
 			start := func(i int) {
 				wg.Go(func() {
-					_, err := l.AdmitListing(context.Background(), "tokA", fmt.Sprintf("k%d", i), gate, capAt(15, 1, 0))
+					_, err := l.AdmitListing(context.Background(), "tokA", fmt.Sprintf("k%d", i), "r1", gate, capAt(15, 1, 0))
 					switch {
 					case err == nil:
 						admitted.Add(1)
@@ -255,5 +255,41 @@ func TestLaunchesShareAListing(t *testing.T) {
 				t.Fatalf("%d admitted, %d refused beside 10 running under maxRunning 15; want 5 and 3", admitted.Load(), refused.Load())
 			}
 		})
+	}
+}
+
+// TestKeptCountIsPerScope: a count listed in one region is not used for a
+// launch in another: that launch lists its own region, and a launch back
+// in the first lists it again. (Instances started in the last minute count
+// in every region, as they always have: the record is the token's.)
+func TestKeptCountIsPerScope(t *testing.T) {
+	clk := testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+	l := NewShared(embedded(t), SharedOptions{Now: clk.Now})
+	east, west := newEC2(3), newEC2(0)
+	for i, tt := range []struct {
+		scope    string
+		ec2      *ec2
+		max      int
+		want     bool
+		listings [2]int
+	}{
+		{"us-east-1", east, 4, true, [2]int{1, 0}},  // 3 listed + this one
+		{"us-west-2", west, 2, true, [2]int{1, 1}},  // east's count not taken: 0 listed, 1 started in east, this one
+		{"us-east-1", east, 6, true, [2]int{2, 1}},  // listed again: 4, 1 started in west, this one
+		{"us-east-1", east, 6, false, [2]int{3, 1}}, // one past it: the refusal lists first
+	} {
+		key := fmt.Sprintf("k%d", i)
+		tk, err := l.AdmitListing(context.Background(), "tokA", key, tt.scope, tt.ec2.list, capAt(tt.max, 1, 0))
+		if (err == nil) != tt.want {
+			t.Fatalf("launch %d in %s: %v; want admitted %v", i, tt.scope, err, tt.want)
+		}
+		if err == nil {
+			in := Instance{ID: "i-" + key, Key: key}
+			tt.ec2.start(in)
+			tk.Done([]Instance{in})
+		}
+		if got := [2]int{east.listings(), west.listings()}; got != tt.listings {
+			t.Fatalf("launch %d: listings (east, west) %v; want %v", i, got, tt.listings)
+		}
 	}
 }

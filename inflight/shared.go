@@ -104,6 +104,9 @@ type baseRec struct {
 	Count int     `json:"n"`
 	Spend float64 `json:"spend,omitempty"`
 	At    int64   `json:"at"` // unix ns: when the listing was taken
+	// Scope is what the listing covered (a launch's region): a launch in
+	// another lists again.
+	Scope string `json:"scope,omitempty"`
 	// Stale: something may have ended that the count cannot take out (a
 	// terminate, a claim that lapsed unsettled and may have started
 	// instances): list before relying on it.
@@ -182,20 +185,20 @@ func (u *usage) prune(now time.Time) {
 	}
 }
 
-// needsListing says the count cannot be relied on at now.
-func (u *usage) needsListing(now time.Time, maxAge time.Duration) bool {
-	return u.Base == nil || u.Base.Stale || now.UnixNano()-u.Base.At >= int64(maxAge)
+// needsListing says the count cannot be relied on at now in scope.
+func (u *usage) needsListing(now time.Time, maxAge time.Duration, scope string) bool {
+	return u.Base == nil || u.Base.Stale || u.Base.Scope != scope || now.UnixNano()-u.Base.At >= int64(maxAge)
 }
 
 // reconcile takes a listing taken at at as the token's count: what it
 // shows, plus the started instances it does not show yet, and notes for
 // each claim what of it the listing shows. A listing older than the count
 // is not taken. It reports whether the record changed.
-func (u *usage) reconcile(listed []Instance, at time.Time) bool {
-	if u.Base != nil && !u.Base.Stale && at.UnixNano() < u.Base.At {
+func (u *usage) reconcile(listed []Instance, at time.Time, scope string) bool {
+	if u.Base != nil && !u.Base.Stale && u.Base.Scope == scope && at.UnixNano() < u.Base.At {
 		return false
 	}
-	b := &baseRec{At: at.UnixNano()}
+	b := &baseRec{At: at.UnixNano(), Scope: scope}
 	seen := make(map[string]bool, len(listed))
 	for _, in := range listed {
 		b.Count++
@@ -208,7 +211,7 @@ func (u *usage) reconcile(listed []Instance, at time.Time) bool {
 			b.Spend += st.Price
 		}
 	}
-	changed := u.Base == nil || u.Base.Count != b.Count || u.Base.Spend != b.Spend || u.Base.Stale
+	changed := u.Base == nil || u.Base.Count != b.Count || u.Base.Spend != b.Spend || u.Base.Stale || u.Base.Scope != scope
 	for k, c := range u.Claims {
 		var ids []string
 		spend := 0.0

@@ -75,7 +75,7 @@ func benchLaunchWithLive(b *testing.B, live int, kept bool) {
 					ins, err := e.client.Live(ctx, e.creds, region, tok, false)
 					return asLedger(ins), err
 				}
-				tk, err = ledger.AdmitListing(context.Background(), tok, s.ClientToken, list, check)
+				tk, err = ledger.AdmitListing(context.Background(), tok, s.ClientToken, region, list, check)
 			} else {
 				tk, err = ledger.Admit(context.Background(), tok, s.ClientToken, asLedger(others), check)
 			}
