@@ -5,6 +5,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -47,7 +48,7 @@ type cliConn struct {
 
 // register adds the connection flags to fs; admin adds --admin-token-file.
 func (c *cliConn) register(fs *flag.FlagSet, getenv func(string) string, admin bool) {
-	fs.StringVar(&c.server, "server", or(getenv(cliEnvServer), cliDefaultServer), "spotter server URL (env "+cliEnvServer+")")
+	fs.StringVar(&c.server, "server", cmp.Or(getenv(cliEnvServer), cliDefaultServer), "spotter server URL (env "+cliEnvServer+")")
 	fs.StringVar(&c.caCert, "cacert", getenv(cliEnvCACert), "trust this PEM certificate, e.g. <data-dir>/tls-cert.pem of spotter serve (env "+cliEnvCACert+")")
 	fs.StringVar(&c.fingerprint, "fingerprint", getenv(cliEnvFingerprint), "pin the server certificate's SHA-256 as spotter serve logs it, AA:BB:… (env "+cliEnvFingerprint+")")
 	fs.BoolVar(&c.insecure, "insecure", false, "do NOT verify the server's certificate (and allow plain HTTP off loopback): tokens can be read and replaced in transit")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/app"
 	"github.com/spotter-dev/spotter/awssim"
 )
 
@@ -102,7 +103,7 @@ func TestSandboxTemporaryMasterKey(t *testing.T) {
 func TestServeMasterKeyEnv(t *testing.T) {
 	key := bytes.Repeat([]byte{0x42}, 32)
 	key[0] = ' '
-	env := map[string]string{envMasterKey: base64.StdEncoding.EncodeToString(key)}
+	env := map[string]string{app.EnvMasterKey: base64.StdEncoding.EncodeToString(key)}
 	_, _, stop := startServe(t, env, "--sandbox", "--addr", "127.0.0.1:0", "--data-dir", dataDir(t))
 	if err := stop(); err != nil {
 		t.Fatal(err)

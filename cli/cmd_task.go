@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -136,7 +137,7 @@ func (f *taskFlags) capability(getenv func(string) string) (capability, server s
 	case f.capURL == "" && getenv(cliEnvCapURL) == "" && getenv(cliEnvCapToken) != "":
 		return strings.TrimSpace(getenv(cliEnvCapToken)), "", nil
 	}
-	raw := strings.TrimSpace(or(f.capURL, getenv(cliEnvCapURL)))
+	raw := strings.TrimSpace(cmp.Or(f.capURL, getenv(cliEnvCapURL)))
 	if raw == "" {
 		return "", "", usagef("no capability: pass --url (or set %s) with the URL token create printed, or --token/--token-file/%s", cliEnvCapURL, cliEnvCapToken)
 	}

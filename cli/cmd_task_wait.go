@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -94,7 +95,7 @@ func waitRunning(ctx context.Context, c *client.Client, capab string, secret []b
 		}
 		states := map[string]int{}
 		for _, in := range st.Instances {
-			states[or(in.State, "unknown")]++
+			states[cmp.Or(in.State, "unknown")]++
 		}
 		summary := fmt.Sprintf("waiting for %d instance(s): %s", len(ids), stateSummary(states, len(ids)-len(st.Instances)))
 		// On a terminal the line is rewritten with the time; in a log, a

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -166,7 +167,7 @@ func runTokenList(ctx context.Context, args []string, getenv func(string) string
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREDENTIALS\tMFA\tSIGNED\tEXPIRES")
 	for _, t := range toks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", t.ID, t.Name, or(t.Status, "-"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", t.ID, t.Name, cmp.Or(t.Status, "-"),
 			credentialSummary(t.Credentials), mfaSummary(t.MFA)+lockedNote(t.MFALock), t.RequireSignature, timeOrDash(t.ExpiresAt))
 	}
 	return tw.Flush()
@@ -319,7 +320,7 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 		what = append(what, "TOTP secret")
 	}
 	if in.Sources != nil {
-		what = append(what, "sources (now: "+or(strings.Join(out.Sources, ", "), "none")+")")
+		what = append(what, "sources (now: "+cmp.Or(strings.Join(out.Sources, ", "), "none")+")")
 	}
 	fmt.Fprintln(stdout, " "+strings.Join(what, ", ")+".")
 	if out.SigningSecret != "" || out.TOTP != nil {

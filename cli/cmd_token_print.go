@@ -4,6 +4,7 @@ package cli
 // policies and JSON values as table cells.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -93,7 +94,7 @@ func printTokenInfo(w io.Writer, t client.TokenInfo, withPolicy bool) {
 }
 
 func credentialSummary(c client.CredentialRef) string {
-	parts := []string{or(c.Type, "?")}
+	parts := []string{cmp.Or(c.Type, "?")}
 	if c.AccessKeyID != "" {
 		parts = append(parts, c.AccessKeyID)
 	}
@@ -105,9 +106,9 @@ func credentialSummary(c client.CredentialRef) string {
 
 func mfaSummary(m client.MFAInfo) string {
 	if m.SerialNumber != "" {
-		return or(m.Type, "aws") + " " + m.SerialNumber
+		return cmp.Or(m.Type, "aws") + " " + m.SerialNumber
 	}
-	return or(m.Type, "none")
+	return cmp.Or(m.Type, "none")
 }
 
 // policyLines renders a policy as sorted field/value pairs from its JSON, so

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -33,7 +34,7 @@ func runTOTP(_ context.Context, args []string, getenv func(string) string, _ io.
 	if *secret != "" && *secretFile != "" {
 		return usagef("totp: --secret or --secret-file, not both")
 	}
-	s := strings.TrimSpace(or(*secret, getenv(cliEnvTOTPSecret)))
+	s := strings.TrimSpace(cmp.Or(*secret, getenv(cliEnvTOTPSecret)))
 	if *secretFile != "" {
 		if s, err = readSecretFile("--secret-file", *secretFile); err != nil {
 			return err

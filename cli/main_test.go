@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/spotter-dev/spotter/internal/e2e"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's logger and the test to share.
@@ -183,4 +185,11 @@ func TestRunUsageErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dataDir is a fresh data dir as serve wants it: the owner's alone
+// (t.TempDir's own mode follows the umask, usually 0755).
+func dataDir(t *testing.T) string {
+	t.Helper()
+	return e2e.DataDir(t)
 }

@@ -1,6 +1,7 @@
-package cli
+package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -27,27 +28,28 @@ const (
 	envAWSIMDSDisabled    = "AWS_EC2_METADATA_DISABLED"
 )
 
-// awsIdentity is where spotter's own AWS identity comes from: the one
+// AWSIdentity is where spotter's own AWS identity comes from: the one
 // that assumes a token's role when the token stores no keys. Its String
 // never shows the secret.
-type awsIdentity struct {
+type AWSIdentity struct {
 	AccessKeyID, SecretAccessKey, SessionToken string
 	Profile, ConfigFile, CredentialsFile       string
 	IMDSDisabled                               bool
 }
 
-func (a awsIdentity) String() string {
+func (a AWSIdentity) String() string {
 	if a.AccessKeyID != "" {
 		return "awsIdentity{environment keys, redacted}"
 	}
-	return "awsIdentity{profile " + or(a.Profile, "default") + "}"
+	return "awsIdentity{profile " + cmp.Or(a.Profile, "default") + "}"
 }
 
 // LogValue keeps slog from printing the fields.
-func (a awsIdentity) LogValue() slog.Value { return slog.StringValue(a.String()) }
+func (a AWSIdentity) LogValue() slog.Value { return slog.StringValue(a.String()) }
 
-func readAWSIdentity(getenv func(string) string) awsIdentity {
-	return awsIdentity{
+// ReadAWSIdentity reads the standard AWS variables through getenv.
+func ReadAWSIdentity(getenv func(string) string) AWSIdentity {
+	return AWSIdentity{
 		AccessKeyID: getenv(envAWSAccessKeyID), SecretAccessKey: getenv(envAWSSecretAccessKey),
 		SessionToken: getenv(envAWSSessionToken), Profile: getenv(envAWSProfile),
 		ConfigFile: getenv(envAWSConfigFile), CredentialsFile: getenv(envAWSCredentialsFile),
@@ -62,7 +64,7 @@ func readAWSIdentity(getenv func(string) string) awsIdentity {
 //
 // The chain's own calls (instance metadata, SSO, STS for a profile's role)
 // use the SDK's HTTP client, which honours AWS_CA_BUNDLE.
-func (a awsIdentity) provider(ctx context.Context, region string) (aws.CredentialsProvider, error) {
+func (a AWSIdentity) provider(ctx context.Context, region string) (aws.CredentialsProvider, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(region),
 		// The SDK's own logger writes to stderr (an IMDS fallback warning
@@ -97,8 +99,8 @@ func (a awsIdentity) provider(ctx context.Context, region string) (aws.Credentia
 // probeIdentity tells the operator at start whether spotter has an AWS
 // identity of its own, which only tokens that hold a role without keys
 // need. A failure is not fatal: such tokens then get a clear error.
-func probeIdentity(ctx context.Context, p aws.CredentialsProvider, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+func probeIdentity(ctx context.Context, p aws.CredentialsProvider, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c, err := p.Retrieve(ctx)
 	if err != nil {

@@ -1,14 +1,15 @@
-package cli
+package app
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// serve refuses a data dir, or a secret file in it, that group or others
+// New refuses a data dir, or a secret file in it, that group or others
 // can read, and names the chmod that fixes it.
 func TestServeRefusesOpenDataDir(t *testing.T) {
 	tests := map[string]struct {
@@ -66,9 +67,10 @@ func TestServeRefusesOpenDataDir(t *testing.T) {
 				}
 				return
 			}
-			var stdout, stderr strings.Builder
-			err := Run(context.Background(), []string{"spotter", "serve", "--sandbox", "--addr", "127.0.0.1:0", "--data-dir", dir},
-				envFunc(map[string]string{}), strings.NewReader(""), &stdout, &stderr)
+			a, err := New(context.Background(), sandboxConfig(dir), discardLog(), io.Discard)
+			if err == nil {
+				a.Close()
+			}
 			want := strings.ReplaceAll(tt.want, "%DIR%", dir)
 			want = strings.Replace(want, " "+dir, " '"+dir, 1) + "'"
 			if err == nil || !strings.Contains(err.Error(), want) {
@@ -91,15 +93,4 @@ func TestShellQuote(t *testing.T) {
 			t.Errorf("shellQuote(%q) = %s; want %s", in, got, want)
 		}
 	}
-}
-
-// dataDir is a fresh data dir as serve wants it: the owner's alone
-// (t.TempDir's own mode follows the umask, usually 0755).
-func dataDir(t *testing.T) string {
-	t.Helper()
-	d := t.TempDir()
-	if err := os.Chmod(d, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }

@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,22 +18,24 @@ import (
 
 // sandboxAWS is the in-process EC2/STS emulator the sandbox launches into.
 type sandboxAWS struct {
-	sim *awssim.Sim
-	url string
-	srv *http.Server
+	sim  *awssim.Sim
+	url  string
+	srv  *http.Server
+	done chan struct{} // closed when Serve has returned
 }
 
 // startSandboxAWS serves awssim on its own loopback port, so spotter reaches
 // it through the real SDK and HTTP, exactly as it reaches AWS.
-func startSandboxAWS(log *slog.Logger) (*sandboxAWS, error) {
-	sim := awssim.New(awssim.Options{Seed: 1, PendingDelay: 5 * time.Second, Logger: log.With("component", "awssim")})
+func startSandboxAWS(log *slog.Logger, now func() time.Time) (*sandboxAWS, error) {
+	sim := awssim.New(awssim.Options{Seed: 1, PendingDelay: 5 * time.Second, Now: now, Logger: log.With("component", "awssim")})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("sandbox emulator: %w", err)
 	}
 	s := &sandboxAWS{sim: sim, url: "http://" + ln.Addr().String(),
-		srv: &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}}
+		srv: &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{})}
 	go func() {
+		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("sandbox emulator stopped", "error", err)
 		}
@@ -42,10 +43,17 @@ func startSandboxAWS(log *slog.Logger) (*sandboxAWS, error) {
 	return s, nil
 }
 
+// Close shuts the emulator down and returns once its server goroutine has.
 func (s *sandboxAWS) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		// Cut off what did not finish in time, so Serve returns.
+		err = errors.Join(err, s.srv.Close())
+	}
+	<-s.done
+	return err
 }
 
 // demoPolicy is small on purpose: what a newcomer can try without surprises.
@@ -91,18 +99,6 @@ type sandboxBanner struct {
 	policy  *policy.Policy
 }
 
-// selfCommand is how the person who started spotter runs it again: a
-// binary under go run's build cache is gone on exit, so that is "go run .".
-func selfCommand(argv0 string) string {
-	switch {
-	case strings.Contains(argv0, "go-build"):
-		return "go run ."
-	case strings.Contains(argv0, "/") && !filepath.IsAbs(argv0):
-		return argv0
-	}
-	return "spotter"
-}
-
 // policySummary says what the demo policy allows, from the policy itself.
 func policySummary(p *policy.Policy) string {
 	var b strings.Builder
@@ -138,7 +134,7 @@ func printSandbox(w io.Writer, sb sandboxBanner) {
 	if sb.admin != "" {
 		fmt.Fprintf(&b, "  export SPOTTER_ADMIN_TOKEN=%s\n", sb.admin)
 	} else {
-		fmt.Fprintf(&b, "  # the admin token is the %s this server was started with\n", envAdminToken)
+		fmt.Fprintf(&b, "  # the admin token is the %s this server was started with\n", EnvAdminToken)
 	}
 	fmt.Fprintf(&b, "  export URL=%s\n", sb.plain.URL)
 	fmt.Fprintf(&b, "  export MFA_URL=%s\n", sb.mfa.URL)

@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"context"
@@ -19,7 +19,7 @@ type store interface {
 
 // openStore picks the store: Vault when VAULT_ADDR is set (and not in the
 // sandbox), else the embedded file store in the data dir.
-func openStore(ctx context.Context, cfg serveConfig, log *slog.Logger) (store, error) {
+func openStore(ctx context.Context, cfg Config, tempDataDir bool, log *slog.Logger) (store, error) {
 	if cfg.VaultAddr != "" && !cfg.Sandbox {
 		st, err := secrets.NewVault(ctx, secrets.VaultConfig{
 			Addr: cfg.VaultAddr, Addrs: cfg.VaultAddrs, CACert: cfg.VaultCACert, Token: cfg.VaultToken,
@@ -40,11 +40,11 @@ func openStore(ctx context.Context, cfg serveConfig, log *slog.Logger) (store, e
 		// OpenEmbedded parses again and 32 decoded bytes are not always
 		// 32 bytes once whitespace is trimmed.
 		if _, err := secrets.ParseMasterKey([]byte(cfg.MasterKey)); err != nil {
-			return nil, fmt.Errorf("%s: %w", envMasterKey, err)
+			return nil, fmt.Errorf("%s: %w", EnvMasterKey, err)
 		}
 		master = []byte(cfg.MasterKey)
 	}
-	if master == nil && cfg.tempDataDir {
+	if master == nil && tempDataDir {
 		// A key file in a directory removed on exit protects nothing worth
 		// backing up: keep the key in memory, and say nothing about backups.
 		raw := make([]byte, 32)
