@@ -42,8 +42,10 @@ type App struct {
 	// removed on Close, so nothing in it needs keeping.
 	tempDataDir bool
 
-	// cancel ends the goroutines New started (the reaper, the identity
-	// probe); wg waits for them. closers run after, last first.
+	// bg is the context of the goroutines New started (the reaper, the
+	// identity probe); cancel ends it and wg waits for them. closers run
+	// after, last first.
+	bg        context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closers   []func() error
@@ -58,9 +60,8 @@ type App struct {
 // generated admin token, the sandbox's banner); log gets the rest.
 func New(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (*App, error) {
 	a := &App{cfg: cfg, log: log, stdout: stdout}
-	var bg context.Context
-	bg, a.cancel = context.WithCancel(ctx)
-	if err := a.build(ctx, bg); err != nil {
+	a.bg, a.cancel = context.WithCancel(ctx)
+	if err := a.build(ctx); err != nil {
 		_ = a.Close()
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (*
 }
 
 // build does New's work in order, each step registering what Close undoes.
-func (a *App) build(ctx, bg context.Context) error {
+func (a *App) build(ctx context.Context) error {
 	// The port first: a start that cannot listen must leave no master key,
 	// certificate or data dir behind.
 	if err := a.listen(); err != nil {
@@ -89,7 +90,7 @@ func (a *App) build(ctx, bg context.Context) error {
 			return err
 		}
 	}
-	return a.wire(ctx, bg, st)
+	return a.wire(ctx, st)
 }
 
 // Addr is the address the listener is bound to (the port, with :0).

@@ -1,18 +1,161 @@
 package app
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spotter-dev/spotter/awssim"
+	"github.com/spotter-dev/spotter/internal/e2e"
+	"github.com/spotter-dev/spotter/internal/testclock"
 )
+
+const testAdminToken = "test-admin-token-0123456789abcdef"
 
 // sandboxConfig is a valid sandbox Config on a free loopback port with
 // its data in dir ("" for the sandbox's own temporary dir).
 func sandboxConfig(dir string) Config {
 	return Config{
-		Addr: "127.0.0.1:0", Sandbox: true, DataDir: dir,
+		Addr: "127.0.0.1:0", Sandbox: true, DataDir: dir, AdminToken: testAdminToken,
 		LogFormat: "json", LogLevel: "info", BodyLimit: "64K", Region: "us-east-1", VaultMount: "spotter",
 		Timeouts: DefaultTimeouts(), Self: "spotter", Version: "test",
 	}
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// goroutines is every goroutine's stack.
+func goroutines() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
+}
+
+// TestCloseJoinsGoroutines: Close returns only once every goroutine New
+// started has ended (not merely been told to), so nothing it closes next
+// (the store, the emulator) is still in use.
+func TestCloseJoinsGoroutines(t *testing.T) {
+	cfg := sandboxConfig("")
+	cfg.Timeouts.ReaperInterval = time.Hour // a pass at start, then none
+	a, err := New(t.Context(), cfg, discardLog(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(goroutines(), "reaper.(*Reaper).Run") {
+		t.Fatal("no reaper goroutine after New; the test below would prove nothing")
+	}
+	// A goroutine that takes a while to end once told: Close must wait.
+	var ended atomic.Bool
+	a.goBackground(a.bg, func(ctx context.Context) {
+		<-ctx.Done()
+		time.Sleep(20 * time.Millisecond)
+		ended.Store(true)
+	})
+	tmp := a.cfg.DataDir
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if !ended.Load() {
+		t.Error("Close returned before a goroutine it started had ended")
+	}
+	for _, f := range []string{"reaper.(*Reaper).Run", "app.startSandboxAWS", "app.(*App).goBackground"} {
+		if s := goroutines(); strings.Contains(s, f) {
+			t.Errorf("%s still runs after Close:\n%s", f, s)
+		}
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the sandbox's temporary data dir %s outlived Close: %v", tmp, err)
+	}
+	if err := a.Close(); err != nil {
+		t.Errorf("a second Close = %v; want nil", err)
+	}
+}
+
+// TestNewFailureLeavesNothing: a New that fails after it listened has
+// closed the listener and what else it opened, so a second start can bind.
+func TestNewFailureLeavesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := sandboxConfig(dir)
+	cfg.Addr = addr
+	a, err := New(t.Context(), cfg, discardLog(), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "chmod 700") {
+		t.Fatalf("New with a data dir others can read = %v, %v; want the chmod that fixes it", a, err)
+	}
+	again, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the failed New still holds %s: %v", addr, err)
+	}
+	again.Close()
+}
+
+// TestOneClock: the Config's clock is the one the services read — a
+// token created with expiresIn expires that long after the clock's time,
+// and the sandbox's emulator keeps the same time.
+func TestOneClock(t *testing.T) {
+	at := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	clk := testclock.New(at)
+	cfg := sandboxConfig(e2e.DataDir(t))
+	cfg.Now = clk.Now
+	a, err := New(t.Context(), cfg, discardLog(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, stop := context.WithCancel(t.Context())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, func(addr net.Addr) { ready <- addr }) }()
+	base := "http://" + (<-ready).String()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+
+	body := `{"name":"clock","credentials":{"accessKeyId":"` + awssim.DefaultAccessKeyID + `","secretAccessKey":"` + awssim.DefaultSecretAccessKey +
+		`"},"policy":{"regions":["us-east-1"],"tasks":["status"]},"expiresIn":"1h"}`
+	req, _ := http.NewRequest("POST", base+"/v1/tokens", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var created struct {
+		ExpiresAt time.Time `json:"expiresAt"`
+	}
+	if err := json.Unmarshal(raw, &created); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create token = %d %s (%v)", resp.StatusCode, raw, err)
+	}
+	if want := at.Add(time.Hour); !created.ExpiresAt.Equal(want) {
+		t.Errorf("expiresAt = %s; want %s, an hour after the Config's clock", created.ExpiresAt, want)
+	}
+	if got := a.sandbox.sim.Now(); !got.Equal(at) {
+		t.Errorf("the sandbox emulator's clock reads %s; want the Config's %s", got, at)
+	}
+}

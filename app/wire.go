@@ -21,7 +21,7 @@ import (
 
 // wire builds the services over the store and the HTTP edge over them;
 // every part gets the one clock.
-func (a *App) wire(ctx, bg context.Context, st store) error {
+func (a *App) wire(ctx context.Context, st store) error {
 	cfg, log, now := a.cfg, a.log, a.cfg.now()
 	m := metrics.New()
 	var store store = timedStore{store: st, m: m}
@@ -53,7 +53,7 @@ func (a *App) wire(ctx, bg context.Context, st store) error {
 		// kept sealed in the store.
 		fmt.Fprintf(a.stdout, "admin token (shown once; keep it, e.g. export SPOTTER_ADMIN_TOKEN=...):\n  %s\n", generated)
 	}
-	sp, err := a.newSpot(ctx, bg, m)
+	sp, err := a.newSpot(ctx, m)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (a *App) wire(ctx, bg context.Context, st store) error {
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(a.scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources"), Now: now}}
 	if cfg.Timeouts.ReaperInterval > 0 {
-		a.goBackground(bg, a.reaper(sp, m).Run)
+		a.goBackground(a.bg, a.reaper(sp, m).Run)
 	}
 	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m},
 		server.Options{BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.Timeouts.Request, Now: now})
@@ -134,7 +134,7 @@ func loadTLS(cfg Config, log *slog.Logger) (*tls.Config, error) {
 
 // newSpot builds the AWS client: the sandbox's emulator, or the endpoints
 // named by AWS_ENDPOINT_URL_EC2/_STS/_PRICING (empty: real AWS).
-func (a *App) newSpot(ctx, bg context.Context, m *metrics.Metrics) (*spot.Client, error) {
+func (a *App) newSpot(ctx context.Context, m *metrics.Metrics) (*spot.Client, error) {
 	cfg := a.cfg
 	hc := &http.Client{Transport: m.Transport(awsTransport()), Timeout: cfg.Timeouts.AWSCall}
 	sc := spot.Config{
@@ -158,7 +158,7 @@ func (a *App) newSpot(ctx, bg context.Context, m *metrics.Metrics) (*spot.Client
 			return nil, err
 		}
 		// Instance metadata may take seconds to answer, or not at all.
-		a.goBackground(bg, func(ctx context.Context) { probeIdentity(ctx, own, cfg.Timeouts.IdentityProbe, a.log) })
+		a.goBackground(a.bg, func(ctx context.Context) { probeIdentity(ctx, own, cfg.Timeouts.IdentityProbe, a.log) })
 		sc.ServiceCredentials = own
 	}
 	sp, err := spot.New(sc)
