@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -40,7 +41,7 @@ func TestBashCompletion(t *testing.T) {
 				quoted[i] = "'" + w + "'"
 			}
 			prog := "source " + script + "; COMP_WORDS=(" + strings.Join(quoted, " ") + "); COMP_CWORD=" +
-				itoa(len(tt.words)-1) + `; _spotter; printf '%s\n' "${COMPREPLY[@]}"`
+				strconv.Itoa(len(tt.words)-1) + `; _spotter; printf '%s\n' "${COMPREPLY[@]}"`
 			out, err := exec.Command(bash, "--norc", "--noprofile", "-c", prog).CombinedOutput()
 			if err != nil {
 				t.Fatalf("bash: %v\n%s", err, out)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/spotter-dev/spotter/client"
+	"github.com/spotter-dev/spotter/internal/e2e"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -16,7 +17,7 @@ func TestTokenUnlockCLI(t *testing.T) {
 	admin, _ := startAdminSandbox(t)
 	c := createTestToken(t, admin, "phone", "--totp")
 	task := map[string]string{cliEnvCapURL: c.URL}
-	wrong := wrongMFACodes(t, c.TOTP.Secret, token.MaxMFAFailures+1)
+	wrong := e2e.WrongTOTPCodes(t, c.TOTP.Secret, token.MaxMFAFailures+1)
 	var printed strings.Builder
 	for i := range token.MaxMFAFailures {
 		r := runCLI(t, task, "", "task", "status", "--mfa-code", wrong[i])

@@ -5,90 +5,38 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/spotter-dev/spotter/internal/e2e"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// syncBuffer is a log the server writes while the test reads it.
+type syncBuffer = e2e.Log
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func envFunc(env map[string]string) func(string) string {
-	return func(k string) string { return env[k] }
-}
+func envFunc(env map[string]string) func(string) string { return e2e.Env(env) }
 
 // startServe runs `spotter serve args…` in-process and returns the base URL
-// it logged, the log, and a stop function that waits for run to return.
+// it logged, the log, and a stop function that waits for Run to return.
 func startServe(t *testing.T, env map[string]string, args ...string) (string, *syncBuffer, func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	errc := make(chan error, 1)
-	go func() {
-		errc <- Run(ctx, append([]string{"spotter", "serve"}, args...), envFunc(env), strings.NewReader(""), stdout, stderr)
-	}()
-	urlRe := regexp.MustCompile(`"msg":"spotter listening","url":"([^"]+)"`)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := urlRe.FindStringSubmatch(stderr.String()); m != nil {
-			var once sync.Once
-			var runErr error
-			stop := func() error {
-				once.Do(func() { cancel(); runErr = <-errc })
-				return runErr
-			}
-			t.Cleanup(func() { _ = stop() })
-			return m[1], stderr, stop
-		}
-		select {
-		case err := <-errc:
-			cancel()
-			t.Fatalf("serve exited early: %v\nlog:\n%s", err, stderr)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	cancel()
-	t.Fatalf("serve did not start in 20 s; log:\n%s", stderr)
-	return "", nil, nil
+	return e2e.StartServe(t, Run, env, args...)
 }
 
 func getJSON(t *testing.T, c *http.Client, url string) (int, map[string]any) {
 	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var v map[string]any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("GET %s: body %q is not JSON", url, b)
-	}
-	return resp.StatusCode, v
+	code, v, _, _ := e2e.Call(t, c, "GET", url, "", "", nil)
+	return code, v
+}
+
+func call(t *testing.T, c *http.Client, method, url, auth, ctype string, body []byte) (int, map[string]any, string) {
+	t.Helper()
+	code, v, raw, _ := e2e.Call(t, c, method, url, auth, ctype, body)
+	return code, v, raw
 }
 
 func TestServeSandbox(t *testing.T) {

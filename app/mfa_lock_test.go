@@ -1,4 +1,4 @@
-package cli
+package app_test
 
 import (
 	"encoding/json"
@@ -11,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
-
 	"github.com/spotter-dev/spotter/awssim"
+	"github.com/spotter-dev/spotter/internal/e2e"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -97,36 +95,6 @@ func mfaSources() []mfaSource {
 	}
 }
 
-// wrongMFACodes returns n six-digit codes none of which the TOTP secret
-// accepts from a minute ago to a minute ahead.
-func wrongMFACodes(t *testing.T, secret string, n int) []string {
-	t.Helper()
-	valid := map[string]bool{}
-	for d := -60; d <= 60; d += 30 {
-		c, err := totp.GenerateCodeCustom(secret, time.Now().Add(time.Duration(d)*time.Second), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		valid[c] = true
-	}
-	var out []string
-	for i := 0; len(out) < n; i++ {
-		if c := fmt.Sprintf("%06d", (i*104729+7)%1000000); !valid[c] {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func rightCode(t *testing.T, secret string) string {
-	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // TestMFALockoutEverySource: wherever a code enters — the native and
 // wt-spotter bodies, Slack, Twilio, Mailgun, IFTTT, and an AWS MFA code on
 // its way to STS — exactly MaxMFAFailures wrong codes lock the token on
@@ -151,7 +119,7 @@ func TestMFALockoutEverySource(t *testing.T) {
 						secrets = append(secrets, secret)
 					}
 					id := tok["id"].(string)
-					wrong := wrongMFACodes(t, secret, token.MaxMFAFailures)
+					wrong := e2e.WrongTOTPCodes(t, secret, token.MaxMFAFailures)
 					// outcome reads the stable error code, or for in-band
 					// sources the kind of refusal the text gives.
 					outcome := func(status int, body string) string {
@@ -197,7 +165,7 @@ func TestMFALockoutEverySource(t *testing.T) {
 					if !src.inBand && ra != "60" {
 						t.Errorf("Retry-After on the lockout = %q; want 60", ra)
 					}
-					right := rightCode(t, secret)
+					right := e2e.TOTPCode(t, secret)
 					ra = expect("the right code while locked", right, "mfa_locked")
 					if n, err := strconv.Atoi(ra); !src.inBand && (err != nil || n < 1 || n > 60) {
 						t.Errorf("Retry-After while locked = %q; want 1..60 seconds", ra)

@@ -1,17 +1,15 @@
-package cli
+package app_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/spotter-dev/spotter/internal/e2e"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 )
 
@@ -34,34 +32,14 @@ func clientFor(t *testing.T, base, dataDir string) *http.Client {
 
 func call(t *testing.T, c *http.Client, method, url, auth, ctype string, body []byte) (int, map[string]any, string) {
 	t.Helper()
-	code, v, raw, _ := callHeader(t, c, method, url, auth, ctype, body)
+	code, v, raw, _ := e2e.Call(t, c, method, url, auth, ctype, body)
 	return code, v, raw
 }
 
 // callHeader is call that also returns the reply's header.
 func callHeader(t *testing.T, c *http.Client, method, url, auth, ctype string, body []byte) (int, map[string]any, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", "Bearer "+auth)
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var v map[string]any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatalf("%s %s: body %q is not JSON", method, url, raw)
-	}
-	return resp.StatusCode, v, string(raw), resp.Header
+	return e2e.Call(t, c, method, url, auth, ctype, body)
 }
 
 // serveEnvs runs a test against serve with the embedded store and with Vault.

@@ -1,4 +1,4 @@
-package cli
+package app_test
 
 import (
 	"crypto/hmac"
@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spotter-dev/spotter/cli"
 )
 
 // Provider secrets of the hook tokens; every reply and the log are checked
@@ -263,7 +265,7 @@ func TestSlackResponseURLsFlag(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb strings.Builder
-			err := Run(t.Context(), []string{"spotter", "serve", "--slack-response-urls", tt.value}, envFunc(nil), strings.NewReader(""), &out, &errb)
+			err := cli.Run(t.Context(), []string{"spotter", "serve", "--slack-response-urls", tt.value}, envFunc(nil), strings.NewReader(""), &out, &errb)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("serve --slack-response-urls %q = %v; want an error saying %q", tt.value, err, tt.wantErr)
 			}

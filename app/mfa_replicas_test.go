@@ -1,4 +1,4 @@
-package cli
+package app_test
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/awssim"
+	"github.com/spotter-dev/spotter/internal/e2e"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -63,7 +64,7 @@ func TestMFALockoutAcrossReplicas(t *testing.T) {
 	}
 
 	const guesses = 24
-	wrong := wrongMFACodes(t, secret, guesses)
+	wrong := e2e.WrongTOTPCodes(t, secret, guesses)
 	var mu sync.Mutex
 	got := map[string]int{}
 	var wg sync.WaitGroup
@@ -92,7 +93,7 @@ func TestMFALockoutAcrossReplicas(t *testing.T) {
 		t.Fatalf("%d concurrent wrong guesses on 2 replicas: %v; want exactly %d checked, the last of them locking", guesses, got, token.MaxMFAFailures)
 	}
 
-	right := rightCode(t, secret)
+	right := e2e.TOTPCode(t, secret)
 	for i, r := range reps {
 		if status, ra, body := post(r, right); status != 429 || ra == "" {
 			t.Fatalf("the right code on replica %d while locked = %d %s (Retry-After %q); want 429 mfa_locked", i+1, status, body, ra)

@@ -1,4 +1,4 @@
-package cli
+package app_test
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/internal/e2e"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 )
 
@@ -27,7 +28,7 @@ func TestChaosOnceOnlyAcrossVaultFailover(t *testing.T) {
 		t.Fatalf("create = %d %s", code, raw)
 	}
 	jwt := v["token"].(string)
-	right := rightCode(t, v["totp"].(map[string]any)["secret"].(string))
+	right := e2e.TOTPCode(t, v["totp"].(map[string]any)["secret"].(string))
 	revoked, revokedID := s.tokenWithID(t, `{`+replicaPolicy+`}`)
 	// Every replica has seen the token to be revoked (and cached its record).
 	for i := range s.rs {

@@ -1,4 +1,4 @@
-package cli
+package app_test
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/spotter-dev/spotter/internal/e2e"
 	"github.com/spotter-dev/spotter/spot"
 )
 
@@ -151,7 +152,7 @@ func TestChaosOneTOTPCodeAcrossReplicas(t *testing.T) {
 	}
 	jwt := v["token"].(string)
 	secret := v["totp"].(map[string]any)["secret"].(string)
-	right := rightCode(t, secret)
+	right := e2e.TOTPCode(t, secret)
 
 	got := make([]string, sends)
 	var wg sync.WaitGroup
