@@ -202,20 +202,7 @@ func (f *taskFlags) body(task string, pos []string) (client.TaskRequest, error) 
 }
 
 func runOneTask(ctx context.Context, task string, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	synopsis := "task " + task + " [--url URL | --token TOKEN] [flags]"
-	if task == policy.TaskTerminate || task == policy.TaskStatus {
-		synopsis = "task " + task + " [--url URL | --token TOKEN] [flags] [INSTANCE-ID…]"
-	}
-	fs := newFlagSet("task "+task, synopsis,
-		"POSTs a '"+task+"' task to a capability URL (or to --server with a bearer token),\n"+
-			"signing the body when a signing secret is given.", stderr)
-	var f taskFlags
-	f.register(fs, task, getenv)
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	body, err := f.body(task, pos)
+	f, body, err := parseTaskFlags(task, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -223,16 +210,9 @@ func runOneTask(ctx context.Context, task string, args []string, getenv func(str
 	if err != nil {
 		return err
 	}
-	var secret []byte
-	switch {
-	case f.signingFile != "":
-		s, err := readSecretFile("--signing-secret-file", f.signingFile)
-		if err != nil {
-			return err
-		}
-		secret = []byte(s)
-	case getenv(cliEnvSigningSecret) != "":
-		secret = []byte(strings.TrimSpace(getenv(cliEnvSigningSecret)))
+	secret, err := f.signingSecret(getenv)
+	if err != nil {
+		return err
 	}
 	if f.wait && f.conn.timeout != 0 && f.conn.timeout < f.waitTimeout+30*time.Second {
 		// Under MFA the server does the waiting within one request.
@@ -242,25 +222,10 @@ func runOneTask(ctx context.Context, task string, args []string, getenv func(str
 	if err != nil {
 		return err
 	}
-	switch {
-	case f.mfaCode != "" && f.mfaPrompt:
-		return usagef("--mfa-code or --mfa, not both")
-	case f.mfaCode != "":
-		body.MFACode = strings.TrimSpace(f.mfaCode)
-	case f.mfaPrompt:
-		if body.MFACode, err = readLine(stdin, stderr, "MFA code: ", "the MFA code"); err != nil {
-			return err
-		}
+	if body.MFACode, err = f.mfa(stdin, stderr); err != nil {
+		return err
 	}
-	key := f.idemKey
-	if key == "" && (task == policy.TaskLaunch || task == policy.TaskTerminate || task == policy.TaskCancel) {
-		key = rand.Text()
-		// Only a real launch is worth retrying by key: a dry run launches
-		// nothing, and a terminate or cancel done twice changes nothing.
-		if task == policy.TaskLaunch && !body.DryRun {
-			fmt.Fprintf(stderr, "spotter: idempotency key %s (to retry without doing it twice: --idempotency-key %s)\n", key, key)
-		}
-	}
+	key := f.idempotencyKey(task, body.DryRun, stderr)
 	// A code is accepted once, so under MFA the status polls of --wait
 	// cannot run: the server waits instead, bounded by its own limit.
 	serverWait := f.wait && body.MFACode != "" && !body.DryRun
@@ -281,27 +246,100 @@ func runOneTask(ctx context.Context, task string, args []string, getenv func(str
 		fmt.Fprintln(stderr, "spotter: this request was already done (same idempotency key): showing its result, nothing new was launched")
 	}
 	if f.wait && !serverWait && !reply.DryRun && len(reply.Instances) > 0 {
-		// The launch's warnings now, since the status reply replaces it.
-		if !f.asJSON {
-			printWarnings(stderr, reply.Raw)
-		}
-		final, err := waitRunning(ctx, c, capab, secret, body.Region, reply.Instances, f.waitTimeout, stderr)
-		if err != nil {
-			// The launch itself succeeded: show it before the wait's error.
-			_ = printTaskReply(stdout, stderr, reply, f.asJSON)
-			return err
-		}
-		// The launch reply stays what is printed (pools, template,
-		// warnings); the wait only brings its instances up to date.
-		if reply, err = withStatusOf(reply, final, !f.asJSON); err != nil {
+		if reply, err = f.waitFor(ctx, c, capab, secret, body.Region, reply, stdout, stderr); err != nil {
 			return err
 		}
 	}
 	if err := printTaskReply(stdout, stderr, reply, f.asJSON); err != nil {
 		return err
 	}
-	// A partial terminate is a failure for scripts, though the reply above
-	// says which instances were ended.
+	return terminateRefused(task, reply)
+}
+
+// parseTaskFlags reads a task command's flags and builds its body.
+func parseTaskFlags(task string, args []string, getenv func(string) string, stderr io.Writer) (*taskFlags, client.TaskRequest, error) {
+	synopsis := "task " + task + " [--url URL | --token TOKEN] [flags]"
+	if task == policy.TaskTerminate || task == policy.TaskStatus {
+		synopsis = "task " + task + " [--url URL | --token TOKEN] [flags] [INSTANCE-ID…]"
+	}
+	fs := newFlagSet("task "+task, synopsis,
+		"POSTs a '"+task+"' task to a capability URL (or to --server with a bearer token),\n"+
+			"signing the body when a signing secret is given.", stderr)
+	f := &taskFlags{}
+	f.register(fs, task, getenv)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return f, client.TaskRequest{}, err
+	}
+	body, err := f.body(task, pos)
+	return f, body, err
+}
+
+// signingSecret is the body-signing secret from --signing-secret-file or
+// the environment; nil signs nothing.
+func (f *taskFlags) signingSecret(getenv func(string) string) ([]byte, error) {
+	switch {
+	case f.signingFile != "":
+		s, err := readSecretFile("--signing-secret-file", f.signingFile)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(s), nil
+	case getenv(cliEnvSigningSecret) != "":
+		return []byte(strings.TrimSpace(getenv(cliEnvSigningSecret))), nil
+	}
+	return nil, nil
+}
+
+// mfa is the MFA code from --mfa-code, or asked for with --mfa.
+func (f *taskFlags) mfa(stdin io.Reader, stderr io.Writer) (string, error) {
+	switch {
+	case f.mfaCode != "" && f.mfaPrompt:
+		return "", usagef("--mfa-code or --mfa, not both")
+	case f.mfaCode != "":
+		return strings.TrimSpace(f.mfaCode), nil
+	case f.mfaPrompt:
+		return readLine(stdin, stderr, "MFA code: ", "the MFA code")
+	}
+	return "", nil
+}
+
+// idempotencyKey is --idempotency-key, or a new random one for the tasks
+// that change something.
+func (f *taskFlags) idempotencyKey(task string, dryRun bool, stderr io.Writer) string {
+	key := f.idemKey
+	if key == "" && (task == policy.TaskLaunch || task == policy.TaskTerminate || task == policy.TaskCancel) {
+		key = rand.Text()
+		// Only a real launch is worth retrying by key: a dry run launches
+		// nothing, and a terminate or cancel done twice changes nothing.
+		if task == policy.TaskLaunch && !dryRun {
+			fmt.Fprintf(stderr, "spotter: idempotency key %s (to retry without doing it twice: --idempotency-key %s)\n", key, key)
+		}
+	}
+	return key
+}
+
+// waitFor polls until the launch's instances run and returns the launch
+// reply brought up to date; on a failed wait it prints the launch first.
+func (f *taskFlags) waitFor(ctx context.Context, c *client.Client, capab string, secret []byte, region string, reply client.TaskReply, stdout, stderr io.Writer) (client.TaskReply, error) {
+	// The launch's warnings now, since the status reply replaces it.
+	if !f.asJSON {
+		printWarnings(stderr, reply.Raw)
+	}
+	final, err := waitRunning(ctx, c, capab, secret, region, reply.Instances, f.waitTimeout, stderr)
+	if err != nil {
+		// The launch itself succeeded: show it before the wait's error.
+		_ = printTaskReply(stdout, stderr, reply, f.asJSON)
+		return reply, err
+	}
+	// The launch reply stays what is printed (pools, template, warnings);
+	// the wait only brings its instances up to date.
+	return withStatusOf(reply, final, !f.asJSON)
+}
+
+// terminateRefused makes a partial terminate a failure for scripts,
+// though the reply printed says which instances were ended.
+func terminateRefused(task string, reply client.TaskReply) error {
 	var refused struct {
 		Refused []json.RawMessage `json:"refused"`
 	}

@@ -279,12 +279,8 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 	if in.Sources, err = srcs.build(); err != nil {
 		return fmt.Errorf("token rotate: %w", err)
 	}
-	if *grace != "" {
-		d, err := time.ParseDuration(*grace)
-		if err != nil || d < 0 {
-			return usagef("token rotate: --grace %q: want a duration such as 30m or 0s", *grace)
-		}
-		in.Grace = d.String()
+	if in.Grace, err = rotateGrace(*grace); err != nil {
+		return err
 	}
 	c, err := conn.client(getenv, stderr, true, "")
 	if err != nil {
@@ -308,6 +304,24 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 		}
 		return qr.emit(out.TOTP, stderr, stderr)
 	}
+	printRotated(stdout, in, out)
+	return qr.emit(out.TOTP, stdout, stderr)
+}
+
+// rotateGrace checks --grace: "" is the server's default.
+func rotateGrace(grace string) (string, error) {
+	if grace == "" {
+		return "", nil
+	}
+	d, err := time.ParseDuration(grace)
+	if err != nil || d < 0 {
+		return "", usagef("token rotate: --grace %q: want a duration such as 30m or 0s", grace)
+	}
+	return d.String(), nil
+}
+
+// printRotated says what a rotate replaced, and the new secrets once.
+func printRotated(stdout io.Writer, in client.RotateTokenRequest, out client.RotatedToken) {
 	fmt.Fprintf(stdout, "Token %s rotated:", out.ID)
 	var what []string
 	if in.Credentials != nil {
@@ -330,5 +344,4 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 			{"TOTP URL", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.OTPAuthURL })},
 		})
 	}
-	return qr.emit(out.TOTP, stdout, stderr)
 }
