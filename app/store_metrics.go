@@ -11,7 +11,10 @@ import (
 )
 
 // timedStore times every store call (Vault round trips, or embedded file
-// operations) for the spotter_store_call_duration_seconds histogram.
+// operations) for the spotter_store_call_duration_seconds histogram. It
+// is a stopwatch, not a reader of the time: durations come from the
+// monotonic clock (time.Since), never from Config.Now, which a test may
+// hold still.
 type timedStore struct {
 	store
 	m *metrics.Metrics
