@@ -53,12 +53,16 @@ type App struct {
 	closeErr  error
 }
 
-// New binds the listener and builds everything serve runs. Its background
-// goroutines live until ctx ends or Close is called; Close must be called
-// (also after an error, which New has already cleaned up after: a failed
-// New returns a nil App). stdout gets what the operator must see once (a
-// generated admin token, the sandbox's banner); log gets the rest.
+// New validates cfg, binds the listener and builds everything serve runs.
+// The goroutines it starts live until ctx ends or Close is called; call
+// Close once done with the App (after Run has returned). A New that fails
+// has already undone what it did and returns a nil App. stdout gets what
+// the operator must see once (a generated admin token, the sandbox's
+// banner); log gets the rest.
 func New(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	a := &App{cfg: cfg, log: log, stdout: stdout}
 	a.bg, a.cancel = context.WithCancel(ctx)
 	if err := a.build(ctx); err != nil {

@@ -81,33 +81,48 @@ func TestCloseJoinsGoroutines(t *testing.T) {
 	}
 }
 
-// TestNewFailureLeavesNothing: a New that fails after it listened has
-// closed the listener and what else it opened, so a second start can bind.
+// TestNewFailureLeavesNothing: a New that fails, before it listens or
+// after, leaves the port free and no App behind.
 func TestNewFailureLeavesNothing(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name    string
+		edit    func(t *testing.T, c *Config)
+		wantErr string
+	}{
+		{name: "timeouts out of order", wantErr: "must end before the request timeout",
+			edit: func(t *testing.T, c *Config) { c.Timeouts.LaunchWait = c.Timeouts.Request }},
+		{name: "a data dir others can read", wantErr: "chmod 700", edit: func(t *testing.T, c *Config) {
+			c.DataDir = filepath.Join(t.TempDir(), "open")
+			if err := os.Mkdir(c.DataDir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(c.DataDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	dir := filepath.Join(t.TempDir(), "open")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			cfg := sandboxConfig("")
+			cfg.Addr = addr
+			tt.edit(t, &cfg)
+			a, err := New(t.Context(), cfg, discardLog(), io.Discard)
+			if a != nil || err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("New = %v, %v; want no App and an error containing %q", a, err, tt.wantErr)
+			}
+			again, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Fatalf("the failed New still holds %s: %v", addr, err)
+			}
+			again.Close()
+		})
 	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := sandboxConfig(dir)
-	cfg.Addr = addr
-	a, err := New(t.Context(), cfg, discardLog(), io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "chmod 700") {
-		t.Fatalf("New with a data dir others can read = %v, %v; want the chmod that fixes it", a, err)
-	}
-	again, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("the failed New still holds %s: %v", addr, err)
-	}
-	again.Close()
 }
 
 // TestOneClock: the Config's clock is the one the services read — a
