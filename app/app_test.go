@@ -127,7 +127,8 @@ func TestNewFailureLeavesNothing(t *testing.T) {
 
 // TestOneClock: the Config's clock is the one the services read — a
 // token created with expiresIn expires that long after the clock's time,
-// and the sandbox's emulator keeps the same time.
+// an instance's TTL on the capability page is counted on it, and the
+// sandbox's emulator keeps the same time.
 func TestOneClock(t *testing.T) {
 	at := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 	clk := testclock.New(at)
@@ -150,27 +151,54 @@ func TestOneClock(t *testing.T) {
 		}
 	}()
 
-	body := `{"name":"clock","credentials":{"accessKeyId":"` + awssim.DefaultAccessKeyID + `","secretAccessKey":"` + awssim.DefaultSecretAccessKey +
-		`"},"policy":{"regions":["us-east-1"],"tasks":["status"]},"expiresIn":"1h"}`
-	req, _ := http.NewRequest("POST", base+"/v1/tokens", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	policy := `{"regions":["us-east-1"],"instanceTypes":["t3.micro"],"amis":["ami-0123456789abcdef0"],"maxCount":1,"maxTTL":"2h","tasks":["launch","status"]}`
+	code, created := post(t, base+"/v1/tokens", testAdminToken, `{"name":"clock","credentials":{"accessKeyId":"`+awssim.DefaultAccessKeyID+
+		`","secretAccessKey":"`+awssim.DefaultSecretAccessKey+`"},"policy":`+policy+`,"expiresIn":"1h"}`)
+	if code != 201 {
+		t.Fatalf("create token = %d %v", code, created)
+	}
+	if got, want := created["expiresAt"], at.Add(time.Hour).Format(time.RFC3339); got != want {
+		t.Errorf("expiresAt = %v; want %s, an hour after the Config's clock", got, want)
+	}
+	url := created["url"].(string)
+	if code, v := post(t, url, "", `{"task":"launch","ttl":"30m"}`); code != 200 {
+		t.Fatalf("launch = %d %v", code, v)
+	}
+	// The page counts the instance's time left on the same clock: exactly
+	// the TTL, as no time has passed.
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), ">30m 00s</dd>") {
+		t.Errorf("the capability page does not show 30m 00s left on the launched instance:\n%s", page)
+	}
+	if got := a.sandbox.sim.Now(); !got.Equal(at) {
+		t.Errorf("the sandbox emulator's clock reads %s; want the Config's %s", got, at)
+	}
+}
+
+// post sends a JSON body, with a bearer token when auth is set, and
+// returns the status and the decoded reply.
+func post(t *testing.T, url, auth, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var created struct {
-		ExpiresAt time.Time `json:"expiresAt"`
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("POST %s: reply is not JSON: %v", url, err)
 	}
-	if err := json.Unmarshal(raw, &created); err != nil || resp.StatusCode != 201 {
-		t.Fatalf("create token = %d %s (%v)", resp.StatusCode, raw, err)
-	}
-	if want := at.Add(time.Hour); !created.ExpiresAt.Equal(want) {
-		t.Errorf("expiresAt = %s; want %s, an hour after the Config's clock", created.ExpiresAt, want)
-	}
-	if got := a.sandbox.sim.Now(); !got.Equal(at) {
-		t.Errorf("the sandbox emulator's clock reads %s; want the Config's %s", got, at)
-	}
+	return resp.StatusCode, v
 }
