@@ -100,9 +100,6 @@ func (a *App) build(ctx context.Context) error {
 // Addr is the address the listener is bound to (the port, with :0).
 func (a *App) Addr() net.Addr { return a.ln.Addr() }
 
-// Handler is the HTTP handler Run serves.
-func (a *App) Handler() http.Handler { return a.h }
-
 // Run serves until ctx ends, then gives in-flight requests and then the
 // background tasks they left (Slack results) the shutdown grace each.
 // ready, if set, gets the bound address once the server answers.

@@ -22,12 +22,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, _ 
 		return err
 	}
 	cfg.Self = selfCommand(os.Args[0])
-	a, err := app.New(ctx, cfg, app.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel), stdout)
+	log := app.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	a, err := app.New(ctx, cfg, log, stdout)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	return a.Run(ctx, nil)
+	err = a.Run(ctx, nil)
+	if cerr := a.Close(); cerr != nil {
+		// Requests were answered; what failed to close is worth a line, not an exit status.
+		log.Warn("shutdown: closing", "error", cerr)
+	}
+	return err
 }
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (app.Config, error) {
