@@ -5,7 +5,6 @@ import (
 	"context"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,30 +17,12 @@ import (
 	"github.com/spotter-dev/spotter/awssim"
 )
 
-// lockedBuffer lets the test read what runSim prints while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestRunSim(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	const extraSerial = "arn:aws:iam::123456789012:mfa/ci"
 	const extraSecret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
-	var stdout, stderr lockedBuffer
+	var stdout, stderr syncBuffer // read while runSim writes
 	addrc := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
