@@ -85,7 +85,8 @@ type Config struct {
 
 	Timeouts Timeouts
 	// Now is the one clock every part reads (tokens, TTLs, prices, the
-	// reaper, signatures, the refusal log, the certificate); nil is time.Now.
+	// reaper, signatures, the refusal log, the pages, the certificate, the
+	// sandbox emulator); nil is time.Now.
 	Now func() time.Time
 	// Self is how to run spotter again, for the sandbox's examples.
 	Self string
