@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
 	"github.com/spotter-dev/spotter/policy"
 )
@@ -160,7 +161,7 @@ func (p *policyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.keyName, "key-name", "", "EC2 key pair instances get")
 	fs.StringVar(&p.securityGroups, "security-groups", "", "security groups, comma-separated")
 	fs.StringVar(&p.subnets, "subnets", "", "subnets, comma-separated")
-	fs.StringVar(&p.tasks, "tasks", "", "allowed tasks, comma-separated: "+strings.Join(policy.AllTasks(), ","))
+	fs.StringVar(&p.tasks, "tasks", "", "allowed tasks, comma-separated: "+strings.Join(api.AllTasks(), ","))
 	fs.BoolVar(&p.dryRunOnly, "dry-run-only", false, "allow dry runs only")
 	fs.BoolVar(&p.onDemand, "on-demand-fallback", false, "allow on-demand when spot capacity is short")
 	fs.BoolVar(&p.allowUserData, "allow-user-data", false, "let requests bring their own user data")

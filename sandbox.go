@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/policy"
@@ -56,7 +57,7 @@ func demoPolicy() *policy.Policy {
 		AMIs:          []string{"ami-0123456789abcdef0"},
 		MaxCount:      2, MaxRunning: 4,
 		DefaultTTL: policy.Duration(time.Hour), MaxTTL: policy.Duration(4 * time.Hour),
-		Tasks:            policy.AllTasks(),
+		Tasks:            api.AllTasks(),
 		OnDemandFallback: true,
 		Tags:             map[string]string{"env": "sandbox"},
 	}
