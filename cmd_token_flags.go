@@ -15,7 +15,6 @@ import (
 
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
-	"github.com/spotter-dev/spotter/policy"
 )
 
 // credFlags are the credential flags shared by create and rotate.
@@ -170,8 +169,8 @@ func (p *policyFlags) register(fs *flag.FlagSet) {
 
 // build returns the policy, or nil when neither a file nor a flag names one
 // (the server's defaults then apply).
-func (p *policyFlags) build(fs *flag.FlagSet) (*policy.Policy, error) {
-	var pol policy.Policy
+func (p *policyFlags) build(fs *flag.FlagSet) (*api.Policy, error) {
+	var pol api.Policy
 	named := false
 	if p.file != "" {
 		b, err := os.ReadFile(p.file)
@@ -192,8 +191,8 @@ func (p *policyFlags) build(fs *flag.FlagSet) (*policy.Policy, error) {
 		"max-running":        func() { pol.MaxRunning = p.maxRunning },
 		"max-price":          func() { pol.MaxPrice = p.maxPrice },
 		"max-hourly-spend":   func() { pol.MaxHourlySpend = p.maxHourly },
-		"ttl":                func() { pol.DefaultTTL = policy.Duration(p.ttl) },
-		"max-ttl":            func() { pol.MaxTTL = policy.Duration(p.maxTTL) },
+		"ttl":                func() { pol.DefaultTTL = api.Duration(p.ttl) },
+		"max-ttl":            func() { pol.MaxTTL = api.Duration(p.maxTTL) },
 		"ami":                func() { pol.AMIs = splitList(p.amis) },
 		"key-name":           func() { pol.KeyName = p.keyName },
 		"security-groups":    func() { pol.SecurityGroups = splitList(p.securityGroups) },

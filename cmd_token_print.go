@@ -12,8 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
-	"github.com/spotter-dev/spotter/policy"
 )
 
 // sourceLabel is a source's name as its provider writes it.
@@ -112,7 +112,7 @@ func mfaSummary(m client.MFAInfo) string {
 
 // policyLines renders a policy as sorted field/value pairs from its JSON, so
 // fields the server adds show up without a client change.
-func policyLines(p policy.Policy) [][2]string {
+func policyLines(p api.Policy) [][2]string {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return nil

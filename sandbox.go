@@ -15,7 +15,6 @@ import (
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/capability"
-	"github.com/spotter-dev/spotter/policy"
 )
 
 // sandboxAWS is the in-process EC2/STS emulator the sandbox launches into.
@@ -50,13 +49,13 @@ func (s *sandboxAWS) Close() error {
 }
 
 // demoPolicy is small on purpose: what a newcomer can try without surprises.
-func demoPolicy() *policy.Policy {
-	return &policy.Policy{
+func demoPolicy() *api.Policy {
+	return &api.Policy{
 		Regions:       []string{awssim.DefaultRegion},
 		InstanceTypes: []string{"t3.micro", "t3.small", "m5.large"},
 		AMIs:          []string{"ami-0123456789abcdef0"},
 		MaxCount:      2, MaxRunning: 4,
-		DefaultTTL: policy.Duration(time.Hour), MaxTTL: policy.Duration(4 * time.Hour),
+		DefaultTTL: api.Duration(time.Hour), MaxTTL: api.Duration(4 * time.Hour),
 		Tasks:            api.AllTasks(),
 		OnDemandFallback: true,
 		Tags:             map[string]string{"env": "sandbox"},
@@ -89,7 +88,7 @@ type sandboxBanner struct {
 	aws     *sandboxAWS
 	plain   capability.Created
 	mfa     capability.Created
-	policy  *policy.Policy
+	policy  *api.Policy
 }
 
 // selfCommand is how the person who started spotter runs it again: a
@@ -105,7 +104,7 @@ func selfCommand(argv0 string) string {
 }
 
 // policySummary says what the demo policy allows, from the policy itself.
-func policySummary(p *policy.Policy) string {
+func policySummary(p *api.Policy) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "region %s; types %s; AMI %s;\n", strings.Join(p.Regions, ", "), strings.Join(p.InstanceTypes, ", "), strings.Join(p.AMIs, ", "))
 	fmt.Fprintf(&b, "  up to %d per launch and %d running; TTL %s by default, at most %s;", p.MaxCount, p.MaxRunning,

@@ -135,17 +135,6 @@ func (r *Registry) observeMFA(t Token, outcome string) {
 	}
 }
 
-// MFALock is a token's MFA failure record as list and show report it.
-type MFALock struct {
-	Locked      bool       `json:"locked"`
-	LockedUntil *time.Time `json:"lockedUntil,omitempty"`
-	// Failures counts wrong codes since the last accepted one, in the window.
-	Failures int `json:"failures"`
-	// Lockouts counts lockouts since the last accepted code: the next one
-	// lasts token.LockoutFor(Lockouts+1).
-	Lockouts int `json:"lockouts"`
-}
-
 func lockView(s token.ThrottleState, now time.Time) MFALock {
 	l := MFALock{Locked: s.Locked(now), Failures: s.Failures, Lockouts: s.Lockouts}
 	if l.Locked {

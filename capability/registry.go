@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/secrets"
@@ -125,7 +126,7 @@ func (r *Registry) Create(ctx context.Context, in CreateInput) (Created, error) 
 	}
 	pol := policy.Policy{}
 	if in.Policy != nil {
-		pol = *in.Policy
+		pol = policy.Policy(*in.Policy)
 	}
 	if err := pol.Normalize(r.cfg.DefaultRegion); err != nil {
 		return Created{}, err
@@ -138,7 +139,7 @@ func (r *Registry) Create(ctx context.Context, in CreateInput) (Created, error) 
 	now := r.now().UTC().Truncate(time.Second)
 	id := newID()
 	rec := record{Info: Info{
-		ID: id, Name: in.Name, CreatedAt: now, Policy: pol,
+		ID: id, Name: in.Name, CreatedAt: now, Policy: api.Policy(pol),
 		RequireSignature: in.RequireSignature,
 		Credentials:      credentialRef(in.Credentials),
 		MFA:              MFAInfo{Type: MFANone},
@@ -156,7 +157,7 @@ func (r *Registry) Create(ctx context.Context, in CreateInput) (Created, error) 
 		}
 		sec.TOTPSecret, out.TOTP = enr.Secret, enr
 	}
-	if err := in.Sources.apply(&sec.Sources, false); err != nil {
+	if err := applySources(in.Sources, &sec.Sources, false); err != nil {
 		return Created{}, err
 	}
 	rec.Sources = sec.Sources.configured()
@@ -181,7 +182,8 @@ func (r *Registry) Create(ctx context.Context, in CreateInput) (Created, error) 
 	}
 	r.log.InfoContext(ctx, "capability token created", "token_id", id, "name", in.Name,
 		"mfa", rec.MFA.Type, "require_signature", in.RequireSignature, "credentials", rec.Credentials.Type)
-	out.Info, out.Token, out.URL = rec.Info, tok, r.cfg.PublicURL+"/hooks/"+tok
+	out.TokenInfo = api.TokenInfo{TokenRecord: rec.Info, Status: rec.Status(r.now())}
+	out.Token, out.URL = tok, r.cfg.PublicURL+"/hooks/"+tok
 	return out, nil
 }
 
@@ -347,7 +349,7 @@ func (r *Registry) Rotate(ctx context.Context, id string, in RotateInput) (Rotat
 	if in.Credentials == nil && !in.SigningSecret && !in.TOTP && in.Sources == nil {
 		return Rotated{}, bad("rotate", "name what to rotate: credentials, signingSecret, totp and/or sources")
 	}
-	if err := in.Sources.apply(&sourceSecrets{}, true); err != nil {
+	if err := applySources(in.Sources, &sourceSecrets{}, true); err != nil {
 		return Rotated{}, err // validate before any write
 	}
 	if in.Credentials != nil {
@@ -388,7 +390,7 @@ func (r *Registry) Rotate(ctx context.Context, id string, in RotateInput) (Rotat
 			out.SigningSecret = newSecret()
 			sec.SigningSecrets = append([]signingSecret{{Secret: out.SigningSecret}}, kept...)
 		}
-		if err := in.Sources.apply(&sec.Sources, true); err != nil {
+		if err := applySources(in.Sources, &sec.Sources, true); err != nil {
 			return err
 		}
 		rec.Sources = sec.Sources.configured()
@@ -407,7 +409,7 @@ func (r *Registry) Rotate(ctx context.Context, id string, in RotateInput) (Rotat
 	}
 	r.log.InfoContext(ctx, "capability token rotated", "token_id", id,
 		"credentials", in.Credentials != nil, "signing_secret", in.SigningSecret, "totp", in.TOTP, "sources", rec.Sources)
-	out.Info = rec.Info
+	out.TokenInfo = api.TokenInfo{TokenRecord: rec.Info, Status: rec.Status(r.now())}
 	return out, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -14,42 +15,20 @@ import (
 // Sources: the providers a token's hook URL can take requests from, each
 // verified with a secret the operator copies from the provider.
 const (
-	SourceSlack   = "slack"
-	SourceTwilio  = "twilio"
-	SourceMailgun = "mailgun"
-	SourceIFTTT   = "ifttt"
+	SourceSlack   = api.SourceSlack
+	SourceTwilio  = api.SourceTwilio
+	SourceMailgun = api.SourceMailgun
+	SourceIFTTT   = api.SourceIFTTT
 )
 
-// SourcesInput sets a token's source settings on create or rotate. On
-// rotate, a source left out is kept, and a source given with an empty
-// secret is removed.
-type SourcesInput struct {
-	Slack   *SlackSource   `json:"slack,omitempty"`
-	Twilio  *TwilioSource  `json:"twilio,omitempty"`
-	Mailgun *MailgunSource `json:"mailgun,omitempty"`
-	IFTTT   *IFTTTSource   `json:"ifttt,omitempty"`
-}
-
-// SlackSource holds the Slack app's signing secret ("Basic Information").
-type SlackSource struct {
-	SigningSecret string `json:"signingSecret"`
-}
-
-// TwilioSource holds the account's auth token, which signs its webhooks.
-type TwilioSource struct {
-	AuthToken string `json:"authToken"`
-}
-
-// MailgunSource holds the domain's HTTP webhook signing key.
-type MailgunSource struct {
-	SigningKey string `json:"signingKey"`
-}
-
-// IFTTTSource holds a secret the applet sends as it is: IFTTT cannot sign,
-// so this must be long and random (e.g. openssl rand -hex 32).
-type IFTTTSource struct {
-	Secret string `json:"secret"`
-}
+// Source settings as create and rotate take them (package api's types).
+type (
+	SourcesInput  = api.SourcesInput
+	SlackSource   = api.SlackSource
+	TwilioSource  = api.TwilioSource
+	MailgunSource = api.MailgunSource
+	IFTTTSource   = api.IFTTTSource
+)
 
 // sourceSecrets is the sealed part of the source settings.
 type sourceSecrets struct {
@@ -95,9 +74,9 @@ func validSecret(field, s string, minLen int) error {
 	return nil
 }
 
-// apply validates in and writes it over cur. removing permits an empty
-// secret, which deletes the source (rotate); create requires a value.
-func (in *SourcesInput) apply(cur *sourceSecrets, removing bool) error {
+// applySources validates in and writes it over cur. removing permits an
+// empty secret, which deletes the source (rotate); create requires a value.
+func applySources(in *SourcesInput, cur *sourceSecrets, removing bool) error {
 	if in == nil {
 		return nil
 	}

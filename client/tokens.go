@@ -4,199 +4,45 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
-	"github.com/spotter-dev/spotter/policy"
+	"github.com/spotter-dev/spotter/api"
 )
 
-// The wire types below mirror the admin API's JSON (README, "HTTP API";
-// server/openapi.json). They are declared here rather than imported from the server's
-// packages so that the client depends on the published protocol only; the
-// end-to-end tests against a real server keep the two in step.
-
-// Credentials are the AWS credentials a token is created or rotated with:
-// access keys, a role, or both (the role assumed with the keys).
-type Credentials struct {
-	AccessKeyID     string `json:"accessKeyId,omitempty"`
-	SecretAccessKey string `json:"secretAccessKey,omitempty"`
-	RoleARN         string `json:"roleArn,omitempty"`
-	ExternalID      string `json:"externalId,omitempty"`
-}
-
-// String keeps the secret out of anything that formats Credentials.
-func (c Credentials) String() string {
-	return fmt.Sprintf("Credentials{accessKeyId:%s roleArn:%s}", MaskKey(c.AccessKeyID), c.RoleARN)
-}
-
-// GoString keeps the secret out of %#v too.
-func (c Credentials) GoString() string { return c.String() }
-
-// LogValue keeps the secret out of logs.
-func (c Credentials) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("accessKeyId", MaskKey(c.AccessKeyID)), slog.String("roleArn", c.RoleARN))
-}
+// The admin API's requests and replies are package api's, which the
+// server declares its side with too. The names below are the ones this
+// package has always exported; each is the api type itself.
+type (
+	// Credentials are the AWS credentials a token is created or rotated
+	// with; formatting and logging them masks the key and drops the secret.
+	Credentials        = api.CredentialsInput
+	MFA                = api.MFAInput
+	CreateTokenRequest = api.CreateTokenRequest
+	Sources            = api.SourcesInput
+	SlackSource        = api.SlackSource
+	TwilioSource       = api.TwilioSource
+	MailgunSource      = api.MailgunSource
+	IFTTTSource        = api.IFTTTSource
+	RotateTokenRequest = api.RotateTokenRequest
+	CredentialRef      = api.CredentialRef
+	MFAInfo            = api.MFAInfo
+	// TokenInfo is what list and show return: nothing secret.
+	TokenInfo     = api.TokenInfo
+	MFALock       = api.MFALock
+	TOTPEnrolment = api.TOTPEnrolment
+	CreatedToken  = api.CreatedToken
+	RotatedToken  = api.RotatedToken
+	RevokedToken  = api.RevokedToken
+	UnlockedToken = api.UnlockedToken
+	KeyRotation   = api.KeyRotation
+	// TokenPage is one page of tokens; NextCursor is "" on the last page.
+	TokenPage = api.TokenPage
+)
 
 // MaskKey shows an access key id as AKIA…WXYZ: enough to recognise it.
-func MaskKey(k string) string {
-	switch {
-	case k == "":
-		return ""
-	case len(k) < 12:
-		return "…"
-	}
-	return k[:4] + "…" + k[len(k)-4:]
-}
-
-// MFA selects a token's second factor: an AWS MFA device, spotter's own
-// TOTP, or neither (a nil *MFA).
-type MFA struct {
-	SerialNumber string `json:"serialNumber,omitempty"`
-	TOTP         bool   `json:"totp,omitempty"`
-}
-
-// CreateTokenRequest is the body of POST /v1/tokens.
-type CreateTokenRequest struct {
-	Name             string         `json:"name"`
-	Credentials      *Credentials   `json:"credentials"`
-	MFA              *MFA           `json:"mfa,omitempty"`
-	Policy           *policy.Policy `json:"policy,omitempty"`
-	ExpiresIn        string         `json:"expiresIn,omitempty"`
-	RequireSignature bool           `json:"requireSignature,omitempty"`
-	Sources          *Sources       `json:"sources,omitempty"`
-}
-
-// Sources are the providers' secrets that let a token's hook URL take
-// their webhooks (/hooks/<token>/slack, …). On rotate a source given with
-// an empty secret is removed.
-type Sources struct {
-	Slack   *SlackSource   `json:"slack,omitempty"`
-	Twilio  *TwilioSource  `json:"twilio,omitempty"`
-	Mailgun *MailgunSource `json:"mailgun,omitempty"`
-	IFTTT   *IFTTTSource   `json:"ifttt,omitempty"`
-}
-
-// SlackSource is the Slack app's signing secret.
-type SlackSource struct {
-	SigningSecret string `json:"signingSecret"`
-}
-
-// TwilioSource is the Twilio account's auth token.
-type TwilioSource struct {
-	AuthToken string `json:"authToken"`
-}
-
-// MailgunSource is the Mailgun domain's webhook signing key.
-type MailgunSource struct {
-	SigningKey string `json:"signingKey"`
-}
-
-// IFTTTSource is the secret an IFTTT applet sends (at least 32 characters).
-type IFTTTSource struct {
-	Secret string `json:"secret"`
-}
-
-// RotateTokenRequest is the body of POST /v1/tokens/{id}/rotate; name at
-// least one thing to rotate.
-type RotateTokenRequest struct {
-	Credentials   *Credentials `json:"credentials,omitempty"`
-	SigningSecret bool         `json:"signingSecret,omitempty"`
-	TOTP          bool         `json:"totp,omitempty"`
-	// Grace keeps the previous signing secret valid this long ("1h"); the
-	// server's default applies when empty, "0s" ends it at once.
-	Grace   string   `json:"grace,omitempty"`
-	Sources *Sources `json:"sources,omitempty"`
-}
-
-// CredentialRef says which credentials a token uses without revealing them.
-type CredentialRef struct {
-	Type        string `json:"type"` // "keys" or "role"
-	AccessKeyID string `json:"accessKeyId,omitempty"`
-	RoleARN     string `json:"roleArn,omitempty"`
-}
-
-// MFAInfo says which second factor a token needs: "none", "aws" or "totp".
-type MFAInfo struct {
-	Type         string `json:"type"`
-	SerialNumber string `json:"serialNumber,omitempty"`
-}
-
-// TokenInfo is what list and show return: nothing secret.
-type TokenInfo struct {
-	ID               string        `json:"id"`
-	Name             string        `json:"name"`
-	Status           string        `json:"status,omitempty"` // active, revoked or expired
-	CreatedAt        time.Time     `json:"createdAt"`
-	ExpiresAt        *time.Time    `json:"expiresAt,omitempty"`
-	RevokedAt        *time.Time    `json:"revokedAt,omitempty"`
-	RotatedAt        *time.Time    `json:"rotatedAt,omitempty"`
-	Credentials      CredentialRef `json:"credentials"`
-	MFA              MFAInfo       `json:"mfa"`
-	Policy           policy.Policy `json:"policy"`
-	RequireSignature bool          `json:"requireSignature"`
-	KeyID            string        `json:"keyId,omitempty"`
-	// Sources names the providers the hook URL takes webhooks from.
-	Sources []string `json:"sources,omitempty"`
-	// MFALock is the MFA failure record of a token with MFA; nil without.
-	MFALock *MFALock `json:"mfaLock,omitempty"`
-}
-
-// MFALock counts a token's wrong MFA codes since its last right one. While
-// Locked, every code is refused (429 mfa_locked) until LockedUntil or an
-// unlock.
-type MFALock struct {
-	Locked      bool       `json:"locked"`
-	LockedUntil *time.Time `json:"lockedUntil,omitempty"`
-	Failures    int        `json:"failures"`
-	Lockouts    int        `json:"lockouts"`
-}
-
-// TOTPEnrolment is a new TOTP secret, shown once.
-type TOTPEnrolment struct {
-	Secret     string `json:"secret"`
-	OTPAuthURL string `json:"otpauthUrl"`
-	QRPNG      []byte `json:"qrPng"` // base64 in JSON
-}
-
-// CreatedToken is the reply to create: the only time the token and its
-// secrets are shown.
-type CreatedToken struct {
-	TokenInfo
-	Token         string         `json:"token"`
-	URL           string         `json:"url"`
-	TOTP          *TOTPEnrolment `json:"totp,omitempty"`
-	SigningSecret string         `json:"signingSecret,omitempty"`
-}
-
-// RotatedToken is the reply to rotate: the new secrets, shown once.
-type RotatedToken struct {
-	TokenInfo
-	TOTP          *TOTPEnrolment `json:"totp,omitempty"`
-	SigningSecret string         `json:"signingSecret,omitempty"`
-}
-
-// RevokedToken is the reply to revoke.
-type RevokedToken struct {
-	ID        string    `json:"id"`
-	RevokedAt time.Time `json:"revokedAt"`
-}
-
-// UnlockedToken is the reply to unlock.
-type UnlockedToken struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
-	// WasLocked says whether a lockout was in force and cleared.
-	WasLocked bool    `json:"wasLocked"`
-	MFALock   MFALock `json:"mfaLock"`
-}
-
-// KeyRotation is the reply to a signing-key rotation.
-type KeyRotation struct {
-	KeyID string `json:"keyId"`
-}
+func MaskKey(k string) string { return api.MaskKey(k) }
 
 // CreateToken registers credentials under a new capability token.
 func (c *Client) CreateToken(ctx context.Context, in CreateTokenRequest) (CreatedToken, error) {
@@ -226,12 +72,6 @@ func (c *Client) ListTokens(ctx context.Context) ([]TokenInfo, error) {
 type ListTokensOptions struct {
 	Limit  int
 	Cursor string
-}
-
-// TokenPage is one page of tokens; NextCursor is "" on the last page.
-type TokenPage struct {
-	Tokens     []TokenInfo `json:"tokens"`
-	NextCursor string      `json:"nextCursor,omitempty"`
 }
 
 // ListTokensPage returns one page of tokens in id order. Errors: *Error with

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/policy"
@@ -44,7 +45,7 @@ func TestReserveBeforeMFA(t *testing.T) {
 			if tt.wantCode == apperr.PolicyDenied {
 				task.Task = "terminate"
 			}
-			g := guarded{tok: capability.Token{Info: capability.Info{MFA: tt.mfa, Policy: pol}}, task: task}
+			g := guarded{tok: capability.Token{Info: capability.Info{MFA: tt.mfa, Policy: api.Policy(pol)}, Policy: pol}, task: task}
 			claimed, held := false, false
 			reserve := func() (func(), error) {
 				claimed = true

@@ -77,7 +77,7 @@ type instanceView struct {
 }
 
 func (p Capability) newView(c echo.Context, raw string, info capability.Info) view {
-	pol := info.Policy
+	pol := policy.Policy(info.Policy) // with its rules (Allows)
 	v := view{
 		Name: info.Name, Path: pagePath(raw),
 		Regions: pol.Regions, Types: pol.InstanceTypes,
