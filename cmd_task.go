@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
 	"github.com/spotter-dev/spotter/policy"
 )
@@ -157,11 +158,18 @@ func (f *taskFlags) body(task string, pos []string) (client.TaskRequest, error) 
 		if len(pos) > 0 {
 			return b, usagef("task launch: unexpected argument %q", pos[0])
 		}
-		b.InstanceTypes, b.Count, b.MaxPrice = splitList(f.instanceTypes), f.count, f.maxPrice
+		b.InstanceTypes, b.MaxPrice = splitList(f.instanceTypes), api.FlexPrice(f.maxPrice)
+		if f.count != 0 { // absent: the server's one
+			b.Count = &f.count
+		}
 		b.Preset = f.preset
 		b.AMI, b.KeyName = f.ami, f.keyName
 		b.SecurityGroups, b.Subnets = splitList(f.securityGrps), splitList(f.subnets)
-		b.DryRun, b.OnDemandFallback = f.dryRun, f.onDemand
+		b.DryRun = api.FlexBool(f.dryRun)
+		if f.onDemand { // absent: the policy's
+			on := api.FlexBool(true)
+			b.OnDemandFallback = &on
+		}
 		if f.ttl != 0 {
 			b.TTL = f.ttl.String()
 		}
@@ -262,7 +270,7 @@ func runOneTask(ctx context.Context, task string, args []string, getenv func(str
 	}
 	// A code is accepted once, so under MFA the status polls of --wait
 	// cannot run: the server waits instead, bounded by its own limit.
-	serverWait := f.wait && body.MFACode != "" && !body.DryRun
+	serverWait := f.wait && body.MFACode != "" && !bool(body.DryRun)
 	body.Wait = serverWait
 
 	var reply client.TaskReply

@@ -93,11 +93,12 @@ func TestTask(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := c.Task(context.Background(), tt.capability, client.TaskRequest{Task: "launch", Count: 1, Tags: map[string]string{"a": "b"}}, tt.secret, tt.key)
+			one := 1
+			r, err := c.Task(context.Background(), tt.capability, client.TaskRequest{Task: "launch", Count: &one, Tags: map[string]string{"a": "b"}}, tt.secret, tt.key)
 			if err != nil {
 				t.Fatalf("Task = %v", err)
 			}
-			if r.Task != "launch" || len(r.Instances) != 1 || r.Instances[0].AvailabilityZone != "us-east-1a" || r.Replayed != tt.wantReplayed {
+			if r.Task != "launch" || len(r.Instances) != 1 || r.Instances[0].AZ != "us-east-1a" || r.Replayed != tt.wantReplayed {
 				t.Errorf("Task = %+v; want one instance in us-east-1a (from \"az\"), replayed %v", r, tt.wantReplayed)
 			}
 			if !strings.Contains(string(r.Raw), `"pools"`) {

@@ -41,7 +41,7 @@ func TestReserveBeforeMFA(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pol := policy.Policy{Regions: []string{"us-east-1"}, Tasks: []string{"status"}}
-			task := Task{Task: "status", MFACode: tt.code}
+			task := Task{TaskRequest: api.TaskRequest{Task: "status", MFACode: tt.code}}
 			if tt.wantCode == apperr.PolicyDenied {
 				task.Task = "terminate"
 			}
