@@ -151,8 +151,8 @@ func (f *taskFlags) capability(getenv func(string) string) (capability, server s
 
 // body builds the task body from the flags; positional arguments are
 // instance ids for terminate and status.
-func (f *taskFlags) body(task string, pos []string) (client.TaskRequest, error) {
-	b := client.TaskRequest{Task: task, Region: f.region}
+func (f *taskFlags) body(task string, pos []string) (api.TaskRequest, error) {
+	b := api.TaskRequest{Task: task, Region: f.region}
 	switch task {
 	case policy.TaskLaunch:
 		if len(pos) > 0 {

@@ -18,9 +18,9 @@ func TestTaskPreset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created, err := c.CreateToken(context.Background(), client.CreateTokenRequest{
+	created, err := c.CreateToken(context.Background(), api.CreateTokenRequest{
 		Name:        "presets",
-		Credentials: &client.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret},
+		Credentials: &api.CredentialsInput{AccessKeyID: testKeyID, SecretAccessKey: testSecret},
 		Policy: &api.Policy{
 			Regions: []string{"us-east-1"}, InstanceTypes: []string{"t3.micro", "t3.small"}, AMIs: []string{testAMI},
 			MaxCount: 3, MaxRunning: 6, Tasks: api.AllTasks(), MaxTTL: api.Duration(2 * time.Hour),

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
 )
 
@@ -58,7 +59,7 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	if qr.wanted() && !*totp {
 		return usagef("token create: --qr and --qr-png draw a TOTP enrolment: add --totp")
 	}
-	in := client.CreateTokenRequest{Name: *name, RequireSignature: *requireSig}
+	in := api.CreateTokenRequest{Name: *name, RequireSignature: *requireSig}
 	if in.Policy, err = pol.build(fs); err != nil {
 		return err
 	}
@@ -70,9 +71,9 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	}
 	switch {
 	case *mfaSerial != "":
-		in.MFA = &client.MFA{SerialNumber: *mfaSerial}
+		in.MFA = &api.MFAInput{SerialNumber: *mfaSerial}
 	case *totp:
-		in.MFA = &client.MFA{TOTP: true}
+		in.MFA = &api.MFAInput{TOTP: true}
 	}
 	// The client is built before stdin is read so that a missing admin
 	// token fails before anyone types a secret.
@@ -102,8 +103,8 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 		{"Capability URL", out.URL},
 		{"Token", out.Token},
 		{"Signing secret", out.SigningSecret},
-		{"TOTP secret", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.Secret })},
-		{"TOTP URL", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.OTPAuthURL })},
+		{"TOTP secret", totpField(out.TOTP, func(e *api.TOTPEnrolment) string { return e.Secret })},
+		{"TOTP URL", totpField(out.TOTP, func(e *api.TOTPEnrolment) string { return e.OTPAuthURL })},
 	}
 	for _, src := range out.Sources {
 		// The hook URLs hold the token too: as secret as the URL itself.
@@ -136,7 +137,7 @@ func runTokenList(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	var page client.TokenPage
+	var page api.TokenPage
 	if *limit > 0 {
 		page, err = c.ListTokensPage(ctx, client.ListTokensOptions{Limit: *limit, Cursor: *cursor})
 	} else {
@@ -147,7 +148,7 @@ func runTokenList(ctx context.Context, args []string, getenv func(string) string
 	}
 	toks := page.Tokens
 	if toks == nil {
-		toks = []client.TokenInfo{} // [] rather than null, for jq
+		toks = []api.TokenInfo{} // [] rather than null, for jq
 	}
 	if *asJSON {
 		if *limit > 0 {
@@ -228,7 +229,7 @@ func runTokenRevoke(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	var done []client.RevokedToken
+	var done []api.RevokedToken
 	for _, id := range pos {
 		r, err := c.RevokeToken(ctx, id)
 		if err != nil {
@@ -274,7 +275,7 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 	if qr.wanted() && !*totp {
 		return usagef("token rotate: --qr and --qr-png draw a TOTP enrolment: add --totp")
 	}
-	in := client.RotateTokenRequest{SigningSecret: *signing, TOTP: *totp}
+	in := api.RotateTokenRequest{SigningSecret: *signing, TOTP: *totp}
 	if in.Sources, err = srcs.build(); err != nil {
 		return fmt.Errorf("token rotate: %w", err)
 	}
@@ -325,8 +326,8 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 	if out.SigningSecret != "" || out.TOTP != nil {
 		printSecrets(stdout, []secretLine{
 			{"Signing secret", out.SigningSecret},
-			{"TOTP secret", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.Secret })},
-			{"TOTP URL", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.OTPAuthURL })},
+			{"TOTP secret", totpField(out.TOTP, func(e *api.TOTPEnrolment) string { return e.Secret })},
+			{"TOTP URL", totpField(out.TOTP, func(e *api.TOTPEnrolment) string { return e.OTPAuthURL })},
 		})
 	}
 	return qr.emit(out.TOTP, stdout, stderr)

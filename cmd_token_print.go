@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spotter-dev/spotter/api"
-	"github.com/spotter-dev/spotter/client"
 )
 
 // sourceLabel is a source's name as its provider writes it.
@@ -31,7 +30,7 @@ func sourceLabel(src string) string {
 	return src
 }
 
-func totpField(e *client.TOTPEnrolment, f func(*client.TOTPEnrolment) string) string {
+func totpField(e *api.TOTPEnrolment, f func(*api.TOTPEnrolment) string) string {
 	if e == nil {
 		return ""
 	}
@@ -55,7 +54,7 @@ func printSecrets(w io.Writer, lines []secretLine) {
 
 // printTokenInfo prints a token as label/value lines; withPolicy adds its
 // policy, one field a line.
-func printTokenInfo(w io.Writer, t client.TokenInfo, withPolicy bool) {
+func printTokenInfo(w io.Writer, t api.TokenInfo, withPolicy bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("ID", t.ID)
@@ -92,7 +91,7 @@ func printTokenInfo(w io.Writer, t client.TokenInfo, withPolicy bool) {
 	tw.Flush()
 }
 
-func credentialSummary(c client.CredentialRef) string {
+func credentialSummary(c api.CredentialRef) string {
 	parts := []string{or(c.Type, "?")}
 	if c.AccessKeyID != "" {
 		parts = append(parts, c.AccessKeyID)
@@ -103,7 +102,7 @@ func credentialSummary(c client.CredentialRef) string {
 	return strings.Join(parts, " ")
 }
 
-func mfaSummary(m client.MFAInfo) string {
+func mfaSummary(m api.MFAInfo) string {
 	if m.SerialNumber != "" {
 		return or(m.Type, "aws") + " " + m.SerialNumber
 	}

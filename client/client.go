@@ -1,5 +1,6 @@
 // Package client is a small typed client for spotter's HTTP API: the admin
-// API (tokens and signing keys) and tasks.
+// API (tokens and signing keys) and tasks. Its requests and replies are
+// package api's, the types the server writes and reads.
 //
 // It verifies spotter's certificate through the system roots, a CA file, or
 // a pinned SHA-256 fingerprint, and skips verification only when asked to

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -54,13 +55,13 @@ func taskEcho(t *testing.T, secret []byte) *httptest.Server {
 				return
 			}
 		}
-		var req client.TaskRequest
+		var req api.TaskRequest
 		if err := json.Unmarshal(body, &req); err != nil {
 			fail("invalid_request", err.Error())
 			return
 		}
 		json.NewEncoder(w).Encode(map[string]any{
-			"code": 200, "task": req.Task, "replayed": r.Header.Get(client.IdempotencyHeader) == "again",
+			"code": 200, "task": req.Task, "replayed": r.Header.Get(api.IdempotencyHeader) == "again",
 			"instances": []map[string]any{{"id": "i-0abc", "type": "t3.micro", "az": "us-east-1a", "lifecycle": "spot", "state": "pending", "price": 0.0031}},
 			"pools":     []map[string]any{{"type": "t3.micro", "az": "us-east-1a", "price": 0.0031}},
 		})
@@ -94,7 +95,7 @@ func TestTask(t *testing.T) {
 				t.Fatal(err)
 			}
 			one := 1
-			r, err := c.Task(context.Background(), tt.capability, client.TaskRequest{Task: "launch", Count: &one, Tags: map[string]string{"a": "b"}}, tt.secret, tt.key)
+			r, err := c.Task(context.Background(), tt.capability, api.TaskRequest{Task: "launch", Count: &one, Tags: map[string]string{"a": "b"}}, tt.secret, tt.key)
 			if err != nil {
 				t.Fatalf("Task = %v", err)
 			}
@@ -154,7 +155,7 @@ func TestErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.Task(context.Background(), tt.capability, client.TaskRequest{Task: "status"}, nil, "")
+			_, err = c.Task(context.Background(), tt.capability, api.TaskRequest{Task: "status"}, nil, "")
 			if err == nil {
 				t.Fatal("Task succeeded; want an error")
 			}
@@ -216,7 +217,7 @@ func TestTaskRefusesCleartextCapabilityURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Task(context.Background(), "http://spotter.example.com/hooks/"+capToken, client.TaskRequest{Task: "status"}, nil, "")
+	_, err = c.Task(context.Background(), "http://spotter.example.com/hooks/"+capToken, api.TaskRequest{Task: "status"}, nil, "")
 	if err == nil || !strings.Contains(err.Error(), "in the clear") || strings.Contains(err.Error(), capToken) {
 		t.Errorf("Task over plain HTTP = %v; want a refusal that does not quote the token", err)
 	}
@@ -262,15 +263,6 @@ func TestParseFingerprint(t *testing.T) {
 	}
 }
 
-func TestCredentialsNeverFormatted(t *testing.T) {
-	c := client.Credentials{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
-	for _, s := range []string{c.String(), c.LogValue().String()} {
-		if strings.Contains(s, c.SecretAccessKey) || strings.Contains(s, c.AccessKeyID) {
-			t.Errorf("formatted credentials %q reveal a key", s)
-		}
-	}
-}
-
 // TestTaskResignsAReplayedSignature: the same body signed twice in one
 // second is the same signature, which spotter refuses; the client signs
 // again in the next second rather than fail a quick retry.
@@ -303,7 +295,7 @@ func TestTaskResignsAReplayedSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if _, err := c.Task(context.Background(), capToken, client.TaskRequest{Task: "status"}, secret, ""); err != nil {
+		if _, err := c.Task(context.Background(), capToken, api.TaskRequest{Task: "status"}, secret, ""); err != nil {
 			t.Fatalf("Task #%d = %v; want a fresh signature each time", i+1, err)
 		}
 	}

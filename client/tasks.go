@@ -13,15 +13,6 @@ import (
 	"github.com/spotter-dev/spotter/token"
 )
 
-// IdempotencyHeader carries the key that makes a retried task a replay.
-const IdempotencyHeader = api.IdempotencyHeader
-
-// TaskRequest is the native task body (api.TaskRequest).
-type TaskRequest = api.TaskRequest
-
-// Instance is one instance in a task reply (api.InstanceInfo).
-type Instance = api.InstanceInfo
-
 // TaskReply is a task's reply, typed, and the whole of it as the server
 // sent it in Raw.
 type TaskReply struct {
@@ -34,7 +25,7 @@ type TaskReply struct {
 // /v1/tasks on the client's server as a bearer token. A non-empty
 // signingSecret signs the body (X-Spotter-Signature); a non-empty
 // idempotencyKey goes in the Idempotency-Key header.
-func (c *Client) Task(ctx context.Context, capability string, body TaskRequest, signingSecret []byte, idempotencyKey string) (TaskReply, error) {
+func (c *Client) Task(ctx context.Context, capability string, body api.TaskRequest, signingSecret []byte, idempotencyKey string) (TaskReply, error) {
 	capability = strings.TrimSpace(capability)
 	if capability == "" {
 		return TaskReply{}, fmt.Errorf("task: no capability URL or token")
@@ -54,7 +45,7 @@ func (c *Client) Task(ctx context.Context, capability string, body TaskRequest, 
 		cl.path, cl.bearer = "/v1/tasks", capability
 	}
 	if idempotencyKey != "" {
-		cl.header.Set(IdempotencyHeader, idempotencyKey)
+		cl.header.Set(api.IdempotencyHeader, idempotencyKey)
 	}
 	var reply TaskReply
 	cl.out, cl.outRaw = &reply, &reply.Raw
