@@ -13,7 +13,6 @@ import (
 
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
-	"github.com/spotter-dev/spotter/policy"
 )
 
 // --wait: polling a launch until its instances run, with a progress line.
@@ -80,7 +79,7 @@ func waitRunning(ctx context.Context, c *client.Client, capab string, secret []b
 			return client.TaskReply{}, fmt.Errorf("wait: instances not all running after %s; they keep starting: see spotter task status", timeout)
 		case <-time.After(pollInterval):
 		}
-		st, err := c.Task(ctx, capab, api.TaskRequest{Task: policy.TaskStatus, Region: region, InstanceIDs: ids}, secret, "")
+		st, err := c.Task(ctx, capab, api.TaskRequest{Task: api.TaskStatus, Region: region, InstanceIDs: ids}, secret, "")
 		if err != nil {
 			progressEnd(stderr)
 			if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
@@ -205,7 +206,7 @@ func TestAuditEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantEvent(t, h, "capability token created", map[string]string{
-				"token_id": c.ID, "name": "audited", "mfa": capability.MFATOTP, "require_signature": "true", "credentials": "keys",
+				"token_id": c.ID, "name": "audited", "mfa": api.MFATOTP, "require_signature": "true", "credentials": "keys",
 			})
 
 			newSecret := "newSecretKeyValue0123456789abcdefghijkl"

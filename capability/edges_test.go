@@ -12,6 +12,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
@@ -73,15 +74,15 @@ func TestCreateRecordsKinds(t *testing.T) {
 		wantCred capability.CredentialRef
 	}{
 		{name: "keys, no MFA", in: capability.CreateInput{Credentials: keys},
-			wantMFA: capability.MFAInfo{Type: capability.MFANone}, wantCred: capability.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
+			wantMFA: capability.MFAInfo{Type: api.MFANone}, wantCred: capability.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
 		{name: "empty MFA", in: capability.CreateInput{Credentials: keys, MFA: &capability.MFAInput{}},
-			wantMFA: capability.MFAInfo{Type: capability.MFANone}, wantCred: capability.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
+			wantMFA: capability.MFAInfo{Type: api.MFANone}, wantCred: capability.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
 		{name: "AWS MFA", in: capability.CreateInput{Credentials: keys, MFA: &capability.MFAInput{SerialNumber: serial}},
-			wantMFA: capability.MFAInfo{Type: capability.MFAAWS, SerialNumber: serial}, wantCred: capability.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
+			wantMFA: capability.MFAInfo{Type: api.MFAAWS, SerialNumber: serial}, wantCred: capability.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
 		{name: "TOTP", in: capability.CreateInput{Credentials: keys, MFA: &capability.MFAInput{TOTP: true}},
-			wantMFA: capability.MFAInfo{Type: capability.MFATOTP}, wantCred: capability.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
+			wantMFA: capability.MFAInfo{Type: api.MFATOTP}, wantCred: capability.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
 		{name: "role", in: capability.CreateInput{Credentials: &capability.CredentialsInput{RoleARN: "arn:aws:iam::123456789012:role/spotter"}},
-			wantMFA: capability.MFAInfo{Type: capability.MFANone}, wantCred: capability.CredentialRef{Type: "role", RoleARN: "arn:aws:iam::123456789012:role/spotter"}},
+			wantMFA: capability.MFAInfo{Type: api.MFANone}, wantCred: capability.CredentialRef{Type: "role", RoleARN: "arn:aws:iam::123456789012:role/spotter"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,7 +101,7 @@ func TestCreateRecordsKinds(t *testing.T) {
 			if info.KeyID != kid {
 				t.Errorf("keyId = %q; want the signing key %q", info.KeyID, kid)
 			}
-			if (c.TOTP != nil) != (tt.wantMFA.Type == capability.MFATOTP) {
+			if (c.TOTP != nil) != (tt.wantMFA.Type == api.MFATOTP) {
 				t.Errorf("TOTP enrolment = %v for MFA %s", c.TOTP, tt.wantMFA.Type)
 			}
 		})

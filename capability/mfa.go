@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/token"
@@ -41,7 +42,7 @@ type mfaTry struct {
 // the caller reports STS's verdict with SettleMFA.
 func (r *Registry) CheckMFA(ctx context.Context, t Token, code string) error {
 	switch t.MFA.Type {
-	case MFATOTP:
+	case api.MFATOTP:
 		if _, err := token.NormaliseCode(code); err != nil {
 			return err
 		}
@@ -55,7 +56,7 @@ func (r *Registry) CheckMFA(ctx context.Context, t Token, code string) error {
 			return err // the try stays counted: nothing proved the code right
 		}
 		return r.settleMFA(ctx, t, a, r.totp.Check(ctx, t.ID, sec.TOTPSecret, code))
-	case MFAAWS:
+	case api.MFAAWS:
 		if code == "" {
 			return apperr.New(apperr.MFARequired, "this token needs the current code of MFA device %s in mfaCode", t.MFA.SerialNumber)
 		}
@@ -83,7 +84,7 @@ func (r *Registry) CheckMFA(ctx context.Context, t Token, code string) error {
 // any other failure, which cannot prove the code right. For other tokens,
 // or a second call, it returns err unchanged.
 func (r *Registry) SettleMFA(ctx context.Context, t Token, err error) error {
-	if t.MFA.Type != MFAAWS || t.mfa == nil {
+	if t.MFA.Type != api.MFAAWS || t.mfa == nil {
 		return err
 	}
 	t.mfa.mu.Lock()
@@ -146,7 +147,7 @@ func lockView(s token.ThrottleState, now time.Time) MFALock {
 
 // MFALock returns the token's MFA failure record; nil for a token without MFA.
 func (r *Registry) MFALock(ctx context.Context, info Info) (*MFALock, error) {
-	if info.MFA.Type == MFANone || info.MFA.Type == "" {
+	if info.MFA.Type == api.MFANone || info.MFA.Type == "" {
 		return nil, nil
 	}
 	s, err := r.throttle.State(ctx, info.ID)
@@ -164,7 +165,7 @@ func (r *Registry) UnlockMFA(ctx context.Context, id string) (Info, MFALock, err
 	if err != nil {
 		return Info{}, MFALock{}, err
 	}
-	if rec.MFA.Type == MFANone {
+	if rec.MFA.Type == api.MFANone {
 		return rec.Info, MFALock{}, apperr.New(apperr.Invalid, "token %s has no MFA to unlock", id)
 	}
 	before, err := r.throttle.Unlock(ctx, id)

@@ -142,15 +142,15 @@ func (r *Registry) Create(ctx context.Context, in CreateInput) (Created, error) 
 		ID: id, Name: in.Name, CreatedAt: now, Policy: api.Policy(pol),
 		RequireSignature: in.RequireSignature,
 		Credentials:      credentialRef(in.Credentials),
-		MFA:              MFAInfo{Type: MFANone},
+		MFA:              MFAInfo{Type: api.MFANone},
 	}}
 	sec := sealed{AccessKeyID: in.Credentials.AccessKeyID, SecretAccessKey: in.Credentials.SecretAccessKey, ExternalID: in.Credentials.ExternalID}
 	out := Created{}
 	if in.MFA != nil && in.MFA.SerialNumber != "" {
-		rec.MFA = MFAInfo{Type: MFAAWS, SerialNumber: in.MFA.SerialNumber}
+		rec.MFA = MFAInfo{Type: api.MFAAWS, SerialNumber: in.MFA.SerialNumber}
 	}
 	if in.MFA != nil && in.MFA.TOTP {
-		rec.MFA = MFAInfo{Type: MFATOTP}
+		rec.MFA = MFAInfo{Type: api.MFATOTP}
 		enr, err := r.enroll(in.Name, id)
 		if err != nil {
 			return Created{}, err
@@ -399,7 +399,7 @@ func (r *Registry) Rotate(ctx context.Context, id string, in RotateInput) (Rotat
 			if err != nil {
 				return err
 			}
-			rec.MFA = MFAInfo{Type: MFATOTP}
+			rec.MFA = MFAInfo{Type: api.MFATOTP}
 			sec.TOTPSecret, out.TOTP = enr.Secret, enr
 		}
 		return nil

@@ -12,24 +12,6 @@ import (
 	"github.com/spotter-dev/spotter/token"
 )
 
-// Sources: the providers a token's hook URL can take requests from, each
-// verified with a secret the operator copies from the provider.
-const (
-	SourceSlack   = api.SourceSlack
-	SourceTwilio  = api.SourceTwilio
-	SourceMailgun = api.SourceMailgun
-	SourceIFTTT   = api.SourceIFTTT
-)
-
-// Source settings as create and rotate take them (package api's types).
-type (
-	SourcesInput  = api.SourcesInput
-	SlackSource   = api.SlackSource
-	TwilioSource  = api.TwilioSource
-	MailgunSource = api.MailgunSource
-	IFTTTSource   = api.IFTTTSource
-)
-
 // sourceSecrets is the sealed part of the source settings.
 type sourceSecrets struct {
 	Slack   string `json:"slack,omitempty"`
@@ -42,7 +24,7 @@ type sourceSecrets struct {
 func (s sourceSecrets) configured() []string {
 	var out []string
 	for _, p := range []struct{ name, secret string }{
-		{SourceIFTTT, s.IFTTT}, {SourceMailgun, s.Mailgun}, {SourceSlack, s.Slack}, {SourceTwilio, s.Twilio},
+		{api.SourceIFTTT, s.IFTTT}, {api.SourceMailgun, s.Mailgun}, {api.SourceSlack, s.Slack}, {api.SourceTwilio, s.Twilio},
 	} {
 		if p.secret != "" {
 			out = append(out, p.name)
@@ -53,13 +35,13 @@ func (s sourceSecrets) configured() []string {
 
 func (s sourceSecrets) get(source string) string {
 	switch source {
-	case SourceSlack:
+	case api.SourceSlack:
 		return s.Slack
-	case SourceTwilio:
+	case api.SourceTwilio:
 		return s.Twilio
-	case SourceMailgun:
+	case api.SourceMailgun:
 		return s.Mailgun
-	case SourceIFTTT:
+	case api.SourceIFTTT:
 		return s.IFTTT
 	}
 	return ""

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
@@ -53,9 +54,9 @@ func TestSources(t *testing.T) {
 			tests := []struct {
 				name, source, want, wantErr string
 			}{
-				{name: "slack", source: capability.SourceSlack, want: slackSecret},
-				{name: "ifttt", source: capability.SourceIFTTT, want: iftttSecret},
-				{name: "twilio not configured", source: capability.SourceTwilio, wantErr: apperr.Forbidden},
+				{name: "slack", source: api.SourceSlack, want: slackSecret},
+				{name: "ifttt", source: api.SourceIFTTT, want: iftttSecret},
+				{name: "twilio not configured", source: api.SourceTwilio, wantErr: apperr.Forbidden},
 				{name: "unknown source", source: "github", wantErr: apperr.Forbidden},
 			}
 			for _, tt := range tests {
@@ -84,7 +85,7 @@ func TestSources(t *testing.T) {
 			}
 			clk.Add(2 * time.Second) // past the cache
 			tok, _ = reg.Authenticate(ctx, created.Token)
-			if _, err := reg.SourceSecret(ctx, tok, capability.SourceSlack); apperr.Code(err) != apperr.Forbidden {
+			if _, err := reg.SourceSecret(ctx, tok, api.SourceSlack); apperr.Code(err) != apperr.Forbidden {
 				t.Errorf("removed slack source: SourceSecret = %v; want forbidden", err)
 			}
 

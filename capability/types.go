@@ -30,13 +30,12 @@ type (
 	CredentialRef = api.CredentialRef
 	MFAInfo       = api.MFAInfo
 	MFALock       = api.MFALock
-)
-
-// MFA kinds.
-const (
-	MFANone = api.MFANone
-	MFAAWS  = api.MFAAWS
-	MFATOTP = api.MFATOTP
+	// Source settings; the sources' names are api.SourceSlack and so on.
+	SourcesInput  = api.SourcesInput
+	SlackSource   = api.SlackSource
+	TwilioSource  = api.TwilioSource
+	MailgunSource = api.MailgunSource
+	IFTTTSource   = api.IFTTTSource
 )
 
 // sealed is the secret part of a token record: sealed under the token id.

@@ -25,9 +25,9 @@ const mailgunWindow = 5 * time.Minute
 // and an MFA code in the message are what make a mail a command.
 func mailgunSource(d TaskDeps) source {
 	return source{
-		name: capability.SourceMailgun,
+		name: api.SourceMailgun,
 		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
-			key, err := d.sourceSecret(ctx, tok, capability.SourceMailgun)
+			key, err := d.sourceSecret(ctx, tok, api.SourceMailgun)
 			if err != nil {
 				return proof{}, err
 			}

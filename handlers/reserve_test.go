@@ -28,11 +28,11 @@ func TestReserveBeforeMFA(t *testing.T) {
 		{
 			// TOTP codes are spent by CheckMFA; Tokens is nil here, so
 			// reaching it would panic.
-			name: "busy refuses before a TOTP code is looked at", mfa: capability.MFAInfo{Type: capability.MFATOTP}, code: "123456",
+			name: "busy refuses before a TOTP code is looked at", mfa: capability.MFAInfo{Type: api.MFATOTP}, code: "123456",
 			reserveErr: busy, wantCode: apperr.RateLimited, wantClaimed: true,
 		},
 		{
-			name: "a bad MFA code gives the slot back", mfa: capability.MFAInfo{Type: capability.MFAAWS, SerialNumber: "arn:aws:iam::123456789012:mfa/ops"}, code: "12",
+			name: "a bad MFA code gives the slot back", mfa: capability.MFAInfo{Type: api.MFAAWS, SerialNumber: "arn:aws:iam::123456789012:mfa/ops"}, code: "12",
 			wantCode: apperr.MFAInvalid, wantClaimed: true,
 		},
 		{name: "a passing check keeps the slot", wantHeld: true, wantClaimed: true},

@@ -16,16 +16,6 @@ import (
 	"github.com/spotter-dev/spotter/apperr"
 )
 
-// Task names, as package api declares them; here so the rules read as
-// policy.TaskLaunch where they name one.
-const (
-	TaskLaunch    = api.TaskLaunch
-	TaskTerminate = api.TaskTerminate
-	TaskStatus    = api.TaskStatus
-	TaskPrice     = api.TaskPrice
-	TaskCancel    = api.TaskCancel
-)
-
 // Limits that hold whatever a policy says.
 const (
 	MaxUserDataBytes = 16 << 10 // EC2's limit on user data, before base64
@@ -126,7 +116,7 @@ func (p *Policy) validate() error {
 			return invalid("tasks", "%q is not one of %s", t, strings.Join(api.AllTasks(), ", "))
 		}
 	}
-	launch := slices.Contains(p.Tasks, TaskLaunch)
+	launch := slices.Contains(p.Tasks, api.TaskLaunch)
 	if launch && len(p.InstanceTypes) == 0 {
 		return invalid("instanceTypes", "a policy that allows launch must name instance types or patterns (\"m5.*\")")
 	}

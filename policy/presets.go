@@ -34,7 +34,7 @@ func (p *Policy) validatePresets() error {
 	if len(p.Presets) > MaxPresets {
 		return invalid("presets", "at most %d presets", MaxPresets)
 	}
-	if len(p.Presets) > 0 && !p.Allows(TaskLaunch) {
+	if len(p.Presets) > 0 && !p.Allows(api.TaskLaunch) {
 		return invalid("presets", "presets describe launches; this policy does not allow launch")
 	}
 	for _, name := range p.PresetNames() {
@@ -90,7 +90,7 @@ func (p *Policy) ApplyPreset(name string, r Request) (Request, error) {
 		}
 		return r, badField("preset", "no preset %q; this token has %s", name, strings.Join(p.PresetNames(), ", "))
 	}
-	if r.Task != TaskLaunch {
+	if r.Task != api.TaskLaunch {
 		return r, badField("preset", "presets go with launch")
 	}
 	if len(r.InstanceTypes) == 0 {
