@@ -64,14 +64,14 @@ func demoPolicy() *api.Policy {
 
 // createDemoTokens registers the emulator's default credentials twice: once
 // plainly, once behind the emulator's default AWS MFA device.
-func createDemoTokens(ctx context.Context, reg *capability.Registry, aws *sandboxAWS) (plain, mfa capability.Created, err error) {
-	creds := &capability.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
-	plain, err = reg.Create(ctx, capability.CreateInput{Name: "sandbox demo", Credentials: creds, Policy: demoPolicy()})
+func createDemoTokens(ctx context.Context, reg *capability.Registry, aws *sandboxAWS) (plain, mfa api.CreatedToken, err error) {
+	creds := &api.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
+	plain, err = reg.Create(ctx, api.CreateTokenRequest{Name: "sandbox demo", Credentials: creds, Policy: demoPolicy()})
 	if err != nil {
 		return plain, mfa, fmt.Errorf("create the demo token: %w", err)
 	}
-	mfa, err = reg.Create(ctx, capability.CreateInput{Name: "sandbox demo (MFA)", Credentials: creds,
-		MFA: &capability.MFAInput{SerialNumber: aws.sim.DefaultMFASerial()}, Policy: demoPolicy()})
+	mfa, err = reg.Create(ctx, api.CreateTokenRequest{Name: "sandbox demo (MFA)", Credentials: creds,
+		MFA: &api.MFAInput{SerialNumber: aws.sim.DefaultMFASerial()}, Policy: demoPolicy()})
 	if err != nil {
 		return plain, mfa, fmt.Errorf("create the demo MFA token: %w", err)
 	}
@@ -86,8 +86,8 @@ type sandboxBanner struct {
 	admin   string // the generated admin token; "" when it came from the environment
 	self    string // how to run spotter: "spotter", "./spotter" or "go run ."
 	aws     *sandboxAWS
-	plain   capability.Created
-	mfa     capability.Created
+	plain   api.CreatedToken
+	mfa     api.CreatedToken
 	policy  *api.Policy
 }
 

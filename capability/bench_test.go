@@ -149,11 +149,11 @@ func benchRegistry(b *testing.B, st store) (*capability.Registry, *countingStore
 	return reg, cs
 }
 
-func benchCreate(b *testing.B, reg *capability.Registry, requireSignature bool) capability.Created {
+func benchCreate(b *testing.B, reg *capability.Registry, requireSignature bool) api.CreatedToken {
 	b.Helper()
-	c, err := reg.Create(context.Background(), capability.CreateInput{
+	c, err := reg.Create(context.Background(), api.CreateTokenRequest{
 		Name:        "bench",
-		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
+		Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
 		Policy: &api.Policy{Regions: []string{"us-east-1"}, InstanceTypes: []string{"t3.micro"},
 			AMIs: []string{"ami-12345678"}, Tasks: []string{"launch", "status"}},
 		RequireSignature: requireSignature,

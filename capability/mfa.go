@@ -136,8 +136,8 @@ func (r *Registry) observeMFA(t Token, outcome string) {
 	}
 }
 
-func lockView(s token.ThrottleState, now time.Time) MFALock {
-	l := MFALock{Locked: s.Locked(now), Failures: s.Failures, Lockouts: s.Lockouts}
+func lockView(s token.ThrottleState, now time.Time) api.MFALock {
+	l := api.MFALock{Locked: s.Locked(now), Failures: s.Failures, Lockouts: s.Lockouts}
 	if l.Locked {
 		u := s.LockedUntil.UTC()
 		l.LockedUntil = &u
@@ -146,7 +146,7 @@ func lockView(s token.ThrottleState, now time.Time) MFALock {
 }
 
 // MFALock returns the token's MFA failure record; nil for a token without MFA.
-func (r *Registry) MFALock(ctx context.Context, info Info) (*MFALock, error) {
+func (r *Registry) MFALock(ctx context.Context, info Info) (*api.MFALock, error) {
 	if info.MFA.Type == api.MFANone || info.MFA.Type == "" {
 		return nil, nil
 	}
@@ -160,17 +160,17 @@ func (r *Registry) MFALock(ctx context.Context, info Info) (*MFALock, error) {
 
 // UnlockMFA clears a token's MFA failures, back-off and lockout (admin).
 // It returns the token and the record as it was.
-func (r *Registry) UnlockMFA(ctx context.Context, id string) (Info, MFALock, error) {
+func (r *Registry) UnlockMFA(ctx context.Context, id string) (Info, api.MFALock, error) {
 	rec, err := r.load(ctx, id, true)
 	if err != nil {
-		return Info{}, MFALock{}, err
+		return Info{}, api.MFALock{}, err
 	}
 	if rec.MFA.Type == api.MFANone {
-		return rec.Info, MFALock{}, apperr.New(apperr.Invalid, "token %s has no MFA to unlock", id)
+		return rec.Info, api.MFALock{}, apperr.New(apperr.Invalid, "token %s has no MFA to unlock", id)
 	}
 	before, err := r.throttle.Unlock(ctx, id)
 	if err != nil {
-		return Info{}, MFALock{}, err
+		return Info{}, api.MFALock{}, err
 	}
 	was := lockView(before, r.now())
 	r.log.InfoContext(ctx, "capability token MFA unlocked", "token_id", id,

@@ -58,7 +58,7 @@ func validSecret(field, s string, minLen int) error {
 
 // applySources validates in and writes it over cur. removing permits an
 // empty secret, which deletes the source (rotate); create requires a value.
-func applySources(in *SourcesInput, cur *sourceSecrets, removing bool) error {
+func applySources(in *api.SourcesInput, cur *sourceSecrets, removing bool) error {
 	if in == nil {
 		return nil
 	}
@@ -69,11 +69,11 @@ func applySources(in *SourcesInput, cur *sourceSecrets, removing bool) error {
 		min   int
 		dst   *string
 	}{
-		{in.Slack != nil, "sources.slack.signingSecret", value(in.Slack, func(v *SlackSource) string { return v.SigningSecret }), 8, &cur.Slack},
-		{in.Twilio != nil, "sources.twilio.authToken", value(in.Twilio, func(v *TwilioSource) string { return v.AuthToken }), 8, &cur.Twilio},
-		{in.Mailgun != nil, "sources.mailgun.signingKey", value(in.Mailgun, func(v *MailgunSource) string { return v.SigningKey }), 8, &cur.Mailgun},
+		{in.Slack != nil, "sources.slack.signingSecret", value(in.Slack, func(v *api.SlackSource) string { return v.SigningSecret }), 8, &cur.Slack},
+		{in.Twilio != nil, "sources.twilio.authToken", value(in.Twilio, func(v *api.TwilioSource) string { return v.AuthToken }), 8, &cur.Twilio},
+		{in.Mailgun != nil, "sources.mailgun.signingKey", value(in.Mailgun, func(v *api.MailgunSource) string { return v.SigningKey }), 8, &cur.Mailgun},
 		// IFTTT's secret is the only thing an applet proves: demand entropy.
-		{in.IFTTT != nil, "sources.ifttt.secret", value(in.IFTTT, func(v *IFTTTSource) string { return v.Secret }), 32, &cur.IFTTT},
+		{in.IFTTT != nil, "sources.ifttt.secret", value(in.IFTTT, func(v *api.IFTTTSource) string { return v.Secret }), 32, &cur.IFTTT},
 	} {
 		if !s.given {
 			continue

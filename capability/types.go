@@ -14,29 +14,11 @@ import (
 	"github.com/spotter-dev/spotter/api"
 )
 
-// The admin API's requests and replies are package api's; these are
-// capability's names for them, which its callers have long used.
-type (
-	CredentialsInput = api.CredentialsInput
-	MFAInput         = api.MFAInput
-	CreateInput      = api.CreateTokenRequest
-	RotateInput      = api.RotateTokenRequest
-	TOTPEnrolment    = api.TOTPEnrolment
-	Created          = api.CreatedToken
-	Rotated          = api.RotatedToken
-	// Info is what the registry keeps in the clear about a token and what
-	// list and show return: nothing secret.
-	Info          = api.TokenRecord
-	CredentialRef = api.CredentialRef
-	MFAInfo       = api.MFAInfo
-	MFALock       = api.MFALock
-	// Source settings; the sources' names are api.SourceSlack and so on.
-	SourcesInput  = api.SourcesInput
-	SlackSource   = api.SlackSource
-	TwilioSource  = api.TwilioSource
-	MailgunSource = api.MailgunSource
-	IFTTTSource   = api.IFTTTSource
-)
+// Info is the record the registry keeps in the clear about a token, and
+// what list and show return: nothing secret. The registry takes and gives
+// package api's types throughout; this one keeps its short name because
+// Token embeds it (t.Info).
+type Info = api.TokenRecord
 
 // sealed is the secret part of a token record: sealed under the token id.
 type sealed struct {

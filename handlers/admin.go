@@ -44,7 +44,7 @@ func decodeAdmin(c echo.Context, v any) error {
 // CreateToken registers credentials and returns the capability token once.
 func CreateToken(reg *capability.Registry) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		var in capability.CreateInput
+		var in api.CreateTokenRequest
 		if err := decodeAdmin(c, &in); err != nil {
 			return err
 		}
@@ -146,7 +146,7 @@ func RevokeToken(reg *capability.Registry) echo.HandlerFunc {
 // RotateToken replaces credentials and/or secrets; the URL stays valid.
 func RotateToken(reg *capability.Registry) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		var in capability.RotateInput
+		var in api.RotateTokenRequest
 		if err := decodeAdmin(c, &in); err != nil {
 			return err
 		}

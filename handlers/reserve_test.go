@@ -18,7 +18,7 @@ func TestReserveBeforeMFA(t *testing.T) {
 	busy := apperr.New(apperr.RateLimited, "busy")
 	tests := []struct {
 		name        string
-		mfa         capability.MFAInfo
+		mfa         api.MFAInfo
 		code        string
 		reserveErr  error
 		wantCode    string
@@ -28,15 +28,15 @@ func TestReserveBeforeMFA(t *testing.T) {
 		{
 			// TOTP codes are spent by CheckMFA; Tokens is nil here, so
 			// reaching it would panic.
-			name: "busy refuses before a TOTP code is looked at", mfa: capability.MFAInfo{Type: api.MFATOTP}, code: "123456",
+			name: "busy refuses before a TOTP code is looked at", mfa: api.MFAInfo{Type: api.MFATOTP}, code: "123456",
 			reserveErr: busy, wantCode: apperr.RateLimited, wantClaimed: true,
 		},
 		{
-			name: "a bad MFA code gives the slot back", mfa: capability.MFAInfo{Type: api.MFAAWS, SerialNumber: "arn:aws:iam::123456789012:mfa/ops"}, code: "12",
+			name: "a bad MFA code gives the slot back", mfa: api.MFAInfo{Type: api.MFAAWS, SerialNumber: "arn:aws:iam::123456789012:mfa/ops"}, code: "12",
 			wantCode: apperr.MFAInvalid, wantClaimed: true,
 		},
 		{name: "a passing check keeps the slot", wantHeld: true, wantClaimed: true},
-		{name: "a policy refusal claims nothing", mfa: capability.MFAInfo{}, wantCode: apperr.PolicyDenied},
+		{name: "a policy refusal claims nothing", mfa: api.MFAInfo{}, wantCode: apperr.PolicyDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
