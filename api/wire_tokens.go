@@ -105,16 +105,20 @@ type TokenInfo struct {
 	MFALock *MFALock `json:"mfaLock,omitempty"`
 }
 
+// Every admin reply below carries Code, the HTTP status, as the server
+// writes it (never 0). The client zeroes it, so the replies it returns and
+// the CLI prints hold what the reply says and not how it was sent.
+
 // TokenReply is the reply to GET /v1/tokens/{id}.
 type TokenReply struct {
-	Code int `json:"code"`
+	Code int `json:"code,omitempty"`
 	TokenInfo
 }
 
 // TokenPage is the reply to GET /v1/tokens: one page of tokens in id order.
 // NextCursor, for the next page, is "" (absent) on the last page.
 type TokenPage struct {
-	Code       int         `json:"code"`
+	Code       int         `json:"code,omitempty"`
 	Tokens     []TokenInfo `json:"tokens"`
 	NextCursor string      `json:"nextCursor,omitempty"`
 }
@@ -129,7 +133,7 @@ type TOTPEnrolment struct {
 // CreatedToken is the reply to POST /v1/tokens: the only time the token
 // and its secrets are shown.
 type CreatedToken struct {
-	Code int `json:"code"`
+	Code int `json:"code,omitempty"`
 	TokenInfo
 	Token         string         `json:"token"`
 	URL           string         `json:"url"`
@@ -140,7 +144,7 @@ type CreatedToken struct {
 // RotatedToken is the reply to POST /v1/tokens/{id}/rotate: the new
 // secrets, shown once.
 type RotatedToken struct {
-	Code int `json:"code"`
+	Code int `json:"code,omitempty"`
 	TokenInfo
 	TOTP          *TOTPEnrolment `json:"totp,omitempty"`
 	SigningSecret string         `json:"signingSecret,omitempty"`
@@ -148,7 +152,7 @@ type RotatedToken struct {
 
 // RevokedToken is the reply to DELETE /v1/tokens/{id}.
 type RevokedToken struct {
-	Code      int       `json:"code"`
+	Code      int       `json:"code,omitempty"`
 	ID        string    `json:"id"`
 	RevokedAt time.Time `json:"revokedAt"`
 	Status    string    `json:"status"`
@@ -156,7 +160,7 @@ type RevokedToken struct {
 
 // UnlockedToken is the reply to POST /v1/tokens/{id}/unlock.
 type UnlockedToken struct {
-	Code   int    `json:"code"`
+	Code   int    `json:"code,omitempty"`
 	ID     string `json:"id"`
 	Status string `json:"status"`
 	// WasLocked says whether a lockout was in force and cleared.
@@ -166,6 +170,6 @@ type UnlockedToken struct {
 
 // KeyRotation is the reply to POST /v1/keys/rotate.
 type KeyRotation struct {
-	Code  int    `json:"code"`
+	Code  int    `json:"code,omitempty"`
 	KeyID string `json:"keyId"`
 }

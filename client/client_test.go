@@ -334,3 +334,61 @@ func TestTransportErrorNamesTheURL(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminRepliesWithoutCode: the server's "code" is how the reply was
+// sent, not what it says, so what the client returns (and the CLI prints
+// with --json) leaves it out, as it did before the replies were api's.
+func TestAdminRepliesWithoutCode(t *testing.T) {
+	replies := map[string]string{
+		"POST /v1/tokens":              `{"code":201,"id":"tok_1","name":"n","status":"active","token":"t","url":"u"}`,
+		"GET /v1/tokens":               `{"code":200,"tokens":[{"id":"tok_1","status":"active"}]}`,
+		"DELETE /v1/tokens/tok_1":      `{"code":200,"id":"tok_1","revokedAt":"2026-11-30T12:00:00Z","status":"revoked"}`,
+		"POST /v1/tokens/tok_1/rotate": `{"code":200,"id":"tok_1","status":"active","signingSecret":"s"}`,
+		"POST /v1/tokens/tok_1/unlock": `{"code":200,"id":"tok_1","status":"active","wasLocked":true,"mfaLock":{"locked":false,"failures":0,"lockouts":0}}`,
+		"POST /v1/keys/rotate":         `{"code":200,"keyId":"k2"}`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := replies[r.Method+" "+r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/tokens" {
+			w.WriteHeader(http.StatusCreated)
+		}
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL, client.WithAdminToken("admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	calls := map[string]func() (any, error){
+		"create": func() (any, error) { return c.CreateToken(ctx, api.CreateTokenRequest{Name: "n"}) },
+		"list":   func() (any, error) { return c.ListTokensPage(ctx, client.ListTokensOptions{}) },
+		"revoke": func() (any, error) { return c.RevokeToken(ctx, "tok_1") },
+		"rotate": func() (any, error) { return c.RotateToken(ctx, "tok_1", api.RotateTokenRequest{SigningSecret: true}) },
+		"unlock": func() (any, error) { return c.UnlockToken(ctx, "tok_1") },
+		"keys":   func() (any, error) { return c.RotateKeys(ctx) },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			out, err := call()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), `"code"`) {
+				t.Errorf("%s returned %s; want no code", name, b)
+			}
+			if !strings.Contains(string(b), `"id"`) && !strings.Contains(string(b), `"keyId"`) && !strings.Contains(string(b), `"tokens"`) {
+				t.Errorf("%s returned %s; want the reply's content", name, b)
+			}
+		})
+	}
+}
