@@ -99,7 +99,7 @@ type TaskReply struct {
 
 	// Launch. Pools are the pools offered to EC2, cheapest first (null in
 	// a replay, which offered none); Template is the launch template used.
-	Pools    *[]Pool `json:"pools,omitempty"`
+	Pools    *[]SpotPool `json:"pools,omitempty"`
 	Replayed bool    `json:"replayed,omitempty"`
 	DryRun   bool    `json:"dryRun,omitempty"`
 	Template string  `json:"template,omitempty"`
@@ -143,8 +143,9 @@ type InstanceInfo struct {
 	StateReason    string    `json:"stateReason,omitempty"`
 }
 
-// Pool is one (type, zone or subnet) pool a launch offered EC2.
-type Pool struct {
+// SpotPool is one (type, zone or subnet) capacity pool a launch offered EC2;
+// not to be confused with Pool, the fleet a reconciler keeps.
+type SpotPool struct {
 	Type   string  `json:"type"`
 	AZ     string  `json:"az,omitempty"`
 	Subnet string  `json:"subnet,omitempty"`

@@ -22,12 +22,12 @@ func (d TaskDeps) replyBody(g guarded, res Result) api.TaskReply {
 	case res.Launch != nil:
 		r := res.Launch
 		out.Instances, out.Replayed, out.DryRun, out.Template = instanceInfos(r.Instances), r.Replayed, r.DryRun, r.Template
-		var pools []api.Pool // null in a replay, which offered EC2 none
+		var pools []api.SpotPool // null in a replay, which offered EC2 none
 		for _, p := range r.Pools {
-			pools = append(pools, api.Pool{Type: p.Type, AZ: p.AZ, Subnet: p.Subnet, Price: p.Price.Dollars()})
+			pools = append(pools, api.SpotPool{Type: p.Type, AZ: p.AZ, Subnet: p.Subnet, Price: p.Price.Dollars()})
 		}
 		if r.Pools != nil && pools == nil {
-			pools = []api.Pool{}
+			pools = []api.SpotPool{}
 		}
 		out.Pools = &pools
 		if r.HourlyCost != 0 {
