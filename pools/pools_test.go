@@ -215,11 +215,11 @@ func TestDemand(t *testing.T) {
 		code    string
 		details string
 	}{
-		"zero":                   {d: pool.Demand{}},
-		"at the limit":           {d: pool.Demand{Pending: pool.MaxDemand, Running: pool.MaxDemand, Idle: pool.MaxDemand}},
-		"pending past the limit": {d: pool.Demand{Pending: pool.MaxDemand + 1}, code: apperr.Invalid, details: "pending:"},
-		"negative running":       {d: pool.Demand{Running: -1}, code: apperr.Invalid, details: "running:"},
-		"negative idle":          {d: pool.Demand{Idle: -1}, code: apperr.Invalid, details: "idle:"},
+		"zero":                       {d: pool.Demand{}},
+		"at the limit":               {d: pool.Demand{Pending: pool.MaxDemand, Running: pool.MaxDemand, Idle: pool.MaxDemand}},
+		"pending past the limit":     {d: pool.Demand{Pending: pool.MaxDemand + 1}, code: apperr.Invalid, details: "pending:"},
+		"negative running":           {d: pool.Demand{Running: -1}, code: apperr.Invalid, details: "running:"},
+		"negative idle":              {d: pool.Demand{Idle: -1}, code: apperr.Invalid, details: "idle:"},
 		"a sender's time is ignored": {d: pool.Demand{Pending: 2, At: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}},
 	}
 	for name, tt := range tests {
@@ -301,7 +301,11 @@ func TestRedefine(t *testing.T) {
 		{name: "onto an MFA token", change: func(p *pool.Pool) { p.TokenID = f.toks["totp"] }, code: apperr.Invalid, details: "per-request MFA"},
 		{name: "past its policy", change: func(p *pool.Pool) { p.Region = "eu-west-1" }, code: apperr.Invalid, details: "region:"},
 		{name: "invalid", change: func(p *pool.Pool) { p.ScalingRatio = 1.5 }, code: apperr.Invalid, details: "scalingRatio:"},
-		{name: "onto another token", change: func(p *pool.Pool) { p.TokenID = f.toks["narrow"]; p.LaunchConfigs = p.LaunchConfigs[:1]; p.MaxCapacity = 5 }},
+		{name: "onto another token", change: func(p *pool.Pool) {
+			p.TokenID = f.toks["narrow"]
+			p.LaunchConfigs = p.LaunchConfigs[:1]
+			p.MaxCapacity = 5
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
