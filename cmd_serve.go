@@ -18,6 +18,7 @@ import (
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/metrics"
+	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/server"
 	"github.com/spotter-dev/spotter/spot"
@@ -102,6 +103,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
+	pl, err := pools.New(pools.Config{Store: store, Authority: auth, Tokens: reg, Logger: log,
+		PublicURL: cfg.publicURL(scheme)})
+	if err != nil {
+		return err
+	}
 	var sandbox *sandboxAWS
 	if cfg.Sandbox {
 		if sandbox, err = startSandboxAWS(log); err != nil {
@@ -153,7 +159,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		go rp.Run(rctx)
 	}
 
-	h := server.New(server.Deps{Logger: log, Store: store, Tokens: reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m},
+	h := server.New(server.Deps{Logger: log, Store: store, Tokens: reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m,
+		Pools: pl},
 		server.Options{BodyLimit: cfg.BodyLimit})
 	err = server.Serve(ctx, log, ln, h, tlsConf, cfg.ShutdownGrace, func(a net.Addr) {
 		base := fmt.Sprintf("%s://%s", scheme, a)
