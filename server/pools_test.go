@@ -183,6 +183,8 @@ type poolCase struct {
 	code               string // the error code; "" for success
 	details            string // part of the details
 	check              func(t *testing.T, r reply)
+	// before runs on the case's fresh pool, before the request.
+	before func(t *testing.T, ps *poolServer)
 }
 
 func (ps *poolServer) run(t *testing.T, tt poolCase, poolCap string) reply {
@@ -193,6 +195,9 @@ func (ps *poolServer) run(t *testing.T, tt poolCase, poolCap string) reply {
 		bearer = poolAdmin
 	case "pool":
 		bearer = poolCap
+	}
+	if tt.before != nil {
+		tt.before(t, ps)
 	}
 	path := strings.ReplaceAll(tt.path, "{cap}", poolCap)
 	r := ps.call(t, tt.method, path, tt.body, bearer, tt.hdr...)
@@ -331,16 +336,7 @@ func TestPoolAdminAPI(t *testing.T) {
 				"delete: no admin token": {method: "DELETE", path: "/v1/pools/p", bearer: "pool", status: 401, code: apperr.Unauth},
 			}
 			ps.create(t, "linux-ci-seed") // list and show see more than one pool
-			for name, tt := range tests {
-				t.Run(name, func(t *testing.T) {
-					ps.call(t, http.MethodDelete, "/v1/pools/p", "", poolAdmin) // a fresh p per case:
-					if err := forceRemove(ps, "p"); err != nil {
-						t.Fatal(err)
-					}
-					poolCap := ps.create(t, "p")
-					ps.run(t, tt, poolCap)
-				})
-			}
+			ps.runFresh(t, tests)
 		})
 	}
 }
@@ -353,4 +349,17 @@ func forceRemove(ps *poolServer, name string) error {
 		return nil
 	}
 	return err
+}
+
+// runFresh runs each case on a pool "p" created for it.
+func (ps *poolServer) runFresh(t *testing.T, tests map[string]poolCase) {
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if err := forceRemove(ps, "p"); err != nil {
+				t.Fatal(err)
+			}
+			poolCap := ps.create(t, "p")
+			ps.run(t, tt, poolCap)
+		})
+	}
 }
