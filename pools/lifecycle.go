@@ -17,7 +17,7 @@ func deleting(name string) error {
 // current one, checked again in full against its token. The name is the
 // pool's key and cannot change.
 func (r *Registry) Redefine(ctx context.Context, name string, change func(pool.Pool) (pool.Pool, error)) (Record, error) {
-	rec, err := r.Update(ctx, name, func(rec *Record) error {
+	rec, err := r.operatorUpdate(ctx, name, func(rec *Record) error {
 		if rec.DeletedAt != nil {
 			return deleting(name)
 		}
@@ -43,7 +43,7 @@ func (r *Registry) Redefine(ctx context.Context, name string, change func(pool.P
 // Drain makes the pool launch nothing and end its instances as they go
 // idle. Draining a draining pool changes nothing.
 func (r *Registry) Drain(ctx context.Context, name string) (Record, error) {
-	rec, err := r.Update(ctx, name, func(rec *Record) error {
+	rec, err := r.operatorUpdate(ctx, name, func(rec *Record) error {
 		rec.Pool.Draining = true
 		return nil
 	})
@@ -58,7 +58,7 @@ func (r *Registry) Drain(ctx context.Context, name string) (Record, error) {
 // ended its instances and calls Remove: deleting never strands an
 // instance that no record names.
 func (r *Registry) Delete(ctx context.Context, name string) (Record, error) {
-	rec, err := r.Update(ctx, name, func(rec *Record) error {
+	rec, err := r.operatorUpdate(ctx, name, func(rec *Record) error {
 		now := r.now().UTC().Truncate(time.Second)
 		if rec.DeletedAt == nil {
 			rec.DeletedAt = &now
@@ -138,7 +138,7 @@ func (r *Registry) Authenticate(ctx context.Context, raw string) (Record, error)
 // the record).
 func (r *Registry) RotateCapability(ctx context.Context, name string) (Created, error) {
 	var tok string
-	rec, err := r.Update(ctx, name, func(rec *Record) error {
+	rec, err := r.operatorUpdate(ctx, name, func(rec *Record) error {
 		if rec.DeletedAt != nil {
 			return deleting(name)
 		}
@@ -156,7 +156,7 @@ func (r *Registry) RotateCapability(ctx context.Context, name string) (Created, 
 // RevokeCapability refuses the pool's capability from now on; the pool
 // keeps running on the demand it had and the admin token.
 func (r *Registry) RevokeCapability(ctx context.Context, name string) (Record, error) {
-	rec, err := r.Update(ctx, name, func(rec *Record) error {
+	rec, err := r.operatorUpdate(ctx, name, func(rec *Record) error {
 		if rec.Capability.RevokedAt == nil {
 			now := r.now().UTC().Truncate(time.Second)
 			rec.Capability.RevokedAt = &now

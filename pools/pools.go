@@ -97,6 +97,8 @@ type Record struct {
 	// moves it, after recording a launch's answer.
 	Epoch     uint64    `json:"epoch"`
 	CreatedAt time.Time `json:"createdAt"`
+	// UpdatedAt is an operator's last change (definition, drain, delete,
+	// capability); demand reports and the reconciler's writes leave it.
 	UpdatedAt time.Time `json:"updatedAt"`
 	// DeletedAt is set by a delete: the pool drains, takes no demand, and
 	// the reconciler removes the record once no instance is left.
@@ -306,7 +308,6 @@ func (r *Registry) Update(ctx context.Context, name string, change func(*Record)
 		if err := change(&rec); err != nil {
 			return Record{}, err
 		}
-		rec.UpdatedAt = r.now().UTC().Truncate(time.Second)
 		err = r.write(ctx, &rec, rec.version)
 		if errors.Is(err, secrets.ErrConflict) {
 			continue
@@ -314,6 +315,17 @@ func (r *Registry) Update(ctx context.Context, name string, change func(*Record)
 		return rec, err
 	}
 	return Record{}, apperr.New(apperr.Conflict, "pool %s is being changed by another request; try again", name)
+}
+
+// operatorUpdate is Update for an operator's change: it moves UpdatedAt.
+func (r *Registry) operatorUpdate(ctx context.Context, name string, change func(*Record) error) (Record, error) {
+	return r.Update(ctx, name, func(rec *Record) error {
+		if err := change(rec); err != nil {
+			return err
+		}
+		rec.UpdatedAt = r.now().UTC().Truncate(time.Second)
+		return nil
+	})
 }
 
 // keyIDOf reads the kid from a token we just issued, for display.

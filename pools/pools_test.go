@@ -224,6 +224,7 @@ func TestDemand(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
+			f.clk.Add(time.Minute)
 			before, _ := f.reg.Get(bg, "linux-ci")
 			rec, err := f.reg.ReportDemand(bg, "linux-ci", tt.d)
 			wantErr(t, err, tt.code, tt.details)
@@ -238,6 +239,9 @@ func TestDemand(t *testing.T) {
 			want.At = f.clk.Now().UTC()
 			if *rec.Demand != want || *stored.Demand != want {
 				t.Errorf("demand = %+v, stored %+v; want %+v", *rec.Demand, *stored.Demand, want)
+			}
+			if stored.UpdatedAt != before.UpdatedAt {
+				t.Errorf("a demand report moved updatedAt %v → %v; it is the operator's last change", before.UpdatedAt, stored.UpdatedAt)
 			}
 		})
 	}
@@ -309,6 +313,7 @@ func TestRedefine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			f.clk.Add(time.Minute)
 			before, _ := f.reg.Get(bg, "linux-ci")
 			rec, err := f.reg.Redefine(bg, "linux-ci", func(p pool.Pool) (pool.Pool, error) { tt.change(&p); return p, nil })
 			wantErr(t, err, tt.code, tt.details)
@@ -318,6 +323,9 @@ func TestRedefine(t *testing.T) {
 					t.Errorf("a refused change was stored")
 				}
 				return
+			}
+			if !after.UpdatedAt.Equal(f.clk.Now().UTC().Truncate(time.Second)) {
+				t.Errorf("updatedAt %v; want now", after.UpdatedAt)
 			}
 			if after.Incarnation != before.Incarnation || rec.Incarnation != before.Incarnation {
 				t.Errorf("a change made a new incarnation")
