@@ -15,13 +15,7 @@ func TestPoolDemandAPI(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			ps := newPoolServer(t, open, handlers.DemandLimit{PerSecond: 1000, Burst: 1000})
 			other := ps.create(t, "other")
-			admin := func(method, path string) func(t *testing.T, ps *poolServer) {
-				return func(t *testing.T, ps *poolServer) {
-					if r := ps.call(t, method, path, "", poolAdmin); r.status >= 300 {
-						t.Fatalf("%s %s = %d %s", method, path, r.status, r.raw)
-					}
-				}
-			}
+			admin := adminCall
 			demand := `{"pending": 3, "running": 1, "idle": 0}`
 			stored := func(pending float64) func(t *testing.T, r reply) {
 				return func(t *testing.T, r reply) {

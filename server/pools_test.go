@@ -332,12 +332,47 @@ func TestPoolAdminAPI(t *testing.T) {
 						t.Errorf("after delete: %s", r.raw)
 					}
 				}},
-				"delete: unknown":        {method: "DELETE", path: "/v1/pools/nope", bearer: "admin", status: 404, code: apperr.NotFound},
-				"delete: no admin token": {method: "DELETE", path: "/v1/pools/p", bearer: "pool", status: 401, code: apperr.Unauth},
+				"rotate": {method: "POST", path: "/v1/pools/p/rotate", bearer: "admin", status: 200, check: func(t *testing.T, r reply) {
+					tok, _ := r.body["token"].(string)
+					if tok == "" || r.body["url"] != "https://spotter.test/hooks/"+tok || r.body["name"] != "p" {
+						t.Errorf("rotate replied %s", r.raw)
+					}
+				}},
+				"rotate: unknown":         {method: "POST", path: "/v1/pools/nope/rotate", bearer: "admin", status: 404, code: apperr.NotFound},
+				"rotate: a deleting pool": {method: "POST", path: "/v1/pools/p/rotate", bearer: "admin", status: 409, code: apperr.Conflict, details: "being deleted", before: adminCall("DELETE", "/v1/pools/p")},
+				"rotate: no admin token":  {method: "POST", path: "/v1/pools/p/rotate", bearer: "pool", status: 401, code: apperr.Unauth},
+				"revoke": {method: "POST", path: "/v1/pools/p/revoke", bearer: "admin", status: 200, check: func(t *testing.T, r reply) {
+					c, _ := r.body["capability"].(map[string]any)
+					if c["revokedAt"] == nil || r.body["status"] != "active" {
+						t.Errorf("revoke replied %s; want the capability revoked and the pool active", r.raw)
+					}
+				}},
+				"revoke: unknown":       {method: "POST", path: "/v1/pools/nope/revoke", bearer: "admin", status: 404, code: apperr.NotFound},
+				"drain: no admin token": {method: "POST", path: "/v1/pools/p/drain", status: 401, code: apperr.Unauth},
+				"update: undrain": {method: "PATCH", path: "/v1/pools/p", body: `{"draining": false}`, bearer: "admin", status: 200, before: adminCall("POST", "/v1/pools/p/drain"),
+					check: func(t *testing.T, r reply) {
+						if r.body["status"] != "active" || r.body["draining"] != nil {
+							t.Errorf("after undrain: %s", r.raw)
+						}
+					}},
+				"update: a deleting pool":     {method: "PATCH", path: "/v1/pools/p", body: `{"maxCapacity": 3}`, bearer: "admin", status: 409, code: apperr.Conflict, details: "being deleted", before: adminCall("DELETE", "/v1/pools/p")},
+				"create: over the body limit": {method: "POST", path: "/v1/pools", body: with(`"linux"]`, `"linux"], "userData": "`+strings.Repeat("A", 70000)+`"`), bearer: "admin", status: 413, code: apperr.TooLarge},
+				"delete: unknown":             {method: "DELETE", path: "/v1/pools/nope", bearer: "admin", status: 404, code: apperr.NotFound},
+				"delete: no admin token":      {method: "DELETE", path: "/v1/pools/p", bearer: "pool", status: 401, code: apperr.Unauth},
 			}
 			ps.create(t, "linux-ci-seed") // list and show see more than one pool
 			ps.runFresh(t, tests)
 		})
+	}
+}
+
+// adminCall is a case's step before its request, with the admin token.
+func adminCall(method, path string) func(t *testing.T, ps *poolServer) {
+	return func(t *testing.T, ps *poolServer) {
+		t.Helper()
+		if r := ps.call(t, method, path, "", poolAdmin); r.status >= 300 {
+			t.Fatalf("%s %s = %d %s", method, path, r.status, r.raw)
+		}
 	}
 }
 
