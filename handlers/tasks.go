@@ -174,9 +174,17 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
 		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.task.Wait,
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
-		Admit: func(others []spot.Instance) (float64, error) {
+		AdmitCounts: true,
+		Admit: func([]spot.Instance) (float64, error) {
 			var fleetCap float64
-			tk, err := d.Inflight.Admit(ctx, g.tok.ID, clientToken, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
+			// The ledger keeps the token's count (per region, priced, as a
+			// policy may gain a spend cap) and lists its instances only
+			// when it must (AdmitCounts: others is this launch's own).
+			live := func(ctx context.Context) ([]inflight.Instance, error) {
+				ins, err := d.Spot.Live(ctx, sess, l.Region, g.tok.ID, true)
+				return ledgerInstances(ins), err
+			}
+			tk, err := d.Inflight.AdmitListing(ctx, g.tok.ID, clientToken, l.Region, live, func(u inflight.Usage) (inflight.Claim, error) {
 				fleetCap = 0
 				usage := policy.Usage{Running: u.Running, HourlySpend: u.HourlySpend}
 				if _, err := pol.ResolveLaunch(g.req, usage); err != nil {
