@@ -100,9 +100,9 @@ type TaskReply struct {
 	// Launch. Pools are the pools offered to EC2, cheapest first (null in
 	// a replay, which offered none); Template is the launch template used.
 	Pools    *[]SpotPool `json:"pools,omitempty"`
-	Replayed bool    `json:"replayed,omitempty"`
-	DryRun   bool    `json:"dryRun,omitempty"`
-	Template string  `json:"template,omitempty"`
+	Replayed bool        `json:"replayed,omitempty"`
+	DryRun   bool        `json:"dryRun,omitempty"`
+	Template string      `json:"template,omitempty"`
 
 	// Status. Interrupted names the instances a spot interruption ended or
 	// is about to end; CostSoFar estimates what every listed instance cost,

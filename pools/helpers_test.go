@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
+
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
-	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
@@ -91,9 +92,9 @@ const (
 )
 
 // poolPolicy allows what linuxCI needs and no more.
-func poolPolicy() *policy.Policy {
-	return &policy.Policy{Regions: []string{"us-east-1"}, InstanceTypes: []string{"c6i.*"}, AMIs: []string{"ami-0abc1234"},
-		MaxCount: 10, MaxRunning: 50, MaxPrice: 0.5, MaxTTL: policy.Duration(12 * time.Hour)}
+func poolPolicy() *api.Policy {
+	return &api.Policy{Regions: []string{"us-east-1"}, InstanceTypes: []string{"c6i.*"}, AMIs: []string{"ami-0abc1234"},
+		MaxCount: 10, MaxRunning: 50, MaxPrice: 0.5, MaxTTL: api.Duration(12 * time.Hour)}
 }
 
 func newFixture(t *testing.T, open func(t *testing.T, log *slog.Logger) store) *fixture {
@@ -115,16 +116,16 @@ func newFixture(t *testing.T, open func(t *testing.T, log *slog.Logger) store) *
 	}
 	narrow := poolPolicy()
 	narrow.InstanceTypes, narrow.MaxCount, narrow.MaxRunning = []string{"c6i.large"}, 5, 5
-	for kind, in := range map[string]capability.CreateInput{
+	for kind, in := range map[string]api.CreateTokenRequest{
 		"plain":   {Policy: poolPolicy()},
-		"awsmfa":  {Policy: poolPolicy(), MFA: &capability.MFAInput{SerialNumber: "arn:aws:iam::123456789012:mfa/ops"}},
-		"totp":    {Policy: poolPolicy(), MFA: &capability.MFAInput{TOTP: true}},
+		"awsmfa":  {Policy: poolPolicy(), MFA: &api.MFAInput{SerialNumber: "arn:aws:iam::123456789012:mfa/ops"}},
+		"totp":    {Policy: poolPolicy(), MFA: &api.MFAInput{TOTP: true}},
 		"narrow":  {Policy: narrow},
 		"revoked": {Policy: poolPolicy()},
 		"expires": {Policy: poolPolicy(), ExpiresIn: "1h"},
 	} {
 		secret := testSecret + "-" + kind
-		in.Name, in.Credentials = kind, &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: secret}
+		in.Name, in.Credentials = kind, &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: secret}
 		out, err := f.caps.Create(context.Background(), in)
 		if err != nil {
 			t.Fatalf("token %s: %v", kind, err)

@@ -25,8 +25,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/token"
@@ -227,11 +229,11 @@ func (r *Registry) check(ctx context.Context, p *pool.Pool) error {
 	if s := info.Status(r.now()); s != "active" {
 		return apperr.New(apperr.Invalid, "tokenId: token %s is %s; a pool needs a live token (create one with `spotter token create`)", p.TokenID, s)
 	}
-	if info.MFA.Type != capability.MFANone {
+	if info.MFA.Type != api.MFANone {
 		return apperr.New(apperr.Invalid, "tokenId: token %s needs a per-request MFA code (mfa %s), which a pool, launching without a person, can never send; back the pool with a token without mfa and a narrow policy", p.TokenID, info.MFA.Type)
 	}
 	bounded := *p
-	pol := info.Policy
+	pol := policy.Policy(info.Policy)
 	return bounded.WithinPolicy(&pol)
 }
 

@@ -12,13 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
-	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/token"
@@ -113,13 +114,13 @@ func newPoolServer(t *testing.T, open func(t *testing.T, log *slog.Logger) (secr
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol := policy.Policy{Regions: []string{"us-east-1"}, InstanceTypes: []string{"c6i.*"}, AMIs: []string{"ami-0abc1234"}, MaxCount: 10, MaxRunning: 50,
-		MaxTTL: policy.Duration(12 * time.Hour)}
-	for kind, mfa := range map[string]*capability.MFAInput{"plain": nil, "totp": {TOTP: true}} {
+	pol := api.Policy{Regions: []string{"us-east-1"}, InstanceTypes: []string{"c6i.*"}, AMIs: []string{"ami-0abc1234"}, MaxCount: 10, MaxRunning: 50,
+		MaxTTL: api.Duration(12 * time.Hour)}
+	for kind, mfa := range map[string]*api.MFAInput{"plain": nil, "totp": {TOTP: true}} {
 		secret := "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY-" + kind
 		p := pol
-		out, err := caps.Create(context.Background(), capability.CreateInput{Name: kind, Policy: &p, MFA: mfa,
-			Credentials: &capability.CredentialsInput{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: secret}})
+		out, err := caps.Create(context.Background(), api.CreateTokenRequest{Name: kind, Policy: &p, MFA: mfa,
+			Credentials: &api.CredentialsInput{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: secret}})
 		if err != nil {
 			t.Fatal(err)
 		}
