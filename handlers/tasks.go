@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/inflight"
@@ -83,7 +84,9 @@ func (d TaskDeps) serve(c echo.Context, raw string) error {
 	if err != nil {
 		return err
 	}
-	return reply(c, http.StatusOK, d.replyBody(g, res))
+	out := d.replyBody(g, res)
+	out.Code = http.StatusOK
+	return c.JSON(out.Code, out)
 }
 
 // run calls AWS for a guarded task with a session made for it alone.
@@ -93,7 +96,7 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		return Result{}, err
 	}
 	mfa := spot.MFA{}
-	if g.tok.MFA.Type == capability.MFAAWS {
+	if g.tok.MFA.Type == api.MFAAWS {
 		mfa = spot.MFA{SerialNumber: g.tok.MFA.SerialNumber, Code: g.task.MFACode}
 	}
 	sess, err := d.Spot.Session(ctx, g.tok.ID, spot.Credentials{
@@ -108,20 +111,20 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		return Result{}, err
 	}
 	switch g.req.Task {
-	case policy.TaskLaunch:
+	case api.TaskLaunch:
 		r, err := d.launch(ctx, g, sess)
 		return Result{Launch: r}, err
-	case policy.TaskTerminate:
+	case api.TaskTerminate:
 		r, err := d.Spot.Terminate(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs, g.req.All)
 		d.Inflight.Ended(ctx, g.tok.ID, r.Terminated)
 		return Result{Terminate: &r}, err
-	case policy.TaskStatus:
+	case api.TaskStatus:
 		r, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs)
 		return Result{Status: &r}, err
-	case policy.TaskPrice:
+	case api.TaskPrice:
 		r, err := d.price(ctx, g, sess)
 		return Result{Price: r}, err
-	case policy.TaskCancel:
+	case api.TaskCancel:
 		r, err := d.Spot.Cancel(ctx, sess, g.region, g.tok.ID)
 		return Result{Cancel: &r}, err
 	}
