@@ -1,0 +1,97 @@
+package awssim_test
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/spotter-dev/spotter/awssim"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestIdentityDocument: an instance's metadata service serves its identity
+// document and an RSA SHA-256 signature that the certificate at
+// /_sim/identity-certificate verifies, as EC2's per-Region certificate
+// verifies EC2's; an edited document does not verify.
+func TestIdentityDocument(t *testing.T) {
+	w := mustWorld(t, awssim.Options{})
+	out, err := w.ec2.RunInstances(ctx(t), spotRun("", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := out.Instances[0]
+	id := aws.ToString(in.InstanceId)
+
+	code, certPEM := get(t, w.srv.URL+"/_sim/identity-certificate")
+	if code != http.StatusOK {
+		t.Fatalf("certificate: %d %s", code, certPEM)
+	}
+	blk, _ := pem.Decode([]byte(certPEM))
+	if blk == nil {
+		t.Fatalf("not PEM: %q", certPEM)
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := w.srv.URL + "/_sim/imds/" + id + "/latest/dynamic/instance-identity/"
+	code, doc := get(t, base+"document")
+	if code != http.StatusOK {
+		t.Fatalf("document: %d %s", code, doc)
+	}
+	code, sig64 := get(t, base+"signature")
+	if code != http.StatusOK {
+		t.Fatalf("signature: %d %s", code, sig64)
+	}
+	sig, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(sig64, "\n", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cert.CheckSignature(x509.SHA256WithRSA, []byte(doc), sig); err != nil {
+		t.Fatalf("signature does not verify: %v", err)
+	}
+	if err := cert.CheckSignature(x509.SHA256WithRSA, []byte(strings.Replace(doc, id, "i-0000000000000000f", 1)), sig); err == nil {
+		t.Fatal("an edited document verified")
+	}
+	var d map[string]any
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"instanceId": id, "region": "us-east-1", "instanceType": string(in.InstanceType),
+		"imageId": aws.ToString(in.ImageId), "availabilityZone": aws.ToString(in.Placement.AvailabilityZone),
+		"pendingTime": in.LaunchTime.UTC().Format(time.RFC3339), "version": "2017-09-30"}
+	for k, v := range want {
+		if d[k] != v {
+			t.Errorf("%s = %v; want %v", k, d[k], v)
+		}
+	}
+	for _, k := range []string{"accountId", "architecture", "privateIp", "kernelId", "billingProducts"} {
+		if _, ok := d[k]; !ok {
+			t.Errorf("document lacks %s", k)
+		}
+	}
+	if code, _ := get(t, w.srv.URL+"/_sim/imds/i-0000000000000000f/latest/dynamic/instance-identity/document"); code != http.StatusNotFound {
+		t.Errorf("unknown instance: %d; want 404", code)
+	}
+	if code, _ := get(t, base+"pkcs7"); code != http.StatusNotFound {
+		t.Errorf("pkcs7: %d; want 404 (not emulated)", code)
+	}
+}
