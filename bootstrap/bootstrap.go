@@ -6,7 +6,7 @@
 // launch's instances, launched within the pool's bootTimeout.
 //
 // It knows no HTTP: handlers adapt it. It sits beside pools:
-// handlers → bootstrap → {pools, pool, secrets}.
+// handlers → bootstrap → {pools, pool, secrets, capability, spot}.
 package bootstrap
 
 import (

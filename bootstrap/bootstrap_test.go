@@ -134,7 +134,7 @@ func TestHandOff(t *testing.T) {
 				t.Errorf("grant = %+v; want 4 agents (c6i.2xlarge's capacity) of %s", g, poolName)
 			}
 			lines := g.Lines()
-			if !strings.Contains(lines, "agents 4\n") || !strings.Contains(lines, "label queue=linux\n") {
+			if !strings.Contains(lines, "agents 4\n") || !strings.Contains(lines, "label queue:linux\n") {
 				t.Errorf("lines:\n%s", lines)
 			}
 

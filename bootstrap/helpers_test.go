@@ -163,7 +163,7 @@ func ciPool() pool.Pool {
 	return pool.Pool{Name: poolName, TokenID: tokenID, Region: "us-east-1", AMI: "ami-0abc1234",
 		LaunchConfigs: []pool.LaunchConfig{{InstanceType: "c6i.large", Capacity: 1}, {InstanceType: "c6i.2xlarge", Capacity: 4}},
 		MaxCapacity:   10, BootTimeout: pool.Duration(10 * time.Minute), MaxLifetime: pool.Duration(time.Hour),
-		Bootstrap: pool.BootstrapBuildkite, Labels: []string{"queue=linux"}}
+		Bootstrap: pool.BootstrapBuildkite, Labels: []string{"queue:linux"}}
 }
 
 // fixture is a Service over a real store, a fake pool registry and a fake

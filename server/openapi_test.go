@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"regexp"
@@ -8,9 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spotter-dev/spotter/bootstrap"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/metrics"
+	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/spot"
@@ -42,8 +45,12 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	boot, err := bootstrap.New(bootstrap.Config{Store: st, Pools: pl, Instances: noInstances{}, PublicURL: "https://spotter.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := New(Deps{Logger: log, Store: st, Tokens: reg, Keys: st, Metrics: metrics.New(),
-		Tasks: handlers.TaskDeps{Tokens: reg, Spot: sp}, Pools: pl}, Options{})
+		Tasks: handlers.TaskDeps{Tokens: reg, Spot: sp}, Pools: pl, Bootstrap: boot}, Options{})
 
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
@@ -89,4 +96,11 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 			t.Errorf("openapi.json documents %s, which is not a route", d)
 		}
 	}
+}
+
+// noInstances is an EC2 that knows no instance.
+type noInstances struct{}
+
+func (noInstances) Instance(context.Context, pool.Pool, string) (bootstrap.Instance, bool, error) {
+	return bootstrap.Instance{}, false, nil
 }

@@ -42,6 +42,14 @@ func addRoutes(e *echo.Echo, d Deps) {
 		e.POST("/v1/pools/:name/demand", demand.ByName)
 		e.POST("/hooks/:token/demand", demand.ByURL)
 	}
+	if d.Bootstrap != nil {
+		admin := e.Group("/v1/pools/:name/secrets", handlers.RequireAdmin(d.Admin))
+		admin.GET("", handlers.ListPoolSecrets(d.Bootstrap))
+		admin.PUT("/:key", handlers.SetPoolSecret(d.Bootstrap))
+		admin.DELETE("/:key", handlers.RemovePoolSecret(d.Bootstrap))
+		// The instance's credential is its only authentication.
+		e.POST("/v1/instances/bootstrap", handlers.Bootstrap(d.Bootstrap))
+	}
 	if d.Tasks.Spot != nil {
 		e.POST("/v1/tasks", handlers.TaskByBearer(d.Tasks))
 		e.POST("/hooks/:token", handlers.TaskByURL(d.Tasks))

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/labstack/gommon/bytes"
 
+	"github.com/spotter-dev/spotter/bootstrap"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/metrics"
@@ -37,6 +38,8 @@ type Deps struct {
 	// by DemandLimit (zero: handlers.DefaultDemandLimit).
 	Pools       *pools.Registry
 	DemandLimit handlers.DemandLimit
+	// Bootstrap, if set, serves pool secrets and the instances' hand-off.
+	Bootstrap *bootstrap.Service
 	// Tasks serves the task endpoints; nil Tasks.Spot leaves them out.
 	Tasks handlers.TaskDeps
 	// Metrics, if set, counts requests and serves /metrics.

@@ -10,7 +10,13 @@ HOOK
 BUILDKITE_AGENT_TOKEN=$(secret agent-token)
 export BUILDKITE_AGENT_TOKEN
 set -- start --name "$iid-%spawn" --spawn "$agents" --hooks-path "$SPOTTER_DIR/hooks"
-[ -z "$labels" ] || set -- "$@" --tags "$labels"
+# The pool's labels of the form key:value are the agent's tags (queue:linux
+# is Buildkite's queue=linux); the rest are GitHub-style and skipped.
+tags=
+for l in $(echo "$labels" | tr ',' ' '); do
+  case "$l" in *:*) tags="${tags:+$tags,}${l%%:*}=${l#*:}" ;; esac
+done
+[ -z "$tags" ] || set -- "$@" --tags "$tags"
 [ "$terminate_after_job" != 1 ] || set -- "$@" --disconnect-after-job
 status=0
 buildkite-agent "$@" || status=$?
