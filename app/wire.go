@@ -78,8 +78,11 @@ func (a *App) wire(ctx context.Context, st store) error {
 	if cfg.Timeouts.ReaperInterval > 0 {
 		a.goBackground(a.bg, a.reaper(sp, m).Run)
 	}
+	if a.boot, err = a.bootstrap(store, sp, audit); err != nil {
+		return err
+	}
 	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m,
-		Pools: a.pools},
+		Pools: a.pools, Bootstrap: a.boot},
 		server.Options{BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.Timeouts.Request, Now: now})
 	return nil
 }
