@@ -18,6 +18,7 @@ import (
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/metrics"
+	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/server"
 	"github.com/spotter-dev/spotter/spot"
@@ -144,10 +145,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 				m.Running.WithLabelValues(id).Set(float64(u.Running))
 				m.HourlyCost.WithLabelValues(id).Set(u.HourlyCost.Dollars())
 			},
-			Forget: func(id string) {
-				m.Running.DeleteLabelValues(id)
-				m.HourlyCost.DeleteLabelValues(id)
-			}}
+			Forget: m.ForgetToken,
+			Limits: func(id string, p policy.Policy) { m.ObserveLimits(id, p.MaxRunning, p.MaxHourlySpend) },
+			Passed: func(result string) { m.ObserveReaperPass(result, time.Now()) }}
 		rctx, stopReaper := context.WithCancel(ctx)
 		defer stopReaper()
 		go rp.Run(rctx)
