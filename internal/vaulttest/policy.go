@@ -95,3 +95,44 @@ func rootToken() string {
 	}
 	return os.Getenv("VAULT_TOKEN")
 }
+
+// AppRole makes, on s, what a production replica logs in with: the mounts
+// and keys for n (Provision), deploy/vault/spotter.hcl rendered for n as a
+// policy, and a role at auth/approle (enabled if missing) whose tokens hold
+// that policy. It returns the role id and a secret id; the role and policy
+// are removed at cleanup.
+func (s Server) AppRole(tb testing.TB, n deploy.VaultNames) (roleID, secretID string) {
+	tb.Helper()
+	root := s.Client(tb)
+	Provision(tb, root, n)
+	rules, err := deploy.VaultPolicy(n)
+	if err != nil {
+		tb.Fatalf("deploy/vault/spotter.hcl: %v", err)
+	}
+	policy := Unique("spotter-approle")
+	if err := root.Sys().PutPolicy(policy, deploy.FormatPolicy(rules)); err != nil {
+		tb.Fatalf("put policy: %v", err)
+	}
+	err = root.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"})
+	var re *api.ResponseError
+	if err != nil && !(errors.As(err, &re) && strings.Contains(strings.Join(re.Errors, " "), "already in use")) {
+		tb.Fatalf("enable approle: %v", err)
+	}
+	role := "auth/approle/role/" + Unique("spotter")
+	if _, err := root.Logical().Write(role, map[string]any{"token_policies": []string{policy}, "token_ttl": "1h"}); err != nil {
+		tb.Fatalf("create role: %v", err)
+	}
+	tb.Cleanup(func() {
+		_, _ = root.Logical().Delete(role)
+		_ = root.Sys().DeletePolicy(policy)
+	})
+	rid, err := root.Logical().Read(role + "/role-id")
+	if err != nil || rid == nil {
+		tb.Fatalf("read role id: %v", err)
+	}
+	sid, err := root.Logical().Write(role+"/secret-id", nil)
+	if err != nil || sid == nil {
+		tb.Fatalf("make secret id: %v", err)
+	}
+	return rid.Data["role_id"].(string), sid.Data["secret_id"].(string)
+}
