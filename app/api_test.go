@@ -48,7 +48,7 @@ func serveEnvs(t *testing.T) map[string]map[string]string {
 	envs := map[string]map[string]string{"embedded": {"SPOTTER_ADMIN_TOKEN": testAdminToken}}
 	if os.Getenv("VAULT_ADDR") != "" || os.Getenv("SPOTTER_REQUIRE_VAULT") == "1" {
 		srv := vaulttest.Shared(t)
-		names := deploy.DefaultVaultNames
+		names := deploy.DefaultVaultNames()
 		names.KVMount = vaulttest.Unique("api-kv")
 		envs["vault"] = map[string]string{
 			"SPOTTER_ADMIN_TOKEN": testAdminToken, "VAULT_ADDR": srv.Addr, "VAULT_TOKEN": srv.SpotterToken(t, names),

@@ -149,7 +149,7 @@ func kubernetesServe(t *testing.T, secrets map[string]string, root string) deplo
 // the configuration gives.
 func TestDeployedConfigsServe(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	names := deploy.DefaultVaultNames
+	names := deploy.DefaultVaultNames()
 	names.KVMount = vaulttest.Unique("deployed-kv")
 	roleID, secretID := srv.AppRole(t, names)
 	// One certificate for 127.0.0.1, copied to where each deployment reads it.

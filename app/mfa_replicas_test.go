@@ -23,7 +23,7 @@ import (
 // both, and accepted after an unlock on the other one.
 func TestMFALockoutAcrossReplicas(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	names := deploy.DefaultVaultNames
+	names := deploy.DefaultVaultNames()
 	names.KVMount = vaulttest.Unique("mfa-replicas")
 	sim := awssim.New(awssim.Options{Seed: 7})
 	simSrv := httptest.NewServer(sim)

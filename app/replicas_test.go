@@ -76,7 +76,7 @@ func startReplicasFront(t *testing.T, c *vaulttest.Cluster, n int, extra map[str
 		}
 	})
 	// The replicas run with the least-privilege policy an operator deploys.
-	names := deploy.DefaultVaultNames
+	names := deploy.DefaultVaultNames()
 	names.KVMount = mount
 	token := c.Server(0).SpotterToken(t, names)
 	sim := awssim.New(awssim.Options{Seed: 7})

@@ -49,7 +49,7 @@ func startStackEnv(t *testing.T, backend string, extra map[string]string) *stack
 	if backend == "vault" {
 		srv := vaulttest.Shared(t)
 		// spotter runs with the least-privilege policy an operator deploys.
-		names := deploy.DefaultVaultNames
+		names := deploy.DefaultVaultNames()
 		names.KVMount = vaulttest.Unique("e2e-kv")
 		env["VAULT_ADDR"], env["VAULT_TOKEN"] = srv.Addr, srv.SpotterToken(t, names)
 		env["SPOTTER_VAULT_MOUNT"] = names.KVMount

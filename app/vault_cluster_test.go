@@ -27,7 +27,7 @@ func TestServeFollowsVaultLeader(t *testing.T) {
 			t.Logf("cleanup: unmount %s: %v", mount, err)
 		}
 	})
-	names := deploy.DefaultVaultNames
+	names := deploy.DefaultVaultNames()
 	names.KVMount = mount
 	spotterToken := c.Server(standby).SpotterToken(t, names)
 	simSrv := httptest.NewServer(awssim.New(awssim.Options{Seed: 7}))

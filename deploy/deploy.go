@@ -22,9 +22,10 @@ type VaultNames struct {
 	KVMount, TransitMount, KeyName, SigningKeyName string
 }
 
-// DefaultVaultNames are the names VaultPolicyFile is written for.
-var DefaultVaultNames = VaultNames{
-	KVMount: "spotter", TransitMount: "transit", KeyName: "spotter-credentials", SigningKeyName: "spotter-tokens",
+// DefaultVaultNames are the names VaultPolicyFile is written for (and
+// spotter's defaults).
+func DefaultVaultNames() VaultNames {
+	return VaultNames{KVMount: "spotter", TransitMount: "transit", KeyName: "spotter-credentials", SigningKeyName: "spotter-tokens"}
 }
 
 // Rule is one `path "…" { capabilities = […] }` block of a policy.
@@ -89,7 +90,7 @@ func VaultPolicy(n VaultNames) ([]Rule, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := DefaultVaultNames
+	d := DefaultVaultNames()
 	for i, r := range rules {
 		segs := strings.Split(r.Path, "/")
 		switch segs[0] {

@@ -55,7 +55,7 @@ func TestVaultPolicyRenamed(t *testing.T) {
 	if len(file) < 10 {
 		t.Fatalf("the shipped policy parses to %d rules", len(file))
 	}
-	same, err := deploy.VaultPolicy(deploy.DefaultVaultNames)
+	same, err := deploy.VaultPolicy(deploy.DefaultVaultNames())
 	if err != nil || deploy.FormatPolicy(same) != deploy.FormatPolicy(file) {
 		t.Fatalf("rendered for the defaults:\n%s\nwant the file's rules (%v)", deploy.FormatPolicy(same), err)
 	}

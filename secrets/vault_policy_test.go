@@ -197,7 +197,7 @@ func TestVaultPolicy(t *testing.T) {
 	// Each capability the file grants, and what taking it away breaks:
 	// "start" is NewVault itself (it reads both keys, and lists the KV
 	// mount to find it when sys/mounts is closed to it).
-	d := deploy.DefaultVaultNames
+	d := deploy.DefaultVaultNames()
 	needs := map[string]string{
 		d.KVMount + "/data/* create":                          "put-create",
 		d.KVMount + "/data/* read":                            "get",
@@ -347,7 +347,7 @@ func TestVaultDevToken(t *testing.T) {
 		t.Errorf("the policy named spotter is not deploy/vault/spotter.hcl:\n%s", installed)
 	}
 
-	d := deploy.DefaultVaultNames
+	d := deploy.DefaultVaultNames()
 	v := openVault(t, secrets.VaultConfig{Addr: srv.Addr, Token: tok, KVMount: d.KVMount, TransitMount: d.TransitMount,
 		KeyName: d.KeyName, SigningKeyName: d.SigningKeyName, Logger: testLogger(t)})
 	ctx := context.Background()
