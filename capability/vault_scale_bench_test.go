@@ -54,12 +54,18 @@ func BenchmarkVaultTokens(b *testing.B) {
 			}
 			took := fillTokens(b, st, real.ID, n, 16)
 			b.Logf("stored %d tokens in %v: %.0f/s", n-1, took.Round(time.Millisecond), float64(n-1)/took.Seconds())
+			// The reaper's listing: its KV LIST can pass the store's deadline
+			// at 100,000 tokens, which is a finding, not a reason to stop.
 			start := time.Now()
 			all, err := reg.List(ctx)
-			if err != nil || len(all) != n {
-				b.Fatalf("List = %d tokens, %v", len(all), err)
+			switch {
+			case err != nil:
+				b.Logf("Registry.List (the reaper's pass) FAILED after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			case len(all) != n:
+				b.Fatalf("List = %d tokens; want %d", len(all), n)
+			default:
+				b.Logf("Registry.List (the reaper's pass) read all %d records in %v", n, time.Since(start).Round(time.Millisecond))
 			}
-			b.Logf("Registry.List (the reaper's pass) read all %d records in %v", n, time.Since(start).Round(time.Millisecond))
 
 			// A page of the list costs seconds at 100,000, so it is timed a
 			// fixed number of times here, not b.N times, with failures
