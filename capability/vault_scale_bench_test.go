@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 	"github.com/spotter-dev/spotter/token"
@@ -47,8 +48,8 @@ func BenchmarkVaultTokens(b *testing.B) {
 				b.Fatal(err)
 			}
 			ctx := context.Background()
-			real, err := reg.Create(ctx, capability.CreateInput{Name: "real",
-				Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
+			real, err := reg.Create(ctx, api.CreateTokenRequest{Name: "real",
+				Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
 			if err != nil {
 				b.Fatal(err)
 			}

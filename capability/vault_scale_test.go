@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/deploy"
 	"github.com/spotter-dev/spotter/internal/testclock"
@@ -47,8 +48,8 @@ func TestVaultTokenScale(t *testing.T) {
 	clk := testclock.New(time.Now().UTC())
 	reg := newRegistry(t, st, clk, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
-	real, err := reg.Create(ctx, capability.CreateInput{Name: "real",
-		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
+	real, err := reg.Create(ctx, api.CreateTokenRequest{Name: "real",
+		Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
 	if err != nil {
 		t.Fatal(err)
 	}

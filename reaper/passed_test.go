@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/capability"
-	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/spot"
@@ -40,16 +40,16 @@ func TestRunTellsHowPassesEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds := &capability.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
-	create := func(name string, p policy.Policy) string {
-		c, err := reg.Create(ctx, capability.CreateInput{Name: name, Credentials: creds, Policy: &p})
+	creds := &api.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
+	create := func(name string, p api.Policy) string {
+		c, err := reg.Create(ctx, api.CreateTokenRequest{Name: name, Credentials: creds, Policy: &p})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c.ID
 	}
-	live := create("live", policy.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"}, MaxRunning: 7, MaxHourlySpend: 2.5})
-	gone := create("gone", policy.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"}})
+	live := create("live", api.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"}, MaxRunning: 7, MaxHourlySpend: 2.5})
+	gone := create("gone", api.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"}})
 	if _, err := reg.Revoke(ctx, gone); err != nil {
 		t.Fatal(err)
 	}
@@ -70,10 +70,10 @@ func TestRunTellsHowPassesEnd(t *testing.T) {
 			}
 			var mu sync.Mutex
 			var results []string
-			limits := map[string]policy.Policy{}
+			limits := map[string]api.Policy{}
 			done := make(chan struct{}, 1)
 			r := &reaper.Reaper{Tokens: reg, Spot: sp, Interval: time.Hour, Log: log,
-				Limits: func(id string, p policy.Policy) { mu.Lock(); limits[id] = p; mu.Unlock() },
+				Limits: func(id string, p api.Policy) { mu.Lock(); limits[id] = p; mu.Unlock() },
 				Passed: func(result string) {
 					mu.Lock()
 					results = append(results, result)

@@ -11,10 +11,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/safe"
-	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/spot"
 )
 
@@ -35,7 +35,7 @@ type Reaper struct {
 	Forget func(tokenID string)
 	// Limits, if set, is told each live token's policy after each pass, so
 	// usage can be watched against its caps (maxRunning, maxHourlySpend).
-	Limits func(tokenID string, p policy.Policy)
+	Limits func(tokenID string, p api.Policy)
 	// Passed, if set, is told how each pass of Run ended: PassOK,
 	// PassPartial (some token's account or region could not be reaped) or
 	// PassFailed (the pass stopped: the token list could not be read, or it
