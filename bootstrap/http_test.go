@@ -61,7 +61,7 @@ func TestHandOffOverHTTP(t *testing.T) {
 	other := w.launch(t, "ci", "c6i.large", "sp-other-launch")
 	body := func(cred, id string) string {
 		b, _ := json.Marshal(api.BootstrapRequest{Credential: cred, InstanceID: id,
-			Document: base64.StdEncoding.EncodeToString([]byte(w.imds(t, id, "dynamic/instance-identity/document"))),
+			Document:  base64.StdEncoding.EncodeToString([]byte(w.imds(t, id, "dynamic/instance-identity/document"))),
 			Signature: w.imds(t, id, "dynamic/instance-identity/signature")})
 		return string(b)
 	}
