@@ -76,7 +76,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	pol := api.Policy{Regions: []string{"us-east-1"}, InstanceTypes: []string{"c6i.*"}, AMIs: []string{"ami-0abc1234"}, MaxCount: 10, MaxRunning: 50,
-		MaxTTL: api.Duration(12 * time.Hour)}
+		MaxTTL: api.Duration(12 * time.Hour), AllowUserData: true}
 	tok, err := caps.Create(bg, api.CreateTokenRequest{Name: "ci", Policy: &pol,
 		Credentials: &api.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}})
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 // in the output or the server's log.
 func TestPoolSecretsCommands(t *testing.T) {
 	env, logs := startAdminSandbox(t)
-	tok := createTestToken(t, env, "pool-token", "--max-running", "10", "--max-ttl", "12h")
+	tok := createTestToken(t, env, "pool-token", "--max-running", "10", "--max-ttl", "12h", "--allow-user-data")
 	def := `{"name": "linux-ci", "tokenId": "` + tok.ID + `", "region": "us-east-1", "ami": "` + testAMI + `",
 	  "launchConfigs": [{"instanceType": "m5.large", "capacity": 1}], "maxCapacity": 10, "maxLifetime": "12h", "bootstrap": "buildkite-agent"}`
 	mustCLI(t, env, def, "pool", "create")
