@@ -19,7 +19,7 @@ var credRE = regexp.MustCompile(`SPOTTER_CREDENTIAL=(spb_[a-z2-7]+)\n`)
 
 // issue mints a launch's credential and returns it, read back from the
 // user data as an instance would.
-func (f *fixture) issue(t *testing.T, p pool.Pool, clientToken string, capacity int) (string, string) {
+func (f *fixture) issue(t testing.TB, p pool.Pool, clientToken string, capacity int) (string, string) {
 	t.Helper()
 	ud, err := f.svc.Issue(bg, p, bootstrap.Launch{ClientToken: clientToken, Capacity: capacity})
 	if err != nil {
@@ -42,7 +42,7 @@ var canaries = map[string]string{
 
 const scopedCanary = "CANARY-pipeline-npm-0c1d"
 
-func (f *fixture) setCanaries(t *testing.T) {
+func (f *fixture) setCanaries(t testing.TB) {
 	t.Helper()
 	for name, v := range canaries {
 		if _, err := f.svc.SetSecret(bg, poolName, "", name, []byte(v)); err != nil {

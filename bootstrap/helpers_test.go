@@ -48,9 +48,9 @@ func (l *logBuffer) String() string {
 // backends are both stores: the embedded file (its directory returned,
 // to read the raw file) and a real Vault (skipped without VAULT_ADDR
 // unless SPOTTER_REQUIRE_VAULT=1).
-func backends() map[string]func(t *testing.T, log *slog.Logger) (secrets.Store, string) {
-	return map[string]func(t *testing.T, log *slog.Logger) (secrets.Store, string){
-		"embedded": func(t *testing.T, log *slog.Logger) (secrets.Store, string) {
+func backends() map[string]func(t testing.TB, log *slog.Logger) (secrets.Store, string) {
+	return map[string]func(t testing.TB, log *slog.Logger) (secrets.Store, string){
+		"embedded": func(t testing.TB, log *slog.Logger) (secrets.Store, string) {
 			dir := t.TempDir()
 			s, err := secrets.OpenEmbedded(dir, nil, log)
 			if err != nil {
@@ -59,7 +59,7 @@ func backends() map[string]func(t *testing.T, log *slog.Logger) (secrets.Store, 
 			t.Cleanup(func() { s.Close() })
 			return s, dir
 		},
-		"vault": func(t *testing.T, log *slog.Logger) (secrets.Store, string) {
+		"vault": func(t testing.TB, log *slog.Logger) (secrets.Store, string) {
 			srv := vaulttest.Shared(t)
 			kv, transit := vaulttest.Unique("boot-kv"), vaulttest.Unique("boot-transit")
 			s, err := secrets.NewVault(context.Background(), secrets.VaultConfig{
@@ -121,7 +121,7 @@ type signer struct {
 	cert *x509.Certificate
 }
 
-func newSigner(t *testing.T) signer {
+func newSigner(t testing.TB) signer {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -141,7 +141,7 @@ func newSigner(t *testing.T) signer {
 }
 
 // sign returns an identity document for id and its base64 signature.
-func (s signer) sign(t *testing.T, id, region string, pending time.Time) (string, string) {
+func (s signer) sign(t testing.TB, id, region string, pending time.Time) (string, string) {
 	t.Helper()
 	doc, _ := json.Marshal(map[string]any{"instanceId": id, "region": region, "pendingTime": pending.UTC().Format(time.RFC3339),
 		"accountId": "123456789012", "instanceType": "c6i.large", "imageId": "ami-0abc1234", "version": "2017-09-30"})
@@ -180,7 +180,7 @@ type fixture struct {
 	sig   signer
 }
 
-func newFixture(t *testing.T, open func(t *testing.T, log *slog.Logger) (secrets.Store, string), withIdentity bool) *fixture {
+func newFixture(t testing.TB, open func(t testing.TB, log *slog.Logger) (secrets.Store, string), withIdentity bool) *fixture {
 	t.Helper()
 	f := &fixture{clk: testclock.New(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)), logs: &logBuffer{}, audit: &logBuffer{}}
 	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
