@@ -127,6 +127,7 @@ type Launch struct {
 // credential itself is nowhere but in the launch's user data.
 type credential struct {
 	Pool        string    `json:"pool"`
+	Incarnation string    `json:"incarnation"`
 	TokenID     string    `json:"tokenId"`
 	ClientToken string    `json:"clientToken"`
 	IssuedAt    time.Time `json:"issuedAt"`
@@ -166,13 +167,19 @@ func (s *Service) Issue(ctx context.Context, p pool.Pool, l Launch) ([]byte, err
 	if l.ClientToken == "" || l.Capacity < 1 {
 		return nil, errors.New("bootstrap: Issue needs the launch's ClientToken and capacity")
 	}
+	// The credential is bound to this incarnation of the pool: one
+	// deleted and created again under its name refuses it.
+	pr, err := s.pools.Get(ctx, p.Name)
+	if err != nil {
+		return nil, err
+	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return nil, err
 	}
 	cred := "spb_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw))
 	now := s.now().UTC()
-	rec := credential{Pool: p.Name, TokenID: p.TokenID, ClientToken: l.ClientToken, IssuedAt: now,
+	rec := credential{Pool: p.Name, Incarnation: pr.Incarnation, TokenID: p.TokenID, ClientToken: l.ClientToken, IssuedAt: now,
 		ExpiresAt: now.Add(time.Duration(p.BootTimeout)), MaxUses: l.Capacity, Used: []use{}}
 	ud, err := render(p, s.public, cred)
 	if err != nil {

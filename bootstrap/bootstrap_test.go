@@ -233,6 +233,9 @@ func TestHostile(t *testing.T) {
 			now := f.clk.Now()
 			f.pools.recs[poolName] = pools.Record{Pool: ciPool(), DeletedAt: &now}
 		}},
+		"pool deleted and created again": {reason: "pool_changed", setup: func(t *testing.T, f *fixture, c *call) {
+			f.pools.recs[poolName] = pools.Record{Pool: ciPool(), Incarnation: "reborn"}
+		}},
 		"pool moved to another token": {reason: "pool_changed", setup: func(t *testing.T, f *fixture, c *call) {
 			p := ciPool()
 			p.TokenID = "tok_zzzzzzzzzzzzzzzzzzzz"

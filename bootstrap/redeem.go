@@ -116,7 +116,7 @@ func (s *Service) redeem(ctx context.Context, req Request) (Grant, string, error
 		return Grant{}, "pool_gone", nil
 	case err != nil:
 		return Grant{}, "", err
-	case rec.DeletedAt != nil || rec.Pool.TokenID != cred.TokenID || rec.Pool.Bootstrap == "":
+	case rec.DeletedAt != nil || rec.Incarnation != cred.Incarnation || rec.Pool.TokenID != cred.TokenID || rec.Pool.Bootstrap == "":
 		return Grant{Pool: cred.Pool}, "pool_changed", nil
 	}
 	p := rec.Pool
@@ -136,7 +136,7 @@ func (s *Service) redeem(ctx context.Context, req Request) (Grant, string, error
 	case in.LaunchTime.Before(cred.IssuedAt.Add(-launchSkew)) || in.LaunchTime.After(cred.ExpiresAt):
 		return Grant{Pool: p.Name}, "launch_window", nil
 	}
-	_, vals, _, err := s.load(ctx, p.Name, true)
+	_, vals, _, err := s.load(ctx, p.Name, rec.Incarnation, true)
 	if err != nil {
 		return Grant{Pool: p.Name}, "", err
 	}

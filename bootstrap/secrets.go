@@ -42,7 +42,11 @@ type SecretInfo struct {
 // poolSecrets is a pool's record: the index in Public, the values sealed
 // under the pool's own scope.
 type poolSecrets struct {
-	Secrets []SecretInfo `json:"secrets"`
+	// Incarnation is the pool's when the secrets were set: a pool deleted
+	// and created again under its name starts with none of its
+	// predecessor's.
+	Incarnation string       `json:"incarnation"`
+	Secrets     []SecretInfo `json:"secrets"`
 }
 
 func sealScope(poolName string) string { return "pool:" + poolName }
@@ -63,11 +67,13 @@ func checkSecret(name, scope string, value []byte) error {
 	return nil
 }
 
-// load reads a pool's secrets record; a pool without one has none.
-func (s *Service) load(ctx context.Context, poolName string, open bool) (poolSecrets, map[string]string, int, error) {
+// load reads the secrets of a pool's incarnation; a pool without any
+// (or with only an earlier incarnation's) has none.
+func (s *Service) load(ctx context.Context, poolName, incarnation string, open bool) (poolSecrets, map[string]string, int, error) {
+	none := poolSecrets{Incarnation: incarnation, Secrets: []SecretInfo{}}
 	r, err := s.store.Get(ctx, SecretsPrefix+poolName)
 	if errors.Is(err, secrets.ErrNotFound) {
-		return poolSecrets{Secrets: []SecretInfo{}}, map[string]string{}, secrets.CreateOnly, nil
+		return none, map[string]string{}, secrets.CreateOnly, nil
 	}
 	if err != nil {
 		return poolSecrets{}, nil, 0, fmt.Errorf("load the secrets of pool %s: %w", poolName, err)
@@ -75,6 +81,9 @@ func (s *Service) load(ctx context.Context, poolName string, open bool) (poolSec
 	var idx poolSecrets
 	if err := json.Unmarshal(r.Public, &idx); err != nil {
 		return poolSecrets{}, nil, 0, fmt.Errorf("decode the secrets of pool %s: %w", poolName, err)
+	}
+	if idx.Incarnation != incarnation {
+		return none, map[string]string{}, r.Version, nil
 	}
 	vals := map[string]string{}
 	if open && len(r.Sealed) > 0 {
@@ -92,11 +101,12 @@ func (s *Service) load(ctx context.Context, poolName string, open bool) (poolSec
 // change applies fn to a pool's secrets with check-and-set, re-reading
 // when another replica wrote in between.
 func (s *Service) change(ctx context.Context, poolName string, fn func(idx *poolSecrets, vals map[string]string) error) error {
-	if _, err := s.pools.Get(ctx, poolName); err != nil {
-		return err
-	}
 	for range 5 {
-		idx, vals, version, err := s.load(ctx, poolName, true)
+		rec, err := s.pools.Get(ctx, poolName)
+		if err != nil {
+			return err
+		}
+		idx, vals, version, err := s.load(ctx, poolName, rec.Incarnation, true)
 		if err != nil {
 			return err
 		}
@@ -155,10 +165,11 @@ func (s *Service) SetSecret(ctx context.Context, poolName, scope, name string, v
 
 // ListSecrets names a pool's secrets, sorted by scope then name.
 func (s *Service) ListSecrets(ctx context.Context, poolName string) ([]SecretInfo, error) {
-	if _, err := s.pools.Get(ctx, poolName); err != nil {
+	rec, err := s.pools.Get(ctx, poolName)
+	if err != nil {
 		return nil, err
 	}
-	idx, _, _, err := s.load(ctx, poolName, false)
+	idx, _, _, err := s.load(ctx, poolName, rec.Incarnation, false)
 	return idx.Secrets, err
 }
 

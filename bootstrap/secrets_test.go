@@ -7,6 +7,7 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/bootstrap"
+	"github.com/spotter-dev/spotter/pools"
 )
 
 // TestSecretsWriteOnly: list names a pool's secrets with size and time,
@@ -49,6 +50,30 @@ func TestSecretsWriteOnly(t *testing.T) {
 				t.Errorf("list of a missing pool: %v", err)
 			}
 		})
+	}
+}
+
+// TestSecretsNotInherited: a pool deleted and created again under its
+// name (a new incarnation) has none of its predecessor's secrets, and its
+// instances get none of them.
+func TestSecretsNotInherited(t *testing.T) {
+	f := newFixture(t, backends()["embedded"], false)
+	f.setCanaries(t)
+	f.pools.recs[poolName] = pools.Record{Pool: ciPool(), Incarnation: "reborn"}
+	if list, err := f.svc.ListSecrets(bg, poolName); err != nil || len(list) != 0 {
+		t.Fatalf("list = %v, %v; want none", list, err)
+	}
+	cred, _ := f.issue(t, ciPool(), launchCT, 1)
+	f.launched("i-0123456789abcdef0", launchCT, f.clk.Now())
+	g, err := f.svc.Redeem(bg, bootstrap.Request{Credential: cred, InstanceID: "i-0123456789abcdef0"})
+	if err != nil || len(g.Secrets) != 0 || len(g.Scoped) != 0 {
+		t.Fatalf("grant %+v, %v; want no secrets", g, err)
+	}
+	if _, err := f.svc.SetSecret(bg, poolName, "", "agent-token", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := f.svc.ListSecrets(bg, poolName); len(list) != 1 || list[0].Name != "agent-token" {
+		t.Errorf("list = %v; want the new agent-token alone", list)
 	}
 }
 
