@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,6 +22,11 @@ const sweepEvery = 10 * time.Minute
 func (a *App) bootstrap(st store, sp *spot.Client, audit *slog.Logger) (*bootstrap.Service, error) {
 	cfg := bootstrap.Config{Store: st, Pools: a.pools, Instances: bootstrap.EC2{Tokens: a.reg, Spot: sp},
 		PublicURL: a.cfg.publicURL(a.scheme), Logger: a.log.With("component", "bootstrap"), Audit: audit, Now: a.cfg.now()}
+	if a.tls != nil && a.cfg.TLSCert == "" && len(a.tls.Certificates) > 0 && len(a.tls.Certificates[0].Certificate) > 0 {
+		// Instances cannot know spotter's self-signed certificate: their
+		// user data carries it (it is public).
+		cfg.ServerCA = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.tls.Certificates[0].Certificate[0]})
+	}
 	var pemText []byte
 	switch {
 	case a.cfg.IdentityCert != "":

@@ -76,7 +76,11 @@ type Config struct {
 	IdentityCerts []*x509.Certificate
 	// PublicURL is what instances call ("https://spotter.example.com").
 	PublicURL string
-	Logger    *slog.Logger
+	// ServerCA is a PEM certificate the instances trust for PublicURL
+	// (spotter's self-signed one; public, so user data may carry it);
+	// nil: the system's roots.
+	ServerCA []byte
+	Logger   *slog.Logger
 	// Audit gets one event per hand-off, granted or refused.
 	Audit *slog.Logger
 	Now   func() time.Time
@@ -89,6 +93,7 @@ type Service struct {
 	instances Instances
 	certs     []*x509.Certificate
 	public    string
+	serverCA  string
 	log       *slog.Logger
 	audit     *slog.Logger
 	now       func() time.Time
@@ -112,7 +117,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Now = time.Now
 	}
 	return &Service{store: cfg.Store, pools: cfg.Pools, instances: cfg.Instances, certs: cfg.IdentityCerts,
-		public: strings.TrimRight(cfg.PublicURL, "/"), log: cfg.Logger, audit: cfg.Audit, now: cfg.Now}, nil
+		public: strings.TrimRight(cfg.PublicURL, "/"), serverCA: strings.TrimSpace(string(cfg.ServerCA)), log: cfg.Logger, audit: cfg.Audit, now: cfg.Now}, nil
 }
 
 // Launch names one pool launch: its EC2 ClientToken (every instance it
@@ -181,7 +186,7 @@ func (s *Service) Issue(ctx context.Context, p pool.Pool, l Launch) ([]byte, err
 	now := s.now().UTC()
 	rec := credential{Pool: p.Name, Incarnation: pr.Incarnation, TokenID: p.TokenID, ClientToken: l.ClientToken, IssuedAt: now,
 		ExpiresAt: now.Add(time.Duration(p.BootTimeout)), MaxUses: l.Capacity, Used: []use{}}
-	ud, err := render(p, s.public, cred)
+	ud, err := render(p, s.public, s.serverCA, cred)
 	if err != nil {
 		return nil, err
 	}

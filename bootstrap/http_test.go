@@ -28,7 +28,7 @@ func (w *world) post(t *testing.T, body, ctype string) (int, http.Header, string
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, w.spotter.URL+"/v1/instances/bootstrap", strings.NewReader(body))
 	req.Header.Set("Content-Type", ctype)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := w.spotter.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

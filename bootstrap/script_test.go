@@ -3,6 +3,7 @@ package bootstrap_test
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"net/http"
@@ -94,11 +95,14 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	// The router needs its URL before it exists: start unstarted.
+	// It serves TLS with a certificate of its own, which the user data
+	// carries as spotter's self-signed one.
 	w.spotter = httptest.NewUnstartedServer(nil)
-	w.spotter.Start()
+	w.spotter.StartTLS()
 	t.Cleanup(w.spotter.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.spotter.Certificate().Raw})
 	if w.boot, err = bootstrap.New(bootstrap.Config{Store: st, Pools: w.pools, Instances: bootstrap.EC2{Tokens: caps, Spot: sp},
-		IdentityCerts: certs, PublicURL: w.spotter.URL, Logger: log, Audit: log.With("log", "audit")}); err != nil {
+		IdentityCerts: certs, PublicURL: w.spotter.URL, ServerCA: ca, Logger: log, Audit: log.With("log", "audit")}); err != nil {
 		t.Fatal(err)
 	}
 	w.spotter.Config.Handler = server.New(server.Deps{Logger: log, Store: st, Tokens: caps, Admin: admin, Pools: w.pools, Bootstrap: w.boot}, server.DefaultOptions)
@@ -113,7 +117,7 @@ func (w *world) admin(t *testing.T, method, path, body string) (int, string) {
 	req, _ := http.NewRequest(method, w.spotter.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+scriptAdmin)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := w.spotter.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func Script(name string) (string, error) {
 
 // render is a launch's user data: a shell script that knows spotter's URL
 // and the launch's credential, and nothing else of spotter's.
-func render(p pool.Pool, publicURL, cred string) ([]byte, error) {
+func render(p pool.Pool, publicURL, serverCA, cred string) ([]byte, error) {
 	script, err := Script(p.Bootstrap)
 	if err != nil {
 		return nil, err
@@ -38,6 +38,9 @@ func render(p pool.Pool, publicURL, cred string) ([]byte, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#!/bin/sh\n# spotter bootstrap %s for pool %s: trades the one-use credential below for the pool's secrets.\n", p.Bootstrap, p.Name)
 	fmt.Fprintf(&b, "SPOTTER_URL=%s\nSPOTTER_CREDENTIAL=%s\n", shellQuote(publicURL), cred)
+	if serverCA != "" {
+		fmt.Fprintf(&b, "SPOTTER_CA_PEM=%s\n", shellQuote(serverCA))
+	}
 	b.WriteString(script)
 	if b.Len() > policy.MaxUserDataBytes {
 		return nil, fmt.Errorf("bootstrap: template %s renders %d bytes of user data, over %d", p.Bootstrap, b.Len(), policy.MaxUserDataBytes)

@@ -18,11 +18,17 @@ iid=$(md meta-data/instance-id)
 doc=$(md dynamic/instance-identity/document 2>/dev/null | base64 | tr -d '\n' || true)
 sig=$(md dynamic/instance-identity/signature 2>/dev/null | tr -d '\n' || true)
 grant="$SPOTTER_DIR/.grant"
+# spotter's own (self-signed) certificate, when the user data carries it.
+set --
+if [ -n "${SPOTTER_CA_PEM:-}" ]; then
+  printf '%s\n' "$SPOTTER_CA_PEM" >"$SPOTTER_DIR/spotter-ca.pem"
+  set -- --cacert "$SPOTTER_DIR/spotter-ca.pem"
+fi
 # The credential goes in the body, never on a command line (ps shows those).
 printf '{"credential":"%s","instanceId":"%s","document":"%s","signature":"%s"}' \
   "$SPOTTER_CREDENTIAL" "$iid" "$doc" "$sig" |
   curl -fsS -m 30 --retry 5 --retry-connrefused -H 'Content-Type: application/json' -H 'Accept: text/plain' \
-    --data-binary @- -o "$grant" "$SPOTTER_URL/v1/instances/bootstrap" || {
+    --data-binary @- -o "$grant" "$@" "$SPOTTER_URL/v1/instances/bootstrap" || {
   echo "spotter bootstrap refused; powering off" >&2
   $SPOTTER_POWEROFF
   exit 1
