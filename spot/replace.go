@@ -126,7 +126,7 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 	// known so a vanished one fails here rather than being recreated from
 	// nothing.
 	c.rememberTemplate(region, f.tmpl.name, true)
-	res, err := c.fleet(ctx, &f, token, 1, false, caps.MaxPrice, caps.MaxTotalPrice)
+	res, err := c.fleet(ctx, &f, fleetRequest{clientToken: token, count: 1, maxPrice: caps.MaxPrice, maxTotal: caps.MaxTotalPrice})
 	if err != nil {
 		return Instance{}, false, err
 	}

@@ -73,7 +73,7 @@ func (c *Client) replayed(ctx context.Context, api ec2API, opt func(*ec2.Options
 		res.Warnings = append(res.Warnings, od.warnings()...)
 	}
 	if spec.Wait {
-		if err := c.settle(ctx, api, opt, spec, &res); err != nil {
+		if err := c.awaitRunning(ctx, api, opt, spec, &res); err != nil {
 			return res, err
 		}
 	}
@@ -179,7 +179,7 @@ func (c *Client) onDemandFallback(ctx context.Context, f *fleetCall, spec Launch
 	}
 	g := *f
 	g.pools = allowed
-	res, err := c.fleet(ctx, &g, ClientToken(spec.ClientToken, "on-demand"), missing, true, 0, maxTotal)
+	res, err := c.fleet(ctx, &g, fleetRequest{clientToken: ClientToken(spec.ClientToken, "on-demand"), count: missing, onDemand: true, maxTotal: maxTotal})
 	if err != nil {
 		return res, err
 	}
