@@ -142,7 +142,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			Observe: func(a spot.ReapAction) { m.ReaperEvents.WithLabelValues(a.Action, a.Reason).Inc() },
 			Usage: func(id string, u spot.Usage) {
 				m.Running.WithLabelValues(id).Set(float64(u.Running))
-				m.HourlyCost.WithLabelValues(id).Set(u.HourlyCost.Dollars())
+				m.HourlyCost.WithLabelValues(id).Set(u.HourlySpend)
 			},
 			Forget: func(id string) {
 				m.Running.DeleteLabelValues(id)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/safe"
@@ -67,6 +68,8 @@ type guarded struct {
 	// client is the peer address: it names the source of refusals made
 	// before a token is known.
 	client string
+	// launch is a launch task as the policy decided it, once, before MFA.
+	launch api.Launch
 }
 
 // CtxTokenID is the echo.Context key under which a request's token id is
@@ -120,7 +123,7 @@ func (d TaskDeps) check(ctx context.Context, g *guarded, reserve func() (func(),
 	}
 	if g.req.Task == policy.TaskLaunch {
 		// Everything the policy can decide without AWS, before MFA spends a code.
-		if _, err := g.tok.Policy.ResolveLaunch(g.req, policy.Usage{}); err != nil {
+		if g.launch, err = g.tok.Policy.ResolveLaunch(g.req, api.Usage{}); err != nil {
 			return err
 		}
 	}

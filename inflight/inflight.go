@@ -25,6 +25,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/spotter-dev/spotter/api"
 )
 
 // DefaultRecent is how long an instance this replica started counts
@@ -33,14 +35,12 @@ import (
 // counted until then, which errs on the side of the limits.
 const DefaultRecent = time.Minute
 
-// Usage is what a check counts against a token's limits.
-type Usage struct {
-	Running     int
-	HourlySpend float64 // $/h
-	// InFlight is the part of Running and HourlySpend claimed by other
-	// launches still under way, for the refusal to name.
-	InFlightRunning int
-	InFlightSpend   float64
+// Counted is what a check counts against a token's limits: the token's
+// usage, listed and in flight, and of it the part claimed by other
+// launches still under way (InFlight), for a refusal to name.
+type Counted struct {
+	api.Usage
+	InFlight api.Usage
 }
 
 // Claim is what an admitted launch may start: instances, and $/h.
@@ -49,28 +49,23 @@ type Claim struct {
 	Spend float64
 }
 
-// Instance is one instance as the ledger counts it.
-type Instance struct {
-	ID    string
-	Price float64 // $/h
-	// Key is the launch identity that started it (its ClientToken tag),
-	// "" when unknown. A listed instance with a key stands for that
-	// launch's claim: it is not counted twice while the claim settles.
-	Key string
-}
+// The ledger reads three things of an api.Instance: its ID, its Price,
+// and its LaunchKey, the launch identity that started it ("" when
+// unknown). A listed instance with a key stands for that launch's claim:
+// it is not counted twice while the claim settles.
 
 // byKey sums listed instances per launch identity.
-func byKey(listed []Instance) map[string]Claim {
+func byKey(listed []api.Instance) map[string]Claim {
 	var m map[string]Claim // nil (no allocation) when none has a key
 	for _, in := range listed {
-		if in.Key != "" {
+		if key := in.LaunchKey(); key != "" {
 			if m == nil {
 				m = map[string]Claim{}
 			}
-			c := m[in.Key]
+			c := m[key]
 			c.Count++
-			c.Spend += in.Price
-			m[in.Key] = c
+			c.Spend += in.Price.Dollars()
+			m[key] = c
 		}
 	}
 	return m
@@ -158,17 +153,17 @@ type Ticket struct {
 // identity holds a claim joins it (held at the larger of the two) rather
 // than reserving again; one whose identity already started instances
 // holds nothing new: EC2 answers its CreateFleet with those instances.
-func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []api.Instance, check func(Counted) (Claim, error)) (*Ticket, error) {
 	if key == "" {
 		key = "once:" + newClaimID()
 	}
 	if l != nil && l.shared != nil {
 		return l.admitShared(ctx, tokenID, key, listed, check)
 	}
-	var u Usage
+	var u Counted
 	for _, in := range listed {
 		u.Running++
-		u.HourlySpend += in.Price
+		u.HourlySpend += in.Price.Dollars()
 	}
 	if l == nil {
 		_, err := check(u)
@@ -201,12 +196,12 @@ func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []Instan
 	for k, c := range t.claims {
 		if k != key {
 			c := unlisted(c.Claim, shown[k])
-			u.InFlightRunning += c.Count
-			u.InFlightSpend += c.Spend
+			u.InFlight.Running += c.Count
+			u.InFlight.HourlySpend += c.Spend
 		}
 	}
-	u.Running += u.InFlightRunning
-	u.HourlySpend += u.InFlightSpend
+	u.Running += u.InFlight.Running
+	u.HourlySpend += u.InFlight.HourlySpend
 	c, err := check(u)
 	if err != nil {
 		l.drop(tokenID, t)
@@ -242,7 +237,7 @@ func maxClaim(a, b Claim) Claim {
 // it: EC2 has answered its ClientToken, so no attempt can start more. With
 // none, only this attempt's reference goes; the claim stays while another
 // attempt of the identity, which may yet reach CreateFleet, holds it.
-func (tk *Ticket) Done(startedInstances []Instance) {
+func (tk *Ticket) Done(startedInstances []api.Instance) {
 	if tk == nil {
 		return
 	}
@@ -262,7 +257,7 @@ func (tk *Ticket) Done(startedInstances []Instance) {
 		}
 		now := l.now()
 		for _, in := range startedInstances {
-			t.started[in.ID] = started{price: in.Price, until: now.Add(l.recent), key: tk.key}
+			t.started[in.ID] = started{price: in.Price.Dollars(), until: now.Add(l.recent), key: tk.key}
 		}
 		l.drop(tk.token, t)
 		l.sweep(now)

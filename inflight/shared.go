@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/secrets"
 )
@@ -160,11 +161,11 @@ func (u *usage) prune(now time.Time) {
 // instances the listing does not show, plus claims, leaving out what the
 // launch identity key itself holds or started; settled reports that it
 // started some.
-func (u *usage) count(listed []Instance, key string) (r Usage, settled bool) {
+func (u *usage) count(listed []api.Instance, key string) (r Counted, settled bool) {
 	seen := make(map[string]bool, len(listed))
 	for _, in := range listed {
 		r.Running++
-		r.HourlySpend += in.Price
+		r.HourlySpend += in.Price.Dollars()
 		seen[in.ID] = true
 	}
 	for id, st := range u.Started {
@@ -180,12 +181,12 @@ func (u *usage) count(listed []Instance, key string) (r Usage, settled bool) {
 	for k, c := range u.Claims {
 		if k != key {
 			c := unlisted(Claim{Count: c.Count, Spend: c.Spend}, shown[k])
-			r.InFlightRunning += c.Count
-			r.InFlightSpend += c.Spend
+			r.InFlight.Running += c.Count
+			r.InFlight.HourlySpend += c.Spend
 		}
 	}
-	r.Running += r.InFlightRunning
-	r.HourlySpend += r.InFlightSpend
+	r.Running += r.InFlight.Running
+	r.HourlySpend += r.InFlight.HourlySpend
 	return r, settled
 }
 
@@ -215,7 +216,7 @@ func storeDown(err error) error {
 	return apperr.Wrap(err, apperr.Unavailable, "the store did not take this launch's reservation; retry shortly")
 }
 
-func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []api.Instance, check func(Counted) (Claim, error)) (*Ticket, error) {
 	s := l.shared
 	mu := s.stripe(tokenID)
 	mu.Lock()
@@ -298,7 +299,7 @@ func newClaimID() string {
 // writes on the record Admit wrote (one round trip when no one wrote
 // since), then reads again on a conflict. If the store does not answer,
 // the claim stays until its lease ends: it errs on the side of the limits.
-func (tk *Ticket) settle(startedInstances []Instance) {
+func (tk *Ticket) settle(startedInstances []api.Instance) {
 	s := tk.l.shared
 	if tk.claim == "" && len(startedInstances) == 0 {
 		return
@@ -328,7 +329,7 @@ func (tk *Ticket) settle(startedInstances []Instance) {
 			u.Started = map[string]startRec{}
 		}
 		for _, in := range startedInstances {
-			u.Started[in.ID] = startRec{Price: in.Price, Until: now.Add(tk.l.recent).UnixNano(), Key: tk.key}
+			u.Started[in.ID] = startRec{Price: in.Price.Dollars(), Until: now.Add(tk.l.recent).UnixNano(), Key: tk.key}
 		}
 		_, err := s.save(ctx, tk.token, u, ver)
 		if err == nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
@@ -29,33 +30,6 @@ type Request struct {
 	Tags             map[string]string
 	InstanceIDs      []string
 	All              bool
-}
-
-// Usage is what the token already has running, for the maxRunning and
-// maxHourlySpend rules.
-type Usage struct {
-	Running     int
-	HourlySpend float64
-}
-
-// Launch is a launch fully decided: every value inside the policy.
-type Launch struct {
-	Region        string
-	InstanceTypes []string
-	Count         int
-	MaxPrice      float64 // 0: no per-instance cap
-	// MaxPriceAsked: the request named MaxPrice; otherwise it is the
-	// policy's, a ceiling over all its types.
-	MaxPriceAsked    bool
-	AMI              string
-	KeyName          string
-	SecurityGroups   []string
-	Subnets          []string
-	UserData         []byte
-	TTL              time.Duration
-	DryRun           bool
-	OnDemandFallback bool
-	Tags             map[string]string
 }
 
 func denied(format string, args ...any) error {
@@ -84,38 +58,38 @@ func (p *Policy) Check(r Request) (string, error) {
 // ResolveLaunch decides a launch inside the policy, or says which rule the
 // request breaks. It never widens what the request asked for. u is what
 // the token runs already; a caller that learns it only later resolves with
-// Usage{} and then calls CheckUsage, which refuses exactly what resolving
+// api.Usage{} and then calls CheckUsage, which refuses exactly what resolving
 // with the usage would have.
-func (p *Policy) ResolveLaunch(r Request, u Usage) (Launch, error) {
-	var l Launch
+func (p *Policy) ResolveLaunch(r Request, u api.Usage) (api.Launch, error) {
+	var l api.Launch
 	var err error
 	if l.Region, err = p.Check(r); err != nil {
-		return Launch{}, err
+		return api.Launch{}, err
 	}
 	l.DryRun, l.OnDemandFallback = r.DryRun, p.OnDemandFallback
 	if p.DryRunOnly && !r.DryRun {
-		return Launch{}, denied("rule dryRunOnly: this token may only dry-run; send \"dryRun\": true")
+		return api.Launch{}, denied("rule dryRunOnly: this token may only dry-run; send \"dryRun\": true")
 	}
 	if l.InstanceTypes, err = p.resolveTypes(r.InstanceTypes); err != nil {
-		return Launch{}, err
+		return api.Launch{}, err
 	}
 	if l.Count, err = p.resolveCount(r.Count); err != nil {
-		return Launch{}, err
+		return api.Launch{}, err
 	}
 	if err := p.checkRunning(l, u); err != nil {
-		return Launch{}, err
+		return api.Launch{}, err
 	}
 	if l.MaxPrice, l.MaxPriceAsked, err = p.resolveMaxPrice(r.MaxPrice); err != nil {
-		return Launch{}, err
+		return api.Launch{}, err
 	}
 	if err := p.checkLaunchSpend(l, u); err != nil {
-		return Launch{}, err
+		return api.Launch{}, err
 	}
 	if l.TTL, err = p.resolveTTL(r.TTL); err != nil {
-		return Launch{}, err
+		return api.Launch{}, err
 	}
 	if err := p.resolveInstance(r, &l); err != nil {
-		return Launch{}, err
+		return api.Launch{}, err
 	}
 	return l, nil
 }
@@ -124,7 +98,7 @@ func (p *Policy) ResolveLaunch(r Request, u Usage) (Launch, error) {
 // depend on what the token runs: maxRunning and maxHourlySpend. It is
 // what changes between the check before any AWS call and the admission
 // against the token's listed instances.
-func (p *Policy) CheckUsage(l Launch, u Usage) error {
+func (p *Policy) CheckUsage(l api.Launch, u api.Usage) error {
 	if err := p.checkRunning(l, u); err != nil {
 		return err
 	}
@@ -143,7 +117,7 @@ func (p *Policy) resolveCount(asked int) (int, error) {
 	return asked, nil
 }
 
-func (p *Policy) checkRunning(l Launch, u Usage) error {
+func (p *Policy) checkRunning(l api.Launch, u api.Usage) error {
 	if u.Running+l.Count > p.MaxRunning {
 		return denied("rule maxRunning: %d running + %d asked exceeds %d", u.Running, l.Count, p.MaxRunning)
 	}
@@ -165,7 +139,7 @@ func (p *Policy) resolveMaxPrice(asked float64) (float64, bool, error) {
 
 // checkLaunchSpend holds a launch with a price cap to maxHourlySpend: at
 // most count × cap on top of what the token spends.
-func (p *Policy) checkLaunchSpend(l Launch, u Usage) error {
+func (p *Policy) checkLaunchSpend(l api.Launch, u api.Usage) error {
 	if p.MaxHourlySpend > 0 && l.MaxPrice > 0 {
 		return p.CheckSpend(u.HourlySpend, float64(l.Count)*l.MaxPrice)
 	}
@@ -186,7 +160,7 @@ func (p *Policy) resolveTTL(asked time.Duration) (time.Duration, error) {
 
 // resolveInstance decides what the instances are made of: AMI, key,
 // security groups, subnets, user data, fallback and tags.
-func (p *Policy) resolveInstance(r Request, l *Launch) error {
+func (p *Policy) resolveInstance(r Request, l *api.Launch) error {
 	var err error
 	if l.AMI, err = pickOne("ami", "amis", r.AMI, p.AMIs); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
@@ -20,23 +21,23 @@ func TestCheckUsage(t *testing.T) {
 		name     string
 		pol      Policy
 		req      Request
-		usage    Usage
+		usage    api.Usage
 		wantRule string // "" = accepted
 	}{
 		{name: "nothing running", pol: p, req: Request{Task: "launch", Count: 3}},
-		{name: "running at the limit", pol: p, req: Request{Task: "launch", Count: 3}, usage: Usage{Running: 2}},
-		{name: "running past the limit", pol: p, req: Request{Task: "launch", Count: 3}, usage: Usage{Running: 3}, wantRule: "rule maxRunning"},
-		{name: "spend at the limit", pol: p, req: Request{Task: "launch", Count: 3}, usage: Usage{HourlySpend: 0.5}},
-		{name: "spend past the limit", pol: p, req: Request{Task: "launch", Count: 3}, usage: Usage{HourlySpend: 0.500001}, wantRule: "rule maxHourlySpend"},
-		{name: "lower price fits the spend", pol: p, req: Request{Task: "launch", Count: 3, MaxPrice: 0.3}, usage: Usage{HourlySpend: 1.1}},
-		{name: "both past: maxRunning first", pol: p, req: Request{Task: "launch", Count: 3}, usage: Usage{Running: 4, HourlySpend: 1.9}, wantRule: "rule maxRunning"},
-		{name: "no price cap: spend left to admission", pol: noCap, req: Request{Task: "launch", Count: 3}, usage: Usage{HourlySpend: 5}},
+		{name: "running at the limit", pol: p, req: Request{Task: "launch", Count: 3}, usage: api.Usage{Running: 2}},
+		{name: "running past the limit", pol: p, req: Request{Task: "launch", Count: 3}, usage: api.Usage{Running: 3}, wantRule: "rule maxRunning"},
+		{name: "spend at the limit", pol: p, req: Request{Task: "launch", Count: 3}, usage: api.Usage{HourlySpend: 0.5}},
+		{name: "spend past the limit", pol: p, req: Request{Task: "launch", Count: 3}, usage: api.Usage{HourlySpend: 0.500001}, wantRule: "rule maxHourlySpend"},
+		{name: "lower price fits the spend", pol: p, req: Request{Task: "launch", Count: 3, MaxPrice: 0.3}, usage: api.Usage{HourlySpend: 1.1}},
+		{name: "both past: maxRunning first", pol: p, req: Request{Task: "launch", Count: 3}, usage: api.Usage{Running: 4, HourlySpend: 1.9}, wantRule: "rule maxRunning"},
+		{name: "no price cap: spend left to admission", pol: noCap, req: Request{Task: "launch", Count: 3}, usage: api.Usage{HourlySpend: 5}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, err := tt.pol.ResolveLaunch(tt.req, Usage{})
+			l, err := tt.pol.ResolveLaunch(tt.req, api.Usage{})
 			if err != nil {
-				t.Fatalf("ResolveLaunch(%+v, Usage{}) = %v; want a launch", tt.req, err)
+				t.Fatalf("ResolveLaunch(%+v, api.Usage{}) = %v; want a launch", tt.req, err)
 			}
 			_, whole := tt.pol.ResolveLaunch(tt.req, tt.usage)
 			late := tt.pol.CheckUsage(l, tt.usage)

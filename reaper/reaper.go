@@ -125,7 +125,7 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 			for tok, u := range rep.Usage {
 				t := usage[tok]
 				t.Running += u.Running
-				t.HourlyCost += u.HourlyCost
+				t.HourlySpend += u.HourlySpend
 				usage[tok] = t
 			}
 			for _, e := range rep.Errors {

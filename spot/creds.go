@@ -14,44 +14,13 @@ import (
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
-// Credentials are a token's stored AWS credentials: long-term keys, a role
-// to assume (with the keys, or with spotter's own identity), or both. They
-// are decrypted for one call; String, GoString and LogValue redact them so
-// a stray log line or %v cannot leak a key.
-type Credentials struct {
-	AccessKeyID     string `json:"-"`
-	SecretAccessKey string `json:"-"`
-	SessionToken    string `json:"-"`
-	RoleARN         string `json:"-"`
-	ExternalID      string `json:"-"`
-}
-
-// String describes the credentials without revealing any of them.
-func (c Credentials) String() string {
-	var parts []string
-	if c.AccessKeyID != "" {
-		parts = append(parts, "keys")
-	}
-	if c.SessionToken != "" {
-		parts = append(parts, "session")
-	}
-	if c.RoleARN != "" {
-		parts = append(parts, "role")
-	}
-	if len(parts) == 0 {
-		return "spot.Credentials{}"
-	}
-	return "spot.Credentials{" + strings.Join(parts, "+") + ", redacted}"
-}
-
-// GoString keeps %#v redacted too.
-func (c Credentials) GoString() string { return c.String() }
-
-// LogValue makes slog print the redacted form.
-func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
+// Credentials are a token's stored AWS credentials (api declares them,
+// with their redaction).
+type Credentials = api.Credentials
 
 // MFA is the caller's AWS MFA device serial and one-time code.
 type MFA struct {
@@ -112,7 +81,7 @@ func (c *Client) Session(ctx context.Context, tokenID string, creds Credentials,
 	mfaPending := mfa.SerialNumber != ""
 	// GetSessionToken needs long-term keys; a stored session token means the
 	// keys are already temporary, so MFA can then only go to AssumeRole.
-	if mfaPending && creds.hasKeys() && creds.SessionToken == "" {
+	if mfaPending && hasKeys(creds) && creds.SessionToken == "" {
 		if base, err = c.mfaSession(ctx, rc, base, mfa); err != nil {
 			return nil, err
 		}
@@ -136,13 +105,13 @@ func (c *Client) Session(ctx context.Context, tokenID string, creds Credentials,
 	return p, nil
 }
 
-func (c Credentials) hasKeys() bool { return c.AccessKeyID != "" && c.SecretAccessKey != "" }
+func hasKeys(c Credentials) bool { return c.AccessKeyID != "" && c.SecretAccessKey != "" }
 
 // baseCredentials picks what the first call is signed with: the token's
 // keys, or for a role without keys spotter's own identity.
 func (c *Client) baseCredentials(ctx context.Context, tokenID string, creds Credentials) (aws.CredentialsProvider, error) {
 	switch {
-	case creds.hasKeys():
+	case hasKeys(creds):
 		return credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken), nil
 	case creds.RoleARN != "" && c.cfg.ServiceCredentials != nil:
 		// Asked before AssumeRole so that "no identity" is told apart

@@ -9,16 +9,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/internal/safe"
 	"github.com/spotter-dev/spotter/money"
 )
 
-// LaunchSpec is one launch, already inside the token's policy.
+// LaunchSpec is one launch, already inside the token's policy: the
+// launch the policy decided (api.Launch; spot holds MaxPriceAsked to
+// MaxPriceOnDemandFactor × the asked types' on-demand price), and what
+// this call adds to it.
 type LaunchSpec struct {
+	api.Launch
 	// Credentials for this call, from Session.
 	Credentials aws.CredentialsProvider
-	Region      string
 	TokenID     string
 	// RequestID is the HTTP request id, tagged for audit correlation.
 	RequestID string
@@ -26,26 +30,11 @@ type LaunchSpec struct {
 	// launch idempotent across retries and replicas.
 	ClientToken string
 
-	InstanceTypes     []string
-	Subnets           []string // subnet ids; or
-	AvailabilityZones []string // zones in the default VPC; neither = every zone offering the types
-	Count             int
-	MaxPrice          float64 // per instance-hour, 0 = no cap (EC2 then caps at on-demand)
-	// MaxPriceAsked: the caller named MaxPrice. Only such a price is held
-	// to MaxPriceOnDemandFactor × the asked types' on-demand price; a
-	// policy's ceiling covers all of its types, cheap ones included.
-	MaxPriceAsked  bool
-	MaxTotalPrice  float64 // fleet $/hour, 0 = no cap
-	AMI            string
-	KeyName        string
-	SecurityGroups []string // ids (sg-…) or default-VPC names
-	UserData       []byte   // the operator's, raw
-	TTL            time.Duration
-	Tags           map[string]string
-
-	DryRun           bool
-	OnDemandFallback bool
-	Wait             bool // wait (bounded) until running and fill IPs
+	// AvailabilityZones are zones in the default VPC, instead of Subnets;
+	// neither = every zone offering the types.
+	AvailabilityZones []string
+	MaxTotalPrice     float64 // fleet $/hour, 0 = no cap
+	Wait              bool    // wait (bounded) until running and fill IPs
 
 	// Admit, when set, has Launch list the token's pending and running
 	// instances (side by side with the pool prices) and hand it those not

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/money"
 )
@@ -56,10 +57,7 @@ type ReapReport struct {
 }
 
 // Usage is what one token runs: live instances and their $/h now.
-type Usage struct {
-	Running    int       `json:"running"`
-	HourlyCost money.USD `json:"hourlyCost"`
-}
+type Usage = api.Usage
 
 // Reap terminates the spotter instances (of every token) that the given
 // credentials can see in the region and whose spotter:expires-at has passed,
@@ -88,7 +86,7 @@ func (c *Client) Reap(ctx context.Context, creds aws.CredentialsProvider, region
 	var acts []ReapAction
 	used := map[string]bool{}
 	for _, in := range all {
-		tok := in.tags[TagToken]
+		tok := in.Tags[TagToken]
 		if in.Interrupted {
 			rep.Actions = append(rep.Actions, ReapAction{Action: ActionInterrupted, Reason: ReasonSpotEnded, InstanceID: in.ID, TokenID: tok, At: now})
 		}
@@ -105,7 +103,7 @@ func (c *Client) Reap(ctx context.Context, creds aws.CredentialsProvider, region
 			reason = ReasonRevoked
 		}
 		if reason == "" {
-			if t := in.tags[TagTemplate]; t != "" {
+			if t := in.Tags[TagTemplate]; t != "" {
 				used[t] = true
 			}
 			continue
@@ -205,13 +203,21 @@ func (c *Client) usage(ctx context.Context, api ec2API, opt func(*ec2.Options), 
 		// Debug: every pass would repeat it; the lookup logged the cause.
 		c.log.DebugContext(ctx, "reaper usage: "+w)
 	}
-	u := map[string]Usage{}
+	type sum struct {
+		running int
+		cost    money.USD // summed exactly, then in dollars
+	}
+	sums := map[string]sum{}
 	for _, in := range live {
-		tok := in.tags[TagToken]
-		t := u[tok]
-		t.Running++
-		t.HourlyCost += in.Price
-		u[tok] = t
+		tok := in.Tags[TagToken]
+		t := sums[tok]
+		t.running++
+		t.cost += in.Price
+		sums[tok] = t
+	}
+	u := make(map[string]Usage, len(sums))
+	for tok, t := range sums {
+		u[tok] = Usage{Running: t.running, HourlySpend: t.cost.Dollars()}
 	}
 	return u
 }

@@ -17,9 +17,6 @@ import (
 	"github.com/spotter-dev/spotter/money"
 )
 
-// TagReplaces names the interrupted instance a replacement stands in for.
-const TagReplaces = "spotter:replaces"
-
 // Replace launches one spot instance in place of an interrupted one, from
 // the same launch template, over the given instance types in any zone, with
 // the original's tags and expiry: a replacement never lives longer than the
@@ -60,7 +57,7 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 	if err != nil {
 		return Instance{}, false, err
 	}
-	tmpl := c.guardedTemplate(ctx, api, opt, region, tokenID, instanceID, orig.tags[TagTemplate], expires)
+	tmpl := c.guardedTemplate(ctx, api, opt, region, tokenID, instanceID, orig.Tags[TagTemplate], expires)
 	tags[TagTemplate] = tmpl.name
 	f := fleetCall{api: api, opt: opt, region: region, tmpl: tmpl, pools: pools,
 		tags: tags, prices: prices, onDemand: c.odPrices(ctx, creds, region).price}
@@ -91,10 +88,10 @@ func original(ctx context.Context, api ec2API, opt func(*ec2.Options), region, t
 	if err != nil {
 		return Instance{}, time.Time{}, false, mapErr(err, "EC2 DescribeInstances in "+region)
 	}
-	if len(found) != 1 || found[0].tags[TagToken] != tokenID || found[0].tags[TagTemplate] == "" {
+	if len(found) != 1 || found[0].Tags[TagToken] != tokenID || found[0].Tags[TagTemplate] == "" {
 		return Instance{}, time.Time{}, false, nil
 	}
-	expires, err = time.Parse(time.RFC3339, found[0].tags[TagExpiresAt])
+	expires, err = time.Parse(time.RFC3339, found[0].Tags[TagExpiresAt])
 	if err != nil || !expires.After(now.Add(time.Minute)) {
 		return Instance{}, time.Time{}, false, nil
 	}
@@ -107,12 +104,12 @@ func (c *Client) replacementTypes(ctx context.Context, api ec2API, opt func(*ec2
 	if len(itypes) == 0 {
 		itypes = []string{orig.Type}
 	}
-	if orig.ami == "" {
+	if orig.AMI == "" {
 		return itypes
 	}
 	// The template's AMI is the original's: offer only the types it
 	// boots on. Should the check fail, the type that booted it will do.
-	ok, _, err := c.bootable(ctx, api, opt, region, orig.ami, dedupe(itypes))
+	ok, _, err := c.bootable(ctx, api, opt, region, orig.AMI, dedupe(itypes))
 	if err != nil {
 		return []string{orig.Type}
 	}
@@ -123,7 +120,7 @@ func (c *Client) replacementTypes(ctx context.Context, api ec2API, opt func(*ec2
 // request, ClientToken and the instance it replaces.
 func replacementTags(orig Instance, token, instanceID string) map[string]string {
 	tags := map[string]string{}
-	for k, v := range orig.tags {
+	for k, v := range orig.Tags {
 		// EC2 adds aws:* tags itself (aws:ec2launchtemplate:id …) and refuses them in requests.
 		if !strings.HasPrefix(k, "aws:") {
 			tags[k] = v

@@ -60,7 +60,7 @@ func (c *Client) replay(ctx context.Context, api ec2API, opt func(*ec2.Options),
 // replayed is the reply to a retry: the first launch's instances, priced,
 // and with Wait, running.
 func (c *Client) replayed(ctx context.Context, api ec2API, opt func(*ec2.Options), spec LaunchSpec, tmpl template, got []Instance) (LaunchResult, error) {
-	res := LaunchResult{Instances: got, Replayed: true, Template: got[0].tags[TagTemplate]}
+	res := LaunchResult{Instances: got, Replayed: true, Template: got[0].Tags[TagTemplate]}
 	if res.Template != tmpl.name {
 		res.Warnings = append(res.Warnings, "this idempotency key was first used with other launch parameters; this is that launch")
 	}

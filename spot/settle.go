@@ -125,10 +125,10 @@ func merge(spec LaunchSpec, res *LaunchResult, got []Instance) (pending bool, un
 			pending = true
 			continue
 		}
-		if d.tags[TagToken] != spec.TokenID || d.ExpiresAt.IsZero() {
+		if d.Tags[TagToken] != spec.TokenID || d.ExpiresAt.IsZero() {
 			untagged = append(untagged, in.ID)
 		}
-		if r := d.tags[TagRequest]; r != "" && r != cmpOr(spec.RequestID, spec.ClientToken) {
+		if r := d.Tags[TagRequest]; r != "" && r != cmpOr(spec.RequestID, spec.ClientToken) {
 			res.Replayed = true
 		}
 		in.State, in.LaunchTime, in.ExpiresAt = d.State, d.LaunchTime, d.ExpiresAt

@@ -115,7 +115,7 @@ func (c *Client) named(ctx context.Context, api ec2API, opt func(*ec2.Options), 
 		switch {
 		case !ok:
 			res.Refused = append(res.Refused, RefusedID{ID: id, Reason: RefusedNotFound})
-		case in.tags[TagToken] != tokenID:
+		case in.Tags[TagToken] != tokenID:
 			res.Refused = append(res.Refused, RefusedID{ID: id, Reason: RefusedForeign})
 		case !isLive(in.State):
 			res.Terminated = append(res.Terminated, id)
@@ -249,7 +249,7 @@ func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, regi
 		}
 		end := now
 		if !isLive(in.State) {
-			end = in.endedAt
+			end = in.EndedAt
 		} else {
 			res.HourlyCost += in.Price
 			if !in.ExpiresAt.IsZero() {
