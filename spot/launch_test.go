@@ -12,14 +12,43 @@ import (
 	"github.com/spotter-dev/spotter/apperr"
 )
 
+// launchCase is one case of TestLaunch.
+type launchCase struct {
+	name     string
+	setup    func(t *testing.T, e *env)
+	spec     func(e *env) LaunchSpec
+	wantCode string // "" = success
+	check    func(t *testing.T, e *env, res LaunchResult)
+}
+
 func TestLaunch(t *testing.T) {
-	tests := []struct {
-		name     string
-		setup    func(t *testing.T, e *env)
-		spec     func(e *env) LaunchSpec
-		wantCode string // "" = success
-		check    func(t *testing.T, e *env, res LaunchResult)
-	}{
+	var tests []launchCase
+	for _, cases := range [][]launchCase{launchBasics(), launchAWS(), launchReplays(), launchAdmittedRetries(), launchAdmits(), launchPools(), launchCaps(t)} {
+		tests = append(tests, cases...)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := mustEnv(t)
+			if tt.setup != nil {
+				tt.setup(t, e)
+			}
+			res, err := e.client.Launch(context.Background(), tt.spec(e))
+			if tt.wantCode != "" {
+				wantCode(t, err, tt.wantCode)
+			} else if err != nil {
+				t.Fatalf("Launch = %v", err)
+			}
+			if tt.check != nil {
+				tt.check(t, e, res)
+			}
+			e.checkTagged(t)
+		})
+	}
+}
+
+// launchBasics are launches that succeed or fail on the spec alone.
+func launchBasics() []launchCase {
+	return []launchCase{
 		{
 			name: "three over two types",
 			spec: func(e *env) LaunchSpec { return e.spec("tokA", "k1", 3) },
@@ -44,6 +73,80 @@ func TestLaunch(t *testing.T) {
 			},
 		},
 		{
+			name: "dry run launches nothing",
+			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 2); s.DryRun = true; return s },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if !res.DryRun || len(res.Instances) != 0 || len(res.Pools) == 0 || res.HourlyCost <= 0 {
+					t.Errorf("dry run = %+v; want pools and a cost, no instances", res)
+				}
+				if !slices.IsSortedFunc(res.Pools, func(a, b Pool) int { return cmp.Compare(a.Price, b.Price) }) {
+					t.Errorf("pools not cheapest first: %v", res.Pools)
+				}
+				if n := len(e.simInstances()); n != 0 {
+					t.Errorf("awssim has %d instances after a dry run", n)
+				}
+			},
+		},
+		{
+			name: "user data over 16 KB",
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 1)
+				s.UserData = []byte("#!/bin/sh\n" + strings.Repeat("echo x\n", 2400))
+				return s
+			},
+			wantCode: apperr.Invalid,
+		},
+		{
+			name: "type not offered",
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 1)
+				s.InstanceTypes = []string{"zz9.huge"}
+				return s
+			},
+			wantCode: apperr.Invalid,
+		},
+	}
+}
+
+// launchAWS are launches through AWS's rough edges: throttling, and instances that take time to run.
+func launchAWS() []launchCase {
+	return []launchCase{
+		{
+			name: "throttled calls retried without duplicates",
+			setup: func(t *testing.T, e *env) {
+				for _, a := range []string{"CreateFleet", "DescribeInstances", "DescribeSpotPriceHistory", "CreateLaunchTemplate"} {
+					if err := e.sim.InjectFault(a, "RequestLimitExceeded", 1, 1); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			spec: func(e *env) LaunchSpec { return e.spec("tokA", "k1", 3) },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if got := len(e.simInstances()); got != 3 || len(res.Instances) != 3 {
+					t.Errorf("awssim has %d, reply %d; want 3 and 3", got, len(res.Instances))
+				}
+				if e.callCount("CreateFleet") != 2 {
+					t.Errorf("CreateFleet sent %d times; want 2 (one throttled)", e.callCount("CreateFleet"))
+				}
+			},
+		},
+		{
+			name: "wait fills addresses",
+			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 1); s.Wait = true; return s },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				in := res.Instances[0]
+				if in.State != "running" || in.PrivateIP == "" || in.LaunchTime.IsZero() {
+					t.Errorf("instance %+v; want running with an address", in)
+				}
+			},
+		},
+	}
+}
+
+// launchReplays are retries: a key used before answers with its first launch.
+func launchReplays() []launchCase {
+	return []launchCase{
+		{
 			name: "same key replays",
 			setup: func(t *testing.T, e *env) {
 				e.mustLaunch(t, e.spec("tokA", "k1", 3))
@@ -62,6 +165,34 @@ func TestLaunch(t *testing.T) {
 				}
 			},
 		},
+		{
+			name:  "different key launches again",
+			setup: func(t *testing.T, e *env) { e.mustLaunch(t, e.spec("tokA", "k1", 3)) },
+			spec:  func(e *env) LaunchSpec { return e.spec("tokA", "k2", 3) },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if res.Replayed || len(e.simInstances()) != 6 {
+					t.Errorf("replayed %v, awssim has %d; want a new launch, 6 in all", res.Replayed, len(e.simInstances()))
+				}
+			},
+		},
+		{
+			name: "wait on a replay",
+			setup: func(t *testing.T, e *env) {
+				e.mustLaunch(t, e.spec("tokA", "k1", 1))
+			},
+			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 1); s.Wait = true; return s },
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if !res.Replayed || res.Instances[0].State != "running" || res.Instances[0].Price <= 0 {
+					t.Errorf("replay with wait = %+v", res)
+				}
+			},
+		},
+	}
+}
+
+// launchAdmittedRetries are retries of a launch with an Admit callback, answered from the live list or EC2.
+func launchAdmittedRetries() []launchCase {
+	return []launchCase{
 		{
 			name: "admitted retry replays from the live list",
 			setup: func(t *testing.T, e *env) {
@@ -125,6 +256,12 @@ func TestLaunch(t *testing.T) {
 				}
 			},
 		},
+	}
+}
+
+// launchAdmits are new launches with an Admit callback (the policy's caps).
+func launchAdmits() []launchCase {
+	return []launchCase{
 		{
 			name: "admitted new launch makes one lookup, and admit sees the others",
 			setup: func(t *testing.T, e *env) {
@@ -175,31 +312,12 @@ func TestLaunch(t *testing.T) {
 				}
 			},
 		},
-		{
-			name:  "different key launches again",
-			setup: func(t *testing.T, e *env) { e.mustLaunch(t, e.spec("tokA", "k1", 3)) },
-			spec:  func(e *env) LaunchSpec { return e.spec("tokA", "k2", 3) },
-			check: func(t *testing.T, e *env, res LaunchResult) {
-				if res.Replayed || len(e.simInstances()) != 6 {
-					t.Errorf("replayed %v, awssim has %d; want a new launch, 6 in all", res.Replayed, len(e.simInstances()))
-				}
-			},
-		},
-		{
-			name: "dry run launches nothing",
-			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 2); s.DryRun = true; return s },
-			check: func(t *testing.T, e *env, res LaunchResult) {
-				if !res.DryRun || len(res.Instances) != 0 || len(res.Pools) == 0 || res.HourlyCost <= 0 {
-					t.Errorf("dry run = %+v; want pools and a cost, no instances", res)
-				}
-				if !slices.IsSortedFunc(res.Pools, func(a, b Pool) int { return cmp.Compare(a.Price, b.Price) }) {
-					t.Errorf("pools not cheapest first: %v", res.Pools)
-				}
-				if n := len(e.simInstances()); n != 0 {
-					t.Errorf("awssim has %d instances after a dry run", n)
-				}
-			},
-		},
+	}
+}
+
+// launchPools are launches whose pools the spec or the prices narrow.
+func launchPools() []launchCase {
+	return []launchCase{
 		{
 			name: "cheapest pool exhausted, next pool used",
 			setup: func(t *testing.T, e *env) {
@@ -221,6 +339,60 @@ func TestLaunch(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "subnets place instances",
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 2)
+				s.Subnets = []string{e.simRegion().Subnets["us-east-1b"]}
+				return s
+			},
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				for _, in := range res.Instances {
+					if in.AZ != "us-east-1b" {
+						t.Errorf("instance %s in %s; want us-east-1b (the subnet's zone)", in.ID, in.AZ)
+					}
+				}
+				if len(res.Pools) != 2 || res.Pools[0].Subnet == "" {
+					t.Errorf("pools %v; want one per type in the subnet", res.Pools)
+				}
+			},
+		},
+		{
+			name: "zones limit pools",
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 2)
+				s.AvailabilityZones = []string{"us-east-1c"}
+				return s
+			},
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				for _, p := range res.Pools {
+					if p.AZ != "us-east-1c" {
+						t.Errorf("pool %v outside the zones asked for", p)
+					}
+				}
+			},
+		},
+		{
+			name: "max price skips dear pools",
+			spec: func(e *env) LaunchSpec {
+				s := e.spec("tokA", "k1", 1)
+				s.MaxPrice = 0.0001
+				return s
+			},
+			wantCode: apperr.PriceTooLow,
+			check: func(t *testing.T, e *env, res LaunchResult) {
+				if e.callCount("CreateFleet") != 0 {
+					t.Errorf("CreateFleet called although every pool is over maxPrice")
+				}
+			},
+		},
+	}
+}
+
+// launchCaps are launches that spot capacity or a price cap cuts short;
+// t is the test that prices the pools for a cap.
+func launchCaps(t *testing.T) []launchCase {
+	return []launchCase{
 		{
 			name:  "all spot exhausted, on-demand fallback",
 			setup: func(t *testing.T, e *env) { e.noSpot(t) },
@@ -263,68 +435,6 @@ func TestLaunch(t *testing.T) {
 			wantCode: apperr.CapacityUnavailable,
 		},
 		{
-			name: "throttled calls retried without duplicates",
-			setup: func(t *testing.T, e *env) {
-				for _, a := range []string{"CreateFleet", "DescribeInstances", "DescribeSpotPriceHistory", "CreateLaunchTemplate"} {
-					if err := e.sim.InjectFault(a, "RequestLimitExceeded", 1, 1); err != nil {
-						t.Fatal(err)
-					}
-				}
-			},
-			spec: func(e *env) LaunchSpec { return e.spec("tokA", "k1", 3) },
-			check: func(t *testing.T, e *env, res LaunchResult) {
-				if got := len(e.simInstances()); got != 3 || len(res.Instances) != 3 {
-					t.Errorf("awssim has %d, reply %d; want 3 and 3", got, len(res.Instances))
-				}
-				if e.callCount("CreateFleet") != 2 {
-					t.Errorf("CreateFleet sent %d times; want 2 (one throttled)", e.callCount("CreateFleet"))
-				}
-			},
-		},
-		{
-			name: "wait fills addresses",
-			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 1); s.Wait = true; return s },
-			check: func(t *testing.T, e *env, res LaunchResult) {
-				in := res.Instances[0]
-				if in.State != "running" || in.PrivateIP == "" || in.LaunchTime.IsZero() {
-					t.Errorf("instance %+v; want running with an address", in)
-				}
-			},
-		},
-		{
-			name: "subnets place instances",
-			spec: func(e *env) LaunchSpec {
-				s := e.spec("tokA", "k1", 2)
-				s.Subnets = []string{e.simRegion().Subnets["us-east-1b"]}
-				return s
-			},
-			check: func(t *testing.T, e *env, res LaunchResult) {
-				for _, in := range res.Instances {
-					if in.AZ != "us-east-1b" {
-						t.Errorf("instance %s in %s; want us-east-1b (the subnet's zone)", in.ID, in.AZ)
-					}
-				}
-				if len(res.Pools) != 2 || res.Pools[0].Subnet == "" {
-					t.Errorf("pools %v; want one per type in the subnet", res.Pools)
-				}
-			},
-		},
-		{
-			name: "zones limit pools",
-			spec: func(e *env) LaunchSpec {
-				s := e.spec("tokA", "k1", 2)
-				s.AvailabilityZones = []string{"us-east-1c"}
-				return s
-			},
-			check: func(t *testing.T, e *env, res LaunchResult) {
-				for _, p := range res.Pools {
-					if p.AZ != "us-east-1c" {
-						t.Errorf("pool %v outside the zones asked for", p)
-					}
-				}
-			},
-		},
-		{
 			name: "max total price caps the fleet",
 			spec: func(e *env) LaunchSpec {
 				s := e.spec("tokA", "k1", 5)
@@ -354,68 +464,6 @@ func TestLaunch(t *testing.T) {
 				}
 			},
 		},
-		{
-			name: "max price skips dear pools",
-			spec: func(e *env) LaunchSpec {
-				s := e.spec("tokA", "k1", 1)
-				s.MaxPrice = 0.0001
-				return s
-			},
-			wantCode: apperr.PriceTooLow,
-			check: func(t *testing.T, e *env, res LaunchResult) {
-				if e.callCount("CreateFleet") != 0 {
-					t.Errorf("CreateFleet called although every pool is over maxPrice")
-				}
-			},
-		},
-		{
-			name: "wait on a replay",
-			setup: func(t *testing.T, e *env) {
-				e.mustLaunch(t, e.spec("tokA", "k1", 1))
-			},
-			spec: func(e *env) LaunchSpec { s := e.spec("tokA", "k1", 1); s.Wait = true; return s },
-			check: func(t *testing.T, e *env, res LaunchResult) {
-				if !res.Replayed || res.Instances[0].State != "running" || res.Instances[0].Price <= 0 {
-					t.Errorf("replay with wait = %+v", res)
-				}
-			},
-		},
-		{
-			name: "user data over 16 KB",
-			spec: func(e *env) LaunchSpec {
-				s := e.spec("tokA", "k1", 1)
-				s.UserData = []byte("#!/bin/sh\n" + strings.Repeat("echo x\n", 2400))
-				return s
-			},
-			wantCode: apperr.Invalid,
-		},
-		{
-			name: "type not offered",
-			spec: func(e *env) LaunchSpec {
-				s := e.spec("tokA", "k1", 1)
-				s.InstanceTypes = []string{"zz9.huge"}
-				return s
-			},
-			wantCode: apperr.Invalid,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := mustEnv(t)
-			if tt.setup != nil {
-				tt.setup(t, e)
-			}
-			res, err := e.client.Launch(context.Background(), tt.spec(e))
-			if tt.wantCode != "" {
-				wantCode(t, err, tt.wantCode)
-			} else if err != nil {
-				t.Fatalf("Launch = %v", err)
-			}
-			if tt.check != nil {
-				tt.check(t, e, res)
-			}
-			e.checkTagged(t)
-		})
 	}
 }
 
