@@ -127,7 +127,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	if awsCode(err) == "IdempotentParameterMismatch" {
 		// Another replica (or an earlier try) holds this ClientToken with
 		// other tags (its request id, its expiry): that launch is ours.
-		return c.replayAfterMismatch(ctx, l.api, l.opt, l.spec, l.tmpl, err)
+		return l.replayAfterMismatch(ctx, err)
 	}
 	if err != nil {
 		return res, err
@@ -222,7 +222,7 @@ func (l *launch) admit(ctx context.Context) (res LaunchResult, done bool, err er
 		}
 	}
 	if !l.spec.DryRun {
-		if res, ok, err := l.c.replayBeforeLaunch(ctx, l.api, l.opt, l.spec, l.tmpl, live); err != nil || ok {
+		if res, ok, err := l.replayBeforeLaunch(ctx, live); err != nil || ok {
 			return res, true, err
 		}
 	}

@@ -22,7 +22,7 @@ func (l *launch) fallback(ctx context.Context, f *fleetCall, spot fleetResult, r
 	if missing <= 0 || !l.spec.OnDemandFallback || !spot.capacityShort {
 		return nil
 	}
-	od, err := l.c.onDemandFallback(ctx, f, l.spec, missing, res.Instances)
+	od, err := l.onDemandFallback(ctx, f, missing, res.Instances)
 	if err != nil && len(res.Instances) == 0 {
 		return err
 	}
@@ -195,4 +195,60 @@ func fallbackHint(spec LaunchSpec) string {
 // budget's spend ($0.0016800000000000005) is not sent or shown.
 func formatPrice(p float64) string {
 	return strconv.FormatFloat(math.Round(p*1e6)/1e6, 'f', -1, 64)
+}
+
+// onDemandFallback launches the count spot could not fill on-demand, in
+// the same pools, within MaxPrice (only types whose on-demand price is
+// known to be under it) and what MaxTotalPrice leaves after the spot part.
+// Its ClientToken is derived from the launch's, so it is idempotent too.
+func (l *launch) onDemandFallback(ctx context.Context, f *fleetCall, missing int, have []Instance) (fleetResult, error) {
+	spec := l.spec
+	var allowed []Pool
+	var skipped []string
+	for _, p := range f.pools {
+		od, known := f.onDemand(p.Type)
+		if spec.MaxPrice > 0 && (!known || od > spec.MaxPrice) {
+			if !contains(skipped, p.Type) {
+				skipped = append(skipped, p.Type)
+			}
+			continue
+		}
+		allowed = append(allowed, p)
+	}
+	if len(allowed) == 0 {
+		return fleetResult{}, apperr.New(apperr.CapacityUnavailable,
+			"no spot capacity in the pools tried (%s), and no allowed type is known to cost under maxPrice $%s on-demand", poolList(f.pools), formatPrice(spec.MaxPrice))
+	}
+	maxTotal := 0.0
+	if spec.MaxTotalPrice > 0 {
+		maxTotal = spec.MaxTotalPrice
+		for _, in := range have {
+			maxTotal -= in.Price.Dollars()
+		}
+		if maxTotal <= 0 {
+			return fleetResult{}, apperr.New(apperr.CapacityUnavailable, "spot used the whole maxTotalPrice; nothing left for on-demand fallback")
+		}
+	}
+	g := *f
+	g.pools = allowed
+	res, err := l.c.fleet(ctx, &g, fleetRequest{clientToken: ClientToken(spec.ClientToken, "on-demand"), count: missing, onDemand: true, maxTotal: maxTotal})
+	if err != nil {
+		return res, err
+	}
+	if len(skipped) > 0 {
+		res.warnings = append(res.warnings, fmt.Sprintf("on-demand fallback skipped %v: on-demand price unknown or over maxPrice", skipped))
+	}
+	if n := len(res.instances); n > 0 {
+		res.warnings = append(res.warnings, fmt.Sprintf("spot capacity was short: launched %d on-demand", n))
+	}
+	return res, nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
