@@ -13,22 +13,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
-// Task names.
+// The task names a policy's tasks rule lists (api declares them).
 const (
-	TaskLaunch    = "launch"
-	TaskTerminate = "terminate"
-	TaskStatus    = "status"
-	TaskPrice     = "price"
-	TaskCancel    = "cancel"
+	TaskLaunch    = api.TaskLaunch
+	TaskTerminate = api.TaskTerminate
+	TaskStatus    = api.TaskStatus
+	TaskPrice     = api.TaskPrice
+	TaskCancel    = api.TaskCancel
 )
 
-// AllTasks returns the tasks a policy may name.
-func AllTasks() []string {
-	return []string{TaskLaunch, TaskTerminate, TaskStatus, TaskPrice, TaskCancel}
-}
+// AllTasks returns the tasks a policy may name: every task.
+func AllTasks() []string { return api.Tasks() }
 
 // DefaultTasks returns what a policy that names no tasks allows.
 func DefaultTasks() []string {
