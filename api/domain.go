@@ -11,21 +11,6 @@ import (
 	"github.com/spotter-dev/spotter/money"
 )
 
-// The tasks a capability can run, as policies, requests and the command
-// language name them.
-const (
-	TaskLaunch    = "launch"
-	TaskTerminate = "terminate"
-	TaskStatus    = "status"
-	TaskPrice     = "price"
-	TaskCancel    = "cancel"
-)
-
-// Tasks returns every task, in the order people read them.
-func Tasks() []string {
-	return []string{TaskLaunch, TaskTerminate, TaskStatus, TaskPrice, TaskCancel}
-}
-
 // Tags spotter puts on what it launches. They are the only link between a
 // capability token and its instances: terminate, status, the reaper and
 // the launch ledger read nothing else.

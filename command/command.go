@@ -31,16 +31,14 @@ package command
 
 import (
 	"time"
-
-	"github.com/spotter-dev/spotter/api"
 )
 
-// Tasks a command can name: the tasks api declares, but cancel, plus Help.
+// Tasks a command can name. They match the policy's task names, plus Help.
 const (
-	Launch    = api.TaskLaunch
-	Status    = api.TaskStatus
-	Terminate = api.TaskTerminate
-	Price     = api.TaskPrice
+	Launch    = "launch"
+	Status    = "status"
+	Terminate = "terminate"
+	Price     = "price"
 	Help      = "help"
 )
 

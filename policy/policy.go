@@ -13,21 +13,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
-// The task names a policy's tasks rule lists (api declares them).
+// Task names.
 const (
-	TaskLaunch    = api.TaskLaunch
-	TaskTerminate = api.TaskTerminate
-	TaskStatus    = api.TaskStatus
-	TaskPrice     = api.TaskPrice
-	TaskCancel    = api.TaskCancel
+	TaskLaunch    = "launch"
+	TaskTerminate = "terminate"
+	TaskStatus    = "status"
+	TaskPrice     = "price"
+	TaskCancel    = "cancel"
 )
 
-// AllTasks returns the tasks a policy may name: every task.
-func AllTasks() []string { return api.Tasks() }
+// AllTasks returns the tasks a policy may name.
+func AllTasks() []string {
+	return []string{TaskLaunch, TaskTerminate, TaskStatus, TaskPrice, TaskCancel}
+}
 
 // DefaultTasks returns what a policy that names no tasks allows.
 func DefaultTasks() []string {
