@@ -42,9 +42,9 @@ func TestCredentialsRedacted(t *testing.T) {
 	}
 }
 
-// MaskKey keeps the first and last four characters of an id of at least
-// twelve, and shows a shorter one as an ellipsis only.
-func TestMaskKey(t *testing.T) {
+// Credentials show the first and last four characters of a key id of at
+// least twelve, and a shorter one as an ellipsis only.
+func TestCredentialsMaskKey(t *testing.T) {
 	tests := []struct{ name, id, want string }{
 		{name: "long", id: "AKIAIOSFODNN7EXAMPLE", want: "AKIA…MPLE"},
 		{name: "at the limit", id: "AKIAIOSFODNN", want: "AKIA…ODNN"},
@@ -53,8 +53,9 @@ func TestMaskKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := MaskKey(tt.id); got != tt.want {
-				t.Errorf("MaskKey(%q) = %q; want %q", tt.id, got, tt.want)
+			got := Credentials{AccessKeyID: tt.id, SecretAccessKey: "secret"}.String()
+			if want := "Credentials{accessKeyId:" + tt.want + " roleArn:}"; got != want {
+				t.Errorf("Credentials{%q}.String() = %q; want %q", tt.id, got, want)
 			}
 		})
 	}

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/secrets"
@@ -195,7 +194,7 @@ func (r *Registry) enroll(name, id string) (*TOTPEnrolment, error) {
 }
 
 func credentialRef(c *CredentialsInput) CredentialRef {
-	ref := CredentialRef{Type: "keys", AccessKeyID: api.MaskKey(c.AccessKeyID), RoleARN: c.RoleARN}
+	ref := CredentialRef{Type: "keys", AccessKeyID: maskKey(c.AccessKeyID), RoleARN: c.RoleARN}
 	if c.RoleARN != "" {
 		ref.Type = "role"
 	}

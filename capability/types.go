@@ -142,3 +142,14 @@ type signingSecret struct {
 // Credentials are a token's decrypted AWS credentials, for one call only
 // (api declares them, with their redaction).
 type Credentials = api.Credentials
+
+// maskKey shows an access key id as AKIA…WXYZ: enough to recognise it.
+func maskKey(k string) string {
+	if len(k) < 12 {
+		if k == "" {
+			return ""
+		}
+		return "…"
+	}
+	return k[:4] + "…" + k[len(k)-4:]
+}
