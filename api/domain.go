@@ -107,7 +107,7 @@ type Credentials struct {
 
 // String is the fmt form, redacted.
 func (c Credentials) String() string {
-	return "Credentials{accessKeyId:" + maskKey(c.AccessKeyID) + " roleArn:" + c.RoleARN + "}"
+	return "Credentials{accessKeyId:" + MaskKey(c.AccessKeyID) + " roleArn:" + c.RoleARN + "}"
 }
 
 // GoString keeps %#v redacted too.
@@ -115,17 +115,5 @@ func (c Credentials) GoString() string { return c.String() }
 
 // LogValue keeps secrets out of logs even if Credentials are logged by mistake.
 func (c Credentials) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("accessKeyId", maskKey(c.AccessKeyID)), slog.String("roleArn", c.RoleARN))
-}
-
-// maskKey shows an access key id as AKIA…WXYZ: enough to recognise it,
-// too little to use it. An id too short to mask shows as an ellipsis.
-func maskKey(k string) string {
-	if len(k) < 12 {
-		if k == "" {
-			return ""
-		}
-		return "…"
-	}
-	return k[:4] + "…" + k[len(k)-4:]
+	return slog.GroupValue(slog.String("accessKeyId", MaskKey(c.AccessKeyID)), slog.String("roleArn", c.RoleARN))
 }

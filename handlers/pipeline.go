@@ -121,7 +121,7 @@ func (d TaskDeps) check(ctx context.Context, g *guarded, reserve func() (func(),
 	if g.region, err = g.tok.Policy.Check(g.req); err != nil {
 		return err
 	}
-	if g.req.Task == policy.TaskLaunch {
+	if g.req.Task == api.TaskLaunch {
 		// Everything the policy can decide without AWS, before MFA spends a code.
 		if g.launch, err = g.tok.Policy.ResolveLaunch(g.req, api.Usage{}); err != nil {
 			return err

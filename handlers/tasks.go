@@ -19,7 +19,6 @@ import (
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/inflight"
-	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/spot"
 )
 
@@ -84,7 +83,9 @@ func (d TaskDeps) serve(c echo.Context, raw string) error {
 	if err != nil {
 		return err
 	}
-	return reply(c, http.StatusOK, d.replyBody(g, res))
+	out := d.replyBody(g, res)
+	out.Code = http.StatusOK
+	return c.JSON(out.Code, out)
 }
 
 // run calls AWS for a guarded task with a session made for it alone.
@@ -94,7 +95,7 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		return Result{}, err
 	}
 	mfa := spot.MFA{}
-	if g.tok.MFA.Type == capability.MFAAWS {
+	if g.tok.MFA.Type == api.MFAAWS {
 		mfa = spot.MFA{SerialNumber: g.tok.MFA.SerialNumber, Code: g.task.MFACode}
 	}
 	sess, err := d.Spot.Session(ctx, g.tok.ID, creds, mfa, g.region)
@@ -106,20 +107,20 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		return Result{}, err
 	}
 	switch g.req.Task {
-	case policy.TaskLaunch:
+	case api.TaskLaunch:
 		r, err := d.launch(ctx, g, sess)
 		return Result{Launch: r}, err
-	case policy.TaskTerminate:
+	case api.TaskTerminate:
 		r, err := d.Spot.Terminate(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs, g.req.All)
 		d.Inflight.Ended(ctx, g.tok.ID, r.Terminated)
 		return Result{Terminate: &r}, err
-	case policy.TaskStatus:
+	case api.TaskStatus:
 		r, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs)
 		return Result{Status: &r}, err
-	case policy.TaskPrice:
+	case api.TaskPrice:
 		r, err := d.price(ctx, g, sess)
 		return Result{Price: r}, err
-	case policy.TaskCancel:
+	case api.TaskCancel:
 		r, err := d.Spot.Cancel(ctx, sess, g.region, g.tok.ID)
 		return Result{Cancel: &r}, err
 	}
@@ -164,9 +165,16 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		Launch: l, Credentials: sess, TokenID: g.tok.ID, ClientToken: clientToken,
 		RequestID: g.requestID, Wait: g.task.Wait,
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
-		Admit: func(others []spot.Instance) (float64, error) {
+		AdmitCounts: true,
+		Admit: func([]spot.Instance) (float64, error) {
 			var fleetCap float64
-			tk, err := d.Inflight.Admit(ctx, g.tok.ID, clientToken, others, func(u inflight.Counted) (inflight.Claim, error) {
+			// The ledger keeps the token's count (per region, priced, as a
+			// policy may gain a spend cap) and lists its instances only
+			// when it must (AdmitCounts: others is this launch's own).
+			live := func(ctx context.Context) ([]api.Instance, error) {
+				return d.Spot.Live(ctx, sess, l.Region, g.tok.ID, true)
+			}
+			tk, err := d.Inflight.AdmitListing(ctx, g.tok.ID, clientToken, l.Region, live, func(u inflight.Counted) (inflight.Claim, error) {
 				fleetCap = 0
 				usage := u.Usage
 				if err := pol.CheckUsage(l, usage); err != nil {

@@ -45,6 +45,10 @@ type LaunchSpec struct {
 	// AdmitPrices: Admit needs the instances' current prices.
 	Admit       func(others []Instance) (maxTotalPrice float64, err error)
 	AdmitPrices bool
+	// AdmitCounts: Admit counts the token's instances itself (a ledger
+	// keeping its count, listed by Client.Live when needed), so Launch
+	// lists only this launch's own, for a retry, and others is empty.
+	AdmitCounts bool
 	// MaxTotalPriceRule names the policy rule a total price cap comes from
 	// (maxHourlySpend): a cap too small for one instance is then refused as
 	// that rule, policy_denied, not as a lack of capacity.
@@ -217,7 +221,7 @@ func (l *launch) lookupPools(ctx context.Context) <-chan pricedPools {
 func (l *launch) admit(ctx context.Context) (res LaunchResult, done bool, err error) {
 	var live []Instance
 	if l.spec.Admit != nil {
-		if live, err = l.c.live(ctx, l.api, l.opt, l.od, l.spec.TokenID, l.spec.AdmitPrices); err != nil {
+		if live, err = l.c.admitList(ctx, l.api, l.opt, l.od, l.spec); err != nil {
 			return LaunchResult{}, true, err
 		}
 	}
