@@ -32,9 +32,9 @@ func (e EC2) Instance(ctx context.Context, p pool.Pool, id string) (Instance, bo
 	if err != nil {
 		return Instance{}, false, err
 	}
-	in, tags, found, err := e.Spot.Describe(ctx, sess, p.Region, p.TokenID, id)
+	in, found, err := e.Spot.Describe(ctx, sess, p.Region, p.TokenID, id)
 	if err != nil || !found {
 		return Instance{}, false, err
 	}
-	return Instance{ID: in.ID, Type: in.Type, State: in.State, LaunchTime: in.LaunchTime, Tags: tags}, true, nil
+	return Instance{ID: in.ID, Type: in.Type, State: in.State, LaunchTime: in.LaunchTime, Tags: in.Tags}, true, nil
 }
