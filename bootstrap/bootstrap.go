@@ -65,11 +65,22 @@ type Instances interface {
 	Instance(ctx context.Context, p pool.Pool, id string) (in Instance, found bool, err error)
 }
 
+// Minter makes secrets at the moment of the hand-off, for one instance: a
+// GitHub just-in-time runner config (generate-jitconfig, named after the
+// instance), a short-lived registration token. What it returns is added to
+// the pool-wide secrets of that instance's one answer and stored nowhere.
+// A failure is the server's (5xx) and uses up nothing.
+type Minter interface {
+	Mint(ctx context.Context, p pool.Pool, instanceID string) (map[string]string, error)
+}
+
 // Config wires a Service.
 type Config struct {
 	Store     secrets.Store
 	Pools     Pools
 	Instances Instances
+	// Minter, if set, adds per-instance secrets at the hand-off.
+	Minter Minter
 	// IdentityCerts verify the signed instance identity document (RSA
 	// SHA-256 over the document, EC2's /signature). With none, spotter
 	// relies on DescribeInstances alone and asks for no document.
@@ -91,6 +102,7 @@ type Service struct {
 	store     secrets.Store
 	pools     Pools
 	instances Instances
+	minter    Minter
 	certs     []*x509.Certificate
 	public    string
 	serverCA  string
@@ -116,7 +128,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{store: cfg.Store, pools: cfg.Pools, instances: cfg.Instances, certs: cfg.IdentityCerts,
+	return &Service{store: cfg.Store, pools: cfg.Pools, instances: cfg.Instances, minter: cfg.Minter, certs: cfg.IdentityCerts,
 		public: strings.TrimRight(cfg.PublicURL, "/"), serverCA: strings.TrimSpace(string(cfg.ServerCA)), log: cfg.Logger, audit: cfg.Audit, now: cfg.Now}, nil
 }
 

@@ -1,6 +1,7 @@
 package bootstrap_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -384,5 +385,56 @@ func TestSweep(t *testing.T) {
 	}
 	if keys, _ := f.st.List(bg, bootstrap.CredentialPrefix); len(keys) != 1 {
 		t.Errorf("left %v; want the newer one", keys)
+	}
+}
+
+// fakeMinter mints a JIT config per instance, or fails.
+type fakeMinter struct {
+	err   error
+	calls []string
+}
+
+func (m *fakeMinter) Mint(_ context.Context, p pool.Pool, id string) (map[string]string, error) {
+	m.calls = append(m.calls, id)
+	if m.err != nil {
+		return nil, m.err
+	}
+	return map[string]string{"jit-config": "CANARY-jit-" + p.Name + "-" + id}, nil
+}
+
+// TestMinter: a minted secret is in the one answer and nowhere stored; a
+// mint that fails is a server error that uses up nothing.
+func TestMinter(t *testing.T) {
+	f := newFixture(t, backends()["embedded"], false)
+	f.setCanaries(t)
+	m := &fakeMinter{err: apperr.New(apperr.Unavailable, "GitHub did not answer")}
+	svc, err := bootstrap.New(bootstrap.Config{Store: f.st, Pools: f.pools, Instances: f.ec2, Minter: m, PublicURL: "https://spotter.test", Now: f.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ud, err := svc.Issue(bg, ciPool(), bootstrap.Launch{ClientToken: launchCT, Capacity: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := credRE.FindStringSubmatch(string(ud))[1]
+	const id = "i-0123456789abcdef0"
+	f.launched(id, launchCT, f.clk.Now())
+	if _, err := svc.Redeem(bg, bootstrap.Request{Credential: cred, InstanceID: id}); apperr.Code(err) != apperr.Unavailable {
+		t.Fatalf("failing mint: %v; want %s", err, apperr.Unavailable)
+	}
+	m.err = nil
+	g, err := svc.Redeem(bg, bootstrap.Request{Credential: cred, InstanceID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "CANARY-jit-" + poolName + "-" + id
+	if g.Secrets["jit-config"] != want || g.Secrets["agent-token"] != canaries["agent-token"] {
+		t.Errorf("grant secrets = %v", g.Secrets)
+	}
+	if strings.Contains(f.rawStore(t)+f.logs.String(), want) {
+		t.Error("the minted secret was stored or logged")
+	}
+	if len(m.calls) != 2 {
+		t.Errorf("mint calls %v; want 2", m.calls)
 	}
 }

@@ -140,6 +140,17 @@ func (s *Service) redeem(ctx context.Context, req Request) (Grant, string, error
 	if err != nil {
 		return Grant{Pool: p.Name}, "", err
 	}
+	// Minted before the burn: a mint that fails uses nothing up, and only
+	// a rival call for the same instance (which loses the burn) wastes one.
+	if s.minter != nil {
+		minted, err := s.minter.Mint(ctx, p, req.InstanceID)
+		if err != nil {
+			return Grant{Pool: p.Name}, "", err
+		}
+		for k, v := range minted {
+			vals[secretKey("", k)] = v
+		}
+	}
 	if reason, err := s.burn(ctx, key, req.InstanceID); reason != "" || err != nil {
 		return Grant{Pool: p.Name}, reason, err
 	}
