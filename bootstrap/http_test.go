@@ -89,18 +89,19 @@ func TestHandOffOverHTTP(t *testing.T) {
 		"empty object":      `{}`,
 		"identity of other": strings.Replace(body(cred, other), other, id, 1),
 	}
-	var first string
-	for name, b := range refusals {
-		code, _, out := w.post(t, b, "application/json")
-		if code != http.StatusUnauthorized || strings.Contains(out, canary) {
-			t.Errorf("%s: %d %s", name, code, out)
-		}
-		if first == "" {
-			first = out
-		} else if out != first {
-			t.Errorf("%s: refusal %s differs from %s", name, out, first)
-		}
+	w.checkRefusals(t, refusals, canary)
+	if code, out := w.admin(t, http.MethodGet, "/v1/pools/ci/secrets", ""); code != http.StatusOK || strings.Contains(out, canary) || !strings.Contains(out, `"agent-token"`) {
+		t.Errorf("list: %d %s", code, out)
 	}
+	if strings.Contains(w.logs.String(), canary) || strings.Contains(w.logs.String(), cred) {
+		t.Error("the log holds the secret or the credential")
+	}
+}
+
+// TestHandOffNotARequest: what is not a hand-off request at all is 400 or
+// 415, before any credential is looked at.
+func TestHandOffNotARequest(t *testing.T) {
+	w := newWorld(t)
 	if code, _, out := w.post(t, `{"credential":`, "application/json"); code != http.StatusBadRequest {
 		t.Errorf("bad JSON: %d %s", code, out)
 	}
@@ -110,10 +111,22 @@ func TestHandOffOverHTTP(t *testing.T) {
 	if code, _, out := w.post(t, "credential=x", "application/x-www-form-urlencoded"); code != http.StatusUnsupportedMediaType {
 		t.Errorf("form: %d %s", code, out)
 	}
-	if code, out := w.admin(t, http.MethodGet, "/v1/pools/ci/secrets", ""); code != http.StatusOK || strings.Contains(out, canary) || !strings.Contains(out, `"agent-token"`) {
-		t.Errorf("list: %d %s", code, out)
-	}
-	if strings.Contains(w.logs.String(), canary) || strings.Contains(w.logs.String(), cred) {
-		t.Error("the log holds the secret or the credential")
+}
+
+// checkRefusals posts each body and wants the same 401 for all, without
+// the canary.
+func (w *world) checkRefusals(t *testing.T, bodies map[string]string, canary string) {
+	t.Helper()
+	var first string
+	for name, b := range bodies {
+		code, _, out := w.post(t, b, "application/json")
+		if code != http.StatusUnauthorized || strings.Contains(out, canary) {
+			t.Errorf("%s: %d %s", name, code, out)
+		}
+		if first == "" {
+			first = out
+		} else if out != first {
+			t.Errorf("%s: refusal %s differs from %s", name, out, first)
+		}
 	}
 }

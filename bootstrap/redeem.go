@@ -12,6 +12,7 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/pool"
+	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
 )
 
@@ -99,8 +100,8 @@ func scopedCount(m map[string]map[string]string) int {
 }
 
 // redeem returns the grant, or a refusal reason, or an error that is not
-// the caller's (the store or EC2 did not answer): that one is retryable
-// and burns nothing.
+// the caller's (the store, EC2 or a Minter did not answer): that one is
+// retryable and burns nothing.
 func (s *Service) redeem(ctx context.Context, req Request) (Grant, string, error) {
 	if !credentialRE.MatchString(req.Credential) || !instanceIDRE.MatchString(req.InstanceID) {
 		return Grant{}, "malformed", nil
@@ -110,51 +111,85 @@ func (s *Service) redeem(ctx context.Context, req Request) (Grant, string, error
 	if reason != "" || err != nil {
 		return Grant{}, reason, err
 	}
-	rec, err := s.pools.Get(ctx, cred.Pool)
-	switch {
-	case apperr.Code(err) == apperr.NotFound:
-		return Grant{}, "pool_gone", nil
-	case err != nil:
-		return Grant{}, "", err
-	case rec.DeletedAt != nil || rec.Incarnation != cred.Incarnation || rec.Pool.TokenID != cred.TokenID || rec.Pool.Bootstrap == "":
-		return Grant{Pool: cred.Pool}, "pool_changed", nil
+	rec, reason, err := s.checkPool(ctx, cred)
+	if reason != "" || err != nil {
+		return Grant{Pool: cred.Pool}, reason, err
 	}
 	p := rec.Pool
 	if reason := s.checkIdentity(req, p, cred); reason != "" {
 		return Grant{Pool: p.Name}, reason, nil
 	}
-	in, found, err := s.instances.Instance(ctx, p, req.InstanceID)
-	switch {
-	case err != nil:
-		return Grant{Pool: p.Name}, "", err
-	case !found:
-		return Grant{Pool: p.Name}, "no_instance", nil
-	case in.State != "pending" && in.State != "running":
-		return Grant{Pool: p.Name}, "not_running", nil
-	case in.Tags[tagPool] != p.Name || in.Tags[tagToken] != p.TokenID || in.Tags[tagClientToken] != cred.ClientToken:
-		return Grant{Pool: p.Name}, "wrong_tags", nil
-	case in.LaunchTime.Before(cred.IssuedAt.Add(-launchSkew)) || in.LaunchTime.After(cred.ExpiresAt):
-		return Grant{Pool: p.Name}, "launch_window", nil
+	in, reason, err := s.checkInstance(ctx, p, cred, req.InstanceID)
+	if reason != "" || err != nil {
+		return Grant{Pool: p.Name}, reason, err
 	}
-	_, vals, _, err := s.load(ctx, p.Name, rec.Incarnation, true)
+	vals, err := s.secretsFor(ctx, p, rec.Incarnation, req.InstanceID)
 	if err != nil {
 		return Grant{Pool: p.Name}, "", err
 	}
-	// Minted before the burn: a mint that fails uses nothing up, and only
-	// a rival call for the same instance (which loses the burn) wastes one.
+	if reason, err := s.burn(ctx, key, req.InstanceID); reason != "" || err != nil {
+		return Grant{Pool: p.Name}, reason, err
+	}
+	return newGrant(p, req.InstanceID, in.Type, vals), "", nil
+}
+
+// checkPool refuses a credential whose pool is gone, deleting, created
+// again, moved to another token or no longer bootstrapped.
+func (s *Service) checkPool(ctx context.Context, cred credential) (pools.Record, string, error) {
+	rec, err := s.pools.Get(ctx, cred.Pool)
+	switch {
+	case apperr.Code(err) == apperr.NotFound:
+		return rec, "pool_gone", nil
+	case err != nil:
+		return rec, "", err
+	case rec.DeletedAt != nil || rec.Incarnation != cred.Incarnation || rec.Pool.TokenID != cred.TokenID || rec.Pool.Bootstrap == "":
+		return rec, "pool_changed", nil
+	}
+	return rec, "", nil
+}
+
+// checkInstance asks EC2 whether id is one of the launch's instances,
+// alive and launched within the credential's window.
+func (s *Service) checkInstance(ctx context.Context, p pool.Pool, cred credential, id string) (Instance, string, error) {
+	in, found, err := s.instances.Instance(ctx, p, id)
+	switch {
+	case err != nil:
+		return in, "", err
+	case !found:
+		return in, "no_instance", nil
+	case in.State != "pending" && in.State != "running":
+		return in, "not_running", nil
+	case in.Tags[tagPool] != p.Name || in.Tags[tagToken] != p.TokenID || in.Tags[tagClientToken] != cred.ClientToken:
+		return in, "wrong_tags", nil
+	case in.LaunchTime.Before(cred.IssuedAt.Add(-launchSkew)) || in.LaunchTime.After(cred.ExpiresAt):
+		return in, "launch_window", nil
+	}
+	return in, "", nil
+}
+
+// secretsFor opens the pool's secrets and adds what the Minter makes for
+// this instance. Minted before the burn: a mint that fails uses nothing
+// up, and only a rival call for the same instance (which loses the burn)
+// wastes one.
+func (s *Service) secretsFor(ctx context.Context, p pool.Pool, incarnation, id string) (map[string]string, error) {
+	_, vals, _, err := s.load(ctx, p.Name, incarnation, true)
+	if err != nil {
+		return nil, err
+	}
 	if s.minter != nil {
-		minted, err := s.minter.Mint(ctx, p, req.InstanceID)
+		minted, err := s.minter.Mint(ctx, p, id)
 		if err != nil {
-			return Grant{Pool: p.Name}, "", err
+			return nil, err
 		}
 		for k, v := range minted {
 			vals[secretKey("", k)] = v
 		}
 	}
-	if reason, err := s.burn(ctx, key, req.InstanceID); reason != "" || err != nil {
-		return Grant{Pool: p.Name}, reason, err
-	}
-	g := Grant{Pool: p.Name, InstanceID: req.InstanceID, Template: p.Bootstrap, Agents: agents(p, in.Type),
+	return vals, nil
+}
+
+func newGrant(p pool.Pool, id, itype string, vals map[string]string) Grant {
+	g := Grant{Pool: p.Name, InstanceID: id, Template: p.Bootstrap, Agents: agents(p, itype),
 		TerminateAfterJob: p.TerminateAfterJob, Labels: p.Labels, Secrets: map[string]string{}, Scoped: map[string]map[string]string{}}
 	for k, v := range vals {
 		scope, name, _ := strings.Cut(k, "\x00")
@@ -167,7 +202,7 @@ func (s *Service) redeem(ctx context.Context, req Request) (Grant, string, error
 		}
 		g.Scoped[scope][name] = v
 	}
-	return g, "", nil
+	return g
 }
 
 // readCredential loads a credential and refuses it if it cannot serve

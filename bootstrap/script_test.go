@@ -179,15 +179,7 @@ func TestTemplatesUnderSh(t *testing.T) {
 			if _, err := w.pools.Create(bg, p); err != nil {
 				t.Fatal(err)
 			}
-			for name, v := range tc.secrets {
-				body, _ := json.Marshal(api.PoolSecretRequest{Value: v})
-				if code, out := w.admin(t, http.MethodPut, "/v1/pools/ci/secrets/"+name, string(body)); code != http.StatusOK || strings.Contains(out, v) {
-					t.Fatalf("set %s: %d %s", name, code, out)
-				}
-			}
-			if code, out := w.admin(t, http.MethodPut, "/v1/pools/ci/secrets/env.NPM_TOKEN?scope=pipeline/web", `{"value":"CANARY-scoped"}`); code != http.StatusOK {
-				t.Fatalf("set scoped: %d %s", code, out)
-			}
+			w.setSecrets(t, "ci", tc.secrets)
 			rec, _ := w.pools.Get(bg, "ci")
 			ud, err := w.boot.Issue(bg, rec.Pool, bootstrap.Launch{ClientToken: "sp-script-launch", Capacity: 4})
 			if err != nil {
@@ -195,29 +187,8 @@ func TestTemplatesUnderSh(t *testing.T) {
 			}
 			id := w.launch(t, "ci", "c6i.2xlarge", "sp-script-launch")
 
-			dir := t.TempDir()
-			bin, out, runner := filepath.Join(dir, "bin"), filepath.Join(dir, "calls"), filepath.Join(dir, "runner")
-			for _, d := range []string{bin, runner} {
-				if err := os.Mkdir(d, 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-			stub(t, filepath.Join(bin, "buildkite-agent"), out)
-			stub(t, filepath.Join(bin, "generic-worker"), out)
-			stub(t, filepath.Join(runner, "config.sh"), out)
-			stub(t, filepath.Join(runner, "run.sh"), out)
-			udPath := filepath.Join(dir, "user-data")
-			if err := os.WriteFile(udPath, ud, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			sdir := filepath.Join(dir, "etc-spotter")
-			run := func() (string, error) {
-				cmd := exec.Command("/bin/sh", udPath)
-				cmd.Env = []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "HOME=" + dir, "SPOTTER_DIR=" + sdir,
-					"SPOTTER_IMDS=" + w.sim.URL + "/_sim/imds/" + id, "SPOTTER_POWEROFF=touch " + filepath.Join(dir, "poweroff"), "RUNNER_DIR=" + runner}
-				b, err := cmd.CombinedOutput()
-				return string(b), err
-			}
+			inst := newInstance(t, w, id, ud)
+			dir, sdir, out, run := inst.dir, inst.etc, inst.calls, inst.run
 			if o, err := run(); err != nil {
 				t.Fatalf("script: %v\n%s\n%s", err, o, w.logs.String())
 			}
@@ -284,4 +255,54 @@ func checkSecretFile(t *testing.T, path, want string) {
 	if b, _ := os.ReadFile(path); string(b) != want {
 		t.Errorf("%s = %q; want %q", path, b, want)
 	}
+}
+
+// setSecrets sets a pool's secrets through the admin API (and one scoped
+// to pipeline/web), checking no reply shows a value.
+func (w *world) setSecrets(t *testing.T, poolName string, secrets map[string]string) {
+	t.Helper()
+	for name, v := range secrets {
+		body, _ := json.Marshal(api.PoolSecretRequest{Value: v})
+		if code, out := w.admin(t, http.MethodPut, "/v1/pools/"+poolName+"/secrets/"+name, string(body)); code != http.StatusOK || strings.Contains(out, v) {
+			t.Fatalf("set %s: %d %s", name, code, out)
+		}
+	}
+	if code, out := w.admin(t, http.MethodPut, "/v1/pools/"+poolName+"/secrets/env.NPM_TOKEN?scope=pipeline/web", `{"value":"CANARY-scoped"}`); code != http.StatusOK {
+		t.Fatalf("set scoped: %d %s", code, out)
+	}
+}
+
+// instance is a directory standing in for an instance's file system: the
+// user data, stub agents on PATH (and a stub runner dir), /etc/spotter.
+type instance struct {
+	dir, etc, calls string
+	run             func() (string, error)
+}
+
+func newInstance(t *testing.T, w *world, id string, ud []byte) instance {
+	t.Helper()
+	dir := t.TempDir()
+	bin, out, runner := filepath.Join(dir, "bin"), filepath.Join(dir, "calls"), filepath.Join(dir, "runner")
+	for _, d := range []string{bin, runner} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stub(t, filepath.Join(bin, "buildkite-agent"), out)
+	stub(t, filepath.Join(bin, "generic-worker"), out)
+	stub(t, filepath.Join(runner, "config.sh"), out)
+	stub(t, filepath.Join(runner, "run.sh"), out)
+	udPath := filepath.Join(dir, "user-data")
+	if err := os.WriteFile(udPath, ud, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sdir := filepath.Join(dir, "etc-spotter")
+	run := func() (string, error) {
+		cmd := exec.Command("/bin/sh", udPath)
+		cmd.Env = []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "HOME=" + dir, "SPOTTER_DIR=" + sdir,
+			"SPOTTER_IMDS=" + w.sim.URL + "/_sim/imds/" + id, "SPOTTER_POWEROFF=touch " + filepath.Join(dir, "poweroff"), "RUNNER_DIR=" + runner}
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	return instance{dir: dir, etc: sdir, calls: out, run: run}
 }
