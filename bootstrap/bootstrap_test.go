@@ -263,7 +263,13 @@ func TestHostile(t *testing.T) {
 			c.doc, c.sig = f.sig.sign(t, id, "us-east-1", f.clk.Now())
 			f.clk.Add(time.Second)
 			tc.setup(t, f, &c)
+			before := f.ec2.calls
 			g, err := f.svc.Redeem(bg, bootstrap.Request{Credential: c.cred, InstanceID: c.id, Document: c.doc, Signature: c.sig, Remote: "198.51.100.7"})
+			// What the store or the document refuses never reaches EC2.
+			asked := f.ec2.calls - before
+			if early := !strings.Contains("no_instance not_running wrong_tags launch_window", tc.reason); early && asked != 0 || !early && asked != 1 {
+				t.Errorf("%d DescribeInstances for a %s refusal", asked, tc.reason)
+			}
 			if apperr.Code(err) != apperr.Unauth {
 				t.Fatalf("err = %v; want %s", err, apperr.Unauth)
 			}
