@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
@@ -94,8 +96,20 @@ type Config struct {
 	Logger   *slog.Logger
 	// Audit gets one event per hand-off, granted or refused.
 	Audit *slog.Logger
+	// Rate and Burst bound the hand-off calls that reach the store, on
+	// this replica (defaults 50/s, bursts of 500: a thousand instances
+	// booting at once, well-formed guesses flooding in). Past them: 429
+	// with Retry-After, which the templates' curl retries.
+	Rate  rate.Limit
+	Burst int
 	Now   func() time.Time
 }
+
+// Defaults of Config.Rate and Config.Burst.
+const (
+	DefaultRate  = 50
+	DefaultBurst = 500
+)
 
 // Service issues credentials, keeps pool secrets and makes the hand-off.
 type Service struct {
@@ -103,6 +117,7 @@ type Service struct {
 	pools     Pools
 	instances Instances
 	minter    Minter
+	limit     *rate.Limiter
 	certs     []*x509.Certificate
 	public    string
 	serverCA  string
@@ -128,7 +143,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{store: cfg.Store, pools: cfg.Pools, instances: cfg.Instances, minter: cfg.Minter, certs: cfg.IdentityCerts,
+	if cfg.Rate == 0 {
+		cfg.Rate, cfg.Burst = DefaultRate, DefaultBurst
+	}
+	return &Service{limit: rate.NewLimiter(cfg.Rate, max(1, cfg.Burst)), store: cfg.Store, pools: cfg.Pools, instances: cfg.Instances, minter: cfg.Minter, certs: cfg.IdentityCerts,
 		public: strings.TrimRight(cfg.PublicURL, "/"), serverCA: strings.TrimSpace(string(cfg.ServerCA)), log: cfg.Logger, audit: cfg.Audit, now: cfg.Now}, nil
 }
 

@@ -228,8 +228,8 @@ func TestHostile(t *testing.T) {
 		"unknown credential": {reason: "unknown", setup: func(t *testing.T, f *fixture, c *call) {
 			c.cred = "spb_" + strings.Repeat("a", 52)
 		}},
-		"malformed credential":  {reason: "malformed", setup: func(t *testing.T, f *fixture, c *call) { c.cred = c.cred + "'; rm -rf /" }},
-		"malformed instance id": {reason: "malformed", setup: func(t *testing.T, f *fixture, c *call) { c.id = "../i-0123" }},
+		"malformed credential":  {reason: "", setup: func(t *testing.T, f *fixture, c *call) { c.cred = c.cred + "'; rm -rf /" }},
+		"malformed instance id": {reason: "", setup: func(t *testing.T, f *fixture, c *call) { c.id = "../i-0123" }},
 		"pool deleted": {reason: "pool_changed", setup: func(t *testing.T, f *fixture, c *call) {
 			now := f.clk.Now()
 			f.pools.recs[poolName] = pools.Record{Pool: ciPool(), DeletedAt: &now}
@@ -267,7 +267,7 @@ func TestHostile(t *testing.T) {
 			g, err := f.svc.Redeem(bg, bootstrap.Request{Credential: c.cred, InstanceID: c.id, Document: c.doc, Signature: c.sig, Remote: "198.51.100.7"})
 			// What the store or the document refuses never reaches EC2.
 			asked := f.ec2.calls - before
-			if early := !strings.Contains("no_instance not_running wrong_tags launch_window", tc.reason); early && asked != 0 || !early && asked != 1 {
+			if early := tc.reason == "" || !strings.Contains("no_instance not_running wrong_tags launch_window", tc.reason); early && asked != 0 || !early && asked != 1 {
 				t.Errorf("%d DescribeInstances for a %s refusal", asked, tc.reason)
 			}
 			if apperr.Code(err) != apperr.Unauth {
@@ -276,8 +276,11 @@ func TestHostile(t *testing.T) {
 			if g.Secrets != nil || g.Scoped != nil {
 				t.Errorf("a refusal returned secrets: %+v", g)
 			}
-			if want := `"reason":"` + tc.reason + `"`; !strings.Contains(f.audit.String(), want) {
+			if want := `"reason":"` + tc.reason + `"`; tc.reason != "" && !strings.Contains(f.audit.String(), want) {
 				t.Errorf("audit lacks %s:\n%s", want, f.audit.String())
+			}
+			if tc.reason == "" && strings.Contains(f.audit.String(), `"outcome":"refused"`) {
+				t.Errorf("garbage was audited:\n%s", f.audit.String())
 			}
 			for _, cn := range allCanaries() {
 				if strings.Contains(err.Error()+f.audit.String()+f.logs.String(), cn) {
@@ -442,5 +445,36 @@ func TestMinter(t *testing.T) {
 	}
 	if len(m.calls) != 2 {
 		t.Errorf("mint calls %v; want 2", m.calls)
+	}
+}
+
+// TestRateLimit: Burst well-formed calls reach the store, the next is 429
+// with a Retry-After and no audit of a refusal; malformed ones are refused
+// before the limit and spend none of it; time refills it.
+func TestRateLimit(t *testing.T) {
+	f := newFixture(t, backends()["embedded"], false)
+	svc, err := bootstrap.New(bootstrap.Config{Store: f.st, Pools: f.pools, Instances: f.ec2, PublicURL: "https://spotter.test",
+		Now: f.clk.Now, Rate: 1, Burst: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guess := bootstrap.Request{Credential: "spb_" + strings.Repeat("c", 52), InstanceID: "i-0123456789abcdef0"}
+	for range 10 {
+		if _, err := svc.Redeem(bg, bootstrap.Request{Credential: "junk", InstanceID: "i-1"}); apperr.Code(err) != apperr.Unauth {
+			t.Fatalf("malformed: %v", err)
+		}
+	}
+	for i := range 3 {
+		if _, err := svc.Redeem(bg, guess); apperr.Code(err) != apperr.Unauth {
+			t.Fatalf("call %d of the burst: %v; want %s", i+1, err, apperr.Unauth)
+		}
+	}
+	_, err = svc.Redeem(bg, guess)
+	if apperr.Code(err) != apperr.RateLimited || apperr.RetryAfter(err) < time.Second {
+		t.Fatalf("past the burst: %v (retry after %s); want %s", err, apperr.RetryAfter(err), apperr.RateLimited)
+	}
+	f.clk.Add(time.Second)
+	if _, err := svc.Redeem(bg, guess); apperr.Code(err) != apperr.Unauth {
+		t.Fatalf("a second later: %v; want %s", err, apperr.Unauth)
 	}
 }

@@ -68,6 +68,15 @@ func refused() error {
 // event naming the reason.
 func (s *Service) Redeem(ctx context.Context, req Request) (Grant, error) {
 	g, reason, err := s.redeem(ctx, req)
+	// Garbage and calls past the rate are not audited one by one: they
+	// reach nothing, and the server's refusal log counts them without
+	// letting a flood write a line each.
+	switch {
+	case reason == "malformed":
+		return Grant{}, refused()
+	case apperr.Code(err) == apperr.RateLimited:
+		return Grant{}, err
+	}
 	attrs := []slog.Attr{slog.String("event", "bootstrap"), slog.String("remote", req.Remote)}
 	if instanceIDRE.MatchString(req.InstanceID) {
 		attrs = append(attrs, slog.String("instance_id", req.InstanceID))
@@ -105,6 +114,12 @@ func scopedCount(m map[string]map[string]string) int {
 func (s *Service) redeem(ctx context.Context, req Request) (Grant, string, error) {
 	if !credentialRE.MatchString(req.Credential) || !instanceIDRE.MatchString(req.InstanceID) {
 		return Grant{}, "malformed", nil
+	}
+	if r := s.limit.ReserveN(s.now(), 1); !r.OK() || r.DelayFrom(s.now()) > 0 {
+		wait := r.DelayFrom(s.now())
+		r.CancelAt(s.now())
+		return Grant{}, "", &apperr.Error{Code: apperr.RateLimited, RetryAfter: max(wait, time.Second),
+			Details: "spotter takes bootstrap calls at a bounded rate on each replica; retry after the Retry-After seconds"}
 	}
 	key := CredentialPrefix + hashOf(req.Credential)
 	cred, _, reason, err := s.readCredential(ctx, key, req.InstanceID)
