@@ -25,6 +25,6 @@ func BenchmarkHandOff(b *testing.B) {
 		if _, err := f.svc.Redeem(bg, bootstrap.Request{Credential: cred, InstanceID: id, Document: doc, Signature: sig}); err != nil {
 			b.Fatal(err)
 		}
-		f.clk.Add(time.Millisecond)
+		f.clk.Add(time.Second) // under the default rate, whatever b.N
 	}
 }
