@@ -1,0 +1,428 @@
+// Package reconcile keeps each pool at the size its demand asks for: on
+// every interval, and on every demand report, the replica holding a
+// pool's lease reads the pool's instances from EC2, asks pool.Decide, and
+// carries the decision out: the launch as one weighted CreateFleet whose
+// ClientToken comes from the decision's epoch, persisted before it is
+// sent, and only the ends Decide names.
+//
+// It depends on small interfaces (Pools, Lister, Launcher, Terminator)
+// that app fills with the pools registry and an AWS fleet (aws.go).
+package reconcile
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/internal/safe"
+	"github.com/spotter-dev/spotter/pool"
+	"github.com/spotter-dev/spotter/secrets"
+)
+
+// State is a pool as the store holds it.
+type State struct {
+	Pool        pool.Pool
+	Incarnation string
+	// Epoch counts the launches whose answer was recorded (pool.Input).
+	Epoch                     uint64
+	Demand                    pool.Demand // zero At: none reported yet
+	LastScaleOut, LastScaleIn time.Time
+	// Deleted: the pool drains; once no instance is left it is removed.
+	Deleted bool
+	// Instances are what the last decision recorded.
+	Instances []pool.Instance
+}
+
+// Commit is what a decision records in the pool's record.
+type Commit struct {
+	Incarnation string
+	// Epoch: the record's epoch moves from Epoch to Epoch+1 (a launch's
+	// answer recorded) when Advance is set; if the record's epoch is not
+	// Epoch, the commit is refused with ErrStale and changes nothing.
+	Epoch   uint64
+	Advance bool
+	// ScaledOut and ScaledIn, when not zero, become LastScaleOut/In.
+	ScaledOut, ScaledIn time.Time
+	// Instances are the pool's live instances as this decision saw them.
+	Instances []pool.Instance
+}
+
+// Apply is the rule every Pools keeps when it commits c to a pool's
+// record s: nothing of another incarnation, and an epoch that moves only
+// from the one the launch was decided at, once.
+func (s *State) Apply(c Commit) error {
+	if c.Incarnation != s.Incarnation || (c.Advance && c.Epoch != s.Epoch) {
+		return ErrStale
+	}
+	if c.Advance {
+		s.Epoch++
+	}
+	if !c.ScaledOut.IsZero() {
+		s.LastScaleOut = c.ScaledOut
+	}
+	if !c.ScaledIn.IsZero() {
+		s.LastScaleIn = c.ScaledIn
+	}
+	if c.Instances != nil {
+		s.Instances = c.Instances
+	}
+	return nil
+}
+
+// ErrStale: the pool changed under a commit (another incarnation, or
+// another replica moved its epoch).
+var ErrStale = errors.New("reconcile: the pool's record moved on")
+
+// Pools is where pools and their demand are read and decisions recorded.
+type Pools interface {
+	Names(ctx context.Context) ([]string, error)
+	Get(ctx context.Context, name string) (State, error)
+	// Commit applies c with check-and-set on the pool's record.
+	Commit(ctx context.Context, name string, c Commit) error
+	// Remove drops a deleted pool once it has no instance left.
+	Remove(ctx context.Context, name string) error
+}
+
+// Lister reads a pool's live instances from EC2.
+type Lister interface {
+	Instances(ctx context.Context, p pool.Pool, d pool.Demand) ([]pool.Instance, error)
+}
+
+// Launcher carries out a pending launch; a repeat of one finds the first
+// one's instances (ClientToken) and starts nothing.
+type Launcher interface {
+	Launch(ctx context.Context, p pool.Pool, l Pending) (Launched, error)
+}
+
+// Launched is what a launch started.
+type Launched struct {
+	Instances []string
+	Units     int
+	Replayed  bool
+	Warnings  []string
+}
+
+// Terminator ends instances of the pool.
+type Terminator interface {
+	Terminate(ctx context.Context, p pool.Pool, ids []string) ([]string, error)
+}
+
+// Config wires a Reconciler.
+type Config struct {
+	Pools      Pools
+	Lister     Lister
+	Launcher   Launcher
+	Terminator Terminator
+	// Store holds the leases (leases/pools/<name>).
+	Store Store
+	// Interval between passes; the lease lasts two, so a replica that
+	// stops renewing is taken over within three.
+	Interval time.Duration
+	Now      func() time.Time
+	Log      *slog.Logger // errors
+	Audit    *slog.Logger // one event per decision
+	// Observe, when set, is told each pass over a pool (metrics).
+	Observe func(Observation)
+	// Holder names this replica in leases; empty: a random id.
+	Holder string
+	// crashAfter, in tests, stops a launch at a point to play a crash.
+	crashAfter func(step string) error
+}
+
+// Observation is one pass over a pool, for metrics.
+type Observation struct {
+	Pool     string
+	Decision pool.Decision
+	Demand   pool.Demand
+	// Counts of the instances it saw, in capacity units.
+	Running, Booting, Idle, Busy int
+	HourlyCost                   float64
+	Launched                     int // instances started by this pass
+	Interrupted                  int // instances ended for an interruption notice
+}
+
+// Reconciler runs the passes.
+type Reconciler struct {
+	cfg    Config
+	lease  lease
+	notify chan string
+
+	mu   sync.Mutex
+	held map[string]*held // the leases this replica took, for Run to give up
+}
+
+// New returns a Reconciler; Run starts it.
+func New(cfg Config) *Reconciler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Audit == nil {
+		cfg.Audit = cfg.Log
+	}
+	if cfg.Holder == "" {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		cfg.Holder = hex.EncodeToString(b)
+	}
+	return &Reconciler{cfg: cfg, notify: make(chan string, 64), held: map[string]*held{},
+		lease: lease{st: cfg.Store, holder: cfg.Holder, ttl: 2 * cfg.Interval, now: cfg.Now}}
+}
+
+// Notify asks for a pass over the pool now (a demand report came in). It
+// never blocks: a burst of reports folds into the passes already asked.
+func (r *Reconciler) Notify(name string) {
+	select {
+	case r.notify <- name:
+	default:
+	}
+}
+
+// Run passes over every pool each interval, and over one pool when
+// notified, until ctx ends. A pass that panics is logged and the next
+// runs as usual.
+func (r *Reconciler) Run(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Interval)
+	defer t.Stop()
+	r.safePass(ctx, "")
+	for {
+		select {
+		case <-ctx.Done():
+			r.releaseAll()
+			return
+		case <-t.C:
+			r.safePass(ctx, "")
+		case name := <-r.notify:
+			r.safePass(ctx, name)
+		}
+	}
+}
+
+// releaseAll gives up this replica's leases as it stops, so another
+// replica takes its pools over at its next pass instead of two intervals
+// later. A lease renewed since by no one else is the only one released.
+func (r *Reconciler) releaseAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), secrets.DefaultTimeout)
+	defer cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, h := range r.held {
+		r.lease.release(ctx, h)
+		delete(r.held, name)
+	}
+}
+
+func (r *Reconciler) safePass(ctx context.Context, only string) {
+	var err error
+	func() {
+		defer safe.Recover(ctx, r.cfg.Log, "pool reconcile pass", &err)
+		err = r.Pass(ctx, only)
+	}()
+	if err != nil && ctx.Err() == nil {
+		r.cfg.Log.Error("pool reconcile pass", "error", err)
+	}
+}
+
+// Pass reconciles every pool (or only the one named) whose lease this
+// replica holds or can take.
+func (r *Reconciler) Pass(ctx context.Context, only string) error {
+	names := []string{only}
+	if only == "" {
+		var err error
+		if names, err = r.cfg.Pools.Names(ctx); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, name := range names {
+		if err := r.Reconcile(ctx, name); err != nil && !errors.Is(err, errLost) {
+			errs = append(errs, err)
+			r.cfg.Log.Warn("pool reconcile", "pool", name, "error", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Reconcile makes one decision for one pool under its lease and carries
+// it out. It returns errLost (wrapped) when another replica holds the pool.
+func (r *Reconciler) Reconcile(ctx context.Context, name string) error {
+	h, err := r.lease.acquire(ctx, name)
+	r.mu.Lock()
+	switch {
+	case err == nil:
+		r.held[name] = h
+	case errors.Is(err, errLost):
+		delete(r.held, name)
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	st, err := r.cfg.Pools.Get(ctx, name)
+	if apperr.Code(err) == apperr.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p := st.Pool
+	if st.Deleted {
+		p.Draining = true
+	}
+	// A launch decided but not seen answered is carried out first, as
+	// decided: its epoch is still the record's.
+	if pd := h.rec.Pending; pd != nil {
+		if pd.Incarnation == st.Incarnation && pd.Epoch == st.Epoch {
+			return r.launch(ctx, h, st, *pd, nil)
+		}
+		if err := r.lease.setPending(ctx, h, nil); err != nil {
+			return err
+		}
+	}
+	ins, err := r.cfg.Lister.Instances(ctx, p, st.Demand)
+	if err != nil {
+		return err
+	}
+	now := r.cfg.Now()
+	in := pool.Input{Pool: p, Demand: st.Demand, Instances: ins, Now: now,
+		LastScaleOut: st.LastScaleOut, LastScaleIn: st.LastScaleIn, Incarnation: st.Incarnation, Epoch: st.Epoch}
+	d := pool.Decide(in)
+	obs := observe(name, in, d)
+	r.audit(ctx, in, d)
+	c := Commit{Incarnation: st.Incarnation, Epoch: st.Epoch, Instances: ins}
+	if len(d.End) > 0 {
+		ids := make([]string, len(d.End))
+		for i, e := range d.End {
+			ids[i] = e.ID
+		}
+		if _, err := r.cfg.Terminator.Terminate(ctx, p, ids); err != nil {
+			r.report(obs)
+			return err
+		}
+		if d.ScaledIn() {
+			c.ScaledIn = now
+		}
+		c.Instances = remaining(ins, ids)
+	}
+	if d.Launch.Capacity == 0 {
+		r.report(obs)
+		if len(d.End) > 0 || !sameInstances(st.Instances, c.Instances) {
+			if err := r.cfg.Pools.Commit(ctx, name, c); err != nil {
+				return err
+			}
+		}
+		if st.Deleted && len(c.Instances) == 0 {
+			return r.cfg.Pools.Remove(ctx, name)
+		}
+		return nil
+	}
+	pd := Pending{Incarnation: st.Incarnation, Epoch: st.Epoch, At: now, Launch: d.Launch}
+	if err := r.lease.setPending(ctx, h, &pd); err != nil {
+		r.report(obs)
+		return err
+	}
+	if len(d.End) > 0 {
+		if err := r.cfg.Pools.Commit(ctx, name, c); err != nil {
+			return err
+		}
+	}
+	return r.launch(ctx, h, st, pd, &obs)
+}
+
+// launch carries out a persisted launch, then records its answer: the
+// epoch moves and the pending launch is cleared. A failure EC2 may not
+// have seen (a timeout, throttling, the store) leaves it pending for the
+// next pass to send again, with the same ClientToken.
+func (r *Reconciler) launch(ctx context.Context, h *held, st State, pd Pending, obs *Observation) error {
+	if err := r.crash("persisted"); err != nil {
+		return err
+	}
+	res, err := r.cfg.Launcher.Launch(ctx, st.Pool, pd)
+	if obs != nil {
+		obs.Launched = len(res.Instances)
+		if res.Replayed {
+			obs.Launched = 0
+		}
+		r.report(*obs)
+	}
+	if err != nil && retryable(err) {
+		return err
+	}
+	if cerr := r.crash("launched"); cerr != nil {
+		return cerr
+	}
+	r.cfg.Audit.LogAttrs(ctx, slog.LevelInfo, "pool launch", slog.String("pool", st.Pool.Name), slog.Uint64("epoch", pd.Epoch),
+		slog.String("client_token", pd.Launch.ClientToken), slog.Int("units", pd.Launch.Capacity),
+		slog.Any("instances", res.Instances), slog.Bool("replayed", res.Replayed), slog.Any("error", errText(err)))
+	c := Commit{Incarnation: pd.Incarnation, Epoch: pd.Epoch, Advance: true, ScaledOut: pd.At}
+	if cerr := r.cfg.Pools.Commit(ctx, st.Pool.Name, c); cerr != nil && !errors.Is(cerr, ErrStale) {
+		return cerr
+	}
+	if cerr := r.lease.setPending(ctx, h, nil); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+func (r *Reconciler) crash(step string) error {
+	if r.cfg.crashAfter == nil {
+		return nil
+	}
+	return r.cfg.crashAfter(step)
+}
+
+// retryable reports whether EC2 may not have answered the launch, so it
+// is sent again rather than recorded.
+func retryable(err error) bool {
+	switch apperr.Code(err) {
+	case apperr.Unavailable, apperr.AWSUnavailable, apperr.AWSThrottled, apperr.Internal:
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return apperr.Details(err)
+}
+
+func (r *Reconciler) report(o Observation) {
+	if r.cfg.Observe != nil {
+		r.cfg.Observe(o)
+	}
+}
+
+func remaining(ins []pool.Instance, ended []string) []pool.Instance {
+	gone := map[string]bool{}
+	for _, id := range ended {
+		gone[id] = true
+	}
+	out := []pool.Instance{}
+	for _, i := range ins {
+		if !gone[i.ID] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func sameInstances(a, b []pool.Instance) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].State != b[i].State {
+			return false
+		}
+	}
+	return true
+}
