@@ -1,0 +1,150 @@
+package spot
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func (e *env) poolSpec(capacity, onDemand int) PoolLaunchSpec {
+	return PoolLaunchSpec{
+		Credentials: e.creds, Region: region, TokenID: "tok_pool", Pool: "linux-ci",
+		ClientToken: "spp-epoch-0",
+		Configs: []PoolConfig{
+			{InstanceTypes: []string{"c5.large"}, Weight: 1},
+			{InstanceTypes: []string{"c5.2xlarge"}, Weight: 4},
+		},
+		Capacity: capacity, OnDemand: onDemand, AMI: "ami-0abcdef1234567890", TTL: 2 * time.Hour, At: e.clock.Now(),
+	}
+}
+
+// TestLaunchPoolWeighted: one CreateFleet over every type × zone, weighted,
+// with the on-demand base; the instances carry spotter:pool and the TTL.
+func TestLaunchPoolWeighted(t *testing.T) {
+	tests := map[string]struct{ capacity, onDemand int }{
+		"spot only":                         {capacity: 6},
+		"one unit on-demand":                {capacity: 6, onDemand: 1},
+		"all on-demand (base = capacity)":   {capacity: 2, onDemand: 2},
+		"a single unit, the smallest fleet": {capacity: 1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := mustEnv(t)
+			spec := e.poolSpec(tc.capacity, tc.onDemand)
+			res, err := e.client.LaunchPool(context.Background(), spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := e.lastCall("CreateFleet")
+			if q.Get("TargetCapacitySpecification.TotalTargetCapacity") != itoa(tc.capacity) ||
+				q.Get("TargetCapacitySpecification.OnDemandTargetCapacity") != itoa(tc.onDemand) ||
+				q.Get("SpotOptions.AllocationStrategy") != "price-capacity-optimized" {
+				t.Errorf("CreateFleet capacity: %v", q)
+			}
+			weights := map[string]string{}
+			for i := 1; q.Has(overrideKey(i, "InstanceType")); i++ {
+				weights[q.Get(overrideKey(i, "InstanceType"))] = q.Get(overrideKey(i, "WeightedCapacity"))
+			}
+			if weights["c5.large"] != "1" || weights["c5.2xlarge"] != "4" {
+				t.Errorf("override weights %v", weights)
+			}
+			units, onDemandUnits := 0, 0
+			for _, in := range res.Instances {
+				w := map[string]int{"c5.large": 1, "c5.2xlarge": 4}[in.Type]
+				units += w
+				if in.Lifecycle == "on-demand" {
+					onDemandUnits += w
+				}
+				if in.Tag(TagPool) != "linux-ci" || in.Tag(TagToken) != "tok_pool" {
+					t.Errorf("%s tags %v", in.ID, in.tags)
+				}
+				if want := spec.At.Add(spec.TTL); !in.ExpiresAt.Equal(want) {
+					t.Errorf("%s expires %v, want %v", in.ID, in.ExpiresAt, want)
+				}
+			}
+			if units < tc.capacity || units >= tc.capacity+4 || onDemandUnits < tc.onDemand {
+				t.Errorf("%d units (%d on-demand) for a target of %d (%d)", units, onDemandUnits, tc.capacity, tc.onDemand)
+			}
+			if live := e.liveSimInstances(); len(live) != len(res.Instances) {
+				t.Errorf("awssim runs %d instances, the launch reported %d", len(live), len(res.Instances))
+			}
+		})
+	}
+}
+
+// TestLaunchPoolRetry: the same decision sent again starts nothing: found
+// by its ClientToken tag, and EC2 itself answers a repeat of the request
+// (the same parameters, At included) with the same fleet.
+func TestLaunchPoolRetry(t *testing.T) {
+	e := mustEnv(t)
+	spec := e.poolSpec(3, 0)
+	first, err := e.client.LaunchPool(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(30 * time.Second) // a retry comes later; At is the decision's
+	again, err := e.client.LaunchPool(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Replayed || !slices.Equal(ids(first.Instances), ids(again.Instances)) {
+		t.Errorf("retry: replayed %v, %v; want %v", again.Replayed, ids(again.Instances), ids(first.Instances))
+	}
+	if n := e.callCount("CreateFleet"); n != 1 {
+		t.Errorf("%d CreateFleet calls, want 1", n)
+	}
+	// The request itself is the same: EC2's own idempotency holds even
+	// where the tag lookup could not (instances not yet listed).
+	_, api, err := e.client.ec2For(region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := first.Template
+	_, overrides, _, _, err := e.client.poolOverrides(context.Background(), api, e.client.ec2Opts(e.creds), region, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := first.Instances[0].tags
+	out, err := api.CreateFleet(context.Background(), poolFleetInput(spec, tmpl, overrides, tags), e.client.ec2Opts(e.creds))
+	if err != nil {
+		t.Fatalf("the same request again: %v", err)
+	}
+	var got []string
+	for _, fi := range out.Instances {
+		got = append(got, fi.InstanceIds...)
+	}
+	slices.Sort(got)
+	want := ids(first.Instances)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("EC2 answered the repeat with %v, want the first fleet %v", got, want)
+	}
+	if live := e.liveSimInstances(); len(live) != 3 {
+		t.Errorf("%d live instances after the repeats, want 3", len(live))
+	}
+}
+
+// TestLaunchPoolAdmitRefuses: the token's caps refuse before anything
+// is created.
+func TestLaunchPoolAdmitRefuses(t *testing.T) {
+	e := mustEnv(t)
+	spec := e.poolSpec(2, 0)
+	spec.Admit = func([]Instance) (float64, error) { return 0, errRefused }
+	if _, err := e.client.LaunchPool(context.Background(), spec); err != errRefused {
+		t.Fatalf("got %v", err)
+	}
+	if n := e.callCount("CreateFleet"); n != 0 {
+		t.Errorf("%d CreateFleet calls after a refusal", n)
+	}
+}
+
+var errRefused = errors.New("refused by the token's caps")
+
+func overrideKey(i int, field string) string {
+	return "LaunchTemplateConfigs.1.Overrides." + itoa(i) + "." + field
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
