@@ -29,6 +29,7 @@ type Metrics struct {
 	HourlyCost   *prometheus.GaugeVec
 	MFATries     *prometheus.CounterVec
 	MFALockouts  *prometheus.CounterVec
+	Pools        *Pools
 }
 
 // New registers every collector on a fresh registry.
@@ -75,6 +76,8 @@ func New() *Metrics {
 	m.reg.MustRegister(m.Requests, m.RequestTime, m.Tasks, m.Launched, m.AWSCalls, m.StoreCalls,
 		m.ReaperEvents, m.Running, m.HourlyCost, m.MFATries, m.MFALockouts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.Pools = newPools()
+	m.reg.MustRegister(m.Pools.collectors()...)
 	return m
 }
 
