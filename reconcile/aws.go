@@ -21,6 +21,17 @@ import (
 // Tokens opens a pool's token: its credentials and policy.
 type Tokens interface {
 	CredentialsByID(ctx context.Context, id string) (capability.Credentials, capability.Info, error)
+	Get(ctx context.Context, id string) (capability.Info, error)
+}
+
+// MaxLaunch is the token's maxCount: the most instances one launch of
+// the pool may start, as any single launch of the token (0: no cap).
+func (a *AWS) MaxLaunch(ctx context.Context, p pool.Pool) (int, error) {
+	info, err := a.Tokens.Get(ctx, p.TokenID)
+	if err != nil {
+		return 0, err
+	}
+	return info.Policy.MaxCount, nil
 }
 
 // AWS is the Lister, Launcher and Terminator over EC2, with each pool's

@@ -90,7 +90,10 @@ type fakeFleet struct {
 	fleets    int // CreateFleets that started instances
 	ended     []string
 	launchErr error
+	maxLaunch int // the token's maxCount
 }
+
+func (f *fakeFleet) MaxLaunch(context.Context, pool.Pool) (int, error) { return f.maxLaunch, nil }
 
 func (f *fakeFleet) Instances(context.Context, pool.Pool, pool.Demand) ([]pool.Instance, error) {
 	f.mu.Lock()

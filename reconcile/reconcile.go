@@ -99,6 +99,12 @@ type Launcher interface {
 	Launch(ctx context.Context, p pool.Pool, l Pending) (Launched, error)
 }
 
+// Bounder, when the Lister is one too, caps each launch's capacity
+// (pool.Input.MaxLaunch).
+type Bounder interface {
+	MaxLaunch(ctx context.Context, p pool.Pool) (int, error)
+}
+
 // Launched is what a launch started.
 type Launched struct {
 	Instances []string
@@ -293,6 +299,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) error {
 	now := r.cfg.Now()
 	in := pool.Input{Pool: p, Demand: st.Demand, Instances: ins, Now: now,
 		LastScaleOut: st.LastScaleOut, LastScaleIn: st.LastScaleIn, Incarnation: st.Incarnation, Epoch: st.Epoch}
+	if b, ok := r.cfg.Lister.(Bounder); ok {
+		if in.MaxLaunch, err = b.MaxLaunch(ctx, p); err != nil {
+			return err
+		}
+	}
 	d := pool.Decide(in)
 	obs := observe(name, in, d)
 	r.audit(ctx, in, d)

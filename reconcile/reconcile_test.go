@@ -65,6 +65,18 @@ func TestReconcile(t *testing.T) {
 			},
 			want: check{fleets: 1, live: 2, epoch: 1, ended: []string{"i-0102", "i-0103"}},
 		},
+		"the token's maxCount caps one launch; the next pass launches the rest": {
+			run: func(t *testing.T, r *rig, rc *Reconciler) {
+				r.fleet.maxLaunch = 2
+				r.pools.setDemand(name, pool.Demand{Pending: 3, At: t0})
+				mustPass(t, rc)
+				if len(r.fleet.instances) != 2 {
+					t.Fatalf("first launch started %d, want maxCount 2", len(r.fleet.instances))
+				}
+				mustPass(t, rc)
+			},
+			want: check{fleets: 2, live: 3, epoch: 2},
+		},
 		"stale demand holds: no launch, no scale-in": {
 			run: func(t *testing.T, r *rig, rc *Reconciler) {
 				r.pools.setDemand(name, pool.Demand{Pending: 2, At: t0})
