@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -184,7 +185,11 @@ func New(cfg Config) *Reconciler {
 
 // Notify asks for a pass over the pool now (a demand report came in). It
 // never blocks: a burst of reports folds into the passes already asked.
+// A nil Reconciler (pools disabled) ignores it.
 func (r *Reconciler) Notify(name string) {
+	if r == nil {
+		return
+	}
 	select {
 	case r.notify <- name:
 	default:
@@ -249,8 +254,7 @@ func (r *Reconciler) Pass(ctx context.Context, only string) error {
 	var errs []error
 	for _, name := range names {
 		if err := r.Reconcile(ctx, name); err != nil && !errors.Is(err, errLost) {
-			errs = append(errs, err)
-			r.cfg.Log.Warn("pool reconcile", "pool", name, "error", err)
+			errs = append(errs, fmt.Errorf("pool %s: %w", name, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -372,7 +376,10 @@ func (r *Reconciler) launch(ctx context.Context, h *held, st State, pd Pending, 
 	r.cfg.Audit.LogAttrs(ctx, slog.LevelInfo, "pool launch", slog.String("pool", st.Pool.Name), slog.Uint64("epoch", pd.Epoch),
 		slog.String("client_token", pd.Launch.ClientToken), slog.Int("units", pd.Launch.Capacity),
 		slog.Any("instances", res.Instances), slog.Bool("replayed", res.Replayed), slog.Any("error", errText(err)))
-	c := Commit{Incarnation: pd.Incarnation, Epoch: pd.Epoch, Advance: true, ScaledOut: pd.At}
+	c := Commit{Incarnation: pd.Incarnation, Epoch: pd.Epoch, Advance: true}
+	if len(res.Instances) > 0 {
+		c.ScaledOut = pd.At // the cooldown counts from a launch that started something
+	}
 	if cerr := r.cfg.Pools.Commit(ctx, st.Pool.Name, c); cerr != nil && !errors.Is(cerr, ErrStale) {
 		return cerr
 	}
