@@ -141,6 +141,9 @@ func TestReconcile(t *testing.T) {
 				if err := rc.Reconcile(context.Background(), name); apperr.Code(err) != apperr.CapacityUnavailable {
 					t.Fatalf("got %v", err)
 				}
+				if st := r.pools.state(name); !st.LastScaleOut.IsZero() {
+					t.Errorf("a launch that started nothing set the cooldown: lastScaleOut %v", st.LastScaleOut)
+				}
 			},
 			want: check{epoch: 1},
 		},
