@@ -59,7 +59,7 @@ func (a *AWS) session(ctx context.Context, p pool.Pool, launching bool) (aws.Cre
 		AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
 		RoleARN: creds.RoleARN, ExternalID: creds.ExternalID,
 	}, spot.MFA{}, p.Region)
-	return sess, info.Policy, err
+	return sess, policy.Policy(info.Policy), err
 }
 
 // Instances lists the pool's live instances as Decide sees them; see
