@@ -25,100 +25,6 @@ import (
 	"github.com/spotter-dev/spotter/secrets"
 )
 
-// State is a pool as the store holds it.
-type State struct {
-	Pool        pool.Pool
-	Incarnation string
-	// Epoch counts the launches whose answer was recorded (pool.Input).
-	Epoch                     uint64
-	Demand                    pool.Demand // zero At: none reported yet
-	LastScaleOut, LastScaleIn time.Time
-	// Deleted: the pool drains; once no instance is left it is removed.
-	Deleted bool
-	// Instances are what the last decision recorded.
-	Instances []pool.Instance
-}
-
-// Commit is what a decision records in the pool's record.
-type Commit struct {
-	Incarnation string
-	// Epoch: the record's epoch moves from Epoch to Epoch+1 (a launch's
-	// answer recorded) when Advance is set; if the record's epoch is not
-	// Epoch, the commit is refused with ErrStale and changes nothing.
-	Epoch   uint64
-	Advance bool
-	// ScaledOut and ScaledIn, when not zero, become LastScaleOut/In.
-	ScaledOut, ScaledIn time.Time
-	// Instances are the pool's live instances as this decision saw them.
-	Instances []pool.Instance
-}
-
-// Apply is the rule every Pools keeps when it commits c to a pool's
-// record s: nothing of another incarnation, and an epoch that moves only
-// from the one the launch was decided at, once.
-func (s *State) Apply(c Commit) error {
-	if c.Incarnation != s.Incarnation || (c.Advance && c.Epoch != s.Epoch) {
-		return ErrStale
-	}
-	if c.Advance {
-		s.Epoch++
-	}
-	if !c.ScaledOut.IsZero() {
-		s.LastScaleOut = c.ScaledOut
-	}
-	if !c.ScaledIn.IsZero() {
-		s.LastScaleIn = c.ScaledIn
-	}
-	if c.Instances != nil {
-		s.Instances = c.Instances
-	}
-	return nil
-}
-
-// ErrStale: the pool changed under a commit (another incarnation, or
-// another replica moved its epoch).
-var ErrStale = errors.New("reconcile: the pool's record moved on")
-
-// Pools is where pools and their demand are read and decisions recorded.
-type Pools interface {
-	Names(ctx context.Context) ([]string, error)
-	Get(ctx context.Context, name string) (State, error)
-	// Commit applies c with check-and-set on the pool's record.
-	Commit(ctx context.Context, name string, c Commit) error
-	// Remove drops a deleted pool once it has no instance left.
-	Remove(ctx context.Context, name string) error
-}
-
-// Lister reads a pool's live instances from EC2.
-type Lister interface {
-	Instances(ctx context.Context, p pool.Pool, d pool.Demand) ([]pool.Instance, error)
-}
-
-// Launcher carries out a pending launch; a repeat of one finds the first
-// one's instances (ClientToken) and starts nothing.
-type Launcher interface {
-	Launch(ctx context.Context, p pool.Pool, l Pending) (Launched, error)
-}
-
-// Bounder, when the Lister is one too, caps each launch's capacity
-// (pool.Input.MaxLaunch).
-type Bounder interface {
-	MaxLaunch(ctx context.Context, p pool.Pool) (int, error)
-}
-
-// Launched is what a launch started.
-type Launched struct {
-	Instances []string
-	Units     int
-	Replayed  bool
-	Warnings  []string
-}
-
-// Terminator ends instances of the pool.
-type Terminator interface {
-	Terminate(ctx context.Context, p pool.Pool, ids []string) ([]string, error)
-}
-
 // Config wires a Reconciler.
 type Config struct {
 	Pools      Pools
@@ -139,18 +45,6 @@ type Config struct {
 	Holder string
 	// crashAfter, in tests, stops a launch at a point to play a crash.
 	crashAfter func(step string) error
-}
-
-// Observation is one pass over a pool, for metrics.
-type Observation struct {
-	Pool     string
-	Decision pool.Decision
-	Demand   pool.Demand
-	// Counts of the instances it saw, in capacity units.
-	Running, Booting, Idle, Busy int
-	HourlyCost                   float64
-	Launched                     int // instances started by this pass
-	Interrupted                  int // instances ended for an interruption notice
 }
 
 // Reconciler runs the passes.
@@ -263,15 +157,7 @@ func (r *Reconciler) Pass(ctx context.Context, only string) error {
 // Reconcile makes one decision for one pool under its lease and carries
 // it out. It returns errLost (wrapped) when another replica holds the pool.
 func (r *Reconciler) Reconcile(ctx context.Context, name string) error {
-	h, err := r.lease.acquire(ctx, name)
-	r.mu.Lock()
-	switch {
-	case err == nil:
-		r.held[name] = h
-	case errors.Is(err, errLost):
-		delete(r.held, name)
-	}
-	r.mu.Unlock()
+	h, err := r.acquire(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -296,47 +182,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	ins, err := r.cfg.Lister.Instances(ctx, p, st.Demand)
+	in, err := r.input(ctx, st, p)
 	if err != nil {
 		return err
-	}
-	now := r.cfg.Now()
-	in := pool.Input{Pool: p, Demand: st.Demand, Instances: ins, Now: now,
-		LastScaleOut: st.LastScaleOut, LastScaleIn: st.LastScaleIn, Incarnation: st.Incarnation, Epoch: st.Epoch}
-	if b, ok := r.cfg.Lister.(Bounder); ok {
-		if in.MaxLaunch, err = b.MaxLaunch(ctx, p); err != nil {
-			return err
-		}
 	}
 	d := pool.Decide(in)
 	obs := observe(name, in, d)
 	r.audit(ctx, in, d)
-	c := Commit{Incarnation: st.Incarnation, Epoch: st.Epoch, Instances: ins}
-	if len(d.End) > 0 {
-		ids := make([]string, len(d.End))
-		for i, e := range d.End {
-			ids[i] = e.ID
-		}
-		if _, err := r.cfg.Terminator.Terminate(ctx, p, ids); err != nil {
-			r.report(obs)
-			return err
-		}
-		if d.ScaledIn() {
-			c.ScaledIn = now
-		}
-		c.Instances = remaining(ins, ids)
+	now := in.Now
+	c := Commit{Incarnation: st.Incarnation, Epoch: st.Epoch, Instances: in.Instances}
+	if err := r.end(ctx, p, d, now, &c); err != nil {
+		r.report(obs)
+		return err
 	}
 	if d.Launch.Capacity == 0 {
 		r.report(obs)
-		if len(d.End) > 0 || !sameInstances(st.Instances, c.Instances) {
-			if err := r.cfg.Pools.Commit(ctx, name, c); err != nil {
-				return err
-			}
-		}
-		if st.Deleted && len(c.Instances) == 0 {
-			return r.cfg.Pools.Remove(ctx, name)
-		}
-		return nil
+		return r.record(ctx, st, c, len(d.End) > 0)
 	}
 	pd := Pending{Incarnation: st.Incarnation, Epoch: st.Epoch, At: now, Launch: d.Launch}
 	if err := r.lease.setPending(ctx, h, &pd); err != nil {
@@ -349,6 +210,70 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) error {
 		}
 	}
 	return r.launch(ctx, h, st, pd, &obs)
+}
+
+// acquire takes or renews the pool's lease and remembers it for Run to
+// give up.
+func (r *Reconciler) acquire(ctx context.Context, name string) (*held, error) {
+	h, err := r.lease.acquire(ctx, name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err == nil:
+		r.held[name] = h
+	case errors.Is(err, errLost):
+		delete(r.held, name)
+	}
+	return h, err
+}
+
+// input is what Decide reads: the pool's record and its instances now.
+func (r *Reconciler) input(ctx context.Context, st State, p pool.Pool) (pool.Input, error) {
+	ins, err := r.cfg.Lister.Instances(ctx, p, st.Demand)
+	if err != nil {
+		return pool.Input{}, err
+	}
+	in := pool.Input{Pool: p, Demand: st.Demand, Instances: ins, Now: r.cfg.Now(),
+		LastScaleOut: st.LastScaleOut, LastScaleIn: st.LastScaleIn, Incarnation: st.Incarnation, Epoch: st.Epoch}
+	if b, ok := r.cfg.Lister.(Bounder); ok {
+		if in.MaxLaunch, err = b.MaxLaunch(ctx, p); err != nil {
+			return pool.Input{}, err
+		}
+	}
+	return in, nil
+}
+
+// end terminates the instances d names, and notes it in c.
+func (r *Reconciler) end(ctx context.Context, p pool.Pool, d pool.Decision, now time.Time, c *Commit) error {
+	if len(d.End) == 0 {
+		return nil
+	}
+	ids := make([]string, len(d.End))
+	for i, e := range d.End {
+		ids[i] = e.ID
+	}
+	if _, err := r.cfg.Terminator.Terminate(ctx, p, ids); err != nil {
+		return err
+	}
+	if d.ScaledIn() {
+		c.ScaledIn = now
+	}
+	c.Instances = remaining(c.Instances, ids)
+	return nil
+}
+
+// record writes a decision that launched nothing when it changed the
+// record, and removes a deleted pool once nothing of it runs.
+func (r *Reconciler) record(ctx context.Context, st State, c Commit, ended bool) error {
+	if ended || !sameInstances(st.Instances, c.Instances) {
+		if err := r.cfg.Pools.Commit(ctx, st.Pool.Name, c); err != nil {
+			return err
+		}
+	}
+	if st.Deleted && len(c.Instances) == 0 {
+		return r.cfg.Pools.Remove(ctx, st.Pool.Name)
+	}
+	return nil
 }
 
 // launch carries out a persisted launch, then records its answer: the

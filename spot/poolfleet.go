@@ -112,18 +112,8 @@ func (c *Client) LaunchPool(ctx context.Context, spec PoolLaunchSpec) (PoolLaunc
 		return res, err
 	}
 	od := c.odPrices(ctx, spec.Credentials, region)
-	if spec.Admit != nil {
-		live, err := c.live(ctx, api, opt, od, spec.TokenID, true)
-		if err != nil {
-			return PoolLaunchResult{}, err
-		}
-		left, err := spec.Admit(live)
-		if err != nil {
-			return PoolLaunchResult{}, err
-		}
-		if left > 0 && (spec.MaxTotalPrice == 0 || left < spec.MaxTotalPrice) {
-			spec.MaxTotalPrice = left
-		}
+	if err := c.poolAdmit(ctx, api, opt, od, &spec); err != nil {
+		return PoolLaunchResult{}, err
 	}
 	weights, overrides, prices, warnings, err := c.poolOverrides(ctx, api, opt, region, spec)
 	if err != nil {
@@ -137,15 +127,7 @@ func (c *Client) LaunchPool(ctx context.Context, spec PoolLaunchSpec) (PoolLaunc
 		TagExpiresAt: spec.At.UTC().Add(spec.TTL).Truncate(time.Second).Format(time.RFC3339),
 		TagTemplate:  tmpl.name, "Name": "spotter pool " + spec.Pool,
 	}
-	in := poolFleetInput(spec, tmpl.name, overrides, tags)
-	out, err := api.CreateFleet(ctx, in, opt)
-	if slices.Contains(templateMissing, awsCode(err)) {
-		c.rememberTemplate(region, tmpl.name, false)
-		if err := c.ensureTemplate(ctx, api, opt, region, tmpl); err != nil {
-			return PoolLaunchResult{}, err
-		}
-		out, err = api.CreateFleet(ctx, in, opt)
-	}
+	out, err := c.createPoolFleet(ctx, api, opt, region, tmpl, poolFleetInput(spec, tmpl.name, overrides, tags))
 	if awsCode(err) == "IdempotentParameterMismatch" {
 		// The token was used with other parameters (a decision of an
 		// earlier incarnation's clock): its instances are that launch.
@@ -156,7 +138,60 @@ func (c *Client) LaunchPool(ctx context.Context, spec PoolLaunchSpec) (PoolLaunc
 	if err != nil {
 		return PoolLaunchResult{}, mapErr(err, "EC2 CreateFleet in "+region)
 	}
-	res := PoolLaunchResult{Template: tmpl.name, Warnings: warnings}
+	res := poolResult(out, prices, od, tags)
+	res.Template, res.Warnings = tmpl.name, append(warnings, res.Warnings...)
+	units := 0
+	for _, in := range res.Instances {
+		units += weights[in.Type]
+	}
+	if len(res.Instances) == 0 {
+		return res, apperr.New(apperr.CapacityUnavailable, "pool %s: no capacity for %d units in any pool tried (%s)", spec.Pool, spec.Capacity, strings.Join(res.Warnings, "; "))
+	}
+	if units < spec.Capacity {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("launched %d of %d units", units, spec.Capacity))
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "pool launched", slog.String("pool", spec.Pool), slog.Int("instances", len(res.Instances)), slog.Int("units", units))
+	return res, nil
+}
+
+// poolAdmit hands spec.Admit the token's live instances, and lowers the
+// fleet's price cap to the budget it leaves.
+func (c *Client) poolAdmit(ctx context.Context, api ec2API, opt func(*ec2.Options), od *odPrices, spec *PoolLaunchSpec) error {
+	if spec.Admit == nil {
+		return nil
+	}
+	live, err := c.live(ctx, api, opt, od, spec.TokenID, true)
+	if err != nil {
+		return err
+	}
+	left, err := spec.Admit(live)
+	if err != nil {
+		return err
+	}
+	if left > 0 && (spec.MaxTotalPrice == 0 || left < spec.MaxTotalPrice) {
+		spec.MaxTotalPrice = left
+	}
+	return nil
+}
+
+// createPoolFleet sends the CreateFleet, making the template again (and
+// sending the same request once more) if it has gone meanwhile.
+func (c *Client) createPoolFleet(ctx context.Context, api ec2API, opt func(*ec2.Options), region string, tmpl template, in *ec2.CreateFleetInput) (*ec2.CreateFleetOutput, error) {
+	out, err := api.CreateFleet(ctx, in, opt)
+	if slices.Contains(templateMissing, awsCode(err)) {
+		c.rememberTemplate(region, tmpl.name, false)
+		if err := c.ensureTemplate(ctx, api, opt, region, tmpl); err != nil {
+			return nil, err
+		}
+		out, err = api.CreateFleet(ctx, in, opt)
+	}
+	return out, err
+}
+
+// poolResult reads CreateFleet's answer: the instances, priced, and its
+// errors as warnings.
+func poolResult(out *ec2.CreateFleetOutput, prices map[poolKey]float64, od *odPrices, tags map[string]string) PoolLaunchResult {
+	var res PoolLaunchResult
 	expires, _ := time.Parse(time.RFC3339, tags[TagExpiresAt])
 	for _, fi := range out.Instances {
 		typ, az := string(fi.InstanceType), aws.ToString(fi.AvailabilityZone)
@@ -182,18 +217,7 @@ func (c *Client) LaunchPool(ctx context.Context, spec PoolLaunchSpec) (PoolLaunc
 	for _, e := range out.Errors {
 		res.Warnings = append(res.Warnings, aws.ToString(e.ErrorCode)+": "+truncate(aws.ToString(e.ErrorMessage), 200))
 	}
-	units := 0
-	for _, in := range res.Instances {
-		units += weights[in.Type]
-	}
-	if len(res.Instances) == 0 {
-		return res, apperr.New(apperr.CapacityUnavailable, "pool %s: no capacity for %d units in any pool tried (%s)", spec.Pool, spec.Capacity, strings.Join(res.Warnings, "; "))
-	}
-	if units < spec.Capacity {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("launched %d of %d units", units, spec.Capacity))
-	}
-	c.log.LogAttrs(ctx, slog.LevelDebug, "pool launched", slog.String("pool", spec.Pool), slog.Int("instances", len(res.Instances)), slog.Int("units", units))
-	return res, nil
+	return res
 }
 
 // poolReplay finds the instances an earlier launch with spec's ClientToken
