@@ -360,3 +360,31 @@ func TestPoolDemandNotifies(t *testing.T) {
 	demand(t, s, "linux-ci", `{"pending":2,"running":0,"idle":0}`)
 	eventually(t, s, "2 instances launched on the report", func() bool { return len(poolInstances(ps.sim, "linux-ci")) == 2 })
 }
+
+// TestPoolMetrics: /metrics shows each pool's desired, running, pending
+// and launches after its reconciler acted.
+func TestPoolMetrics(t *testing.T) {
+	ps := newPoolStack(t, "embedded")
+	s := ps.serve(t)
+	createPool(t, s, "linux-ci", `[{"instanceType":"c5.large","capacity":1}]`)
+	demand(t, s, "linux-ci", `{"pending":3,"running":0,"idle":0}`)
+	want := []string{
+		`spotter_pool_desired_capacity{pool="linux-ci"} 3`,
+		`spotter_pool_running_capacity{pool="linux-ci"} 3`,
+		`spotter_pool_pending_jobs{pool="linux-ci"} 3`,
+		`spotter_pool_instances_launched_total{pool="linux-ci"} 3`,
+		`spotter_pool_interruptions_total{pool="linux-ci"} 0`,
+		`spotter_pool_hourly_cost_dollars{pool="linux-ci"}`,
+	}
+	var text string
+	eventually(t, s, "the pool's metrics", func() bool {
+		resp, err := s.client.Get(s.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		text = string(b)
+		return !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(text, w) })
+	})
+}
