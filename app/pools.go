@@ -75,7 +75,7 @@ func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metric
 		Log: a.log.With("component", "pools"), Audit: a.log.With("log", "audit"),
 		Observe: func(o reconcile.Observation) {
 			pm.Desired.WithLabelValues(o.Pool).Set(float64(o.Decision.Desired))
-			pm.Running.WithLabelValues(o.Pool).Set(float64(o.Running))
+			pm.Running.WithLabelValues(o.Pool).Set(float64(o.Busy))
 			pm.Booting.WithLabelValues(o.Pool).Set(float64(o.Booting))
 			pm.Idle.WithLabelValues(o.Pool).Set(float64(o.Idle))
 			pm.Pending.WithLabelValues(o.Pool).Set(float64(o.Demand.Pending))

@@ -370,7 +370,8 @@ func TestPoolMetrics(t *testing.T) {
 	demand(t, s, "linux-ci", `{"pending":3,"running":0,"idle":0}`)
 	want := []string{
 		`spotter_pool_desired_capacity{pool="linux-ci"} 3`,
-		`spotter_pool_running_capacity{pool="linux-ci"} 3`,
+		`spotter_pool_running_capacity{pool="linux-ci"} 0`, // no job runs yet
+		`spotter_pool_idle_capacity{pool="linux-ci"} 3`,
 		`spotter_pool_pending_jobs{pool="linux-ci"} 3`,
 		`spotter_pool_instances_launched_total{pool="linux-ci"} 3`,
 		`spotter_pool_interruptions_total{pool="linux-ci"} 0`,
@@ -387,4 +388,30 @@ func TestPoolMetrics(t *testing.T) {
 		text = string(b)
 		return !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(text, w) })
 	})
+}
+
+// TestPoolDelete: a deleted pool drains (its idle and booting instances
+// end, nothing launches), and its record goes once none is left; until
+// then GET shows what the reconciler recorded.
+func TestPoolDelete(t *testing.T) {
+	ps := newPoolStack(t, "embedded")
+	s := ps.serve(t)
+	createPool(t, s, "linux-ci", `[{"instanceType":"c5.large","capacity":1}]`)
+	demand(t, s, "linux-ci", `{"pending":3,"running":0,"idle":0}`)
+	eventually(t, s, "GET shows the 3 instances recorded", func() bool {
+		code, v, _ := call(t, s.client, "GET", s.base+"/v1/pools/linux-ci", testAdminToken, "", nil)
+		ins, _ := v["instances"].([]any)
+		return code == http.StatusOK && len(ins) == 3 && v["idle"] == 3.0 // no job runs
+	})
+	code, _, raw := call(t, s.client, "DELETE", s.base+"/v1/pools/linux-ci", testAdminToken, "", nil)
+	if code != http.StatusAccepted {
+		t.Fatalf("delete = %d %s", code, raw)
+	}
+	eventually(t, s, "the pool's instances ended and its record gone", func() bool {
+		code, _, _ := call(t, s.client, "GET", s.base+"/v1/pools/linux-ci", testAdminToken, "", nil)
+		return len(poolInstances(ps.sim, "linux-ci")) == 0 && code == http.StatusNotFound
+	})
+	if n := len(ps.createFleets()); n != 1 {
+		t.Errorf("%d CreateFleet calls, want the one before the delete", n)
+	}
 }

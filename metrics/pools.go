@@ -21,7 +21,7 @@ func newPools() *Pools {
 	}
 	return &Pools{
 		Desired:    gauge("spotter_pool_desired_capacity", "Capacity units the pool's last decision aimed at."),
-		Running:    gauge("spotter_pool_running_capacity", "Capacity units of the pool's live instances (booting, idle and busy)."),
+		Running:    gauge("spotter_pool_running_capacity", "Capacity units running a job (busy), as GET /v1/pools/{name} counts running."),
 		Booting:    gauge("spotter_pool_booting_capacity", "Capacity units still booting."),
 		Idle:       gauge("spotter_pool_idle_capacity", "Capacity units running no job."),
 		Pending:    gauge("spotter_pool_pending_jobs", "Pending jobs of the pool's last demand report."),

@@ -11,7 +11,7 @@ import (
 func observe(name string, in pool.Input, d pool.Decision) Observation {
 	o := Observation{Pool: name, Decision: d, Demand: in.Demand}
 	for _, i := range in.Instances {
-		o.Running += i.Capacity
+		o.Live += i.Capacity
 		o.HourlyCost += i.Price
 		switch i.State {
 		case pool.Booting:

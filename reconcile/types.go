@@ -107,8 +107,9 @@ type Observation struct {
 	Pool     string
 	Decision pool.Decision
 	Demand   pool.Demand
-	// Counts of the instances it saw, in capacity units.
-	Running, Booting, Idle, Busy int
+	// Counts of the instances it saw, in capacity units: Live is all of
+	// them, the rest its parts.
+	Live, Booting, Idle, Busy int
 	HourlyCost                   float64
 	Launched                     int // instances started by this pass
 	Interrupted                  int // instances ended for an interruption notice
