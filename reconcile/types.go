@@ -110,7 +110,7 @@ type Observation struct {
 	// Counts of the instances it saw, in capacity units: Live is all of
 	// them, the rest its parts.
 	Live, Booting, Idle, Busy int
-	HourlyCost                   float64
-	Launched                     int // instances started by this pass
-	Interrupted                  int // instances ended for an interruption notice
+	HourlyCost                float64
+	Launched                  int // instances started by this pass
+	Interrupted               int // instances ended for an interruption notice
 }
