@@ -17,6 +17,7 @@ import (
 
 	"github.com/spotter-dev/spotter/app"
 	"github.com/spotter-dev/spotter/awssim"
+	"github.com/spotter-dev/spotter/internal/e2e"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 	"github.com/spotter-dev/spotter/spot"
 )
@@ -413,5 +414,55 @@ func TestPoolDelete(t *testing.T) {
 	})
 	if n := len(ps.createFleets()); n != 1 {
 		t.Errorf("%d CreateFleet calls, want the one before the delete", n)
+	}
+}
+
+// TestPoolKill9MidLaunch is TestPoolCrashMidLaunch with a real crash: a
+// `spotter serve` process is killed (-9) after EC2 carried out its
+// CreateFleet and before it heard back, holding the pool's lease. Another
+// replica takes the pool over once the lease lapses and finds the first
+// fleet by its ClientToken: nothing more starts.
+func TestPoolKill9MidLaunch(t *testing.T) {
+	bin, err := spotterBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := newPoolStack(t, "vault")
+	ps.hold, ps.held = make(chan struct{}), make(chan struct{})
+	env := map[string]string{
+		"SPOTTER_ADMIN_TOKEN": testAdminToken, "SPOTTER_POOL_INTERVAL": "200ms", "SPOTTER_REAPER_INTERVAL": "0",
+		"AWS_ENDPOINT_URL_EC2": ps.simURL, "AWS_ENDPOINT_URL_STS": ps.simURL, "AWS_ENDPOINT_URL_PRICING": ps.simURL,
+		"AWS_ACCESS_KEY_ID": awssim.DefaultAccessKeyID, "AWS_SECRET_ACCESS_KEY": awssim.DefaultSecretAccessKey,
+		"AWS_EC2_METADATA_DISABLED": "true",
+		"VAULT_ADDR":                ps.cfg.VaultAddr, "VAULT_TOKEN": ps.cfg.VaultToken, "SPOTTER_VAULT_MOUNT": ps.cfg.VaultMount,
+	}
+	r := e2e.Start(t, bin, "a", env)
+	a := &stack{base: r.URL, client: r.Client, logs: r.Log}
+	createPool(t, a, "linux-ci", `[{"instanceType":"c5.large","capacity":1}]`)
+	demand(t, a, "linux-ci", `{"pending":3,"running":0,"idle":0}`)
+	select {
+	case <-ps.held:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no CreateFleet; a's log:\n%s", r.Log)
+	}
+	r.Kill9(t)
+	started := poolInstances(ps.sim, "linux-ci")
+	if len(started) != 3 {
+		t.Fatalf("the CreateFleet started %d, want 3", len(started))
+	}
+	b := ps.serve(t)
+	eventually(t, b, "b's launch of the pending decision", func() bool { return strings.Contains(b.logs.String(), `"msg":"pool launch"`) })
+	time.Sleep(time.Second)
+	if got := poolInstances(ps.sim, "linux-ci"); len(got) != 3 {
+		t.Errorf("%d instances after the takeover, want the first fleet's 3", len(got))
+	}
+	token := tagOf(started[0], spot.TagClientToken)
+	for _, q := range ps.createFleets() {
+		if q.Get("ClientToken") != token {
+			t.Errorf("a CreateFleet with ClientToken %s, want only the first's %s", q.Get("ClientToken"), token)
+		}
+	}
+	if !strings.Contains(b.logs.String(), `"replayed":true`) {
+		t.Errorf("b's launch was not the first one found again:\n%s", b.logs.String())
 	}
 }
