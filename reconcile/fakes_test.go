@@ -90,12 +90,16 @@ type fakeFleet struct {
 	fleets    int // CreateFleets that started instances
 	ended     []string
 	launchErr error
-	maxLaunch int // the token's maxCount
+	maxLaunch int    // the token's maxCount
+	onList    func() // called as the instances are listed
 }
 
 func (f *fakeFleet) MaxLaunch(context.Context, pool.Pool) (int, error) { return f.maxLaunch, nil }
 
 func (f *fakeFleet) Instances(context.Context, pool.Pool, pool.Demand) ([]pool.Instance, error) {
+	if f.onList != nil {
+		f.onList()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]pool.Instance(nil), f.instances...), nil

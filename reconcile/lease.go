@@ -107,10 +107,14 @@ func (l *lease) save(ctx context.Context, h *held) error {
 	return nil
 }
 
+// live reports whether h still runs: past its end another replica may
+// hold the pool, so nothing more is done under it.
+func (l *lease) live(h *held) bool { return l.now().UnixNano() < h.rec.Until }
+
 // setPending persists p (or clears it, nil) under the lease, refusing
-// once the lease has lapsed: past it, another replica may hold it.
+// once the lease has lapsed.
 func (l *lease) setPending(ctx context.Context, h *held, p *Pending) error {
-	if l.now().UnixNano() >= h.rec.Until {
+	if !l.live(h) {
 		return errLost
 	}
 	h.rec.Pending = p

@@ -191,6 +191,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) error {
 	r.audit(ctx, in, d)
 	now := in.Now
 	c := Commit{Incarnation: st.Incarnation, Epoch: st.Epoch, Instances: in.Instances}
+	if !r.lease.live(h) { // the listing took the lease's time: decide again next pass
+		r.report(obs)
+		return errLost
+	}
 	if err := r.end(ctx, p, d, now, &c); err != nil {
 		r.report(obs)
 		return err

@@ -77,6 +77,26 @@ func TestReconcile(t *testing.T) {
 			},
 			want: check{fleets: 2, live: 3, epoch: 2},
 		},
+		"a pass whose listing outlives the lease acts on nothing": {
+			run: func(t *testing.T, r *rig, rc *Reconciler) {
+				r.pools.setDemand(name, pool.Demand{Pending: 2, At: t0})
+				r.fleet.onList = func() { r.clock.Add(20 * time.Second) } // the lease is two 10 s intervals
+				if err := rc.Reconcile(context.Background(), name); !errors.Is(err, errLost) {
+					t.Fatalf("got %v, want the lease lost", err)
+				}
+				r.fleet.onList = nil
+			},
+			want: check{},
+		},
+		"a listing that ends a tick before the lease does still acts": {
+			run: func(t *testing.T, r *rig, rc *Reconciler) {
+				r.pools.setDemand(name, pool.Demand{Pending: 2, At: t0})
+				r.fleet.onList = func() { r.clock.Add(20*time.Second - time.Nanosecond) }
+				mustPass(t, rc)
+				r.fleet.onList = nil
+			},
+			want: check{fleets: 1, live: 2, epoch: 1},
+		},
 		"stale demand holds: no launch, no scale-in": {
 			run: func(t *testing.T, r *rig, rc *Reconciler) {
 				r.pools.setDemand(name, pool.Demand{Pending: 2, At: t0})
