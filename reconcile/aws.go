@@ -164,7 +164,8 @@ func (a *AWS) Launch(ctx context.Context, p pool.Pool, pd Pending) (Launched, er
 	spec := spot.PoolLaunchSpec{
 		Credentials: sess, Region: p.Region, TokenID: p.TokenID, Pool: p.Name, ClientToken: pd.Launch.ClientToken,
 		Configs: configs, Subnets: p.Subnets, Capacity: pd.Launch.Capacity, OnDemand: pd.Launch.OnDemand,
-		MaxPrice: bounded.MaxPrice, MaxTotalPrice: bounded.MaxHourlySpend, AMI: p.AMI, UserData: userData,
+		OnDemandFallback: p.OnDemandFallback && pol.OnDemandFallback,
+		MaxPrice:         bounded.MaxPrice, MaxTotalPrice: bounded.MaxHourlySpend, AMI: p.AMI, UserData: userData,
 		TTL: time.Duration(p.MaxLifetime), At: pd.At,
 		Admit: func(others []spot.Instance) (float64, error) {
 			var left float64

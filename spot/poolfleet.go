@@ -45,11 +45,14 @@ type PoolLaunchSpec struct {
 	// Capacity is TotalTargetCapacity in units; OnDemand of them are
 	// on-demand (the pool's on-demand base).
 	Capacity, OnDemand int
-	MaxPrice           float64 // $/instance-hour; 0: EC2's (on-demand) cap
-	MaxTotalPrice      float64 // $/h of the whole fleet; 0: none
-	AMI                string
-	UserData           []byte // the operator's, raw; the TTL guard is added
-	TTL                time.Duration
+	// OnDemandFallback launches on-demand what spot capacity could not
+	// meet, in a second CreateFleet.
+	OnDemandFallback bool
+	MaxPrice         float64 // $/instance-hour; 0: EC2's (on-demand) cap
+	MaxTotalPrice    float64 // $/h of the whole fleet; 0: none
+	AMI              string
+	UserData         []byte // the operator's, raw; the TTL guard is added
+	TTL              time.Duration
 	// At is the decision's time: spotter:expires-at is At + TTL.
 	At time.Time
 	// Admit is handed the token's other live instances before anything is
@@ -71,8 +74,9 @@ func (s PoolLaunchSpec) validate() error {
 	switch {
 	case s.Credentials == nil || s.TokenID == "" || s.Pool == "":
 		return errors.New("spot: PoolLaunchSpec needs Credentials, TokenID and Pool")
-	case s.ClientToken == "" || len(s.ClientToken) > 64 || !printableASCII(s.ClientToken):
-		return errors.New("spot: PoolLaunchSpec.ClientToken must be 1-64 printable ASCII characters")
+	case s.ClientToken == "" || len(s.ClientToken) > 61 || !printableASCII(s.ClientToken):
+		// 61: the on-demand fallback's token adds "-od" within EC2's 64.
+		return errors.New("spot: PoolLaunchSpec.ClientToken must be 1-61 printable ASCII characters")
 	case len(s.Configs) == 0 || s.Capacity < 1 || s.OnDemand < 0 || s.OnDemand > s.Capacity:
 		return fmt.Errorf("spot: pool launch of %d units (%d on-demand) over %d configs", s.Capacity, s.OnDemand, len(s.Configs))
 	case !amiRE.MatchString(s.AMI):
@@ -143,6 +147,18 @@ func (c *Client) LaunchPool(ctx context.Context, spec PoolLaunchSpec) (PoolLaunc
 	units := 0
 	for _, in := range res.Instances {
 		units += weights[in.Type]
+	}
+	if missing := spec.Capacity - units; missing > 0 && spec.OnDemandFallback {
+		more, err := c.createPoolFleet(ctx, api, opt, region, tmpl, poolFallbackInput(spec, tmpl.name, overrides, tags, missing))
+		if err != nil {
+			res.Warnings = append(res.Warnings, "on-demand fallback: "+apperr.Details(mapErr(err, "EC2 CreateFleet (on-demand) in "+region)))
+		} else {
+			fb := poolResult(more, prices, od, tags)
+			res.Instances, res.Warnings, res.HourlyCost = append(res.Instances, fb.Instances...), append(res.Warnings, fb.Warnings...), res.HourlyCost+fb.HourlyCost
+			for _, in := range fb.Instances {
+				units += weights[in.Type]
+			}
+		}
 	}
 	if len(res.Instances) == 0 {
 		return res, apperr.New(apperr.CapacityUnavailable, "pool %s: no capacity for %d units in any pool tried (%s)", spec.Pool, spec.Capacity, strings.Join(res.Warnings, "; "))
@@ -336,6 +352,25 @@ func poolFleetInput(spec PoolLaunchSpec, tmpl string, overrides []types.FleetLau
 		in.SpotOptions.MaxTotalPrice = total
 		in.OnDemandOptions.MaxTotalPrice = total
 	}
+	return in
+}
+
+// poolFallbackInput is the on-demand CreateFleet for the units spot could
+// not meet. Its ClientToken is derived from the launch's, so a retry of
+// the fallback is as idempotent; its instances carry the launch's
+// client-token tag, so a retry of the launch finds them too.
+func poolFallbackInput(spec PoolLaunchSpec, tmpl string, overrides []types.FleetLaunchTemplateOverridesRequest, tags map[string]string, missing int) *ec2.CreateFleetInput {
+	ods := slices.Clone(overrides)
+	for i := range ods {
+		ods[i].MaxPrice = nil // a spot bid
+	}
+	in := poolFleetInput(spec, tmpl, ods, tags)
+	in.ClientToken = aws.String(spec.ClientToken + "-od")
+	in.TargetCapacitySpecification = &types.TargetCapacitySpecificationRequest{
+		TotalTargetCapacity: aws.Int32(int32(missing)), OnDemandTargetCapacity: aws.Int32(int32(missing)),
+		DefaultTargetCapacityType: types.DefaultTargetCapacityTypeOnDemand,
+	}
+	in.SpotOptions = nil
 	return in
 }
 

@@ -148,3 +148,62 @@ func overrideKey(i int, field string) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestLaunchPoolOnDemandFallback: what spot cannot meet is launched
+// on-demand when the pool allows it, and only then; a retry finds both
+// fleets' instances and starts nothing.
+func TestLaunchPoolOnDemandFallback(t *testing.T) {
+	tests := map[string]struct {
+		spotLeft int
+		fallback bool
+		wantSpot int
+		wantOD   int
+	}{
+		"spot short, fallback on":          {spotLeft: 1, fallback: true, wantSpot: 1, wantOD: 2},
+		"no spot at all, fallback on":      {spotLeft: 0, fallback: true, wantOD: 3},
+		"spot short, fallback off":         {spotLeft: 1, wantSpot: 1},
+		"spot exactly enough, fallback on": {spotLeft: 3, fallback: true, wantSpot: 3},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := mustEnv(t)
+			// spotLeft c5.large in one zone, none in the others.
+			if err := e.sim.SetCapacity(region, "", "c5.large", false, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.sim.SetCapacity(region, "us-east-1a", "c5.large", false, tc.spotLeft); err != nil {
+				t.Fatal(err)
+			}
+			spec := e.poolSpec(3, 0)
+			spec.Configs = spec.Configs[:1] // c5.large, weight 1
+			spec.OnDemandFallback = tc.fallback
+			res, err := e.client.LaunchPool(context.Background(), spec)
+			if tc.wantSpot+tc.wantOD == 0 {
+				wantCode(t, err, "capacity_unavailable")
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			spot, od := 0, 0
+			for _, in := range res.Instances {
+				if in.Lifecycle == "on-demand" {
+					od++
+				} else {
+					spot++
+				}
+				if in.Tag(TagClientToken) != spec.ClientToken || in.Tag(TagPool) != "linux-ci" {
+					t.Errorf("%s tags %v", in.ID, in.tags)
+				}
+			}
+			if spot != tc.wantSpot || od != tc.wantOD {
+				t.Errorf("%d spot and %d on-demand, want %d and %d", spot, od, tc.wantSpot, tc.wantOD)
+			}
+			calls := e.callCount("CreateFleet")
+			again, err := e.client.LaunchPool(context.Background(), spec)
+			if err != nil || !again.Replayed || len(again.Instances) != len(res.Instances) || e.callCount("CreateFleet") != calls {
+				t.Errorf("retry: %v, replayed %v, %d instances, %d more CreateFleet", err, again.Replayed, len(again.Instances), e.callCount("CreateFleet")-calls)
+			}
+		})
+	}
+}
