@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/pools"
@@ -82,6 +84,13 @@ func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metric
 			pm.HourlyCost.WithLabelValues(o.Pool).Set(o.HourlyCost)
 			pm.Launches.WithLabelValues(o.Pool).Add(float64(o.Launched))
 			pm.Interruptions.WithLabelValues(o.Pool).Add(float64(o.Interrupted))
+		},
+		Forget: func(name string) {
+			for _, g := range []*prometheus.GaugeVec{pm.Desired, pm.Running, pm.Booting, pm.Idle, pm.Pending, pm.HourlyCost} {
+				g.DeleteLabelValues(name)
+			}
+			pm.Launches.DeleteLabelValues(name)
+			pm.Interruptions.DeleteLabelValues(name)
 		},
 	})
 }

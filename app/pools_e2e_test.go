@@ -415,6 +415,14 @@ func TestPoolDelete(t *testing.T) {
 	if n := len(ps.createFleets()); n != 1 {
 		t.Errorf("%d CreateFleet calls, want the one before the delete", n)
 	}
+	resp, err := s.client.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); strings.Contains(string(b), `pool="linux-ci"`) {
+		t.Error("/metrics still shows the removed pool")
+	}
 }
 
 // TestPoolKill9MidLaunch is TestPoolCrashMidLaunch with a real crash: a

@@ -41,6 +41,9 @@ type Config struct {
 	Audit    *slog.Logger // one event per decision
 	// Observe, when set, is told each pass over a pool (metrics).
 	Observe func(Observation)
+	// Forget, when set, is told a pool the reconciler removed (its metrics
+	// go with it).
+	Forget func(pool string)
 	// Holder names this replica in leases; empty: a random id.
 	Holder string
 	// crashAfter, in tests, stops a launch at a point to play a crash.
@@ -54,7 +57,8 @@ type Reconciler struct {
 	notify chan string
 
 	mu   sync.Mutex
-	held map[string]*held // the leases this replica took, for Run to give up
+	held map[string]*held   // the leases this replica took, for Run to give up
+	aims map[string]lastAim // each pool's last decision here, for the audit's level
 }
 
 // New returns a Reconciler; Run starts it.
@@ -73,7 +77,7 @@ func New(cfg Config) *Reconciler {
 		_, _ = rand.Read(b)
 		cfg.Holder = hex.EncodeToString(b)
 	}
-	return &Reconciler{cfg: cfg, notify: make(chan string, 64), held: map[string]*held{},
+	return &Reconciler{cfg: cfg, notify: make(chan string, 64), held: map[string]*held{}, aims: map[string]lastAim{},
 		lease: lease{st: cfg.Store, holder: cfg.Holder, ttl: 2 * cfg.Interval, now: cfg.Now}}
 }
 
@@ -256,7 +260,9 @@ func (r *Reconciler) end(ctx context.Context, p pool.Pool, d pool.Decision, now 
 	for i, e := range d.End {
 		ids[i] = e.ID
 	}
-	if _, err := r.cfg.Terminator.Terminate(ctx, p, ids); err != nil {
+	terminated, err := r.cfg.Terminator.Terminate(ctx, p, ids)
+	r.ended(ctx, p.Name, d.Epoch, d, terminated, err)
+	if err != nil {
 		return err
 	}
 	if d.ScaledIn() {
@@ -275,7 +281,15 @@ func (r *Reconciler) record(ctx context.Context, st State, c Commit, ended bool)
 		}
 	}
 	if st.Deleted && len(c.Instances) == 0 {
-		return r.cfg.Pools.Remove(ctx, st.Pool.Name)
+		if err := r.cfg.Pools.Remove(ctx, st.Pool.Name); err != nil {
+			return err
+		}
+		if r.cfg.Forget != nil {
+			r.cfg.Forget(st.Pool.Name)
+		}
+		r.mu.Lock()
+		delete(r.aims, st.Pool.Name)
+		r.mu.Unlock()
 	}
 	return nil
 }

@@ -26,8 +26,9 @@ func TestReconcile(t *testing.T) {
 		pending             bool // a launch still persisted in the lease
 	}
 	tests := map[string]struct {
-		run  func(t *testing.T, r *rig, rc *Reconciler)
-		want check
+		run   func(t *testing.T, r *rig, rc *Reconciler)
+		want  check
+		audit string // in the audit log, when set
 	}{
 		"demand up launches its units once, under the epoch's token": {
 			run: func(t *testing.T, r *rig, rc *Reconciler) {
@@ -50,6 +51,12 @@ func TestReconcile(t *testing.T) {
 				r.clock.Add(10 * time.Second)
 				mustPass(t, rc)
 				mustPass(t, rc)
+				mustPass(t, rc)
+				// The launch, then the first look at epoch 1: the passes
+				// that find the pool as they left it audit at debug.
+				if n := strings.Count(r.audit.String(), `"msg":"pool decision"`); n != 2 {
+					t.Errorf("%d decisions audited at info, want 2:\n%s", n, r.audit)
+				}
 			},
 			want: check{fleets: 1, live: 3, epoch: 1},
 		},
@@ -63,7 +70,8 @@ func TestReconcile(t *testing.T) {
 				r.pools.setDemand(name, pool.Demand{Running: 2, At: r.clock.Now()})
 				mustPass(t, rc)
 			},
-			want: check{fleets: 1, live: 2, epoch: 1, ended: []string{"i-0102", "i-0103"}},
+			want:  check{fleets: 1, live: 2, epoch: 1, ended: []string{"i-0102", "i-0103"}},
+			audit: `"msg":"pool end","pool":"linux-ci","epoch":1,"end":[{"id":"i-0102","reason":"idle_timeout"},{"id":"i-0103","reason":"idle_timeout"}],"terminated":["i-0102","i-0103"]`,
 		},
 		"the token's maxCount caps one launch; the next pass launches the rest": {
 			run: func(t *testing.T, r *rig, rc *Reconciler) {
@@ -216,6 +224,9 @@ func TestReconcile(t *testing.T) {
 			if got.fleets != tc.want.fleets || got.live != tc.want.live || got.epoch != tc.want.epoch ||
 				!slices.Equal(got.ended, tc.want.ended) || got.pending != tc.want.pending {
 				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+			if tc.audit != "" && !strings.Contains(r.audit.String(), tc.audit) {
+				t.Errorf("the audit log lacks %s:\n%s", tc.audit, r.audit)
 			}
 		})
 	}
