@@ -474,3 +474,43 @@ func TestPoolKill9MidLaunch(t *testing.T) {
 		t.Errorf("b's launch was not the first one found again:\n%s", b.logs.String())
 	}
 }
+
+// TestPoolInterruption: a busy instance that gets a spot interruption
+// notice is replaced before it ends (and left to finish its job); an idle
+// one with a notice is ended and counted.
+func TestPoolInterruption(t *testing.T) {
+	ps := newPoolStack(t, "embedded")
+	s := ps.serve(t)
+	createPool(t, s, "linux-ci", `[{"instanceType":"c5.large","capacity":1}]`)
+	demand(t, s, "linux-ci", `{"pending":2,"running":0,"idle":0}`)
+	eventually(t, s, "2 running instances", func() bool {
+		ins := poolInstances(ps.sim, "linux-ci")
+		return len(ins) == 2 && ins[0].State == "running" && ins[1].State == "running"
+	})
+	ps.clock.Advance(2 * time.Minute) // past EC2's minimum charge
+	first := poolInstances(ps.sim, "linux-ci")
+	slices.SortFunc(first, func(a, b awssim.InstanceState) int { return strings.Compare(a.InstanceID, b.InstanceID) })
+	noticed := first[1].InstanceID // the younger by id: the rule gives jobs to the lower id first
+	demand(t, s, "linux-ci", `{"pending":0,"running":2,"idle":0}`)
+	if err := ps.sim.Interrupt(noticed); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, s, "a replacement launched", func() bool { return len(ps.createFleets()) == 2 })
+	if !slices.ContainsFunc(poolInstances(ps.sim, "linux-ci"), func(in awssim.InstanceState) bool { return in.InstanceID == noticed }) {
+		t.Errorf("spotter ended the busy instance %s under notice; EC2 ends it, after its job", noticed)
+	}
+	// One job left, on the oldest: the noticed one is idle now, and ended.
+	demand(t, s, "linux-ci", `{"pending":0,"running":1,"idle":0}`)
+	eventually(t, s, "the noticed instance ended as interrupted", func() bool {
+		return strings.Contains(s.logs.String(), `{"id":"`+noticed+`","reason":"interrupted"}`)
+	})
+	eventually(t, s, "the interruption counted", func() bool {
+		resp, err := s.client.Get(s.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `spotter_pool_interruptions_total{pool="linux-ci"} 1`)
+	})
+}
