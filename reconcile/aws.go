@@ -143,7 +143,7 @@ func (a *AWS) Launch(ctx context.Context, p pool.Pool, pd Pending) (Launched, er
 		warnings = append(warnings, w...)
 		types = slices.DeleteFunc(types, func(t string) bool { return !pol.MatchType(t) })
 		if len(types) > 0 {
-			configs = append(configs, spot.PoolConfig{InstanceTypes: types, Weight: lc.Capacity})
+			configs = append(configs, spot.PoolConfig{InstanceTypes: types, Weight: lc.Capacity, MaxPrice: bid(bounded.MaxPrice, lc.Utility, pol.MaxPrice)})
 			minWeight = min(minWeight, lc.Capacity)
 		}
 	}
@@ -210,6 +210,18 @@ func (a *AWS) Terminate(ctx context.Context, p pool.Pool, ids []string) ([]strin
 	res, err := a.Spot.Terminate(ctx, sess, p.Region, p.TokenID, ids, false)
 	a.Ledger.Ended(ctx, p.TokenID, res.Terminated)
 	return res.Terminated, err
+}
+
+// bid is what one instance of a launch config may cost: the pool's
+// maxPrice times the config's utility (a config that does more per hour
+// may cost more), never over the policy's maxPrice; 0 when the pool names
+// no price.
+func bid(maxPrice, utility, policyMax float64) float64 {
+	b := maxPrice * utility
+	if policyMax > 0 {
+		b = min(b, policyMax)
+	}
+	return b
 }
 
 func ledger(ins []spot.Instance) []inflight.Instance {

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -53,6 +54,26 @@ func TestClassify(t *testing.T) {
 				if i.ID == "i-old" && i.Capacity != 4 {
 					t.Errorf("i-old capacity %d, want 4 (c6i.2* weight)", i.Capacity)
 				}
+			}
+		})
+	}
+}
+
+// TestBid: a config's price cap is the pool's maxPrice times its utility,
+// never over the policy's maxPrice.
+func TestBid(t *testing.T) {
+	tests := map[string]struct{ maxPrice, utility, policyMax, want float64 }{
+		"utility 1":                  {0.1, 1, 0.5, 0.1},
+		"utility 2":                  {0.1, 2, 0.5, 0.2},
+		"exactly at the policy's":    {0.1, 5, 0.5, 0.5},
+		"past the policy's":          {0.1, 6, 0.5, 0.5},
+		"no policy cap":              {0.1, 6, 0, 0.6},
+		"a pool that names no price": {0, 3, 0.5, 0},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := bid(tc.maxPrice, tc.utility, tc.policyMax); math.Abs(got-tc.want) > 1e-12 {
+				t.Errorf("bid = %g, want %g", got, tc.want)
 			}
 		})
 	}

@@ -28,6 +28,9 @@ const TagPool = "spotter:pool"
 type PoolConfig struct {
 	InstanceTypes []string
 	Weight        int
+	// MaxPrice is what one instance of this config may cost per hour (a
+	// faster config's utility lets it cost more); 0: the spec's MaxPrice.
+	MaxPrice float64
 }
 
 // PoolLaunchSpec is one reconciler decision's launch, already inside the
@@ -258,16 +261,7 @@ func (c *Client) poolReplay(ctx context.Context, api ec2API, opt func(*ec2.Optio
 // that names it wins), the overrides, prices by (type, zone) and, for
 // subnets, by (type, "") at the type's cheapest zone.
 func (c *Client) poolOverrides(ctx context.Context, api ec2API, opt func(*ec2.Options), region string, spec PoolLaunchSpec) (map[string]int, []types.FleetLaunchTemplateOverridesRequest, map[poolKey]float64, []string, error) {
-	weights := map[string]int{}
-	var all []string
-	for _, cfg := range spec.Configs {
-		for _, t := range cfg.InstanceTypes {
-			if _, seen := weights[t]; !seen {
-				all = append(all, t)
-			}
-			weights[t] = max(weights[t], cfg.Weight)
-		}
-	}
+	all, weights, bids := spec.types()
 	all, warnings, err := c.bootable(ctx, api, opt, region, spec.AMI, all)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -279,8 +273,8 @@ func (c *Client) poolOverrides(ctx context.Context, api ec2API, opt func(*ec2.Op
 	var overrides []types.FleetLaunchTemplateOverridesRequest
 	add := func(t string, set func(*types.FleetLaunchTemplateOverridesRequest)) {
 		o := types.FleetLaunchTemplateOverridesRequest{InstanceType: types.InstanceType(t), WeightedCapacity: aws.Float64(float64(weights[t]))}
-		if spec.MaxPrice > 0 {
-			o.MaxPrice = aws.String(formatPrice(spec.MaxPrice))
+		if bids[t] > 0 {
+			o.MaxPrice = aws.String(formatPrice(bids[t]))
 		}
 		set(&o)
 		overrides = append(overrides, o)
@@ -300,8 +294,8 @@ func (c *Client) poolOverrides(ctx context.Context, api ec2API, opt func(*ec2.Op
 			warnings = append(warnings, fmt.Sprintf("%s is not offered as spot in %s", t, region))
 			continue
 		}
-		if spec.MaxPrice > 0 && cheapest > spec.MaxPrice {
-			warnings = append(warnings, fmt.Sprintf("%s skipped: spot $%s/h is over maxPrice $%s", t, formatPrice(cheapest), formatPrice(spec.MaxPrice)))
+		if bids[t] > 0 && cheapest > bids[t] {
+			warnings = append(warnings, fmt.Sprintf("%s skipped: spot $%s/h is over its maxPrice $%s", t, formatPrice(cheapest), formatPrice(bids[t])))
 			continue
 		}
 		slices.Sort(zones)
@@ -324,6 +318,27 @@ func (c *Client) poolOverrides(ctx context.Context, api ec2API, opt func(*ec2.Op
 		overrides = overrides[:maxPools]
 	}
 	return weights, overrides, prices, warnings, nil
+}
+
+// types lists the spec's instance types in order, each with its weight
+// and its price cap: a type several configs name takes the heaviest
+// weight and the highest cap among them.
+func (s PoolLaunchSpec) types() ([]string, map[string]int, map[string]float64) {
+	weights, bids := map[string]int{}, map[string]float64{}
+	var all []string
+	for _, cfg := range s.Configs {
+		bid := cfg.MaxPrice
+		if bid == 0 {
+			bid = s.MaxPrice
+		}
+		for _, t := range cfg.InstanceTypes {
+			if _, seen := weights[t]; !seen {
+				all = append(all, t)
+			}
+			weights[t], bids[t] = max(weights[t], cfg.Weight), max(bids[t], bid)
+		}
+	}
+	return all, weights, bids
 }
 
 // poolFleetInput is the one CreateFleet of a pool launch.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -205,5 +206,30 @@ func TestLaunchPoolOnDemandFallback(t *testing.T) {
 				t.Errorf("retry: %v, replayed %v, %d instances, %d more CreateFleet", err, again.Replayed, len(again.Instances), e.callCount("CreateFleet")-calls)
 			}
 		})
+	}
+}
+
+// TestLaunchPoolConfigPrices: each config's price cap rides on its own
+// overrides; a type under its cap is offered, one over it is not.
+func TestLaunchPoolConfigPrices(t *testing.T) {
+	e := mustEnv(t)
+	spec := e.poolSpec(2, 0)
+	spec.MaxPrice = 0.001        // far under any spot price: c5.large alone is over it
+	spec.Configs[1].MaxPrice = 5 // c5.2xlarge's utility lets it cost more
+	res, err := e.client.LaunchPool(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := e.lastCall("CreateFleet")
+	for i := 1; q.Has(overrideKey(i, "InstanceType")); i++ {
+		if typ := q.Get(overrideKey(i, "InstanceType")); typ != "c5.2xlarge" || q.Get(overrideKey(i, "MaxPrice")) != "5" {
+			t.Errorf("override %d: %s at %s", i, typ, q.Get(overrideKey(i, "MaxPrice")))
+		}
+	}
+	if len(res.Instances) != 1 || res.Instances[0].Type != "c5.2xlarge" {
+		t.Errorf("launched %v, want one c5.2xlarge (4 units for 2)", res.Instances)
+	}
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "c5.large skipped") }) {
+		t.Errorf("no warning for the skipped c5.large: %v", res.Warnings)
 	}
 }
