@@ -514,3 +514,28 @@ func TestPoolInterruption(t *testing.T) {
 		return strings.Contains(string(b), `spotter_pool_interruptions_total{pool="linux-ci"} 1`)
 	})
 }
+
+// TestPoolWithinTokenCaps: the pool's token also launches by hand; its
+// maxRunning counts both, so the pool takes only the room left.
+func TestPoolWithinTokenCaps(t *testing.T) {
+	ps := newPoolStack(t, "embedded")
+	s := ps.serve(t)
+	tok := s.createToken(t, `{"name":"shared","credentials":`+keysJSON()+`,"policy":{"regions":["us-east-1"],"instanceTypes":["c5.large"],"amis":["ami-0123456789abcdef0"],"maxCount":3,"maxRunning":3,"maxTTL":"4h","tasks":["launch","terminate","status"]}}`)
+	if code, _, raw := s.task(t, tok["url"].(string), `{"task":"launch","instanceTypes":["c5.large"],"ami":"ami-0123456789abcdef0","ttl":"1h"}`, map[string]string{"Idempotency-Key": "by-hand"}); code != 200 {
+		t.Fatalf("launch by hand = %d %s", code, raw)
+	}
+	body := `{"name":"shared-ci","tokenId":"` + tok["id"].(string) + `","region":"us-east-1","ami":"ami-0123456789abcdef0",` +
+		`"launchConfigs":[{"instanceType":"c5.large","capacity":1}],"maxCapacity":3,"maxLifetime":"2h"}`
+	if code, _, raw := call(t, s.client, "POST", s.base+"/v1/pools", testAdminToken, "application/json", []byte(body)); code != http.StatusCreated {
+		t.Fatalf("create pool = %d %s", code, raw)
+	}
+	demand(t, s, "shared-ci", `{"pending":3,"running":0,"idle":0}`)
+	eventually(t, s, "the pool's 2 instances", func() bool { return len(poolInstances(ps.sim, "shared-ci")) == 2 })
+	time.Sleep(time.Second) // five passes more
+	if n := len(poolInstances(ps.sim, "shared-ci")); n != 2 {
+		t.Errorf("the pool runs %d, want the 2 the token's maxRunning 3 leaves", n)
+	}
+	if n := s.liveInstances(); n != 3 {
+		t.Errorf("the token runs %d in all, want its maxRunning 3", n)
+	}
+}

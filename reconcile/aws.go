@@ -24,16 +24,6 @@ type Tokens interface {
 	Get(ctx context.Context, id string) (capability.Info, error)
 }
 
-// MaxLaunch is the token's maxCount: the most instances one launch of
-// the pool may start, as any single launch of the token (0: no cap).
-func (a *AWS) MaxLaunch(ctx context.Context, p pool.Pool) (int, error) {
-	info, err := a.Tokens.Get(ctx, p.TokenID)
-	if err != nil {
-		return 0, err
-	}
-	return info.Policy.MaxCount, nil
-}
-
 // AWS is the Lister, Launcher and Terminator over EC2, with each pool's
 // token's credentials and within its policy: the same guarantees as a
 // single launch (tags, TTL guard, the usage ledger's caps).
@@ -44,6 +34,39 @@ type AWS struct {
 	// maxHourlySpend) with every other launch of the token.
 	Ledger *inflight.Ledger
 	Now    func() time.Time
+}
+
+// MaxLaunch caps a launch of the pool by its token's policy: its maxCount
+// (the most one launch may start, as for any launch of the token) and the
+// room its maxRunning leaves beside every live instance of the token, the
+// pool's and others'; -1 when there is none. The ledger checks the caps
+// again, exactly, as the launch is admitted; this keeps a pool that shares
+// its token from asking for more than fits and being refused whole.
+func (a *AWS) MaxLaunch(ctx context.Context, p pool.Pool) (int, error) {
+	info, err := a.Tokens.Get(ctx, p.TokenID)
+	if err != nil {
+		return 0, err
+	}
+	n, most := info.Policy.MaxCount, info.Policy.MaxRunning
+	if most <= 0 {
+		return n, nil
+	}
+	sess, _, err := a.session(ctx, p, false)
+	if err != nil {
+		return 0, err
+	}
+	live, err := a.Spot.LiveInstances(ctx, sess, p.Region, p.TokenID)
+	if err != nil {
+		return 0, err
+	}
+	room := most - len(live)
+	if room <= 0 {
+		return -1, nil
+	}
+	if n <= 0 || room < n {
+		n = room
+	}
+	return n, nil
 }
 
 // session is an STS session of the pool's token, and its policy.

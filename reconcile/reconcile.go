@@ -190,7 +190,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	d := pool.Decide(in)
+	d, err := r.decide(ctx, &in)
+	if err != nil {
+		return err
+	}
 	obs := observe(name, in, d)
 	r.audit(ctx, in, d)
 	now := in.Now
@@ -243,12 +246,29 @@ func (r *Reconciler) input(ctx context.Context, st State, p pool.Pool) (pool.Inp
 	}
 	in := pool.Input{Pool: p, Demand: st.Demand, Instances: ins, Now: r.cfg.Now(),
 		LastScaleOut: st.LastScaleOut, LastScaleIn: st.LastScaleIn, Incarnation: st.Incarnation, Epoch: st.Epoch}
-	if b, ok := r.cfg.Lister.(Bounder); ok {
-		if in.MaxLaunch, err = b.MaxLaunch(ctx, p); err != nil {
-			return pool.Input{}, err
-		}
-	}
 	return in, nil
+}
+
+// decide is pool.Decide within the token's limits: a decision that would
+// launch is made again with the Bounder's cap (looked up only then: it
+// may cost an AWS call).
+func (r *Reconciler) decide(ctx context.Context, in *pool.Input) (pool.Decision, error) {
+	d := pool.Decide(*in)
+	b, ok := r.cfg.Lister.(Bounder)
+	if !ok || d.Launch.Capacity == 0 {
+		return d, nil
+	}
+	n, err := b.MaxLaunch(ctx, in.Pool)
+	if err != nil {
+		return pool.Decision{}, err
+	}
+	if n < 0 {
+		// No room under the token's caps: launch nothing, end as decided.
+		d.Launch, d.Replacing = pool.Launch{}, 0
+		return d, nil
+	}
+	in.MaxLaunch = n
+	return pool.Decide(*in), nil
 }
 
 // end terminates the instances d names, and notes it in c.

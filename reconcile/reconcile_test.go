@@ -105,6 +105,15 @@ func TestReconcile(t *testing.T) {
 			},
 			want: check{fleets: 1, live: 2, epoch: 1},
 		},
+		"no room under the token's caps: nothing launches": {
+			run: func(t *testing.T, r *rig, rc *Reconciler) {
+				r.fleet.maxLaunch = -1
+				r.pools.setDemand(name, pool.Demand{Pending: 3, At: t0})
+				mustPass(t, rc)
+				mustPass(t, rc)
+			},
+			want: check{},
+		},
 		"stale demand holds: no launch, no scale-in": {
 			run: func(t *testing.T, r *rig, rc *Reconciler) {
 				r.pools.setDemand(name, pool.Demand{Pending: 2, At: t0})

@@ -83,8 +83,10 @@ type Launcher interface {
 	Launch(ctx context.Context, p pool.Pool, l Pending) (Launched, error)
 }
 
-// Bounder, when the Lister is one too, caps each launch's capacity
-// (pool.Input.MaxLaunch).
+// Bounder, when the Lister is one too, caps a launch's capacity by the
+// token's limits (pool.Input.MaxLaunch): it is asked only when a decision
+// would launch. 0 means no cap; a negative cap means the token has no
+// room at all, and the decision launches nothing.
 type Bounder interface {
 	MaxLaunch(ctx context.Context, p pool.Pool) (int, error)
 }

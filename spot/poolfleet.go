@@ -389,6 +389,16 @@ func poolFallbackInput(spec PoolLaunchSpec, tmpl string, overrides []types.Fleet
 	return in
 }
 
+// LiveInstances lists a token's pending and running instances, of any
+// pool or none: what its maxRunning counts.
+func (c *Client) LiveInstances(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string) ([]Instance, error) {
+	region, api, err := c.ec2For(region)
+	if err != nil {
+		return nil, err
+	}
+	return c.live(ctx, api, c.ec2Opts(creds), c.odPrices(ctx, creds, region), tokenID, false)
+}
+
 // PoolInstances lists a pool's pending and running instances (by its
 // spotter:pool and spotter:token tags), priced, with spot interruption
 // notices marked.
