@@ -116,7 +116,9 @@ func (r *Reconciler) Run(ctx context.Context) {
 
 // releaseAll gives up this replica's leases as it stops, so another
 // replica takes its pools over at its next pass instead of two intervals
-// later. A lease renewed since by no one else is the only one released.
+// later. Each release is a check-and-set on the version this replica
+// last wrote: a lease another replica took meanwhile is left alone. A
+// pending launch stays in the record for the next holder.
 func (r *Reconciler) releaseAll() {
 	ctx, cancel := context.WithTimeout(context.Background(), secrets.DefaultTimeout)
 	defer cancel()
