@@ -55,7 +55,7 @@ func (a *AWS) MaxLaunch(ctx context.Context, p pool.Pool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	live, err := a.Spot.LiveInstances(ctx, sess, p.Region, p.TokenID)
+	live, err := a.Spot.Live(ctx, sess, p.Region, p.TokenID, false)
 	if err != nil {
 		return 0, err
 	}
@@ -192,7 +192,7 @@ func (a *AWS) Launch(ctx context.Context, p pool.Pool, pd Pending) (Launched, er
 		TTL: time.Duration(p.MaxLifetime), At: pd.At,
 		Admit: func(others []spot.Instance) (float64, error) {
 			var left float64
-			tk, err := a.Ledger.Admit(ctx, p.TokenID, pd.Launch.ClientToken, ledger(others), func(u inflight.Usage) (inflight.Claim, error) {
+			tk, err := a.Ledger.Admit(ctx, p.TokenID, pd.Launch.ClientToken, others, func(u inflight.Counted) (inflight.Claim, error) {
 				left = 0
 				if pol.MaxRunning > 0 && u.Running+most > pol.MaxRunning {
 					return inflight.Claim{}, apperr.New(apperr.PolicyDenied, "rule maxRunning: %d running and %d of this pool's launch would pass %d", u.Running, most, pol.MaxRunning)
@@ -213,7 +213,7 @@ func (a *AWS) Launch(ctx context.Context, p pool.Pool, pd Pending) (Launched, er
 	}
 	res, err := a.Spot.LaunchPool(ctx, spec)
 	if !res.Replayed {
-		ticket.Done(ledger(res.Instances))
+		ticket.Done(res.Instances)
 	}
 	out := Launched{Replayed: res.Replayed, Warnings: append(warnings, res.Warnings...)}
 	for _, in := range res.Instances {
@@ -245,12 +245,4 @@ func bid(maxPrice, utility, policyMax float64) float64 {
 		b = min(b, policyMax)
 	}
 	return b
-}
-
-func ledger(ins []spot.Instance) []inflight.Instance {
-	out := make([]inflight.Instance, len(ins))
-	for i, in := range ins {
-		out[i] = inflight.Instance{ID: in.ID, Price: in.Price.Dollars(), Key: in.Tag(spot.TagClientToken)}
-	}
-	return out
 }

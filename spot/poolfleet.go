@@ -114,7 +114,7 @@ func (c *Client) LaunchPool(ctx context.Context, spec PoolLaunchSpec) (PoolLaunc
 	if err != nil {
 		return PoolLaunchResult{}, err
 	}
-	tmpl := newTemplate(LaunchSpec{TokenID: spec.TokenID, AMI: spec.AMI, Tags: map[string]string{TagPool: spec.Pool}}, userData)
+	tmpl := poolTemplate(spec, userData)
 	if res, ok, err := c.poolReplay(ctx, api, opt, spec); err != nil || ok {
 		return res, err
 	}
@@ -228,7 +228,7 @@ func poolResult(out *ec2.CreateFleetOutput, prices map[poolKey]float64, od *odPr
 		}
 		for _, id := range fi.InstanceIds {
 			in := Instance{ID: id, Type: typ, AZ: az, Lifecycle: lifecycle, State: "pending", Price: money.FromDollars(price),
-				ExpiresAt: expires, tags: tags}
+				ExpiresAt: expires, Tags: tags}
 			res.Instances = append(res.Instances, in)
 			res.HourlyCost += in.Price
 		}
@@ -237,6 +237,15 @@ func poolResult(out *ec2.CreateFleetOutput, prices map[poolKey]float64, od *odPr
 		res.Warnings = append(res.Warnings, aws.ToString(e.ErrorCode)+": "+truncate(aws.ToString(e.ErrorMessage), 200))
 	}
 	return res
+}
+
+// poolTemplate is the pool's launch template: named by its token, AMI,
+// user data and pool, so each pool has its own and its volumes carry
+// spotter:pool.
+func poolTemplate(spec PoolLaunchSpec, userData []byte) template {
+	var ls LaunchSpec
+	ls.TokenID, ls.AMI, ls.Tags = spec.TokenID, spec.AMI, map[string]string{TagPool: spec.Pool}
+	return newTemplate(ls, userData)
 }
 
 // poolReplay finds the instances an earlier launch with spec's ClientToken
@@ -387,16 +396,6 @@ func poolFallbackInput(spec PoolLaunchSpec, tmpl string, overrides []types.Fleet
 	}
 	in.SpotOptions = nil
 	return in
-}
-
-// LiveInstances lists a token's pending and running instances, of any
-// pool or none: what its maxRunning counts.
-func (c *Client) LiveInstances(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string) ([]Instance, error) {
-	region, api, err := c.ec2For(region)
-	if err != nil {
-		return nil, err
-	}
-	return c.live(ctx, api, c.ec2Opts(creds), c.odPrices(ctx, creds, region), tokenID, false)
 }
 
 // PoolInstances lists a pool's pending and running instances (by its

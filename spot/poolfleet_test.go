@@ -60,7 +60,7 @@ func TestLaunchPoolWeighted(t *testing.T) {
 					onDemandUnits += w
 				}
 				if in.Tag(TagPool) != "linux-ci" || in.Tag(TagToken) != "tok_pool" {
-					t.Errorf("%s tags %v", in.ID, in.tags)
+					t.Errorf("%s tags %v", in.ID, in.Tags)
 				}
 				if want := spec.At.Add(spec.TTL); !in.ExpiresAt.Equal(want) {
 					t.Errorf("%s expires %v, want %v", in.ID, in.ExpiresAt, want)
@@ -108,7 +108,7 @@ func TestLaunchPoolRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tags := first.Instances[0].tags
+	tags := first.Instances[0].Tags
 	out, err := api.CreateFleet(context.Background(), poolFleetInput(spec, tmpl, overrides, tags), e.client.ec2Opts(e.creds))
 	if err != nil {
 		t.Fatalf("the same request again: %v", err)
@@ -194,7 +194,7 @@ func TestLaunchPoolOnDemandFallback(t *testing.T) {
 					spot++
 				}
 				if in.Tag(TagClientToken) != spec.ClientToken || in.Tag(TagPool) != "linux-ci" {
-					t.Errorf("%s tags %v", in.ID, in.tags)
+					t.Errorf("%s tags %v", in.ID, in.Tags)
 				}
 			}
 			if spot != tc.wantSpot || od != tc.wantOD {
