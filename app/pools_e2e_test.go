@@ -293,11 +293,14 @@ func TestPoolDemandDown(t *testing.T) {
 // pool; the lease lets one act, and the pool is launched once.
 func TestPoolTwoReplicas(t *testing.T) {
 	ps := newPoolStack(t, "vault")
+	// A lease of 2 s: a slow pass on a loaded machine does not outlast it,
+	// so the holder keeps it and the other replica never decides.
+	ps.cfg.Timeouts.PoolInterval = time.Second
 	a, b := ps.serve(t), ps.serve(t)
 	createPool(t, a, "linux-ci", `[{"instanceType":"c5.large","capacity":1}]`)
 	demand(t, b, "linux-ci", `{"pending":5,"running":0,"idle":0}`)
 	eventually(t, b, "5 instances", func() bool { return len(poolInstances(ps.sim, "linux-ci")) >= 5 })
-	time.Sleep(2 * time.Second) // ten passes of each
+	time.Sleep(3 * time.Second) // three passes of each
 	if n := len(poolInstances(ps.sim, "linux-ci")); n != 5 {
 		t.Errorf("%d instances for a demand of 5", n)
 	}
