@@ -16,6 +16,7 @@ import (
 type Store interface {
 	Get(ctx context.Context, key string) (secrets.Record, error)
 	Put(ctx context.Context, key string, rec secrets.Record, cas int) (int, error)
+	Delete(ctx context.Context, key string) error
 }
 
 // leaseRec is the record at leases/pools/<name>: who reconciles the pool
@@ -126,4 +127,11 @@ func (l *lease) setPending(ctx context.Context, h *held, p *Pending) error {
 func (l *lease) release(ctx context.Context, h *held) {
 	h.rec.Holder, h.rec.Until = "", 0
 	_ = l.save(ctx, h)
+}
+
+// drop deletes the lease record of a pool that is gone, so no record
+// outlives its pool. Another replica that reads it meanwhile finds no
+// lease, takes one, finds no pool, and drops it in turn.
+func (l *lease) drop(ctx context.Context, h *held) error {
+	return l.st.Delete(ctx, leaseKey(h.name))
 }

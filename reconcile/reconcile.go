@@ -169,7 +169,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) error {
 	}
 	st, err := r.cfg.Pools.Get(ctx, name)
 	if apperr.Code(err) == apperr.NotFound {
-		return nil
+		r.forget(name)
+		return r.lease.drop(ctx, h)
 	}
 	if err != nil {
 		return err
@@ -210,7 +211,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) error {
 	}
 	if d.Launch.Capacity == 0 {
 		r.report(obs)
-		return r.record(ctx, st, c, len(d.End) > 0)
+		return r.record(ctx, h, st, c, len(d.End) > 0)
 	}
 	pd := Pending{Incarnation: st.Incarnation, Epoch: st.Epoch, At: now, Launch: d.Launch}
 	if err := r.lease.setPending(ctx, h, &pd); err != nil {
@@ -296,7 +297,7 @@ func (r *Reconciler) end(ctx context.Context, p pool.Pool, d pool.Decision, now 
 
 // record writes a decision that launched nothing when it changed the
 // record, and removes a deleted pool once nothing of it runs.
-func (r *Reconciler) record(ctx context.Context, st State, c Commit, ended bool) error {
+func (r *Reconciler) record(ctx context.Context, h *held, st State, c Commit, ended bool) error {
 	if ended || !sameInstances(st.Instances, c.Instances) {
 		if err := r.cfg.Pools.Commit(ctx, st.Pool.Name, c); err != nil {
 			return err
@@ -306,14 +307,22 @@ func (r *Reconciler) record(ctx context.Context, st State, c Commit, ended bool)
 		if err := r.cfg.Pools.Remove(ctx, st.Pool.Name); err != nil {
 			return err
 		}
-		if r.cfg.Forget != nil {
-			r.cfg.Forget(st.Pool.Name)
-		}
-		r.mu.Lock()
-		delete(r.aims, st.Pool.Name)
-		r.mu.Unlock()
+		r.forget(st.Pool.Name)
+		return r.lease.drop(ctx, h)
 	}
 	return nil
+}
+
+// forget drops what this replica keeps of a pool that is gone: its lease
+// for Run to release, its last decision, its metrics.
+func (r *Reconciler) forget(name string) {
+	r.mu.Lock()
+	delete(r.aims, name)
+	delete(r.held, name)
+	r.mu.Unlock()
+	if r.cfg.Forget != nil {
+		r.cfg.Forget(name)
+	}
 }
 
 // launch carries out a persisted launch, then records its answer: the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/pool"
+	"github.com/spotter-dev/spotter/secrets"
 )
 
 const name = "linux-ci"
@@ -214,6 +215,13 @@ func TestReconcile(t *testing.T) {
 				mustPass(t, rc)
 				if !slices.Equal(r.pools.removed, []string{name}) {
 					t.Errorf("removed %v", r.pools.removed)
+				}
+				if _, err := r.store.Get(context.Background(), leaseKey(name)); !errors.Is(err, secrets.ErrNotFound) {
+					t.Errorf("the removed pool's lease record is still there: %v", err)
+				}
+				mustPass(t, rc) // a pass over a pool that is gone leaves no lease behind either
+				if _, err := r.store.Get(context.Background(), leaseKey(name)); !errors.Is(err, secrets.ErrNotFound) {
+					t.Errorf("a pass over the gone pool left a lease record: %v", err)
 				}
 			},
 			want: check{fleets: 1, ended: []string{"i-0100", "i-0101"}},
