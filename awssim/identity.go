@@ -110,9 +110,39 @@ func (s *Sim) IdentityDocument(instanceID string) (doc []byte, signature string,
 	return doc, wrapped.String(), nil
 }
 
+// UserData is an instance's user data as its metadata service serves it
+// at /latest/user-data (decoded); found is false when it has none.
+func (s *Sim) UserData(instanceID string) (data []byte, found bool, err error) {
+	r, in, err := s.findInstance(instanceID)
+	if err != nil {
+		return nil, false, err
+	}
+	ud := in.userData
+	r.mu.Unlock()
+	if ud == "" {
+		return nil, false, nil
+	}
+	data, err = base64.StdEncoding.DecodeString(ud)
+	return data, err == nil, err
+}
+
 // serveIdentity answers /_sim/imds/<id>/latest/dynamic/instance-identity/
-// {document,signature}; it reports whether path was one of them.
+// {document,signature} and /latest/user-data; it reports whether path was
+// one of them.
 func (s *Sim) serveIdentity(w http.ResponseWriter, id, path string) bool {
+	if path == "latest/user-data" {
+		data, found, err := s.UserData(id)
+		switch {
+		case err != nil:
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		case !found:
+			w.WriteHeader(http.StatusNotFound)
+		default:
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(data)
+		}
+		return true
+	}
 	what, ok := strings.CutPrefix(path, "latest/dynamic/instance-identity/")
 	if !ok {
 		return false

@@ -95,3 +95,26 @@ func TestIdentityDocument(t *testing.T) {
 		t.Errorf("pkcs7: %d; want 404 (not emulated)", code)
 	}
 }
+
+// TestUserDataIMDS: /latest/user-data serves what the launch sent,
+// decoded; 404 without any.
+func TestUserDataIMDS(t *testing.T) {
+	w := mustWorld(t, awssim.Options{})
+	in := spotRun("", 1)
+	in.UserData = aws.String("IyEvYmluL3NoCmVjaG8gaGkK") // #!/bin/sh\necho hi\n
+	out, err := w.ec2.RunInstances(ctx(t), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(out.Instances[0].InstanceId)
+	if code, body := get(t, w.srv.URL+"/_sim/imds/"+id+"/latest/user-data"); code != http.StatusOK || body != "#!/bin/sh\necho hi\n" {
+		t.Errorf("user-data = %d %q", code, body)
+	}
+	bare, err := w.ec2.RunInstances(ctx(t), spotRun("", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, w.srv.URL+"/_sim/imds/"+aws.ToString(bare.Instances[0].InstanceId)+"/latest/user-data"); code != http.StatusNotFound {
+		t.Errorf("no user data: %d; want 404", code)
+	}
+}
