@@ -56,10 +56,9 @@ func Record(w io.Writer, start time.Time, jobs []Job) error {
 	fake := github.New("")
 	fake.URL = "https://api.github.com"
 	type event struct {
-		at        time.Time
-		action    string
-		job       github.Job
-		redeliver bool
+		at     time.Time
+		action string
+		job    github.Job
 	}
 	var events []event
 	add := func(j github.Job, created, started time.Time, run time.Duration, redeliver bool) {
@@ -68,7 +67,8 @@ func Record(w io.Writer, start time.Time, jobs []Job) error {
 		j.Status, j.RunnerName, j.RunnerID, j.Started = "in_progress", fmt.Sprintf("bench-%d", j.ID%100000), j.ID%100000, started
 		events = append(events, event{at: started, action: "in_progress", job: j})
 		if redeliver {
-			events = append(events, event{at: started.Add(time.Second), action: "in_progress", job: j, redeliver: true})
+			// The same job and action make the same GUID: a redelivery.
+			events = append(events, event{at: started.Add(time.Second), action: "in_progress", job: j})
 		}
 		j.Status, j.Conclusion, j.Completed = "completed", "success", started.Add(run)
 		events = append(events, event{at: j.Completed, action: "completed", job: j})
@@ -137,10 +137,10 @@ type workflowJob struct {
 }
 
 type replayed struct {
-	runID                     int64
-	labels                    []string
-	created, started, ended   time.Time
-	queued, running, finished bool
+	runID                   int64
+	labels                  []string
+	created, started, ended time.Time
+	running, finished       bool
 }
 
 // Replay reads a recorded-deliveries file back into a trace for a pool
@@ -152,58 +152,8 @@ type replayed struct {
 // at the local midnight, in loc, of the first arrival.
 func Replay(r io.Reader, labels []string, loc *time.Location) (time.Time, []Job, ReplayStats, error) {
 	var st ReplayStats
-	seen := map[string]bool{}
-	byID := map[int64]*replayed{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 25<<20) // GitHub's payload cap
-	for line := 1; sc.Scan(); line++ {
-		if len(strings.TrimSpace(sc.Text())) == 0 {
-			continue
-		}
-		st.Deliveries++
-		var d Delivery
-		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
-			return time.Time{}, nil, st, fmt.Errorf("line %d: %w", line, err)
-		}
-		h := http.Header{}
-		for k, v := range d.Headers {
-			h.Set(k, v)
-		}
-		id := h.Get("X-GitHub-Delivery")
-		if id == "" {
-			return time.Time{}, nil, st, fmt.Errorf("line %d: no X-GitHub-Delivery header", line)
-		}
-		if seen[id] {
-			st.Duplicates++
-			continue
-		}
-		seen[id] = true
-		if h.Get("X-GitHub-Event") != "workflow_job" {
-			st.OtherEvents++
-			continue
-		}
-		var wj workflowJob
-		if err := json.Unmarshal(d.Body, &wj); err != nil {
-			return time.Time{}, nil, st, fmt.Errorf("line %d (delivery %s): %w", line, id, err)
-		}
-		j := byID[wj.Job.ID]
-		if j == nil {
-			j = &replayed{runID: wj.Job.RunID, labels: wj.Job.Labels, created: wj.Job.CreatedAt}
-			byID[wj.Job.ID] = j
-		}
-		switch wj.Action {
-		case "queued":
-			j.queued = true
-		case "in_progress":
-			j.running, j.started = true, wj.Job.StartedAt
-		case "completed":
-			j.finished, j.ended = true, wj.Job.CompletedAt
-			if !wj.Job.StartedAt.IsZero() && wj.Job.StartedAt.After(j.created) {
-				j.running, j.started = true, wj.Job.StartedAt
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
+	byID, err := readDeliveries(r, &st)
+	if err != nil {
 		return time.Time{}, nil, st, err
 	}
 	ids := make([]int64, 0, len(byID))
@@ -250,4 +200,62 @@ func matches(job, pool []string) bool {
 		}
 	}
 	return len(job) > 0
+}
+
+// readDeliveries collects a file's workflow_job deliveries by job id,
+// each delivery GUID once.
+func readDeliveries(r io.Reader, st *ReplayStats) (map[int64]*replayed, error) {
+	seen := map[string]bool{}
+	byID := map[int64]*replayed{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 25<<20) // GitHub's payload cap
+	for line := 1; sc.Scan(); line++ {
+		if len(strings.TrimSpace(sc.Text())) == 0 {
+			continue
+		}
+		st.Deliveries++
+		var d Delivery
+		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		h := http.Header{}
+		for k, v := range d.Headers {
+			h.Set(k, v)
+		}
+		id := h.Get("X-GitHub-Delivery")
+		if id == "" {
+			return nil, fmt.Errorf("line %d: no X-GitHub-Delivery header", line)
+		}
+		if seen[id] {
+			st.Duplicates++
+			continue
+		}
+		seen[id] = true
+		if h.Get("X-GitHub-Event") != "workflow_job" {
+			st.OtherEvents++
+			continue
+		}
+		var wj workflowJob
+		if err := json.Unmarshal(d.Body, &wj); err != nil {
+			return nil, fmt.Errorf("line %d (delivery %s): %w", line, id, err)
+		}
+		j := byID[wj.Job.ID]
+		if j == nil {
+			j = &replayed{runID: wj.Job.RunID, labels: wj.Job.Labels, created: wj.Job.CreatedAt}
+			byID[wj.Job.ID] = j
+		}
+		switch wj.Action {
+		case "in_progress":
+			j.running, j.started = true, wj.Job.StartedAt
+		case "completed":
+			j.finished, j.ended = true, wj.Job.CompletedAt
+			if !wj.Job.StartedAt.IsZero() && wj.Job.StartedAt.After(j.created) {
+				j.running, j.started = true, wj.Job.StartedAt
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return byID, nil
 }
