@@ -15,7 +15,15 @@ import (
 // metadata an instance would poll for its spot notices. It reports whether
 // the route was one of them.
 func (s *Sim) serveTimeControl(w http.ResponseWriter, r *http.Request, route string) bool {
-	if rest, ok := strings.CutPrefix(r.URL.Path, "/_sim/imds/"); ok && r.Method == http.MethodGet {
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/_sim/imds/"); ok && (r.Method == http.MethodGet || r.Method == http.MethodPut) {
+		if r.Method == http.MethodPut {
+			s.serveIMDSToken(w, r, rest)
+			return true
+		}
+		if !s.imdsTokenOK(r) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return true
+		}
 		s.serveIMDS(w, rest)
 		return true
 	}

@@ -118,3 +118,55 @@ func TestUserDataIMDS(t *testing.T) {
 		t.Errorf("no user data: %d; want 404", code)
 	}
 }
+
+// TestIMDSv2Token: PUT latest/api/token hands out a session token for
+// 1-21600 s; a GET with it is answered until it expires, a GET with a
+// made-up one gets 401, one without any (IMDSv1) is answered.
+func TestIMDSv2Token(t *testing.T) {
+	w := mustWorld(t, awssim.Options{})
+	out, err := w.ec2.RunInstances(ctx(t), spotRun("", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := w.srv.URL + "/_sim/imds/" + aws.ToString(out.Instances[0].InstanceId) + "/latest/"
+	put := func(ttl string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPut, base+"api/token", nil)
+		req.Header.Set("X-aws-ec2-metadata-token-ttl-seconds", ttl)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	getWith := func(tok string) int {
+		req, _ := http.NewRequest(http.MethodGet, base+"meta-data/instance-id", nil)
+		req.Header.Set("X-aws-ec2-metadata-token", tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for ttl, want := range map[string]int{"0": 400, "1": 200, "21600": 200, "21601": 400, "": 400} {
+		if code, _ := put(ttl); code != want {
+			t.Errorf("ttl %q: %d; want %d", ttl, code, want)
+		}
+	}
+	_, tok := put("60")
+	if code := getWith(tok); code != http.StatusOK {
+		t.Errorf("with a live token: %d", code)
+	}
+	if code := getWith("made-up"); code != http.StatusUnauthorized {
+		t.Errorf("with a made-up token: %d; want 401", code)
+	}
+	if code, _ := get(t, base+"meta-data/instance-id"); code != http.StatusOK {
+		t.Errorf("IMDSv1: %d", code)
+	}
+	w.clock.Advance(time.Minute)
+	if code := getWith(tok); code != http.StatusUnauthorized {
+		t.Errorf("with an expired token: %d; want 401", code)
+	}
+}

@@ -99,6 +99,7 @@ type Sim struct {
 	counters counters
 
 	identity identitySigner
+	imds     imdsTokens
 }
 
 // New returns a Sim with the default user, its access key and its MFA device
