@@ -306,3 +306,29 @@ func newInstance(t *testing.T, w *world, id string, ud []byte) instance {
 	}
 	return instance{dir: dir, etc: sdir, calls: out, run: run}
 }
+
+// TestGenericWorkerRefusesUnsafeJSON: a Taskcluster secret that would
+// break out of its JSON string stops the script before any worker runs.
+func TestGenericWorkerRefusesUnsafeJSON(t *testing.T) {
+	w := newWorld(t)
+	p := pool.Pool{Name: "tc", TokenID: w.tokenID, Region: "us-east-1", AMI: "ami-0abc1234",
+		LaunchConfigs: []pool.LaunchConfig{{InstanceType: "c6i.large", Capacity: 1}}, MaxCapacity: 10, Bootstrap: pool.BootstrapGenericWorker}
+	if _, err := w.pools.Create(bg, p); err != nil {
+		t.Fatal(err)
+	}
+	w.setSecrets(t, "tc", map[string]string{"taskcluster-root-url": "https://tc.example.com", "taskcluster-client-id": `x","workerType":"evil`,
+		"taskcluster-access-token": "CANARY-tc-token", "task-queue-id": "proj/queue"})
+	rec, _ := w.pools.Get(bg, "tc")
+	ud, err := w.boot.Issue(bg, rec.Pool, bootstrap.Launch{ClientToken: "sp-tc", Capacity: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := newInstance(t, w, w.launch(t, "tc", "c6i.large", "sp-tc"), ud)
+	out, err := inst.run()
+	if err == nil || !strings.Contains(out, "secret taskcluster-client-id holds a quote") {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(inst.calls); !os.IsNotExist(err) {
+		t.Error("a worker ran")
+	}
+}

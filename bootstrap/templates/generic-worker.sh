@@ -1,6 +1,14 @@
 # generic-worker: $agents workers of the pool's task queue (the
 # task-queue-id secret, provisionerId/workerType), each with its own
 # config file; with terminate-after-job each runs one task.
+# The config is JSON written by printf: a value with a quote, a backslash
+# or a control character would break out of its string, so none may.
+for n in taskcluster-root-url taskcluster-client-id taskcluster-access-token task-queue-id; do
+  case "$(secret "$n")" in *'"'* | *'\'* | *[[:cntrl:]]*)
+    echo "spotter bootstrap: secret $n holds a quote, backslash or control character; refusing to write it into JSON" >&2
+    exit 1 ;;
+  esac
+done
 worker() {
   q=$(secret task-queue-id)
   cfg="$SPOTTER_DIR/generic-worker-$SPOTTER_AGENT.json"
