@@ -21,6 +21,7 @@ import (
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/server"
 	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/task"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -123,7 +124,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	audit := log.With("log", "audit")
 	// A flood of refusals writes a line and a count per minute and source;
 	// the metrics count each. Counts still held are written at shutdown.
-	refusals := handlers.NewRefusalLog(audit, 0, nil)
+	refusals := task.NewRefusalLog(audit, 0, nil)
 	defer refusals.Flush()
 	// The embedded store is one process's file (bbolt locks it), so its
 	// replica is alone and counts launches in memory; Vault may be shared
@@ -133,8 +134,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if cfg.VaultAddr != "" && !cfg.Sandbox {
 		ledger = inflight.NewShared(store, inflight.SharedOptions{Lease: cfg.LaunchLease, Log: log.With("component", "inflight")})
 	}
-	tasks := handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: audit, Observe: observeTask(m), Refusals: refusals,
-		Inflight: ledger, Background: background,
+	pipeline := &task.Pipeline{Tokens: reg, Spot: sp, Inflight: ledger, Audit: audit, Observe: observeTask(m),
+		Refusals: refusals, Log: log.With("component", "tasks")}
+	tasks := handlers.TaskDeps{Pipeline: pipeline, Tokens: reg, Background: background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources")}}
 	if cfg.ReaperInterval > 0 {
@@ -268,9 +270,9 @@ func awsTransport() *http.Transport {
 }
 
 // observeTask feeds task outcomes into the metrics.
-func observeTask(m *metrics.Metrics) func(task, outcome string, res handlers.Result) {
-	return func(task, outcome string, res handlers.Result) {
-		m.Tasks.WithLabelValues(task, outcome).Inc()
+func observeTask(m *metrics.Metrics) func(name, outcome string, res task.Result) {
+	return func(name, outcome string, res task.Result) {
+		m.Tasks.WithLabelValues(name, outcome).Inc()
 		if l := res.Launch; l != nil && !l.DryRun && !l.Replayed {
 			for _, in := range l.Instances {
 				m.Launched.WithLabelValues(in.Lifecycle).Inc()

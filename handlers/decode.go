@@ -39,7 +39,11 @@ func readBody(c echo.Context) ([]byte, error) {
 // isJSON accepts a missing Content-Type (curl -d sends form, so we also take
 // that when the body looks like JSON) and any JSON media type.
 func isJSON(c echo.Context, body []byte) bool {
-	ct := c.Request().Header.Get(echo.HeaderContentType)
+	return jsonBody(c.Request().Header.Get(echo.HeaderContentType), body)
+}
+
+// jsonBody is isJSON for a Content-Type already read.
+func jsonBody(ct string, body []byte) bool {
 	if ct == "" {
 		return true
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // wtBody is the body wt-spotter took. Its meaning is kept: construct.keys.region
@@ -25,23 +26,23 @@ type wtBody struct {
 	Attributes struct {
 		Task           string          `json:"task"`
 		Type           string          `json:"type"`
-		Price          flexFloat       `json:"price"`
+		Price          task.FlexFloat  `json:"price"`
 		AMI            string          `json:"ami"`
 		KeyName        string          `json:"keyName"`
 		SecurityGroups json.RawMessage `json:"securityGroups"`
-		DryRun         *flexBool       `json:"dryRun"`
-		IsLogging      *flexBool       `json:"isLogging"`
+		DryRun         *task.FlexBool  `json:"dryRun"`
+		IsLogging      *task.FlexBool  `json:"isLogging"`
 		Count          *int            `json:"count"`
 		InstanceIDs    []string        `json:"instanceIds"`
 	} `json:"attributes"`
 }
 
-func decodeWTSpotter(body []byte) (Task, error) {
+func decodeWTSpotter(body []byte) (task.Task, error) {
 	var w wtBody
 	if err := json.Unmarshal(body, &w); err != nil {
-		return Task{}, apperr.New(apperr.Invalid, "wt-spotter body: %s", describeJSONError(err))
+		return task.Task{}, apperr.New(apperr.Invalid, "wt-spotter body: %s", describeJSONError(err))
 	}
-	t := Task{
+	t := task.Task{
 		Task:     strings.ToLower(w.Attributes.Task),
 		Region:   w.Construct.Keys.Region,
 		MFACode:  strings.TrimSpace(w.Construct.Upgrade.TokenCode),
@@ -61,7 +62,7 @@ func decodeWTSpotter(body []byte) (Task, error) {
 	}
 	sgs, err := stringOrList(w.Attributes.SecurityGroups)
 	if err != nil {
-		return Task{}, apperr.New(apperr.Invalid, "attributes.securityGroups: a list or a comma-separated string")
+		return task.Task{}, apperr.New(apperr.Invalid, "attributes.securityGroups: a list or a comma-separated string")
 	}
 	t.SecurityGroups = sgs
 	if w.Construct.Keys.AccessKeyID != "" || w.Construct.Keys.SecretAccessKey != "" {
@@ -72,7 +73,7 @@ func decodeWTSpotter(body []byte) (Task, error) {
 	if w.Construct.Upgrade.SerialNumber != "" {
 		t.Warnings = append(t.Warnings, "construct.upgrade.serialNumber was ignored: the token names its MFA device")
 	}
-	return t, t.validate()
+	return t, t.Validate()
 }
 
 func stringOrList(raw json.RawMessage) ([]string, error) {

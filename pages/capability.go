@@ -14,6 +14,7 @@ import (
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/policy"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // Capability serves the page behind one capability URL. Every read and
@@ -71,11 +72,11 @@ func (p Capability) load(c echo.Context, raw string, v *view, prices bool) {
 		return
 	}
 	if v.Can.Status {
-		res, err := p.Tasks.PageTask(c, raw, handlers.Task{Task: policy.TaskStatus})
+		res, err := p.Tasks.PageTask(c, raw, task.Task{Task: policy.TaskStatus})
 		v.setStatus(res, err, p.now())
 	}
 	if prices && v.Can.Price {
-		res, err := p.Tasks.PageTask(c, raw, handlers.Task{Task: policy.TaskPrice})
+		res, err := p.Tasks.PageTask(c, raw, task.Task{Task: policy.TaskPrice})
 		v.setPrices(res, err)
 	}
 }
@@ -127,8 +128,8 @@ func (p Capability) Act(c echo.Context) error {
 
 // formTask reads a page form into a task. Only what the form offers is
 // read; the guard checks every value against the policy.
-func formTask(c echo.Context) (handlers.Task, error) {
-	t := handlers.Task{Task: c.FormValue("task"), MFACode: strings.TrimSpace(c.FormValue("mfa"))}
+func formTask(c echo.Context) (task.Task, error) {
+	t := task.Task{Task: c.FormValue("task"), MFACode: strings.TrimSpace(c.FormValue("mfa"))}
 	switch t.Task {
 	case policy.TaskLaunch:
 		key := c.FormValue("key")

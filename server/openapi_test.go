@@ -13,6 +13,7 @@ import (
 	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/task"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -38,7 +39,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := New(Deps{Logger: log, Store: st, Tokens: reg, Keys: st, Metrics: metrics.New(),
-		Tasks: handlers.TaskDeps{Tokens: reg, Spot: sp}}, Options{})
+		Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: reg, Spot: sp}, Tokens: reg}}, Options{})
 
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`

@@ -26,7 +26,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 		admin.POST("/tokens/:id/unlock", handlers.UnlockToken(d.Tokens))
 		admin.POST("/keys/rotate", handlers.RotateKeys(d.Tokens, d.Keys))
 	}
-	if d.Tasks.Spot != nil {
+	if d.Tasks.Pipeline != nil {
 		e.POST("/v1/tasks", handlers.TaskByBearer(d.Tasks))
 		e.POST("/hooks/:token", handlers.TaskByURL(d.Tasks))
 		e.POST("/hooks/:token/slack", handlers.SlackHook(d.Tasks))

@@ -32,7 +32,7 @@ type Deps struct {
 	Tokens *capability.Registry
 	Admin  handlers.AdminChecker
 	Keys   handlers.KeyRotator
-	// Tasks serves the task endpoints; nil Tasks.Spot leaves them out.
+	// Tasks serves the task endpoints; nil Tasks.Pipeline leaves them out.
 	Tasks handlers.TaskDeps
 	// Metrics, if set, counts requests and serves /metrics.
 	Metrics *metrics.Metrics

@@ -1,8 +1,7 @@
-package handlers
+package task
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,15 +18,15 @@ type Task struct {
 	Region           string            `json:"region,omitempty"`
 	InstanceTypes    []string          `json:"instanceTypes,omitempty"`
 	Count            *int              `json:"count,omitempty"` // nil: not given (one)
-	MaxPrice         flexFloat         `json:"maxPrice,omitempty"`
+	MaxPrice         FlexFloat         `json:"maxPrice,omitempty"`
 	AMI              string            `json:"ami,omitempty"`
 	KeyName          string            `json:"keyName,omitempty"`
 	SecurityGroups   []string          `json:"securityGroups,omitempty"`
 	Subnets          []string          `json:"subnets,omitempty"`
 	UserData         string            `json:"userData,omitempty"`
 	TTL              string            `json:"ttl,omitempty"`
-	DryRun           flexBool          `json:"dryRun,omitempty"`
-	OnDemandFallback *flexBool         `json:"onDemandFallback,omitempty"`
+	DryRun           FlexBool          `json:"dryRun,omitempty"`
+	OnDemandFallback *FlexBool         `json:"onDemandFallback,omitempty"`
 	Tags             map[string]string `json:"tags,omitempty"`
 	MFACode          string            `json:"mfaCode,omitempty"`
 	InstanceIDs      []string          `json:"instanceIds,omitempty"`
@@ -66,8 +65,8 @@ func (t *Task) Request() (policy.Request, error) {
 	return r, nil
 }
 
-// validate checks what does not depend on the policy.
-func (t *Task) validate() error {
+// Validate checks what does not depend on the policy.
+func (t *Task) Validate() error {
 	switch t.Task {
 	case policy.TaskLaunch, policy.TaskTerminate, policy.TaskStatus, policy.TaskPrice, policy.TaskCancel:
 	case "":
@@ -103,48 +102,24 @@ func (t *Task) validate() error {
 	return nil
 }
 
-// decodeTask reads the native body or, when it has the wt-spotter shape
-// (construct/attributes), the body of the system spotter descends from.
-func decodeTask(body []byte) (Task, error) {
-	// Both shapes are checked as a Task: the wt-spotter body has no maps, so
-	// its keys are all held to one spelling either way.
-	if err := checkKeys(body, &Task{}); err != nil {
-		return Task{}, err
-	}
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(body, &probe); err != nil {
-		return Task{}, apperr.New(apperr.Invalid, "%s", describeJSONError(err))
-	}
-	_, hasConstruct := probe["construct"]
-	_, hasAttributes := probe["attributes"]
-	if _, native := probe["task"]; !native && (hasConstruct || hasAttributes) {
-		return decodeWTSpotter(body)
-	}
-	var t Task
-	if err := decodeJSON(body, &t); err != nil {
-		return Task{}, err
-	}
-	return t, t.validate()
-}
-
-// flexBool accepts true/false and the strings "true"/"false" that webhook
+// FlexBool accepts true/false and the strings "true"/"false" that webhook
 // builders (IFTTT, wt-spotter forms) send.
-type flexBool bool
+type FlexBool bool
 
-func (b *flexBool) UnmarshalJSON(data []byte) error {
+func (b *FlexBool) UnmarshalJSON(data []byte) error {
 	s := strings.Trim(string(bytes.TrimSpace(data)), `"`)
 	v, err := strconv.ParseBool(s)
 	if err != nil {
 		return fmt.Errorf("want true or false, not %s", data)
 	}
-	*b = flexBool(v)
+	*b = FlexBool(v)
 	return nil
 }
 
-// flexFloat accepts 0.05 and "0.05".
-type flexFloat float64
+// FlexFloat accepts 0.05 and "0.05".
+type FlexFloat float64
 
-func (f *flexFloat) UnmarshalJSON(data []byte) error {
+func (f *FlexFloat) UnmarshalJSON(data []byte) error {
 	s := strings.Trim(string(bytes.TrimSpace(data)), `"`)
 	if s == "" {
 		return nil
@@ -158,6 +133,6 @@ func (f *flexFloat) UnmarshalJSON(data []byte) error {
 		// quietly fall back to the policy's cap.
 		return fmt.Errorf("a price of 0 launches nothing; leave the price out to use the policy's cap")
 	}
-	*f = flexFloat(v)
+	*f = FlexFloat(v)
 	return nil
 }

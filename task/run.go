@@ -1,0 +1,246 @@
+package task
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/inflight"
+	"github.com/spotter-dev/spotter/policy"
+	"github.com/spotter-dev/spotter/spot"
+)
+
+// run calls AWS for a guarded task with a session made for it alone.
+func (p *Pipeline) run(ctx context.Context, g Guarded) (Result, error) {
+	creds, err := p.Tokens.Credentials(ctx, g.Token)
+	if err != nil {
+		return Result{}, err
+	}
+	mfa := spot.MFA{}
+	if g.Token.MFA.Type == capability.MFAAWS {
+		mfa = spot.MFA{SerialNumber: g.Token.MFA.SerialNumber, Code: g.Task.MFACode}
+	}
+	sess, err := p.Spot.Session(ctx, g.Token.ID, spot.Credentials{
+		AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
+		RoleARN: creds.RoleARN, ExternalID: creds.ExternalID,
+	}, mfa, g.Region)
+	creds = capability.Credentials{}
+	// STS's verdict on an AWS MFA code counts against the token's budget
+	// as a wrong TOTP code does (capability cannot ask STS itself).
+	err = p.Tokens.SettleMFA(ctx, g.Token, err)
+	if err != nil {
+		return Result{}, err
+	}
+	switch g.Req.Task {
+	case policy.TaskLaunch:
+		r, err := p.launch(ctx, g, sess)
+		return Result{Launch: r}, err
+	case policy.TaskTerminate:
+		r, err := p.Spot.Terminate(ctx, sess, g.Region, g.Token.ID, g.Req.InstanceIDs, g.Req.All)
+		p.ledger().Ended(ctx, g.Token.ID, r.Terminated)
+		return Result{Terminate: &r}, err
+	case policy.TaskStatus:
+		r, err := p.Spot.Status(ctx, sess, g.Region, g.Token.ID, g.Req.InstanceIDs)
+		return Result{Status: &r}, err
+	case policy.TaskPrice:
+		r, err := p.price(ctx, g, sess)
+		return Result{Price: r}, err
+	case policy.TaskCancel:
+		r, err := p.Spot.Cancel(ctx, sess, g.Region, g.Token.ID)
+		return Result{Cancel: &r}, err
+	}
+	return Result{}, apperr.New(apperr.Invalid, "task: %q is not a task", g.Req.Task)
+}
+
+func (p *Pipeline) launch(ctx context.Context, g Guarded, sess aws.CredentialsProvider) (*spot.LaunchResult, error) {
+	pol := g.Token.Policy
+	// Everything the policy decides from the request alone is refused
+	// here, before any AWS call; the caps on what the token already runs
+	// are checked by admit once Launch has listed it.
+	l, err := pol.ResolveLaunch(g.Req, policy.Usage{})
+	if err != nil {
+		return nil, err
+	}
+	// The policy's patterns ("c5.*") stand for the region's types that
+	// match; Launch then keeps those the AMI's architecture runs.
+	var typeWarnings []string
+	if l.InstanceTypes, typeWarnings, err = p.Spot.ExpandTypes(ctx, sess, l.Region, l.InstanceTypes); err != nil {
+		return nil, err
+	}
+	key, keyWarning := p.idempotencyKey(g)
+	// The launch's identity: a retry of it reaches EC2 with the same
+	// ClientToken, so the ledger holds one reservation for both.
+	clientToken := spot.ClientToken(g.Token.ID, key)
+	var ticket *inflight.Ticket
+	// Whatever happens (a panic included), the claim is given back; the
+	// Done below, with the instances started, comes first when it runs.
+	defer func() { ticket.Done(nil) }()
+	// A launch that has not heard from EC2 by shortly before its claim's
+	// lease ends gives up: past the lease, other replicas no longer count
+	// the claim, and a CreateFleet landing then could pass the caps. A
+	// retry with the same key finds whatever it started.
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var leaseTimer *time.Timer
+	stopLease := func() {
+		if leaseTimer != nil {
+			leaseTimer.Stop()
+		}
+	}
+	defer stopLease()
+	spec := spot.LaunchSpec{
+		Credentials: sess, Region: l.Region, TokenID: g.Token.ID, ClientToken: clientToken,
+		RequestID:     g.RequestID,
+		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice, MaxPriceAsked: l.MaxPriceAsked,
+		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
+		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.Task.Wait,
+		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
+		Admit: func(others []spot.Instance) (float64, error) {
+			var fleetCap float64
+			tk, err := p.ledger().Admit(ctx, g.Token.ID, clientToken, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
+				fleetCap = 0
+				usage := policy.Usage{Running: u.Running, HourlySpend: u.HourlySpend}
+				if _, err := pol.ResolveLaunch(g.Req, usage); err != nil {
+					return inflight.Claim{}, inFlightDetail(err, u)
+				}
+				claim := inflight.Claim{Count: l.Count}
+				if pol.MaxHourlySpend > 0 {
+					// EC2 enforces the budget left as the fleet's total
+					// price cap; the launch holds that much while in flight
+					// (no more than count × maxPrice when there is one).
+					left := pol.MaxHourlySpend - usage.HourlySpend
+					if left <= 0 {
+						return inflight.Claim{}, inFlightDetail(apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: $%.4f/h already running of $%.4f/h", usage.HourlySpend, pol.MaxHourlySpend), u)
+					}
+					if l.MaxPrice > 0 {
+						left = min(left, float64(l.Count)*l.MaxPrice)
+					}
+					fleetCap, claim.Spend = left, left
+				}
+				if l.DryRun {
+					return inflight.Claim{}, nil // checked as a launch would be; holds nothing
+				}
+				return claim, nil
+			})
+			ticket = tk
+			if until := tk.Expires(); !until.IsZero() {
+				leaseTimer = time.AfterFunc(time.Until(until)-p.ledger().Lease()/10, cancel)
+			}
+			return fleetCap, err
+		},
+		// Settled as soon as EC2 answered, so a launch that waits for its
+		// instances to run does not hold its reservation meanwhile.
+		Started: func(ins []spot.Instance) {
+			stopLease()
+			ticket.Done(ledgerInstances(ins))
+		},
+	}
+	res, err := p.Spot.Launch(lctx, spec)
+	if err != nil && lctx.Err() != nil && ctx.Err() == nil {
+		e := apperr.Wrap(err, apperr.Unavailable, "EC2 did not answer before this launch's reservation of the token's capacity lapsed (%s lease); send the same request again: with the same Idempotency-Key it finds whatever this one started", p.ledger().Lease())
+		e.RetryAfter = 2 * time.Second
+		err = e
+	}
+	if res.Replayed {
+		// Found after admit (EC2 knew the ClientToken): nothing new started.
+		ticket.Done(nil)
+	} else {
+		ticket.Done(ledgerInstances(res.Instances))
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.Warnings = append(typeWarnings, res.Warnings...)
+	switch {
+	case keyWarning != "" && res.Replayed:
+		res.Warnings = append(res.Warnings, replayWarning(pol.Dedupe()))
+	case keyWarning != "" && !res.DryRun: // a dry run starts nothing to repeat
+		res.Warnings = append(res.Warnings, keyWarning)
+	}
+	return &res, nil
+}
+
+func ledgerInstances(ins []spot.Instance) []inflight.Instance {
+	out := make([]inflight.Instance, len(ins))
+	for i, in := range ins {
+		out[i] = inflight.Instance{ID: in.ID, Price: in.Price.Dollars(), Key: in.Tag(spot.TagClientToken)}
+	}
+	return out
+}
+
+// inFlightDetail adds to a refusal what of the usage it counted belongs to
+// launches still under way, which a caller cannot see in status.
+func inFlightDetail(err error, u inflight.Usage) error {
+	if u.InFlightRunning == 0 || apperr.Code(err) != apperr.PolicyDenied {
+		return err
+	}
+	return apperr.Wrap(err, apperr.PolicyDenied, "%s (counting %d instances, $%.4f/h, of launches of this token in flight)",
+		apperr.Details(err), u.InFlightRunning, u.InFlightSpend)
+}
+
+// idempotencyKey picks what makes a retried launch the same launch: the
+// provider's delivery id (authenticated by its signature), else the
+// caller's key, else the signed request's nonce, else the body itself within
+// the policy's dedupe window, so a webhook redelivered minutes later cannot
+// launch twice. With the window off ("0"), a keyless launch is always new.
+// The second value is a warning for the reply, or "".
+func (p *Pipeline) idempotencyKey(g Guarded) (string, string) {
+	switch {
+	case g.delivery != "":
+		return g.Source + ":" + g.delivery, ""
+	case g.idemKey != "":
+		return "key:" + g.idemKey, ""
+	case g.Task.IdempotencyKey != "":
+		return "key:" + g.Task.IdempotencyKey, ""
+	case g.nonce != "":
+		return "sig:" + g.nonce, ""
+	}
+	window := g.Token.Policy.Dedupe()
+	if window <= 0 {
+		var b [16]byte
+		rand.Read(b[:])
+		return "once:" + hex.EncodeToString(b[:]), ""
+	}
+	sum := sha256.Sum256(g.body)
+	bucket := p.now().UnixNano() / int64(window)
+	return "body:" + hex.EncodeToString(sum[:]) + ":" + window.String() + ":" + strconv.FormatInt(bucket, 10),
+		fmt.Sprintf("no Idempotency-Key given: an identical launch within the token's dedupe window (%s) is treated as this one; send an Idempotency-Key header (or idempotencyKey) to tell launches apart", window)
+}
+
+// replayWarning tells the caller of a keyless launch that was answered as a
+// replay how to get a new launch instead.
+func replayWarning(window time.Duration) string {
+	return fmt.Sprintf("replayed: an identical launch without an Idempotency-Key was made within the token's dedupe window (%s), so these are its instances and nothing new was started; to launch again, send a new Idempotency-Key header (or idempotencyKey), or change the body (e.g. a tag)", window)
+}
+
+func (p *Pipeline) price(ctx context.Context, g Guarded, sess aws.CredentialsProvider) (*spot.PriceResult, error) {
+	types, warnings := g.Req.InstanceTypes, []string(nil)
+	for _, t := range types {
+		if !g.Token.Policy.MatchType(t) {
+			return nil, apperr.New(apperr.PolicyDenied, "rule instanceTypes: %s is not allowed (allowed: %s)", t, strings.Join(g.Token.Policy.InstanceTypes, ", "))
+		}
+	}
+	if len(types) == 0 {
+		// Names and patterns alike: a pattern prices every type of the
+		// region it matches.
+		var err error
+		if types, warnings, err = p.Spot.ExpandTypes(ctx, sess, g.Region, g.Token.Policy.InstanceTypes); err != nil {
+			return nil, err
+		}
+	}
+	r, err := p.Spot.Price(ctx, sess, g.Region, types)
+	if err != nil {
+		return nil, err
+	}
+	r.Warnings = append(warnings, r.Warnings...)
+	return &r, nil
+}
