@@ -132,8 +132,11 @@ func TestLaunchIdempotencyKey(t *testing.T) {
 				t.Fatalf("Run = %+v, %v; want one instance", res, err)
 			}
 			specs := sp.specs()
-			if want := spot.ClientToken("tok-1", tt.wantKey); len(specs) != 1 || specs[0].ClientToken != want {
-				t.Fatalf("%d launches, ClientToken %s; want one, %s (key %q)", len(specs), specs[0].ClientToken, want, tt.wantKey)
+			if len(specs) != 1 {
+				t.Fatalf("%d launches; want 1", len(specs))
+			}
+			if want := spot.ClientToken("tok-1", tt.wantKey); specs[0].ClientToken != want {
+				t.Fatalf("ClientToken %s; want %s (key %q)", specs[0].ClientToken, want, tt.wantKey)
 			}
 			warned := slices.ContainsFunc(res.Launch.Warnings, func(w string) bool { return strings.Contains(w, "no Idempotency-Key given") })
 			if warned != tt.wantWarning {
