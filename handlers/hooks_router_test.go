@@ -70,11 +70,16 @@ func TestHookRoutes(t *testing.T) {
 	now := time.Now()
 	hooks := "/hooks/" + f.raw("hooks")
 	noInstances := "No instances running in us-east-1."
+	// The cases run in order on one stack: once Slack has launched, status
+	// lists that instance.
+	oneRunning := "1 instance(s) in us-east-1, $"
 
 	slackStatus, slackStatusHdr := slackSigned(slackSecret, now, url.Values{"text": {"status"}, "trigger_id": {"1.1.status"}})
 	slackHelp, slackHelpHdr := slackSigned(slackSecret, now, url.Values{"text": {"help"}})
 	slackCheck, slackCheckHdr := slackSigned(slackSecret, now, url.Values{"ssl_check": {"1"}})
-	slackDenied, slackDeniedHdr := slackSigned(slackSecret, now, url.Values{"text": {"terminate all"}})
+	slackDenied, slackDeniedHdr := slackSigned(slackSecret, now, url.Values{"text": {"status in eu-west-1"}})
+	slackLaunch, slackLaunchHdr := slackSigned(slackSecret, now, url.Values{"text": {"launch t3.micro for 1h"}, "trigger_id": {"1.1.launch"}})
+	slackTerminate, slackTerminateHdr := slackSigned(slackSecret, now, url.Values{"text": {"terminate i-0123456789abcdef0"}})
 	slackElsewhere, slackElsewhereHdr := slackSigned(slackSecret, now, url.Values{"text": {"price"}, "response_url": {"https://attacker.example/hook"}})
 	slackStale, slackStaleHdr := slackSigned(slackSecret, now.Add(-10*time.Minute), url.Values{"text": {"status"}})
 	slackForged, slackForgedHdr := slackSigned("not-the-secret", now, url.Values{"text": {"status"}})
@@ -86,7 +91,8 @@ func TestHookRoutes(t *testing.T) {
 	twilioStatus, twilioStatusHdr := twilioSigned(twilioToken, twilioURL, sms("SM"+hex32(1), "status"))
 	twilioNoSid, twilioNoSidHdr := twilioSigned(twilioToken, twilioURL, url.Values{"Body": {"status"}})
 	twilioForged, twilioForgedHdr := twilioSigned("not-the-token", twilioURL, sms("SM"+hex32(2), "status"))
-	twilioDenied, twilioDeniedHdr := twilioSigned(twilioToken, twilioURL, sms("SM"+hex32(3), "terminate all"))
+	twilioDenied, twilioDeniedHdr := twilioSigned(twilioToken, twilioURL, sms("SM"+hex32(3), "status in eu-west-1"))
+	twilioPrice, twilioPriceHdr := twilioSigned(twilioToken, twilioURL, sms("SM"+hex32(4), "price"))
 
 	iftttHdr := map[string]string{handlers.IFTTTSecretHeader: iftttSecret}
 
@@ -100,7 +106,11 @@ func TestHookRoutes(t *testing.T) {
 			wantStatus: 200, want: []string{`"response_type":"ephemeral"`, "spotter commands:"}},
 		{name: "slack ssl_check", path: hooks + "/slack", ctype: formType, body: slackCheck, header: slackCheckHdr, wantStatus: 200},
 		{name: "slack task outside the policy", path: hooks + "/slack", ctype: formType, body: slackDenied, header: slackDeniedHdr,
-			wantStatus: 200, want: []string{`"response_type":"ephemeral"`, "Not allowed: "}, wantOutcome: "terminate/refused"},
+			wantStatus: 200, want: []string{`"response_type":"ephemeral"`, "Not allowed: ", "eu-west-1"}, wantOutcome: "status/refused"},
+		{name: "slack launch", path: hooks + "/slack", ctype: formType, body: slackLaunch, header: slackLaunchHdr,
+			wantStatus: 200, want: []string{`"response_type":"in_channel"`, "Launched 1 instance(s) in us-east-1", "t3.micro"}, wantOutcome: "launch/ok"},
+		{name: "slack terminate of an instance not its own", path: hooks + "/slack", ctype: formType, body: slackTerminate, header: slackTerminateHdr,
+			wantStatus: 200, want: []string{"Nothing to terminate.", "Refused i-0123456789abcdef0: "}, wantOutcome: "terminate/ok"},
 		{name: "slack response_url elsewhere", path: hooks + "/slack", ctype: formType, body: slackElsewhere, header: slackElsewhereHdr,
 			wantStatus: 200, want: []string{"response_url is not one spotter may post to"}, wantOutcome: "unknown/refused"},
 		{name: "slack stale", path: hooks + "/slack", ctype: formType, body: slackStale, header: slackStaleHdr,
@@ -112,11 +122,13 @@ func TestHookRoutes(t *testing.T) {
 
 		// Twilio: TwiML, one <Message> per SMS.
 		{name: "twilio status", path: hooks + "/twilio", ctype: formType, body: twilioStatus, header: twilioStatusHdr,
-			wantStatus: 200, want: []string{"<Response><Message>" + noInstances + "</Message></Response>"}, wantOutcome: "status/ok"},
+			wantStatus: 200, want: []string{"<Response><Message>" + oneRunning, " t3.micro running, 1h0m0s left</Message></Response>"}, wantOutcome: "status/ok"},
 		{name: "twilio redelivered", path: hooks + "/twilio", ctype: formType, body: twilioStatus, header: twilioStatusHdr,
 			wantStatus: 409, wantCode: apperr.SignatureReplay, wantOutcome: "unknown/refused"},
 		{name: "twilio task outside the policy", path: hooks + "/twilio", ctype: formType, body: twilioDenied, header: twilioDeniedHdr,
-			wantStatus: 200, want: []string{"<Message>Not allowed: "}, wantOutcome: "terminate/refused"},
+			wantStatus: 200, want: []string{"<Message>Not allowed: "}, wantOutcome: "status/refused"},
+		{name: "twilio price", path: hooks + "/twilio", ctype: formType, body: twilioPrice, header: twilioPriceHdr,
+			wantStatus: 200, want: []string{"<Message>Spot prices in us-east-1, cheapest first:", "t3.micro us-east-1"}, wantOutcome: "price/ok"},
 		{name: "twilio without MessageSid", path: hooks + "/twilio", ctype: formType, body: twilioNoSid, header: twilioNoSidHdr,
 			wantStatus: 400, wantCode: apperr.Invalid, want: []string{"MessageSid"}, wantOutcome: "unknown/refused"},
 		{name: "twilio forged", path: hooks + "/twilio", ctype: formType, body: twilioForged, header: twilioForgedHdr,
@@ -124,17 +136,17 @@ func TestHookRoutes(t *testing.T) {
 
 		// Mailgun: spotter's JSON with a line for people.
 		{name: "mailgun status", path: hooks + "/mailgun", ctype: formType, body: mailgunForm(mailgunKey, "mg-status-0001", now, url.Values{"subject": {"Re: status"}}),
-			wantStatus: 200, want: []string{`"task":"status"`, `"text":"` + noInstances + `"`}, wantOutcome: "status/ok"},
+			wantStatus: 200, want: []string{`"task":"status"`, `"text":"` + oneRunning}, wantOutcome: "status/ok"},
 		{name: "mailgun help", path: hooks + "/mailgun", ctype: formType, body: mailgunForm(mailgunKey, "mg-help-0001", now, url.Values{"subject": {"help"}}),
 			wantStatus: 200, want: []string{`"code":200`, "spotter commands:", `"requestId":`}},
 		{name: "mailgun forged", path: hooks + "/mailgun", ctype: formType, body: mailgunForm("not-the-key", "mg-forged-0001", now, url.Values{"subject": {"status"}}),
 			wantStatus: 401, wantCode: apperr.SignatureInvalid, wantOutcome: "unknown/refused"},
-		{name: "mailgun task outside the policy", path: hooks + "/mailgun", ctype: formType, body: mailgunForm(mailgunKey, "mg-denied-0001", now, url.Values{"stripped-text": {"terminate all"}}),
-			wantStatus: 403, wantCode: apperr.PolicyDenied, wantOutcome: "terminate/refused"},
+		{name: "mailgun task outside the policy", path: hooks + "/mailgun", ctype: formType, body: mailgunForm(mailgunKey, "mg-denied-0001", now, url.Values{"stripped-text": {"status in eu-west-1"}}),
+			wantStatus: 403, wantCode: apperr.PolicyDenied, wantOutcome: "status/refused"},
 
 		// IFTTT: a static secret in a header or a field, a command in value1 or a JSON task.
 		{name: "ifttt value1", path: hooks + "/ifttt", ctype: "application/json", body: `{"value1":"status","value2":"{{FromNumber}}"}`, header: iftttHdr,
-			wantStatus: 200, want: []string{`"task":"status"`, `"text":"` + noInstances + `"`}, wantOutcome: "status/ok"},
+			wantStatus: 200, want: []string{`"task":"status"`, `"text":"` + oneRunning}, wantOutcome: "status/ok"},
 		{name: "ifttt JSON task with an ingredient left", path: hooks + "/ifttt", ctype: "application/json", body: `{"task":"status","region":"{{Region}}"}`, header: iftttHdr,
 			wantStatus: 200, want: []string{`"region":"us-east-1"`}, wantOutcome: "status/ok"},
 		{name: "ifttt secret as a field", path: hooks + "/ifttt", ctype: formType, body: url.Values{"secret": {iftttSecret}, "value1": {"status"}}.Encode(),

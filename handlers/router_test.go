@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -32,6 +33,7 @@ const (
 	mailgunKey   = "key-mailgun-signing-0123456789abcdef"
 	iftttSecret  = "ifttt-0123456789abcdef0123456789abcdef"
 	publicURL    = "https://spotter.example"
+	adminToken   = "spa_admin-token-for-the-router-tests"
 	responseURLs = "http://127.0.0.1:9/slack/" // never posted to: results come inline
 )
 
@@ -84,10 +86,14 @@ func mustFixture(tb testing.TB) *fixture {
 		Tokens: reg, Background: bg,
 		Sources: handlers.SourceConfig{PublicURL: publicURL, SlackResponseURLs: []string{responseURLs}, Log: log},
 	}
-	f.e = server.New(server.Deps{Logger: log, Tasks: deps}, server.Options{})
+	admin, _, err := capability.NewAdmin(ctx, st, adminToken)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.e = server.New(server.Deps{Logger: log, Tokens: reg, Admin: admin, Keys: st, Tasks: deps}, server.Options{})
 
 	pol := &policy.Policy{Regions: []string{"us-east-1"}, InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"},
-		MaxCount: 2, MaxRunning: 4, MaxTTL: policy.Duration(2 * time.Hour), Tasks: []string{"launch", "status", "price"}}
+		MaxCount: 2, MaxRunning: 4, MaxTTL: policy.Duration(2 * time.Hour), Tasks: []string{"launch", "terminate", "status", "price"}}
 	keys := &capability.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
 	for name, in := range map[string]capability.CreateInput{
 		"plain":   {},
@@ -138,6 +144,7 @@ func (f *fixture) takeOutcomes() []string {
 // routeCase is one request through the router and what must come back.
 type routeCase struct {
 	name   string
+	method string // POST if empty
 	path   string
 	ctype  string
 	body   string
@@ -155,7 +162,7 @@ type routeCase struct {
 // run sends each case and checks its reply. No reply may hold a secret.
 func (f *fixture) run(t *testing.T, cases []routeCase) {
 	t.Helper()
-	secretsOf := []string{slackSecret, twilioToken, mailgunKey, iftttSecret}
+	secretsOf := []string{slackSecret, twilioToken, mailgunKey, iftttSecret, adminToken, awssim.DefaultSecretAccessKey}
 	for _, c := range f.tokens {
 		secretsOf = append(secretsOf, c.Token)
 		if c.SigningSecret != "" {
@@ -165,10 +172,11 @@ func (f *fixture) run(t *testing.T, cases []routeCase) {
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			f.takeOutcomes()
-			rec := f.do(http.MethodPost, tt.path, tt.ctype, tt.body, tt.header)
+			method := cmp.Or(tt.method, http.MethodPost)
+			rec := f.do(method, tt.path, tt.ctype, tt.body, tt.header)
 			body := rec.Body.String()
 			if rec.Code != tt.wantStatus {
-				t.Fatalf("POST %s = %d %s; want %d", redact(tt.path), rec.Code, body, tt.wantStatus)
+				t.Fatalf("%s %s = %d %s; want %d", method, redact(tt.path), rec.Code, body, tt.wantStatus)
 			}
 			if strings.HasPrefix(rec.Header().Get(echo.HeaderContentType), echo.MIMEApplicationJSON) && body != "" {
 				var v struct {
@@ -179,10 +187,10 @@ func (f *fixture) run(t *testing.T, cases []routeCase) {
 					t.Fatalf("reply %q is not JSON: %v", body, err)
 				}
 				if v.Error != tt.wantCode {
-					t.Errorf("POST %s error = %q; want %q (%s)", redact(tt.path), v.Error, tt.wantCode, body)
+					t.Errorf("%s %s error = %q; want %q (%s)", method, redact(tt.path), v.Error, tt.wantCode, body)
 				}
 			} else if tt.wantCode != "" {
-				t.Errorf("POST %s = %s %q; want a JSON error %q", redact(tt.path), rec.Header().Get(echo.HeaderContentType), body, tt.wantCode)
+				t.Errorf("%s %s = %s %q; want a JSON error %q", method, redact(tt.path), rec.Header().Get(echo.HeaderContentType), body, tt.wantCode)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(body, w) {
@@ -251,8 +259,8 @@ func TestTaskRoutes(t *testing.T) {
 			wantStatus: 400, wantCode: apperr.Invalid, want: []string{"task: name one of"}, wantOutcome: "unknown/refused"},
 		{name: "region outside the policy", path: plain, ctype: jsonType, body: `{"task":"status","region":"eu-west-1"}`,
 			wantStatus: 403, wantCode: apperr.PolicyDenied, want: []string{"eu-west-1"}, wantOutcome: "status/refused"},
-		{name: "task outside the policy", path: plain, ctype: jsonType, body: `{"task":"terminate","all":true}`,
-			wantStatus: 403, wantCode: apperr.PolicyDenied, wantOutcome: "terminate/refused"},
+		{name: "task outside the policy", path: plain, ctype: jsonType, body: `{"task":"cancel"}`,
+			wantStatus: 403, wantCode: apperr.PolicyDenied, wantOutcome: "cancel/refused"},
 		{name: "count at maxCount", path: plain, ctype: jsonType, body: `{"task":"launch","count":2,"dryRun":true}`,
 			wantStatus: 200, want: []string{`"dryRun":true`}, wantOutcome: "launch/ok"},
 		{name: "count past maxCount", path: plain, ctype: jsonType, body: `{"task":"launch","count":3,"dryRun":true}`,
