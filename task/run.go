@@ -14,7 +14,6 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
-	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/spot"
 )
@@ -77,85 +76,36 @@ func (p *Pipeline) launch(ctx context.Context, g Guarded, sess aws.CredentialsPr
 		return nil, err
 	}
 	key, keyWarning := p.idempotencyKey(g)
-	// The launch's identity: a retry of it reaches EC2 with the same
-	// ClientToken, so the ledger holds one reservation for both.
-	clientToken := spot.ClientToken(g.Token.ID, key)
-	var ticket *inflight.Ticket
-	// Whatever happens (a panic included), the claim is given back; the
-	// Done below, with the instances started, comes first when it runs.
-	defer func() { ticket.Done(nil) }()
 	// A launch that has not heard from EC2 by shortly before its claim's
 	// lease ends gives up: past the lease, other replicas no longer count
 	// the claim, and a CreateFleet landing then could pass the caps. A
 	// retry with the same key finds whatever it started.
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var leaseTimer *time.Timer
-	stopLease := func() {
-		if leaseTimer != nil {
-			leaseTimer.Stop()
-		}
-	}
-	defer stopLease()
+	// The launch's identity: a retry of it reaches EC2 with the same
+	// ClientToken, so the ledger holds one reservation for both.
+	a := &admission{ledger: p.ledger(), tokenID: g.Token.ID, clientToken: spot.ClientToken(g.Token.ID, key),
+		pol: &pol, req: g.Req, launch: l, giveUp: cancel}
+	// Whatever happens (a panic included), the claim is given back; the
+	// settle below, with the instances started, comes first when it runs.
+	defer a.release()
 	spec := spot.LaunchSpec{
-		Credentials: sess, Region: l.Region, TokenID: g.Token.ID, ClientToken: clientToken,
+		Credentials: sess, Region: l.Region, TokenID: g.Token.ID, ClientToken: a.clientToken,
 		RequestID:     g.RequestID,
 		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice, MaxPriceAsked: l.MaxPriceAsked,
 		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
 		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.Task.Wait,
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
-		Admit: func(others []spot.Instance) (float64, error) {
-			var fleetCap float64
-			tk, err := p.ledger().Admit(ctx, g.Token.ID, clientToken, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
-				fleetCap = 0
-				usage := policy.Usage{Running: u.Running, HourlySpend: u.HourlySpend}
-				if _, err := pol.ResolveLaunch(g.Req, usage); err != nil {
-					return inflight.Claim{}, inFlightDetail(err, u)
-				}
-				claim := inflight.Claim{Count: l.Count}
-				if pol.MaxHourlySpend > 0 {
-					// EC2 enforces the budget left as the fleet's total
-					// price cap; the launch holds that much while in flight
-					// (no more than count × maxPrice when there is one).
-					left := pol.MaxHourlySpend - usage.HourlySpend
-					if left <= 0 {
-						return inflight.Claim{}, inFlightDetail(apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: $%.4f/h already running of $%.4f/h", usage.HourlySpend, pol.MaxHourlySpend), u)
-					}
-					if l.MaxPrice > 0 {
-						left = min(left, float64(l.Count)*l.MaxPrice)
-					}
-					fleetCap, claim.Spend = left, left
-				}
-				if l.DryRun {
-					return inflight.Claim{}, nil // checked as a launch would be; holds nothing
-				}
-				return claim, nil
-			})
-			ticket = tk
-			if until := tk.Expires(); !until.IsZero() {
-				leaseTimer = time.AfterFunc(time.Until(until)-p.ledger().Lease()/10, cancel)
-			}
-			return fleetCap, err
-		},
-		// Settled as soon as EC2 answered, so a launch that waits for its
-		// instances to run does not hold its reservation meanwhile.
-		Started: func(ins []spot.Instance) {
-			stopLease()
-			ticket.Done(ledgerInstances(ins))
-		},
+		Admit:   func(others []spot.Instance) (float64, error) { return a.admit(ctx, others) },
+		Started: a.started,
 	}
 	res, err := p.Spot.Launch(lctx, spec)
 	if err != nil && lctx.Err() != nil && ctx.Err() == nil {
-		e := apperr.Wrap(err, apperr.Unavailable, "EC2 did not answer before this launch's reservation of the token's capacity lapsed (%s lease); send the same request again: with the same Idempotency-Key it finds whatever this one started", p.ledger().Lease())
+		e := apperr.Wrap(err, apperr.Unavailable, "EC2 did not answer before this launch's reservation of the token's capacity lapsed (%s lease); send the same request again: with the same Idempotency-Key it finds whatever this one started", a.ledger.Lease())
 		e.RetryAfter = 2 * time.Second
 		err = e
 	}
-	if res.Replayed {
-		// Found after admit (EC2 knew the ClientToken): nothing new started.
-		ticket.Done(nil)
-	} else {
-		ticket.Done(ledgerInstances(res.Instances))
-	}
+	a.settle(res)
 	if err != nil {
 		return nil, err
 	}
@@ -167,24 +117,6 @@ func (p *Pipeline) launch(ctx context.Context, g Guarded, sess aws.CredentialsPr
 		res.Warnings = append(res.Warnings, keyWarning)
 	}
 	return &res, nil
-}
-
-func ledgerInstances(ins []spot.Instance) []inflight.Instance {
-	out := make([]inflight.Instance, len(ins))
-	for i, in := range ins {
-		out[i] = inflight.Instance{ID: in.ID, Price: in.Price.Dollars(), Key: in.Tag(spot.TagClientToken)}
-	}
-	return out
-}
-
-// inFlightDetail adds to a refusal what of the usage it counted belongs to
-// launches still under way, which a caller cannot see in status.
-func inFlightDetail(err error, u inflight.Usage) error {
-	if u.InFlightRunning == 0 || apperr.Code(err) != apperr.PolicyDenied {
-		return err
-	}
-	return apperr.Wrap(err, apperr.PolicyDenied, "%s (counting %d instances, $%.4f/h, of launches of this token in flight)",
-		apperr.Details(err), u.InFlightRunning, u.InFlightSpend)
 }
 
 // idempotencyKey picks what makes a retried launch the same launch: the
