@@ -17,6 +17,7 @@ import (
 // counts its calls, so a test can tell which steps the guard reached.
 type fakeTokens struct {
 	pol policy.Policy
+	mfa capability.MFAInfo
 	// mfaErr is what CheckMFA answers.
 	mfaErr error
 
@@ -46,7 +47,7 @@ func (f *fakeTokens) Authenticate(_ context.Context, raw string) (capability.Tok
 	if raw != "good" {
 		return capability.Token{}, apperr.New(apperr.TokenInvalid, "capability token not accepted")
 	}
-	return capability.Token{Info: capability.Info{ID: "tok-1", Policy: f.pol}}, nil
+	return capability.Token{Info: capability.Info{ID: "tok-1", Policy: f.pol, MFA: f.mfa}}, nil
 }
 
 func (f *fakeTokens) CheckMFA(context.Context, capability.Token, string) error {
@@ -68,25 +69,59 @@ func (f *fakeTokens) Credentials(context.Context, capability.Token) (capability.
 // Admit, as spot.Client does, then starts one instance per count and
 // records the spec.
 type fakeSpot struct {
+	// running is what Launch lists as the token's, before it admits.
+	running []spot.Instance
+	// sessionErr is STS's answer to the session (an AWS MFA code refused).
+	sessionErr error
+	// terminated is what Terminate reports ended.
+	terminated []string
+
 	mu       sync.Mutex
 	launched []spot.LaunchSpec
+	fleetCap []float64  // the total price cap each admit returned
+	priced   [][]string // the types each Price call asked for
+	calls    []string
 }
 
 var _ Spot = (*fakeSpot)(nil)
 
+func (f *fakeSpot) call(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, name)
+}
+
 func (f *fakeSpot) Session(context.Context, string, spot.Credentials, spot.MFA, string) (aws.CredentialsProvider, error) {
+	f.call("Session")
+	if f.sessionErr != nil {
+		return nil, f.sessionErr
+	}
 	return aws.AnonymousCredentials{}, nil
 }
 
+// ExpandTypes stands a pattern ("t3.*") for t3.micro and t3.small.
 func (f *fakeSpot) ExpandTypes(_ context.Context, _ aws.CredentialsProvider, _ string, list []string) ([]string, []string, error) {
-	return list, nil, nil
+	var out []string
+	for _, t := range list {
+		if t == "t3.*" {
+			out = append(out, "t3.micro", "t3.small")
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, nil, nil
 }
 
 func (f *fakeSpot) Launch(_ context.Context, spec spot.LaunchSpec) (spot.LaunchResult, error) {
+	f.call("Launch")
 	f.mu.Lock()
 	f.launched = append(f.launched, spec)
 	f.mu.Unlock()
-	if _, err := spec.Admit(nil); err != nil {
+	fleetCap, err := spec.Admit(f.running)
+	f.mu.Lock()
+	f.fleetCap = append(f.fleetCap, fleetCap)
+	f.mu.Unlock()
+	if err != nil {
 		return spot.LaunchResult{}, err
 	}
 	var ins []spot.Instance
@@ -99,19 +134,26 @@ func (f *fakeSpot) Launch(_ context.Context, spec spot.LaunchSpec) (spot.LaunchR
 }
 
 func (f *fakeSpot) Terminate(context.Context, aws.CredentialsProvider, string, string, []string, bool) (spot.TerminateResult, error) {
-	return spot.TerminateResult{}, nil
+	f.call("Terminate")
+	return spot.TerminateResult{Terminated: f.terminated}, nil
 }
 
 func (f *fakeSpot) Status(context.Context, aws.CredentialsProvider, string, string, []string) (spot.StatusResult, error) {
-	return spot.StatusResult{}, nil
+	f.call("Status")
+	return spot.StatusResult{Instances: f.running}, nil
 }
 
-func (f *fakeSpot) Price(context.Context, aws.CredentialsProvider, string, []string) (spot.PriceResult, error) {
-	return spot.PriceResult{}, nil
+func (f *fakeSpot) Price(_ context.Context, _ aws.CredentialsProvider, _ string, types []string) (spot.PriceResult, error) {
+	f.call("Price")
+	f.mu.Lock()
+	f.priced = append(f.priced, types)
+	f.mu.Unlock()
+	return spot.PriceResult{Quotes: []spot.PriceQuote{{Type: types[0]}}}, nil
 }
 
 func (f *fakeSpot) Cancel(context.Context, aws.CredentialsProvider, string, string) (spot.CancelResult, error) {
-	return spot.CancelResult{}, nil
+	f.call("Cancel")
+	return spot.CancelResult{Cancelled: []string{}}, nil
 }
 
 func (f *fakeSpot) specs() []spot.LaunchSpec {
