@@ -36,7 +36,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 
 		// The capability page: GET /hooks/:token from a browser; its forms
 		// and the script's refresh run tasks through the same guard.
-		pg := pages.Must(pages.New(nil))
+		pg := pages.Must(pages.New(d.now))
 		cp := pages.Capability{Pages: pg, Tasks: d.Tasks}
 		e.GET("/hooks/:token", cp.View, pg.Headers)
 		e.GET("/hooks/:token/page", cp.Poll, pg.Headers)

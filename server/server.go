@@ -36,6 +36,8 @@ type Deps struct {
 	Tasks handlers.TaskDeps
 	// Metrics, if set, counts requests and serves /metrics.
 	Metrics *metrics.Metrics
+	// now is Options.Now, for the routes (the pages read it).
+	now func() time.Time
 }
 
 // Pinger reports whether a backend answers.
@@ -53,7 +55,7 @@ type Options struct {
 	// code on one route from one token or client) write one log line and
 	// then one count (default 1m).
 	RefusalLogEvery time.Duration
-	// Now is the clock of the refusal log; nil is time.Now (tests set it).
+	// Now is the clock of the refusal log and the pages; nil is time.Now.
 	Now func() time.Time
 }
 
@@ -89,6 +91,7 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 	refusals := newRefusalLog(log, opts.RefusalLogEvery, opts.Now)
 	e.Use(withRequestID, securityHeaders, logRequests(log, routes, deps.Metrics, refusals), recoverPanics(log, routes),
 		middleware.BodyLimit(opts.BodyLimit), middleware.ContextTimeout(opts.RequestTimeout))
+	deps.now = opts.Now
 	add(e, deps)
 	for _, r := range e.Routes() {
 		routes[r.Path] = true
