@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/task"
@@ -22,9 +23,9 @@ const IFTTTSecretHeader = "X-Spotter-Ifttt-Secret"
 // in constant time, then reads a JSON task or command text in value1.
 func iftttSource(d TaskDeps) hook {
 	return hook{signature: IFTTTSecretHeader, Source: task.Source{
-		Name: capability.SourceIFTTT,
+		Name: api.SourceIFTTT,
 		Verify: func(ctx context.Context, tok capability.Token, r task.Request) (task.Proof, error) {
-			secret, err := d.Tokens.SourceSecret(ctx, tok, capability.SourceIFTTT)
+			secret, err := d.Tokens.SourceSecret(ctx, tok, api.SourceIFTTT)
 			if err != nil {
 				return task.Proof{}, err
 			}

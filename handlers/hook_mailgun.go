@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/command"
 	"github.com/spotter-dev/spotter/task"
@@ -25,9 +26,9 @@ const mailgunWindow = 5 * time.Minute
 // and an MFA code in the message are what make a mail a command.
 func mailgunSource(d TaskDeps) hook {
 	return hook{Source: task.Source{
-		Name: capability.SourceMailgun,
+		Name: api.SourceMailgun,
 		Verify: func(ctx context.Context, tok capability.Token, r task.Request) (task.Proof, error) {
-			key, err := d.Tokens.SourceSecret(ctx, tok, capability.SourceMailgun)
+			key, err := d.Tokens.SourceSecret(ctx, tok, api.SourceMailgun)
 			if err != nil {
 				return task.Proof{}, err
 			}
@@ -105,7 +106,8 @@ func (d TaskDeps) serveJSONSource(src hook) echo.HandlerFunc {
 		g, err := d.guard(c, c.Param("token"), src)
 		if err != nil {
 			if n, ok := task.AsNotice(err); ok {
-				return reply(c, http.StatusOK, map[string]any{"text": n.Text, "requestId": g.RequestID})
+				out := api.Notice{Code: http.StatusOK, Text: n.Text, RequestID: g.RequestID}
+				return c.JSON(out.Code, out)
 			}
 			return err
 		}
@@ -113,8 +115,8 @@ func (d TaskDeps) serveJSONSource(src hook) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		v := d.replyBody(g, res)
-		v["text"] = summarize(g, res)
-		return reply(c, http.StatusOK, v)
+		out := d.replyBody(g, res)
+		out.Code, out.Text = http.StatusOK, summarize(g, res)
+		return c.JSON(out.Code, out)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/command"
@@ -72,9 +73,9 @@ func slackOutcome(g task.Guarded, res task.Result, err error) slackMessage {
 // signature accepted once) before the form is parsed.
 func slackSource(d TaskDeps, post *responder) hook {
 	return hook{signature: "X-Slack-Signature", timestamp: "X-Slack-Request-Timestamp", Source: task.Source{
-		Name: capability.SourceSlack,
+		Name: api.SourceSlack,
 		Verify: func(ctx context.Context, tok capability.Token, r task.Request) (task.Proof, error) {
-			secret, err := d.Tokens.SourceSecret(ctx, tok, capability.SourceSlack)
+			secret, err := d.Tokens.SourceSecret(ctx, tok, api.SourceSlack)
 			if err != nil {
 				return task.Proof{}, err
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/task"
@@ -34,9 +35,9 @@ var messageSidRe = regexp.MustCompile(`^[A-Z]{2}[0-9a-fA-F]{32}$`)
 // timestamp, so the id is the only thing that stops a replay.
 func twilioSource(d TaskDeps) hook {
 	return hook{signature: "X-Twilio-Signature", Source: task.Source{
-		Name: capability.SourceTwilio,
+		Name: api.SourceTwilio,
 		Verify: func(ctx context.Context, tok capability.Token, r task.Request) (task.Proof, error) {
-			secret, err := d.Tokens.SourceSecret(ctx, tok, capability.SourceTwilio)
+			secret, err := d.Tokens.SourceSecret(ctx, tok, api.SourceTwilio)
 			if err != nil {
 				return task.Proof{}, err
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/task"
@@ -22,7 +23,7 @@ func TestSlackTaskPanicTellsThePerson(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	d := TaskDeps{Pipeline: &task.Pipeline{Audit: log, Log: log}, Sources: SourceConfig{Log: log}}
 	g := task.Guarded{RequestID: "req-panic", Token: capability.Token{Info: capability.Info{ID: "tok-1"}},
-		Task: task.Task{Task: "status"}, Req: policy.Request{Task: "status"}, Region: "us-east-1"}
+		Task: task.Task{TaskRequest: api.TaskRequest{Task: "status"}}, Req: policy.Request{Task: "status"}, Region: "us-east-1"}
 	msg := d.slackResult(context.Background(), g)
 	if !strings.Contains(msg.Text, "went wrong") || !strings.Contains(msg.Text, "req-panic") {
 		t.Fatalf("slack message %+v; want the internal-error notice with the request id", msg)

@@ -14,11 +14,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
-	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/server"
 	"github.com/spotter-dev/spotter/spot"
@@ -45,7 +45,7 @@ type fixture struct {
 	reg *capability.Registry
 	// tokens by name: plain, hooks (every source set up), signed
 	// (requireSignature), totp (spotter-checked MFA), revoked.
-	tokens map[string]capability.Created
+	tokens map[string]api.CreatedToken
 
 	mu       sync.Mutex
 	outcomes []string // "task/outcome", as the pipeline told the metrics
@@ -74,7 +74,7 @@ func mustFixture(tb testing.TB) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := &fixture{reg: reg, tokens: map[string]capability.Created{}}
+	f := &fixture{reg: reg, tokens: map[string]api.CreatedToken{}}
 	bg := &handlers.Background{Log: log}
 	tb.Cleanup(func() { bg.Wait(context.Background()) })
 	deps := handlers.TaskDeps{
@@ -92,14 +92,14 @@ func mustFixture(tb testing.TB) *fixture {
 	}
 	f.e = server.New(server.Deps{Logger: log, Tokens: reg, Admin: admin, Keys: st, Tasks: deps}, server.Options{})
 
-	pol := &policy.Policy{Regions: []string{"us-east-1"}, InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"},
-		MaxCount: 2, MaxRunning: 4, MaxTTL: policy.Duration(2 * time.Hour), Tasks: []string{"launch", "terminate", "status", "price"}}
-	keys := &capability.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
-	for name, in := range map[string]capability.CreateInput{
+	pol := &api.Policy{Regions: []string{"us-east-1"}, InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"},
+		MaxCount: 2, MaxRunning: 4, MaxTTL: api.Duration(2 * time.Hour), Tasks: []string{"launch", "terminate", "status", "price"}}
+	keys := &api.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
+	for name, in := range map[string]api.CreateTokenRequest{
 		"plain":   {},
-		"hooks":   {Sources: &capability.SourcesInput{Slack: &capability.SlackSource{SigningSecret: slackSecret}, Twilio: &capability.TwilioSource{AuthToken: twilioToken}, Mailgun: &capability.MailgunSource{SigningKey: mailgunKey}, IFTTT: &capability.IFTTTSource{Secret: iftttSecret}}},
+		"hooks":   {Sources: &api.SourcesInput{Slack: &api.SlackSource{SigningSecret: slackSecret}, Twilio: &api.TwilioSource{AuthToken: twilioToken}, Mailgun: &api.MailgunSource{SigningKey: mailgunKey}, IFTTT: &api.IFTTTSource{Secret: iftttSecret}}},
 		"signed":  {RequireSignature: true},
-		"totp":    {MFA: &capability.MFAInput{TOTP: true}},
+		"totp":    {MFA: &api.MFAInput{TOTP: true}},
 		"revoked": {},
 	} {
 		in.Name, in.Credentials, in.Policy = name, keys, pol

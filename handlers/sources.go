@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/command"
 	"github.com/spotter-dev/spotter/task"
@@ -63,10 +64,10 @@ func commandTask(text string) (task.Task, error) {
 	if cmd.Task == command.Help {
 		return task.Task{}, &task.Notice{Text: command.Usage}
 	}
-	t := task.Task{
+	t := task.Task{TaskRequest: api.TaskRequest{
 		Task: cmd.Task, Region: cmd.Region, InstanceTypes: cmd.InstanceTypes,
 		MFACode: cmd.Code, InstanceIDs: cmd.InstanceIDs, All: cmd.All, Preset: cmd.Preset,
-	}
+	}}
 	if cmd.Count > 0 {
 		t.Count = &cmd.Count
 	}

@@ -69,5 +69,7 @@ func (d TaskDeps) serve(c echo.Context, raw string) error {
 	if err != nil {
 		return err
 	}
-	return reply(c, http.StatusOK, d.replyBody(g, res))
+	out := d.replyBody(g, res)
+	out.Code = http.StatusOK
+	return c.JSON(out.Code, out)
 }

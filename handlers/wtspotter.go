@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/task"
 )
@@ -26,12 +27,12 @@ type wtBody struct {
 	Attributes struct {
 		Task           string          `json:"task"`
 		Type           string          `json:"type"`
-		Price          task.FlexFloat  `json:"price"`
+		Price          api.FlexPrice   `json:"price"`
 		AMI            string          `json:"ami"`
 		KeyName        string          `json:"keyName"`
 		SecurityGroups json.RawMessage `json:"securityGroups"`
-		DryRun         *task.FlexBool  `json:"dryRun"`
-		IsLogging      *task.FlexBool  `json:"isLogging"`
+		DryRun         *api.FlexBool   `json:"dryRun"`
+		IsLogging      *api.FlexBool   `json:"isLogging"`
 		Count          *int            `json:"count"`
 		InstanceIDs    []string        `json:"instanceIds"`
 	} `json:"attributes"`
@@ -42,13 +43,13 @@ func decodeWTSpotter(body []byte) (task.Task, error) {
 	if err := json.Unmarshal(body, &w); err != nil {
 		return task.Task{}, apperr.New(apperr.Invalid, "wt-spotter body: %s", describeJSONError(err))
 	}
-	t := task.Task{
+	t := task.Task{TaskRequest: api.TaskRequest{
 		Task:     strings.ToLower(w.Attributes.Task),
 		Region:   w.Construct.Keys.Region,
 		MFACode:  strings.TrimSpace(w.Construct.Upgrade.TokenCode),
 		MaxPrice: w.Attributes.Price, AMI: w.Attributes.AMI, KeyName: w.Attributes.KeyName,
 		Count: w.Attributes.Count, InstanceIDs: w.Attributes.InstanceIDs,
-	}
+	}}
 	if t.Task == "" {
 		t.Task = "launch"
 	}

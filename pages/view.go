@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/money"
 	"github.com/spotter-dev/spotter/policy"
@@ -77,7 +78,7 @@ type instanceView struct {
 }
 
 func (p Capability) newView(c echo.Context, raw string, info capability.Info) view {
-	pol := info.Policy
+	pol := policy.Policy(info.Policy) // with its rules (Allows)
 	v := view{
 		Name: info.Name, Path: pagePath(raw),
 		Regions: pol.Regions, Types: pol.InstanceTypes,
@@ -91,13 +92,13 @@ func (p Capability) newView(c echo.Context, raw string, info capability.Info) vi
 		v.Expires = info.ExpiresAt.UTC().Format("2006-01-02 15:04 MST")
 	}
 	switch info.MFA.Type {
-	case capability.MFATOTP:
+	case api.MFATOTP:
 		v.MFA, v.MFADesc = true, "the 6-digit code from your authenticator app"
-	case capability.MFAAWS:
+	case api.MFAAWS:
 		v.MFA, v.MFADesc = true, "the 6-digit code of MFA device "+info.MFA.SerialNumber
 	}
-	v.Can.Launch, v.Can.Terminate = pol.Allows(policy.TaskLaunch), pol.Allows(policy.TaskTerminate)
-	v.Can.Status, v.Can.Price = pol.Allows(policy.TaskStatus), pol.Allows(policy.TaskPrice)
+	v.Can.Launch, v.Can.Terminate = pol.Allows(api.TaskLaunch), pol.Allows(api.TaskTerminate)
+	v.Can.Status, v.Can.Price = pol.Allows(api.TaskStatus), pol.Allows(api.TaskPrice)
 	for k, val := range pol.Tags {
 		v.Tags = append(v.Tags, k+"="+val)
 	}

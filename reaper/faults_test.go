@@ -10,8 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
-	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/spot"
 )
@@ -82,7 +82,7 @@ func (f *fakeSpot) Replace(context.Context, aws.CredentialsProvider, string, str
 }
 
 func info(id string, regions ...string) capability.Info {
-	return capability.Info{ID: id, Policy: policy.Policy{Regions: regions}}
+	return capability.Info{ID: id, Policy: api.Policy{Regions: regions}}
 }
 
 // A pass reports a token's usage only when every account and region it

@@ -26,6 +26,22 @@ func addRoutes(e *echo.Echo, d Deps) {
 		admin.POST("/tokens/:id/unlock", handlers.UnlockToken(d.Tokens))
 		admin.POST("/keys/rotate", handlers.RotateKeys(d.Tokens, d.Keys))
 	}
+	if d.Pools != nil {
+		admin := e.Group("/v1/pools", handlers.RequireAdmin(d.Admin))
+		admin.POST("", handlers.CreatePool(d.Pools))
+		admin.GET("", handlers.ListPools(d.Pools))
+		admin.GET("/:name", handlers.GetPool(d.Pools))
+		admin.PATCH("/:name", handlers.UpdatePool(d.Pools))
+		admin.DELETE("/:name", handlers.DeletePool(d.Pools))
+		admin.POST("/:name/drain", handlers.DrainPool(d.Pools))
+		admin.POST("/:name/rotate", handlers.RotatePoolCapability(d.Pools))
+		admin.POST("/:name/revoke", handlers.RevokePoolCapability(d.Pools))
+		// Demand takes the pool's own capability too, so it is outside
+		// the admin guard and checks either itself.
+		demand := handlers.NewPoolDemand(d.Pools, d.Admin, d.DemandLimit)
+		e.POST("/v1/pools/:name/demand", demand.ByName)
+		e.POST("/hooks/:token/demand", demand.ByURL)
+	}
 	if d.Tasks.Pipeline != nil {
 		e.POST("/v1/tasks", handlers.TaskByBearer(d.Tasks))
 		e.POST("/hooks/:token", handlers.TaskByURL(d.Tasks))

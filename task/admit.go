@@ -17,9 +17,13 @@ type admission struct {
 	ledger      Ledger
 	tokenID     string
 	clientToken string
-	pol         *policy.Policy
-	req         policy.Request
-	launch      policy.Launch
+	// region scopes the ledger's count; list lists the token's live
+	// instances there, priced.
+	region string
+	list   inflight.Lister
+	pol    *policy.Policy
+	req    policy.Request
+	launch policy.Launch
 	// giveUp cancels the launch.
 	giveUp context.CancelFunc
 
@@ -27,13 +31,16 @@ type admission struct {
 	lease  *time.Timer
 }
 
-// admit is the launch's LaunchSpec.Admit: once Launch has listed what the
-// token runs (others), the usage-dependent rules are checked against it
-// plus the launches of the token still in flight, and the launch's claim
-// is reserved. It returns the fleet's total price cap (0 for none).
-func (a *admission) admit(ctx context.Context, others []spot.Instance) (float64, error) {
+// admit is the launch's LaunchSpec.Admit: the usage-dependent rules are
+// checked against what the token runs in the region plus its launches
+// still in flight, and the launch's claim is reserved. The ledger keeps
+// the token's count (per region, priced, as a policy may gain a spend cap)
+// and lists its instances only when it must (AdmitCounts: Launch passes
+// only this launch's own, so admit ignores them). It returns the fleet's
+// total price cap (0 for none).
+func (a *admission) admit(ctx context.Context) (float64, error) {
 	var fleetCap float64
-	tk, err := a.ledger.Admit(ctx, a.tokenID, a.clientToken, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
+	tk, err := a.ledger.AdmitListing(ctx, a.tokenID, a.clientToken, a.region, a.list, func(u inflight.Usage) (inflight.Claim, error) {
 		var claim inflight.Claim
 		var err error
 		fleetCap, claim, err = a.claim(u)

@@ -39,6 +39,9 @@ type EC2 interface {
 	Status(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, ids []string) (spot.StatusResult, error)
 	Price(ctx context.Context, creds aws.CredentialsProvider, region string, itypes []string) (spot.PriceResult, error)
 	Cancel(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string) (spot.CancelResult, error)
+	// Live lists the token's pending and running instances in a region,
+	// priced when withPrices; the ledger asks for it only when it must.
+	Live(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, withPrices bool) ([]spot.Instance, error)
 }
 
 // Spot is both: what *spot.Client gives the pipeline.
@@ -49,7 +52,7 @@ type Spot interface {
 
 // Ledger counts launches under way against a token's caps (*inflight.Ledger).
 type Ledger interface {
-	Admit(ctx context.Context, tokenID, key string, listed []inflight.Instance, check func(inflight.Usage) (inflight.Claim, error)) (*inflight.Ticket, error)
+	AdmitListing(ctx context.Context, tokenID, key, scope string, list inflight.Lister, check func(inflight.Usage) (inflight.Claim, error)) (*inflight.Ticket, error)
 	Ended(ctx context.Context, tokenID string, ids []string)
 	Lease() time.Duration
 }

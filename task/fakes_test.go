@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/policy"
@@ -17,7 +18,7 @@ import (
 // counts its calls, so a test can tell which steps the guard reached.
 type fakeTokens struct {
 	pol policy.Policy
-	mfa capability.MFAInfo
+	mfa api.MFAInfo
 	// mfaErr is what CheckMFA answers.
 	mfaErr error
 
@@ -47,7 +48,7 @@ func (f *fakeTokens) Authenticate(_ context.Context, raw string) (capability.Tok
 	if raw != "good" {
 		return capability.Token{}, apperr.New(apperr.TokenInvalid, "capability token not accepted")
 	}
-	return capability.Token{Info: capability.Info{ID: "tok-1", Policy: f.pol, MFA: f.mfa}}, nil
+	return capability.Token{Info: capability.Info{ID: "tok-1", Policy: api.Policy(f.pol), MFA: f.mfa}, Policy: f.pol}, nil
 }
 
 func (f *fakeTokens) CheckMFA(context.Context, capability.Token, string) error {
@@ -66,10 +67,11 @@ func (f *fakeTokens) Credentials(context.Context, capability.Token) (capability.
 }
 
 // fakeSpot answers every call at once; Launch admits through the spec's
-// Admit, as spot.Client does, then starts one instance per count and
-// records the spec.
+// Admit (the ledger lists the token's instances through Live), as
+// spot.Client does with AdmitCounts, then starts one instance per count
+// and records the spec.
 type fakeSpot struct {
-	// running is what Launch lists as the token's, before it admits.
+	// running is what Live lists as the token's.
 	running []spot.Instance
 	// sessionErr is STS's answer to the session (an AWS MFA code refused).
 	sessionErr error
@@ -117,7 +119,7 @@ func (f *fakeSpot) Launch(_ context.Context, spec spot.LaunchSpec) (spot.LaunchR
 	f.mu.Lock()
 	f.launched = append(f.launched, spec)
 	f.mu.Unlock()
-	fleetCap, err := spec.Admit(f.running)
+	fleetCap, err := spec.Admit(nil) // AdmitCounts: the ledger lists through Live
 	f.mu.Lock()
 	f.fleetCap = append(f.fleetCap, fleetCap)
 	f.mu.Unlock()
@@ -154,6 +156,11 @@ func (f *fakeSpot) Price(_ context.Context, _ aws.CredentialsProvider, _ string,
 func (f *fakeSpot) Cancel(context.Context, aws.CredentialsProvider, string, string) (spot.CancelResult, error) {
 	f.call("Cancel")
 	return spot.CancelResult{Cancelled: []string{}}, nil
+}
+
+func (f *fakeSpot) Live(context.Context, aws.CredentialsProvider, string, string, bool) ([]spot.Instance, error) {
+	f.call("Live")
+	return f.running, nil
 }
 
 func (f *fakeSpot) specs() []spot.LaunchSpec {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/policy"
@@ -18,7 +19,7 @@ func panicking(logs *bytes.Buffer) (*Pipeline, Guarded) {
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	p := &Pipeline{Audit: log, Log: log}
 	g := Guarded{RequestID: "req-panic", Token: capability.Token{Info: capability.Info{ID: "tok-1"}},
-		Task: Task{Task: "status"}, Req: policy.Request{Task: "status"}, Region: "us-east-1"}
+		Task: Task{TaskRequest: api.TaskRequest{Task: "status"}}, Req: policy.Request{Task: "status"}, Region: "us-east-1"}
 	return p, g
 }
 

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/inflight"
@@ -170,7 +171,7 @@ func (p *Pipeline) check(ctx context.Context, g *Guarded, reserve func() (func()
 	if g.Region, err = g.Token.Policy.Check(g.Req); err != nil {
 		return err
 	}
-	if g.Req.Task == policy.TaskLaunch {
+	if g.Req.Task == api.TaskLaunch {
 		// Everything the policy can decide without AWS, before MFA spends a code.
 		if _, err := g.Token.Policy.ResolveLaunch(g.Req, policy.Usage{}); err != nil {
 			return err

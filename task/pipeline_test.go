@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/policy"
@@ -38,11 +39,11 @@ func TestGuardStopsAtTheFirstFailure(t *testing.T) {
 		{name: "body past the limit", raw: "good", bodyErr: apperr.New(apperr.TooLarge, "too large"), wantCode: apperr.TooLarge, wantSteps: all[:1]},
 		{name: "forged signature", raw: "good", verifyErr: apperr.New(apperr.SignatureInvalid, "no"), wantCode: apperr.SignatureInvalid, wantSteps: all[:2]},
 		{name: "undecodable", raw: "good", task: Task{}, wantCode: apperr.Invalid, wantSteps: all[:3], wantVerified: true},
-		{name: "outside the policy", raw: "good", task: Task{Task: "status", Region: "eu-west-1"}, wantCode: apperr.PolicyDenied, wantSteps: all[:3], wantVerified: true},
-		{name: "past maxCount", raw: "good", task: Task{Task: "launch", Count: new(3)}, wantCode: apperr.PolicyDenied, wantSteps: all[:3], wantVerified: true},
-		{name: "busy", raw: "good", task: Task{Task: "status"}, reserve: apperr.New(apperr.RateLimited, "busy"), wantCode: apperr.RateLimited, wantSteps: all[:4], wantVerified: true},
-		{name: "wrong MFA code", raw: "good", task: Task{Task: "status", MFACode: "000000"}, mfaErr: apperr.New(apperr.MFAInvalid, "no"), wantCode: apperr.MFAInvalid, wantSteps: all[:5], wantVerified: true},
-		{name: "at maxCount runs", raw: "good", task: Task{Task: "launch", Count: new(2)}, wantSteps: all, wantVerified: true},
+		{name: "outside the policy", raw: "good", task: Task{TaskRequest: api.TaskRequest{Task: "status", Region: "eu-west-1"}}, wantCode: apperr.PolicyDenied, wantSteps: all[:3], wantVerified: true},
+		{name: "past maxCount", raw: "good", task: Task{TaskRequest: api.TaskRequest{Task: "launch", Count: new(3)}}, wantCode: apperr.PolicyDenied, wantSteps: all[:3], wantVerified: true},
+		{name: "busy", raw: "good", task: Task{TaskRequest: api.TaskRequest{Task: "status"}}, reserve: apperr.New(apperr.RateLimited, "busy"), wantCode: apperr.RateLimited, wantSteps: all[:4], wantVerified: true},
+		{name: "wrong MFA code", raw: "good", task: Task{TaskRequest: api.TaskRequest{Task: "status", MFACode: "000000"}}, mfaErr: apperr.New(apperr.MFAInvalid, "no"), wantCode: apperr.MFAInvalid, wantSteps: all[:5], wantVerified: true},
+		{name: "at maxCount runs", raw: "good", task: Task{TaskRequest: api.TaskRequest{Task: "launch", Count: new(2)}}, wantSteps: all, wantVerified: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,7 +127,7 @@ func TestLaunchIdempotencyKey(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sp := &fakeSpot{}
 			p := &Pipeline{Tokens: &fakeTokens{pol: testPolicy()}, Spot: sp, Now: func() time.Time { return at }}
-			tk := Task{Task: "launch", IdempotencyKey: tt.taskKey}
+			tk := Task{TaskRequest: api.TaskRequest{Task: "launch", IdempotencyKey: tt.taskKey}}
 			_, res, err := p.Run(context.Background(), Request{Token: "good", Body: body, IdempotencyKey: tt.header}, decoded(tk, tt.proof))
 			if err != nil || res.Launch == nil || len(res.Launch.Instances) != 1 {
 				t.Fatalf("Run = %+v, %v; want one instance", res, err)
@@ -153,7 +154,7 @@ func TestLaunchWithoutDedupeWindow(t *testing.T) {
 	sp := &fakeSpot{}
 	p := &Pipeline{Tokens: &fakeTokens{pol: pol}, Spot: sp}
 	for range 2 {
-		if _, _, err := p.Run(context.Background(), Request{Token: "good", Body: []byte(`{}`)}, decoded(Task{Task: "launch"}, Proof{})); err != nil {
+		if _, _, err := p.Run(context.Background(), Request{Token: "good", Body: []byte(`{}`)}, decoded(Task{TaskRequest: api.TaskRequest{Task: "launch"}}, Proof{})); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,8 +12,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/spot"
 )
@@ -25,7 +27,7 @@ func (p *Pipeline) run(ctx context.Context, g Guarded) (Result, error) {
 		return Result{}, err
 	}
 	mfa := spot.MFA{}
-	if g.Token.MFA.Type == capability.MFAAWS {
+	if g.Token.MFA.Type == api.MFAAWS {
 		mfa = spot.MFA{SerialNumber: g.Token.MFA.SerialNumber, Code: g.Task.MFACode}
 	}
 	sess, err := p.Spot.Session(ctx, g.Token.ID, spot.Credentials{
@@ -40,20 +42,20 @@ func (p *Pipeline) run(ctx context.Context, g Guarded) (Result, error) {
 		return Result{}, err
 	}
 	switch g.Req.Task {
-	case policy.TaskLaunch:
+	case api.TaskLaunch:
 		r, err := p.launch(ctx, g, sess)
 		return Result{Launch: r}, err
-	case policy.TaskTerminate:
+	case api.TaskTerminate:
 		r, err := p.Spot.Terminate(ctx, sess, g.Region, g.Token.ID, g.Req.InstanceIDs, g.Req.All)
 		p.ledger().Ended(ctx, g.Token.ID, r.Terminated)
 		return Result{Terminate: &r}, err
-	case policy.TaskStatus:
+	case api.TaskStatus:
 		r, err := p.Spot.Status(ctx, sess, g.Region, g.Token.ID, g.Req.InstanceIDs)
 		return Result{Status: &r}, err
-	case policy.TaskPrice:
+	case api.TaskPrice:
 		r, err := p.price(ctx, g, sess)
 		return Result{Price: r}, err
-	case policy.TaskCancel:
+	case api.TaskCancel:
 		r, err := p.Spot.Cancel(ctx, sess, g.Region, g.Token.ID)
 		return Result{Cancel: &r}, err
 	}
@@ -85,7 +87,11 @@ func (p *Pipeline) launch(ctx context.Context, g Guarded, sess aws.CredentialsPr
 	// The launch's identity: a retry of it reaches EC2 with the same
 	// ClientToken, so the ledger holds one reservation for both.
 	a := &admission{ledger: p.ledger(), tokenID: g.Token.ID, clientToken: spot.ClientToken(g.Token.ID, key),
-		pol: &pol, req: g.Req, launch: l, giveUp: cancel}
+		region: l.Region, pol: &pol, req: g.Req, launch: l, giveUp: cancel,
+		list: func(ctx context.Context) ([]inflight.Instance, error) {
+			ins, err := p.Spot.Live(ctx, sess, l.Region, g.Token.ID, true)
+			return ledgerInstances(ins), err
+		}}
 	// Whatever happens (a panic included), the claim is given back; the
 	// settle below, with the instances started, comes first when it runs.
 	defer a.release()
@@ -96,8 +102,9 @@ func (p *Pipeline) launch(ctx context.Context, g Guarded, sess aws.CredentialsPr
 		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
 		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.Task.Wait,
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
-		Admit:   func(others []spot.Instance) (float64, error) { return a.admit(ctx, others) },
-		Started: a.started,
+		AdmitCounts: true,
+		Admit:       func([]spot.Instance) (float64, error) { return a.admit(ctx) },
+		Started:     a.started,
 	}
 	res, err := p.Spot.Launch(lctx, spec)
 	if err != nil && lctx.Err() != nil && ctx.Err() == nil {

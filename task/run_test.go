@@ -7,8 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
-	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/money"
 	"github.com/spotter-dev/spotter/spot"
@@ -36,7 +36,7 @@ func TestRunTasks(t *testing.T) {
 	const id = "i-0123456789abcdef0"
 	tests := map[string]struct {
 		task       Task
-		mfa        capability.MFAInfo
+		mfa        api.MFAInfo
 		sessionErr error
 		terminated []string
 		wantCode   string
@@ -44,16 +44,16 @@ func TestRunTasks(t *testing.T) {
 		wantPriced [][]string
 		wantEnded  []string
 	}{
-		"status":                        {task: Task{Task: "status"}, wantCalls: []string{"Session", "Status"}},
-		"price of a type it may launch": {task: Task{Task: "price", InstanceTypes: []string{"t3.small"}}, wantCalls: []string{"Session", "Price"}, wantPriced: [][]string{{"t3.small"}}},
-		"price of every type it may launch": {task: Task{Task: "price"}, wantCalls: []string{"Session", "Price"},
+		"status":                        {task: Task{TaskRequest: api.TaskRequest{Task: "status"}}, wantCalls: []string{"Session", "Status"}},
+		"price of a type it may launch": {task: Task{TaskRequest: api.TaskRequest{Task: "price", InstanceTypes: []string{"t3.small"}}}, wantCalls: []string{"Session", "Price"}, wantPriced: [][]string{{"t3.small"}}},
+		"price of every type it may launch": {task: Task{TaskRequest: api.TaskRequest{Task: "price"}}, wantCalls: []string{"Session", "Price"},
 			wantPriced: [][]string{{"t3.micro", "t3.small"}}},
-		"price of a type outside the policy": {task: Task{Task: "price", InstanceTypes: []string{"m5.large"}}, wantCode: apperr.PolicyDenied, wantCalls: []string{"Session"}},
-		"terminate": {task: Task{Task: "terminate", InstanceIDs: []string{id}}, terminated: []string{id},
+		"price of a type outside the policy": {task: Task{TaskRequest: api.TaskRequest{Task: "price", InstanceTypes: []string{"m5.large"}}}, wantCode: apperr.PolicyDenied, wantCalls: []string{"Session"}},
+		"terminate": {task: Task{TaskRequest: api.TaskRequest{Task: "terminate", InstanceIDs: []string{id}}}, terminated: []string{id},
 			wantCalls: []string{"Session", "Terminate"}, wantEnded: []string{id}},
-		"cancel": {task: Task{Task: "cancel"}, wantCalls: []string{"Session", "Cancel"}},
-		"STS refuses the AWS MFA code": {task: Task{Task: "status", MFACode: "123456"},
-			mfa:        capability.MFAInfo{Type: capability.MFAAWS, SerialNumber: "arn:aws:iam::123456789012:mfa/ops"},
+		"cancel": {task: Task{TaskRequest: api.TaskRequest{Task: "cancel"}}, wantCalls: []string{"Session", "Cancel"}},
+		"STS refuses the AWS MFA code": {task: Task{TaskRequest: api.TaskRequest{Task: "status", MFACode: "123456"}},
+			mfa:        api.MFAInfo{Type: api.MFAAWS, SerialNumber: "arn:aws:iam::123456789012:mfa/ops"},
 			sessionErr: apperr.New(apperr.MFAInvalid, "MultiFactorAuthentication failed"), wantCode: apperr.MFAInvalid, wantCalls: []string{"Session"}},
 	}
 	for name, tt := range tests {
@@ -138,7 +138,7 @@ func TestLaunchAdmission(t *testing.T) {
 			}
 			sp := &fakeSpot{running: tt.running}
 			p := &Pipeline{Tokens: &fakeTokens{pol: pol}, Spot: sp, Inflight: led}
-			_, res, err := p.Run(ctx, Request{Token: "good"}, decoded(Task{Task: "launch", Count: new(tt.count)}, Proof{Delivery: "d-1"}))
+			_, res, err := p.Run(ctx, Request{Token: "good"}, decoded(Task{TaskRequest: api.TaskRequest{Task: "launch", Count: new(tt.count)}}, Proof{Delivery: "d-1"}))
 			if got := apperr.Code(err); got != tt.wantCode || !strings.Contains(apperr.Details(err), tt.wantIn) {
 				t.Fatalf("launch = %v; want %q with %q", err, tt.wantCode, tt.wantIn)
 			}

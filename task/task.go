@@ -1,41 +1,18 @@
 package task
 
 import (
-	"bytes"
-	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/policy"
 )
 
-// Task is a request in spotter's native JSON. Other formats (the wt-spotter
-// body, chat commands) are decoded into it.
+// Task is a request in spotter's native JSON (api.TaskRequest). Other
+// formats (the wt-spotter body, chat commands) are decoded into it.
 type Task struct {
-	Task             string            `json:"task"`
-	Region           string            `json:"region,omitempty"`
-	InstanceTypes    []string          `json:"instanceTypes,omitempty"`
-	Count            *int              `json:"count,omitempty"` // nil: not given (one)
-	MaxPrice         FlexFloat         `json:"maxPrice,omitempty"`
-	AMI              string            `json:"ami,omitempty"`
-	KeyName          string            `json:"keyName,omitempty"`
-	SecurityGroups   []string          `json:"securityGroups,omitempty"`
-	Subnets          []string          `json:"subnets,omitempty"`
-	UserData         string            `json:"userData,omitempty"`
-	TTL              string            `json:"ttl,omitempty"`
-	DryRun           FlexBool          `json:"dryRun,omitempty"`
-	OnDemandFallback *FlexBool         `json:"onDemandFallback,omitempty"`
-	Tags             map[string]string `json:"tags,omitempty"`
-	MFACode          string            `json:"mfaCode,omitempty"`
-	InstanceIDs      []string          `json:"instanceIds,omitempty"`
-	All              bool              `json:"all,omitempty"`
-	Wait             bool              `json:"wait,omitempty"`
-	IdempotencyKey   string            `json:"idempotencyKey,omitempty"`
-	// Preset names a launch the token's policy defines ("gpu").
-	Preset string `json:"preset,omitempty"`
-
+	api.TaskRequest
 	// Warnings collects what the decoder ignored or changed, for the reply.
 	Warnings []string `json:"-"`
 }
@@ -68,13 +45,13 @@ func (t *Task) Request() (policy.Request, error) {
 // Validate checks what does not depend on the policy.
 func (t *Task) Validate() error {
 	switch t.Task {
-	case policy.TaskLaunch, policy.TaskTerminate, policy.TaskStatus, policy.TaskPrice, policy.TaskCancel:
+	case api.TaskLaunch, api.TaskTerminate, api.TaskStatus, api.TaskPrice, api.TaskCancel:
 	case "":
 		return apperr.New(apperr.Invalid, "task: name one of launch, terminate, status, price, cancel")
 	default:
 		return apperr.New(apperr.Invalid, "task: %q is not one of launch, terminate, status, price, cancel", t.Task)
 	}
-	if t.Task == policy.TaskTerminate && !t.All && len(t.InstanceIDs) == 0 {
+	if t.Task == api.TaskTerminate && !t.All && len(t.InstanceIDs) == 0 {
 		return apperr.New(apperr.Invalid, "instanceIds: name the instances to terminate, or send \"all\": true")
 	}
 	// policy.Request reads a zero count as "not given" (one instance), so
@@ -99,40 +76,5 @@ func (t *Task) Validate() error {
 	if p := float64(t.MaxPrice); !(p >= 0 && p <= policy.MaxPriceCeiling) { // NaN and ±Inf fail too
 		return apperr.New(apperr.Invalid, "maxPrice: must be a price above 0 and at most %g dollars per instance-hour", policy.MaxPriceCeiling)
 	}
-	return nil
-}
-
-// FlexBool accepts true/false and the strings "true"/"false" that webhook
-// builders (IFTTT, wt-spotter forms) send.
-type FlexBool bool
-
-func (b *FlexBool) UnmarshalJSON(data []byte) error {
-	s := strings.Trim(string(bytes.TrimSpace(data)), `"`)
-	v, err := strconv.ParseBool(s)
-	if err != nil {
-		return fmt.Errorf("want true or false, not %s", data)
-	}
-	*b = FlexBool(v)
-	return nil
-}
-
-// FlexFloat accepts 0.05 and "0.05".
-type FlexFloat float64
-
-func (f *FlexFloat) UnmarshalJSON(data []byte) error {
-	s := strings.Trim(string(bytes.TrimSpace(data)), `"`)
-	if s == "" {
-		return nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return fmt.Errorf("want a finite price in dollars such as 0.05, not %s", data)
-	}
-	if v == 0 {
-		// 0 would read as "no price given" from here on: say so rather than
-		// quietly fall back to the policy's cap.
-		return fmt.Errorf("a price of 0 launches nothing; leave the price out to use the policy's cap")
-	}
-	*f = FlexFloat(v)
 	return nil
 }
