@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,8 +22,8 @@ const formType = "application/x-www-form-urlencoded"
 
 // slackSigned is a slash command's form and the headers Slack signs it
 // with: v0= hex HMAC-SHA256 over v0:ts:body.
-func slackSigned(secret string, at time.Time, fields url.Values) (string, map[string]string) {
-	base := url.Values{"command": {"/spotter"}, "response_url": {responseURLs + "T1/B1/x"}, "user_id": {"U2CERLKJA"}}
+func (f *fixture) slackSigned(secret string, at time.Time, fields url.Values) (string, map[string]string) {
+	base := url.Values{"command": {"/spotter"}, "response_url": {f.respURL + "T1/B1/x"}, "user_id": {"U2CERLKJA"}}
 	for k, v := range fields {
 		base[k] = v
 	}
@@ -74,15 +76,15 @@ func TestHookRoutes(t *testing.T) {
 	// lists that instance.
 	oneRunning := "1 instance(s) in us-east-1, $"
 
-	slackStatus, slackStatusHdr := slackSigned(slackSecret, now, url.Values{"text": {"status"}, "trigger_id": {"1.1.status"}})
-	slackHelp, slackHelpHdr := slackSigned(slackSecret, now, url.Values{"text": {"help"}})
-	slackCheck, slackCheckHdr := slackSigned(slackSecret, now, url.Values{"ssl_check": {"1"}})
-	slackDenied, slackDeniedHdr := slackSigned(slackSecret, now, url.Values{"text": {"status in eu-west-1"}})
-	slackLaunch, slackLaunchHdr := slackSigned(slackSecret, now, url.Values{"text": {"launch t3.micro for 1h"}, "trigger_id": {"1.1.launch"}})
-	slackTerminate, slackTerminateHdr := slackSigned(slackSecret, now, url.Values{"text": {"terminate i-0123456789abcdef0"}})
-	slackElsewhere, slackElsewhereHdr := slackSigned(slackSecret, now, url.Values{"text": {"price"}, "response_url": {"https://attacker.example/hook"}})
-	slackStale, slackStaleHdr := slackSigned(slackSecret, now.Add(-10*time.Minute), url.Values{"text": {"status"}})
-	slackForged, slackForgedHdr := slackSigned("not-the-secret", now, url.Values{"text": {"status"}})
+	slackStatus, slackStatusHdr := f.slackSigned(slackSecret, now, url.Values{"text": {"status"}, "trigger_id": {"1.1.status"}})
+	slackHelp, slackHelpHdr := f.slackSigned(slackSecret, now, url.Values{"text": {"help"}})
+	slackCheck, slackCheckHdr := f.slackSigned(slackSecret, now, url.Values{"ssl_check": {"1"}})
+	slackDenied, slackDeniedHdr := f.slackSigned(slackSecret, now, url.Values{"text": {"status in eu-west-1"}})
+	slackLaunch, slackLaunchHdr := f.slackSigned(slackSecret, now, url.Values{"text": {"launch t3.micro for 1h"}, "trigger_id": {"1.1.launch"}})
+	slackTerminate, slackTerminateHdr := f.slackSigned(slackSecret, now, url.Values{"text": {"terminate i-0123456789abcdef0"}})
+	slackElsewhere, slackElsewhereHdr := f.slackSigned(slackSecret, now, url.Values{"text": {"price"}, "response_url": {"https://attacker.example/hook"}})
+	slackStale, slackStaleHdr := f.slackSigned(slackSecret, now.Add(-10*time.Minute), url.Values{"text": {"status"}})
+	slackForged, slackForgedHdr := f.slackSigned("not-the-secret", now, url.Values{"text": {"status"}})
 
 	twilioURL := publicURL + hooks + "/twilio"
 	sms := func(sid, text string) url.Values {
@@ -165,4 +167,28 @@ func hex32(n int) string {
 		s = "0" + s
 	}
 	return s
+}
+
+// A Slack task slower than Slack waits for is acknowledged at once, and
+// its result is posted to the command's response_url when it is done.
+func TestSlackSlowTask(t *testing.T) {
+	f := mustFixture(t)
+	if err := f.sim.SetLatency("CreateFleet", 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	body, hdr := f.slackSigned(slackSecret, time.Now(), url.Values{"text": {"launch t3.micro for 1h"}, "trigger_id": {"1.1.slow"}})
+	rec := f.do(http.MethodPost, "/hooks/"+f.raw("hooks")+"/slack", formType, body, hdr)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "Working on it: launch t3.micro") {
+		t.Fatalf("slow Slack launch = %d %s; want the acknowledgement", rec.Code, rec.Body)
+	}
+	select {
+	case post := <-f.posts:
+		for _, want := range []string{`"response_type":"in_channel"`, "Launched 1 instance(s) in us-east-1"} {
+			if !strings.Contains(post, want) {
+				t.Errorf("response_url got %s; want %s", post, want)
+			}
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no result posted to response_url")
+	}
 }
