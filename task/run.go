@@ -66,7 +66,7 @@ func (p *Pipeline) launch(ctx context.Context, g Guarded, sess aws.CredentialsPr
 	pol := g.Token.Policy
 	// Everything the policy decides from the request alone is refused
 	// here, before any AWS call; the caps on what the token already runs
-	// are checked by admit once Launch has listed it.
+	// are checked by admit, against the ledger's count of it.
 	l, err := pol.ResolveLaunch(g.Req, policy.Usage{})
 	if err != nil {
 		return nil, err
