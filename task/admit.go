@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/policy"
@@ -22,8 +23,7 @@ type admission struct {
 	region string
 	list   inflight.Lister
 	pol    *policy.Policy
-	req    policy.Request
-	launch policy.Launch
+	launch api.Launch
 	// giveUp cancels the launch.
 	giveUp context.CancelFunc
 
@@ -40,7 +40,7 @@ type admission struct {
 // total price cap (0 for none).
 func (a *admission) admit(ctx context.Context) (float64, error) {
 	var fleetCap float64
-	tk, err := a.ledger.AdmitListing(ctx, a.tokenID, a.clientToken, a.region, a.list, func(u inflight.Usage) (inflight.Claim, error) {
+	tk, err := a.ledger.AdmitListing(ctx, a.tokenID, a.clientToken, a.region, a.list, func(u inflight.Counted) (inflight.Claim, error) {
 		var claim inflight.Claim
 		var err error
 		fleetCap, claim, err = a.claim(u)
@@ -55,9 +55,9 @@ func (a *admission) admit(ctx context.Context) (float64, error) {
 
 // claim checks the launch against the usage counted and returns the
 // fleet's total price cap and what the launch holds while in flight.
-func (a *admission) claim(u inflight.Usage) (float64, inflight.Claim, error) {
-	usage := policy.Usage{Running: u.Running, HourlySpend: u.HourlySpend}
-	if _, err := a.pol.ResolveLaunch(a.req, usage); err != nil {
+func (a *admission) claim(u inflight.Counted) (float64, inflight.Claim, error) {
+	usage := u.Usage
+	if err := a.pol.CheckUsage(a.launch, usage); err != nil {
 		return 0, inflight.Claim{}, inFlightDetail(err, u)
 	}
 	claim := inflight.Claim{Count: a.launch.Count}
@@ -86,7 +86,7 @@ func (a *admission) claim(u inflight.Usage) (float64, inflight.Claim, error) {
 // not hold its reservation meanwhile.
 func (a *admission) started(ins []spot.Instance) {
 	a.stopLease()
-	a.ticket.Done(ledgerInstances(ins))
+	a.ticket.Done(ins)
 }
 
 // settle turns the claim into what Launch started: nothing new when EC2
@@ -96,7 +96,7 @@ func (a *admission) settle(res spot.LaunchResult) {
 		a.ticket.Done(nil)
 		return
 	}
-	a.ticket.Done(ledgerInstances(res.Instances))
+	a.ticket.Done(res.Instances)
 }
 
 // release gives the claim back if nothing settled it (an error, a panic).
@@ -111,20 +111,12 @@ func (a *admission) stopLease() {
 	}
 }
 
-func ledgerInstances(ins []spot.Instance) []inflight.Instance {
-	out := make([]inflight.Instance, len(ins))
-	for i, in := range ins {
-		out[i] = inflight.Instance{ID: in.ID, Price: in.Price.Dollars(), Key: in.Tag(spot.TagClientToken)}
-	}
-	return out
-}
-
 // inFlightDetail adds to a refusal what of the usage it counted belongs to
 // launches still under way, which a caller cannot see in status.
-func inFlightDetail(err error, u inflight.Usage) error {
-	if u.InFlightRunning == 0 || apperr.Code(err) != apperr.PolicyDenied {
+func inFlightDetail(err error, u inflight.Counted) error {
+	if u.InFlight.Running == 0 || apperr.Code(err) != apperr.PolicyDenied {
 		return err
 	}
 	return apperr.Wrap(err, apperr.PolicyDenied, "%s (counting %d instances, $%.4f/h, of launches of this token in flight)",
-		apperr.Details(err), u.InFlightRunning, u.InFlightSpend)
+		apperr.Details(err), u.InFlight.Running, u.InFlight.HourlySpend)
 }

@@ -52,7 +52,7 @@ type Spot interface {
 
 // Ledger counts launches under way against a token's caps (*inflight.Ledger).
 type Ledger interface {
-	AdmitListing(ctx context.Context, tokenID, key, scope string, list inflight.Lister, check func(inflight.Usage) (inflight.Claim, error)) (*inflight.Ticket, error)
+	AdmitListing(ctx context.Context, tokenID, key, scope string, list inflight.Lister, check func(inflight.Counted) (inflight.Claim, error)) (*inflight.Ticket, error)
 	Ended(ctx context.Context, tokenID string, ids []string)
 	Lease() time.Duration
 }

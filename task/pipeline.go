@@ -117,6 +117,8 @@ type Guarded struct {
 	Release func()
 	Client  string
 
+	// launch is a launch task as the policy decided it, once, before MFA.
+	launch                   api.Launch
 	nonce, delivery, idemKey string
 	body                     []byte
 	start                    time.Time
@@ -173,7 +175,7 @@ func (p *Pipeline) check(ctx context.Context, g *Guarded, reserve func() (func()
 	}
 	if g.Req.Task == api.TaskLaunch {
 		// Everything the policy can decide without AWS, before MFA spends a code.
-		if _, err := g.Token.Policy.ResolveLaunch(g.Req, policy.Usage{}); err != nil {
+		if g.launch, err = g.Token.Policy.ResolveLaunch(g.Req, api.Usage{}); err != nil {
 			return err
 		}
 	}

@@ -14,9 +14,6 @@ import (
 
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
-	"github.com/spotter-dev/spotter/capability"
-	"github.com/spotter-dev/spotter/inflight"
-	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/spot"
 )
 
@@ -30,11 +27,8 @@ func (p *Pipeline) run(ctx context.Context, g Guarded) (Result, error) {
 	if g.Token.MFA.Type == api.MFAAWS {
 		mfa = spot.MFA{SerialNumber: g.Token.MFA.SerialNumber, Code: g.Task.MFACode}
 	}
-	sess, err := p.Spot.Session(ctx, g.Token.ID, spot.Credentials{
-		AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
-		RoleARN: creds.RoleARN, ExternalID: creds.ExternalID,
-	}, mfa, g.Region)
-	creds = capability.Credentials{}
+	sess, err := p.Spot.Session(ctx, g.Token.ID, creds, mfa, g.Region)
+	creds = api.Credentials{}
 	// STS's verdict on an AWS MFA code counts against the token's budget
 	// as a wrong TOTP code does (capability cannot ask STS itself).
 	err = p.Tokens.SettleMFA(ctx, g.Token, err)
@@ -64,13 +58,11 @@ func (p *Pipeline) run(ctx context.Context, g Guarded) (Result, error) {
 
 func (p *Pipeline) launch(ctx context.Context, g Guarded, sess aws.CredentialsProvider) (*spot.LaunchResult, error) {
 	pol := g.Token.Policy
-	// Everything the policy decides from the request alone is refused
-	// here, before any AWS call; the caps on what the token already runs
-	// are checked by admit, against the ledger's count of it.
-	l, err := pol.ResolveLaunch(g.Req, policy.Usage{})
-	if err != nil {
-		return nil, err
-	}
+	// The launch as check resolved it, before MFA: only the caps on what
+	// the token already runs are checked again, by admit, against the
+	// ledger's count of it.
+	l := g.launch
+	var err error
 	// The policy's patterns ("c5.*") stand for the region's types that
 	// match; Launch then keeps those the AMI's architecture runs.
 	var typeWarnings []string
@@ -87,20 +79,16 @@ func (p *Pipeline) launch(ctx context.Context, g Guarded, sess aws.CredentialsPr
 	// The launch's identity: a retry of it reaches EC2 with the same
 	// ClientToken, so the ledger holds one reservation for both.
 	a := &admission{ledger: p.ledger(), tokenID: g.Token.ID, clientToken: spot.ClientToken(g.Token.ID, key),
-		region: l.Region, pol: &pol, req: g.Req, launch: l, giveUp: cancel,
-		list: func(ctx context.Context) ([]inflight.Instance, error) {
-			ins, err := p.Spot.Live(ctx, sess, l.Region, g.Token.ID, true)
-			return ledgerInstances(ins), err
+		region: l.Region, pol: &pol, launch: l, giveUp: cancel,
+		list: func(ctx context.Context) ([]api.Instance, error) {
+			return p.Spot.Live(ctx, sess, l.Region, g.Token.ID, true)
 		}}
 	// Whatever happens (a panic included), the claim is given back; the
 	// settle below, with the instances started, comes first when it runs.
 	defer a.release()
 	spec := spot.LaunchSpec{
-		Credentials: sess, Region: l.Region, TokenID: g.Token.ID, ClientToken: a.clientToken,
-		RequestID:     g.RequestID,
-		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice, MaxPriceAsked: l.MaxPriceAsked,
-		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
-		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.Task.Wait,
+		Launch: l, Credentials: sess, TokenID: g.Token.ID, ClientToken: a.clientToken,
+		RequestID: g.RequestID, Wait: g.Task.Wait,
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
 		AdmitCounts: true,
 		Admit:       func([]spot.Instance) (float64, error) { return a.admit(ctx) },

@@ -128,7 +128,7 @@ func TestLaunchAdmission(t *testing.T) {
 			pol.MaxHourlySpend, pol.MaxPrice = tt.spend, tt.maxPrice
 			led := inflight.New(0, nil)
 			if tt.inFlight > 0 {
-				tk, err := led.Admit(ctx, "tok-1", "another-launch", nil, func(inflight.Usage) (inflight.Claim, error) {
+				tk, err := led.Admit(ctx, "tok-1", "another-launch", nil, func(inflight.Counted) (inflight.Claim, error) {
 					return inflight.Claim{Count: tt.inFlight}, nil
 				})
 				if err != nil {
