@@ -60,8 +60,9 @@ func jsonBody(ct string, body []byte) bool {
 }
 
 // decodeJSON decodes exactly one JSON object into v, refusing unknown fields
-// so a typo ("maxprice") is an error, not a silently ignored limit, and
-// repeated keys, so no other reader of the body sees another request.
+// so a typo ("maxPirce") is an error, not a silently ignored limit, and
+// repeated keys (in any letter case: encoding/json matches "maxprice" to
+// maxPrice), so no other reader of the body sees another request.
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return apperr.New(apperr.Invalid, "the body is empty; send a JSON object")
