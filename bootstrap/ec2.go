@@ -27,8 +27,7 @@ func (e EC2) Instance(ctx context.Context, p pool.Pool, id string) (Instance, bo
 	if err != nil {
 		return Instance{}, false, err
 	}
-	sess, err := e.Spot.Session(ctx, p.TokenID, spot.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
-		RoleARN: creds.RoleARN, ExternalID: creds.ExternalID}, spot.MFA{}, p.Region)
+	sess, err := e.Spot.Session(ctx, p.TokenID, creds, spot.MFA{}, p.Region)
 	if err != nil {
 		return Instance{}, false, err
 	}

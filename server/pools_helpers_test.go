@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/api"
+	"github.com/spotter-dev/spotter/task"
 
 	"github.com/labstack/echo/v4"
 
@@ -134,7 +135,7 @@ func newPoolServer(t *testing.T, open func(t *testing.T, log *slog.Logger) (secr
 		t.Fatal(err)
 	}
 	ps.e = New(Deps{Logger: log, Store: st, Tokens: caps, Admin: admin, Keys: nil, Pools: reg, DemandLimit: lim,
-		Tasks: handlers.TaskDeps{Tokens: caps, Spot: sp}}, Options{})
+		Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: caps, Spot: sp}, Tokens: caps}}, Options{})
 	return ps
 }
 

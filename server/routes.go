@@ -50,7 +50,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 		// The instance's credential is its only authentication.
 		e.POST("/v1/instances/bootstrap", handlers.Bootstrap(d.Bootstrap))
 	}
-	if d.Tasks.Spot != nil {
+	if d.Tasks.Pipeline != nil {
 		e.POST("/v1/tasks", handlers.TaskByBearer(d.Tasks))
 		e.POST("/hooks/:token", handlers.TaskByURL(d.Tasks))
 		e.POST("/hooks/:token/slack", handlers.SlackHook(d.Tasks))

@@ -40,7 +40,7 @@ type Deps struct {
 	DemandLimit handlers.DemandLimit
 	// Bootstrap, if set, serves pool secrets and the instances' hand-off.
 	Bootstrap *bootstrap.Service
-	// Tasks serves the task endpoints; nil Tasks.Spot leaves them out.
+	// Tasks serves the task endpoints; nil Tasks.Pipeline leaves them out.
 	Tasks handlers.TaskDeps
 	// Metrics, if set, counts requests and serves /metrics.
 	Metrics *metrics.Metrics
