@@ -16,6 +16,7 @@ import (
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/server"
+	"github.com/spotter-dev/spotter/sources"
 	"github.com/spotter-dev/spotter/spot"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -78,8 +79,13 @@ func (a *App) wire(ctx context.Context, st store) error {
 	if cfg.Timeouts.ReaperInterval > 0 {
 		a.goBackground(a.bg, a.reaper(sp, m).Run)
 	}
+	// CI sources write pools' demand from provider webhooks and pollers.
+	ci, err := sources.New(sources.Deps{Store: store, Pools: a.pools, Logger: log.With("component", "ci-sources"), Now: now})
+	if err != nil {
+		return err
+	}
 	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m,
-		Pools: a.pools},
+		Pools: a.pools, Sources: ci},
 		server.Options{BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.Timeouts.Request, Now: now})
 	return nil
 }
