@@ -14,6 +14,7 @@ import (
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/server"
+	"github.com/spotter-dev/spotter/sources"
 )
 
 // Environment variable names serve reads: the standard ones first, then
@@ -112,6 +113,10 @@ type Timeouts struct {
 	LaunchLease time.Duration
 	// ReaperInterval is how often the reaper passes; 0 disables it.
 	ReaperInterval time.Duration
+	// SourcesPoll is how often pools' CI sources are polled (Buildkite
+	// metrics, Taskcluster counts, the GitHub reconcile) and their demand
+	// refreshed; 0 disables it.
+	SourcesPoll time.Duration
 	// IdentityProbe bounds the start-up check of spotter's own AWS identity.
 	IdentityProbe time.Duration
 	// SandboxPoll is how often the sandbox's launches look at the emulator.
@@ -127,6 +132,7 @@ func DefaultTimeouts() Timeouts {
 		LaunchWait:     45 * time.Second,
 		LaunchLease:    inflight.DefaultLease,
 		ReaperInterval: time.Minute,
+		SourcesPoll:    sources.DefaultPollInterval,
 		IdentityProbe:  5 * time.Second,
 		SandboxPoll:    time.Second,
 	}
@@ -232,6 +238,7 @@ func (c *Config) checkDurations() error {
 		{name: "--shutdown-grace", v: t.ShutdownGrace, zeroOK: true},
 		{name: "--token-ttl", v: c.TokenTTL, zeroOK: true},
 		{name: "--reaper-interval", v: t.ReaperInterval, zeroOK: true},
+		{name: "the CI sources poll interval", v: t.SourcesPoll, zeroOK: true},
 		{name: "--launch-lease", v: t.LaunchLease},
 		{name: "the request timeout", v: t.Request},
 		{name: "the AWS call timeout", v: t.AWSCall},

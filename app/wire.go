@@ -84,6 +84,9 @@ func (a *App) wire(ctx context.Context, st store) error {
 	if err != nil {
 		return err
 	}
+	if every := cfg.Timeouts.SourcesPoll; every > 0 {
+		a.goBackground(a.bg, func(ctx context.Context) { ci.Run(ctx, every) })
+	}
 	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m,
 		Pools: a.pools, Sources: ci},
 		server.Options{BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.Timeouts.Request, Now: now})

@@ -81,3 +81,25 @@ func jsonMedia(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "application/json"
 }
+
+// BuildkitePoolHook serves POST /hooks/<pool capability>/buildkite.
+func BuildkitePoolHook(reg *pools.Registry, src *sources.Service) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rec, err := reg.Authenticate(c.Request().Context(), c.Param("token"))
+		if err != nil {
+			return err
+		}
+		body, err := readBody(c)
+		if err != nil {
+			return err
+		}
+		h := c.Request().Header
+		out, err := src.Buildkite(c.Request().Context(), rec, sources.Delivery{
+			Event: h.Get("X-Buildkite-Event"), Signature: h.Get("X-Buildkite-Signature"), Token: h.Get("X-Buildkite-Token"),
+			Body: body, JSON: jsonMedia(h.Get(echo.HeaderContentType))})
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, out)
+	}
+}

@@ -102,6 +102,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"sources reply":         {reply("/v1/pools/{name}/sources", "patch", "200"), api.PoolSourcesReply{}},
 		"get sources reply":     {reply("/v1/pools/{name}/sources", "get", "200"), api.PoolSourcesReply{}},
 		"github hook reply":     {reply("/hooks/{token}/github", "post", "200"), api.SourceEventReply{}},
+		"buildkite hook reply":  {reply("/hooks/{token}/buildkite", "post", "200"), api.SourceEventReply{}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -28,6 +28,7 @@ type sourcesServer struct {
 	srv *httptest.Server
 	gh  *fakegh.Server
 	cap string // pool linux-ci's capability
+	src *sources.Service
 }
 
 func newSourcesServer(t *testing.T, backend string) *sourcesServer {
@@ -41,7 +42,7 @@ func newSourcesServer(t *testing.T, backend string) *sourcesServer {
 	d := ps.deps
 	d.Sources = src
 	ps.e = New(d, Options{})
-	ss := &sourcesServer{poolServer: ps, srv: httptest.NewServer(ps.e), gh: fakegh.Start(t, ghTokenCanary)}
+	ss := &sourcesServer{poolServer: ps, srv: httptest.NewServer(ps.e), gh: fakegh.Start(t, ghTokenCanary), src: src}
 	t.Cleanup(ss.srv.Close)
 	ss.gh.AddRepo("octo/app")
 	ss.cap = ps.create(t, "linux-ci")
@@ -57,14 +58,39 @@ func newSourcesServer(t *testing.T, backend string) *sourcesServer {
 // demand is the pool's stored demand (pending, running); -1s before any.
 func (ss *sourcesServer) demand(t *testing.T) [2]int {
 	t.Helper()
+	d := ss.demand3(t)
+	return [2]int{d[0], d[1]}
+}
+
+// demand3 is (pending, running, idle).
+func (ss *sourcesServer) demand3(t *testing.T) [3]int {
+	t.Helper()
 	rec, err := ss.deps.Pools.Get(context.Background(), "linux-ci")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rec.Demand == nil {
-		return [2]int{-1, -1}
+		return [3]int{-1, -1, -1}
 	}
-	return [2]int{rec.Demand.Pending, rec.Demand.Running}
+	return [3]int{rec.Demand.Pending, rec.Demand.Running, rec.Demand.Idle}
+}
+
+// poll runs one poll of pool linux-ci.
+func (ss *sourcesServer) poll(t *testing.T) error {
+	t.Helper()
+	rec, err := ss.deps.Pools.Get(context.Background(), "linux-ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ss.src.Poll(context.Background(), rec)
+}
+
+// patch sets the pool's sources through the router.
+func (ss *sourcesServer) patch(t *testing.T, body string) {
+	t.Helper()
+	if r := ss.call(t, "PATCH", "/v1/pools/linux-ci/sources", body, poolAdmin); r.status != 200 {
+		t.Fatalf("PATCH sources %s = %d %s", body, r.status, r.raw)
+	}
 }
 
 // storeText is everything the backend holds for pools and their sources.

@@ -45,6 +45,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 			admin.GET("/:name/sources", handlers.GetPoolSources(d.Pools, d.Sources))
 			admin.PATCH("/:name/sources", handlers.PatchPoolSources(d.Sources))
 			e.POST("/hooks/:token/github", handlers.GitHubPoolHook(d.Pools, d.Sources))
+			e.POST("/hooks/:token/buildkite", handlers.BuildkitePoolHook(d.Pools, d.Sources))
 		}
 	}
 	if d.Tasks.Spot != nil {

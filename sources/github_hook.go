@@ -80,22 +80,28 @@ func (s *Service) GitHub(ctx context.Context, rec pools.Record, d Delivery) (api
 	if !github.LabelsWithin(ev.Labels, rec.Pool.Labels) {
 		return ignored("the job's labels are not all among the pool's labels"), nil
 	}
+	s.log.InfoContext(ctx, "github delivery", "pool", rec.Pool.Name, "delivery", d.ID, "action", ev.Action, "job", ev.JobID)
+	return s.apply(ctx, rec, "github:"+d.ID, github.Key(ev.JobID), state, ev.Repo, ev.RunnerName)
+}
+
+// apply takes delivery (when not "") and moves job to state in one
+// check-and-set, then writes the pool's demand if the job moved.
+func (s *Service) apply(ctx context.Context, rec pools.Record, delivery, job string, state int, repo, runner string) (api.SourceEventReply, error) {
 	now := s.now().UTC()
 	var advanced bool
 	tr, _, err := s.track(ctx, rec, func(tr *trackerRecord) (bool, error) {
-		if !tr.Tracker.Take(d.ID, now) {
-			return false, apperr.New(apperr.SignatureReplay, "delivery %s was taken already; GitHub's redeliveries of it change nothing", d.ID)
+		if delivery != "" && !tr.Tracker.Take(delivery, now) {
+			return false, apperr.New(apperr.SignatureReplay, "delivery %s was taken already; a redelivery of it changes nothing", delivery)
 		}
-		advanced = tr.Tracker.Advance(github.Key(ev.JobID), state, ev.Repo, ev.RunnerName, now)
-		return true, nil
+		advanced = tr.Tracker.Advance(job, state, repo, runner, now)
+		return delivery != "" || advanced, nil
 	})
 	if err != nil {
 		return api.SourceEventReply{}, err
 	}
-	s.log.InfoContext(ctx, "github delivery", "pool", rec.Pool.Name, "delivery", d.ID, "action", ev.Action, "job", ev.JobID, "advanced", advanced)
 	if !advanced {
 		dm := demandOf(tr)
-		return api.SourceEventReply{Code: 200, Outcome: Unchanged, Reason: "job " + github.Key(ev.JobID) + " is already past " + ev.Action,
+		return api.SourceEventReply{Code: 200, Outcome: Unchanged, Reason: "job " + job + " is already at or past this state",
 			Pending: dm.Pending, Running: dm.Running}, nil
 	}
 	dm, err := s.report(ctx, rec)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spotter-dev/spotter/apperr"
@@ -37,6 +38,7 @@ type Service struct {
 	now    func() time.Time
 	notify func(string)
 	http   *http.Client
+	limits backoff
 }
 
 // New returns a Service.
@@ -124,10 +126,28 @@ func (s *Service) track(ctx context.Context, rec pools.Record, change func(*trac
 	return trackerRecord{}, false, apperr.New(apperr.Unavailable, "pool %s's jobs are being changed by many deliveries at once; the sender retries", rec.Pool.Name)
 }
 
-// demandOf sums the webhook-tracked jobs and every poller's counts.
+// source is the provider of a tracked job's key ("github:123").
+func source(key string) string {
+	src, _, _ := strings.Cut(key, ":")
+	return src
+}
+
+// demandOf sums the webhook-tracked jobs and every poller's counts; a
+// source that is polled (Buildkite with an agent token) counts by its
+// poller alone, so its webhooks never count a job twice.
 func demandOf(tr trackerRecord) pool.Demand {
 	var d pool.Demand
-	d.Pending, d.Running = tr.Tracker.Counts()
+	for k, j := range tr.Tracker.Jobs {
+		if _, polled := tr.Polled[source(k)]; polled {
+			continue // the poller's count has these jobs
+		}
+		switch j.State {
+		case Queued:
+			d.Pending++
+		case Running:
+			d.Running++
+		}
+	}
 	for _, p := range tr.Polled {
 		d.Pending += p.Pending
 		d.Running += p.Running
