@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/safe"
@@ -32,15 +33,41 @@ type Reaper struct {
 	// Forget, the revoked tokens, whose gauges should go.
 	Usage  func(tokenID string, u spot.Usage)
 	Forget func(tokenID string)
+	// Limits, if set, is told each live token's policy after each pass, so
+	// usage can be watched against its caps (maxRunning, maxHourlySpend).
+	Limits func(tokenID string, p api.Policy)
+	// Passed, if set, is told how each pass of Run ended: PassOK,
+	// PassPartial (some token's account or region could not be reaped) or
+	// PassFailed (the pass stopped: the token list could not be read, or it
+	// panicked).
+	Passed func(result string)
 }
+
+// How a pass ended, for Reaper.Passed.
+const (
+	PassOK      = "ok"
+	PassPartial = "partial"
+	PassFailed  = "failed"
+)
 
 // Run reaps every Interval until ctx ends.
 func (r *Reaper) Run(ctx context.Context) {
 	t := time.NewTicker(r.Interval)
 	defer t.Stop()
 	for {
-		if err := r.safePass(ctx); err != nil && ctx.Err() == nil {
+		partial, err := r.safePass(ctx)
+		if err != nil && ctx.Err() == nil {
 			r.Log.Error("reaper pass failed", "error", err)
+		}
+		if r.Passed != nil && ctx.Err() == nil {
+			switch {
+			case err != nil:
+				r.Passed(PassFailed)
+			case partial:
+				r.Passed(PassPartial)
+			default:
+				r.Passed(PassOK)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -53,10 +80,10 @@ func (r *Reaper) Run(ctx context.Context) {
 // safePass is a Pass whose panic is logged (with its stack) and retried on
 // the next tick: a reaper that died would leave instances running past
 // their TTL with nothing but their own guard to stop them.
-func (r *Reaper) safePass(ctx context.Context) (err error) {
+func (r *Reaper) safePass(ctx context.Context) (partial bool, err error) {
 	defer safe.Recover(ctx, r.Log, "reaper pass", &err)
-	_, err = r.Pass(ctx)
-	return err
+	_, partial, err = r.pass(ctx)
+	return partial, err
 }
 
 // account is one set of credentials in one region: a reap covers all the
@@ -68,6 +95,13 @@ type account struct {
 
 // Pass reaps once and returns what it did.
 func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
+	acts, _, err := r.pass(ctx)
+	return acts, err
+}
+
+// pass is Pass that also says whether some token went unreaped: its
+// credentials unusable, or one of its accounts or regions failing.
+func (r *Reaper) pass(ctx context.Context) ([]spot.ReapAction, bool, error) {
 	now := time.Now
 	if r.Now != nil {
 		now = r.Now
@@ -77,7 +111,7 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 	}
 	infos, err := r.Tokens.List(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	revoked := map[string]bool{}
 	byID := map[string]capability.Info{}
@@ -99,14 +133,17 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 	accounts := map[string][]account{} // by token; absent: its credentials could not be used
 	usage := map[string]spot.Usage{}
 	var all []spot.ReapAction
+	skipped := 0 // tokens whose credentials could not be used
 	for _, info := range infos {
 		creds, _, err := r.Tokens.CredentialsByID(ctx, info.ID)
 		if err != nil {
 			r.Log.Warn("reaper cannot read credentials", "token_id", info.ID, "error", err)
+			skipped++
 			continue
 		}
 		provider, key := r.provider(ctx, info, creds)
 		if provider == nil {
+			skipped++
 			continue
 		}
 		for _, region := range info.Policy.Regions {
@@ -145,7 +182,7 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 		}
 	}
 	r.report(infos, revoked, accounts, failed, usage)
-	return all, nil
+	return all, len(failed) > 0 || skipped > 0, nil
 }
 
 // report hands the pass's per-token usage to Usage and Forget. A token is
@@ -158,6 +195,9 @@ func (r *Reaper) report(infos []capability.Info, revoked map[string]bool, accoun
 				r.Forget(info.ID)
 			}
 			continue
+		}
+		if r.Limits != nil {
+			r.Limits(info.ID, info.Policy)
 		}
 		accts, ok := accounts[info.ID]
 		if !ok || r.Usage == nil {
