@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	fakebk "github.com/spotter-dev/spotter/internal/fakeci/buildkite"
 	fakegh "github.com/spotter-dev/spotter/internal/fakeci/github"
 	faketc "github.com/spotter-dev/spotter/internal/fakeci/taskcluster"
+	"github.com/spotter-dev/spotter/sources"
 	"github.com/spotter-dev/spotter/sources/github"
 )
 
@@ -179,6 +181,49 @@ func TestTaskclusterPollerCounts(t *testing.T) {
 			"clientId": "project/ci/spotter", "accessToken": "a-wrong-one"}}`)
 		if err := ss.poll(t); err == nil || !strings.Contains(err.Error(), fmt.Sprint(http.StatusUnauthorized)) {
 			t.Fatalf("poll = %v; want a 401", err)
+		}
+	})
+}
+
+// TestSweepRemovesGonePoolsRecords: once a deleted pool's record is
+// removed, a pass removes its sources and jobs; a live pool keeps its own.
+func TestSweepRemovesGonePoolsRecords(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		ss := newSourcesServer(t, backend)
+		if _, err := ss.gh.QueueJob("octo/app", "build", "linux"); err != nil {
+			t.Fatal(err)
+		}
+		ss.create(t, "other")
+		if r := ss.call(t, "PATCH", "/v1/pools/other/sources", `{"github": {"webhookSecret": "x"}}`, poolAdmin); r.status != 200 {
+			t.Fatalf("PATCH = %d %s", r.status, r.raw)
+		}
+		keys := func() []string {
+			var all []string
+			for _, p := range []string{sources.ConfigPrefix, sources.TrackerPrefix} {
+				ks, err := ss.st.List(context.Background(), p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, ks...)
+			}
+			return all
+		}
+		if got := strings.Join(keys(), " "); got != "poolsources/linux-ci poolsources/other pooljobs/linux-ci" {
+			t.Fatalf("keys before: %s", got)
+		}
+		if r := ss.call(t, "DELETE", "/v1/pools/linux-ci", "", poolAdmin); r.status != 202 {
+			t.Fatalf("DELETE = %d", r.status)
+		}
+		ss.src.PollAll(context.Background()) // polls "other": its job record appears
+		if got := strings.Join(keys(), " "); got != "poolsources/linux-ci poolsources/other pooljobs/linux-ci pooljobs/other" {
+			t.Fatalf("a deleting pool's records went before the pool, or other was not polled: %s", got)
+		}
+		if err := forceRemove(ss.poolServer, "linux-ci"); err != nil {
+			t.Fatal(err)
+		}
+		ss.src.PollAll(context.Background())
+		if got := strings.Join(keys(), " "); got != "poolsources/other pooljobs/other" {
+			t.Fatalf("keys after: %s", got)
 		}
 	})
 }

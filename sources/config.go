@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/sources/github"
 )
 
 // Config is a pool's sources setting. Secret fields are write-only: the
@@ -67,7 +68,6 @@ const (
 )
 
 var (
-	repoRe  = regexp.MustCompile(`^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$`)
 	orgRe   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$`)
 	queueRe = regexp.MustCompile(`^[A-Za-z0-9._:/-]{1,100}$`)
 	// tcQueueRe is Taskcluster's taskQueueId pattern (queue constants.yml).
@@ -155,7 +155,7 @@ func (g *GitHub) validate() error {
 		return invalid("github.token", "reconciling repos or an org needs a token that can read Actions")
 	}
 	for i, r := range g.Repos {
-		if !repoRe.MatchString(r) {
+		if !github.RepoRe.MatchString(r) {
 			return invalid("github.repos", "[%d] %q is not owner/name", i, truncate(r, 64))
 		}
 		for _, o := range g.Repos[:i] {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/sources/buildkite"
 	"github.com/spotter-dev/spotter/sources/github"
@@ -73,7 +74,9 @@ func (s *Service) PollAll(ctx context.Context) {
 		s.log.WarnContext(ctx, "ci sources: list pools", "err", err)
 		return
 	}
+	live := map[string]bool{}
 	for _, rec := range recs {
+		live[rec.Pool.Name] = true
 		if ctx.Err() != nil {
 			return
 		}
@@ -82,6 +85,34 @@ func (s *Service) PollAll(ctx context.Context) {
 		}
 		if err := s.Poll(ctx, rec); err != nil {
 			s.log.WarnContext(ctx, "ci sources: poll", "pool", rec.Pool.Name, "err", err)
+		}
+	}
+	s.sweep(ctx, live)
+}
+
+// sweep removes the sources and job records of pools that are gone (the
+// reconciler removed the record after a delete), checking each again
+// just before, so a pool created since the listing keeps its own.
+func (s *Service) sweep(ctx context.Context, live map[string]bool) {
+	for _, prefix := range []string{ConfigPrefix, TrackerPrefix} {
+		keys, err := s.store.List(ctx, prefix)
+		if err != nil {
+			s.log.WarnContext(ctx, "ci sources: list for the sweep", "err", err)
+			return
+		}
+		for _, k := range keys {
+			name := strings.TrimPrefix(k, prefix)
+			if live[name] {
+				continue
+			}
+			if _, err := s.pools.Get(ctx, name); apperr.Code(err) != apperr.NotFound {
+				continue
+			}
+			if err := s.store.Delete(ctx, k); err != nil {
+				s.log.WarnContext(ctx, "ci sources: sweep", "key", k, "err", err)
+				continue
+			}
+			s.log.InfoContext(ctx, "ci sources: removed the records of a removed pool", "pool", name)
 		}
 	}
 }

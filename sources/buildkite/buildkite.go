@@ -57,6 +57,9 @@ func ParseJobEvent(body []byte) (Event, error) {
 		}
 	}
 	if p.Job.Agent != nil {
+		if len(p.Job.Agent.Name) > 256 {
+			return Event{}, apperr.New(apperr.Invalid, "job.agent.name: longer than 256")
+		}
 		ev.Agent = p.Job.Agent.Name
 	}
 	return ev, nil

@@ -137,7 +137,9 @@ func (c *Client) OrgRepos(ctx context.Context, org string) ([]string, error) {
 			return err
 		}
 		for _, r := range page {
-			out = append(out, r.FullName)
+			if RepoRe.MatchString(r.FullName) {
+				out = append(out, r.FullName)
+			}
 		}
 		return nil
 	})

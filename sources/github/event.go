@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/spotter-dev/spotter/apperr"
@@ -35,6 +36,13 @@ type payload struct {
 	} `json:"repository"`
 }
 
+// RepoRe is a repository's owner/name as GitHub allows them; the name
+// goes into API paths, so nothing else is taken.
+var RepoRe = regexp.MustCompile(`^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$`)
+
+// MaxRunnerName bounds a runner's name as stored (GitHub allows 64).
+const MaxRunnerName = 256
+
 // MaxLabels bounds the labels read from one job (GitHub's runs-on takes
 // far fewer); a job with more matches no pool.
 const MaxLabels = 100
@@ -57,8 +65,10 @@ func ParseWorkflowJob(body []byte) (Event, error) {
 		return Event{}, apperr.New(apperr.Invalid, "workflow_job: missing from the payload")
 	case p.WorkflowJob.ID <= 0:
 		return Event{}, apperr.New(apperr.Invalid, "workflow_job.id: missing or not a positive integer")
-	case p.Repository == nil || !strings.Contains(p.Repository.FullName, "/"):
+	case p.Repository == nil || !RepoRe.MatchString(p.Repository.FullName):
 		return Event{}, apperr.New(apperr.Invalid, "repository.full_name: missing or not owner/name")
+	case p.WorkflowJob.RunnerName != nil && len(*p.WorkflowJob.RunnerName) > MaxRunnerName:
+		return Event{}, apperr.New(apperr.Invalid, "workflow_job.runner_name: longer than %d", MaxRunnerName)
 	case len(p.WorkflowJob.Labels) > MaxLabels:
 		return Event{}, apperr.New(apperr.Invalid, "workflow_job.labels: more than %d labels", MaxLabels)
 	}

@@ -19,16 +19,19 @@ func TestParseWorkflowJob(t *testing.T) {
 		want   Event
 		errHas string
 	}{
-		"in progress":         {body(`{"id": 4000000001, "labels": ["linux"], "runner_name": "i-0abc"}`), Event{Action: "in_progress", JobID: 4000000001, Repo: "octo/app", Labels: []string{"linux"}, RunnerName: "i-0abc"}, ""},
-		"queued, null runner": {body(`{"id": 7, "labels": [], "runner_name": null}`), Event{Action: "in_progress", JobID: 7, Repo: "octo/app", Labels: []string{}}, ""},
-		"labels at max":       {body(`{"id": 7, "labels": ` + labels(MaxLabels) + `}`), Event{}, ""},
-		"labels past max":     {body(`{"id": 7, "labels": ` + labels(MaxLabels+1) + `}`), Event{}, "workflow_job.labels"},
-		"no job":              {[]byte(`{"action": "queued", "repository": {"full_name": "octo/app"}}`), Event{}, "workflow_job:"},
-		"id zero":             {body(`{"id": 0}`), Event{}, "workflow_job.id"},
-		"id string":           {body(`{"id": "7"}`), Event{}, "not JSON GitHub sends"},
-		"no repository":       {[]byte(`{"action": "queued", "workflow_job": {"id": 7}}`), Event{}, "repository.full_name"},
-		"repeated id":         {body(`{"id": 7, "id": 8}`), Event{}, `key "id" appears twice`},
-		"not an object":       {[]byte(`[1]`), Event{}, "workflow_job payload"},
+		"in progress":          {body(`{"id": 4000000001, "labels": ["linux"], "runner_name": "i-0abc"}`), Event{Action: "in_progress", JobID: 4000000001, Repo: "octo/app", Labels: []string{"linux"}, RunnerName: "i-0abc"}, ""},
+		"queued, null runner":  {body(`{"id": 7, "labels": [], "runner_name": null}`), Event{Action: "in_progress", JobID: 7, Repo: "octo/app", Labels: []string{}}, ""},
+		"labels at max":        {body(`{"id": 7, "labels": ` + labels(MaxLabels) + `}`), Event{}, ""},
+		"labels past max":      {body(`{"id": 7, "labels": ` + labels(MaxLabels+1) + `}`), Event{}, "workflow_job.labels"},
+		"no job":               {[]byte(`{"action": "queued", "repository": {"full_name": "octo/app"}}`), Event{}, "workflow_job:"},
+		"id zero":              {body(`{"id": 0}`), Event{}, "workflow_job.id"},
+		"id string":            {body(`{"id": "7"}`), Event{}, "not JSON GitHub sends"},
+		"repository path":      {[]byte(`{"action": "queued", "workflow_job": {"id": 7}, "repository": {"full_name": "octo/../../orgs/x"}}`), Event{}, "repository.full_name"},
+		"runner name at max":   {body(`{"id": 7, "runner_name": "` + strings.Repeat("r", MaxRunnerName) + `"}`), Event{}, ""},
+		"runner name past max": {body(`{"id": 7, "runner_name": "` + strings.Repeat("r", MaxRunnerName+1) + `"}`), Event{}, "runner_name"},
+		"no repository":        {[]byte(`{"action": "queued", "workflow_job": {"id": 7}}`), Event{}, "repository.full_name"},
+		"repeated id":          {body(`{"id": 7, "id": 8}`), Event{}, `key "id" appears twice`},
+		"not an object":        {[]byte(`[1]`), Event{}, "workflow_job payload"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

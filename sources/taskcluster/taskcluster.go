@@ -153,4 +153,3 @@ func Hawk(req *http.Request, clientID, accessToken string, now time.Time) string
 	mac := base64.StdEncoding.EncodeToString(m.Sum(nil))
 	return `Hawk id="` + clientID + `", ts="` + ts + `", nonce="` + nonce + `", mac="` + mac + `"`
 }
-
