@@ -154,6 +154,10 @@ type PoolGitHubSource struct {
 	Token         string   `json:"token,omitempty"`
 	Repos         []string `json:"repos,omitempty"`
 	Org           string   `json:"org,omitempty"`
+	// A GitHub App instead of token.
+	AppID          int64  `json:"appId,omitempty"`
+	InstallationID int64  `json:"installationId,omitempty"`
+	PrivateKey     string `json:"privateKey,omitempty"`
 }
 
 // PoolBuildkiteSource takes job webhooks at /hooks/<pool capability>/buildkite
@@ -189,6 +193,9 @@ type PoolGitHubView struct {
 	Org              string   `json:"org,omitempty"`
 	WebhookSecretSet bool     `json:"webhookSecretSet"`
 	TokenSet         bool     `json:"tokenSet"`
+	AppID            int64    `json:"appId,omitempty"`
+	InstallationID   int64    `json:"installationId,omitempty"`
+	PrivateKeySet    bool     `json:"privateKeySet"`
 }
 
 // PoolBuildkiteView is a Buildkite source without its secrets.

@@ -2,6 +2,11 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -224,6 +229,48 @@ func TestSweepRemovesGonePoolsRecords(t *testing.T) {
 		ss.src.PollAll(context.Background())
 		if got := strings.Join(keys(), " "); got != "poolsources/other pooljobs/other" {
 			t.Fatalf("keys after: %s", got)
+		}
+	})
+}
+
+// TestGitHubReconcileAsApp: with GitHub App credentials instead of a
+// token, the reconcile buys an installation token (RS256 App JWT) that
+// the fake checks, and the key is in no reply, log or stored byte.
+func TestGitHubReconcileAsApp(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		ss := newSourcesServer(t, backend)
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+		ss.gh.SetApp(123456, &key.PublicKey, 987654)
+		keyJSON, _ := json.Marshal(pemKey)
+		r := ss.call(t, "PATCH", "/v1/pools/linux-ci/sources", `{"github": {"token": null, "appId": 123456, "installationId": 987654, "privateKey": `+string(keyJSON)+`}}`, poolAdmin)
+		if r.status != 200 || !strings.Contains(r.raw, `"privateKeySet":true`) || !strings.Contains(r.raw, `"tokenSet":false`) {
+			t.Fatalf("PATCH = %d %s", r.status, r.raw)
+		}
+		ss.gh.SetWebhook("http://127.0.0.1:1/lost", ghSecretCanary)
+		for range 3 {
+			_, _ = ss.gh.QueueJob("octo/app", "build", "linux")
+		}
+		for range 2 {
+			if err := ss.poll(t); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := ss.demand(t); got != [2]int{3, 0} {
+			t.Fatalf("demand %v; want [3 0]", got)
+		}
+		body := strings.Split(pemKey, "\n")[3] // a line of the key's base64
+		for where, text := range map[string]string{"logs": ss.logs.String(), "store": ss.storeText(t), "reply": r.raw} {
+			if strings.Contains(text, body) {
+				t.Errorf("%s holds the App's private key", where)
+			}
+		}
+		bad := ss.call(t, "PATCH", "/v1/pools/linux-ci/sources", `{"github": {"privateKey": "-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n"}}`, poolAdmin)
+		if bad.status != 400 || !strings.HasPrefix(bad.body["details"].(string), "sources.github.privateKey:") {
+			t.Fatalf("a bad key = %d %s", bad.status, bad.raw)
 		}
 	})
 }

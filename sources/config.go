@@ -33,7 +33,18 @@ type GitHub struct {
 	Token         string   `json:"token,omitempty"` // secret
 	Repos         []string `json:"repos,omitempty"`
 	Org           string   `json:"org,omitempty"`
+	// A GitHub App instead of Token: its id, the installation on the
+	// repos or org, and its private key (PEM).
+	AppID          int64  `json:"appId,omitempty"`
+	InstallationID int64  `json:"installationId,omitempty"`
+	PrivateKey     string `json:"privateKey,omitempty"` // secret
 }
+
+// App reports whether g reads the API as a GitHub App.
+func (g *GitHub) App() bool { return g.AppID != 0 }
+
+// credentialed reports whether g can call the API.
+func (g *GitHub) credentialed() bool { return g.Token != "" || g.App() }
 
 // Buildkite takes job webhooks (token or signature mode) and/or polls the
 // agent metrics API for Queue.
@@ -56,8 +67,10 @@ type Taskcluster struct {
 // Limits, each tested at and past its edge.
 const (
 	MaxSecretLen = 1024
-	MaxRepos     = 100
-	MaxURLLen    = 512
+	// MaxPrivateKeyLen fits a 4096-bit RSA key in PEM (about 3.3 KB).
+	MaxPrivateKeyLen = 8192
+	MaxRepos         = 100
+	MaxURLLen        = 512
 )
 
 // DefaultGitHubAPI and DefaultBuildkiteMetrics are the providers' public
@@ -142,6 +155,9 @@ func (g *GitHub) validate() error {
 	if err := baseURL("github.apiUrl", g.APIURL); err != nil {
 		return err
 	}
+	if err := g.validateApp(); err != nil {
+		return err
+	}
 	switch {
 	case len(g.Repos) > MaxRepos:
 		return invalid("github.repos", "at most %d repositories; name the org instead", MaxRepos)
@@ -149,10 +165,10 @@ func (g *GitHub) validate() error {
 		return invalid("github.org", "give repos or org, not both")
 	case g.Org != "" && !orgRe.MatchString(g.Org):
 		return invalid("github.org", "%q is not a GitHub organization login", truncate(g.Org, 64))
-	case g.Token != "" && len(g.Repos) == 0 && g.Org == "":
-		return invalid("github.repos", "the token is for reconciling against the API: name repos [\"owner/name\"] or an org")
-	case g.Token == "" && (len(g.Repos) > 0 || g.Org != ""):
-		return invalid("github.token", "reconciling repos or an org needs a token that can read Actions")
+	case g.credentialed() && len(g.Repos) == 0 && g.Org == "":
+		return invalid("github.repos", "the token or App is for reconciling against the API: name repos [\"owner/name\"] or an org")
+	case !g.credentialed() && (len(g.Repos) > 0 || g.Org != ""):
+		return invalid("github.token", "reconciling repos or an org needs a token that can read Actions, or a GitHub App (appId, installationId, privateKey)")
 	}
 	for i, r := range g.Repos {
 		if !github.RepoRe.MatchString(r) {
@@ -163,6 +179,29 @@ func (g *GitHub) validate() error {
 				return invalid("github.repos", "%q is named twice", r)
 			}
 		}
+	}
+	return nil
+}
+
+func (g *GitHub) validateApp() error {
+	// A PEM key ends in a newline and is longer than other secrets, so
+	// secret()'s checks do not apply to it.
+	switch {
+	case !g.App() && g.InstallationID == 0 && g.PrivateKey == "":
+		return nil
+	case g.Token != "":
+		return invalid("github.appId", "give a token or a GitHub App, not both")
+	case g.AppID <= 0:
+		return invalid("github.appId", "the App's id (Settings → Developer settings → GitHub Apps → App ID) is required with installationId and privateKey")
+	case g.InstallationID <= 0:
+		return invalid("github.installationId", "the id of the App's installation on the repos or org is required")
+	case g.PrivateKey == "":
+		return invalid("github.privateKey", "the App's private key (PEM) is required")
+	case len(g.PrivateKey) > MaxPrivateKeyLen:
+		return invalid("github.privateKey", "is %d bytes; at most %d", len(g.PrivateKey), MaxPrivateKeyLen)
+	}
+	if _, err := github.ParseAppKey(g.PrivateKey); err != nil {
+		return invalid("github.privateKey", "is not an RSA private key in PEM, as GitHub generates one")
 	}
 	return nil
 }

@@ -1,7 +1,11 @@
 package sources
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"strings"
 	"testing"
 
@@ -9,7 +13,19 @@ import (
 )
 
 func TestConfigValidate(t *testing.T) {
-	gh := func(f func(*GitHub)) Config {
+	var gh func(f func(*GitHub)) Config
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	app := func(f func(*GitHub)) Config {
+		return gh(func(g *GitHub) {
+			g.Token, g.AppID, g.InstallationID, g.PrivateKey = "", 1, 2, pemKey
+			f(g)
+		})
+	}
+	gh = func(f func(*GitHub)) Config {
 		g := GitHub{WebhookSecret: "s3cret", Token: "ghp_x", Repos: []string{"octo/app"}}
 		f(&g)
 		return Config{GitHub: &g}
@@ -54,6 +70,13 @@ func TestConfigValidate(t *testing.T) {
 		"github api ftp":             {gh(func(g *GitHub) { g.APIURL = "ftp://x" }), "sources.github.apiUrl"},
 		"github api query":           {gh(func(g *GitHub) { g.APIURL = "https://ghe.example.com/api/v3?x=1" }), "sources.github.apiUrl"},
 		"github api userinfo":        {gh(func(g *GitHub) { g.APIURL = "https://u:p@ghe.example.com" }), "sources.github.apiUrl"},
+		"github app":                 {app(func(*GitHub) {}), ""},
+		"github app and token":       {app(func(g *GitHub) { g.Token = "ghp_x" }), "sources.github.appId"},
+		"github app no installation": {app(func(g *GitHub) { g.InstallationID = 0 }), "sources.github.installationId"},
+		"github app no key":          {app(func(g *GitHub) { g.PrivateKey = "" }), "sources.github.privateKey"},
+		"github app bad key":         {app(func(g *GitHub) { g.PrivateKey = "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n" }), "sources.github.privateKey"},
+		"github app key too long":    {app(func(g *GitHub) { g.PrivateKey += strings.Repeat("\n", MaxPrivateKeyLen) }), "sources.github.privateKey"},
+		"github app no id":           {app(func(g *GitHub) { g.AppID = 0 }), "sources.github.appId"},
 		"github api ghes":            {gh(func(g *GitHub) { g.APIURL = "https://ghe.example.com/api/v3" }), ""},
 		"buildkite":                  {bk(func(*Buildkite) {}), ""},
 		"buildkite polling":          {bk(func(b *Buildkite) { b.WebhookToken, b.AgentToken = "", "bkua_x" }), ""},

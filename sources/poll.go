@@ -3,6 +3,7 @@ package sources
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,32 +128,10 @@ func (s *Service) Poll(ctx context.Context, rec pools.Record) error {
 	if err != nil || cfg.Empty() {
 		return err
 	}
-	var errs []error
-	polled := map[string]Polled{}
 	now := s.now().UTC()
-	if bk := cfg.Buildkite; bk != nil && bk.AgentToken != "" {
-		base := bk.MetricsURL
-		if base == "" {
-			base = DefaultBuildkiteMetrics
-		}
-		c, err := buildkite.QueueCounts(ctx, s.http, base, bk.AgentToken, bk.Queue)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			polled["buildkite"] = Polled{Pending: c.Scheduled, Running: c.Running, Idle: c.Idle, At: now}
-		}
-	}
-	if tc := cfg.Taskcluster; tc != nil {
-		cl := taskcluster.Client{HTTP: s.http, RootURL: tc.RootURL, ClientID: tc.ClientID, AccessToken: tc.AccessToken, Now: s.now}
-		c, err := cl.Read(ctx, tc.TaskQueueID)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			polled["taskcluster"] = Polled{Pending: c.Pending, Running: c.Claimed, Idle: c.Idle, At: now}
-		}
-	}
+	polled, errs := s.pollCounts(ctx, cfg, now)
 	var open, checked []github.Job
-	if g := cfg.GitHub; g != nil && g.Token != "" {
+	if g := cfg.GitHub; g != nil && g.credentialed() {
 		open, checked, err = s.reconcileGitHub(ctx, rec, g)
 		if err != nil {
 			errs = append(errs, err)
@@ -187,6 +166,38 @@ func (s *Service) Poll(ctx context.Context, rec pools.Record) error {
 	return errors.Join(errs...)
 }
 
+// pollCounts reads the counting pollers: Buildkite's metrics (with an
+// agent token) and Taskcluster's queue. A failed one is left out.
+func (s *Service) pollCounts(ctx context.Context, cfg Config, now time.Time) (map[string]Polled, []error) {
+	var errs []error
+	polled := map[string]Polled{}
+	if bk := cfg.Buildkite; bk != nil && bk.AgentToken != "" {
+		base := bk.MetricsURL
+		if base == "" {
+			base = DefaultBuildkiteMetrics
+		}
+		c, err := buildkite.QueueCounts(ctx, s.http, base, bk.AgentToken, bk.Queue)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			polled["buildkite"] = Polled{Pending: c.Scheduled, Running: c.Running, Idle: c.Idle, At: now}
+		}
+	}
+	if tc := cfg.Taskcluster; tc != nil {
+		cl := taskcluster.Client{HTTP: s.http, RootURL: tc.RootURL, ClientID: tc.ClientID, AccessToken: tc.AccessToken, Now: s.now}
+		c, err := cl.Read(ctx, tc.TaskQueueID)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			if c.Partial != "" {
+				s.log.DebugContext(ctx, "ci sources: taskcluster counts partial", "task_queue", tc.TaskQueueID, "why", c.Partial)
+			}
+			polled["taskcluster"] = Polled{Pending: c.Pending, Running: c.Claimed, Idle: c.Idle, At: now}
+		}
+	}
+	return polled, errs
+}
+
 // reconcileGitHub lists the open jobs of the pool's repositories whose
 // labels are the pool's (repairing lost "queued" and "in_progress"
 // deliveries) and looks up tracked open jobs the listing no longer shows
@@ -201,7 +212,17 @@ func (s *Service) reconcileGitHub(ctx context.Context, rec pools.Record, g *GitH
 	if base == "" {
 		base = DefaultGitHubAPI
 	}
-	c := &github.Client{HTTP: s.http, Base: base, Token: g.Token, Floor: GitHubFloor}
+	tok := g.Token
+	if g.App() {
+		key, err := github.ParseAppKey(g.PrivateKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("github app: the stored private key: %w", err)
+		}
+		if tok, err = s.ghApps.Token(ctx, base, github.App{ID: g.AppID, InstallationID: g.InstallationID, Key: key}); err != nil {
+			return nil, nil, err
+		}
+	}
+	c := &github.Client{HTTP: s.http, Base: base, Token: tok, Floor: GitHubFloor}
 	defer func() {
 		if rl, ok := github.IsRateLimited(err); ok {
 			s.limits.set(key, rl.Until)

@@ -15,6 +15,7 @@ import (
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
+	"github.com/spotter-dev/spotter/sources/github"
 )
 
 // Deps wires a Service.
@@ -39,6 +40,7 @@ type Service struct {
 	notify func(string)
 	http   *http.Client
 	limits backoff
+	ghApps *github.InstallationTokens
 }
 
 // New returns a Service.
@@ -58,7 +60,8 @@ func New(d Deps) (*Service, error) {
 	if d.HTTP == nil {
 		d.HTTP = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &Service{store: d.Store, pools: d.Pools, log: d.Logger, now: d.Now, notify: d.Notify, http: d.HTTP}, nil
+	return &Service{store: d.Store, pools: d.Pools, log: d.Logger, now: d.Now, notify: d.Notify, http: d.HTTP,
+		ghApps: &github.InstallationTokens{HTTP: d.HTTP, Now: d.Now}}, nil
 }
 
 // Polled is one poller's last counts.

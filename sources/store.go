@@ -32,6 +32,7 @@ type stored struct {
 type sealedSecrets struct {
 	GitHubWebhookSecret  string `json:"ghWebhookSecret,omitempty"`
 	GitHubToken          string `json:"ghToken,omitempty"`
+	GitHubPrivateKey     string `json:"ghPrivateKey,omitempty"`
 	BuildkiteToken       string `json:"bkWebhookToken,omitempty"`
 	BuildkiteSigning     string `json:"bkWebhookSigningSecret,omitempty"`
 	BuildkiteAgentToken  string `json:"bkAgentToken,omitempty"`
@@ -43,8 +44,8 @@ func split(c Config) (Config, sealedSecrets) {
 	var s sealedSecrets
 	if c.GitHub != nil {
 		g := *c.GitHub
-		s.GitHubWebhookSecret, s.GitHubToken = g.WebhookSecret, g.Token
-		g.WebhookSecret, g.Token = "", ""
+		s.GitHubWebhookSecret, s.GitHubToken, s.GitHubPrivateKey = g.WebhookSecret, g.Token, g.PrivateKey
+		g.WebhookSecret, g.Token, g.PrivateKey = "", "", ""
 		c.GitHub = &g
 	}
 	if c.Buildkite != nil {
@@ -63,7 +64,7 @@ func split(c Config) (Config, sealedSecrets) {
 
 func join(c Config, s sealedSecrets) Config {
 	if c.GitHub != nil {
-		c.GitHub.WebhookSecret, c.GitHub.Token = s.GitHubWebhookSecret, s.GitHubToken
+		c.GitHub.WebhookSecret, c.GitHub.Token, c.GitHub.PrivateKey = s.GitHubWebhookSecret, s.GitHubToken, s.GitHubPrivateKey
 	}
 	if c.Buildkite != nil {
 		c.Buildkite.WebhookToken, c.Buildkite.WebhookSigningSecret, c.Buildkite.AgentToken = s.BuildkiteToken, s.BuildkiteSigning, s.BuildkiteAgentToken
@@ -251,7 +252,8 @@ func View(c Config) api.PoolSourcesView {
 			apiURL = DefaultGitHubAPI
 		}
 		v.GitHub = &api.PoolGitHubView{APIURL: apiURL, Repos: g.Repos, Org: g.Org,
-			WebhookSecretSet: g.WebhookSecret != "", TokenSet: g.Token != ""}
+			WebhookSecretSet: g.WebhookSecret != "", TokenSet: g.Token != "",
+			AppID: g.AppID, InstallationID: g.InstallationID, PrivateKeySet: g.PrivateKey != ""}
 	}
 	if b := c.Buildkite; b != nil {
 		m := b.MetricsURL
