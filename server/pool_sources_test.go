@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spotter-dev/spotter/handlers"
@@ -323,6 +325,46 @@ func TestSourceSecretsStayPut(t *testing.T) {
 					t.Errorf("%s holds a source secret %q", where, secret)
 				}
 			}
+		}
+	})
+}
+
+// TestGitHubConcurrentDeliveries: a burst of deliveries for one pool, as
+// a matrix build queues them, all count: the check-and-set retries, and
+// none is lost to another's write.
+func TestGitHubConcurrentDeliveries(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		ss := newSourcesServer(t, backend)
+		const n = 24
+		var bodies [][]byte
+		for i := range n {
+			j := fakegh.Job{ID: int64(5000000000 + i), RunID: int64(i + 1), Repo: "octo/app", Name: "m", Labels: []string{"linux"}, Status: "queued"}
+			b, _ := json.Marshal(ss.gh.WorkflowJobPayload("queued", j))
+			bodies = append(bodies, b)
+		}
+		var wg sync.WaitGroup
+		codes := make([]int, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("POST", ss.srv.URL+"/hooks/"+ss.cap+"/github", bytes.NewReader(bodies[i]))
+				fakegh.SignRequest(req, ghSecretCanary, "workflow_job", fmt.Sprintf("burst-%d", i), bodies[i])
+				resp, err := http.DefaultClient.Do(req)
+				if err == nil {
+					codes[i] = resp.StatusCode
+					resp.Body.Close()
+				}
+			}()
+		}
+		wg.Wait()
+		for i, c := range codes {
+			if c != 200 {
+				t.Errorf("delivery %d = %d", i, c)
+			}
+		}
+		if got := ss.demand(t); got != [2]int{n, 0} {
+			t.Fatalf("demand %v; want [%d 0]", got, n)
 		}
 	})
 }

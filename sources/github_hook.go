@@ -87,6 +87,7 @@ func (s *Service) GitHub(ctx context.Context, rec pools.Record, d Delivery) (api
 // apply takes delivery (when not "") and moves job to state in one
 // check-and-set, then writes the pool's demand if the job moved.
 func (s *Service) apply(ctx context.Context, rec pools.Record, delivery, job string, state int, repo, runner string) (api.SourceEventReply, error) {
+	defer s.lock(rec.Pool.Name)()
 	now := s.now().UTC()
 	var advanced bool
 	tr, _, err := s.track(ctx, rec, func(tr *trackerRecord) (bool, error) {
@@ -106,7 +107,11 @@ func (s *Service) apply(ctx context.Context, rec pools.Record, delivery, job str
 	}
 	dm, err := s.report(ctx, rec)
 	if err != nil {
-		return api.SourceEventReply{}, err
+		// The job is recorded and the delivery taken: failing it now
+		// would make its redelivery a replay. The next poll (within
+		// DefaultPollInterval) writes the demand from the same record.
+		s.log.WarnContext(ctx, "ci sources: demand not written; the next poll writes it", "pool", rec.Pool.Name, "err", err)
+		dm = demandOf(tr)
 	}
 	return api.SourceEventReply{Code: 200, Outcome: Counted, Pending: dm.Pending, Running: dm.Running}, nil
 }

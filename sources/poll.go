@@ -137,6 +137,7 @@ func (s *Service) Poll(ctx context.Context, rec pools.Record) error {
 			errs = append(errs, err)
 		}
 	}
+	defer s.lock(rec.Pool.Name)()
 	_, _, err = s.track(ctx, rec, func(tr *trackerRecord) (bool, error) {
 		if tr.Polled == nil {
 			tr.Polled = map[string]Polled{}

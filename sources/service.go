@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spotter-dev/spotter/apperr"
@@ -41,6 +43,18 @@ type Service struct {
 	http   *http.Client
 	limits backoff
 	ghApps *github.InstallationTokens
+	// locks serialize one pool's tracker writes on this replica, so a
+	// burst of deliveries queues here instead of losing check-and-sets
+	// to each other; replicas still meet at the store's check-and-set.
+	locks sync.Map // pool name → *sync.Mutex
+}
+
+// lock takes the pool's lock on this replica and returns its release.
+func (s *Service) lock(name string) func() {
+	m, _ := s.locks.LoadOrStore(name, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // New returns a Service.
@@ -103,7 +117,16 @@ func (s *Service) getTracker(ctx context.Context, rec pools.Record) (trackerReco
 // whether it changed anything (nothing is written when not) and may
 // refuse. It is run again on a conflict, so it must not keep state.
 func (s *Service) track(ctx context.Context, rec pools.Record, change func(*trackerRecord) (bool, error)) (trackerRecord, bool, error) {
-	for range 8 {
+	for attempt := range 8 {
+		if attempt > 0 {
+			// Another replica won: wait a little, longer each time, at
+			// random so the two do not meet again.
+			select {
+			case <-ctx.Done():
+				return trackerRecord{}, false, ctx.Err()
+			case <-time.After(time.Duration(rand.Int64N(int64(time.Millisecond) << attempt))):
+			}
+		}
 		tr, version, err := s.getTracker(ctx, rec)
 		if err != nil {
 			return trackerRecord{}, false, err
