@@ -162,7 +162,7 @@ func (r *Reaper) pass(ctx context.Context) ([]spot.ReapAction, bool, error) {
 			for tok, u := range rep.Usage {
 				t := usage[tok]
 				t.Running += u.Running
-				t.HourlyCost += u.HourlyCost
+				t.HourlySpend += u.HourlySpend
 				usage[tok] = t
 			}
 			for _, e := range rep.Errors {
