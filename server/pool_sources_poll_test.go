@@ -126,6 +126,7 @@ func TestBuildkitePollerCountsQueue(t *testing.T) {
 		if got := ss.demand3(t); got != [3]int{2, 1, 1} {
 			t.Fatalf("demand %v; want [2 1 1]", got)
 		}
+		polledAt := ss.demandAt(t)
 		bk.AgentToken = "rotated"
 		err := ss.poll(t)
 		if err == nil || !strings.Contains(err.Error(), "HTTP 401") || strings.Contains(err.Error(), "AGENTCANARY") {
@@ -133,6 +134,9 @@ func TestBuildkitePollerCountsQueue(t *testing.T) {
 		}
 		if got := ss.demand3(t); got != [3]int{2, 1, 1} {
 			t.Fatalf("demand %v after a failed poll; want the last counts", got)
+		}
+		if at := ss.demandAt(t); !at.Equal(polledAt) {
+			t.Fatalf("a failed poll moved the demand's time from %s to %s: stale counts would look fresh", polledAt, at)
 		}
 		if strings.Contains(ss.logs.String(), "AGENTCANARY") || strings.Contains(ss.storeText(t), "AGENTCANARY") {
 			t.Fatal("the agent token is in the logs or the store")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spotter-dev/spotter/handlers"
 	fakegh "github.com/spotter-dev/spotter/internal/fakeci/github"
@@ -75,6 +76,16 @@ func (ss *sourcesServer) demand3(t *testing.T) [3]int {
 		return [3]int{-1, -1, -1}
 	}
 	return [3]int{rec.Demand.Pending, rec.Demand.Running, rec.Demand.Idle}
+}
+
+// demandAt is the stored demand's time.
+func (ss *sourcesServer) demandAt(t *testing.T) time.Time {
+	t.Helper()
+	rec, err := ss.deps.Pools.Get(context.Background(), "linux-ci")
+	if err != nil || rec.Demand == nil {
+		t.Fatalf("no demand: %v", err)
+	}
+	return rec.Demand.At
 }
 
 // poll runs one poll of pool linux-ci.

@@ -197,7 +197,15 @@ func (s *Service) report(ctx context.Context, rec pools.Record) (pool.Demand, er
 			return err
 		}
 		d = demandOf(tr)
+		// The demand is as old as its oldest count: a poller that keeps
+		// failing leaves its last counts in, and the pool's
+		// staleDemandAfter must see them age rather than look fresh.
 		d.At = s.now().UTC()
+		for _, p := range tr.Polled {
+			if p.At.Before(d.At) {
+				d.At = p.At
+			}
+		}
 		r.Demand = &d
 		return nil
 	})
