@@ -379,3 +379,45 @@ func TestGitHubConcurrentDeliveries(t *testing.T) {
 		}
 	})
 }
+
+// TestPoolSourcesPatchRefusals: each malformed or misplaced PATCH gets a
+// clear 4xx and leaves the stored sources as they were.
+func TestPoolSourcesPatchRefusals(t *testing.T) {
+	ss := newSourcesServer(t, "embedded")
+	ss.create(t, "nolabels-src")
+	if r := ss.call(t, "PATCH", "/v1/pools/nolabels-src", `{"labels": null}`, poolAdmin); r.status != 200 {
+		t.Fatalf("dropping labels = %d %s", r.status, r.raw)
+	}
+	tests := map[string]struct {
+		path, body, bearer string
+		hdr                []string
+		status             int
+		code, details      string
+	}{
+		"unknown source":      {"/v1/pools/linux-ci/sources", `{"gitlab": {}}`, poolAdmin, nil, 400, "invalid_request", "sources: unknown source"},
+		"repeated key":        {"/v1/pools/linux-ci/sources", `{"github": {"org": "a", "org": "b"}}`, poolAdmin, nil, 400, "invalid_request", `"org" appears twice`},
+		"case-variant key":    {"/v1/pools/linux-ci/sources", `{"github": {"org": "a"}, "GitHub": null}`, poolAdmin, nil, 400, "invalid_request", `"GitHub" repeats "github"`},
+		"bad field":           {"/v1/pools/linux-ci/sources", `{"taskcluster": {"rootUrl": "https://tc.example.com/", "taskQueueId": "p/w"}}`, poolAdmin, nil, 400, "invalid_request", "sources.taskcluster.rootUrl:"},
+		"secret too long":     {"/v1/pools/linux-ci/sources", `{"github": {"webhookSecret": "` + strings.Repeat("s", sources.MaxSecretLen+1) + `"}}`, poolAdmin, nil, 400, "invalid_request", "sources.github.webhookSecret:"},
+		"pool without labels": {"/v1/pools/nolabels-src/sources", `{"github": {"webhookSecret": "x"}}`, poolAdmin, nil, 400, "invalid_request", "has no labels"},
+		"not JSON":            {"/v1/pools/linux-ci/sources", `github=x`, poolAdmin, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type", "JSON"},
+		"unknown pool":        {"/v1/pools/nope/sources", `{"github": null}`, poolAdmin, nil, 404, "not_found", "nope"},
+		"pool capability":     {"/v1/pools/linux-ci/sources", `{"github": null}`, "cap", nil, 401, "unauthorized", ""},
+	}
+	before := ss.call(t, "GET", "/v1/pools/linux-ci/sources", "", poolAdmin).raw
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			bearer := tt.bearer
+			if bearer == "cap" { // the pool's own capability is no admin token
+				bearer = ss.cap
+			}
+			r := ss.call(t, "PATCH", tt.path, tt.body, bearer, tt.hdr...)
+			if r.status != tt.status || r.body["error"] != tt.code || !strings.Contains(r.body["details"].(string), tt.details) {
+				t.Fatalf("= %d %s; want %d %s %q", r.status, r.raw, tt.status, tt.code, tt.details)
+			}
+			if after := ss.call(t, "GET", "/v1/pools/linux-ci/sources", "", poolAdmin).raw; after != before {
+				t.Fatalf("sources changed:\n%s\n%s", before, after)
+			}
+		})
+	}
+}

@@ -138,6 +138,9 @@ func (s *Service) Patch(ctx context.Context, name string, patch map[string]json.
 		if err := next.Validate(); err != nil {
 			return Config{}, err
 		}
+		if next.GitHub != nil && len(rec.Pool.Labels) == 0 {
+			return Config{}, apperr.New(apperr.Invalid, "sources.github: pool %s has no labels, and GitHub jobs are matched by them (every runs-on label must be the pool's); set labels first with PATCH /v1/pools/%s", name, name)
+		}
 		err = s.put(ctx, rec, next, version)
 		if errors.Is(err, secrets.ErrConflict) {
 			continue
