@@ -10,7 +10,7 @@ import (
 )
 
 // TestHawkAgainstTheFake: the fake verifies Hawk in full (MAC over the
-// normalized string, ±60 s); spotter's signer passes it at the edge of the
+// normalized string, ±60 s); spotter's signer passes it a second inside the
 // skew and fails past it, and a wrong key fails.
 func TestHawkAgainstTheFake(t *testing.T) {
 	const q = "proj-ci/linux"
@@ -26,7 +26,7 @@ func TestHawkAgainstTheFake(t *testing.T) {
 		wantOK bool
 	}{
 		"now":                 {"right", 0, true},
-		"at the skew":         {"right", -(faketc.SkewSeconds - 1) * time.Second, true},
+		"inside the skew":     {"right", -(faketc.SkewSeconds - 1) * time.Second, true},
 		"past the skew":       {"right", -(faketc.SkewSeconds + 2) * time.Second, false},
 		"ahead past the skew": {"right", (faketc.SkewSeconds + 2) * time.Second, false},
 		"wrong key":           {"wrong", 0, false},
