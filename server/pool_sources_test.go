@@ -319,6 +319,14 @@ func TestSourceSecretsStayPut(t *testing.T) {
 			}
 			replies = append(replies, r.raw)
 		}
+		// Refused and accepted deliveries write log lines: none may carry
+		// the capability in the URL either.
+		body := []byte(`{"action": "queued"}`)
+		for _, secret := range []string{"wrong-secret", ghSecretCanary} {
+			if r := ss.deliver(t, "workflow_job", "canary-"+secret, secret, body); r.status < 400 {
+				t.Fatalf("a body without a job = %d", r.status)
+			}
+		}
 		var got map[string]any
 		_ = json.Unmarshal([]byte(replies[1]), &got)
 		gh := got["sources"].(map[string]any)["github"].(map[string]any)
@@ -326,12 +334,15 @@ func TestSourceSecretsStayPut(t *testing.T) {
 			t.Fatalf("PATCH kept the secrets? %s", replies[1])
 		}
 		store := ss.storeText(t)
+		if !strings.Contains(ss.logs.String(), "signature_invalid") || !strings.Contains(ss.logs.String(), "/github") {
+			t.Fatalf("the canary reads no log line of the refused deliveries:\n%s", ss.logs.String())
+		}
 		if !strings.Contains(store, "octo/lib") || !strings.Contains(store, "github:") {
 			t.Fatalf("the canary reads nothing of the sources in the store")
 		}
 		places := map[string]string{"logs": ss.logs.String(), "store": store, "replies": strings.Join(replies, "\n")}
 		for where, text := range places {
-			for _, secret := range []string{ghSecretCanary, ghTokenCanary} {
+			for _, secret := range []string{ghSecretCanary, ghTokenCanary, ss.cap, sigOf(ss.cap)} {
 				if strings.Contains(text, secret) {
 					t.Errorf("%s holds a source secret %q", where, secret)
 				}
