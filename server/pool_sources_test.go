@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,20 +33,27 @@ type sourcesServer struct {
 	gh  *fakegh.Server
 	cap string // pool linux-ci's capability
 	src *sources.Service
+	// notified counts the reconciler wake-ups the sources asked for.
+	notified atomic.Int32
 }
 
 func newSourcesServer(t *testing.T, backend string) *sourcesServer {
 	t.Helper()
 	ps := newPoolServer(t, poolBackends()[backend], handlers.DemandLimit{})
 	reg := ps.deps.Pools
-	src, err := sources.New(sources.Deps{Store: ps.st, Pools: reg, Logger: ps.deps.Logger})
+	ss := &sourcesServer{poolServer: ps, gh: fakegh.Start(t, ghTokenCanary)}
+	src, err := sources.New(sources.Deps{Store: ps.st, Pools: reg, Logger: ps.deps.Logger, Notify: func(name string) {
+		if name == "linux-ci" {
+			ss.notified.Add(1)
+		}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := ps.deps
 	d.Sources = src
 	ps.e = New(d, Options{})
-	ss := &sourcesServer{poolServer: ps, srv: httptest.NewServer(ps.e), gh: fakegh.Start(t, ghTokenCanary), src: src}
+	ss.srv, ss.src = httptest.NewServer(ps.e), src
 	t.Cleanup(ss.srv.Close)
 	ss.gh.AddRepo("octo/app")
 	ss.cap = ps.create(t, "linux-ci")
@@ -55,6 +63,7 @@ func newSourcesServer(t *testing.T, backend string) *sourcesServer {
 		t.Fatalf("PATCH sources = %d %s", r.status, r.raw)
 	}
 	ss.gh.SetWebhook(ss.srv.URL+"/hooks/"+ss.cap+"/github", ghSecretCanary)
+	ss.notified.Store(0) // the PATCH above asked for one
 	return ss
 }
 
@@ -157,6 +166,11 @@ func TestGitHubSourceDrivesDemand(t *testing.T) {
 			if got := ss.demand(t); got != st.want {
 				t.Fatalf("%s: demand %v; want %v", st.name, got, st.want)
 			}
+		}
+		// Each delivery that moved a job asked for a reconciler pass: the
+		// five of the pool's labels (the sixth was another's and ignored).
+		if n := ss.notified.Load(); n != 5 {
+			t.Fatalf("%d reconciler wake-ups; want 5", n)
 		}
 		ds := ss.gh.Deliveries()
 		if len(ds) != 6 {
