@@ -20,6 +20,7 @@ import (
 	"github.com/spotter-dev/spotter/server"
 	"github.com/spotter-dev/spotter/sources"
 	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/task"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -75,12 +76,13 @@ func (a *App) wire(ctx context.Context, st store) error {
 	audit := log.With("log", "audit")
 	// A flood of refusals writes a line and a count per minute and source;
 	// the metrics count each. Counts still held are written at Close.
-	refusals := handlers.NewRefusalLog(audit, 0, now)
+	refusals := task.NewRefusalLog(audit, 0, now)
 	a.onClose(func() error { refusals.Flush(); return nil })
 	// One ledger counts the token's task and pool launches alike.
 	ledger := a.ledger(store)
-	tasks := handlers.TaskDeps{Tokens: a.reg, Spot: sp, Audit: audit, Observe: observeTask(m), Refusals: refusals,
-		Inflight: ledger, Background: a.background,
+	pipeline := &task.Pipeline{Tokens: a.reg, Spot: sp, Inflight: ledger, Audit: audit, Observe: observeTask(m),
+		Refusals: refusals, Log: log.With("component", "tasks"), Now: now}
+	tasks := handlers.TaskDeps{Pipeline: pipeline, Tokens: a.reg, Background: a.background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(a.scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources"), Now: now}}
 	if cfg.Timeouts.ReaperInterval > 0 {
@@ -210,9 +212,9 @@ func awsTransport() *http.Transport {
 }
 
 // observeTask feeds task outcomes into the metrics.
-func observeTask(m *metrics.Metrics) func(task, outcome string, res handlers.Result) {
-	return func(task, outcome string, res handlers.Result) {
-		m.Tasks.WithLabelValues(task, outcome).Inc()
+func observeTask(m *metrics.Metrics) func(name, outcome string, res task.Result) {
+	return func(name, outcome string, res task.Result) {
+		m.Tasks.WithLabelValues(name, outcome).Inc()
 		if l := res.Launch; l != nil && !l.DryRun && !l.Replayed {
 			for _, in := range l.Instances {
 				m.Launched.WithLabelValues(in.Lifecycle).Inc()

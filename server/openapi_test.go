@@ -15,6 +15,7 @@ import (
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/sources"
 	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/task"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -48,7 +49,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := New(Deps{Logger: log, Store: st, Tokens: reg, Keys: st, Metrics: metrics.New(),
-		Tasks: handlers.TaskDeps{Tokens: reg, Spot: sp}, Pools: pl, Sources: src}, Options{})
+		Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: reg, Spot: sp}, Tokens: reg}, Pools: pl, Sources: src}, Options{})
 
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`

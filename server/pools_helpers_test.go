@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/api"
+	"github.com/spotter-dev/spotter/task"
 
 	"github.com/labstack/echo/v4"
 
@@ -135,7 +136,7 @@ func newPoolServer(t *testing.T, open func(t *testing.T, log *slog.Logger) (secr
 		t.Fatal(err)
 	}
 	ps.deps = Deps{Logger: log, Store: st, Tokens: caps, Admin: admin, Keys: nil, Pools: reg, DemandLimit: lim,
-		Tasks: handlers.TaskDeps{Tokens: caps, Spot: sp}}
+		Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: caps, Spot: sp}, Tokens: caps}}
 	ps.e = New(ps.deps, Options{})
 	return ps
 }

@@ -48,7 +48,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 			e.POST("/hooks/:token/buildkite", handlers.BuildkitePoolHook(d.Pools, d.Sources))
 		}
 	}
-	if d.Tasks.Spot != nil {
+	if d.Tasks.Pipeline != nil {
 		e.POST("/v1/tasks", handlers.TaskByBearer(d.Tasks))
 		e.POST("/hooks/:token", handlers.TaskByURL(d.Tasks))
 		e.POST("/hooks/:token/slack", handlers.SlackHook(d.Tasks))

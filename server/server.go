@@ -40,7 +40,7 @@ type Deps struct {
 	DemandLimit handlers.DemandLimit
 	// Sources, with Pools, serves pool CI sources and their webhooks.
 	Sources *sources.Service
-	// Tasks serves the task endpoints; nil Tasks.Spot leaves them out.
+	// Tasks serves the task endpoints; nil Tasks.Pipeline leaves them out.
 	Tasks handlers.TaskDeps
 	// Metrics, if set, counts requests and serves /metrics.
 	Metrics *metrics.Metrics
