@@ -245,11 +245,10 @@ func (r *Reaper) report(infos []capability.Info, revoked map[string]bool, accoun
 // demands MFA for every call cannot be reaped here; the instance's own TTL
 // guard still powers it off.
 func (r *Reaper) provider(ctx context.Context, info capability.Info, c capability.Credentials) (aws.CredentialsProvider, string) {
-	sc := spot.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, RoleARN: c.RoleARN, ExternalID: c.ExternalID}
 	if c.RoleARN == "" {
-		return spot.Static(sc), "keys:" + c.AccessKeyID
+		return spot.Static(c), "keys:" + c.AccessKeyID
 	}
-	p, err := r.Spot.Session(ctx, info.ID, sc, spot.MFA{}, info.Policy.Regions[0])
+	p, err := r.Spot.Session(ctx, info.ID, c, spot.MFA{}, info.Policy.Regions[0])
 	if err != nil {
 		r.Log.Warn("reaper cannot assume the token's role", "token_id", info.ID, "error", err)
 		return nil, ""
