@@ -18,6 +18,7 @@ import (
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/reconcile"
 	"github.com/spotter-dev/spotter/server"
+	"github.com/spotter-dev/spotter/sources"
 	"github.com/spotter-dev/spotter/spot"
 	"github.com/spotter-dev/spotter/task"
 	"github.com/spotter-dev/spotter/token"
@@ -94,8 +95,18 @@ func (a *App) wire(ctx context.Context, st store) error {
 		rc = a.reconciler(a.pools, sp, m, store, ledger)
 		a.goBackground(a.bg, rc.Run)
 	}
+	// CI sources write pools' demand from provider webhooks and pollers,
+	// and ask the reconciler for a pass over the pool as reports do.
+	ci, err := sources.New(sources.Deps{Store: store, Pools: a.pools, Logger: log.With("component", "ci-sources"), Now: now,
+		Notify: func(name string) { rc.Notify(name) }})
+	if err != nil {
+		return err
+	}
+	if every := cfg.Timeouts.SourcesPoll; every > 0 {
+		a.goBackground(a.bg, func(ctx context.Context) { ci.Run(ctx, every) })
+	}
 	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m,
-		Pools: a.pools, Bootstrap: a.boot},
+		Pools: a.pools, Sources: ci, Bootstrap: a.boot},
 		server.Options{BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.Timeouts.Request, Now: now})
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
+	"github.com/spotter-dev/spotter/sources"
 	"github.com/spotter-dev/spotter/spot"
 	"github.com/spotter-dev/spotter/task"
 	"github.com/spotter-dev/spotter/token"
@@ -46,12 +47,16 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	src, err := sources.New(sources.Deps{Store: st, Pools: pl})
+	if err != nil {
+		t.Fatal(err)
+	}
 	boot, err := bootstrap.New(bootstrap.Config{Store: st, Pools: pl, Instances: noInstances{}, PublicURL: "https://spotter.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := New(Deps{Logger: log, Store: st, Tokens: reg, Keys: st, Metrics: metrics.New(),
-		Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: reg, Spot: sp}, Tokens: reg}, Pools: pl, Bootstrap: boot}, Options{})
+		Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: reg, Spot: sp}, Tokens: reg}, Pools: pl, Sources: src, Bootstrap: boot}, Options{})
 
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`

@@ -41,6 +41,12 @@ func addRoutes(e *echo.Echo, d Deps) {
 		demand := handlers.NewPoolDemand(d.Pools, d.Admin, d.DemandLimit)
 		e.POST("/v1/pools/:name/demand", demand.ByName)
 		e.POST("/hooks/:token/demand", demand.ByURL)
+		if d.Sources != nil {
+			admin.GET("/:name/sources", handlers.GetPoolSources(d.Pools, d.Sources))
+			admin.PATCH("/:name/sources", handlers.PatchPoolSources(d.Sources))
+			e.POST("/hooks/:token/github", handlers.GitHubPoolHook(d.Pools, d.Sources))
+			e.POST("/hooks/:token/buildkite", handlers.BuildkitePoolHook(d.Pools, d.Sources))
+		}
 	}
 	if d.Bootstrap != nil {
 		admin := e.Group("/v1/pools/:name/secrets", handlers.RequireAdmin(d.Admin))

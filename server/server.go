@@ -22,6 +22,7 @@ import (
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/pools"
+	"github.com/spotter-dev/spotter/sources"
 )
 
 // Deps are what the routes need. Each handler maker takes only its own part.
@@ -40,6 +41,8 @@ type Deps struct {
 	DemandLimit handlers.DemandLimit
 	// Bootstrap, if set, serves pool secrets and the instances' hand-off.
 	Bootstrap *bootstrap.Service
+	// Sources, with Pools, serves pool CI sources and their webhooks.
+	Sources *sources.Service
 	// Tasks serves the task endpoints; nil Tasks.Pipeline leaves them out.
 	Tasks handlers.TaskDeps
 	// Metrics, if set, counts requests and serves /metrics.
