@@ -346,24 +346,9 @@ func (r *Registry) Revoke(ctx context.Context, id string) (Info, error) {
 // Rotate replaces a token's credentials, signing secret or TOTP secret. The
 // token and its URL stay valid.
 func (r *Registry) Rotate(ctx context.Context, id string, in api.RotateTokenRequest) (api.RotatedToken, error) {
-	if in.Credentials == nil && !in.SigningSecret && !in.TOTP && in.Sources == nil {
-		return api.RotatedToken{}, bad("rotate", "name what to rotate: credentials, signingSecret, totp and/or sources")
-	}
-	if err := applySources(in.Sources, &sourceSecrets{}, true); err != nil {
-		return api.RotatedToken{}, err // validate before any write
-	}
-	if in.Credentials != nil {
-		if err := validCredentials(in.Credentials); err != nil {
-			return api.RotatedToken{}, err
-		}
-	}
-	grace := time.Hour
-	if in.Grace != "" {
-		d, err := time.ParseDuration(in.Grace)
-		if err != nil || d < 0 || d > 7*24*time.Hour {
-			return api.RotatedToken{}, bad("grace", "must be a duration between 0s and 168h")
-		}
-		grace = d
+	grace, err := checkRotate(in) // validate before any write
+	if err != nil {
+		return api.RotatedToken{}, err
 	}
 	out := api.RotatedToken{}
 	rec, err := r.update(ctx, id, func(rec *record, sec *sealed) error {
@@ -377,18 +362,7 @@ func (r *Registry) Rotate(ctx context.Context, id string, in api.RotateTokenRequ
 			rec.Credentials = credentialRef(c)
 		}
 		if in.SigningSecret {
-			until := now.Add(grace)
-			kept := []signingSecret{}
-			for _, s := range sec.SigningSecrets {
-				if s.Until == nil {
-					s.Until = &until
-				}
-				if s.Until.After(now) {
-					kept = append(kept, s)
-				}
-			}
-			out.SigningSecret = newSecret()
-			sec.SigningSecrets = append([]signingSecret{{Secret: out.SigningSecret}}, kept...)
+			out.SigningSecret = rotateSigningSecret(sec, now, grace)
 		}
 		if err := applySources(in.Sources, &sec.Sources, true); err != nil {
 			return err
@@ -411,6 +385,49 @@ func (r *Registry) Rotate(ctx context.Context, id string, in api.RotateTokenRequ
 		"credentials", in.Credentials != nil, "signing_secret", in.SigningSecret, "totp", in.TOTP, "sources", rec.Sources)
 	out.TokenInfo = api.TokenInfo{TokenRecord: rec.Info, Status: rec.Status(r.now())}
 	return out, nil
+}
+
+// checkRotate validates a rotate request and returns the grace the old
+// signing secrets keep (an hour unless the request says otherwise).
+func checkRotate(in api.RotateTokenRequest) (time.Duration, error) {
+	if in.Credentials == nil && !in.SigningSecret && !in.TOTP && in.Sources == nil {
+		return 0, bad("rotate", "name what to rotate: credentials, signingSecret, totp and/or sources")
+	}
+	if err := applySources(in.Sources, &sourceSecrets{}, true); err != nil {
+		return 0, err
+	}
+	if in.Credentials != nil {
+		if err := validCredentials(in.Credentials); err != nil {
+			return 0, err
+		}
+	}
+	if in.Grace == "" {
+		return time.Hour, nil
+	}
+	d, err := time.ParseDuration(in.Grace)
+	if err != nil || d < 0 || d > 7*24*time.Hour {
+		return 0, bad("grace", "must be a duration between 0s and 168h")
+	}
+	return d, nil
+}
+
+// rotateSigningSecret puts a new signing secret first, gives the current
+// ones until now+grace (keeping an earlier end they already have), drops
+// those already ended, and returns the new secret.
+func rotateSigningSecret(sec *sealed, now time.Time, grace time.Duration) string {
+	until := now.Add(grace)
+	kept := []signingSecret{}
+	for _, s := range sec.SigningSecrets {
+		if s.Until == nil {
+			s.Until = &until
+		}
+		if s.Until.After(now) {
+			kept = append(kept, s)
+		}
+	}
+	fresh := newSecret()
+	sec.SigningSecrets = append([]signingSecret{{Secret: fresh}}, kept...)
+	return fresh
 }
 
 // open decrypts a record's secrets; callers drop them as soon as they can.
