@@ -13,24 +13,8 @@ import (
 // maxSecretInput bounds what set reads; the server refuses over 32 KiB.
 const maxSecretInput = 1 << 20
 
-// runPoolSecrets is `pool secrets set|list|rm`: one command whose first
-// argument is the action, so its flags and help are one page.
-func runPoolSecrets(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("pool secrets", "pool secrets set POOL NAME [--scope S] [--file PATH] | list POOL | rm POOL NAME [--scope S] [flags]",
-		"Manages the secrets a pool's instances get once, at the bootstrap hand-off. They are sealed in the store\n"+
-			"and never shown again: list shows names, scopes, sizes and times.\n"+
-			"set reads the value byte for byte from stdin or --file, never from the command line.\n"+
-			"Names the templates read: agent-token, runner-url + runner-token or jit-config, taskcluster-root-url,\n"+
-			"taskcluster-client-id, taskcluster-access-token, task-queue-id, ssh-key, git-credentials, env.NAME.", stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
-	scope := fs.String("scope", "", "narrow the secret to one pipeline (pipeline/SLUG) or repository (repo/OWNER/NAME)")
-	file := fs.String("file", "", "set: read the value from this file instead of stdin")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
+// checkSecretsArgs wants an action and the names it takes.
+func checkSecretsArgs(pos []string) error {
 	want := map[string]int{"set": 3, "list": 2, "rm": 3}
 	if len(pos) == 0 || want[pos[0]] == 0 {
 		return usagef("pool secrets: name an action: set, list or rm")
@@ -41,7 +25,22 @@ func runPoolSecrets(ctx context.Context, args []string, getenv func(string) stri
 		}
 		return usagef("pool secrets %s: want a pool name and a secret name (a value comes from stdin or --file)", pos[0])
 	}
-	c, err := conn.client(getenv, stderr, true, "")
+	return nil
+}
+
+// runPoolSecrets is `pool secrets set|list|rm`: one command whose first
+// argument is the action, so its flags and help are one page.
+func runPoolSecrets(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newAdminCmd("pool secrets", "pool secrets set POOL NAME [--scope S] [--file PATH] | list POOL | rm POOL NAME [--scope S] [flags]",
+		"Manages the secrets a pool's instances get once, at the bootstrap hand-off. They are sealed in the store\n"+
+			"and never shown again: list shows names, scopes, sizes and times.\n"+
+			"set reads the value byte for byte from stdin or --file, never from the command line.\n"+
+			"Names the templates read: agent-token, runner-url + runner-token or jit-config, taskcluster-root-url,\n"+
+			"taskcluster-client-id, taskcluster-access-token, task-queue-id, ssh-key, git-credentials, env.NAME.", getenv, stderr)
+	scope := fs.String("scope", "", "narrow the secret to one pipeline (pipeline/SLUG) or repository (repo/OWNER/NAME)")
+	file := fs.String("file", "", "set: read the value from this file instead of stdin")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, c, err := fs.start(args, checkSecretsArgs)
 	if err != nil {
 		return err
 	}
