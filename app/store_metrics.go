@@ -56,6 +56,13 @@ func (t timedStore) List(ctx context.Context, prefix string) ([]string, error) {
 	return keys, err
 }
 
+func (t timedStore) Folders(ctx context.Context, prefix string) ([]string, error) {
+	start := time.Now()
+	dirs, err := t.store.Folders(ctx, prefix)
+	t.observe("list", start, err)
+	return dirs, err
+}
+
 // ListAfter keeps the embedded store's paged key listing behind the timing.
 func (t timedStore) ListAfter(ctx context.Context, prefix, after string, limit int) ([]string, error) {
 	start := time.Now()

@@ -218,6 +218,29 @@ func contractCases() []contractCase {
 				}
 			}
 		}},
+		{name: "folders names sub-folders, not records", run: func(t *testing.T, f fixture) {
+			for _, name := range []string{"top", "b/one", "a/one", "a/two", "a/deep/x", "a0", "c/d/e"} {
+				mustPut(t, f.store, k(t, "dir/"+name), secrets.Record{Public: []byte(name)}, secrets.CreateOnly)
+			}
+			want := []string{k(t, "dir/a/"), k(t, "dir/b/"), k(t, "dir/c/")}
+			for _, prefix := range []string{k(t, "dir/"), k(t, "dir")} {
+				got, err := f.store.Folders(bg, prefix)
+				if err != nil || !slices.Equal(got, want) {
+					t.Fatalf("Folders(%q) = %q, %v; want %q", prefix, got, err, want)
+				}
+			}
+			if got, err := f.store.Folders(bg, k(t, "dir/a/")); err != nil || !slices.Equal(got, []string{k(t, "dir/a/deep/")}) {
+				t.Fatalf("Folders(dir/a/) = %q, %v; want only deep/", got, err)
+			}
+			for _, empty := range []string{k(t, "dir/b/"), k(t, "nothing/")} {
+				if got, err := f.store.Folders(bg, empty); err != nil || len(got) != 0 {
+					t.Fatalf("Folders(%q) = %q, %v; want none", empty, got, err)
+				}
+			}
+			if got, err := f.store.List(bg, k(t, "dir/")); err != nil || !slices.Equal(got, []string{k(t, "dir/a0"), k(t, "dir/top")}) {
+				t.Fatalf("List(dir/) = %q, %v; want the two records only", got, err)
+			}
+		}},
 		{name: "delete removes all versions", run: func(t *testing.T, f fixture) {
 			key := k(t, "gone")
 			v := mustPut(t, f.store, key, secrets.Record{Public: []byte("1")}, secrets.CreateOnly)

@@ -62,6 +62,10 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// List returns the keys directly under prefix ("tokens/"), sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
+	// Folders returns the sub-folders directly under prefix, each as a full
+	// prefix with its trailing slash ("tokens/ab/"), sorted: what holds
+	// records deeper down, without naming those records.
+	Folders(ctx context.Context, prefix string) ([]string, error)
 	// Seal encrypts plaintext under the key derived for scope.
 	Seal(ctx context.Context, scope string, plaintext []byte) ([]byte, error)
 	// Open decrypts what Seal returned for the same scope; any other scope fails.

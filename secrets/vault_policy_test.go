@@ -64,6 +64,15 @@ func policyProbes(keyPrefix string) []policyProbe {
 				}
 				return err
 			}},
+		{name: "folders",
+			prep: func(t *testing.T, admin *secrets.Vault) any { return put(t, admin, key("shards/ab/x")) },
+			run: func(ctx context.Context, v *secrets.Vault, _ *api.Client, _ any) error {
+				dirs, err := v.Folders(ctx, key("shards/"))
+				if err == nil && len(dirs) != 1 {
+					return fmt.Errorf("listed folders %v; want one", dirs)
+				}
+				return err
+			}},
 		{name: "delete",
 			prep: func(t *testing.T, admin *secrets.Vault) any { return put(t, admin, key("del")) },
 			run: func(ctx context.Context, v *secrets.Vault, _ *api.Client, _ any) error {
