@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"strings"
 
 	"github.com/spotter-dev/spotter/apperr"
-	"github.com/spotter-dev/spotter/secrets"
 )
 
 // Page sizes for ListPage: a page reads one record per token, so the cap
@@ -47,9 +45,8 @@ func truncate(s string, n int) string {
 }
 
 // ListPage returns up to limit tokens (revoked and expired ones included)
-// whose ids sort after cursor's, in id order. Records are read for this
-// page's tokens alone; the embedded store lists only the page's keys, Vault
-// (whose KV LIST does not page) names every key but reads no record.
+// whose ids sort after cursor's, in id order. It lists only the shards the
+// page needs (see keys.go) and reads the page's records alone.
 // limit 0 means DefaultPageSize.
 func (r *Registry) ListPage(ctx context.Context, cursor string, limit int) (Page, error) {
 	if limit == 0 {
@@ -64,28 +61,20 @@ func (r *Registry) ListPage(ctx context.Context, cursor string, limit int) (Page
 		if err != nil {
 			return Page{}, err
 		}
-		after = tokensPrefix + id
+		after = id
 	}
-	// One key past the page tells whether another page follows.
-	keys, err := secrets.ListAfter(ctx, r.store, tokensPrefix, after, limit+1)
+	// One id past the page tells whether another page follows.
+	ids, err := r.idsAfter(ctx, after, limit+1)
 	if err != nil {
 		return Page{}, fmt.Errorf("list tokens: %w", err)
 	}
 	var p Page
-	if len(keys) > limit {
-		keys = keys[:limit]
-		p.Next = EncodeCursor(strings.TrimPrefix(keys[limit-1], tokensPrefix))
+	if len(ids) > limit {
+		ids = ids[:limit]
+		p.Next = EncodeCursor(ids[limit-1])
 	}
-	p.Tokens = make([]Info, 0, len(keys))
-	for _, k := range keys {
-		rec, err := r.load(ctx, strings.TrimPrefix(k, tokensPrefix), true)
-		if apperr.Code(err) == apperr.NotFound {
-			continue // deleted between list and read
-		}
-		if err != nil {
-			return Page{}, err
-		}
-		p.Tokens = append(p.Tokens, rec.Info)
+	if p.Tokens, err = r.loadAll(ctx, ids); err != nil {
+		return Page{}, err
 	}
 	return p, nil
 }

@@ -29,7 +29,7 @@ func scaleID(i int) string {
 func fillTokens(tb testing.TB, st secrets.Store, id string, n, workers int) time.Duration {
 	tb.Helper()
 	ctx := context.Background()
-	rec, err := st.Get(ctx, "tokens/"+id)
+	rec, err := st.Get(ctx, capability.StoreKey(id))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func fillTokens(tb testing.TB, st secrets.Store, id string, n, workers int) time
 			for i := range next {
 				cp := rec
 				cp.Public = []byte(strings.Replace(string(rec.Public), id, scaleID(i), 1))
-				if _, err := st.Put(ctx, "tokens/"+scaleID(i), cp, secrets.CreateOnly); err != nil {
+				if _, err := st.Put(ctx, capability.StoreKey(scaleID(i)), cp, secrets.CreateOnly); err != nil {
 					mu.Lock()
 					first = err
 					mu.Unlock()

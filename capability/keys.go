@@ -1,0 +1,204 @@
+package capability
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/secrets"
+)
+
+// Token records live in shards: "tokens/<two characters>/<id>", the two
+// characters being the first two of the id's random part (a-z, 2-7: 1,024
+// shards, about 100 records each at 100,000 tokens). Vault's KV v2 LIST
+// names, and decrypts the name of, every key in a folder, so one flat folder
+// of 100,000 keys took about 5 s to list; a shard takes milliseconds. A
+// shard is a prefix of the id, so walking the shards in order walks the ids
+// in order, which is what the paged token list promises.
+//
+// Records written before sharding sit at "tokens/<id>". They are moved when
+// read (see moveFlat) rather than by a migration at start: a start-time
+// migration would need a lock between replicas and one LIST of the whole
+// flat folder before serving (the very call that fails at scale), while a
+// move on read needs neither, and every listing, and so each reaper pass,
+// reads every record, so the first pass moves them all.
+const tokensPrefix = "tokens/"
+
+// movedMark is what a flat key holds for the instant between its record's
+// move and its deletion: not JSON, so a replica still on the flat layout
+// that reads it fails closed instead of reading an empty token.
+const movedMark = "moved to the sharded layout"
+
+// StoreKey is the store key that holds token id's record.
+func StoreKey(id string) string { return tokensPrefix + id[4:6] + "/" + id }
+
+func flatKey(id string) string { return tokensPrefix + id }
+
+// getRecord reads id's record, moving it from its flat key first if it is
+// still there.
+func (r *Registry) getRecord(ctx context.Context, id string) (secrets.Record, error) {
+	sr, err := r.store.Get(ctx, StoreKey(id))
+	if !errors.Is(err, secrets.ErrNotFound) {
+		return sr, err
+	}
+	return r.moveFlat(ctx, id)
+}
+
+// moveFlat copies a flat record to its sharded key (create-only, so of two
+// replicas moving it one copies and the other reads the copy), then retires
+// the flat key with check-and-set on the version copied: if a replica still
+// on the flat layout wrote it since, the newer record is copied over the
+// first, so no write is lost in a rolling upgrade.
+func (r *Registry) moveFlat(ctx context.Context, id string) (secrets.Record, error) {
+	old, err := r.store.Get(ctx, flatKey(id))
+	if errors.Is(err, secrets.ErrNotFound) || (err == nil && string(old.Public) == movedMark) {
+		// Not flat (or moved between our two reads): the sharded key decides.
+		return r.store.Get(ctx, StoreKey(id))
+	}
+	if err != nil {
+		return secrets.Record{}, err
+	}
+	rec := secrets.Record{Public: old.Public, Sealed: old.Sealed}
+	rec.Version, err = r.store.Put(ctx, StoreKey(id), rec, secrets.CreateOnly)
+	if errors.Is(err, secrets.ErrConflict) {
+		return r.store.Get(ctx, StoreKey(id)) // another replica moved it
+	}
+	if err != nil {
+		return secrets.Record{}, fmt.Errorf("move token %s to its shard: %w", id, err)
+	}
+	for range 3 {
+		_, err = r.store.Put(ctx, flatKey(id), secrets.Record{Public: []byte(movedMark)}, old.Version)
+		if !errors.Is(err, secrets.ErrConflict) {
+			break
+		}
+		if old, err = r.store.Get(ctx, flatKey(id)); err != nil {
+			return secrets.Record{}, fmt.Errorf("move token %s: re-read its flat record: %w", id, err)
+		}
+		rec.Public, rec.Sealed = old.Public, old.Sealed
+		if rec.Version, err = r.store.Put(ctx, StoreKey(id), rec, rec.Version); err != nil {
+			return secrets.Record{}, fmt.Errorf("move token %s: copy its newer flat record: %w", id, err)
+		}
+	}
+	if err != nil {
+		return secrets.Record{}, fmt.Errorf("move token %s: retire its flat record: %w", id, err)
+	}
+	if err := r.store.Delete(ctx, flatKey(id)); err != nil {
+		return secrets.Record{}, fmt.Errorf("move token %s: delete its flat record: %w", id, err)
+	}
+	r.log.InfoContext(ctx, "moved token record to its shard", "token_id", id, "key", StoreKey(id))
+	return rec, nil
+}
+
+// idsAfter returns up to n token ids that sort after after ("" for the
+// first), in id order: one LIST of the shard folders, one of the flat
+// folder (empty once every record has moved), then one per shard until n
+// are found.
+func (r *Registry) idsAfter(ctx context.Context, after string, n int) ([]string, error) {
+	flatAfter, afterShard := "", ""
+	if after != "" {
+		flatAfter, afterShard = flatKey(after), after[4:6]
+	}
+	flat, err := secrets.ListAfter(ctx, r.store, tokensPrefix, flatAfter, n)
+	if err != nil {
+		return nil, fmt.Errorf("list flat token keys: %w", err)
+	}
+	ids := make([]string, 0, len(flat))
+	for _, k := range flat {
+		if id := strings.TrimPrefix(k, tokensPrefix); ValidID(id) {
+			ids = append(ids, id)
+		}
+	}
+	// Enough sharded ids that, a record mid-move being in both lists, the
+	// union still holds n when n exist.
+	want := n + len(ids)
+	shards, err := r.store.Folders(ctx, tokensPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list token shards: %w", err)
+	}
+	found := 0
+	for _, dir := range shards {
+		shard := strings.TrimSuffix(strings.TrimPrefix(dir, tokensPrefix), "/")
+		if len(shard) != 2 || shard < afterShard {
+			continue
+		}
+		from := ""
+		if shard == afterShard {
+			from = dir + after
+		}
+		keys, err := secrets.ListAfter(ctx, r.store, dir, from, want-found)
+		if err != nil {
+			return nil, fmt.Errorf("list token shard %s: %w", dir, err)
+		}
+		for _, k := range keys {
+			if id := strings.TrimPrefix(k, dir); ValidID(id) && id[4:6] == shard {
+				ids = append(ids, id)
+				found++
+			}
+		}
+		if found >= want {
+			break
+		}
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	return ids[:min(n, len(ids))], nil
+}
+
+// loadWorkers is how many records a listing reads at once: a listing of
+// every token is bound by round trips to the store, not by CPU here.
+const loadWorkers = 8
+
+// loadAll reads the records of ids, loadWorkers at a time, and returns
+// their infos in the order of ids, leaving out any deleted meanwhile.
+func (r *Registry) loadAll(ctx context.Context, ids []string) ([]Info, error) {
+	infos := make([]Info, len(ids))
+	found := make([]bool, len(ids))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		next  = make(chan int)
+	)
+	for range min(loadWorkers, len(ids)) {
+		wg.Go(func() {
+			for i := range next {
+				rec, err := r.load(ctx, ids[i], true)
+				switch {
+				case err == nil:
+					infos[i], found[i] = rec.Info, true
+				case apperr.Code(err) != apperr.NotFound: // NotFound: deleted between list and read
+					once.Do(func() { first = err; cancel() })
+				}
+			}
+		})
+	}
+feed:
+	for i := range ids {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, apperr.Wrap(err, apperr.Unavailable, "list tokens: %v", err)
+	}
+	out := infos[:0]
+	for i := range infos {
+		if found[i] {
+			out = append(out, infos[i])
+		}
+	}
+	return out, nil
+}
