@@ -119,33 +119,68 @@ func (r *Registry) idsAfter(ctx context.Context, after string, n int) ([]string,
 	if err != nil {
 		return nil, fmt.Errorf("list token shards: %w", err)
 	}
-	found := 0
+	var todo []string // the shards from after's on, in order
 	for _, dir := range shards {
-		shard := strings.TrimSuffix(strings.TrimPrefix(dir, tokensPrefix), "/")
-		if len(shard) != 2 || shard < afterShard {
-			continue
+		if shard := strings.TrimSuffix(strings.TrimPrefix(dir, tokensPrefix), "/"); len(shard) == 2 && shard >= afterShard {
+			todo = append(todo, dir)
 		}
-		from := ""
-		if shard == afterShard {
-			from = dir + after
+	}
+	found, listed := 0, 0
+	for len(todo) > 0 && found < want {
+		// As many shards at once as the ones seen so far say are needed:
+		// one to start, then enough at their average size, at most
+		// maxShardsAtOnce. With few tokens a page spans many small
+		// shards, which are listed together rather than one by one.
+		batch := 1
+		if listed > 0 {
+			per := max(found/listed, 1)
+			batch = min((want-found)/per+1, maxShardsAtOnce, len(todo))
 		}
-		keys, err := secrets.ListAfter(ctx, r.store, dir, from, want-found)
+		lists, err := r.listShards(ctx, todo[:batch], after, want-found)
 		if err != nil {
-			return nil, fmt.Errorf("list token shard %s: %w", dir, err)
+			return nil, err
 		}
-		for _, k := range keys {
-			if id := strings.TrimPrefix(k, dir); ValidID(id) && id[4:6] == shard {
-				ids = append(ids, id)
-				found++
-			}
+		for _, keys := range lists {
+			ids = append(ids, keys...)
+			found += len(keys)
 		}
-		if found >= want {
-			break
-		}
+		todo, listed = todo[batch:], listed+batch
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	return ids[:min(n, len(ids))], nil
+}
+
+// maxShardsAtOnce bounds the shard LISTs one page makes at once.
+const maxShardsAtOnce = 8
+
+// listShards lists the ids in each of dirs at once (those after after, at
+// most n in each) and returns them shard by shard.
+func (r *Registry) listShards(ctx context.Context, dirs []string, after string, n int) ([][]string, error) {
+	out := make([][]string, len(dirs))
+	errs := make([]error, len(dirs))
+	var wg sync.WaitGroup
+	for i, dir := range dirs {
+		wg.Go(func() {
+			shard := dir[len(tokensPrefix) : len(dir)-1]
+			from := ""
+			if after != "" && after[4:6] == shard {
+				from = dir + after
+			}
+			keys, err := secrets.ListAfter(ctx, r.store, dir, from, n)
+			if err != nil {
+				errs[i] = fmt.Errorf("list token shard %s: %w", dir, err)
+				return
+			}
+			for _, k := range keys {
+				if id := strings.TrimPrefix(k, dir); ValidID(id) && id[4:6] == shard {
+					out[i] = append(out[i], id)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 // loadWorkers is how many records a listing reads at once: a listing of

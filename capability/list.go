@@ -3,9 +3,11 @@ package capability
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/secrets"
 )
 
 // Page sizes for ListPage: a page reads one record per token, so the cap
@@ -77,4 +79,61 @@ func (r *Registry) ListPage(ctx context.Context, cursor string, limit int) (Page
 		return Page{}, err
 	}
 	return p, nil
+}
+
+// Walk calls fn with each page of up to MaxPageSize tokens, in id order,
+// until the last page or fn's error. Unlike List it holds one page at a
+// time, and a page's records are fresh in the cache while fn runs, so
+// fn's per-token reads (CredentialsByID) cost no second store read.
+func (r *Registry) Walk(ctx context.Context, fn func(page []Info) error) error {
+	cursor := ""
+	for {
+		p, err := r.ListPage(ctx, cursor, MaxPageSize)
+		if err != nil {
+			return err
+		}
+		if err := fn(p.Tokens); err != nil {
+			return err
+		}
+		if p.Next == "" {
+			return nil
+		}
+		cursor = p.Next
+	}
+}
+
+// CredentialsOf opens the credentials of each token in infos (a page from
+// Walk) with as few store calls as the store allows: one Transit batch per
+// few hundred tokens with Vault, where CredentialsByID for each would make
+// a round trip per token. errs[i] is token i's error.
+func (r *Registry) CredentialsOf(ctx context.Context, infos []Info) ([]Credentials, []error) {
+	creds, errs := make([]Credentials, len(infos)), make([]error, len(infos))
+	recs := make([]record, len(infos))
+	var idx []int // tokens with a sealed part to open
+	var scopes []string
+	var sealedParts [][]byte
+	for i, info := range infos {
+		recs[i], errs[i] = r.load(ctx, info.ID, false)
+		creds[i].RoleARN = recs[i].Credentials.RoleARN
+		if errs[i] == nil && len(recs[i].sealed) > 0 {
+			idx = append(idx, i)
+			scopes, sealedParts = append(scopes, recs[i].ID), append(sealedParts, recs[i].sealed)
+		}
+	}
+	plain, openErrs := secrets.OpenAll(ctx, r.store, scopes, sealedParts)
+	for n, i := range idx {
+		if errs[i] = openErrs[n]; errs[i] != nil {
+			errs[i] = fmt.Errorf("open secrets of %s: %w", recs[i].ID, errs[i])
+			continue
+		}
+		var sec sealed
+		errs[i] = json.Unmarshal(plain[n], &sec)
+		clear(plain[n])
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("decode secrets of %s: %w", recs[i].ID, errs[i])
+			continue
+		}
+		creds[i].AccessKeyID, creds[i].SecretAccessKey, creds[i].ExternalID = sec.AccessKeyID, sec.SecretAccessKey, sec.ExternalID
+	}
+	return creds, errs
 }

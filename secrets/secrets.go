@@ -103,3 +103,24 @@ func ListAfter(ctx context.Context, s Store, prefix, after string, limit int) ([
 	}
 	return keys[:min(limit, len(keys))], nil
 }
+
+// BatchOpener is a Store that can open many sealed values in one call.
+type BatchOpener interface {
+	// OpenBatch opens sealed[i] under scopes[i] for each i; errs[i] is
+	// item i's error (ErrOpen for one that does not open).
+	OpenBatch(ctx context.Context, scopes []string, sealed [][]byte) (plain [][]byte, errs []error)
+}
+
+// OpenAll opens sealed[i] under scopes[i] for each i, with s's OpenBatch
+// when it has one (one Transit call for many with Vault), else one Open at
+// a time. errs[i] is item i's error.
+func OpenAll(ctx context.Context, s Store, scopes []string, sealed [][]byte) (plain [][]byte, errs []error) {
+	if b, ok := s.(BatchOpener); ok {
+		return b.OpenBatch(ctx, scopes, sealed)
+	}
+	plain, errs = make([][]byte, len(sealed)), make([]error, len(sealed))
+	for i := range sealed {
+		plain[i], errs[i] = s.Open(ctx, scopes[i], sealed[i])
+	}
+	return plain, errs
+}
