@@ -106,7 +106,7 @@ func (a *App) reaper(sp *spot.Client, m *metrics.Metrics) *reaper.Reaper {
 		Observe: func(act spot.ReapAction) { m.ReaperEvents.WithLabelValues(act.Action, act.Reason).Inc() },
 		Usage: func(id string, u spot.Usage) {
 			m.Running.WithLabelValues(id).Set(float64(u.Running))
-			m.HourlyCost.WithLabelValues(id).Set(u.HourlyCost.Dollars())
+			m.HourlyCost.WithLabelValues(id).Set(u.HourlySpend)
 		},
 		Forget: m.ForgetToken,
 		Limits: func(id string, p api.Policy) { m.ObserveLimits(id, p.MaxRunning, p.MaxHourlySpend) },

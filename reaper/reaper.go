@@ -184,7 +184,7 @@ func (r *Reaper) reap(ctx context.Context, provider aws.CredentialsProvider, reg
 	for tok, u := range rep.Usage {
 		t := usage[tok]
 		t.Running += u.Running
-		t.HourlyCost += u.HourlyCost
+		t.HourlySpend += u.HourlySpend
 		usage[tok] = t
 	}
 	for _, e := range rep.Errors {
