@@ -94,75 +94,149 @@ func (r *Registry) moveFlat(ctx context.Context, id string) (secrets.Record, err
 }
 
 // idsAfter returns up to n token ids that sort after after ("" for the
-// first), in id order: one LIST of the shard folders, one of the flat
-// folder (empty once every record has moved), then one per shard until n
-// are found.
+// first), in id order: the flat ones left (none once moved, see flatIDs),
+// then the shards' from after's shard on, listed a few at a time until n
+// are found. The shards are named, not listed, unless there are few tokens:
+// a LIST of "tokens/" itself walks every key below it (0.7 s at 100,000).
 func (r *Registry) idsAfter(ctx context.Context, after string, n int) ([]string, error) {
-	flatAfter, afterShard := "", ""
-	if after != "" {
-		flatAfter, afterShard = flatKey(after), after[4:6]
-	}
-	flat, err := secrets.ListAfter(ctx, r.store, tokensPrefix, flatAfter, n)
+	ids, err := r.flatIDs(ctx, after, n)
 	if err != nil {
-		return nil, fmt.Errorf("list flat token keys: %w", err)
-	}
-	ids := make([]string, 0, len(flat))
-	for _, k := range flat {
-		if id := strings.TrimPrefix(k, tokensPrefix); ValidID(id) {
-			ids = append(ids, id)
-		}
+		return nil, err
 	}
 	// Enough sharded ids that, a record mid-move being in both lists, the
 	// union still holds n when n exist.
 	want := n + len(ids)
-	shards, err := r.store.Folders(ctx, tokensPrefix)
-	if err != nil {
-		return nil, fmt.Errorf("list token shards: %w", err)
+	todo := shardNames
+	if after != "" {
+		todo = todo[slices.Index(shardNames, after[4:6]):]
 	}
-	var todo []string // the shards from after's on, in order
-	for _, dir := range shards {
-		if shard := strings.TrimSuffix(strings.TrimPrefix(dir, tokensPrefix), "/"); len(shard) == 2 && shard >= afterShard {
-			todo = append(todo, dir)
-		}
-	}
-	found, listed := 0, 0
+	found, listed, batch, sparse := 0, 0, 1, false
 	for len(todo) > 0 && found < want {
-		// As many shards at once as the ones seen so far say are needed:
-		// one to start, then enough at their average size, at most
-		// maxShardsAtOnce. With few tokens a page spans many small
-		// shards, which are listed together rather than one by one.
-		batch := 1
-		if listed > 0 {
-			per := max(found/listed, 1)
-			batch = min((want-found)/per+1, maxShardsAtOnce, len(todo))
-		}
-		lists, err := r.listShards(ctx, todo[:batch], after, want-found)
+		batch = min(batch, len(todo))
+		need := want - found
+		lists, err := r.listShards(ctx, todo[:batch], after, need)
 		if err != nil {
 			return nil, err
 		}
+		got := 0
 		for _, keys := range lists {
 			ids = append(ids, keys...)
-			found += len(keys)
+			got += len(keys)
 		}
-		todo, listed = todo[batch:], listed+batch
+		found, listed, todo = found+got, listed+batch, todo[batch:]
+		// Sparse shards (few tokens): list more at once next time, up to
+		// maxShardsAtOnce; with full ones a page needs one or two.
+		if got < need {
+			batch = min(batch*2, maxShardsAtOnce)
+		}
+		if !sparse && listed >= probeShards && found < sparseShard*listed && found < want {
+			// So few tokens that one LIST of the shard folders (whose cost
+			// grows with every key below it) is cheaper than naming the
+			// rest of the 1,024: keep the shards that exist.
+			if todo, err = r.existingShards(ctx, todo); err != nil {
+				return nil, err
+			}
+			sparse = true
+		}
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	return ids[:min(n, len(ids))], nil
 }
 
-// maxShardsAtOnce bounds the shard LISTs one page makes at once.
-const maxShardsAtOnce = 8
+// shardNames are the 1,024 shards in order: two characters of an id's
+// base32 alphabet, digits sorting before letters.
+var shardNames = func() []string {
+	const alphabet = "234567abcdefghijklmnopqrstuvwxyz"
+	out := make([]string, 0, len(alphabet)*len(alphabet))
+	for _, a := range alphabet {
+		for _, b := range alphabet {
+			out = append(out, string(a)+string(b))
+		}
+	}
+	return out
+}()
 
-// listShards lists the ids in each of dirs at once (those after after, at
-// most n in each) and returns them shard by shard.
-func (r *Registry) listShards(ctx context.Context, dirs []string, after string, n int) ([][]string, error) {
-	out := make([][]string, len(dirs))
-	errs := make([]error, len(dirs))
+// layoutKey marks a store whose token records are all sharded: a listing
+// that finds no flat key writes it, and listings after it skip the flat
+// LIST, which costs as much as the shards' whole count.
+const layoutKey = "layout/tokens"
+
+// flatIDs returns up to n ids after after still at flat keys: none, with
+// no store call, once the store is marked sharded. A replica of an older
+// release that creates a token after the mark writes it flat: listings
+// miss it until it is first used (a lookup moves it), so finish a rolling
+// upgrade before creating tokens.
+func (r *Registry) flatIDs(ctx context.Context, after string, n int) ([]string, error) {
+	if r.sharded.Load() {
+		return nil, nil
+	}
+	switch _, err := r.store.Get(ctx, layoutKey); {
+	case err == nil:
+		r.sharded.Store(true)
+		return nil, nil
+	case !errors.Is(err, secrets.ErrNotFound):
+		return nil, fmt.Errorf("read the token layout mark: %w", err)
+	}
+	from := ""
+	if after != "" {
+		from = flatKey(after)
+	}
+	keys, err := secrets.ListAfter(ctx, r.store, tokensPrefix, from, n)
+	if err != nil {
+		return nil, fmt.Errorf("list flat token keys: %w", err)
+	}
+	if after == "" && len(keys) == 0 {
+		_, err := r.store.Put(ctx, layoutKey, secrets.Record{Public: []byte(`{"tokens":"sharded"}`)}, secrets.CreateOnly)
+		if err != nil && !errors.Is(err, secrets.ErrConflict) {
+			return nil, fmt.Errorf("mark the token layout: %w", err)
+		}
+		r.sharded.Store(true)
+		return nil, nil
+	}
+	ids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if id := strings.TrimPrefix(k, tokensPrefix); ValidID(id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// After probeShards shards, a listing that found fewer than sparseShard
+// tokens a shard (fewer than about 2,000 tokens in all) asks which shards
+// exist rather than listing each in turn.
+const (
+	probeShards = 7
+	sparseShard = 2
+)
+
+// existingShards keeps the shards of todo that hold records.
+func (r *Registry) existingShards(ctx context.Context, todo []string) ([]string, error) {
+	dirs, err := r.store.Folders(ctx, tokensPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list token shards: %w", err)
+	}
+	exist := make(map[string]bool, len(dirs))
+	for _, d := range dirs {
+		exist[strings.TrimSuffix(strings.TrimPrefix(d, tokensPrefix), "/")] = true
+	}
+	return slices.DeleteFunc(slices.Clone(todo), func(s string) bool { return !exist[s] }), nil
+}
+
+// maxShardsAtOnce bounds the shard LISTs one page makes at once.
+const maxShardsAtOnce = 32
+
+// listShards lists the ids in each of shards at once (those after after,
+// at most n in each) and returns them shard by shard. An empty shard is
+// an empty LIST answer, not an error.
+func (r *Registry) listShards(ctx context.Context, shards []string, after string, n int) ([][]string, error) {
+	out := make([][]string, len(shards))
+	errs := make([]error, len(shards))
 	var wg sync.WaitGroup
-	for i, dir := range dirs {
+	for i, shard := range shards {
 		wg.Go(func() {
-			shard := dir[len(tokensPrefix) : len(dir)-1]
+			dir := tokensPrefix + shard + "/"
 			from := ""
 			if after != "" && after[4:6] == shard {
 				from = dir + after

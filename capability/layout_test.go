@@ -110,6 +110,11 @@ func TestTokenKeyLayout(t *testing.T) {
 					if err != nil || len(all) != len(ids) {
 						t.Fatalf("List = %d tokens, %v; want %d", len(all), err, len(ids))
 					}
+					// A listing that found no flat key marks the store, so
+					// later listings skip the flat LIST.
+					if _, err := st.Get(ctx, "layout/tokens"); err != nil {
+						t.Fatalf("no layout mark after a listing found no flat key: %v", err)
+					}
 					for _, c := range toks {
 						tok, err := reg.Authenticate(ctx, c.Token)
 						if err != nil {
@@ -327,6 +332,76 @@ func TestCredentialsOf(t *testing.T) {
 						t.Errorf("role token's credentials lost the role or external id")
 					}
 				}
+			}
+		})
+	}
+}
+
+// folderCounter counts Folders calls: the one LIST whose cost grows with
+// every token stored.
+type folderCounter struct {
+	store
+	folders atomic.Int32
+}
+
+func (f *folderCounter) Folders(ctx context.Context, prefix string) ([]string, error) {
+	f.folders.Add(1)
+	return f.store.Folders(ctx, prefix)
+}
+
+// TestShardWalkModes: a page among shards dense with tokens names the
+// shards and does not LIST the folder of shards; among sparse ones it
+// LISTs it once to skip the empty ones. Either way paging gives every
+// token once, in id order, the last shard's included.
+func TestShardWalkModes(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			for _, tt := range []struct {
+				name        string
+				shards      []string // each gets perShard tokens
+				perShard    int
+				wantFolders bool
+			}{
+				{name: "dense", shards: []string{"22", "23", "24", "25", "26", "27", "2a", "zz"}, perShard: 3, wantFolders: false},
+				{name: "sparse", shards: []string{"22", "2b", "mm", "q7", "zz"}, perShard: 1, wantFolders: true},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					fc := &folderCounter{store: open(t, slog.New(slog.DiscardHandler))}
+					clk := testclock.New(time.Now().UTC())
+					ctx := context.Background()
+					real := createTokens(t, newRegistry(t, fc, clk, slog.New(slog.DiscardHandler)), 1)[0]
+					if err := fc.Delete(ctx, capability.StoreKey(real.ID)); err != nil {
+						t.Fatal(err)
+					}
+					var ids []string
+					for _, shard := range tt.shards {
+						for i := range tt.perShard {
+							id := "tok_" + shard + strings.Repeat(string("abc"[i]), 18)
+							ids = append(ids, id)
+							rec := secrets.Record{Public: []byte(`{"id":"` + id + `","name":"t","createdAt":"2026-12-01T00:00:00Z"}`)}
+							if _, err := fc.Put(ctx, capability.StoreKey(id), rec, secrets.CreateOnly); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+					reg := newRegistry(t, fc, clk, slog.New(slog.DiscardHandler))
+					fc.folders.Store(0)
+					p, err := reg.ListPage(ctx, "", 4)
+					if err != nil || len(p.Tokens) != 4 {
+						t.Fatalf("first page = %d tokens, %v", len(p.Tokens), err)
+					}
+					if n := fc.folders.Load(); n != map[bool]int32{true: 1, false: 0}[tt.wantFolders] {
+						t.Errorf("the first page made %d folder LISTs; want %t", n, tt.wantFolders)
+					}
+					fc.folders.Store(0)
+					got, pages := walkPages(t, reg, 4)
+					if !slices.Equal(got, ids) {
+						t.Fatalf("paging by 4 = %v; want %v", got, ids)
+					}
+					if n := fc.folders.Load(); n > int32(pages) {
+						t.Errorf("%d pages made %d folder LISTs; want at most one a page", pages, n)
+					}
+				})
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spotter-dev/spotter/api"
@@ -54,6 +55,9 @@ type Registry struct {
 	totp  *token.TOTPChecker
 	// throttle counts MFA tries per token in the store (mfa/<id>).
 	throttle *token.Throttle
+
+	// sharded is set once the store is known to hold no flat token keys.
+	sharded atomic.Bool
 
 	mu    sync.Mutex
 	cache map[string]cached

@@ -2,6 +2,7 @@ package capability_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
 	"strings"
@@ -14,11 +15,13 @@ import (
 )
 
 // scaleID is the i-th made-up token id: valid (tok_ and 20 base32
-// characters) and unique, in no particular order against real ids.
+// characters), unique (i is in it), and spread over the shards as random
+// ids are (its first bytes are a hash of i).
 func scaleID(i int) string {
 	var b [12]byte
 	binary.BigEndian.PutUint64(b[4:], uint64(i))
-	copy(b[:4], "fill")
+	h := sha256.Sum256(b[4:])
+	copy(b[:4], h[:4])
 	return "tok_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))[:20]
 }
 

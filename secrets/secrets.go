@@ -1,6 +1,6 @@
 // Package secrets keeps spotter's records and sealed credentials.
 //
-// A Store holds records under slash-separated keys ("tokens/<id>",
+// A Store holds records under slash-separated keys ("tokens/ab/<id>",
 // "totp/<id>", "nonces/<hash>"). Each record has a public part, stored as
 // given, and a sealed part: bytes that Seal encrypted under a key derived for
 // one scope (a token id), so a sealed value copied into another token's record
