@@ -65,17 +65,27 @@ func (r *Registry) moveFlat(ctx context.Context, id string) (secrets.Record, err
 	rec := secrets.Record{Public: old.Public, Sealed: old.Sealed}
 	rec.Version, err = r.store.Put(ctx, StoreKey(id), rec, secrets.CreateOnly)
 	if errors.Is(err, secrets.ErrConflict) {
-		return r.store.Get(ctx, StoreKey(id)) // another replica moved it
+		// Another replica moved it, or one stopped between its copy and
+		// the delete: the sharded record decides; the flat one is stale.
+		r.retireFlat(ctx, id, old.Version)
+		return r.store.Get(ctx, StoreKey(id))
 	}
 	if err != nil {
 		return secrets.Record{}, fmt.Errorf("move token %s to its shard: %w", id, err)
 	}
+	retired := false
 	for range 3 {
 		_, err = r.store.Put(ctx, flatKey(id), secrets.Record{Public: []byte(movedMark)}, old.Version)
-		if !errors.Is(err, secrets.ErrConflict) {
+		if retired = err == nil; retired || !errors.Is(err, secrets.ErrConflict) {
 			break
 		}
-		if old, err = r.store.Get(ctx, flatKey(id)); err != nil {
+		old, err = r.store.Get(ctx, flatKey(id))
+		if errors.Is(err, secrets.ErrNotFound) || (err == nil && string(old.Public) == movedMark) {
+			// Another replica, finding our copy, retired it.
+			r.log.InfoContext(ctx, "moved token record to its shard", "token_id", id, "key", StoreKey(id))
+			return rec, nil
+		}
+		if err != nil {
 			return secrets.Record{}, fmt.Errorf("move token %s: re-read its flat record: %w", id, err)
 		}
 		rec.Public, rec.Sealed = old.Public, old.Sealed
@@ -83,14 +93,24 @@ func (r *Registry) moveFlat(ctx context.Context, id string) (secrets.Record, err
 			return secrets.Record{}, fmt.Errorf("move token %s: copy its newer flat record: %w", id, err)
 		}
 	}
-	if err != nil {
-		return secrets.Record{}, fmt.Errorf("move token %s: retire its flat record: %w", id, err)
+	if !retired {
+		return secrets.Record{}, apperr.Wrap(err, apperr.Unavailable, "move token %s: its flat record keeps changing; try again", id)
 	}
 	if err := r.store.Delete(ctx, flatKey(id)); err != nil {
 		return secrets.Record{}, fmt.Errorf("move token %s: delete its flat record: %w", id, err)
 	}
 	r.log.InfoContext(ctx, "moved token record to its shard", "token_id", id, "key", StoreKey(id))
 	return rec, nil
+}
+
+// retireFlat deletes a stale flat record, unless it changed since version.
+func (r *Registry) retireFlat(ctx context.Context, id string, version int) {
+	if _, err := r.store.Put(ctx, flatKey(id), secrets.Record{Public: []byte(movedMark)}, version); err != nil {
+		return // changed (the next read moves it again) or unreachable
+	}
+	if err := r.store.Delete(ctx, flatKey(id)); err != nil {
+		r.log.WarnContext(ctx, "cannot delete a moved token's flat record", "token_id", id, "error", err)
+	}
 }
 
 // idsAfter returns up to n token ids that sort after after ("" for the
@@ -196,8 +216,17 @@ func (r *Registry) flatIDs(ctx context.Context, after string, n int) ([]string, 
 	}
 	ids := make([]string, 0, len(keys))
 	for _, k := range keys {
-		if id := strings.TrimPrefix(k, tokensPrefix); ValidID(id) {
+		id := strings.TrimPrefix(k, tokensPrefix)
+		if !ValidID(id) {
+			continue
+		}
+		// Moved here, not when the page reads it: a read finds the
+		// sharded record first and would leave a stale flat one listed.
+		switch _, err := r.moveFlat(ctx, id); {
+		case err == nil:
 			ids = append(ids, id)
+		case !errors.Is(err, secrets.ErrNotFound):
+			return nil, err
 		}
 	}
 	return ids, nil

@@ -200,6 +200,11 @@ func TestFlatTokenMoveRaces(t *testing.T) {
 				if left := flatKeys(t, st); slices.Contains(left, "tokens/"+toks[0].ID) {
 					t.Fatalf("flat key left: %v", left)
 				}
+				// What the race left in the shard is the token, not a
+				// retired flat record's mark.
+				if _, err := newRegistry(t, st, clk, slog.New(slog.DiscardHandler)).Authenticate(ctx, toks[0].Token); err != nil {
+					t.Fatalf("after the race, Authenticate = %v", err)
+				}
 			})
 
 			t.Run("older replica writes during the move", func(t *testing.T) {
@@ -218,6 +223,43 @@ func TestFlatTokenMoveRaces(t *testing.T) {
 				}
 				if left := flatKeys(t, st); len(left) != 0 {
 					t.Fatalf("flat keys left: %v", left)
+				}
+			})
+
+			t.Run("another replica retires the flat record first", func(t *testing.T) {
+				// Between this replica's copy and its retiring of the flat
+				// record, another (which found the copy) marks it retired.
+				fresh := createTokens(t, newRegistry(t, st, clk, slog.New(slog.DiscardHandler)), 1)[0]
+				unshard(t, st, fresh.ID)
+				other := &retiredFirst{store: st, id: fresh.ID}
+				if _, err := newRegistry(t, other, clk, slog.New(slog.DiscardHandler)).Authenticate(ctx, fresh.Token); err != nil {
+					t.Fatalf("Authenticate while another replica retires the flat record = %v", err)
+				}
+				if other.done.Load() != 1 {
+					t.Fatalf("the other replica's retire ran %d times; want 1", other.done.Load())
+				}
+				if _, err := newRegistry(t, st, clk, slog.New(slog.DiscardHandler)).Authenticate(ctx, fresh.Token); err != nil {
+					t.Fatalf("after the move, Authenticate = %v; the shard must hold the token, not the retired mark", err)
+				}
+			})
+
+			t.Run("a move stopped before the delete", func(t *testing.T) {
+				// The sharded record exists, and a stale flat copy with it.
+				fresh := createTokens(t, newRegistry(t, st, clk, slog.New(slog.DiscardHandler)), 1)[0]
+				rec, err := st.Get(ctx, capability.StoreKey(fresh.ID))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := st.Put(ctx, "tokens/"+fresh.ID, secrets.Record{Public: rec.Public, Sealed: rec.Sealed}, secrets.CreateOnly); err != nil {
+					t.Fatal(err)
+				}
+				reg := newRegistry(t, st, clk, slog.New(slog.DiscardHandler))
+				ids, _ := walkPages(t, reg, 100)
+				if n := len(slices.Compact(slices.Clone(ids))); n != len(ids) || !slices.Contains(ids, fresh.ID) {
+					t.Fatalf("listing with a stale flat copy = %v; want each token once", ids)
+				}
+				if left := flatKeys(t, st); slices.Contains(left, "tokens/"+fresh.ID) {
+					t.Fatalf("the stale flat copy is still there after a listing: %v", left)
 				}
 			})
 		})
@@ -405,4 +447,22 @@ func TestShardWalkModes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// retiredFirst is a store through which, when this replica first goes to
+// retire the flat record of id, another replica has just done so (and
+// stopped before deleting it).
+type retiredFirst struct {
+	store
+	id   string
+	done atomic.Int32
+}
+
+func (o *retiredFirst) Put(ctx context.Context, key string, rec secrets.Record, cas int) (int, error) {
+	if key == "tokens/"+o.id && cas > 0 && o.done.Add(1) == 1 {
+		if _, err := o.store.Put(ctx, key, rec, cas); err != nil {
+			return 0, err
+		}
+	}
+	return o.store.Put(ctx, key, rec, cas)
 }
