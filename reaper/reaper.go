@@ -23,12 +23,14 @@ import (
 type Tokens interface {
 	// SweepNonces drops signature nonces whose window has closed.
 	SweepNonces(ctx context.Context) (int, error)
-	// List returns every token, revoked ones included.
-	List(ctx context.Context) ([]capability.Info, error)
+	// Walk hands over every token, revoked ones included, a page at a
+	// time, in id order.
+	Walk(ctx context.Context, fn func(page []capability.Info) error) error
 	// Revoked reports whether a token id is revoked (or gone).
 	Revoked(ctx context.Context, id string) (bool, error)
-	// CredentialsByID unseals a token's AWS credentials; the caller clears them.
-	CredentialsByID(ctx context.Context, id string) (capability.Credentials, capability.Info, error)
+	// CredentialsOf unseals a page's AWS credentials (errs[i] for token
+	// i); the caller clears them.
+	CredentialsOf(ctx context.Context, page []capability.Info) ([]capability.Credentials, []error)
 }
 
 // Spot is the AWS calls a pass makes (*spot.Client).
