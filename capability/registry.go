@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spotter-dev/spotter/api"
@@ -20,8 +22,6 @@ import (
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/token"
 )
-
-const tokensPrefix = "tokens/"
 
 // Config wires a Registry.
 type Config struct {
@@ -55,6 +55,9 @@ type Registry struct {
 	totp  *token.TOTPChecker
 	// throttle counts MFA tries per token in the store (mfa/<id>).
 	throttle *token.Throttle
+
+	// sharded is set once the store is known to hold no flat token keys.
+	sharded atomic.Bool
 
 	mu    sync.Mutex
 	cache map[string]cached
@@ -235,7 +238,7 @@ func (r *Registry) write(ctx context.Context, rec *record, sec sealed, cas int) 
 	if err != nil {
 		return err
 	}
-	v, err := r.store.Put(ctx, tokensPrefix+rec.ID, secrets.Record{Public: pub, Sealed: sealedBytes}, cas)
+	v, err := r.store.Put(ctx, StoreKey(rec.ID), secrets.Record{Public: pub, Sealed: sealedBytes}, cas)
 	if err != nil {
 		return fmt.Errorf("store token %s: %w", rec.ID, err)
 	}
@@ -259,7 +262,7 @@ func (r *Registry) load(ctx context.Context, id string, fresh bool) (record, err
 			return c.rec, nil
 		}
 	}
-	sr, err := r.store.Get(ctx, tokensPrefix+id)
+	sr, err := r.getRecord(ctx, id)
 	if errors.Is(err, secrets.ErrNotFound) {
 		return record{}, apperr.New(apperr.NotFound, "no token %s", id)
 	}
@@ -283,22 +286,17 @@ func (r *Registry) Get(ctx context.Context, id string) (Info, error) {
 	return rec.Info, err
 }
 
-// List returns every token's info, newest first.
+// List returns every token's info, newest first. It walks the shards (a
+// LIST each) and reads the records loadWorkers at a time; it holds every
+// record, so callers that can work a page at a time use ListPage.
 func (r *Registry) List(ctx context.Context) ([]Info, error) {
-	keys, err := r.store.List(ctx, tokensPrefix)
+	ids, err := r.idsAfter(ctx, "", math.MaxInt32)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
-	out := make([]Info, 0, len(keys))
-	for _, k := range keys {
-		rec, err := r.load(ctx, strings.TrimPrefix(k, tokensPrefix), true)
-		if apperr.Code(err) == apperr.NotFound {
-			continue // deleted between list and read
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rec.Info)
+	out, err := r.loadAll(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
 	return out, nil

@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/spotter-dev/spotter/capability"
 )
 
 // baseline makes, with the Vault and AWS SDK clients alone, the calls
@@ -104,7 +106,7 @@ func (b *baseline) newToken(ctx context.Context, o options, name string) (*baseT
 }
 
 func (b *baseline) readRecord(ctx context.Context, t *baseToken) error {
-	s, err := b.vault.Logical().ReadWithContext(ctx, "spotter/data/tokens/"+t.ID)
+	s, err := b.vault.Logical().ReadWithContext(ctx, "spotter/data/"+capability.StoreKey(t.ID))
 	if err != nil {
 		return err
 	}
