@@ -1,0 +1,272 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spotter-dev/spotter/internal/testclock"
+	"github.com/spotter-dev/spotter/pool"
+	"github.com/spotter-dev/spotter/secrets"
+)
+
+const interval = 10 * time.Second
+
+// tally counts, per interval and pool, which replicas listed the pool's
+// instances (a pass reaches Decide only after listing under its lease)
+// and how many CreateFleets each pool was sent.
+type tally struct {
+	mu       sync.Mutex
+	round    int
+	decided  map[int]map[string][]string // round → pool → replicas that decided it
+	launches map[string]int
+}
+
+func (t *tally) decide(holder, pool string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.decided[t.round] == nil {
+		t.decided[t.round] = map[string][]string{}
+	}
+	t.decided[t.round][pool] = append(t.decided[t.round][pool], holder)
+}
+
+// fleetAt is one replica's view of EC2 for many pools: it notes each
+// listing under the replica's name and starts one instance per unit of
+// a launch, once per ClientToken.
+type fleetAt struct {
+	holder string
+	t      *tally
+	ec2    *manyFleets
+}
+
+type manyFleets struct {
+	mu      sync.Mutex
+	clock   *testclock.Clock
+	byToken map[string]bool
+	live    map[string][]pool.Instance
+}
+
+func (f *fleetAt) Instances(_ context.Context, p pool.Pool, _ pool.Demand) ([]pool.Instance, error) {
+	f.t.decide(f.holder, p.Name)
+	f.ec2.mu.Lock()
+	defer f.ec2.mu.Unlock()
+	return append([]pool.Instance(nil), f.ec2.live[p.Name]...), nil
+}
+
+func (f *fleetAt) Launch(_ context.Context, p pool.Pool, pd Pending) (Launched, error) {
+	f.ec2.mu.Lock()
+	defer f.ec2.mu.Unlock()
+	if f.ec2.byToken[pd.Launch.ClientToken] {
+		return Launched{Replayed: true}, nil
+	}
+	f.ec2.byToken[pd.Launch.ClientToken] = true
+	f.t.mu.Lock()
+	f.t.launches[p.Name]++
+	f.t.mu.Unlock()
+	var ids []string
+	for u := range pd.Launch.Capacity {
+		id := fmt.Sprintf("i-%s-%d", p.Name, u)
+		ids = append(ids, id)
+		f.ec2.live[p.Name] = append(f.ec2.live[p.Name], pool.Instance{ID: id, InstanceType: "c6i.large", State: pool.Booting,
+			Capacity: 1, Launched: f.ec2.clock.Now(), Price: 0.03})
+	}
+	return Launched{Instances: ids, Units: len(ids)}, nil
+}
+
+func (f *fleetAt) Terminate(context.Context, pool.Pool, []string) ([]string, error) {
+	return nil, errors.New("nothing should end: demand only grows here")
+}
+
+// countingStore counts lease writes.
+type countingStore struct {
+	Store
+	puts atomic.Int64
+}
+
+func (s *countingStore) Put(ctx context.Context, key string, rec secrets.Record, cas int) (int, error) {
+	s.puts.Add(1)
+	return s.Store.Put(ctx, key, rec, cas)
+}
+
+type farm struct {
+	clock    *testclock.Clock
+	pools    *fakePools
+	t        *tally
+	store    *countingStore
+	replicas map[string]*Reconciler
+}
+
+// newFarm is n pools, each asking for one instance, and a reconciler per
+// holder, all on one store and one fake clock.
+func newFarm(tb testing.TB, st secrets.Store, n int, holders ...string) *farm {
+	clock := testclock.New(t0)
+	fp := &fakePools{states: map[string]State{}}
+	for i := range n {
+		p := testPool(tb)
+		p.Name = fmt.Sprintf("pool-%03d", i)
+		fp.states[p.Name] = State{Pool: p, Incarnation: "inc1", Demand: pool.Demand{Pending: 1, At: t0}}
+	}
+	f := &farm{clock: clock, pools: fp, store: &countingStore{Store: st}, replicas: map[string]*Reconciler{},
+		t: &tally{decided: map[int]map[string][]string{}, launches: map[string]int{}}}
+	ec2 := &manyFleets{clock: clock, byToken: map[string]bool{}, live: map[string][]pool.Instance{}}
+	for _, h := range holders {
+		fl := &fleetAt{holder: h, t: f.t, ec2: ec2}
+		f.replicas[h] = New(Config{Pools: fp, Lister: fl, Launcher: fl, Terminator: fl, Store: f.store,
+			Interval: interval, Now: clock.Now, Holder: h})
+	}
+	return f
+}
+
+// interval runs one pass of each named replica, all at once, then moves
+// the clock on by an interval.
+func (f *farm) interval(tb testing.TB, round int, holders ...string) {
+	f.t.mu.Lock()
+	f.t.round = round
+	f.t.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(holders))
+	for i, h := range holders {
+		wg.Go(func() { errs[i] = f.replicas[h].Pass(context.Background(), "") })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		tb.Fatal(err)
+	}
+	f.clock.Add(interval)
+}
+
+// TestManyPoolsThreeReplicas: 200 pools, three replicas passing together
+// each interval. Every pool is decided exactly once per interval, by one
+// replica, and launched once. Then the replica holding most dies with its leases (no
+// release): each of its pools is decided by nobody until its lease ends,
+// is taken by a survivor within three intervals of c's last renewal, and
+// from then on is decided exactly once per interval again.
+func TestManyPoolsThreeReplicas(t *testing.T) {
+	const pools, before, after = 200, 4, 6
+	for storeName, open := range stores {
+		t.Run(storeName, func(t *testing.T) {
+			f := newFarm(t, open(t), pools, "a", "b", "c")
+			round := 0
+			for ; round < before; round++ {
+				f.interval(t, round, "a", "b", "c")
+			}
+			owner := map[string]string{}
+			for r := range before {
+				for name := range f.pools.states {
+					got := f.t.decided[r][name]
+					if len(got) != 1 {
+						t.Fatalf("interval %d: %s decided by %v, want exactly one replica", r, name, got)
+					}
+					if r > 0 && owner[name] != got[0] {
+						t.Errorf("interval %d: %s moved from %s to %s while both lived", r, name, owner[name], got[0])
+					}
+					owner[name] = got[0]
+				}
+			}
+			spread := map[string]int{}
+			for _, h := range owner {
+				spread[h]++
+			}
+			t.Logf("leases held by a, b, c: %d, %d, %d", spread["a"], spread["b"], spread["c"])
+			// The replica holding most dies: which one won most races
+			// varies from run to run.
+			dead, live := "c", []string{"a", "b"}
+			if spread["a"] >= spread["b"] && spread["a"] >= spread["c"] {
+				dead, live = "a", []string{"b", "c"}
+			} else if spread["b"] >= spread["c"] {
+				dead, live = "b", []string{"a", "c"}
+			}
+			for name, n := range f.t.launches {
+				if n != 1 {
+					t.Errorf("%s launched %d times, want once", name, n)
+				}
+			}
+			// dead dies now: its last renewal was the last interval's pass.
+			lastRenewal := before - 1
+			taken := map[string]int{}
+			for ; round < before+after; round++ {
+				f.interval(t, round, live...)
+				for name, got := range f.t.decided[round] {
+					if len(got) != 1 {
+						t.Fatalf("interval %d: %s decided by %v, want one replica", round, name, got)
+					}
+					if got[0] == dead {
+						t.Fatalf("interval %d: dead %s decided %s", round, dead, name)
+					}
+				}
+				for name := range f.pools.states {
+					_, decided := f.t.decided[round][name]
+					_, was := taken[name]
+					switch {
+					case owner[name] != dead && !decided:
+						t.Errorf("interval %d: %s (held by %s) not decided", round, name, owner[name])
+					case owner[name] == dead && was && !decided:
+						t.Errorf("interval %d: %s not decided after its takeover", round, name)
+					case owner[name] == dead && !was && decided:
+						taken[name] = round
+					}
+				}
+			}
+			// dead's leases, renewed at its last pass, ends two intervals on:
+			// the first pass at or after that end takes it.
+			for name, h := range owner {
+				if h != dead {
+					continue
+				}
+				r, ok := taken[name]
+				switch {
+				case !ok:
+					t.Errorf("%s: never taken over from %s", name, dead)
+				case r-lastRenewal > 3:
+					t.Errorf("%s: taken over %d intervals after the last renewal of %s, want within 3", name, r-lastRenewal, dead)
+				case r-lastRenewal < 2:
+					t.Errorf("%s: taken over %d interval(s) after the last renewal of %s, before its lease ended", name, r-lastRenewal, dead)
+				}
+			}
+			for name, n := range f.t.launches {
+				if n != 1 {
+					t.Errorf("%s launched %d times across the takeover, want once", name, n)
+				}
+			}
+			if len(f.t.launches) != pools {
+				t.Errorf("%d pools launched, want %d", len(f.t.launches), pools)
+			}
+		})
+	}
+}
+
+// BenchmarkManyPoolsThreeReplicas: one op is one interval, three replicas
+// passing together over 200 pools on the embedded store (leases held:
+// renewals, no launches after the first).
+func BenchmarkManyPoolsThreeReplicas(b *testing.B) {
+	const pools = 200
+	f := newFarm(b, embedded(b), pools, "a", "b", "c")
+	f.interval(b, 0, "a", "b", "c") // leases taken, launches sent
+	puts := f.store.puts.Load()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f.interval(b, 1, "a", "b", "c")
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "intervals/s")
+	b.ReportMetric(float64(b.N*pools)/b.Elapsed().Seconds(), "pool-passes/s")
+	b.ReportMetric(float64(f.store.puts.Load()-puts)/float64(b.N), "lease-writes/interval")
+	holders := map[string]int{}
+	for _, got := range f.t.decided[1] {
+		holders[got[0]]++
+	}
+	keys := make([]string, 0, len(holders))
+	for h := range holders {
+		keys = append(keys, h)
+	}
+	sort.Strings(keys)
+	for _, h := range keys {
+		b.ReportMetric(float64(holders[h])/float64(b.N), "pools-held-by-"+h)
+	}
+}
