@@ -17,6 +17,28 @@ import (
 
 const interval = 10 * time.Second
 
+// maxShare is the most pools of 200 one of three replicas takes: its
+// fair part, ceil(200/3) = 67, plus a tenth of it as slack.
+const maxShare = 73
+
+func TestShare(t *testing.T) {
+	tests := map[string]struct{ pools, live, want int }{
+		"200 on 3":                {200, 3, 73},
+		"200 on 2":                {200, 2, 110},
+		"200 on 1":                {200, 1, 220},
+		"one pool: slack of one":  {1, 3, 2},
+		"9 on 3: exact, slack 1":  {9, 3, 4},
+		"no live count: all here": {5, 0, 6},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := share(tc.pools, tc.live); got != tc.want {
+				t.Errorf("share(%d, %d) = %d, want %d", tc.pools, tc.live, got, tc.want)
+			}
+		})
+	}
+}
+
 // tally counts, per interval and pool, which replicas listed the pool's
 // instances (a pass reaches Decide only after listing under its lease)
 // and how many CreateFleets each pool was sent.
@@ -142,79 +164,41 @@ func (f *farm) interval(tb testing.TB, round int, holders ...string) {
 }
 
 // TestManyPoolsThreeReplicas: 200 pools, three replicas passing together
-// each interval. Every pool is decided exactly once per interval, by one
-// replica, and launched once. Then the replica holding most dies with its leases (no
+// each interval. No pool is ever decided twice in an interval; once the
+// first passes' races are settled (they shed what is over their share),
+// every pool is decided exactly once per interval, by the same replica,
+// each within its share, and each pool is launched once. Then the replica holding most dies with its leases (no
 // release): each of its pools is decided by nobody until its lease ends,
 // is taken by a survivor within three intervals of c's last renewal, and
 // from then on is decided exactly once per interval again.
 func TestManyPoolsThreeReplicas(t *testing.T) {
-	const pools, before, after = 200, 4, 6
+	const pools, settle, before, after = 200, 2, 5, 6
 	for storeName, open := range stores {
 		t.Run(storeName, func(t *testing.T) {
 			f := newFarm(t, open(t), pools, "a", "b", "c")
-			round := 0
-			for ; round < before; round++ {
-				f.interval(t, round, "a", "b", "c")
-			}
-			owner := map[string]string{}
 			for r := range before {
-				for name := range f.pools.states {
-					got := f.t.decided[r][name]
-					if len(got) != 1 {
-						t.Fatalf("interval %d: %s decided by %v, want exactly one replica", r, name, got)
-					}
-					if r > 0 && owner[name] != got[0] {
-						t.Errorf("interval %d: %s moved from %s to %s while both lived", r, name, owner[name], got[0])
-					}
-					owner[name] = got[0]
+				f.interval(t, r, "a", "b", "c")
+			}
+			owner, spread := steadyOwners(t, f, settle, before)
+			t.Logf("leases held by a, b, c: %d, %d, %d", spread["a"], spread["b"], spread["c"])
+			for h, n := range spread {
+				if n > maxShare {
+					t.Errorf("%s holds %d pools, over its share %d", h, n, maxShare)
 				}
 			}
-			spread := map[string]int{}
-			for _, h := range owner {
-				spread[h]++
-			}
-			t.Logf("leases held by a, b, c: %d, %d, %d", spread["a"], spread["b"], spread["c"])
-			// The replica holding most dies: which one won most races
-			// varies from run to run.
+			f.launchedOnce(t, pools)
+			// The replica holding most dies (which one won most races
+			// varies from run to run); its last renewal was the last pass.
 			dead, live := "c", []string{"a", "b"}
 			if spread["a"] >= spread["b"] && spread["a"] >= spread["c"] {
 				dead, live = "a", []string{"b", "c"}
 			} else if spread["b"] >= spread["c"] {
 				dead, live = "b", []string{"a", "c"}
 			}
-			for name, n := range f.t.launches {
-				if n != 1 {
-					t.Errorf("%s launched %d times, want once", name, n)
-				}
-			}
-			// dead dies now: its last renewal was the last interval's pass.
+			taken := takeovers(t, f, owner, dead, live, before, before+after)
+			// Its leases, renewed at its last pass, end two intervals on:
+			// the first pass at or after that end takes each.
 			lastRenewal := before - 1
-			taken := map[string]int{}
-			for ; round < before+after; round++ {
-				f.interval(t, round, live...)
-				for name, got := range f.t.decided[round] {
-					if len(got) != 1 {
-						t.Fatalf("interval %d: %s decided by %v, want one replica", round, name, got)
-					}
-					if got[0] == dead {
-						t.Fatalf("interval %d: dead %s decided %s", round, dead, name)
-					}
-				}
-				for name := range f.pools.states {
-					_, decided := f.t.decided[round][name]
-					_, was := taken[name]
-					switch {
-					case owner[name] != dead && !decided:
-						t.Errorf("interval %d: %s (held by %s) not decided", round, name, owner[name])
-					case owner[name] == dead && was && !decided:
-						t.Errorf("interval %d: %s not decided after its takeover", round, name)
-					case owner[name] == dead && !was && decided:
-						taken[name] = round
-					}
-				}
-			}
-			// dead's leases, renewed at its last pass, ends two intervals on:
-			// the first pass at or after that end takes it.
 			for name, h := range owner {
 				if h != dead {
 					continue
@@ -229,16 +213,116 @@ func TestManyPoolsThreeReplicas(t *testing.T) {
 					t.Errorf("%s: taken over %d interval(s) after the last renewal of %s, before its lease ended", name, r-lastRenewal, dead)
 				}
 			}
-			for name, n := range f.t.launches {
-				if n != 1 {
-					t.Errorf("%s launched %d times across the takeover, want once", name, n)
-				}
-			}
-			if len(f.t.launches) != pools {
-				t.Errorf("%d pools launched, want %d", len(f.t.launches), pools)
-			}
+			f.launchedOnce(t, pools)
 		})
 	}
+}
+
+// steadyOwners checks rounds [0, before): at most one replica decides a
+// pool in an interval; from settle on (the first passes race for free
+// pools, then shed what is over their share) exactly one, and the same
+// one. It returns who decides each pool and how many each decides.
+func steadyOwners(t *testing.T, f *farm, settle, before int) (map[string]string, map[string]int) {
+	t.Helper()
+	owner := map[string]string{}
+	for r := range before {
+		for name := range f.pools.states {
+			got := f.t.decided[r][name]
+			switch {
+			case len(got) > 1 || (r >= settle && len(got) != 1):
+				t.Fatalf("interval %d: %s decided by %v, want exactly one replica", r, name, got)
+			case r > settle && owner[name] != got[0]:
+				t.Errorf("interval %d: %s moved from %s to %s while both lived", r, name, owner[name], got[0])
+			}
+			if r >= settle {
+				owner[name] = got[0]
+			}
+		}
+	}
+	spread := map[string]int{}
+	for _, h := range owner {
+		spread[h]++
+	}
+	return owner, spread
+}
+
+// takeovers runs rounds [from, to) with only the live replicas and
+// returns the round each pool dead held was first decided by another.
+// The others' pools stay decided exactly once per interval throughout,
+// and so do dead's from their takeover on.
+func takeovers(t *testing.T, f *farm, owner map[string]string, dead string, live []string, from, to int) map[string]int {
+	t.Helper()
+	taken := map[string]int{}
+	for r := from; r < to; r++ {
+		f.interval(t, r, live...)
+		for name := range f.pools.states {
+			got := f.t.decided[r][name]
+			_, was := taken[name]
+			switch {
+			case len(got) > 1 || (len(got) == 1 && got[0] == dead):
+				t.Fatalf("interval %d: %s decided by %v, want one live replica", r, name, got)
+			case owner[name] != dead && len(got) == 0:
+				t.Errorf("interval %d: %s (held by %s) not decided", r, name, owner[name])
+			case owner[name] == dead && was && len(got) == 0:
+				t.Errorf("interval %d: %s not decided after its takeover", r, name)
+			case owner[name] == dead && !was && len(got) == 1:
+				taken[name] = r
+			}
+		}
+	}
+	return taken
+}
+
+// launchedOnce: every pool asked for one instance and got one CreateFleet.
+func (f *farm) launchedOnce(t *testing.T, pools int) {
+	t.Helper()
+	for name, n := range f.t.launches {
+		if n != 1 {
+			t.Errorf("%s launched %d times, want once", name, n)
+		}
+	}
+	if len(f.t.launches) != pools {
+		t.Errorf("%d pools launched, want %d", len(f.t.launches), pools)
+	}
+}
+
+// TestStaggeredStart: a starts alone and takes all 200 pools; b and c
+// start an interval later. a gives up what is over its share, b and c
+// take it, and within three intervals of their start every pool is
+// decided exactly once per interval with each replica within its share.
+// No pool is decided twice in any interval meanwhile.
+func TestStaggeredStart(t *testing.T) {
+	const pools, settle, rounds = 200, 3, 6
+	f := newFarm(t, embedded(t), pools, "a", "b", "c")
+	f.interval(t, 0, "a")
+	if n := len(f.t.decided[0]); n != pools {
+		t.Fatalf("a alone decided %d pools, want all %d", n, pools)
+	}
+	missed := 0
+	for r := 1; r <= rounds; r++ {
+		f.interval(t, r, "a", "b", "c")
+		spread := map[string]int{}
+		for name := range f.pools.states {
+			got := f.t.decided[r][name]
+			switch {
+			case len(got) > 1:
+				t.Fatalf("interval %d: %s decided by %v", r, name, got)
+			case len(got) == 0 && r > settle:
+				t.Errorf("interval %d: %s not decided after the replicas settled", r, name)
+			case len(got) == 0:
+				missed++
+			default:
+				spread[got[0]]++
+			}
+		}
+		t.Logf("interval %d: a, b, c decided %d, %d, %d", r, spread["a"], spread["b"], spread["c"])
+		for h, n := range spread {
+			if r > settle && n > maxShare {
+				t.Errorf("interval %d: %s decided %d pools, over its share %d", r, h, n, maxShare)
+			}
+		}
+	}
+	t.Logf("pool-intervals missed while settling: %d", missed)
 }
 
 // BenchmarkManyPoolsThreeReplicas: one op is one interval, three replicas
