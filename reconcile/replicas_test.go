@@ -326,24 +326,38 @@ func TestStaggeredStart(t *testing.T) {
 }
 
 // BenchmarkManyPoolsThreeReplicas: one op is one interval, three replicas
-// passing together over 200 pools on the embedded store (leases held:
-// renewals, no launches after the first).
+// passing together over 200 pools on one store, embedded or Vault (when
+// VAULT_ADDR is set); leases held and
+// shares settled: renewals, no launches).
 func BenchmarkManyPoolsThreeReplicas(b *testing.B) {
+	for storeName, open := range stores {
+		b.Run(storeName, func(b *testing.B) { benchFarm(b, open(b)) })
+	}
+}
+
+func benchFarm(b *testing.B, st secrets.Store) {
 	const pools = 200
-	f := newFarm(b, embedded(b), pools, "a", "b", "c")
-	f.interval(b, 0, "a", "b", "c") // leases taken, launches sent
+	f := newFarm(b, st, pools, "a", "b", "c")
+	for r := range 3 { // leases taken, launches sent, shares settled
+		f.interval(b, r, "a", "b", "c")
+	}
 	puts := f.store.puts.Load()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		f.interval(b, 1, "a", "b", "c")
+		f.interval(b, 3, "a", "b", "c")
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "intervals/s")
 	b.ReportMetric(float64(b.N*pools)/b.Elapsed().Seconds(), "pool-passes/s")
 	b.ReportMetric(float64(f.store.puts.Load()-puts)/float64(b.N), "lease-writes/interval")
 	holders := map[string]int{}
-	for _, got := range f.t.decided[1] {
-		holders[got[0]]++
+	for name, got := range f.t.decided[3] {
+		if len(got) != b.N {
+			b.Fatalf("%s decided %d times in %d intervals", name, len(got), b.N)
+		}
+		for _, h := range got {
+			holders[h]++
+		}
 	}
 	keys := make([]string, 0, len(holders))
 	for h := range holders {
