@@ -146,6 +146,17 @@ func (e *env) mustLaunch(tb testing.TB, s LaunchSpec) LaunchResult {
 
 // resetCalls forgets the calls made so far, so a check counts the launch's
 // alone.
+// totalCalls is every EC2 call since the last resetCalls.
+func (e *env) totalCalls() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, c := range e.calls {
+		n += c
+	}
+	return n
+}
+
 func (e *env) resetCalls() {
 	e.mu.Lock()
 	clear(e.calls)

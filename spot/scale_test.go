@@ -21,13 +21,16 @@ func (e *env) seed(tb testing.TB, tok string, n int, ttl time.Duration) {
 
 // TestTerminateAllInBatches: terminate all ends a token's instances with
 // one TerminateInstances call per 1,000 (EC2's most) and one
-// DescribeInstances page per 1,000, at the batch size and one past it.
+// DescribeInstances page per 1,000, at the batch size and one past it,
+// and nothing else: spotter's own instances stand behind one-time requests
+// that close by themselves, so no DescribeSpotInstanceRequests is needed
+// (5,000 in 10 calls in all).
 func TestTerminateAllInBatches(t *testing.T) {
-	tests := map[string]struct{ live, calls int }{
-		"one":                {1, 1},
-		"exactly one batch":  {1000, 1},
-		"one past a batch":   {1001, 2},
-		"5,000 in 5 batches": {5000, 5},
+	tests := map[string]struct{ live, calls, total int }{
+		"one":                {1, 1, 2},
+		"exactly one batch":  {1000, 1, 2},
+		"one past a batch":   {1001, 2, 4},
+		"5,000 in 5 batches": {5000, 5, 10},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -50,6 +53,9 @@ func TestTerminateAllInBatches(t *testing.T) {
 			}
 			if got := e.callCount("DescribeInstances"); got != tt.calls {
 				t.Fatalf("%d DescribeInstances pages for %d instances; want %d", got, tt.live, tt.calls)
+			}
+			if got := e.totalCalls(); got != tt.total {
+				t.Fatalf("%d EC2 calls in all for %d instances (%v); want %d", got, tt.live, e.calls, tt.total)
 			}
 			if n := len(e.liveSimInstances()); n != 3 {
 				t.Fatalf("%d instances still live; want tokB's 3", n)

@@ -45,7 +45,9 @@ type TerminateResult struct {
 // of the token. Only instances tagged spotter:token=<tokenID> are touched;
 // every other id is refused by name, never silently dropped. Instances
 // already terminated count as terminated: terminate is idempotent. Open
-// legacy spot requests of the token are cancelled too.
+// legacy spot requests of the token are cancelled too, unless every
+// instance ended came from a spotter launch: their one-time requests close
+// by themselves, and a stray open request is the reaper's (and cancel's).
 func (c *Client) Terminate(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, ids []string, all bool) (TerminateResult, error) {
 	region, api, err := c.ec2For(region)
 	if err != nil {
@@ -57,6 +59,11 @@ func (c *Client) Terminate(ctx context.Context, creds aws.CredentialsProvider, r
 	opt := c.ec2Opts(creds)
 	var res TerminateResult
 	var kill []string
+	// outside: an instance not started by a spotter launch. Spotter launches
+	// only through instant CreateFleet, whose spot requests are one-time and
+	// close when their instance ends, so only such an instance (or none at
+	// all) gives reason to look for open requests that would start more.
+	outside := len(ids) > 0
 	if all {
 		mine, err := describe(ctx, api, opt, filter("tag:"+TagToken, tokenID), filter("instance-state-name", liveStates...))
 		if err != nil {
@@ -64,6 +71,7 @@ func (c *Client) Terminate(ctx context.Context, creds aws.CredentialsProvider, r
 		}
 		for _, in := range mine {
 			kill = append(kill, in.ID)
+			outside = outside || in.Tags[TagTemplate] == ""
 		}
 	}
 	if kill, err = c.named(ctx, api, opt, tokenID, ids, kill, &res); err != nil {
@@ -78,11 +86,13 @@ func (c *Client) Terminate(ctx context.Context, creds aws.CredentialsProvider, r
 			res.Terminated = append(res.Terminated, aws.ToString(s.InstanceId))
 		}
 	}
-	cancelled, err := c.cancelOpen(ctx, api, opt, tokenID)
-	if err != nil {
-		return res, mapErr(err, "EC2 CancelSpotInstanceRequests in "+region)
+	if outside || len(kill) == 0 {
+		cancelled, err := c.cancelOpen(ctx, api, opt, tokenID)
+		if err != nil {
+			return res, mapErr(err, "EC2 CancelSpotInstanceRequests in "+region)
+		}
+		res.CancelledRequests = cancelled
 	}
-	res.CancelledRequests = cancelled
 	c.log.InfoContext(ctx, "terminated", "token", tokenID, "region", region, "ids", res.Terminated, "refused", len(res.Refused))
 	return res, nil
 }
