@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/spotter-dev/spotter/api"
+	"github.com/spotter-dev/spotter/apperr"
 )
 
 // The tags spotter puts on what it launches (api declares them).
@@ -119,6 +120,30 @@ func describe(ctx context.Context, api ec2API, opt func(*ec2.Options), filters .
 		return nil, err
 	}
 	return out, nil
+}
+
+// describeOnePage reads one DescribeInstances page of page.Limit from
+// page.Cursor, which is EC2's NextToken: the token's filter is spotter's,
+// so a cursor cannot reach past the token's own instances.
+func describeOnePage(ctx context.Context, api ec2API, opt func(*ec2.Options), page StatusPage, filters []types.Filter) ([]Instance, string, error) {
+	in := &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(int32(page.Limit))}
+	if page.Cursor != "" {
+		in.NextToken = aws.String(page.Cursor)
+	}
+	out, err := api.DescribeInstances(ctx, in, opt)
+	if awsCode(err) == "InvalidNextToken" {
+		return nil, "", apperr.Wrap(err, apperr.Invalid, "cursor: not a nextCursor of a status reply (or too old); start again without one")
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	var ins []Instance
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			ins = append(ins, fromEC2(i))
+		}
+	}
+	return ins, aws.ToString(out.NextToken), nil
 }
 
 // describePages hands fn the instances matching filters a page (up to

@@ -196,6 +196,24 @@ type StatusResult struct {
 	Warnings  []string  `json:"warnings,omitempty"`
 	// Refused lists the asked ids that are not the token's instances.
 	Refused []RefusedID `json:"refused,omitempty"`
+	// NextCursor, for the next page, is "" on the last page.
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// Status page sizes: EC2's DescribeInstances pages hold 5 to 1,000
+// instances, and a status page is one EC2 page, so a page costs one
+// describe however many instances the token has.
+const (
+	StatusMinPage     = 5
+	StatusDefaultPage = 100
+	StatusMaxPage     = 1000
+)
+
+// StatusPage picks one page of a status: Limit instances at most from
+// Cursor (a previous reply's NextCursor). A zero Limit lists them all.
+type StatusPage struct {
+	Limit  int
+	Cursor string
 }
 
 // Status lists the token's instances (live and recently ended) with state,
@@ -204,6 +222,16 @@ type StatusResult struct {
 // expose per instance). With ids, only those are listed; an id that is not
 // one of the token's instances is listed in Refused, never silently dropped.
 func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, ids []string) (StatusResult, error) {
+	return c.StatusPaged(ctx, creds, region, tokenID, ids, StatusPage{})
+}
+
+// StatusPaged is Status one page at a time: with page.Limit set (and no
+// ids), one DescribeInstances page of that many from page.Cursor, its
+// sums (hourlyCost, costSoFar) that page's.
+func (c *Client) StatusPaged(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, ids []string, page StatusPage) (StatusResult, error) {
+	if page.Limit != 0 && (len(ids) > 0 || page.Limit < StatusMinPage || page.Limit > StatusMaxPage) {
+		return StatusResult{}, apperr.New(apperr.Invalid, "limit: %d; send %d to %d, and no instanceIds with it", page.Limit, StatusMinPage, StatusMaxPage)
+	}
 	region, api, err := c.ec2For(region)
 	if err != nil {
 		return StatusResult{}, err
@@ -226,7 +254,13 @@ func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, regi
 		filters = append(filters, filter("instance-id", valid...))
 		ids = valid
 	}
-	ins, err := describe(ctx, api, opt, filters...)
+	var ins []Instance
+	var next string
+	if page.Limit > 0 {
+		ins, next, err = describeOnePage(ctx, api, opt, page, filters)
+	} else {
+		ins, err = describe(ctx, api, opt, filters...)
+	}
 	if err != nil {
 		return StatusResult{}, mapErr(err, "EC2 DescribeInstances in "+region)
 	}
@@ -235,7 +269,7 @@ func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, regi
 			refused = append(refused, RefusedID{ID: id, Reason: RefusedNotMine})
 		}
 	}
-	res := StatusResult{Instances: ins, Refused: refused}
+	res := StatusResult{Instances: ins, Refused: refused, NextCursor: next}
 	if len(ins) == 0 {
 		res.Instances = []Instance{}
 		return res, nil
