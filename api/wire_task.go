@@ -35,6 +35,10 @@ type TaskRequest struct {
 	All              bool              `json:"all,omitempty"`
 	Wait             bool              `json:"wait,omitempty"`
 	IdempotencyKey   string            `json:"idempotencyKey,omitempty"`
+	// Status: at most Limit instances (nil: 100) from Cursor, a previous
+	// reply's NextCursor.
+	Limit  *int   `json:"limit,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
 }
 
 // FlexBool is a bool that also reads the strings "true" and "false", which
@@ -108,6 +112,8 @@ type TaskReply struct {
 	// ended ones included.
 	Interrupted []string `json:"interrupted,omitempty"`
 	CostSoFar   *float64 `json:"costSoFar,omitempty"`
+	// NextCursor, for the next status page, is absent on the last page.
+	NextCursor string `json:"nextCursor,omitempty"`
 
 	// Terminate and status: the asked ids that are not the token's.
 	Refused []RefusedID `json:"refused,omitempty"`

@@ -44,6 +44,8 @@ type fixture struct {
 	e   *echo.Echo
 	reg *capability.Registry
 	sim *awssim.Sim
+	// simURL is the sim's EC2 endpoint, for tests that start instances.
+	simURL string
 	// respURL is where Slack results may be posted; posts receives each.
 	respURL string
 	posts   chan string
@@ -62,6 +64,7 @@ func mustFixture(tb testing.TB) *fixture {
 	f := &fixture{tokens: map[string]api.CreatedToken{}, sim: awssim.New(awssim.Options{Seed: 11}), posts: make(chan string, 4)}
 	sim := httptest.NewServer(f.sim)
 	tb.Cleanup(sim.Close)
+	f.simURL = sim.URL
 	resp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		f.posts <- string(b)

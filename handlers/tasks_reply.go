@@ -36,7 +36,7 @@ func (d TaskDeps) replyBody(g task.Guarded, res task.Result) api.TaskReply {
 	case res.Status != nil:
 		r := res.Status
 		out.Instances, out.Interrupted, out.Refused = instances(r.Instances), r.Interrupted, refusedIDs(r.Refused)
-		out.HourlyCost, out.CostSoFar = dollars(r.HourlyCost), dollars(r.CostSoFar)
+		out.HourlyCost, out.CostSoFar, out.NextCursor = dollars(r.HourlyCost), dollars(r.CostSoFar), r.NextCursor
 		warnings = r.Warnings
 	case res.Price != nil:
 		out.Prices = make([]api.PriceQuote, 0, len(res.Price.Quotes))

@@ -36,7 +36,7 @@ type EC2 interface {
 	ExpandTypes(ctx context.Context, creds aws.CredentialsProvider, region string, list []string) ([]string, []string, error)
 	Launch(ctx context.Context, spec spot.LaunchSpec) (spot.LaunchResult, error)
 	Terminate(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, ids []string, all bool) (spot.TerminateResult, error)
-	Status(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, ids []string) (spot.StatusResult, error)
+	StatusPaged(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, ids []string, page spot.StatusPage) (spot.StatusResult, error)
 	Price(ctx context.Context, creds aws.CredentialsProvider, region string, itypes []string) (spot.PriceResult, error)
 	Cancel(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string) (spot.CancelResult, error)
 	// Live lists the token's pending and running instances in a region,

@@ -140,7 +140,7 @@ func (f *fakeSpot) Terminate(context.Context, aws.CredentialsProvider, string, s
 	return spot.TerminateResult{Terminated: f.terminated}, nil
 }
 
-func (f *fakeSpot) Status(context.Context, aws.CredentialsProvider, string, string, []string) (spot.StatusResult, error) {
+func (f *fakeSpot) StatusPaged(context.Context, aws.CredentialsProvider, string, string, []string, spot.StatusPage) (spot.StatusResult, error) {
 	f.call("Status")
 	return spot.StatusResult{Instances: f.running}, nil
 }

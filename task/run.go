@@ -44,7 +44,7 @@ func (p *Pipeline) run(ctx context.Context, g Guarded) (Result, error) {
 		p.ledger().Ended(ctx, g.Token.ID, r.Terminated)
 		return Result{Terminate: &r}, err
 	case api.TaskStatus:
-		r, err := p.Spot.Status(ctx, sess, g.Region, g.Token.ID, g.Req.InstanceIDs)
+		r, err := p.Spot.StatusPaged(ctx, sess, g.Region, g.Token.ID, g.Req.InstanceIDs, statusPage(g.Task, g.Req.InstanceIDs))
 		return Result{Status: &r}, err
 	case api.TaskPrice:
 		r, err := p.price(ctx, g, sess)
@@ -54,6 +54,20 @@ func (p *Pipeline) run(ctx context.Context, g Guarded) (Result, error) {
 		return Result{Cancel: &r}, err
 	}
 	return Result{}, apperr.New(apperr.Invalid, "task: %q is not a task", g.Req.Task)
+}
+
+// statusPage is the page a status asks for: named ids are listed whole
+// (at most 100 of them), a token's whole list a page of limit (100 when
+// not given), since it has no bound of its own.
+func statusPage(t Task, ids []string) spot.StatusPage {
+	if len(ids) > 0 {
+		return spot.StatusPage{}
+	}
+	page := spot.StatusPage{Limit: spot.StatusDefaultPage, Cursor: t.Cursor}
+	if t.Limit != nil {
+		page.Limit = *t.Limit
+	}
+	return page
 }
 
 func (p *Pipeline) launch(ctx context.Context, g Guarded, sess aws.CredentialsProvider) (*spot.LaunchResult, error) {

@@ -7,6 +7,7 @@ import (
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/policy"
+	"github.com/spotter-dev/spotter/spot"
 )
 
 // Task is a request in spotter's native JSON (api.TaskRequest). Other
@@ -67,6 +68,9 @@ func (t *Task) Validate() error {
 			return apperr.New(apperr.Invalid, "instanceIds: %q is not an instance id like i-0abc123", id)
 		}
 	}
+	if err := t.validatePage(); err != nil {
+		return err
+	}
 	if len(t.Preset) > 32 {
 		return apperr.New(apperr.Invalid, "preset: a preset name is at most 32 characters")
 	}
@@ -75,6 +79,24 @@ func (t *Task) Validate() error {
 	}
 	if p := float64(t.MaxPrice); !(p >= 0 && p <= policy.MaxPriceCeiling) { // NaN and ±Inf fail too
 		return apperr.New(apperr.Invalid, "maxPrice: must be a price above 0 and at most %g dollars per instance-hour", policy.MaxPriceCeiling)
+	}
+	return nil
+}
+
+// validatePage checks status's limit and cursor: EC2's page range, and
+// only on a status of the token's whole list.
+func (t *Task) validatePage() error {
+	if t.Limit == nil && t.Cursor == "" {
+		return nil
+	}
+	if t.Task != api.TaskStatus || len(t.InstanceIDs) > 0 {
+		return apperr.New(apperr.Invalid, "limit, cursor: only a status without instanceIds is paged; leave them out")
+	}
+	if t.Limit != nil && (*t.Limit < spot.StatusMinPage || *t.Limit > spot.StatusMaxPage) {
+		return apperr.New(apperr.Invalid, "limit: %d; send %d to %d (default %d)", *t.Limit, spot.StatusMinPage, spot.StatusMaxPage, spot.StatusDefaultPage)
+	}
+	if len(t.Cursor) > 4096 {
+		return apperr.New(apperr.Invalid, "cursor: send back a reply's nextCursor as it came")
 	}
 	return nil
 }
