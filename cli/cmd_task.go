@@ -71,6 +71,8 @@ type taskFlags struct {
 	tags          tagFlag
 	instanceIDs   string
 	all           bool
+	limit         int
+	cursor        string
 	wait          bool
 	waitTimeout   time.Duration
 }
@@ -109,6 +111,8 @@ func (f *taskFlags) register(fs *flag.FlagSet, task string, getenv func(string) 
 		fs.BoolVar(&f.all, "all", false, "terminate every instance this token launched")
 	case api.TaskStatus:
 		fs.StringVar(&f.instanceIDs, "instance-ids", "", "show only these instances, comma-separated (or as arguments)")
+		fs.IntVar(&f.limit, "limit", 0, "instances per page, 5 to 1000 (default 100; not with instance ids)")
+		fs.StringVar(&f.cursor, "cursor", "", "the nextCursor of the previous page, for the next one")
 	case api.TaskPrice:
 		fs.StringVar(&f.instanceTypes, "instance-types", "", "instance types to price, comma-separated (default: the policy's)")
 	}
@@ -195,6 +199,15 @@ func (f *taskFlags) body(task string, pos []string) (api.TaskRequest, error) {
 		}
 		if b.All && len(b.InstanceIDs) > 0 {
 			return b, usagef("task terminate: instance ids or --all, not both")
+		}
+		if f.limit != 0 || f.cursor != "" {
+			if len(b.InstanceIDs) > 0 {
+				return b, usagef("task status: instance ids or --limit/--cursor, not both")
+			}
+			if f.limit != 0 { // absent: the server's 100
+				b.Limit = &f.limit
+			}
+			b.Cursor = f.cursor
 		}
 	case api.TaskPrice:
 		if len(pos) > 0 {

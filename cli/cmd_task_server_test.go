@@ -89,6 +89,9 @@ func TestTaskEndToEnd(t *testing.T) {
 		{name: "dry run: no idempotency key to keep", env: env, args: []string{"task", "launch", "--dry-run"}, want: []string{"dryRun:", "true"},
 			notLines: []string{"idempotency key"}},
 		{name: "status by bearer token", env: bearer, args: []string{"task", "status"}, want: []string{"instances (", first.Instances[0].ID, "STATE"}},
+		{name: "status --limit at the smallest page", env: bearer, args: []string{"task", "status", "--limit", "5"}, want: []string{"instances (2)", first.Instances[0].ID}},
+		{name: "status --limit below the smallest", env: bearer, args: []string{"task", "status", "--limit", "4"}, wantErr: "invalid_request: limit: 4; send 5 to 1000"},
+		{name: "status --cursor forged", env: bearer, args: []string{"task", "status", "--cursor", "not-a-cursor"}, wantErr: "invalid_request: cursor"},
 		{name: "launch and wait", env: env, args: []string{"task", "launch", "--wait", "--instance-types", "t3.small"},
 			// The launch reply (pools, template, hourly cost) with its instances up to date.
 			want: []string{"instances (1)", "running", "t3.small", "pools (", "template:", "hourlyCost:"}, wantLines: []string{"waiting for 1 instance(s): 1 running", "spotter: idempotency key "}},

@@ -41,6 +41,8 @@ func TestTaskUsageErrors(t *testing.T) {
 		{name: "not a capability URL", args: []string{"task", "status", "--url", "https://spotter.example.com/v1/" + tok}, wantErr: "want https://<server>/hooks/<token>"},
 		{name: "launch takes no ids", env: url, args: []string{"task", "launch", "i-0abc"}, wantErr: `unexpected argument "i-0abc"`},
 		{name: "unknown task", env: url, args: []string{"task", "explode"}, wantErr: `unknown command "task explode"`},
+		{name: "status ids and limit", env: url, args: []string{"task", "status", "i-0abc", "--limit", "10"}, wantErr: "not both"},
+		{name: "limit not on terminate", env: url, args: []string{"task", "terminate", "--all", "--limit", "10"}, wantErr: "flag provided but not defined"},
 		{name: "status flag not on price", env: url, args: []string{"task", "price", "--instance-ids", "i-1"}, wantErr: "flag provided but not defined"},
 	}
 	for _, tt := range tests {
