@@ -56,7 +56,7 @@ func TestTeeKeepsAuditEvents(t *testing.T) {
 	audit.Info("audit", "token_id", "tokA", "task", "terminate", "outcome", "refused", "error", "mfa_invalid")
 	audit.Info("audit", "token_id", "", "task", "launch", "outcome", "refused", "error", "token_invalid") // no token: not kept
 	log.With("component", "reaper").Info("audit", "event", "reap", "action", "terminate", "reason", "expired", "instance_id", "i-9", "token_id", "tokB")
-	log.Info("request", "token_id", "tokA") // not an audit event
+	log.Info("request", "token_id", "tokA")                                // not an audit event
 	log.WithGroup("g").Info("audit", "token_id", "tokA", "task", "status") // inside a group: not the audit shape
 	a.Close()
 
