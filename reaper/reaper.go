@@ -32,6 +32,18 @@ type Reaper struct {
 	// Forget, the revoked tokens, whose gauges should go.
 	Usage  func(tokenID string, u spot.Usage)
 	Forget func(tokenID string)
+	// Passed, if set, is told of each pass when it ends (the console
+	// shows the last one).
+	Passed func(PassReport)
+}
+
+// PassReport is one pass as a whole: when, how many account × region
+// pairs it reaped and how many of them failed, and what it did.
+type PassReport struct {
+	Start, End       time.Time
+	Accounts, Failed int
+	Actions          []spot.ReapAction
+	Err              error
 }
 
 // Run reaps every Interval until ctx ends.
@@ -55,8 +67,20 @@ func (r *Reaper) Run(ctx context.Context) {
 // their TTL with nothing but their own guard to stop them.
 func (r *Reaper) safePass(ctx context.Context) (err error) {
 	defer safe.Recover(ctx, r.Log, "reaper pass", &err)
-	_, err = r.Pass(ctx)
+	start := r.now()
+	rep, err := r.pass(ctx)
+	if r.Passed != nil && ctx.Err() == nil {
+		rep.Start, rep.End, rep.Err = start, r.now(), err
+		r.Passed(rep)
+	}
 	return err
+}
+
+func (r *Reaper) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // account is one set of credentials in one region: a reap covers all the
@@ -68,16 +92,18 @@ type account struct {
 
 // Pass reaps once and returns what it did.
 func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
-	now := time.Now
-	if r.Now != nil {
-		now = r.Now
-	}
+	rep, err := r.pass(ctx)
+	return rep.Actions, err
+}
+
+func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
+	now := r.now
 	if _, err := r.Tokens.SweepNonces(ctx); err != nil {
 		r.Log.Warn("sweep signature nonces", "error", err)
 	}
 	infos, err := r.Tokens.List(ctx)
 	if err != nil {
-		return nil, err
+		return PassReport{}, err
 	}
 	revoked := map[string]bool{}
 	byID := map[string]capability.Info{}
@@ -145,7 +171,7 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 		}
 	}
 	r.report(infos, revoked, accounts, failed, usage)
-	return all, nil
+	return PassReport{Accounts: len(done), Failed: len(failed), Actions: all}, nil
 }
 
 // report hands the pass's per-token usage to Usage and Forget. A token is
