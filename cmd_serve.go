@@ -13,11 +13,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spotter-dev/spotter/activity"
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/metrics"
+	"github.com/spotter-dev/spotter/pages"
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/server"
 	"github.com/spotter-dev/spotter/spot"
@@ -75,6 +77,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	defer st.Close()
 	m := metrics.New()
 	var store store = timedStore{store: st, m: m}
+	// The console's recent events per token are read off the audit log.
+	act := activity.New(store, log.With("component", "activity"), nil)
+	defer act.Close()
+	log = slog.New(act.Tee(log.Handler()))
 
 	var tlsConf *tls.Config
 	scheme := "http"
@@ -137,13 +143,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		Inflight: ledger, Background: background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources")}}
+	watch := act.WatchReaper(cfg.ReaperInterval)
 	if cfg.ReaperInterval > 0 {
 		rp := &reaper.Reaper{Tokens: reg, Spot: sp, Interval: cfg.ReaperInterval, Log: log.With("component", "reaper"),
 			Observe: func(a spot.ReapAction) { m.ReaperEvents.WithLabelValues(a.Action, a.Reason).Inc() },
 			Usage: func(id string, u spot.Usage) {
 				m.Running.WithLabelValues(id).Set(float64(u.Running))
 				m.HourlyCost.WithLabelValues(id).Set(u.HourlyCost.Dollars())
-			},
+				watch.Usage(id, u)
+			}, Passed: watch.Passed,
 			Forget: func(id string) {
 				m.Running.DeleteLabelValues(id)
 				m.HourlyCost.DeleteLabelValues(id)
@@ -153,7 +161,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		go rp.Run(rctx)
 	}
 
-	h := server.New(server.Deps{Logger: log, Store: store, Tokens: reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m},
+	console := &pages.ConsoleDeps{Store: store, Admin: admin, Tokens: reg, Activity: act, Reaping: cfg.ReaperInterval > 0, Audit: audit,
+		Instances: (&reaper.Reaper{Tokens: reg, Spot: sp, Log: log.With("component", "console")}).Status}
+	h := server.New(server.Deps{Logger: log, Store: store, Tokens: reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m, Console: console},
 		server.Options{BodyLimit: cfg.BodyLimit})
 	err = server.Serve(ctx, log, ln, h, tlsConf, cfg.ShutdownGrace, func(a net.Addr) {
 		base := fmt.Sprintf("%s://%s", scheme, a)

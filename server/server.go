@@ -20,6 +20,7 @@ import (
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/metrics"
+	"github.com/spotter-dev/spotter/pages"
 )
 
 // Deps are what the routes need. Each handler maker takes only its own part.
@@ -36,6 +37,8 @@ type Deps struct {
 	Tasks handlers.TaskDeps
 	// Metrics, if set, counts requests and serves /metrics.
 	Metrics *metrics.Metrics
+	// Console, if set, serves the operator console under /ui/.
+	Console *pages.ConsoleDeps
 }
 
 // Pinger reports whether a backend answers.
