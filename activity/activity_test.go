@@ -51,7 +51,7 @@ func TestTeeKeepsAuditEvents(t *testing.T) {
 	log := slog.New(a.Tee(slog.NewJSONHandler(&out, nil)))
 	audit := log.With("log", "audit")
 	audit.Info("audit", "request_id", "r1", "source", "hook", "token_id", "tokA", "task", "launch", "outcome", "ok",
-		"region", "us-east-1", "instance_ids", []string{"i-1", "i-2"}, "hourly_cost", "$0.0208", "replayed", false, "dry_run", false)
+		"region", "us-east-1", "instance_ids", []string{"i-1", "i-2"}, "hourly_cost", "0.0208", "replayed", false, "dry_run", false)
 	audit.Info("audit", "token_id", "tokA", "task", "launch", "outcome", "ok", "dry_run", true)
 	audit.Info("audit", "token_id", "tokA", "task", "terminate", "outcome", "refused", "error", "mfa_invalid")
 	audit.Info("audit", "token_id", "", "task", "launch", "outcome", "refused", "error", "token_invalid") // no token: not kept

@@ -57,7 +57,7 @@ func (t *tee) Handle(ctx context.Context, r slog.Record) error {
 					ev.Instances = append(ev.Instances, s)
 				}
 			case "hourly_cost":
-				ev.Detail = v.String() + "/h"
+				ev.Detail = "$" + v.String() + "/h"
 			case "reason", "action":
 				if ev.Detail != "" {
 					ev.Detail += " "

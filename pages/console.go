@@ -240,7 +240,7 @@ func (p *Console) reaperView(pass activity.Pass, passed bool, err error, now tim
 	if !passed {
 		return v
 	}
-	v.When, v.Took, v.Replica = when(pass.End, now), pass.End.Sub(pass.Start).Round(time.Millisecond).String(), pass.Replica
+	v.When, v.Took, v.Replica = when(pass.End, now), took(pass.End.Sub(pass.Start)), pass.Replica
 	v.Accounts, v.Failed, v.Err, v.Actions = pass.Accounts, pass.Failed, pass.Error, pass.Actions
 	for k, n := range pass.Counts {
 		v.Counts = append(v.Counts, strconv.Itoa(n)+" × "+k)
@@ -266,7 +266,7 @@ func (p *Console) health(ctx context.Context, r reaperView) []healthRow {
 	if err := p.Store.Ping(pctx); err != nil {
 		store.OK, store.State, store.Detail = false, "does not answer", errText(apperr.Wrap(err, apperr.Unavailable, "the secrets store does not answer"))
 	} else {
-		store.Detail = "ping took " + time.Since(start).Round(time.Millisecond).String()
+		store.Detail = "ping took " + took(time.Since(start))
 	}
 	aws := healthRow{Name: "AWS", OK: true}
 	switch {
@@ -287,4 +287,12 @@ func (p *Console) health(ctx context.Context, r reaperView) []healthRow {
 		aws.OK, aws.Detail = false, aws.Detail+"; no pass since: is the reaper running?"
 	}
 	return []healthRow{store, aws}
+}
+
+// took writes a duration to the millisecond, or "under 1ms".
+func took(d time.Duration) string {
+	if d < time.Millisecond {
+		return "under 1ms"
+	}
+	return d.Round(time.Millisecond).String()
 }
