@@ -189,3 +189,27 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	})
 }
+
+// TestConsoleSandboxInBrowser: the sandbox serves plain HTTP on loopback,
+// and the console's cookies are Secure all the same; a real browser keeps
+// Secure cookies for a loopback origin, so the URL the sandbox prints
+// signs in there.
+func TestConsoleSandboxInBrowser(t *testing.T) {
+	ctx := browsertest.Start(t)
+	base, _, _ := startServe(t, map[string]string{"SPOTTER_ADMIN_TOKEN": testAdminToken}, "--sandbox", "--addr", "127.0.0.1:0")
+	if !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Fatalf("sandbox at %s; want plain HTTP on loopback", base)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.ID("f-token")),
+		chromedp.SetValue(chromedp.ID("f-token"), testAdminToken), chromedp.Click(chromedp.ID("signin"))); err != nil {
+		t.Fatal(err)
+	}
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		last, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`document.location.pathname + " " + document.body.innerText`))
+		if strings.HasPrefix(last, "/ui/ ") && strings.Contains(last, "sandbox demo") {
+			return
+		}
+	}
+	t.Fatalf("after sign-in over plain HTTP the browser shows:\n%s", last)
+}
