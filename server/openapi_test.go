@@ -11,6 +11,7 @@ import (
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/metrics"
+	"github.com/spotter-dev/spotter/pages"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/spot"
 	"github.com/spotter-dev/spotter/token"
@@ -38,7 +39,8 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := New(Deps{Logger: log, Store: st, Tokens: reg, Keys: st, Metrics: metrics.New(),
-		Tasks: handlers.TaskDeps{Tokens: reg, Spot: sp}}, Options{})
+		Tasks:   handlers.TaskDeps{Tokens: reg, Spot: sp},
+		Console: &pages.ConsoleDeps{Store: st, Tokens: reg}}, Options{})
 
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
