@@ -8,9 +8,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/activity"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/policy"
@@ -22,6 +24,9 @@ import (
 type Capability struct {
 	*Pages
 	Tasks handlers.TaskDeps
+	// Activity, if set, gives the token's estimated spend today and this
+	// month (sampled by the reaper), shown against its hourly cap.
+	Activity *activity.Activity
 }
 
 // pagePath is the capability URL's path.
@@ -42,6 +47,7 @@ func (p Capability) View(c echo.Context) error {
 	v := p.newView(c, raw, tok.Info)
 	v.Notice = notice(c.QueryParams())
 	p.load(c, raw, &v, true)
+	p.spend(c, tok.Info.ID, &v)
 	return p.render(c, http.StatusOK, "capability.html", v)
 }
 
@@ -77,6 +83,24 @@ func (p Capability) load(c echo.Context, raw string, v *view, prices bool) {
 	if prices && v.Can.Price {
 		res, err := p.Tasks.PageTask(c, raw, handlers.Task{Task: policy.TaskPrice})
 		v.setPrices(res, err)
+	}
+}
+
+// spend adds the token's spend, where the page shows what it runs: a
+// token with MFA shows it, as its instances, only behind a code.
+func (p Capability) spend(c echo.Context, tokenID string, v *view) {
+	if p.Activity == nil || (v.MFA && !v.Shown) {
+		return
+	}
+	now := p.now()
+	s, err := p.Activity.SpendOf(c.Request().Context(), tokenID, now)
+	if err != nil {
+		return // a glance, not the page's purpose: leave it out
+	}
+	v.Spend = &s
+	if hc := v.MaxHourlySpend; hc > 0 {
+		first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+		v.DayCap, v.MonthCap = hc*24, hc*first.AddDate(0, 1, 0).Sub(first).Hours()
 	}
 }
 
@@ -120,6 +144,7 @@ func (p Capability) Act(c echo.Context) error {
 		v := p.newView(c, raw, tok.Info)
 		v.setStatus(res, nil, p.now())
 		v.Shown = true
+		p.spend(c, tok.Info.ID, &v)
 		return p.render(c, http.StatusOK, "capability.html", v)
 	}
 	return apperr.New(apperr.Invalid, "task: the page's forms launch, terminate or show status")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/activity"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/money"
@@ -59,6 +60,11 @@ type view struct {
 
 	Prices   []spot.PriceQuote
 	PriceErr string
+
+	// Spend is the token's estimated spend (nil: not shown); DayCap and
+	// MonthCap are what maxHourlySpend allows in a day and this month.
+	Spend            *activity.Spend
+	DayCap, MonthCap float64
 }
 
 type ttlChoice struct {

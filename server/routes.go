@@ -45,6 +45,9 @@ func addRoutes(e *echo.Echo, d Deps) {
 		// The capability page: GET /hooks/:token from a browser; its forms
 		// and the script's refresh run tasks through the same guard.
 		cp := pages.Capability{Pages: pg, Tasks: d.Tasks}
+		if d.Console != nil {
+			cp.Activity = d.Console.Activity // the same spend records the console reads
+		}
 		e.GET("/hooks/:token", cp.View, pg.Headers)
 		e.GET("/hooks/:token/page", cp.Poll, pg.Headers)
 		e.POST("/hooks/:token/page", cp.Act, pg.Headers)
