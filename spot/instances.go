@@ -20,10 +20,14 @@ import (
 // capability token and its instances: terminate, status and the reaper read
 // nothing else.
 const (
-	TagToken       = "spotter:token"
-	TagRequest     = "spotter:request"
-	TagExpiresAt   = "spotter:expires-at"
-	TagTemplate    = "spotter:template"
+	TagToken     = "spotter:token"
+	TagRequest   = "spotter:request"
+	TagExpiresAt = "spotter:expires-at"
+	TagTemplate  = "spotter:template"
+	// TagGuardUntil is when the instance's own TTL guard powers it off at
+	// the latest (counted from launch; the guard counts from first boot,
+	// a little later): no extension can go past it.
+	TagGuardUntil  = "spotter:guard-until"
 	TagClientToken = "spotter:client-token"
 	tagPrefix      = "spotter:"
 )

@@ -46,7 +46,12 @@ type LaunchSpec struct {
 	SecurityGroups []string // ids (sg-…) or default-VPC names
 	UserData       []byte   // the operator's, raw
 	TTL            time.Duration
-	Tags           map[string]string
+	// GuardTTL arms the instance's own TTL guard (in its user data) this
+	// long after first boot, when longer than TTL: a policy that allows
+	// extend sets its maxTTL, since an extension moves only the tag the
+	// reaper reads and cannot reach into the instance. 0: TTL.
+	GuardTTL time.Duration
+	Tags     map[string]string
 
 	DryRun           bool
 	OnDemandFallback bool
@@ -112,7 +117,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		return LaunchResult{}, err
 	}
 	now := c.now().UTC()
-	userData, err := buildUserData(spec.UserData, spec.TTL)
+	userData, err := buildUserData(spec.UserData, spec.guardTTL())
 	if err != nil {
 		return LaunchResult{}, err
 	}
@@ -206,6 +211,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		TagRequest:     cmpOr(spec.RequestID, spec.ClientToken),
 		TagClientToken: spec.ClientToken,
 		TagExpiresAt:   now.Add(spec.TTL).Truncate(time.Second).Format(time.RFC3339),
+		TagGuardUntil:  now.Add(spec.guardTTL()).Truncate(time.Second).Format(time.RFC3339),
 		TagTemplate:    tmpl.name,
 	}
 	for k, v := range spec.Tags {
@@ -297,6 +303,8 @@ var (
 // validate checks what EC2 would otherwise reject mid-launch, naming the
 // field a caller can fix. Programming errors (no credentials, no client
 // token) are plain errors: they are spotter's bug, not the caller's.
+func (s LaunchSpec) guardTTL() time.Duration { return max(s.TTL, s.GuardTTL) }
+
 func (s LaunchSpec) validate() error {
 	switch {
 	case s.Credentials == nil:

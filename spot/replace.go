@@ -77,6 +77,8 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 		}
 	}
 	tags[TagRequest], tags[TagClientToken], tags[TagReplaces] = "replace:"+instanceID, token, instanceID
+	// The replacement's own guard stops it at the original's expiry.
+	tags[TagGuardUntil] = expires.UTC().Format(time.RFC3339)
 
 	prices, err := spotPrices(ctx, api, opt, itypes, now)
 	if err != nil {
