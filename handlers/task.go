@@ -69,14 +69,17 @@ func (t *Task) Request() (policy.Request, error) {
 // validate checks what does not depend on the policy.
 func (t *Task) validate() error {
 	switch t.Task {
-	case policy.TaskLaunch, policy.TaskTerminate, policy.TaskStatus, policy.TaskPrice, policy.TaskCancel:
+	case policy.TaskLaunch, policy.TaskTerminate, policy.TaskStatus, policy.TaskPrice, policy.TaskCancel, policy.TaskExtend:
 	case "":
-		return apperr.New(apperr.Invalid, "task: name one of launch, terminate, status, price, cancel")
+		return apperr.New(apperr.Invalid, "task: name one of launch, terminate, status, price, cancel, extend")
 	default:
-		return apperr.New(apperr.Invalid, "task: %q is not one of launch, terminate, status, price, cancel", t.Task)
+		return apperr.New(apperr.Invalid, "task: %q is not one of launch, terminate, status, price, cancel, extend", t.Task)
 	}
-	if t.Task == policy.TaskTerminate && !t.All && len(t.InstanceIDs) == 0 {
-		return apperr.New(apperr.Invalid, "instanceIds: name the instances to terminate, or send \"all\": true")
+	if (t.Task == policy.TaskTerminate || t.Task == policy.TaskExtend) && !t.All && len(t.InstanceIDs) == 0 {
+		return apperr.New(apperr.Invalid, "instanceIds: name the instances to %s, or send \"all\": true", t.Task)
+	}
+	if t.Task == policy.TaskExtend && t.TTL == "" {
+		return apperr.New(apperr.Invalid, "ttl: name the new time to live, counted from launch, such as \"2h\"")
 	}
 	// policy.Request reads a zero count as "not given" (one instance), so
 	// an explicit 0 or less is refused here, where it can still be seen.

@@ -52,6 +52,7 @@ type Result struct {
 	Status    *spot.StatusResult
 	Price     *spot.PriceResult
 	Cancel    *spot.CancelResult
+	Extend    *spot.ExtendResult
 }
 
 // TaskByBearer serves POST /v1/tasks: the token in Authorization, where it
@@ -124,6 +125,9 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 	case policy.TaskCancel:
 		r, err := d.Spot.Cancel(ctx, sess, g.region, g.tok.ID)
 		return Result{Cancel: &r}, err
+	case policy.TaskExtend:
+		r, err := d.Spot.Extend(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs, g.req.All, g.req.TTL)
+		return Result{Extend: &r}, err
 	}
 	return Result{}, apperr.New(apperr.Invalid, "task: %q is not a task", g.req.Task)
 }
@@ -169,7 +173,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		RequestID:     g.requestID,
 		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice, MaxPriceAsked: l.MaxPriceAsked,
 		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
-		TTL: l.TTL, Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.task.Wait,
+		TTL: l.TTL, GuardTTL: pol.GuardTTL(), Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.task.Wait,
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
 		Admit: func(others []spot.Instance) (float64, error) {
 			var fleetCap float64

@@ -40,6 +40,8 @@ func (d TaskDeps) replyBody(g guarded, res Result) map[string]any {
 		if res.Cancel.Cancelled == nil {
 			v["cancelled"] = []any{}
 		}
+	case res.Extend != nil:
+		merge(v, res.Extend)
 	}
 	if w := append(append([]string{}, g.task.Warnings...), warnings...); len(w) > 0 {
 		v["warnings"] = w
@@ -84,6 +86,12 @@ func (d TaskDeps) audit(ctx context.Context, g guarded, outcome string, res Resu
 			slog.Bool("replayed", res.Launch.Replayed), slog.Bool("dry_run", res.Launch.DryRun))
 	case res.Terminate != nil:
 		attrs = append(attrs, slog.Any("instance_ids", res.Terminate.Terminated), slog.Int("refused", len(res.Terminate.Refused)))
+	case res.Extend != nil:
+		ids := make([]string, 0, len(res.Extend.Extended))
+		for _, x := range res.Extend.Extended {
+			ids = append(ids, x.ID)
+		}
+		attrs = append(attrs, slog.Any("instance_ids", ids), slog.String("ttl", g.req.TTL.String()), slog.Int("refused", len(res.Extend.Refused)))
 	}
 	d.Audit.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
 }

@@ -28,6 +28,11 @@ func summarize(g guarded, res Result) string {
 		lines = priceText(g, res.Price)
 	case res.Cancel != nil:
 		lines = []string{fmt.Sprintf("Cancelled %d open spot request(s).", len(res.Cancel.Cancelled))}
+	case res.Extend != nil:
+		lines = []string{fmt.Sprintf("Extended %d instance(s) to a TTL of %s.", len(res.Extend.Extended), g.req.TTL)}
+		for _, r := range res.Extend.Refused {
+			lines = append(lines, fmt.Sprintf("Not %s: %s.", r.ID, r.Reason))
+		}
 	}
 	for _, w := range append(append([]string{}, g.task.Warnings...), warningsOf(res)...) {
 		lines = append(lines, "Note: "+w)

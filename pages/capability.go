@@ -107,7 +107,7 @@ func (p Capability) spend(c echo.Context, tokenID string, v *view) {
 var keyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
 
 // Act serves POST /hooks/:token/page, the page's forms: launch,
-// terminate, and status (a view that needs an MFA code). A state change
+// terminate, extend, and status (a view that needs an MFA code). A state change
 // answers with a redirect to the page (POST/redirect/GET), so reloading
 // never repeats it.
 func (p Capability) Act(c echo.Context) error {
@@ -129,6 +129,12 @@ func (p Capability) Act(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, back+"?did=dryrun&n="+strconv.Itoa(*t.Count)+"&cost="+strconv.FormatFloat(res.Launch.HourlyCost.Dollars(), 'f', 4, 64))
 	case res.Launch != nil:
 		return c.Redirect(http.StatusSeeOther, back+"?did=launched&n="+strconv.Itoa(len(res.Launch.Instances)))
+	case res.Extend != nil:
+		if len(res.Extend.Refused) > 0 {
+			r := res.Extend.Refused[0]
+			return apperr.New(apperr.Forbidden, "%s was not extended: %s", r.ID, r.Reason)
+		}
+		return c.Redirect(http.StatusSeeOther, back+"?did=extended&n="+strconv.Itoa(len(res.Extend.Extended)))
 	case res.Terminate != nil:
 		if len(res.Terminate.Refused) > 0 {
 			r := res.Terminate.Refused[0]
@@ -147,7 +153,7 @@ func (p Capability) Act(c echo.Context) error {
 		p.spend(c, tok.Info.ID, &v)
 		return p.render(c, http.StatusOK, "capability.html", v)
 	}
-	return apperr.New(apperr.Invalid, "task: the page's forms launch, terminate or show status")
+	return apperr.New(apperr.Invalid, "task: the page's forms launch, terminate, extend or show status")
 }
 
 // formTask reads a page form into a task. Only what the form offers is
@@ -184,9 +190,14 @@ func formTask(c echo.Context) (handlers.Task, error) {
 		} else if id := c.FormValue("id"); id != "" {
 			t.InstanceIDs = []string{id}
 		}
+	case policy.TaskExtend:
+		t.TTL = c.FormValue("ttl")
+		if id := c.FormValue("id"); id != "" {
+			t.InstanceIDs = []string{id}
+		}
 	case policy.TaskStatus:
 	default:
-		return t, apperr.New(apperr.Invalid, "task: the page's forms launch, terminate or show status, not %q", t.Task)
+		return t, apperr.New(apperr.Invalid, "task: the page's forms launch, terminate, extend or show status, not %q", t.Task)
 	}
 	return t, nil
 }
@@ -209,6 +220,8 @@ func notice(q url.Values) string {
 		return fmt.Sprintf("Dry run passed: %d instance(s) would launch at about $%.4f/h. Nothing was started.", n, cost)
 	case "terminated":
 		return fmt.Sprintf("Terminating %d instance(s).", n)
+	case "extended":
+		return fmt.Sprintf("Extended %d instance(s); the new stop time shows below.", n)
 	}
 	return ""
 }

@@ -23,11 +23,15 @@ const (
 	TaskStatus    = "status"
 	TaskPrice     = "price"
 	TaskCancel    = "cancel"
+	// TaskExtend sets live instances' TTL (from launch) within maxTTL. A
+	// policy names it to allow it; its launches then arm each instance's
+	// own guard at maxTTL, since an extension cannot reach the guard.
+	TaskExtend = "extend"
 )
 
 // AllTasks returns the tasks a policy may name.
 func AllTasks() []string {
-	return []string{TaskLaunch, TaskTerminate, TaskStatus, TaskPrice, TaskCancel}
+	return []string{TaskLaunch, TaskTerminate, TaskStatus, TaskPrice, TaskCancel, TaskExtend}
 }
 
 // DefaultTasks returns what a policy that names no tasks allows.
@@ -263,6 +267,16 @@ func checkTag(k, v string) error {
 
 // Allows reports whether the policy allows task.
 func (p *Policy) Allows(task string) bool { return slices.Contains(p.Tasks, task) }
+
+// GuardTTL is how long after boot a launch arms the instance's own TTL
+// guard: maxTTL when the policy allows extend (so an extension within it
+// holds), else 0 (the launch's TTL).
+func (p *Policy) GuardTTL() time.Duration {
+	if p.Allows(TaskExtend) {
+		return time.Duration(p.MaxTTL)
+	}
+	return 0
+}
 
 // AllowsRegion reports whether region is in the policy.
 func (p *Policy) AllowsRegion(region string) bool { return slices.Contains(p.Regions, region) }

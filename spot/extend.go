@@ -2,6 +2,7 @@ package spot
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -99,14 +100,12 @@ func (c *Client) Extend(ctx context.Context, creds aws.CredentialsProvider, regi
 			res.Refused = append(res.Refused, RefusedID{ID: in.ID, Reason: reason})
 			continue
 		}
-		if until.After(in.ExpiresAt) {
+		if !until.Equal(in.ExpiresAt) {
 			_, err := api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{in.ID},
 				Tags: []types.Tag{{Key: aws.String(TagExpiresAt), Value: aws.String(until.Format(time.RFC3339))}}}, opt)
 			if err != nil {
 				return res, mapErr(err, "EC2 CreateTags in "+region)
 			}
-		} else {
-			until = in.ExpiresAt
 		}
 		res.Extended = append(res.Extended, Extended{ID: in.ID, ExpiresAt: until, Was: in.ExpiresAt})
 	}
@@ -115,6 +114,7 @@ func (c *Client) Extend(ctx context.Context, creds aws.CredentialsProvider, regi
 }
 
 // extension is the expiry an instance gets with ttl, or why it gets none.
+// A ttl that is not later than the instance's expiry changes nothing.
 func extension(in Instance, ttl time.Duration, now time.Time) (time.Time, string) {
 	if in.State != "pending" && in.State != "running" {
 		return time.Time{}, RefusedNotLive
@@ -126,12 +126,29 @@ func extension(in Instance, ttl time.Duration, now time.Time) (time.Time, string
 	if !until.After(now) {
 		return time.Time{}, RefusedTTLGone
 	}
-	guard := in.ExpiresAt // launched before guards were tagged: the guard is at the TTL
-	if g, err := time.Parse(time.RFC3339, in.tags[TagGuardUntil]); err == nil {
-		guard = g.UTC()
+	if !until.After(in.ExpiresAt) {
+		return in.ExpiresAt, ""
 	}
-	if until.After(guard) {
-		return time.Time{}, RefusedGuard + " (at " + guard.Format(time.RFC3339) + ")"
+	guard, err := time.ParseDuration(in.tags[TagGuardTTL])
+	if err != nil {
+		// Launched without a longer guard (or a replacement): it powers
+		// itself off at its expiry.
+		return time.Time{}, RefusedGuard + " (at its TTL: its token's policy did not allow extend when it launched)"
+	}
+	if ttl > guard {
+		return time.Time{}, RefusedGuard + " (" + shortDuration(guard) + " after boot)"
 	}
 	return until, ""
+}
+
+// shortDuration writes 4h rather than 4h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

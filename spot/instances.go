@@ -24,10 +24,12 @@ const (
 	TagRequest   = "spotter:request"
 	TagExpiresAt = "spotter:expires-at"
 	TagTemplate  = "spotter:template"
-	// TagGuardUntil is when the instance's own TTL guard powers it off at
-	// the latest (counted from launch; the guard counts from first boot,
-	// a little later): no extension can go past it.
-	TagGuardUntil  = "spotter:guard-until"
+	// TagGuardTTL is how long after boot the instance's own TTL guard
+	// powers it off ("4h0m0s"), when a policy allowing extend armed it
+	// past the TTL: no extension can go past it. The guard counts from
+	// first boot, a little after the launch time, so launch + this is a
+	// safe bound. Without it the guard is at the TTL.
+	TagGuardTTL    = "spotter:guard-ttl"
 	TagClientToken = "spotter:client-token"
 	tagPrefix      = "spotter:"
 )

@@ -211,8 +211,10 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 		TagRequest:     cmpOr(spec.RequestID, spec.ClientToken),
 		TagClientToken: spec.ClientToken,
 		TagExpiresAt:   now.Add(spec.TTL).Truncate(time.Second).Format(time.RFC3339),
-		TagGuardUntil:  now.Add(spec.guardTTL()).Truncate(time.Second).Format(time.RFC3339),
 		TagTemplate:    tmpl.name,
+	}
+	if spec.GuardTTL > spec.TTL {
+		tags[TagGuardTTL] = spec.GuardTTL.String()
 	}
 	for k, v := range spec.Tags {
 		tags[k] = v

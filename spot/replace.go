@@ -77,8 +77,9 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 		}
 	}
 	tags[TagRequest], tags[TagClientToken], tags[TagReplaces] = "replace:"+instanceID, token, instanceID
-	// The replacement's own guard stops it at the original's expiry.
-	tags[TagGuardUntil] = expires.UTC().Format(time.RFC3339)
+	// The replacement's own guard stops it at the original's expiry, so
+	// it cannot be extended: no guard TTL.
+	delete(tags, TagGuardTTL)
 
 	prices, err := spotPrices(ctx, api, opt, itypes, now)
 	if err != nil {
