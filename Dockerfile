@@ -7,7 +7,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/spotter . && mkdir -p -m 700 /out/data
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/spotter-dev/spotter/cli.version=${VERSION}" -o /out/spotter . && mkdir -p -m 700 /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/spotter /usr/local/bin/spotter

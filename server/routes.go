@@ -31,7 +31,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 	// Pages: HTML for browsers, with their own headers and error page.
 	var pg *pages.Pages
 	if d.Tasks.Spot != nil || d.Console != nil {
-		pg = pages.Must(pages.New(nil))
+		pg = pages.Must(pages.New(d.now))
 		e.GET(pages.StaticPrefix+"*", pg.Static, pg.Headers)
 	}
 	if d.Tasks.Spot != nil {

@@ -39,6 +39,8 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Console, if set, serves the operator console under /ui/.
 	Console *pages.ConsoleDeps
+	// now is Options.Now, for the routes (the pages read it).
+	now func() time.Time
 }
 
 // Pinger reports whether a backend answers.
@@ -56,7 +58,7 @@ type Options struct {
 	// code on one route from one token or client) write one log line and
 	// then one count (default 1m).
 	RefusalLogEvery time.Duration
-	// Now is the clock of the refusal log; nil is time.Now (tests set it).
+	// Now is the clock of the refusal log and the pages; nil is time.Now.
 	Now func() time.Time
 }
 
@@ -92,6 +94,7 @@ func build(deps Deps, opts Options, add func(*echo.Echo, Deps)) *echo.Echo {
 	refusals := newRefusalLog(log, opts.RefusalLogEvery, opts.Now)
 	e.Use(withRequestID, securityHeaders, logRequests(log, routes, deps.Metrics, refusals), recoverPanics(log, routes),
 		middleware.BodyLimit(opts.BodyLimit), middleware.ContextTimeout(opts.RequestTimeout))
+	deps.now = opts.Now
 	add(e, deps)
 	for _, r := range e.Routes() {
 		routes[r.Path] = true

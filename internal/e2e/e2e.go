@@ -51,6 +51,18 @@ func (l *Log) String() string {
 	return l.b.String()
 }
 
+// DataDir is a fresh data dir as serve wants it: the owner's alone
+// (t.TempDir's own mode follows the umask, usually 0755, and serve refuses
+// a data dir that group or others can enter).
+func DataDir(tb testing.TB) string {
+	tb.Helper()
+	d := tb.TempDir()
+	if err := os.Chmod(d, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
 // Replica is one `spotter serve` process.
 type Replica struct {
 	Name    string
@@ -74,10 +86,7 @@ var listening = regexp.MustCompile(`"msg":"spotter listening","url":"([^"]+)"`)
 // in), waits until it answers /readyz, and stops it when the test ends.
 func Start(tb testing.TB, bin, name string, env map[string]string, args ...string) *Replica {
 	tb.Helper()
-	dir := tb.TempDir()
-	if err := os.Chmod(dir, 0o700); err != nil {
-		tb.Fatal(err)
-	}
+	dir := DataDir(tb)
 	r := &Replica{Name: name, DataDir: dir, Log: &Log{}, exited: make(chan struct{})}
 	r.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--log-format", "json"}, args...)...)
 	r.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}

@@ -151,3 +151,31 @@ func TestGitHubEphemeral(t *testing.T) {
 		t.Run(name, func(t *testing.T) { runSteps(t, NewGitHubEphemeral(tc.max), tc.steps) })
 	}
 }
+
+// Spotter's row is pool.Decide on the harness's observations; these steps
+// check the adapter (states, notices, scale times), not the decision
+// rules, which pool's own tests cover.
+func TestSpotter(t *testing.T) {
+	warned := func(v InstanceView) InstanceView { v.Warned = true; return v }
+	tests := map[string][]step{
+		"launch for pending not covered by booting or idle": {
+			{o: Observation{Pending: 5, Instances: []InstanceView{booting("a", 0), busy("b", -time.Hour)}}, launch: 4},
+		},
+		"surplus idle ends once past EC2's 60 s minimum": {
+			{o: Observation{Instances: []InstanceView{idle("young", -59*time.Second, -10*time.Second), idle("old", -time.Hour, -10*time.Second), busy("b", -time.Hour)}},
+				terminate: []string{"old"}},
+		},
+		"warned busy is replaced, warned idle ends": {
+			{o: Observation{Instances: []InstanceView{warned(busy("a", -time.Hour)), warned(idle("b", -time.Hour, -time.Minute))}},
+				launch: 1, terminate: []string{"b"}},
+		},
+		// Decisions are absolute: the next tick sees the launch booting.
+		"a launch is not repeated": {
+			{o: Observation{Pending: 3}, launch: 3},
+			{at: 10 * time.Second, o: Observation{Pending: 3, Instances: []InstanceView{booting("a", 0), booting("b", 0), booting("c", 0)}}},
+		},
+	}
+	for name, steps := range tests {
+		t.Run(name, func(t *testing.T) { runSteps(t, NewSpotter(50), steps) })
+	}
+}

@@ -5,13 +5,14 @@ import (
 	"testing"
 )
 
-// BenchmarkPoolsDay runs seed 1's CI day through each ancestor. One op is
+// BenchmarkPoolsDay runs seed 1's CI day through spotter and each ancestor. One op is
 // the whole day (ns/op is its wall time); the day's figures are reported
 // as metrics: × floor and the p95 wait in seconds.
 func BenchmarkPoolsDay(b *testing.B) {
 	cfg := DefaultConfig(1)
 	jobs := Generate(cfg.Trace)
 	for _, mk := range []func() Controller{
+		func() Controller { return NewSpotter(200) },
 		func() Controller { return NewTaskclusterWM(200) },
 		func() Controller { return NewBuildkiteElastic(200, 1) },
 		func() Controller { return NewGitHubEphemeral(200) },

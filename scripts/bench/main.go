@@ -15,8 +15,9 @@
 // three-node Vault Raft cluster instead and prints what survives chaos:
 // retried launches, one TOTP code sent at once, the Vault leader killed.
 //
-// `go run ./scripts/bench pools [-seed N] [-pick random|recent|oldest]
-// [-svg day.svg]` runs issue 12's pools benchmark instead (internal/poolsim).
+// `go run ./scripts/bench pools [-seed N | -seeds N] [-pick random|recent|oldest]
+// [-svg day.svg [-svg-only spotter]]` runs issue 12's pools benchmark instead
+// (internal/poolsim, spotter's row through package pool).
 //
 // Everything listens on 127.0.0.1, every phase is bounded in time, and the
 // spotter process is stopped on exit (and killed with the bench, on Linux).
