@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
 )
 
 // Tee returns a handler that passes every record to next and keeps each
@@ -28,56 +29,63 @@ func (t *tee) Enabled(ctx context.Context, l slog.Level) bool {
 
 func (t *tee) Handle(ctx context.Context, r slog.Record) error {
 	if r.Message == "audit" && !t.group {
-		ev, tok, dry := Event{At: r.Time.UTC(), Event: "task"}, "", false
-		visit := func(at slog.Attr) bool {
-			v := at.Value.Resolve()
-			switch at.Key {
-			case "token_id":
-				tok = v.String()
-			case "event":
-				ev.Event = v.String()
-			case "task":
-				ev.Task = v.String()
-			case "outcome":
-				ev.Outcome = v.String()
-			case "source":
-				ev.Source = v.String()
-			case "region":
-				ev.Region = v.String()
-			case "error":
-				ev.Error = v.String()
-			case "request_id":
-				ev.RequestID = v.String()
-			case "instance_ids":
-				if ids, ok := v.Any().([]string); ok {
-					ev.Instances = slices.Clone(ids)
-				}
-			case "instance_id":
-				if s := v.String(); s != "" {
-					ev.Instances = append(ev.Instances, s)
-				}
-			case "hourly_cost":
-				ev.Detail = "$" + v.String() + "/h"
-			case "reason", "action":
-				if ev.Detail != "" {
-					ev.Detail += " "
-				}
-				ev.Detail += v.String()
-			case "dry_run":
-				dry = v.Kind() == slog.KindBool && v.Bool()
-			}
-			return true
-		}
+		d := draft{ev: Event{At: r.Time.UTC(), Event: "task"}}
 		for _, at := range t.attrs {
-			visit(at)
+			d.set(at)
 		}
-		r.Attrs(visit)
-		if dry {
-			ev.Outcome += " (dry run)"
+		r.Attrs(d.set)
+		if d.dry {
+			d.ev.Outcome += " (dry run)"
 		}
-		t.a.Record(tok, ev)
+		t.a.Record(d.token, d.ev)
 	}
 	return t.next.Handle(ctx, r)
+}
+
+// draft is an event read off one audit record's attributes.
+type draft struct {
+	ev    Event
+	token string
+	dry   bool
+}
+
+func (d *draft) set(at slog.Attr) bool {
+	v := at.Value.Resolve()
+	switch at.Key {
+	case "token_id":
+		d.token = v.String()
+	case "event":
+		d.ev.Event = v.String()
+	case "task":
+		d.ev.Task = v.String()
+	case "outcome":
+		d.ev.Outcome = v.String()
+	case "source":
+		d.ev.Source = v.String()
+	case "region":
+		d.ev.Region = v.String()
+	case "error":
+		d.ev.Error = v.String()
+	case "request_id":
+		d.ev.RequestID = v.String()
+	case "instance_ids":
+		if ids, ok := v.Any().([]string); ok {
+			d.ev.Instances = slices.Clone(ids)
+		}
+	case "instance_id":
+		if s := v.String(); s != "" {
+			d.ev.Instances = append(d.ev.Instances, s)
+		}
+	case "hourly_cost":
+		d.ev.Detail = "$" + v.String() + "/h"
+	case "reason", "action":
+		d.ev.Detail = strings.TrimSpace(d.ev.Detail + " " + v.String())
+	case "ttl":
+		d.ev.Detail = strings.TrimSpace(d.ev.Detail + " to a TTL of " + v.String())
+	case "dry_run":
+		d.dry = v.Kind() == slog.KindBool && v.Bool()
+	}
+	return true
 }
 
 func (t *tee) WithAttrs(as []slog.Attr) slog.Handler {
