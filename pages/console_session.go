@@ -84,6 +84,7 @@ func (p *Console) newSession(c echo.Context) error {
 	}
 	c.SetCookie(sessionCookieOf(c, value, int(p.sessionTTL()/time.Second), s.ExpiresAt))
 	p.sweep(ctx, now)
+	p.sweepSignins(ctx, now)
 	return nil
 }
 

@@ -112,6 +112,35 @@ func TestSessionLife(t *testing.T) {
 		t.Errorf("after the admin token changed = %d; want 303 to sign in", got)
 	}
 
+	// A wrong try from another address leaves a record for it; a day
+	// later, with no lockout, the next sign-in sweeps it.
+	bad := do(httptest.NewRequest("GET", "/ui/signin", nil))
+	var csrf *http.Cookie
+	for _, k := range bad.Result().Cookies() {
+		if k.Name == csrfCookie {
+			csrf = k
+		}
+	}
+	req := httptest.NewRequest("POST", "/ui/signin", strings.NewReader(url.Values{"csrf": {csrf.Value}, "token": {"wrong"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.RemoteAddr = "198.51.100.7:40000"
+	if rec := do(req, csrf); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("a wrong token = %d", rec.Code)
+	}
+	if keys, _ := st.List(t.Context(), signinPrefix); len(keys) != 1 {
+		t.Fatalf("sign-in records: %v; want 1", keys)
+	}
+	now = now.Add(24*time.Hour - time.Second)
+	signIn()
+	if keys, _ := st.List(t.Context(), signinPrefix); len(keys) != 1 {
+		t.Errorf("a sign-in record inside its window was swept")
+	}
+	now = now.Add(time.Second)
+	signIn()
+	if keys, _ := st.List(t.Context(), signinPrefix); len(keys) != 0 {
+		t.Errorf("a sign-in record past its window is kept: %v", keys)
+	}
+
 	// Sessions left to expire unvisited are swept at the next sign-in.
 	stale := signIn()
 	now = now.Add(2 * time.Hour)

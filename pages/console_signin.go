@@ -141,3 +141,26 @@ func (p *Console) signinAudit(c echo.Context, outcome string) {
 		slog.String("outcome", outcome), slog.String("client", c.RealIP()),
 		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
 }
+
+// sweepSignins deletes the sign-in records of addresses whose tries no
+// longer count (no lockout in force, the failure window over), so
+// addresses that tried once do not pile up in the store.
+func (p *Console) sweepSignins(ctx context.Context, now time.Time) {
+	keys, err := secrets.ListAfter(ctx, p.Store, signinPrefix, "", 10*sweepEach)
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, k := range keys {
+		if n == sweepEach {
+			return
+		}
+		name := strings.TrimPrefix(k, signinPrefix)
+		st, version, err := signinStore{p.Store}.LoadThrottle(ctx, name)
+		if err != nil || version == 0 || st.Locked(now) || now.Sub(st.WindowStart) < token.MFAFailureWindow {
+			continue
+		}
+		_ = p.Store.Delete(ctx, signinPrefix+name)
+		n++
+	}
+}
