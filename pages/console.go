@@ -72,7 +72,6 @@ type consolePage struct {
 	Nav    string // the current section, for aria-current
 	CSRF   string
 	Notice string
-	Error  string
 }
 
 func (p *Console) page(c echo.Context, title, nav string) consolePage {
@@ -147,8 +146,15 @@ func (p *Console) Overview(c echo.Context) error {
 			if s, err := p.Activity.SpendOf(ctx, info.ID, now); err == nil {
 				v.Tokens[i].SpendToday = s.Today
 			}
-			if h, err := p.Activity.History(ctx, info.ID); err == nil && len(h) > 0 {
-				v.Tokens[i].LastUse = when(h[0].At, now)
+			h, err := p.Activity.History(ctx, info.ID)
+			if err != nil {
+				return
+			}
+			for _, e := range h { // newest first; the console's own and the reaper's acts are no use
+				if e.Event == "task" {
+					v.Tokens[i].LastUse = when(e.At, now)
+					break
+				}
 			}
 		})
 	}
