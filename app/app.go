@@ -21,6 +21,7 @@ import (
 
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/server"
 )
 
@@ -35,6 +36,7 @@ type App struct {
 	h      http.Handler
 
 	reg        *capability.Registry
+	pools      *pools.Registry
 	sandbox    *sandboxAWS
 	generated  string // the admin token New made, "" when given
 	background *handlers.Background

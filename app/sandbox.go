@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/capability"
-	"github.com/spotter-dev/spotter/policy"
 )
 
 // sandboxAWS is the in-process EC2/STS emulator the sandbox launches into.
@@ -57,14 +57,14 @@ func (s *sandboxAWS) Close() error {
 }
 
 // demoPolicy is small on purpose: what a newcomer can try without surprises.
-func demoPolicy() *policy.Policy {
-	return &policy.Policy{
+func demoPolicy() *api.Policy {
+	return &api.Policy{
 		Regions:       []string{awssim.DefaultRegion},
 		InstanceTypes: []string{"t3.micro", "t3.small", "m5.large"},
 		AMIs:          []string{"ami-0123456789abcdef0"},
 		MaxCount:      2, MaxRunning: 4,
-		DefaultTTL: policy.Duration(time.Hour), MaxTTL: policy.Duration(4 * time.Hour),
-		Tasks:            policy.AllTasks(),
+		DefaultTTL: api.Duration(time.Hour), MaxTTL: api.Duration(4 * time.Hour),
+		Tasks:            api.AllTasks(),
 		OnDemandFallback: true,
 		Tags:             map[string]string{"env": "sandbox"},
 	}
@@ -72,14 +72,14 @@ func demoPolicy() *policy.Policy {
 
 // createDemoTokens registers the emulator's default credentials twice: once
 // plainly, once behind the emulator's default AWS MFA device.
-func createDemoTokens(ctx context.Context, reg *capability.Registry, aws *sandboxAWS) (plain, mfa capability.Created, err error) {
-	creds := &capability.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
-	plain, err = reg.Create(ctx, capability.CreateInput{Name: "sandbox demo", Credentials: creds, Policy: demoPolicy()})
+func createDemoTokens(ctx context.Context, reg *capability.Registry, aws *sandboxAWS) (plain, mfa api.CreatedToken, err error) {
+	creds := &api.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
+	plain, err = reg.Create(ctx, api.CreateTokenRequest{Name: "sandbox demo", Credentials: creds, Policy: demoPolicy()})
 	if err != nil {
 		return plain, mfa, fmt.Errorf("create the demo token: %w", err)
 	}
-	mfa, err = reg.Create(ctx, capability.CreateInput{Name: "sandbox demo (MFA)", Credentials: creds,
-		MFA: &capability.MFAInput{SerialNumber: aws.sim.DefaultMFASerial()}, Policy: demoPolicy()})
+	mfa, err = reg.Create(ctx, api.CreateTokenRequest{Name: "sandbox demo (MFA)", Credentials: creds,
+		MFA: &api.MFAInput{SerialNumber: aws.sim.DefaultMFASerial()}, Policy: demoPolicy()})
 	if err != nil {
 		return plain, mfa, fmt.Errorf("create the demo MFA token: %w", err)
 	}
@@ -94,13 +94,13 @@ type sandboxBanner struct {
 	admin   string // the generated admin token; "" when it came from the environment
 	self    string // how to run spotter: "spotter", "./spotter" or "go run ."
 	aws     *sandboxAWS
-	plain   capability.Created
-	mfa     capability.Created
-	policy  *policy.Policy
+	plain   api.CreatedToken
+	mfa     api.CreatedToken
+	policy  *api.Policy
 }
 
 // policySummary says what the demo policy allows, from the policy itself.
-func policySummary(p *policy.Policy) string {
+func policySummary(p *api.Policy) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "region %s; types %s; AMI %s;\n", strings.Join(p.Regions, ", "), strings.Join(p.InstanceTypes, ", "), strings.Join(p.AMIs, ", "))
 	fmt.Fprintf(&b, "  up to %d per launch and %d running; TTL %s by default, at most %s;", p.MaxCount, p.MaxRunning,

@@ -15,6 +15,7 @@ import (
 	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/pages"
+	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/server"
 	"github.com/spotter-dev/spotter/spot"
@@ -46,6 +47,13 @@ func (a *App) wire(ctx context.Context, st store) error {
 		PublicURL: cfg.publicURL(a.scheme), DefaultRegion: cfg.Region,
 		DefaultExpiresIn: cfg.TokenTTL, ObserveMFA: m.ObserveMFA,
 	})
+	if err != nil {
+		return err
+	}
+	// Pools hold their token to its policy at every change; the reconciler
+	// reads them from a.pools.
+	a.pools, err = pools.New(pools.Config{Store: store, Authority: auth, Tokens: a.reg, Logger: log, Now: now,
+		PublicURL: cfg.publicURL(a.scheme)})
 	if err != nil {
 		return err
 	}
@@ -82,7 +90,8 @@ func (a *App) wire(ctx context.Context, st store) error {
 	console := &pages.ConsoleDeps{Store: store, Admin: admin, Tokens: a.reg, Activity: act, Audit: audit,
 		Reaping:   cfg.Timeouts.ReaperInterval > 0,
 		Instances: (&reaper.Reaper{Tokens: a.reg, Spot: sp, Log: log.With("component", "console")}).Status}
-	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m, Console: console},
+	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m,
+		Pools: a.pools, Console: console},
 		server.Options{BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.Timeouts.Request, Now: now})
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
@@ -121,7 +122,7 @@ const maxWrites = 5
 
 func TestUpdateRetriesAreBounded(t *testing.T) {
 	ctx := context.Background()
-	keys := &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}
+	keys := &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}
 	tests := []struct {
 		name       string
 		conflicts  int32
@@ -141,7 +142,7 @@ func TestUpdateRetriesAreBounded(t *testing.T) {
 			st := &conflicting{store: backends(t)["embedded"](t, slog.New(slog.DiscardHandler))}
 			h := &records{}
 			reg := newRegistry(t, st, testclock.New(time.Now()), slog.New(h))
-			c, err := reg.Create(ctx, capability.CreateInput{Name: "x", Credentials: keys, Policy: launchPolicy(), RequireSignature: true})
+			c, err := reg.Create(ctx, api.CreateTokenRequest{Name: "x", Credentials: keys, Policy: launchPolicy(), RequireSignature: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -182,7 +183,7 @@ func revoke(reg *capability.Registry, id string) error {
 }
 
 func rotateSigning(reg *capability.Registry, id string) error {
-	_, err := reg.Rotate(context.Background(), id, capability.RotateInput{SigningSecret: true})
+	_, err := reg.Rotate(context.Background(), id, api.RotateTokenRequest{SigningSecret: true})
 	return err
 }
 
@@ -197,22 +198,22 @@ func TestAuditEvents(t *testing.T) {
 			st := open(t, log)
 			clk := testclock.New(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 			reg := newRegistry(t, st, clk, log)
-			c, err := reg.Create(ctx, capability.CreateInput{Name: "audited",
-				Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
-				MFA:         &capability.MFAInput{TOTP: true}, Policy: launchPolicy(), RequireSignature: true,
-				Sources: &capability.SourcesInput{Slack: &capability.SlackSource{SigningSecret: "slack-signing-secret-1"}}})
+			c, err := reg.Create(ctx, api.CreateTokenRequest{Name: "audited",
+				Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
+				MFA:         &api.MFAInput{TOTP: true}, Policy: launchPolicy(), RequireSignature: true,
+				Sources: &api.SourcesInput{Slack: &api.SlackSource{SigningSecret: "slack-signing-secret-1"}}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			wantEvent(t, h, "capability token created", map[string]string{
-				"token_id": c.ID, "name": "audited", "mfa": capability.MFATOTP, "require_signature": "true", "credentials": "keys",
+				"token_id": c.ID, "name": "audited", "mfa": api.MFATOTP, "require_signature": "true", "credentials": "keys",
 			})
 
 			newSecret := "newSecretKeyValue0123456789abcdefghijkl"
-			rot, err := reg.Rotate(ctx, c.ID, capability.RotateInput{
-				Credentials:   &capability.CredentialsInput{AccessKeyID: "AKIAIOSFODNN7NEWKEY1", SecretAccessKey: newSecret},
+			rot, err := reg.Rotate(ctx, c.ID, api.RotateTokenRequest{
+				Credentials:   &api.CredentialsInput{AccessKeyID: "AKIAIOSFODNN7NEWKEY1", SecretAccessKey: newSecret},
 				SigningSecret: true, TOTP: true,
-				Sources: &capability.SourcesInput{Slack: &capability.SlackSource{}, Twilio: &capability.TwilioSource{AuthToken: "twilio-auth-token-1"}},
+				Sources: &api.SourcesInput{Slack: &api.SlackSource{}, Twilio: &api.TwilioSource{AuthToken: "twilio-auth-token-1"}},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -245,7 +246,7 @@ func TestAuditEvents(t *testing.T) {
 
 			// A revoked token cannot be rotated; an unknown one neither
 			// revokes nor logs.
-			_, err = reg.Rotate(ctx, c.ID, capability.RotateInput{SigningSecret: true})
+			_, err = reg.Rotate(ctx, c.ID, api.RotateTokenRequest{SigningSecret: true})
 			if apperr.Code(err) != apperr.Conflict {
 				t.Errorf("Rotate(revoked) = %v; want conflict", err)
 			}
@@ -278,19 +279,19 @@ func TestRotateSigningSecretGrace(t *testing.T) {
 	st := backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
 	clk := testclock.New(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	reg := newRegistry(t, st, clk, slog.New(slog.DiscardHandler))
-	c, err := reg.Create(ctx, capability.CreateInput{Name: "x", RequireSignature: true,
-		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy(),
-		Sources: &capability.SourcesInput{Slack: &capability.SlackSource{SigningSecret: "slack-signing-secret-1"}}})
+	c, err := reg.Create(ctx, api.CreateTokenRequest{Name: "x", RequireSignature: true,
+		Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy(),
+		Sources: &api.SourcesInput{Slack: &api.SlackSource{SigningSecret: "slack-signing-secret-1"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r1, err := reg.Rotate(ctx, c.ID, capability.RotateInput{SigningSecret: true, Grace: "10m"})
+	r1, err := reg.Rotate(ctx, c.ID, api.RotateTokenRequest{SigningSecret: true, Grace: "10m"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk.Add(5 * time.Minute)
-	r2, err := reg.Rotate(ctx, c.ID, capability.RotateInput{SigningSecret: true, Grace: "0s",
-		Sources: &capability.SourcesInput{Slack: &capability.SlackSource{}}})
+	r2, err := reg.Rotate(ctx, c.ID, api.RotateTokenRequest{SigningSecret: true, Grace: "0s",
+		Sources: &api.SourcesInput{Slack: &api.SlackSource{}}})
 	if err != nil {
 		t.Fatal(err)
 	}

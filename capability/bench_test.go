@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
-	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/server"
 	"github.com/spotter-dev/spotter/spot"
@@ -149,12 +149,12 @@ func benchRegistry(b *testing.B, st store) (*capability.Registry, *countingStore
 	return reg, cs
 }
 
-func benchCreate(b *testing.B, reg *capability.Registry, requireSignature bool) capability.Created {
+func benchCreate(b *testing.B, reg *capability.Registry, requireSignature bool) api.CreatedToken {
 	b.Helper()
-	c, err := reg.Create(context.Background(), capability.CreateInput{
+	c, err := reg.Create(context.Background(), api.CreateTokenRequest{
 		Name:        "bench",
-		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
-		Policy: &policy.Policy{Regions: []string{"us-east-1"}, InstanceTypes: []string{"t3.micro"},
+		Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
+		Policy: &api.Policy{Regions: []string{"us-east-1"}, InstanceTypes: []string{"t3.micro"},
 			AMIs: []string{"ami-12345678"}, Tasks: []string{"launch", "status"}},
 		RequireSignature: requireSignature,
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
@@ -34,8 +35,8 @@ func TestDefaultCacheTTL(t *testing.T) {
 		return r
 	}
 	a, b := replica(), replica()
-	c, err := a.Create(ctx, capability.CreateInput{Name: "x", Policy: launchPolicy(),
-		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
+	c, err := a.Create(ctx, api.CreateTokenRequest{Name: "x", Policy: launchPolicy(),
+		Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,24 +65,24 @@ func TestCreateRecordsKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}
+	keys := &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}
 	const serial = "arn:aws:iam::123456789012:mfa/alice"
 	tests := []struct {
 		name     string
-		in       capability.CreateInput
-		wantMFA  capability.MFAInfo
-		wantCred capability.CredentialRef
+		in       api.CreateTokenRequest
+		wantMFA  api.MFAInfo
+		wantCred api.CredentialRef
 	}{
-		{name: "keys, no MFA", in: capability.CreateInput{Credentials: keys},
-			wantMFA: capability.MFAInfo{Type: capability.MFANone}, wantCred: capability.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
-		{name: "empty MFA", in: capability.CreateInput{Credentials: keys, MFA: &capability.MFAInput{}},
-			wantMFA: capability.MFAInfo{Type: capability.MFANone}, wantCred: capability.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
-		{name: "AWS MFA", in: capability.CreateInput{Credentials: keys, MFA: &capability.MFAInput{SerialNumber: serial}},
-			wantMFA: capability.MFAInfo{Type: capability.MFAAWS, SerialNumber: serial}, wantCred: capability.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
-		{name: "TOTP", in: capability.CreateInput{Credentials: keys, MFA: &capability.MFAInput{TOTP: true}},
-			wantMFA: capability.MFAInfo{Type: capability.MFATOTP}, wantCred: capability.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
-		{name: "role", in: capability.CreateInput{Credentials: &capability.CredentialsInput{RoleARN: "arn:aws:iam::123456789012:role/spotter"}},
-			wantMFA: capability.MFAInfo{Type: capability.MFANone}, wantCred: capability.CredentialRef{Type: "role", RoleARN: "arn:aws:iam::123456789012:role/spotter"}},
+		{name: "keys, no MFA", in: api.CreateTokenRequest{Credentials: keys},
+			wantMFA: api.MFAInfo{Type: api.MFANone}, wantCred: api.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
+		{name: "empty MFA", in: api.CreateTokenRequest{Credentials: keys, MFA: &api.MFAInput{}},
+			wantMFA: api.MFAInfo{Type: api.MFANone}, wantCred: api.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
+		{name: "AWS MFA", in: api.CreateTokenRequest{Credentials: keys, MFA: &api.MFAInput{SerialNumber: serial}},
+			wantMFA: api.MFAInfo{Type: api.MFAAWS, SerialNumber: serial}, wantCred: api.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
+		{name: "TOTP", in: api.CreateTokenRequest{Credentials: keys, MFA: &api.MFAInput{TOTP: true}},
+			wantMFA: api.MFAInfo{Type: api.MFATOTP}, wantCred: api.CredentialRef{Type: "keys", AccessKeyID: "AKIA…MPLE"}},
+		{name: "role", in: api.CreateTokenRequest{Credentials: &api.CredentialsInput{RoleARN: "arn:aws:iam::123456789012:role/spotter"}},
+			wantMFA: api.MFAInfo{Type: api.MFANone}, wantCred: api.CredentialRef{Type: "role", RoleARN: "arn:aws:iam::123456789012:role/spotter"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,7 +101,7 @@ func TestCreateRecordsKinds(t *testing.T) {
 			if info.KeyID != kid {
 				t.Errorf("keyId = %q; want the signing key %q", info.KeyID, kid)
 			}
-			if (c.TOTP != nil) != (tt.wantMFA.Type == capability.MFATOTP) {
+			if (c.TOTP != nil) != (tt.wantMFA.Type == api.MFATOTP) {
 				t.Errorf("TOTP enrolment = %v for MFA %s", c.TOTP, tt.wantMFA.Type)
 			}
 		})
@@ -110,18 +111,18 @@ func TestCreateRecordsKinds(t *testing.T) {
 func TestRotateNothing(t *testing.T) {
 	st := backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
 	reg := newRegistry(t, st, testclock.New(time.Now()), slog.New(slog.DiscardHandler))
-	c, err := reg.Create(context.Background(), capability.CreateInput{Name: "x", Policy: launchPolicy(),
-		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
+	c, err := reg.Create(context.Background(), api.CreateTokenRequest{Name: "x", Policy: launchPolicy(),
+		Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = reg.Rotate(context.Background(), c.ID, capability.RotateInput{Grace: "1h"})
+	_, err = reg.Rotate(context.Background(), c.ID, api.RotateTokenRequest{Grace: "1h"})
 	if apperr.Code(err) != apperr.Invalid || !strings.HasPrefix(apperr.Details(err), "rotate") {
 		t.Fatalf("Rotate(nothing) = %v; want invalid_request naming what can be rotated", err)
 	}
 	// Credentials alone are something.
-	if _, err := reg.Rotate(context.Background(), c.ID, capability.RotateInput{
-		Credentials: &capability.CredentialsInput{RoleARN: "arn:aws:iam::123456789012:role/other"}}); err != nil {
+	if _, err := reg.Rotate(context.Background(), c.ID, api.RotateTokenRequest{
+		Credentials: &api.CredentialsInput{RoleARN: "arn:aws:iam::123456789012:role/other"}}); err != nil {
 		t.Fatalf("Rotate(credentials) = %v", err)
 	}
 }
@@ -132,8 +133,8 @@ func TestCredentialsByIDAndRevoked(t *testing.T) {
 	ctx := context.Background()
 	st := backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
 	reg := newRegistry(t, st, testclock.New(time.Now()), slog.New(slog.DiscardHandler))
-	c, err := reg.Create(ctx, capability.CreateInput{Name: "x", Policy: launchPolicy(),
-		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
+	c, err := reg.Create(ctx, api.CreateTokenRequest{Name: "x", Policy: launchPolicy(),
+		Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +165,8 @@ func TestTOTPAcceptsSuccessiveCodes(t *testing.T) {
 			st := open(t, slog.New(slog.DiscardHandler))
 			clk := testclock.New(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 			reg := newRegistry(t, st, clk, slog.New(slog.DiscardHandler))
-			c, err := reg.Create(ctx, capability.CreateInput{Name: "x", Policy: launchPolicy(), MFA: &capability.MFAInput{TOTP: true},
-				Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
+			c, err := reg.Create(ctx, api.CreateTokenRequest{Name: "x", Policy: launchPolicy(), MFA: &api.MFAInput{TOTP: true},
+				Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -212,9 +213,9 @@ func TestAWSMFACodeShape(t *testing.T) {
 	ctx := context.Background()
 	st := backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
 	reg := newRegistry(t, st, testclock.New(time.Now()), slog.New(slog.DiscardHandler))
-	c, err := reg.Create(ctx, capability.CreateInput{Name: "x", Policy: launchPolicy(),
-		MFA:         &capability.MFAInput{SerialNumber: "arn:aws:iam::123456789012:mfa/alice"},
-		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
+	c, err := reg.Create(ctx, api.CreateTokenRequest{Name: "x", Policy: launchPolicy(),
+		MFA:         &api.MFAInput{SerialNumber: "arn:aws:iam::123456789012:mfa/alice"},
+		Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,8 +249,8 @@ func TestRightCodeForgivesFailures(t *testing.T) {
 	st := backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
 	clk := testclock.New(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	reg := newRegistry(t, st, clk, slog.New(slog.DiscardHandler))
-	c, err := reg.Create(ctx, capability.CreateInput{Name: "x", Policy: launchPolicy(), MFA: &capability.MFAInput{TOTP: true},
-		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
+	c, err := reg.Create(ctx, api.CreateTokenRequest{Name: "x", Policy: launchPolicy(), MFA: &api.MFAInput{TOTP: true},
+		Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,8 +316,8 @@ func TestMFAResetFailureIsLogged(t *testing.T) {
 			h := &records{}
 			clk := testclock.New(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 			reg := newRegistry(t, st, clk, slog.New(h))
-			c, err := reg.Create(ctx, capability.CreateInput{Name: "x", Policy: launchPolicy(), MFA: &capability.MFAInput{TOTP: true},
-				Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
+			c, err := reg.Create(ctx, api.CreateTokenRequest{Name: "x", Policy: launchPolicy(), MFA: &api.MFAInput{TOTP: true},
+				Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,12 +7,16 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/token"
 )
 
 // Token is a verified, live capability: what the guard hands to task handlers.
 type Token struct {
 	Info
+	// Policy is Info.Policy with its rules (policy.Policy's methods), set
+	// by the guard: the same data, so t.Policy.Check(…) reads as before.
+	Policy  policy.Policy
 	sealed  []byte
 	version int
 	// opened holds the secrets once decrypted, so one request opens them
@@ -65,7 +69,7 @@ func (r *Registry) Authenticate(ctx context.Context, raw string) (Token, error) 
 	case "expired":
 		return Token{}, apperr.New(apperr.TokenExpired, "this token has expired")
 	}
-	return Token{Info: rec.Info, sealed: rec.sealed, version: rec.version, opened: &openOnce{}, mfa: &mfaTry{}}, nil
+	return Token{Info: rec.Info, Policy: policy.Policy(rec.Policy), sealed: rec.sealed, version: rec.version, opened: &openOnce{}, mfa: &mfaTry{}}, nil
 }
 
 // CheckSignature verifies the X-Spotter-Signature of body when the token

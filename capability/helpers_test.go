@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
-	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -87,8 +87,8 @@ func newRegistry(t testing.TB, st store, clk *clock, log *slog.Logger) *capabili
 	return reg
 }
 
-func launchPolicy() *policy.Policy {
-	return &policy.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-12345678"}}
+func launchPolicy() *api.Policy {
+	return &api.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-12345678"}}
 }
 
 const (

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
@@ -19,100 +20,100 @@ func TestCreateLimits(t *testing.T) {
 	st := backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
 	clk := testclock.New(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	reg := newRegistry(t, st, clk, slog.New(slog.DiscardHandler))
-	keys := &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}
+	keys := &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}
 	role := "arn:aws:iam::123456789012:role/spotter"
-	in := func(mod func(*capability.CreateInput)) capability.CreateInput {
-		c := capability.CreateInput{Name: "x", Credentials: keys, Policy: launchPolicy()}
+	in := func(mod func(*api.CreateTokenRequest)) api.CreateTokenRequest {
+		c := api.CreateTokenRequest{Name: "x", Credentials: keys, Policy: launchPolicy()}
 		mod(&c)
 		return c
 	}
-	src := func(s capability.SourcesInput) func(*capability.CreateInput) {
-		return func(c *capability.CreateInput) { c.Sources = &s }
+	src := func(s api.SourcesInput) func(*api.CreateTokenRequest) {
+		return func(c *api.CreateTokenRequest) { c.Sources = &s }
 	}
 	tests := []struct {
 		name    string
-		in      capability.CreateInput
+		in      api.CreateTokenRequest
 		want    string // details prefix; "" = accepted
 		wantExp time.Duration
 	}{
-		{name: "expiresIn 1m", in: in(func(c *capability.CreateInput) { c.ExpiresIn = "1m" }), wantExp: time.Minute},
-		{name: "expiresIn 59s", in: in(func(c *capability.CreateInput) { c.ExpiresIn = "59s" }), want: "expiresIn"},
-		{name: "expiresIn 366d", in: in(func(c *capability.CreateInput) { c.ExpiresIn = "8784h" }), wantExp: capability.MaxExpiresIn},
-		{name: "expiresIn 366d+1s", in: in(func(c *capability.CreateInput) { c.ExpiresIn = "8784h0m1s" }), want: "expiresIn"},
-		{name: "expiresIn negative", in: in(func(c *capability.CreateInput) { c.ExpiresIn = "-1h" }), want: "expiresIn"},
+		{name: "expiresIn 1m", in: in(func(c *api.CreateTokenRequest) { c.ExpiresIn = "1m" }), wantExp: time.Minute},
+		{name: "expiresIn 59s", in: in(func(c *api.CreateTokenRequest) { c.ExpiresIn = "59s" }), want: "expiresIn"},
+		{name: "expiresIn 366d", in: in(func(c *api.CreateTokenRequest) { c.ExpiresIn = "8784h" }), wantExp: capability.MaxExpiresIn},
+		{name: "expiresIn 366d+1s", in: in(func(c *api.CreateTokenRequest) { c.ExpiresIn = "8784h0m1s" }), want: "expiresIn"},
+		{name: "expiresIn negative", in: in(func(c *api.CreateTokenRequest) { c.ExpiresIn = "-1h" }), want: "expiresIn"},
 
-		{name: "name of 64", in: in(func(c *capability.CreateInput) { c.Name = strings.Repeat("é", 64) })},
-		{name: "name of 65", in: in(func(c *capability.CreateInput) { c.Name = strings.Repeat("é", 65) }), want: "name"},
-		{name: "name with a newline", in: in(func(c *capability.CreateInput) { c.Name = "a\nb" }), want: "name"},
+		{name: "name of 64", in: in(func(c *api.CreateTokenRequest) { c.Name = strings.Repeat("é", 64) })},
+		{name: "name of 65", in: in(func(c *api.CreateTokenRequest) { c.Name = strings.Repeat("é", 65) }), want: "name"},
+		{name: "name with a newline", in: in(func(c *api.CreateTokenRequest) { c.Name = "a\nb" }), want: "name"},
 
-		{name: "access key id of 16", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{AccessKeyID: strings.Repeat("A", 16), SecretAccessKey: testSecret}
+		{name: "access key id of 16", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{AccessKeyID: strings.Repeat("A", 16), SecretAccessKey: testSecret}
 		})},
-		{name: "access key id of 15", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{AccessKeyID: strings.Repeat("A", 15), SecretAccessKey: testSecret}
+		{name: "access key id of 15", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{AccessKeyID: strings.Repeat("A", 15), SecretAccessKey: testSecret}
 		}), want: "credentials.accessKeyId"},
-		{name: "access key id of 128", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{AccessKeyID: strings.Repeat("A", 128), SecretAccessKey: testSecret}
+		{name: "access key id of 128", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{AccessKeyID: strings.Repeat("A", 128), SecretAccessKey: testSecret}
 		})},
-		{name: "access key id of 129", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{AccessKeyID: strings.Repeat("A", 129), SecretAccessKey: testSecret}
+		{name: "access key id of 129", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{AccessKeyID: strings.Repeat("A", 129), SecretAccessKey: testSecret}
 		}), want: "credentials.accessKeyId"},
-		{name: "secret key of 16", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: strings.Repeat("s", 16)}
+		{name: "secret key of 16", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: strings.Repeat("s", 16)}
 		})},
-		{name: "secret key of 15", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: strings.Repeat("s", 15)}
+		{name: "secret key of 15", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: strings.Repeat("s", 15)}
 		}), want: "credentials.secretAccessKey"},
-		{name: "secret key of 128", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: strings.Repeat("s", 128)}
+		{name: "secret key of 128", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: strings.Repeat("s", 128)}
 		})},
-		{name: "secret key of 129", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: strings.Repeat("s", 129)}
+		{name: "secret key of 129", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: strings.Repeat("s", 129)}
 		}), want: "credentials.secretAccessKey"},
-		{name: "secret key with a space", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: "wJalrXUtnFEMI K7MDENG"}
+		{name: "secret key with a space", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: "wJalrXUtnFEMI K7MDENG"}
 		}), want: "credentials.secretAccessKey"},
-		{name: "secret key without key id", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{SecretAccessKey: testSecret}
+		{name: "secret key without key id", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{SecretAccessKey: testSecret}
 		}), want: "credentials.accessKeyId"},
-		{name: "external id of 2", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{RoleARN: role, ExternalID: "ab"}
+		{name: "external id of 2", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{RoleARN: role, ExternalID: "ab"}
 		})},
-		{name: "external id of 1", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{RoleARN: role, ExternalID: "a"}
+		{name: "external id of 1", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{RoleARN: role, ExternalID: "a"}
 		}), want: "credentials.externalId"},
-		{name: "external id of 1224", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{RoleARN: role, ExternalID: strings.Repeat("e", 1224)}
+		{name: "external id of 1224", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{RoleARN: role, ExternalID: strings.Repeat("e", 1224)}
 		})},
-		{name: "external id of 1225", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{RoleARN: role, ExternalID: strings.Repeat("e", 1225)}
+		{name: "external id of 1225", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{RoleARN: role, ExternalID: strings.Repeat("e", 1225)}
 		}), want: "credentials.externalId"},
-		{name: "external id with a space", in: in(func(c *capability.CreateInput) {
-			c.Credentials = &capability.CredentialsInput{RoleARN: role, ExternalID: "a b"}
+		{name: "external id with a space", in: in(func(c *api.CreateTokenRequest) {
+			c.Credentials = &api.CredentialsInput{RoleARN: role, ExternalID: "a b"}
 		}), want: "credentials.externalId"},
-		{name: "empty credentials", in: in(func(c *capability.CreateInput) { c.Credentials = &capability.CredentialsInput{} }), want: "credentials"},
-		{name: "AWS MFA serial", in: in(func(c *capability.CreateInput) {
-			c.MFA = &capability.MFAInput{SerialNumber: "arn:aws:iam::123456789012:mfa/alice"}
+		{name: "empty credentials", in: in(func(c *api.CreateTokenRequest) { c.Credentials = &api.CredentialsInput{} }), want: "credentials"},
+		{name: "AWS MFA serial", in: in(func(c *api.CreateTokenRequest) {
+			c.MFA = &api.MFAInput{SerialNumber: "arn:aws:iam::123456789012:mfa/alice"}
 		})},
-		{name: "hardware MFA serial", in: in(func(c *capability.CreateInput) { c.MFA = &capability.MFAInput{SerialNumber: "GAHT12345678"} })},
+		{name: "hardware MFA serial", in: in(func(c *api.CreateTokenRequest) { c.MFA = &api.MFAInput{SerialNumber: "GAHT12345678"} })},
 
-		{name: "slack secret of 8", in: in(src(capability.SourcesInput{Slack: &capability.SlackSource{SigningSecret: strings.Repeat("s", 8)}}))},
-		{name: "slack secret of 7", in: in(src(capability.SourcesInput{Slack: &capability.SlackSource{SigningSecret: strings.Repeat("s", 7)}})), want: "sources.slack.signingSecret"},
-		{name: "slack secret of 256", in: in(src(capability.SourcesInput{Slack: &capability.SlackSource{SigningSecret: strings.Repeat("s", 256)}}))},
-		{name: "slack secret of 257", in: in(src(capability.SourcesInput{Slack: &capability.SlackSource{SigningSecret: strings.Repeat("s", 257)}})), want: "sources.slack.signingSecret"},
-		{name: "twilio token of 8", in: in(src(capability.SourcesInput{Twilio: &capability.TwilioSource{AuthToken: strings.Repeat("t", 8)}}))},
-		{name: "twilio token of 7", in: in(src(capability.SourcesInput{Twilio: &capability.TwilioSource{AuthToken: strings.Repeat("t", 7)}})), want: "sources.twilio.authToken"},
-		{name: "twilio token of 256", in: in(src(capability.SourcesInput{Twilio: &capability.TwilioSource{AuthToken: strings.Repeat("t", 256)}}))},
-		{name: "twilio token of 257", in: in(src(capability.SourcesInput{Twilio: &capability.TwilioSource{AuthToken: strings.Repeat("t", 257)}})), want: "sources.twilio.authToken"},
-		{name: "mailgun key of 8", in: in(src(capability.SourcesInput{Mailgun: &capability.MailgunSource{SigningKey: strings.Repeat("m", 8)}}))},
-		{name: "mailgun key of 7", in: in(src(capability.SourcesInput{Mailgun: &capability.MailgunSource{SigningKey: strings.Repeat("m", 7)}})), want: "sources.mailgun.signingKey"},
-		{name: "mailgun key of 256 runes", in: in(src(capability.SourcesInput{Mailgun: &capability.MailgunSource{SigningKey: strings.Repeat("ü", 256)}}))},
-		{name: "mailgun key of 257", in: in(src(capability.SourcesInput{Mailgun: &capability.MailgunSource{SigningKey: strings.Repeat("m", 257)}})), want: "sources.mailgun.signingKey"},
-		{name: "ifttt secret of 32", in: in(src(capability.SourcesInput{IFTTT: &capability.IFTTTSource{Secret: strings.Repeat("i", 32)}}))},
-		{name: "ifttt secret of 31", in: in(src(capability.SourcesInput{IFTTT: &capability.IFTTTSource{Secret: strings.Repeat("i", 31)}})), want: "sources.ifttt.secret"},
-		{name: "ifttt secret of 256", in: in(src(capability.SourcesInput{IFTTT: &capability.IFTTTSource{Secret: strings.Repeat("i", 256)}}))},
-		{name: "ifttt secret of 257", in: in(src(capability.SourcesInput{IFTTT: &capability.IFTTTSource{Secret: strings.Repeat("i", 257)}})), want: "sources.ifttt.secret"},
-		{name: "source secret with a NUL", in: in(src(capability.SourcesInput{Slack: &capability.SlackSource{SigningSecret: "abcd\x00efgh"}})), want: "sources.slack.signingSecret"},
+		{name: "slack secret of 8", in: in(src(api.SourcesInput{Slack: &api.SlackSource{SigningSecret: strings.Repeat("s", 8)}}))},
+		{name: "slack secret of 7", in: in(src(api.SourcesInput{Slack: &api.SlackSource{SigningSecret: strings.Repeat("s", 7)}})), want: "sources.slack.signingSecret"},
+		{name: "slack secret of 256", in: in(src(api.SourcesInput{Slack: &api.SlackSource{SigningSecret: strings.Repeat("s", 256)}}))},
+		{name: "slack secret of 257", in: in(src(api.SourcesInput{Slack: &api.SlackSource{SigningSecret: strings.Repeat("s", 257)}})), want: "sources.slack.signingSecret"},
+		{name: "twilio token of 8", in: in(src(api.SourcesInput{Twilio: &api.TwilioSource{AuthToken: strings.Repeat("t", 8)}}))},
+		{name: "twilio token of 7", in: in(src(api.SourcesInput{Twilio: &api.TwilioSource{AuthToken: strings.Repeat("t", 7)}})), want: "sources.twilio.authToken"},
+		{name: "twilio token of 256", in: in(src(api.SourcesInput{Twilio: &api.TwilioSource{AuthToken: strings.Repeat("t", 256)}}))},
+		{name: "twilio token of 257", in: in(src(api.SourcesInput{Twilio: &api.TwilioSource{AuthToken: strings.Repeat("t", 257)}})), want: "sources.twilio.authToken"},
+		{name: "mailgun key of 8", in: in(src(api.SourcesInput{Mailgun: &api.MailgunSource{SigningKey: strings.Repeat("m", 8)}}))},
+		{name: "mailgun key of 7", in: in(src(api.SourcesInput{Mailgun: &api.MailgunSource{SigningKey: strings.Repeat("m", 7)}})), want: "sources.mailgun.signingKey"},
+		{name: "mailgun key of 256 runes", in: in(src(api.SourcesInput{Mailgun: &api.MailgunSource{SigningKey: strings.Repeat("ü", 256)}}))},
+		{name: "mailgun key of 257", in: in(src(api.SourcesInput{Mailgun: &api.MailgunSource{SigningKey: strings.Repeat("m", 257)}})), want: "sources.mailgun.signingKey"},
+		{name: "ifttt secret of 32", in: in(src(api.SourcesInput{IFTTT: &api.IFTTTSource{Secret: strings.Repeat("i", 32)}}))},
+		{name: "ifttt secret of 31", in: in(src(api.SourcesInput{IFTTT: &api.IFTTTSource{Secret: strings.Repeat("i", 31)}})), want: "sources.ifttt.secret"},
+		{name: "ifttt secret of 256", in: in(src(api.SourcesInput{IFTTT: &api.IFTTTSource{Secret: strings.Repeat("i", 256)}}))},
+		{name: "ifttt secret of 257", in: in(src(api.SourcesInput{IFTTT: &api.IFTTTSource{Secret: strings.Repeat("i", 257)}})), want: "sources.ifttt.secret"},
+		{name: "source secret with a NUL", in: in(src(api.SourcesInput{Slack: &api.SlackSource{SigningSecret: "abcd\x00efgh"}})), want: "sources.slack.signingSecret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,8 +157,8 @@ func TestCreateDefaultExpiry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := reg.Create(context.Background(), capability.CreateInput{Name: "x",
-			Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
+		c, err := reg.Create(context.Background(), api.CreateTokenRequest{Name: "x",
+			Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,8 +186,8 @@ func TestRotateGraceLimits(t *testing.T) {
 	clk := testclock.New(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	reg := newRegistry(t, st, clk, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
-	c, err := reg.Create(ctx, capability.CreateInput{Name: "x", RequireSignature: true,
-		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
+	c, err := reg.Create(ctx, api.CreateTokenRequest{Name: "x", RequireSignature: true,
+		Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestRotateGraceLimits(t *testing.T) {
 		grace string
 		ok    bool
 	}{{"0s", true}, {"168h", true}, {"168h0m1s", false}, {"-1s", false}, {"soon", false}} {
-		_, err := reg.Rotate(ctx, c.ID, capability.RotateInput{SigningSecret: true, Grace: tt.grace})
+		_, err := reg.Rotate(ctx, c.ID, api.RotateTokenRequest{SigningSecret: true, Grace: tt.grace})
 		if tt.ok && err != nil {
 			t.Errorf("Rotate(grace %s) = %v; want accepted", tt.grace, err)
 		}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/secrets"
 )
@@ -30,8 +30,8 @@ func BenchmarkListPage(b *testing.B) {
 			clk := testclock.New(time.Now().UTC())
 			reg := newRegistry(b, st, clk, log)
 			ctx := context.Background()
-			out, err := reg.Create(ctx, capability.CreateInput{Name: "t",
-				Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
+			out, err := reg.Create(ctx, api.CreateTokenRequest{Name: "t",
+				Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
 				Policy:      launchPolicy()})
 			if err != nil {
 				b.Fatal(err)

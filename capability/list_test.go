@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
@@ -64,8 +65,8 @@ func TestListPage(t *testing.T) {
 					ctx := context.Background()
 					var ids []string
 					for i := range tt.tokens {
-						out, err := reg.Create(ctx, capability.CreateInput{Name: "t",
-							Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
+						out, err := reg.Create(ctx, api.CreateTokenRequest{Name: "t",
+							Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
 							Policy:      launchPolicy()})
 						if err != nil {
 							t.Fatal(err)

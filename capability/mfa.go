@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/token"
@@ -41,7 +42,7 @@ type mfaTry struct {
 // the caller reports STS's verdict with SettleMFA.
 func (r *Registry) CheckMFA(ctx context.Context, t Token, code string) error {
 	switch t.MFA.Type {
-	case MFATOTP:
+	case api.MFATOTP:
 		if _, err := token.NormaliseCode(code); err != nil {
 			return err
 		}
@@ -55,7 +56,7 @@ func (r *Registry) CheckMFA(ctx context.Context, t Token, code string) error {
 			return err // the try stays counted: nothing proved the code right
 		}
 		return r.settleMFA(ctx, t, a, r.totp.Check(ctx, t.ID, sec.TOTPSecret, code))
-	case MFAAWS:
+	case api.MFAAWS:
 		if code == "" {
 			return apperr.New(apperr.MFARequired, "this token needs the current code of MFA device %s in mfaCode", t.MFA.SerialNumber)
 		}
@@ -83,7 +84,7 @@ func (r *Registry) CheckMFA(ctx context.Context, t Token, code string) error {
 // any other failure, which cannot prove the code right. For other tokens,
 // or a second call, it returns err unchanged.
 func (r *Registry) SettleMFA(ctx context.Context, t Token, err error) error {
-	if t.MFA.Type != MFAAWS || t.mfa == nil {
+	if t.MFA.Type != api.MFAAWS || t.mfa == nil {
 		return err
 	}
 	t.mfa.mu.Lock()
@@ -135,19 +136,8 @@ func (r *Registry) observeMFA(t Token, outcome string) {
 	}
 }
 
-// MFALock is a token's MFA failure record as list and show report it.
-type MFALock struct {
-	Locked      bool       `json:"locked"`
-	LockedUntil *time.Time `json:"lockedUntil,omitempty"`
-	// Failures counts wrong codes since the last accepted one, in the window.
-	Failures int `json:"failures"`
-	// Lockouts counts lockouts since the last accepted code: the next one
-	// lasts token.LockoutFor(Lockouts+1).
-	Lockouts int `json:"lockouts"`
-}
-
-func lockView(s token.ThrottleState, now time.Time) MFALock {
-	l := MFALock{Locked: s.Locked(now), Failures: s.Failures, Lockouts: s.Lockouts}
+func lockView(s token.ThrottleState, now time.Time) api.MFALock {
+	l := api.MFALock{Locked: s.Locked(now), Failures: s.Failures, Lockouts: s.Lockouts}
 	if l.Locked {
 		u := s.LockedUntil.UTC()
 		l.LockedUntil = &u
@@ -156,8 +146,8 @@ func lockView(s token.ThrottleState, now time.Time) MFALock {
 }
 
 // MFALock returns the token's MFA failure record; nil for a token without MFA.
-func (r *Registry) MFALock(ctx context.Context, info Info) (*MFALock, error) {
-	if info.MFA.Type == MFANone || info.MFA.Type == "" {
+func (r *Registry) MFALock(ctx context.Context, info Info) (*api.MFALock, error) {
+	if info.MFA.Type == api.MFANone || info.MFA.Type == "" {
 		return nil, nil
 	}
 	s, err := r.throttle.State(ctx, info.ID)
@@ -170,17 +160,17 @@ func (r *Registry) MFALock(ctx context.Context, info Info) (*MFALock, error) {
 
 // UnlockMFA clears a token's MFA failures, back-off and lockout (admin).
 // It returns the token and the record as it was.
-func (r *Registry) UnlockMFA(ctx context.Context, id string) (Info, MFALock, error) {
+func (r *Registry) UnlockMFA(ctx context.Context, id string) (Info, api.MFALock, error) {
 	rec, err := r.load(ctx, id, true)
 	if err != nil {
-		return Info{}, MFALock{}, err
+		return Info{}, api.MFALock{}, err
 	}
-	if rec.MFA.Type == MFANone {
-		return rec.Info, MFALock{}, apperr.New(apperr.Invalid, "token %s has no MFA to unlock", id)
+	if rec.MFA.Type == api.MFANone {
+		return rec.Info, api.MFALock{}, apperr.New(apperr.Invalid, "token %s has no MFA to unlock", id)
 	}
 	before, err := r.throttle.Unlock(ctx, id)
 	if err != nil {
-		return Info{}, MFALock{}, err
+		return Info{}, api.MFALock{}, err
 	}
 	was := lockView(before, r.now())
 	r.log.InfoContext(ctx, "capability token MFA unlocked", "token_id", id,

@@ -13,6 +13,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
@@ -97,8 +98,8 @@ func TestMFALockout(t *testing.T) {
 			clk := testclock.New(time.Date(2026, 11, 30, 12, 0, 10, 0, time.UTC))
 			obs := &mfaCounts{}
 			reg1, reg2 := replica(t, st, clk, log, obs), replica(t, st, clk, log, obs)
-			created, err := reg1.Create(ctx, capability.CreateInput{Name: "phone", MFA: &capability.MFAInput{TOTP: true},
-				Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
+			created, err := reg1.Create(ctx, api.CreateTokenRequest{Name: "phone", MFA: &api.MFAInput{TOTP: true},
+				Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,8 +230,8 @@ func TestMFALockout(t *testing.T) {
 			})
 
 			t.Run("concurrent wrong codes on two replicas check no more than the budget", func(t *testing.T) {
-				c2, err := reg1.Create(ctx, capability.CreateInput{Name: "race", MFA: &capability.MFAInput{TOTP: true},
-					Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
+				c2, err := reg1.Create(ctx, api.CreateTokenRequest{Name: "race", MFA: &api.MFAInput{TOTP: true},
+					Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -294,8 +295,8 @@ func TestMFAAWS(t *testing.T) {
 	clk := testclock.New(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	obs := &mfaCounts{}
 	reg := replica(t, st, clk, log, obs)
-	created, err := reg.Create(ctx, capability.CreateInput{Name: "aws", MFA: &capability.MFAInput{SerialNumber: "arn:aws:iam::123456789012:mfa/alice"},
-		Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
+	created, err := reg.Create(ctx, api.CreateTokenRequest{Name: "aws", MFA: &api.MFAInput{SerialNumber: "arn:aws:iam::123456789012:mfa/alice"},
+		Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/secrets"
@@ -113,51 +114,51 @@ func newSecret() string {
 
 // Create registers credentials under a new capability token. The reply holds
 // the token and any secrets; nothing else ever shows them again.
-func (r *Registry) Create(ctx context.Context, in CreateInput) (Created, error) {
+func (r *Registry) Create(ctx context.Context, in api.CreateTokenRequest) (api.CreatedToken, error) {
 	if err := validName(in.Name); err != nil {
-		return Created{}, err
+		return api.CreatedToken{}, err
 	}
 	if err := validCredentials(in.Credentials); err != nil {
-		return Created{}, err
+		return api.CreatedToken{}, err
 	}
 	if err := validMFA(in.MFA); err != nil {
-		return Created{}, err
+		return api.CreatedToken{}, err
 	}
 	pol := policy.Policy{}
 	if in.Policy != nil {
-		pol = *in.Policy
+		pol = policy.Policy(*in.Policy)
 	}
 	if err := pol.Normalize(r.cfg.DefaultRegion); err != nil {
-		return Created{}, err
+		return api.CreatedToken{}, err
 	}
 	ttl, err := parseExpiresIn(in.ExpiresIn, r.cfg.DefaultExpiresIn)
 	if err != nil {
-		return Created{}, err
+		return api.CreatedToken{}, err
 	}
 
 	now := r.now().UTC().Truncate(time.Second)
 	id := newID()
 	rec := record{Info: Info{
-		ID: id, Name: in.Name, CreatedAt: now, Policy: pol,
+		ID: id, Name: in.Name, CreatedAt: now, Policy: api.Policy(pol),
 		RequireSignature: in.RequireSignature,
 		Credentials:      credentialRef(in.Credentials),
-		MFA:              MFAInfo{Type: MFANone},
+		MFA:              api.MFAInfo{Type: api.MFANone},
 	}}
 	sec := sealed{AccessKeyID: in.Credentials.AccessKeyID, SecretAccessKey: in.Credentials.SecretAccessKey, ExternalID: in.Credentials.ExternalID}
-	out := Created{}
+	out := api.CreatedToken{}
 	if in.MFA != nil && in.MFA.SerialNumber != "" {
-		rec.MFA = MFAInfo{Type: MFAAWS, SerialNumber: in.MFA.SerialNumber}
+		rec.MFA = api.MFAInfo{Type: api.MFAAWS, SerialNumber: in.MFA.SerialNumber}
 	}
 	if in.MFA != nil && in.MFA.TOTP {
-		rec.MFA = MFAInfo{Type: MFATOTP}
+		rec.MFA = api.MFAInfo{Type: api.MFATOTP}
 		enr, err := r.enroll(in.Name, id)
 		if err != nil {
-			return Created{}, err
+			return api.CreatedToken{}, err
 		}
 		sec.TOTPSecret, out.TOTP = enr.Secret, enr
 	}
-	if err := in.Sources.apply(&sec.Sources, false); err != nil {
-		return Created{}, err
+	if err := applySources(in.Sources, &sec.Sources, false); err != nil {
+		return api.CreatedToken{}, err
 	}
 	rec.Sources = sec.Sources.configured()
 	if in.RequireSignature {
@@ -168,7 +169,7 @@ func (r *Registry) Create(ctx context.Context, in CreateInput) (Created, error) 
 
 	tok, claims, err := r.auth.Issue(ctx, token.Capability, id, ttl)
 	if err != nil {
-		return Created{}, fmt.Errorf("issue token %s: %w", id, err)
+		return api.CreatedToken{}, fmt.Errorf("issue token %s: %w", id, err)
 	}
 	rec.JTI = claims.JTI
 	if !claims.ExpiresAt.IsZero() {
@@ -177,24 +178,25 @@ func (r *Registry) Create(ctx context.Context, in CreateInput) (Created, error) 
 	}
 	rec.KeyID = keyIDOf(tok)
 	if err := r.write(ctx, &rec, sec, secrets.CreateOnly); err != nil {
-		return Created{}, err
+		return api.CreatedToken{}, err
 	}
 	r.log.InfoContext(ctx, "capability token created", "token_id", id, "name", in.Name,
 		"mfa", rec.MFA.Type, "require_signature", in.RequireSignature, "credentials", rec.Credentials.Type)
-	out.Info, out.Token, out.URL = rec.Info, tok, r.cfg.PublicURL+"/hooks/"+tok
+	out.TokenInfo = api.TokenInfo{TokenRecord: rec.Info, Status: rec.Status(r.now())}
+	out.Token, out.URL = tok, r.cfg.PublicURL+"/hooks/"+tok
 	return out, nil
 }
 
-func (r *Registry) enroll(name, id string) (*TOTPEnrolment, error) {
+func (r *Registry) enroll(name, id string) (*api.TOTPEnrolment, error) {
 	secret, url, png, err := token.Enroll(r.cfg.Issuer, name+" ("+id+")")
 	if err != nil {
 		return nil, fmt.Errorf("enrol TOTP for %s: %w", id, err)
 	}
-	return &TOTPEnrolment{Secret: secret, OTPAuthURL: url, QRPNG: png}, nil
+	return &api.TOTPEnrolment{Secret: secret, OTPAuthURL: url, QRPNG: png}, nil
 }
 
-func credentialRef(c *CredentialsInput) CredentialRef {
-	ref := CredentialRef{Type: "keys", AccessKeyID: maskKey(c.AccessKeyID), RoleARN: c.RoleARN}
+func credentialRef(c *api.CredentialsInput) api.CredentialRef {
+	ref := api.CredentialRef{Type: "keys", AccessKeyID: maskKey(c.AccessKeyID), RoleARN: c.RoleARN}
 	if c.RoleARN != "" {
 		ref.Type = "role"
 	}
@@ -343,27 +345,27 @@ func (r *Registry) Revoke(ctx context.Context, id string) (Info, error) {
 
 // Rotate replaces a token's credentials, signing secret or TOTP secret. The
 // token and its URL stay valid.
-func (r *Registry) Rotate(ctx context.Context, id string, in RotateInput) (Rotated, error) {
+func (r *Registry) Rotate(ctx context.Context, id string, in api.RotateTokenRequest) (api.RotatedToken, error) {
 	if in.Credentials == nil && !in.SigningSecret && !in.TOTP && in.Sources == nil {
-		return Rotated{}, bad("rotate", "name what to rotate: credentials, signingSecret, totp and/or sources")
+		return api.RotatedToken{}, bad("rotate", "name what to rotate: credentials, signingSecret, totp and/or sources")
 	}
-	if err := in.Sources.apply(&sourceSecrets{}, true); err != nil {
-		return Rotated{}, err // validate before any write
+	if err := applySources(in.Sources, &sourceSecrets{}, true); err != nil {
+		return api.RotatedToken{}, err // validate before any write
 	}
 	if in.Credentials != nil {
 		if err := validCredentials(in.Credentials); err != nil {
-			return Rotated{}, err
+			return api.RotatedToken{}, err
 		}
 	}
 	grace := time.Hour
 	if in.Grace != "" {
 		d, err := time.ParseDuration(in.Grace)
 		if err != nil || d < 0 || d > 7*24*time.Hour {
-			return Rotated{}, bad("grace", "must be a duration between 0s and 168h")
+			return api.RotatedToken{}, bad("grace", "must be a duration between 0s and 168h")
 		}
 		grace = d
 	}
-	out := Rotated{}
+	out := api.RotatedToken{}
 	rec, err := r.update(ctx, id, func(rec *record, sec *sealed) error {
 		if rec.RevokedAt != nil {
 			return apperr.New(apperr.Conflict, "token %s is revoked; create a new one", id)
@@ -388,7 +390,7 @@ func (r *Registry) Rotate(ctx context.Context, id string, in RotateInput) (Rotat
 			out.SigningSecret = newSecret()
 			sec.SigningSecrets = append([]signingSecret{{Secret: out.SigningSecret}}, kept...)
 		}
-		if err := in.Sources.apply(&sec.Sources, true); err != nil {
+		if err := applySources(in.Sources, &sec.Sources, true); err != nil {
 			return err
 		}
 		rec.Sources = sec.Sources.configured()
@@ -397,17 +399,17 @@ func (r *Registry) Rotate(ctx context.Context, id string, in RotateInput) (Rotat
 			if err != nil {
 				return err
 			}
-			rec.MFA = MFAInfo{Type: MFATOTP}
+			rec.MFA = api.MFAInfo{Type: api.MFATOTP}
 			sec.TOTPSecret, out.TOTP = enr.Secret, enr
 		}
 		return nil
 	})
 	if err != nil {
-		return Rotated{}, err
+		return api.RotatedToken{}, err
 	}
 	r.log.InfoContext(ctx, "capability token rotated", "token_id", id,
 		"credentials", in.Credentials != nil, "signing_secret", in.SigningSecret, "totp", in.TOTP, "sources", rec.Sources)
-	out.Info = rec.Info
+	out.TokenInfo = api.TokenInfo{TokenRecord: rec.Info, Status: rec.Status(r.now())}
 	return out, nil
 }
 

@@ -15,8 +15,8 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
-	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -31,10 +31,10 @@ func TestRegistry(t *testing.T) {
 			reg := newRegistry(t, st, clk, log)
 			ctx := context.Background()
 
-			created, err := reg.Create(ctx, capability.CreateInput{
+			created, err := reg.Create(ctx, api.CreateTokenRequest{
 				Name:        "gpu box",
-				Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
-				MFA:         &capability.MFAInput{TOTP: true}, Policy: launchPolicy(),
+				Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
+				MFA:         &api.MFAInput{TOTP: true}, Policy: launchPolicy(),
 				ExpiresIn: "10m", RequireSignature: true,
 			})
 			if err != nil {
@@ -186,8 +186,8 @@ func TestRegistry(t *testing.T) {
 			})
 
 			t.Run("rotate keeps the URL", func(t *testing.T) {
-				rot, err := reg.Rotate(ctx, id, capability.RotateInput{
-					Credentials:   &capability.CredentialsInput{AccessKeyID: "AKIAIOSFODNN7NEWKEY1", SecretAccessKey: "newSecretKeyValue0123456789abcdefghijkl"},
+				rot, err := reg.Rotate(ctx, id, api.RotateTokenRequest{
+					Credentials:   &api.CredentialsInput{AccessKeyID: "AKIAIOSFODNN7NEWKEY1", SecretAccessKey: "newSecretKeyValue0123456789abcdefghijkl"},
 					SigningSecret: true,
 				})
 				if err != nil || rot.SigningSecret == "" || rot.SigningSecret == created.SigningSecret {
@@ -218,7 +218,7 @@ func TestRegistry(t *testing.T) {
 			})
 
 			t.Run("revoke", func(t *testing.T) {
-				c2, err := reg.Create(ctx, capability.CreateInput{Name: "ci", Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
+				c2, err := reg.Create(ctx, api.CreateTokenRequest{Name: "ci", Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}, Policy: launchPolicy()})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -272,23 +272,23 @@ func atomicAtoi(s string) int {
 func TestCreateValidation(t *testing.T) {
 	st := backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
 	reg := newRegistry(t, st, testclock.New(time.Now()), slog.New(slog.DiscardHandler))
-	keys := &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}
+	keys := &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}
 	tests := []struct {
 		name string
-		in   capability.CreateInput
+		in   api.CreateTokenRequest
 		want string
 	}{
-		{name: "no name", in: capability.CreateInput{Credentials: keys, Policy: launchPolicy()}, want: "name"},
-		{name: "no credentials", in: capability.CreateInput{Name: "x", Policy: launchPolicy()}, want: "credentials"},
-		{name: "bad key id", in: capability.CreateInput{Name: "x", Credentials: &capability.CredentialsInput{AccessKeyID: "akia", SecretAccessKey: testSecret}, Policy: launchPolicy()}, want: "credentials.accessKeyId"},
-		{name: "short secret", in: capability.CreateInput{Name: "x", Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: "short"}, Policy: launchPolicy()}, want: "credentials.secretAccessKey"},
-		{name: "bad role", in: capability.CreateInput{Name: "x", Credentials: &capability.CredentialsInput{RoleARN: "arn:aws:iam::1:user/x"}, Policy: launchPolicy()}, want: "credentials.roleArn"},
-		{name: "external id without role", in: capability.CreateInput{Name: "x", Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret, ExternalID: "abc"}, Policy: launchPolicy()}, want: "credentials.externalId"},
-		{name: "both MFA kinds", in: capability.CreateInput{Name: "x", Credentials: keys, MFA: &capability.MFAInput{TOTP: true, SerialNumber: "arn:aws:iam::123456789012:mfa/a"}, Policy: launchPolicy()}, want: "mfa"},
-		{name: "bad serial", in: capability.CreateInput{Name: "x", Credentials: keys, MFA: &capability.MFAInput{SerialNumber: "my phone"}, Policy: launchPolicy()}, want: "mfa.serialNumber"},
-		{name: "bad expiry", in: capability.CreateInput{Name: "x", Credentials: keys, ExpiresIn: "forever", Policy: launchPolicy()}, want: "expiresIn"},
-		{name: "launch policy without types", in: capability.CreateInput{Name: "x", Credentials: keys}, want: "policy.instanceTypes"},
-		{name: "role only is fine", in: capability.CreateInput{Name: "x", Credentials: &capability.CredentialsInput{RoleARN: "arn:aws:iam::123456789012:role/spotter", ExternalID: "ext-1"}, Policy: launchPolicy()}},
+		{name: "no name", in: api.CreateTokenRequest{Credentials: keys, Policy: launchPolicy()}, want: "name"},
+		{name: "no credentials", in: api.CreateTokenRequest{Name: "x", Policy: launchPolicy()}, want: "credentials"},
+		{name: "bad key id", in: api.CreateTokenRequest{Name: "x", Credentials: &api.CredentialsInput{AccessKeyID: "akia", SecretAccessKey: testSecret}, Policy: launchPolicy()}, want: "credentials.accessKeyId"},
+		{name: "short secret", in: api.CreateTokenRequest{Name: "x", Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: "short"}, Policy: launchPolicy()}, want: "credentials.secretAccessKey"},
+		{name: "bad role", in: api.CreateTokenRequest{Name: "x", Credentials: &api.CredentialsInput{RoleARN: "arn:aws:iam::1:user/x"}, Policy: launchPolicy()}, want: "credentials.roleArn"},
+		{name: "external id without role", in: api.CreateTokenRequest{Name: "x", Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret, ExternalID: "abc"}, Policy: launchPolicy()}, want: "credentials.externalId"},
+		{name: "both MFA kinds", in: api.CreateTokenRequest{Name: "x", Credentials: keys, MFA: &api.MFAInput{TOTP: true, SerialNumber: "arn:aws:iam::123456789012:mfa/a"}, Policy: launchPolicy()}, want: "mfa"},
+		{name: "bad serial", in: api.CreateTokenRequest{Name: "x", Credentials: keys, MFA: &api.MFAInput{SerialNumber: "my phone"}, Policy: launchPolicy()}, want: "mfa.serialNumber"},
+		{name: "bad expiry", in: api.CreateTokenRequest{Name: "x", Credentials: keys, ExpiresIn: "forever", Policy: launchPolicy()}, want: "expiresIn"},
+		{name: "launch policy without types", in: api.CreateTokenRequest{Name: "x", Credentials: keys}, want: "policy.instanceTypes"},
+		{name: "role only is fine", in: api.CreateTokenRequest{Name: "x", Credentials: &api.CredentialsInput{RoleARN: "arn:aws:iam::123456789012:role/spotter", ExternalID: "ext-1"}, Policy: launchPolicy()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

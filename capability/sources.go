@@ -7,49 +7,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/token"
 )
-
-// Sources: the providers a token's hook URL can take requests from, each
-// verified with a secret the operator copies from the provider.
-const (
-	SourceSlack   = "slack"
-	SourceTwilio  = "twilio"
-	SourceMailgun = "mailgun"
-	SourceIFTTT   = "ifttt"
-)
-
-// SourcesInput sets a token's source settings on create or rotate. On
-// rotate, a source left out is kept, and a source given with an empty
-// secret is removed.
-type SourcesInput struct {
-	Slack   *SlackSource   `json:"slack,omitempty"`
-	Twilio  *TwilioSource  `json:"twilio,omitempty"`
-	Mailgun *MailgunSource `json:"mailgun,omitempty"`
-	IFTTT   *IFTTTSource   `json:"ifttt,omitempty"`
-}
-
-// SlackSource holds the Slack app's signing secret ("Basic Information").
-type SlackSource struct {
-	SigningSecret string `json:"signingSecret"`
-}
-
-// TwilioSource holds the account's auth token, which signs its webhooks.
-type TwilioSource struct {
-	AuthToken string `json:"authToken"`
-}
-
-// MailgunSource holds the domain's HTTP webhook signing key.
-type MailgunSource struct {
-	SigningKey string `json:"signingKey"`
-}
-
-// IFTTTSource holds a secret the applet sends as it is: IFTTT cannot sign,
-// so this must be long and random (e.g. openssl rand -hex 32).
-type IFTTTSource struct {
-	Secret string `json:"secret"`
-}
 
 // sourceSecrets is the sealed part of the source settings.
 type sourceSecrets struct {
@@ -63,7 +24,7 @@ type sourceSecrets struct {
 func (s sourceSecrets) configured() []string {
 	var out []string
 	for _, p := range []struct{ name, secret string }{
-		{SourceIFTTT, s.IFTTT}, {SourceMailgun, s.Mailgun}, {SourceSlack, s.Slack}, {SourceTwilio, s.Twilio},
+		{api.SourceIFTTT, s.IFTTT}, {api.SourceMailgun, s.Mailgun}, {api.SourceSlack, s.Slack}, {api.SourceTwilio, s.Twilio},
 	} {
 		if p.secret != "" {
 			out = append(out, p.name)
@@ -74,13 +35,13 @@ func (s sourceSecrets) configured() []string {
 
 func (s sourceSecrets) get(source string) string {
 	switch source {
-	case SourceSlack:
+	case api.SourceSlack:
 		return s.Slack
-	case SourceTwilio:
+	case api.SourceTwilio:
 		return s.Twilio
-	case SourceMailgun:
+	case api.SourceMailgun:
 		return s.Mailgun
-	case SourceIFTTT:
+	case api.SourceIFTTT:
 		return s.IFTTT
 	}
 	return ""
@@ -95,9 +56,9 @@ func validSecret(field, s string, minLen int) error {
 	return nil
 }
 
-// apply validates in and writes it over cur. removing permits an empty
-// secret, which deletes the source (rotate); create requires a value.
-func (in *SourcesInput) apply(cur *sourceSecrets, removing bool) error {
+// applySources validates in and writes it over cur. removing permits an
+// empty secret, which deletes the source (rotate); create requires a value.
+func applySources(in *api.SourcesInput, cur *sourceSecrets, removing bool) error {
 	if in == nil {
 		return nil
 	}
@@ -108,11 +69,11 @@ func (in *SourcesInput) apply(cur *sourceSecrets, removing bool) error {
 		min   int
 		dst   *string
 	}{
-		{in.Slack != nil, "sources.slack.signingSecret", value(in.Slack, func(v *SlackSource) string { return v.SigningSecret }), 8, &cur.Slack},
-		{in.Twilio != nil, "sources.twilio.authToken", value(in.Twilio, func(v *TwilioSource) string { return v.AuthToken }), 8, &cur.Twilio},
-		{in.Mailgun != nil, "sources.mailgun.signingKey", value(in.Mailgun, func(v *MailgunSource) string { return v.SigningKey }), 8, &cur.Mailgun},
+		{in.Slack != nil, "sources.slack.signingSecret", value(in.Slack, func(v *api.SlackSource) string { return v.SigningSecret }), 8, &cur.Slack},
+		{in.Twilio != nil, "sources.twilio.authToken", value(in.Twilio, func(v *api.TwilioSource) string { return v.AuthToken }), 8, &cur.Twilio},
+		{in.Mailgun != nil, "sources.mailgun.signingKey", value(in.Mailgun, func(v *api.MailgunSource) string { return v.SigningKey }), 8, &cur.Mailgun},
 		// IFTTT's secret is the only thing an applet proves: demand entropy.
-		{in.IFTTT != nil, "sources.ifttt.secret", value(in.IFTTT, func(v *IFTTTSource) string { return v.Secret }), 32, &cur.IFTTT},
+		{in.IFTTT != nil, "sources.ifttt.secret", value(in.IFTTT, func(v *api.IFTTTSource) string { return v.Secret }), 32, &cur.IFTTT},
 	} {
 		if !s.given {
 			continue

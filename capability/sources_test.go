@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
-	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -26,10 +26,10 @@ func TestSources(t *testing.T) {
 			reg := newRegistry(t, st, clk, log)
 			ctx := context.Background()
 			const slackSecret, iftttSecret = "slack-signing-secret-0001", "ifttt-secret-0123456789abcdef0123456789"
-			created, err := reg.Create(ctx, capability.CreateInput{
-				Name: "sources", Credentials: &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
+			created, err := reg.Create(ctx, api.CreateTokenRequest{
+				Name: "sources", Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret},
 				Policy:  launchPolicy(),
-				Sources: &capability.SourcesInput{Slack: &capability.SlackSource{SigningSecret: slackSecret}, IFTTT: &capability.IFTTTSource{Secret: iftttSecret}},
+				Sources: &api.SourcesInput{Slack: &api.SlackSource{SigningSecret: slackSecret}, IFTTT: &api.IFTTTSource{Secret: iftttSecret}},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -53,9 +53,9 @@ func TestSources(t *testing.T) {
 			tests := []struct {
 				name, source, want, wantErr string
 			}{
-				{name: "slack", source: capability.SourceSlack, want: slackSecret},
-				{name: "ifttt", source: capability.SourceIFTTT, want: iftttSecret},
-				{name: "twilio not configured", source: capability.SourceTwilio, wantErr: apperr.Forbidden},
+				{name: "slack", source: api.SourceSlack, want: slackSecret},
+				{name: "ifttt", source: api.SourceIFTTT, want: iftttSecret},
+				{name: "twilio not configured", source: api.SourceTwilio, wantErr: apperr.Forbidden},
 				{name: "unknown source", source: "github", wantErr: apperr.Forbidden},
 			}
 			for _, tt := range tests {
@@ -73,8 +73,8 @@ func TestSources(t *testing.T) {
 				})
 			}
 
-			rot, err := reg.Rotate(ctx, created.ID, capability.RotateInput{Sources: &capability.SourcesInput{
-				Slack: &capability.SlackSource{}, Twilio: &capability.TwilioSource{AuthToken: "twilio-auth-token-01"},
+			rot, err := reg.Rotate(ctx, created.ID, api.RotateTokenRequest{Sources: &api.SourcesInput{
+				Slack: &api.SlackSource{}, Twilio: &api.TwilioSource{AuthToken: "twilio-auth-token-01"},
 			}})
 			if err != nil {
 				t.Fatal(err)
@@ -84,7 +84,7 @@ func TestSources(t *testing.T) {
 			}
 			clk.Add(2 * time.Second) // past the cache
 			tok, _ = reg.Authenticate(ctx, created.Token)
-			if _, err := reg.SourceSecret(ctx, tok, capability.SourceSlack); apperr.Code(err) != apperr.Forbidden {
+			if _, err := reg.SourceSecret(ctx, tok, api.SourceSlack); apperr.Code(err) != apperr.Forbidden {
 				t.Errorf("removed slack source: SourceSecret = %v; want forbidden", err)
 			}
 
@@ -102,20 +102,20 @@ func TestSources(t *testing.T) {
 func TestSourcesValidation(t *testing.T) {
 	st := backends(t)["embedded"](t, slog.New(slog.DiscardHandler))
 	reg := newRegistry(t, st, testclock.New(time.Now()), slog.New(slog.DiscardHandler))
-	keys := &capability.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}
+	keys := &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}
 	tests := []struct {
 		name string
-		in   capability.SourcesInput
+		in   api.SourcesInput
 		want string
 	}{
-		{name: "empty slack secret", in: capability.SourcesInput{Slack: &capability.SlackSource{}}, want: "sources.slack.signingSecret"},
-		{name: "spaces", in: capability.SourcesInput{Twilio: &capability.TwilioSource{AuthToken: "a b c d e f g h"}}, want: "sources.twilio.authToken"},
-		{name: "short ifttt secret", in: capability.SourcesInput{IFTTT: &capability.IFTTTSource{Secret: "password123"}}, want: "sources.ifttt.secret"},
-		{name: "mailgun ok", in: capability.SourcesInput{Mailgun: &capability.MailgunSource{SigningKey: "key-0123456789abcdef"}}},
+		{name: "empty slack secret", in: api.SourcesInput{Slack: &api.SlackSource{}}, want: "sources.slack.signingSecret"},
+		{name: "spaces", in: api.SourcesInput{Twilio: &api.TwilioSource{AuthToken: "a b c d e f g h"}}, want: "sources.twilio.authToken"},
+		{name: "short ifttt secret", in: api.SourcesInput{IFTTT: &api.IFTTTSource{Secret: "password123"}}, want: "sources.ifttt.secret"},
+		{name: "mailgun ok", in: api.SourcesInput{Mailgun: &api.MailgunSource{SigningKey: "key-0123456789abcdef"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := reg.Create(context.Background(), capability.CreateInput{Name: "x", Credentials: keys, Policy: launchPolicy(), Sources: &tt.in})
+			_, err := reg.Create(context.Background(), api.CreateTokenRequest{Name: "x", Credentials: keys, Policy: launchPolicy(), Sources: &tt.in})
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("Create = %v", err)

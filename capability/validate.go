@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
@@ -32,7 +33,7 @@ func validName(n string) error {
 }
 
 // validCredentials checks shape only: whether AWS accepts them shows at first use.
-func validCredentials(c *CredentialsInput) error {
+func validCredentials(c *api.CredentialsInput) error {
 	if c == nil {
 		return bad("credentials", "give accessKeyId+secretAccessKey, or roleArn (with optional externalId)")
 	}
@@ -63,7 +64,7 @@ func validCredentials(c *CredentialsInput) error {
 	return nil
 }
 
-func validMFA(m *MFAInput) error {
+func validMFA(m *api.MFAInput) error {
 	if m == nil {
 		return nil
 	}

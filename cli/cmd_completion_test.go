@@ -26,7 +26,7 @@ func TestBashCompletion(t *testing.T) {
 		want  []string
 	}{
 		{name: "commands", words: []string{"spotter", "to"}, want: []string{"token", "totp"}},
-		{name: "every command", words: []string{"spotter", ""}, want: []string{"completion", "keys", "serve", "sim", "task", "token", "totp", "version"}},
+		{name: "every command", words: []string{"spotter", ""}, want: []string{"completion", "keys", "pool", "serve", "sim", "task", "token", "totp", "version"}},
 		{name: "subcommands", words: []string{"spotter", "token", "r"}, want: []string{"revoke", "rotate"}},
 		{name: "a subcommand's flags", words: []string{"spotter", "task", "launch", "--pre"}, want: []string{"--preset"}},
 		{name: "flags not of another subcommand", words: []string{"spotter", "task", "status", "--pre"}, want: nil},

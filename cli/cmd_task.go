@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
 	"github.com/spotter-dev/spotter/policy"
 )
@@ -29,11 +30,11 @@ const pollInterval = 2 * time.Second
 func runTask(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	subs := map[string]subcommand{}
 	for _, t := range []struct{ name, summary string }{
-		{policy.TaskLaunch, "launch spot instances"},
-		{policy.TaskTerminate, "terminate instances this token launched"},
-		{policy.TaskStatus, "show this token's instances"},
-		{policy.TaskPrice, "show spot prices for the allowed instance types"},
-		{policy.TaskCancel, "cancel this token's open spot requests"},
+		{api.TaskLaunch, "launch spot instances"},
+		{api.TaskTerminate, "terminate instances this token launched"},
+		{api.TaskStatus, "show this token's instances"},
+		{api.TaskPrice, "show spot prices for the allowed instance types"},
+		{api.TaskCancel, "cancel this token's open spot requests"},
 	} {
 		subs[t.name] = subcommand{t.summary, func(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return runOneTask(ctx, t.name, args, getenv, stdin, stdout, stderr)
@@ -86,7 +87,7 @@ func (f *taskFlags) register(fs *flag.FlagSet, task string, getenv func(string) 
 	fs.BoolVar(&f.asJSON, "json", false, "print the server's reply as JSON")
 	fs.StringVar(&f.region, "region", "", "region (default: the policy's first)")
 	switch task {
-	case policy.TaskLaunch:
+	case api.TaskLaunch:
 		f.tags = tagFlag{}
 		fs.StringVar(&f.instanceTypes, "instance-types", "", "instance types to choose from, comma-separated (default: the policy's)")
 		fs.StringVar(&f.preset, "preset", "", "a launch the token's policy names (its types, AMI, count, TTL, price); flags given here win")
@@ -103,15 +104,15 @@ func (f *taskFlags) register(fs *flag.FlagSet, task string, getenv func(string) 
 		fs.Var(f.tags, "tag", "instance tag key=value (repeatable)")
 		fs.BoolVar(&f.wait, "wait", false, "wait until the instances run, showing progress, then print their addresses")
 		fs.DurationVar(&f.waitTimeout, "wait-timeout", 5*time.Minute, "give up waiting after this long (the instances keep running)")
-	case policy.TaskTerminate:
+	case api.TaskTerminate:
 		fs.StringVar(&f.instanceIDs, "instance-ids", "", "instances to terminate, comma-separated (or as arguments)")
 		fs.BoolVar(&f.all, "all", false, "terminate every instance this token launched")
-	case policy.TaskStatus:
+	case api.TaskStatus:
 		fs.StringVar(&f.instanceIDs, "instance-ids", "", "show only these instances, comma-separated (or as arguments)")
-	case policy.TaskPrice:
+	case api.TaskPrice:
 		fs.StringVar(&f.instanceTypes, "instance-types", "", "instance types to price, comma-separated (default: the policy's)")
 	}
-	if task == policy.TaskLaunch || task == policy.TaskTerminate || task == policy.TaskCancel {
+	if task == api.TaskLaunch || task == api.TaskTerminate || task == api.TaskCancel {
 		fs.StringVar(&f.idemKey, "idempotency-key", "", "makes a retry the same request (default: a new random key, printed so a retry can reuse it)")
 	}
 }
@@ -151,18 +152,25 @@ func (f *taskFlags) capability(getenv func(string) string) (capability, server s
 
 // body builds the task body from the flags; positional arguments are
 // instance ids for terminate and status.
-func (f *taskFlags) body(task string, pos []string) (client.TaskRequest, error) {
-	b := client.TaskRequest{Task: task, Region: f.region}
+func (f *taskFlags) body(task string, pos []string) (api.TaskRequest, error) {
+	b := api.TaskRequest{Task: task, Region: f.region}
 	switch task {
-	case policy.TaskLaunch:
+	case api.TaskLaunch:
 		if len(pos) > 0 {
 			return b, usagef("task launch: unexpected argument %q", pos[0])
 		}
-		b.InstanceTypes, b.Count, b.MaxPrice = splitList(f.instanceTypes), f.count, f.maxPrice
+		b.InstanceTypes, b.MaxPrice = splitList(f.instanceTypes), api.FlexPrice(f.maxPrice)
+		if f.count != 0 { // absent: the server's one
+			b.Count = &f.count
+		}
 		b.Preset = f.preset
 		b.AMI, b.KeyName = f.ami, f.keyName
 		b.SecurityGroups, b.Subnets = splitList(f.securityGrps), splitList(f.subnets)
-		b.DryRun, b.OnDemandFallback = f.dryRun, f.onDemand
+		b.DryRun = api.FlexBool(f.dryRun)
+		if f.onDemand { // absent: the policy's
+			on := api.FlexBool(true)
+			b.OnDemandFallback = &on
+		}
 		if f.ttl != 0 {
 			b.TTL = f.ttl.String()
 		}
@@ -179,16 +187,16 @@ func (f *taskFlags) body(task string, pos []string) (client.TaskRequest, error) 
 			}
 			b.UserData = base64.StdEncoding.EncodeToString(ud)
 		}
-	case policy.TaskTerminate, policy.TaskStatus:
+	case api.TaskTerminate, api.TaskStatus:
 		b.InstanceIDs = append(splitList(f.instanceIDs), pos...)
 		b.All = f.all
-		if task == policy.TaskTerminate && !b.All && len(b.InstanceIDs) == 0 {
+		if task == api.TaskTerminate && !b.All && len(b.InstanceIDs) == 0 {
 			return b, usagef("task terminate: name instance ids, or --all")
 		}
 		if b.All && len(b.InstanceIDs) > 0 {
 			return b, usagef("task terminate: instance ids or --all, not both")
 		}
-	case policy.TaskPrice:
+	case api.TaskPrice:
 		if len(pos) > 0 {
 			return b, usagef("task price: unexpected argument %q", pos[0])
 		}
@@ -225,10 +233,10 @@ func runOneTask(ctx context.Context, task string, args []string, getenv func(str
 	if body.MFACode, err = f.mfa(stdin, stderr); err != nil {
 		return err
 	}
-	key := f.idempotencyKey(task, body.DryRun, stderr)
+	key := f.idempotencyKey(task, bool(body.DryRun), stderr)
 	// A code is accepted once, so under MFA the status polls of --wait
 	// cannot run: the server waits instead, bounded by its own limit.
-	serverWait := f.wait && body.MFACode != "" && !body.DryRun
+	serverWait := f.wait && body.MFACode != "" && !bool(body.DryRun)
 	body.Wait = serverWait
 
 	var reply client.TaskReply
@@ -257,9 +265,9 @@ func runOneTask(ctx context.Context, task string, args []string, getenv func(str
 }
 
 // parseTaskFlags reads a task command's flags and builds its body.
-func parseTaskFlags(task string, args []string, getenv func(string) string, stderr io.Writer) (*taskFlags, client.TaskRequest, error) {
+func parseTaskFlags(task string, args []string, getenv func(string) string, stderr io.Writer) (*taskFlags, api.TaskRequest, error) {
 	synopsis := "task " + task + " [--url URL | --token TOKEN] [flags]"
-	if task == policy.TaskTerminate || task == policy.TaskStatus {
+	if task == api.TaskTerminate || task == api.TaskStatus {
 		synopsis = "task " + task + " [--url URL | --token TOKEN] [flags] [INSTANCE-ID…]"
 	}
 	fs := newFlagSet("task "+task, synopsis,
@@ -269,7 +277,7 @@ func parseTaskFlags(task string, args []string, getenv func(string) string, stde
 	f.register(fs, task, getenv)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return f, client.TaskRequest{}, err
+		return f, api.TaskRequest{}, err
 	}
 	body, err := f.body(task, pos)
 	return f, body, err
@@ -308,11 +316,11 @@ func (f *taskFlags) mfa(stdin io.Reader, stderr io.Writer) (string, error) {
 // that change something.
 func (f *taskFlags) idempotencyKey(task string, dryRun bool, stderr io.Writer) string {
 	key := f.idemKey
-	if key == "" && (task == policy.TaskLaunch || task == policy.TaskTerminate || task == policy.TaskCancel) {
+	if key == "" && (task == api.TaskLaunch || task == api.TaskTerminate || task == api.TaskCancel) {
 		key = rand.Text()
 		// Only a real launch is worth retrying by key: a dry run launches
 		// nothing, and a terminate or cancel done twice changes nothing.
-		if task == policy.TaskLaunch && !dryRun {
+		if task == api.TaskLaunch && !dryRun {
 			fmt.Fprintf(stderr, "spotter: idempotency key %s (to retry without doing it twice: --idempotency-key %s)\n", key, key)
 		}
 	}
@@ -343,7 +351,7 @@ func terminateRefused(task string, reply client.TaskReply) error {
 	var refused struct {
 		Refused []json.RawMessage `json:"refused"`
 	}
-	if task == policy.TaskTerminate && json.Unmarshal(reply.Raw, &refused) == nil && len(refused.Refused) > 0 {
+	if task == api.TaskTerminate && json.Unmarshal(reply.Raw, &refused) == nil && len(refused.Refused) > 0 {
 		return fmt.Errorf("task terminate: %d instance(s) refused", len(refused.Refused))
 	}
 	return nil

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
-	"github.com/spotter-dev/spotter/policy"
 )
 
 // TestTaskPreset: --preset launches what the token's policy names under
@@ -18,13 +18,13 @@ func TestTaskPreset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created, err := c.CreateToken(context.Background(), client.CreateTokenRequest{
+	created, err := c.CreateToken(context.Background(), api.CreateTokenRequest{
 		Name:        "presets",
-		Credentials: &client.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret},
-		Policy: &policy.Policy{
+		Credentials: &api.CredentialsInput{AccessKeyID: testKeyID, SecretAccessKey: testSecret},
+		Policy: &api.Policy{
 			Regions: []string{"us-east-1"}, InstanceTypes: []string{"t3.micro", "t3.small"}, AMIs: []string{testAMI},
-			MaxCount: 3, MaxRunning: 6, Tasks: policy.AllTasks(), MaxTTL: policy.Duration(2 * time.Hour),
-			Presets: map[string]policy.Preset{"pair": {InstanceTypes: []string{"t3.small"}, Count: 2}},
+			MaxCount: 3, MaxRunning: 6, Tasks: api.AllTasks(), MaxTTL: api.Duration(2 * time.Hour),
+			Presets: map[string]api.Preset{"pair": {InstanceTypes: []string{"t3.small"}, Count: 2}},
 		},
 	})
 	if err != nil {

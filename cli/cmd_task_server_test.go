@@ -12,20 +12,21 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
 )
 
 // taskEnv creates a signed token in a fresh sandbox and returns the client
 // environment that reaches its capability URL, with the signing secret in
 // a file, and the token as created.
-func taskEnv(t *testing.T, extra ...string) (map[string]string, client.CreatedToken, map[string]string) {
+func taskEnv(t *testing.T, extra ...string) (map[string]string, api.CreatedToken, map[string]string) {
 	t.Helper()
 	admin, _ := startAdminSandbox(t)
 	args := append([]string{"token", "create", "--name", "tasks", "--access-key-id", testKeyID, "--secret-access-key-stdin",
 		"--region", "us-east-1", "--instance-types", "t3.micro,t3.small", "--ami", testAMI, "--max-count", "3",
 		"--require-signature", "--json"}, extra...)
 	r := mustCLI(t, admin, testSecret+"\n", args...)
-	var c client.CreatedToken
+	var c api.CreatedToken
 	if err := json.Unmarshal([]byte(r.stdout), &c); err != nil {
 		t.Fatalf("token create: %v\n%s", err, r.stdout)
 	}
@@ -46,7 +47,7 @@ func taskJSON(t *testing.T, env map[string]string, stdin string, args ...string)
 	return reply, r
 }
 
-func instanceIDs(in []client.Instance) []string {
+func instanceIDs(in []api.InstanceInfo) []string {
 	ids := make([]string, len(in))
 	for i, x := range in {
 		ids[i] = x.ID

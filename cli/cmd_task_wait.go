@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
-	"github.com/spotter-dev/spotter/policy"
 )
 
 // --wait: polling a launch until its instances run, with a progress line.
@@ -65,7 +65,7 @@ func progressEnd(w io.Writer) {
 // waitRunning polls status until every launched instance runs, one leaves
 // (terminated, stopped…), or timeout passes. It returns the last status
 // reply narrowed to the launched instances.
-func waitRunning(ctx context.Context, c *client.Client, capab string, secret []byte, region string, launched []client.Instance, timeout time.Duration, stderr io.Writer) (client.TaskReply, error) {
+func waitRunning(ctx context.Context, c *client.Client, capab string, secret []byte, region string, launched []api.InstanceInfo, timeout time.Duration, stderr io.Writer) (client.TaskReply, error) {
 	ids := make([]string, len(launched))
 	for i, in := range launched {
 		ids[i] = in.ID
@@ -80,7 +80,7 @@ func waitRunning(ctx context.Context, c *client.Client, capab string, secret []b
 			return client.TaskReply{}, fmt.Errorf("wait: instances not all running after %s; they keep starting: see spotter task status", timeout)
 		case <-time.After(pollInterval):
 		}
-		st, err := c.Task(ctx, capab, client.TaskRequest{Task: policy.TaskStatus, Region: region, InstanceIDs: ids}, secret, "")
+		st, err := c.Task(ctx, capab, api.TaskRequest{Task: api.TaskStatus, Region: region, InstanceIDs: ids}, secret, "")
 		if err != nil {
 			progressEnd(stderr)
 			if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
@@ -135,7 +135,7 @@ func stateSummary(states map[string]int, missing int) string {
 
 // onlyInstances narrows a status reply, typed and raw, to the given ids.
 func onlyInstances(r client.TaskReply, ids []string) (client.TaskReply, error) {
-	r.Instances = slices.DeleteFunc(r.Instances, func(in client.Instance) bool { return !slices.Contains(ids, in.ID) })
+	r.Instances = slices.DeleteFunc(r.Instances, func(in api.InstanceInfo) bool { return !slices.Contains(ids, in.ID) })
 	var m map[string]any
 	if err := json.Unmarshal(r.Raw, &m); err != nil {
 		return r, fmt.Errorf("decode status reply: %w", err)

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
 )
 
@@ -59,7 +60,7 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	if qr.wanted() && !*totp {
 		return usagef("token create: --qr and --qr-png draw a TOTP enrolment: add --totp")
 	}
-	in := client.CreateTokenRequest{Name: *name, RequireSignature: *requireSig}
+	in := api.CreateTokenRequest{Name: *name, RequireSignature: *requireSig}
 	if in.Policy, err = pol.build(fs); err != nil {
 		return err
 	}
@@ -71,9 +72,9 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	}
 	switch {
 	case *mfaSerial != "":
-		in.MFA = &client.MFA{SerialNumber: *mfaSerial}
+		in.MFA = &api.MFAInput{SerialNumber: *mfaSerial}
 	case *totp:
-		in.MFA = &client.MFA{TOTP: true}
+		in.MFA = &api.MFAInput{TOTP: true}
 	}
 	// The client is built before stdin is read so that a missing admin
 	// token fails before anyone types a secret.
@@ -103,8 +104,8 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 		{"Capability URL", out.URL},
 		{"Token", out.Token},
 		{"Signing secret", out.SigningSecret},
-		{"TOTP secret", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.Secret })},
-		{"TOTP URL", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.OTPAuthURL })},
+		{"TOTP secret", totpField(out.TOTP, func(e *api.TOTPEnrolment) string { return e.Secret })},
+		{"TOTP URL", totpField(out.TOTP, func(e *api.TOTPEnrolment) string { return e.OTPAuthURL })},
 	}
 	for _, src := range out.Sources {
 		// The hook URLs hold the token too: as secret as the URL itself.
@@ -137,7 +138,7 @@ func runTokenList(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	var page client.TokenPage
+	var page api.TokenPage
 	if *limit > 0 {
 		page, err = c.ListTokensPage(ctx, client.ListTokensOptions{Limit: *limit, Cursor: *cursor})
 	} else {
@@ -148,7 +149,7 @@ func runTokenList(ctx context.Context, args []string, getenv func(string) string
 	}
 	toks := page.Tokens
 	if toks == nil {
-		toks = []client.TokenInfo{} // [] rather than null, for jq
+		toks = []api.TokenInfo{} // [] rather than null, for jq
 	}
 	if *asJSON {
 		if *limit > 0 {
@@ -229,7 +230,7 @@ func runTokenRevoke(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	var done []client.RevokedToken
+	var done []api.RevokedToken
 	for _, id := range pos {
 		r, err := c.RevokeToken(ctx, id)
 		if err != nil {
@@ -275,7 +276,7 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 	if qr.wanted() && !*totp {
 		return usagef("token rotate: --qr and --qr-png draw a TOTP enrolment: add --totp")
 	}
-	in := client.RotateTokenRequest{SigningSecret: *signing, TOTP: *totp}
+	in := api.RotateTokenRequest{SigningSecret: *signing, TOTP: *totp}
 	if in.Sources, err = srcs.build(); err != nil {
 		return fmt.Errorf("token rotate: %w", err)
 	}
@@ -321,7 +322,7 @@ func rotateGrace(grace string) (string, error) {
 }
 
 // printRotated says what a rotate replaced, and the new secrets once.
-func printRotated(stdout io.Writer, in client.RotateTokenRequest, out client.RotatedToken) {
+func printRotated(stdout io.Writer, in api.RotateTokenRequest, out api.RotatedToken) {
 	fmt.Fprintf(stdout, "Token %s rotated:", out.ID)
 	var what []string
 	if in.Credentials != nil {
@@ -340,8 +341,8 @@ func printRotated(stdout io.Writer, in client.RotateTokenRequest, out client.Rot
 	if out.SigningSecret != "" || out.TOTP != nil {
 		printSecrets(stdout, []secretLine{
 			{"Signing secret", out.SigningSecret},
-			{"TOTP secret", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.Secret })},
-			{"TOTP URL", totpField(out.TOTP, func(e *client.TOTPEnrolment) string { return e.OTPAuthURL })},
+			{"TOTP secret", totpField(out.TOTP, func(e *api.TOTPEnrolment) string { return e.Secret })},
+			{"TOTP URL", totpField(out.TOTP, func(e *api.TOTPEnrolment) string { return e.OTPAuthURL })},
 		})
 	}
 }

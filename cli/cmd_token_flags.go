@@ -13,8 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spotter-dev/spotter/client"
-	"github.com/spotter-dev/spotter/policy"
+	"github.com/spotter-dev/spotter/api"
 )
 
 // credFlags are the credential flags shared by create and rotate.
@@ -35,11 +34,11 @@ func (c *credFlags) register(fs *flag.FlagSet) {
 // credentials builds the credentials the flags name, or nil when they name
 // none. fromEnv lets the standard AWS variables supply keys when no flag
 // names any credentials.
-func (c *credFlags) credentials(getenv func(string) string, stdin io.Reader, stderr io.Writer, fromEnv bool) (*client.Credentials, error) {
+func (c *credFlags) credentials(getenv func(string) string, stdin io.Reader, stderr io.Writer, fromEnv bool) (*api.CredentialsInput, error) {
 	keyID := c.accessKeyID
 	if keyID == "" && c.roleARN == "" && fromEnv {
 		if keyID = getenv(cliEnvAWSKeyID); keyID != "" {
-			fmt.Fprintf(stderr, "spotter: using %s %s from the environment\n", cliEnvAWSKeyID, client.MaskKey(keyID))
+			fmt.Fprintf(stderr, "spotter: using %s %s from the environment\n", cliEnvAWSKeyID, api.MaskKey(keyID))
 		}
 	}
 	if c.secretStdin && keyID == "" {
@@ -51,7 +50,7 @@ func (c *credFlags) credentials(getenv func(string) string, stdin io.Reader, std
 	if keyID == "" && c.roleARN == "" {
 		return nil, nil
 	}
-	cr := &client.Credentials{AccessKeyID: keyID, RoleARN: c.roleARN, ExternalID: c.externalID}
+	cr := &api.CredentialsInput{AccessKeyID: keyID, RoleARN: c.roleARN, ExternalID: c.externalID}
 	if keyID != "" {
 		switch {
 		case c.secretStdin:
@@ -63,7 +62,7 @@ func (c *credFlags) credentials(getenv func(string) string, stdin io.Reader, std
 		case getenv(cliEnvAWSSecret) != "":
 			cr.SecretAccessKey = strings.TrimSpace(getenv(cliEnvAWSSecret))
 		default:
-			return nil, fmt.Errorf("access key %s needs its secret: pass --secret-access-key-stdin or set %s", client.MaskKey(keyID), cliEnvAWSSecret)
+			return nil, fmt.Errorf("access key %s needs its secret: pass --secret-access-key-stdin or set %s", api.MaskKey(keyID), cliEnvAWSSecret)
 		}
 	}
 	return cr, nil
@@ -86,7 +85,7 @@ func (q *qrFlags) wanted() bool { return q.show || q.png != "" }
 
 // emit shows the QR code on w (stderr under --json, so stdout stays JSON)
 // and writes the PNG.
-func (q *qrFlags) emit(e *client.TOTPEnrolment, w, stderr io.Writer) error {
+func (q *qrFlags) emit(e *api.TOTPEnrolment, w, stderr io.Writer) error {
 	if !q.wanted() {
 		return nil
 	}
@@ -160,7 +159,7 @@ func (p *policyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.keyName, "key-name", "", "EC2 key pair instances get")
 	fs.StringVar(&p.securityGroups, "security-groups", "", "security groups, comma-separated")
 	fs.StringVar(&p.subnets, "subnets", "", "subnets, comma-separated")
-	fs.StringVar(&p.tasks, "tasks", "", "allowed tasks, comma-separated: "+strings.Join(policy.AllTasks(), ","))
+	fs.StringVar(&p.tasks, "tasks", "", "allowed tasks, comma-separated: "+strings.Join(api.AllTasks(), ","))
 	fs.BoolVar(&p.dryRunOnly, "dry-run-only", false, "allow dry runs only")
 	fs.BoolVar(&p.onDemand, "on-demand-fallback", false, "allow on-demand when spot capacity is short")
 	fs.BoolVar(&p.allowUserData, "allow-user-data", false, "let requests bring their own user data")
@@ -169,8 +168,8 @@ func (p *policyFlags) register(fs *flag.FlagSet) {
 
 // build returns the policy, or nil when neither a file nor a flag names one
 // (the server's defaults then apply).
-func (p *policyFlags) build(fs *flag.FlagSet) (*policy.Policy, error) {
-	var pol policy.Policy
+func (p *policyFlags) build(fs *flag.FlagSet) (*api.Policy, error) {
+	var pol api.Policy
 	named := false
 	if p.file != "" {
 		b, err := os.ReadFile(p.file)
@@ -191,8 +190,8 @@ func (p *policyFlags) build(fs *flag.FlagSet) (*policy.Policy, error) {
 		"max-running":        func() { pol.MaxRunning = p.maxRunning },
 		"max-price":          func() { pol.MaxPrice = p.maxPrice },
 		"max-hourly-spend":   func() { pol.MaxHourlySpend = p.maxHourly },
-		"ttl":                func() { pol.DefaultTTL = policy.Duration(p.ttl) },
-		"max-ttl":            func() { pol.MaxTTL = policy.Duration(p.maxTTL) },
+		"ttl":                func() { pol.DefaultTTL = api.Duration(p.ttl) },
+		"max-ttl":            func() { pol.MaxTTL = api.Duration(p.maxTTL) },
 		"ami":                func() { pol.AMIs = splitList(p.amis) },
 		"key-name":           func() { pol.KeyName = p.keyName },
 		"security-groups":    func() { pol.SecurityGroups = splitList(p.securityGroups) },
@@ -245,8 +244,8 @@ func (s *sourceFlags) register(fs *flag.FlagSet, rotate bool) {
 
 // build reads the named files into the request's sources; nil when no flag
 // names one.
-func (s *sourceFlags) build() (*client.Sources, error) {
-	var out client.Sources
+func (s *sourceFlags) build() (*api.SourcesInput, error) {
+	var out api.SourcesInput
 	named := false
 	read := func(flagName, path string) (string, error) {
 		b, err := os.ReadFile(path)
@@ -275,10 +274,10 @@ func (s *sourceFlags) build() (*client.Sources, error) {
 		name, flag, path string
 		set              func(v string)
 	}{
-		{"slack", "slack-signing-secret-file", s.slack, func(v string) { out.Slack = &client.SlackSource{SigningSecret: v} }},
-		{"twilio", "twilio-auth-token-file", s.twilio, func(v string) { out.Twilio = &client.TwilioSource{AuthToken: v} }},
-		{"mailgun", "mailgun-signing-key-file", s.mailgun, func(v string) { out.Mailgun = &client.MailgunSource{SigningKey: v} }},
-		{"ifttt", "ifttt-secret-file", s.ifttt, func(v string) { out.IFTTT = &client.IFTTTSource{Secret: v} }},
+		{"slack", "slack-signing-secret-file", s.slack, func(v string) { out.Slack = &api.SlackSource{SigningSecret: v} }},
+		{"twilio", "twilio-auth-token-file", s.twilio, func(v string) { out.Twilio = &api.TwilioSource{AuthToken: v} }},
+		{"mailgun", "mailgun-signing-key-file", s.mailgun, func(v string) { out.Mailgun = &api.MailgunSource{SigningKey: v} }},
+		{"ifttt", "ifttt-secret-file", s.ifttt, func(v string) { out.IFTTT = &api.IFTTTSource{Secret: v} }},
 	} {
 		switch {
 		case src.path != "" && removing[src.name]:

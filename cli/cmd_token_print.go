@@ -13,8 +13,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/spotter-dev/spotter/client"
-	"github.com/spotter-dev/spotter/policy"
+	"github.com/spotter-dev/spotter/api"
 )
 
 // sourceLabel is a source's name as its provider writes it.
@@ -32,7 +31,7 @@ func sourceLabel(src string) string {
 	return src
 }
 
-func totpField(e *client.TOTPEnrolment, f func(*client.TOTPEnrolment) string) string {
+func totpField(e *api.TOTPEnrolment, f func(*api.TOTPEnrolment) string) string {
 	if e == nil {
 		return ""
 	}
@@ -56,7 +55,7 @@ func printSecrets(w io.Writer, lines []secretLine) {
 
 // printTokenInfo prints a token as label/value lines; withPolicy adds its
 // policy, one field a line.
-func printTokenInfo(w io.Writer, t client.TokenInfo, withPolicy bool) {
+func printTokenInfo(w io.Writer, t api.TokenInfo, withPolicy bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("ID", t.ID)
@@ -93,7 +92,7 @@ func printTokenInfo(w io.Writer, t client.TokenInfo, withPolicy bool) {
 	tw.Flush()
 }
 
-func credentialSummary(c client.CredentialRef) string {
+func credentialSummary(c api.CredentialRef) string {
 	parts := []string{cmp.Or(c.Type, "?")}
 	if c.AccessKeyID != "" {
 		parts = append(parts, c.AccessKeyID)
@@ -104,7 +103,7 @@ func credentialSummary(c client.CredentialRef) string {
 	return strings.Join(parts, " ")
 }
 
-func mfaSummary(m client.MFAInfo) string {
+func mfaSummary(m api.MFAInfo) string {
 	if m.SerialNumber != "" {
 		return cmp.Or(m.Type, "aws") + " " + m.SerialNumber
 	}
@@ -113,7 +112,7 @@ func mfaSummary(m client.MFAInfo) string {
 
 // policyLines renders a policy as sorted field/value pairs from its JSON, so
 // fields the server adds show up without a client change.
-func policyLines(p policy.Policy) [][2]string {
+func policyLines(p api.Policy) [][2]string {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return nil

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spotter-dev/spotter/client"
+	"github.com/spotter-dev/spotter/api"
 )
 
 // TestTokenSources: the CLI sets a token's webhook sources from secret
@@ -69,7 +69,7 @@ func TestTokenSources(t *testing.T) {
 			if r.err != nil {
 				t.Fatalf("rotate %v = %v\n%s", tt.args, r.err, r.stderr)
 			}
-			var out client.RotatedToken
+			var out api.RotatedToken
 			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 				t.Fatal(err)
 			}

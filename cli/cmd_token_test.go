@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spotter-dev/spotter/client"
+	"github.com/spotter-dev/spotter/api"
 )
 
 // Credentials in AWS's documentation format; awssim accepts any.
@@ -69,19 +69,19 @@ func withEnv(env map[string]string, kv ...string) map[string]string {
 	return out
 }
 
-func createTestToken(t *testing.T, env map[string]string, name string, extra ...string) client.CreatedToken {
+func createTestToken(t *testing.T, env map[string]string, name string, extra ...string) api.CreatedToken {
 	t.Helper()
 	args := append([]string{"token", "create", "--name", name, "--access-key-id", testKeyID, "--secret-access-key-stdin",
 		"--region", "us-east-1", "--instance-types", "m5.large,c5.*", "--ami", testAMI, "--max-count", "2", "--json"}, extra...)
 	r := mustCLI(t, env, testSecret+"\n", args...)
-	var c client.CreatedToken
+	var c api.CreatedToken
 	if err := json.Unmarshal([]byte(r.stdout), &c); err != nil {
 		t.Fatalf("token create --json printed %q: %v", r.stdout, err)
 	}
 	return c
 }
 
-func findToken(list []client.TokenInfo, id string) *client.TokenInfo {
+func findToken(list []api.TokenInfo, id string) *api.TokenInfo {
 	for i := range list {
 		if list[i].ID == id {
 			return &list[i]
@@ -124,9 +124,9 @@ func TestTokenRoundTrip(t *testing.T) {
 		jsonOut any
 	}{
 		{name: "list", args: []string{"token", "list"}, want: []string{"ID", "STATUS", created.ID, "ci", "active", "keys AKIA…MPLE", "totp"}},
-		{name: "list json", args: []string{"token", "list", "--json"}, json: true, jsonOut: &[]client.TokenInfo{}},
+		{name: "list json", args: []string{"token", "list", "--json"}, json: true, jsonOut: &[]api.TokenInfo{}},
 		{name: "show", args: []string{"token", "show", created.ID}, want: []string{created.ID, "active", "required", "instanceTypes", "m5.large,c5.*", "team=infra"}},
-		{name: "show json, flag after id", args: []string{"token", "show", created.ID, "--json"}, json: true, jsonOut: &client.TokenInfo{}},
+		{name: "show json, flag after id", args: []string{"token", "show", created.ID, "--json"}, json: true, jsonOut: &api.TokenInfo{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,12 +150,12 @@ func TestTokenRoundTrip(t *testing.T) {
 	}
 
 	t.Run("json fields", func(t *testing.T) {
-		var list []client.TokenInfo
+		var list []api.TokenInfo
 		_ = json.Unmarshal([]byte(mustCLI(t, env, "", "token", "list", "--json").stdout), &list)
 		if got := findToken(list, created.ID); got == nil || got.Status != "active" || got.MFA.Type != "totp" {
 			t.Errorf("token list --json = %+v; want the active TOTP token %s", list, created.ID)
 		}
-		var info client.TokenInfo
+		var info api.TokenInfo
 		_ = json.Unmarshal([]byte(mustCLI(t, env, "", "token", "show", "--json", created.ID).stdout), &info)
 		if info.Policy.MaxCount != 2 || !info.RequireSignature || info.Policy.Tags["team"] != "infra" {
 			t.Errorf("token show --json = %+v; want maxCount 2, signature required, tag team=infra", info)
@@ -170,7 +170,7 @@ func TestTokenRoundTrip(t *testing.T) {
 		if strings.Contains(r.stdout, created.SigningSecret) || strings.Contains(r.stdout, created.TOTP.Secret) {
 			t.Errorf("token rotate printed the old secrets:\n%s", r.stdout)
 		}
-		var rot client.RotatedToken
+		var rot api.RotatedToken
 		r = mustCLI(t, env, testSecret+"\n", "token", "rotate", created.ID, "--json", "--access-key-id", "AKIAI44QH8DHBEXAMPLE", "--secret-access-key-stdin")
 		if err := json.Unmarshal([]byte(r.stdout), &rot); err != nil {
 			t.Fatalf("token rotate --json: %v\n%s", err, r.stdout)
@@ -189,7 +189,7 @@ func TestTokenRoundTrip(t *testing.T) {
 		if !strings.Contains(r.stdout, "revoked "+created.ID) {
 			t.Errorf("token revoke printed %q", r.stdout)
 		}
-		var info client.TokenInfo
+		var info api.TokenInfo
 		_ = json.Unmarshal([]byte(mustCLI(t, env, "", "token", "show", created.ID, "--json").stdout), &info)
 		if info.Status != "revoked" || info.RevokedAt == nil {
 			t.Errorf("token show after revoke: status %q revokedAt %v; want revoked", info.Status, info.RevokedAt)
@@ -242,7 +242,7 @@ func TestTokenCreateText(t *testing.T) {
 	if id == nil {
 		t.Fatalf("token create printed no ID line:\n%s", r.stdout)
 	}
-	var list []client.TokenInfo
+	var list []api.TokenInfo
 	_ = json.Unmarshal([]byte(mustCLI(t, env, "", "token", "list", "--json").stdout), &list)
 	got := findToken(list, id[1])
 	if got == nil || got.Policy.MaxCount != 1 || got.Policy.Regions[0] != "eu-west-1" || got.ExpiresAt == nil {
@@ -305,7 +305,7 @@ func TestTokenErrors(t *testing.T) {
 func TestKeysRotate(t *testing.T) {
 	env, _ := startAdminSandbox(t)
 	before := createTestToken(t, env, "before")
-	var k client.KeyRotation
+	var k api.KeyRotation
 	r := mustCLI(t, env, "", "keys", "rotate", "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &k); err != nil || k.KeyID == "" {
 		t.Fatalf("keys rotate --json = %q, %v; want a keyId", r.stdout, err)

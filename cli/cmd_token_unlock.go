@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
 )
 
@@ -25,7 +26,7 @@ func runTokenUnlock(ctx context.Context, args []string, getenv func(string) stri
 }
 
 // lockSummary describes a token's MFA failure record for people.
-func lockSummary(l *client.MFALock) string {
+func lockSummary(l *api.MFALock) string {
 	if l == nil {
 		return ""
 	}
@@ -36,7 +37,7 @@ func lockSummary(l *client.MFALock) string {
 }
 
 // lockedNote marks a locked token in the list.
-func lockedNote(l *client.MFALock) string {
+func lockedNote(l *api.MFALock) string {
 	if l == nil || !l.Locked {
 		return ""
 	}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spotter-dev/spotter/client"
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/internal/e2e"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -42,7 +42,7 @@ func TestTokenUnlockCLI(t *testing.T) {
 		t.Errorf("token list:\n%s\nwant the token marked locked", r.stdout)
 	}
 	r = mustCLI(t, admin, "", "token", "show", c.ID, "--json")
-	var info client.TokenInfo
+	var info api.TokenInfo
 	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || info.MFALock == nil || !info.MFALock.Locked || info.MFALock.Failures != token.MaxMFAFailures {
 		t.Fatalf("token show --json: %v %+v", err, info.MFALock)
 	}
@@ -52,7 +52,7 @@ func TestTokenUnlockCLI(t *testing.T) {
 		t.Errorf("token unlock printed %q", r.stdout)
 	}
 	r = mustCLI(t, admin, "", "token", "unlock", c.ID, "--json")
-	var u client.UnlockedToken
+	var u api.UnlockedToken
 	if err := json.Unmarshal([]byte(r.stdout), &u); err != nil || u.WasLocked || u.ID != c.ID {
 		t.Fatalf("second unlock --json = %+v, %v; want wasLocked false", u, err)
 	}

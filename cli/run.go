@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"sim":        {"run the EC2/STS emulator alone", runSim},
 		"token":      {"create, list, show, revoke, rotate or unlock capability tokens (admin)", runToken},
 		"keys":       {"rotate the token-signing key (admin)", runKeys},
+		"pool":       {"create, list, show, update, delete or drain pools that follow a job queue (admin)", runPool},
 		"task":       {"launch, terminate, status, price or cancel spot instances", runTask},
 		"totp":       {"print the current TOTP code for a secret (the sandbox's MFA demo)", runTOTP},
 		"completion": {"print a shell completion script (bash, zsh or fish)", runCompletion},
@@ -83,7 +84,7 @@ func commandPath(args []string, cmds map[string]command) string {
 	path := args[1]
 	if _, ok := cmds[path]; ok && len(args) > 2 && !strings.HasPrefix(args[2], "-") {
 		switch path {
-		case "token", "task", "keys":
+		case "token", "task", "keys", "pool":
 			path += " " + args[2]
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/client"
 )
@@ -115,7 +116,7 @@ func TestTokenListPages(t *testing.T) {
 			if cursor != "" {
 				args = append(args, "--cursor", cursor)
 			}
-			var p client.TokenPage
+			var p api.TokenPage
 			if err := json.Unmarshal([]byte(mustCLI(t, env, "", args...).stdout), &p); err != nil {
 				t.Fatal(err)
 			}

@@ -1,5 +1,6 @@
 // Package client is a small typed client for spotter's HTTP API: the admin
-// API (tokens and signing keys) and tasks.
+// API (tokens and signing keys) and tasks. Its requests and replies are
+// package api's, the types the server writes and reads.
 //
 // It verifies spotter's certificate through the system roots, a CA file, or
 // a pinned SHA-256 fingerprint, and skips verification only when asked to
@@ -20,6 +21,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/spotter-dev/spotter/api"
 )
 
 // DefaultTimeout bounds one request when [WithTimeout] is not given.
@@ -290,11 +293,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 // replyError turns an unexpected reply into an *Error. A body that is not
 // spotter's error JSON (a proxy's page, say) is not echoed: only its status.
 func replyError(resp *http.Response, raw []byte) error {
-	var eb struct {
-		Code    int    `json:"code"`
-		Error   string `json:"error"`
-		Details string `json:"details"`
-	}
+	var eb api.ErrorBody
 	if json.Unmarshal(raw, &eb) == nil && eb.Error != "" {
 		return &Error{Status: resp.StatusCode, Code: eb.Error, Details: eb.Details}
 	}

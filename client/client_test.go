@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/client"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -54,13 +55,13 @@ func taskEcho(t *testing.T, secret []byte) *httptest.Server {
 				return
 			}
 		}
-		var req client.TaskRequest
+		var req api.TaskRequest
 		if err := json.Unmarshal(body, &req); err != nil {
 			fail("invalid_request", err.Error())
 			return
 		}
 		json.NewEncoder(w).Encode(map[string]any{
-			"code": 200, "task": req.Task, "replayed": r.Header.Get(client.IdempotencyHeader) == "again",
+			"code": 200, "task": req.Task, "replayed": r.Header.Get(api.IdempotencyHeader) == "again",
 			"instances": []map[string]any{{"id": "i-0abc", "type": "t3.micro", "az": "us-east-1a", "lifecycle": "spot", "state": "pending", "price": 0.0031}},
 			"pools":     []map[string]any{{"type": "t3.micro", "az": "us-east-1a", "price": 0.0031}},
 		})
@@ -93,11 +94,12 @@ func TestTask(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := c.Task(context.Background(), tt.capability, client.TaskRequest{Task: "launch", Count: 1, Tags: map[string]string{"a": "b"}}, tt.secret, tt.key)
+			one := 1
+			r, err := c.Task(context.Background(), tt.capability, api.TaskRequest{Task: "launch", Count: &one, Tags: map[string]string{"a": "b"}}, tt.secret, tt.key)
 			if err != nil {
 				t.Fatalf("Task = %v", err)
 			}
-			if r.Task != "launch" || len(r.Instances) != 1 || r.Instances[0].AvailabilityZone != "us-east-1a" || r.Replayed != tt.wantReplayed {
+			if r.Task != "launch" || len(r.Instances) != 1 || r.Instances[0].AZ != "us-east-1a" || r.Replayed != tt.wantReplayed {
 				t.Errorf("Task = %+v; want one instance in us-east-1a (from \"az\"), replayed %v", r, tt.wantReplayed)
 			}
 			if !strings.Contains(string(r.Raw), `"pools"`) {
@@ -153,7 +155,7 @@ func TestErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.Task(context.Background(), tt.capability, client.TaskRequest{Task: "status"}, nil, "")
+			_, err = c.Task(context.Background(), tt.capability, api.TaskRequest{Task: "status"}, nil, "")
 			if err == nil {
 				t.Fatal("Task succeeded; want an error")
 			}
@@ -215,7 +217,7 @@ func TestTaskRefusesCleartextCapabilityURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Task(context.Background(), "http://spotter.example.com/hooks/"+capToken, client.TaskRequest{Task: "status"}, nil, "")
+	_, err = c.Task(context.Background(), "http://spotter.example.com/hooks/"+capToken, api.TaskRequest{Task: "status"}, nil, "")
 	if err == nil || !strings.Contains(err.Error(), "in the clear") || strings.Contains(err.Error(), capToken) {
 		t.Errorf("Task over plain HTTP = %v; want a refusal that does not quote the token", err)
 	}
@@ -261,15 +263,6 @@ func TestParseFingerprint(t *testing.T) {
 	}
 }
 
-func TestCredentialsNeverFormatted(t *testing.T) {
-	c := client.Credentials{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
-	for _, s := range []string{c.String(), c.LogValue().String()} {
-		if strings.Contains(s, c.SecretAccessKey) || strings.Contains(s, c.AccessKeyID) {
-			t.Errorf("formatted credentials %q reveal a key", s)
-		}
-	}
-}
-
 // TestTaskResignsAReplayedSignature: the same body signed twice in one
 // second is the same signature, which spotter refuses; the client signs
 // again in the next second rather than fail a quick retry.
@@ -302,7 +295,7 @@ func TestTaskResignsAReplayedSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if _, err := c.Task(context.Background(), capToken, client.TaskRequest{Task: "status"}, secret, ""); err != nil {
+		if _, err := c.Task(context.Background(), capToken, api.TaskRequest{Task: "status"}, secret, ""); err != nil {
 			t.Fatalf("Task #%d = %v; want a fresh signature each time", i+1, err)
 		}
 	}
@@ -337,6 +330,64 @@ func TestTransportErrorNamesTheURL(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "certificate") {
 				t.Errorf("ListTokens error = %v; want the certificate named as the cause", err)
+			}
+		})
+	}
+}
+
+// TestAdminRepliesWithoutCode: the server's "code" is how the reply was
+// sent, not what it says, so what the client returns (and the CLI prints
+// with --json) leaves it out, as it did before the replies were api's.
+func TestAdminRepliesWithoutCode(t *testing.T) {
+	replies := map[string]string{
+		"POST /v1/tokens":              `{"code":201,"id":"tok_1","name":"n","status":"active","token":"t","url":"u"}`,
+		"GET /v1/tokens":               `{"code":200,"tokens":[{"id":"tok_1","status":"active"}]}`,
+		"DELETE /v1/tokens/tok_1":      `{"code":200,"id":"tok_1","revokedAt":"2026-11-30T12:00:00Z","status":"revoked"}`,
+		"POST /v1/tokens/tok_1/rotate": `{"code":200,"id":"tok_1","status":"active","signingSecret":"s"}`,
+		"POST /v1/tokens/tok_1/unlock": `{"code":200,"id":"tok_1","status":"active","wasLocked":true,"mfaLock":{"locked":false,"failures":0,"lockouts":0}}`,
+		"POST /v1/keys/rotate":         `{"code":200,"keyId":"k2"}`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := replies[r.Method+" "+r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/tokens" {
+			w.WriteHeader(http.StatusCreated)
+		}
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL, client.WithAdminToken("admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	calls := map[string]func() (any, error){
+		"create": func() (any, error) { return c.CreateToken(ctx, api.CreateTokenRequest{Name: "n"}) },
+		"list":   func() (any, error) { return c.ListTokensPage(ctx, client.ListTokensOptions{}) },
+		"revoke": func() (any, error) { return c.RevokeToken(ctx, "tok_1") },
+		"rotate": func() (any, error) { return c.RotateToken(ctx, "tok_1", api.RotateTokenRequest{SigningSecret: true}) },
+		"unlock": func() (any, error) { return c.UnlockToken(ctx, "tok_1") },
+		"keys":   func() (any, error) { return c.RotateKeys(ctx) },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			out, err := call()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), `"code"`) {
+				t.Errorf("%s returned %s; want no code", name, b)
+			}
+			if !strings.Contains(string(b), `"id"`) && !strings.Contains(string(b), `"keyId"`) && !strings.Contains(string(b), `"tokens"`) {
+				t.Errorf("%s returned %s; want the reply's content", name, b)
 			}
 		})
 	}

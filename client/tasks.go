@@ -9,75 +9,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/token"
 )
 
-// IdempotencyHeader carries the key that makes a retried task a replay.
-const IdempotencyHeader = "Idempotency-Key"
-
-// TaskRequest is the native task body (README, "HTTP API", "Tasks";
-// server/openapi.json).
-type TaskRequest struct {
-	Task             string            `json:"task"`
-	Region           string            `json:"region,omitempty"`
-	InstanceTypes    []string          `json:"instanceTypes,omitempty"`
-	Preset           string            `json:"preset,omitempty"`
-	Count            int               `json:"count,omitempty"`
-	MaxPrice         float64           `json:"maxPrice,omitempty"`
-	AMI              string            `json:"ami,omitempty"`
-	KeyName          string            `json:"keyName,omitempty"`
-	SecurityGroups   []string          `json:"securityGroups,omitempty"`
-	Subnets          []string          `json:"subnets,omitempty"`
-	UserData         string            `json:"userData,omitempty"` // base64
-	TTL              string            `json:"ttl,omitempty"`
-	DryRun           bool              `json:"dryRun,omitempty"`
-	OnDemandFallback bool              `json:"onDemandFallback,omitempty"`
-	Tags             map[string]string `json:"tags,omitempty"`
-	MFACode          string            `json:"mfaCode,omitempty"`
-	InstanceIDs      []string          `json:"instanceIds,omitempty"`
-	All              bool              `json:"all,omitempty"`
-	Wait             bool              `json:"wait,omitempty"`
-	IdempotencyKey   string            `json:"idempotencyKey,omitempty"`
-}
-
-// Instance is one instance in a task reply. Replies carry more per
-// instance (price, cost so far…); TaskReply.Raw has all of it.
-type Instance struct {
-	ID               string `json:"id"`
-	Type             string `json:"type"`
-	AvailabilityZone string `json:"availabilityZone"`
-	Lifecycle        string `json:"lifecycle"`
-	State            string `json:"state"`
-	ExpiresAt        string `json:"expiresAt,omitempty"`
-	PrivateIP        string `json:"privateIp,omitempty"`
-	PublicIP         string `json:"publicIp,omitempty"`
-}
-
-// UnmarshalJSON accepts the zone as "availabilityZone" or "az".
-func (in *Instance) UnmarshalJSON(b []byte) error {
-	type plain Instance // without this method, so no recursion
-	var v struct {
-		plain
-		AZ string `json:"az"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*in = Instance(v.plain)
-	if in.AvailabilityZone == "" {
-		in.AvailabilityZone = v.AZ
-	}
-	return nil
-}
-
-// TaskReply is a task's reply: the fields a client acts on, typed, and the
-// whole reply in Raw (pools, prices, warnings… whatever the task returns).
+// TaskReply is a task's reply, typed, and the whole of it as the server
+// sent it in Raw.
 type TaskReply struct {
-	Task      string          `json:"task"`
-	Instances []Instance      `json:"instances"`
-	Replayed  bool            `json:"replayed"`
-	DryRun    bool            `json:"dryRun"`
-	Raw       json.RawMessage `json:"-"`
+	api.TaskReply
+	Raw json.RawMessage `json:"-"`
 }
 
 // Task POSTs a task. capability is either a capability URL
@@ -85,7 +25,7 @@ type TaskReply struct {
 // /v1/tasks on the client's server as a bearer token. A non-empty
 // signingSecret signs the body (X-Spotter-Signature); a non-empty
 // idempotencyKey goes in the Idempotency-Key header.
-func (c *Client) Task(ctx context.Context, capability string, body TaskRequest, signingSecret []byte, idempotencyKey string) (TaskReply, error) {
+func (c *Client) Task(ctx context.Context, capability string, body api.TaskRequest, signingSecret []byte, idempotencyKey string) (TaskReply, error) {
 	capability = strings.TrimSpace(capability)
 	if capability == "" {
 		return TaskReply{}, fmt.Errorf("task: no capability URL or token")
@@ -105,7 +45,7 @@ func (c *Client) Task(ctx context.Context, capability string, body TaskRequest, 
 		cl.path, cl.bearer = "/v1/tasks", capability
 	}
 	if idempotencyKey != "" {
-		cl.header.Set(IdempotencyHeader, idempotencyKey)
+		cl.header.Set(api.IdempotencyHeader, idempotencyKey)
 	}
 	var reply TaskReply
 	cl.out, cl.outRaw = &reply, &reply.Raw

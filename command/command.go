@@ -31,14 +31,16 @@ package command
 
 import (
 	"time"
+
+	"github.com/spotter-dev/spotter/api"
 )
 
-// Tasks a command can name. They match the policy's task names, plus Help.
+// Tasks a command can name: api's task names, plus Help.
 const (
-	Launch    = "launch"
-	Status    = "status"
-	Terminate = "terminate"
-	Price     = "price"
+	Launch    = api.TaskLaunch
+	Status    = api.TaskStatus
+	Terminate = api.TaskTerminate
+	Price     = api.TaskPrice
 	Help      = "help"
 )
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 )
@@ -43,7 +44,7 @@ func decodeAdmin(c echo.Context, v any) error {
 // CreateToken registers credentials and returns the capability token once.
 func CreateToken(reg *capability.Registry) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		var in capability.CreateInput
+		var in api.CreateTokenRequest
 		if err := decodeAdmin(c, &in); err != nil {
 			return err
 		}
@@ -51,9 +52,8 @@ func CreateToken(reg *capability.Registry) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		v := merge(map[string]any{}, out)
-		v["status"] = out.Status(reg.Now())
-		return reply(c, http.StatusCreated, v)
+		out.Code = http.StatusCreated
+		return c.JSON(out.Code, out)
 	}
 }
 
@@ -77,20 +77,15 @@ func ListTokens(reg *capability.Registry) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		list := make([]map[string]any, 0, len(page.Tokens))
+		out := api.TokenPage{Code: http.StatusOK, Tokens: make([]api.TokenInfo, 0, len(page.Tokens)), NextCursor: page.Next}
 		for _, i := range page.Tokens {
-			v := merge(map[string]any{}, i)
-			v["status"] = i.Status(reg.Now())
-			if err := addMFALock(c.Request().Context(), reg, i, v); err != nil {
+			v, err := tokenInfo(c.Request().Context(), reg, i)
+			if err != nil {
 				return err
 			}
-			list = append(list, v)
+			out.Tokens = append(out.Tokens, v)
 		}
-		out := map[string]any{"tokens": list}
-		if page.Next != "" {
-			out["nextCursor"] = page.Next
-		}
-		return reply(c, http.StatusOK, out)
+		return c.JSON(out.Code, out)
 	}
 }
 
@@ -101,25 +96,23 @@ func GetToken(reg *capability.Registry) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		v := merge(map[string]any{}, i)
-		v["status"] = i.Status(reg.Now())
-		if err := addMFALock(c.Request().Context(), reg, i, v); err != nil {
+		v, err := tokenInfo(c.Request().Context(), reg, i)
+		if err != nil {
 			return err
 		}
-		return reply(c, http.StatusOK, v)
+		out := api.TokenReply{Code: http.StatusOK, TokenInfo: v}
+		return c.JSON(out.Code, out)
 	}
 }
 
-// addMFALock adds a token's MFA failure record (never a secret) as "mfaLock".
-func addMFALock(ctx context.Context, reg *capability.Registry, i capability.Info, v map[string]any) error {
+// tokenInfo is a token as show and list give it: its status now and its
+// MFA failure record (never a secret), nil for a token without MFA.
+func tokenInfo(ctx context.Context, reg *capability.Registry, i capability.Info) (api.TokenInfo, error) {
 	l, err := reg.MFALock(ctx, i)
 	if err != nil {
-		return err
+		return api.TokenInfo{}, err
 	}
-	if l != nil {
-		v["mfaLock"] = l
-	}
-	return nil
+	return api.TokenInfo{TokenRecord: i, Status: i.Status(reg.Now()), MFALock: l}, nil
 }
 
 // UnlockToken clears a token's MFA lockout, failures and back-off: every
@@ -130,8 +123,8 @@ func UnlockToken(reg *capability.Registry) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return reply(c, http.StatusOK, map[string]any{"id": i.ID, "status": i.Status(reg.Now()),
-			"wasLocked": was.Locked, "mfaLock": capability.MFALock{}})
+		out := api.UnlockedToken{Code: http.StatusOK, ID: i.ID, Status: i.Status(reg.Now()), WasLocked: was.Locked}
+		return c.JSON(out.Code, out)
 	}
 }
 
@@ -142,14 +135,18 @@ func RevokeToken(reg *capability.Registry) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return reply(c, http.StatusOK, map[string]any{"id": i.ID, "revokedAt": i.RevokedAt, "status": i.Status(reg.Now())})
+		out := api.RevokedToken{Code: http.StatusOK, ID: i.ID, Status: i.Status(reg.Now())}
+		if i.RevokedAt != nil { // always, once Revoke succeeded
+			out.RevokedAt = *i.RevokedAt
+		}
+		return c.JSON(out.Code, out)
 	}
 }
 
 // RotateToken replaces credentials and/or secrets; the URL stays valid.
 func RotateToken(reg *capability.Registry) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		var in capability.RotateInput
+		var in api.RotateTokenRequest
 		if err := decodeAdmin(c, &in); err != nil {
 			return err
 		}
@@ -157,9 +154,8 @@ func RotateToken(reg *capability.Registry) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		v := merge(map[string]any{}, out)
-		v["status"] = out.Status(reg.Now())
-		return reply(c, http.StatusOK, v)
+		out.Code = http.StatusOK
+		return c.JSON(out.Code, out)
 	}
 }
 
@@ -175,6 +171,7 @@ func RotateKeys(reg *capability.Registry, keys KeyRotator) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return reply(c, http.StatusOK, map[string]any{"keyId": kid})
+		out := api.KeyRotation{Code: http.StatusOK, KeyID: kid}
+		return c.JSON(out.Code, out)
 	}
 }

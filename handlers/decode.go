@@ -115,18 +115,3 @@ func describeJSONError(err error) string {
 		return "invalid JSON: " + err.Error()
 	}
 }
-
-// reply writes v as JSON with the status also in its "code" field.
-func reply(c echo.Context, status int, v map[string]any) error {
-	v["code"] = status
-	return c.JSON(status, v)
-}
-
-// merge flattens a struct into a reply map through its JSON form.
-func merge(dst map[string]any, v any) map[string]any {
-	b, err := json.Marshal(v)
-	if err == nil {
-		_ = json.Unmarshal(b, &dst)
-	}
-	return dst
-}

@@ -4,16 +4,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
-	"github.com/spotter-dev/spotter/capability"
 )
 
 // Every decoder of a request's JSON refuses repeated keys, naming the key,
 // so no proxy, reviewer or audit log reads another request than spotter runs.
 func TestDecodersRefuseRepeatedKeys(t *testing.T) {
 	native := func(b []byte) error { _, err := decodeTask(b); return err }
-	create := func(b []byte) error { return decodeJSON(b, &capability.CreateInput{}) }
-	rotate := func(b []byte) error { return decodeJSON(b, &capability.RotateInput{}) }
+	create := func(b []byte) error { return decodeJSON(b, &api.CreateTokenRequest{}) }
+	rotate := func(b []byte) error { return decodeJSON(b, &api.RotateTokenRequest{}) }
 	ifttt := func(b []byte) error {
 		f, err := iftttFields("application/json", b)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
@@ -20,7 +21,7 @@ type Pinger interface {
 // Healthz answers 200 while the process is up.
 func Healthz() echo.HandlerFunc {
 	return func(c echo.Context) error {
-		return c.JSON(http.StatusOK, map[string]any{"code": http.StatusOK, "status": "ok"})
+		return c.JSON(http.StatusOK, api.Health{Code: http.StatusOK, Status: "ok"})
 	}
 }
 
@@ -33,6 +34,6 @@ func Readyz(store Pinger) echo.HandlerFunc {
 		if err := store.Ping(ctx); err != nil {
 			return apperr.Wrap(err, apperr.Unavailable, "the secrets store does not answer")
 		}
-		return c.JSON(http.StatusOK, map[string]any{"code": http.StatusOK, "status": "ready"})
+		return c.JSON(http.StatusOK, api.Health{Code: http.StatusOK, Status: "ready"})
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 )
@@ -21,9 +22,9 @@ const IFTTTSecretHeader = "X-Spotter-Ifttt-Secret"
 // in constant time, then reads a JSON task or command text in value1.
 func iftttSource(d TaskDeps) source {
 	return source{
-		name: capability.SourceIFTTT,
+		name: api.SourceIFTTT,
 		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
-			secret, err := d.sourceSecret(ctx, tok, capability.SourceIFTTT)
+			secret, err := d.sourceSecret(ctx, tok, api.SourceIFTTT)
 			if err != nil {
 				return proof{}, err
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/command"
 	"github.com/spotter-dev/spotter/token"
@@ -24,9 +25,9 @@ const mailgunWindow = 5 * time.Minute
 // and an MFA code in the message are what make a mail a command.
 func mailgunSource(d TaskDeps) source {
 	return source{
-		name: capability.SourceMailgun,
+		name: api.SourceMailgun,
 		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
-			key, err := d.sourceSecret(ctx, tok, capability.SourceMailgun)
+			key, err := d.sourceSecret(ctx, tok, api.SourceMailgun)
 			if err != nil {
 				return proof{}, err
 			}
@@ -107,7 +108,8 @@ func (d TaskDeps) serveJSONSource(src source) echo.HandlerFunc {
 		if err != nil {
 			d.refused(ctx, g, err, start)
 			if n, ok := asNotice(err); ok {
-				return reply(c, http.StatusOK, map[string]any{"text": n.text, "requestId": g.requestID})
+				out := api.Notice{Code: http.StatusOK, Text: n.text, RequestID: g.requestID}
+				return c.JSON(out.Code, out)
 			}
 			return err
 		}
@@ -115,8 +117,8 @@ func (d TaskDeps) serveJSONSource(src source) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		v := d.replyBody(g, res)
-		v["text"] = summarize(g, res)
-		return reply(c, http.StatusOK, v)
+		out := d.replyBody(g, res)
+		out.Code, out.Text = http.StatusOK, summarize(g, res)
+		return c.JSON(out.Code, out)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/command"
@@ -71,9 +72,9 @@ func slackOutcome(g guarded, res Result, err error) slackMessage {
 // signature accepted once) before the form is parsed.
 func slackSource(d TaskDeps, post *responder) source {
 	return source{
-		name: capability.SourceSlack,
+		name: api.SourceSlack,
 		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
-			secret, err := d.sourceSecret(ctx, tok, capability.SourceSlack)
+			secret, err := d.sourceSecret(ctx, tok, api.SourceSlack)
 			if err != nil {
 				return proof{}, err
 			}

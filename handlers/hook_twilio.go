@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/token"
@@ -34,9 +35,9 @@ var messageSidRe = regexp.MustCompile(`^[A-Z]{2}[0-9a-fA-F]{32}$`)
 // timestamp, so the id is the only thing that stops a replay.
 func twilioSource(d TaskDeps) source {
 	return source{
-		name: capability.SourceTwilio,
+		name: api.SourceTwilio,
 		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
-			secret, err := d.sourceSecret(ctx, tok, capability.SourceTwilio)
+			secret, err := d.sourceSecret(ctx, tok, api.SourceTwilio)
 			if err != nil {
 				return proof{}, err
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/policy"
@@ -20,7 +21,7 @@ func panicking(logs *bytes.Buffer) (TaskDeps, guarded) {
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	d := TaskDeps{Audit: log, Sources: SourceConfig{Log: log}}
 	g := guarded{requestID: "req-panic", tok: capability.Token{Info: capability.Info{ID: "tok-1"}},
-		task: Task{Task: "status"}, req: policy.Request{Task: "status"}, region: "us-east-1"}
+		task: Task{TaskRequest: api.TaskRequest{Task: "status"}}, req: policy.Request{Task: "status"}, region: "us-east-1"}
 	return d, g
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/safe"
@@ -118,7 +119,7 @@ func (d TaskDeps) check(ctx context.Context, g *guarded, reserve func() (func(),
 	if g.region, err = g.tok.Policy.Check(g.req); err != nil {
 		return err
 	}
-	if g.req.Task == policy.TaskLaunch {
+	if g.req.Task == api.TaskLaunch {
 		// Everything the policy can decide without AWS, before MFA spends a code.
 		if _, err := g.tok.Policy.ResolveLaunch(g.req, policy.Usage{}); err != nil {
 			return err

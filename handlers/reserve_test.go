@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/policy"
@@ -17,7 +18,7 @@ func TestReserveBeforeMFA(t *testing.T) {
 	busy := apperr.New(apperr.RateLimited, "busy")
 	tests := []struct {
 		name        string
-		mfa         capability.MFAInfo
+		mfa         api.MFAInfo
 		code        string
 		reserveErr  error
 		wantCode    string
@@ -27,24 +28,24 @@ func TestReserveBeforeMFA(t *testing.T) {
 		{
 			// TOTP codes are spent by CheckMFA; Tokens is nil here, so
 			// reaching it would panic.
-			name: "busy refuses before a TOTP code is looked at", mfa: capability.MFAInfo{Type: capability.MFATOTP}, code: "123456",
+			name: "busy refuses before a TOTP code is looked at", mfa: api.MFAInfo{Type: api.MFATOTP}, code: "123456",
 			reserveErr: busy, wantCode: apperr.RateLimited, wantClaimed: true,
 		},
 		{
-			name: "a bad MFA code gives the slot back", mfa: capability.MFAInfo{Type: capability.MFAAWS, SerialNumber: "arn:aws:iam::123456789012:mfa/ops"}, code: "12",
+			name: "a bad MFA code gives the slot back", mfa: api.MFAInfo{Type: api.MFAAWS, SerialNumber: "arn:aws:iam::123456789012:mfa/ops"}, code: "12",
 			wantCode: apperr.MFAInvalid, wantClaimed: true,
 		},
 		{name: "a passing check keeps the slot", wantHeld: true, wantClaimed: true},
-		{name: "a policy refusal claims nothing", mfa: capability.MFAInfo{}, wantCode: apperr.PolicyDenied},
+		{name: "a policy refusal claims nothing", mfa: api.MFAInfo{}, wantCode: apperr.PolicyDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pol := policy.Policy{Regions: []string{"us-east-1"}, Tasks: []string{"status"}}
-			task := Task{Task: "status", MFACode: tt.code}
+			task := Task{TaskRequest: api.TaskRequest{Task: "status", MFACode: tt.code}}
 			if tt.wantCode == apperr.PolicyDenied {
 				task.Task = "terminate"
 			}
-			g := guarded{tok: capability.Token{Info: capability.Info{MFA: tt.mfa, Policy: pol}}, task: task}
+			g := guarded{tok: capability.Token{Info: capability.Info{MFA: tt.mfa, Policy: api.Policy(pol)}, Policy: pol}, task: task}
 			claimed, held := false, false
 			reserve := func() (func(), error) {
 				claimed = true

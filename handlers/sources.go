@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/command"
@@ -71,10 +72,10 @@ func commandTask(text string) (Task, error) {
 	if cmd.Task == command.Help {
 		return Task{}, &notice{text: command.Usage}
 	}
-	t := Task{
+	t := Task{TaskRequest: api.TaskRequest{
 		Task: cmd.Task, Region: cmd.Region, InstanceTypes: cmd.InstanceTypes,
 		MFACode: cmd.Code, InstanceIDs: cmd.InstanceIDs, All: cmd.All, Preset: cmd.Preset,
-	}
+	}}
 	if cmd.Count > 0 {
 		t.Count = &cmd.Count
 	}

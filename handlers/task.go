@@ -1,42 +1,19 @@
 package handlers
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/policy"
 )
 
-// Task is a request in spotter's native JSON. Other formats (the wt-spotter
-// body, chat commands) are decoded into it.
+// Task is a request in spotter's native JSON (api.TaskRequest). Other
+// formats (the wt-spotter body, chat commands) are decoded into it.
 type Task struct {
-	Task             string            `json:"task"`
-	Region           string            `json:"region,omitempty"`
-	InstanceTypes    []string          `json:"instanceTypes,omitempty"`
-	Count            *int              `json:"count,omitempty"` // nil: not given (one)
-	MaxPrice         flexFloat         `json:"maxPrice,omitempty"`
-	AMI              string            `json:"ami,omitempty"`
-	KeyName          string            `json:"keyName,omitempty"`
-	SecurityGroups   []string          `json:"securityGroups,omitempty"`
-	Subnets          []string          `json:"subnets,omitempty"`
-	UserData         string            `json:"userData,omitempty"`
-	TTL              string            `json:"ttl,omitempty"`
-	DryRun           flexBool          `json:"dryRun,omitempty"`
-	OnDemandFallback *flexBool         `json:"onDemandFallback,omitempty"`
-	Tags             map[string]string `json:"tags,omitempty"`
-	MFACode          string            `json:"mfaCode,omitempty"`
-	InstanceIDs      []string          `json:"instanceIds,omitempty"`
-	All              bool              `json:"all,omitempty"`
-	Wait             bool              `json:"wait,omitempty"`
-	IdempotencyKey   string            `json:"idempotencyKey,omitempty"`
-	// Preset names a launch the token's policy defines ("gpu").
-	Preset string `json:"preset,omitempty"`
-
+	api.TaskRequest
 	// Warnings collects what the decoder ignored or changed, for the reply.
 	Warnings []string `json:"-"`
 }
@@ -69,16 +46,16 @@ func (t *Task) Request() (policy.Request, error) {
 // validate checks what does not depend on the policy.
 func (t *Task) validate() error {
 	switch t.Task {
-	case policy.TaskLaunch, policy.TaskTerminate, policy.TaskStatus, policy.TaskPrice, policy.TaskCancel, policy.TaskExtend:
+	case api.TaskLaunch, api.TaskTerminate, api.TaskStatus, api.TaskPrice, api.TaskCancel, api.TaskExtend:
 	case "":
 		return apperr.New(apperr.Invalid, "task: name one of launch, terminate, status, price, cancel, extend")
 	default:
 		return apperr.New(apperr.Invalid, "task: %q is not one of launch, terminate, status, price, cancel, extend", t.Task)
 	}
-	if (t.Task == policy.TaskTerminate || t.Task == policy.TaskExtend) && !t.All && len(t.InstanceIDs) == 0 {
+	if (t.Task == api.TaskTerminate || t.Task == api.TaskExtend) && !t.All && len(t.InstanceIDs) == 0 {
 		return apperr.New(apperr.Invalid, "instanceIds: name the instances to %s, or send \"all\": true", t.Task)
 	}
-	if t.Task == policy.TaskExtend && t.TTL == "" {
+	if t.Task == api.TaskExtend && t.TTL == "" {
 		return apperr.New(apperr.Invalid, "ttl: name the new time to live, counted from launch, such as \"2h\"")
 	}
 	// policy.Request reads a zero count as "not given" (one instance), so
@@ -128,39 +105,4 @@ func decodeTask(body []byte) (Task, error) {
 		return Task{}, err
 	}
 	return t, t.validate()
-}
-
-// flexBool accepts true/false and the strings "true"/"false" that webhook
-// builders (IFTTT, wt-spotter forms) send.
-type flexBool bool
-
-func (b *flexBool) UnmarshalJSON(data []byte) error {
-	s := strings.Trim(string(bytes.TrimSpace(data)), `"`)
-	v, err := strconv.ParseBool(s)
-	if err != nil {
-		return fmt.Errorf("want true or false, not %s", data)
-	}
-	*b = flexBool(v)
-	return nil
-}
-
-// flexFloat accepts 0.05 and "0.05".
-type flexFloat float64
-
-func (f *flexFloat) UnmarshalJSON(data []byte) error {
-	s := strings.Trim(string(bytes.TrimSpace(data)), `"`)
-	if s == "" {
-		return nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return fmt.Errorf("want a finite price in dollars such as 0.05, not %s", data)
-	}
-	if v == 0 {
-		// 0 would read as "no price given" from here on: say so rather than
-		// quietly fall back to the policy's cap.
-		return fmt.Errorf("a price of 0 launches nothing; leave the price out to use the policy's cap")
-	}
-	*f = flexFloat(v)
-	return nil
 }

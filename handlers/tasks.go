@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/inflight"
@@ -84,7 +85,9 @@ func (d TaskDeps) serve(c echo.Context, raw string) error {
 	if err != nil {
 		return err
 	}
-	return reply(c, http.StatusOK, d.replyBody(g, res))
+	out := d.replyBody(g, res)
+	out.Code = http.StatusOK
+	return c.JSON(out.Code, out)
 }
 
 // run calls AWS for a guarded task with a session made for it alone.
@@ -94,7 +97,7 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		return Result{}, err
 	}
 	mfa := spot.MFA{}
-	if g.tok.MFA.Type == capability.MFAAWS {
+	if g.tok.MFA.Type == api.MFAAWS {
 		mfa = spot.MFA{SerialNumber: g.tok.MFA.SerialNumber, Code: g.task.MFACode}
 	}
 	sess, err := d.Spot.Session(ctx, g.tok.ID, spot.Credentials{
@@ -109,23 +112,23 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 		return Result{}, err
 	}
 	switch g.req.Task {
-	case policy.TaskLaunch:
+	case api.TaskLaunch:
 		r, err := d.launch(ctx, g, sess)
 		return Result{Launch: r}, err
-	case policy.TaskTerminate:
+	case api.TaskTerminate:
 		r, err := d.Spot.Terminate(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs, g.req.All)
 		d.Inflight.Ended(ctx, g.tok.ID, r.Terminated)
 		return Result{Terminate: &r}, err
-	case policy.TaskStatus:
+	case api.TaskStatus:
 		r, err := d.Spot.Status(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs)
 		return Result{Status: &r}, err
-	case policy.TaskPrice:
+	case api.TaskPrice:
 		r, err := d.price(ctx, g, sess)
 		return Result{Price: r}, err
-	case policy.TaskCancel:
+	case api.TaskCancel:
 		r, err := d.Spot.Cancel(ctx, sess, g.region, g.tok.ID)
 		return Result{Cancel: &r}, err
-	case policy.TaskExtend:
+	case api.TaskExtend:
 		r, err := d.Spot.Extend(ctx, sess, g.region, g.tok.ID, g.req.InstanceIDs, g.req.All, g.req.TTL)
 		return Result{Extend: &r}, err
 	}
@@ -175,9 +178,17 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
 		TTL: l.TTL, GuardTTL: pol.GuardTTL(), Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.task.Wait,
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
-		Admit: func(others []spot.Instance) (float64, error) {
+		AdmitCounts: true,
+		Admit: func([]spot.Instance) (float64, error) {
 			var fleetCap float64
-			tk, err := d.Inflight.Admit(ctx, g.tok.ID, clientToken, ledgerInstances(others), func(u inflight.Usage) (inflight.Claim, error) {
+			// The ledger keeps the token's count (per region, priced, as a
+			// policy may gain a spend cap) and lists its instances only
+			// when it must (AdmitCounts: others is this launch's own).
+			live := func(ctx context.Context) ([]inflight.Instance, error) {
+				ins, err := d.Spot.Live(ctx, sess, l.Region, g.tok.ID, true)
+				return ledgerInstances(ins), err
+			}
+			tk, err := d.Inflight.AdmitListing(ctx, g.tok.ID, clientToken, l.Region, live, func(u inflight.Usage) (inflight.Claim, error) {
 				fleetCap = 0
 				usage := policy.Usage{Running: u.Running, HourlySpend: u.HourlySpend}
 				if _, err := pol.ResolveLaunch(g.req, usage); err != nil {

@@ -6,47 +6,98 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/money"
+	"github.com/spotter-dev/spotter/spot"
 )
 
-// replyBody is the JSON a task answers with: the task, where it ran, and
-// what it did, with every warning a person should read.
-func (d TaskDeps) replyBody(g guarded, res Result) map[string]any {
-	v := map[string]any{"task": g.req.Task, "region": g.region, "tokenId": g.tok.ID, "requestId": g.requestID}
+// replyBody is what a task answers with: the task, where it ran, and what
+// it did, with every warning a person should read. The code is the
+// caller's to set. A list the task always gives is [] when empty.
+func (d TaskDeps) replyBody(g guarded, res Result) api.TaskReply {
+	out := api.TaskReply{Task: g.req.Task, Region: g.region, TokenID: g.tok.ID, RequestID: g.requestID}
 	var warnings []string
 	switch {
 	case res.Launch != nil:
-		merge(v, res.Launch)
-		warnings = res.Launch.Warnings
-		if res.Launch.Instances == nil {
-			v["instances"] = []any{}
+		r := res.Launch
+		out.Instances, out.Replayed, out.DryRun, out.Template = instanceInfos(r.Instances), r.Replayed, r.DryRun, r.Template
+		var pools []api.SpotPool // null in a replay, which offered EC2 none
+		for _, p := range r.Pools {
+			pools = append(pools, api.SpotPool{Type: p.Type, AZ: p.AZ, Subnet: p.Subnet, Price: p.Price.Dollars()})
 		}
+		if r.Pools != nil && pools == nil {
+			pools = []api.SpotPool{}
+		}
+		out.Pools = &pools
+		if r.HourlyCost != 0 {
+			out.HourlyCost = dollars(r.HourlyCost)
+		}
+		warnings = r.Warnings
 	case res.Terminate != nil:
-		merge(v, res.Terminate)
-		if res.Terminate.Terminated == nil {
-			v["terminated"] = []any{}
-		}
+		r := res.Terminate
+		out.Terminated = nonNil(r.Terminated)
+		out.Refused, out.CancelledRequests = refusedIDs(r.Refused), r.CancelledRequests
 	case res.Status != nil:
-		merge(v, res.Status)
-		warnings = res.Status.Warnings
-		if res.Status.Instances == nil {
-			v["instances"] = []any{}
-		}
+		r := res.Status
+		out.Instances, out.Interrupted, out.Refused = instanceInfos(r.Instances), r.Interrupted, refusedIDs(r.Refused)
+		out.HourlyCost, out.CostSoFar = dollars(r.HourlyCost), dollars(r.CostSoFar)
+		warnings = r.Warnings
 	case res.Price != nil:
-		merge(v, res.Price)
+		out.Prices = make([]api.PriceQuote, 0, len(res.Price.Quotes))
+		for _, q := range res.Price.Quotes {
+			out.Prices = append(out.Prices, api.PriceQuote{Type: q.Type, AZ: q.AZ, VCPU: q.VCPU, Spot: q.Spot.Dollars(),
+				PerVCPU: q.PerVCPU.Dollars(), OnDemand: q.OnDemand.Dollars(), SavingPct: q.SavingPct})
+		}
 		warnings = res.Price.Warnings
 	case res.Cancel != nil:
-		merge(v, res.Cancel)
-		if res.Cancel.Cancelled == nil {
-			v["cancelled"] = []any{}
-		}
+		out.Cancelled = nonNil(res.Cancel.Cancelled)
 	case res.Extend != nil:
-		merge(v, res.Extend)
+		out.Extended, out.Refused = make([]api.Extended, 0, len(res.Extend.Extended)), refusedIDs(res.Extend.Refused)
+		for _, x := range res.Extend.Extended {
+			out.Extended = append(out.Extended, api.Extended{ID: x.ID, ExpiresAt: x.ExpiresAt, Was: x.Was})
+		}
 	}
 	if w := append(append([]string{}, g.task.Warnings...), warnings...); len(w) > 0 {
-		v["warnings"] = w
+		out.Warnings = w
 	}
-	return v
+	return out
+}
+
+// instanceInfos shows instances as replies do; [] rather than null.
+func instanceInfos(ins []spot.Instance) []api.InstanceInfo {
+	out := make([]api.InstanceInfo, 0, len(ins))
+	for _, in := range ins {
+		out = append(out, api.InstanceInfo{
+			ID: in.ID, Type: in.Type, AZ: in.AZ, Lifecycle: in.Lifecycle, State: in.State, Price: in.Price.Dollars(),
+			ExpiresAt: in.ExpiresAt, PrivateIP: in.PrivateIP, PublicIP: in.PublicIP,
+			LaunchTime: in.LaunchTime, TTLLeftSeconds: in.TTLLeftSeconds, CostSoFar: in.CostSoFar.Dollars(),
+			Interrupted: in.Interrupted, StateReason: in.StateReason,
+		})
+	}
+	return out
+}
+
+func refusedIDs(rs []spot.RefusedID) []api.RefusedID {
+	var out []api.RefusedID
+	for _, r := range rs {
+		out = append(out, api.RefusedID{ID: r.ID, Reason: r.Reason})
+	}
+	return out
+}
+
+// dollars is an amount as the reply's number. Up to 15 significant
+// digits, the float64 nearest a micro-dollar amount prints as its decimal.
+func dollars(u money.USD) *float64 {
+	f := u.Dollars()
+	return &f
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // observe tells the metrics a task's outcome.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
@@ -25,12 +26,12 @@ type wtBody struct {
 	Attributes struct {
 		Task           string          `json:"task"`
 		Type           string          `json:"type"`
-		Price          flexFloat       `json:"price"`
+		Price          api.FlexPrice   `json:"price"`
 		AMI            string          `json:"ami"`
 		KeyName        string          `json:"keyName"`
 		SecurityGroups json.RawMessage `json:"securityGroups"`
-		DryRun         *flexBool       `json:"dryRun"`
-		IsLogging      *flexBool       `json:"isLogging"`
+		DryRun         *api.FlexBool   `json:"dryRun"`
+		IsLogging      *api.FlexBool   `json:"isLogging"`
 		Count          *int            `json:"count"`
 		InstanceIDs    []string        `json:"instanceIds"`
 	} `json:"attributes"`
@@ -41,13 +42,13 @@ func decodeWTSpotter(body []byte) (Task, error) {
 	if err := json.Unmarshal(body, &w); err != nil {
 		return Task{}, apperr.New(apperr.Invalid, "wt-spotter body: %s", describeJSONError(err))
 	}
-	t := Task{
+	t := Task{TaskRequest: api.TaskRequest{
 		Task:     strings.ToLower(w.Attributes.Task),
 		Region:   w.Construct.Keys.Region,
 		MFACode:  strings.TrimSpace(w.Construct.Upgrade.TokenCode),
 		MaxPrice: w.Attributes.Price, AMI: w.Attributes.AMI, KeyName: w.Attributes.KeyName,
 		Count: w.Attributes.Count, InstanceIDs: w.Attributes.InstanceIDs,
-	}
+	}}
 	if t.Task == "" {
 		t.Task = "launch"
 	}

@@ -1,16 +1,22 @@
-// Package inflight keeps, per capability token, what this replica's
-// launches have claimed but EC2 may not list yet, so that concurrent
-// launches of one token cannot together pass maxRunning or maxHourlySpend.
+// Package inflight keeps, per capability token, what its launches have
+// claimed but EC2 may not list yet, so that concurrent launches of one
+// token cannot together pass maxRunning or maxHourlySpend.
 //
-// A launch lists the token's live instances and checks its policy against
-// them. Two launches of one token that list at the same time would each see
-// room for themselves; and an instance just launched may not be listed for
-// a few seconds (DescribeInstances is eventually consistent). The Ledger
-// closes both gaps on one replica: a check counts, besides what was listed,
-// the claims of launches still in flight and the instances this replica
-// started recently that the list does not show. New keeps that in memory,
-// for one replica alone (the embedded store); NewShared keeps it in the
-// store that replicas share, so the limits hold across all of them.
+// A launch checks its policy against the token's live instances. Two
+// launches of one token that count at the same time would each see room
+// for themselves; and an instance just launched may not be listed for a
+// few seconds (DescribeInstances is eventually consistent). The Ledger
+// closes both gaps: a check counts, besides the live instances, the claims
+// of launches still in flight and the instances started recently that a
+// listing does not show. New keeps that in memory, for one replica alone
+// (the embedded store); NewShared keeps it in the store that replicas
+// share, so the limits hold across all of them. Both keep it as one record
+// per token, changed in batches (batch.go).
+//
+// The record also keeps the token's count of live instances, reconciled
+// with a listing of them (AdmitListing), so a launch need not list and
+// decode every instance its token runs: it lists again only when the count
+// is old or may have missed something, and before any refusal.
 //
 // A reservation belongs to a launch's identity (its EC2 ClientToken), not
 // to one attempt: a retry that races its own first launch, or arrives
@@ -23,6 +29,7 @@ package inflight
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -59,23 +66,6 @@ type Instance struct {
 	Key string
 }
 
-// byKey sums listed instances per launch identity.
-func byKey(listed []Instance) map[string]Claim {
-	var m map[string]Claim // nil (no allocation) when none has a key
-	for _, in := range listed {
-		if in.Key != "" {
-			if m == nil {
-				m = map[string]Claim{}
-			}
-			c := m[in.Key]
-			c.Count++
-			c.Spend += in.Price
-			m[in.Key] = c
-		}
-	}
-	return m
-}
-
 // unlisted is what of claim c of identity key the listing does not show
 // yet: EC2 answered with some of its instances, which the listing counts.
 func unlisted(c Claim, listed Claim) Claim {
@@ -87,45 +77,38 @@ func unlisted(c Claim, listed Claim) Claim {
 type Ledger struct {
 	recent time.Duration
 	now    func() time.Time
-
-	mu        sync.Mutex
-	tokens    map[string]*token
-	lastSweep time.Time
-
-	// shared, when set, keeps the claims in the store instead (NewShared).
+	// maxAge is how long a token's reconciled count is trusted before a
+	// launch lists its instances again (AdmitListing).
+	maxAge time.Duration
+	// shared keeps the records: in the store (NewShared), or in memory
+	// for one replica alone (New).
 	shared *shared
 }
 
-type token struct {
-	claims  map[string]*held   // by launch key
-	started map[string]started // by instance id
-}
+// DefaultMaxAge is how long a token's count, reconciled with a listing of
+// its instances, is trusted before AdmitListing lists them again. Within
+// it the count errs only upwards (instances that ended on their own still
+// count), and a refusal always lists first, so its only cost is that
+// listing.
+const DefaultMaxAge = time.Minute
 
-// held is one launch identity's claim and how many admitted attempts of it
-// are under way: a reference count, so that an attempt ending (a retry that
-// replayed, or a first try that failed before CreateFleet) does not give
-// back what another attempt of the same identity still relies on.
-type held struct {
-	Claim
-	refs int
-}
-
-type started struct {
-	price float64
-	until time.Time
-	key   string // the launch that started it
-}
-
-// New returns a Ledger counting unlisted instances for recent (0:
-// DefaultRecent); now nil means time.Now.
+// New returns a Ledger for one replica alone, kept in memory, counting
+// unlisted instances for recent (0: DefaultRecent); now nil means
+// time.Now.
 func New(recent time.Duration, now func() time.Time) *Ledger {
+	l := newLedger(recent, now)
+	l.shared = &shared{tries: 1, log: slog.New(slog.DiscardHandler), queues: map[string]*queue{}, recent: l.recent}
+	return l
+}
+
+func newLedger(recent time.Duration, now func() time.Time) *Ledger {
 	if recent <= 0 {
 		recent = DefaultRecent
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Ledger{recent: recent, now: now, tokens: map[string]*token{}}
+	return &Ledger{recent: recent, now: now, maxAge: DefaultMaxAge}
 }
 
 // Ticket is an admitted launch's claim; Done ends it.
@@ -133,21 +116,23 @@ type Ticket struct {
 	l     *Ledger
 	token string
 	key   string // the launch identity
-	holds bool   // the ticket holds a reference to key's claim
 	once  sync.Once
 
-	// A shared ledger's claim: its id, and the record and version Admit
-	// wrote, for Done to write on first.
+	// The claim's holder id ("" when it holds nothing) and the end of its
+	// lease (unix ns).
 	claim string
-	rec   usage
-	ver   int
+	until int64
 }
+
+// Lister lists a token's live (pending and running) instances, with their
+// prices when a spend cap needs them.
+type Lister func(ctx context.Context) ([]Instance, error)
 
 // Admit counts listed (the token's live instances, not those of the launch
 // being admitted) plus the token's claims in flight and its recently started
 // instances missing from listed, and passes that to check. When check
-// accepts, its Claim is held until the Ticket's Done. The check runs under
-// the ledger's lock: keep it to arithmetic. On a shared ledger it may run
+// accepts, its Claim is held until the Ticket's Done. The check runs while
+// the token's record is being written: keep it to arithmetic. It may run
 // more than once (once per check-and-set attempt), and Admit fails with
 // unavailable (Retry-After set) when the store does not answer or every
 // attempt lost to other replicas' writes.
@@ -159,73 +144,48 @@ type Ticket struct {
 // than reserving again; one whose identity already started instances
 // holds nothing new: EC2 answers its CreateFleet with those instances.
 func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
+	if listed == nil {
+		listed = []Instance{}
+	}
+	return l.admit(ctx, tokenID, key, "", listed, nil, check)
+}
+
+// AdmitListing is Admit without a listing at hand: the ledger keeps each
+// token's count of live instances, reconciled with a listing by list, and
+// calls list only when that count is missing, older than DefaultMaxAge,
+// or may have missed something (an instance this ledger was told ended, a
+// claim that lapsed unsettled), and before any refusal. So a launch's cost
+// does not grow with the instances its token runs, and the caps stay
+// exact: between listings the count only errs upwards, and no launch is
+// refused on it. list should return every live instance of the token in
+// scope (the launch's region), this launch's own included, priced; a count
+// kept for another scope is listed again.
+func (l *Ledger) AdmitListing(ctx context.Context, tokenID, key, scope string, list Lister, check func(Usage) (Claim, error)) (*Ticket, error) {
+	return l.admit(ctx, tokenID, key, scope, nil, list, check)
+}
+
+func (l *Ledger) admit(ctx context.Context, tokenID, key, scope string, listed []Instance, list Lister, check func(Usage) (Claim, error)) (*Ticket, error) {
 	if key == "" {
 		key = "once:" + newClaimID()
 	}
-	if l != nil && l.shared != nil {
-		return l.admitShared(ctx, tokenID, key, listed, check)
+	if l != nil {
+		return l.admitShared(ctx, tokenID, key, scope, listed, list, check)
+	}
+	if listed == nil {
+		var err error
+		if listed, err = list(ctx); err != nil {
+			return nil, err
+		}
 	}
 	var u Usage
 	for _, in := range listed {
-		u.Running++
-		u.HourlySpend += in.Price
-	}
-	if l == nil {
-		_, err := check(u)
-		return nil, err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t := l.token(tokenID)
-	now := l.now()
-	seen := make(map[string]bool, len(listed))
-	for _, in := range listed {
-		seen[in.ID] = true
-	}
-	settled := false
-	// A started instance counts unless this listing shows it. It stays
-	// when a listing does show it, until its time is up: another launch may
-	// be checking a listing taken before it appeared.
-	for id, s := range t.started {
-		switch {
-		case !now.Before(s.until):
-			delete(t.started, id)
-		case s.key == key:
-			settled = true
-		case !seen[id]:
+		if in.Key != key {
 			u.Running++
-			u.HourlySpend += s.price
+			u.HourlySpend += in.Price
 		}
 	}
-	shown := byKey(listed)
-	for k, c := range t.claims {
-		if k != key {
-			c := unlisted(c.Claim, shown[k])
-			u.InFlightRunning += c.Count
-			u.InFlightSpend += c.Spend
-		}
-	}
-	u.Running += u.InFlightRunning
-	u.HourlySpend += u.InFlightSpend
-	c, err := check(u)
-	if err != nil {
-		l.drop(tokenID, t)
-		return nil, err
-	}
-	tk := &Ticket{l: l, token: tokenID, key: key}
-	h := t.claims[key]
-	if c == (Claim{}) || (settled && h == nil) {
-		l.drop(tokenID, t)
-		return tk, nil
-	}
-	if h == nil {
-		h = &held{}
-		t.claims[key] = h
-	}
-	h.Claim = maxClaim(h.Claim, c)
-	h.refs++
-	tk.holds = true
-	return tk, nil
+	_, err := check(u)
+	return nil, err
 }
 
 // maxClaim is the larger of two claims of one identity, part by part: a
@@ -246,44 +206,7 @@ func (tk *Ticket) Done(startedInstances []Instance) {
 	if tk == nil {
 		return
 	}
-	tk.once.Do(func() {
-		if tk.l.shared != nil {
-			tk.settle(startedInstances)
-			return
-		}
-		l := tk.l
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		t := l.token(tk.token)
-		if h := t.claims[tk.key]; tk.holds && h != nil {
-			if h.refs--; h.refs <= 0 || len(startedInstances) > 0 {
-				delete(t.claims, tk.key)
-			}
-		}
-		now := l.now()
-		for _, in := range startedInstances {
-			t.started[in.ID] = started{price: in.Price, until: now.Add(l.recent), key: tk.key}
-		}
-		l.drop(tk.token, t)
-		l.sweep(now)
-	})
-}
-
-// sweep forgets, at most once per recent period, the started instances
-// whose time is up, so tokens that launch no more do not stay.
-func (l *Ledger) sweep(now time.Time) {
-	if now.Sub(l.lastSweep) < l.recent {
-		return
-	}
-	l.lastSweep = now
-	for id, t := range l.tokens {
-		for iid, s := range t.started {
-			if !now.Before(s.until) {
-				delete(t.started, iid)
-			}
-		}
-		l.drop(id, t)
-	}
+	tk.once.Do(func() { tk.settle(startedInstances) })
 }
 
 // Ended forgets instances this replica saw end (a terminate), so they stop
@@ -292,35 +215,5 @@ func (l *Ledger) Ended(ctx context.Context, tokenID string, ids []string) {
 	if l == nil || len(ids) == 0 {
 		return
 	}
-	if l.shared != nil {
-		l.endedShared(ctx, tokenID, ids)
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t, ok := l.tokens[tokenID]
-	if !ok {
-		return
-	}
-	for _, id := range ids {
-		delete(t.started, id)
-	}
-	l.drop(tokenID, t)
-}
-
-func (l *Ledger) token(id string) *token {
-	t, ok := l.tokens[id]
-	if !ok {
-		t = &token{claims: map[string]*held{}, started: map[string]started{}}
-		l.tokens[id] = t
-	}
-	return t
-}
-
-// drop forgets a token with nothing in flight or recent, so the ledger
-// holds only the tokens launching now.
-func (l *Ledger) drop(id string, t *token) {
-	if len(t.claims) == 0 && len(t.started) == 0 {
-		delete(l.tokens, id)
-	}
+	l.endedShared(ctx, tokenID, ids)
 }

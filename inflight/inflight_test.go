@@ -143,7 +143,7 @@ func TestLedgerForgetsIdleTokens(t *testing.T) {
 	clk.Add(2 * time.Minute)
 	tk, _ := l.Admit(context.Background(), "tokC", "", nil, capAt(5, 1, 0))
 	tk.Done(nil)
-	if n := len(l.tokens); n != 0 {
+	if n := len(l.shared.queues); n != 0 {
 		t.Fatalf("ledger holds %d tokens; want 0 once nothing is in flight or recent", n)
 	}
 }

@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,10 +52,15 @@ type shared struct {
 	lease time.Duration
 	tries int
 	log   *slog.Logger
-	// stripes serialise this replica's launches of one token, so its own
-	// launches do not race each other's check-and-set; only other
-	// replicas' writes can conflict.
-	stripes [64]sync.Mutex
+
+	// mu guards queues: per token, the changes waiting for its record and
+	// the record as this replica last wrote it (batch.go). One writer per
+	// token on this replica, so only other replicas' writes can conflict.
+	mu     sync.Mutex
+	queues map[string]*queue
+	// A memory ledger (st nil) forgets idle tokens every recent period.
+	recent    time.Duration
+	lastSweep time.Time
 }
 
 // NewShared returns a Ledger whose claims and recently started instances
@@ -64,8 +69,8 @@ type shared struct {
 // A claim is a lease: if its launch never settles it (the replica died),
 // it stops counting at its end.
 func NewShared(st Store, o SharedOptions) *Ledger {
-	l := New(o.Recent, o.Now)
-	s := &shared{st: st, lease: o.Lease, tries: o.Tries, log: o.Log}
+	l := newLedger(o.Recent, o.Now)
+	s := &shared{st: st, lease: o.Lease, tries: o.Tries, log: o.Log, queues: map[string]*queue{}}
 	if s.lease <= 0 {
 		s.lease = DefaultLease
 	}
@@ -75,6 +80,7 @@ func NewShared(st Store, o SharedOptions) *Ledger {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.recent = l.recent
 	l.shared = s
 	return l
 }
@@ -85,6 +91,26 @@ func NewShared(st Store, o SharedOptions) *Ledger {
 type usage struct {
 	Claims  map[string]claimRec `json:"claims,omitempty"`  // by launch key
 	Started map[string]startRec `json:"started,omitempty"` // by instance id
+	// Base is the token's live instances as last reconciled: what a
+	// listing showed, plus what was started since or not listed yet. A
+	// replica of a version without it drops it when it writes, so the
+	// next launch lists again.
+	Base *baseRec `json:"base,omitempty"`
+}
+
+// baseRec counts the token's live instances, every instance in Started
+// among them.
+type baseRec struct {
+	Count int     `json:"n"`
+	Spend float64 `json:"spend,omitempty"`
+	At    int64   `json:"at"` // unix ns: when the listing was taken
+	// Scope is what the listing covered (a launch's region): a launch in
+	// another lists again.
+	Scope string `json:"scope,omitempty"`
+	// Stale: something may have ended that the count cannot take out (a
+	// terminate, a claim that lapsed unsettled and may have started
+	// instances): list before relying on it.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // claimRec is one launch identity's claim. Each admitted attempt of it is
@@ -96,6 +122,10 @@ type claimRec struct {
 	Spend   float64          `json:"spend,omitempty"`
 	Until   int64            `json:"until"`             // unix ns: the last holder's lease end
 	Holders map[string]int64 `json:"holders,omitempty"` // holder id → lease end, unix ns
+	// Listed are its instances the last reconciling listing showed (EC2
+	// answered, the claim is not settled yet): Base counts them already.
+	Listed      []string `json:"listed,omitempty"`
+	ListedSpend float64  `json:"listedSpend,omitempty"`
 }
 
 type startRec struct {
@@ -105,12 +135,6 @@ type startRec struct {
 }
 
 func usageKey(tokenID string) string { return "usage/" + tokenID }
-
-func (s *shared) stripe(tokenID string) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(tokenID))
-	return &s.stripes[h.Sum32()%uint32(len(s.stripes))]
-}
 
 // load reads the token's record with its version (CreateOnly when none).
 func (s *shared) load(ctx context.Context, tokenID string) (usage, int, error) {
@@ -137,6 +161,8 @@ func (s *shared) save(ctx context.Context, tokenID string, u usage, cas int) (in
 }
 
 // prune drops the claims, holders and started instances whose time is up.
+// A claim that lapses was never settled: its launch may have started
+// instances the count does not hold, so the count is stale.
 func (u *usage) prune(now time.Time) {
 	n := now.UnixNano()
 	for k, c := range u.Claims {
@@ -147,6 +173,9 @@ func (u *usage) prune(now time.Time) {
 		}
 		if n >= c.Until || (c.Holders != nil && len(c.Holders) == 0) {
 			delete(u.Claims, k)
+			if u.Base != nil {
+				u.Base.Stale = true
+			}
 		}
 	}
 	for id, st := range u.Started {
@@ -156,37 +185,110 @@ func (u *usage) prune(now time.Time) {
 	}
 }
 
-// count is Admit's arithmetic on a shared record: listed, plus started
-// instances the listing does not show, plus claims, leaving out what the
-// launch identity key itself holds or started; settled reports that it
-// started some.
-func (u *usage) count(listed []Instance, key string) (r Usage, settled bool) {
+// needsListing says the count cannot be relied on at now in scope.
+func (u *usage) needsListing(now time.Time, maxAge time.Duration, scope string) bool {
+	return u.Base == nil || u.Base.Stale || u.Base.Scope != scope || now.UnixNano()-u.Base.At >= int64(maxAge)
+}
+
+// reconcile takes a listing taken at at as the token's count: what it
+// shows, plus the started instances it does not show yet, and notes for
+// each claim what of it the listing shows. A listing older than the count
+// is not taken. It reports whether the record changed.
+func (u *usage) reconcile(listed []Instance, at time.Time, scope string) bool {
+	if u.Base != nil && !u.Base.Stale && u.Base.Scope == scope && at.UnixNano() < u.Base.At {
+		return false
+	}
+	b := &baseRec{At: at.UnixNano(), Scope: scope}
 	seen := make(map[string]bool, len(listed))
 	for _, in := range listed {
-		r.Running++
-		r.HourlySpend += in.Price
+		b.Count++
+		b.Spend += in.Price
 		seen[in.ID] = true
 	}
 	for id, st := range u.Started {
-		switch {
-		case st.Key == key:
-			settled = true
-		case !seen[id]:
-			r.Running++
-			r.HourlySpend += st.Price
+		if !seen[id] {
+			b.Count++
+			b.Spend += st.Price
 		}
 	}
-	shown := byKey(listed)
+	changed := u.Base == nil || u.Base.Count != b.Count || u.Base.Spend != b.Spend || u.Base.Stale || u.Base.Scope != scope
+	for k, c := range u.Claims {
+		var ids []string
+		spend := 0.0
+		for _, in := range listed {
+			if in.Key == k {
+				ids = append(ids, in.ID)
+				spend += in.Price
+			}
+		}
+		if len(ids) != len(c.Listed) {
+			changed = true
+		}
+		c.Listed, c.ListedSpend = ids, spend
+		u.Claims[k] = c
+	}
+	if !changed {
+		b.At = max(b.At, u.Base.At) // newer, but not worth a write alone
+	}
+	u.Base = b
+	return changed
+}
+
+// count is Admit's arithmetic on a reconciled record: the count, less what
+// the launch identity key itself started, plus the other identities'
+// claims that the count does not hold yet; settled reports that key
+// started some.
+func (u *usage) count(key string) (r Usage, settled bool) {
+	r.Running, r.HourlySpend = u.Base.Count, u.Base.Spend
+	for _, st := range u.Started {
+		if st.Key == key {
+			settled = true
+			r.Running--
+			r.HourlySpend -= st.Price
+		}
+	}
 	for k, c := range u.Claims {
 		if k != key {
-			c := unlisted(Claim{Count: c.Count, Spend: c.Spend}, shown[k])
+			c := unlisted(Claim{Count: c.Count, Spend: c.Spend}, Claim{Count: len(c.Listed), Spend: c.ListedSpend})
 			r.InFlightRunning += c.Count
 			r.InFlightSpend += c.Spend
 		}
 	}
-	r.Running += r.InFlightRunning
-	r.HourlySpend += r.InFlightSpend
+	r.Running = max(0, r.Running+r.InFlightRunning)
+	r.HourlySpend = max(0, r.HourlySpend+r.InFlightSpend)
 	return r, settled
+}
+
+// settle turns what key holds into the instances it started: they join
+// the count, except those a listing already put there.
+func (u *usage) settle(key, holder string, startedInstances []Instance, until int64) bool {
+	changed := false
+	cr, ok := u.Claims[key]
+	if ok && holder != "" {
+		if _, held := cr.Holders[holder]; held {
+			delete(cr.Holders, holder)
+			changed = true
+		}
+		if len(cr.Holders) == 0 || len(startedInstances) > 0 {
+			delete(u.Claims, key)
+			changed = true
+		}
+	}
+	if len(startedInstances) > 0 && u.Started == nil {
+		u.Started = map[string]startRec{}
+	}
+	for _, in := range startedInstances {
+		if _, dup := u.Started[in.ID]; dup {
+			continue
+		}
+		u.Started[in.ID] = startRec{Price: in.Price, Until: until, Key: key}
+		if u.Base != nil && !slices.Contains(cr.Listed, in.ID) {
+			u.Base.Count++
+			u.Base.Spend += in.Price
+		}
+		changed = true
+	}
+	return changed
 }
 
 // backoff sleeps a jittered, growing while after the attempt-th conflict.
@@ -215,72 +317,20 @@ func storeDown(err error) error {
 	return apperr.Wrap(err, apperr.Unavailable, "the store did not take this launch's reservation; retry shortly")
 }
 
-func (l *Ledger) admitShared(ctx context.Context, tokenID, key string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
-	s := l.shared
-	mu := s.stripe(tokenID)
-	mu.Lock()
-	defer mu.Unlock()
-	for attempt := 0; attempt < s.tries; attempt++ {
-		u, ver, err := s.load(ctx, tokenID)
-		if err != nil {
-			return nil, storeDown(err)
-		}
-		now := l.now()
-		u.prune(now)
-		counted, settled := u.count(listed, key)
-		c, err := check(counted)
-		if err != nil {
-			return nil, err
-		}
-		tk := &Ticket{l: l, token: tokenID, key: key}
-		cr, live := u.Claims[key]
-		if c == (Claim{}) || (settled && !live) {
-			// Holds nothing (a dry run), or EC2 already answered this
-			// identity: nothing to write.
-			return tk, nil
-		}
-		tk.claim = newClaimID()
-		if u.Claims == nil {
-			u.Claims = map[string]claimRec{}
-		}
-		if cr.Holders == nil {
-			cr.Holders = map[string]int64{}
-		}
-		until := now.Add(s.lease).UnixNano()
-		m := maxClaim(Claim{Count: cr.Count, Spend: cr.Spend}, c)
-		cr.Count, cr.Spend, cr.Until = m.Count, m.Spend, max(cr.Until, until)
-		cr.Holders[tk.claim] = until
-		u.Claims[key] = cr
-		v, err := s.save(ctx, tokenID, u, ver)
-		if errors.Is(err, secrets.ErrConflict) {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, storeDown(err)
-			}
-			continue
-		}
-		if err != nil {
-			return nil, storeDown(err)
-		}
-		tk.rec, tk.ver = u, v
-		return tk, nil
-	}
-	return nil, busy(tokenID, s.tries)
-}
-
 // Expires is when the ticket's claim stops counting unless settled: the
 // end of its lease on a shared ledger; zero when nothing lapses (a memory
 // ledger, or a claim of nothing). A launch should not begin CreateFleet
 // past it, since other replicas no longer count the claim.
 func (tk *Ticket) Expires() time.Time {
-	if tk == nil || tk.claim == "" {
+	if tk == nil || tk.claim == "" || tk.l.shared.st == nil {
 		return time.Time{}
 	}
-	return time.Unix(0, tk.rec.Claims[tk.key].Holders[tk.claim])
+	return time.Unix(0, tk.until)
 }
 
 // Lease is the shared ledger's lease, 0 for a memory ledger.
 func (l *Ledger) Lease() time.Duration {
-	if l == nil || l.shared == nil {
+	if l == nil || l.shared.st == nil {
 		return 0
 	}
 	return l.shared.lease
@@ -290,87 +340,4 @@ func newClaimID() string {
 	var b [12]byte
 	_, _ = crand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// settle turns the ticket's claim into the instances it started, as Done
-// says: started instances end the identity's claim, none end only this
-// holder's part of it. It first
-// writes on the record Admit wrote (one round trip when no one wrote
-// since), then reads again on a conflict. If the store does not answer,
-// the claim stays until its lease ends: it errs on the side of the limits.
-func (tk *Ticket) settle(startedInstances []Instance) {
-	s := tk.l.shared
-	if tk.claim == "" && len(startedInstances) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), secrets.DefaultTimeout)
-	defer cancel()
-	mu := s.stripe(tk.token)
-	mu.Lock()
-	defer mu.Unlock()
-	u, ver, have := tk.rec, tk.ver, tk.claim != ""
-	for attempt := 0; attempt < s.tries; attempt++ {
-		if !have {
-			var err error
-			if u, ver, err = s.load(ctx, tk.token); err != nil {
-				break
-			}
-		}
-		now := tk.l.now()
-		u.prune(now)
-		if cr, ok := u.Claims[tk.key]; ok && tk.claim != "" {
-			delete(cr.Holders, tk.claim)
-			if len(cr.Holders) == 0 || len(startedInstances) > 0 {
-				delete(u.Claims, tk.key)
-			}
-		}
-		if len(startedInstances) > 0 && u.Started == nil {
-			u.Started = map[string]startRec{}
-		}
-		for _, in := range startedInstances {
-			u.Started[in.ID] = startRec{Price: in.Price, Until: now.Add(tk.l.recent).UnixNano(), Key: tk.key}
-		}
-		_, err := s.save(ctx, tk.token, u, ver)
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, secrets.ErrConflict) {
-			s.log.Warn("settling a launch's reservation failed; it holds until its lease ends",
-				"token", tk.token, "error", err)
-			return
-		}
-		have = false
-		if backoff(ctx, attempt) != nil {
-			break
-		}
-	}
-	s.log.Warn("settling a launch's reservation lost every attempt; it holds until its lease ends", "token", tk.token)
-}
-
-// endedShared forgets terminated instances in the token's record.
-func (l *Ledger) endedShared(ctx context.Context, tokenID string, ids []string) {
-	s := l.shared
-	mu := s.stripe(tokenID)
-	mu.Lock()
-	defer mu.Unlock()
-	for attempt := 0; attempt < s.tries; attempt++ {
-		u, ver, err := s.load(ctx, tokenID)
-		if err != nil || ver == secrets.CreateOnly {
-			return
-		}
-		n := len(u.Started)
-		for _, id := range ids {
-			delete(u.Started, id)
-		}
-		if len(u.Started) == n {
-			return
-		}
-		u.prune(l.now())
-		if _, err = s.save(ctx, tokenID, u, ver); !errors.Is(err, secrets.ErrConflict) {
-			return
-		}
-		if backoff(ctx, attempt) != nil {
-			return
-		}
-	}
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/activity"
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/handlers"
-	"github.com/spotter-dev/spotter/policy"
 )
 
 // Capability serves the page behind one capability URL. Every read and
@@ -77,11 +77,11 @@ func (p Capability) load(c echo.Context, raw string, v *view, prices bool) {
 		return
 	}
 	if v.Can.Status {
-		res, err := p.Tasks.PageTask(c, raw, handlers.Task{Task: policy.TaskStatus})
+		res, err := p.Tasks.PageTask(c, raw, handlers.Task{TaskRequest: api.TaskRequest{Task: api.TaskStatus}})
 		v.setStatus(res, err, p.now())
 	}
 	if prices && v.Can.Price {
-		res, err := p.Tasks.PageTask(c, raw, handlers.Task{Task: policy.TaskPrice})
+		res, err := p.Tasks.PageTask(c, raw, handlers.Task{TaskRequest: api.TaskRequest{Task: api.TaskPrice}})
 		v.setPrices(res, err)
 	}
 }
@@ -159,9 +159,9 @@ func (p Capability) Act(c echo.Context) error {
 // formTask reads a page form into a task. Only what the form offers is
 // read; the guard checks every value against the policy.
 func formTask(c echo.Context) (handlers.Task, error) {
-	t := handlers.Task{Task: c.FormValue("task"), MFACode: strings.TrimSpace(c.FormValue("mfa"))}
+	t := handlers.Task{TaskRequest: api.TaskRequest{Task: c.FormValue("task"), MFACode: strings.TrimSpace(c.FormValue("mfa"))}}
 	switch t.Task {
-	case policy.TaskLaunch:
+	case api.TaskLaunch:
 		key := c.FormValue("key")
 		if !keyRE.MatchString(key) {
 			return t, apperr.New(apperr.Invalid, "key: the launch form's one-time key is missing; reload the page and launch again")
@@ -184,18 +184,18 @@ func formTask(c echo.Context) (handlers.Task, error) {
 		if c.FormValue("dryrun") != "" {
 			t.DryRun = true
 		}
-	case policy.TaskTerminate:
+	case api.TaskTerminate:
 		if c.FormValue("all") != "" {
 			t.All = true
 		} else if id := c.FormValue("id"); id != "" {
 			t.InstanceIDs = []string{id}
 		}
-	case policy.TaskExtend:
+	case api.TaskExtend:
 		t.TTL = c.FormValue("ttl")
 		if id := c.FormValue("id"); id != "" {
 			t.InstanceIDs = []string{id}
 		}
-	case policy.TaskStatus:
+	case api.TaskStatus:
 	default:
 		return t, apperr.New(apperr.Invalid, "task: the page's forms launch, terminate, extend or show status, not %q", t.Task)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/activity"
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/secrets"
@@ -185,7 +186,7 @@ func policySummary(i capability.Info) string {
 		b.WriteString(", ≤" + dollars(pol.MaxHourlySpend) + "/h")
 	}
 	b.WriteString("; TTL ≤" + short(time.Duration(pol.MaxTTL)))
-	if i.MFA.Type != capability.MFANone && i.MFA.Type != "" {
+	if i.MFA.Type != api.MFANone && i.MFA.Type != "" {
 		b.WriteString("; MFA")
 	}
 	if pol.DryRunOnly {
@@ -194,7 +195,7 @@ func policySummary(i capability.Info) string {
 	return b.String()
 }
 
-func credentialText(c capability.CredentialRef) string {
+func credentialText(c api.CredentialRef) string {
 	if c.RoleARN != "" {
 		return "role " + c.RoleARN
 	}

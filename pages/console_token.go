@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/activity"
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
@@ -156,13 +157,13 @@ func (p *Console) Rotate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in := capability.CredentialsInput{
+	in := api.CredentialsInput{
 		AccessKeyID:     strings.TrimSpace(c.FormValue("accessKeyId")),
 		SecretAccessKey: strings.TrimSpace(c.FormValue("secretAccessKey")),
 		RoleARN:         strings.TrimSpace(c.FormValue("roleArn")),
 		ExternalID:      strings.TrimSpace(c.FormValue("externalId")),
 	}
-	if _, err := p.Tokens.Rotate(c.Request().Context(), id, capability.RotateInput{Credentials: &in}); err != nil {
+	if _, err := p.Tokens.Rotate(c.Request().Context(), id, api.RotateTokenRequest{Credentials: &in}); err != nil {
 		return err
 	}
 	p.audit(c, "rotate", id)

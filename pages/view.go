@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/activity"
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/money"
@@ -88,7 +89,7 @@ type instanceView struct {
 }
 
 func (p Capability) newView(c echo.Context, raw string, info capability.Info) view {
-	pol := info.Policy
+	pol := policy.Policy(info.Policy) // with its rules (Allows)
 	v := view{
 		Name: info.Name, Path: pagePath(raw),
 		Regions: pol.Regions, Types: pol.InstanceTypes,
@@ -102,14 +103,14 @@ func (p Capability) newView(c echo.Context, raw string, info capability.Info) vi
 		v.Expires = info.ExpiresAt.UTC().Format("2006-01-02 15:04 MST")
 	}
 	switch info.MFA.Type {
-	case capability.MFATOTP:
+	case api.MFATOTP:
 		v.MFA, v.MFADesc = true, "the 6-digit code from your authenticator app"
-	case capability.MFAAWS:
+	case api.MFAAWS:
 		v.MFA, v.MFADesc = true, "the 6-digit code of MFA device "+info.MFA.SerialNumber
 	}
-	v.Can.Launch, v.Can.Terminate = pol.Allows(policy.TaskLaunch), pol.Allows(policy.TaskTerminate)
-	v.Can.Status, v.Can.Price = pol.Allows(policy.TaskStatus), pol.Allows(policy.TaskPrice)
-	v.Can.Extend = pol.Allows(policy.TaskExtend)
+	v.Can.Launch, v.Can.Terminate = pol.Allows(api.TaskLaunch), pol.Allows(api.TaskTerminate)
+	v.Can.Status, v.Can.Price = pol.Allows(api.TaskStatus), pol.Allows(api.TaskPrice)
+	v.Can.Extend = pol.Allows(api.TaskExtend)
 	v.maxTTL = time.Duration(pol.MaxTTL)
 	for k, val := range pol.Tags {
 		v.Tags = append(v.Tags, k+"="+val)

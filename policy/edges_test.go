@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
@@ -150,11 +151,11 @@ func TestPresetMaxPriceIsInherited(t *testing.T) {
 		wantPrice float64
 		wantCode  string
 	}{
-		{name: "preset price kept", preset: "gpu", req: Request{Task: TaskLaunch}, wantPrice: 0.4},
-		{name: "preset price feeds the spend cap", preset: "gpu", req: Request{Task: TaskLaunch}, usage: Usage{HourlySpend: 0.21}, wantCode: apperr.PolicyDenied},
-		{name: "preset price fits at the spend cap", preset: "gpu", req: Request{Task: TaskLaunch}, usage: Usage{HourlySpend: 0.2}, wantPrice: 0.4},
-		{name: "request price wins", preset: "gpu", req: Request{Task: TaskLaunch, MaxPrice: 0.25}, usage: Usage{HourlySpend: 0.5}, wantPrice: 0.25},
-		{name: "no preset price, no cap", preset: "cheap", req: Request{Task: TaskLaunch}, usage: Usage{HourlySpend: 5}, wantPrice: 0},
+		{name: "preset price kept", preset: "gpu", req: Request{Task: api.TaskLaunch}, wantPrice: 0.4},
+		{name: "preset price feeds the spend cap", preset: "gpu", req: Request{Task: api.TaskLaunch}, usage: Usage{HourlySpend: 0.21}, wantCode: apperr.PolicyDenied},
+		{name: "preset price fits at the spend cap", preset: "gpu", req: Request{Task: api.TaskLaunch}, usage: Usage{HourlySpend: 0.2}, wantPrice: 0.4},
+		{name: "request price wins", preset: "gpu", req: Request{Task: api.TaskLaunch, MaxPrice: 0.25}, usage: Usage{HourlySpend: 0.5}, wantPrice: 0.25},
+		{name: "no preset price, no cap", preset: "cheap", req: Request{Task: api.TaskLaunch}, usage: Usage{HourlySpend: 5}, wantPrice: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,19 +182,19 @@ func TestPresetMaxPriceIsInherited(t *testing.T) {
 
 func TestApplyPresetErrors(t *testing.T) {
 	none := mustPolicy(t, `{"instanceTypes":["t3.micro"],"amis":["ami-1234"]}`)
-	_, err := none.ApplyPreset("gpu", Request{Task: TaskLaunch})
+	_, err := none.ApplyPreset("gpu", Request{Task: api.TaskLaunch})
 	if apperr.Code(err) != apperr.Invalid || !strings.Contains(apperr.Details(err), "no presets") {
 		t.Errorf("ApplyPreset on a token without presets = %v; want invalid_request saying it has none", err)
 	}
 	some := mustPolicy(t, `{"instanceTypes":["t3.micro"],"amis":["ami-1234"],"presets":{"b":{},"a":{}}}`)
-	_, err = some.ApplyPreset("gpu", Request{Task: TaskLaunch})
+	_, err = some.ApplyPreset("gpu", Request{Task: api.TaskLaunch})
 	if apperr.Code(err) != apperr.Invalid || !strings.Contains(apperr.Details(err), "a, b") {
 		t.Errorf("ApplyPreset(unknown) = %v; want invalid_request listing a, b", err)
 	}
 	// What the request gives is kept: the preset fills only the gaps.
 	full := mustPolicy(t, `{"regions":["us-east-1","eu-west-1"],"instanceTypes":["t3.micro","t3.small"],"amis":["ami-1234","ami-5678"],"maxCount":3,
 		"presets":{"p":{"instanceTypes":["t3.small"],"ami":"ami-5678","region":"eu-west-1","ttl":"30m","count":2}}}`)
-	asked := Request{Task: TaskLaunch, InstanceTypes: []string{"t3.micro"}, AMI: "ami-1234", Region: "us-east-1", TTL: time.Hour, Count: 1, MaxPrice: 0.1}
+	asked := Request{Task: api.TaskLaunch, InstanceTypes: []string{"t3.micro"}, AMI: "ami-1234", Region: "us-east-1", TTL: time.Hour, Count: 1, MaxPrice: 0.1}
 	got, err := full.ApplyPreset("p", asked)
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +251,7 @@ func TestResolveLaunchLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.req.Task = TaskLaunch
+			tt.req.Task = api.TaskLaunch
 			l, err := p.ResolveLaunch(tt.req, tt.usage)
 			if tt.wantCode == "" {
 				if err != nil {
@@ -310,11 +311,11 @@ func TestMergedTagsLimit(t *testing.T) {
 		}
 		return m
 	}
-	l, err := p.ResolveLaunch(Request{Task: TaskLaunch, Tags: asked(maxTags - len(own))}, Usage{})
+	l, err := p.ResolveLaunch(Request{Task: api.TaskLaunch, Tags: asked(maxTags - len(own))}, Usage{})
 	if err != nil || len(l.Tags) != maxTags || l.Tags["op0"] != "v" {
 		t.Fatalf("ResolveLaunch(%d tags in all) = %d tags, %v; want %d with the operator's op0", maxTags, len(l.Tags), err, maxTags)
 	}
-	_, err = p.ResolveLaunch(Request{Task: TaskLaunch, Tags: asked(maxTags - len(own) + 1)}, Usage{})
+	_, err = p.ResolveLaunch(Request{Task: api.TaskLaunch, Tags: asked(maxTags - len(own) + 1)}, Usage{})
 	if apperr.Code(err) != apperr.Invalid || !strings.Contains(apperr.Details(err), "tags") {
 		t.Fatalf("ResolveLaunch(%d tags in all) = %v; want invalid_request about tags", maxTags+1, err)
 	}

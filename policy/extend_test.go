@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
@@ -11,8 +12,8 @@ import (
 // TTL up to maxTTL, at it included; a policy naming it arms guards at
 // maxTTL.
 func TestCheckExtend(t *testing.T) {
-	allows := Policy{Regions: []string{"us-east-1"}, Tasks: []string{TaskLaunch, TaskExtend}, MaxTTL: Duration(4 * time.Hour)}
-	not := Policy{Regions: []string{"us-east-1"}, Tasks: []string{TaskLaunch}, MaxTTL: Duration(4 * time.Hour)}
+	allows := Policy{Regions: []string{"us-east-1"}, Tasks: []string{api.TaskLaunch, api.TaskExtend}, MaxTTL: Duration(4 * time.Hour)}
+	not := Policy{Regions: []string{"us-east-1"}, Tasks: []string{api.TaskLaunch}, MaxTTL: Duration(4 * time.Hour)}
 	tests := map[string]struct {
 		p        Policy
 		ttl      time.Duration
@@ -27,7 +28,7 @@ func TestCheckExtend(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, err := tt.p.Check(Request{Task: TaskExtend, TTL: tt.ttl})
+			_, err := tt.p.Check(Request{Task: api.TaskExtend, TTL: tt.ttl})
 			if got := apperr.Code(err); (err == nil) != (tt.wantCode == "") || (err != nil && got != tt.wantCode) {
 				t.Errorf("Check(extend %s) = %v; want %q", tt.ttl, err, tt.wantCode)
 			}
@@ -43,7 +44,7 @@ func TestCheckExtend(t *testing.T) {
 	if err := p.Normalize("us-east-1"); err != nil {
 		t.Fatal(err)
 	}
-	if p.Allows(TaskExtend) {
+	if p.Allows(api.TaskExtend) {
 		t.Error("a policy naming no tasks allows extend; it must be asked for")
 	}
 }

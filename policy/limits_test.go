@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
@@ -93,7 +94,7 @@ func TestResolveLaunchPriceAndTagBounds(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			tt.req.Task, tt.req.AMI = TaskLaunch, "ami-1111"
+			tt.req.Task, tt.req.AMI = api.TaskLaunch, "ami-1111"
 			l, err := p.ResolveLaunch(tt.req, Usage{})
 			if tt.want == "" {
 				if err != nil {

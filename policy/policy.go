@@ -5,7 +5,6 @@ package policy
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"path"
 	"regexp"
@@ -13,31 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
-
-// Task names.
-const (
-	TaskLaunch    = "launch"
-	TaskTerminate = "terminate"
-	TaskStatus    = "status"
-	TaskPrice     = "price"
-	TaskCancel    = "cancel"
-	// TaskExtend sets live instances' TTL (from launch) within maxTTL. A
-	// policy names it to allow it; its launches then arm each instance's
-	// own guard at maxTTL, since an extension cannot reach the guard.
-	TaskExtend = "extend"
-)
-
-// AllTasks returns the tasks a policy may name.
-func AllTasks() []string {
-	return []string{TaskLaunch, TaskTerminate, TaskStatus, TaskPrice, TaskCancel, TaskExtend}
-}
-
-// DefaultTasks returns what a policy that names no tasks allows.
-func DefaultTasks() []string {
-	return []string{TaskLaunch, TaskTerminate, TaskStatus, TaskPrice}
-}
 
 // Limits that hold whatever a policy says.
 const (
@@ -63,32 +40,9 @@ const (
 	MaxDedupeWindow     = 24 * time.Hour
 )
 
-// Policy bounds a capability token. The JSON names are public API.
-type Policy struct {
-	Regions            []string          `json:"regions"`
-	InstanceTypes      []string          `json:"instanceTypes"`
-	MaxCount           int               `json:"maxCount"`
-	MaxRunning         int               `json:"maxRunning"`
-	MaxPrice           float64           `json:"maxPrice,omitempty"`
-	MaxHourlySpend     float64           `json:"maxHourlySpend,omitempty"`
-	MaxTTL             Duration          `json:"maxTTL"`
-	DefaultTTL         Duration          `json:"defaultTTL"`
-	AMIs               []string          `json:"amis,omitempty"`
-	KeyName            string            `json:"keyName,omitempty"`
-	SecurityGroups     []string          `json:"securityGroups,omitempty"`
-	Subnets            []string          `json:"subnets,omitempty"`
-	UserData           string            `json:"userData,omitempty"`
-	AllowUserData      bool              `json:"allowUserData,omitempty"`
-	Tasks              []string          `json:"tasks"`
-	DryRunOnly         bool              `json:"dryRunOnly,omitempty"`
-	OnDemandFallback   bool              `json:"onDemandFallback,omitempty"`
-	ReplaceInterrupted bool              `json:"replaceInterrupted,omitempty"`
-	Tags               map[string]string `json:"tags,omitempty"`
-	Presets            map[string]Preset `json:"presets,omitempty"`
-	// DedupeWindow is how long an identical launch body without an
-	// idempotency key is the same launch ("0": never); nil is the default.
-	DedupeWindow *Duration `json:"dedupeWindow,omitempty"`
-}
+// Policy bounds a capability token: api.Policy, the JSON an operator
+// sends, with the rules below. Converting between the two costs nothing.
+type Policy api.Policy
 
 // Dedupe is the policy's dedupe window: DefaultDedupeWindow unless it
 // names one, zero when deduplication of keyless launches is off.
@@ -100,22 +54,7 @@ func (p *Policy) Dedupe() time.Duration {
 }
 
 // Duration is a time.Duration written as a Go duration string ("90m").
-type Duration time.Duration
-
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration string such as \"90m\"")
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration such as \"90m\"", s)
-	}
-	*d = Duration(v)
-	return nil
-}
+type Duration = api.Duration
 
 var (
 	regionRe   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
@@ -139,7 +78,7 @@ func (p *Policy) Normalize(defaultRegion string) error {
 		p.Regions = []string{defaultRegion}
 	}
 	if len(p.Tasks) == 0 {
-		p.Tasks = DefaultTasks()
+		p.Tasks = api.DefaultTasks()
 	}
 	if p.MaxCount == 0 {
 		p.MaxCount = 1
@@ -173,11 +112,11 @@ func (p *Policy) validate() error {
 		}
 	}
 	for _, t := range p.Tasks {
-		if !slices.Contains(AllTasks(), t) {
-			return invalid("tasks", "%q is not one of %s", t, strings.Join(AllTasks(), ", "))
+		if !slices.Contains(api.AllTasks(), t) {
+			return invalid("tasks", "%q is not one of %s", t, strings.Join(api.AllTasks(), ", "))
 		}
 	}
-	launch := slices.Contains(p.Tasks, TaskLaunch)
+	launch := slices.Contains(p.Tasks, api.TaskLaunch)
 	if launch && len(p.InstanceTypes) == 0 {
 		return invalid("instanceTypes", "a policy that allows launch must name instance types or patterns (\"m5.*\")")
 	}
@@ -272,7 +211,7 @@ func (p *Policy) Allows(task string) bool { return slices.Contains(p.Tasks, task
 // guard: maxTTL when the policy allows extend (so an extension within it
 // holds), else 0 (the launch's TTL).
 func (p *Policy) GuardTTL() time.Duration {
-	if p.Allows(TaskExtend) {
+	if p.Allows(api.TaskExtend) {
 		return time.Duration(p.MaxTTL)
 	}
 	return 0

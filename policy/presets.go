@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/spotter-dev/spotter/api"
 )
 
 // Preset is a named launch inside the policy ("gpu" → types, AMI, TTL), so
@@ -14,14 +16,7 @@ import (
 // launch. Every value must itself be allowed by the policy: a preset can
 // never grant what the policy does not, and ResolveLaunch checks the result
 // again like any request.
-type Preset struct {
-	InstanceTypes []string `json:"instanceTypes,omitempty"`
-	AMI           string   `json:"ami,omitempty"`
-	TTL           Duration `json:"ttl,omitempty"`
-	Count         int      `json:"count,omitempty"`
-	MaxPrice      float64  `json:"maxPrice,omitempty"`
-	Region        string   `json:"region,omitempty"`
-}
+type Preset = api.Preset
 
 // MaxPresets bounds how many presets one policy may name.
 const MaxPresets = 20
@@ -39,7 +34,7 @@ func (p *Policy) validatePresets() error {
 	if len(p.Presets) > MaxPresets {
 		return invalid("presets", "at most %d presets", MaxPresets)
 	}
-	if len(p.Presets) > 0 && !p.Allows(TaskLaunch) {
+	if len(p.Presets) > 0 && !p.Allows(api.TaskLaunch) {
 		return invalid("presets", "presets describe launches; this policy does not allow launch")
 	}
 	for _, name := range p.PresetNames() {
@@ -95,7 +90,7 @@ func (p *Policy) ApplyPreset(name string, r Request) (Request, error) {
 		}
 		return r, badField("preset", "no preset %q; this token has %s", name, strings.Join(p.PresetNames(), ", "))
 	}
-	if r.Task != TaskLaunch {
+	if r.Task != api.TaskLaunch {
 		return r, badField("preset", "presets go with launch")
 	}
 	if len(r.InstanceTypes) == 0 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
@@ -65,10 +66,10 @@ func TestApplyPreset(t *testing.T) {
 		wantCount int
 		wantTTL   time.Duration
 	}{
-		{name: "fills the gaps", preset: "gpu", req: Request{Task: TaskLaunch}, wantTypes: []string{"g5.xlarge"}, wantCount: 2, wantTTL: 3 * time.Hour},
-		{name: "request wins", preset: "gpu", req: Request{Task: TaskLaunch, Count: 1, TTL: time.Hour}, wantTypes: []string{"g5.xlarge"}, wantCount: 1, wantTTL: time.Hour},
-		{name: "unknown preset", preset: "cpu", req: Request{Task: TaskLaunch}, wantErr: apperr.Invalid},
-		{name: "not a launch", preset: "gpu", req: Request{Task: TaskStatus}, wantErr: apperr.Invalid},
+		{name: "fills the gaps", preset: "gpu", req: Request{Task: api.TaskLaunch}, wantTypes: []string{"g5.xlarge"}, wantCount: 2, wantTTL: 3 * time.Hour},
+		{name: "request wins", preset: "gpu", req: Request{Task: api.TaskLaunch, Count: 1, TTL: time.Hour}, wantTypes: []string{"g5.xlarge"}, wantCount: 1, wantTTL: time.Hour},
+		{name: "unknown preset", preset: "cpu", req: Request{Task: api.TaskLaunch}, wantErr: apperr.Invalid},
+		{name: "not a launch", preset: "gpu", req: Request{Task: api.TaskStatus}, wantErr: apperr.Invalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
@@ -72,7 +73,7 @@ func (p *Policy) Check(r Request) (string, error) {
 	if !p.Allows(r.Task) {
 		return "", denied("rule tasks: this token may not %s (allowed: %s)", r.Task, strings.Join(p.Tasks, ", "))
 	}
-	if r.Task == TaskExtend {
+	if r.Task == api.TaskExtend {
 		// Decided here, with the task, so a refused extension spends no MFA code.
 		if err := p.checkExtend(r.TTL); err != nil {
 			return "", err

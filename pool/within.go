@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/policy"
 )
 
@@ -50,7 +51,7 @@ func (p *Pool) WithinPolicy(pol *policy.Policy) error {
 
 func (p *Pool) withinBounds(pol *policy.Policy) error {
 	switch {
-	case !pol.Allows(policy.TaskLaunch) || !pol.Allows(policy.TaskTerminate):
+	case !pol.Allows(api.TaskLaunch) || !pol.Allows(api.TaskTerminate):
 		return invalid("tokenId", "the token's policy must allow launch and terminate (tasks) to back a pool")
 	case pol.DryRunOnly:
 		return invalid("tokenId", "the token's policy is dryRunOnly: a pool on it could never launch")

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/policy"
 )
 
@@ -12,7 +13,7 @@ func tokenPolicy(t *testing.T, mut func(*policy.Policy)) *policy.Policy {
 	pol := &policy.Policy{
 		Regions: []string{"us-east-1"}, InstanceTypes: []string{"c6i.*", "m5.large"}, AMIs: []string{"ami-0abc1234"},
 		MaxCount: 50, MaxRunning: 50, MaxTTL: policy.Duration(24 * time.Hour), AllowUserData: true, OnDemandFallback: true,
-		Tasks: []string{policy.TaskLaunch, policy.TaskTerminate, policy.TaskStatus},
+		Tasks: []string{api.TaskLaunch, api.TaskTerminate, api.TaskStatus},
 	}
 	if mut != nil {
 		mut(pol)
@@ -30,8 +31,8 @@ func TestWithinPolicy(t *testing.T) {
 		field string
 	}{
 		"within":                      {},
-		"no launch task":              {pol: func(p *policy.Policy) { p.Tasks = []string{policy.TaskStatus} }, field: "tokenId"},
-		"no terminate task":           {pol: func(p *policy.Policy) { p.Tasks = []string{policy.TaskLaunch} }, field: "tokenId"},
+		"no launch task":              {pol: func(p *policy.Policy) { p.Tasks = []string{api.TaskStatus} }, field: "tokenId"},
+		"no terminate task":           {pol: func(p *policy.Policy) { p.Tasks = []string{api.TaskLaunch} }, field: "tokenId"},
 		"dry run only":                {pol: func(p *policy.Policy) { p.DryRunOnly = true }, field: "tokenId"},
 		"region outside":              {pool: func(p *Pool) { p.Region = "eu-west-1" }, field: "region"},
 		"ami outside":                 {pool: func(p *Pool) { p.AMI = "ami-0fff" }, field: "ami"},

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/capability"
-	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/spot"
@@ -45,11 +45,11 @@ func TestPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol := &policy.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"}, MaxTTL: policy.Duration(4 * time.Hour)}
-	creds := &capability.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
+	pol := &api.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"}, MaxTTL: api.Duration(4 * time.Hour)}
+	creds := &api.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
 
-	launch := func(name string, ttl time.Duration) (capability.Created, string) {
-		c, err := reg.Create(ctx, capability.CreateInput{Name: name, Credentials: creds, Policy: pol})
+	launch := func(name string, ttl time.Duration) (api.CreatedToken, string) {
+		c, err := reg.Create(ctx, api.CreateTokenRequest{Name: name, Credentials: creds, Policy: pol})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +177,7 @@ func TestReplaceInterrupted(t *testing.T) {
 	defer st.Close()
 	auth, _ := token.NewAuthority(st, token.Config{Issuer: "spotter", Now: clock})
 	reg, _ := capability.New(capability.Config{Store: st, Authority: auth, Now: clock})
-	creds := &capability.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
+	creds := &api.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
 	static := spot.Static(spot.Credentials{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey})
 
 	// The policy's t3.* reaches every t3 size the region offers; the
@@ -208,9 +208,9 @@ func TestReplaceInterrupted(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pol := &policy.Policy{InstanceTypes: []string{"t3.*"}, AMIs: []string{"ami-0123456789abcdef0"}, ReplaceInterrupted: tt.replace,
+			pol := &api.Policy{InstanceTypes: []string{"t3.*"}, AMIs: []string{"ami-0123456789abcdef0"}, ReplaceInterrupted: tt.replace,
 				MaxCount: tt.count, MaxRunning: tt.count, MaxPrice: tt.maxPrice, MaxHourlySpend: tt.spend * cheapest}
-			c, err := reg.Create(ctx, capability.CreateInput{Name: tt.name, Credentials: creds, Policy: pol})
+			c, err := reg.Create(ctx, api.CreateTokenRequest{Name: tt.name, Credentials: creds, Policy: pol})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/pages"
 )
@@ -70,13 +71,6 @@ var echoCodes = map[int]string{
 	http.StatusServiceUnavailable:    apperr.Unavailable,
 }
 
-// ErrorBody is the JSON every error reply carries.
-type ErrorBody struct {
-	Code    int    `json:"code"`
-	Error   string `json:"error"`
-	Details string `json:"details,omitempty"`
-}
-
 // StatusOf returns the HTTP status and stable code for err.
 func StatusOf(err error) (int, string) {
 	var he *echo.HTTPError
@@ -130,7 +124,7 @@ func errorHandler(log *slog.Logger, routes routeSet, bodyLimit string, bodyLimit
 		}
 		status, code := StatusOf(err)
 		c.Set(ctxErrorCode, code) // for the request log
-		body := ErrorBody{Code: status, Error: code}
+		body := api.ErrorBody{Code: status, Error: code}
 		wait := apperr.RetryAfter(err)
 		if wait <= 0 {
 			wait = retryAfterOf[code]

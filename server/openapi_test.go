@@ -12,6 +12,7 @@ import (
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/pages"
+	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/spot"
 	"github.com/spotter-dev/spotter/token"
@@ -38,8 +39,12 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pl, err := pools.New(pools.Config{Store: st, Authority: auth, Tokens: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := New(Deps{Logger: log, Store: st, Tokens: reg, Keys: st, Metrics: metrics.New(),
-		Tasks:   handlers.TaskDeps{Tokens: reg, Spot: sp},
+		Tasks: handlers.TaskDeps{Tokens: reg, Spot: sp}, Pools: pl,
 		Console: &pages.ConsoleDeps{Store: st, Tokens: reg}}, Options{})
 
 	var doc struct {

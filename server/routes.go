@@ -34,6 +34,22 @@ func addRoutes(e *echo.Echo, d Deps) {
 		pg = pages.Must(pages.New(d.now))
 		e.GET(pages.StaticPrefix+"*", pg.Static, pg.Headers)
 	}
+	if d.Pools != nil {
+		admin := e.Group("/v1/pools", handlers.RequireAdmin(d.Admin))
+		admin.POST("", handlers.CreatePool(d.Pools))
+		admin.GET("", handlers.ListPools(d.Pools))
+		admin.GET("/:name", handlers.GetPool(d.Pools))
+		admin.PATCH("/:name", handlers.UpdatePool(d.Pools))
+		admin.DELETE("/:name", handlers.DeletePool(d.Pools))
+		admin.POST("/:name/drain", handlers.DrainPool(d.Pools))
+		admin.POST("/:name/rotate", handlers.RotatePoolCapability(d.Pools))
+		admin.POST("/:name/revoke", handlers.RevokePoolCapability(d.Pools))
+		// Demand takes the pool's own capability too, so it is outside
+		// the admin guard and checks either itself.
+		demand := handlers.NewPoolDemand(d.Pools, d.Admin, d.DemandLimit)
+		e.POST("/v1/pools/:name/demand", demand.ByName)
+		e.POST("/hooks/:token/demand", demand.ByURL)
+	}
 	if d.Tasks.Spot != nil {
 		e.POST("/v1/tasks", handlers.TaskByBearer(d.Tasks))
 		e.POST("/hooks/:token", handlers.TaskByURL(d.Tasks))

@@ -21,6 +21,7 @@ import (
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/pages"
+	"github.com/spotter-dev/spotter/pools"
 )
 
 // Deps are what the routes need. Each handler maker takes only its own part.
@@ -33,6 +34,10 @@ type Deps struct {
 	Tokens *capability.Registry
 	Admin  handlers.AdminChecker
 	Keys   handlers.KeyRotator
+	// Pools, if set, serves /v1/pools and pool demand, limited per pool
+	// by DemandLimit (zero: handlers.DefaultDemandLimit).
+	Pools       *pools.Registry
+	DemandLimit handlers.DemandLimit
 	// Tasks serves the task endpoints; nil Tasks.Spot leaves them out.
 	Tasks handlers.TaskDeps
 	// Metrics, if set, counts requests and serves /metrics.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
@@ -49,9 +50,9 @@ func do(e *echo.Echo, method, path string, body string, hdr map[string]string) *
 	return rec
 }
 
-func decodeError(t *testing.T, rec *httptest.ResponseRecorder) ErrorBody {
+func decodeError(t *testing.T, rec *httptest.ResponseRecorder) api.ErrorBody {
 	t.Helper()
-	var b ErrorBody
+	var b api.ErrorBody
 	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil {
 		t.Fatalf("error body %q is not JSON: %v", rec.Body.String(), err)
 	}

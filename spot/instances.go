@@ -138,19 +138,37 @@ func isInterruption(code, msg string) bool {
 // describe lists instances matching filters, following pages.
 func describe(ctx context.Context, api ec2API, opt func(*ec2.Options), filters ...types.Filter) ([]Instance, error) {
 	var out []Instance
+	err := describePages(ctx, api, opt, func(page []Instance) error {
+		out = append(out, page...)
+		return nil
+	}, filters...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// describePages hands fn the instances matching filters a page (up to
+// 1,000) at a time, so a caller that keeps only what it needs of each page
+// never holds them all.
+func describePages(ctx context.Context, api ec2API, opt func(*ec2.Options), fn func(page []Instance) error, filters ...types.Filter) error {
 	p := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(1000)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx, opt)
 		if err != nil {
-			return nil, err
+			return err
 		}
+		var ins []Instance
 		for _, r := range page.Reservations {
 			for _, in := range r.Instances {
-				out = append(out, fromEC2(in))
+				ins = append(ins, fromEC2(in))
 			}
 		}
+		if err := fn(ins); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // describeIDs lists the given instances, by filter rather than InstanceIds:

@@ -66,6 +66,10 @@ type LaunchSpec struct {
 	// AdmitPrices: Admit needs the instances' current prices.
 	Admit       func(others []Instance) (maxTotalPrice float64, err error)
 	AdmitPrices bool
+	// AdmitCounts: Admit counts the token's instances itself (a ledger
+	// keeping its count, listed by Client.Live when needed), so Launch
+	// lists only this launch's own, for a retry, and others is empty.
+	AdmitCounts bool
 	// MaxTotalPriceRule names the policy rule a total price cap comes from
 	// (maxHourlySpend): a cap too small for one instance is then refused as
 	// that rule, policy_denied, not as a lack of capacity.
@@ -161,7 +165,7 @@ func (c *Client) Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, err
 	}(spec)
 	var live []Instance
 	if spec.Admit != nil {
-		if live, err = c.live(ctx, api, opt, od, spec.TokenID, spec.AdmitPrices); err != nil {
+		if live, err = c.admitList(ctx, api, opt, od, spec); err != nil {
 			return LaunchResult{}, err
 		}
 	}

@@ -78,56 +78,26 @@ func (c *Client) Reap(ctx context.Context, creds aws.CredentialsProvider, region
 	opt := c.ec2Opts(creds)
 	rep := ReapReport{Actions: []ReapAction{}}
 	// spotter:template also finds instances started from a spotter template
-	// without spotter's tags: they have no TTL and are ended as such.
-	all, err := describe(ctx, api, opt, filter("tag-key", TagToken, TagTemplate))
+	// without spotter's tags: they have no TTL and are ended as such. The
+	// pass goes a page (1,000 instances) at a time and keeps of each only
+	// what it acts on and per-pool counts, so its memory does not grow
+	// with the region's instances.
+	p := &reapPass{c: c, api: api, opt: opt, region: region, now: now, revoked: revoked, rep: &rep,
+		used: map[string]bool{}, live: map[liveKey]int{}}
+	err = describePages(ctx, api, opt, func(page []Instance) error {
+		return p.page(ctx, page)
+	}, filter("tag-key", TagToken, TagTemplate))
+	if err == nil {
+		err = p.flush(ctx)
+	}
 	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return rep, err
+		}
 		return rep, mapErr(err, "EC2 DescribeInstances in "+region)
 	}
-
-	var kill []string
-	var acts []ReapAction
-	used := map[string]bool{}
-	for _, in := range all {
-		tok := in.tags[TagToken]
-		if in.Interrupted {
-			rep.Actions = append(rep.Actions, ReapAction{Action: ActionInterrupted, Reason: ReasonSpotEnded, InstanceID: in.ID, TokenID: tok, At: now})
-		}
-		if !isLive(in.State) {
-			continue
-		}
-		reason := ""
-		switch {
-		case in.ExpiresAt.IsZero():
-			reason = ReasonNoTTL
-		case !now.Before(in.ExpiresAt):
-			reason = ReasonExpired
-		case revoked != nil && revoked(tok):
-			reason = ReasonRevoked
-		}
-		if reason == "" {
-			if t := in.tags[TagTemplate]; t != "" {
-				used[t] = true
-			}
-			continue
-		}
-		kill = append(kill, in.ID)
-		acts = append(acts, ReapAction{Action: ActionTerminate, Reason: reason, InstanceID: in.ID, TokenID: tok, ExpiresAt: in.ExpiresAt, At: now})
-	}
-	for chunk := range chunks(kill, 1000) {
-		if _, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: chunk}, opt); err != nil {
-			if errors.Is(err, context.Canceled) {
-				return rep, err
-			}
-			rep.Errors = append(rep.Errors, apperr.Details(mapErr(err, "EC2 TerminateInstances in "+region)))
-			// Drop the actions of this chunk: they did not happen.
-			acts = dropIDs(acts, chunk)
-		}
-	}
-	rep.Actions = append(rep.Actions, acts...)
-	rep.Usage = c.usage(ctx, api, opt, c.odPrices(ctx, creds, region), all, acts)
-	for _, a := range acts {
-		c.log.LogAttrs(ctx, slog.LevelInfo, "reaped instance", slog.String("instance", a.InstanceID), slog.String("token", a.TokenID), slog.String("reason", a.Reason), slog.String("region", region))
-	}
+	rep.Usage = p.usage(ctx, c.odPrices(ctx, creds, region))
+	used := p.used
 
 	if err := c.reapTemplates(ctx, api, opt, region, now, used, &rep); err != nil {
 		return rep, err
@@ -182,48 +152,6 @@ func (c *Client) reapSpotRequests(ctx context.Context, api ec2API, opt func(*ec2
 		}
 	}
 	return nil
-}
-
-// usage sums, per token, the live instances the pass did not end, priced
-// now (best effort: an instance whose price is unknown counts at $0).
-func (c *Client) usage(ctx context.Context, api ec2API, opt func(*ec2.Options), od *odPrices, all []Instance, ended []ReapAction) map[string]Usage {
-	gone := make(map[string]bool, len(ended))
-	for _, a := range ended {
-		gone[a.InstanceID] = true
-	}
-	var live []Instance
-	for _, in := range all {
-		if isLive(in.State) && !gone[in.ID] {
-			live = append(live, in)
-		}
-	}
-	if len(live) == 0 {
-		return nil
-	}
-	c.priceInstances(ctx, api, opt, od, live)
-	for _, w := range od.warnings() {
-		// Debug: every pass would repeat it; the lookup logged the cause.
-		c.log.DebugContext(ctx, "reaper usage: "+w)
-	}
-	u := map[string]Usage{}
-	for _, in := range live {
-		tok := in.tags[TagToken]
-		t := u[tok]
-		t.Running++
-		t.HourlyCost += in.Price
-		u[tok] = t
-	}
-	return u
-}
-
-func dropIDs(acts []ReapAction, ids []string) []ReapAction {
-	out := acts[:0]
-	for _, a := range acts {
-		if !contains(ids, a.InstanceID) {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // reapTemplates deletes unused spotter templates past the grace period.

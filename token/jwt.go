@@ -32,6 +32,9 @@ type Kind int
 const (
 	Capability Kind = iota + 1
 	Admin
+	// Pool is a pool's capability: it reports demand for one pool and can
+	// never run a task, nor pass as a capability or admin token.
+	Pool
 )
 
 func (k Kind) String() string {
@@ -40,13 +43,15 @@ func (k Kind) String() string {
 		return "capability"
 	case Admin:
 		return "admin"
+	case Pool:
+		return "pool"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
 
 func (k Kind) typ() string      { return "spotter-" + k.String() + "+jwt" }
 func (k Kind) audience() string { return "spotter:" + k.String() }
-func (k Kind) valid() bool      { return k == Capability || k == Admin }
+func (k Kind) valid() bool      { return k == Capability || k == Admin || k == Pool }
 
 // MaxTokenLen bounds what Verify parses. Spotter's tokens are ~400 bytes; the
 // cap keeps hostile input away from the base64 and JSON decoders.
@@ -84,7 +89,7 @@ type Authority struct {
 	issuer string
 	now    func() time.Time
 	leeway time.Duration
-	parser [3]*jwt.Parser // by Kind
+	parser [4]*jwt.Parser // by Kind
 
 	verified verifiedCache
 }
@@ -110,7 +115,7 @@ func NewAuthority(keys KeySource, cfg Config) (*Authority, error) {
 		now:    cfg.Now,
 		leeway: cfg.Leeway,
 	}
-	for _, k := range []Kind{Capability, Admin} {
+	for _, k := range []Kind{Capability, Admin, Pool} {
 		a.parser[k] = jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 			jwt.WithAudience(k.audience()),

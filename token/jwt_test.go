@@ -52,6 +52,7 @@ func TestIssueVerify(t *testing.T) {
 		{name: "capability with exp", kind: Capability, ttl: 10 * time.Minute},
 		{name: "capability without exp", kind: Capability},
 		{name: "admin", kind: Admin, ttl: time.Hour},
+		{name: "pool", kind: Pool},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +118,10 @@ func TestVerifyHostile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	poolTok, _, err := a.Issue(ctx, Pool, "linux-ci", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hdr := func(mod func(map[string]any)) map[string]any {
 		h := map[string]any{"alg": "EdDSA", "kid": kid, "typ": Capability.typ()}
 		if mod != nil {
@@ -168,6 +173,12 @@ func TestVerifyHostile(t *testing.T) {
 		{name: "crit header", kind: Capability, tok: forge(t, hdr(func(h map[string]any) { h["crit"] = []string{"exp"} }), cl(nil), priv), want: apperr.TokenInvalid},
 		{name: "admin token as capability", kind: Capability, tok: adminTok, want: apperr.TokenInvalid},
 		{name: "capability token as admin", kind: Admin, tok: capTok, want: apperr.TokenInvalid},
+		{name: "pool token as capability", kind: Capability, tok: poolTok, want: apperr.TokenInvalid},
+		{name: "pool token as admin", kind: Admin, tok: poolTok, want: apperr.TokenInvalid},
+		{name: "capability token as pool", kind: Pool, tok: capTok, want: apperr.TokenInvalid},
+		{name: "admin token as pool", kind: Pool, tok: adminTok, want: apperr.TokenInvalid},
+		{name: "pool OK control", kind: Pool, tok: forge(t, hdr(func(h map[string]any) { h["typ"] = Pool.typ() }), cl(func(c map[string]any) { c["aud"] = Pool.audience() }), priv)},
+		{name: "capability typ with pool aud", kind: Pool, tok: forge(t, hdr(nil), cl(func(c map[string]any) { c["aud"] = Pool.audience() }), priv), want: apperr.TokenInvalid},
 		{name: "capability typ with admin aud", kind: Admin, tok: forge(t, hdr(nil), cl(func(c map[string]any) { c["aud"] = Admin.audience() }), priv), want: apperr.TokenInvalid},
 		{name: "tampered claims", kind: Capability, tok: tampered, want: apperr.TokenInvalid},
 		{name: "unknown kid", kind: Capability, tok: forge(t, hdr(func(h map[string]any) { h["kid"] = "0123456789abcdef" }), cl(nil), otherPriv), want: apperr.TokenInvalid},

@@ -31,18 +31,19 @@ import (
 //  1. Vault KV v2 read of the token record, only when this process last
 //     read it 2 s ago or more (spotter's record cache; a create fills it).
 //  2. Vault Transit decrypt of the sealed credentials, context = token id.
-//  3. EC2 DescribeInstances, filters tag:spotter:token and
-//     instance-state-name pending,running — the token's live instances, for
-//     maxRunning (LaunchSpec.Admit) — side by side with 6.
-//  4. When the policy has maxHourlySpend and the token runs any:
+//  3. EC2 DescribeInstances, filters tag:spotter:client-token (this
+//     launch's), tag:spotter:token and instance-state-name pending,running
+//     — a retry's instances (LaunchSpec.AdmitCounts) — side by side with 6.
+//     On the token's first launch, DescribeInstances of all its live
+//     instances too: the count the ledger keeps.
+//  4. When the policy has maxHourlySpend and the count is listed:
 //     DescribeSpotPriceHistory of their types (the bench's policy has none).
-//  5. The replay check: among the instances of 3, one tagged
-//     spotter:client-token with this launch's token (a retry whose
-//     instances ended is left to CreateFleet's ClientToken check).
+//  5. The replay check: 3 found none (a retry whose instances ended is
+//     left to CreateFleet's ClientToken check).
 //  6. DescribeSpotPriceHistory of the allowed types — the pools.
-//     5½. The reservation (inflight.NewShared): a KV v2 read of
-//     usage/<token id>, then a check-and-set write of the claim (again
-//     from the read on a conflict).
+//     5½. The reservation (inflight.NewShared): a check-and-set write of
+//     the claim on usage/<token id> as this process last wrote it (a KV
+//     v2 read first when it has not, and again after a conflict).
 //  7. CreateLaunchTemplate, on a token's first launch only.
 //  8. CreateFleet (instant, price-capacity-optimized, tags on the call);
 //     its answer is the reply (no DescribeInstances unless waiting).
@@ -60,7 +61,9 @@ type baseline struct {
 
 	mu        sync.Mutex
 	templates map[string]bool
-	bootable  []string // the types the AMI runs on, once asked
+	usage     map[string]remembered // by token id, under mu
+	listed    map[string]bool       // tokens whose instances were listed, under mu
+	bootable  []string              // the types the AMI runs on, once asked
 }
 
 // baseToken is a capability token as the baseline knows it: id, sealed
@@ -76,7 +79,7 @@ func (st *stack) newBaseline(o options) *baseline {
 	// The same HTTP client shape spotter's spot.Client uses (a clone of the
 	// default transport, 60 s timeout) and the same retry policy.
 	return &baseline{
-		st: st, o: o, vault: st.vault, region: o.region, templates: map[string]bool{},
+		st: st, o: o, vault: st.vault, region: o.region, templates: map[string]bool{}, usage: map[string]remembered{}, listed: map[string]bool{},
 		ec2: ec2.New(ec2.Options{
 			Region: o.region, BaseEndpoint: aws.String(st.simURL),
 			HTTPClient: &http.Client{Transport: newTransport(nil, o.workers), Timeout: 60 * time.Second},
@@ -192,19 +195,27 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 		p, err := b.prices(ctx, opt, bootable)
 		pc <- priced{p, err}
 	}()
-	live, err := b.describe(ctx, opt, tagFilter("spotter:token", t.ID),
-		types.Filter{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}})
+	// 3 (and 5): a retry would be the instances tagged with this
+	// launch's ClientToken.
+	ct := clientToken(t.ID, "key:"+key)
+	live := types.Filter{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}}
+	mine, err := b.describe(ctx, opt, tagFilter("spotter:client-token", ct), tagFilter("spotter:token", t.ID), live)
 	p := <-pc
 	if err != nil {
 		return "ec2_describe"
 	}
-	// 5: a retry would be among them.
-	ct := clientToken(t.ID, "key:"+key)
-	for _, in := range live {
-		for _, tg := range in.Tags {
-			if aws.ToString(tg.Key) == "spotter:client-token" && aws.ToString(tg.Value) == ct {
-				return "unexpected_replay"
-			}
+	if len(mine) > 0 {
+		return "unexpected_replay"
+	}
+	// 3½: the token's count is listed once (spotter's ledger keeps it
+	// after its first listing, for a minute).
+	b.mu.Lock()
+	listed := b.listed[t.ID]
+	b.listed[t.ID] = true
+	b.mu.Unlock()
+	if !listed {
+		if _, err := b.describe(ctx, opt, tagFilter("spotter:token", t.ID), live); err != nil {
+			return "ec2_describe"
 		}
 	}
 
@@ -296,7 +307,9 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 			usage.Started[id] = baseClaim{Until: time.Now().Add(time.Minute).UnixNano()}
 		}
 	}
-	if _, err := b.writeUsage(ctx, t.ID, usage, ver); err != nil {
+	v, err := b.writeUsage(ctx, t.ID, usage, ver)
+	b.remember(t.ID, usage, v)
+	if err != nil {
 		if _, _, code := b.reserve(ctx, t.ID, func(u *baseUsage) { delete(u.Claims, claim) }); code != "" {
 			return code
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"time"
 )
 
@@ -19,24 +20,44 @@ type baseClaim struct {
 	Until int64 `json:"until"`
 }
 
-// reserve reads usage/<id>, applies change, and writes it with
-// check-and-set, up to 12 tries, as spotter's shared ledger does.
+// remembered is a usage record as this process last wrote it.
+type remembered struct {
+	u   baseUsage
+	ver int
+}
+
+// remembered returns a copy of the token's record as this process last
+// wrote it, if it did.
+func (b *baseline) remembered(id string) (baseUsage, int, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.usage[id]
+	return baseUsage{Claims: maps.Clone(r.u.Claims), Started: maps.Clone(r.u.Started)}, r.ver, ok
+}
+
+// remember keeps what was written at ver (forgets it when ver is 0).
+func (b *baseline) remember(id string, u baseUsage, ver int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ver == 0 {
+		delete(b.usage, id)
+		return
+	}
+	b.usage[id] = remembered{baseUsage{Claims: maps.Clone(u.Claims), Started: maps.Clone(u.Started)}, ver}
+}
+
+// reserve applies change to usage/<id> and writes it with check-and-set,
+// up to 12 tries, as spotter's shared ledger does: the first try on the
+// record this process last wrote, if any, without a read; after a
+// conflict, on the record read again. It does not fold launches together
+// as spotter does: these are the bare calls of one launch.
 func (b *baseline) reserve(ctx context.Context, id string, change func(*baseUsage)) (baseUsage, int, string) {
-	for range 12 {
-		s, err := b.vault.Logical().ReadWithContext(ctx, "spotter/data/usage/"+id)
-		if err != nil {
-			return baseUsage{}, 0, "vault_usage_read"
-		}
-		u, ver := baseUsage{}, 0
-		if s != nil {
-			data, _ := s.Data["data"].(map[string]any)
-			meta, _ := s.Data["metadata"].(map[string]any)
-			pub, _ := data["public"].(string)
-			raw, _ := base64.StdEncoding.DecodeString(pub)
-			_ = json.Unmarshal(raw, &u)
-			if n, ok := meta["version"].(json.Number); ok {
-				v, _ := n.Int64()
-				ver = int(v)
+	for try := range 12 {
+		u, ver, ok := b.remembered(id)
+		if !ok || try > 0 {
+			var code string
+			if u, ver, code = b.readUsage(ctx, id); code != "" {
+				return baseUsage{}, 0, code
 			}
 		}
 		if u.Claims == nil {
@@ -53,11 +74,32 @@ func (b *baseline) reserve(ctx context.Context, id string, change func(*baseUsag
 		}
 		change(&u)
 		v, err := b.writeUsage(ctx, id, u, ver)
+		b.remember(id, u, v)
 		if err == nil {
 			return u, v, ""
 		}
 	}
 	return baseUsage{}, 0, "vault_usage_conflict"
+}
+
+func (b *baseline) readUsage(ctx context.Context, id string) (baseUsage, int, string) {
+	s, err := b.vault.Logical().ReadWithContext(ctx, "spotter/data/usage/"+id)
+	if err != nil {
+		return baseUsage{}, 0, "vault_usage_read"
+	}
+	u, ver := baseUsage{}, 0
+	if s != nil {
+		data, _ := s.Data["data"].(map[string]any)
+		meta, _ := s.Data["metadata"].(map[string]any)
+		pub, _ := data["public"].(string)
+		raw, _ := base64.StdEncoding.DecodeString(pub)
+		_ = json.Unmarshal(raw, &u)
+		if n, ok := meta["version"].(json.Number); ok {
+			v, _ := n.Int64()
+			ver = int(v)
+		}
+	}
+	return u, ver, ""
 }
 
 func (b *baseline) writeUsage(ctx context.Context, id string, u baseUsage, cas int) (int, error) {

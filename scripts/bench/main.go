@@ -179,7 +179,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per run and phase")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each measured run")
 	fs.IntVar(&o.runs, "runs", 3, "runs of each phase; the report gives the median and the spread")
-	fs.IntVar(&o.perToken, "per-token", 50, "launches per capability token before a fresh token is used (a token's instances are listed on every launch, so this sets how much each launch reads back)")
+	fs.IntVar(&o.perToken, "per-token", 50, "launches per capability token before a fresh token is used (each token's instances are listed on its first launch; after that its count is kept)")
 	types := fs.String("types", "t3.micro,t3.small,t3.medium", "instance types the benchmark token allows and launches over (an x86_64 AMI: arm64 types are left out of every launch)")
 	fs.StringVar(&o.region, "region", "us-east-1", "awssim region")
 	fs.StringVar(&o.spotterBin, "spotter", "", "spotter binary to run (default: go build . into a temporary dir)")

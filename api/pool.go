@@ -1,0 +1,140 @@
+// Package api is spotter's public vocabulary: the JSON the HTTP API takes
+// and gives. It is a leaf: it imports no spotter package, so the client can
+// depend on it without pulling in the server. The JSON names are public API
+// (README, "HTTP API"; server/openapi.json).
+package api
+
+import "time"
+
+// Pool is a pool's definition: the body of POST /v1/pools, and what a
+// PATCH merges into. Package pool validates it (pool.Pool has the same
+// JSON fields; a test holds the two together). Durations are Go duration
+// strings ("10m"); a zero or empty field takes its default.
+type Pool struct {
+	Name             string             `json:"name"`
+	TokenID          string             `json:"tokenId"`
+	Region           string             `json:"region"`
+	AMI              string             `json:"ami"`
+	LaunchConfigs    []PoolLaunchConfig `json:"launchConfigs"`
+	Subnets          []string           `json:"subnets,omitempty"`
+	UserData         string             `json:"userData,omitempty"` // base64
+	MinCapacity      int                `json:"minCapacity"`
+	MaxCapacity      int                `json:"maxCapacity"`
+	ScalingRatio     float64            `json:"scalingRatio,omitempty"`
+	MaxPrice         float64            `json:"maxPrice,omitempty"`
+	MaxHourlySpend   float64            `json:"maxHourlySpend,omitempty"`
+	OnDemandBase     int                `json:"onDemandBase,omitempty"`
+	OnDemandFallback bool               `json:"onDemandFallback,omitempty"`
+	IdleTimeout      string             `json:"idleTimeout,omitempty"`
+	MaxLifetime      string             `json:"maxLifetime,omitempty"`
+	BootTimeout      string             `json:"bootTimeout,omitempty"`
+	ScaleOutCooldown string             `json:"scaleOutCooldown,omitempty"`
+	ScaleInCooldown  string             `json:"scaleInCooldown,omitempty"`
+	StaleDemandAfter string             `json:"staleDemandAfter,omitempty"`
+	Paused           bool               `json:"paused,omitempty"`
+	Draining         bool               `json:"draining,omitempty"`
+	Labels           []string           `json:"labels,omitempty"`
+}
+
+// PoolLaunchConfig is an instance type (or pattern) a pool may launch and
+// its weight: job slots per instance.
+type PoolLaunchConfig struct {
+	InstanceType string  `json:"instanceType"`
+	Capacity     int     `json:"capacity,omitempty"`
+	Utility      float64 `json:"utility,omitempty"`
+}
+
+// PoolInfo is a pool as the admin API shows it: the definition as stored,
+// its state, and nothing secret.
+type PoolInfo struct {
+	Pool
+	// Status is active, paused, draining or deleting.
+	Status      string         `json:"status"`
+	Incarnation string         `json:"incarnation"`
+	Epoch       uint64         `json:"epoch"`
+	CreatedAt   time.Time      `json:"createdAt"`
+	UpdatedAt   time.Time      `json:"updatedAt"`
+	DeletedAt   *time.Time     `json:"deletedAt,omitempty"`
+	Capability  PoolCapability `json:"capability"`
+	// Capacity units (jobs): Desired is what a decision would aim at now,
+	// Hold why demand is not acted on (stale_demand, paused) if it is not.
+	Desired   int            `json:"desired"`
+	Hold      string         `json:"hold,omitempty"`
+	Running   int            `json:"running"`
+	Booting   int            `json:"booting"`
+	Idle      int            `json:"idle"`
+	Pending   int            `json:"pending"`
+	Demand    *PoolDemand    `json:"demand,omitempty"`
+	Instances []PoolInstance `json:"instances"`
+}
+
+// PoolReply is the reply to GET, PATCH and DELETE /v1/pools/{name} and to
+// drain and revoke.
+type PoolReply struct {
+	Code int `json:"code"`
+	PoolInfo
+}
+
+// PoolCapability says which capability a pool accepts, never what it is.
+type PoolCapability struct {
+	KeyID     string     `json:"keyId,omitempty"`
+	IssuedAt  time.Time  `json:"issuedAt"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+}
+
+// CreatedPool is the reply to a create or a capability rotate: the only
+// time the pool's capability is shown. URL is <public url>/hooks/<token>;
+// a cron posts demand to URL + "/demand".
+type CreatedPool struct {
+	Code int `json:"code"`
+	PoolInfo
+	Token string `json:"token"`
+	URL   string `json:"url"`
+}
+
+// PoolPage is the reply to GET /v1/pools: every pool, by name.
+type PoolPage struct {
+	Code  int        `json:"code"`
+	Pools []PoolInfo `json:"pools"`
+}
+
+// DemandRequest is the body of POST /v1/pools/{name}/demand (and of
+// POST /hooks/<pool capability>/demand): what a cron polling a queue
+// sends. Each count is 0 to 1,000,000.
+type DemandRequest struct {
+	Pending int `json:"pending"`
+	Running int `json:"running"`
+	Idle    int `json:"idle"`
+}
+
+// PoolDemand is a pool's last demand report: jobs waiting, running and
+// agents idle, and At, the server's time of receipt.
+type PoolDemand struct {
+	Pending int        `json:"pending"`
+	Running int        `json:"running"`
+	Idle    int        `json:"idle"`
+	At      *time.Time `json:"at,omitempty"`
+}
+
+// DemandReply is the reply to a demand report: the demand as stored and
+// what a decision would aim at with it.
+type DemandReply struct {
+	Code    int        `json:"code"`
+	Pool    string     `json:"pool"`
+	Demand  PoolDemand `json:"demand"`
+	Desired int        `json:"desired"`
+	Hold    string     `json:"hold,omitempty"`
+}
+
+// PoolInstance is one live instance of a pool as the reconciler recorded it.
+type PoolInstance struct {
+	ID           string     `json:"id"`
+	InstanceType string     `json:"instanceType"`
+	State        string     `json:"state"` // booting, idle, busy
+	Capacity     int        `json:"capacity"`
+	Launched     time.Time  `json:"launched"`
+	IdleSince    *time.Time `json:"idleSince,omitempty"`
+	Price        float64    `json:"price"`
+	OnDemand     bool       `json:"onDemand,omitempty"`
+	Interrupted  *time.Time `json:"interrupted,omitempty"`
+}
