@@ -259,3 +259,40 @@ func TestChargeIdleWritesNothing(t *testing.T) {
 		t.Errorf("today = %v; want %v", s.Today, want)
 	}
 }
+
+// TestPoolSeries keeps one sample per step, the last in it, and 24 hours.
+func TestPoolSeries(t *testing.T) {
+	a := activity.New(openStore(t), slog.New(slog.DiscardHandler), nil)
+	defer a.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	for i := range 2 * 6 * 24 * 2 { // every 5 minutes for 48 hours
+		at := t0.Add(time.Duration(i) * 5 * time.Minute)
+		if err := a.SamplePool(ctx, "ci", activity.PoolSample{At: at, Desired: i, Running: i / 2, Pending: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := a.PoolSeries(ctx, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := t0.Add((2*6*24*2 - 1) * 5 * time.Minute)
+	// 24 h back from the last sample, at 10-minute steps, both ends kept.
+	if len(s) != 145 {
+		t.Fatalf("kept %d samples; want 145 (one per 10 minutes over 24 h, both ends)", len(s))
+	}
+	if !s[len(s)-1].At.Equal(last) || s[len(s)-1].Desired != 2*6*24*2-1 {
+		t.Errorf("newest = %+v; want the last sample", s[len(s)-1])
+	}
+	if got := last.Sub(s[0].At); got != activity.PoolWindow {
+		t.Errorf("oldest is %s before the newest; want exactly %s", got, activity.PoolWindow)
+	}
+	for i := 1; i < len(s); i++ {
+		if d := s[i].At.Sub(s[i-1].At); d != activity.PoolStep {
+			t.Fatalf("samples %d and %d are %s apart; want %s", i-1, i, d, activity.PoolStep)
+		}
+	}
+	if none, err := a.PoolSeries(ctx, "nope"); err != nil || len(none) != 0 {
+		t.Errorf("an unknown pool's series = %v, %v", none, err)
+	}
+}

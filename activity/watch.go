@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/spot"
 )
@@ -18,6 +19,8 @@ type ReaperWatch struct {
 	a       *Activity
 	maxGap  time.Duration
 	replica string
+	// Pools, if set, lists the pools whose capacity each pass samples.
+	Pools func(ctx context.Context) ([]pools.Record, error)
 
 	mu     sync.Mutex // guards tokens
 	tokens map[string]Running
@@ -66,5 +69,26 @@ func (w *ReaperWatch) Passed(r reaper.PassReport) {
 	defer cancel()
 	if err := w.a.SavePass(ctx, p); err != nil {
 		w.a.log.Warn("activity: keep the reaper's pass", "error", err)
+	}
+	w.samplePools(ctx, r.End)
+}
+
+// samplePools keeps each pool's capacity at the end of a pass, so the
+// console can draw the last 24 hours.
+func (w *ReaperWatch) samplePools(ctx context.Context, now time.Time) {
+	if w.Pools == nil {
+		return
+	}
+	recs, err := w.Pools(ctx)
+	if err != nil {
+		w.a.log.Warn("activity: list pools to sample", "error", err)
+		return
+	}
+	for _, rec := range recs {
+		c := rec.Counts(now)
+		s := PoolSample{At: now, Desired: c.Desired, Running: c.Running, Pending: c.Pending}
+		if err := w.a.SamplePool(ctx, rec.Pool.Name, s); err != nil {
+			w.a.log.Warn("activity: sample a pool", "pool", rec.Pool.Name, "error", err)
+		}
 	}
 }

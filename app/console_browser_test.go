@@ -89,6 +89,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 	s.clock.Advance(pendingDelay + time.Minute)
+	s.consolePool(t, "linux-ci", 3)
 
 	t.Run("without a session, every console URL lands on sign-in", func(t *testing.T) {
 		for _, p := range []string{"/ui", "/ui/", "/ui/tokens/" + idA, "/ui/no-such-page"} {
@@ -124,6 +125,8 @@ func TestConsoleInBrowser(t *testing.T) {
 			run(t, chromedp.Reload())
 			waitFor(t, "the overview", at("/ui/"))
 		}
+		// The pool's chart, drawn from the reaper's samples.
+		waitFor(t, "the pool's chart", `!!document.querySelector('[data-pool="linux-ci"] svg.chart polyline.pending')`)
 		name, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(fmt.Sprintf(`tr[data-token=%q] th a`, idX))))
 		if err != nil || name != `<script>alert(1)</script>` {
 			t.Errorf("the <script> token's name reads %q (%v); want it as text", name, err)

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -141,6 +142,19 @@ func TestConsole(t *testing.T) {
 		}
 		if r := get(t, c, s.base+"/ui/tokens/"+strings.Repeat("z", 500)); r.status != 404 || strings.Contains(r.body, strings.Repeat("z", 100)) {
 			t.Errorf("a long bad id = %d, echoed whole: %v", r.status, strings.Contains(r.body, strings.Repeat("z", 100)))
+		}
+	})
+
+	t.Run("pools", func(t *testing.T) {
+		if r := get(t, c, s.base+"/ui/"); !strings.Contains(r.body, "No pools yet") {
+			t.Errorf("the overview without pools does not say so")
+		}
+		s.consolePool(t, "linux-ci", 3)
+		r := get(t, c, s.base+"/ui/")
+		for _, want := range []string{`data-pool="linux-ci"`, "3 pending", "desired 3", `<svg xmlns="http://www.w3.org/2000/svg" class="chart"`, "reported just now"} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("the pools section has no %q", want)
+			}
 		}
 	})
 
@@ -297,4 +311,20 @@ func cookieValue(t *testing.T, c *http.Client, u, name string) string {
 	}
 	t.Fatalf("no cookie %s for %s", name, u)
 	return ""
+}
+
+// consolePool creates a pool on a token of its own and reports pending
+// jobs for it.
+func (s *pageStack) consolePool(t *testing.T, name string, pending int) {
+	t.Helper()
+	tok := s.createToken(t, `{"name":"pool token","credentials":`+keysJSON()+`,"policy":{"regions":["us-east-1"],"instanceTypes":["t3.*"],"amis":["ami-0123456789abcdef0"],"maxCount":5,"maxRunning":20,"maxTTL":"12h"}}`)
+	body := `{"name":"` + name + `","tokenId":"` + tok["id"].(string) + `","region":"us-east-1","ami":"ami-0123456789abcdef0",
+		"launchConfigs":[{"instanceType":"t3.micro","capacity":1}],"minCapacity":0,"maxCapacity":10,"idleTimeout":"10m","maxLifetime":"12h"}`
+	if code, _, raw := call(t, s.client, "POST", s.base+"/v1/pools", testAdminToken, "application/json", []byte(body)); code != 201 {
+		t.Fatalf("create pool = %d %s", code, raw)
+	}
+	demand := fmt.Sprintf(`{"pending":%d,"running":0,"idle":0}`, pending)
+	if code, _, raw := call(t, s.client, "POST", s.base+"/v1/pools/"+name+"/demand", testAdminToken, "application/json", []byte(demand)); code != 200 {
+		t.Fatalf("pool demand = %d %s", code, raw)
+	}
 }

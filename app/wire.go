@@ -84,11 +84,12 @@ func (a *App) wire(ctx context.Context, st store) error {
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(a.scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources"), Now: now}}
 	watch := act.WatchReaper(cfg.Timeouts.ReaperInterval)
+	watch.Pools = a.pools.List
 	if cfg.Timeouts.ReaperInterval > 0 {
 		a.goBackground(a.bg, a.reaper(sp, m, watch).Run)
 	}
 	console := &pages.ConsoleDeps{Store: store, Admin: admin, Tokens: a.reg, Activity: act, Audit: audit,
-		Reaping:   cfg.Timeouts.ReaperInterval > 0,
+		Reaping: cfg.Timeouts.ReaperInterval > 0, Pools: a.pools,
 		Instances: (&reaper.Reaper{Tokens: a.reg, Spot: sp, Log: log.With("component", "console")}).Status}
 	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m,
 		Pools: a.pools, Console: console},

@@ -2,6 +2,7 @@ package pages
 
 import (
 	"context"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/spot"
 	"github.com/spotter-dev/spotter/token"
@@ -47,6 +49,13 @@ type ConsoleDeps struct {
 	Audit *slog.Logger
 	// SessionTTL is how long a sign-in lasts (0: DefaultSessionTTL).
 	SessionTTL time.Duration
+	// Pools lists the pools; nil shows none.
+	Pools PoolLister
+}
+
+// PoolLister lists pool records (pools.Registry).
+type PoolLister interface {
+	List(ctx context.Context) ([]pools.Record, error)
 }
 
 // Console is the operator console under /ui/: tokens, their instances and
@@ -101,6 +110,15 @@ type overview struct {
 	Reaper   reaperView
 	Health   []healthRow
 	Activity bool
+	Pools    []poolRow
+	PoolsErr string
+}
+
+type poolRow struct {
+	Name, Status, TokenID, Demand string
+	Min, Max                      int
+	Counts                        pools.Counts
+	Chart                         template.HTML
 }
 
 type tokenRow struct {
@@ -160,6 +178,7 @@ func (p *Console) Overview(c echo.Context) error {
 		})
 	}
 	wg.Wait()
+	v.Pools, v.PoolsErr = p.poolRows(ctx, now)
 	v.Reaper = p.reaperView(pass, passed, passErr, now)
 	v.Health = p.health(ctx, v.Reaper)
 	return p.render(c, http.StatusOK, "console.html", v)
@@ -302,4 +321,35 @@ func took(d time.Duration) string {
 		return "under 1ms"
 	}
 	return d.Round(time.Millisecond).String()
+}
+
+// poolRows are the pools with their capacity now and, where samples are
+// kept, the last 24 hours as a chart.
+func (p *Console) poolRows(ctx context.Context, now time.Time) ([]poolRow, string) {
+	if p.Pools == nil {
+		return nil, ""
+	}
+	recs, err := p.Pools.List(ctx)
+	if err != nil {
+		return nil, errText(err)
+	}
+	rows := make([]poolRow, 0, len(recs))
+	for _, rec := range recs {
+		r := poolRow{Name: rec.Pool.Name, Status: rec.Status(), TokenID: rec.Pool.TokenID, Min: rec.Pool.MinCapacity, Max: rec.Pool.MaxCapacity,
+			Counts: rec.Counts(now)}
+		if rec.Demand != nil {
+			r.Demand = when(rec.Demand.At, now)
+		}
+		if p.Activity != nil {
+			series := PoolSeries{Pool: rec.Pool.Name}
+			if samples, err := p.Activity.PoolSeries(ctx, rec.Pool.Name); err == nil {
+				for _, s := range samples {
+					series.Samples = append(series.Samples, PoolSample{At: s.At, Desired: s.Desired, Running: s.Running, Pending: s.Pending})
+				}
+			}
+			r.Chart = PoolChart(series, now)
+		}
+		rows = append(rows, r)
+	}
+	return rows, ""
 }
