@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"strings"
@@ -294,5 +295,33 @@ func TestPoolSeries(t *testing.T) {
 	}
 	if none, err := a.PoolSeries(ctx, "nope"); err != nil || len(none) != 0 {
 		t.Errorf("an unknown pool's series = %v, %v", none, err)
+	}
+}
+
+// BenchmarkTeeAudit is what the tee adds to one audit line: reading its
+// attributes and queueing the event (the store write is the writer's,
+// off the task's path).
+func BenchmarkTeeAudit(b *testing.B) {
+	for _, tee := range []bool{false, true} {
+		b.Run(fmt.Sprintf("tee=%v", tee), func(b *testing.B) {
+			st, err := secrets.OpenEmbedded(b.TempDir(), nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			a := activity.New(st, slog.New(slog.DiscardHandler), nil)
+			defer a.Close()
+			var h slog.Handler = slog.NewJSONHandler(io.Discard, nil)
+			if tee {
+				h = a.Tee(h)
+			}
+			audit := slog.New(h).With("log", "audit")
+			ids := []string{"i-0123456789abcdef0"}
+			b.ReportAllocs()
+			for b.Loop() {
+				audit.Info("audit", "request_id", "r1", "source", "hook", "token_id", "tok_bench", "task", "launch", "outcome", "ok",
+					"region", "us-east-1", "instance_ids", ids, "hourly_cost", "0.0104", "replayed", false, "dry_run", false)
+			}
+		})
 	}
 }
