@@ -179,6 +179,34 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	t.Run("tokens page by 25, at the limit and past it", func(t *testing.T) {
+		rows := regexp.MustCompile(`<tr data-token="`)
+		count := func() int {
+			code, v, raw := call(t, s.client, "GET", s.base+"/v1/tokens?limit=1000", testAdminToken, "", nil)
+			if code != 200 {
+				t.Fatalf("list tokens = %d %s", code, raw)
+			}
+			return len(v["tokens"].([]any))
+		}
+		for n := count(); n < 25; n++ {
+			s.pageToken(t, fmt.Sprintf("filler %02d", n), "")
+		}
+		r := get(t, c, s.base+"/ui/")
+		if n := len(rows.FindAllString(r.body, -1)); n != 25 || strings.Contains(r.body, "Next tokens") {
+			t.Errorf("25 tokens: %d rows, a next link %v; want 25 and none", n, strings.Contains(r.body, "Next tokens"))
+		}
+		s.pageToken(t, "the 26th", "")
+		r = get(t, c, s.base+"/ui/")
+		next := regexp.MustCompile(`href="(/ui/\?cursor=[^"]+)">Next tokens`).FindStringSubmatch(r.body)
+		if n := len(rows.FindAllString(r.body, -1)); n != 25 || next == nil {
+			t.Fatalf("26 tokens: %d rows, next link %v; want 25 and one", n, next)
+		}
+		r = get(t, c, s.base+strings.ReplaceAll(next[1], "&amp;", "&"))
+		if n := len(rows.FindAllString(r.body, -1)); r.status != 200 || n != 1 || strings.Contains(r.body, "Next tokens") {
+			t.Errorf("the second page = %d with %d rows; want 200 with 1 and no next link", r.status, n)
+		}
+	})
+
 	t.Run("a revoke without its anti-forgery token is refused", func(t *testing.T) {
 		for _, tt := range []struct {
 			name string
