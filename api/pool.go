@@ -1,15 +1,11 @@
-// Package api is spotter's public vocabulary: the JSON the HTTP API takes
-// and gives. It is a leaf: it imports no spotter package, so the client can
-// depend on it without pulling in the server. The JSON names are public API
-// (README, "HTTP API"; server/openapi.json).
 package api
 
 import "time"
 
 // Pool is a pool's definition: the body of POST /v1/pools, and what a
 // PATCH merges into. Package pool validates it (pool.Pool has the same
-// JSON fields; a test holds the two together). Durations are Go duration
-// strings ("10m"); a zero or empty field takes its default.
+// JSON fields; a test holds the two together). A zero field takes its
+// default.
 type Pool struct {
 	Name             string             `json:"name"`
 	TokenID          string             `json:"tokenId"`
@@ -25,12 +21,12 @@ type Pool struct {
 	MaxHourlySpend   float64            `json:"maxHourlySpend,omitempty"`
 	OnDemandBase     int                `json:"onDemandBase,omitempty"`
 	OnDemandFallback bool               `json:"onDemandFallback,omitempty"`
-	IdleTimeout      string             `json:"idleTimeout,omitempty"`
-	MaxLifetime      string             `json:"maxLifetime,omitempty"`
-	BootTimeout      string             `json:"bootTimeout,omitempty"`
-	ScaleOutCooldown string             `json:"scaleOutCooldown,omitempty"`
-	ScaleInCooldown  string             `json:"scaleInCooldown,omitempty"`
-	StaleDemandAfter string             `json:"staleDemandAfter,omitempty"`
+	IdleTimeout      Duration           `json:"idleTimeout,omitempty"`
+	MaxLifetime      Duration           `json:"maxLifetime,omitempty"`
+	BootTimeout      Duration           `json:"bootTimeout,omitempty"`
+	ScaleOutCooldown Duration           `json:"scaleOutCooldown,omitempty"`
+	ScaleInCooldown  Duration           `json:"scaleInCooldown,omitempty"`
+	StaleDemandAfter Duration           `json:"staleDemandAfter,omitempty"`
 	Paused           bool               `json:"paused,omitempty"`
 	Draining         bool               `json:"draining,omitempty"`
 	Labels           []string           `json:"labels,omitempty"`
@@ -71,7 +67,7 @@ type PoolInfo struct {
 // PoolReply is the reply to GET, PATCH and DELETE /v1/pools/{name} and to
 // drain and revoke.
 type PoolReply struct {
-	Code int `json:"code"`
+	Code int `json:"code,omitempty"`
 	PoolInfo
 }
 
@@ -86,7 +82,7 @@ type PoolCapability struct {
 // time the pool's capability is shown. URL is <public url>/hooks/<token>;
 // a cron posts demand to URL + "/demand".
 type CreatedPool struct {
-	Code int `json:"code"`
+	Code int `json:"code,omitempty"`
 	PoolInfo
 	Token string `json:"token"`
 	URL   string `json:"url"`
@@ -94,7 +90,7 @@ type CreatedPool struct {
 
 // PoolPage is the reply to GET /v1/pools: every pool, by name.
 type PoolPage struct {
-	Code  int        `json:"code"`
+	Code  int        `json:"code,omitempty"`
 	Pools []PoolInfo `json:"pools"`
 }
 
@@ -119,7 +115,7 @@ type PoolDemand struct {
 // DemandReply is the reply to a demand report: the demand as stored and
 // what a decision would aim at with it.
 type DemandReply struct {
-	Code    int        `json:"code"`
+	Code    int        `json:"code,omitempty"`
 	Pool    string     `json:"pool"`
 	Demand  PoolDemand `json:"demand"`
 	Desired int        `json:"desired"`

@@ -12,7 +12,7 @@ import (
 )
 
 // CreatePool creates a pool. def is an api.Pool, or the definition as a
-// person wrote it (json.RawMessage), which goes unchanged so the server
+// person wrote it (json.RawMessage), sent with every key as written so the server
 // judges exactly that: a misspelt or repeated field is refused, not
 // dropped. The reply's Token and URL (the pool's capability) are shown
 // once. Errors: *Error with Code "invalid_request" (the field first in
@@ -20,6 +20,7 @@ import (
 func (c *Client) CreatePool(ctx context.Context, def any) (api.CreatedPool, error) {
 	var out api.CreatedPool
 	err := c.admin(ctx, http.MethodPost, "/v1/pools", def, &out, http.StatusCreated)
+	out.Code = 0 // as every admin reply the client returns (api/wire_tokens.go)
 	return out, err
 }
 
@@ -66,6 +67,7 @@ func (c *Client) RevokePoolCapability(ctx context.Context, name string) (api.Poo
 func (c *Client) RotatePoolCapability(ctx context.Context, name string) (api.CreatedPool, error) {
 	var out api.CreatedPool
 	err := c.admin(ctx, http.MethodPost, "/v1/pools/"+url.PathEscape(name)+"/rotate", nil, &out, http.StatusOK)
+	out.Code = 0
 	return out, err
 }
 
@@ -79,6 +81,7 @@ func (c *Client) poolCall(ctx context.Context, method, name, suffix string, in a
 func (c *Client) ReportDemand(ctx context.Context, name string, d api.DemandRequest) (api.DemandReply, error) {
 	var out api.DemandReply
 	err := c.admin(ctx, http.MethodPost, "/v1/pools/"+url.PathEscape(name)+"/demand", d, &out, http.StatusOK)
+	out.Code = 0
 	return out, err
 }
 
@@ -95,5 +98,6 @@ func (c *Client) ReportDemandByURL(ctx context.Context, capabilityURL string, d 
 	}
 	var out api.DemandReply
 	err = c.do(ctx, call{method: http.MethodPost, target: u, body: b, out: &out, want: http.StatusOK})
+	out.Code = 0
 	return out, err
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/api"
+
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/internal/vaulttest"

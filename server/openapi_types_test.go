@@ -84,6 +84,20 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"error":                 {doc.Components.Schemas["Error"], api.ErrorBody{}},
 		"getToken not found":    {reply("/v1/tokens/{id}", "get", "404"), api.ErrorBody{}},
 		"task refused by token": {reply("/v1/tasks", "post", "403"), api.ErrorBody{}},
+		"createPool request":    {request("/v1/pools", "post"), api.Pool{}},
+		"createPool reply":      {reply("/v1/pools", "post", "201"), api.CreatedPool{}},
+		"listPools reply":       {reply("/v1/pools", "get", "200"), api.PoolPage{}},
+		"getPool reply":         {reply("/v1/pools/{name}", "get", "200"), api.PoolReply{}},
+		"updatePool reply":      {reply("/v1/pools/{name}", "patch", "200"), api.PoolReply{}},
+		"deletePool reply":      {reply("/v1/pools/{name}", "delete", "202"), api.PoolReply{}},
+		"drainPool reply":       {reply("/v1/pools/{name}/drain", "post", "200"), api.PoolReply{}},
+		"rotatePool reply":      {reply("/v1/pools/{name}/rotate", "post", "200"), api.CreatedPool{}},
+		"revokePool reply":      {reply("/v1/pools/{name}/revoke", "post", "200"), api.PoolReply{}},
+		"demand request":        {request("/v1/pools/{name}/demand", "post"), api.DemandRequest{}},
+		"demand reply":          {reply("/v1/pools/{name}/demand", "post", "200"), api.DemandReply{}},
+		"demand by URL request": {request("/hooks/{token}/demand", "post"), api.DemandRequest{}},
+		"demand by URL reply":   {reply("/hooks/{token}/demand", "post", "200"), api.DemandReply{}},
+		"demand rate limited":   {reply("/hooks/{token}/demand", "post", "429"), api.ErrorBody{}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

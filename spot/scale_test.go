@@ -102,3 +102,28 @@ func TestReapPagesTenThousand(t *testing.T) {
 		t.Fatalf("%d live after the pass; want 5000", n)
 	}
 }
+
+// BenchmarkReapPass is one reaper pass over 10,000 live spotter instances
+// of 10 tokens (none due): the describe pages, the per-pool counts and the
+// pricing of the tokens' usage. Its time must stay well inside the
+// reaper's interval (1 m by default).
+//
+//	go test -run '^$' -bench ReapPass -benchtime 5x ./spot/
+func BenchmarkReapPass(b *testing.B) {
+	e := mustEnv(b)
+	if err := e.sim.SetCapacity(region, "", "", false, 1<<30); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10 {
+		e.seed(b, fmt.Sprintf("tok%d", i), 1000, time.Hour)
+	}
+	e.resetCalls()
+	b.ResetTimer()
+	for range b.N {
+		rep, err := e.client.Reap(context.Background(), e.creds, region, e.clock.Now(), nil)
+		if err != nil || len(rep.Usage) != 10 {
+			b.Fatalf("Reap = %d tokens' usage, %v", len(rep.Usage), err)
+		}
+	}
+	b.ReportMetric(float64(e.callCount("DescribeInstances"))/float64(b.N), "describes/pass")
+}
