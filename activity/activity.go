@@ -66,8 +66,14 @@ type Activity struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	queue   chan queued
-	done    chan struct{}
+	queue chan queued
+	done  chan struct{}
+	// base is the writer's context: Close cancels it when the drain
+	// outlasts closeGrace, so a store that does not answer cannot hold
+	// shutdown for a timeout per queued token.
+	base       context.Context
+	cancelBase context.CancelFunc
+
 	mu      sync.Mutex // guards dropped, closed and rates
 	dropped int
 	closed  bool
@@ -84,6 +90,7 @@ func New(store secrets.Store, log *slog.Logger, now func() time.Time) *Activity 
 	}
 	a := &Activity{store: store, log: log, now: now, queue: make(chan queued, queueLen), done: make(chan struct{}),
 		rates: map[string]float64{}}
+	a.base, a.cancelBase = context.WithCancel(context.Background())
 	go a.write()
 	return a
 }
@@ -116,8 +123,14 @@ func (a *Activity) Close() {
 	a.closed = true
 	close(a.queue)
 	a.mu.Unlock()
+	t := time.AfterFunc(closeGrace, a.cancelBase)
+	defer t.Stop()
 	<-a.done
+	a.cancelBase()
 }
+
+// closeGrace bounds how long Close spends writing what is queued.
+const closeGrace = 5 * time.Second
 
 // write drains the queue: each token's waiting events go in one
 // check-and-set, so a burst of tasks costs one store write per token.
@@ -157,7 +170,7 @@ func (a *Activity) write() {
 }
 
 func (a *Activity) appendHistory(tokenID string, evs []Event) error {
-	ctx, cancel := context.WithTimeout(context.Background(), secrets.DefaultTimeout)
+	ctx, cancel := context.WithTimeout(a.base, secrets.DefaultTimeout)
 	defer cancel()
 	return update(ctx, a.store, historyPrefix+tokenID, func(h *[]Event) {
 		*h = append(*h, evs...)

@@ -325,3 +325,27 @@ func BenchmarkTeeAudit(b *testing.B) {
 		})
 	}
 }
+
+// stuckStore answers no write until its context ends.
+type stuckStore struct{ secrets.Store }
+
+func (stuckStore) Put(ctx context.Context, _ string, _ secrets.Record, _ int) (int, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// TestCloseBounded: with a store that never answers and 100 tokens
+// queued, Close returns after its grace (5 s), not a store timeout (5 s)
+// per token (500 s). A liveness bound with a wide margin, not a speed
+// target.
+func TestCloseBounded(t *testing.T) {
+	a := activity.New(stuckStore{openStore(t)}, slog.New(slog.DiscardHandler), nil)
+	for i := range 100 {
+		a.Record(fmt.Sprintf("tok%d", i), activity.Event{Task: "launch"})
+	}
+	start := time.Now()
+	a.Close()
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("Close took %s with a stuck store; want about 5 s", d)
+	}
+}
