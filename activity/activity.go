@@ -3,7 +3,7 @@
 // audit events per token, the reaper's last pass, and each token's
 // estimated spend today and this month. It reads no request and decides
 // nothing; serve feeds it (the audit log through Tee, the reaper through
-// Passed and Usage) and the console reads it.
+// Report and Usage) and the console reads it.
 //
 // The audit log stays the record of truth: what is kept here is a short,
 // best-effort window onto it. A store that does not answer loses an event

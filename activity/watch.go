@@ -34,7 +34,7 @@ func (a *Activity) WatchReaper(interval time.Duration) *ReaperWatch {
 }
 
 // Usage is the reaper's Usage callback: called for each token at the end
-// of a pass, before Passed.
+// of a pass, before Report.
 func (w *ReaperWatch) Usage(tokenID string, u spot.Usage) {
 	now := w.a.now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -47,8 +47,8 @@ func (w *ReaperWatch) Usage(tokenID string, u spot.Usage) {
 	w.mu.Unlock()
 }
 
-// Passed is the reaper's Passed callback.
-func (w *ReaperWatch) Passed(r reaper.PassReport) {
+// Report is the reaper's Report callback.
+func (w *ReaperWatch) Report(r reaper.PassReport) {
 	w.mu.Lock()
 	tokens := w.tokens
 	w.tokens = map[string]Running{}

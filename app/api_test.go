@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spotter-dev/spotter/deploy"
 	"github.com/spotter-dev/spotter/internal/e2e"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 )
@@ -47,9 +48,11 @@ func serveEnvs(t *testing.T) map[string]map[string]string {
 	envs := map[string]map[string]string{"embedded": {"SPOTTER_ADMIN_TOKEN": testAdminToken}}
 	if os.Getenv("VAULT_ADDR") != "" || os.Getenv("SPOTTER_REQUIRE_VAULT") == "1" {
 		srv := vaulttest.Shared(t)
+		names := deploy.DefaultVaultNames()
+		names.KVMount = vaulttest.Unique("api-kv")
 		envs["vault"] = map[string]string{
-			"SPOTTER_ADMIN_TOKEN": testAdminToken, "VAULT_ADDR": srv.Addr, "VAULT_TOKEN": srv.Token,
-			"SPOTTER_VAULT_MOUNT": vaulttest.Unique("api-kv"),
+			"SPOTTER_ADMIN_TOKEN": testAdminToken, "VAULT_ADDR": srv.Addr, "VAULT_TOKEN": srv.SpotterToken(t, names),
+			"SPOTTER_VAULT_MOUNT": names.KVMount,
 		}
 	}
 	return envs

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/awssim"
+	"github.com/spotter-dev/spotter/deploy"
 	"github.com/spotter-dev/spotter/internal/e2e"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 	"github.com/spotter-dev/spotter/token"
@@ -22,12 +23,14 @@ import (
 // both, and accepted after an unlock on the other one.
 func TestMFALockoutAcrossReplicas(t *testing.T) {
 	srv := vaulttest.Shared(t)
+	names := deploy.DefaultVaultNames()
+	names.KVMount = vaulttest.Unique("mfa-replicas")
 	sim := awssim.New(awssim.Options{Seed: 7})
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
 	env := map[string]string{
 		"SPOTTER_ADMIN_TOKEN": testAdminToken, "AWS_ENDPOINT_URL_EC2": simSrv.URL, "AWS_ENDPOINT_URL_STS": simSrv.URL, "AWS_ENDPOINT_URL_PRICING": simSrv.URL,
-		"VAULT_ADDR": srv.Addr, "VAULT_TOKEN": srv.Token, "SPOTTER_VAULT_MOUNT": vaulttest.Unique("mfa-replicas"),
+		"VAULT_ADDR": srv.Addr, "VAULT_TOKEN": srv.SpotterToken(t, names), "SPOTTER_VAULT_MOUNT": names.KVMount,
 	}
 	type replica struct {
 		base   string

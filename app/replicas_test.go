@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/awssim"
+	"github.com/spotter-dev/spotter/deploy"
 	"github.com/spotter-dev/spotter/internal/e2e"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 )
@@ -74,6 +75,10 @@ func startReplicasFront(t *testing.T, c *vaulttest.Cluster, n int, extra map[str
 			t.Logf("cleanup: unmount %s: %v", mount, err)
 		}
 	})
+	// The replicas run with the least-privilege policy an operator deploys.
+	names := deploy.DefaultVaultNames()
+	names.KVMount = mount
+	token := c.Server(0).SpotterToken(t, names)
 	sim := awssim.New(awssim.Options{Seed: 7})
 	var h http.Handler = sim
 	if front != nil {
@@ -86,7 +91,7 @@ func startReplicasFront(t *testing.T, c *vaulttest.Cluster, n int, extra map[str
 		env := map[string]string{
 			"SPOTTER_ADMIN_TOKEN": testAdminToken, "AWS_ENDPOINT_URL_EC2": simSrv.URL, "AWS_ENDPOINT_URL_STS": simSrv.URL,
 			"VAULT_ADDR": c.Nodes[i%len(c.Nodes)], "SPOTTER_VAULT_ADDRS": strings.Join(c.Nodes, ","),
-			"VAULT_CACERT": c.CACert, "VAULT_TOKEN": c.Token, "SPOTTER_VAULT_MOUNT": mount,
+			"VAULT_CACERT": c.CACert, "VAULT_TOKEN": token, "SPOTTER_VAULT_MOUNT": mount,
 			"SPOTTER_REAPER_INTERVAL": "0",
 		}
 		for k, v := range extra {
@@ -95,8 +100,10 @@ func startReplicasFront(t *testing.T, c *vaulttest.Cluster, n int, extra map[str
 		s.rs = append(s.rs, e2e.Start(t, bin, fmt.Sprintf("replica-%d", i), env))
 	}
 	t.Cleanup(func() {
-		if who := e2e.Mentions(s.rs, c.Token); len(who) > 0 {
-			t.Errorf("the Vault token is in the log of %v", who)
+		for _, tok := range []string{c.Token, token} {
+			if who := e2e.Mentions(s.rs, tok); len(who) > 0 {
+				t.Errorf("a Vault token is in the log of %v", who)
+			}
 		}
 	})
 	return s

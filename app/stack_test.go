@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/awssim"
+	"github.com/spotter-dev/spotter/deploy"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 )
 
@@ -47,8 +48,11 @@ func startStackEnv(t *testing.T, backend string, extra map[string]string) *stack
 	}
 	if backend == "vault" {
 		srv := vaulttest.Shared(t)
-		env["VAULT_ADDR"], env["VAULT_TOKEN"] = srv.Addr, srv.Token
-		env["SPOTTER_VAULT_MOUNT"] = vaulttest.Unique("e2e-kv")
+		// spotter runs with the least-privilege policy an operator deploys.
+		names := deploy.DefaultVaultNames()
+		names.KVMount = vaulttest.Unique("e2e-kv")
+		env["VAULT_ADDR"], env["VAULT_TOKEN"] = srv.Addr, srv.SpotterToken(t, names)
+		env["SPOTTER_VAULT_MOUNT"] = names.KVMount
 	}
 	dir := dataDir(t)
 	base, logs, stop := startServe(t, env, "--addr", "127.0.0.1:0", "--data-dir", dir)

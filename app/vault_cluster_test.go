@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/awssim"
+	"github.com/spotter-dev/spotter/deploy"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 )
 
@@ -26,12 +27,15 @@ func TestServeFollowsVaultLeader(t *testing.T) {
 			t.Logf("cleanup: unmount %s: %v", mount, err)
 		}
 	})
+	names := deploy.DefaultVaultNames()
+	names.KVMount = mount
+	spotterToken := c.Server(standby).SpotterToken(t, names)
 	simSrv := httptest.NewServer(awssim.New(awssim.Options{Seed: 7}))
 	t.Cleanup(simSrv.Close)
 	env := map[string]string{
 		"SPOTTER_ADMIN_TOKEN": testAdminToken, "AWS_ENDPOINT_URL_EC2": simSrv.URL, "AWS_ENDPOINT_URL_STS": simSrv.URL, "AWS_ENDPOINT_URL_PRICING": simSrv.URL,
 		"VAULT_ADDR": c.Nodes[leader], "SPOTTER_VAULT_ADDRS": strings.Join(c.Nodes, ","),
-		"VAULT_CACERT": c.CACert, "VAULT_TOKEN": c.Token, "SPOTTER_VAULT_MOUNT": mount,
+		"VAULT_CACERT": c.CACert, "VAULT_TOKEN": spotterToken, "SPOTTER_VAULT_MOUNT": mount,
 	}
 	dir := dataDir(t)
 	base, logs, _ := startServe(t, env, "--addr", "127.0.0.1:0", "--data-dir", dir)
@@ -75,7 +79,7 @@ func TestServeFollowsVaultLeader(t *testing.T) {
 	if !strings.Contains(logs.String(), "switching to the next") {
 		t.Errorf("serve did not log its move off the dead node:\n%s", logs)
 	}
-	if strings.Contains(logs.String(), c.Token) {
+	if strings.Contains(logs.String(), c.Token) || strings.Contains(logs.String(), spotterToken) {
 		t.Errorf("the Vault token is in serve's log")
 	}
 }

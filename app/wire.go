@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/spotter-dev/spotter/activity"
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
@@ -112,7 +113,8 @@ func (a *App) ledger(st store) *inflight.Ledger {
 // reaper terminates what outlived its TTL or its token, and keeps the
 // running and cost gauges of every token it looked at.
 func (a *App) reaper(sp *spot.Client, m *metrics.Metrics, watch *activity.ReaperWatch) *reaper.Reaper {
-	return &reaper.Reaper{Tokens: a.reg, Spot: sp, Interval: a.cfg.Timeouts.ReaperInterval, Now: a.cfg.now(),
+	now := a.cfg.now()
+	return &reaper.Reaper{Tokens: a.reg, Spot: sp, Interval: a.cfg.Timeouts.ReaperInterval, Now: now,
 		Log:     a.log.With("component", "reaper"),
 		Observe: func(act spot.ReapAction) { m.ReaperEvents.WithLabelValues(act.Action, act.Reason).Inc() },
 		Usage: func(id string, u spot.Usage) {
@@ -120,11 +122,10 @@ func (a *App) reaper(sp *spot.Client, m *metrics.Metrics, watch *activity.Reaper
 			m.HourlyCost.WithLabelValues(id).Set(u.HourlyCost.Dollars())
 			watch.Usage(id, u) // spend, and the console's last pass
 		},
-		Passed: watch.Passed,
-		Forget: func(id string) {
-			m.Running.DeleteLabelValues(id)
-			m.HourlyCost.DeleteLabelValues(id)
-		}}
+		Forget: m.ForgetToken,
+		Limits: func(id string, p api.Policy) { m.ObserveLimits(id, p.MaxRunning, p.MaxHourlySpend) },
+		Passed: func(result string) { m.ObserveReaperPass(result, now()) },
+		Report: watch.Report}
 }
 
 func loadTLS(cfg Config, log *slog.Logger) (*tls.Config, error) {

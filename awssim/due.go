@@ -100,22 +100,33 @@ func (r *region) fire(it dueItem) {
 		}
 		r.notice(in, it.at)
 	case dueEnd:
-		if !it.at.Equal(in.interruptAt) || !in.liveAt(it.at) {
-			return
-		}
-		if in.interruptionBehavior == "stop" || in.interruptionBehavior == "hibernate" {
-			r.stopInstance(in, it.at, stateReason{"Server.SpotInstanceShutdown", "Server.SpotInstanceShutdown: Spot instance shutdown"})
-		} else {
-			r.terminateInstance(in, it.at, stateReason{"Server.SpotInstanceTermination", "Server.SpotInstanceTermination: Spot instance termination"}, "instance-terminated-no-capacity")
+		if it.at.Equal(in.interruptAt) && in.liveAt(it.at) {
+			r.interrupt(in, it.at)
 		}
 	case dueGone:
-		delay := r.sim.opts.PendingDelay
-		switch {
-		case !in.terminatedAt.IsZero() && it.at.Equal(in.terminatedAt.Add(delay)):
-			r.logState(in, it.at, stateTerminated)
-		case in.terminatedAt.IsZero() && !in.stoppedAt.IsZero() && it.at.Equal(in.stoppedAt.Add(delay)):
-			r.logState(in, it.at, stateStopped)
-		}
+		r.gone(in, it.at)
+	}
+}
+
+// interrupt ends a noticed spot instance at t as its interruption
+// behaviour says: stopped (stop, hibernate) or terminated.
+func (r *region) interrupt(in *instance, t time.Time) {
+	if in.interruptionBehavior == "stop" || in.interruptionBehavior == "hibernate" {
+		r.stopInstance(in, t, stateReason{"Server.SpotInstanceShutdown", "Server.SpotInstanceShutdown: Spot instance shutdown"})
+		return
+	}
+	r.terminateInstance(in, t, stateReason{"Server.SpotInstanceTermination", "Server.SpotInstanceTermination: Spot instance termination"}, "instance-terminated-no-capacity")
+}
+
+// gone moves a terminating or stopping instance to terminated or stopped
+// once PendingDelay has passed since it began, unless it changed since.
+func (r *region) gone(in *instance, t time.Time) {
+	delay := r.sim.opts.PendingDelay
+	switch {
+	case !in.terminatedAt.IsZero() && t.Equal(in.terminatedAt.Add(delay)):
+		r.logState(in, t, stateTerminated)
+	case in.terminatedAt.IsZero() && !in.stoppedAt.IsZero() && t.Equal(in.stoppedAt.Add(delay)):
+		r.logState(in, t, stateStopped)
 	}
 }
 

@@ -59,7 +59,7 @@ type fleetOptions struct {
 var spotStrategies = []string{"lowest-price", "diversified", "capacity-optimized", "capacity-optimized-prioritized", "price-capacity-optimized"}
 
 func (s *Sim) createFleet(c *call, x *xmlWriter) *apiError {
-	q, r := c.q, c.region
+	q := c.q
 	typ := q.str("Type")
 	if typ == "" {
 		typ = "maintain"
@@ -129,38 +129,56 @@ func (s *Sim) createFleet(c *call, x *xmlWriter) *apiError {
 	if len(configs) == 0 {
 		return errMissing("LaunchTemplateConfigs")
 	}
-	fp := q.fingerprint("Action", "Version", "ClientToken", "DryRun")
+	req := fleetRequest{configs: configs, tags: tags, markets: []fleetOptions{spotOpts, odOpts}, token: token,
+		fingerprint: q.fingerprint("Action", "Version", "ClientToken", "DryRun"), dryRun: q.boolean("DryRun")}
+	return s.instantFleet(c, x, req)
+}
 
+// fleetRequest is a decoded instant CreateFleet.
+type fleetRequest struct {
+	configs     []query // LaunchTemplateConfigs
+	tags        map[string][]tag
+	markets     []fleetOptions // spot, then on-demand
+	token       string         // ClientToken
+	fingerprint string
+	dryRun      bool
+}
+
+// instantFleet runs a decoded CreateFleet under the region's lock: the
+// pools, DryRun, ClientToken replay (the same fleet for the same request,
+// IdempotentParameterMismatch for another), then each market's allocation.
+func (s *Sim) instantFleet(c *call, x *xmlWriter, req fleetRequest) *apiError {
+	r := c.region
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.settle(c.now)
-	pools, err := r.fleetPools(configs)
+	pools, err := r.fleetPools(req.configs)
 	if err != nil {
 		return err
 	}
-	if q.boolean("DryRun") {
+	if req.dryRun {
 		return errDryRun()
 	}
-	if token != "" {
-		if rec, ok := r.fleetTokens[token]; ok {
-			if rec.fingerprint != fp {
+	if req.token != "" {
+		if rec, ok := r.fleetTokens[req.token]; ok {
+			if rec.fingerprint != req.fingerprint {
 				return &apiError{Code: "IdempotentParameterMismatch", Message: "The client token you have provided is associated with a resource that has different parameters."}
 			}
 			writeFleet(x, rec)
 			return nil
 		}
 	}
-	rec := &fleetRecord{id: fmt.Sprintf("fleet-%08x-%04x-%04x-%04x-%012x", uint32(s.nextID()), uint16(s.nextID()), uint16(s.nextID()), uint16(s.nextID()), s.nextID()&0xffffffffffff), created: c.now, fingerprint: fp, tags: tags["fleet"]}
-	extra := append([]tag{{"aws:ec2:fleet-id", rec.id}}, tags["instance"]...)
-	for _, opts := range []fleetOptions{spotOpts, odOpts} {
+	rec := &fleetRecord{id: fmt.Sprintf("fleet-%08x-%04x-%04x-%04x-%012x", uint32(s.nextID()), uint16(s.nextID()), uint16(s.nextID()), uint16(s.nextID()), s.nextID()&0xffffffffffff), created: c.now, fingerprint: req.fingerprint, tags: req.tags["fleet"]}
+	extra := append([]tag{{"aws:ec2:fleet-id", rec.id}}, req.tags["instance"]...)
+	for _, opts := range req.markets {
 		if opts.targetUnits <= 0 {
 			continue
 		}
 		r.allocate(c, rec, pools, opts, extra)
 	}
 	r.fleets[rec.id] = rec
-	if token != "" {
-		r.fleetTokens[token] = rec
+	if req.token != "" {
+		r.fleetTokens[req.token] = rec
 	}
 	writeFleet(x, rec)
 	return nil

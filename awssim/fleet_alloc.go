@@ -14,82 +14,14 @@ func (r *region) allocate(c *call, rec *fleetRecord, pools []*fleetPool, o fleet
 	if o.spot {
 		lifecycle = "spot"
 	}
-	var cands []*fleetPool
-	for _, p := range pools {
-		cp := *p
-		// A pool whose type cannot run the AMI is refused on its own, as
-		// EC2 does, so the fleet still fills from the pools that match.
-		aerr := r.checkOffered(p.spec.InstanceType)
-		if aerr == nil {
-			aerr = r.checkArch(p.spec.InstanceType, p.spec.ImageID)
-		}
-		if aerr != nil {
-			rec.errors = append(rec.errors, fleetError{&cp, lifecycle, aerr.Code, aerr.Message})
-			continue
-		}
-		cp.avail = r.pool(p.az, p.spec.InstanceType).available(o.spot)
-		if o.spot {
-			price, perr := r.spotPriceCheck(p.spec.InstanceType, p.az, p.spec.MaxPrice, c.now)
-			if perr != nil {
-				rec.errors = append(rec.errors, fleetError{&cp, lifecycle, perr.Code, perr.Message})
-				continue
-			}
-			cp.price = price
-		} else {
-			od, _ := r.sim.catalog.price(r.name, p.spec.InstanceType)
-			cp.price = od.OnDemand
-		}
-		cands = append(cands, &cp)
-	}
+	cands := r.fleetCandidates(c, rec, pools, o, lifecycle)
 	orderPools(cands, o.strategy)
 	if o.singleType || o.singleAZ {
 		cands = pickGroup(cands, o)
 	}
-	plan := make([]int, len(cands))
-	remaining, spent := o.targetUnits, 0.0
-	room := func(p *fleetPool) int {
-		n := p.avail
-		if o.maxTotal > 0 {
-			n = min(n, int(math.Floor((o.maxTotal-spent)/p.price+1e-9)))
-		}
-		return n
-	}
-	spread := o.strategy == "diversified" || o.strategy == "lowest-price" && o.poolsToUse > 1
-	if spread {
-		limit := len(cands)
-		if o.strategy == "lowest-price" {
-			limit = min(o.poolsToUse, len(cands))
-		}
-		for progress := true; remaining > 1e-9 && progress; {
-			progress = false
-			for i := 0; i < limit && remaining > 1e-9; i++ {
-				if room(cands[i])-plan[i] >= 1 {
-					plan[i]++
-					remaining -= cands[i].weight
-					spent += cands[i].price
-					progress = true
-				}
-			}
-		}
-	} else {
-		for i, p := range cands {
-			if remaining <= 1e-9 {
-				break
-			}
-			n := min(room(p), int(math.Ceil(remaining/p.weight-1e-9)))
-			if n <= 0 {
-				continue
-			}
-			plan[i] = n
-			remaining -= float64(n) * p.weight
-			spent += float64(n) * p.price
-		}
-	}
-	got := o.targetUnits - remaining
-	if o.minTarget > 0 && got < float64(o.minTarget) {
-		for i := range plan {
-			plan[i] = 0
-		}
+	plan, remaining := planFleet(cands, o)
+	if got := o.targetUnits - remaining; o.minTarget > 0 && got < float64(o.minTarget) {
+		clear(plan)
 		rec.errors = append(rec.errors, fleetError{nil, lifecycle, "UnfulfillableCapacity", fmt.Sprintf("Unable to fulfill the minimum target capacity of %d.", o.minTarget)})
 		remaining = o.targetUnits
 	}
@@ -115,6 +47,87 @@ func (r *region) allocate(c *call, rec *fleetRecord, pools []*fleetPool, o fleet
 		}, c.now)
 		rec.groups = append(rec.groups, fleetGroup{p, lifecycle, ins})
 	}
+}
+
+// fleetCandidates copies the pools one market may use, with their
+// capacity and price now. A pool whose type is not offered or cannot run
+// the AMI, or whose spot price is above its max, is refused on its own in
+// rec.errors, as EC2 does, so the fleet still fills from the pools that
+// match.
+func (r *region) fleetCandidates(c *call, rec *fleetRecord, pools []*fleetPool, o fleetOptions, lifecycle string) []*fleetPool {
+	var cands []*fleetPool
+	for _, p := range pools {
+		cp := *p
+		aerr := r.checkOffered(p.spec.InstanceType)
+		if aerr == nil {
+			aerr = r.checkArch(p.spec.InstanceType, p.spec.ImageID)
+		}
+		if aerr != nil {
+			rec.errors = append(rec.errors, fleetError{&cp, lifecycle, aerr.Code, aerr.Message})
+			continue
+		}
+		cp.avail = r.pool(p.az, p.spec.InstanceType).available(o.spot)
+		if o.spot {
+			price, perr := r.spotPriceCheck(p.spec.InstanceType, p.az, p.spec.MaxPrice, c.now)
+			if perr != nil {
+				rec.errors = append(rec.errors, fleetError{&cp, lifecycle, perr.Code, perr.Message})
+				continue
+			}
+			cp.price = price
+		} else {
+			od, _ := r.sim.catalog.price(r.name, p.spec.InstanceType)
+			cp.price = od.OnDemand
+		}
+		cands = append(cands, &cp)
+	}
+	return cands
+}
+
+// planFleet decides how many instances each ordered candidate gets: round
+// robin over the pools in use for diversified (and lowest-price over
+// several pools), else filling each pool before the next. It returns the
+// plan and the target units left unfilled.
+func planFleet(cands []*fleetPool, o fleetOptions) (plan []int, remaining float64) {
+	plan = make([]int, len(cands))
+	remaining, spent := o.targetUnits, 0.0
+	room := func(p *fleetPool) int {
+		n := p.avail
+		if o.maxTotal > 0 {
+			n = min(n, int(math.Floor((o.maxTotal-spent)/p.price+1e-9)))
+		}
+		return n
+	}
+	if o.strategy == "diversified" || o.strategy == "lowest-price" && o.poolsToUse > 1 {
+		limit := len(cands)
+		if o.strategy == "lowest-price" {
+			limit = min(o.poolsToUse, len(cands))
+		}
+		for progress := true; remaining > 1e-9 && progress; {
+			progress = false
+			for i := 0; i < limit && remaining > 1e-9; i++ {
+				if room(cands[i])-plan[i] >= 1 {
+					plan[i]++
+					remaining -= cands[i].weight
+					spent += cands[i].price
+					progress = true
+				}
+			}
+		}
+		return plan, remaining
+	}
+	for i, p := range cands {
+		if remaining <= 1e-9 {
+			break
+		}
+		n := min(room(p), int(math.Ceil(remaining/p.weight-1e-9)))
+		if n <= 0 {
+			continue
+		}
+		plan[i] = n
+		remaining -= float64(n) * p.weight
+		spent += float64(n) * p.price
+	}
+	return plan, remaining
 }
 
 // orderPools sorts candidates the way the allocation strategy prefers them.

@@ -29,6 +29,14 @@ type Metrics struct {
 	HourlyCost   *prometheus.GaugeVec
 	MFATries     *prometheus.CounterVec
 	MFALockouts  *prometheus.CounterVec
+	// ReaperPasses counts reaper passes by how they ended; ReaperLastOK is
+	// when one last reaped everything, so an alert can see the reaper stall.
+	ReaperPasses *prometheus.CounterVec
+	ReaperLastOK prometheus.Gauge
+	// MaxRunning and MaxHourlySpend are each live token's caps, beside
+	// Running and HourlyCost, so an alert can see a token near its cap.
+	MaxRunning     *prometheus.GaugeVec
+	MaxHourlySpend *prometheus.GaugeVec
 }
 
 // New registers every collector on a fresh registry.
@@ -71,9 +79,22 @@ func New() *Metrics {
 		MFALockouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spotter_mfa_lockouts_total", Help: "Tokens locked after too many wrong MFA codes, by MFA type.",
 		}, []string{"mfa"}),
+		ReaperPasses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotter_reaper_passes_total", Help: "Reaper passes by result: ok, partial (some token's account or region not reaped), failed.",
+		}, []string{"result"}),
+		ReaperLastOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spotter_reaper_last_success_timestamp_seconds", Help: "Unix time of the last reaper pass that reaped every token.",
+		}),
+		MaxRunning: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spotter_token_max_running", Help: "A live token's maxRunning cap.",
+		}, []string{"token"}),
+		MaxHourlySpend: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spotter_token_max_hourly_spend_dollars", Help: "A live token's maxHourlySpend cap, for tokens that have one.",
+		}, []string{"token"}),
 	}
 	m.reg.MustRegister(m.Requests, m.RequestTime, m.Tasks, m.Launched, m.AWSCalls, m.StoreCalls,
 		m.ReaperEvents, m.Running, m.HourlyCost, m.MFATries, m.MFALockouts,
+		m.ReaperPasses, m.ReaperLastOK, m.MaxRunning, m.MaxHourlySpend,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -100,6 +121,33 @@ func (m *Metrics) ObserveMFA(mfaType, outcome string) {
 		outcome = "failed"
 	}
 	m.MFATries.WithLabelValues(mfaType, outcome).Inc()
+}
+
+// ObserveReaperPass records how a reaper pass ended ("ok", "partial",
+// "failed") at now.
+func (m *Metrics) ObserveReaperPass(result string, now time.Time) {
+	m.ReaperPasses.WithLabelValues(result).Inc()
+	if result == "ok" {
+		m.ReaperLastOK.Set(float64(now.UnixNano()) / 1e9)
+	}
+}
+
+// ObserveLimits records a live token's caps; a maxHourlySpend of 0 (none)
+// leaves no series.
+func (m *Metrics) ObserveLimits(tokenID string, maxRunning int, maxHourlySpend float64) {
+	m.MaxRunning.WithLabelValues(tokenID).Set(float64(maxRunning))
+	if maxHourlySpend > 0 {
+		m.MaxHourlySpend.WithLabelValues(tokenID).Set(maxHourlySpend)
+	} else {
+		m.MaxHourlySpend.DeleteLabelValues(tokenID)
+	}
+}
+
+// ForgetToken drops a revoked token's series.
+func (m *Metrics) ForgetToken(tokenID string) {
+	for _, g := range []*prometheus.GaugeVec{m.Running, m.HourlyCost, m.MaxRunning, m.MaxHourlySpend} {
+		g.DeleteLabelValues(tokenID)
+	}
 }
 
 // Transport wraps an AWS HTTP transport to time each call. The service is

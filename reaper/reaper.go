@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/safe"
@@ -32,9 +33,17 @@ type Reaper struct {
 	// Forget, the revoked tokens, whose gauges should go.
 	Usage  func(tokenID string, u spot.Usage)
 	Forget func(tokenID string)
-	// Passed, if set, is told of each pass when it ends (the console
-	// shows the last one).
-	Passed func(PassReport)
+	// Limits, if set, is told each live token's policy after each pass, so
+	// usage can be watched against its caps (maxRunning, maxHourlySpend).
+	Limits func(tokenID string, p api.Policy)
+	// Passed, if set, is told how each pass of Run ended: PassOK,
+	// PassPartial (some token's account or region could not be reaped) or
+	// PassFailed (the pass stopped: the token list could not be read, or it
+	// panicked).
+	Passed func(result string)
+	// Report, if set, is told of each pass of Run as a whole when it ends
+	// (the console shows the last one).
+	Report func(PassReport)
 }
 
 // PassReport is one pass as a whole: when, how many account × region
@@ -43,16 +52,42 @@ type PassReport struct {
 	Start, End       time.Time
 	Accounts, Failed int
 	Actions          []spot.ReapAction
-	Err              error
+	// Partial: some token went unreaped (its credentials unusable, or
+	// one of its accounts or regions failing).
+	Partial bool
+	Err     error
 }
+
+// How a pass ended, for Reaper.Passed.
+const (
+	PassOK      = "ok"
+	PassPartial = "partial"
+	PassFailed  = "failed"
+)
 
 // Run reaps every Interval until ctx ends.
 func (r *Reaper) Run(ctx context.Context) {
 	t := time.NewTicker(r.Interval)
 	defer t.Stop()
 	for {
-		if err := r.safePass(ctx); err != nil && ctx.Err() == nil {
+		start := r.now()
+		rep, err := r.safePass(ctx)
+		if err != nil && ctx.Err() == nil {
 			r.Log.Error("reaper pass failed", "error", err)
+		}
+		if r.Passed != nil && ctx.Err() == nil {
+			switch {
+			case err != nil:
+				r.Passed(PassFailed)
+			case rep.Partial:
+				r.Passed(PassPartial)
+			default:
+				r.Passed(PassOK)
+			}
+		}
+		if r.Report != nil && ctx.Err() == nil {
+			rep.Start, rep.End, rep.Err = start, r.now(), err
+			r.Report(rep)
 		}
 		select {
 		case <-ctx.Done():
@@ -65,15 +100,9 @@ func (r *Reaper) Run(ctx context.Context) {
 // safePass is a Pass whose panic is logged (with its stack) and retried on
 // the next tick: a reaper that died would leave instances running past
 // their TTL with nothing but their own guard to stop them.
-func (r *Reaper) safePass(ctx context.Context) (err error) {
+func (r *Reaper) safePass(ctx context.Context) (rep PassReport, err error) {
 	defer safe.Recover(ctx, r.Log, "reaper pass", &err)
-	start := r.now()
-	rep, err := r.pass(ctx)
-	if r.Passed != nil && ctx.Err() == nil {
-		rep.Start, rep.End, rep.Err = start, r.now(), err
-		r.Passed(rep)
-	}
-	return err
+	return r.pass(ctx)
 }
 
 func (r *Reaper) now() time.Time {
@@ -96,6 +125,8 @@ func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
 	return rep.Actions, err
 }
 
+// pass is Pass as a whole: what it did, how many account × region pairs
+// it reaped and failed, and whether some token went unreaped.
 func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 	now := r.now
 	if _, err := r.Tokens.SweepNonces(ctx); err != nil {
@@ -125,14 +156,17 @@ func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 	accounts := map[string][]account{} // by token; absent: its credentials could not be used
 	usage := map[string]spot.Usage{}
 	var all []spot.ReapAction
+	skipped := 0 // tokens whose credentials could not be used
 	for _, info := range infos {
 		creds, _, err := r.Tokens.CredentialsByID(ctx, info.ID)
 		if err != nil {
 			r.Log.Warn("reaper cannot read credentials", "token_id", info.ID, "error", err)
+			skipped++
 			continue
 		}
 		provider, key := r.provider(ctx, info, creds)
 		if provider == nil {
+			skipped++
 			continue
 		}
 		for _, region := range info.Policy.Regions {
@@ -171,7 +205,7 @@ func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 		}
 	}
 	r.report(infos, revoked, accounts, failed, usage)
-	return PassReport{Accounts: len(done), Failed: len(failed), Actions: all}, nil
+	return PassReport{Accounts: len(done), Failed: len(failed), Actions: all, Partial: len(failed) > 0 || skipped > 0}, nil
 }
 
 // report hands the pass's per-token usage to Usage and Forget. A token is
@@ -184,6 +218,9 @@ func (r *Reaper) report(infos []capability.Info, revoked map[string]bool, accoun
 				r.Forget(info.ID)
 			}
 			continue
+		}
+		if r.Limits != nil {
+			r.Limits(info.ID, info.Policy)
 		}
 		accts, ok := accounts[info.ID]
 		if !ok || r.Usage == nil {

@@ -123,9 +123,9 @@ func TestPass(t *testing.T) {
 		t.Errorf("Status(keep) = %+v, %v; want %s alone, at a price", st2, err, keep)
 	}
 
-	// Run tells Passed of each pass as a whole.
+	// Run tells Report of each pass as a whole.
 	reports := make(chan reaper.PassReport, 1)
-	r.Passed = func(p reaper.PassReport) {
+	r.Report = func(p reaper.PassReport) {
 		select {
 		case reports <- p:
 		default:
@@ -139,7 +139,7 @@ func TestPass(t *testing.T) {
 	<-done
 	// Three tokens share one account and region: one pair, reaped once.
 	if p.Accounts != 1 || p.Failed != 0 || p.Err != nil || !p.Start.Equal(now) || !p.End.Equal(now) {
-		t.Errorf("Passed got %+v; want 1 account, none failed, at the clock's time", p)
+		t.Errorf("Report got %+v; want 1 account, none failed, at the clock's time", p)
 	}
 }
 

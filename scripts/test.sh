@@ -6,6 +6,9 @@
 # built once from its Go module and cached outside the repo), starts a real Vault dev
 # server and a three-node Vault Raft cluster with TLS, then runs gofmt, go vet, staticcheck
 # and the whole test suite with the race detector. Both Vaults are stopped on exit, whatever happened.
+# spotter runs in the tests with tokens holding only deploy/vault/spotter.hcl (the dev
+# server's VAULT_TOKEN, and tokens internal/vaulttest makes per test mount); the root token
+# (SPOTTER_VAULT_ROOT_TOKEN) sets up and cleans up.
 #
 # Extra arguments go to `go test` (e.g. scripts/test.sh -run TestServe ./server/).
 set -euo pipefail

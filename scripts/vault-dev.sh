@@ -3,6 +3,7 @@
 #
 #   scripts/vault-dev.sh build          build the Vault binary once (cached outside the repo)
 #   eval "$(scripts/vault-dev.sh start)" start a dev server on a free loopback port, export its address
+#                                       and a least-privilege token for spotter (see below)
 #   scripts/vault-dev.sh stop           stop the server that 'start' started
 #   scripts/vault-dev.sh run            run a dev server in the foreground
 #   eval "$(scripts/vault-dev.sh cluster)" start a three-node Raft cluster with TLS, export its address
@@ -16,6 +17,13 @@
 # prints VAULT_ADDR (node 1), VAULT_TOKEN (root), VAULT_CACERT and SPOTTER_VAULT_NODES (all
 # three API addresses), plus SPOTTER_VAULT_CLUSTER_STATE for internal/vaulttest, which kills
 # and restarts nodes through the pid files and unseal key kept there. 'stop' leaves it alone.
+#
+# 'start' sets the dev server up as an operator sets up production (README, "Deployment"):
+# with the root token it mounts KV v2 at spotter/ and transit at transit/, creates the two
+# transit keys, writes deploy/vault/spotter.hcl as the policy "spotter" and makes a
+# renewable token with that policy alone. It exports that token as VAULT_TOKEN — what
+# `spotter serve` and the tests run spotter with — and the root token, for setup only, as
+# SPOTTER_VAULT_ROOT_TOKEN.
 #
 # Debian packages no Vault, so we build the real server from its Go module (pinned in
 # scripts/tools/go.mod). The first build takes about 6 minutes on 2 cores; later runs reuse
@@ -76,7 +84,10 @@ start() {
   local addr="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do
     if curl -fsS "$addr/v1/sys/health" >/dev/null 2>&1; then
-      printf 'export VAULT_ADDR=%s\nexport VAULT_TOKEN=%s\n' "$addr" "$token" | tee "$state/env"
+      local spotter_token
+      spotter_token=$(provision "$addr" "$token")
+      printf 'export VAULT_ADDR=%s\nexport VAULT_TOKEN=%s\nexport SPOTTER_VAULT_ROOT_TOKEN=%s\n' \
+        "$addr" "$spotter_token" "$token" | tee "$state/env"
       log "Vault dev server at $addr (pid $(cat "$state/pid"), log $state/log)"
       return
     fi
@@ -85,6 +96,20 @@ start() {
   done
   log "Vault did not become healthy in 10 s"; tail -20 "$state/log" >&2
   exit 1
+}
+
+# provision ADDR ROOT_TOKEN: the one-time setup a privileged token does (mounts, keys, the
+# policy), then print a token that holds only deploy/vault/spotter.hcl.
+provision() {
+  local v=(env VAULT_ADDR="$1" VAULT_TOKEN="$2" "$bin")
+  {
+    "${v[@]}" secrets enable -path=spotter -version=2 kv
+    "${v[@]}" secrets enable -path=transit transit
+    "${v[@]}" write -f transit/keys/spotter-credentials type=aes256-gcm96 derived=true
+    "${v[@]}" write -f transit/keys/spotter-tokens type=ed25519
+    "${v[@]}" policy write spotter "$here/../deploy/vault/spotter.hcl"
+  } >>"$state/log" 2>&1 || { log "provisioning the dev server failed:"; tail -5 "$state/log" >&2; exit 1; }
+  "${v[@]}" token create -policy=spotter -no-default-policy -period=24h -field=token
 }
 
 stop() {

@@ -11,45 +11,27 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/spotter-dev/spotter/deploy"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 	"github.com/spotter-dev/spotter/secrets"
 )
 
-// leastPolicy is what a production spotter token needs once the mounts and
-// keys exist: no sys/* at all. omit drops the lines containing it.
-func leastPolicy(n vaultNames, omit string) string {
-	lines := []string{
-		fmt.Sprintf(`path "%s/data/*" { capabilities = ["create", "read", "update"] }`, n.kv),
-		fmt.Sprintf(`path "%s/metadata/*" { capabilities = ["list", "delete"] }`, n.kv),
-		fmt.Sprintf(`path "%s/keys/%s" { capabilities = ["read"] }`, n.transit, n.key),
-		fmt.Sprintf(`path "%s/keys/%s" { capabilities = ["read"] }`, n.transit, n.sign),
-		fmt.Sprintf(`path "%s/keys/%s/rotate" { capabilities = ["update"] }`, n.transit, n.sign),
-		fmt.Sprintf(`path "%s/encrypt/%s" { capabilities = ["update"] }`, n.transit, n.key),
-		fmt.Sprintf(`path "%s/decrypt/%s" { capabilities = ["update"] }`, n.transit, n.key),
-		fmt.Sprintf(`path "%s/sign/%s" { capabilities = ["update"] }`, n.transit, n.sign),
+// leastPolicy is deploy/vault/spotter.hcl for n, less the rules whose path
+// contains omit (when not empty): what a production spotter token holds
+// once the mounts and keys exist.
+func leastPolicy(tb testing.TB, n vaultNames, omit string) string {
+	tb.Helper()
+	rules, err := deploy.VaultPolicy(n.names())
+	if err != nil {
+		tb.Fatal(err)
 	}
-	var out []string
-	for _, l := range lines {
-		if omit == "" || !strings.Contains(l, omit) {
-			out = append(out, l)
+	var keep []deploy.Rule
+	for _, r := range rules {
+		if omit == "" || !strings.Contains(r.Path, omit) {
+			keep = append(keep, r)
 		}
 	}
-	return strings.Join(out, "\n")
-}
-
-// tokenWithPolicy creates a policy and a child token that has only it.
-func tokenWithPolicy(t *testing.T, root *api.Client, policy string) string {
-	t.Helper()
-	name := vaulttest.Unique("spotter-policy")
-	if err := root.Sys().PutPolicy(name, policy); err != nil {
-		t.Fatalf("put policy: %v", err)
-	}
-	t.Cleanup(func() { root.Sys().DeletePolicy(name) })
-	tok, err := root.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{name}, TTL: "10m", NoDefaultPolicy: true})
-	if err != nil {
-		t.Fatalf("create token: %v", err)
-	}
-	return tok.Auth.ClientToken
+	return deploy.FormatPolicy(keep)
 }
 
 // TestVaultAppRole logs in with a role whose tokens live 5 s at most and
@@ -68,7 +50,7 @@ func TestVaultAppRole(t *testing.T) {
 	}
 	t.Cleanup(func() { root.Sys().DisableAuth(mount) })
 	policy := vaulttest.Unique("spotter-approle")
-	if err := root.Sys().PutPolicy(policy, leastPolicy(n, "")); err != nil {
+	if err := root.Sys().PutPolicy(policy, leastPolicy(t, n, "")); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { root.Sys().DeletePolicy(policy) })
@@ -175,7 +157,7 @@ func TestVaultPermissions(t *testing.T) {
 				openVault(t, n.config(srv, t)).Close()
 			}
 			cfg := n.config(srv, t)
-			cfg.Token = tokenWithPolicy(t, root, leastPolicy(n, tt.omit))
+			cfg.Token = srv.TokenWithPolicy(t, leastPolicy(t, n, tt.omit))
 			cfg.Timeout = 3 * time.Second
 			start := time.Now()
 			v, err := secrets.NewVault(context.Background(), cfg)

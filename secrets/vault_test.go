@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/spotter-dev/spotter/deploy"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 	"github.com/spotter-dev/spotter/secrets"
 )
@@ -32,6 +33,21 @@ func uniqueNames() vaultNames {
 	}
 }
 
+// names are n as deploy's policy renderer takes them.
+func (n vaultNames) names() deploy.VaultNames {
+	return deploy.VaultNames{KVMount: n.kv, TransitMount: n.transit, KeyName: n.key, SigningKeyName: n.sign}
+}
+
+// spotterConfig is config with the token spotter runs with in production:
+// one holding deploy/vault/spotter.hcl's policy alone, after the mounts and
+// keys are made with the root token.
+func (n vaultNames) spotterConfig(srv vaulttest.Server, tb testing.TB) secrets.VaultConfig {
+	cfg := n.config(srv, tb)
+	cfg.Token = srv.SpotterToken(tb, n.names())
+	return cfg
+}
+
+// config uses srv's root token: for tests of setup and of faults.
 func (n vaultNames) config(srv vaulttest.Server, tb testing.TB) secrets.VaultConfig {
 	return secrets.VaultConfig{
 		Addr: srv.Addr, Token: srv.Token, CACert: srv.CACert,
@@ -73,12 +89,13 @@ func openVaultFixture(t testing.TB) fixture {
 	return openVaultFixtureOn(t, vaulttest.Shared(t))
 }
 
-// openVaultFixtureOn opens a store on srv with names of its own.
+// openVaultFixtureOn opens a store on srv with names of its own and a
+// least-privilege token.
 func openVaultFixtureOn(t testing.TB, srv vaulttest.Server) fixture {
 	t.Helper()
 	n := uniqueNames()
 	cleanupVault(t, srv.Client(t), n)
-	v := openVault(t, n.config(srv, t))
+	v := openVault(t, n.spotterConfig(srv, t))
 	return fixture{
 		store: v,
 		keys:  v,

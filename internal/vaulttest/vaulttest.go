@@ -29,7 +29,9 @@ import (
 
 // Server is a Vault the test may use.
 type Server struct {
-	Addr  string
+	Addr string
+	// Token is a root token: for setting up and cleaning up, never for
+	// spotter itself (use SpotterToken).
 	Token string
 	// CACert is the PEM file of the CA behind Addr's certificate, for an
 	// https Addr (a cluster node); empty for the plain-HTTP dev server.
@@ -96,11 +98,13 @@ func missing(tb testing.TB, why string) {
 	tb.Skipf("no Vault: %s; run scripts/test.sh, or eval \"$(scripts/vault-dev.sh start)\"", why)
 }
 
-// Shared returns the Vault named by VAULT_ADDR and VAULT_TOKEN. Tests sharing
-// it must use names from Unique so they do not collide.
+// Shared returns the Vault named by VAULT_ADDR, with its root token
+// (SPOTTER_VAULT_ROOT_TOKEN, else VAULT_TOKEN) for setting up. Tests sharing
+// it must use names from Unique so they do not collide, and should run
+// spotter with a token from SpotterToken.
 func Shared(tb testing.TB) Server {
 	tb.Helper()
-	addr, token := os.Getenv("VAULT_ADDR"), os.Getenv("VAULT_TOKEN")
+	addr, token := os.Getenv("VAULT_ADDR"), rootToken()
 	if addr == "" || token == "" {
 		missing(tb, "VAULT_ADDR or VAULT_TOKEN is not set")
 	}
