@@ -19,7 +19,7 @@ var (
 )
 
 // keywords are never presets, and are what "did you mean" suggests from.
-var keywords = []string{Launch, Status, Terminate, Price, Help, "in", "for", "code", "mfa", "all", "x"}
+var keywords = []string{Launch, Status, Terminate, Price, Extend, Help, "in", "for", "to", "code", "mfa", "all", "x"}
 
 // suggestions map words people try to the command they likely meant; they
 // are only suggested, never acted on.
@@ -28,6 +28,7 @@ var suggestions = map[string]string{
 	"stop": Terminate, "kill": Terminate, "down": Terminate, "end": Terminate, "delete": Terminate, "destroy": Terminate,
 	"list": Status, "ls": Status, "ps": Status, "show": Status, "info": Status,
 	"prices": Price, "cost": Price, "quote": Price, "spot": Price,
+	"renew": Extend, "prolong": Extend, "longer": Extend,
 	"?": Help, "usage": Help, "commands": Help,
 }
 
@@ -51,7 +52,7 @@ func Parse(text string) (Command, error) {
 	switch c.Task {
 	case Help:
 		return Command{Task: Help}, nil
-	case Launch, Status, Terminate, Price:
+	case Launch, Status, Terminate, Price, Extend:
 	default:
 		if s, ok := suggestions[c.Task]; ok {
 			if s == Help {
@@ -59,7 +60,7 @@ func Parse(text string) (Command, error) {
 			}
 			return Command{}, errorf("I don't know " + quote(c.Task) + `; did you mean "` + s + `"?`)
 		}
-		return Command{}, errorf("I don't know " + quote(c.Task) + ". Commands: launch, status, terminate, price, help.")
+		return Command{}, errorf("I don't know " + quote(c.Task) + ". Commands: launch, status, terminate, price, extend, help.")
 	}
 	p := parser{c: &c, words: words[1:]}
 	if err := p.run(); err != nil {
@@ -115,7 +116,7 @@ func (p *parser) run() error {
 				return errorf("Name one region.")
 			}
 			c.Region = r
-		case w == "for":
+		case w == "for" || (w == "to" && c.Task == Extend):
 			if err := p.ttl(); err != nil {
 				return err
 			}
@@ -128,11 +129,11 @@ func (p *parser) run() error {
 				return errorf("Send one MFA code.")
 			}
 			c.Code = code
-		case w == "all" && c.Task == Terminate:
+		case w == "all" && (c.Task == Terminate || c.Task == Extend):
 			c.All = true
 		case w == "x" || w == "×" || w == "*":
 			// "launch 2 x t3.micro"
-		case idRe.MatchString(w) && c.Task == Terminate:
+		case idRe.MatchString(w) && (c.Task == Terminate || c.Task == Extend):
 			if !slices.Contains(c.InstanceIDs, w) {
 				c.InstanceIDs = append(c.InstanceIDs, w)
 			}
@@ -230,6 +231,16 @@ func (p *parser) check() error {
 		if c.All && len(c.InstanceIDs) > 0 {
 			return errorf(`Say "terminate all" or name instances, not both.`)
 		}
+	case Extend:
+		if !c.All && len(c.InstanceIDs) == 0 {
+			return errorf(`Say which instances: "extend all to 4h" or "extend i-0abc12345def to 4h".`)
+		}
+		if c.All && len(c.InstanceIDs) > 0 {
+			return errorf(`Say "extend all" or name instances, not both.`)
+		}
+		if c.TTL == 0 {
+			return errorf(`Say the new time to live, counted from launch: "extend all to 4h".`)
+		}
 	}
 	if len(c.InstanceTypes) > MaxTypes {
 		return errorf("Name at most 10 instance types.")
@@ -245,7 +256,7 @@ func (p *parser) unknown(w string) error {
 	c := p.c
 	switch {
 	case idRe.MatchString(w):
-		return errorf("Instance ids go with terminate.")
+		return errorf("Instance ids go with terminate or extend.")
 	case typeRe.MatchString(w):
 		return errorf("Instance types go with launch or price.")
 	case isDigits(w) && len(w) == 6:
@@ -253,7 +264,7 @@ func (p *parser) unknown(w string) error {
 	case isDigits(w):
 		return errorf("A number goes with launch, as the count.")
 	case w == "all":
-		return errorf(`"all" goes with terminate.`)
+		return errorf(`"all" goes with terminate or extend.`)
 	case regionRe.MatchString(w):
 		return errorf(`Put "in" before a region: "` + c.Task + ` in ` + w + `".`)
 	case strings.HasPrefix(w, "i-"):
