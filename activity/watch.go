@@ -39,11 +39,11 @@ func (w *ReaperWatch) Usage(tokenID string, u spot.Usage) {
 	now := w.a.now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := w.a.Charge(ctx, tokenID, u.HourlyCost.Dollars(), now, w.maxGap); err != nil {
+	if err := w.a.Charge(ctx, tokenID, u.HourlySpend, now, w.maxGap); err != nil {
 		w.a.log.Warn("activity: charge spend", "token_id", tokenID, "error", err)
 	}
 	w.mu.Lock()
-	w.tokens[tokenID] = Running{Running: u.Running, HourlyCost: u.HourlyCost.Dollars()}
+	w.tokens[tokenID] = Running{Running: u.Running, HourlyCost: u.HourlySpend}
 	w.mu.Unlock()
 }
 

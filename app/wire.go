@@ -119,7 +119,7 @@ func (a *App) reaper(sp *spot.Client, m *metrics.Metrics, watch *activity.Reaper
 		Observe: func(act spot.ReapAction) { m.ReaperEvents.WithLabelValues(act.Action, act.Reason).Inc() },
 		Usage: func(id string, u spot.Usage) {
 			m.Running.WithLabelValues(id).Set(float64(u.Running))
-			m.HourlyCost.WithLabelValues(id).Set(u.HourlyCost.Dollars())
+			m.HourlyCost.WithLabelValues(id).Set(u.HourlySpend)
 			watch.Usage(id, u) // spend, and the console's last pass
 		},
 		Forget: m.ForgetToken,

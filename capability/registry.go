@@ -196,7 +196,7 @@ func (r *Registry) enroll(name, id string) (*api.TOTPEnrolment, error) {
 }
 
 func credentialRef(c *api.CredentialsInput) api.CredentialRef {
-	ref := api.CredentialRef{Type: "keys", AccessKeyID: maskKey(c.AccessKeyID), RoleARN: c.RoleARN}
+	ref := api.CredentialRef{Type: "keys", AccessKeyID: api.MaskKey(c.AccessKeyID), RoleARN: c.RoleARN}
 	if c.RoleARN != "" {
 		ref.Type = "role"
 	}

@@ -8,7 +8,6 @@
 package capability
 
 import (
-	"log/slog"
 	"time"
 
 	"github.com/spotter-dev/spotter/api"
@@ -36,31 +35,6 @@ type signingSecret struct {
 	Until  *time.Time `json:"until,omitempty"`
 }
 
-// Credentials are a token's decrypted AWS credentials, for one call only.
-type Credentials struct {
-	AccessKeyID     string
-	SecretAccessKey string
-	RoleARN         string
-	ExternalID      string
-}
-
-// LogValue keeps secrets out of logs even if a Credentials is logged by mistake.
-func (c Credentials) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("accessKeyId", maskKey(c.AccessKeyID)), slog.String("roleArn", c.RoleARN))
-}
-
-// String is the fmt form: redacted too.
-func (c Credentials) String() string {
-	return "Credentials{accessKeyId:" + maskKey(c.AccessKeyID) + " roleArn:" + c.RoleARN + "}"
-}
-
-// maskKey shows an access key id as AKIA…WXYZ: enough to recognise it.
-func maskKey(k string) string {
-	if len(k) < 12 {
-		if k == "" {
-			return ""
-		}
-		return "…"
-	}
-	return k[:4] + "…" + k[len(k)-4:]
-}
+// Credentials are a token's decrypted AWS credentials, for one call only
+// (api declares them, with their redaction).
+type Credentials = api.Credentials

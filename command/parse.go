@@ -100,61 +100,101 @@ func (p *parser) next() (string, bool) {
 }
 
 func (p *parser) run() error {
-	c := p.c
 	for {
 		w, ok := p.next()
 		if !ok {
 			break
 		}
-		switch {
-		case w == "in":
-			r, _ := p.next()
-			if !regionRe.MatchString(r) {
-				return errorf(`After "in" comes a region, like us-east-1.`)
-			}
-			if c.Region != "" && c.Region != r {
-				return errorf("Name one region.")
-			}
-			c.Region = r
-		case w == "for" || (w == "to" && c.Task == Extend):
-			if err := p.ttl(); err != nil {
-				return err
-			}
-		case w == "code" || w == "mfa":
-			code, _ := p.next()
-			if !codeRe.MatchString(code) {
-				return errorf(`After "code" come the six digits of your MFA code.`)
-			}
-			if c.Code != "" {
-				return errorf("Send one MFA code.")
-			}
-			c.Code = code
-		case w == "all" && (c.Task == Terminate || c.Task == Extend):
-			c.All = true
-		case w == "x" || w == "×" || w == "*":
-			// "launch 2 x t3.micro"
-		case idRe.MatchString(w) && (c.Task == Terminate || c.Task == Extend):
-			if !slices.Contains(c.InstanceIDs, w) {
-				c.InstanceIDs = append(c.InstanceIDs, w)
-			}
-		case typeRe.MatchString(w) && (c.Task == Launch || c.Task == Price):
-			if !slices.Contains(c.InstanceTypes, w) {
-				c.InstanceTypes = append(c.InstanceTypes, w)
-			}
-		case isDigits(w) && c.Task == Launch:
-			if err := p.count(w); err != nil {
-				return err
-			}
-		case presetRe.MatchString(w) && c.Task == Launch && !slices.Contains(keywords, w) && !idRe.MatchString(w) && !regionRe.MatchString(w):
-			if c.Preset != "" {
-				return errorf("Name one preset.")
-			}
-			c.Preset = w
-		default:
-			return p.unknown(w)
+		if err := p.word(w); err != nil {
+			return err
 		}
 	}
 	return p.check()
+}
+
+// word reads one word, and the words that belong to it.
+func (p *parser) word(w string) error {
+	switch {
+	case w == "in":
+		return p.region()
+	case w == "for", w == "to" && p.c.Task == Extend:
+		return p.ttl()
+	case w == "code", w == "mfa":
+		return p.code()
+	case w == "x", w == "×", w == "*":
+		return nil // "launch 2 x t3.micro"
+	}
+	switch p.c.Task {
+	case Terminate, Extend:
+		return p.terminateWord(w)
+	case Launch, Price:
+		return p.launchWord(w)
+	}
+	return p.unknown(w)
+}
+
+func (p *parser) region() error {
+	r, _ := p.next()
+	if !regionRe.MatchString(r) {
+		return errorf(`After "in" comes a region, like us-east-1.`)
+	}
+	if p.c.Region != "" && p.c.Region != r {
+		return errorf("Name one region.")
+	}
+	p.c.Region = r
+	return nil
+}
+
+func (p *parser) code() error {
+	code, _ := p.next()
+	if !codeRe.MatchString(code) {
+		return errorf(`After "code" come the six digits of your MFA code.`)
+	}
+	if p.c.Code != "" {
+		return errorf("Send one MFA code.")
+	}
+	p.c.Code = code
+	return nil
+}
+
+// terminateWord reads "all" or an instance id (terminate, extend).
+func (p *parser) terminateWord(w string) error {
+	c := p.c
+	switch {
+	case w == "all":
+		c.All = true
+	case idRe.MatchString(w):
+		if !slices.Contains(c.InstanceIDs, w) {
+			c.InstanceIDs = append(c.InstanceIDs, w)
+		}
+	default:
+		return p.unknown(w)
+	}
+	return nil
+}
+
+// launchWord reads an instance type (launch, price), a count or a preset
+// name (launch).
+func (p *parser) launchWord(w string) error {
+	c := p.c
+	switch {
+	case typeRe.MatchString(w):
+		if !slices.Contains(c.InstanceTypes, w) {
+			c.InstanceTypes = append(c.InstanceTypes, w)
+		}
+	case c.Task != Launch:
+		return p.unknown(w)
+	case isDigits(w):
+		return p.count(w)
+	case presetRe.MatchString(w) && !slices.Contains(keywords, w) && !idRe.MatchString(w) && !regionRe.MatchString(w):
+		if c.Preset != "" {
+			return errorf("Name one preset.")
+		}
+		c.Preset = w
+	default:
+		return p.unknown(w)
+	}
+	return nil
 }
 
 func (p *parser) count(w string) error {
@@ -225,18 +265,12 @@ func (p *parser) check() error {
 			return errorf("Name instance types or a preset, not both.")
 		}
 	case Terminate:
-		if !c.All && len(c.InstanceIDs) == 0 {
-			return errorf(`Say which instances: "terminate all" or "terminate i-0abc12345def".`)
-		}
-		if c.All && len(c.InstanceIDs) > 0 {
-			return errorf(`Say "terminate all" or name instances, not both.`)
+		if err := c.instances(`"terminate all" or "terminate i-0abc12345def"`); err != nil {
+			return err
 		}
 	case Extend:
-		if !c.All && len(c.InstanceIDs) == 0 {
-			return errorf(`Say which instances: "extend all to 4h" or "extend i-0abc12345def to 4h".`)
-		}
-		if c.All && len(c.InstanceIDs) > 0 {
-			return errorf(`Say "extend all" or name instances, not both.`)
+		if err := c.instances(`"extend all to 4h" or "extend i-0abc12345def to 4h"`); err != nil {
+			return err
 		}
 		if c.TTL == 0 {
 			return errorf(`Say the new time to live, counted from launch: "extend all to 4h".`)
@@ -247,6 +281,18 @@ func (p *parser) check() error {
 	}
 	if len(c.InstanceIDs) > MaxIDs {
 		return errorf("Name at most 100 instances.")
+	}
+	return nil
+}
+
+// instances checks a terminate or extend names all or ids, not both;
+// examples are what the reply shows.
+func (c *Command) instances(examples string) error {
+	if !c.All && len(c.InstanceIDs) == 0 {
+		return errorf("Say which instances: " + examples + ".")
+	}
+	if c.All && len(c.InstanceIDs) > 0 {
+		return errorf(`Say "` + c.Task + ` all" or name instances, not both.`)
 	}
 	return nil
 }

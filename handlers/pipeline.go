@@ -68,6 +68,8 @@ type guarded struct {
 	// client is the peer address: it names the source of refusals made
 	// before a token is known.
 	client string
+	// launch is a launch task as the policy decided it, once, before MFA.
+	launch api.Launch
 }
 
 // CtxTokenID is the echo.Context key under which a request's token id is
@@ -121,7 +123,7 @@ func (d TaskDeps) check(ctx context.Context, g *guarded, reserve func() (func(),
 	}
 	if g.req.Task == api.TaskLaunch {
 		// Everything the policy can decide without AWS, before MFA spends a code.
-		if _, err := g.tok.Policy.ResolveLaunch(g.req, policy.Usage{}); err != nil {
+		if g.launch, err = g.tok.Policy.ResolveLaunch(g.req, api.Usage{}); err != nil {
 			return err
 		}
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/inflight"
-	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/spot"
 )
 
@@ -100,11 +99,8 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 	if g.tok.MFA.Type == api.MFAAWS {
 		mfa = spot.MFA{SerialNumber: g.tok.MFA.SerialNumber, Code: g.task.MFACode}
 	}
-	sess, err := d.Spot.Session(ctx, g.tok.ID, spot.Credentials{
-		AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
-		RoleARN: creds.RoleARN, ExternalID: creds.ExternalID,
-	}, mfa, g.region)
-	creds = capability.Credentials{}
+	sess, err := d.Spot.Session(ctx, g.tok.ID, creds, mfa, g.region)
+	creds = api.Credentials{}
 	// STS's verdict on an AWS MFA code counts against the token's budget
 	// as a wrong TOTP code does (capability cannot ask STS itself).
 	err = d.Tokens.SettleMFA(ctx, g.tok, err)
@@ -137,13 +133,11 @@ func (d TaskDeps) run(ctx context.Context, g guarded) (Result, error) {
 
 func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsProvider) (*spot.LaunchResult, error) {
 	pol := g.tok.Policy
-	// Everything the policy decides from the request alone is refused
-	// here, before any AWS call; the caps on what the token already runs
-	// are checked by admit once Launch has listed it.
-	l, err := pol.ResolveLaunch(g.req, policy.Usage{})
-	if err != nil {
-		return nil, err
-	}
+	// The launch as check resolved it, before MFA: only the caps on what
+	// the token already runs are checked again, by admit once Launch has
+	// listed it.
+	l := g.launch
+	var err error
 	// The policy's patterns ("c5.*") stand for the region's types that
 	// match; Launch then keeps those the AMI's architecture runs.
 	var typeWarnings []string
@@ -172,11 +166,8 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	}
 	defer stopLease()
 	spec := spot.LaunchSpec{
-		Credentials: sess, Region: l.Region, TokenID: g.tok.ID, ClientToken: clientToken,
-		RequestID:     g.requestID,
-		InstanceTypes: l.InstanceTypes, Subnets: l.Subnets, Count: l.Count, MaxPrice: l.MaxPrice, MaxPriceAsked: l.MaxPriceAsked,
-		AMI: l.AMI, KeyName: l.KeyName, SecurityGroups: l.SecurityGroups, UserData: l.UserData,
-		TTL: l.TTL, GuardTTL: pol.GuardTTL(), Tags: l.Tags, DryRun: l.DryRun, OnDemandFallback: l.OnDemandFallback, Wait: g.task.Wait,
+		Launch: l, Credentials: sess, TokenID: g.tok.ID, ClientToken: clientToken,
+		RequestID: g.requestID, Wait: g.task.Wait, GuardTTL: pol.GuardTTL(),
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
 		AdmitCounts: true,
 		Admit: func([]spot.Instance) (float64, error) {
@@ -184,14 +175,13 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 			// The ledger keeps the token's count (per region, priced, as a
 			// policy may gain a spend cap) and lists its instances only
 			// when it must (AdmitCounts: others is this launch's own).
-			live := func(ctx context.Context) ([]inflight.Instance, error) {
-				ins, err := d.Spot.Live(ctx, sess, l.Region, g.tok.ID, true)
-				return ledgerInstances(ins), err
+			live := func(ctx context.Context) ([]api.Instance, error) {
+				return d.Spot.Live(ctx, sess, l.Region, g.tok.ID, true)
 			}
-			tk, err := d.Inflight.AdmitListing(ctx, g.tok.ID, clientToken, l.Region, live, func(u inflight.Usage) (inflight.Claim, error) {
+			tk, err := d.Inflight.AdmitListing(ctx, g.tok.ID, clientToken, l.Region, live, func(u inflight.Counted) (inflight.Claim, error) {
 				fleetCap = 0
-				usage := policy.Usage{Running: u.Running, HourlySpend: u.HourlySpend}
-				if _, err := pol.ResolveLaunch(g.req, usage); err != nil {
+				usage := u.Usage
+				if err := pol.CheckUsage(l, usage); err != nil {
 					return inflight.Claim{}, inFlightDetail(err, u)
 				}
 				claim := inflight.Claim{Count: l.Count}
@@ -223,7 +213,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		// instances to run does not hold its reservation meanwhile.
 		Started: func(ins []spot.Instance) {
 			stopLease()
-			ticket.Done(ledgerInstances(ins))
+			ticket.Done(ins)
 		},
 	}
 	res, err := d.Spot.Launch(lctx, spec)
@@ -236,7 +226,7 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 		// Found after admit (EC2 knew the ClientToken): nothing new started.
 		ticket.Done(nil)
 	} else {
-		ticket.Done(ledgerInstances(res.Instances))
+		ticket.Done(res.Instances)
 	}
 	if err != nil {
 		return nil, err
@@ -251,22 +241,14 @@ func (d TaskDeps) launch(ctx context.Context, g guarded, sess aws.CredentialsPro
 	return &res, nil
 }
 
-func ledgerInstances(ins []spot.Instance) []inflight.Instance {
-	out := make([]inflight.Instance, len(ins))
-	for i, in := range ins {
-		out[i] = inflight.Instance{ID: in.ID, Price: in.Price.Dollars(), Key: in.Tag(spot.TagClientToken)}
-	}
-	return out
-}
-
 // inFlightDetail adds to a refusal what of the usage it counted belongs to
 // launches still under way, which a caller cannot see in status.
-func inFlightDetail(err error, u inflight.Usage) error {
-	if u.InFlightRunning == 0 || apperr.Code(err) != apperr.PolicyDenied {
+func inFlightDetail(err error, u inflight.Counted) error {
+	if u.InFlight.Running == 0 || apperr.Code(err) != apperr.PolicyDenied {
 		return err
 	}
 	return apperr.Wrap(err, apperr.PolicyDenied, "%s (counting %d instances, $%.4f/h, of launches of this token in flight)",
-		apperr.Details(err), u.InFlightRunning, u.InFlightSpend)
+		apperr.Details(err), u.InFlight.Running, u.InFlight.HourlySpend)
 }
 
 // idempotencyKey picks what makes a retried launch the same launch: the

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/secrets"
 )
 
@@ -53,7 +54,7 @@ type queue struct {
 type listing struct {
 	done chan struct{}
 	at   time.Time // taken no earlier than this
-	ins  []Instance
+	ins  []api.Instance
 	err  error
 	// waiters is how many launches share it (s.mu guards).
 	waiters int
@@ -212,7 +213,7 @@ func (s *shared) commit(tokenID string, q *queue, now func() time.Time, batch []
 	}
 }
 
-func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, listed []Instance, list Lister, check func(Usage) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, listed []api.Instance, list Lister, check func(Counted) (Claim, error)) (*Ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, storeDown(err)
 	}
@@ -295,7 +296,7 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, li
 // list calls list for a launch that found at needAt that it needs a
 // listing, or shares the call another launch of the token started since
 // then; it returns when the listing started and what it found (never nil).
-func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time, needAt time.Time, list Lister) (time.Time, []Instance, error) {
+func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time, needAt time.Time, list Lister) (time.Time, []api.Instance, error) {
 	s.mu.Lock()
 	q := s.queue(tokenID)
 	lc := q.listing
@@ -321,7 +322,7 @@ func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time,
 	}
 	lc.ins, lc.err = list(ctx)
 	if lc.ins == nil {
-		lc.ins = []Instance{}
+		lc.ins = []api.Instance{}
 	}
 	s.mu.Lock()
 	if q.listing == lc {
@@ -336,7 +337,7 @@ func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time,
 // says: started instances end the identity's claim, none end only this
 // holder's part of it. If the store does not take it, the claim stays
 // until its lease ends: it errs on the side of the limits.
-func (tk *Ticket) settle(startedInstances []Instance) {
+func (tk *Ticket) settle(startedInstances []api.Instance) {
 	if tk.claim == "" && len(startedInstances) == 0 {
 		return
 	}

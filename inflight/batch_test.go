@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/secrets"
 )
 
@@ -150,7 +151,7 @@ func TestGroupCommitAloneWritesWithoutReading(t *testing.T) {
 	launch := func(l *Ledger, i int, max int) error {
 		tk, err := l.Admit(context.Background(), "tokA", fmt.Sprintf("k%d", i), nil, capAt(max, 1, 0))
 		if err == nil {
-			tk.Done([]Instance{{ID: fmt.Sprintf("i-%d", i)}})
+			tk.Done([]api.Instance{inst(fmt.Sprintf("i-%d", i), 0, "")})
 		}
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/internal/vaulttest"
 	"github.com/spotter-dev/spotter/secrets"
 )
@@ -56,7 +57,7 @@ func BenchmarkLaunchReservation(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tk.Done([]Instance{{ID: fmt.Sprintf("i-%d", i), Price: 0.01}})
+		tk.Done([]api.Instance{inst(fmt.Sprintf("i-%d", i), 0.01, "")})
 	}
 	// Started instances count for Recent; a short one keeps the record at
 	// the size a token launching a few times a minute has.

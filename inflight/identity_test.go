@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/secrets"
@@ -41,8 +42,8 @@ func replicaSets(t *testing.T) map[string]func(t *testing.T, clk *testclock.Cloc
 // be refused; a launch with another key is one past the cap.
 func TestOneReservationPerLaunch(t *testing.T) {
 	const max = 3
-	listed := []Instance{{ID: "i-l1", Price: 0.1}, {ID: "i-l2", Price: 0.1}}
-	i1 := Instance{ID: "i-new", Price: 0.1}
+	listed := []api.Instance{inst("i-l1", 0.1, ""), inst("i-l2", 0.1, "")}
+	i1 := inst("i-new", 0.1, "")
 	type step struct {
 		// admit: ticket name, replica, key, count; want the check to see
 		// running (when ≥ 0) and admitted or not.
@@ -51,15 +52,15 @@ func TestOneReservationPerLaunch(t *testing.T) {
 		count       int
 		seeRunning  int
 		want        bool
-		done        string     // instead of an admit: this ticket's Done
-		started     []Instance // with done
+		done        string         // instead of an admit: this ticket's Done
+		started     []api.Instance // with done
 		wait        time.Duration
 		wantExpires bool
 	}
 	admit := func(name string, replica int, key string, count, seeRunning int, want bool) step {
 		return step{name: name, replica: replica, key: key, count: count, seeRunning: seeRunning, want: want}
 	}
-	done := func(name string, started ...Instance) step { return step{done: name, started: started} }
+	done := func(name string, started ...api.Instance) step { return step{done: name, started: started} }
 	tests := map[string][]step{
 		"a retry racing its first try at the cap joins it": {
 			admit("first", 0, "k1", 1, 2, true),
@@ -149,8 +150,8 @@ func TestOneReservationPerLaunch(t *testing.T) {
 						tickets[s.done].Done(s.started)
 						continue
 					}
-					var saw Usage
-					tk, err := reps[s.replica].Admit(context.Background(), "tokA", s.key, listed, func(u Usage) (Claim, error) {
+					var saw Counted
+					tk, err := reps[s.replica].Admit(context.Background(), "tokA", s.key, listed, func(u Counted) (Claim, error) {
 						saw = u
 						if u.Running+s.count > max {
 							return Claim{}, errFull
@@ -201,7 +202,7 @@ func TestRetriesRacingAtTheCap(t *testing.T) {
 	for kind, newReplicas := range sets {
 		t.Run(kind, func(t *testing.T) {
 			reps := newReplicas(t)
-			listed := []Instance{{ID: "i-l1"}, {ID: "i-l2"}, {ID: "i-l3"}, {ID: "i-l4"}}
+			listed := []api.Instance{inst("i-l1", 0, ""), inst("i-l2", 0, ""), inst("i-l3", 0, ""), inst("i-l4", 0, "")}
 			var admitted, busy atomic.Int32
 			var mu sync.Mutex
 			var tickets []*Ticket
@@ -231,11 +232,11 @@ func TestRetriesRacingAtTheCap(t *testing.T) {
 			if n := admitted.Load(); n != 60 {
 				t.Fatalf("%d of 60 attempts of one launch admitted at maxRunning-1; want all", n)
 			}
-			var saw Usage
-			if _, err := reps[1].Admit(context.Background(), "tokA", "sp-other", listed, func(u Usage) (Claim, error) {
+			var saw Counted
+			if _, err := reps[1].Admit(context.Background(), "tokA", "sp-other", listed, func(u Counted) (Claim, error) {
 				saw = u
 				return capAt(5, 1, 0)(u)
-			}); err == nil || saw.Running != 5 || saw.InFlightRunning != 1 {
+			}); err == nil || saw.Running != 5 || saw.InFlight.Running != 1 {
 				t.Fatalf("another launch: %v, saw %+v; want refused, counting the 60 attempts as 1", err, saw)
 			}
 			for _, tk := range tickets {
@@ -255,27 +256,27 @@ func TestRetriesRacingAtTheCap(t *testing.T) {
 // counted twice; the rest of the claim still is.
 func TestListedInstancesStandForTheirClaim(t *testing.T) {
 	tests := map[string]struct {
-		listed []Instance
-		want   Usage
+		listed []api.Instance
+		want   Counted
 	}{
 		"nothing listed yet: the whole claim": {
-			want: Usage{Running: 2, HourlySpend: 1, InFlightRunning: 2, InFlightSpend: 1},
+			want: counted(2, 1, 2, 1),
 		},
 		"one of its two listed": {
-			listed: []Instance{{ID: "i-a", Price: 0.25, Key: "sp-k1"}},
-			want:   Usage{Running: 2, HourlySpend: 1, InFlightRunning: 1, InFlightSpend: 0.75},
+			listed: []api.Instance{inst("i-a", 0.25, "sp-k1")},
+			want:   counted(2, 1, 1, 0.75),
 		},
 		"both listed: the claim adds nothing": {
-			listed: []Instance{{ID: "i-a", Price: 0.5, Key: "sp-k1"}, {ID: "i-b", Price: 0.5, Key: "sp-k1"}},
-			want:   Usage{Running: 2, HourlySpend: 1},
+			listed: []api.Instance{inst("i-a", 0.5, "sp-k1"), inst("i-b", 0.5, "sp-k1")},
+			want:   counted(2, 1, 0, 0),
 		},
 		"another launch's instance does not stand for it": {
-			listed: []Instance{{ID: "i-x", Price: 0.25, Key: "sp-x"}},
-			want:   Usage{Running: 3, HourlySpend: 1.25, InFlightRunning: 2, InFlightSpend: 1},
+			listed: []api.Instance{inst("i-x", 0.25, "sp-x")},
+			want:   counted(3, 1.25, 2, 1),
 		},
 		"an instance of no known launch neither": {
-			listed: []Instance{{ID: "i-y", Price: 0.25}},
-			want:   Usage{Running: 3, HourlySpend: 1.25, InFlightRunning: 2, InFlightSpend: 1},
+			listed: []api.Instance{inst("i-y", 0.25, "")},
+			want:   counted(3, 1.25, 2, 1),
 		},
 	}
 	for kind, newReplicas := range replicaSets(t) {
@@ -286,11 +287,11 @@ func TestListedInstancesStandForTheirClaim(t *testing.T) {
 				}
 				clk := testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 				reps := newReplicas(t, clk)
-				if _, err := reps[0].Admit(context.Background(), "tokA", "sp-k1", nil, func(Usage) (Claim, error) { return Claim{Count: 2, Spend: 1}, nil }); err != nil {
+				if _, err := reps[0].Admit(context.Background(), "tokA", "sp-k1", nil, func(Counted) (Claim, error) { return Claim{Count: 2, Spend: 1}, nil }); err != nil {
 					t.Fatal(err)
 				}
-				var got Usage
-				_, _ = reps[1].Admit(context.Background(), "tokA", "sp-k2", tt.listed, func(u Usage) (Claim, error) { got = u; return Claim{}, errFull })
+				var got Counted
+				_, _ = reps[1].Admit(context.Background(), "tokA", "sp-k2", tt.listed, func(u Counted) (Claim, error) { got = u; return Claim{}, errFull })
 				if got != tt.want {
 					t.Fatalf("check saw %+v; want %+v", got, tt.want)
 				}

@@ -32,6 +32,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/spotter-dev/spotter/api"
 )
 
 // DefaultRecent is how long an instance this replica started counts
@@ -40,14 +42,12 @@ import (
 // counted until then, which errs on the side of the limits.
 const DefaultRecent = time.Minute
 
-// Usage is what a check counts against a token's limits.
-type Usage struct {
-	Running     int
-	HourlySpend float64 // $/h
-	// InFlight is the part of Running and HourlySpend claimed by other
-	// launches still under way, for the refusal to name.
-	InFlightRunning int
-	InFlightSpend   float64
+// Counted is what a check counts against a token's limits: the token's
+// usage, listed and in flight, and of it the part claimed by other
+// launches still under way (InFlight), for a refusal to name.
+type Counted struct {
+	api.Usage
+	InFlight api.Usage
 }
 
 // Claim is what an admitted launch may start: instances, and $/h.
@@ -56,15 +56,10 @@ type Claim struct {
 	Spend float64
 }
 
-// Instance is one instance as the ledger counts it.
-type Instance struct {
-	ID    string
-	Price float64 // $/h
-	// Key is the launch identity that started it (its ClientToken tag),
-	// "" when unknown. A listed instance with a key stands for that
-	// launch's claim: it is not counted twice while the claim settles.
-	Key string
-}
+// The ledger reads three things of an api.Instance: its ID, its Price,
+// and its LaunchKey, the launch identity that started it ("" when
+// unknown). A listed instance with a key stands for that launch's claim:
+// it is not counted twice while the claim settles.
 
 // unlisted is what of claim c of identity key the listing does not show
 // yet: EC2 answered with some of its instances, which the listing counts.
@@ -126,7 +121,7 @@ type Ticket struct {
 
 // Lister lists a token's live (pending and running) instances, with their
 // prices when a spend cap needs them.
-type Lister func(ctx context.Context) ([]Instance, error)
+type Lister func(ctx context.Context) ([]api.Instance, error)
 
 // Admit counts listed (the token's live instances, not those of the launch
 // being admitted) plus the token's claims in flight and its recently started
@@ -143,9 +138,9 @@ type Lister func(ctx context.Context) ([]Instance, error)
 // identity holds a claim joins it (held at the larger of the two) rather
 // than reserving again; one whose identity already started instances
 // holds nothing new: EC2 answers its CreateFleet with those instances.
-func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []Instance, check func(Usage) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []api.Instance, check func(Counted) (Claim, error)) (*Ticket, error) {
 	if listed == nil {
-		listed = []Instance{}
+		listed = []api.Instance{}
 	}
 	return l.admit(ctx, tokenID, key, "", listed, nil, check)
 }
@@ -160,11 +155,11 @@ func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []Instan
 // refused on it. list should return every live instance of the token in
 // scope (the launch's region), this launch's own included, priced; a count
 // kept for another scope is listed again.
-func (l *Ledger) AdmitListing(ctx context.Context, tokenID, key, scope string, list Lister, check func(Usage) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) AdmitListing(ctx context.Context, tokenID, key, scope string, list Lister, check func(Counted) (Claim, error)) (*Ticket, error) {
 	return l.admit(ctx, tokenID, key, scope, nil, list, check)
 }
 
-func (l *Ledger) admit(ctx context.Context, tokenID, key, scope string, listed []Instance, list Lister, check func(Usage) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) admit(ctx context.Context, tokenID, key, scope string, listed []api.Instance, list Lister, check func(Counted) (Claim, error)) (*Ticket, error) {
 	if key == "" {
 		key = "once:" + newClaimID()
 	}
@@ -177,11 +172,11 @@ func (l *Ledger) admit(ctx context.Context, tokenID, key, scope string, listed [
 			return nil, err
 		}
 	}
-	var u Usage
+	var u Counted
 	for _, in := range listed {
-		if in.Key != key {
+		if in.LaunchKey() != key {
 			u.Running++
-			u.HourlySpend += in.Price
+			u.HourlySpend += in.Price.Dollars()
 		}
 	}
 	_, err := check(u)
@@ -202,7 +197,7 @@ func maxClaim(a, b Claim) Claim {
 // it: EC2 has answered its ClientToken, so no attempt can start more. With
 // none, only this attempt's reference goes; the claim stays while another
 // attempt of the identity, which may yet reach CreateFleet, holds it.
-func (tk *Ticket) Done(startedInstances []Instance) {
+func (tk *Ticket) Done(startedInstances []api.Instance) {
 	if tk == nil {
 		return
 	}

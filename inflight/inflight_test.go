@@ -8,14 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/internal/testclock"
 )
 
 var errFull = errors.New("full")
 
 // capAt admits count instances while Running stays within max.
-func capAt(max, count int, spend float64) func(Usage) (Claim, error) {
-	return func(u Usage) (Claim, error) {
+func capAt(max, count int, spend float64) func(Counted) (Claim, error) {
+	return func(u Counted) (Claim, error) {
 		if u.Running+count > max {
 			return Claim{}, errFull
 		}
@@ -26,11 +27,11 @@ func capAt(max, count int, spend float64) func(Usage) (Claim, error) {
 func TestLedger(t *testing.T) {
 	type step func(t *testing.T, l *Ledger, clk *testclock.Clock)
 	// usage admits on tok with listed and checks what the check saw.
-	usage := func(tok string, listed []Instance, want Usage) step {
+	usage := func(tok string, listed []api.Instance, want Counted) step {
 		return func(t *testing.T, l *Ledger, _ *testclock.Clock) {
 			t.Helper()
-			var got Usage
-			if _, err := l.Admit(context.Background(), tok, "", listed, func(u Usage) (Claim, error) { got = u; return Claim{}, errFull }); !errors.Is(err, errFull) {
+			var got Counted
+			if _, err := l.Admit(context.Background(), tok, "", listed, func(u Counted) (Claim, error) { got = u; return Claim{}, errFull }); !errors.Is(err, errFull) {
 				t.Fatalf("Admit = %v; want the check's error", err)
 			}
 			if got != want {
@@ -42,53 +43,53 @@ func TestLedger(t *testing.T) {
 	claim := func(tok string, c Claim) step {
 		return func(t *testing.T, l *Ledger, _ *testclock.Clock) {
 			t.Helper()
-			tk, err := l.Admit(context.Background(), tok, "", nil, func(Usage) (Claim, error) { return c, nil })
+			tk, err := l.Admit(context.Background(), tok, "", nil, func(Counted) (Claim, error) { return c, nil })
 			if err != nil {
 				t.Fatal(err)
 			}
 			held = tk
 		}
 	}
-	done := func(started ...Instance) step {
+	done := func(started ...api.Instance) step {
 		return func(*testing.T, *Ledger, *testclock.Clock) { held.Done(started) }
 	}
 	wait := func(d time.Duration) step {
 		return func(_ *testing.T, _ *Ledger, clk *testclock.Clock) { clk.Add(d) }
 	}
-	i1 := Instance{ID: "i-1", Price: 0.25}
-	i2 := Instance{ID: "i-2", Price: 0.5}
+	i1 := inst("i-1", 0.25, "")
+	i2 := inst("i-2", 0.5, "")
 
 	tests := []struct {
 		name  string
 		steps []step
 	}{
 		{name: "the listing alone", steps: []step{
-			usage("tokA", []Instance{i1, i2}, Usage{Running: 2, HourlySpend: 0.75}),
+			usage("tokA", []api.Instance{i1, i2}, counted(2, 0.75, 0, 0)),
 		}},
 		{name: "a claim in flight counts", steps: []step{
 			claim("tokA", Claim{Count: 2, Spend: 1}),
-			usage("tokA", []Instance{i1}, Usage{Running: 3, HourlySpend: 1.25, InFlightRunning: 2, InFlightSpend: 1}),
+			usage("tokA", []api.Instance{i1}, counted(3, 1.25, 2, 1)),
 		}},
 		{name: "a refused check claims nothing", steps: []step{
-			usage("tokA", nil, Usage{}),
-			usage("tokA", nil, Usage{}),
+			usage("tokA", nil, Counted{}),
+			usage("tokA", nil, Counted{}),
 		}},
 		{name: "done releases the claim; what it started counts, once, listed or not", steps: []step{
 			claim("tokA", Claim{Count: 2, Spend: 1}),
 			done(i1, i2),
-			usage("tokA", nil, Usage{Running: 2, HourlySpend: 0.75}),
-			usage("tokA", []Instance{i1}, Usage{Running: 2, HourlySpend: 0.75}),
+			usage("tokA", nil, counted(2, 0.75, 0, 0)),
+			usage("tokA", []api.Instance{i1}, counted(2, 0.75, 0, 0)),
 			// A listing taken before i-1 showed up, checked after one that
 			// shows it, still counts it.
-			usage("tokA", nil, Usage{Running: 2, HourlySpend: 0.75}),
+			usage("tokA", nil, counted(2, 0.75, 0, 0)),
 		}},
 		{name: "started instances stop counting after the recent period", steps: []step{
 			claim("tokA", Claim{Count: 1}),
 			done(i1),
 			wait(DefaultRecent - time.Second),
-			usage("tokA", nil, Usage{Running: 1, HourlySpend: 0.25}),
+			usage("tokA", nil, counted(1, 0.25, 0, 0)),
 			wait(time.Second),
-			usage("tokA", nil, Usage{}),
+			usage("tokA", nil, Counted{}),
 		}},
 		{name: "ended instances stop counting at once", steps: []step{
 			claim("tokA", Claim{Count: 2}),
@@ -96,17 +97,17 @@ func TestLedger(t *testing.T) {
 			func(_ *testing.T, l *Ledger, _ *testclock.Clock) {
 				l.Ended(context.Background(), "tokA", []string{"i-2"})
 			},
-			usage("tokA", nil, Usage{Running: 1, HourlySpend: 0.25}),
+			usage("tokA", nil, counted(1, 0.25, 0, 0)),
 		}},
 		{name: "done twice releases once", steps: []step{
 			claim("tokA", Claim{Count: 1}),
 			done(i1),
 			done(i2),
-			usage("tokA", nil, Usage{Running: 1, HourlySpend: 0.25}),
+			usage("tokA", nil, counted(1, 0.25, 0, 0)),
 		}},
 		{name: "tokens are apart", steps: []step{
 			claim("tokA", Claim{Count: 1, Spend: 0.5}),
-			usage("tokB", nil, Usage{}),
+			usage("tokB", nil, Counted{}),
 		}},
 	}
 	// One table, both ledgers: the shared one must count as the memory
@@ -138,7 +139,7 @@ func TestLedgerForgetsIdleTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tk.Done([]Instance{{ID: "i-" + tok}})
+		tk.Done([]api.Instance{inst("i-"+tok, 0, "")})
 	}
 	clk.Add(2 * time.Minute)
 	tk, _ := l.Admit(context.Background(), "tokC", "", nil, capAt(5, 1, 0))
@@ -150,7 +151,7 @@ func TestLedgerForgetsIdleTokens(t *testing.T) {
 
 func TestNilLedgerChecksTheListing(t *testing.T) {
 	var l *Ledger
-	tk, err := l.Admit(context.Background(), "tokA", "", []Instance{{ID: "i-1"}, {ID: "i-2"}}, capAt(2, 1, 0))
+	tk, err := l.Admit(context.Background(), "tokA", "", []api.Instance{inst("i-1", 0, ""), inst("i-2", 0, "")}, capAt(2, 1, 0))
 	if !errors.Is(err, errFull) || tk != nil {
 		t.Fatalf("Admit = %v, %v; want the check to refuse 2 running + 1", tk, err)
 	}
@@ -163,7 +164,7 @@ func TestNilLedgerChecksTheListing(t *testing.T) {
 // cap.
 func TestConcurrentAdmitsKeepTheCap(t *testing.T) {
 	l := New(0, nil)
-	listed := []Instance{{ID: "i-0"}, {ID: "i-1"}}
+	listed := []api.Instance{inst("i-0", 0, ""), inst("i-1", 0, "")}
 	var admitted atomic.Int32
 	var wg sync.WaitGroup
 	for range 50 {

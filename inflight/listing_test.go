@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/internal/testclock"
 )
 
@@ -17,31 +18,31 @@ import (
 // the listings.
 type ec2 struct {
 	mu    sync.Mutex
-	live  map[string]Instance
+	live  map[string]api.Instance
 	lists int
 }
 
 func newEC2(n int) *ec2 {
-	e := &ec2{live: map[string]Instance{}}
+	e := &ec2{live: map[string]api.Instance{}}
 	for i := range n {
 		id := fmt.Sprintf("i-old-%d", i)
-		e.live[id] = Instance{ID: id, Price: 0.01}
+		e.live[id] = inst(id, 0.01, "")
 	}
 	return e
 }
 
-func (e *ec2) list(context.Context) ([]Instance, error) {
+func (e *ec2) list(context.Context) ([]api.Instance, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lists++
-	out := make([]Instance, 0, len(e.live))
+	out := make([]api.Instance, 0, len(e.live))
 	for _, in := range e.live {
 		out = append(out, in)
 	}
 	return out, nil
 }
 
-func (e *ec2) start(ins ...Instance) {
+func (e *ec2) start(ins ...api.Instance) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, in := range ins {
@@ -85,9 +86,9 @@ func TestAdmitListingKeepsTheCount(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		in := Instance{ID: fmt.Sprintf("i-new-%d", e.n), Price: 0.01, Key: key}
+		in := inst(fmt.Sprintf("i-new-%d", e.n), 0.01, key)
 		e.ec2.start(in)
-		tk.Done([]Instance{in})
+		tk.Done([]api.Instance{in})
 		return nil
 	}
 	type step struct {
@@ -141,7 +142,7 @@ func TestAdmitListingKeepsTheCount(t *testing.T) {
 			if _, err := e.reps[1].AdmitListing(context.Background(), "tokA", "dead", "r1", e.ec2.list, capAt(live+5, 1, 0)); err != nil {
 				e.t.Fatal(err)
 			}
-			e.ec2.start(Instance{ID: "i-dead", Key: "dead"})
+			e.ec2.start(inst("i-dead", 0, "dead"))
 			e.clk.Add(31 * time.Second)
 		}, 1),
 		admit(0, live+5, true, 2), // lists: 1,002 running, this one the 1,003rd
@@ -200,7 +201,7 @@ func TestLaunchesShareAListing(t *testing.T) {
 			l := newLedger(t, clk)
 			e := newEC2(10)
 			entered, release := make(chan struct{}, 8), make(chan struct{})
-			gate := func(ctx context.Context) ([]Instance, error) {
+			gate := func(ctx context.Context) ([]api.Instance, error) {
 				entered <- struct{}{}
 				<-release
 				return e.list(ctx)
@@ -284,9 +285,9 @@ func TestKeptCountIsPerScope(t *testing.T) {
 			t.Fatalf("launch %d in %s: %v; want admitted %v", i, tt.scope, err, tt.want)
 		}
 		if err == nil {
-			in := Instance{ID: "i-" + key, Key: key}
+			in := inst("i-"+key, 0, key)
 			tt.ec2.start(in)
-			tk.Done([]Instance{in})
+			tk.Done([]api.Instance{in})
 		}
 		if got := [2]int{east.listings(), west.listings()}; got != tt.listings {
 			t.Fatalf("launch %d: listings (east, west) %v; want %v", i, got, tt.listings)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/secrets"
 )
@@ -194,7 +195,7 @@ func (u *usage) needsListing(now time.Time, maxAge time.Duration, scope string) 
 // shows, plus the started instances it does not show yet, and notes for
 // each claim what of it the listing shows. A listing older than the count
 // is not taken. It reports whether the record changed.
-func (u *usage) reconcile(listed []Instance, at time.Time, scope string) bool {
+func (u *usage) reconcile(listed []api.Instance, at time.Time, scope string) bool {
 	if u.Base != nil && !u.Base.Stale && u.Base.Scope == scope && at.UnixNano() < u.Base.At {
 		return false
 	}
@@ -202,7 +203,7 @@ func (u *usage) reconcile(listed []Instance, at time.Time, scope string) bool {
 	seen := make(map[string]bool, len(listed))
 	for _, in := range listed {
 		b.Count++
-		b.Spend += in.Price
+		b.Spend += in.Price.Dollars()
 		seen[in.ID] = true
 	}
 	for id, st := range u.Started {
@@ -216,9 +217,9 @@ func (u *usage) reconcile(listed []Instance, at time.Time, scope string) bool {
 		var ids []string
 		spend := 0.0
 		for _, in := range listed {
-			if in.Key == k {
+			if in.LaunchKey() == k {
 				ids = append(ids, in.ID)
-				spend += in.Price
+				spend += in.Price.Dollars()
 			}
 		}
 		if len(ids) != len(c.Listed) {
@@ -238,7 +239,7 @@ func (u *usage) reconcile(listed []Instance, at time.Time, scope string) bool {
 // the launch identity key itself started, plus the other identities'
 // claims that the count does not hold yet; settled reports that key
 // started some.
-func (u *usage) count(key string) (r Usage, settled bool) {
+func (u *usage) count(key string) (r Counted, settled bool) {
 	r.Running, r.HourlySpend = u.Base.Count, u.Base.Spend
 	for _, st := range u.Started {
 		if st.Key == key {
@@ -250,18 +251,18 @@ func (u *usage) count(key string) (r Usage, settled bool) {
 	for k, c := range u.Claims {
 		if k != key {
 			c := unlisted(Claim{Count: c.Count, Spend: c.Spend}, Claim{Count: len(c.Listed), Spend: c.ListedSpend})
-			r.InFlightRunning += c.Count
-			r.InFlightSpend += c.Spend
+			r.InFlight.Running += c.Count
+			r.InFlight.HourlySpend += c.Spend
 		}
 	}
-	r.Running = max(0, r.Running+r.InFlightRunning)
-	r.HourlySpend = max(0, r.HourlySpend+r.InFlightSpend)
+	r.Running = max(0, r.Running+r.InFlight.Running)
+	r.HourlySpend = max(0, r.HourlySpend+r.InFlight.HourlySpend)
 	return r, settled
 }
 
 // settle turns what key holds into the instances it started: they join
 // the count, except those a listing already put there.
-func (u *usage) settle(key, holder string, startedInstances []Instance, until int64) bool {
+func (u *usage) settle(key, holder string, startedInstances []api.Instance, until int64) bool {
 	changed := false
 	cr, ok := u.Claims[key]
 	if ok && holder != "" {
@@ -281,10 +282,10 @@ func (u *usage) settle(key, holder string, startedInstances []Instance, until in
 		if _, dup := u.Started[in.ID]; dup {
 			continue
 		}
-		u.Started[in.ID] = startRec{Price: in.Price, Until: until, Key: key}
+		u.Started[in.ID] = startRec{Price: in.Price.Dollars(), Until: until, Key: key}
 		if u.Base != nil && !slices.Contains(cr.Listed, in.ID) {
 			u.Base.Count++
-			u.Base.Spend += in.Price
+			u.Base.Spend += in.Price.Dollars()
 		}
 		changed = true
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/secrets"
@@ -28,10 +29,10 @@ func embedded(t testing.TB) secrets.Store {
 // own. maxRunning is 5 in every case; the launch asks for ask instances.
 func TestSharedAtTheLimit(t *testing.T) {
 	const max = 5
-	listed := func(n int) []Instance {
-		out := make([]Instance, n)
+	listed := func(n int) []api.Instance {
+		out := make([]api.Instance, n)
 		for i := range out {
-			out[i] = Instance{ID: "i-listed-" + string(rune('a'+i))}
+			out[i] = api.Instance{ID: "i-listed-" + string(rune('a'+i))}
 		}
 		return out
 	}
@@ -74,9 +75,9 @@ func TestSharedAtTheLimit(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var ins []Instance
+				var ins []api.Instance
 				for i := range tt.started {
-					ins = append(ins, Instance{ID: "i-new-" + string(rune('a'+i))})
+					ins = append(ins, api.Instance{ID: "i-new-" + string(rune('a'+i))})
 				}
 				tk.Done(ins)
 			}
@@ -112,7 +113,7 @@ func TestSharedHoldsAcrossReplicas(t *testing.T) {
 				}
 				if err == nil {
 					admitted.Add(1)
-					tk.Done([]Instance{{ID: "i-" + string(rune('A'+i))}})
+					tk.Done([]api.Instance{{ID: "i-" + string(rune('A'+i))}})
 				}
 				return
 			}
@@ -162,7 +163,7 @@ func (down) Get(context.Context, string) (secrets.Record, error) {
 func TestSharedStoreDownRefusesTheLaunch(t *testing.T) {
 	l := NewShared(down{embedded(t)}, SharedOptions{})
 	checked := false
-	_, err := l.Admit(context.Background(), "tokA", "", nil, func(Usage) (Claim, error) { checked = true; return Claim{Count: 1}, nil })
+	_, err := l.Admit(context.Background(), "tokA", "", nil, func(Counted) (Claim, error) { checked = true; return Claim{Count: 1}, nil })
 	if apperr.Code(err) != apperr.Unavailable || checked {
 		t.Fatalf("Admit = %v (checked %v); want unavailable before any check", err, checked)
 	}
@@ -178,16 +179,16 @@ func TestSharedSettleFreesTheClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk.Done([]Instance{{ID: "i-1", Price: 0.5}})
-	var got Usage
-	see := func(u Usage) (Claim, error) { got = u; return Claim{}, errFull }
+	tk.Done([]api.Instance{inst("i-1", 0.5, "")})
+	var got Counted
+	see := func(u Counted) (Claim, error) { got = u; return Claim{}, errFull }
 	_, _ = b.Admit(context.Background(), "tokA", "", nil, see)
-	if want := (Usage{Running: 1, HourlySpend: 0.5}); got != want {
+	if want := (counted(1, 0.5, 0, 0)); got != want {
 		t.Fatalf("after settling, the other replica counts %+v; want %+v", got, want)
 	}
 	b.Ended(context.Background(), "tokA", []string{"i-1"})
 	_, _ = a.Admit(context.Background(), "tokA", "", nil, see)
-	if got != (Usage{}) {
+	if got != (Counted{}) {
 		t.Fatalf("after a terminate, counted %+v; want nothing", got)
 	}
 }

@@ -147,15 +147,15 @@ func TestPresetMaxPriceIsInherited(t *testing.T) {
 		name      string
 		preset    string
 		req       Request
-		usage     Usage
+		usage     api.Usage
 		wantPrice float64
 		wantCode  string
 	}{
 		{name: "preset price kept", preset: "gpu", req: Request{Task: api.TaskLaunch}, wantPrice: 0.4},
-		{name: "preset price feeds the spend cap", preset: "gpu", req: Request{Task: api.TaskLaunch}, usage: Usage{HourlySpend: 0.21}, wantCode: apperr.PolicyDenied},
-		{name: "preset price fits at the spend cap", preset: "gpu", req: Request{Task: api.TaskLaunch}, usage: Usage{HourlySpend: 0.2}, wantPrice: 0.4},
-		{name: "request price wins", preset: "gpu", req: Request{Task: api.TaskLaunch, MaxPrice: 0.25}, usage: Usage{HourlySpend: 0.5}, wantPrice: 0.25},
-		{name: "no preset price, no cap", preset: "cheap", req: Request{Task: api.TaskLaunch}, usage: Usage{HourlySpend: 5}, wantPrice: 0},
+		{name: "preset price feeds the spend cap", preset: "gpu", req: Request{Task: api.TaskLaunch}, usage: api.Usage{HourlySpend: 0.21}, wantCode: apperr.PolicyDenied},
+		{name: "preset price fits at the spend cap", preset: "gpu", req: Request{Task: api.TaskLaunch}, usage: api.Usage{HourlySpend: 0.2}, wantPrice: 0.4},
+		{name: "request price wins", preset: "gpu", req: Request{Task: api.TaskLaunch, MaxPrice: 0.25}, usage: api.Usage{HourlySpend: 0.5}, wantPrice: 0.25},
+		{name: "no preset price, no cap", preset: "cheap", req: Request{Task: api.TaskLaunch}, usage: api.Usage{HourlySpend: 5}, wantPrice: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,37 +211,37 @@ func TestResolveLaunchLimits(t *testing.T) {
 	tests := []struct {
 		name     string
 		req      Request
-		usage    Usage
+		usage    api.Usage
 		wantCode string
 		wantRule string
-		check    func(t *testing.T, l Launch)
+		check    func(t *testing.T, l api.Launch)
 	}{
 		{name: "count at maxCount", req: Request{Count: 3, MaxPrice: 0.1}},
 		{name: "count past maxCount", req: Request{Count: 4, MaxPrice: 0.1}, wantCode: apperr.PolicyDenied, wantRule: "rule maxCount"},
 		{name: "negative count", req: Request{Count: -1}, wantCode: apperr.Invalid, wantRule: "count"},
-		{name: "running reaches maxRunning", req: Request{Count: 2, MaxPrice: 0.1}, usage: Usage{Running: 3}},
-		{name: "running past maxRunning", req: Request{Count: 3, MaxPrice: 0.1}, usage: Usage{Running: 3}, wantCode: apperr.PolicyDenied, wantRule: "rule maxRunning"},
+		{name: "running reaches maxRunning", req: Request{Count: 2, MaxPrice: 0.1}, usage: api.Usage{Running: 3}},
+		{name: "running past maxRunning", req: Request{Count: 3, MaxPrice: 0.1}, usage: api.Usage{Running: 3}, wantCode: apperr.PolicyDenied, wantRule: "rule maxRunning"},
 		{name: "price at maxPrice", req: Request{MaxPrice: 0.5}},
 		{name: "price past maxPrice", req: Request{MaxPrice: 0.5001}, wantCode: apperr.PolicyDenied, wantRule: "rule maxPrice"},
 		{name: "negative price", req: Request{MaxPrice: -0.1}, wantCode: apperr.Invalid, wantRule: "maxPrice"},
-		{name: "no price asked: the policy's", req: Request{}, check: func(t *testing.T, l Launch) {
+		{name: "no price asked: the policy's", req: Request{}, check: func(t *testing.T, l api.Launch) {
 			if l.MaxPrice != 0.5 {
 				t.Errorf("MaxPrice = %v; want the policy's 0.5", l.MaxPrice)
 			}
 		}},
-		{name: "spend exactly at maxHourlySpend", req: Request{Count: 2, MaxPrice: 0.3}, usage: Usage{HourlySpend: 0.4}},
-		{name: "spend a cent past maxHourlySpend", req: Request{Count: 2, MaxPrice: 0.3}, usage: Usage{HourlySpend: 0.41}, wantCode: apperr.PolicyDenied, wantRule: "rule maxHourlySpend"},
-		{name: "spend at the cap through float noise", req: Request{Count: 1, MaxPrice: 0.2}, usage: Usage{HourlySpend: 0.8000000000000002}},
+		{name: "spend exactly at maxHourlySpend", req: Request{Count: 2, MaxPrice: 0.3}, usage: api.Usage{HourlySpend: 0.4}},
+		{name: "spend a cent past maxHourlySpend", req: Request{Count: 2, MaxPrice: 0.3}, usage: api.Usage{HourlySpend: 0.41}, wantCode: apperr.PolicyDenied, wantRule: "rule maxHourlySpend"},
+		{name: "spend at the cap through float noise", req: Request{Count: 1, MaxPrice: 0.2}, usage: api.Usage{HourlySpend: 0.8000000000000002}},
 		{name: "ttl at maxTTL", req: Request{TTL: 4 * time.Hour}},
 		{name: "ttl past maxTTL", req: Request{TTL: 4*time.Hour + time.Second}, wantCode: apperr.PolicyDenied, wantRule: "rule maxTTL"},
 		{name: "ttl at 1m", req: Request{TTL: time.Minute}},
 		{name: "ttl under 1m", req: Request{TTL: time.Minute - time.Second}, wantCode: apperr.Invalid, wantRule: "ttl"},
-		{name: "no ttl: the default", req: Request{}, check: func(t *testing.T, l Launch) {
+		{name: "no ttl: the default", req: Request{}, check: func(t *testing.T, l api.Launch) {
 			if l.TTL != time.Hour {
 				t.Errorf("TTL = %s; want the default 1h", l.TTL)
 			}
 		}},
-		{name: "user data at EC2's limit", req: Request{UserData: ud(MaxUserDataBytes)}, check: func(t *testing.T, l Launch) {
+		{name: "user data at EC2's limit", req: Request{UserData: ud(MaxUserDataBytes)}, check: func(t *testing.T, l api.Launch) {
 			if len(l.UserData) != MaxUserDataBytes {
 				t.Errorf("user data = %d bytes; want %d", len(l.UserData), MaxUserDataBytes)
 			}
@@ -311,11 +311,11 @@ func TestMergedTagsLimit(t *testing.T) {
 		}
 		return m
 	}
-	l, err := p.ResolveLaunch(Request{Task: api.TaskLaunch, Tags: asked(maxTags - len(own))}, Usage{})
+	l, err := p.ResolveLaunch(Request{Task: api.TaskLaunch, Tags: asked(maxTags - len(own))}, api.Usage{})
 	if err != nil || len(l.Tags) != maxTags || l.Tags["op0"] != "v" {
 		t.Fatalf("ResolveLaunch(%d tags in all) = %d tags, %v; want %d with the operator's op0", maxTags, len(l.Tags), err, maxTags)
 	}
-	_, err = p.ResolveLaunch(Request{Task: api.TaskLaunch, Tags: asked(maxTags - len(own) + 1)}, Usage{})
+	_, err = p.ResolveLaunch(Request{Task: api.TaskLaunch, Tags: asked(maxTags - len(own) + 1)}, api.Usage{})
 	if apperr.Code(err) != apperr.Invalid || !strings.Contains(apperr.Details(err), "tags") {
 		t.Fatalf("ResolveLaunch(%d tags in all) = %v; want invalid_request about tags", maxTags+1, err)
 	}

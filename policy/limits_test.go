@@ -95,7 +95,7 @@ func TestResolveLaunchPriceAndTagBounds(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			tt.req.Task, tt.req.AMI = api.TaskLaunch, "ami-1111"
-			l, err := p.ResolveLaunch(tt.req, Usage{})
+			l, err := p.ResolveLaunch(tt.req, api.Usage{})
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("ResolveLaunch = %v", err)

@@ -102,7 +102,19 @@ func (p *Policy) Normalize(defaultRegion string) error {
 	return p.validate()
 }
 
+// validate checks a normalized policy, field by field in a fixed order,
+// so a policy with several faults always hears of the same one first.
 func (p *Policy) validate() error {
+	for _, check := range []func() error{p.validateScope, p.validateLaunchFields, p.validateLimits, p.validateExtras, p.validatePresets} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateScope checks the regions and tasks.
+func (p *Policy) validateScope() error {
 	if len(p.Regions) == 0 {
 		return invalid("regions", "name at least one region, e.g. [\"us-east-1\"]")
 	}
@@ -116,6 +128,12 @@ func (p *Policy) validate() error {
 			return invalid("tasks", "%q is not one of %s", t, strings.Join(api.AllTasks(), ", "))
 		}
 	}
+	return nil
+}
+
+// validateLaunchFields checks what a launch is made of: types, AMIs,
+// security groups, subnets, key.
+func (p *Policy) validateLaunchFields() error {
 	launch := slices.Contains(p.Tasks, api.TaskLaunch)
 	if launch && len(p.InstanceTypes) == 0 {
 		return invalid("instanceTypes", "a policy that allows launch must name instance types or patterns (\"m5.*\")")
@@ -143,6 +161,11 @@ func (p *Policy) validate() error {
 	if p.KeyName != "" && !keyNameRe.MatchString(p.KeyName) {
 		return invalid("keyName", "must be 1-255 printable ASCII characters")
 	}
+	return nil
+}
+
+// validateLimits checks the numbers: counts, prices, TTLs, dedupe window.
+func (p *Policy) validateLimits() error {
 	switch {
 	case p.MaxCount < 1 || p.MaxCount > MaxCountCeiling:
 		return invalid("maxCount", "must be 1-%d", MaxCountCeiling)
@@ -160,6 +183,11 @@ func (p *Policy) validate() error {
 	case p.Dedupe() < 0 || p.Dedupe() > MaxDedupeWindow:
 		return invalid("dedupeWindow", "must be between \"0\" (off) and %s", MaxDedupeWindow)
 	}
+	return nil
+}
+
+// validateExtras checks the user data and the tags.
+func (p *Policy) validateExtras() error {
 	if p.UserData != "" {
 		raw, err := base64.StdEncoding.DecodeString(p.UserData)
 		if err != nil {
@@ -177,7 +205,7 @@ func (p *Policy) validate() error {
 			return invalid("tags", "%s", err)
 		}
 	}
-	return p.validatePresets()
+	return nil
 }
 
 func each(field string, vals []string, re *regexp.Regexp, want string) error {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
@@ -92,13 +93,13 @@ func TestResolveLaunch(t *testing.T) {
 	tests := []struct {
 		name     string
 		req      Request
-		usage    Usage
+		usage    api.Usage
 		wantCode string
 		wantRule string
-		check    func(t *testing.T, l Launch)
+		check    func(t *testing.T, l api.Launch)
 	}{
 		{name: "within policy", req: Request{Task: "launch", InstanceTypes: []string{"m5.large", "c5.large"}, Count: 2, AMI: "ami-2222", TTL: 2 * time.Hour, Tags: map[string]string{"team": "other", "job": "x"}},
-			check: func(t *testing.T, l Launch) {
+			check: func(t *testing.T, l api.Launch) {
 				if l.Region != "us-east-1" || l.Count != 2 || l.AMI != "ami-2222" || l.TTL != 2*time.Hour || l.MaxPrice != 0.5 || l.KeyName != "ops" {
 					t.Errorf("launch = %+v", l)
 				}
@@ -114,10 +115,10 @@ func TestResolveLaunch(t *testing.T) {
 		{name: "type", req: Request{Task: "launch", InstanceTypes: []string{"p5.48xlarge"}, AMI: "ami-1111"}, wantCode: apperr.PolicyDenied, wantRule: "rule instanceTypes"},
 		{name: "wildcard in body", req: Request{Task: "launch", InstanceTypes: []string{"m5.*"}, AMI: "ami-1111"}, wantCode: apperr.Invalid, wantRule: "instanceTypes"},
 		{name: "count", req: Request{Task: "launch", Count: 4, AMI: "ami-1111"}, wantCode: apperr.PolicyDenied, wantRule: "rule maxCount"},
-		{name: "running", req: Request{Task: "launch", Count: 2, AMI: "ami-1111"}, usage: Usage{Running: 3}, wantCode: apperr.PolicyDenied, wantRule: "rule maxRunning"},
+		{name: "running", req: Request{Task: "launch", Count: 2, AMI: "ami-1111"}, usage: api.Usage{Running: 3}, wantCode: apperr.PolicyDenied, wantRule: "rule maxRunning"},
 		{name: "price", req: Request{Task: "launch", MaxPrice: 0.6, AMI: "ami-1111"}, wantCode: apperr.PolicyDenied, wantRule: "rule maxPrice"},
-		{name: "spend", req: Request{Task: "launch", Count: 3, AMI: "ami-1111"}, usage: Usage{HourlySpend: 0.1}, wantCode: apperr.PolicyDenied, wantRule: "rule maxHourlySpend"},
-		{name: "spend fits with lower price", req: Request{Task: "launch", Count: 3, MaxPrice: 0.3, AMI: "ami-1111"}, usage: Usage{HourlySpend: 0.1}},
+		{name: "spend", req: Request{Task: "launch", Count: 3, AMI: "ami-1111"}, usage: api.Usage{HourlySpend: 0.1}, wantCode: apperr.PolicyDenied, wantRule: "rule maxHourlySpend"},
+		{name: "spend fits with lower price", req: Request{Task: "launch", Count: 3, MaxPrice: 0.3, AMI: "ami-1111"}, usage: api.Usage{HourlySpend: 0.1}},
 		{name: "ttl", req: Request{Task: "launch", TTL: 5 * time.Hour, AMI: "ami-1111"}, wantCode: apperr.PolicyDenied, wantRule: "rule maxTTL"},
 		{name: "ami", req: Request{Task: "launch", AMI: "ami-9999"}, wantCode: apperr.PolicyDenied, wantRule: "rule amis"},
 		{name: "ami ambiguous", req: Request{Task: "launch"}, wantCode: apperr.Invalid, wantRule: "ami"},
@@ -150,15 +151,15 @@ func TestResolveLaunch(t *testing.T) {
 func TestResolveLaunchDryRunOnlyAndUserData(t *testing.T) {
 	p := mustPolicy(t, `{"instanceTypes":["t3.micro"],"amis":["ami-1"],"dryRunOnly":true,"allowUserData":true,
 		"userData":"`+base64.StdEncoding.EncodeToString([]byte("#cloud-config\n"))+`"}`)
-	if _, err := p.ResolveLaunch(Request{Task: "launch"}, Usage{}); apperr.Code(err) != apperr.PolicyDenied {
+	if _, err := p.ResolveLaunch(Request{Task: "launch"}, api.Usage{}); apperr.Code(err) != apperr.PolicyDenied {
 		t.Errorf("real launch on a dry-run-only token = %v; want policy_denied", err)
 	}
-	l, err := p.ResolveLaunch(Request{Task: "launch", DryRun: true}, Usage{})
+	l, err := p.ResolveLaunch(Request{Task: "launch", DryRun: true}, api.Usage{})
 	if err != nil || string(l.UserData) != "#cloud-config\n" || l.InstanceTypes[0] != "t3.micro" {
 		t.Fatalf("dry run = %+v, %v; want the policy's user data and type", l, err)
 	}
 	own := base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\n"))
-	if l, err = p.ResolveLaunch(Request{Task: "launch", DryRun: true, UserData: own}, Usage{}); err != nil || string(l.UserData) != "#!/bin/sh\n" {
+	if l, err = p.ResolveLaunch(Request{Task: "launch", DryRun: true, UserData: own}, api.Usage{}); err != nil || string(l.UserData) != "#!/bin/sh\n" {
 		t.Fatalf("own user data = %q, %v", l.UserData, err)
 	}
 }

@@ -38,34 +38,39 @@ func (p *Policy) validatePresets() error {
 		return invalid("presets", "presets describe launches; this policy does not allow launch")
 	}
 	for _, name := range p.PresetNames() {
-		pr := p.Presets[name]
-		field := "presets." + name
-		if !presetNameRe.MatchString(name) || slices.Contains(reservedPresetNames, name) {
-			return invalid("presets", "%q: a preset name is 1-32 lower-case letters, digits, - or _, starts with a letter, and is not a command word", name)
+		if err := p.validatePreset(name, p.Presets[name]); err != nil {
+			return err
 		}
-		for _, t := range pr.InstanceTypes {
-			if !typeRe.MatchString(t) || strings.ContainsAny(t, "*?[") {
-				return invalid(field+".instanceTypes", "%q is not an instance type", t)
-			}
-			if !p.MatchType(t) {
-				return invalid(field+".instanceTypes", "%s is not allowed by policy.instanceTypes", t)
-			}
+	}
+	return nil
+}
+
+// validatePreset checks one preset: it may only narrow what the policy
+// allows.
+func (p *Policy) validatePreset(name string, pr Preset) error {
+	field := "presets." + name
+	if !presetNameRe.MatchString(name) || slices.Contains(reservedPresetNames, name) {
+		return invalid("presets", "%q: a preset name is 1-32 lower-case letters, digits, - or _, starts with a letter, and is not a command word", name)
+	}
+	for _, t := range pr.InstanceTypes {
+		if !typeRe.MatchString(t) || strings.ContainsAny(t, "*?[") {
+			return invalid(field+".instanceTypes", "%q is not an instance type", t)
 		}
-		if pr.AMI != "" && !slices.Contains(p.AMIs, pr.AMI) {
-			return invalid(field+".ami", "%s is not one of policy.amis", pr.AMI)
+		if !p.MatchType(t) {
+			return invalid(field+".instanceTypes", "%s is not allowed by policy.instanceTypes", t)
 		}
-		if pr.TTL != 0 && (pr.TTL < Duration(time.Minute) || pr.TTL > p.MaxTTL) {
-			return invalid(field+".ttl", "must be between 1m and maxTTL %s", time.Duration(p.MaxTTL))
-		}
-		if pr.Count < 0 || pr.Count > p.MaxCount {
-			return invalid(field+".count", "must be 1-%d (maxCount)", p.MaxCount)
-		}
-		if top := cmp.Or(p.MaxPrice, MaxPriceCeiling); !(pr.MaxPrice >= 0 && pr.MaxPrice <= top) {
-			return invalid(field+".maxPrice", "must be between 0 and %g dollars per instance-hour (the policy's maxPrice, else the ceiling)", top)
-		}
-		if pr.Region != "" && !p.AllowsRegion(pr.Region) {
-			return invalid(field+".region", "%s is not one of policy.regions", pr.Region)
-		}
+	}
+	switch top := cmp.Or(p.MaxPrice, MaxPriceCeiling); {
+	case pr.AMI != "" && !slices.Contains(p.AMIs, pr.AMI):
+		return invalid(field+".ami", "%s is not one of policy.amis", pr.AMI)
+	case pr.TTL != 0 && (pr.TTL < Duration(time.Minute) || pr.TTL > p.MaxTTL):
+		return invalid(field+".ttl", "must be between 1m and maxTTL %s", time.Duration(p.MaxTTL))
+	case pr.Count < 0 || pr.Count > p.MaxCount:
+		return invalid(field+".count", "must be 1-%d (maxCount)", p.MaxCount)
+	case !(pr.MaxPrice >= 0 && pr.MaxPrice <= top):
+		return invalid(field+".maxPrice", "must be between 0 and %g dollars per instance-hour (the policy's maxPrice, else the ceiling)", top)
+	case pr.Region != "" && !p.AllowsRegion(pr.Region):
+		return invalid(field+".region", "%s is not one of policy.regions", pr.Region)
 	}
 	return nil
 }

@@ -87,7 +87,7 @@ func TestApplyPreset(t *testing.T) {
 				t.Errorf("ApplyPreset(%q) = %+v", tt.preset, r)
 			}
 			// The filled request stays inside the policy.
-			if _, err := p.ResolveLaunch(r, Usage{}); err != nil {
+			if _, err := p.ResolveLaunch(r, api.Usage{}); err != nil {
 				t.Errorf("ResolveLaunch(preset %q) = %v", tt.preset, err)
 			}
 		})

@@ -32,33 +32,6 @@ type Request struct {
 	All              bool
 }
 
-// Usage is what the token already has running, for the maxRunning and
-// maxHourlySpend rules.
-type Usage struct {
-	Running     int
-	HourlySpend float64
-}
-
-// Launch is a launch fully decided: every value inside the policy.
-type Launch struct {
-	Region        string
-	InstanceTypes []string
-	Count         int
-	MaxPrice      float64 // 0: no per-instance cap
-	// MaxPriceAsked: the request named MaxPrice; otherwise it is the
-	// policy's, a ceiling over all its types.
-	MaxPriceAsked    bool
-	AMI              string
-	KeyName          string
-	SecurityGroups   []string
-	Subnets          []string
-	UserData         []byte
-	TTL              time.Duration
-	DryRun           bool
-	OnDemandFallback bool
-	Tags             map[string]string
-}
-
 func denied(format string, args ...any) error {
 	return apperr.New(apperr.PolicyDenied, format, args...)
 }
@@ -89,88 +62,140 @@ func (p *Policy) Check(r Request) (string, error) {
 }
 
 // ResolveLaunch decides a launch inside the policy, or says which rule the
-// request breaks. It never widens what the request asked for.
-func (p *Policy) ResolveLaunch(r Request, u Usage) (Launch, error) {
-	region, err := p.Check(r)
-	if err != nil {
-		return Launch{}, err
+// request breaks. It never widens what the request asked for. u is what
+// the token runs already; a caller that learns it only later resolves with
+// api.Usage{} and then calls CheckUsage, which refuses exactly what resolving
+// with the usage would have.
+func (p *Policy) ResolveLaunch(r Request, u api.Usage) (api.Launch, error) {
+	var l api.Launch
+	var err error
+	if l.Region, err = p.Check(r); err != nil {
+		return api.Launch{}, err
 	}
-	l := Launch{Region: region, DryRun: r.DryRun, OnDemandFallback: p.OnDemandFallback}
+	l.DryRun, l.OnDemandFallback = r.DryRun, p.OnDemandFallback
 	if p.DryRunOnly && !r.DryRun {
-		return Launch{}, denied("rule dryRunOnly: this token may only dry-run; send \"dryRun\": true")
+		return api.Launch{}, denied("rule dryRunOnly: this token may only dry-run; send \"dryRun\": true")
 	}
 	if l.InstanceTypes, err = p.resolveTypes(r.InstanceTypes); err != nil {
-		return Launch{}, err
+		return api.Launch{}, err
 	}
+	if l.Count, err = p.resolveCount(r.Count); err != nil {
+		return api.Launch{}, err
+	}
+	if err := p.checkRunning(l, u); err != nil {
+		return api.Launch{}, err
+	}
+	if l.MaxPrice, l.MaxPriceAsked, err = p.resolveMaxPrice(r.MaxPrice); err != nil {
+		return api.Launch{}, err
+	}
+	if err := p.checkLaunchSpend(l, u); err != nil {
+		return api.Launch{}, err
+	}
+	if l.TTL, err = p.resolveTTL(r.TTL); err != nil {
+		return api.Launch{}, err
+	}
+	if err := p.resolveInstance(r, &l); err != nil {
+		return api.Launch{}, err
+	}
+	return l, nil
+}
 
-	l.Count = r.Count
-	switch {
-	case l.Count == 0:
-		l.Count = 1
-	case l.Count < 0:
-		return Launch{}, badField("count", "must be 1 or more")
-	case l.Count > p.MaxCount:
-		return Launch{}, denied("rule maxCount: %d instances asked, at most %d per request", l.Count, p.MaxCount)
+// CheckUsage applies to a launch ResolveLaunch decided the rules that
+// depend on what the token runs: maxRunning and maxHourlySpend. It is
+// what changes between the check before any AWS call and the admission
+// against the token's listed instances.
+func (p *Policy) CheckUsage(l api.Launch, u api.Usage) error {
+	if err := p.checkRunning(l, u); err != nil {
+		return err
 	}
+	return p.checkLaunchSpend(l, u)
+}
+
+func (p *Policy) resolveCount(asked int) (int, error) {
+	switch {
+	case asked == 0:
+		return 1, nil
+	case asked < 0:
+		return 0, badField("count", "must be 1 or more")
+	case asked > p.MaxCount:
+		return 0, denied("rule maxCount: %d instances asked, at most %d per request", asked, p.MaxCount)
+	}
+	return asked, nil
+}
+
+func (p *Policy) checkRunning(l api.Launch, u api.Usage) error {
 	if u.Running+l.Count > p.MaxRunning {
-		return Launch{}, denied("rule maxRunning: %d running + %d asked exceeds %d", u.Running, l.Count, p.MaxRunning)
+		return denied("rule maxRunning: %d running + %d asked exceeds %d", u.Running, l.Count, p.MaxRunning)
 	}
+	return nil
+}
 
-	l.MaxPrice = p.MaxPrice
+// resolveMaxPrice returns the price cap and whether the request named it.
+func (p *Policy) resolveMaxPrice(asked float64) (float64, bool, error) {
 	switch {
-	case !(r.MaxPrice >= 0 && r.MaxPrice <= MaxPriceCeiling): // NaN and ±Inf fail too
-		return Launch{}, badField("maxPrice", "must be a price above 0 and at most %g dollars per instance-hour", MaxPriceCeiling)
-	case p.MaxPrice > 0 && r.MaxPrice > p.MaxPrice:
-		return Launch{}, denied("rule maxPrice: $%.4f/h asked, at most $%.4f/h per instance", r.MaxPrice, p.MaxPrice)
-	case r.MaxPrice > 0:
-		l.MaxPrice, l.MaxPriceAsked = r.MaxPrice, true
+	case !(asked >= 0 && asked <= MaxPriceCeiling): // NaN and ±Inf fail too
+		return 0, false, badField("maxPrice", "must be a price above 0 and at most %g dollars per instance-hour", MaxPriceCeiling)
+	case p.MaxPrice > 0 && asked > p.MaxPrice:
+		return 0, false, denied("rule maxPrice: $%.4f/h asked, at most $%.4f/h per instance", asked, p.MaxPrice)
+	case asked > 0:
+		return asked, true, nil
 	}
+	return p.MaxPrice, false, nil
+}
+
+// checkLaunchSpend holds a launch with a price cap to maxHourlySpend: at
+// most count × cap on top of what the token spends.
+func (p *Policy) checkLaunchSpend(l api.Launch, u api.Usage) error {
 	if p.MaxHourlySpend > 0 && l.MaxPrice > 0 {
-		if err := p.CheckSpend(u.HourlySpend, float64(l.Count)*l.MaxPrice); err != nil {
-			return Launch{}, err
-		}
+		return p.CheckSpend(u.HourlySpend, float64(l.Count)*l.MaxPrice)
 	}
+	return nil
+}
 
-	l.TTL = r.TTL
+func (p *Policy) resolveTTL(asked time.Duration) (time.Duration, error) {
 	switch {
-	case l.TTL == 0:
-		l.TTL = time.Duration(p.DefaultTTL)
-	case l.TTL < time.Minute:
-		return Launch{}, badField("ttl", "must be at least 1m")
-	case l.TTL > time.Duration(p.MaxTTL):
-		return Launch{}, denied("rule maxTTL: ttl %s exceeds %s", r.TTL, time.Duration(p.MaxTTL))
+	case asked == 0:
+		return time.Duration(p.DefaultTTL), nil
+	case asked < time.Minute:
+		return 0, badField("ttl", "must be at least 1m")
+	case asked > time.Duration(p.MaxTTL):
+		return 0, denied("rule maxTTL: ttl %s exceeds %s", asked, time.Duration(p.MaxTTL))
 	}
+	return asked, nil
+}
 
+// resolveInstance decides what the instances are made of: AMI, key,
+// security groups, subnets, user data, fallback and tags.
+func (p *Policy) resolveInstance(r Request, l *api.Launch) error {
+	var err error
 	if l.AMI, err = pickOne("ami", "amis", r.AMI, p.AMIs); err != nil {
-		return Launch{}, err
+		return err
 	}
 	switch {
 	case r.KeyName == "":
 		l.KeyName = p.KeyName
 	case r.KeyName != p.KeyName:
-		return Launch{}, denied("rule keyName: key %q is not the token's key", r.KeyName)
+		return denied("rule keyName: key %q is not the token's key", r.KeyName)
 	default:
 		l.KeyName = r.KeyName
 	}
 	if l.SecurityGroups, err = subset("securityGroups", r.SecurityGroups, p.SecurityGroups); err != nil {
-		return Launch{}, err
+		return err
 	}
 	if l.Subnets, err = subset("subnets", r.Subnets, p.Subnets); err != nil {
-		return Launch{}, err
+		return err
 	}
 	if l.UserData, err = p.resolveUserData(r.UserData); err != nil {
-		return Launch{}, err
+		return err
 	}
 	if r.OnDemandFallback != nil {
 		if *r.OnDemandFallback && !p.OnDemandFallback {
-			return Launch{}, denied("rule onDemandFallback: this token may not fall back to on-demand")
+			return denied("rule onDemandFallback: this token may not fall back to on-demand")
 		}
 		l.OnDemandFallback = *r.OnDemandFallback
 	}
-	if l.Tags, err = p.mergeTags(r.Tags); err != nil {
-		return Launch{}, err
-	}
-	return l, nil
+	l.Tags, err = p.mergeTags(r.Tags)
+	return err
 }
 
 // CheckSpend refuses a launch whose projected cost, added to what the token

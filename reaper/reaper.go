@@ -185,7 +185,7 @@ func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 			for tok, u := range rep.Usage {
 				t := usage[tok]
 				t.Running += u.Running
-				t.HourlyCost += u.HourlyCost
+				t.HourlySpend += u.HourlySpend
 				usage[tok] = t
 			}
 			for _, e := range rep.Errors {

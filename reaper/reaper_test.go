@@ -55,8 +55,8 @@ func TestPass(t *testing.T) {
 		}
 		res, err := sp.Launch(ctx, spot.LaunchSpec{
 			Credentials: spot.Static(spot.Credentials{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}),
-			Region:      "us-east-1", TokenID: c.ID, ClientToken: spot.ClientToken(c.ID, name),
-			InstanceTypes: []string{"t3.micro"}, Count: 1, AMI: "ami-0123456789abcdef0", TTL: ttl,
+			TokenID:     c.ID, ClientToken: spot.ClientToken(c.ID, name),
+			Launch: api.Launch{Region: "us-east-1", InstanceTypes: []string{"t3.micro"}, Count: 1, AMI: "ami-0123456789abcdef0", TTL: ttl},
 		})
 		if err != nil || len(res.Instances) != 1 {
 			t.Fatalf("launch %s = %+v, %v", name, res, err)
@@ -80,7 +80,7 @@ func TestPass(t *testing.T) {
 		t.Fatalf("early pass = %+v, %v; want nothing terminated", acts, err)
 	}
 	for _, id := range []string{shortTok.ID, long.ID, keepTok.ID} {
-		if u := usage[id]; u.Running != 1 || u.HourlyCost <= 0 {
+		if u := usage[id]; u.Running != 1 || u.HourlySpend <= 0 {
 			t.Errorf("early pass: usage of %s = %+v; want 1 running at a price", id, u)
 		}
 	}
@@ -214,9 +214,9 @@ func TestReplaceInterrupted(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := sp.Launch(ctx, spot.LaunchSpec{Credentials: static, Region: "us-east-1", TokenID: c.ID,
-				ClientToken: spot.ClientToken(c.ID, "x"), InstanceTypes: []string{"t3.micro"}, Count: tt.count,
-				AMI: "ami-0123456789abcdef0", TTL: time.Hour})
+			res, err := sp.Launch(ctx, spot.LaunchSpec{Credentials: static, TokenID: c.ID, ClientToken: spot.ClientToken(c.ID, "x"),
+				Launch: api.Launch{Region: "us-east-1", InstanceTypes: []string{"t3.micro"}, Count: tt.count,
+					AMI: "ami-0123456789abcdef0", TTL: time.Hour}})
 			if err != nil || len(res.Instances) != tt.count {
 				t.Fatalf("Launch = %+v, %v", res, err)
 			}

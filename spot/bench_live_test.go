@@ -47,18 +47,11 @@ func benchLaunchWithLive(b *testing.B, live int, kept bool) {
 	e.mustLaunch(b, e.spec("tokOther", "warm", 1)) // templates and prices warm
 	ledger := inflight.New(0, nil)
 	const maxRunning = 1 << 30
-	check := func(u inflight.Usage) (inflight.Claim, error) {
+	check := func(u inflight.Counted) (inflight.Claim, error) {
 		if u.Running+1 > maxRunning {
 			return inflight.Claim{}, fmt.Errorf("full")
 		}
 		return inflight.Claim{Count: 1}, nil
-	}
-	asLedger := func(ins []Instance) []inflight.Instance {
-		out := make([]inflight.Instance, len(ins))
-		for i, in := range ins {
-			out[i] = inflight.Instance{ID: in.ID, Price: in.Price.Dollars(), Key: in.Tag(TagClientToken)}
-		}
-		return out
 	}
 	// launch starts one instance; it ends (from inside, as its TTL guard
 	// would) once timed, so the token runs live instances throughout.
@@ -71,17 +64,16 @@ func benchLaunchWithLive(b *testing.B, live int, kept bool) {
 		s.Admit = func(others []Instance) (float64, error) {
 			var err error
 			if kept {
-				list := func(ctx context.Context) ([]inflight.Instance, error) {
-					ins, err := e.client.Live(ctx, e.creds, region, tok, false)
-					return asLedger(ins), err
+				list := func(ctx context.Context) ([]Instance, error) {
+					return e.client.Live(ctx, e.creds, region, tok, false)
 				}
 				tk, err = ledger.AdmitListing(context.Background(), tok, s.ClientToken, region, list, check)
 			} else {
-				tk, err = ledger.Admit(context.Background(), tok, s.ClientToken, asLedger(others), check)
+				tk, err = ledger.Admit(context.Background(), tok, s.ClientToken, others, check)
 			}
 			return 0, err
 		}
-		s.Started = func(ins []Instance) { tk.Done(asLedger(ins)) }
+		s.Started = func(ins []Instance) { tk.Done(ins) }
 		res, err := e.client.Launch(context.Background(), s)
 		took := time.Since(t0)
 		for _, in := range res.Instances {

@@ -14,44 +14,13 @@ import (
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 )
 
-// Credentials are a token's stored AWS credentials: long-term keys, a role
-// to assume (with the keys, or with spotter's own identity), or both. They
-// are decrypted for one call; String, GoString and LogValue redact them so
-// a stray log line or %v cannot leak a key.
-type Credentials struct {
-	AccessKeyID     string `json:"-"`
-	SecretAccessKey string `json:"-"`
-	SessionToken    string `json:"-"`
-	RoleARN         string `json:"-"`
-	ExternalID      string `json:"-"`
-}
-
-// String describes the credentials without revealing any of them.
-func (c Credentials) String() string {
-	var parts []string
-	if c.AccessKeyID != "" {
-		parts = append(parts, "keys")
-	}
-	if c.SessionToken != "" {
-		parts = append(parts, "session")
-	}
-	if c.RoleARN != "" {
-		parts = append(parts, "role")
-	}
-	if len(parts) == 0 {
-		return "spot.Credentials{}"
-	}
-	return "spot.Credentials{" + strings.Join(parts, "+") + ", redacted}"
-}
-
-// GoString keeps %#v redacted too.
-func (c Credentials) GoString() string { return c.String() }
-
-// LogValue makes slog print the redacted form.
-func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
+// Credentials are a token's stored AWS credentials (api declares them,
+// with their redaction).
+type Credentials = api.Credentials
 
 // MFA is the caller's AWS MFA device serial and one-time code.
 type MFA struct {
@@ -102,45 +71,18 @@ func (c *Client) Session(ctx context.Context, tokenID string, creds Credentials,
 	if err != nil {
 		return nil, err
 	}
-	haveKeys := creds.AccessKeyID != "" && creds.SecretAccessKey != ""
-	var base aws.CredentialsProvider
-	switch {
-	case haveKeys:
-		base = credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)
-	case creds.RoleARN != "" && c.cfg.ServiceCredentials != nil:
-		// Asked before AssumeRole so that "no identity" is told apart
-		// from a role that refuses spotter.
-		if _, err := c.cfg.ServiceCredentials.Retrieve(ctx); err != nil {
-			c.log.LogAttrs(ctx, slog.LevelWarn, "no AWS identity of spotter's own to assume a role with", slog.String("token", tokenID), slog.String("error", err.Error()))
-			return nil, apperr.Wrap(err, apperr.AWSAuthFailed, noIdentity)
-		}
-		base = c.cfg.ServiceCredentials
-	case creds.RoleARN != "":
-		return nil, apperr.New(apperr.AWSAuthFailed, noIdentity)
-	default:
-		return nil, apperr.New(apperr.AWSAuthFailed, "the token stores no AWS credentials")
+	base, err := c.baseCredentials(ctx, tokenID, creds)
+	if err != nil {
+		return nil, err
 	}
-	if mfa.SerialNumber != "" && mfa.Code == "" {
-		return nil, apperr.New(apperr.MFARequired, "this token requires an MFA code (mfaCode)")
+	if err := checkMFA(mfa); err != nil {
+		return nil, err
 	}
-	if mfa.Code != "" && !validMFACode(mfa.Code) {
-		return nil, apperr.New(apperr.MFAInvalid, "mfaCode must be six digits")
-	}
-
 	mfaPending := mfa.SerialNumber != ""
 	// GetSessionToken needs long-term keys; a stored session token means the
 	// keys are already temporary, so MFA can then only go to AssumeRole.
-	if mfaPending && haveKeys && creds.SessionToken == "" {
-		out, err := rc.sts.GetSessionToken(ctx, &sts.GetSessionTokenInput{
-			SerialNumber:    aws.String(mfa.SerialNumber),
-			TokenCode:       aws.String(mfa.Code),
-			DurationSeconds: aws.Int32(int32(clampDuration(c.cfg.SessionDuration, minSession, maxUserSession).Seconds())),
-		}, stsOnce(base))
-		if err != nil {
-			return nil, mapSTSErr(err, "STS GetSessionToken", true)
-		}
-		base, err = staticFrom(out.Credentials)
-		if err != nil {
+	if mfaPending && hasKeys(creds) && creds.SessionToken == "" {
+		if base, err = c.mfaSession(ctx, rc, base, mfa); err != nil {
 			return nil, err
 		}
 		mfaPending = false
@@ -152,7 +94,67 @@ func (c *Client) Session(ctx context.Context, tokenID string, creds Credentials,
 		}
 		return base, nil
 	}
+	if !mfaPending {
+		mfa = MFA{}
+	}
+	p, err := c.assumeRole(ctx, rc, base, tokenID, creds, mfa)
+	if err != nil {
+		return nil, err
+	}
+	c.log.LogAttrs(ctx, slog.LevelInfo, "assumed role", slog.String("token", tokenID), slog.String("region", region), slog.Bool("mfa", mfaPending))
+	return p, nil
+}
 
+func hasKeys(c Credentials) bool { return c.AccessKeyID != "" && c.SecretAccessKey != "" }
+
+// baseCredentials picks what the first call is signed with: the token's
+// keys, or for a role without keys spotter's own identity.
+func (c *Client) baseCredentials(ctx context.Context, tokenID string, creds Credentials) (aws.CredentialsProvider, error) {
+	switch {
+	case hasKeys(creds):
+		return credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken), nil
+	case creds.RoleARN != "" && c.cfg.ServiceCredentials != nil:
+		// Asked before AssumeRole so that "no identity" is told apart
+		// from a role that refuses spotter.
+		if _, err := c.cfg.ServiceCredentials.Retrieve(ctx); err != nil {
+			c.log.LogAttrs(ctx, slog.LevelWarn, "no AWS identity of spotter's own to assume a role with", slog.String("token", tokenID), slog.String("error", err.Error()))
+			return nil, apperr.Wrap(err, apperr.AWSAuthFailed, noIdentity)
+		}
+		return c.cfg.ServiceCredentials, nil
+	case creds.RoleARN != "":
+		return nil, apperr.New(apperr.AWSAuthFailed, noIdentity)
+	default:
+		return nil, apperr.New(apperr.AWSAuthFailed, "the token stores no AWS credentials")
+	}
+}
+
+// checkMFA refuses a missing or malformed code before STS sees it.
+func checkMFA(mfa MFA) error {
+	if mfa.SerialNumber != "" && mfa.Code == "" {
+		return apperr.New(apperr.MFARequired, "this token requires an MFA code (mfaCode)")
+	}
+	if mfa.Code != "" && !validMFACode(mfa.Code) {
+		return apperr.New(apperr.MFAInvalid, "mfaCode must be six digits")
+	}
+	return nil
+}
+
+// mfaSession presents the code to GetSessionToken, once.
+func (c *Client) mfaSession(ctx context.Context, rc *regionClients, base aws.CredentialsProvider, mfa MFA) (aws.CredentialsProvider, error) {
+	out, err := rc.sts.GetSessionToken(ctx, &sts.GetSessionTokenInput{
+		SerialNumber:    aws.String(mfa.SerialNumber),
+		TokenCode:       aws.String(mfa.Code),
+		DurationSeconds: aws.Int32(int32(clampDuration(c.cfg.SessionDuration, minSession, maxUserSession).Seconds())),
+	}, stsOnce(base))
+	if err != nil {
+		return nil, mapSTSErr(err, "STS GetSessionToken", true)
+	}
+	return staticFrom(out.Credentials)
+}
+
+// assumeRole assumes the token's role with base, presenting mfa's code
+// (once, never retried) when it has one.
+func (c *Client) assumeRole(ctx context.Context, rc *regionClients, base aws.CredentialsProvider, tokenID string, creds Credentials, mfa MFA) (aws.CredentialsProvider, error) {
 	// One hour is the most a chained session may last, and the default
 	// maximum of a role; a session serves one task, so more buys nothing.
 	in := &sts.AssumeRoleInput{
@@ -167,16 +169,16 @@ func (c *Client) Session(ctx context.Context, tokenID string, creds Credentials,
 		o.Credentials = base
 		o.Retryer = c.withDeadline(o.Retryer)
 	}}
-	if mfaPending {
+	withCode := mfa.SerialNumber != ""
+	if withCode {
 		in.SerialNumber = aws.String(mfa.SerialNumber)
 		in.TokenCode = aws.String(mfa.Code)
 		opts = []func(*sts.Options){stsOnce(base)}
 	}
 	out, err := rc.sts.AssumeRole(ctx, in, opts...)
 	if err != nil {
-		return nil, mapSTSErr(err, "STS AssumeRole", mfaPending)
+		return nil, mapSTSErr(err, "STS AssumeRole", withCode)
 	}
-	c.log.LogAttrs(ctx, slog.LevelInfo, "assumed role", slog.String("token", tokenID), slog.String("region", region), slog.Bool("mfa", mfaPending))
 	return staticFrom(out.Credentials)
 }
 

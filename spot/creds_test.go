@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/awssim"
 )
@@ -168,19 +169,26 @@ func TestSessionMFA(t *testing.T) {
 				}
 				return
 			}
-			if q := e.lastCall("GetSessionToken"); tt.wantGST > 0 && q.Get("DurationSeconds") != "900" {
-				t.Errorf("GetSessionToken DurationSeconds = %q; want 900", q.Get("DurationSeconds"))
-			}
-			if q := e.lastCall("AssumeRole"); tt.wantAssume > 0 {
-				if q.Get("RoleSessionName") != "spotter-tokA" || q.Get("ExternalId") != tt.creds.ExternalID || atoi(q.Get("DurationSeconds")) > 3600 {
-					t.Errorf("AssumeRole sent %v", q)
-				}
-			}
-			// The session works for EC2.
-			if _, err := e.client.Status(ctx, p, region, "tokA", nil); err != nil {
-				t.Errorf("Status with the session = %v", err)
-			}
+			checkSession(t, e, p, tt.creds, tt.wantGST > 0, tt.wantAssume > 0)
 		})
+	}
+}
+
+// checkSession proves what a good session asked STS for (the shortest
+// MFA session; a role session named for the token, with its external id,
+// of at most an hour) and that it works for EC2.
+func checkSession(t *testing.T, e *env, p aws.CredentialsProvider, creds Credentials, gst, assume bool) {
+	t.Helper()
+	if q := e.lastCall("GetSessionToken"); gst && q.Get("DurationSeconds") != "900" {
+		t.Errorf("GetSessionToken DurationSeconds = %q; want 900", q.Get("DurationSeconds"))
+	}
+	if q := e.lastCall("AssumeRole"); assume {
+		if q.Get("RoleSessionName") != "spotter-tokA" || q.Get("ExternalId") != creds.ExternalID || atoi(q.Get("DurationSeconds")) > 3600 {
+			t.Errorf("AssumeRole sent %v", q)
+		}
+	}
+	if _, err := e.client.Status(context.Background(), p, region, "tokA", nil); err != nil {
+		t.Errorf("Status with the session = %v", err)
 	}
 }
 

@@ -85,7 +85,7 @@ func (c *Client) Extend(ctx context.Context, creds aws.CredentialsProvider, regi
 				switch {
 				case !ok:
 					res.Refused = append(res.Refused, RefusedID{ID: id, Reason: RefusedNotFound})
-				case in.tags[TagToken] != tokenID:
+				case in.Tags[TagToken] != tokenID:
 					res.Refused = append(res.Refused, RefusedID{ID: id, Reason: RefusedForeign})
 				default:
 					found = append(found, in)
@@ -129,7 +129,7 @@ func extension(in Instance, ttl time.Duration, now time.Time) (time.Time, string
 	if !until.After(in.ExpiresAt) {
 		return in.ExpiresAt, ""
 	}
-	guard, err := time.ParseDuration(in.tags[TagGuardTTL])
+	guard, err := time.ParseDuration(in.Tags[TagGuardTTL])
 	if err != nil {
 		// Launched without a longer guard (or a replacement): it powers
 		// itself off at its expiry.

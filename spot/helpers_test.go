@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/internal/testclock"
@@ -119,16 +120,18 @@ func (e *env) liveSimInstances() []awssim.InstanceState {
 // spec is a valid launch of count instances for token tok with key key.
 func (e *env) spec(tok, key string, count int) LaunchSpec {
 	return LaunchSpec{
-		Credentials:   e.creds,
-		Region:        region,
-		TokenID:       tok,
-		RequestID:     "req-" + key,
-		ClientToken:   ClientToken(tok, key),
-		InstanceTypes: []string{"m5.large", "c5.large"},
-		Count:         count,
-		AMI:           "ami-0abcdef1234567890",
-		TTL:           time.Hour,
-		Tags:          map[string]string{"team": "ci"},
+		Launch: api.Launch{
+			Region:        region,
+			InstanceTypes: []string{"m5.large", "c5.large"},
+			Count:         count,
+			AMI:           "ami-0abcdef1234567890",
+			TTL:           time.Hour,
+			Tags:          map[string]string{"team": "ci"},
+		},
+		Credentials: e.creds,
+		TokenID:     tok,
+		RequestID:   "req-" + key,
+		ClientToken: ClientToken(tok, key),
 	}
 }
 

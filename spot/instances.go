@@ -13,50 +13,24 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/spotter-dev/spotter/money"
+	"github.com/spotter-dev/spotter/api"
 )
 
-// Tags spotter puts on what it launches. They are the only link between a
-// capability token and its instances: terminate, status and the reaper read
-// nothing else.
+// The tags spotter puts on what it launches (api declares them).
 const (
-	TagToken     = "spotter:token"
-	TagRequest   = "spotter:request"
-	TagExpiresAt = "spotter:expires-at"
-	TagTemplate  = "spotter:template"
-	// TagGuardTTL is how long after boot the instance's own TTL guard
-	// powers it off ("4h0m0s"), when a policy allowing extend armed it
-	// past the TTL: no extension can go past it. The guard counts from
-	// first boot, a little after the launch time, so launch + this is a
-	// safe bound. Without it the guard is at the TTL.
-	TagGuardTTL    = "spotter:guard-ttl"
-	TagClientToken = "spotter:client-token"
+	TagToken       = api.TagToken
+	TagRequest     = api.TagRequest
+	TagExpiresAt   = api.TagExpiresAt
+	TagTemplate    = api.TagTemplate
+	TagClientToken = api.TagClientToken
+	TagReplaces    = api.TagReplaces
+	TagGuardTTL    = api.TagGuardTTL
 	tagPrefix      = "spotter:"
 )
 
-// Instance is one EC2 instance as spotter reports it.
-type Instance struct {
-	ID        string    `json:"id"`
-	Type      string    `json:"type"`
-	AZ        string    `json:"az,omitempty"`
-	Lifecycle string    `json:"lifecycle"` // "spot" or "on-demand"
-	State     string    `json:"state,omitempty"`
-	Price     money.USD `json:"price,omitempty"` // $/hour now, 0 if unknown
-	ExpiresAt time.Time `json:"expiresAt,omitzero"`
-	PrivateIP string    `json:"privateIp,omitempty"`
-	PublicIP  string    `json:"publicIp,omitempty"`
-
-	// Filled by Status.
-	LaunchTime     time.Time `json:"launchTime,omitzero"`
-	TTLLeftSeconds int64     `json:"ttlLeftSeconds,omitempty"`
-	CostSoFar      money.USD `json:"costSoFar,omitempty"` // estimated $, at today's price
-	Interrupted    bool      `json:"interrupted,omitempty"`
-	StateReason    string    `json:"stateReason,omitempty"`
-
-	tags    map[string]string
-	endedAt time.Time // from the state transition reason, when EC2 gives it
-	ami     string    // the image it booted, for a replacement's types
-}
+// Instance is one EC2 instance as spotter reports it; spot fills it from
+// EC2's answers.
+type Instance = api.Instance
 
 // ClientToken derives the EC2 ClientToken of a launch from the capability
 // token id and the request's idempotency key (or, without one, a digest of
@@ -90,8 +64,8 @@ func fromEC2(in types.Instance) Instance {
 		Lifecycle: "on-demand",
 		PrivateIP: aws.ToString(in.PrivateIpAddress),
 		PublicIP:  aws.ToString(in.PublicIpAddress),
-		tags:      make(map[string]string, len(in.Tags)),
-		ami:       aws.ToString(in.ImageId),
+		Tags:      make(map[string]string, len(in.Tags)),
+		AMI:       aws.ToString(in.ImageId),
 	}
 	if in.InstanceLifecycle == types.InstanceLifecycleTypeSpot {
 		out.Lifecycle = "spot"
@@ -106,16 +80,16 @@ func fromEC2(in types.Instance) Instance {
 		out.LaunchTime = in.LaunchTime.UTC()
 	}
 	for _, t := range in.Tags {
-		out.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+		out.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
-	if t, err := time.Parse(time.RFC3339, out.tags[TagExpiresAt]); err == nil {
+	if t, err := time.Parse(time.RFC3339, out.Tags[TagExpiresAt]); err == nil {
 		out.ExpiresAt = t.UTC()
 	}
 	if r := aws.ToString(in.StateTransitionReason); strings.HasSuffix(r, " GMT)") {
 		// "User initiated (2026-05-01 12:00:00 GMT)"
 		if i := strings.LastIndexByte(r, '('); i >= 0 {
 			if t, err := time.Parse("2006-01-02 15:04:05 MST", r[i+1:len(r)-1]); err == nil {
-				out.endedAt = t.UTC()
+				out.EndedAt = t.UTC()
 			}
 		}
 	}

@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	ptypes "github.com/aws/aws-sdk-go-v2/service/pricing/types"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/money"
 	"github.com/spotter-dev/spotter/spot/ondemand"
 )
 
@@ -286,4 +288,35 @@ func bundledTable(log *slog.Logger) *ondemand.Table {
 		return nil
 	}
 	return t
+}
+
+// priceInstances fills the current price of each instance; best effort.
+// On-demand instances are priced through od (the Price List API or the
+// bundled table), which remembers what to warn about.
+func (c *Client) priceInstances(ctx context.Context, api ec2API, opt func(*ec2.Options), od *odPrices, ins []Instance) {
+	var itypes []string
+	for _, in := range ins {
+		if in.Lifecycle == "spot" {
+			itypes = append(itypes, in.Type)
+		}
+	}
+	var prices map[poolKey]float64
+	if len(itypes) > 0 {
+		prices, _ = spotPrices(ctx, api, opt, dedupe(itypes), c.now().UTC())
+	}
+	var odTypes []string
+	for _, in := range ins {
+		if in.Lifecycle != "spot" {
+			odTypes = append(odTypes, in.Type)
+		}
+	}
+	od.prefetch(odTypes)
+	for i, in := range ins {
+		if in.Lifecycle == "spot" {
+			ins[i].Price = money.FromDollars(prices[poolKey{in.Type, in.AZ}])
+		} else {
+			p, _ := od.price(in.Type)
+			ins[i].Price = money.FromDollars(p)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/money"
 )
 
 // reapPass is one reaper pass over a region's spotter instances, fed a
@@ -39,7 +40,7 @@ type liveKey struct {
 
 func (p *reapPass) page(ctx context.Context, page []Instance) error {
 	for _, in := range page {
-		tok := in.tags[TagToken]
+		tok := in.Tags[TagToken]
 		if in.Interrupted {
 			p.rep.Actions = append(p.rep.Actions, ReapAction{Action: ActionInterrupted, Reason: ReasonSpotEnded, InstanceID: in.ID, TokenID: tok, At: p.now})
 		}
@@ -56,7 +57,7 @@ func (p *reapPass) page(ctx context.Context, page []Instance) error {
 			reason = ReasonRevoked
 		}
 		if reason == "" {
-			if t := in.tags[TagTemplate]; t != "" {
+			if t := in.Tags[TagTemplate]; t != "" {
 				p.used[t] = true
 			}
 			p.live[liveKey{tok, in.Type, in.AZ, in.Lifecycle}]++
@@ -90,8 +91,8 @@ func (p *reapPass) flush(ctx context.Context) error {
 	case err != nil:
 		p.rep.Errors = append(p.rep.Errors, apperr.Details(mapErr(err, "EC2 TerminateInstances in "+p.region)))
 		for _, in := range p.kill {
-			p.live[liveKey{in.tags[TagToken], in.Type, in.AZ, in.Lifecycle}]++
-			if t := in.tags[TagTemplate]; t != "" {
+			p.live[liveKey{in.Tags[TagToken], in.Type, in.AZ, in.Lifecycle}]++
+			if t := in.Tags[TagTemplate]; t != "" {
 				p.used[t] = true
 			}
 		}
@@ -123,12 +124,20 @@ func (p *reapPass) usage(ctx context.Context, od *odPrices) map[string]Usage {
 		// Debug: every pass would repeat it; the lookup logged the cause.
 		p.c.log.DebugContext(ctx, "reaper usage: "+w)
 	}
-	u := map[string]Usage{}
+	type sum struct {
+		running int
+		cost    money.USD // summed exactly, then in dollars
+	}
+	sums := map[string]sum{}
 	for i, k := range keys {
-		t := u[k.token]
-		t.Running += p.live[k]
-		t.HourlyCost += ins[i].Price.Times(p.live[k])
-		u[k.token] = t
+		t := sums[k.token]
+		t.running += p.live[k]
+		t.cost += ins[i].Price.Times(p.live[k])
+		sums[k.token] = t
+	}
+	u := make(map[string]Usage, len(sums))
+	for tok, t := range sums {
+		u[tok] = Usage{Running: t.running, HourlySpend: t.cost.Dollars()}
 	}
 	return u
 }

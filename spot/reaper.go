@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
-	"github.com/spotter-dev/spotter/money"
 )
 
 // Reap actions and reasons, for the audit log.
@@ -56,10 +56,7 @@ type ReapReport struct {
 }
 
 // Usage is what one token runs: live instances and their $/h now.
-type Usage struct {
-	Running    int       `json:"running"`
-	HourlyCost money.USD `json:"hourlyCost"`
-}
+type Usage = api.Usage
 
 // Reap terminates the spotter instances (of every token) that the given
 // credentials can see in the region and whose spotter:expires-at has passed,

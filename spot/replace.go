@@ -17,9 +17,6 @@ import (
 	"github.com/spotter-dev/spotter/money"
 )
 
-// TagReplaces names the interrupted instance a replacement stands in for.
-const TagReplaces = "spotter:replaces"
-
 // Replace launches one spot instance in place of an interrupted one, from
 // the same launch template, over the given instance types in any zone, with
 // the original's tags and expiry: a replacement never lives longer than the
@@ -43,34 +40,87 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 		return Instance{}, false, err
 	}
 	opt := c.ec2Opts(creds)
+	now := c.now().UTC()
+	orig, expires, ok, err := original(ctx, api, opt, region, tokenID, instanceID, now)
+	if err != nil || !ok {
+		return Instance{}, false, err
+	}
+	itypes = c.replacementTypes(ctx, api, opt, region, orig, itypes)
+	token := ClientToken(tokenID, "replace:"+instanceID)
+	tags := replacementTags(orig, token, instanceID)
+
+	prices, err := spotPrices(ctx, api, opt, itypes, now)
+	if err != nil {
+		return Instance{}, false, mapErr(err, "EC2 DescribeSpotPriceHistory in "+region)
+	}
+	pools, err := replacementPools(prices, itypes, caps, region, instanceID)
+	if err != nil {
+		return Instance{}, false, err
+	}
+	tmpl := c.guardedTemplate(ctx, api, opt, region, tokenID, instanceID, orig.Tags[TagTemplate], expires)
+	tags[TagTemplate] = tmpl.name
+	f := fleetCall{api: api, opt: opt, region: region, tmpl: tmpl, pools: pools,
+		tags: tags, prices: prices, onDemand: c.odPrices(ctx, creds, region).price}
+	// The template exists (the original launched from it, and the reaper
+	// keeps templates live instances use, or it was just made); mark it
+	// known so a vanished one fails here rather than being recreated from
+	// nothing.
+	c.rememberTemplate(region, f.tmpl.name, true)
+	res, err := c.fleet(ctx, &f, fleetRequest{clientToken: token, count: 1, maxPrice: caps.MaxPrice, maxTotal: caps.MaxTotalPrice})
+	if err != nil {
+		return Instance{}, false, err
+	}
+	if len(res.instances) == 0 {
+		if res.firstErr != nil {
+			return Instance{}, false, res.firstErr
+		}
+		return Instance{}, false, apperr.New(apperr.CapacityUnavailable, "no spot capacity to replace %s", instanceID)
+	}
+	c.log.InfoContext(ctx, "replaced interrupted instance", "token", tokenID, "region", region,
+		"interrupted", instanceID, "replacement", res.instances[0].ID)
+	return res.instances[0], true, nil
+}
+
+// original reads the interrupted instance. ok=false: it was not launched
+// by spotter for tokenID, or it expires within a minute.
+func original(ctx context.Context, api ec2API, opt func(*ec2.Options), region, tokenID, instanceID string, now time.Time) (orig Instance, expires time.Time, ok bool, err error) {
 	found, err := describeIDs(ctx, api, opt, []string{instanceID})
 	if err != nil {
-		return Instance{}, false, mapErr(err, "EC2 DescribeInstances in "+region)
+		return Instance{}, time.Time{}, false, mapErr(err, "EC2 DescribeInstances in "+region)
 	}
-	if len(found) != 1 || found[0].tags[TagToken] != tokenID || found[0].tags[TagTemplate] == "" {
-		return Instance{}, false, nil
+	if len(found) != 1 || found[0].Tags[TagToken] != tokenID || found[0].Tags[TagTemplate] == "" {
+		return Instance{}, time.Time{}, false, nil
 	}
-	orig := found[0]
-	now := c.now().UTC()
-	expires, err := time.Parse(time.RFC3339, orig.tags[TagExpiresAt])
+	expires, err = time.Parse(time.RFC3339, found[0].Tags[TagExpiresAt])
 	if err != nil || !expires.After(now.Add(time.Minute)) {
-		return Instance{}, false, nil
+		return Instance{}, time.Time{}, false, nil
 	}
+	return found[0], expires, true, nil
+}
+
+// replacementTypes is what a replacement may run on: the types asked (or
+// the original's), of those the types its AMI boots on.
+func (c *Client) replacementTypes(ctx context.Context, api ec2API, opt func(*ec2.Options), region string, orig Instance, itypes []string) []string {
 	if len(itypes) == 0 {
 		itypes = []string{orig.Type}
 	}
-	if orig.ami != "" {
-		// The template's AMI is the original's: offer only the types it
-		// boots on. Should the check fail, the type that booted it will do.
-		if ok, _, err := c.bootable(ctx, api, opt, region, orig.ami, dedupe(itypes)); err == nil {
-			itypes = ok
-		} else {
-			itypes = []string{orig.Type}
-		}
+	if orig.AMI == "" {
+		return itypes
 	}
-	token := ClientToken(tokenID, "replace:"+instanceID)
+	// The template's AMI is the original's: offer only the types it
+	// boots on. Should the check fail, the type that booted it will do.
+	ok, _, err := c.bootable(ctx, api, opt, region, orig.AMI, dedupe(itypes))
+	if err != nil {
+		return []string{orig.Type}
+	}
+	return ok
+}
+
+// replacementTags are the original's tags, naming the replacement's
+// request, ClientToken and the instance it replaces.
+func replacementTags(orig Instance, token, instanceID string) map[string]string {
 	tags := map[string]string{}
-	for k, v := range orig.tags {
+	for k, v := range orig.Tags {
 		// EC2 adds aws:* tags itself (aws:ec2launchtemplate:id …) and refuses them in requests.
 		if !strings.HasPrefix(k, "aws:") {
 			tags[k] = v
@@ -80,11 +130,13 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 	// The replacement's own guard stops it at the original's expiry, so
 	// it cannot be extended: no guard TTL.
 	delete(tags, TagGuardTTL)
+	return tags
+}
 
-	prices, err := spotPrices(ctx, api, opt, itypes, now)
-	if err != nil {
-		return Instance{}, false, mapErr(err, "EC2 DescribeSpotPriceHistory in "+region)
-	}
+// replacementPools offers each type at its cheapest zone's price, leaving
+// out types priced nowhere or over caps.MaxPrice, and refuses a budget
+// (caps.MaxTotalPrice) too small for the cheapest.
+func replacementPools(prices map[poolKey]float64, itypes []string, caps Caps, region, instanceID string) ([]Pool, error) {
 	pools := make([]Pool, 0, len(itypes))
 	cheapest := 0.0
 	for _, t := range itypes {
@@ -106,42 +158,29 @@ func (c *Client) Replace(ctx context.Context, creds aws.CredentialsProvider, reg
 	}
 	switch {
 	case len(pools) == 0 && caps.MaxPrice > 0:
-		return Instance{}, false, apperr.New(apperr.PolicyDenied, "rule maxPrice: no allowed type is priced under $%s/h to replace %s", formatPrice(caps.MaxPrice), instanceID)
+		return nil, apperr.New(apperr.PolicyDenied, "rule maxPrice: no allowed type is priced under $%s/h to replace %s", formatPrice(caps.MaxPrice), instanceID)
 	case len(pools) == 0:
-		return Instance{}, false, apperr.New(apperr.CapacityUnavailable, "no allowed type is offered as spot in %s to replace %s", region, instanceID)
+		return nil, apperr.New(apperr.CapacityUnavailable, "no allowed type is offered as spot in %s to replace %s", region, instanceID)
 	case caps.MaxTotalPrice > 0 && caps.MaxTotalPrice < cheapest:
-		return Instance{}, false, apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: the $%s/h left does not pay for a replacement of %s at $%s/h", formatPrice(caps.MaxTotalPrice), instanceID, formatPrice(cheapest))
+		return nil, apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: the $%s/h left does not pay for a replacement of %s at $%s/h", formatPrice(caps.MaxTotalPrice), instanceID, formatPrice(cheapest))
 	}
-	tmpl := template{name: orig.tags[TagTemplate]}
-	if rt, err := c.replacementTemplate(ctx, api, opt, region, tmpl.name, tokenID, expires); err != nil {
-		c.log.WarnContext(ctx, "replacement keeps its template's guard, which counts the TTL from its own boot",
-			"token", tokenID, "interrupted", instanceID, "error", err)
-	} else if err := c.ensureTemplate(ctx, api, opt, region, rt); err != nil {
-		c.log.WarnContext(ctx, "replacement keeps its template's guard, which counts the TTL from its own boot",
-			"token", tokenID, "interrupted", instanceID, "error", err)
-	} else {
-		tmpl, tags[TagTemplate] = rt, rt.name
+	return pools, nil
+}
+
+// guardedTemplate is the template a replacement launches from: a copy of
+// the original's with the TTL guard armed for the original's expiry, or,
+// should that copy fail, the original's own.
+func (c *Client) guardedTemplate(ctx context.Context, api ec2API, opt func(*ec2.Options), region, tokenID, instanceID, orig string, expires time.Time) template {
+	rt, err := c.replacementTemplate(ctx, api, opt, region, orig, tokenID, expires)
+	if err == nil {
+		err = c.ensureTemplate(ctx, api, opt, region, rt)
 	}
-	f := fleetCall{api: api, opt: opt, region: region, tmpl: tmpl, pools: pools,
-		tags: tags, prices: prices, onDemand: c.odPrices(ctx, creds, region).price}
-	// The template exists (the original launched from it, and the reaper
-	// keeps templates live instances use, or it was just made); mark it
-	// known so a vanished one fails here rather than being recreated from
-	// nothing.
-	c.rememberTemplate(region, f.tmpl.name, true)
-	res, err := c.fleet(ctx, &f, token, 1, false, caps.MaxPrice, caps.MaxTotalPrice)
 	if err != nil {
-		return Instance{}, false, err
+		c.log.WarnContext(ctx, "replacement keeps its template's guard, which counts the TTL from its own boot",
+			"token", tokenID, "interrupted", instanceID, "error", err)
+		return template{name: orig}
 	}
-	if len(res.instances) == 0 {
-		if res.firstErr != nil {
-			return Instance{}, false, res.firstErr
-		}
-		return Instance{}, false, apperr.New(apperr.CapacityUnavailable, "no spot capacity to replace %s", instanceID)
-	}
-	c.log.InfoContext(ctx, "replaced interrupted instance", "token", tokenID, "region", region,
-		"interrupted", instanceID, "replacement", res.instances[0].ID)
-	return res.instances[0], true, nil
+	return rt
 }
 
 // replacementTemplate copies the original's launch template with its TTL

@@ -50,6 +50,13 @@ func TestReplace(t *testing.T) {
 			}
 		})
 	}
+	checkReplacement(t, e, victim, first)
+}
+
+// checkReplacement proves that only the replacement runs, tagged as the
+// original was, and that its guard powers it off at the original's expiry.
+func checkReplacement(t *testing.T, e *env, victim Instance, first string) {
+	t.Helper()
 	live := e.liveSimInstances()
 	if len(live) != 1 || live[0].InstanceID != first {
 		t.Fatalf("live instances %+v; want only the replacement %s", live, first)

@@ -92,7 +92,7 @@ func TestReapPagesTenThousand(t *testing.T) {
 	if got := e.callCount("TerminateInstances"); got != 5 {
 		t.Fatalf("%d TerminateInstances calls for 5,000 expired; want 5", got)
 	}
-	if u := rep.Usage["tokKeep"]; u.Running != 5000 || u.HourlyCost <= 0 {
+	if u := rep.Usage["tokKeep"]; u.Running != 5000 || u.HourlySpend <= 0 {
 		t.Fatalf("usage of the token left running = %+v; want 5000 running, priced", u)
 	}
 	if _, ok := rep.Usage["tokOld"]; ok {

@@ -66,36 +66,8 @@ func (c *Client) Terminate(ctx context.Context, creds aws.CredentialsProvider, r
 			kill = append(kill, in.ID)
 		}
 	}
-	var valid []string
-	for _, id := range dedupe(ids) {
-		if instanceIDRE.MatchString(id) {
-			valid = append(valid, id)
-		} else {
-			res.Refused = append(res.Refused, RefusedID{ID: truncate(id, 40), Reason: RefusedMalformed})
-		}
-	}
-	if len(valid) > 0 {
-		got, err := describeIDs(ctx, api, opt, valid)
-		if err != nil {
-			return res, mapErr(err, "EC2 DescribeInstances in "+region)
-		}
-		byID := map[string]Instance{}
-		for _, in := range got {
-			byID[in.ID] = in
-		}
-		for _, id := range valid {
-			in, ok := byID[id]
-			switch {
-			case !ok:
-				res.Refused = append(res.Refused, RefusedID{ID: id, Reason: RefusedNotFound})
-			case in.tags[TagToken] != tokenID:
-				res.Refused = append(res.Refused, RefusedID{ID: id, Reason: RefusedForeign})
-			case !isLive(in.State):
-				res.Terminated = append(res.Terminated, id)
-			case !slices.Contains(kill, id):
-				kill = append(kill, id)
-			}
-		}
+	if kill, err = c.named(ctx, api, opt, tokenID, ids, kill, &res); err != nil {
+		return res, mapErr(err, "EC2 DescribeInstances in "+region)
 	}
 	for chunk := range chunks(kill, 1000) {
 		out, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: chunk}, opt)
@@ -113,6 +85,45 @@ func (c *Client) Terminate(ctx context.Context, creds aws.CredentialsProvider, r
 	res.CancelledRequests = cancelled
 	c.log.InfoContext(ctx, "terminated", "token", tokenID, "region", region, "ids", res.Terminated, "refused", len(res.Refused))
 	return res, nil
+}
+
+// named sorts the ids a terminate names: malformed, unknown or another
+// token's are refused, those already ended count as terminated, and the
+// token's live ones join kill, which it returns.
+func (c *Client) named(ctx context.Context, api ec2API, opt func(*ec2.Options), tokenID string, ids, kill []string, res *TerminateResult) ([]string, error) {
+	var valid []string
+	for _, id := range dedupe(ids) {
+		if instanceIDRE.MatchString(id) {
+			valid = append(valid, id)
+		} else {
+			res.Refused = append(res.Refused, RefusedID{ID: truncate(id, 40), Reason: RefusedMalformed})
+		}
+	}
+	if len(valid) == 0 {
+		return kill, nil
+	}
+	got, err := describeIDs(ctx, api, opt, valid)
+	if err != nil {
+		return kill, err
+	}
+	byID := map[string]Instance{}
+	for _, in := range got {
+		byID[in.ID] = in
+	}
+	for _, id := range valid {
+		in, ok := byID[id]
+		switch {
+		case !ok:
+			res.Refused = append(res.Refused, RefusedID{ID: id, Reason: RefusedNotFound})
+		case in.Tags[TagToken] != tokenID:
+			res.Refused = append(res.Refused, RefusedID{ID: id, Reason: RefusedForeign})
+		case !isLive(in.State):
+			res.Terminated = append(res.Terminated, id)
+		case !slices.Contains(kill, id):
+			kill = append(kill, id)
+		}
+	}
+	return kill, nil
 }
 
 // CancelResult lists the cancelled spot requests.
@@ -238,7 +249,7 @@ func (c *Client) Status(ctx context.Context, creds aws.CredentialsProvider, regi
 		}
 		end := now
 		if !isLive(in.State) {
-			end = in.endedAt
+			end = in.EndedAt
 		} else {
 			res.HourlyCost += in.Price
 			if !in.ExpiresAt.IsZero() {

@@ -141,7 +141,7 @@ func TestReap(t *testing.T) {
 	if got := terminated(rep); !slices.Equal(got, revokedIDs) {
 		t.Errorf("first Reap terminated %v; want %v", got, revokedIDs)
 	}
-	if u := rep.Usage["tokA"]; u.Running != 2 || u.HourlyCost <= 0 || len(rep.Usage) != 1 {
+	if u := rep.Usage["tokA"]; u.Running != 2 || u.HourlySpend <= 0 || len(rep.Usage) != 1 {
 		t.Errorf("first Reap usage %+v; want tokA running 2 at a price, and the revoked token's ended instance not counted", rep.Usage)
 	}
 
