@@ -1,7 +1,5 @@
-// Package api is spotter's vocabulary: the domain types (this file) and the
-// wire types that the service and its client share, each declared once.
-// It is a leaf: it imports no spotter package but money, itself a leaf of
-// the standard library only, so every package may import it.
+// The domain types: what the service's packages pass each other (see doc.go).
+
 package api
 
 import (

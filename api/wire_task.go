@@ -92,7 +92,7 @@ type TaskReply struct {
 	Warnings []string `json:"warnings,omitempty"`
 
 	// Launch and status.
-	Instances []InstanceInfo `json:"instances,omitzero"`
+	Instances []Instance `json:"instances,omitzero"`
 	// HourlyCost is a launch's (absent when 0) or, in status, what the
 	// live instances cost per hour now (always there).
 	HourlyCost *float64 `json:"hourlyCost,omitempty"`
@@ -134,25 +134,6 @@ type Extended struct {
 	ID        string    `json:"id"`
 	ExpiresAt time.Time `json:"expiresAt"`
 	Was       time.Time `json:"was"`
-}
-
-// InstanceInfo is one instance as a task reply shows it.
-type InstanceInfo struct {
-	ID        string    `json:"id"`
-	Type      string    `json:"type"`
-	AZ        string    `json:"az,omitempty"`
-	Lifecycle string    `json:"lifecycle"` // "spot" or "on-demand"
-	State     string    `json:"state,omitempty"`
-	Price     float64   `json:"price,omitempty"` // $/hour now, 0 if unknown
-	ExpiresAt time.Time `json:"expiresAt,omitzero"`
-	PrivateIP string    `json:"privateIp,omitempty"`
-	PublicIP  string    `json:"publicIp,omitempty"`
-	// In status replies.
-	LaunchTime     time.Time `json:"launchTime,omitzero"`
-	TTLLeftSeconds int64     `json:"ttlLeftSeconds,omitempty"`
-	CostSoFar      float64   `json:"costSoFar,omitempty"` // estimated $, at today's price
-	Interrupted    bool      `json:"interrupted,omitempty"`
-	StateReason    string    `json:"stateReason,omitempty"`
 }
 
 // SpotPool is one (type, zone or subnet) capacity pool a launch offered EC2;

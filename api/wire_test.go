@@ -29,22 +29,6 @@ func TestCredentialsInputRedacts(t *testing.T) {
 	}
 }
 
-func TestMaskKey(t *testing.T) {
-	tests := map[string]struct{ in, want string }{
-		"empty":            {"", ""},
-		"one under 12":     {"AKIA1234567", "…"},
-		"exactly 12":       {"AKIA12345678", "AKIA…5678"},
-		"a real-sized key": {"AKIAIOSFODNN7EXAMPLE", "AKIA…MPLE"},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := MaskKey(tt.in); got != tt.want {
-				t.Errorf("MaskKey(%q) = %q; want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestFlexDecoding(t *testing.T) {
 	tests := map[string]struct {
 		body      string

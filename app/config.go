@@ -38,6 +38,7 @@ const (
 	EnvAdminToken      = "SPOTTER_ADMIN_TOKEN"
 	EnvTokenTTL        = "SPOTTER_TOKEN_TTL"
 	EnvReaper          = "SPOTTER_REAPER_INTERVAL"
+	EnvPoolInterval    = "SPOTTER_POOL_INTERVAL"
 	EnvLaunchLease     = "SPOTTER_LAUNCH_LEASE"
 	EnvSlackRespURLs   = "SPOTTER_SLACK_RESPONSE_URLS"
 )
@@ -112,6 +113,10 @@ type Timeouts struct {
 	LaunchLease time.Duration
 	// ReaperInterval is how often the reaper passes; 0 disables it.
 	ReaperInterval time.Duration
+	// PoolInterval is how often the reconciler passes over the pools (and
+	// a demand report starts a pass at once); a pool's lease lasts two, so
+	// a replica that dies is taken over within three. 0 disables it.
+	PoolInterval time.Duration
 	// IdentityProbe bounds the start-up check of spotter's own AWS identity.
 	IdentityProbe time.Duration
 	// SandboxPoll is how often the sandbox's launches look at the emulator.
@@ -127,6 +132,7 @@ func DefaultTimeouts() Timeouts {
 		LaunchWait:     45 * time.Second,
 		LaunchLease:    inflight.DefaultLease,
 		ReaperInterval: time.Minute,
+		PoolInterval:   10 * time.Second,
 		IdentityProbe:  5 * time.Second,
 		SandboxPoll:    time.Second,
 	}
@@ -232,6 +238,7 @@ func (c *Config) checkDurations() error {
 		{name: "--shutdown-grace", v: t.ShutdownGrace, zeroOK: true},
 		{name: "--token-ttl", v: c.TokenTTL, zeroOK: true},
 		{name: "--reaper-interval", v: t.ReaperInterval, zeroOK: true},
+		{name: "--pool-interval", v: t.PoolInterval, zeroOK: true},
 		{name: "--launch-lease", v: t.LaunchLease},
 		{name: "the request timeout", v: t.Request},
 		{name: "the AWS call timeout", v: t.AWSCall},

@@ -33,6 +33,8 @@ func TestValidate(t *testing.T) {
 		{name: "negative token TTL", edit: func(c *Config) { c.TokenTTL = -time.Hour }, wantErr: "--token-ttl"},
 		{name: "reaper off", edit: func(c *Config) { c.Timeouts.ReaperInterval = 0 }},
 		{name: "negative reaper interval", edit: func(c *Config) { c.Timeouts.ReaperInterval = -time.Minute }, wantErr: "--reaper-interval"},
+		{name: "pools off", edit: func(c *Config) { c.Timeouts.PoolInterval = 0 }},
+		{name: "negative pool interval", edit: func(c *Config) { c.Timeouts.PoolInterval = -time.Nanosecond }, wantErr: "--pool-interval"},
 		{name: "no launch lease", edit: func(c *Config) { c.Timeouts.LaunchLease = 0 }, wantErr: "--launch-lease is 0"},
 		{name: "no request timeout", edit: func(c *Config) { c.Timeouts.Request = 0 }, wantErr: "the request timeout is 0"},
 		{name: "launch wait just inside the request", edit: func(c *Config) { c.Timeouts.LaunchWait = c.Timeouts.Request - time.Nanosecond }},

@@ -18,6 +18,7 @@ import (
 	"github.com/spotter-dev/spotter/pages"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/reaper"
+	"github.com/spotter-dev/spotter/reconcile"
 	"github.com/spotter-dev/spotter/server"
 	"github.com/spotter-dev/spotter/spot"
 	"github.com/spotter-dev/spotter/token"
@@ -53,8 +54,11 @@ func (a *App) wire(ctx context.Context, st store) error {
 	}
 	// Pools hold their token to its policy at every change; the reconciler
 	// reads them from a.pools.
+	// A demand report asks the reconciler (made below, once the AWS client
+	// is) for a pass over its pool at once; none is served before then.
+	var rc *reconcile.Reconciler
 	a.pools, err = pools.New(pools.Config{Store: store, Authority: auth, Tokens: a.reg, Logger: log, Now: now,
-		PublicURL: cfg.publicURL(a.scheme)})
+		PublicURL: cfg.publicURL(a.scheme), OnDemand: func(name string) { rc.Notify(name) }})
 	if err != nil {
 		return err
 	}
@@ -80,14 +84,20 @@ func (a *App) wire(ctx context.Context, st store) error {
 	// the metrics count each. Counts still held are written at Close.
 	refusals := handlers.NewRefusalLog(audit, 0, now)
 	a.onClose(func() error { refusals.Flush(); return nil })
+	// One ledger counts the token's task and pool launches alike.
+	ledger := a.ledger(store)
 	tasks := handlers.TaskDeps{Tokens: a.reg, Spot: sp, Audit: audit, Observe: observeTask(m), Refusals: refusals,
-		Inflight: a.ledger(store), Background: a.background,
+		Inflight: ledger, Background: a.background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(a.scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources"), Now: now}}
 	watch := act.WatchReaper(cfg.Timeouts.ReaperInterval)
 	watch.Pools = a.pools.List
 	if cfg.Timeouts.ReaperInterval > 0 {
 		a.goBackground(a.bg, a.reaper(sp, m, watch).Run)
+	}
+	if cfg.Timeouts.PoolInterval > 0 {
+		rc = a.reconciler(a.pools, sp, m, store, ledger)
+		a.goBackground(a.bg, rc.Run)
 	}
 	console := &pages.ConsoleDeps{Store: store, Admin: admin, Tokens: a.reg, Activity: act, Audit: audit,
 		Reaping: cfg.Timeouts.ReaperInterval > 0, Pools: a.pools,

@@ -41,10 +41,20 @@ func (r *region) allocate(c *call, rec *fleetRecord, pools []*fleetPool, o fleet
 		if o.spot {
 			spec.MarketType = "spot"
 		}
-		ins := r.launch(spec, launchOpts{
+		lo := launchOpts{
 			az: p.az, count: plan[i], reservationID: fmt.Sprintf("r-0%016x", r.sim.nextID()),
 			fleetID: rec.id, spotPrice: p.price, extraTags: extra,
-		}, c.now)
+		}
+		var ins []*instance
+		if o.spot {
+			// An instant fleet's spot instances each stand behind a
+			// one-time spot request, fulfilled, as on EC2: that request is
+			// where DescribeSpotInstanceRequests shows an interruption
+			// notice (marked-for-termination).
+			ins = r.launchWithSpotRequests(spec, lo, c.now)
+		} else {
+			ins = r.launch(spec, lo, c.now)
+		}
 		rec.groups = append(rec.groups, fleetGroup{p, lifecycle, ins})
 	}
 }

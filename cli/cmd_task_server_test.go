@@ -47,7 +47,7 @@ func taskJSON(t *testing.T, env map[string]string, stdin string, args ...string)
 	return reply, r
 }
 
-func instanceIDs(in []api.InstanceInfo) []string {
+func instanceIDs(in []api.Instance) []string {
 	ids := make([]string, len(in))
 	for i, x := range in {
 		ids[i] = x.ID

@@ -65,7 +65,7 @@ func progressEnd(w io.Writer) {
 // waitRunning polls status until every launched instance runs, one leaves
 // (terminated, stopped…), or timeout passes. It returns the last status
 // reply narrowed to the launched instances.
-func waitRunning(ctx context.Context, c *client.Client, capab string, secret []byte, region string, launched []api.InstanceInfo, timeout time.Duration, stderr io.Writer) (client.TaskReply, error) {
+func waitRunning(ctx context.Context, c *client.Client, capab string, secret []byte, region string, launched []api.Instance, timeout time.Duration, stderr io.Writer) (client.TaskReply, error) {
 	ids := make([]string, len(launched))
 	for i, in := range launched {
 		ids[i] = in.ID
@@ -135,7 +135,7 @@ func stateSummary(states map[string]int, missing int) string {
 
 // onlyInstances narrows a status reply, typed and raw, to the given ids.
 func onlyInstances(r client.TaskReply, ids []string) (client.TaskReply, error) {
-	r.Instances = slices.DeleteFunc(r.Instances, func(in api.InstanceInfo) bool { return !slices.Contains(ids, in.ID) })
+	r.Instances = slices.DeleteFunc(r.Instances, func(in api.Instance) bool { return !slices.Contains(ids, in.ID) })
 	var m map[string]any
 	if err := json.Unmarshal(r.Raw, &m); err != nil {
 		return r, fmt.Errorf("decode status reply: %w", err)

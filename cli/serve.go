@@ -58,6 +58,10 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		return c, err
 	}
 	fs.DurationVar(&t.ReaperInterval, "reaper-interval", t.ReaperInterval, "how often expired instances, revoked tokens' instances and unused templates are reaped; 0 disables (env "+app.EnvReaper+")")
+	if err := envDuration(getenv, app.EnvPoolInterval, "10s", true, &t.PoolInterval); err != nil {
+		return c, err
+	}
+	fs.DurationVar(&t.PoolInterval, "pool-interval", t.PoolInterval, "how often pools are reconciled to their demand (a demand report reconciles at once); 0 disables (env "+app.EnvPoolInterval+")")
 	if err := envDuration(getenv, app.EnvLaunchLease, "2m", false, &t.LaunchLease); err != nil {
 		return c, err
 	}

@@ -21,7 +21,7 @@ func (d TaskDeps) replyBody(g guarded, res Result) api.TaskReply {
 	switch {
 	case res.Launch != nil:
 		r := res.Launch
-		out.Instances, out.Replayed, out.DryRun, out.Template = instanceInfos(r.Instances), r.Replayed, r.DryRun, r.Template
+		out.Instances, out.Replayed, out.DryRun, out.Template = instances(r.Instances), r.Replayed, r.DryRun, r.Template
 		var pools []api.SpotPool // null in a replay, which offered EC2 none
 		for _, p := range r.Pools {
 			pools = append(pools, api.SpotPool{Type: p.Type, AZ: p.AZ, Subnet: p.Subnet, Price: p.Price.Dollars()})
@@ -40,7 +40,7 @@ func (d TaskDeps) replyBody(g guarded, res Result) api.TaskReply {
 		out.Refused, out.CancelledRequests = refusedIDs(r.Refused), r.CancelledRequests
 	case res.Status != nil:
 		r := res.Status
-		out.Instances, out.Interrupted, out.Refused = instanceInfos(r.Instances), r.Interrupted, refusedIDs(r.Refused)
+		out.Instances, out.Interrupted, out.Refused = instances(r.Instances), r.Interrupted, refusedIDs(r.Refused)
 		out.HourlyCost, out.CostSoFar = dollars(r.HourlyCost), dollars(r.CostSoFar)
 		warnings = r.Warnings
 	case res.Price != nil:
@@ -64,18 +64,12 @@ func (d TaskDeps) replyBody(g guarded, res Result) api.TaskReply {
 	return out
 }
 
-// instanceInfos shows instances as replies do; [] rather than null.
-func instanceInfos(ins []spot.Instance) []api.InstanceInfo {
-	out := make([]api.InstanceInfo, 0, len(ins))
-	for _, in := range ins {
-		out = append(out, api.InstanceInfo{
-			ID: in.ID, Type: in.Type, AZ: in.AZ, Lifecycle: in.Lifecycle, State: in.State, Price: in.Price.Dollars(),
-			ExpiresAt: in.ExpiresAt, PrivateIP: in.PrivateIP, PublicIP: in.PublicIP,
-			LaunchTime: in.LaunchTime, TTLLeftSeconds: in.TTLLeftSeconds, CostSoFar: in.CostSoFar.Dollars(),
-			Interrupted: in.Interrupted, StateReason: in.StateReason,
-		})
+// instances are the reply's: [] rather than null when there are none.
+func instances(ins []api.Instance) []api.Instance {
+	if ins == nil {
+		return []api.Instance{}
 	}
-	return out
+	return ins
 }
 
 func refusedIDs(rs []spot.RefusedID) []api.RefusedID {

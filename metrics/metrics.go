@@ -37,6 +37,8 @@ type Metrics struct {
 	// Running and HourlyCost, so an alert can see a token near its cap.
 	MaxRunning     *prometheus.GaugeVec
 	MaxHourlySpend *prometheus.GaugeVec
+	// Pools are the per-pool collectors (metrics/pools.go).
+	Pools *Pools
 }
 
 // New registers every collector on a fresh registry.
@@ -96,6 +98,8 @@ func New() *Metrics {
 		m.ReaperEvents, m.Running, m.HourlyCost, m.MFATries, m.MFALockouts,
 		m.ReaperPasses, m.ReaperLastOK, m.MaxRunning, m.MaxHourlySpend,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.Pools = newPools()
+	m.reg.MustRegister(m.Pools.collectors()...)
 	return m
 }
 

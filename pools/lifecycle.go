@@ -101,7 +101,7 @@ func (r *Registry) ReportDemand(ctx context.Context, name string, d pool.Demand)
 	if err := d.Validate(); err != nil {
 		return Record{}, err
 	}
-	return r.Update(ctx, name, func(rec *Record) error {
+	rec, err := r.Update(ctx, name, func(rec *Record) error {
 		if rec.DeletedAt != nil {
 			return deleting(name)
 		}
@@ -109,6 +109,10 @@ func (r *Registry) ReportDemand(ctx context.Context, name string, d pool.Demand)
 		rec.Demand = &d
 		return nil
 	})
+	if err == nil {
+		r.onDemand(name)
+	}
+	return rec, err
 }
 
 // Authenticate verifies a pool capability and returns its pool. A

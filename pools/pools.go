@@ -55,6 +55,9 @@ type Config struct {
 	Now       func() time.Time
 	// PublicURL is the base of capability URLs ("https://spotter.example.com").
 	PublicURL string
+	// OnDemand, if set, is told each pool whose demand report was stored:
+	// the reconciler passes over it at once instead of at its next tick.
+	OnDemand func(name string)
 }
 
 // Registry creates, changes and finds pools.
@@ -65,6 +68,8 @@ type Registry struct {
 	log    *slog.Logger
 	now    func() time.Time
 	public string
+	// onDemand is Config.OnDemand, or a no-op.
+	onDemand func(name string)
 }
 
 // New returns a Registry.
@@ -78,8 +83,11 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.OnDemand == nil {
+		cfg.OnDemand = func(string) {}
+	}
 	return &Registry{store: cfg.Store, auth: cfg.Authority, tokens: cfg.Tokens, log: cfg.Logger, now: cfg.Now,
-		public: strings.TrimRight(cfg.PublicURL, "/")}, nil
+		public: strings.TrimRight(cfg.PublicURL, "/"), onDemand: cfg.OnDemand}, nil
 }
 
 // Now is the registry's clock.
