@@ -8,8 +8,8 @@
 //
 // It is a leaf: it imports no spotter package but money (a leaf of the
 // standard library only), so the client can depend on it without pulling
-// in the server, and every package may import it. Its types hold data and little else: lenient decoders
-// where the server accepts what webhook builders send (FlexBool,
+// in the server, and every package may import it. Its types hold data and
+// little else: lenient decoders where the server accepts what webhook builders send (FlexBool,
 // FlexPrice), a token record's status at a given time, and credentials
 // that keep their secret out of fmt and logs. The rules live elsewhere
 // (policy.Policy is Policy with its rules as methods).

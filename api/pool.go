@@ -134,3 +134,101 @@ type PoolInstance struct {
 	OnDemand     bool       `json:"onDemand,omitempty"`
 	Interrupted  *time.Time `json:"interrupted,omitempty"`
 }
+
+// PoolSources is the body of PATCH /v1/pools/{name}/sources: the CI
+// systems that drive the pool. Each section given is merged into the
+// stored one (a field left out keeps its value; null removes the
+// section). Secret fields are write-only: replies show PoolSourcesView.
+type PoolSources struct {
+	GitHub      *PoolGitHubSource      `json:"github,omitempty"`
+	Buildkite   *PoolBuildkiteSource   `json:"buildkite,omitempty"`
+	Taskcluster *PoolTaskclusterSource `json:"taskcluster,omitempty"`
+}
+
+// PoolGitHubSource takes workflow_job webhooks at
+// /hooks/<pool capability>/github; with token and repos or org it also
+// reconciles against the REST API at apiUrl.
+type PoolGitHubSource struct {
+	WebhookSecret string   `json:"webhookSecret,omitempty"`
+	APIURL        string   `json:"apiUrl,omitempty"`
+	Token         string   `json:"token,omitempty"`
+	Repos         []string `json:"repos,omitempty"`
+	Org           string   `json:"org,omitempty"`
+	// A GitHub App instead of token.
+	AppID          int64  `json:"appId,omitempty"`
+	InstallationID int64  `json:"installationId,omitempty"`
+	PrivateKey     string `json:"privateKey,omitempty"`
+}
+
+// PoolBuildkiteSource takes job webhooks at /hooks/<pool capability>/buildkite
+// and/or polls the agent metrics API for queue.
+type PoolBuildkiteSource struct {
+	WebhookToken         string `json:"webhookToken,omitempty"`
+	WebhookSigningSecret string `json:"webhookSigningSecret,omitempty"`
+	AgentToken           string `json:"agentToken,omitempty"`
+	Queue                string `json:"queue,omitempty"`
+	MetricsURL           string `json:"metricsUrl,omitempty"`
+}
+
+// PoolTaskclusterSource polls the queue's counts for taskQueueId.
+type PoolTaskclusterSource struct {
+	RootURL     string `json:"rootUrl,omitempty"`
+	TaskQueueID string `json:"taskQueueId,omitempty"`
+	ClientID    string `json:"clientId,omitempty"`
+	AccessToken string `json:"accessToken,omitempty"`
+}
+
+// PoolSourcesView is a pool's sources as replies show them: each secret
+// only as whether it is set.
+type PoolSourcesView struct {
+	GitHub      *PoolGitHubView      `json:"github,omitempty"`
+	Buildkite   *PoolBuildkiteView   `json:"buildkite,omitempty"`
+	Taskcluster *PoolTaskclusterView `json:"taskcluster,omitempty"`
+}
+
+// PoolGitHubView is a GitHub source without its secrets.
+type PoolGitHubView struct {
+	APIURL           string   `json:"apiUrl"`
+	Repos            []string `json:"repos,omitempty"`
+	Org              string   `json:"org,omitempty"`
+	WebhookSecretSet bool     `json:"webhookSecretSet"`
+	TokenSet         bool     `json:"tokenSet"`
+	AppID            int64    `json:"appId,omitempty"`
+	InstallationID   int64    `json:"installationId,omitempty"`
+	PrivateKeySet    bool     `json:"privateKeySet"`
+}
+
+// PoolBuildkiteView is a Buildkite source without its secrets.
+type PoolBuildkiteView struct {
+	Queue                   string `json:"queue"`
+	MetricsURL              string `json:"metricsUrl"`
+	WebhookTokenSet         bool   `json:"webhookTokenSet"`
+	WebhookSigningSecretSet bool   `json:"webhookSigningSecretSet"`
+	AgentTokenSet           bool   `json:"agentTokenSet"`
+}
+
+// PoolTaskclusterView is a Taskcluster source without its secret.
+type PoolTaskclusterView struct {
+	RootURL        string `json:"rootUrl"`
+	TaskQueueID    string `json:"taskQueueId"`
+	ClientID       string `json:"clientId,omitempty"`
+	AccessTokenSet bool   `json:"accessTokenSet"`
+}
+
+// PoolSourcesReply answers GET and PATCH /v1/pools/{name}/sources.
+type PoolSourcesReply struct {
+	Code    int             `json:"code"`
+	Pool    string          `json:"pool"`
+	Sources PoolSourcesView `json:"sources"`
+}
+
+// SourceEventReply answers a CI webhook delivery: "counted" with the
+// pool's demand after it, or "ignored" with why (GitHub disables hooks
+// that fail, so what spotter does not act on still gets a 200).
+type SourceEventReply struct {
+	Code    int    `json:"code"`
+	Outcome string `json:"outcome"` // counted, unchanged, ignored
+	Reason  string `json:"reason,omitempty"`
+	Pending int    `json:"pending"`
+	Running int    `json:"running"`
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/server"
+	"github.com/spotter-dev/spotter/sources"
 )
 
 // Environment variable names serve reads: the standard ones first, then
@@ -117,6 +118,10 @@ type Timeouts struct {
 	// a demand report starts a pass at once); a pool's lease lasts two, so
 	// a replica that dies is taken over within three. 0 disables it.
 	PoolInterval time.Duration
+	// SourcesPoll is how often pools' CI sources are polled (Buildkite
+	// metrics, Taskcluster counts, the GitHub reconcile) and their demand
+	// refreshed; 0 disables it.
+	SourcesPoll time.Duration
 	// IdentityProbe bounds the start-up check of spotter's own AWS identity.
 	IdentityProbe time.Duration
 	// SandboxPoll is how often the sandbox's launches look at the emulator.
@@ -133,6 +138,7 @@ func DefaultTimeouts() Timeouts {
 		LaunchLease:    inflight.DefaultLease,
 		ReaperInterval: time.Minute,
 		PoolInterval:   10 * time.Second,
+		SourcesPoll:    sources.DefaultPollInterval,
 		IdentityProbe:  5 * time.Second,
 		SandboxPoll:    time.Second,
 	}
@@ -239,6 +245,7 @@ func (c *Config) checkDurations() error {
 		{name: "--token-ttl", v: c.TokenTTL, zeroOK: true},
 		{name: "--reaper-interval", v: t.ReaperInterval, zeroOK: true},
 		{name: "--pool-interval", v: t.PoolInterval, zeroOK: true},
+		{name: "the CI sources poll interval", v: t.SourcesPoll, zeroOK: true},
 		{name: "--launch-lease", v: t.LaunchLease},
 		{name: "the request timeout", v: t.Request},
 		{name: "the AWS call timeout", v: t.AWSCall},

@@ -20,7 +20,9 @@ import (
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/reconcile"
 	"github.com/spotter-dev/spotter/server"
+	"github.com/spotter-dev/spotter/sources"
 	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/task"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -82,12 +84,13 @@ func (a *App) wire(ctx context.Context, st store) error {
 	audit := log.With("log", "audit")
 	// A flood of refusals writes a line and a count per minute and source;
 	// the metrics count each. Counts still held are written at Close.
-	refusals := handlers.NewRefusalLog(audit, 0, now)
+	refusals := task.NewRefusalLog(audit, 0, now)
 	a.onClose(func() error { refusals.Flush(); return nil })
 	// One ledger counts the token's task and pool launches alike.
 	ledger := a.ledger(store)
-	tasks := handlers.TaskDeps{Tokens: a.reg, Spot: sp, Audit: audit, Observe: observeTask(m), Refusals: refusals,
-		Inflight: ledger, Background: a.background,
+	pipeline := &task.Pipeline{Tokens: a.reg, Spot: sp, Inflight: ledger, Audit: audit, Observe: observeTask(m),
+		Refusals: refusals, Log: log.With("component", "tasks"), Now: now}
+	tasks := handlers.TaskDeps{Pipeline: pipeline, Tokens: a.reg, Background: a.background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(a.scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources"), Now: now}}
 	watch := act.WatchReaper(cfg.Timeouts.ReaperInterval)
@@ -102,8 +105,18 @@ func (a *App) wire(ctx context.Context, st store) error {
 	console := &pages.ConsoleDeps{Store: store, Admin: admin, Tokens: a.reg, Activity: act, Audit: audit,
 		Reaping: cfg.Timeouts.ReaperInterval > 0, Pools: a.pools,
 		Instances: (&reaper.Reaper{Tokens: a.reg, Spot: sp, Log: log.With("component", "console")}).Status}
+	// CI sources write pools' demand from provider webhooks and pollers,
+	// and ask the reconciler for a pass over the pool as reports do.
+	ci, err := sources.New(sources.Deps{Store: store, Pools: a.pools, Logger: log.With("component", "ci-sources"), Now: now,
+		Notify: func(name string) { rc.Notify(name) }})
+	if err != nil {
+		return err
+	}
+	if every := cfg.Timeouts.SourcesPoll; every > 0 {
+		a.goBackground(a.bg, func(ctx context.Context) { ci.Run(ctx, every) })
+	}
 	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m,
-		Pools: a.pools, Console: console},
+		Pools: a.pools, Sources: ci, Console: console},
 		server.Options{BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.Timeouts.Request, Now: now})
 	return nil
 }
@@ -214,9 +227,9 @@ func awsTransport() *http.Transport {
 }
 
 // observeTask feeds task outcomes into the metrics.
-func observeTask(m *metrics.Metrics) func(task, outcome string, res handlers.Result) {
-	return func(task, outcome string, res handlers.Result) {
-		m.Tasks.WithLabelValues(task, outcome).Inc()
+func observeTask(m *metrics.Metrics) func(name, outcome string, res task.Result) {
+	return func(name, outcome string, res task.Result) {
+		m.Tasks.WithLabelValues(name, outcome).Inc()
 		if l := res.Launch; l != nil && !l.DryRun && !l.Replayed {
 			for _, in := range l.Instances {
 				m.Launched.WithLabelValues(in.Lifecycle).Inc()

@@ -20,6 +20,7 @@ import (
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/server"
 	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/task"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -282,7 +283,7 @@ func BenchmarkStatusRequest(b *testing.B) {
 				b.Fatal(err)
 			}
 			h := server.New(server.Deps{Logger: log, Store: cs, Tokens: reg, Admin: admin, Keys: cs,
-				Tasks: handlers.TaskDeps{Tokens: reg, Spot: sp, Audit: log}}, server.Options{})
+				Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: reg, Spot: sp, Audit: log}, Tokens: reg}}, server.Options{})
 			status := func() int {
 				req := httptest.NewRequest(http.MethodPost, "/v1/tasks", strings.NewReader(`{"task":"status"}`))
 				req.Header.Set("Authorization", "Bearer "+c.Token)

@@ -15,15 +15,17 @@ import (
 
 func runPool(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return runSubcommand(ctx, "pool", map[string]subcommand{
-		"create": {"create a pool from its JSON definition (a file or stdin); prints its capability URL once", runPoolCreate},
-		"list":   {"list pools with their desired, running, booting, idle and pending capacity", runPoolList},
-		"show":   {"show one pool: definition, state and instances (no secrets)", runPoolShow},
-		"update": {"merge JSON (a file or stdin) into a pool's definition", runPoolUpdate},
-		"delete": {"drain a pool and delete it once its instances have ended", runPoolDelete},
-		"drain":  {"launch nothing more and end instances as they go idle", runPoolDrain},
-		"rotate": {"give a pool a new capability URL (printed once); the old one stops working", runPoolRotate},
-		"revoke": {"stop a pool's capability URL working (the admin token still reports demand)", runPoolRevoke},
-		"demand": {"report a pool's demand: --pending N --running N --idle N", runPoolDemand},
+		"create":         {"create a pool from its JSON definition (a file or stdin); prints its capability URL once", runPoolCreate},
+		"list":           {"list pools with their desired, running, booting, idle and pending capacity", runPoolList},
+		"show":           {"show one pool: definition, state and instances (no secrets)", runPoolShow},
+		"update":         {"merge JSON (a file or stdin) into a pool's definition", runPoolUpdate},
+		"delete":         {"drain a pool and delete it once its instances have ended", runPoolDelete},
+		"drain":          {"launch nothing more and end instances as they go idle", runPoolDrain},
+		"rotate":         {"give a pool a new capability URL (printed once); the old one stops working", runPoolRotate},
+		"revoke":         {"stop a pool's capability URL working (the admin token still reports demand)", runPoolRevoke},
+		"demand":         {"report a pool's demand: --pending N --running N --idle N", runPoolDemand},
+		"sources":        {"show a pool's CI sources (GitHub, Buildkite, Taskcluster); secrets only as set or not", runPoolSources},
+		"sources-update": {"merge JSON (a file or stdin) into a pool's CI sources; secrets are sealed, never shown", runPoolSourcesUpdate},
 	}, args, getenv, stdin, stdout, stderr)
 }
 

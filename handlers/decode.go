@@ -39,7 +39,11 @@ func readBody(c echo.Context) ([]byte, error) {
 // isJSON accepts a missing Content-Type (curl -d sends form, so we also take
 // that when the body looks like JSON) and any JSON media type.
 func isJSON(c echo.Context, body []byte) bool {
-	ct := c.Request().Header.Get(echo.HeaderContentType)
+	return jsonBody(c.Request().Header.Get(echo.HeaderContentType), body)
+}
+
+// jsonBody is isJSON for a Content-Type already read.
+func jsonBody(ct string, body []byte) bool {
 	if ct == "" {
 		return true
 	}
@@ -56,8 +60,9 @@ func isJSON(c echo.Context, body []byte) bool {
 }
 
 // decodeJSON decodes exactly one JSON object into v, refusing unknown fields
-// so a typo ("maxprice") is an error, not a silently ignored limit, and
-// repeated keys, so no other reader of the body sees another request.
+// so a typo ("maxPirce") is an error, not a silently ignored limit, and
+// repeated keys (in any letter case: encoding/json matches "maxprice" to
+// maxPrice), so no other reader of the body sees another request.
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return apperr.New(apperr.Invalid, "the body is empty; send a JSON object")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // Every decoder of a request's JSON refuses repeated keys, naming the key,
@@ -19,7 +20,7 @@ func TestDecodersRefuseRepeatedKeys(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = decodeIFTTT(b, proof{fields: f})
+		_, err = decodeIFTTT(b, task.Proof{Fields: f})
 		return err
 	}
 	cases := map[string]struct {

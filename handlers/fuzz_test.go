@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // Every decoder a request body reaches is fuzzed here with the server's
@@ -22,7 +23,7 @@ func clientError(t *testing.T, what string, err error) {
 	if err == nil {
 		return
 	}
-	var n *notice
+	var n *task.Notice
 	if errors.As(err, &n) {
 		return
 	}
@@ -35,16 +36,16 @@ func clientError(t *testing.T, what string, err error) {
 }
 
 // taskOK checks what every decoded task must satisfy before the policy sees it.
-func taskOK(t *testing.T, what string, task Task, err error) {
+func taskOK(t *testing.T, what string, tk task.Task, err error) {
 	t.Helper()
 	clientError(t, what, err)
 	if err != nil {
 		return
 	}
-	if verr := task.validate(); verr != nil {
+	if verr := tk.Validate(); verr != nil {
 		t.Fatalf("%s: decoded task does not validate: %v", what, verr)
 	}
-	if _, rerr := task.Request(); rerr != nil && apperr.Code(rerr) != apperr.Invalid {
+	if _, rerr := tk.Request(); rerr != nil && apperr.Code(rerr) != apperr.Invalid {
 		t.Fatalf("%s: Request() = %v", what, rerr)
 	}
 }
@@ -57,8 +58,8 @@ func FuzzDecodeTask(f *testing.F) {
 		if len(body) > fuzzBodyLimit {
 			t.Skip()
 		}
-		task, err := decodeTask(body)
-		taskOK(t, "decodeTask", task, err)
+		tk, err := decodeTask(body)
+		taskOK(t, "decodeTask", tk, err)
 	})
 }
 
@@ -69,8 +70,8 @@ func FuzzDecodeWTSpotter(f *testing.F) {
 		if len(body) > fuzzBodyLimit {
 			t.Skip()
 		}
-		task, err := decodeWTSpotter(body)
-		taskOK(t, "decodeWTSpotter", task, err)
+		tk, err := decodeWTSpotter(body)
+		taskOK(t, "decodeWTSpotter", tk, err)
 	})
 }
 
@@ -86,8 +87,8 @@ func FuzzSlackForm(f *testing.F) {
 		if err != nil {
 			return
 		}
-		task, err := commandTask(fields["text"])
-		taskOK(t, "slack text", task, err)
+		tk, err := commandTask(fields["text"])
+		taskOK(t, "slack text", tk, err)
 		newResponder(SourceConfig{}).allowed(fields["response_url"])
 	})
 }
@@ -103,8 +104,8 @@ func FuzzTwilioForm(f *testing.F) {
 		if err != nil {
 			return
 		}
-		task, err := commandTask(vals.Get("Body"))
-		taskOK(t, "twilio Body", task, err)
+		tk, err := commandTask(vals.Get("Body"))
+		taskOK(t, "twilio Body", tk, err)
 		reply := vals.Get("Body")
 		if err != nil {
 			reply = humanError(err, "req")
@@ -133,8 +134,8 @@ func FuzzMailgunForm(f *testing.F) {
 		if err != nil {
 			return
 		}
-		task, err := commandTask(mailCommand(fields["subject"], fields["body-plain"]))
-		taskOK(t, "mail command", task, err)
+		tk, err := commandTask(mailCommand(fields["subject"], fields["body-plain"]))
+		taskOK(t, "mail command", tk, err)
 	})
 }
 
@@ -151,7 +152,7 @@ func FuzzIFTTT(f *testing.F) {
 		if err != nil {
 			return
 		}
-		task, err := decodeIFTTT(body, proof{fields: fields})
-		taskOK(t, "decodeIFTTT", task, err)
+		tk, err := decodeIFTTT(body, task.Proof{Fields: fields})
+		taskOK(t, "decodeIFTTT", tk, err)
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // IFTTTSecretHeader carries the IFTTT source secret (Additional Headers).
@@ -20,35 +21,35 @@ const IFTTTSecretHeader = "X-Spotter-Ifttt-Secret"
 
 // iftttSource checks the static secret an applet sends (IFTTT cannot sign)
 // in constant time, then reads a JSON task or command text in value1.
-func iftttSource(d TaskDeps) source {
-	return source{
-		name: api.SourceIFTTT,
-		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
-			secret, err := d.sourceSecret(ctx, tok, api.SourceIFTTT)
+func iftttSource(d TaskDeps) hook {
+	return hook{signature: IFTTTSecretHeader, Source: task.Source{
+		Name: api.SourceIFTTT,
+		Verify: func(ctx context.Context, tok capability.Token, r task.Request) (task.Proof, error) {
+			secret, err := d.Tokens.SourceSecret(ctx, tok, api.SourceIFTTT)
 			if err != nil {
-				return proof{}, err
+				return task.Proof{}, err
 			}
 			defer clear(secret)
-			fields, err := iftttFields(c.Request().Header.Get(echo.HeaderContentType), body)
+			fields, err := iftttFields(r.ContentType, r.Body)
 			if err != nil {
-				return proof{}, err
+				return task.Proof{}, err
 			}
-			got := c.Request().Header.Get(IFTTTSecretHeader)
+			got := r.Signature
 			if got == "" || isIngredient(got) {
 				got = fields["secret"]
 			}
 			if got == "" || isIngredient(got) {
-				return proof{}, apperr.New(apperr.SignatureInvalid, "send the IFTTT secret in the %s header or a secret field", IFTTTSecretHeader)
+				return task.Proof{}, apperr.New(apperr.SignatureInvalid, "send the IFTTT secret in the %s header or a secret field", IFTTTSecretHeader)
 			}
 			// Hashing first makes the comparison constant-time in length too.
 			want, have := sha256.Sum256(secret), sha256.Sum256([]byte(strings.TrimSpace(got)))
 			if subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
-				return proof{}, apperr.New(apperr.SignatureInvalid, "the IFTTT secret does not match")
+				return task.Proof{}, apperr.New(apperr.SignatureInvalid, "the IFTTT secret does not match")
 			}
-			return proof{fields: fields}, nil
+			return task.Proof{Fields: fields}, nil
 		},
-		decode: decodeIFTTT,
-	}
+		Decode: decodeIFTTT,
+	}}
 }
 
 // iftttFields reads the string fields of a JSON object or a form.
@@ -57,7 +58,7 @@ func iftttFields(contentType string, body []byte) (map[string]string, error) {
 		return formFields(contentType, body)
 	}
 	// The applet's fields and the task's share one object, read as a task.
-	if err := checkKeys(body, &Task{}); err != nil {
+	if err := checkKeys(body, &task.Task{}); err != nil {
 		return nil, err
 	}
 	var raw map[string]json.RawMessage
@@ -77,25 +78,25 @@ func iftttFields(contentType string, body []byte) (map[string]string, error) {
 // decodeIFTTT reads command text from value1, or else the body as a native
 // task. Ingredients left unreplaced ("{{FromNumber}}") are dropped, as are
 // the applet's own fields, so a half-filled applet is not a malformed task.
-func decodeIFTTT(body []byte, p proof) (Task, error) {
-	key := p.fields["idempotencyKey"]
+func decodeIFTTT(body []byte, p task.Proof) (task.Task, error) {
+	key := p.Fields["idempotencyKey"]
 	if isIngredient(key) {
 		key = ""
 	}
-	if v1 := strings.TrimSpace(p.fields["value1"]); v1 != "" && !isIngredient(v1) {
+	if v1 := strings.TrimSpace(p.Fields["value1"]); v1 != "" && !isIngredient(v1) {
 		t, err := commandTask(v1)
 		if err != nil {
 			return t, err
 		}
 		t.IdempotencyKey = key
-		return t, t.validate()
+		return t, t.Validate()
 	}
 	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-		return Task{}, apperr.New(apperr.Invalid, "send the command in value1, or a JSON task")
+		return task.Task{}, apperr.New(apperr.Invalid, "send the command in value1, or a JSON task")
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
-		return Task{}, apperr.New(apperr.Invalid, "%s", describeJSONError(err))
+		return task.Task{}, apperr.New(apperr.Invalid, "%s", describeJSONError(err))
 	}
 	// The applet's own fields are not task fields.
 	for _, k := range []string{"secret", "value1", "value2", "value3", "occurredAt", "OccurredAt"} {
@@ -108,11 +109,11 @@ func decodeIFTTT(body []byte, p proof) (Task, error) {
 		}
 	}
 	if len(raw) == 0 {
-		return Task{}, apperr.New(apperr.Invalid, "send the command in value1, or a JSON task")
+		return task.Task{}, apperr.New(apperr.Invalid, "send the command in value1, or a JSON task")
 	}
 	clean, err := json.Marshal(raw)
 	if err != nil {
-		return Task{}, err
+		return task.Task{}, err
 	}
 	return decodeTask(clean)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/command"
+	"github.com/spotter-dev/spotter/task"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -23,36 +24,36 @@ const mailgunWindow = 5 * time.Minute
 // inbound route's form and accepts each token once. The signature covers
 // only those two fields, not the message: the capability token in the URL
 // and an MFA code in the message are what make a mail a command.
-func mailgunSource(d TaskDeps) source {
-	return source{
-		name: api.SourceMailgun,
-		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
-			key, err := d.sourceSecret(ctx, tok, api.SourceMailgun)
+func mailgunSource(d TaskDeps) hook {
+	return hook{Source: task.Source{
+		Name: api.SourceMailgun,
+		Verify: func(ctx context.Context, tok capability.Token, r task.Request) (task.Proof, error) {
+			key, err := d.Tokens.SourceSecret(ctx, tok, api.SourceMailgun)
 			if err != nil {
-				return proof{}, err
+				return task.Proof{}, err
 			}
 			defer clear(key)
-			fields, err := formFields(c.Request().Header.Get(echo.HeaderContentType), body)
+			fields, err := formFields(r.ContentType, r.Body)
 			if err != nil {
-				return proof{}, err
+				return task.Proof{}, err
 			}
 			n, err := token.VerifyMailgun(key, fields["timestamp"], fields["token"], fields["signature"], d.Sources.now(), mailgunWindow)
 			if err != nil {
-				return proof{}, err
+				return task.Proof{}, err
 			}
 			if err := d.Tokens.Once(ctx, n); err != nil {
-				return proof{}, err
+				return task.Proof{}, err
 			}
-			return proof{delivery: fields["token"], fields: fields}, nil
+			return task.Proof{Delivery: fields["token"], Fields: fields}, nil
 		},
-		decode: func(_ []byte, p proof) (Task, error) {
-			text := p.fields["stripped-text"]
+		Decode: func(_ []byte, p task.Proof) (task.Task, error) {
+			text := p.Fields["stripped-text"]
 			if strings.TrimSpace(text) == "" {
-				text = p.fields["body-plain"]
+				text = p.Fields["body-plain"]
 			}
-			return commandTask(mailCommand(p.fields["subject"], text))
+			return commandTask(mailCommand(p.Fields["subject"], text))
 		},
-	}
+	}}
 }
 
 // mailCommand picks the command from a mail: the subject if it is one
@@ -100,20 +101,17 @@ func MailgunHook(d TaskDeps) echo.HandlerFunc {
 
 // serveJSONSource serves a source whose reply is spotter's JSON, with a
 // "text" line for people; help is a 200 with the usage.
-func (d TaskDeps) serveJSONSource(src source) echo.HandlerFunc {
+func (d TaskDeps) serveJSONSource(src hook) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		start := time.Now()
-		ctx := c.Request().Context()
 		g, err := d.guard(c, c.Param("token"), src)
 		if err != nil {
-			d.refused(ctx, g, err, start)
-			if n, ok := asNotice(err); ok {
-				out := api.Notice{Code: http.StatusOK, Text: n.text, RequestID: g.requestID}
+			if n, ok := task.AsNotice(err); ok {
+				out := api.Notice{Code: http.StatusOK, Text: n.Text, RequestID: g.RequestID}
 				return c.JSON(out.Code, out)
 			}
 			return err
 		}
-		res, err := d.execute(ctx, g, start)
+		res, err := d.Pipeline.Execute(c.Request().Context(), g)
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/command"
 	"github.com/spotter-dev/spotter/internal/safe"
+	"github.com/spotter-dev/spotter/task"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -61,56 +62,55 @@ func slackMsg(inChannel bool, text string) slackMessage {
 
 // slackOutcome is the message for a finished task: results go to the
 // channel, refusals and faults only to the person.
-func slackOutcome(g guarded, res Result, err error) slackMessage {
+func slackOutcome(g task.Guarded, res task.Result, err error) slackMessage {
 	if err != nil {
-		return slackMsg(false, humanError(err, g.requestID))
+		return slackMsg(false, humanError(err, g.RequestID))
 	}
 	return slackMsg(true, summarize(g, res))
 }
 
 // slackSource verifies X-Slack-Signature over the raw body (±300 s, each
 // signature accepted once) before the form is parsed.
-func slackSource(d TaskDeps, post *responder) source {
-	return source{
-		name: api.SourceSlack,
-		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
-			secret, err := d.sourceSecret(ctx, tok, api.SourceSlack)
+func slackSource(d TaskDeps, post *responder) hook {
+	return hook{signature: "X-Slack-Signature", timestamp: "X-Slack-Request-Timestamp", Source: task.Source{
+		Name: api.SourceSlack,
+		Verify: func(ctx context.Context, tok capability.Token, r task.Request) (task.Proof, error) {
+			secret, err := d.Tokens.SourceSecret(ctx, tok, api.SourceSlack)
 			if err != nil {
-				return proof{}, err
+				return task.Proof{}, err
 			}
-			h := c.Request().Header
-			n, err := token.VerifySlack(secret, h.Get("X-Slack-Request-Timestamp"), h.Get("X-Slack-Signature"), body, d.Sources.now())
+			n, err := token.VerifySlack(secret, r.Timestamp, r.Signature, r.Body, d.Sources.now())
 			clear(secret)
 			if err != nil {
-				return proof{}, err
+				return task.Proof{}, err
 			}
 			if err := d.Tokens.Once(ctx, n); err != nil {
-				return proof{}, err
+				return task.Proof{}, err
 			}
-			fields, err := formFields(c.Request().Header.Get(echo.HeaderContentType), body)
+			fields, err := formFields(r.ContentType, r.Body)
 			if err != nil {
-				return proof{}, err
+				return task.Proof{}, err
 			}
-			p := proof{delivery: n.ID, fields: fields}
+			p := task.Proof{Delivery: n.ID, Fields: fields}
 			if t := fields["trigger_id"]; triggerIDRe.MatchString(t) {
-				p.delivery = t
+				p.Delivery = t
 			}
 			return p, nil
 		},
-		decode: func(_ []byte, p proof) (Task, error) {
-			if p.fields["ssl_check"] == "1" {
-				return Task{}, &notice{} // Slack checking the certificate
+		Decode: func(_ []byte, p task.Proof) (task.Task, error) {
+			if p.Fields["ssl_check"] == "1" {
+				return task.Task{}, &task.Notice{} // Slack checking the certificate
 			}
-			t, err := commandTask(p.fields["text"])
+			t, err := commandTask(p.Fields["text"])
 			if err != nil {
 				return t, err
 			}
-			if !post.allowed(p.fields["response_url"]) {
-				return Task{}, apperr.New(apperr.Invalid, "this Slack request's response_url is not one spotter may post to")
+			if !post.allowed(p.Fields["response_url"]) {
+				return task.Task{}, apperr.New(apperr.Invalid, "this Slack request's response_url is not one spotter may post to")
 			}
 			return t, nil
 		},
-	}
+	}}
 }
 
 // SlackHook serves POST /hooks/:token/slack, a Slack slash command.
@@ -118,7 +118,7 @@ func SlackHook(d TaskDeps) echo.HandlerFunc {
 	post := newResponder(d.Sources)
 	jobs := make(chan struct{}, maxSlackJobs)
 	src := slackSource(d, post)
-	src.reserve = func() (func(), error) {
+	src.Reserve = func() (func(), error) {
 		select {
 		case jobs <- struct{}{}:
 			return func() { <-jobs }, nil
@@ -127,28 +127,25 @@ func SlackHook(d TaskDeps) echo.HandlerFunc {
 		}
 	}
 	return func(c echo.Context) error {
-		start := time.Now()
-		ctx := c.Request().Context()
 		g, err := d.guard(c, c.Param("token"), src)
 		if err != nil {
-			d.refused(ctx, g, err, start)
-			if !g.verified {
+			if !g.Verified {
 				return err // not Slack, or a replay: a plain HTTP error
 			}
-			if n, ok := asNotice(err); ok && n.text == "" {
+			if n, ok := task.AsNotice(err); ok && n.Text == "" {
 				return c.NoContent(http.StatusOK)
 			}
-			return c.JSON(http.StatusOK, slackMsg(false, humanError(err, g.requestID)))
+			return c.JSON(http.StatusOK, slackMsg(false, humanError(err, g.RequestID)))
 		}
 		h := &handoff{ch: make(chan slackMessage, 1)}
-		respURL := g.fields["response_url"]
+		respURL := g.Fields["response_url"]
 		// Not the request's context: the task must finish (and be audited)
 		// after the reply is sent, but within slackJobTimeout.
-		bg := context.WithoutCancel(ctx)
+		bg := context.WithoutCancel(c.Request().Context())
 		d.Background.Go(func() {
-			defer g.release()
-			if msg := d.slackResult(bg, g, start); !h.deliver(msg) {
-				post.send(bg, g.requestID, respURL, msg)
+			defer g.Release()
+			if msg := d.slackResult(bg, g); !h.deliver(msg) {
+				post.send(bg, g.RequestID, respURL, msg)
 			}
 		})
 		timer := time.NewTimer(slackInlineBudget)
@@ -166,20 +163,20 @@ func SlackHook(d TaskDeps) echo.HandlerFunc {
 }
 
 // slackResult runs a Slack task in the background and words its outcome.
-// Whatever panics (the task is already made safe by execute; this covers
+// Whatever panics (the task is already made safe by Execute; this covers
 // the wording) becomes the internal-error message, so the person who typed
 // the command hears of it by the reply or the response_url, like any 5xx.
-func (d TaskDeps) slackResult(ctx context.Context, g guarded, start time.Time) (msg slackMessage) {
+func (d TaskDeps) slackResult(ctx context.Context, g task.Guarded) (msg slackMessage) {
 	var err error
 	defer func() {
 		if err != nil {
-			msg = slackOutcome(g, Result{}, err)
+			msg = slackOutcome(g, task.Result{}, err)
 		}
 	}()
-	defer safe.Recover(ctx, d.Sources.log(), "slack task", &err, "request_id", g.requestID, "token_id", g.tok.ID)
+	defer safe.Recover(ctx, d.Sources.log(), "slack task", &err, "request_id", g.RequestID, "token_id", g.Token.ID)
 	jctx, cancel := context.WithTimeout(ctx, slackJobTimeout)
 	defer cancel()
-	res, terr := d.execute(jctx, g, start)
+	res, terr := d.Pipeline.Execute(jctx, g)
 	return slackOutcome(g, res, terr)
 }
 
@@ -216,11 +213,11 @@ func (h *handoff) giveUp() (slackMessage, bool) {
 }
 
 // describe names a task in the command language, without its MFA code.
-func describe(g guarded) string {
-	c := command.Command{Task: g.req.Task, InstanceTypes: g.task.InstanceTypes, Preset: g.task.Preset,
-		Region: g.region, TTL: g.req.TTL, InstanceIDs: g.task.InstanceIDs, All: g.task.All}
-	if g.task.Count != nil {
-		c.Count = *g.task.Count
+func describe(g task.Guarded) string {
+	c := command.Command{Task: g.Req.Task, InstanceTypes: g.Task.InstanceTypes, Preset: g.Task.Preset,
+		Region: g.Region, TTL: g.Req.TTL, InstanceIDs: g.Task.InstanceIDs, All: g.Task.All}
+	if g.Task.Count != nil {
+		c.Count = *g.Task.Count
 	}
 	return c.String()
 }

@@ -10,13 +10,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/task"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -33,42 +33,42 @@ var messageSidRe = regexp.MustCompile(`^[A-Z]{2}[0-9a-fA-F]{32}$`)
 // twilioSource verifies X-Twilio-Signature over the public URL and the
 // sorted form fields, then remembers the MessageSid: Twilio signs no
 // timestamp, so the id is the only thing that stops a replay.
-func twilioSource(d TaskDeps) source {
-	return source{
-		name: api.SourceTwilio,
-		verify: func(ctx context.Context, c echo.Context, tok capability.Token, body []byte) (proof, error) {
-			secret, err := d.sourceSecret(ctx, tok, api.SourceTwilio)
+func twilioSource(d TaskDeps) hook {
+	return hook{signature: "X-Twilio-Signature", Source: task.Source{
+		Name: api.SourceTwilio,
+		Verify: func(ctx context.Context, tok capability.Token, r task.Request) (task.Proof, error) {
+			secret, err := d.Tokens.SourceSecret(ctx, tok, api.SourceTwilio)
 			if err != nil {
-				return proof{}, err
+				return task.Proof{}, err
 			}
 			defer clear(secret)
 			if d.Sources.PublicURL == "" {
-				return proof{}, errors.New("twilio: no public URL configured") // serve always sets one
+				return task.Proof{}, errors.New("twilio: no public URL configured") // serve always sets one
 			}
-			params, err := url.ParseQuery(string(body))
+			params, err := url.ParseQuery(string(r.Body))
 			if err != nil {
-				return proof{}, apperr.New(apperr.Invalid, "the form body is malformed")
+				return task.Proof{}, apperr.New(apperr.Invalid, "the form body is malformed")
 			}
-			full := requestURL(d.Sources.PublicURL, c)
-			if err := token.VerifyTwilio(secret, full, params, c.Request().Header.Get("X-Twilio-Signature")); err != nil {
-				return proof{}, err
+			full := requestURL(d.Sources.PublicURL, r.URI)
+			if err := token.VerifyTwilio(secret, full, params, r.Signature); err != nil {
+				return task.Proof{}, err
 			}
 			sid := params.Get("MessageSid")
 			if sid == "" {
 				sid = params.Get("SmsSid")
 			}
 			if !messageSidRe.MatchString(sid) {
-				return proof{}, apperr.New(apperr.Invalid, "not an SMS webhook: MessageSid is missing")
+				return task.Proof{}, apperr.New(apperr.Invalid, "not an SMS webhook: MessageSid is missing")
 			}
 			sum := sha256.Sum256([]byte("twilio\x00" + tok.ID + "\x00" + sid))
 			n := token.Nonce{ID: hex.EncodeToString(sum[:]), Until: d.Sources.now().Add(capability.MaxDeliveryMemory)}
 			if err := d.Tokens.Once(ctx, n); err != nil {
-				return proof{}, err
+				return task.Proof{}, err
 			}
-			return proof{delivery: sid, fields: map[string]string{"Body": params.Get("Body")}}, nil
+			return task.Proof{Delivery: sid, Fields: map[string]string{"Body": params.Get("Body")}}, nil
 		},
-		decode: func(_ []byte, p proof) (Task, error) { return commandTask(p.fields["Body"]) },
-	}
+		Decode: func(_ []byte, p task.Proof) (task.Task, error) { return commandTask(p.Fields["Body"]) },
+	}}
 }
 
 // TwilioHook serves POST /hooks/:token/twilio, an incoming SMS, and
@@ -76,19 +76,16 @@ func twilioSource(d TaskDeps) source {
 func TwilioHook(d TaskDeps) echo.HandlerFunc {
 	src := twilioSource(d)
 	return func(c echo.Context) error {
-		start := time.Now()
-		ctx := c.Request().Context()
 		g, err := d.guard(c, c.Param("token"), src)
 		if err != nil {
-			d.refused(ctx, g, err, start)
-			if !g.verified {
+			if !g.Verified {
 				return err
 			}
-			return twiml(c, humanError(err, g.requestID))
+			return twiml(c, humanError(err, g.RequestID))
 		}
-		res, err := d.execute(ctx, g, start)
+		res, err := d.Pipeline.Execute(c.Request().Context(), g)
 		if err != nil {
-			return twiml(c, humanError(err, g.requestID))
+			return twiml(c, humanError(err, g.RequestID))
 		}
 		return twiml(c, summarize(g, res))
 	}

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,12 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
-	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/command"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // SourceConfig is what the provider endpoints need beyond the task pipeline.
@@ -53,26 +50,21 @@ func (s SourceConfig) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// sourceSecret fetches a provider secret for one check; the caller clears it.
-func (d TaskDeps) sourceSecret(ctx context.Context, tok capability.Token, name string) ([]byte, error) {
-	return d.Tokens.SourceSecret(ctx, tok, name)
-}
-
 // commandTask turns command text into a task. Help is a notice; a command
 // that cannot be understood is invalid_request with the reply as details.
-func commandTask(text string) (Task, error) {
+func commandTask(text string) (task.Task, error) {
 	cmd, err := command.Parse(text)
 	var ce *command.Error
 	if errors.As(err, &ce) {
-		return Task{}, apperr.New(apperr.Invalid, "%s", ce.Msg)
+		return task.Task{}, apperr.New(apperr.Invalid, "%s", ce.Msg)
 	}
 	if err != nil {
-		return Task{}, err
+		return task.Task{}, err
 	}
 	if cmd.Task == command.Help {
-		return Task{}, &notice{text: command.Usage}
+		return task.Task{}, &task.Notice{Text: command.Usage}
 	}
-	t := Task{TaskRequest: api.TaskRequest{
+	t := task.Task{TaskRequest: api.TaskRequest{
 		Task: cmd.Task, Region: cmd.Region, InstanceTypes: cmd.InstanceTypes,
 		MFACode: cmd.Code, InstanceIDs: cmd.InstanceIDs, All: cmd.All, Preset: cmd.Preset,
 	}}
@@ -82,7 +74,7 @@ func commandTask(text string) (Task, error) {
 	if cmd.TTL > 0 {
 		t.TTL = cmd.TTL.String()
 	}
-	return t, t.validate()
+	return t, t.Validate()
 }
 
 // Form bounds: the body limit caps bytes; these cap the work per request.
@@ -163,11 +155,7 @@ func repeatedField(name string) error {
 
 // requestURL is the URL the provider called: the configured public base
 // plus the path and query exactly as received.
-func requestURL(base string, c echo.Context) string {
-	uri := c.Request().RequestURI
-	if uri == "" {
-		uri = c.Request().URL.RequestURI()
-	}
+func requestURL(base, uri string) string {
 	return strings.TrimRight(base, "/") + uri
 }
 

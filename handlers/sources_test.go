@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/task"
 )
 
 func TestResponseURLRule(t *testing.T) {
@@ -126,8 +127,8 @@ func TestHumanError(t *testing.T) {
 		{name: "mfa required", err: apperr.New(apperr.MFARequired, "needs mfaCode"), want: `add "code"`},
 		{name: "command", err: apperr.New(apperr.Invalid, "I don't know \"x\"."), want: `I don't know "x".`},
 		{name: "capacity", err: apperr.New(apperr.CapacityUnavailable, "no t3.micro"), want: "Failed (capacity_unavailable): no t3.micro"},
-		{name: "help notice", err: &notice{text: "usage: launch"}, want: "usage: launch"},
-		{name: "wrapped help notice", err: fmt.Errorf("slack: %w", &notice{text: "usage: launch"}), want: "usage: launch"},
+		{name: "help notice", err: &task.Notice{Text: "usage: launch"}, want: "usage: launch"},
+		{name: "wrapped help notice", err: fmt.Errorf("slack: %w", &task.Notice{Text: "usage: launch"}), want: "usage: launch"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

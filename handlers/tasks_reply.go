@@ -1,22 +1,17 @@
 package handlers
 
 import (
-	"cmp"
-	"context"
-	"log/slog"
-	"time"
-
 	"github.com/spotter-dev/spotter/api"
-	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/money"
 	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // replyBody is what a task answers with: the task, where it ran, and what
 // it did, with every warning a person should read. The code is the
 // caller's to set. A list the task always gives is [] when empty.
-func (d TaskDeps) replyBody(g guarded, res Result) api.TaskReply {
-	out := api.TaskReply{Task: g.req.Task, Region: g.region, TokenID: g.tok.ID, RequestID: g.requestID}
+func (d TaskDeps) replyBody(g task.Guarded, res task.Result) api.TaskReply {
+	out := api.TaskReply{Task: g.Req.Task, Region: g.Region, TokenID: g.Token.ID, RequestID: g.RequestID}
 	var warnings []string
 	switch {
 	case res.Launch != nil:
@@ -58,7 +53,7 @@ func (d TaskDeps) replyBody(g guarded, res Result) api.TaskReply {
 			out.Extended = append(out.Extended, api.Extended{ID: x.ID, ExpiresAt: x.ExpiresAt, Was: x.Was})
 		}
 	}
-	if w := append(append([]string{}, g.task.Warnings...), warnings...); len(w) > 0 {
+	if w := append(append([]string{}, g.Task.Warnings...), warnings...); len(w) > 0 {
 		out.Warnings = w
 	}
 	return out
@@ -92,51 +87,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// observe tells the metrics a task's outcome.
-func (d TaskDeps) observe(g guarded, outcome string, res Result) {
-	if d.Observe != nil {
-		d.Observe(cmp.Or(g.req.Task, "unknown"), outcome, res)
-	}
-}
-
-// audit writes one event per task. It names the token by id and never
-// carries a secret, a token, or a body.
-func (d TaskDeps) audit(ctx context.Context, g guarded, outcome string, res Result, err error, start time.Time) {
-	d.observe(g, outcome, res)
-	if d.Audit == nil {
-		return
-	}
-	task := cmp.Or(g.req.Task, "unknown")
-	attrs := []slog.Attr{
-		slog.String("request_id", g.requestID),
-		slog.String("source", g.source),
-		slog.String("token_id", g.tok.ID),
-		slog.String("task", task),
-		slog.String("outcome", outcome),
-		slog.String("region", g.region),
-		slog.Duration("duration", time.Since(start)),
-	}
-	if err != nil {
-		attrs = append(attrs, slog.String("error", apperr.Code(err)))
-	}
-	switch {
-	case res.Launch != nil:
-		ids := make([]string, 0, len(res.Launch.Instances))
-		for _, in := range res.Launch.Instances {
-			ids = append(ids, in.ID)
-		}
-		attrs = append(attrs, slog.Any("instance_ids", ids), slog.String("hourly_cost", res.Launch.HourlyCost.String()),
-			slog.Bool("replayed", res.Launch.Replayed), slog.Bool("dry_run", res.Launch.DryRun))
-	case res.Terminate != nil:
-		attrs = append(attrs, slog.Any("instance_ids", res.Terminate.Terminated), slog.Int("refused", len(res.Terminate.Refused)))
-	case res.Extend != nil:
-		ids := make([]string, 0, len(res.Extend.Extended))
-		for _, x := range res.Extend.Extended {
-			ids = append(ids, x.ID)
-		}
-		attrs = append(attrs, slog.Any("instance_ids", ids), slog.String("ttl", g.req.TTL.String()), slog.Int("refused", len(res.Extend.Refused)))
-	}
-	d.Audit.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
 }

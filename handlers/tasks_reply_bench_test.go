@@ -7,6 +7,7 @@ import (
 
 	"github.com/spotter-dev/spotter/money"
 	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // BenchmarkTaskReply builds and encodes a status reply of 50 instances, the
@@ -20,7 +21,7 @@ func BenchmarkTaskReply(b *testing.B) {
 			State: "running", Price: money.FromDollars(0.0104), ExpiresAt: now.Add(time.Hour), PrivateIP: "10.0.0.1",
 			LaunchTime: now, TTLLeftSeconds: 3600, CostSoFar: money.FromDollars(0.0104)})
 	}
-	g, res := replyGuard("status", nil), Result{Status: st}
+	g, res := replyGuard("status", nil), task.Result{Status: st}
 	b.ReportAllocs()
 	for b.Loop() {
 		out := TaskDeps{}.replyBody(g, res)

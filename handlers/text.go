@@ -7,6 +7,7 @@ import (
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // Replies for people (chat, SMS, e-mail): short lines, most important
@@ -15,7 +16,7 @@ import (
 const maxListed = 10 // instances or prices named in one text reply
 
 // summarize says what a task did in a few lines.
-func summarize(g guarded, res Result) string {
+func summarize(g task.Guarded, res task.Result) string {
 	var lines []string
 	switch {
 	case res.Launch != nil:
@@ -29,18 +30,18 @@ func summarize(g guarded, res Result) string {
 	case res.Cancel != nil:
 		lines = []string{fmt.Sprintf("Cancelled %d open spot request(s).", len(res.Cancel.Cancelled))}
 	case res.Extend != nil:
-		lines = []string{fmt.Sprintf("Extended %d instance(s) to a TTL of %s.", len(res.Extend.Extended), g.req.TTL)}
+		lines = []string{fmt.Sprintf("Extended %d instance(s) to a TTL of %s.", len(res.Extend.Extended), g.Req.TTL)}
 		for _, r := range res.Extend.Refused {
 			lines = append(lines, fmt.Sprintf("Not %s: %s.", r.ID, r.Reason))
 		}
 	}
-	for _, w := range append(append([]string{}, g.task.Warnings...), warningsOf(res)...) {
+	for _, w := range append(append([]string{}, g.Task.Warnings...), warningsOf(res)...) {
 		lines = append(lines, "Note: "+w)
 	}
 	return strings.Join(lines, "\n")
 }
 
-func warningsOf(res Result) []string {
+func warningsOf(res task.Result) []string {
 	switch {
 	case res.Launch != nil:
 		return res.Launch.Warnings
@@ -52,19 +53,19 @@ func warningsOf(res Result) []string {
 	return nil
 }
 
-func launchText(g guarded, r *spot.LaunchResult) []string {
+func launchText(g task.Guarded, r *spot.LaunchResult) []string {
 	if r.DryRun {
-		n := g.req.Count
+		n := g.Req.Count
 		if n == 0 {
 			n = 1
 		}
-		return []string{fmt.Sprintf("Dry run in %s: %d instance(s) would launch, about $%s/h. Nothing was started.", g.region, n, r.HourlyCost)}
+		return []string{fmt.Sprintf("Dry run in %s: %d instance(s) would launch, about $%s/h. Nothing was started.", g.Region, n, r.HourlyCost)}
 	}
 	head := "Launched"
 	if r.Replayed {
 		head = "Already launched by this same request"
 	}
-	lines := []string{fmt.Sprintf("%s %d instance(s) in %s, $%s/h:", head, len(r.Instances), g.region, r.HourlyCost)}
+	lines := []string{fmt.Sprintf("%s %d instance(s) in %s, $%s/h:", head, len(r.Instances), g.Region, r.HourlyCost)}
 	return append(lines, instanceLines(r.Instances)...)
 }
 
@@ -103,7 +104,7 @@ func terminateText(r *spot.TerminateResult) []string {
 	return lines
 }
 
-func statusText(g guarded, r *spot.StatusResult) []string {
+func statusText(g task.Guarded, r *spot.StatusResult) []string {
 	live := make([]spot.Instance, 0, len(r.Instances))
 	for _, in := range r.Instances {
 		if in.State == "pending" || in.State == "running" {
@@ -111,9 +112,9 @@ func statusText(g guarded, r *spot.StatusResult) []string {
 		}
 	}
 	if len(live) == 0 {
-		return []string{"No instances running in " + g.region + "."}
+		return []string{"No instances running in " + g.Region + "."}
 	}
-	lines := []string{fmt.Sprintf("%d instance(s) in %s, $%s/h:", len(live), g.region, r.HourlyCost)}
+	lines := []string{fmt.Sprintf("%d instance(s) in %s, $%s/h:", len(live), g.Region, r.HourlyCost)}
 	for i, in := range live {
 		if i == maxListed {
 			lines = append(lines, fmt.Sprintf("…and %d more", len(live)-maxListed))
@@ -128,11 +129,11 @@ func statusText(g guarded, r *spot.StatusResult) []string {
 	return lines
 }
 
-func priceText(g guarded, r *spot.PriceResult) []string {
+func priceText(g task.Guarded, r *spot.PriceResult) []string {
 	if len(r.Quotes) == 0 {
-		return []string{"No spot prices for those types in " + g.region + "."}
+		return []string{"No spot prices for those types in " + g.Region + "."}
 	}
-	lines := []string{"Spot prices in " + g.region + ", cheapest first:"}
+	lines := []string{"Spot prices in " + g.Region + ", cheapest first:"}
 	for i, q := range r.Quotes {
 		if i == 5 {
 			break
@@ -149,8 +150,8 @@ func priceText(g guarded, r *spot.PriceResult) []string {
 // humanError says why a task did not run, for a person. Internal faults
 // name only the request id: their cause is in the log.
 func humanError(err error, requestID string) string {
-	if n, ok := asNotice(err); ok {
-		return n.text
+	if n, ok := task.AsNotice(err); ok {
+		return n.Text
 	}
 	code, details := apperr.Code(err), apperr.Details(err)
 	switch {

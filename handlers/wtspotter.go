@@ -6,6 +6,7 @@ import (
 
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // wtBody is the body wt-spotter took. Its meaning is kept: construct.keys.region
@@ -37,12 +38,12 @@ type wtBody struct {
 	} `json:"attributes"`
 }
 
-func decodeWTSpotter(body []byte) (Task, error) {
+func decodeWTSpotter(body []byte) (task.Task, error) {
 	var w wtBody
 	if err := json.Unmarshal(body, &w); err != nil {
-		return Task{}, apperr.New(apperr.Invalid, "wt-spotter body: %s", describeJSONError(err))
+		return task.Task{}, apperr.New(apperr.Invalid, "wt-spotter body: %s", describeJSONError(err))
 	}
-	t := Task{TaskRequest: api.TaskRequest{
+	t := task.Task{TaskRequest: api.TaskRequest{
 		Task:     strings.ToLower(w.Attributes.Task),
 		Region:   w.Construct.Keys.Region,
 		MFACode:  strings.TrimSpace(w.Construct.Upgrade.TokenCode),
@@ -62,7 +63,7 @@ func decodeWTSpotter(body []byte) (Task, error) {
 	}
 	sgs, err := stringOrList(w.Attributes.SecurityGroups)
 	if err != nil {
-		return Task{}, apperr.New(apperr.Invalid, "attributes.securityGroups: a list or a comma-separated string")
+		return task.Task{}, apperr.New(apperr.Invalid, "attributes.securityGroups: a list or a comma-separated string")
 	}
 	t.SecurityGroups = sgs
 	if w.Construct.Keys.AccessKeyID != "" || w.Construct.Keys.SecretAccessKey != "" {
@@ -73,7 +74,7 @@ func decodeWTSpotter(body []byte) (Task, error) {
 	if w.Construct.Upgrade.SerialNumber != "" {
 		t.Warnings = append(t.Warnings, "construct.upgrade.serialNumber was ignored: the token names its MFA device")
 	}
-	return t, t.validate()
+	return t, t.Validate()
 }
 
 func stringOrList(raw json.RawMessage) ([]string, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // Capability serves the page behind one capability URL. Every read and
@@ -77,11 +78,11 @@ func (p Capability) load(c echo.Context, raw string, v *view, prices bool) {
 		return
 	}
 	if v.Can.Status {
-		res, err := p.Tasks.PageTask(c, raw, handlers.Task{TaskRequest: api.TaskRequest{Task: api.TaskStatus}})
+		res, err := p.Tasks.PageTask(c, raw, task.Task{TaskRequest: api.TaskRequest{Task: api.TaskStatus}})
 		v.setStatus(res, err, p.now())
 	}
 	if prices && v.Can.Price {
-		res, err := p.Tasks.PageTask(c, raw, handlers.Task{TaskRequest: api.TaskRequest{Task: api.TaskPrice}})
+		res, err := p.Tasks.PageTask(c, raw, task.Task{TaskRequest: api.TaskRequest{Task: api.TaskPrice}})
 		v.setPrices(res, err)
 	}
 }
@@ -158,8 +159,8 @@ func (p Capability) Act(c echo.Context) error {
 
 // formTask reads a page form into a task. Only what the form offers is
 // read; the guard checks every value against the policy.
-func formTask(c echo.Context) (handlers.Task, error) {
-	t := handlers.Task{TaskRequest: api.TaskRequest{Task: c.FormValue("task"), MFACode: strings.TrimSpace(c.FormValue("mfa"))}}
+func formTask(c echo.Context) (task.Task, error) {
+	t := task.Task{TaskRequest: api.TaskRequest{Task: c.FormValue("task"), MFACode: strings.TrimSpace(c.FormValue("mfa"))}}
 	switch t.Task {
 	case api.TaskLaunch:
 		key := c.FormValue("key")

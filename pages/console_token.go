@@ -14,8 +14,8 @@ import (
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
-	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // tokenPage is GET /ui/tokens/:id.
@@ -178,4 +178,4 @@ func (p *Console) audit(c echo.Context, action, id string) {
 		slog.String("source", "console"), slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
 }
 
-func handlersResult(res spot.StatusResult) handlers.Result { return handlers.Result{Status: &res} }
+func handlersResult(res spot.StatusResult) task.Result { return task.Result{Status: &res} }

@@ -12,10 +12,10 @@ import (
 	"github.com/spotter-dev/spotter/activity"
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
-	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/money"
 	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/task"
 )
 
 // view is what capability.html renders. Everything in it is public
@@ -146,7 +146,7 @@ func ttlChoices(def, max time.Duration) []ttlChoice {
 	return out
 }
 
-func (v *view) setStatus(res handlers.Result, err error, now time.Time) {
+func (v *view) setStatus(res task.Result, err error, now time.Time) {
 	if err != nil || res.Status == nil {
 		v.StatusErr = errText(err)
 		return
@@ -183,7 +183,7 @@ func (v *view) setStatus(res handlers.Result, err error, now time.Time) {
 	}
 }
 
-func (v *view) setPrices(res handlers.Result, err error) {
+func (v *view) setPrices(res task.Result, err error) {
 	if err != nil || res.Price == nil {
 		v.PriceErr = errText(err)
 		return

@@ -18,10 +18,37 @@ import (
 	"github.com/spotter-dev/spotter/spot"
 )
 
+// Tokens is what a pass reads of the capability registry
+// (*capability.Registry).
+type Tokens interface {
+	// SweepNonces drops signature nonces whose window has closed.
+	SweepNonces(ctx context.Context) (int, error)
+	// List returns every token, revoked ones included.
+	List(ctx context.Context) ([]capability.Info, error)
+	// Revoked reports whether a token id is revoked (or gone).
+	Revoked(ctx context.Context, id string) (bool, error)
+	// CredentialsByID unseals a token's AWS credentials; the caller clears them.
+	CredentialsByID(ctx context.Context, id string) (capability.Credentials, capability.Info, error)
+}
+
+// Spot is the AWS calls a pass makes (*spot.Client).
+type Spot interface {
+	Session(ctx context.Context, tokenID string, creds spot.Credentials, mfa spot.MFA, region string) (aws.CredentialsProvider, error)
+	Reap(ctx context.Context, creds aws.CredentialsProvider, region string, now time.Time, revoked func(tokenID string) bool) (spot.ReapReport, error)
+	Status(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, ids []string) (spot.StatusResult, error)
+	ExpandTypes(ctx context.Context, creds aws.CredentialsProvider, region string, list []string) ([]string, []string, error)
+	Replace(ctx context.Context, creds aws.CredentialsProvider, region, tokenID, instanceID string, itypes []string, caps spot.Caps) (spot.Instance, bool, error)
+}
+
+var (
+	_ Tokens = (*capability.Registry)(nil)
+	_ Spot   = (*spot.Client)(nil)
+)
+
 // Reaper runs passes on an interval.
 type Reaper struct {
-	Tokens   *capability.Registry
-	Spot     *spot.Client
+	Tokens   Tokens
+	Spot     Spot
 	Interval time.Duration
 	// Log receives one audit event per action.
 	Log *slog.Logger
@@ -241,11 +268,10 @@ func (r *Reaper) report(infos []capability.Info, revoked map[string]bool, accoun
 // demands MFA for every call cannot be reaped here; the instance's own TTL
 // guard still powers it off.
 func (r *Reaper) provider(ctx context.Context, info capability.Info, c capability.Credentials) (aws.CredentialsProvider, string) {
-	sc := spot.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, RoleARN: c.RoleARN, ExternalID: c.ExternalID}
 	if c.RoleARN == "" {
-		return spot.Static(sc), "keys:" + c.AccessKeyID
+		return spot.Static(c), "keys:" + c.AccessKeyID
 	}
-	p, err := r.Spot.Session(ctx, info.ID, sc, spot.MFA{}, info.Policy.Regions[0])
+	p, err := r.Spot.Session(ctx, info.ID, c, spot.MFA{}, info.Policy.Regions[0])
 	if err != nil {
 		r.Log.Warn("reaper cannot assume the token's role", "token_id", info.ID, "error", err)
 		return nil, ""

@@ -78,10 +78,7 @@ func (a *AWS) session(ctx context.Context, p pool.Pool, launching bool) (aws.Cre
 	if s := info.Status(a.Now()); launching && s != "active" {
 		return nil, policy.Policy{}, apperr.New(apperr.PolicyDenied, "pool %s: its token %s is %s; it launches nothing (update the pool's tokenId)", p.Name, p.TokenID, s)
 	}
-	sess, err := a.Spot.Session(ctx, p.TokenID, spot.Credentials{
-		AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
-		RoleARN: creds.RoleARN, ExternalID: creds.ExternalID,
-	}, spot.MFA{}, p.Region)
+	sess, err := a.Spot.Session(ctx, p.TokenID, creds, spot.MFA{}, p.Region)
 	return sess, policy.Policy(info.Policy), err
 }
 

@@ -14,7 +14,9 @@ import (
 	"github.com/spotter-dev/spotter/pages"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
+	"github.com/spotter-dev/spotter/sources"
 	"github.com/spotter-dev/spotter/spot"
+	"github.com/spotter-dev/spotter/task"
 	"github.com/spotter-dev/spotter/token"
 )
 
@@ -43,8 +45,12 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	src, err := sources.New(sources.Deps{Store: st, Pools: pl})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := New(Deps{Logger: log, Store: st, Tokens: reg, Keys: st, Metrics: metrics.New(),
-		Tasks: handlers.TaskDeps{Tokens: reg, Spot: sp}, Pools: pl,
+		Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: reg, Spot: sp}, Tokens: reg}, Pools: pl, Sources: src,
 		Console: &pages.ConsoleDeps{Store: st, Tokens: reg}}, Options{})
 
 	var doc struct {

@@ -98,6 +98,11 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"demand by URL request": {request("/hooks/{token}/demand", "post"), api.DemandRequest{}},
 		"demand by URL reply":   {reply("/hooks/{token}/demand", "post", "200"), api.DemandReply{}},
 		"demand rate limited":   {reply("/hooks/{token}/demand", "post", "429"), api.ErrorBody{}},
+		"sources request":       {request("/v1/pools/{name}/sources", "patch"), api.PoolSources{}},
+		"sources reply":         {reply("/v1/pools/{name}/sources", "patch", "200"), api.PoolSourcesReply{}},
+		"get sources reply":     {reply("/v1/pools/{name}/sources", "get", "200"), api.PoolSourcesReply{}},
+		"github hook reply":     {reply("/hooks/{token}/github", "post", "200"), api.SourceEventReply{}},
+		"buildkite hook reply":  {reply("/hooks/{token}/buildkite", "post", "200"), api.SourceEventReply{}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/api"
+	"github.com/spotter-dev/spotter/task"
 
 	"github.com/labstack/echo/v4"
 
@@ -37,6 +38,7 @@ type poolServer struct {
 	toks  map[string]string         // kind → token id
 	caps  map[string]string         // kind → a task capability token
 	creds []string                  // credential secrets registered
+	deps  Deps                      // what e was built from
 }
 
 func poolBackends() map[string]func(t *testing.T, log *slog.Logger) (secrets.Store, func(t *testing.T) []byte) {
@@ -133,8 +135,9 @@ func newPoolServer(t *testing.T, open func(t *testing.T, log *slog.Logger) (secr
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps.e = New(Deps{Logger: log, Store: st, Tokens: caps, Admin: admin, Keys: nil, Pools: reg, DemandLimit: lim,
-		Tasks: handlers.TaskDeps{Tokens: caps, Spot: sp}}, Options{})
+	ps.deps = Deps{Logger: log, Store: st, Tokens: caps, Admin: admin, Keys: nil, Pools: reg, DemandLimit: lim,
+		Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: caps, Spot: sp}, Tokens: caps}}
+	ps.e = New(ps.deps, Options{})
 	return ps
 }
 

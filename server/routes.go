@@ -30,7 +30,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 	}
 	// Pages: HTML for browsers, with their own headers and error page.
 	var pg *pages.Pages
-	if d.Tasks.Spot != nil || d.Console != nil {
+	if d.Tasks.Pipeline != nil || d.Console != nil {
 		pg = pages.Must(pages.New(d.now))
 		e.GET(pages.StaticPrefix+"*", pg.Static, pg.Headers)
 	}
@@ -49,8 +49,14 @@ func addRoutes(e *echo.Echo, d Deps) {
 		demand := handlers.NewPoolDemand(d.Pools, d.Admin, d.DemandLimit)
 		e.POST("/v1/pools/:name/demand", demand.ByName)
 		e.POST("/hooks/:token/demand", demand.ByURL)
+		if d.Sources != nil {
+			admin.GET("/:name/sources", handlers.GetPoolSources(d.Pools, d.Sources))
+			admin.PATCH("/:name/sources", handlers.PatchPoolSources(d.Sources))
+			e.POST("/hooks/:token/github", handlers.GitHubPoolHook(d.Pools, d.Sources))
+			e.POST("/hooks/:token/buildkite", handlers.BuildkitePoolHook(d.Pools, d.Sources))
+		}
 	}
-	if d.Tasks.Spot != nil {
+	if d.Tasks.Pipeline != nil {
 		e.POST("/v1/tasks", handlers.TaskByBearer(d.Tasks))
 		e.POST("/hooks/:token", handlers.TaskByURL(d.Tasks))
 		e.POST("/hooks/:token/slack", handlers.SlackHook(d.Tasks))

@@ -22,6 +22,7 @@ import (
 	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/pages"
 	"github.com/spotter-dev/spotter/pools"
+	"github.com/spotter-dev/spotter/sources"
 )
 
 // Deps are what the routes need. Each handler maker takes only its own part.
@@ -38,7 +39,9 @@ type Deps struct {
 	// by DemandLimit (zero: handlers.DefaultDemandLimit).
 	Pools       *pools.Registry
 	DemandLimit handlers.DemandLimit
-	// Tasks serves the task endpoints; nil Tasks.Spot leaves them out.
+	// Sources, with Pools, serves pool CI sources and their webhooks.
+	Sources *sources.Service
+	// Tasks serves the task endpoints; nil Tasks.Pipeline leaves them out.
 	Tasks handlers.TaskDeps
 	// Metrics, if set, counts requests and serves /metrics.
 	Metrics *metrics.Metrics

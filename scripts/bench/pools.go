@@ -20,6 +20,7 @@ type poolsOptions struct {
 	idle        time.Duration
 	ratio       float64
 	svg, svgFor string
+	peak        float64 // pushes per hour at peak (0: the default day)
 }
 
 // runPools is `bench pools`: issue 12's simulated CI day through spotter's
@@ -38,6 +39,9 @@ func runPools(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.svgFor, "svg-only", "", "draw only the controllers whose name contains this (e.g. spotter)")
 	fs.DurationVar(&o.idle, "idle", 0, "spotter's idleTimeout (0: the pool default)")
 	fs.Float64Var(&o.ratio, "ratio", 0, "spotter's scalingRatio (0: the pool default)")
+	fs.Float64Var(&o.peak, "peak", 0, "pushes per hour at peak (0: the default day's 12)")
+	deliveries := fs.String("github-deliveries", "", "replay this JSONL of recorded GitHub workflow_job deliveries instead of generating the day")
+	record := fs.String("write-deliveries", "", "write the seed's day as GitHub workflow_job deliveries (JSONL) to this file and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,10 +50,26 @@ func runPools(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return fmt.Errorf("-pick %q: want random, recent or oldest", o.pick)
 	}
+	if (*record != "") && (*deliveries != "" || *seeds > 0) || (*deliveries != "" && *seeds > 0) {
+		return fmt.Errorf("-write-deliveries, -github-deliveries and -seeds: pick one")
+	}
+	if *record != "" {
+		return writeDeliveries(o, *seed, *record, stdout)
+	}
 	if *seeds > 0 {
 		return poolsSeeds(ctx, o, *seeds, stdout)
 	}
-	cfg, jobs, results, err := poolsDay(ctx, o, *seed)
+	var (
+		cfg     poolsim.Config
+		jobs    []poolsim.Job
+		results []poolsim.Result
+		err     error
+	)
+	if *deliveries != "" {
+		cfg, jobs, results, err = poolsReplay(ctx, o, *seed, *deliveries, stdout)
+	} else {
+		cfg, jobs, results, err = poolsDay(ctx, o, *seed)
+	}
 	if err != nil {
 		return err
 	}
@@ -80,11 +100,26 @@ func runPools(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return f.Close()
 }
 
-// poolsDay plays one seed's day through every controller.
-func poolsDay(ctx context.Context, o poolsOptions, seed uint64) (poolsim.Config, []poolsim.Job, []poolsim.Result, error) {
+// poolsConfig is one seed's benchmark configuration with the flags applied.
+func poolsConfig(o poolsOptions, seed uint64) poolsim.Config {
 	cfg := poolsim.DefaultConfig(seed)
 	cfg.Pick = o.pick
+	if o.peak > 0 {
+		cfg.Trace.PeakPushesPerHour = o.peak
+	}
+	return cfg
+}
+
+// poolsDay plays one seed's day through every controller.
+func poolsDay(ctx context.Context, o poolsOptions, seed uint64) (poolsim.Config, []poolsim.Job, []poolsim.Result, error) {
+	cfg := poolsConfig(o, seed)
 	jobs := poolsim.Generate(cfg.Trace)
+	results, err := poolsRun(ctx, o, cfg, jobs)
+	return cfg, jobs, results, err
+}
+
+// poolsRun plays jobs through every controller.
+func poolsRun(ctx context.Context, o poolsOptions, cfg poolsim.Config, jobs []poolsim.Job) ([]poolsim.Result, error) {
 	sp := poolsim.NewSpotter(o.maxCap)
 	if o.idle > 0 {
 		sp.Pool.IdleTimeout = pool.Duration(o.idle)
@@ -93,7 +128,7 @@ func poolsDay(ctx context.Context, o poolsOptions, seed uint64) (poolsim.Config,
 		sp.Pool.ScalingRatio = o.ratio
 	}
 	if err := sp.Pool.Validate(); err != nil {
-		return cfg, nil, nil, fmt.Errorf("-idle, -ratio: %w", err)
+		return nil, fmt.Errorf("-idle, -ratio: %w", err)
 	}
 	var results []poolsim.Result
 	for _, c := range []poolsim.Controller{
@@ -104,11 +139,11 @@ func poolsDay(ctx context.Context, o poolsOptions, seed uint64) (poolsim.Config,
 	} {
 		r, err := poolsim.Run(ctx, cfg, jobs, c)
 		if err != nil {
-			return cfg, nil, nil, err
+			return nil, err
 		}
 		results = append(results, r)
 	}
-	return cfg, jobs, results, nil
+	return results, nil
 }
 
 // poolsSeeds prints one line per seed: each controller's × floor (to three

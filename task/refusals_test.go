@@ -1,4 +1,4 @@
-package handlers
+package task
 
 import (
 	"bytes"
@@ -23,15 +23,15 @@ func TestRefusalAuditFlood(t *testing.T) {
 	var logs bytes.Buffer
 	audit := slog.New(slog.NewJSONHandler(&logs, nil))
 	observed := map[string]int{}
-	d := TaskDeps{Audit: audit, Refusals: NewRefusalLog(audit, time.Minute, clk.Now),
+	d := &Pipeline{Audit: audit, Refusals: NewRefusalLog(audit, time.Minute, clk.Now), Now: clk.Now,
 		Observe: func(task, outcome string, _ Result) { observed[task+"/"+outcome]++ }}
-	authed := guarded{source: "native", client: "198.51.100.7", tok: capability.Token{Info: capability.Info{ID: "tok-1"}},
-		req: policy.Request{Task: "launch"}}
-	anon := guarded{source: "native", client: "203.0.113.9"}
+	authed := Guarded{Source: "native", Client: "198.51.100.7", Token: capability.Token{Info: capability.Info{ID: "tok-1"}},
+		Req: policy.Request{Task: "launch"}, start: t0}
+	anon := Guarded{Source: "native", Client: "203.0.113.9", start: t0}
 	for range n {
-		d.refused(context.Background(), authed, apperr.New(apperr.PolicyDenied, "rule maxCount"), clk.Now())
-		d.refused(context.Background(), anon, apperr.New(apperr.TokenInvalid, "not accepted"), clk.Now())
-		d.refused(context.Background(), anon, &notice{text: "help"}, clk.Now()) // help is not a refusal
+		d.refused(context.Background(), authed, apperr.New(apperr.PolicyDenied, "rule maxCount"))
+		d.refused(context.Background(), anon, apperr.New(apperr.TokenInvalid, "not accepted"))
+		d.refused(context.Background(), anon, &Notice{Text: "help"}) // help is not a refusal
 	}
 	if got := strings.Count(logs.String(), `"msg":"audit"`); got != 2 {
 		t.Fatalf("audit events = %d; want 2:\n%s", got, logs.String())

@@ -1,4 +1,4 @@
-package handlers
+package task
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func TestReserveBeforeMFA(t *testing.T) {
 		wantClaimed bool // reserve was reached
 	}{
 		{
-			// TOTP codes are spent by CheckMFA; Tokens is nil here, so
+			// TOTP codes are spent by CheckMFA; the Registry is nil here, so
 			// reaching it would panic.
 			name: "busy refuses before a TOTP code is looked at", mfa: api.MFAInfo{Type: api.MFATOTP}, code: "123456",
 			reserveErr: busy, wantCode: apperr.RateLimited, wantClaimed: true,
@@ -41,11 +41,11 @@ func TestReserveBeforeMFA(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pol := policy.Policy{Regions: []string{"us-east-1"}, Tasks: []string{"status"}}
-			task := Task{TaskRequest: api.TaskRequest{Task: "status", MFACode: tt.code}}
+			tk := Task{TaskRequest: api.TaskRequest{Task: "status", MFACode: tt.code}}
 			if tt.wantCode == apperr.PolicyDenied {
-				task.Task = "terminate"
+				tk.Task = "terminate"
 			}
-			g := guarded{tok: capability.Token{Info: capability.Info{MFA: tt.mfa, Policy: api.Policy(pol)}, Policy: pol}, task: task}
+			g := Guarded{Token: capability.Token{Info: capability.Info{MFA: tt.mfa, Policy: api.Policy(pol)}, Policy: pol}, Task: tk}
 			claimed, held := false, false
 			reserve := func() (func(), error) {
 				claimed = true
@@ -55,17 +55,17 @@ func TestReserveBeforeMFA(t *testing.T) {
 				held = true
 				return func() { held = false }, nil
 			}
-			err := TaskDeps{}.check(context.Background(), &g, reserve)
+			err := (&Pipeline{Tokens: (*capability.Registry)(nil)}).check(context.Background(), &g, reserve)
 			if got := apperr.Code(err); (tt.wantCode == "" && err != nil) || (tt.wantCode != "" && got != tt.wantCode) {
 				t.Fatalf("check = %v (%s); want %q", err, got, tt.wantCode)
 			}
 			if claimed != tt.wantClaimed || held != tt.wantHeld {
 				t.Errorf("reserve reached %v, slot held %v; want %v, %v", claimed, held, tt.wantClaimed, tt.wantHeld)
 			}
-			if (g.release != nil) != tt.wantHeld {
-				t.Errorf("g.release set %v; want %v", g.release != nil, tt.wantHeld)
+			if (g.Release != nil) != tt.wantHeld {
+				t.Errorf("g.Release set %v; want %v", g.Release != nil, tt.wantHeld)
 			}
-			if errors.Is(err, busy) && g.release != nil {
+			if errors.Is(err, busy) && g.Release != nil {
 				t.Error("a refused reserve left a release behind")
 			}
 		})

@@ -1,4 +1,4 @@
-package handlers
+package task
 
 import (
 	"context"
@@ -43,13 +43,13 @@ func NewRefusalLog(audit *slog.Logger, every time.Duration, now func() time.Time
 }
 
 // allow reports whether this refusal is audited in full.
-func (r *RefusalLog) allow(g guarded, err error) bool {
+func (r *RefusalLog) allow(g Guarded, err error) bool {
 	if r == nil {
 		return true
 	}
-	k := refusedKey{source: g.source, code: apperr.Code(err), tokenID: g.tok.ID}
+	k := refusedKey{source: g.Source, code: apperr.Code(err), tokenID: g.Token.ID}
 	if k.tokenID == "" {
-		k.client = g.client
+		k.client = g.Client
 	}
 	return r.l.Allow(k)
 }

@@ -1,7 +1,6 @@
-package handlers
+package task
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -43,8 +42,8 @@ func (t *Task) Request() (policy.Request, error) {
 	return r, nil
 }
 
-// validate checks what does not depend on the policy.
-func (t *Task) validate() error {
+// Validate checks what does not depend on the policy.
+func (t *Task) Validate() error {
 	switch t.Task {
 	case api.TaskLaunch, api.TaskTerminate, api.TaskStatus, api.TaskPrice, api.TaskCancel, api.TaskExtend:
 	case "":
@@ -81,28 +80,4 @@ func (t *Task) validate() error {
 		return apperr.New(apperr.Invalid, "maxPrice: must be a price above 0 and at most %g dollars per instance-hour", policy.MaxPriceCeiling)
 	}
 	return nil
-}
-
-// decodeTask reads the native body or, when it has the wt-spotter shape
-// (construct/attributes), the body of the system spotter descends from.
-func decodeTask(body []byte) (Task, error) {
-	// Both shapes are checked as a Task: the wt-spotter body has no maps, so
-	// its keys are all held to one spelling either way.
-	if err := checkKeys(body, &Task{}); err != nil {
-		return Task{}, err
-	}
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(body, &probe); err != nil {
-		return Task{}, apperr.New(apperr.Invalid, "%s", describeJSONError(err))
-	}
-	_, hasConstruct := probe["construct"]
-	_, hasAttributes := probe["attributes"]
-	if _, native := probe["task"]; !native && (hasConstruct || hasAttributes) {
-		return decodeWTSpotter(body)
-	}
-	var t Task
-	if err := decodeJSON(body, &t); err != nil {
-		return Task{}, err
-	}
-	return t, t.validate()
 }

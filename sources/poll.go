@@ -1,0 +1,278 @@
+package sources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/pools"
+	"github.com/spotter-dev/spotter/sources/buildkite"
+	"github.com/spotter-dev/spotter/sources/github"
+	"github.com/spotter-dev/spotter/sources/taskcluster"
+)
+
+// DefaultPollInterval is how often Run passes over the pools: well inside
+// a pool's default staleDemandAfter (2m), so demand kept by webhooks alone
+// stays fresh, and a few GitHub calls a minute per repository.
+const DefaultPollInterval = 30 * time.Second
+
+// MaxJobChecks bounds the single-job look-ups one GitHub reconcile makes
+// for tracked jobs the listings no longer show.
+const MaxJobChecks = 50
+
+// GitHubFloor is the X-RateLimit-Remaining a reconcile stops at.
+const GitHubFloor = 100
+
+// backoff keeps, per pool and provider, when a rate-limited API may be
+// called again.
+type backoff struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+func (b *backoff) wait(key string, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return now.Before(b.until[key])
+}
+
+func (b *backoff) set(key string, until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.until == nil {
+		b.until = map[string]time.Time{}
+	}
+	b.until[key] = until
+}
+
+// Run polls every pool each interval (DefaultPollInterval when 0) until
+// ctx ends. One pool's failure is logged and does not stop the others.
+func (s *Service) Run(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = DefaultPollInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		s.PollAll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// PollAll polls each live pool that has sources.
+func (s *Service) PollAll(ctx context.Context) {
+	recs, err := s.pools.List(ctx)
+	if err != nil {
+		s.log.WarnContext(ctx, "ci sources: list pools", "err", err)
+		return
+	}
+	live := map[string]bool{}
+	for _, rec := range recs {
+		live[rec.Pool.Name] = true
+		if ctx.Err() != nil {
+			return
+		}
+		if rec.DeletedAt != nil {
+			continue
+		}
+		if err := s.Poll(ctx, rec); err != nil {
+			s.log.WarnContext(ctx, "ci sources: poll", "pool", rec.Pool.Name, "err", err)
+		}
+	}
+	s.sweep(ctx, live)
+}
+
+// sweep removes the sources and job records of pools that are gone (the
+// reconciler removed the record after a delete), checking each again
+// just before, so a pool created since the listing keeps its own.
+func (s *Service) sweep(ctx context.Context, live map[string]bool) {
+	for _, prefix := range []string{ConfigPrefix, TrackerPrefix} {
+		keys, err := s.store.List(ctx, prefix)
+		if err != nil {
+			s.log.WarnContext(ctx, "ci sources: list for the sweep", "err", err)
+			return
+		}
+		for _, k := range keys {
+			name := strings.TrimPrefix(k, prefix)
+			if live[name] {
+				continue
+			}
+			if _, err := s.pools.Get(ctx, name); apperr.Code(err) != apperr.NotFound {
+				continue
+			}
+			if err := s.store.Delete(ctx, k); err != nil {
+				s.log.WarnContext(ctx, "ci sources: sweep", "key", k, "err", err)
+				continue
+			}
+			s.log.InfoContext(ctx, "ci sources: removed the records of a removed pool", "pool", name)
+		}
+	}
+}
+
+// Poll reads the pool's polled sources (Buildkite metrics with an agent
+// token, Taskcluster), reconciles its GitHub jobs against the API (with a
+// token), and writes the pool's demand, fresh, even when only webhooks
+// feed it. A source that fails keeps its last counts; the error is
+// returned after the others are done.
+func (s *Service) Poll(ctx context.Context, rec pools.Record) error {
+	cfg, err := s.Config(ctx, rec)
+	if err != nil || cfg.Empty() {
+		return err
+	}
+	now := s.now().UTC()
+	polled, errs := s.pollCounts(ctx, cfg, now)
+	var open, checked []github.Job
+	if g := cfg.GitHub; g != nil && g.credentialed() {
+		open, checked, err = s.reconcileGitHub(ctx, rec, g)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	defer s.lock(rec.Pool.Name)()
+	_, _, err = s.track(ctx, rec, func(tr *trackerRecord) (bool, error) {
+		if tr.Polled == nil {
+			tr.Polled = map[string]Polled{}
+		}
+		for k, p := range polled {
+			tr.Polled[k] = p
+		}
+		if cfg.Buildkite == nil || cfg.Buildkite.AgentToken == "" {
+			delete(tr.Polled, "buildkite")
+		}
+		if cfg.Taskcluster == nil {
+			delete(tr.Polled, "taskcluster")
+		}
+		for _, j := range append(open, checked...) {
+			if st, ok := map[string]int{"queued": Queued, "in_progress": Running, "completed": Done}[j.Status]; ok {
+				tr.Tracker.Advance(github.Key(j.ID), st, j.Repo, j.RunnerName, now)
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := s.report(ctx, rec); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// pollCounts reads the counting pollers: Buildkite's metrics (with an
+// agent token) and Taskcluster's queue. A failed one is left out.
+func (s *Service) pollCounts(ctx context.Context, cfg Config, now time.Time) (map[string]Polled, []error) {
+	var errs []error
+	polled := map[string]Polled{}
+	if bk := cfg.Buildkite; bk != nil && bk.AgentToken != "" {
+		base := bk.MetricsURL
+		if base == "" {
+			base = DefaultBuildkiteMetrics
+		}
+		c, err := buildkite.QueueCounts(ctx, s.http, base, bk.AgentToken, bk.Queue)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			polled["buildkite"] = Polled{Pending: c.Scheduled, Running: c.Running, Idle: c.Idle, At: now}
+		}
+	}
+	if tc := cfg.Taskcluster; tc != nil {
+		cl := taskcluster.Client{HTTP: s.http, RootURL: tc.RootURL, ClientID: tc.ClientID, AccessToken: tc.AccessToken, Now: s.now}
+		c, err := cl.Read(ctx, tc.TaskQueueID)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			if c.Partial != "" {
+				s.log.DebugContext(ctx, "ci sources: taskcluster counts partial", "task_queue", tc.TaskQueueID, "why", c.Partial)
+			}
+			polled["taskcluster"] = Polled{Pending: c.Pending, Running: c.Claimed, Idle: c.Idle, At: now}
+		}
+	}
+	return polled, errs
+}
+
+// reconcileGitHub lists the open jobs of the pool's repositories whose
+// labels are the pool's (repairing lost "queued" and "in_progress"
+// deliveries) and looks up tracked open jobs the listing no longer shows
+// (repairing a lost "completed"). A rate limit stops the pass and backs
+// the pool's GitHub calls off until GitHub's reset.
+func (s *Service) reconcileGitHub(ctx context.Context, rec pools.Record, g *GitHub) (open, checked []github.Job, err error) {
+	key := rec.Pool.Name + "/github"
+	if s.limits.wait(key, s.now()) {
+		return nil, nil, nil
+	}
+	base := g.APIURL
+	if base == "" {
+		base = DefaultGitHubAPI
+	}
+	tok := g.Token
+	if g.App() {
+		key, err := github.ParseAppKey(g.PrivateKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("github app: the stored private key: %w", err)
+		}
+		if tok, err = s.ghApps.Token(ctx, base, github.App{ID: g.AppID, InstallationID: g.InstallationID, Key: key}); err != nil {
+			return nil, nil, err
+		}
+	}
+	c := &github.Client{HTTP: s.http, Base: base, Token: tok, Floor: GitHubFloor}
+	defer func() {
+		if rl, ok := github.IsRateLimited(err); ok {
+			s.limits.set(key, rl.Until)
+			s.log.WarnContext(ctx, "ci sources: github rate limited", "pool", rec.Pool.Name, "until", rl.Until.UTC())
+		}
+	}()
+	repos := g.Repos
+	if g.Org != "" {
+		if repos, err = c.OrgRepos(ctx, g.Org); err != nil {
+			return nil, nil, err
+		}
+	}
+	seen := map[int64]bool{}
+	for _, repo := range repos {
+		jobs, err := c.OpenJobs(ctx, repo)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, j := range jobs {
+			if github.LabelsWithin(j.Labels, rec.Pool.Labels) {
+				open = append(open, j)
+				seen[j.ID] = true
+			}
+		}
+	}
+	tr, _, err := s.getTracker(ctx, rec)
+	if err != nil {
+		return open, nil, err
+	}
+	for k, j := range tr.Tracker.Jobs {
+		if len(checked) >= MaxJobChecks {
+			break
+		}
+		idStr, ok := strings.CutPrefix(k, "github:")
+		if !ok || j.State == Done || j.Repo == "" {
+			continue
+		}
+		id, perr := strconv.ParseInt(idStr, 10, 64)
+		if perr != nil || seen[id] {
+			continue
+		}
+		got, err := c.GetJob(ctx, j.Repo, id)
+		if err != nil {
+			if _, ok := github.IsRateLimited(err); ok {
+				return open, checked, err
+			}
+			continue // gone or unreadable: an older pass's entry ages out
+		}
+		checked = append(checked, got)
+	}
+	return open, checked, nil
+}

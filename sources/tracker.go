@@ -1,0 +1,140 @@
+package sources
+
+import (
+	"sort"
+	"time"
+)
+
+// Job states only move forward: a delivery that arrives late (queued after
+// in_progress, or any event after completed) changes nothing, so neither
+// redelivery nor reordering counts a job twice.
+const (
+	Queued  = 1
+	Running = 2
+	Done    = 3
+)
+
+// Retention of what a tracker remembers. GitHub redelivers for up to 3
+// days (7 on GHES); a delivery id remembered that long is refused that
+// long. Jobs done are kept a day so a late "queued" stays a no-op; open
+// jobs older than MaxOpenAge are dropped (GitHub fails a job queued 24 h).
+const (
+	DeliveryRetention = 7 * 24 * time.Hour
+	DoneRetention     = 24 * time.Hour
+	MaxOpenAge        = 48 * time.Hour
+	// MaxDeliveries and MaxJobs bound one pool's record whatever is sent:
+	// past them the oldest are forgotten first.
+	MaxDeliveries = 5000
+	MaxJobs       = 5000
+)
+
+// Job is one CI job a source follows.
+type Job struct {
+	State  int       `json:"s"`
+	Repo   string    `json:"r,omitempty"` // GitHub: owner/name, for the reconcile's look-up
+	Runner string    `json:"n,omitempty"`
+	At     time.Time `json:"t"` // first seen
+}
+
+// Tracker is what the webhook sources of one pool remember: jobs by
+// source-qualified id ("github:123") and the delivery ids taken.
+type Tracker struct {
+	Jobs       map[string]Job       `json:"jobs"`
+	Deliveries map[string]time.Time `json:"deliveries"`
+}
+
+func (t *Tracker) init() {
+	if t.Jobs == nil {
+		t.Jobs = map[string]Job{}
+	}
+	if t.Deliveries == nil {
+		t.Deliveries = map[string]time.Time{}
+	}
+}
+
+// Take records delivery id at now, or reports false when it was taken.
+func (t *Tracker) Take(id string, now time.Time) bool {
+	t.init()
+	if _, ok := t.Deliveries[id]; ok {
+		return false
+	}
+	t.Deliveries[id] = now
+	return true
+}
+
+// Advance moves job key to state (with runner and repo when given) and
+// reports whether anything changed. A state at or behind the known one
+// is a no-op.
+func (t *Tracker) Advance(key string, state int, repo, runner string, now time.Time) bool {
+	t.init()
+	j, ok := t.Jobs[key]
+	if ok && state <= j.State {
+		return false
+	}
+	if !ok {
+		j.At = now
+	}
+	j.State = state
+	if repo != "" {
+		j.Repo = repo
+	}
+	if runner != "" {
+		j.Runner = runner
+	}
+	t.Jobs[key] = j
+	return true
+}
+
+// Counts are the jobs waiting and running.
+func (t *Tracker) Counts() (pending, running int) {
+	for _, j := range t.Jobs {
+		switch j.State {
+		case Queued:
+			pending++
+		case Running:
+			running++
+		}
+	}
+	return pending, running
+}
+
+// Prune forgets deliveries and jobs past their retention, then the oldest
+// past the caps.
+func (t *Tracker) Prune(now time.Time) {
+	t.init()
+	for id, at := range t.Deliveries {
+		if now.Sub(at) > DeliveryRetention {
+			delete(t.Deliveries, id)
+		}
+	}
+	for k, j := range t.Jobs {
+		age := now.Sub(j.At)
+		if (j.State == Done && age > DoneRetention) || age > MaxOpenAge {
+			delete(t.Jobs, k)
+		}
+	}
+	trim(t.Deliveries, MaxDeliveries, func(at time.Time) time.Time { return at })
+	trim(t.Jobs, MaxJobs, func(j Job) time.Time { return j.At })
+}
+
+// trim drops the oldest entries of m past max (ties by key, so every
+// replica drops the same ones).
+func trim[V any](m map[string]V, max int, at func(V) time.Time) {
+	if len(m) <= max {
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		ta, tb := at(m[keys[a]]), at(m[keys[b]])
+		if !ta.Equal(tb) {
+			return ta.Before(tb)
+		}
+		return keys[a] < keys[b]
+	})
+	for _, k := range keys[:len(m)-max] {
+		delete(m, k)
+	}
+}
