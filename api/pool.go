@@ -7,29 +7,35 @@ import "time"
 // JSON fields; a test holds the two together). A zero field takes its
 // default.
 type Pool struct {
-	Name             string             `json:"name"`
-	TokenID          string             `json:"tokenId"`
-	Region           string             `json:"region"`
-	AMI              string             `json:"ami"`
-	LaunchConfigs    []PoolLaunchConfig `json:"launchConfigs"`
-	Subnets          []string           `json:"subnets,omitempty"`
-	UserData         string             `json:"userData,omitempty"` // base64
-	MinCapacity      int                `json:"minCapacity"`
-	MaxCapacity      int                `json:"maxCapacity"`
-	ScalingRatio     float64            `json:"scalingRatio,omitempty"`
-	MaxPrice         float64            `json:"maxPrice,omitempty"`
-	MaxHourlySpend   float64            `json:"maxHourlySpend,omitempty"`
-	OnDemandBase     int                `json:"onDemandBase,omitempty"`
-	OnDemandFallback bool               `json:"onDemandFallback,omitempty"`
-	IdleTimeout      Duration           `json:"idleTimeout,omitempty"`
-	MaxLifetime      Duration           `json:"maxLifetime,omitempty"`
-	BootTimeout      Duration           `json:"bootTimeout,omitempty"`
-	ScaleOutCooldown Duration           `json:"scaleOutCooldown,omitempty"`
-	ScaleInCooldown  Duration           `json:"scaleInCooldown,omitempty"`
-	StaleDemandAfter Duration           `json:"staleDemandAfter,omitempty"`
-	Paused           bool               `json:"paused,omitempty"`
-	Draining         bool               `json:"draining,omitempty"`
-	Labels           []string           `json:"labels,omitempty"`
+	Name          string             `json:"name"`
+	TokenID       string             `json:"tokenId"`
+	Region        string             `json:"region"`
+	AMI           string             `json:"ami"`
+	LaunchConfigs []PoolLaunchConfig `json:"launchConfigs"`
+	Subnets       []string           `json:"subnets,omitempty"`
+	UserData      string             `json:"userData,omitempty"` // base64
+
+	// Bootstrap is "buildkite-agent", "github-runner", "generic-worker" or
+	// "": the script that fetches the pool's secrets once at boot.
+	Bootstrap         string `json:"bootstrap,omitempty"`
+	TerminateAfterJob bool   `json:"terminateAfterJob,omitempty"`
+
+	MinCapacity      int      `json:"minCapacity"`
+	MaxCapacity      int      `json:"maxCapacity"`
+	ScalingRatio     float64  `json:"scalingRatio,omitempty"`
+	MaxPrice         float64  `json:"maxPrice,omitempty"`
+	MaxHourlySpend   float64  `json:"maxHourlySpend,omitempty"`
+	OnDemandBase     int      `json:"onDemandBase,omitempty"`
+	OnDemandFallback bool     `json:"onDemandFallback,omitempty"`
+	IdleTimeout      Duration `json:"idleTimeout,omitempty"`
+	MaxLifetime      Duration `json:"maxLifetime,omitempty"`
+	BootTimeout      Duration `json:"bootTimeout,omitempty"`
+	ScaleOutCooldown Duration `json:"scaleOutCooldown,omitempty"`
+	ScaleInCooldown  Duration `json:"scaleInCooldown,omitempty"`
+	StaleDemandAfter Duration `json:"staleDemandAfter,omitempty"`
+	Paused           bool     `json:"paused,omitempty"`
+	Draining         bool     `json:"draining,omitempty"`
+	Labels           []string `json:"labels,omitempty"`
 }
 
 // PoolLaunchConfig is an instance type (or pattern) a pool may launch and

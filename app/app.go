@@ -19,6 +19,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/spotter-dev/spotter/bootstrap"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/pools"
@@ -37,6 +38,7 @@ type App struct {
 
 	reg        *capability.Registry
 	pools      *pools.Registry
+	boot       *bootstrap.Service
 	sandbox    *sandboxAWS
 	generated  string // the admin token New made, "" when given
 	background *handlers.Background

@@ -42,6 +42,7 @@ const (
 	EnvPoolInterval    = "SPOTTER_POOL_INTERVAL"
 	EnvLaunchLease     = "SPOTTER_LAUNCH_LEASE"
 	EnvSlackRespURLs   = "SPOTTER_SLACK_RESPONSE_URLS"
+	EnvIdentityCert    = "SPOTTER_IDENTITY_CERT"
 )
 
 // Listen addresses when none is given.
@@ -75,6 +76,11 @@ type Config struct {
 	PricingEndpoint string
 	// SlackResponseURLs are the URL prefixes Slack results may be posted to.
 	SlackResponseURLs []string
+	// IdentityCert is a PEM file of the certificates that verify instance
+	// identity documents (AWS's, per Region) at the bootstrap hand-off;
+	// empty: the hand-off relies on DescribeInstances alone (the sandbox
+	// uses its emulator's).
+	IdentityCert string
 
 	VaultAddr     string
 	VaultAddrs    []string // every node of a Vault cluster, tried in turn

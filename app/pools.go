@@ -5,8 +5,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spotter-dev/spotter/bootstrap"
 	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/metrics"
+	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/reconcile"
 	"github.com/spotter-dev/spotter/spot"
@@ -70,6 +72,11 @@ func (s poolSource) Remove(ctx context.Context, name string) error { return s.r.
 func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metrics, st store, ledger *inflight.Ledger) *reconcile.Reconciler {
 	now := a.cfg.now()
 	fleet := &reconcile.AWS{Tokens: a.reg, Spot: sp, Ledger: ledger, Now: now}
+	if a.boot != nil {
+		fleet.UserData = func(ctx context.Context, p pool.Pool, clientToken string, capacity int) ([]byte, error) {
+			return a.boot.Issue(ctx, p, bootstrap.Launch{ClientToken: clientToken, Capacity: capacity})
+		}
+	}
 	pm := m.Pools
 	return reconcile.New(reconcile.Config{
 		Pools: poolSource{reg}, Lister: fleet, Launcher: fleet, Terminator: fleet, Store: st,

@@ -418,14 +418,17 @@ func TestPoolDelete(t *testing.T) {
 	if n := len(ps.createFleets()); n != 1 {
 		t.Errorf("%d CreateFleet calls, want the one before the delete", n)
 	}
-	resp, err := s.client.Get(s.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if b, _ := io.ReadAll(resp.Body); strings.Contains(string(b), `pool="linux-ci"`) {
-		t.Error("/metrics still shows the removed pool")
-	}
+	// The record goes a moment before this replica drops the pool's
+	// series, so wait; a series that came back for good still fails.
+	eventually(t, s, "/metrics no longer shows the removed pool", func() bool {
+		resp, err := s.client.Get(s.base + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return !strings.Contains(string(b), `pool="linux-ci"`)
+	})
 }
 
 // TestPoolKill9MidLaunch is TestPoolCrashMidLaunch with a real crash: a

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"time"
 
 	"github.com/spotter-dev/spotter/apperr"
@@ -54,6 +55,29 @@ func (t timedStore) List(ctx context.Context, prefix string) ([]string, error) {
 	keys, err := t.store.List(ctx, prefix)
 	t.observe("list", start, err)
 	return keys, err
+}
+
+func (t timedStore) Folders(ctx context.Context, prefix string) ([]string, error) {
+	start := time.Now()
+	dirs, err := t.store.Folders(ctx, prefix)
+	t.observe("list", start, err)
+	return dirs, err
+}
+
+// OpenBatch keeps Vault's batch decrypt behind the timing (one
+// observation per batch, as it is one call).
+func (t timedStore) OpenBatch(ctx context.Context, scopes []string, sealed [][]byte) ([][]byte, []error) {
+	start := time.Now()
+	plain, errs := secrets.OpenAll(ctx, t.store, scopes, sealed)
+	var err error
+	for _, e := range errs {
+		if e != nil && !errors.Is(e, secrets.ErrOpen) {
+			err = e // the store's fault, not one value's
+			break
+		}
+	}
+	t.observe("open_batch", start, err)
+	return plain, errs
 }
 
 // ListAfter keeps the embedded store's paged key listing behind the timing.

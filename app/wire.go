@@ -98,6 +98,9 @@ func (a *App) wire(ctx context.Context, st store) error {
 	if cfg.Timeouts.ReaperInterval > 0 {
 		a.goBackground(a.bg, a.reaper(sp, m, watch).Run)
 	}
+	if a.boot, err = a.bootstrap(store, sp, audit); err != nil {
+		return err
+	}
 	if cfg.Timeouts.PoolInterval > 0 {
 		rc = a.reconciler(a.pools, sp, m, store, ledger)
 		a.goBackground(a.bg, rc.Run)
@@ -116,7 +119,7 @@ func (a *App) wire(ctx context.Context, st store) error {
 		a.goBackground(a.bg, func(ctx context.Context) { ci.Run(ctx, every) })
 	}
 	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m,
-		Pools: a.pools, Sources: ci, Console: console},
+		Pools: a.pools, Sources: ci, Bootstrap: a.boot, Console: console},
 		server.Options{BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.Timeouts.Request, Now: now})
 	return nil
 }

@@ -15,7 +15,15 @@ import (
 // metadata an instance would poll for its spot notices. It reports whether
 // the route was one of them.
 func (s *Sim) serveTimeControl(w http.ResponseWriter, r *http.Request, route string) bool {
-	if rest, ok := strings.CutPrefix(r.URL.Path, "/_sim/imds/"); ok && r.Method == http.MethodGet {
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/_sim/imds/"); ok && (r.Method == http.MethodGet || r.Method == http.MethodPut) {
+		if r.Method == http.MethodPut {
+			s.serveIMDSToken(w, r, rest)
+			return true
+		}
+		if !s.imdsTokenOK(r) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return true
+		}
 		s.serveIMDS(w, rest)
 		return true
 	}
@@ -24,6 +32,13 @@ func (s *Sim) serveTimeControl(w http.ResponseWriter, r *http.Request, route str
 	case "GET /_sim/clock":
 		writeJSON(w, http.StatusOK, s.Clock())
 		return true
+	case "GET /_sim/identity-certificate":
+		var pemText []byte
+		if pemText, err = s.IdentityCertificate(); err == nil {
+			w.Header().Set("Content-Type", "application/x-pem-file")
+			w.Write(pemText)
+			return true
+		}
 	case "POST /_sim/clock":
 		if err = s.controlClock(r); err == nil {
 			writeJSON(w, http.StatusOK, s.Clock())
@@ -224,6 +239,9 @@ func (s *Sim) Interrupt(instanceID string) error {
 // ({"noticeTime"}); 404 while there is nothing, as on EC2.
 func (s *Sim) serveIMDS(w http.ResponseWriter, rest string) {
 	id, path, _ := strings.Cut(rest, "/")
+	if s.serveIdentity(w, id, path) {
+		return
+	}
 	body, found, err := s.Metadata(id, path)
 	switch {
 	case err != nil:

@@ -97,6 +97,9 @@ type Sim struct {
 	ec2, sts map[string]handler
 
 	counters counters
+
+	identity identitySigner
+	imds     imdsTokens
 }
 
 // New returns a Sim with the default user, its access key and its MFA device

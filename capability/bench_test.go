@@ -61,6 +61,11 @@ func (c *countingStore) List(ctx context.Context, prefix string) ([]string, erro
 	return c.store.List(ctx, prefix)
 }
 
+func (c *countingStore) Folders(ctx context.Context, prefix string) ([]string, error) {
+	c.n.Add(1)
+	return c.store.Folders(ctx, prefix)
+}
+
 func (c *countingStore) Seal(ctx context.Context, scope string, plaintext []byte) ([]byte, error) {
 	c.n.Add(1)
 	return c.store.Seal(ctx, scope, plaintext)

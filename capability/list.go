@@ -3,8 +3,8 @@ package capability
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/secrets"
@@ -47,9 +47,8 @@ func truncate(s string, n int) string {
 }
 
 // ListPage returns up to limit tokens (revoked and expired ones included)
-// whose ids sort after cursor's, in id order. Records are read for this
-// page's tokens alone; the embedded store lists only the page's keys, Vault
-// (whose KV LIST does not page) names every key but reads no record.
+// whose ids sort after cursor's, in id order. It lists only the shards the
+// page needs (see keys.go) and reads the page's records alone.
 // limit 0 means DefaultPageSize.
 func (r *Registry) ListPage(ctx context.Context, cursor string, limit int) (Page, error) {
 	if limit == 0 {
@@ -64,28 +63,77 @@ func (r *Registry) ListPage(ctx context.Context, cursor string, limit int) (Page
 		if err != nil {
 			return Page{}, err
 		}
-		after = tokensPrefix + id
+		after = id
 	}
-	// One key past the page tells whether another page follows.
-	keys, err := secrets.ListAfter(ctx, r.store, tokensPrefix, after, limit+1)
+	// One id past the page tells whether another page follows.
+	ids, err := r.idsAfter(ctx, after, limit+1)
 	if err != nil {
 		return Page{}, fmt.Errorf("list tokens: %w", err)
 	}
 	var p Page
-	if len(keys) > limit {
-		keys = keys[:limit]
-		p.Next = EncodeCursor(strings.TrimPrefix(keys[limit-1], tokensPrefix))
+	if len(ids) > limit {
+		ids = ids[:limit]
+		p.Next = EncodeCursor(ids[limit-1])
 	}
-	p.Tokens = make([]Info, 0, len(keys))
-	for _, k := range keys {
-		rec, err := r.load(ctx, strings.TrimPrefix(k, tokensPrefix), true)
-		if apperr.Code(err) == apperr.NotFound {
-			continue // deleted between list and read
-		}
-		if err != nil {
-			return Page{}, err
-		}
-		p.Tokens = append(p.Tokens, rec.Info)
+	if p.Tokens, err = r.loadAll(ctx, ids); err != nil {
+		return Page{}, err
 	}
 	return p, nil
+}
+
+// Walk calls fn with each page of up to MaxPageSize tokens, in id order,
+// until the last page or fn's error. Unlike List it holds one page at a
+// time, and a page's records are fresh in the cache while fn runs, so
+// fn's per-token reads (CredentialsByID) cost no second store read.
+func (r *Registry) Walk(ctx context.Context, fn func(page []Info) error) error {
+	cursor := ""
+	for {
+		p, err := r.ListPage(ctx, cursor, MaxPageSize)
+		if err != nil {
+			return err
+		}
+		if err := fn(p.Tokens); err != nil {
+			return err
+		}
+		if p.Next == "" {
+			return nil
+		}
+		cursor = p.Next
+	}
+}
+
+// CredentialsOf opens the credentials of each token in infos (a page from
+// Walk) with as few store calls as the store allows: one Transit batch per
+// few hundred tokens with Vault, where CredentialsByID for each would make
+// a round trip per token. errs[i] is token i's error.
+func (r *Registry) CredentialsOf(ctx context.Context, infos []Info) ([]Credentials, []error) {
+	creds, errs := make([]Credentials, len(infos)), make([]error, len(infos))
+	recs := make([]record, len(infos))
+	var idx []int // tokens with a sealed part to open
+	var scopes []string
+	var sealedParts [][]byte
+	for i, info := range infos {
+		recs[i], errs[i] = r.load(ctx, info.ID, false)
+		creds[i].RoleARN = recs[i].Credentials.RoleARN
+		if errs[i] == nil && len(recs[i].sealed) > 0 {
+			idx = append(idx, i)
+			scopes, sealedParts = append(scopes, recs[i].ID), append(sealedParts, recs[i].sealed)
+		}
+	}
+	plain, openErrs := secrets.OpenAll(ctx, r.store, scopes, sealedParts)
+	for n, i := range idx {
+		if errs[i] = openErrs[n]; errs[i] != nil {
+			errs[i] = fmt.Errorf("open secrets of %s: %w", recs[i].ID, errs[i])
+			continue
+		}
+		var sec sealed
+		errs[i] = json.Unmarshal(plain[n], &sec)
+		clear(plain[n])
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("decode secrets of %s: %w", recs[i].ID, errs[i])
+			continue
+		}
+		creds[i].AccessKeyID, creds[i].SecretAccessKey, creds[i].ExternalID = sec.AccessKeyID, sec.SecretAccessKey, sec.ExternalID
+	}
+	return creds, errs
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/api"
+	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/secrets"
 )
@@ -36,7 +37,7 @@ func BenchmarkListPage(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			rec, err := st.Get(ctx, "tokens/"+out.ID)
+			rec, err := st.Get(ctx, capability.StoreKey(out.ID))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -47,7 +48,7 @@ func BenchmarkListPage(b *testing.B) {
 				id = strings.NewReplacer("0", "a", "1", "b", "2", "c", "3", "d", "4", "e", "5", "f", "6", "g", "7", "h", "8", "i", "9", "j").Replace(id)
 				cp := rec
 				cp.Public = []byte(strings.Replace(string(rec.Public), out.ID, id, 1))
-				if _, err := st.Put(ctx, "tokens/"+id, cp, secrets.CreateOnly); err != nil {
+				if _, err := st.Put(ctx, capability.StoreKey(id), cp, secrets.CreateOnly); err != nil {
 					b.Fatal(err)
 				}
 			}

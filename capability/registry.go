@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spotter-dev/spotter/api"
@@ -20,8 +22,6 @@ import (
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/token"
 )
-
-const tokensPrefix = "tokens/"
 
 // Config wires a Registry.
 type Config struct {
@@ -55,6 +55,9 @@ type Registry struct {
 	totp  *token.TOTPChecker
 	// throttle counts MFA tries per token in the store (mfa/<id>).
 	throttle *token.Throttle
+
+	// sharded is set once the store is known to hold no flat token keys.
+	sharded atomic.Bool
 
 	mu    sync.Mutex
 	cache map[string]cached
@@ -235,7 +238,7 @@ func (r *Registry) write(ctx context.Context, rec *record, sec sealed, cas int) 
 	if err != nil {
 		return err
 	}
-	v, err := r.store.Put(ctx, tokensPrefix+rec.ID, secrets.Record{Public: pub, Sealed: sealedBytes}, cas)
+	v, err := r.store.Put(ctx, StoreKey(rec.ID), secrets.Record{Public: pub, Sealed: sealedBytes}, cas)
 	if err != nil {
 		return fmt.Errorf("store token %s: %w", rec.ID, err)
 	}
@@ -259,7 +262,7 @@ func (r *Registry) load(ctx context.Context, id string, fresh bool) (record, err
 			return c.rec, nil
 		}
 	}
-	sr, err := r.store.Get(ctx, tokensPrefix+id)
+	sr, err := r.getRecord(ctx, id)
 	if errors.Is(err, secrets.ErrNotFound) {
 		return record{}, apperr.New(apperr.NotFound, "no token %s", id)
 	}
@@ -283,22 +286,17 @@ func (r *Registry) Get(ctx context.Context, id string) (Info, error) {
 	return rec.Info, err
 }
 
-// List returns every token's info, newest first.
+// List returns every token's info, newest first. It walks the shards (a
+// LIST each) and reads the records loadWorkers at a time; it holds every
+// record, so callers that can work a page at a time use ListPage.
 func (r *Registry) List(ctx context.Context) ([]Info, error) {
-	keys, err := r.store.List(ctx, tokensPrefix)
+	ids, err := r.idsAfter(ctx, "", math.MaxInt32)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
-	out := make([]Info, 0, len(keys))
-	for _, k := range keys {
-		rec, err := r.load(ctx, strings.TrimPrefix(k, tokensPrefix), true)
-		if apperr.Code(err) == apperr.NotFound {
-			continue // deleted between list and read
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rec.Info)
+	out, err := r.loadAll(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
 	return out, nil
@@ -346,24 +344,9 @@ func (r *Registry) Revoke(ctx context.Context, id string) (Info, error) {
 // Rotate replaces a token's credentials, signing secret or TOTP secret. The
 // token and its URL stay valid.
 func (r *Registry) Rotate(ctx context.Context, id string, in api.RotateTokenRequest) (api.RotatedToken, error) {
-	if in.Credentials == nil && !in.SigningSecret && !in.TOTP && in.Sources == nil {
-		return api.RotatedToken{}, bad("rotate", "name what to rotate: credentials, signingSecret, totp and/or sources")
-	}
-	if err := applySources(in.Sources, &sourceSecrets{}, true); err != nil {
-		return api.RotatedToken{}, err // validate before any write
-	}
-	if in.Credentials != nil {
-		if err := validCredentials(in.Credentials); err != nil {
-			return api.RotatedToken{}, err
-		}
-	}
-	grace := time.Hour
-	if in.Grace != "" {
-		d, err := time.ParseDuration(in.Grace)
-		if err != nil || d < 0 || d > 7*24*time.Hour {
-			return api.RotatedToken{}, bad("grace", "must be a duration between 0s and 168h")
-		}
-		grace = d
+	grace, err := checkRotate(in) // validate before any write
+	if err != nil {
+		return api.RotatedToken{}, err
 	}
 	out := api.RotatedToken{}
 	rec, err := r.update(ctx, id, func(rec *record, sec *sealed) error {
@@ -377,18 +360,7 @@ func (r *Registry) Rotate(ctx context.Context, id string, in api.RotateTokenRequ
 			rec.Credentials = credentialRef(c)
 		}
 		if in.SigningSecret {
-			until := now.Add(grace)
-			kept := []signingSecret{}
-			for _, s := range sec.SigningSecrets {
-				if s.Until == nil {
-					s.Until = &until
-				}
-				if s.Until.After(now) {
-					kept = append(kept, s)
-				}
-			}
-			out.SigningSecret = newSecret()
-			sec.SigningSecrets = append([]signingSecret{{Secret: out.SigningSecret}}, kept...)
+			out.SigningSecret = rotateSigningSecret(sec, now, grace)
 		}
 		if err := applySources(in.Sources, &sec.Sources, true); err != nil {
 			return err
@@ -411,6 +383,49 @@ func (r *Registry) Rotate(ctx context.Context, id string, in api.RotateTokenRequ
 		"credentials", in.Credentials != nil, "signing_secret", in.SigningSecret, "totp", in.TOTP, "sources", rec.Sources)
 	out.TokenInfo = api.TokenInfo{TokenRecord: rec.Info, Status: rec.Status(r.now())}
 	return out, nil
+}
+
+// checkRotate validates a rotate request and returns the grace the old
+// signing secrets keep (an hour unless the request says otherwise).
+func checkRotate(in api.RotateTokenRequest) (time.Duration, error) {
+	if in.Credentials == nil && !in.SigningSecret && !in.TOTP && in.Sources == nil {
+		return 0, bad("rotate", "name what to rotate: credentials, signingSecret, totp and/or sources")
+	}
+	if err := applySources(in.Sources, &sourceSecrets{}, true); err != nil {
+		return 0, err
+	}
+	if in.Credentials != nil {
+		if err := validCredentials(in.Credentials); err != nil {
+			return 0, err
+		}
+	}
+	if in.Grace == "" {
+		return time.Hour, nil
+	}
+	d, err := time.ParseDuration(in.Grace)
+	if err != nil || d < 0 || d > 7*24*time.Hour {
+		return 0, bad("grace", "must be a duration between 0s and 168h")
+	}
+	return d, nil
+}
+
+// rotateSigningSecret puts a new signing secret first, gives the current
+// ones until now+grace (keeping an earlier end they already have), drops
+// those already ended, and returns the new secret.
+func rotateSigningSecret(sec *sealed, now time.Time, grace time.Duration) string {
+	until := now.Add(grace)
+	kept := []signingSecret{}
+	for _, s := range sec.SigningSecrets {
+		if s.Until == nil {
+			s.Until = &until
+		}
+		if s.Until.After(now) {
+			kept = append(kept, s)
+		}
+	}
+	fresh := newSecret()
+	sec.SigningSecrets = append([]signingSecret{{Secret: fresh}}, kept...)
+	return fresh
 }
 
 // open decrypts a record's secrets; callers drop them as soon as they can.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -73,7 +74,7 @@ func TestRegistry(t *testing.T) {
 			})
 
 			t.Run("raw storage holds no secret", func(t *testing.T) {
-				rec, err := st.Get(ctx, "tokens/"+id)
+				rec, err := st.Get(ctx, capability.StoreKey(id))
 				if err != nil {
 					t.Fatal(err)
 				}

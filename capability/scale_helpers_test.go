@@ -2,6 +2,7 @@ package capability_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
 	"strings"
@@ -14,11 +15,13 @@ import (
 )
 
 // scaleID is the i-th made-up token id: valid (tok_ and 20 base32
-// characters) and unique, in no particular order against real ids.
+// characters), unique (i is in it), and spread over the shards as random
+// ids are (its first bytes are a hash of i).
 func scaleID(i int) string {
 	var b [12]byte
 	binary.BigEndian.PutUint64(b[4:], uint64(i))
-	copy(b[:4], "fill")
+	h := sha256.Sum256(b[4:])
+	copy(b[:4], h[:4])
 	return "tok_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))[:20]
 }
 
@@ -29,7 +32,7 @@ func scaleID(i int) string {
 func fillTokens(tb testing.TB, st secrets.Store, id string, n, workers int) time.Duration {
 	tb.Helper()
 	ctx := context.Background()
-	rec, err := st.Get(ctx, "tokens/"+id)
+	rec, err := st.Get(ctx, capability.StoreKey(id))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -43,7 +46,7 @@ func fillTokens(tb testing.TB, st secrets.Store, id string, n, workers int) time
 			for i := range next {
 				cp := rec
 				cp.Public = []byte(strings.Replace(string(rec.Public), id, scaleID(i), 1))
-				if _, err := st.Put(ctx, "tokens/"+scaleID(i), cp, secrets.CreateOnly); err != nil {
+				if _, err := st.Put(ctx, capability.StoreKey(scaleID(i)), cp, secrets.CreateOnly); err != nil {
 					mu.Lock()
 					first = err
 					mu.Unlock()

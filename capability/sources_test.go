@@ -11,6 +11,7 @@ import (
 
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -38,7 +39,7 @@ func TestSources(t *testing.T) {
 				t.Fatalf("created sources = %v; want [ifttt slack]", created.Sources)
 			}
 			info, _ := reg.Get(ctx, created.ID)
-			rec, _ := st.Get(ctx, "tokens/"+created.ID)
+			rec, _ := st.Get(ctx, capability.StoreKey(created.ID))
 			shown, _ := json.Marshal([]any{created, info})
 			for _, raw := range []string{string(shown), string(rec.Public), string(rec.Sealed)} {
 				if strings.Contains(raw, slackSecret) || strings.Contains(raw, iftttSecret) {

@@ -13,20 +13,11 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 func runKeysRotate(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("keys rotate", "keys rotate [flags]",
+	fs := newAdminCmd("keys rotate", "keys rotate [flags]",
 		"Makes a new key for signing capability tokens. New tokens are signed with it;\n"+
-			"tokens signed with older keys stay valid until they expire or are revoked.", stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
+			"tokens signed with older keys stay valid until they expire or are revoked.", getenv, stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("keys rotate: unexpected argument %q", pos[0])
-	}
-	c, err := conn.client(getenv, stderr, true, "")
+	_, c, err := fs.start(args, noArgs("keys rotate"))
 	if err != nil {
 		return err
 	}

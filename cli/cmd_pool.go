@@ -26,6 +26,7 @@ func runPool(ctx context.Context, args []string, getenv func(string) string, std
 		"demand":         {"report a pool's demand: --pending N --running N --idle N", runPoolDemand},
 		"sources":        {"show a pool's CI sources (GitHub, Buildkite, Taskcluster); secrets only as set or not", runPoolSources},
 		"sources-update": {"merge JSON (a file or stdin) into a pool's CI sources; secrets are sealed, never shown", runPoolSourcesUpdate},
+		"secrets":        {"set, list or remove the secrets a pool's instances get once at boot (values never shown)", runPoolSecrets},
 	}, args, getenv, stdin, stdout, stderr)
 }
 
@@ -53,17 +54,11 @@ func readDefinition(name string, pos []string, stdin io.Reader) (json.RawMessage
 }
 
 func runPoolCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("pool create", "pool create [FILE|-] [flags]",
+	fs := newAdminCmd("pool create", "pool create [FILE|-] [flags]",
 		"Creates a pool from its JSON definition (README, \"Pools\"), read from FILE or stdin.\n"+
-			"The capability URL is printed once: a cron posts demand to it + /demand.", stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
+			"The capability URL is printed once: a cron posts demand to it + /demand.", getenv, stderr)
 	asJSON := fs.Bool("json", false, "print the reply as JSON (the capability included)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	c, err := conn.client(getenv, stderr, true, "")
+	pos, c, err := fs.start(args, func([]string) error { return nil })
 	if err != nil {
 		return err
 	}
@@ -89,18 +84,9 @@ func printCreatedPool(stdout io.Writer, out api.CreatedPool, asJSON bool, headli
 }
 
 func runPoolList(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("pool list", "pool list [flags]", "Lists every pool by name, in capacity units (jobs). Shows no secrets.", stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
+	fs := newAdminCmd("pool list", "pool list [flags]", "Lists every pool by name, in capacity units (jobs). Shows no secrets.", getenv, stderr)
 	asJSON := fs.Bool("json", false, "print JSON: an array of pools")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("pool list: unexpected argument %q", pos[0])
-	}
-	c, err := conn.client(getenv, stderr, true, "")
+	_, c, err := fs.start(args, noArgs("pool list"))
 	if err != nil {
 		return err
 	}
@@ -160,42 +146,9 @@ func printPool(w io.Writer, p api.PoolInfo, full bool) {
 }
 
 // runOnePool is an admin command on one pool name with --json.
-func runOnePool(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer, name, help string, withBody bool,
+func runOnePool(_ context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer, name, help string, withBody bool,
 	call func(c *client.Client, pool string, body json.RawMessage) (any, func(), error)) error {
-	usage := name + " NAME [flags]"
-	if withBody {
-		usage = name + " NAME [FILE|-] [flags]"
-	}
-	fs := newFlagSet(name, usage, help, stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) < 1 || (!withBody && len(pos) > 1) {
-		return usagef("%s: want one pool name", name)
-	}
-	c, err := conn.client(getenv, stderr, true, "")
-	if err != nil {
-		return err
-	}
-	var body json.RawMessage
-	if withBody {
-		if body, err = readDefinition(name, pos[1:], stdin); err != nil {
-			return err
-		}
-	}
-	out, print, err := call(c, pos[0], body)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(stdout, out)
-	}
-	print()
-	return nil
+	return runOneNamed(args, getenv, stdin, stdout, stderr, oneNamed{name: name, help: help, arg: "NAME", what: "pool name", withBody: withBody}, call)
 }
 
 func runPoolShow(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -237,18 +190,9 @@ func runPoolDrain(ctx context.Context, args []string, getenv func(string) string
 }
 
 func runPoolRotate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("pool rotate", "pool rotate NAME [flags]", "Gives the pool a new capability URL, printed once; the old one stops working at once.", stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
+	fs := newAdminCmd("pool rotate", "pool rotate NAME [flags]", "Gives the pool a new capability URL, printed once; the old one stops working at once.", getenv, stderr)
 	asJSON := fs.Bool("json", false, "print the reply as JSON (the capability included)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("pool rotate: want one pool name")
-	}
-	c, err := conn.client(getenv, stderr, true, "")
+	pos, c, err := fs.start(args, oneArg("pool rotate", "pool name"))
 	if err != nil {
 		return err
 	}
@@ -269,23 +213,14 @@ func runPoolRevoke(ctx context.Context, args []string, getenv func(string) strin
 }
 
 func runPoolDemand(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("pool demand", "pool demand NAME --pending N [--running N] [--idle N] [flags]",
-		"Reports a pool's demand with the admin token (a cron would post the same JSON to the pool's URL + /demand).", stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
+	fs := newAdminCmd("pool demand", "pool demand NAME --pending N [--running N] [--idle N] [flags]",
+		"Reports a pool's demand with the admin token (a cron would post the same JSON to the pool's URL + /demand).", getenv, stderr)
 	var d api.DemandRequest
 	fs.IntVar(&d.Pending, "pending", 0, "jobs waiting")
 	fs.IntVar(&d.Running, "running", 0, "jobs running")
 	fs.IntVar(&d.Idle, "idle", 0, "agents idle")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("pool demand: want one pool name")
-	}
-	c, err := conn.client(getenv, stderr, true, "")
+	pos, c, err := fs.start(args, oneArg("pool demand", "pool name"))
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -25,26 +26,24 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 func runTokenCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token create", "token create --name NAME [credentials] [policy] [flags]",
+	fs := newAdminCmd("token create", "token create --name NAME [credentials] [policy] [flags]",
 		"Creates a capability token: AWS credentials (sealed by the server) bound by a policy.\n"+
-			"The token, its URL and any secrets are printed once: store them now.", stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
+			"The token, its URL and any secrets are printed once: store them now.", getenv, stderr)
 	var cred credFlags
-	cred.register(fs)
+	cred.register(fs.FlagSet)
 	var pol policyFlags
-	pol.register(fs)
+	pol.register(fs.FlagSet)
 	var qr qrFlags
-	qr.register(fs)
+	qr.register(fs.FlagSet)
 	var srcs sourceFlags
-	srcs.register(fs, false)
+	srcs.register(fs.FlagSet, false)
 	name := fs.String("name", "", "token name, for people (required)")
 	mfaSerial := fs.String("mfa-serial", "", "AWS MFA device ARN: each request's code goes to STS")
 	totp := fs.Bool("totp", false, "enrol a TOTP secret that spotter checks itself")
 	expiresIn := fs.Duration("expires-in", 0, "token lifetime (default: the server's)")
 	requireSig := fs.Bool("require-signature", false, "require a signed body (X-Spotter-Signature); a signing secret is issued")
 	asJSON := fs.Bool("json", false, "print the reply as JSON (secrets included)")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
@@ -61,7 +60,7 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 		return usagef("token create: --qr and --qr-png draw a TOTP enrolment: add --totp")
 	}
 	in := api.CreateTokenRequest{Name: *name, RequireSignature: *requireSig}
-	if in.Policy, err = pol.build(fs); err != nil {
+	if in.Policy, err = pol.build(fs.FlagSet); err != nil {
 		return err
 	}
 	if in.Sources, err = srcs.build(); err != nil {
@@ -78,7 +77,7 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	}
 	// The client is built before stdin is read so that a missing admin
 	// token fails before anyone types a secret.
-	c, err := conn.client(getenv, stderr, true, "")
+	c, err := fs.client()
 	if err != nil {
 		return err
 	}
@@ -116,25 +115,21 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 }
 
 func runTokenList(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token list", "token list [flags]",
+	fs := newAdminCmd("token list", "token list [flags]",
 		"Lists every token in id order, revoked and expired ones included, fetching pages of 100. "+
-			"With --limit, lists one page and names the command for the next on stderr. Shows no secrets.", stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
+			"With --limit, lists one page and names the command for the next on stderr. Shows no secrets.", getenv, stderr)
 	asJSON := fs.Bool("json", false, "print JSON: an array of tokens; with --limit, {\"tokens\":[…],\"nextCursor\":…}")
 	limit := fs.Int("limit", 0, "list one page of at most N tokens (1 to 1000)")
 	cursor := fs.String("cursor", "", "resume after the page that gave this nextCursor (with --limit)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("token list: unexpected argument %q", pos[0])
-	}
-	if *limit < 0 || *limit > 1000 || (*cursor != "" && *limit == 0) {
-		return usagef("token list: --limit takes 1 to 1000, and --cursor needs --limit")
-	}
-	c, err := conn.client(getenv, stderr, true, "")
+	_, c, err := fs.start(args, func(pos []string) error {
+		if err := noArgs("token list")(pos); err != nil {
+			return err
+		}
+		if *limit < 0 || *limit > 1000 || (*cursor != "" && *limit == 0) {
+			return usagef("token list: --limit takes 1 to 1000, and --cursor needs --limit")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -185,48 +180,22 @@ func runTokenShow(ctx context.Context, args []string, getenv func(string) string
 // runOneToken is the CLI of an admin command on one token id: connection
 // flags, --json, exactly one id; call does the work and says how to print
 // its answer when --json is not asked for.
-func runOneToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, name, help string,
+func runOneToken(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, name, help string,
 	call func(c *client.Client, id string) (out any, print func(), err error)) error {
-	fs := newFlagSet(name, name+" ID [flags]", help, stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("%s: want one token id", name)
-	}
-	c, err := conn.client(getenv, stderr, true, "")
-	if err != nil {
-		return err
-	}
-	out, print, err := call(c, pos[0])
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(stdout, out)
-	}
-	print()
-	return nil
+	return runOneNamed(args, getenv, nil, stdout, stderr, oneNamed{name: name, help: help, arg: "ID", what: "token id"},
+		func(c *client.Client, id string, _ json.RawMessage) (any, func(), error) { return call(c, id) })
 }
 
 func runTokenRevoke(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token revoke", "token revoke ID [ID…] [flags]",
-		"Revokes tokens for good: every replica refuses them within seconds. Instances they launched keep their TTL.", stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
+	fs := newAdminCmd("token revoke", "token revoke ID [ID…] [flags]",
+		"Revokes tokens for good: every replica refuses them within seconds. Instances they launched keep their TTL.", getenv, stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
-		return usagef("token revoke: want at least one token id")
-	}
-	c, err := conn.client(getenv, stderr, true, "")
+	pos, c, err := fs.start(args, func(pos []string) error {
+		if len(pos) == 0 {
+			return usagef("token revoke: want at least one token id")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -251,22 +220,20 @@ func runTokenRevoke(ctx context.Context, args []string, getenv func(string) stri
 }
 
 func runTokenRotate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token rotate", "token rotate ID [--access-key-id … | --role-arn …] [--signing-secret] [--totp] [--slack-signing-secret-file F …] [flags]",
+	fs := newAdminCmd("token rotate", "token rotate ID [--access-key-id … | --role-arn …] [--signing-secret] [--totp] [--slack-signing-secret-file F …] [flags]",
 		"Replaces a token's credentials, signing secret, TOTP secret and/or source secrets. Its URL stays valid.\n"+
-			"New secrets are printed once: store them now.", stderr)
-	var conn cliConn
-	conn.register(fs, getenv, true)
+			"New secrets are printed once: store them now.", getenv, stderr)
 	var cred credFlags
-	cred.register(fs)
+	cred.register(fs.FlagSet)
 	var qr qrFlags
-	qr.register(fs)
+	qr.register(fs.FlagSet)
 	var srcs sourceFlags
-	srcs.register(fs, true)
+	srcs.register(fs.FlagSet, true)
 	signing := fs.Bool("signing-secret", false, "issue a new signing secret")
 	totp := fs.Bool("totp", false, "enrol a new TOTP secret")
 	grace := fs.String("grace", "", "keep the old signing secret valid this long, e.g. 30m; 0s ends it at once (default: the server's, 1h)")
 	asJSON := fs.Bool("json", false, "print the reply as JSON (secrets included)")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
@@ -283,7 +250,7 @@ func runTokenRotate(ctx context.Context, args []string, getenv func(string) stri
 	if in.Grace, err = rotateGrace(*grace); err != nil {
 		return err
 	}
-	c, err := conn.client(getenv, stderr, true, "")
+	c, err := fs.client()
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	}
 	fs.DurationVar(&t.LaunchLease, "launch-lease", t.LaunchLease, "with Vault: how long a launch's reservation of its token's capacity outlives a replica that died holding it (env "+app.EnvLaunchLease+")")
 	slackURLs := fs.String("slack-response-urls", getenv(app.EnvSlackRespURLs), "comma-separated URL prefixes a Slack response_url may have; default https://hooks.slack.com/,https://hooks.slack-gov.com/ (env "+app.EnvSlackRespURLs+")")
+	fs.StringVar(&c.IdentityCert, "identity-cert", getenv(app.EnvIdentityCert), "PEM file of the AWS certificates that verify instance identity documents at the pool bootstrap hand-off (env "+app.EnvIdentityCert+")")
 	fs.StringVar(&c.VaultMount, "vault-mount", cmp.Or(getenv(app.EnvVaultMount), "spotter"), "Vault KV v2 mount for spotter's records")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

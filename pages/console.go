@@ -41,7 +41,7 @@ type ConsoleDeps struct {
 	// nil shows none of them.
 	Activity *activity.Activity
 	// Instances lists a token's instances; nil leaves them out.
-	Instances func(ctx context.Context, tokenID string) (spot.StatusResult, error)
+	Instances func(ctx context.Context, info capability.Info) (spot.StatusResult, error)
 	// Reaping says whether this server runs the reaper at all.
 	Reaping bool
 	// Audit receives one event per console action (sign-in, revoke,

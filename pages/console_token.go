@@ -99,7 +99,7 @@ func (p *Console) Token(c echo.Context) error {
 	}
 	slices.Sort(v.Tags)
 	if p.Instances != nil && v.Active {
-		res, err := p.Instances(ctx, id)
+		res, err := p.Instances(ctx, info)
 		var iv view
 		iv.setStatus(handlersResult(res), err, now)
 		v.Instances, v.Live, v.HourlyCost, v.StatusErr, v.Listed = iv.Instances, iv.Live, iv.HourlyCost, iv.StatusErr, iv.Loaded

@@ -34,9 +34,17 @@ type Pool struct {
 	Subnets       []string       `json:"subnets,omitempty"`
 	// UserData is base64, at most policy.MaxUserDataBytes decoded; the
 	// launch path adds the TTL guard and checks the sum against EC2's limit.
-	UserData    string `json:"userData,omitempty"`
-	MinCapacity int    `json:"minCapacity"`
-	MaxCapacity int    `json:"maxCapacity"`
+	UserData string `json:"userData,omitempty"`
+	// Bootstrap names the template whose script is the instances' user
+	// data: it fetches the pool's secrets once and starts the agent (see
+	// bootstrap.Templates); "" launches with UserData only.
+	Bootstrap string `json:"bootstrap,omitempty"`
+	// TerminateAfterJob makes each agent run one job and the instance
+	// power off when all of its agents are done (Buildkite's
+	// BuildkiteTerminateInstanceAfterJob, GitHub's ephemeral runners).
+	TerminateAfterJob bool `json:"terminateAfterJob,omitempty"`
+	MinCapacity       int  `json:"minCapacity"`
+	MaxCapacity       int  `json:"maxCapacity"`
 	// ScalingRatio is the capacity added per pending job not yet covered
 	// (worker-manager's meaning, 0 < r ≤ 1); 0 when written means 1.
 	ScalingRatio float64 `json:"scalingRatio"`
@@ -193,6 +201,9 @@ func (p *Pool) Validate() error {
 			return invalid("userData", "is %d bytes; EC2 allows %d with spotter's TTL guard, so shorten it by %d at least",
 				len(raw), policy.MaxUserDataBytes, len(raw)-policy.MaxUserDataBytes)
 		}
+	}
+	if err := p.validateBootstrap(); err != nil {
+		return err
 	}
 	if err := p.validateCapacity(); err != nil {
 		return err

@@ -158,6 +158,10 @@ func TestValidate(t *testing.T) {
 		"label 65 chars":           {mut: func(p *Pool) { p.Labels = []string{strings.Repeat("x", 65)} }, field: "labels"},
 		"label with space":         {mut: func(p *Pool) { p.Labels = []string{"self hosted"} }, field: "labels"},
 		"label twice":              {mut: func(p *Pool) { p.Labels = []string{"linux", "linux"} }, field: "labels"},
+		"bootstrap template":       {mut: func(p *Pool) { p.Bootstrap, p.TerminateAfterJob = BootstrapGitHubRunner, true }},
+		"bootstrap unknown":        {mut: func(p *Pool) { p.Bootstrap = "jenkins" }, field: "bootstrap"},
+		"bootstrap with userData":  {mut: func(p *Pool) { p.Bootstrap, p.UserData = BootstrapBuildkite, ud(10) }, field: "userData"},
+		"terminateAfterJob alone":  {mut: func(p *Pool) { p.TerminateAfterJob = true }, field: "terminateAfterJob"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -61,6 +61,10 @@ func (p *Pool) withinBounds(pol *policy.Policy) error {
 		return invalid("ami", "%q is not in the token's policy amis", p.AMI)
 	case p.UserData != "" && !pol.AllowUserData:
 		return invalid("userData", "the token's policy does not allow user data (allowUserData)")
+	case p.Bootstrap != "" && !pol.AllowUserData:
+		// The template is the instances' user data: a token that may not
+		// bring its own does not get spotter's either.
+		return invalid("bootstrap", "the template is user data, which the token's policy does not allow (allowUserData)")
 	case pol.MaxPrice > 0 && p.MaxPrice > pol.MaxPrice:
 		return invalid("maxPrice", "%g is over the token's policy maxPrice %g", p.MaxPrice, pol.MaxPrice)
 	case pol.MaxHourlySpend > 0 && p.MaxHourlySpend > pol.MaxHourlySpend:

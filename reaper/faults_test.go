@@ -29,18 +29,26 @@ type fakeTokens struct {
 var _ reaper.Tokens = (*fakeTokens)(nil)
 
 func (f *fakeTokens) SweepNonces(context.Context) (int, error) { return 0, f.sweepErr }
-func (f *fakeTokens) List(context.Context) ([]capability.Info, error) {
-	return f.infos, f.listErr
+func (f *fakeTokens) Walk(_ context.Context, fn func([]capability.Info) error) error {
+	if f.listErr != nil {
+		return f.listErr
+	}
+	return fn(f.infos)
 }
 func (f *fakeTokens) Revoked(context.Context, string) (bool, error) { return false, nil }
-func (f *fakeTokens) CredentialsByID(_ context.Context, id string) (capability.Credentials, capability.Info, error) {
-	if f.credErr[id] {
-		return capability.Credentials{}, capability.Info{}, errors.New("store unreachable")
+func (f *fakeTokens) CredentialsOf(_ context.Context, page []capability.Info) ([]capability.Credentials, []error) {
+	creds, errs := make([]capability.Credentials, len(page)), make([]error, len(page))
+	for i, info := range page {
+		switch {
+		case f.credErr[info.ID]:
+			errs[i] = errors.New("store unreachable")
+		case f.roles[info.ID] != "":
+			creds[i] = capability.Credentials{RoleARN: f.roles[info.ID]}
+		default:
+			creds[i] = capability.Credentials{AccessKeyID: "AKIDSHARED", SecretAccessKey: "secret"}
+		}
 	}
-	if role := f.roles[id]; role != "" {
-		return capability.Credentials{RoleARN: role}, capability.Info{}, nil
-	}
-	return capability.Credentials{AccessKeyID: "AKIDSHARED", SecretAccessKey: "secret"}, capability.Info{}, nil
+	return creds, errs
 }
 
 // fakeSpot reaps by region: each region's usage is what it reports,

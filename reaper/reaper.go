@@ -23,12 +23,14 @@ import (
 type Tokens interface {
 	// SweepNonces drops signature nonces whose window has closed.
 	SweepNonces(ctx context.Context) (int, error)
-	// List returns every token, revoked ones included.
-	List(ctx context.Context) ([]capability.Info, error)
+	// Walk hands over every token, revoked ones included, a page at a
+	// time, in id order.
+	Walk(ctx context.Context, fn func(page []capability.Info) error) error
 	// Revoked reports whether a token id is revoked (or gone).
 	Revoked(ctx context.Context, id string) (bool, error)
-	// CredentialsByID unseals a token's AWS credentials; the caller clears them.
-	CredentialsByID(ctx context.Context, id string) (capability.Credentials, capability.Info, error)
+	// CredentialsOf unseals a page's AWS credentials (errs[i] for token
+	// i); the caller clears them.
+	CredentialsOf(ctx context.Context, page []capability.Info) ([]capability.Credentials, []error)
 }
 
 // Spot is the AWS calls a pass makes (*spot.Client).
@@ -159,22 +161,14 @@ func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 	if _, err := r.Tokens.SweepNonces(ctx); err != nil {
 		r.Log.Warn("sweep signature nonces", "error", err)
 	}
-	infos, err := r.Tokens.List(ctx)
-	if err != nil {
-		return PassReport{}, err
-	}
+	var infos []capability.Info
 	revoked := map[string]bool{}
 	byID := map[string]capability.Info{}
-	for _, i := range infos {
-		byID[i.ID] = i
-		if i.RevokedAt != nil {
-			revoked[i.ID] = true
-		}
-	}
 	isRevoked := func(id string) bool {
 		if revoked[id] {
 			return true
 		}
+		// Not seen yet (a later page), or revoked since it was listed.
 		gone, err := r.Tokens.Revoked(ctx, id)
 		return err == nil && gone
 	}
@@ -184,55 +178,81 @@ func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 	usage := map[string]spot.Usage{}
 	var all []spot.ReapAction
 	skipped := 0 // tokens whose credentials could not be used
-	for _, info := range infos {
-		creds, _, err := r.Tokens.CredentialsByID(ctx, info.ID)
-		if err != nil {
-			r.Log.Warn("reaper cannot read credentials", "token_id", info.ID, "error", err)
-			skipped++
-			continue
+	// A page at a time: the token list is walked shard by shard, and each
+	// page's credentials are opened together (a Transit batch with Vault)
+	// while its records are cached.
+	err := r.Tokens.Walk(ctx, func(page []capability.Info) error {
+		for _, i := range page {
+			byID[i.ID] = i
+			if i.RevokedAt != nil {
+				revoked[i.ID] = true
+			}
 		}
-		provider, key := r.provider(ctx, info, creds)
-		if provider == nil {
-			skipped++
-			continue
-		}
-		for _, region := range info.Policy.Regions {
-			acct := account{key: key, region: region}
-			accounts[info.ID] = append(accounts[info.ID], acct)
-			if done[acct] {
+		infos = append(infos, page...)
+		creds, errs := r.Tokens.CredentialsOf(ctx, page)
+		for n, info := range page {
+			if errs[n] != nil {
+				r.Log.Warn("reaper cannot read credentials", "token_id", info.ID, "error", errs[n])
+				skipped++
 				continue
 			}
-			done[acct] = true
-			rep, err := r.Spot.Reap(ctx, provider, region, now(), isRevoked)
-			if err != nil {
-				failed[acct] = true
-				r.Log.Warn("reap failed", "token_id", info.ID, "region", region, "error", err)
+			provider, key := r.provider(ctx, info, creds[n])
+			if provider == nil {
+				skipped++
 				continue
 			}
-			for tok, u := range rep.Usage {
-				t := usage[tok]
-				t.Running += u.Running
-				t.HourlySpend += u.HourlySpend
-				usage[tok] = t
-			}
-			for _, e := range rep.Errors {
-				r.Log.Warn("reap item failed", "region", region, "error", e)
-			}
-			for _, a := range rep.Actions {
-				r.Log.Info("audit", "event", "reap", "action", a.Action, "reason", a.Reason,
-					"instance_id", a.InstanceID, "template", a.Template, "spot_request", a.Request, "token_id", a.TokenID, "region", region)
-				if r.Observe != nil {
-					r.Observe(a)
+			for _, region := range info.Policy.Regions {
+				acct := account{key: key, region: region}
+				accounts[info.ID] = append(accounts[info.ID], acct)
+				if done[acct] {
+					continue
 				}
-				if a.Action == spot.ActionInterrupted {
-					r.replace(ctx, provider, region, byID[a.TokenID], a.InstanceID, now())
+				done[acct] = true
+				acts, err := r.reap(ctx, provider, region, now(), isRevoked, byID, usage)
+				if err != nil {
+					failed[acct] = true
+					r.Log.Warn("reap failed", "token_id", info.ID, "region", region, "error", err)
+					continue
 				}
+				all = append(all, acts...)
 			}
-			all = append(all, rep.Actions...)
 		}
+		return nil
+	})
+	if err != nil {
+		return PassReport{}, err
 	}
 	r.report(infos, revoked, accounts, failed, usage)
 	return PassReport{Accounts: len(done), Failed: len(failed), Actions: all, Partial: len(failed) > 0 || skipped > 0}, nil
+}
+
+// reap reaps one account in one region and adds its usage to usage.
+func (r *Reaper) reap(ctx context.Context, provider aws.CredentialsProvider, region string, now time.Time, isRevoked func(string) bool,
+	byID map[string]capability.Info, usage map[string]spot.Usage) ([]spot.ReapAction, error) {
+	rep, err := r.Spot.Reap(ctx, provider, region, now, isRevoked)
+	if err != nil {
+		return nil, err
+	}
+	for tok, u := range rep.Usage {
+		t := usage[tok]
+		t.Running += u.Running
+		t.HourlySpend += u.HourlySpend
+		usage[tok] = t
+	}
+	for _, e := range rep.Errors {
+		r.Log.Warn("reap item failed", "region", region, "error", e)
+	}
+	for _, a := range rep.Actions {
+		r.Log.Info("audit", "event", "reap", "action", a.Action, "reason", a.Reason,
+			"instance_id", a.InstanceID, "template", a.Template, "spot_request", a.Request, "token_id", a.TokenID, "region", region)
+		if r.Observe != nil {
+			r.Observe(a)
+		}
+		if a.Action == spot.ActionInterrupted {
+			r.replace(ctx, provider, region, byID[a.TokenID], a.InstanceID, now)
+		}
+	}
+	return rep.Actions, nil
 }
 
 // report hands the pass's per-token usage to Usage and Forget. A token is

@@ -118,7 +118,7 @@ func TestPass(t *testing.T) {
 	}
 
 	// Status lists one token's instances, and only its own.
-	st2, err := r.Status(ctx, keepTok.ID)
+	st2, err := r.Status(ctx, keepTok.TokenInfo.TokenRecord)
 	if err != nil || len(st2.Instances) != 1 || st2.Instances[0].ID != keep || st2.HourlyCost <= 0 {
 		t.Errorf("Status(keep) = %+v, %v; want %s alone, at a price", st2, err, keep)
 	}

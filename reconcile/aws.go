@@ -34,6 +34,11 @@ type AWS struct {
 	// maxHourlySpend) with every other launch of the token.
 	Ledger *inflight.Ledger
 	Now    func() time.Time
+	// UserData makes a launch's user data: bootstrap.Service.Issue, which
+	// gives a pool with a bootstrap template its script carrying the
+	// launch's one-use credential (and any other pool its own userData).
+	// nil: the pool's own userData.
+	UserData func(ctx context.Context, p pool.Pool, clientToken string, capacity int) ([]byte, error)
 }
 
 // MaxLaunch caps a launch of the pool by its token's policy: its maxCount
@@ -171,7 +176,12 @@ func (a *AWS) Launch(ctx context.Context, p pool.Pool, pd Pending) (Launched, er
 		return Launched{}, apperr.New(apperr.PolicyDenied, "pool %s: none of its instance types is within its token's policy", p.Name)
 	}
 	var userData []byte
-	if p.UserData != "" {
+	switch {
+	case a.UserData != nil:
+		if userData, err = a.UserData(ctx, p, pd.Launch.ClientToken, pd.Launch.Capacity); err != nil {
+			return Launched{}, err
+		}
+	case p.UserData != "":
 		if userData, err = base64.StdEncoding.DecodeString(p.UserData); err != nil {
 			return Launched{}, apperr.New(apperr.Invalid, "userData: must be base64")
 		}

@@ -122,6 +122,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 func (r *Reconciler) releaseAll() {
 	ctx, cancel := context.WithTimeout(context.Background(), secrets.DefaultTimeout)
 	defer cancel()
+	_, _ = r.liveReplicas(ctx, true) // the others' shares grow at once
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for name, h := range r.held {
@@ -142,18 +143,29 @@ func (r *Reconciler) safePass(ctx context.Context, only string) {
 }
 
 // Pass reconciles every pool (or only the one named) whose lease this
-// replica holds or can take.
+// replica holds or can take; a full pass takes no more than this
+// replica's share of the pools (balance.go).
 func (r *Reconciler) Pass(ctx context.Context, only string) error {
-	names := []string{only}
+	names, limit := []string{only}, 1
 	if only == "" {
-		var err error
-		if names, err = r.cfg.Pools.Names(ctx); err != nil {
+		all, err := r.cfg.Pools.Names(ctx)
+		if err != nil {
 			return err
 		}
+		var shed []string
+		names, shed, limit = r.balance(ctx, all)
+		r.shed(ctx, shed)
 	}
 	var errs []error
+	taken := 0
 	for _, name := range names {
-		if err := r.Reconcile(ctx, name); err != nil && !errors.Is(err, errLost) {
+		if taken >= limit {
+			break
+		}
+		err := r.Reconcile(ctx, name)
+		if err == nil {
+			taken++
+		} else if !errors.Is(err, errLost) {
 			errs = append(errs, fmt.Errorf("pool %s: %w", name, err))
 		}
 	}

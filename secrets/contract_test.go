@@ -218,6 +218,29 @@ func contractCases() []contractCase {
 				}
 			}
 		}},
+		{name: "folders names sub-folders, not records", run: func(t *testing.T, f fixture) {
+			for _, name := range []string{"top", "b/one", "a/one", "a/two", "a/deep/x", "a0", "c/d/e"} {
+				mustPut(t, f.store, k(t, "dir/"+name), secrets.Record{Public: []byte(name)}, secrets.CreateOnly)
+			}
+			want := []string{k(t, "dir/a/"), k(t, "dir/b/"), k(t, "dir/c/")}
+			for _, prefix := range []string{k(t, "dir/"), k(t, "dir")} {
+				got, err := f.store.Folders(bg, prefix)
+				if err != nil || !slices.Equal(got, want) {
+					t.Fatalf("Folders(%q) = %q, %v; want %q", prefix, got, err, want)
+				}
+			}
+			if got, err := f.store.Folders(bg, k(t, "dir/a/")); err != nil || !slices.Equal(got, []string{k(t, "dir/a/deep/")}) {
+				t.Fatalf("Folders(dir/a/) = %q, %v; want only deep/", got, err)
+			}
+			for _, empty := range []string{k(t, "dir/b/"), k(t, "nothing/")} {
+				if got, err := f.store.Folders(bg, empty); err != nil || len(got) != 0 {
+					t.Fatalf("Folders(%q) = %q, %v; want none", empty, got, err)
+				}
+			}
+			if got, err := f.store.List(bg, k(t, "dir/")); err != nil || !slices.Equal(got, []string{k(t, "dir/a0"), k(t, "dir/top")}) {
+				t.Fatalf("List(dir/) = %q, %v; want the two records only", got, err)
+			}
+		}},
 		{name: "delete removes all versions", run: func(t *testing.T, f fixture) {
 			key := k(t, "gone")
 			v := mustPut(t, f.store, key, secrets.Record{Public: []byte("1")}, secrets.CreateOnly)
@@ -264,6 +287,58 @@ func contractCases() []contractCase {
 			b, _ := f.store.Seal(bg, "tok-1", []byte("same"))
 			if bytes.Equal(a, b) {
 				t.Fatalf("two seals of one plaintext are equal; want randomised ciphertexts")
+			}
+		}},
+		{name: "open all opens each item or says why not", run: func(t *testing.T, f fixture) {
+			// 260 items cross Vault's batch of 250; the wrong scope, the
+			// garbage and the empty scope sit in both batches.
+			var scopes []string
+			var sealed [][]byte
+			for i := range 260 {
+				scope := fmt.Sprintf("tok-%d", i)
+				b, err := f.store.Seal(bg, scope, []byte("secret-"+scope))
+				if err != nil {
+					t.Fatal(err)
+				}
+				scopes, sealed = append(scopes, scope), append(sealed, b)
+			}
+			bad := map[int]string{3: "wrong scope", 255: "wrong scope", 7: "garbage", 258: "empty scope"}
+			for i, why := range bad {
+				switch why {
+				case "wrong scope":
+					scopes[i] = "tok-other"
+				case "garbage":
+					sealed[i] = []byte("vault:v1:bm90IGEgY2lwaGVydGV4dA==")
+				case "empty scope":
+					scopes[i] = ""
+				}
+			}
+			plain, errs := secrets.OpenAll(bg, f.store, scopes, sealed)
+			if len(plain) != len(sealed) || len(errs) != len(sealed) {
+				t.Fatalf("OpenAll = %d plaintexts, %d errors for %d items", len(plain), len(errs), len(sealed))
+			}
+			for i := range sealed {
+				if why, isBad := bad[i]; isBad {
+					if errs[i] == nil {
+						t.Errorf("item %d (%s) opened to %q", i, why, plain[i])
+					} else if why != "empty scope" && !errors.Is(errs[i], secrets.ErrOpen) {
+						t.Errorf("item %d (%s) = %v; want ErrOpen", i, why, errs[i])
+					}
+					continue
+				}
+				if want := "secret-" + scopes[i]; errs[i] != nil || string(plain[i]) != want {
+					t.Errorf("item %d = %q, %v; want %q", i, plain[i], errs[i], want)
+				}
+			}
+			// None opens: each is still ErrOpen (Vault answers the batch 400).
+			_, errs = secrets.OpenAll(bg, f.store, []string{"x-1", "x-2"}, [][]byte{sealed[0], sealed[1]})
+			for i, err := range errs {
+				if !errors.Is(err, secrets.ErrOpen) {
+					t.Errorf("all-wrong batch item %d = %v; want ErrOpen", i, err)
+				}
+			}
+			if p, e := secrets.OpenAll(bg, f.store, nil, nil); len(p) != 0 || len(e) != 0 {
+				t.Errorf("OpenAll of nothing = %v, %v", p, e)
 			}
 		}},
 		{name: "open with another scope fails", run: func(t *testing.T, f fixture) {

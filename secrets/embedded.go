@@ -215,6 +215,36 @@ func (e *Embedded) List(ctx context.Context, prefix string) ([]string, error) {
 	return keys, err
 }
 
+// Folders implements Store. It seeks from one sub-folder past the end of
+// the previous ("a/b/" → "a/b0", '0' being the byte after '/'), so it costs
+// one seek per folder, not one step per record inside them.
+func (e *Embedded) Folders(ctx context.Context, prefix string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, apperr.Wrap(err, apperr.Unavailable, "embedded store: %v", err)
+	}
+	dir, err := folder(prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	err = e.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, _ := c.Seek([]byte(dir)); k != nil && strings.HasPrefix(string(k), dir); {
+			rest := string(k[len(dir):])
+			i := strings.IndexByte(rest, '/')
+			if i < 0 {
+				k, _ = c.Next()
+				continue
+			}
+			sub := dir + rest[:i+1]
+			out = append(out, sub)
+			k, _ = c.Seek([]byte(sub[:len(sub)-1] + "0"))
+		}
+		return nil
+	})
+	return out, err
+}
+
 // ListAfter implements KeyPager with a bbolt cursor seek, so a page costs
 // the same however many records the folder holds.
 func (e *Embedded) ListAfter(ctx context.Context, prefix, after string, limit int) ([]string, error) {

@@ -1,6 +1,6 @@
 // Package secrets keeps spotter's records and sealed credentials.
 //
-// A Store holds records under slash-separated keys ("tokens/<id>",
+// A Store holds records under slash-separated keys ("tokens/ab/<id>",
 // "totp/<id>", "nonces/<hash>"). Each record has a public part, stored as
 // given, and a sealed part: bytes that Seal encrypted under a key derived for
 // one scope (a token id), so a sealed value copied into another token's record
@@ -62,6 +62,10 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// List returns the keys directly under prefix ("tokens/"), sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
+	// Folders returns the sub-folders directly under prefix, each as a full
+	// prefix with its trailing slash ("tokens/ab/"), sorted: what holds
+	// records deeper down, without naming those records.
+	Folders(ctx context.Context, prefix string) ([]string, error)
 	// Seal encrypts plaintext under the key derived for scope.
 	Seal(ctx context.Context, scope string, plaintext []byte) ([]byte, error)
 	// Open decrypts what Seal returned for the same scope; any other scope fails.
@@ -98,4 +102,25 @@ func ListAfter(ctx context.Context, s Store, prefix, after string, limit int) ([
 		keys = keys[1:]
 	}
 	return keys[:min(limit, len(keys))], nil
+}
+
+// BatchOpener is a Store that can open many sealed values in one call.
+type BatchOpener interface {
+	// OpenBatch opens sealed[i] under scopes[i] for each i; errs[i] is
+	// item i's error (ErrOpen for one that does not open).
+	OpenBatch(ctx context.Context, scopes []string, sealed [][]byte) (plain [][]byte, errs []error)
+}
+
+// OpenAll opens sealed[i] under scopes[i] for each i, with s's OpenBatch
+// when it has one (one Transit call for many with Vault), else one Open at
+// a time. errs[i] is item i's error.
+func OpenAll(ctx context.Context, s Store, scopes []string, sealed [][]byte) (plain [][]byte, errs []error) {
+	if b, ok := s.(BatchOpener); ok {
+		return b.OpenBatch(ctx, scopes, sealed)
+	}
+	plain, errs = make([][]byte, len(sealed)), make([]error, len(sealed))
+	for i := range sealed {
+		plain[i], errs[i] = s.Open(ctx, scopes[i], sealed[i])
+	}
+	return plain, errs
 }

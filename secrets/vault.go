@@ -99,19 +99,56 @@ type Vault struct {
 // message naming the path if the token lacks a permission it needs.
 func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 	cfg.defaults()
-	if cfg.Addr == "" && len(cfg.Addrs) > 0 {
-		cfg.Addr, cfg.Addrs = cfg.Addrs[0], cfg.Addrs[1:]
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
-	if strings.TrimSpace(cfg.Addr) == "" {
-		return nil, apperr.New(apperr.Invalid, "vault: no address (set VAULT_ADDR)")
+	nodes := nodeList(cfg.Addr, cfg.Addrs)
+	ac, err := clientConfig(cfg, nodes)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.RoleID == "" && cfg.Token == "" {
-		return nil, apperr.New(apperr.Invalid, "vault: no credentials (set VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID)")
+	client, err := api.NewClient(ac)
+	if err != nil {
+		return nil, fmt.Errorf("vault: new client: %w", err)
 	}
-	if cfg.RoleID != "" && cfg.SecretID == "" {
-		return nil, apperr.New(apperr.Invalid, "vault: VAULT_ROLE_ID is set but VAULT_SECRET_ID is not")
-	}
+	// NewClient picks up VAULT_TOKEN from the environment; only cfg counts.
+	client.ClearToken()
 
+	v := &Vault{client: client, cfg: cfg, nodes: nodes, switchLog: newSwitchLog(cfg.Logger), log: cfg.Logger, timeout: cfg.Timeout}
+	login, err := v.login(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.ensure(ctx); err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	v.stop = stop
+	v.wg.Add(1)
+	go v.keepAlive(runCtx, login)
+	return v, nil
+}
+
+// check moves a lone Addrs list into Addr and refuses a config that names
+// no address or incomplete credentials.
+func (c *VaultConfig) check() error {
+	if c.Addr == "" && len(c.Addrs) > 0 {
+		c.Addr, c.Addrs = c.Addrs[0], c.Addrs[1:]
+	}
+	if strings.TrimSpace(c.Addr) == "" {
+		return apperr.New(apperr.Invalid, "vault: no address (set VAULT_ADDR)")
+	}
+	if c.RoleID == "" && c.Token == "" {
+		return apperr.New(apperr.Invalid, "vault: no credentials (set VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID)")
+	}
+	if c.RoleID != "" && c.SecretID == "" {
+		return apperr.New(apperr.Invalid, "vault: VAULT_ROLE_ID is set but VAULT_SECRET_ID is not")
+	}
+	return nil
+}
+
+// clientConfig builds the Vault client's config for nodes (nodes[0] first).
+func clientConfig(cfg VaultConfig, nodes []string) (*api.Config, error) {
 	// DefaultConfig brings TLS settings from the environment (VAULT_CACERT,
 	// …), which operators expect; what decides behaviour under faults is set
 	// explicitly after it so the environment cannot turn retries back up.
@@ -119,7 +156,6 @@ func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 	if ac.Error != nil {
 		return nil, fmt.Errorf("vault: client config from environment: %w", ac.Error)
 	}
-	nodes := nodeList(cfg.Addr, cfg.Addrs)
 	if len(nodes) > 1 {
 		// Switching nodes is by URL; a unix socket is one local server.
 		for _, n := range nodes {
@@ -152,26 +188,7 @@ func NewVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 			t.DialContext = (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext
 		}
 	}
-	client, err := api.NewClient(ac)
-	if err != nil {
-		return nil, fmt.Errorf("vault: new client: %w", err)
-	}
-	// NewClient picks up VAULT_TOKEN from the environment; only cfg counts.
-	client.ClearToken()
-
-	v := &Vault{client: client, cfg: cfg, nodes: nodes, switchLog: newSwitchLog(cfg.Logger), log: cfg.Logger, timeout: cfg.Timeout}
-	login, err := v.login(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := v.ensure(ctx); err != nil {
-		return nil, err
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	v.stop = stop
-	v.wg.Add(1)
-	go v.keepAlive(runCtx, login)
-	return v, nil
+	return ac, nil
 }
 
 // Close stops token renewal. It does not revoke the token: other replicas

@@ -110,6 +110,17 @@ func (v *Vault) Delete(ctx context.Context, key string) error {
 // List implements Store with a LIST on the metadata folder. Vault lists
 // sub-folders as "name/"; they are left out, as in the embedded store.
 func (v *Vault) List(ctx context.Context, prefix string) ([]string, error) {
+	return v.list(ctx, prefix, false)
+}
+
+// Folders implements Store with the same LIST, keeping only the "name/"
+// entries. Its cost grows with the entries directly under prefix (KV v2
+// decrypts each name it returns), not with the records deeper down.
+func (v *Vault) Folders(ctx context.Context, prefix string) ([]string, error) {
+	return v.list(ctx, prefix, true)
+}
+
+func (v *Vault) list(ctx context.Context, prefix string, folders bool) ([]string, error) {
 	dir, err := folder(prefix)
 	if err != nil {
 		return nil, err
@@ -129,7 +140,7 @@ func (v *Vault) List(ctx context.Context, prefix string) ([]string, error) {
 	}
 	raw, _ := s.Data["keys"].([]any)
 	for _, k := range raw {
-		if name, ok := k.(string); ok && !strings.HasSuffix(name, "/") {
+		if name, ok := k.(string); ok && strings.HasSuffix(name, "/") == folders {
 			keys = append(keys, dir+name)
 		}
 	}

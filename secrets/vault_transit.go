@@ -70,6 +70,80 @@ func (v *Vault) Open(ctx context.Context, scope string, sealed []byte) ([]byte, 
 	return out, nil
 }
 
+// openBatchSize bounds one batch decrypt: a few hundred small ciphertexts
+// make a request of some 100 KB that Vault answers well within a deadline.
+const openBatchSize = 250
+
+// OpenBatch implements BatchOpener with Transit's batch_input: one decrypt
+// call per openBatchSize items, so opening a page of 1,000 tokens costs 4
+// round trips, not 1,000. Vault answers 400 when no item decrypts (200,
+// as asked, when some do); then every item is ErrOpen, as each alone
+// would be.
+func (v *Vault) OpenBatch(ctx context.Context, scopes []string, sealed [][]byte) ([][]byte, []error) {
+	plain, errs := make([][]byte, len(sealed)), make([]error, len(sealed))
+	var idx []int // items sent, in batch order
+	for i := range sealed {
+		switch {
+		case validScope(scopes[i]) != nil:
+			errs[i] = validScope(scopes[i])
+		case !strings.HasPrefix(string(sealed[i]), "vault:v"):
+			errs[i] = apperr.Wrap(ErrOpen, apperr.Internal, "sealed value is not a Vault ciphertext")
+		default:
+			idx = append(idx, i)
+		}
+	}
+	for len(idx) > 0 {
+		chunk := idx[:min(openBatchSize, len(idx))]
+		idx = idx[len(chunk):]
+		v.openChunk(ctx, chunk, scopes, sealed, plain, errs)
+	}
+	return plain, errs
+}
+
+func (v *Vault) openChunk(ctx context.Context, chunk []int, scopes []string, sealed, plain [][]byte, errs []error) {
+	fail := func(err error) {
+		for _, i := range chunk {
+			errs[i] = err
+		}
+	}
+	in := make([]map[string]any, len(chunk))
+	for n, i := range chunk {
+		in[n] = map[string]any{"ciphertext": string(sealed[i]), "context": base64.StdEncoding.EncodeToString([]byte(scopes[i]))}
+	}
+	ctx, cancel := v.deadline(ctx)
+	defer cancel()
+	path := v.cfg.TransitMount + "/decrypt/" + v.cfg.KeyName
+	s, err := v.retryAuth(ctx, func() (*api.Secret, error) {
+		// Without partial_failure_response_code a batch where some items
+		// fail is a 400 whose per-item results the client drops.
+		return v.client.Logical().WriteWithContext(ctx, path, map[string]any{"batch_input": in, "partial_failure_response_code": 200})
+	})
+	if err != nil {
+		if status, _ := responseErrors(err); status == 400 {
+			fail(apperr.Wrap(fmt.Errorf("%w: %w", ErrOpen, err), apperr.Internal, "sealed value does not open for this scope"))
+			return
+		}
+		fail(v.fault(err, path))
+		return
+	}
+	results, _ := s.Data["batch_results"].([]any)
+	if len(results) != len(chunk) {
+		fail(apperr.New(apperr.Internal, "vault: %s answered %d results for %d ciphertexts", path, len(results), len(chunk)))
+		return
+	}
+	for n, i := range chunk {
+		r, _ := results[n].(map[string]any)
+		if msg, _ := r["error"].(string); msg != "" || r == nil {
+			errs[i] = apperr.Wrap(fmt.Errorf("%w: %s", ErrOpen, msg), apperr.Internal, "sealed value does not open for this scope")
+			continue
+		}
+		pt, _ := r["plaintext"].(string)
+		if plain[i], err = base64.StdEncoding.DecodeString(pt); err != nil {
+			errs[i] = apperr.Wrap(err, apperr.Internal, "vault: %s returned invalid base64", path)
+		}
+	}
+}
+
 // signingKey reads transit/keys/<signing key>: its latest version and the
 // public key of every version.
 func (v *Vault) signingKey(ctx context.Context) (latest int, pubs map[string]ed25519.PublicKey, err error) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"regexp"
@@ -8,10 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spotter-dev/spotter/bootstrap"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/pages"
+	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/sources"
@@ -49,8 +52,12 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	boot, err := bootstrap.New(bootstrap.Config{Store: st, Pools: pl, Instances: noInstances{}, PublicURL: "https://spotter.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := New(Deps{Logger: log, Store: st, Tokens: reg, Keys: st, Metrics: metrics.New(),
-		Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: reg, Spot: sp}, Tokens: reg}, Pools: pl, Sources: src,
+		Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: reg, Spot: sp}, Tokens: reg}, Pools: pl, Sources: src, Bootstrap: boot,
 		Console: &pages.ConsoleDeps{Store: st, Tokens: reg}}, Options{})
 
 	var doc struct {
@@ -97,4 +104,11 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 			t.Errorf("openapi.json documents %s, which is not a route", d)
 		}
 	}
+}
+
+// noInstances is an EC2 that knows no instance.
+type noInstances struct{}
+
+func (noInstances) Instance(context.Context, pool.Pool, string) (bootstrap.Instance, bool, error) {
+	return bootstrap.Instance{}, false, nil
 }

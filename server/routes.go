@@ -56,6 +56,14 @@ func addRoutes(e *echo.Echo, d Deps) {
 			e.POST("/hooks/:token/buildkite", handlers.BuildkitePoolHook(d.Pools, d.Sources))
 		}
 	}
+	if d.Bootstrap != nil {
+		admin := e.Group("/v1/pools/:name/secrets", handlers.RequireAdmin(d.Admin))
+		admin.GET("", handlers.ListPoolSecrets(d.Bootstrap))
+		admin.PUT("/:key", handlers.SetPoolSecret(d.Bootstrap))
+		admin.DELETE("/:key", handlers.RemovePoolSecret(d.Bootstrap))
+		// The instance's credential is its only authentication.
+		e.POST("/v1/instances/bootstrap", handlers.Bootstrap(d.Bootstrap))
+	}
 	if d.Tasks.Pipeline != nil {
 		e.POST("/v1/tasks", handlers.TaskByBearer(d.Tasks))
 		e.POST("/hooks/:token", handlers.TaskByURL(d.Tasks))

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/labstack/gommon/bytes"
 
+	"github.com/spotter-dev/spotter/bootstrap"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/metrics"
@@ -39,6 +40,8 @@ type Deps struct {
 	// by DemandLimit (zero: handlers.DefaultDemandLimit).
 	Pools       *pools.Registry
 	DemandLimit handlers.DemandLimit
+	// Bootstrap, if set, serves pool secrets and the instances' hand-off.
+	Bootstrap *bootstrap.Service
 	// Sources, with Pools, serves pool CI sources and their webhooks.
 	Sources *sources.Service
 	// Tasks serves the task endpoints; nil Tasks.Pipeline leaves them out.

@@ -209,6 +209,31 @@ func (s *Service) reconcileGitHub(ctx context.Context, rec pools.Record, g *GitH
 	if s.limits.wait(key, s.now()) {
 		return nil, nil, nil
 	}
+	c, err := s.githubClient(ctx, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if rl, ok := github.IsRateLimited(err); ok {
+			s.limits.set(key, rl.Until)
+			s.log.WarnContext(ctx, "ci sources: github rate limited", "pool", rec.Pool.Name, "until", rl.Until.UTC())
+		}
+	}()
+	open, seen, err := openGitHubJobs(ctx, c, g, rec.Pool.Labels)
+	if err != nil {
+		return nil, nil, err
+	}
+	tr, _, err := s.getTracker(ctx, rec)
+	if err != nil {
+		return open, nil, err
+	}
+	checked, err = checkTrackedGitHub(ctx, c, tr.Tracker.Jobs, seen)
+	return open, checked, err
+}
+
+// githubClient makes the client for one pool's GitHub source, minting an
+// installation token first when the source is a GitHub App.
+func (s *Service) githubClient(ctx context.Context, g *GitHub) (*github.Client, error) {
 	base := g.APIURL
 	if base == "" {
 		base = DefaultGitHubAPI
@@ -217,43 +242,46 @@ func (s *Service) reconcileGitHub(ctx context.Context, rec pools.Record, g *GitH
 	if g.App() {
 		key, err := github.ParseAppKey(g.PrivateKey)
 		if err != nil {
-			return nil, nil, fmt.Errorf("github app: the stored private key: %w", err)
+			return nil, fmt.Errorf("github app: the stored private key: %w", err)
 		}
 		if tok, err = s.ghApps.Token(ctx, base, github.App{ID: g.AppID, InstallationID: g.InstallationID, Key: key}); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	c := &github.Client{HTTP: s.http, Base: base, Token: tok, Floor: GitHubFloor}
-	defer func() {
-		if rl, ok := github.IsRateLimited(err); ok {
-			s.limits.set(key, rl.Until)
-			s.log.WarnContext(ctx, "ci sources: github rate limited", "pool", rec.Pool.Name, "until", rl.Until.UTC())
-		}
-	}()
+	return &github.Client{HTTP: s.http, Base: base, Token: tok, Floor: GitHubFloor}, nil
+}
+
+// openGitHubJobs lists the open jobs of the source's repositories (the
+// organisation's, when one is named) whose labels are within the pool's, and
+// the set of their IDs.
+func openGitHubJobs(ctx context.Context, c *github.Client, g *GitHub, labels []string) (open []github.Job, seen map[int64]bool, err error) {
 	repos := g.Repos
 	if g.Org != "" {
 		if repos, err = c.OrgRepos(ctx, g.Org); err != nil {
 			return nil, nil, err
 		}
 	}
-	seen := map[int64]bool{}
+	seen = map[int64]bool{}
 	for _, repo := range repos {
 		jobs, err := c.OpenJobs(ctx, repo)
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, j := range jobs {
-			if github.LabelsWithin(j.Labels, rec.Pool.Labels) {
+			if github.LabelsWithin(j.Labels, labels) {
 				open = append(open, j)
 				seen[j.ID] = true
 			}
 		}
 	}
-	tr, _, err := s.getTracker(ctx, rec)
-	if err != nil {
-		return open, nil, err
-	}
-	for k, j := range tr.Tracker.Jobs {
+	return open, seen, nil
+}
+
+// checkTrackedGitHub looks up, at most MaxJobChecks at a time, tracked open
+// GitHub jobs the listing no longer shows. Only a rate limit stops it; a job
+// that is gone or unreadable is skipped and ages out of the tracker.
+func checkTrackedGitHub(ctx context.Context, c *github.Client, jobs map[string]Job, seen map[int64]bool) (checked []github.Job, err error) {
+	for k, j := range jobs {
 		if len(checked) >= MaxJobChecks {
 			break
 		}
@@ -268,11 +296,11 @@ func (s *Service) reconcileGitHub(ctx context.Context, rec pools.Record, g *GitH
 		got, err := c.GetJob(ctx, j.Repo, id)
 		if err != nil {
 			if _, ok := github.IsRateLimited(err); ok {
-				return open, checked, err
+				return checked, err
 			}
 			continue // gone or unreadable: an older pass's entry ages out
 		}
 		checked = append(checked, got)
 	}
-	return open, checked, nil
+	return checked, nil
 }

@@ -185,10 +185,7 @@ func Run(ctx context.Context, cfg Config, jobs []Job, ctrl Controller) (Result, 
 			h.event(e)
 		}
 		h.finish(now)
-		for ; next < len(jobs) && !cfg.Start.Add(jobs[next].Arrive).After(now); next++ {
-			h.queue = append(h.queue, &queued{job: jobs[next], since: cfg.Start.Add(jobs[next].Arrive)})
-			h.queued = append(h.queued, cfg.Start.Add(jobs[next].Arrive))
-		}
+		next = h.arrive(jobs, next, now)
 		h.assign(now)
 		o := h.observe(now)
 		d := ctrl.Decide(o)
@@ -197,12 +194,7 @@ func Run(ctx context.Context, cfg Config, jobs []Job, ctrl Controller) (Result, 
 		}
 		if now.Sub(lastSample) >= cfg.SampleEvery {
 			lastSample = now
-			c := o.counts()
-			desired := d.Desired
-			if desired < 0 {
-				desired = c.booting + c.registered + d.Launch*cfg.Capacity
-			}
-			h.res.Samples = append(h.res.Samples, Sample{At: at, Pending: o.Pending, Desired: desired, RunningJobs: o.Running, Capacity: c.booting + c.registered})
+			h.sample(at, o, d)
 		}
 	}
 	now := sim.Now()
@@ -212,6 +204,27 @@ func Run(ctx context.Context, cfg Config, jobs []Job, ctrl Controller) (Result, 
 	}
 	h.res.Unfinished = len(h.queue) + h.runningJobs() + len(jobs) - next
 	return h.res, nil
+}
+
+// arrive queues the jobs from jobs[next] on that have arrived by now and
+// returns the index of the first still to come.
+func (h *harness) arrive(jobs []Job, next int, now time.Time) int {
+	for ; next < len(jobs) && !h.cfg.Start.Add(jobs[next].Arrive).After(now); next++ {
+		h.queue = append(h.queue, &queued{job: jobs[next], since: h.cfg.Start.Add(jobs[next].Arrive)})
+		h.queued = append(h.queued, h.cfg.Start.Add(jobs[next].Arrive))
+	}
+	return next
+}
+
+// sample records one point of the run's series; a decision that sets no
+// desired count is taken to want what it has plus what it launches.
+func (h *harness) sample(at time.Duration, o Observation, d Decision) {
+	c := o.counts()
+	desired := d.Desired
+	if desired < 0 {
+		desired = c.booting + c.registered + d.Launch*h.cfg.Capacity
+	}
+	h.res.Samples = append(h.res.Samples, Sample{At: at, Pending: o.Pending, Desired: desired, RunningJobs: o.Running, Capacity: c.booting + c.registered})
 }
 
 func (h *harness) spotPrice(ctx context.Context) (float64, error) {

@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/spotter-dev/spotter/capability"
 )
 
 // baseline makes, with the Vault and AWS SDK clients alone, the calls
@@ -104,7 +106,7 @@ func (b *baseline) newToken(ctx context.Context, o options, name string) (*baseT
 }
 
 func (b *baseline) readRecord(ctx context.Context, t *baseToken) error {
-	s, err := b.vault.Logical().ReadWithContext(ctx, "spotter/data/tokens/"+t.ID)
+	s, err := b.vault.Logical().ReadWithContext(ctx, "spotter/data/"+capability.StoreKey(t.ID))
 	if err != nil {
 		return err
 	}
@@ -139,42 +141,9 @@ func (st *stack) baselineLauncher(o options) launcher { return st.newBaseline(o)
 
 func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string {
 	// 1–2: the record (cached 2 s) and the credentials.
-	t.mu.Lock()
-	stale := time.Since(t.fetched) >= 2*time.Second
-	t.mu.Unlock()
-	if stale {
-		fresh := &baseToken{capToken: t.capToken}
-		if err := b.readRecord(ctx, fresh); err != nil {
-			return "vault_read"
-		}
-		t.mu.Lock()
-		t.sealed, t.fetched = fresh.sealed, fresh.fetched
-		t.mu.Unlock()
-	}
-	t.mu.Lock()
-	sealed := t.sealed
-	t.mu.Unlock()
-	s, err := b.vault.Logical().WriteWithContext(ctx, "transit/decrypt/spotter-credentials", map[string]any{
-		"ciphertext": sealed,
-		"context":    base64.StdEncoding.EncodeToString([]byte(t.ID)),
-	})
-	if err != nil {
-		return "vault_decrypt"
-	}
-	pt, _ := s.Data["plaintext"].(string)
-	plain, err := base64.StdEncoding.DecodeString(pt)
-	if err != nil {
-		return "vault_decrypt"
-	}
-	var keys struct {
-		AccessKeyID     string `json:"accessKeyId"`
-		SecretAccessKey string `json:"secretAccessKey"`
-	}
-	if err := json.Unmarshal(plain, &keys); err != nil || keys.AccessKeyID == "" {
-		return "vault_decrypt"
-	}
-	opt := func(o *ec2.Options) {
-		o.Credentials = credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")
+	opt, code := b.credentials(ctx, t)
+	if code != "" {
+		return code
 	}
 
 	// 2½: on this process's first launch only, the AMI's architecture and
@@ -245,18 +214,8 @@ func (b *baseline) launch(ctx context.Context, t *baseToken, key string) string 
 
 	// 7: the token's launch template, once.
 	tmpl := templateName(t.ID)
-	b.mu.Lock()
-	known := b.templates[tmpl]
-	b.mu.Unlock()
-	if !known {
-		_, err := b.ec2.CreateLaunchTemplate(ctx, templateInput(tmpl, t.ID), opt)
-		var ae smithy.APIError
-		if err != nil && !(errors.As(err, &ae) && ae.ErrorCode() == "InvalidLaunchTemplateName.AlreadyExistsException") {
-			return "ec2_template"
-		}
-		b.mu.Lock()
-		b.templates[tmpl] = true
-		b.mu.Unlock()
+	if code := b.ensureTemplate(ctx, tmpl, t.ID, opt); code != "" {
+		return code
 	}
 
 	// 8: the launch.
@@ -441,4 +400,68 @@ func templateInput(name, tokenID string) *ec2.CreateLaunchTemplateInput {
 			},
 		}},
 	}
+}
+
+// credentials reads the token's record (cached 2 s) and decrypts its
+// credentials, as spotter's steps 1–2 do, returning the EC2 option that
+// signs with them or the stage that failed.
+func (b *baseline) credentials(ctx context.Context, t *baseToken) (opt func(*ec2.Options), code string) {
+	t.mu.Lock()
+	stale := time.Since(t.fetched) >= 2*time.Second
+	t.mu.Unlock()
+	if stale {
+		fresh := &baseToken{capToken: t.capToken}
+		if err := b.readRecord(ctx, fresh); err != nil {
+			return nil, "vault_read"
+		}
+		t.mu.Lock()
+		t.sealed, t.fetched = fresh.sealed, fresh.fetched
+		t.mu.Unlock()
+	}
+	t.mu.Lock()
+	sealed := t.sealed
+	t.mu.Unlock()
+	s, err := b.vault.Logical().WriteWithContext(ctx, "transit/decrypt/spotter-credentials", map[string]any{
+		"ciphertext": sealed,
+		"context":    base64.StdEncoding.EncodeToString([]byte(t.ID)),
+	})
+	if err != nil {
+		return nil, "vault_decrypt"
+	}
+	pt, _ := s.Data["plaintext"].(string)
+	plain, err := base64.StdEncoding.DecodeString(pt)
+	if err != nil {
+		return nil, "vault_decrypt"
+	}
+	var keys struct {
+		AccessKeyID     string `json:"accessKeyId"`
+		SecretAccessKey string `json:"secretAccessKey"`
+	}
+	if err := json.Unmarshal(plain, &keys); err != nil || keys.AccessKeyID == "" {
+		return nil, "vault_decrypt"
+	}
+	opt = func(o *ec2.Options) {
+		o.Credentials = credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")
+	}
+	return opt, ""
+}
+
+// ensureTemplate creates the token's launch template unless this process
+// has already (one that exists already counts as made).
+func (b *baseline) ensureTemplate(ctx context.Context, tmpl, id string, opt func(*ec2.Options)) string {
+	b.mu.Lock()
+	known := b.templates[tmpl]
+	b.mu.Unlock()
+	if known {
+		return ""
+	}
+	_, err := b.ec2.CreateLaunchTemplate(ctx, templateInput(tmpl, id), opt)
+	var ae smithy.APIError
+	if err != nil && !(errors.As(err, &ae) && ae.ErrorCode() == "InvalidLaunchTemplateName.AlreadyExistsException") {
+		return "ec2_template"
+	}
+	b.mu.Lock()
+	b.templates[tmpl] = true
+	b.mu.Unlock()
+	return ""
 }

@@ -107,43 +107,53 @@ func chaosLeaderKill(ctx context.Context, st *chaosStack, o chaosOptions, row fu
 	mu.Lock()
 	defer mu.Unlock()
 	slices.SortFunc(replies, func(a, b reply) int { return a.at.Compare(b.at) })
-	var first503, last503 time.Time
-	var unavailable, bare, dropped int
+	f := tallyFailover(replies, killed)
+	mine, untagged := st.instancesOf(id)
+	row("Vault leader killed (SIGKILL) under load", "%d launches in flight; new leader elected %.1f s after the kill", o.workers, elected.Sub(killed).Seconds())
+	if f.first503.IsZero() {
+		row("→ pause", "no 503 seen: every launch went through the failover")
+	} else {
+		row("→ pause", "first 503 `unavailable` %.1f s after the kill; %d × 503 (%d without Retry-After), %d dropped connections", f.first503.Sub(killed).Seconds(), f.unavailable, f.bare, f.dropped)
+		row("→ resume", "first launch after the last 503 at %.1f s after the new leader (%.1f s after the kill)", f.resumed.Sub(elected).Seconds(), f.resumed.Sub(killed).Seconds())
+	}
+	row("→ lost or duplicated launches", "**%d** lost, **%d** duplicated (%d keys, each retried until 200; %d instances; %d untagged)",
+		int(keys.Load())-len(ids), mine-len(ids), len(ids), mine, untagged)
+	return nil
+}
+
+// failover is what the replies after the kill show.
+type failover struct {
+	first503, last503, resumed time.Time
+	unavailable, bare, dropped int // 503s, of them without Retry-After, failed connections
+}
+
+// tallyFailover counts the replies (sorted by time) after killed, and finds
+// when launches resumed: the first 200 after the last 503.
+func tallyFailover(replies []reply, killed time.Time) failover {
+	var f failover
 	for _, r := range replies {
 		if r.at.Before(killed) {
 			continue
 		}
 		switch r.code {
 		case http.StatusServiceUnavailable:
-			unavailable++
+			f.unavailable++
 			if !r.retryAfter {
-				bare++
+				f.bare++
 			}
-			if first503.IsZero() {
-				first503 = r.at
+			if f.first503.IsZero() {
+				f.first503 = r.at
 			}
-			last503 = r.at
+			f.last503 = r.at
 		case 0:
-			dropped++
+			f.dropped++
 		}
 	}
-	// Resumed: the first 200 after the last 503 of the failover.
-	var resumed time.Time
 	for _, r := range replies {
-		if r.code == http.StatusOK && r.at.After(last503) && r.at.After(killed) {
-			resumed = r.at
+		if r.code == http.StatusOK && r.at.After(f.last503) && r.at.After(killed) {
+			f.resumed = r.at
 			break
 		}
 	}
-	mine, untagged := st.instancesOf(id)
-	row("Vault leader killed (SIGKILL) under load", "%d launches in flight; new leader elected %.1f s after the kill", o.workers, elected.Sub(killed).Seconds())
-	if first503.IsZero() {
-		row("→ pause", "no 503 seen: every launch went through the failover")
-	} else {
-		row("→ pause", "first 503 `unavailable` %.1f s after the kill; %d × 503 (%d without Retry-After), %d dropped connections", first503.Sub(killed).Seconds(), unavailable, bare, dropped)
-		row("→ resume", "first launch after the last 503 at %.1f s after the new leader (%.1f s after the kill)", resumed.Sub(elected).Seconds(), resumed.Sub(killed).Seconds())
-	}
-	row("→ lost or duplicated launches", "**%d** lost, **%d** duplicated (%d keys, each retried until 200; %d instances; %d untagged)",
-		int(keys.Load())-len(ids), mine-len(ids), len(ids), mine, untagged)
-	return nil
+	return f
 }

@@ -101,23 +101,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
 
-	if o.spotterProfile != "" {
-		o.spotterBin = filepath.Join(tmp, "spotter-pprof")
-		logf("building spotter with a pprof endpoint into %s", o.spotterBin)
-		if err := buildProfiledSpotter(ctx, tmp, o.spotterBin, stderr); err != nil {
-			return err
-		}
-		if o.pprofAddr, err = freeLoopbackAddr(); err != nil {
-			return err
-		}
-	}
-	if o.spotterBin == "" {
-		// go run ./scripts/bench: build the binary we measure, as scripts/bench.sh does.
-		o.spotterBin = filepath.Join(tmp, "spotter")
-		logf("building spotter into %s", o.spotterBin)
-		if err := buildSpotter(ctx, o.spotterBin, stderr); err != nil {
-			return err
-		}
+	if err := prepareSpotter(ctx, &o, tmp, logf, stderr); err != nil {
+		return err
 	}
 
 	st, err := startStack(ctx, o, tmp, logf)
@@ -139,16 +124,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		st.resetSim()
 		logf("run %d/%d: spotter, %d workers × %s", i+1, o.runs, o.workers, o.duration)
 		onStart := func() {}
-		if i == 0 && o.spotterProfile != "" {
-			onStart = func() {
-				go func() {
-					if err := profileSpotter(ctx, o.pprofAddr, o.duration, o.spotterProfile); err != nil {
-						logf("spotter CPU profile: %v", err)
-					} else {
-						logf("spotter CPU profile in %s", o.spotterProfile)
-					}
-				}()
-			}
+		if i == 0 {
+			onStart = profileHook(ctx, o, logf)
 		}
 		r, err := runLoad(ctx, o, st.spotterLauncher(o), st.procs(), onStart)
 		if err != nil {
@@ -168,6 +145,49 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logf("  %s", r.line())
 	}
 	report(stdout, o, calls, spot, base, args)
+	return nil
+}
+
+// profileHook is what starts a spotter CPU profile beside the first run, if
+// one is asked for.
+func profileHook(ctx context.Context, o options, logf func(string, ...any)) func() {
+	if o.spotterProfile == "" {
+		return func() {}
+	}
+	return func() {
+		go func() {
+			if err := profileSpotter(ctx, o.pprofAddr, o.duration, o.spotterProfile); err != nil {
+				logf("spotter CPU profile: %v", err)
+			} else {
+				logf("spotter CPU profile in %s", o.spotterProfile)
+			}
+		}()
+	}
+}
+
+// prepareSpotter builds the spotter binary the bench measures into tmp,
+// with a pprof endpoint when a spotter profile is asked for, unless -spotter
+// names one.
+func prepareSpotter(ctx context.Context, o *options, tmp string, logf func(string, ...any), stderr io.Writer) error {
+	var err error
+	if o.spotterProfile != "" {
+		o.spotterBin = filepath.Join(tmp, "spotter-pprof")
+		logf("building spotter with a pprof endpoint into %s", o.spotterBin)
+		if err := buildProfiledSpotter(ctx, tmp, o.spotterBin, stderr); err != nil {
+			return err
+		}
+		if o.pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return err
+		}
+	}
+	if o.spotterBin == "" {
+		// go run ./scripts/bench: build the binary we measure, as scripts/bench.sh does.
+		o.spotterBin = filepath.Join(tmp, "spotter")
+		logf("building spotter into %s", o.spotterBin)
+		if err := buildSpotter(ctx, o.spotterBin, stderr); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

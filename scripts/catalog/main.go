@@ -117,15 +117,7 @@ func run(out, table string) error {
 	// Spot figures are missing for about a third of the (type, region)
 	// pairs; those get a range estimated from the median discount of the
 	// pairs that have them, so every offered type can be launched on spot.
-	var lo, hi []float64
-	for _, it := range *data {
-		for _, p := range it.Pricing {
-			if l := p.Linux; l.OnDemand > 0 && l.SpotMin > 0 && l.SpotMax >= l.SpotMin {
-				lo, hi = append(lo, l.SpotMin/l.OnDemand), append(hi, l.SpotMax/l.OnDemand)
-			}
-		}
-	}
-	loRatio, hiRatio := median(lo), median(hi)
+	loRatio, hiRatio := spotRatios(*data)
 	for _, it := range *data {
 		if it.Generation != "current" || it.VCPU <= 0 || it.Memory <= 0 || len(it.Arch) == 0 {
 			continue
@@ -133,35 +125,19 @@ func run(out, table string) error {
 		t := instanceType{
 			Name: it.InstanceType, Family: it.Family, VCPU: it.VCPU,
 			MemoryMiB: int(math.Round(float64(it.Memory) * 1024)), Arch: it.Arch, GPUs: it.GPU,
-			Prices: map[string][3]float64{},
 		}
 		if g, ok := gpus[it.InstanceType]; ok && it.GPU > 0 {
 			t.GPUModel, t.GPUMemoryMiB = g.model, g.memoryMiB
 		}
-		for r, p := range it.Pricing {
-			l := p.Linux
-			if !commercialRegion.MatchString(r) || strings.HasPrefix(r, "us-gov-") || strings.HasPrefix(r, "cn-") || l.OnDemand <= 0 {
-				continue
-			}
-			smin, smax := l.SpotMin, l.SpotMax
-			if smin <= 0 || smax < smin || smax > l.OnDemand*1.5 {
-				smin, smax = round4(l.OnDemand*loRatio), round4(l.OnDemand*hiRatio)
-			}
-			t.Prices[r] = [3]float64{l.OnDemand, smin, smax}
-			regions[r] = true
-		}
+		t.Prices = prices(it.Pricing, loRatio, hiRatio)
 		if len(t.Prices) == 0 {
 			continue
 		}
-		c.InstanceTypes = append(c.InstanceTypes, t)
-		for r, ids := range typeZones[it.InstanceType] {
-			if zoneIDs[r] == nil {
-				zoneIDs[r] = map[string]bool{}
-			}
-			for _, id := range ids {
-				zoneIDs[r][id] = true
-			}
+		for r := range t.Prices {
+			regions[r] = true
 		}
+		c.InstanceTypes = append(c.InstanceTypes, t)
+		addZones(zoneIDs, typeZones[it.InstanceType])
 	}
 	sort.Slice(c.InstanceTypes, func(i, j int) bool { return c.InstanceTypes[i].Name < c.InstanceTypes[j].Name })
 	for r := range regions {
@@ -169,6 +145,63 @@ func run(out, table string) error {
 	}
 	sort.Slice(c.Regions, func(i, j int) bool { return c.Regions[i].Name < c.Regions[j].Name })
 
+	if err := writeGzipJSON(out, c); err != nil {
+		return err
+	}
+	if err := writeGzipJSON(table, onDemandTable(c)); err != nil {
+		return err
+	}
+	log.Printf("%d types, %d regions (spot range estimated at %.3f–%.3f of on-demand where the data has none)",
+		len(c.InstanceTypes), len(c.Regions), loRatio, hiRatio)
+	return nil
+}
+
+// spotRatios are the median spot minimum and maximum as fractions of the
+// on-demand price, over the (type, region) pairs that have spot figures.
+func spotRatios(data ec2info.InstanceData) (lo, hi float64) {
+	var los, his []float64
+	for _, it := range data {
+		for _, p := range it.Pricing {
+			if l := p.Linux; l.OnDemand > 0 && l.SpotMin > 0 && l.SpotMax >= l.SpotMin {
+				los, his = append(los, l.SpotMin/l.OnDemand), append(his, l.SpotMax/l.OnDemand)
+			}
+		}
+	}
+	return median(los), median(his)
+}
+
+// prices are one type's Linux on-demand price and spot range per commercial
+// region; a missing or implausible spot range is estimated from the ratios.
+func prices(pricing map[string]ec2info.RegionPrices, loRatio, hiRatio float64) map[string][3]float64 {
+	out := map[string][3]float64{}
+	for r, p := range pricing {
+		l := p.Linux
+		if !commercialRegion.MatchString(r) || strings.HasPrefix(r, "us-gov-") || strings.HasPrefix(r, "cn-") || l.OnDemand <= 0 {
+			continue
+		}
+		smin, smax := l.SpotMin, l.SpotMax
+		if smin <= 0 || smax < smin || smax > l.OnDemand*1.5 {
+			smin, smax = round4(l.OnDemand*loRatio), round4(l.OnDemand*hiRatio)
+		}
+		out[r] = [3]float64{l.OnDemand, smin, smax}
+	}
+	return out
+}
+
+// addZones adds a type's zone ids per region to zoneIDs.
+func addZones(zoneIDs map[string]map[string]bool, byRegion map[string][]string) {
+	for r, ids := range byRegion {
+		if zoneIDs[r] == nil {
+			zoneIDs[r] = map[string]bool{}
+		}
+		for _, id := range ids {
+			zoneIDs[r][id] = true
+		}
+	}
+}
+
+// onDemandTable is the catalogue's on-demand prices in spot/ondemand's format.
+func onDemandTable(c catalog) priceTable {
 	pt := priceTable{Source: c.Source, Date: c.Date, Prices: map[string]map[string]float64{}}
 	for _, t := range c.InstanceTypes {
 		for r, p := range t.Prices {
@@ -178,15 +211,7 @@ func run(out, table string) error {
 			pt.Prices[r][t.Name] = p[0]
 		}
 	}
-	if err := writeGzipJSON(out, c); err != nil {
-		return err
-	}
-	if err := writeGzipJSON(table, pt); err != nil {
-		return err
-	}
-	log.Printf("%d types, %d regions (spot range estimated at %.3f–%.3f of on-demand where the data has none)",
-		len(c.InstanceTypes), len(c.Regions), loRatio, hiRatio)
-	return nil
+	return pt
 }
 
 // rawData reads what the Go module does not decode, from the module's own

@@ -204,17 +204,27 @@ func (j *Job) copy() Job {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-GitHub-Media-Type", "github.v3; format=json")
-	if p := strings.Split(strings.Trim(r.URL.Path, "/"), "/"); r.Method == http.MethodPost && match(p, "app", "installations", "*", "access_tokens") {
+	p := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if r.Method == http.MethodPost && match(p, "app", "installations", "*", "access_tokens") {
 		s.accessTokens(w, r, p[2])
 		return
 	}
+	if !s.admit(w, r) {
+		return
+	}
+	s.route(w, r, p)
+}
+
+// admit answers a call GitHub would refuse (bad credentials, rate limit,
+// unsupported API version) and reports whether the call may go on.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) bool {
 	if !s.authorized(r) {
 		msg := "Bad credentials"
 		if r.Header.Get("Authorization") == "" {
 			msg = "Requires authentication"
 		}
 		writeError(w, http.StatusUnauthorized, msg)
-		return
+		return false
 	}
 	if !s.spend(w) {
 		msg := "API rate limit exceeded for user. Wait for the reset time in x-ratelimit-reset."
@@ -222,14 +232,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			msg = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 		}
 		writeError(w, http.StatusForbidden, msg)
-		return
+		return false
 	}
 	if v := r.Header.Get("X-GitHub-Api-Version"); v != "" && v != "2022-11-28" && v != "2026-03-10" {
 		// GitHub answers 410 Gone for a version it no longer (or never) supports.
 		writeError(w, http.StatusGone, "Unsupported 'X-GitHub-Api-Version' header: "+v)
-		return
+		return false
 	}
-	p := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	return true
+}
+
+// route sends an admitted call to its endpoint by method and path p.
+func (s *Server) route(w http.ResponseWriter, r *http.Request, p []string) {
 	switch {
 	case r.Method == http.MethodGet && match(p, "repos", "*", "*", "actions", "runs"):
 		s.listRuns(w, r, p[1]+"/"+p[2])

@@ -39,42 +39,60 @@ func parseHawk(header string) (hawkAttrs, error) {
 	}
 	seen := map[string]bool{}
 	for _, part := range strings.Split(rest, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' || seen[k] {
+		k, v, ok := hawkAttr(part)
+		if !ok || seen[k] {
 			return a, errHawk
-		}
-		v = v[1 : len(v)-1]
-		for _, c := range v {
-			if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-				return a, errHawk
-			}
 		}
 		seen[k] = true
-		switch k {
-		case "id":
-			a.id = v
-		case "ts":
-			a.ts = v
-		case "nonce":
-			a.nonce = v
-		case "hash":
-			a.hash = v
-		case "ext":
-			a.ext = v
-		case "mac":
-			a.mac = v
-		case "app":
-			a.app = v
-		case "dlg":
-			a.dlg = v
-		default:
+		f := a.field(k)
+		if f == nil {
 			return a, errHawk
 		}
+		*f = v
 	}
 	if a.id == "" || a.ts == "" || a.nonce == "" || a.mac == "" {
 		return a, errHawk
 	}
 	return a, nil
+}
+
+// hawkAttr reads one `key="value"` attribute, refusing a value that is not
+// quoted or holds characters outside Hawk's allowed set.
+func hawkAttr(part string) (k, v string, ok bool) {
+	k, v, ok = strings.Cut(strings.TrimSpace(part), "=")
+	if !ok || len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", "", false
+	}
+	v = v[1 : len(v)-1]
+	for _, c := range v {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", "", false
+		}
+	}
+	return k, v, true
+}
+
+// field is where attribute k goes, or nil for an attribute Hawk does not have.
+func (a *hawkAttrs) field(k string) *string {
+	switch k {
+	case "id":
+		return &a.id
+	case "ts":
+		return &a.ts
+	case "nonce":
+		return &a.nonce
+	case "hash":
+		return &a.hash
+	case "ext":
+		return &a.ext
+	case "mac":
+		return &a.mac
+	case "app":
+		return &a.app
+	case "dlg":
+		return &a.dlg
+	}
+	return nil
 }
 
 // hawkMAC is base64(HMAC-SHA256(key, normalized string)).
