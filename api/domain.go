@@ -20,6 +20,10 @@ const (
 	TagClientToken = "spotter:client-token"
 	// TagReplaces names the interrupted instance a replacement stands in for.
 	TagReplaces = "spotter:replaces"
+	// TagGuardTTL is how long after boot the instance's own TTL guard
+	// powers it off ("4h0m0s"), when a policy allowing extend armed it past
+	// the TTL: no extension goes past it. Without it the guard is at the TTL.
+	TagGuardTTL = "spotter:guard-ttl"
 )
 
 // Instance is one EC2 instance as spotter reports it: in replies (the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // IdempotencyHeader carries the key that makes a retried task a replay.
@@ -115,7 +116,8 @@ type TaskReply struct {
 	// NextCursor, for the next status page, is absent on the last page.
 	NextCursor string `json:"nextCursor,omitempty"`
 
-	// Terminate and status: the asked ids that are not the token's.
+	// Terminate, status and extend: the asked ids that are not the
+	// token's, or (extend) that cannot be extended.
 	Refused []RefusedID `json:"refused,omitempty"`
 
 	// Terminate. CancelledRequests are open legacy spot requests of the token.
@@ -127,6 +129,17 @@ type TaskReply struct {
 
 	// Cancel: the legacy spot requests cancelled.
 	Cancelled []string `json:"cancelled,omitzero"`
+
+	// Extend: each instance's expiry after it (Refused names the others).
+	Extended []Extended `json:"extended,omitzero"`
+}
+
+// Extended is one instance's expiry after an extend. An extend never
+// shortens: ExpiresAt equals Was when the instance already lived that long.
+type Extended struct {
+	ID        string    `json:"id"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Was       time.Time `json:"was"`
 }
 
 // SpotPool is one (type, zone or subnet) capacity pool a launch offered EC2;

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/spotter-dev/spotter/internal/browsertest"
+	"github.com/spotter-dev/spotter/spot"
 )
 
 // TestCapabilityPageInBrowser runs the capability page in a real headless
@@ -27,6 +28,7 @@ func TestCapabilityPageInBrowser(t *testing.T) {
 	urlB, _ := s.pageToken(t, "someone else", "")
 	urlXSS, _ := s.pageToken(t, `<script>alert(1)</script>`, "")
 	urlTOTP, _ := s.pageToken(t, "with a code", `"mfa":{"totp":true}`)
+	urlE := s.createToken(t, `{"name":"extendable","credentials":`+keysJSON()+`,"policy":`+extendPolicy+`}`)["url"].(string)
 	// Kept after the test, for a person to look at (and for docs/).
 	if err := browsertest.WatchCSP(ctx); err != nil {
 		t.Fatal(err)
@@ -206,6 +208,30 @@ func TestCapabilityPageInBrowser(t *testing.T) {
 		if st := s.instanceState(idB); st != "pending" && st != "running" {
 			t.Errorf("B's instance is %s", st)
 		}
+		noViolations(t)
+	})
+
+	t.Run("extend an instance's TTL", func(t *testing.T) {
+		code, v, raw := s.task(t, urlE, `{"task":"launch","count":1}`, nil)
+		if code != 200 {
+			t.Fatalf("launch = %d %s", code, raw)
+		}
+		id := ids(v)[0]
+		sel := fmt.Sprintf(`#x-%s`, id)
+		run(t, chromedp.Navigate(urlE), chromedp.WaitVisible(chromedp.CSS(sel)),
+			chromedp.SetValue(chromedp.CSS(sel), "2h"),
+			chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-id=%q] form.extend button`, id))))
+		waitFor(t, "the extend notice", noticeHas("Extended 1 instance(s)"))
+		if got, want := s.tagOf(id, spot.TagExpiresAt), s.launchTime(id).Add(2*time.Hour).Format(time.RFC3339); got != want {
+			t.Errorf("after the page's extend expires-at = %s; want launch + 2h, %s", got, want)
+		}
+		// Now at 2h: only the 4h maximum is left to offer.
+		opts, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`Array.from(document.querySelectorAll('#x-%s option')).map(o => o.value).join(",")`, id)))
+		if err != nil || opts != "4h" {
+			t.Errorf("extend choices after extending to 2h: %q (%v); want 4h", opts, err)
+		}
+		axe(t, "an extendable instance")
+		shoot(t, "capability-extend")
 		noViolations(t)
 	})
 

@@ -35,7 +35,7 @@ type pageStack struct {
 // pendingDelay is how long the emulator's instances boot, in its clock.
 const pendingDelay = 30 * time.Minute
 
-func startPageStack(t *testing.T) *pageStack {
+func startPageStack(t *testing.T, args ...string) *pageStack {
 	t.Helper()
 	clk := &simClock{}
 	sim := awssim.New(awssim.Options{Seed: 7, Now: clk.Now, PendingDelay: pendingDelay})
@@ -47,7 +47,7 @@ func startPageStack(t *testing.T) *pageStack {
 		"AWS_ENDPOINT_URL_STS": simSrv.URL,
 	}
 	dir := dataDir(t)
-	base, logs, stop := startServe(t, env, "--addr", "127.0.0.1:0", "--data-dir", dir)
+	base, logs, stop := startServe(t, env, append([]string{"--addr", "127.0.0.1:0", "--data-dir", dir}, args...)...)
 	s := &stack{base: base, client: clientFor(t, base, dir), sim: sim, simURL: simSrv.URL, logs: logs, stop: stop}
 	return &pageStack{stack: s, clock: clk, dir: dir}
 }

@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/spotter-dev/spotter/activity"
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/awssim"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/inflight"
 	"github.com/spotter-dev/spotter/metrics"
+	"github.com/spotter-dev/spotter/pages"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/reaper"
 	"github.com/spotter-dev/spotter/reconcile"
@@ -30,6 +32,12 @@ func (a *App) wire(ctx context.Context, st store) error {
 	cfg, log, now := a.cfg, a.log, a.cfg.now()
 	m := metrics.New()
 	var store store = timedStore{store: st, m: m}
+	// The console's recent events per token are read off the audit log;
+	// what is still queued is written at Close, before the store closes.
+	act := activity.New(store, log.With("component", "activity"), now)
+	a.onClose(func() error { act.Close(); return nil })
+	log = slog.New(act.Tee(log.Handler()))
+	a.log = log
 	auth, err := token.NewAuthority(store, token.Config{Issuer: "spotter", Now: now})
 	if err != nil {
 		return fmt.Errorf("token authority: %w", err)
@@ -85,8 +93,10 @@ func (a *App) wire(ctx context.Context, st store) error {
 	tasks := handlers.TaskDeps{Pipeline: pipeline, Tokens: a.reg, Background: a.background,
 		Sources: handlers.SourceConfig{PublicURL: cfg.publicURL(a.scheme), SlackResponseURLs: cfg.SlackResponseURLs,
 			Log: log.With("component", "sources"), Now: now}}
+	watch := act.WatchReaper(cfg.Timeouts.ReaperInterval)
+	watch.Pools = a.pools.List
 	if cfg.Timeouts.ReaperInterval > 0 {
-		a.goBackground(a.bg, a.reaper(sp, m).Run)
+		a.goBackground(a.bg, a.reaper(sp, m, watch).Run)
 	}
 	if a.boot, err = a.bootstrap(store, sp, audit); err != nil {
 		return err
@@ -95,6 +105,9 @@ func (a *App) wire(ctx context.Context, st store) error {
 		rc = a.reconciler(a.pools, sp, m, store, ledger)
 		a.goBackground(a.bg, rc.Run)
 	}
+	console := &pages.ConsoleDeps{Store: store, Admin: admin, Tokens: a.reg, Activity: act, Audit: audit,
+		Reaping: cfg.Timeouts.ReaperInterval > 0, Pools: a.pools,
+		Instances: (&reaper.Reaper{Tokens: a.reg, Spot: sp, Log: log.With("component", "console")}).Status}
 	// CI sources write pools' demand from provider webhooks and pollers,
 	// and ask the reconciler for a pass over the pool as reports do.
 	ci, err := sources.New(sources.Deps{Store: store, Pools: a.pools, Logger: log.With("component", "ci-sources"), Now: now,
@@ -106,7 +119,7 @@ func (a *App) wire(ctx context.Context, st store) error {
 		a.goBackground(a.bg, func(ctx context.Context) { ci.Run(ctx, every) })
 	}
 	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m,
-		Pools: a.pools, Sources: ci, Bootstrap: a.boot},
+		Pools: a.pools, Sources: ci, Bootstrap: a.boot, Console: console},
 		server.Options{BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.Timeouts.Request, Now: now})
 	return nil
 }
@@ -125,7 +138,7 @@ func (a *App) ledger(st store) *inflight.Ledger {
 
 // reaper terminates what outlived its TTL or its token, and keeps the
 // running and cost gauges of every token it looked at.
-func (a *App) reaper(sp *spot.Client, m *metrics.Metrics) *reaper.Reaper {
+func (a *App) reaper(sp *spot.Client, m *metrics.Metrics, watch *activity.ReaperWatch) *reaper.Reaper {
 	now := a.cfg.now()
 	return &reaper.Reaper{Tokens: a.reg, Spot: sp, Interval: a.cfg.Timeouts.ReaperInterval, Now: now,
 		Log:     a.log.With("component", "reaper"),
@@ -133,10 +146,12 @@ func (a *App) reaper(sp *spot.Client, m *metrics.Metrics) *reaper.Reaper {
 		Usage: func(id string, u spot.Usage) {
 			m.Running.WithLabelValues(id).Set(float64(u.Running))
 			m.HourlyCost.WithLabelValues(id).Set(u.HourlySpend)
+			watch.Usage(id, u) // spend, and the console's last pass
 		},
 		Forget: m.ForgetToken,
 		Limits: func(id string, p api.Policy) { m.ObserveLimits(id, p.MaxRunning, p.MaxHourlySpend) },
-		Passed: func(result string) { m.ObserveReaperPass(result, now()) }}
+		Passed: func(result string) { m.ObserveReaperPass(result, now()) },
+		Report: watch.Report}
 }
 
 func loadTLS(cfg Config, log *slog.Logger) (*tls.Config, error) {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -80,4 +81,12 @@ func (a *Admin) Check(authorization string) error {
 		return apperr.New(apperr.Unauth, "admin token not accepted")
 	}
 	return nil
+}
+
+// Fingerprint names the admin token without revealing it (a hash of its
+// hash): a console session made under one admin token ends when the
+// operator changes it.
+func (a *Admin) Fingerprint() string {
+	sum := sha256.Sum256(append([]byte("spotter-admin-fingerprint:"), a.sum[:]...))
+	return hex.EncodeToString(sum[:16])
 }

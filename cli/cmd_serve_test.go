@@ -151,6 +151,7 @@ func TestSandboxBanner(t *testing.T) {
 		{name: "the MFA demo uses spotter totp", ok: strings.Contains(banner, `--mfa-code "$(go run . totp --secret "$MFA_SECRET")"`) && !strings.Contains(banner, "oathtool")},
 		{name: "a temporary dir says so", ok: strings.Contains(banner, ", removed on exit)")},
 		{name: "the capability page to open", ok: strings.Contains(banner, "in a browser for its capability page (instances, launch, terminate):\n  "+env["URL"]+"\n")},
+		{name: "the console to open", ok: strings.Contains(banner, "The operator console (sign in with SPOTTER_ADMIN_TOKEN):\n  "+base+"/ui/\n")},
 	}
 	for _, tt := range tests {
 		if !tt.ok {
@@ -163,6 +164,13 @@ func TestSandboxBanner(t *testing.T) {
 	req.Header.Set("Accept", "text/html")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("GET the demo capability page = %v %v; want 200 text/html", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// The console it names answers a browser with its sign-in page.
+	if resp, err := http.Get(base + "/ui/signin"); err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("GET the console's sign-in page = %v %v; want 200 text/html", resp, err)
 	} else {
 		resp.Body.Close()
 	}

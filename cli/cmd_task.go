@@ -35,6 +35,7 @@ func runTask(ctx context.Context, args []string, getenv func(string) string, std
 		{api.TaskStatus, "show this token's instances"},
 		{api.TaskPrice, "show spot prices for the allowed instance types"},
 		{api.TaskCancel, "cancel this token's open spot requests"},
+		{api.TaskExtend, "set the TTL, from launch, of instances this token launched (within maxTTL)"},
 	} {
 		subs[t.name] = subcommand{t.summary, func(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return runOneTask(ctx, t.name, args, getenv, stdin, stdout, stderr)
@@ -109,6 +110,10 @@ func (f *taskFlags) register(fs *flag.FlagSet, task string, getenv func(string) 
 	case api.TaskTerminate:
 		fs.StringVar(&f.instanceIDs, "instance-ids", "", "instances to terminate, comma-separated (or as arguments)")
 		fs.BoolVar(&f.all, "all", false, "terminate every instance this token launched")
+	case api.TaskExtend:
+		fs.StringVar(&f.instanceIDs, "instance-ids", "", "instances to extend, comma-separated (or as arguments)")
+		fs.BoolVar(&f.all, "all", false, "extend every live instance this token launched")
+		fs.DurationVar(&f.ttl, "ttl", 0, "the new time to live, counted from launch (required; at most the policy's maxTTL)")
 	case api.TaskStatus:
 		fs.StringVar(&f.instanceIDs, "instance-ids", "", "show only these instances, comma-separated (or as arguments)")
 		fs.IntVar(&f.limit, "limit", 0, "instances per page, 5 to 1000 (default 100; not with instance ids)")
@@ -191,14 +196,20 @@ func (f *taskFlags) body(task string, pos []string) (api.TaskRequest, error) {
 			}
 			b.UserData = base64.StdEncoding.EncodeToString(ud)
 		}
-	case api.TaskTerminate, api.TaskStatus:
+	case api.TaskTerminate, api.TaskStatus, api.TaskExtend:
 		b.InstanceIDs = append(splitList(f.instanceIDs), pos...)
 		b.All = f.all
-		if task == api.TaskTerminate && !b.All && len(b.InstanceIDs) == 0 {
-			return b, usagef("task terminate: name instance ids, or --all")
+		if task != api.TaskStatus && !b.All && len(b.InstanceIDs) == 0 {
+			return b, usagef("task %s: name instance ids, or --all", task)
 		}
 		if b.All && len(b.InstanceIDs) > 0 {
-			return b, usagef("task terminate: instance ids or --all, not both")
+			return b, usagef("task %s: instance ids or --all, not both", task)
+		}
+		if task == api.TaskExtend {
+			if f.ttl <= 0 {
+				return b, usagef("task extend: --ttl is required: the new TTL, counted from launch, such as --ttl 4h")
+			}
+			b.TTL = f.ttl.String()
 		}
 		if f.limit != 0 || f.cursor != "" {
 			if len(b.InstanceIDs) > 0 {
@@ -280,7 +291,7 @@ func runOneTask(ctx context.Context, task string, args []string, getenv func(str
 // parseTaskFlags reads a task command's flags and builds its body.
 func parseTaskFlags(task string, args []string, getenv func(string) string, stderr io.Writer) (*taskFlags, api.TaskRequest, error) {
 	synopsis := "task " + task + " [--url URL | --token TOKEN] [flags]"
-	if task == api.TaskTerminate || task == api.TaskStatus {
+	if task == api.TaskTerminate || task == api.TaskStatus || task == api.TaskExtend {
 		synopsis = "task " + task + " [--url URL | --token TOKEN] [flags] [INSTANCE-ID…]"
 	}
 	fs := newFlagSet("task "+task, synopsis,
@@ -358,14 +369,14 @@ func (f *taskFlags) waitFor(ctx context.Context, c *client.Client, capab string,
 	return withStatusOf(reply, final, !f.asJSON)
 }
 
-// terminateRefused makes a partial terminate a failure for scripts,
-// though the reply printed says which instances were ended.
+// terminateRefused makes a partial terminate (or extend) a failure for
+// scripts, though the reply printed says which instances it did.
 func terminateRefused(task string, reply client.TaskReply) error {
 	var refused struct {
 		Refused []json.RawMessage `json:"refused"`
 	}
-	if task == api.TaskTerminate && json.Unmarshal(reply.Raw, &refused) == nil && len(refused.Refused) > 0 {
-		return fmt.Errorf("task terminate: %d instance(s) refused", len(refused.Refused))
+	if (task == api.TaskTerminate || task == api.TaskExtend) && json.Unmarshal(reply.Raw, &refused) == nil && len(refused.Refused) > 0 {
+		return fmt.Errorf("task %s: %d instance(s) refused", task, len(refused.Refused))
 	}
 	return nil
 }

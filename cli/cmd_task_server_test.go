@@ -59,6 +59,29 @@ func instanceIDs(in []api.Instance) []string {
 // TestTaskEndToEnd drives the task commands against a real sandbox server
 // (awssim inside): signed requests, idempotent retries, wait, status,
 // terminate, and the stable codes of refusals.
+// TestTaskExtend: spotter task extend moves an instance's TTL within
+// maxTTL and says which it did; past maxTTL is the server's refusal.
+func TestTaskExtend(t *testing.T) {
+	env, _, _ := taskEnv(t, "--tasks", "launch,terminate,status,extend", "--max-ttl", "4h")
+	launched, _ := taskJSON(t, env, "", "task", "launch", "--ttl", "1h", "--idempotency-key", "extend-1")
+	id := launched.Instances[0].ID
+	reply, _ := taskJSON(t, env, "", "task", "extend", id, "--ttl", "3h")
+	if len(reply.Extended) != 1 || reply.Extended[0].ID != id || !reply.Extended[0].ExpiresAt.After(reply.Extended[0].Was) {
+		t.Fatalf("task extend %s --ttl 3h = %+v; want it extended", id, reply.Extended)
+	}
+	if got := reply.Extended[0].ExpiresAt.Sub(reply.Extended[0].Was); got < 2*time.Hour-time.Minute || got > 2*time.Hour+time.Minute {
+		t.Errorf("extended by %s; want 2h (from a 1h TTL to 3h)", got)
+	}
+	r := runCLI(t, env, "", "task", "extend", "--all", "--ttl", "5h")
+	if r.err == nil || !strings.Contains(r.err.Error(), "policy_denied") {
+		t.Errorf("task extend --ttl 5h past maxTTL 4h = %v; want policy_denied", r.err)
+	}
+	r = mustCLI(t, env, "", "task", "extend", "--all", "--ttl", "4h")
+	if !strings.Contains(r.stdout, "extended (1)") || !strings.Contains(r.stdout, id) {
+		t.Errorf("task extend --all printed:\n%s", r.stdout)
+	}
+}
+
 func TestTaskEndToEnd(t *testing.T) {
 	env, created, admin := taskEnv(t)
 	bearer := map[string]string{cliEnvServer: admin[cliEnvServer], cliEnvCapToken: created.Token, cliEnvSigningSecret: created.SigningSecret}

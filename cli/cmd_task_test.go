@@ -34,6 +34,8 @@ func TestTaskUsageErrors(t *testing.T) {
 		{name: "url and token", args: []string{"task", "status", "--url", "https://s/hooks/x", "--token", "y"}, wantErr: "name the capability once"},
 		{name: "terminate names nothing", env: url, args: []string{"task", "terminate"}, wantErr: "name instance ids, or --all"},
 		{name: "terminate ids and all", env: url, args: []string{"task", "terminate", "i-0abc", "--all"}, wantErr: "not both"},
+		{name: "extend names nothing", env: url, args: []string{"task", "extend", "--ttl", "4h"}, wantErr: "task extend: name instance ids, or --all"},
+		{name: "extend without a ttl", env: url, args: []string{"task", "extend", "--all"}, wantErr: "--ttl is required"},
 		{name: "user data too large", env: url, args: []string{"task", "launch", "--user-data-file", big}, wantErr: "EC2 takes at most"},
 		{name: "code and prompt", env: url, args: []string{"task", "status", "--mfa-code", "123456", "--mfa"}, wantErr: "not both"},
 		{name: "prompt with empty stdin", env: url, args: []string{"task", "status", "--mfa"}, wantErr: "read the MFA code from stdin: got nothing"},

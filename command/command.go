@@ -9,6 +9,7 @@
 //	status [in REGION] [code 123456]
 //	terminate all|ID… [in REGION] [code 123456]
 //	price [type…] [in REGION] [code 123456]
+//	extend all|ID… to TTL [in REGION] [code 123456]
 //	help
 //
 // Examples:
@@ -21,6 +22,7 @@
 //	terminate i-0abc12345def i-0fedcba98765
 //	terminate all code 123456
 //	price g5.xlarge g5.2xlarge in us-west-2
+//	extend all to 4h                live instances stop 4 hours after their launch
 //
 // Words are case-insensitive and may be separated by spaces or commas; a
 // leading "spotter" is ignored. A TTL is a Go duration (90m, 2h, 1h30m) or a
@@ -41,6 +43,7 @@ const (
 	Status    = api.TaskStatus
 	Terminate = api.TaskTerminate
 	Price     = api.TaskPrice
+	Extend    = api.TaskExtend
 	Help      = "help"
 )
 
@@ -75,8 +78,9 @@ launch [N] [type|preset] [in REGION] [for TTL] [code 123456]
 status [in REGION]
 terminate all|ID…
 price [type…] [in REGION]
+extend all|ID… to TTL
 help
-e.g. "launch 2 t3.micro for 2h", "launch gpu code 123456", "terminate all", "price g5.xlarge in eu-west-1". Add "code 123456" when the token needs MFA.`
+e.g. "launch 2 t3.micro for 2h", "launch gpu code 123456", "terminate all", "extend all to 4h", "price g5.xlarge in eu-west-1". Add "code 123456" when the token needs MFA.`
 
 // Error is a command that cannot be understood; its message is written for
 // the person who typed it and never repeats an MFA code.

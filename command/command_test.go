@@ -31,6 +31,13 @@ func TestParse(t *testing.T) {
 		{name: "terminate ids", text: "terminate i-0abc12345def i-0fedcba98765", want: Command{Task: Terminate, InstanceIDs: []string{"i-0abc12345def", "i-0fedcba98765"}}},
 		{name: "terminate all", text: "terminate all code 000111", want: Command{Task: Terminate, All: true, Code: "000111"}},
 		{name: "price types region", text: "price g5.xlarge g5.2xlarge in us-west-2", want: Command{Task: Price, InstanceTypes: []string{"g5.xlarge", "g5.2xlarge"}, Region: "us-west-2"}},
+		{name: "extend all to", text: "extend all to 4h", want: Command{Task: Extend, All: true, TTL: 4 * time.Hour}},
+		{name: "extend ids for hours with code", text: "Extend i-0abc12345def for 3 hours code 123456", want: Command{Task: Extend, InstanceIDs: []string{"i-0abc12345def"}, TTL: 3 * time.Hour, Code: "123456"}},
+		{name: "extend without a ttl", text: "extend all", wantErr: `Say the new time to live`},
+		{name: "extend nothing", text: "extend to 4h", wantErr: `Say which instances`},
+		{name: "extend all and ids", text: "extend all i-0abc12345def to 4h", wantErr: `not both`},
+		{name: "renew suggests extend", text: "renew all", wantErr: `did you mean "extend"`},
+		{name: "to is for extend only", text: "launch to 2h", wantErr: `I don't understand "to"`},
 
 		{name: "unknown verb suggests", text: "stop everything", wantErr: `did you mean "terminate"`},
 		{name: "unknown verb", text: "reboot", wantErr: `I don't know "reboot"`},
@@ -83,6 +90,7 @@ func TestString(t *testing.T) {
 		{name: "launch", cmd: Command{Task: Launch, Count: 2, InstanceTypes: []string{"t3.micro"}, Region: "eu-west-1", TTL: 90 * time.Minute, Code: "123456"}, want: "launch 2 t3.micro in eu-west-1 for 1h30m"},
 		{name: "preset", cmd: Command{Task: Launch, Preset: "gpu", TTL: 2 * time.Hour}, want: "launch gpu for 2h"},
 		{name: "terminate all", cmd: Command{Task: Terminate, All: true}, want: "terminate all"},
+		{name: "extend", cmd: Command{Task: Extend, InstanceIDs: []string{"i-0abc12345def"}, TTL: 4 * time.Hour, Code: "123456"}, want: "extend i-0abc12345def to 4h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

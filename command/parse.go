@@ -19,7 +19,7 @@ var (
 )
 
 // keywords are never presets, and are what "did you mean" suggests from.
-var keywords = []string{Launch, Status, Terminate, Price, Help, "in", "for", "code", "mfa", "all", "x"}
+var keywords = []string{Launch, Status, Terminate, Price, Extend, Help, "in", "for", "to", "code", "mfa", "all", "x"}
 
 // suggestions map words people try to the command they likely meant; they
 // are only suggested, never acted on.
@@ -28,6 +28,7 @@ var suggestions = map[string]string{
 	"stop": Terminate, "kill": Terminate, "down": Terminate, "end": Terminate, "delete": Terminate, "destroy": Terminate,
 	"list": Status, "ls": Status, "ps": Status, "show": Status, "info": Status,
 	"prices": Price, "cost": Price, "quote": Price, "spot": Price,
+	"renew": Extend, "prolong": Extend, "longer": Extend,
 	"?": Help, "usage": Help, "commands": Help,
 }
 
@@ -51,7 +52,7 @@ func Parse(text string) (Command, error) {
 	switch c.Task {
 	case Help:
 		return Command{Task: Help}, nil
-	case Launch, Status, Terminate, Price:
+	case Launch, Status, Terminate, Price, Extend:
 	default:
 		if s, ok := suggestions[c.Task]; ok {
 			if s == Help {
@@ -59,7 +60,7 @@ func Parse(text string) (Command, error) {
 			}
 			return Command{}, errorf("I don't know " + quote(c.Task) + `; did you mean "` + s + `"?`)
 		}
-		return Command{}, errorf("I don't know " + quote(c.Task) + ". Commands: launch, status, terminate, price, help.")
+		return Command{}, errorf("I don't know " + quote(c.Task) + ". Commands: launch, status, terminate, price, extend, help.")
 	}
 	p := parser{c: &c, words: words[1:]}
 	if err := p.run(); err != nil {
@@ -113,18 +114,18 @@ func (p *parser) run() error {
 
 // word reads one word, and the words that belong to it.
 func (p *parser) word(w string) error {
-	switch w {
-	case "in":
+	switch {
+	case w == "in":
 		return p.region()
-	case "for":
+	case w == "for", w == "to" && p.c.Task == Extend:
 		return p.ttl()
-	case "code", "mfa":
+	case w == "code", w == "mfa":
 		return p.code()
-	case "x", "×", "*":
+	case w == "x", w == "×", w == "*":
 		return nil // "launch 2 x t3.micro"
 	}
 	switch p.c.Task {
-	case Terminate:
+	case Terminate, Extend:
 		return p.terminateWord(w)
 	case Launch, Price:
 		return p.launchWord(w)
@@ -156,7 +157,7 @@ func (p *parser) code() error {
 	return nil
 }
 
-// terminateWord reads "all" or an instance id.
+// terminateWord reads "all" or an instance id (terminate, extend).
 func (p *parser) terminateWord(w string) error {
 	c := p.c
 	switch {
@@ -264,11 +265,15 @@ func (p *parser) check() error {
 			return errorf("Name instance types or a preset, not both.")
 		}
 	case Terminate:
-		if !c.All && len(c.InstanceIDs) == 0 {
-			return errorf(`Say which instances: "terminate all" or "terminate i-0abc12345def".`)
+		if err := c.instances(`"terminate all" or "terminate i-0abc12345def"`); err != nil {
+			return err
 		}
-		if c.All && len(c.InstanceIDs) > 0 {
-			return errorf(`Say "terminate all" or name instances, not both.`)
+	case Extend:
+		if err := c.instances(`"extend all to 4h" or "extend i-0abc12345def to 4h"`); err != nil {
+			return err
+		}
+		if c.TTL == 0 {
+			return errorf(`Say the new time to live, counted from launch: "extend all to 4h".`)
 		}
 	}
 	if len(c.InstanceTypes) > MaxTypes {
@@ -280,12 +285,24 @@ func (p *parser) check() error {
 	return nil
 }
 
+// instances checks a terminate or extend names all or ids, not both;
+// examples are what the reply shows.
+func (c *Command) instances(examples string) error {
+	if !c.All && len(c.InstanceIDs) == 0 {
+		return errorf("Say which instances: " + examples + ".")
+	}
+	if c.All && len(c.InstanceIDs) > 0 {
+		return errorf(`Say "` + c.Task + ` all" or name instances, not both.`)
+	}
+	return nil
+}
+
 // unknown explains a word that has no place here, suggesting what fits.
 func (p *parser) unknown(w string) error {
 	c := p.c
 	switch {
 	case idRe.MatchString(w):
-		return errorf("Instance ids go with terminate.")
+		return errorf("Instance ids go with terminate or extend.")
 	case typeRe.MatchString(w):
 		return errorf("Instance types go with launch or price.")
 	case isDigits(w) && len(w) == 6:
@@ -293,7 +310,7 @@ func (p *parser) unknown(w string) error {
 	case isDigits(w):
 		return errorf("A number goes with launch, as the count.")
 	case w == "all":
-		return errorf(`"all" goes with terminate.`)
+		return errorf(`"all" goes with terminate or extend.`)
 	case regionRe.MatchString(w):
 		return errorf(`Put "in" before a region: "` + c.Task + ` in ` + w + `".`)
 	case strings.HasPrefix(w, "i-"):

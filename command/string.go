@@ -29,7 +29,11 @@ func (c Command) String() string {
 		w = append(w, "in", c.Region)
 	}
 	if c.TTL > 0 {
-		w = append(w, "for", formatTTL(c.TTL))
+		kw := "for" // launch for 2h: how long it lives
+		if c.Task == Extend {
+			kw = "to" // extend all to 4h: its new TTL, from launch
+		}
+		w = append(w, kw, formatTTL(c.TTL))
 	}
 	return strings.Join(w, " ")
 }

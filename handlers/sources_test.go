@@ -143,3 +143,32 @@ func TestHumanError(t *testing.T) {
 type errTest string
 
 func (e errTest) Error() string { return string(e) }
+
+// TestCommandTaskExtend: "extend … to TTL" typed in chat, SMS or e-mail
+// becomes the extend task, with its TTL and instances, and passes the
+// checks a JSON extend does.
+func TestCommandTaskExtend(t *testing.T) {
+	tests := []struct {
+		text    string
+		wantIDs []string
+		wantAll bool
+		wantTTL string
+	}{
+		{text: "extend all to 4h", wantAll: true, wantTTL: "4h0m0s"},
+		{text: "extend i-0abc12345def for 90 minutes code 123456", wantIDs: []string{"i-0abc12345def"}, wantTTL: "1h30m0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			task, err := commandTask(tt.text)
+			if err != nil {
+				t.Fatalf("commandTask(%q) = %v", tt.text, err)
+			}
+			if task.Task != "extend" || task.All != tt.wantAll || task.TTL != tt.wantTTL || strings.Join(task.InstanceIDs, ",") != strings.Join(tt.wantIDs, ",") {
+				t.Errorf("commandTask(%q) = %+v", tt.text, task.TaskRequest)
+			}
+		})
+	}
+	if _, err := commandTask("extend all"); apperr.Code(err) != apperr.Invalid {
+		t.Errorf("extend without a TTL = %v; want invalid_request", err)
+	}
+}

@@ -47,6 +47,11 @@ func (d TaskDeps) replyBody(g task.Guarded, res task.Result) api.TaskReply {
 		warnings = res.Price.Warnings
 	case res.Cancel != nil:
 		out.Cancelled = nonNil(res.Cancel.Cancelled)
+	case res.Extend != nil:
+		out.Extended, out.Refused = make([]api.Extended, 0, len(res.Extend.Extended)), refusedIDs(res.Extend.Refused)
+		for _, x := range res.Extend.Extended {
+			out.Extended = append(out.Extended, api.Extended{ID: x.ID, ExpiresAt: x.ExpiresAt, Was: x.Was})
+		}
 	}
 	if w := append(append([]string{}, g.Task.Warnings...), warnings...); len(w) > 0 {
 		out.Warnings = w

@@ -29,6 +29,11 @@ func summarize(g task.Guarded, res task.Result) string {
 		lines = priceText(g, res.Price)
 	case res.Cancel != nil:
 		lines = []string{fmt.Sprintf("Cancelled %d open spot request(s).", len(res.Cancel.Cancelled))}
+	case res.Extend != nil:
+		lines = []string{fmt.Sprintf("Extended %d instance(s) to a TTL of %s.", len(res.Extend.Extended), g.Req.TTL)}
+		for _, r := range res.Extend.Refused {
+			lines = append(lines, fmt.Sprintf("Not %s: %s.", r.ID, r.Reason))
+		}
 	}
 	for _, w := range append(append([]string{}, g.Task.Warnings...), warningsOf(res)...) {
 		lines = append(lines, "Note: "+w)

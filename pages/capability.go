@@ -8,9 +8,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/activity"
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/handlers"
@@ -23,6 +25,9 @@ import (
 type Capability struct {
 	*Pages
 	Tasks handlers.TaskDeps
+	// Activity, if set, gives the token's estimated spend today and this
+	// month (sampled by the reaper), shown against its hourly cap.
+	Activity *activity.Activity
 }
 
 // pagePath is the capability URL's path.
@@ -43,6 +48,7 @@ func (p Capability) View(c echo.Context) error {
 	v := p.newView(c, raw, tok.Info)
 	v.Notice = notice(c.QueryParams())
 	p.load(c, raw, &v, true)
+	p.spend(c, tok.Info.ID, &v)
 	return p.render(c, http.StatusOK, "capability.html", v)
 }
 
@@ -81,10 +87,28 @@ func (p Capability) load(c echo.Context, raw string, v *view, prices bool) {
 	}
 }
 
+// spend adds the token's spend, where the page shows what it runs: a
+// token with MFA shows it, as its instances, only behind a code.
+func (p Capability) spend(c echo.Context, tokenID string, v *view) {
+	if p.Activity == nil || (v.MFA && !v.Shown) {
+		return
+	}
+	now := p.now()
+	s, err := p.Activity.SpendOf(c.Request().Context(), tokenID, now)
+	if err != nil {
+		return // a glance, not the page's purpose: leave it out
+	}
+	v.Spend = &s
+	if hc := v.MaxHourlySpend; hc > 0 {
+		first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+		v.DayCap, v.MonthCap = hc*24, hc*first.AddDate(0, 1, 0).Sub(first).Hours()
+	}
+}
+
 var keyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
 
 // Act serves POST /hooks/:token/page, the page's forms: launch,
-// terminate, and status (a view that needs an MFA code). A state change
+// terminate, extend, and status (a view that needs an MFA code). A state change
 // answers with a redirect to the page (POST/redirect/GET), so reloading
 // never repeats it.
 func (p Capability) Act(c echo.Context) error {
@@ -106,6 +130,12 @@ func (p Capability) Act(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, back+"?did=dryrun&n="+strconv.Itoa(*t.Count)+"&cost="+strconv.FormatFloat(res.Launch.HourlyCost.Dollars(), 'f', 4, 64))
 	case res.Launch != nil:
 		return c.Redirect(http.StatusSeeOther, back+"?did=launched&n="+strconv.Itoa(len(res.Launch.Instances)))
+	case res.Extend != nil:
+		if len(res.Extend.Refused) > 0 {
+			r := res.Extend.Refused[0]
+			return apperr.New(apperr.Forbidden, "%s was not extended: %s", r.ID, r.Reason)
+		}
+		return c.Redirect(http.StatusSeeOther, back+"?did=extended&n="+strconv.Itoa(len(res.Extend.Extended)))
 	case res.Terminate != nil:
 		if len(res.Terminate.Refused) > 0 {
 			r := res.Terminate.Refused[0]
@@ -121,9 +151,10 @@ func (p Capability) Act(c echo.Context) error {
 		v := p.newView(c, raw, tok.Info)
 		v.setStatus(res, nil, p.now())
 		v.Shown = true
+		p.spend(c, tok.Info.ID, &v)
 		return p.render(c, http.StatusOK, "capability.html", v)
 	}
-	return apperr.New(apperr.Invalid, "task: the page's forms launch, terminate or show status")
+	return apperr.New(apperr.Invalid, "task: the page's forms launch, terminate, extend or show status")
 }
 
 // formTask reads a page form into a task. Only what the form offers is
@@ -160,9 +191,14 @@ func formTask(c echo.Context) (task.Task, error) {
 		} else if id := c.FormValue("id"); id != "" {
 			t.InstanceIDs = []string{id}
 		}
+	case api.TaskExtend:
+		t.TTL = c.FormValue("ttl")
+		if id := c.FormValue("id"); id != "" {
+			t.InstanceIDs = []string{id}
+		}
 	case api.TaskStatus:
 	default:
-		return t, apperr.New(apperr.Invalid, "task: the page's forms launch, terminate or show status, not %q", t.Task)
+		return t, apperr.New(apperr.Invalid, "task: the page's forms launch, terminate, extend or show status, not %q", t.Task)
 	}
 	return t, nil
 }
@@ -185,6 +221,8 @@ func notice(q url.Values) string {
 		return fmt.Sprintf("Dry run passed: %d instance(s) would launch at about $%.4f/h. Nothing was started.", n, cost)
 	case "terminated":
 		return fmt.Sprintf("Terminating %d instance(s).", n)
+	case "extended":
+		return fmt.Sprintf("Extended %d instance(s); the new stop time shows below.", n)
 	}
 	return ""
 }

@@ -5,8 +5,8 @@
 // lockout, audit) and renders what came back. Templates and the page's
 // small script and style sheet are embedded and served by spotter itself.
 //
-// An operator console would be a second set of templates and handlers
-// beside capability.go sharing layout, headers and the error page.
+// The operator console (console*.go, under /ui/) is a second set of
+// templates and handlers sharing the layout, headers and the error page.
 package pages
 
 import (
@@ -104,17 +104,20 @@ func WantsHTML(r *http.Request) bool {
 }
 
 type errorView struct {
-	Status  int
-	Title   string
-	Code    string
-	Details string
-	Back    string
+	Status   int
+	Title    string
+	Code     string
+	Details  string
+	Back     string
+	BackText string
 }
 
 func (p *Pages) renderError(c echo.Context, status int, code, details string) error {
 	v := errorView{Status: status, Title: http.StatusText(status), Code: code, Details: details}
 	if tok := c.Param("token"); tok != "" {
 		v.Back = pagePath(tok)
+	} else if strings.HasPrefix(c.Request().URL.Path, consolePath+"/") {
+		v.Back, v.BackText = consolePath+"/", "Back to the console"
 	}
 	return p.render(c, status, "error.html", v)
 }

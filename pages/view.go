@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/spotter-dev/spotter/activity"
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/money"
@@ -33,7 +34,7 @@ type view struct {
 	ReadOnly bool // the token requires signed bodies: a browser cannot send them
 	Shown    bool // instances were shown by a status form (MFA)
 
-	Can struct{ Launch, Terminate, Status, Price bool }
+	Can struct{ Launch, Terminate, Status, Price, Extend bool }
 
 	Regions, Types               []string
 	MaxCount, MaxRunning         int
@@ -60,6 +61,13 @@ type view struct {
 
 	Prices   []spot.PriceQuote
 	PriceErr string
+
+	maxTTL time.Duration // the policy's, for the extend choices
+
+	// Spend is the token's estimated spend (nil: not shown); DayCap and
+	// MonthCap are what maxHourlySpend allows in a day and this month.
+	Spend            *activity.Spend
+	DayCap, MonthCap float64
 }
 
 type ttlChoice struct {
@@ -75,6 +83,9 @@ type instanceView struct {
 	Price                              float64
 	Live                               bool
 	Reason                             string
+	// ExtendTo are the TTLs (from launch) an extend may set: longer than
+	// the instance's now, up to maxTTL.
+	ExtendTo []string
 }
 
 func (p Capability) newView(c echo.Context, raw string, info capability.Info) view {
@@ -99,6 +110,8 @@ func (p Capability) newView(c echo.Context, raw string, info capability.Info) vi
 	}
 	v.Can.Launch, v.Can.Terminate = pol.Allows(api.TaskLaunch), pol.Allows(api.TaskTerminate)
 	v.Can.Status, v.Can.Price = pol.Allows(api.TaskStatus), pol.Allows(api.TaskPrice)
+	v.Can.Extend = pol.Allows(api.TaskExtend)
+	v.maxTTL = time.Duration(pol.MaxTTL)
 	for k, val := range pol.Tags {
 		v.Tags = append(v.Tags, k+"="+val)
 	}
@@ -153,6 +166,11 @@ func (v *view) setStatus(res task.Result, err error, now time.Time) {
 		if iv.Live && !in.ExpiresAt.IsZero() {
 			iv.Expires = in.ExpiresAt.UTC().Format(time.RFC3339)
 			iv.TTLLeft = countdown(in.ExpiresAt.Sub(now))
+			if v.Can.Extend && !in.LaunchTime.IsZero() {
+				// To the minute: the expiry tag and EC2's launch time come
+				// from two clocks, a second or so apart.
+				iv.ExtendTo = extendChoices(in.ExpiresAt.Sub(in.LaunchTime).Round(time.Minute), in.ExpiresAt.Sub(now), v.maxTTL)
+			}
 		}
 		if iv.Live {
 			v.Live++
@@ -176,6 +194,21 @@ func (v *view) setPrices(res task.Result, err error) {
 		}
 		v.Prices = append(v.Prices, q)
 	}
+}
+
+// extendChoices are round TTLs longer than the instance's TTL now (cur),
+// up to and with max, that leave it alive (each adds to left).
+func extendChoices(cur, left, max time.Duration) []string {
+	var out []string
+	for _, c := range ttlChoices(0, max) {
+		if d, err := time.ParseDuration(c.Value); err == nil && d > cur && d-cur+left > 0 {
+			out = append(out, c.Value)
+		}
+	}
+	if max > cur && (len(out) == 0 || out[len(out)-1] != short(max)) {
+		out = append(out, short(max))
+	}
+	return out
 }
 
 // countdown writes a TTL left as "1h 04m" or "3m 09s".

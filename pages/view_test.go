@@ -77,3 +77,23 @@ func TestTTLChoices(t *testing.T) {
 		})
 	}
 }
+
+func TestExtendChoices(t *testing.T) {
+	tests := map[string]struct {
+		cur, left, max time.Duration
+		want           []string
+	}{
+		"longer than now, up to the max":   {time.Hour, 30 * time.Minute, 4 * time.Hour, []string{"2h", "4h"}},
+		"an odd max is offered":            {time.Hour, time.Hour, 3 * time.Hour, []string{"2h", "3h"}},
+		"at the max already: none":         {4 * time.Hour, time.Hour, 4 * time.Hour, nil},
+		"a minute under the max: the max":  {4*time.Hour - time.Minute, time.Minute, 4 * time.Hour, []string{"4h"}},
+		"short TTLs past 30m and 1h first": {15 * time.Minute, 10 * time.Minute, time.Hour, []string{"30m", "1h"}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := extendChoices(tt.cur, tt.left, tt.max); !slices.Equal(got, tt.want) {
+				t.Errorf("extendChoices(%v, %v, %v) = %v; want %v", tt.cur, tt.left, tt.max, got, tt.want)
+			}
+		})
+	}
+}

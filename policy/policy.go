@@ -235,6 +235,16 @@ func checkTag(k, v string) error {
 // Allows reports whether the policy allows task.
 func (p *Policy) Allows(task string) bool { return slices.Contains(p.Tasks, task) }
 
+// GuardTTL is how long after boot a launch arms the instance's own TTL
+// guard: maxTTL when the policy allows extend (so an extension within it
+// holds), else 0 (the launch's TTL).
+func (p *Policy) GuardTTL() time.Duration {
+	if p.Allows(api.TaskExtend) {
+		return time.Duration(p.MaxTTL)
+	}
+	return 0
+}
+
 // AllowsRegion reports whether region is in the policy.
 func (p *Policy) AllowsRegion(region string) bool { return slices.Contains(p.Regions, region) }
 

@@ -46,6 +46,12 @@ func (p *Policy) Check(r Request) (string, error) {
 	if !p.Allows(r.Task) {
 		return "", denied("rule tasks: this token may not %s (allowed: %s)", r.Task, strings.Join(p.Tasks, ", "))
 	}
+	if r.Task == api.TaskExtend {
+		// Decided here, with the task, so a refused extension spends no MFA code.
+		if err := p.checkExtend(r.TTL); err != nil {
+			return "", err
+		}
+	}
 	if r.Region == "" {
 		return p.Regions[0], nil
 	}
@@ -288,4 +294,16 @@ func (p *Policy) mergeTags(asked map[string]string) (map[string]string, error) {
 		return nil, badField("tags", "at most %d tags", maxTags)
 	}
 	return out, nil
+}
+
+// checkExtend: an extension names the new TTL, counted from launch, and
+// stays within maxTTL.
+func (p *Policy) checkExtend(ttl time.Duration) error {
+	switch {
+	case ttl <= 0:
+		return badField("ttl", "name the new time to live, counted from launch, such as \"2h\" (at most %s)", time.Duration(p.MaxTTL))
+	case ttl > time.Duration(p.MaxTTL):
+		return denied("rule maxTTL: ttl %s exceeds %s", ttl, time.Duration(p.MaxTTL))
+	}
+	return nil
 }

@@ -70,6 +70,21 @@ type Reaper struct {
 	// PassFailed (the pass stopped: the token list could not be read, or it
 	// panicked).
 	Passed func(result string)
+	// Report, if set, is told of each pass of Run as a whole when it ends
+	// (the console shows the last one).
+	Report func(PassReport)
+}
+
+// PassReport is one pass as a whole: when, how many account × region
+// pairs it reaped and how many of them failed, and what it did.
+type PassReport struct {
+	Start, End       time.Time
+	Accounts, Failed int
+	Actions          []spot.ReapAction
+	// Partial: some token went unreaped (its credentials unusable, or
+	// one of its accounts or regions failing).
+	Partial bool
+	Err     error
 }
 
 // How a pass ended, for Reaper.Passed.
@@ -84,7 +99,8 @@ func (r *Reaper) Run(ctx context.Context) {
 	t := time.NewTicker(r.Interval)
 	defer t.Stop()
 	for {
-		partial, err := r.safePass(ctx)
+		start := r.now()
+		rep, err := r.safePass(ctx)
 		if err != nil && ctx.Err() == nil {
 			r.Log.Error("reaper pass failed", "error", err)
 		}
@@ -92,11 +108,15 @@ func (r *Reaper) Run(ctx context.Context) {
 			switch {
 			case err != nil:
 				r.Passed(PassFailed)
-			case partial:
+			case rep.Partial:
 				r.Passed(PassPartial)
 			default:
 				r.Passed(PassOK)
 			}
+		}
+		if r.Report != nil && ctx.Err() == nil {
+			rep.Start, rep.End, rep.Err = start, r.now(), err
+			r.Report(rep)
 		}
 		select {
 		case <-ctx.Done():
@@ -109,10 +129,16 @@ func (r *Reaper) Run(ctx context.Context) {
 // safePass is a Pass whose panic is logged (with its stack) and retried on
 // the next tick: a reaper that died would leave instances running past
 // their TTL with nothing but their own guard to stop them.
-func (r *Reaper) safePass(ctx context.Context) (partial bool, err error) {
+func (r *Reaper) safePass(ctx context.Context) (rep PassReport, err error) {
 	defer safe.Recover(ctx, r.Log, "reaper pass", &err)
-	_, partial, err = r.pass(ctx)
-	return partial, err
+	return r.pass(ctx)
+}
+
+func (r *Reaper) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // account is one set of credentials in one region: a reap covers all the
@@ -124,17 +150,14 @@ type account struct {
 
 // Pass reaps once and returns what it did.
 func (r *Reaper) Pass(ctx context.Context) ([]spot.ReapAction, error) {
-	acts, _, err := r.pass(ctx)
-	return acts, err
+	rep, err := r.pass(ctx)
+	return rep.Actions, err
 }
 
-// pass is Pass that also says whether some token went unreaped: its
-// credentials unusable, or one of its accounts or regions failing.
-func (r *Reaper) pass(ctx context.Context) ([]spot.ReapAction, bool, error) {
-	now := time.Now
-	if r.Now != nil {
-		now = r.Now
-	}
+// pass is Pass as a whole: what it did, how many account × region pairs
+// it reaped and failed, and whether some token went unreaped.
+func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
+	now := r.now
 	if _, err := r.Tokens.SweepNonces(ctx); err != nil {
 		r.Log.Warn("sweep signature nonces", "error", err)
 	}
@@ -197,10 +220,10 @@ func (r *Reaper) pass(ctx context.Context) ([]spot.ReapAction, bool, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, false, err
+		return PassReport{}, err
 	}
 	r.report(infos, revoked, accounts, failed, usage)
-	return all, len(failed) > 0 || skipped > 0, nil
+	return PassReport{Accounts: len(done), Failed: len(failed), Actions: all, Partial: len(failed) > 0 || skipped > 0}, nil
 }
 
 // reap reaps one account in one region and adds its usage to usage.

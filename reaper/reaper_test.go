@@ -116,6 +116,31 @@ func TestPass(t *testing.T) {
 	if acts, _ := r.Pass(ctx); len(terminated(acts)) != 0 {
 		t.Errorf("second pass terminated %v again", terminated(acts))
 	}
+
+	// Status lists one token's instances, and only its own.
+	st2, err := r.Status(ctx, keepTok.TokenInfo.TokenRecord)
+	if err != nil || len(st2.Instances) != 1 || st2.Instances[0].ID != keep || st2.HourlyCost <= 0 {
+		t.Errorf("Status(keep) = %+v, %v; want %s alone, at a price", st2, err, keep)
+	}
+
+	// Run tells Report of each pass as a whole.
+	reports := make(chan reaper.PassReport, 1)
+	r.Report = func(p reaper.PassReport) {
+		select {
+		case reports <- p:
+		default:
+		}
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { r.Run(rctx); close(done) }()
+	p := <-reports
+	cancel()
+	<-done
+	// Three tokens share one account and region: one pair, reaped once.
+	if p.Accounts != 1 || p.Failed != 0 || p.Err != nil || !p.Start.Equal(now) || !p.End.Equal(now) {
+		t.Errorf("Report got %+v; want 1 account, none failed, at the clock's time", p)
+	}
 }
 
 func terminated(acts []spot.ReapAction) []string {

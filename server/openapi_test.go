@@ -13,6 +13,7 @@ import (
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/metrics"
+	"github.com/spotter-dev/spotter/pages"
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
@@ -56,7 +57,8 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := New(Deps{Logger: log, Store: st, Tokens: reg, Keys: st, Metrics: metrics.New(),
-		Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: reg, Spot: sp}, Tokens: reg}, Pools: pl, Sources: src, Bootstrap: boot}, Options{})
+		Tasks: handlers.TaskDeps{Pipeline: &task.Pipeline{Tokens: reg, Spot: sp}, Tokens: reg}, Pools: pl, Sources: src, Bootstrap: boot,
+		Console: &pages.ConsoleDeps{Store: st, Tokens: reg}}, Options{})
 
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`

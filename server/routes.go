@@ -1,6 +1,8 @@
 package server
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/handlers"
@@ -25,6 +27,12 @@ func addRoutes(e *echo.Echo, d Deps) {
 		admin.POST("/tokens/:id/rotate", handlers.RotateToken(d.Tokens))
 		admin.POST("/tokens/:id/unlock", handlers.UnlockToken(d.Tokens))
 		admin.POST("/keys/rotate", handlers.RotateKeys(d.Tokens, d.Keys))
+	}
+	// Pages: HTML for browsers, with their own headers and error page.
+	var pg *pages.Pages
+	if d.Tasks.Pipeline != nil || d.Console != nil {
+		pg = pages.Must(pages.New(d.now))
+		e.GET(pages.StaticPrefix+"*", pg.Static, pg.Headers)
 	}
 	if d.Pools != nil {
 		admin := e.Group("/v1/pools", handlers.RequireAdmin(d.Admin))
@@ -66,11 +74,27 @@ func addRoutes(e *echo.Echo, d Deps) {
 
 		// The capability page: GET /hooks/:token from a browser; its forms
 		// and the script's refresh run tasks through the same guard.
-		pg := pages.Must(pages.New(d.now))
 		cp := pages.Capability{Pages: pg, Tasks: d.Tasks}
+		if d.Console != nil {
+			cp.Activity = d.Console.Activity // the same spend records the console reads
+		}
 		e.GET("/hooks/:token", cp.View, pg.Headers)
 		e.GET("/hooks/:token/page", cp.Poll, pg.Headers)
 		e.POST("/hooks/:token/page", cp.Act, pg.Headers)
-		e.GET(pages.StaticPrefix+"*", pg.Static, pg.Headers)
+	}
+	if d.Console != nil {
+		// The operator console. Sign-in alone is open; the group's
+		// session check runs first on every other /ui path, unknown ones
+		// included, so nothing under /ui answers without a session.
+		con := pages.NewConsole(pg, *d.Console)
+		e.GET("/ui/signin", con.SignInForm, pg.Headers)
+		e.POST("/ui/signin", con.SignIn, pg.Headers)
+		ui := e.Group("/ui", pg.Headers, con.RequireSession)
+		ui.GET("", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/ui/") })
+		ui.GET("/", con.Overview)
+		ui.GET("/tokens/:id", con.Token)
+		ui.POST("/tokens/:id/revoke", con.Revoke)
+		ui.POST("/tokens/:id/rotate", con.Rotate)
+		ui.POST("/signout", con.SignOut)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/metrics"
+	"github.com/spotter-dev/spotter/pages"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/sources"
 )
@@ -47,6 +48,8 @@ type Deps struct {
 	Tasks handlers.TaskDeps
 	// Metrics, if set, counts requests and serves /metrics.
 	Metrics *metrics.Metrics
+	// Console, if set, serves the operator console under /ui/.
+	Console *pages.ConsoleDeps
 	// now is Options.Now, for the routes (the pages read it).
 	now func() time.Time
 }

@@ -25,6 +25,7 @@ const (
 	TagTemplate    = api.TagTemplate
 	TagClientToken = api.TagClientToken
 	TagReplaces    = api.TagReplaces
+	TagGuardTTL    = api.TagGuardTTL
 	tagPrefix      = "spotter:"
 )
 

@@ -35,6 +35,11 @@ type LaunchSpec struct {
 	AvailabilityZones []string
 	MaxTotalPrice     float64 // fleet $/hour, 0 = no cap
 	Wait              bool    // wait (bounded) until running and fill IPs
+	// GuardTTL arms the instance's own TTL guard (in its user data) this
+	// long after first boot, when longer than TTL: a policy that allows
+	// extend sets its maxTTL, since an extension moves only the tag the
+	// reaper reads and cannot reach into the instance. 0: TTL.
+	GuardTTL time.Duration
 
 	// Admit, when set, has Launch list the token's pending and running
 	// instances (side by side with the pool prices) and hand it those not
@@ -174,7 +179,7 @@ func (c *Client) plan(ctx context.Context, spec LaunchSpec) (*launch, error) {
 		return nil, err
 	}
 	l := &launch{c: c, region: region, api: api, now: c.now().UTC()}
-	userData, err := buildUserData(spec.UserData, spec.TTL)
+	userData, err := buildUserData(spec.UserData, spec.guardTTL())
 	if err != nil {
 		return nil, err
 	}
@@ -278,6 +283,9 @@ func (l *launch) fleetCall(prices map[poolKey]float64) fleetCall {
 		TagClientToken: spec.ClientToken,
 		TagExpiresAt:   l.now.Add(spec.TTL).Truncate(time.Second).Format(time.RFC3339),
 		TagTemplate:    l.tmpl.name,
+	}
+	if spec.GuardTTL > spec.TTL {
+		tags[TagGuardTTL] = spec.GuardTTL.String()
 	}
 	for k, v := range spec.Tags {
 		tags[k] = v

@@ -127,6 +127,9 @@ func replacementTags(orig Instance, token, instanceID string) map[string]string 
 		}
 	}
 	tags[TagRequest], tags[TagClientToken], tags[TagReplaces] = "replace:"+instanceID, token, instanceID
+	// The replacement's own guard stops it at the original's expiry, so
+	// it cannot be extended: no guard TTL.
+	delete(tags, TagGuardTTL)
 	return tags
 }
 

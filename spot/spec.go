@@ -4,6 +4,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/spotter-dev/spotter/apperr"
 )
@@ -18,6 +19,10 @@ var (
 // validate checks what EC2 would otherwise reject mid-launch, naming the
 // field a caller can fix. Programming errors (no credentials, no client
 // token) are plain errors: they are spotter's bug, not the caller's.
+// guardTTL is how long after boot the instance's own guard powers it
+// off: GuardTTL when longer than the TTL, else the TTL.
+func (s LaunchSpec) guardTTL() time.Duration { return max(s.TTL, s.GuardTTL) }
+
 func (s LaunchSpec) validate() error {
 	for _, check := range []func() error{s.validateCaller, s.validateShape, s.validateNames, s.validateTags} {
 		if err := check(); err != nil {

@@ -16,6 +16,7 @@ type Result struct {
 	Status    *spot.StatusResult
 	Price     *spot.PriceResult
 	Cancel    *spot.CancelResult
+	Extend    *spot.ExtendResult
 }
 
 // observe tells the metrics a task's outcome.
@@ -55,6 +56,12 @@ func (p *Pipeline) audit(ctx context.Context, g Guarded, outcome string, res Res
 			slog.Bool("replayed", res.Launch.Replayed), slog.Bool("dry_run", res.Launch.DryRun))
 	case res.Terminate != nil:
 		attrs = append(attrs, slog.Any("instance_ids", res.Terminate.Terminated), slog.Int("refused", len(res.Terminate.Refused)))
+	case res.Extend != nil:
+		ids := make([]string, 0, len(res.Extend.Extended))
+		for _, x := range res.Extend.Extended {
+			ids = append(ids, x.ID)
+		}
+		attrs = append(attrs, slog.Any("instance_ids", ids), slog.String("ttl", g.Req.TTL.String()), slog.Int("refused", len(res.Extend.Refused)))
 	}
 	p.Audit.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
 }

@@ -39,6 +39,7 @@ type EC2 interface {
 	StatusPaged(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, ids []string, page spot.StatusPage) (spot.StatusResult, error)
 	Price(ctx context.Context, creds aws.CredentialsProvider, region string, itypes []string) (spot.PriceResult, error)
 	Cancel(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string) (spot.CancelResult, error)
+	Extend(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, ids []string, all bool, ttl time.Duration) (spot.ExtendResult, error)
 	// Live lists the token's pending and running instances in a region,
 	// priced when withPrices; the ledger asks for it only when it must.
 	Live(ctx context.Context, creds aws.CredentialsProvider, region, tokenID string, withPrices bool) ([]spot.Instance, error)

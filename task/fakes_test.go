@@ -158,6 +158,11 @@ func (f *fakeSpot) Cancel(context.Context, aws.CredentialsProvider, string, stri
 	return spot.CancelResult{Cancelled: []string{}}, nil
 }
 
+func (f *fakeSpot) Extend(context.Context, aws.CredentialsProvider, string, string, []string, bool, time.Duration) (spot.ExtendResult, error) {
+	f.call("Extend")
+	return spot.ExtendResult{Extended: []spot.Extended{}}, nil
+}
+
 func (f *fakeSpot) Live(context.Context, aws.CredentialsProvider, string, string, bool) ([]spot.Instance, error) {
 	f.call("Live")
 	return f.running, nil

@@ -52,6 +52,9 @@ func (p *Pipeline) run(ctx context.Context, g Guarded) (Result, error) {
 	case api.TaskCancel:
 		r, err := p.Spot.Cancel(ctx, sess, g.Region, g.Token.ID)
 		return Result{Cancel: &r}, err
+	case api.TaskExtend:
+		r, err := p.Spot.Extend(ctx, sess, g.Region, g.Token.ID, g.Req.InstanceIDs, g.Req.All, g.Req.TTL)
+		return Result{Extend: &r}, err
 	}
 	return Result{}, apperr.New(apperr.Invalid, "task: %q is not a task", g.Req.Task)
 }
@@ -102,7 +105,7 @@ func (p *Pipeline) launch(ctx context.Context, g Guarded, sess aws.CredentialsPr
 	defer a.release()
 	spec := spot.LaunchSpec{
 		Launch: l, Credentials: sess, TokenID: g.Token.ID, ClientToken: a.clientToken,
-		RequestID: g.RequestID, Wait: g.Task.Wait,
+		RequestID: g.RequestID, Wait: g.Task.Wait, GuardTTL: pol.GuardTTL(),
 		AdmitPrices: pol.MaxHourlySpend > 0, MaxTotalPriceRule: "maxHourlySpend",
 		AdmitCounts: true,
 		Admit:       func([]spot.Instance) (float64, error) { return a.admit(ctx) },

@@ -46,14 +46,17 @@ func (t *Task) Request() (policy.Request, error) {
 // Validate checks what does not depend on the policy.
 func (t *Task) Validate() error {
 	switch t.Task {
-	case api.TaskLaunch, api.TaskTerminate, api.TaskStatus, api.TaskPrice, api.TaskCancel:
+	case api.TaskLaunch, api.TaskTerminate, api.TaskStatus, api.TaskPrice, api.TaskCancel, api.TaskExtend:
 	case "":
-		return apperr.New(apperr.Invalid, "task: name one of launch, terminate, status, price, cancel")
+		return apperr.New(apperr.Invalid, "task: name one of launch, terminate, status, price, cancel, extend")
 	default:
-		return apperr.New(apperr.Invalid, "task: %q is not one of launch, terminate, status, price, cancel", t.Task)
+		return apperr.New(apperr.Invalid, "task: %q is not one of launch, terminate, status, price, cancel, extend", t.Task)
 	}
-	if t.Task == api.TaskTerminate && !t.All && len(t.InstanceIDs) == 0 {
-		return apperr.New(apperr.Invalid, "instanceIds: name the instances to terminate, or send \"all\": true")
+	if (t.Task == api.TaskTerminate || t.Task == api.TaskExtend) && !t.All && len(t.InstanceIDs) == 0 {
+		return apperr.New(apperr.Invalid, "instanceIds: name the instances to %s, or send \"all\": true", t.Task)
+	}
+	if t.Task == api.TaskExtend && t.TTL == "" {
+		return apperr.New(apperr.Invalid, "ttl: name the new time to live, counted from launch, such as \"2h\"")
 	}
 	// policy.Request reads a zero count as "not given" (one instance), so
 	// an explicit 0 or less is refused here, where it can still be seen.
