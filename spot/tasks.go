@@ -77,6 +77,13 @@ func (c *Client) Terminate(ctx context.Context, creds aws.CredentialsProvider, r
 	if kill, err = c.named(ctx, api, opt, tokenID, ids, kill, &res); err != nil {
 		return res, mapErr(err, "EC2 DescribeInstances in "+region)
 	}
+	// Requests first, as EC2 advises: capacity the terminate frees could
+	// otherwise fulfil an open one in between. A failed cancel still lets
+	// the terminate run; its error comes after.
+	var cancelErr error
+	if outside || len(kill) == 0 {
+		res.CancelledRequests, cancelErr = c.cancelOpen(ctx, api, opt, tokenID)
+	}
 	for chunk := range chunks(kill, 1000) {
 		out, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: chunk}, opt)
 		if err != nil {
@@ -86,12 +93,8 @@ func (c *Client) Terminate(ctx context.Context, creds aws.CredentialsProvider, r
 			res.Terminated = append(res.Terminated, aws.ToString(s.InstanceId))
 		}
 	}
-	if outside || len(kill) == 0 {
-		cancelled, err := c.cancelOpen(ctx, api, opt, tokenID)
-		if err != nil {
-			return res, mapErr(err, "EC2 CancelSpotInstanceRequests in "+region)
-		}
-		res.CancelledRequests = cancelled
+	if cancelErr != nil {
+		return res, mapErr(cancelErr, "EC2 CancelSpotInstanceRequests in "+region)
 	}
 	c.log.InfoContext(ctx, "terminated", "token", tokenID, "region", region, "ids", res.Terminated, "refused", len(res.Refused))
 	return res, nil
