@@ -180,12 +180,16 @@ func (r *Registry) UnlockMFA(ctx context.Context, id string) (Info, api.MFALock,
 
 const mfaPrefix = "mfa/"
 
-// throttleStore keeps each token's MFA failure record at "mfa/<id>", so
+// ThrottleStore keeps token.Throttle's failure records at Prefix+key in a
+// store (MFA tries at "mfa/<token id>", console sign-ins per address), so
 // every replica sharing the store counts the same tries.
-type throttleStore struct{ store secrets.Store }
+type ThrottleStore struct {
+	Store  secrets.Store
+	Prefix string
+}
 
-func (s throttleStore) LoadThrottle(ctx context.Context, tokenID string) (token.ThrottleState, int, error) {
-	rec, err := s.store.Get(ctx, mfaPrefix+tokenID)
+func (s ThrottleStore) LoadThrottle(ctx context.Context, key string) (token.ThrottleState, int, error) {
+	rec, err := s.Store.Get(ctx, s.Prefix+key)
 	if errors.Is(err, secrets.ErrNotFound) {
 		return token.ThrottleState{}, 0, nil
 	}
@@ -199,7 +203,7 @@ func (s throttleStore) LoadThrottle(ctx context.Context, tokenID string) (token.
 	return st, rec.Version, nil
 }
 
-func (s throttleStore) SaveThrottle(ctx context.Context, tokenID string, st token.ThrottleState, version int) (int, error) {
+func (s ThrottleStore) SaveThrottle(ctx context.Context, key string, st token.ThrottleState, version int) (int, error) {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return 0, err
@@ -208,5 +212,5 @@ func (s throttleStore) SaveThrottle(ctx context.Context, tokenID string, st toke
 	if version == 0 {
 		cas = secrets.CreateOnly
 	}
-	return s.store.Put(ctx, mfaPrefix+tokenID, secrets.Record{Public: b}, cas)
+	return s.Store.Put(ctx, s.Prefix+key, secrets.Record{Public: b}, cas)
 }

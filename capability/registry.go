@@ -99,7 +99,7 @@ func New(cfg Config) (*Registry, error) {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	r := &Registry{cfg: cfg, store: cfg.Store, auth: cfg.Authority, log: cfg.Logger, now: cfg.Now, cache: map[string]cached{}}
 	r.totp = token.NewTOTPChecker(stepStore{cfg.Store}, cfg.Now)
-	r.throttle = token.NewThrottle(throttleStore{cfg.Store}, cfg.Now)
+	r.throttle = token.NewThrottle(ThrottleStore{Store: cfg.Store, Prefix: mfaPrefix}, cfg.Now)
 	return r, nil
 }
 

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -56,6 +57,23 @@ func PatchPoolSources(src *sources.Service) echo.HandlerFunc {
 
 // GitHubPoolHook serves POST /hooks/<pool capability>/github.
 func GitHubPoolHook(reg *pools.Registry, src *sources.Service) echo.HandlerFunc {
+	return poolHook(reg, src.GitHub, func(h http.Header) sources.Delivery {
+		return sources.Delivery{Event: h.Get("X-GitHub-Event"), ID: h.Get("X-GitHub-Delivery"), Signature: h.Get("X-Hub-Signature-256")}
+	})
+}
+
+// BuildkitePoolHook serves POST /hooks/<pool capability>/buildkite.
+func BuildkitePoolHook(reg *pools.Registry, src *sources.Service) echo.HandlerFunc {
+	return poolHook(reg, src.Buildkite, func(h http.Header) sources.Delivery {
+		return sources.Delivery{Event: h.Get("X-Buildkite-Event"), Signature: h.Get("X-Buildkite-Signature"), Token: h.Get("X-Buildkite-Token")}
+	})
+}
+
+// poolHook authenticates the pool capability, then hands the raw body and
+// the provider's headers (picked by headers) to deliver, which checks the
+// provider's own proof before it reads the body.
+func poolHook(reg *pools.Registry, deliver func(context.Context, pools.Record, sources.Delivery) (api.SourceEventReply, error),
+	headers func(http.Header) sources.Delivery) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rec, err := reg.Authenticate(c.Request().Context(), c.Param("token"))
 		if err != nil {
@@ -66,9 +84,9 @@ func GitHubPoolHook(reg *pools.Registry, src *sources.Service) echo.HandlerFunc 
 			return err
 		}
 		h := c.Request().Header
-		out, err := src.GitHub(c.Request().Context(), rec, sources.Delivery{
-			Event: h.Get("X-GitHub-Event"), ID: h.Get("X-GitHub-Delivery"), Signature: h.Get("X-Hub-Signature-256"),
-			Body: body, JSON: jsonMedia(h.Get(echo.HeaderContentType))})
+		d := headers(h)
+		d.Body, d.JSON = body, jsonMedia(h.Get(echo.HeaderContentType))
+		out, err := deliver(c.Request().Context(), rec, d)
 		if err != nil {
 			return err
 		}
@@ -80,26 +98,4 @@ func GitHubPoolHook(reg *pools.Registry, src *sources.Service) echo.HandlerFunc 
 func jsonMedia(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "application/json"
-}
-
-// BuildkitePoolHook serves POST /hooks/<pool capability>/buildkite.
-func BuildkitePoolHook(reg *pools.Registry, src *sources.Service) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		rec, err := reg.Authenticate(c.Request().Context(), c.Param("token"))
-		if err != nil {
-			return err
-		}
-		body, err := readBody(c)
-		if err != nil {
-			return err
-		}
-		h := c.Request().Header
-		out, err := src.Buildkite(c.Request().Context(), rec, sources.Delivery{
-			Event: h.Get("X-Buildkite-Event"), Signature: h.Get("X-Buildkite-Signature"), Token: h.Get("X-Buildkite-Token"),
-			Body: body, JSON: jsonMedia(h.Get(echo.HeaderContentType))})
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, out)
-	}
 }

@@ -73,7 +73,7 @@ func NewConsole(p *Pages, d ConsoleDeps) *Console {
 	if d.Audit == nil {
 		d.Audit = slog.New(slog.DiscardHandler)
 	}
-	return &Console{Pages: p, ConsoleDeps: d, throttle: token.NewThrottle(signinStore{d.Store}, p.now)}
+	return &Console{Pages: p, ConsoleDeps: d, throttle: token.NewThrottle(signinStore(d.Store), p.now)}
 }
 
 // consolePage is what every console page renders around its own part.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -29,33 +28,9 @@ import (
 // existing sessions keep working).
 const signinPrefix = "console/signin/"
 
-type signinStore struct{ store secrets.Store }
-
-func (s signinStore) LoadThrottle(ctx context.Context, key string) (token.ThrottleState, int, error) {
-	rec, err := s.store.Get(ctx, signinPrefix+key)
-	if errors.Is(err, secrets.ErrNotFound) {
-		return token.ThrottleState{}, 0, nil
-	}
-	if err != nil {
-		return token.ThrottleState{}, 0, err
-	}
-	var st token.ThrottleState
-	if err := json.Unmarshal(rec.Public, &st); err != nil {
-		return token.ThrottleState{}, 0, err
-	}
-	return st, rec.Version, nil
-}
-
-func (s signinStore) SaveThrottle(ctx context.Context, key string, st token.ThrottleState, version int) (int, error) {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return 0, err
-	}
-	cas := version
-	if version == 0 {
-		cas = secrets.CreateOnly
-	}
-	return s.store.Put(ctx, signinPrefix+key, secrets.Record{Public: b}, cas)
+// signinStore counts sign-in tries per client address.
+func signinStore(st secrets.Store) capability.ThrottleStore {
+	return capability.ThrottleStore{Store: st, Prefix: signinPrefix}
 }
 
 // clientKey names a client address in the store without writing it there.
@@ -156,7 +131,7 @@ func (p *Console) sweepSignins(ctx context.Context, now time.Time) {
 			return
 		}
 		name := strings.TrimPrefix(k, signinPrefix)
-		st, version, err := signinStore{p.Store}.LoadThrottle(ctx, name)
+		st, version, err := signinStore(p.Store).LoadThrottle(ctx, name)
 		if err != nil || version == 0 || st.Locked(now) || now.Sub(st.WindowStart) < token.MFAFailureWindow {
 			continue
 		}
