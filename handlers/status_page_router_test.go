@@ -119,3 +119,18 @@ func TestStatusPageRoute(t *testing.T) {
 		})
 	}
 }
+
+// TestCapabilityPageShowsPastDefaultPage: the capability page asks status
+// for EC2's largest page, so a token with more instances than status's
+// default page (100) still sees them all on its page.
+func TestCapabilityPageShowsPastDefaultPage(t *testing.T) {
+	f := mustFixture(t)
+	f.startTagged(t, f.tokens["plain"].ID, 101)
+	rec := f.do(http.MethodGet, "/hooks/"+f.raw("plain"), "", "", map[string]string{echo.HeaderAccept: "text/html"})
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET the page = %d", rec.Code)
+	}
+	if n := strings.Count(rec.Body.String(), `class="inst"`); n != 101 {
+		t.Errorf("the page lists %d instances; want all 101", n)
+	}
+}

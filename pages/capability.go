@@ -16,6 +16,7 @@ import (
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/handlers"
+	"github.com/spotter-dev/spotter/spot"
 	"github.com/spotter-dev/spotter/task"
 )
 
@@ -78,7 +79,11 @@ func (p Capability) load(c echo.Context, raw string, v *view, prices bool) {
 		return
 	}
 	if v.Can.Status {
-		res, err := p.Tasks.PageTask(c, raw, task.Task{TaskRequest: api.TaskRequest{Task: api.TaskStatus}})
+		// The page shows a token's whole world, so it asks for EC2's largest
+		// page rather than status's default of 100; a token past 1,000 live
+		// instances is the CLI's (--cursor), not a phone's.
+		limit := spot.StatusMaxPage
+		res, err := p.Tasks.PageTask(c, raw, task.Task{TaskRequest: api.TaskRequest{Task: api.TaskStatus, Limit: &limit}})
 		v.setStatus(res, err, p.now())
 	}
 	if prices && v.Can.Price {
