@@ -33,6 +33,14 @@ func TestChaosVaultLeaderKilledUnderLoad(t *testing.T) {
 	c := vaulttest.ClusterToBreak(t)
 	s := startReplicasOn(t, c, 3, nil)
 	tok, tokID := s.tokenWithID(t, `{`+replicaPolicy+`,"maxCount":1,"maxRunning":1000}`)
+	// The subject is the store's failover, not EC2's capacity: launches
+	// are fast enough now to use up a seeded zone's spot capacity within
+	// the run, and a capacity_unavailable would read as a failover error.
+	for _, onDemand := range []bool{false, true} {
+		if err := s.sim.SetCapacity("us-east-1", "", "", onDemand, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	var (
 		mu      sync.Mutex
