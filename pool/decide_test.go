@@ -151,6 +151,10 @@ func TestDecide(t *testing.T) {
 			pool:    func(p *Pool) { p.MaxPrice, p.MaxHourlySpend = 0.1, 0.45 },
 			in:      Input{Demand: demand(10, 5, 0), Instances: busyN(5)},
 			desired: 15, launch: 3},
+		"no maxHourlySpend: a unit price caps nothing": {
+			pool:    func(p *Pool) { p.MaxPrice = 0.1 },
+			in:      Input{Demand: demand(10, 5, 0), Instances: busyN(5), UnitPrice: 0.03},
+			desired: 15, launch: 10},
 		"onDemandBase fills first": {
 			pool:    func(p *Pool) { p.OnDemandBase, p.OnDemandFallback = 2, true },
 			in:      Input{Demand: demand(5, 0, 0)},
