@@ -1,7 +1,6 @@
 package bootstrap_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -17,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotter-dev/spotter/internal/e2e"
+	"github.com/spotter-dev/spotter/internal/storetest"
+
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/bootstrap"
 	"github.com/spotter-dev/spotter/internal/testclock"
-	"github.com/spotter-dev/spotter/internal/vaulttest"
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
@@ -28,53 +29,17 @@ import (
 
 var bg = context.Background()
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuffer is output a test reads while the code under test writes it.
+type logBuffer = e2e.Log
 
 // backends are both stores: the embedded file (its directory returned,
 // to read the raw file) and a real Vault (skipped without VAULT_ADDR
 // unless SPOTTER_REQUIRE_VAULT=1).
 func backends() map[string]func(t testing.TB, log *slog.Logger) (secrets.Store, string) {
 	return map[string]func(t testing.TB, log *slog.Logger) (secrets.Store, string){
-		"embedded": func(t testing.TB, log *slog.Logger) (secrets.Store, string) {
-			dir := t.TempDir()
-			s, err := secrets.OpenEmbedded(dir, nil, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s, dir
-		},
+		"embedded": func(t testing.TB, log *slog.Logger) (secrets.Store, string) { return storetest.Embedded(t, log) },
 		"vault": func(t testing.TB, log *slog.Logger) (secrets.Store, string) {
-			srv := vaulttest.Shared(t)
-			kv, transit := vaulttest.Unique("boot-kv"), vaulttest.Unique("boot-transit")
-			s, err := secrets.NewVault(context.Background(), secrets.VaultConfig{
-				Addr: srv.Addr, Token: srv.Token, KVMount: kv, TransitMount: transit, Logger: log,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				s.Close()
-				c := srv.Client(t)
-				_ = c.Sys().Unmount(kv)
-				_ = c.Sys().Unmount(transit)
-			})
-			return s, ""
+			return storetest.Vault(t, "boot", log), ""
 		},
 	}
 }

@@ -1,17 +1,16 @@
 package capability_test
 
 import (
-	"bytes"
-	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/spotter-dev/spotter/internal/e2e"
+	"github.com/spotter-dev/spotter/internal/storetest"
 
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/internal/testclock"
-	"github.com/spotter-dev/spotter/internal/vaulttest"
 	"github.com/spotter-dev/spotter/secrets"
 	"github.com/spotter-dev/spotter/token"
 )
@@ -21,52 +20,18 @@ type store interface {
 	secrets.KeyRing
 }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuffer is output a test reads while the code under test writes it.
+type logBuffer = e2e.Log
 
 // backends returns both stores: the embedded file and a real Vault (with
 // mounts of its own, removed at cleanup).
 func backends(t *testing.T) map[string]func(t *testing.T, log *slog.Logger) store {
 	return map[string]func(t *testing.T, log *slog.Logger) store{
 		"embedded": func(t *testing.T, log *slog.Logger) store {
-			s, err := secrets.OpenEmbedded(t.TempDir(), nil, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
+			s, _ := storetest.Embedded(t, log)
 			return s
 		},
-		"vault": func(t *testing.T, log *slog.Logger) store {
-			srv := vaulttest.Shared(t)
-			kv, transit := vaulttest.Unique("cap-kv"), vaulttest.Unique("cap-transit")
-			s, err := secrets.NewVault(context.Background(), secrets.VaultConfig{
-				Addr: srv.Addr, Token: srv.Token, KVMount: kv, TransitMount: transit, Logger: log,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				s.Close()
-				c := srv.Client(t)
-				_ = c.Sys().Unmount(kv)
-				_ = c.Sys().Unmount(transit)
-			})
-			return s
-		},
+		"vault": func(t *testing.T, log *slog.Logger) store { return storetest.Vault(t, "cap", log) },
 	}
 }
 
