@@ -232,17 +232,19 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, li
 				res = storeDown(err) // the caller has gone: hold nothing for it
 				return false, false
 			}
-			changed := false
+			changed, taken, mine := false, false, Claim{}
 			switch {
 			case listed != nil:
-				changed = u.reconcile(listed, at, scope)
-			case u.needsListing(now, l.maxAge, scope):
+				if changed, taken = u.reconcile(listed, at, scope); taken {
+					mine = u.own(listed, key)
+				}
+			case u.needsListing(now, l.maxAge, scope, s.unseen()):
 				// judged: a remembered record is read afresh first,
 				// since another replica may have listed since.
 				needList, needAt = true, now
 				return false, true
 			}
-			counted, settled := u.count(key)
+			counted, settled := u.count(key, mine)
 			c, err := check(counted)
 			if err != nil && listed == nil {
 				// Refused on the kept count, which errs upwards: list
