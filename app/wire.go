@@ -119,7 +119,7 @@ func (a *App) wire(ctx context.Context, st store) error {
 		a.goBackground(a.bg, func(ctx context.Context) { ci.Run(ctx, every) })
 	}
 	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m,
-		Pools: a.pools, Sources: ci, Bootstrap: a.boot, Console: console},
+		Pools: a.pools, DemandLimit: handlers.DemandLimit{Store: store}, Sources: ci, Bootstrap: a.boot, Console: console},
 		server.Options{BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.Timeouts.Request, Now: now})
 	return nil
 }
