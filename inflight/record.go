@@ -186,28 +186,7 @@ func (u *usage) reconcile(listed []api.Instance, at time.Time, scope string) (ch
 		b.Spend += in.Price.Dollars()
 		seen[in.ID] = true
 	}
-	dropped := false
-	for id, st := range u.Started {
-		switch {
-		case st.Seen != 0 && at.UnixNano() >= st.Seen+int64(seenSlack):
-			// Listed before by a listing taken well before this one:
-			// this one shows it if it still runs (and counts it then).
-			delete(u.Started, id)
-			dropped = true
-		case seen[id]:
-			if st.Seen == 0 {
-				// Its key is not needed any more: a retry of its launch
-				// finds the instance listed (spot answers it from there,
-				// and Admit leaves it out as its own).
-				st.Seen, st.Key = at.UnixNano(), ""
-				u.Started[id] = st
-				dropped = true
-			}
-		default:
-			b.Count++
-			b.Spend += st.Price
-		}
-	}
+	dropped := u.addUnlisted(b, seen, at)
 	changed = dropped || u.Base == nil || u.Base.Count != b.Count || u.Base.Spend != b.Spend || u.Base.Stale || u.Base.Scope != scope
 	for k, c := range u.Claims {
 		var ids []string
@@ -229,6 +208,35 @@ func (u *usage) reconcile(listed []api.Instance, at time.Time, scope string) (ch
 	}
 	u.Base = b
 	return changed, true
+}
+
+// addUnlisted counts into b the started instances a listing taken at at
+// did not show (seen), marks those it showed, and forgets those a listing
+// showed seenSlack before it. It reports whether Started changed.
+func (u *usage) addUnlisted(b *baseRec, seen map[string]bool, at time.Time) bool {
+	changed := false
+	for id, st := range u.Started {
+		switch {
+		case st.Seen != 0 && at.UnixNano() >= st.Seen+int64(seenSlack):
+			// Listed before by a listing taken well before this one:
+			// this one shows it if it still runs (and counts it then).
+			delete(u.Started, id)
+			changed = true
+		case seen[id]:
+			if st.Seen == 0 {
+				// Its key is not needed any more: a retry of its launch
+				// finds the instance listed (spot answers it from there,
+				// and Admit leaves it out as its own).
+				st.Seen, st.Key = at.UnixNano(), ""
+				u.Started[id] = st
+				changed = true
+			}
+		default:
+			b.Count++
+			b.Spend += st.Price
+		}
+	}
+	return changed
 }
 
 // count is Admit's arithmetic on a reconciled record: the count, less what
