@@ -103,7 +103,7 @@ func (s *shared) do(tokenID string, now func() time.Time, o *op) {
 		q.busy = false
 	}
 	if s.st == nil {
-		if !q.busy && q.listing == nil && len(q.rec.Claims) == 0 && len(q.rec.Started) == 0 {
+		if !q.busy && q.listing == nil && q.rec.idle() {
 			delete(s.queues, tokenID)
 		}
 		s.sweep(now())
@@ -125,7 +125,7 @@ func (s *shared) sweep(now time.Time) {
 			continue
 		}
 		q.rec.prune(now)
-		if len(q.rec.Claims) == 0 && len(q.rec.Started) == 0 {
+		if q.rec.idle() {
 			delete(s.queues, id)
 		}
 	}
@@ -231,6 +231,12 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, li
 			if err := ctx.Err(); err != nil {
 				res = storeDown(err) // the caller has gone: hold nothing for it
 				return false, false
+			}
+			if err := u.failure(key); err != nil {
+				// This identity's launch failed and spent its ClientToken:
+				// the same answer again (judged, so on the store's record).
+				res = err
+				return false, true
 			}
 			changed, taken, mine := false, false, Claim{}
 			switch {

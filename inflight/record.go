@@ -29,6 +29,9 @@ import (
 type usage struct {
 	Claims  map[string]claimRec `json:"claims,omitempty"`  // by launch key
 	Started map[string]startRec `json:"started,omitempty"` // by instance id: not listed yet
+	// Failed are launches that spent their identity and started nothing
+	// (failed.go), by launch key.
+	Failed map[string]failRec `json:"failed,omitempty"`
 	// Base is the token's live instances as last reconciled: what a
 	// listing showed, plus what was started since or not listed yet. A
 	// replica of a version without it drops it when it writes, so the
@@ -117,6 +120,11 @@ func (u *usage) prune(now time.Time) {
 			if u.Base != nil {
 				u.Base.Stale = true
 			}
+		}
+	}
+	for k, f := range u.Failed {
+		if n >= f.Until {
+			delete(u.Failed, k)
 		}
 	}
 	for id, st := range u.Started {

@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/spotter-dev/spotter/api"
@@ -29,6 +30,9 @@ type admission struct {
 
 	ticket *inflight.Ticket
 	lease  *time.Timer
+	// admitted: the launch passed admission (and so may have reached
+	// CreateFleet); a replayed failure did not.
+	admitted bool
 }
 
 // admit is the launch's LaunchSpec.Admit: the usage-dependent rules are
@@ -46,7 +50,7 @@ func (a *admission) admit(ctx context.Context) (float64, error) {
 		fleetCap, claim, err = a.claim(u)
 		return claim, err
 	})
-	a.ticket = tk
+	a.ticket, a.admitted = tk, err == nil
 	if until := tk.Expires(); !until.IsZero() {
 		a.lease = time.AfterFunc(time.Until(until)-a.ledger.Lease()/10, a.giveUp)
 	}
@@ -97,6 +101,25 @@ func (a *admission) settle(res spot.LaunchResult) {
 		return
 	}
 	a.ticket.Done(res.Instances)
+}
+
+// capacityRetryAfter is when a launch that found no capacity may be tried
+// again (with a new key): spot capacity comes back in minutes, not seconds.
+const capacityRetryAfter = 30 * time.Second
+
+// failed is the launch's error once Launch returned. A launch that found
+// no capacity reached CreateFleet, which bound its ClientToken to that
+// attempt: the same key can only get this answer again, so the ledger
+// keeps it for a retry (on any replica) and the caller is told to use a
+// new key. A key made for this launch alone ("once:") has no retry.
+func (a *admission) failed(err error, key string) error {
+	if !a.admitted || apperr.Code(err) != apperr.CapacityUnavailable || strings.HasPrefix(key, "once:") {
+		return err
+	}
+	e := apperr.Wrap(err, apperr.CapacityUnavailable, "%s. This launch's idempotency key is now bound to this attempt (EC2 keeps the ClientToken made from it), so the same request gets this same answer: to try again, send it with a new Idempotency-Key (without one: change the body, e.g. a tag)", apperr.Details(err))
+	e.RetryAfter = capacityRetryAfter
+	a.ledger.Failed(a.tokenID, a.clientToken, e)
+	return e
 }
 
 // release gives the claim back if nothing settled it (an error, a panic).
