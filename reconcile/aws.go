@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/inflight"
@@ -199,20 +200,12 @@ func (a *AWS) Launch(ctx context.Context, p pool.Pool, pd Pending) (Launched, er
 		TTL: time.Duration(p.MaxLifetime), At: pd.At,
 		Admit: func(others []spot.Instance) (float64, error) {
 			var left float64
+			// The rules a task's launch is admitted under (policy.Admit).
 			tk, err := a.Ledger.Admit(ctx, p.TokenID, pd.Launch.ClientToken, others, func(u inflight.Counted) (inflight.Claim, error) {
-				left = 0
-				if pol.MaxRunning > 0 && u.Running+most > pol.MaxRunning {
-					return inflight.Claim{}, apperr.New(apperr.PolicyDenied, "rule maxRunning: %d running and %d of this pool's launch would pass %d", u.Running, most, pol.MaxRunning)
-				}
-				claim := inflight.Claim{Count: most}
-				if pol.MaxHourlySpend > 0 {
-					left = pol.MaxHourlySpend - u.HourlySpend
-					if left <= 0 {
-						return inflight.Claim{}, apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: $%.4f/h already running of $%.4f/h", u.HourlySpend, pol.MaxHourlySpend)
-					}
-					claim.Spend = left
-				}
-				return claim, nil
+				var hold policy.Hold
+				var err error
+				left, hold, err = pol.Admit(api.Launch{Count: most}, u.Usage, u.InFlight)
+				return inflight.Claim{Count: hold.Count, Spend: hold.Spend}, err
 			})
 			ticket = tk
 			return left, err

@@ -57,32 +57,13 @@ func (a *admission) admit(ctx context.Context) (float64, error) {
 	return fleetCap, err
 }
 
-// claim checks the launch against the usage counted and returns the
-// fleet's total price cap and what the launch holds while in flight.
+// claim checks the launch against the usage counted (the rules every
+// launch, a task's or a pool's, is admitted under: policy.Admit) and
+// returns the fleet's total price cap and what the launch holds while in
+// flight.
 func (a *admission) claim(u inflight.Counted) (float64, inflight.Claim, error) {
-	usage := u.Usage
-	if err := a.pol.CheckUsage(a.launch, usage); err != nil {
-		return 0, inflight.Claim{}, inFlightDetail(err, u)
-	}
-	claim := inflight.Claim{Count: a.launch.Count}
-	var fleetCap float64
-	if a.pol.MaxHourlySpend > 0 {
-		// EC2 enforces the budget left as the fleet's total price cap;
-		// the launch holds that much while in flight (no more than
-		// count × maxPrice when there is one).
-		left := a.pol.MaxHourlySpend - usage.HourlySpend
-		if left <= 0 {
-			return 0, inflight.Claim{}, inFlightDetail(apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: $%.4f/h already running of $%.4f/h", usage.HourlySpend, a.pol.MaxHourlySpend), u)
-		}
-		if a.launch.MaxPrice > 0 {
-			left = min(left, float64(a.launch.Count)*a.launch.MaxPrice)
-		}
-		fleetCap, claim.Spend = left, left
-	}
-	if a.launch.DryRun {
-		return fleetCap, inflight.Claim{}, nil // checked as a launch would be; holds nothing
-	}
-	return fleetCap, claim, nil
+	fleetCap, hold, err := a.pol.Admit(a.launch, u.Usage, u.InFlight)
+	return fleetCap, inflight.Claim{Count: hold.Count, Spend: hold.Spend}, err
 }
 
 // started is the launch's LaunchSpec.Started: the claim is settled as soon
@@ -132,14 +113,4 @@ func (a *admission) stopLease() {
 	if a.lease != nil {
 		a.lease.Stop()
 	}
-}
-
-// inFlightDetail adds to a refusal what of the usage it counted belongs to
-// launches still under way, which a caller cannot see in status.
-func inFlightDetail(err error, u inflight.Counted) error {
-	if u.InFlight.Running == 0 || apperr.Code(err) != apperr.PolicyDenied {
-		return err
-	}
-	return apperr.Wrap(err, apperr.PolicyDenied, "%s (counting %d instances, $%.4f/h, of launches of this token in flight)",
-		apperr.Details(err), u.InFlight.Running, u.InFlight.HourlySpend)
 }
