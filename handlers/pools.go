@@ -208,7 +208,7 @@ type PoolDemand struct {
 // NewPoolDemand returns the demand handlers with their per-pool limit.
 func NewPoolDemand(reg *pools.Registry, admin AdminChecker, lim DemandLimit) *PoolDemand {
 	if lim.PerSecond <= 0 || lim.Burst <= 0 {
-		lim = DefaultDemandLimit
+		lim.PerSecond, lim.Burst = DefaultDemandLimit.PerSecond, DefaultDemandLimit.Burst
 	}
 	return &PoolDemand{reg: reg, admin: admin, limiter: ratelimit.New(lim.Store, "demand", ratelimit.Limit{PerSecond: lim.PerSecond, Burst: lim.Burst}, reg.Now)}
 }
