@@ -54,6 +54,7 @@ type queue struct {
 type listing struct {
 	done chan struct{}
 	at   time.Time // taken no earlier than this
+	end  time.Time // and no later than this
 	ins  []api.Instance
 	err  error
 	// waiters is how many launches share it (s.mu guards).
@@ -224,6 +225,11 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, li
 		needList bool
 		needAt   time.Time
 		at       = l.now()
+		// listedBy is when listed was taken by at the latest; known says
+		// at is when it began (a listing of the ledger's own), not only
+		// when it was handed to Admit.
+		listedBy = at
+		known    bool
 	)
 	a := &op{
 		apply: func(u *usage, now time.Time) (bool, bool) {
@@ -241,7 +247,7 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, li
 			changed, taken, mine := false, false, Claim{}
 			switch {
 			case listed != nil:
-				if changed, taken = u.reconcile(listed, at, scope); taken {
+				if changed, taken = u.reconcile(listed, listing{at: at, end: listedBy}, scope, known); taken {
 					mine = u.own(listed, key)
 				}
 			case u.needsListing(now, l.maxAge, scope, s.unseen()):
@@ -293,9 +299,11 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, li
 		// Listed outside the batch, so others' changes need not wait for
 		// EC2; and once for the launches that need it at the same time.
 		var err error
-		if at, listed, err = s.list(ctx, tokenID, l.now, needAt, list); err != nil {
+		var lc *listing
+		if lc, err = s.list(ctx, tokenID, l.now, needAt, list); err != nil {
 			return nil, err
 		}
+		at, listedBy, listed, known = lc.at, lc.end, lc.ins, true
 		s.do(tokenID, l.now, a)
 	}
 	return tk, res
@@ -303,8 +311,9 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, li
 
 // list calls list for a launch that found at needAt that it needs a
 // listing, or shares the call another launch of the token started since
-// then; it returns when the listing started and what it found (never nil).
-func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time, needAt time.Time, list Lister) (time.Time, []api.Instance, error) {
+// then; it returns the listing: when it started and ended, and what it
+// found (never nil).
+func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time, needAt time.Time, list Lister) (*listing, error) {
 	s.mu.Lock()
 	q := s.queue(tokenID)
 	lc := q.listing
@@ -320,15 +329,16 @@ func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time,
 		select {
 		case <-lc.done:
 			if lc.err == nil {
-				return lc.at, lc.ins, nil
+				return lc, nil
 			}
 			// The launch that listed failed (it may have gone): list.
 			return s.list(ctx, tokenID, now, now(), list)
 		case <-ctx.Done():
-			return time.Time{}, nil, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	lc.ins, lc.err = list(ctx)
+	lc.end = now()
 	if lc.ins == nil {
 		lc.ins = []api.Instance{}
 	}
@@ -338,7 +348,7 @@ func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time,
 	}
 	s.mu.Unlock()
 	close(lc.done)
-	return lc.at, lc.ins, lc.err
+	return lc, lc.err
 }
 
 // settle turns the ticket's claim into the instances it started, as Done

@@ -19,13 +19,13 @@ import (
 // Its size follows the launches of the last few seconds, not of the last
 // minute. A launch's claim goes when EC2 answers it: what it started joins
 // the count (Base), and is remembered one by one (Started) only until a
-// listing has shown it (and seenSlack more), since EC2 lists a new
-// instance some seconds late and a listing taken meanwhile must not lose
-// it. A shared ledger lists again once maxUnseen of them wait (no sooner
+// listing begun after one that showed it is reconciled, since EC2 lists a
+// new instance some seconds late and a listing taken meanwhile must not
+// lose it. A shared ledger lists again once maxUnseen of them wait (no sooner
 // than minRelist after the last listing), so the record holds the claims
 // of launches under way, at most about maxUnseen instances not listed yet
-// beyond those EC2 is still slow to list, and those listed in the last
-// seenSlack.
+// beyond those EC2 is still slow to list, and those listed since the
+// last listing began.
 type usage struct {
 	Claims  map[string]claimRec `json:"claims,omitempty"`  // by launch key
 	Started map[string]startRec `json:"started,omitempty"` // by instance id: not listed yet
@@ -73,8 +73,8 @@ type startRec struct {
 	Price float64 `json:"price,omitempty"`
 	Until int64   `json:"until"`
 	Key   string  `json:"key,omitempty"` // the launch that started it
-	// Seen is when the first listing that showed it was taken (unix ns);
-	// it is forgotten seenSlack later (reconcile).
+	// Seen is when the first listing that showed it ended (unix ns); a
+	// listing begun after that forgets it (reconcile).
 	Seen int64 `json:"seen,omitempty"`
 }
 
@@ -128,9 +128,7 @@ func (u *usage) prune(now time.Time) {
 		}
 	}
 	for id, st := range u.Started {
-		// Past twice the slack, no listing still to be reconciled can
-		// have been taken before one that showed it.
-		if n >= st.Until || st.Seen != 0 && n >= st.Seen+2*int64(seenSlack) {
+		if n >= st.Until {
 			delete(u.Started, id)
 		}
 	}
@@ -141,16 +139,15 @@ func (u *usage) prune(now time.Time) {
 // last listing: a listing cannot show what EC2 does not list yet, and a
 // token launching faster than that would list on every launch.
 //
-// seenSlack is how long an instance a listing showed is still kept: a
-// listing taken (started) up to that much before another, or handed to
-// Admit that long after it was made, may be reconciled after it and not
-// show the instance yet. Listings that take longer than seenSlack could
-// lose an instance for a while; DescribeInstances of a token's instances
-// takes well under a second.
+// An instance a listing showed is kept (Seen, the listing's end) until a
+// listing that began after that is reconciled: however long listings take,
+// one that began later cannot have been taken before the instance was
+// listed. clockSlack is how far replicas' clocks may disagree on those two
+// times (they are kept in sync by NTP, to well under it).
 const (
 	maxUnseen     = 64
 	minRelist     = time.Second
-	seenSlack     = 5 * time.Second
+	clockSlack    = 2 * time.Second
 	noUnseenBound = 0 // a memory ledger: Started costs no write
 )
 
@@ -183,7 +180,8 @@ func (u *usage) needsListing(now time.Time, maxAge time.Duration, scope string, 
 // are forgotten: the count holds them through the listing, and EC2 keeps
 // listing an instance it has listed while it lives. A listing older than
 // the count is not taken. It reports whether the record changed.
-func (u *usage) reconcile(listed []api.Instance, at time.Time, scope string) (changed, taken bool) {
+func (u *usage) reconcile(listed []api.Instance, lc listing, scope string, known bool) (changed, taken bool) {
+	at := lc.at
 	if u.Base != nil && !u.Base.Stale && u.Base.Scope == scope && at.UnixNano() < u.Base.At {
 		return false, false
 	}
@@ -194,7 +192,7 @@ func (u *usage) reconcile(listed []api.Instance, at time.Time, scope string) (ch
 		b.Spend += in.Price.Dollars()
 		seen[in.ID] = true
 	}
-	dropped := u.addUnlisted(b, seen, at)
+	dropped := u.addUnlisted(b, seen, lc, known)
 	changed = dropped || u.Base == nil || u.Base.Count != b.Count || u.Base.Spend != b.Spend || u.Base.Stale || u.Base.Scope != scope
 	for k, c := range u.Claims {
 		var ids []string
@@ -218,16 +216,17 @@ func (u *usage) reconcile(listed []api.Instance, at time.Time, scope string) (ch
 	return changed, true
 }
 
-// addUnlisted counts into b the started instances a listing taken at at
-// did not show (seen), marks those it showed, and forgets those a listing
-// showed seenSlack before it. It reports whether Started changed.
-func (u *usage) addUnlisted(b *baseRec, seen map[string]bool, at time.Time) bool {
+// addUnlisted counts into b the started instances listing lc did not
+// show (seen), marks those it showed with its end, and forgets those a
+// listing had shown before lc began (known: lc's start is when it began,
+// not only when it was handed to Admit), as lc shows them if they still
+// run and the count then holds them through it. It reports whether
+// Started changed.
+func (u *usage) addUnlisted(b *baseRec, seen map[string]bool, lc listing, known bool) bool {
 	changed := false
 	for id, st := range u.Started {
 		switch {
-		case st.Seen != 0 && at.UnixNano() >= st.Seen+int64(seenSlack):
-			// Listed before by a listing taken well before this one:
-			// this one shows it if it still runs (and counts it then).
+		case known && st.Seen != 0 && lc.at.UnixNano() >= st.Seen+int64(clockSlack):
 			delete(u.Started, id)
 			changed = true
 		case seen[id]:
@@ -235,7 +234,7 @@ func (u *usage) addUnlisted(b *baseRec, seen map[string]bool, at time.Time) bool
 				// Its key is not needed any more: a retry of its launch
 				// finds the instance listed (spot answers it from there,
 				// and Admit leaves it out as its own).
-				st.Seen, st.Key = at.UnixNano(), ""
+				st.Seen, st.Key = lc.end.UnixNano(), ""
 				u.Started[id] = st
 				changed = true
 			}

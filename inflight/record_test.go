@@ -24,9 +24,10 @@ func TestRecordFollowsRecentLaunches(t *testing.T) {
 	reps := []*Ledger{NewShared(st, o), NewShared(st, o)}
 	ec2 := &lagging{now: clk.Now, lag: 2 * time.Second}
 	const launches, every = 1000, 60 * time.Millisecond
-	// What can wait: maxUnseen, and what EC2 lists late or a listing
-	// showed in the last 2×seenSlack, at 1,000 a minute.
-	bound := maxUnseen + int((ec2.lag+minRelist+2*seenSlack)/every)
+	// What can wait: maxUnseen, and what EC2 lists late, what launched
+	// while a listing was due, and what a listing showed until the next
+	// begins clockSlack later, at 1,000 a minute.
+	bound := maxUnseen + int((ec2.lag+2*minRelist+2*clockSlack)/every)
 	most := 0
 	for n := range launches {
 		clk.Add(every)
@@ -65,65 +66,88 @@ func TestRecordFollowsRecentLaunches(t *testing.T) {
 }
 
 // TestRecordListedInstances: what happens to an instance the ledger
-// started once listings show it, keyed by what the listings show and when
-// they were taken. The token runs i-1 (0.5 $/h, launch "k1"); maxRunning
-// is 2.
+// started once listings show it, keyed by what each listing shows, when
+// it began and how long it took. The token runs i-1 (0.5 $/h, launch
+// "k1", started at 0); maxRunning is 2; every launch lists.
 func TestRecordListedInstances(t *testing.T) {
 	i1 := inst("i-1", 0.5, "k1")
-	type listing struct {
-		after time.Duration // since the launch settled
-		ins   []api.Instance
+	type step struct {
+		at   time.Duration // when the listing begins
+		took time.Duration // how long it takes
+		ins  []api.Instance
+		// handed: the listing is handed to Admit (a pool's launch), which
+		// cannot know when it began.
+		handed bool
 	}
+	listed := []api.Instance{i1}
 	tests := map[string]struct {
-		listings []listing
-		// key and ask are the launch checked after the listings, on the
-		// last listing (or the kept count when there is none).
+		steps []step
+		// key and ask are the launch checked on the last step.
 		key     string
 		ask     int
 		want    bool
 		running int // what its check counted
 	}{
-		"unlisted: counts":                                 {listings: []listing{{0, nil}}, key: "k2", ask: 1, want: true, running: 1},
-		"unlisted: one past the cap":                       {listings: []listing{{0, nil}}, key: "k2", ask: 2, running: 1},
-		"listed: counts once":                              {listings: []listing{{0, []api.Instance{i1}}}, key: "k2", ask: 1, want: true, running: 1},
-		"listed, then a listing taken meanwhile lacks it":  {listings: []listing{{time.Second, []api.Instance{i1}}, {time.Second + seenSlack - time.Nanosecond, nil}}, key: "k2", ask: 2, running: 1},
-		"listed, then one seenSlack later lacks it: ended": {listings: []listing{{time.Second, []api.Instance{i1}}, {time.Second + seenSlack, nil}}, key: "k2", ask: 2, want: true, running: 0},
-		"listed, then listed seenSlack later: still one":   {listings: []listing{{time.Second, []api.Instance{i1}}, {time.Second + seenSlack, []api.Instance{i1}}}, key: "k2", ask: 2, running: 1},
-		"a retry of k1 at the cap, unlisted: its own":      {listings: []listing{{0, nil}}, key: "k1", ask: 2, want: true, running: 0},
-		"a retry of k1 at the cap, listed: its own":        {listings: []listing{{0, []api.Instance{i1}}}, key: "k1", ask: 2, want: true, running: 0},
-		"a retry of k1 at the cap, listed long ago":        {listings: []listing{{0, []api.Instance{i1}}, {seenSlack, []api.Instance{i1}}}, key: "k1", ask: 2, want: true, running: 0},
+		"unlisted: counts":           {steps: []step{{at: time.Second}}, key: "k2", ask: 1, want: true, running: 1},
+		"unlisted: one past the cap": {steps: []step{{at: time.Second}}, key: "k2", ask: 2, running: 1},
+		"listed: counts once":        {steps: []step{{at: time.Second, ins: listed}}, key: "k2", ask: 1, want: true, running: 1},
+		"listed, then one begun clockSlack later lacks it: ended": {
+			steps: []step{{at: time.Second, ins: listed}, {at: time.Second + clockSlack}}, key: "k2", ask: 2, want: true},
+		"listed, then one begun just short of clockSlack lacks it: counts": {
+			steps: []step{{at: time.Second, ins: listed}, {at: time.Second + clockSlack - time.Nanosecond}}, key: "k2", ask: 2, running: 1},
+		"listed by a slow listing: counts until one begun after it ended": {
+			steps: []step{{at: time.Second, took: 10 * time.Second, ins: listed}, {at: 11*time.Second + clockSlack - time.Nanosecond}}, key: "k2", ask: 2, running: 1},
+		"listed by a slow listing, then one begun after it ended lacks it: ended": {
+			steps: []step{{at: time.Second, took: 10 * time.Second, ins: listed}, {at: 11*time.Second + clockSlack}}, key: "k2", ask: 2, want: true},
+		"listed, then listed again later: still one": {
+			steps: []step{{at: time.Second, ins: listed}, {at: 10 * time.Second, ins: listed}}, key: "k2", ask: 2, running: 1},
+		"listed, then a handed listing lacks it long after: counts": {
+			steps: []step{{at: time.Second, ins: listed}, {at: 30 * time.Second, handed: true}}, key: "k2", ask: 2, running: 1},
+		"a retry of k1 at the cap, unlisted: its own": {steps: []step{{at: time.Second}}, key: "k1", ask: 2, want: true},
+		"a retry of k1 at the cap, listed: its own":   {steps: []step{{at: time.Second, ins: listed}}, key: "k1", ask: 2, want: true},
+		"a retry of k1 at the cap, listed and forgotten: its own": {
+			steps: []step{{at: time.Second, ins: listed}, {at: 10 * time.Second, ins: listed}}, key: "k1", ask: 2, want: true},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			clk := testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+			start := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+			clk := testclock.New(start)
 			l := NewShared(embedded(t), SharedOptions{Now: clk.Now})
+			l.maxAge = 0 // every launch lists
 			tk, err := l.Admit(context.Background(), "tokA", "k1", []api.Instance{}, capAt(2, 1, 0))
 			if err != nil {
 				t.Fatal(err)
 			}
 			tk.Done([]api.Instance{i1})
-			start := clk.Now()
 			var running int
-			see := func(u Counted) (Claim, error) {
-				running = u.Running
-				return capAt(2, tt.ask, 0)(u)
-			}
-			for i, ls := range tt.listings {
-				clk.Add(start.Add(ls.after).Sub(clk.Now()))
-				ins := append([]api.Instance{}, ls.ins...)
-				check := func(Counted) (Claim, error) { return Claim{}, errFull }
-				key := "probe"
-				if i == len(tt.listings)-1 {
-					check, key = see, tt.key
+			for i, s := range tt.steps {
+				clk.Add(start.Add(s.at).Sub(clk.Now()))
+				check, key := func(Counted) (Claim, error) { return Claim{}, errFull }, "probe"
+				last := i == len(tt.steps)-1
+				if last {
+					check, key = func(u Counted) (Claim, error) {
+						running = u.Running
+						return capAt(2, tt.ask, 0)(u)
+					}, tt.key
 				}
-				tk, err := l.Admit(context.Background(), "tokA", key, ins, check)
-				if i < len(tt.listings)-1 {
+				list := func(context.Context) ([]api.Instance, error) {
+					clk.Add(s.took)
+					return append([]api.Instance{}, s.ins...), nil
+				}
+				var tk *Ticket
+				if s.handed {
+					ins, _ := list(context.Background())
+					tk, err = l.Admit(context.Background(), "tokA", key, ins, check)
+				} else {
+					tk, err = l.AdmitListing(context.Background(), "tokA", key, "r1", list, check)
+				}
+				tk.Done(nil)
+				if !last {
 					continue
 				}
 				if (err == nil) != tt.want || err != nil && !errors.Is(err, errFull) {
 					t.Fatalf("Admit = %v; want admitted %v", err, tt.want)
 				}
-				tk.Done(nil)
 			}
 			if running != tt.running {
 				t.Fatalf("the check counted %d running; want %d", running, tt.running)
