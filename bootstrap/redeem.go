@@ -115,10 +115,11 @@ func (s *Service) redeem(ctx context.Context, req Request) (Grant, string, error
 	if !credentialRE.MatchString(req.Credential) || !instanceIDRE.MatchString(req.InstanceID) {
 		return Grant{}, "malformed", nil
 	}
-	if ok, wait, err := s.limit.Allow(ctx, "hand-off"); err != nil || !ok {
-		if err != nil {
-			return Grant{}, "", err
-		}
+	ok, wait, err := s.limit.Allow(ctx, "hand-off")
+	if err != nil {
+		return Grant{}, "", err
+	}
+	if !ok {
 		return Grant{}, "", &apperr.Error{Code: apperr.RateLimited, RetryAfter: wait,
 			Details: "spotter takes bootstrap calls at a bounded rate, across all replicas; retry after the Retry-After seconds"}
 	}
