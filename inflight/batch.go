@@ -214,7 +214,7 @@ func (s *shared) commit(tokenID string, q *queue, now func() time.Time, batch []
 	}
 }
 
-func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, listed []api.Instance, list Lister, check func(Counted) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, listed []api.Instance, began time.Time, list Lister, check func(Counted) (Claim, error)) (*Ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, storeDown(err)
 	}
@@ -226,11 +226,14 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, li
 		needAt   time.Time
 		at       = l.now()
 		// listedBy is when listed was taken by at the latest; known says
-		// at is when it began (a listing of the ledger's own), not only
-		// when it was handed to Admit.
+		// at is when it began at the earliest (a listing of the ledger's
+		// own, or AdmitListed's), not only when it was handed to Admit.
 		listedBy = at
-		known    bool
+		known    = !began.IsZero()
 	)
+	if known {
+		at = began
+	}
 	a := &op{
 		apply: func(u *usage, now time.Time) (bool, bool) {
 			tk, res, needList = nil, nil, false

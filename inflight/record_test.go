@@ -75,9 +75,9 @@ func TestRecordListedInstances(t *testing.T) {
 		at   time.Duration // when the listing begins
 		took time.Duration // how long it takes
 		ins  []api.Instance
-		// handed: the listing is handed to Admit (a pool's launch), which
-		// cannot know when it began.
-		handed bool
+		// handed: the listing is handed to Admit, which cannot know when
+		// it began; began: to AdmitListed with its start (a pool's launch).
+		handed, began bool
 	}
 	listed := []api.Instance{i1}
 	tests := map[string]struct {
@@ -103,6 +103,10 @@ func TestRecordListedInstances(t *testing.T) {
 			steps: []step{{at: time.Second, ins: listed}, {at: 10 * time.Second, ins: listed}}, key: "k2", ask: 2, running: 1},
 		"listed, then a handed listing lacks it long after: counts": {
 			steps: []step{{at: time.Second, ins: listed}, {at: 30 * time.Second, handed: true}}, key: "k2", ask: 2, running: 1},
+		"listed, then one handed with its start clockSlack later lacks it: ended": {
+			steps: []step{{at: time.Second, ins: listed}, {at: time.Second + clockSlack, handed: true, began: true}}, key: "k2", ask: 2, want: true},
+		"listed, then one handed with its start just short of clockSlack lacks it: counts": {
+			steps: []step{{at: time.Second, ins: listed}, {at: time.Second + clockSlack - time.Nanosecond, took: time.Minute / 2, handed: true, began: true}}, key: "k2", ask: 2, running: 1},
 		"a retry of k1 at the cap, unlisted: its own": {steps: []step{{at: time.Second}}, key: "k1", ask: 2, want: true},
 		"a retry of k1 at the cap, listed: its own":   {steps: []step{{at: time.Second, ins: listed}}, key: "k1", ask: 2, want: true},
 		"a retry of k1 at the cap, listed and forgotten: its own": {
@@ -135,10 +139,15 @@ func TestRecordListedInstances(t *testing.T) {
 					return append([]api.Instance{}, s.ins...), nil
 				}
 				var tk *Ticket
-				if s.handed {
+				switch {
+				case s.began:
+					began := clk.Now()
+					ins, _ := list(context.Background())
+					tk, err = l.AdmitListed(context.Background(), "tokA", key, ins, began, check)
+				case s.handed:
 					ins, _ := list(context.Background())
 					tk, err = l.Admit(context.Background(), "tokA", key, ins, check)
-				} else {
+				default:
 					tk, err = l.AdmitListing(context.Background(), "tokA", key, "r1", list, check)
 				}
 				tk.Done(nil)

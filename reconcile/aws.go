@@ -192,6 +192,7 @@ func (a *AWS) Launch(ctx context.Context, p pool.Pool, pd Pending) (Launched, er
 	most := (pd.Launch.Capacity + minWeight - 1) / minWeight
 	var ticket *inflight.Ticket
 	defer func() { ticket.Done(nil) }()
+	began := a.Now() // before LaunchPool lists the token's instances for Admit
 	spec := spot.PoolLaunchSpec{
 		Credentials: sess, Region: p.Region, TokenID: p.TokenID, Pool: p.Name, ClientToken: pd.Launch.ClientToken,
 		Configs: configs, Subnets: p.Subnets, Capacity: pd.Launch.Capacity, OnDemand: pd.Launch.OnDemand,
@@ -201,7 +202,7 @@ func (a *AWS) Launch(ctx context.Context, p pool.Pool, pd Pending) (Launched, er
 		Admit: func(others []spot.Instance) (float64, error) {
 			var left float64
 			// The rules a task's launch is admitted under (policy.Admit).
-			tk, err := a.Ledger.Admit(ctx, p.TokenID, pd.Launch.ClientToken, others, func(u inflight.Counted) (inflight.Claim, error) {
+			tk, err := a.Ledger.AdmitListed(ctx, p.TokenID, pd.Launch.ClientToken, others, began, func(u inflight.Counted) (inflight.Claim, error) {
 				var hold policy.Hold
 				var err error
 				left, hold, err = pol.Admit(api.Launch{Count: most}, u.Usage, u.InFlight)
