@@ -98,7 +98,16 @@ func (a *App) wire(ctx context.Context, st store) error {
 	if cfg.Timeouts.ReaperInterval > 0 {
 		a.goBackground(a.bg, a.reaper(sp, m, watch).Run)
 	}
-	if a.boot, err = a.bootstrap(store, sp, audit); err != nil {
+	// CI sources write pools' demand from provider webhooks and pollers,
+	// and ask the reconciler for a pass over the pool as reports do.
+	ci, err := sources.New(sources.Deps{Store: store, Pools: a.pools, Logger: log.With("component", "ci-sources"), Now: now,
+		Notify: func(name string) { rc.Notify(name) }})
+	if err != nil {
+		return err
+	}
+	// The hand-off mints GitHub runner registrations with the pools'
+	// GitHub sources.
+	if a.boot, err = a.bootstrap(store, sp, audit, ci.NewMinter()); err != nil {
 		return err
 	}
 	if cfg.Timeouts.PoolInterval > 0 {
@@ -108,13 +117,6 @@ func (a *App) wire(ctx context.Context, st store) error {
 	console := &pages.ConsoleDeps{Store: store, Admin: admin, Tokens: a.reg, Activity: act, Audit: audit,
 		Reaping: cfg.Timeouts.ReaperInterval > 0, Pools: a.pools,
 		Instances: (&reaper.Reaper{Tokens: a.reg, Spot: sp, Log: log.With("component", "console")}).Status}
-	// CI sources write pools' demand from provider webhooks and pollers,
-	// and ask the reconciler for a pass over the pool as reports do.
-	ci, err := sources.New(sources.Deps{Store: store, Pools: a.pools, Logger: log.With("component", "ci-sources"), Now: now,
-		Notify: func(name string) { rc.Notify(name) }})
-	if err != nil {
-		return err
-	}
 	if every := cfg.Timeouts.SourcesPoll; every > 0 {
 		a.goBackground(a.bg, func(ctx context.Context) { ci.Run(ctx, every) })
 	}
