@@ -11,13 +11,19 @@ import (
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/reconcile"
+	"github.com/spotter-dev/spotter/sources"
 	"github.com/spotter-dev/spotter/spot"
 )
 
 // poolSource is the pools registry as the reconciler reads it: a thin
 // adapter, so reconcile depends on its own small interface, not on the
 // store's record type.
-type poolSource struct{ r *pools.Registry }
+type poolSource struct {
+	r *pools.Registry
+	// forget deletes what other packages keep for a pool once it is
+	// removed (its secrets, its sources); their sweeps repair a failure.
+	forget func(ctx context.Context, name string)
+}
 
 func (s poolSource) Names(ctx context.Context) ([]string, error) {
 	recs, err := s.r.List(ctx)
@@ -65,11 +71,19 @@ func (s poolSource) Commit(ctx context.Context, name string, c reconcile.Commit)
 	return err
 }
 
-func (s poolSource) Remove(ctx context.Context, name string) error { return s.r.Remove(ctx, name) }
+func (s poolSource) Remove(ctx context.Context, name string) error {
+	if err := s.r.Remove(ctx, name); err != nil {
+		return err
+	}
+	if s.forget != nil {
+		s.forget(ctx, name)
+	}
+	return nil
+}
 
 // reconciler keeps the pools at their demand. Every replica runs one; a
 // lease per pool in the store lets one at a time act on it.
-func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metrics, st store, ledger *inflight.Ledger) *reconcile.Reconciler {
+func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metrics, st store, ledger *inflight.Ledger, ci *sources.Service) *reconcile.Reconciler {
 	now := a.cfg.now()
 	fleet := &reconcile.AWS{Tokens: a.reg, Spot: sp, Ledger: ledger, Now: now}
 	if a.boot != nil {
@@ -79,7 +93,7 @@ func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metric
 	}
 	pm := m.Pools
 	return reconcile.New(reconcile.Config{
-		Pools: poolSource{reg}, Lister: fleet, Launcher: fleet, Terminator: fleet, Store: st,
+		Pools: poolSource{r: reg, forget: a.forgetPool(ci)}, Lister: fleet, Launcher: fleet, Terminator: fleet, Store: st,
 		Interval: a.cfg.Timeouts.PoolInterval, Now: now,
 		Log: a.log.With("component", "pools"), Audit: a.log.With("log", "audit"),
 		Observe: func(o reconcile.Observation) {
@@ -100,4 +114,18 @@ func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metric
 			pm.Interruptions.DeleteLabelValues(name)
 		},
 	})
+}
+
+// forgetPool deletes a removed pool's bootstrap secrets and CI sources.
+func (a *App) forgetPool(ci *sources.Service) func(ctx context.Context, name string) {
+	return func(ctx context.Context, name string) {
+		if a.boot != nil {
+			if _, err := a.boot.ForgetPool(ctx, name); err != nil {
+				a.log.Warn("delete the secrets of a removed pool (the sweep retries)", "pool", name, "error", err)
+			}
+		}
+		if err := ci.ForgetPool(ctx, name); err != nil {
+			a.log.Warn("delete the CI sources of a removed pool (the sweep retries)", "pool", name, "error", err)
+		}
+	}
 }

@@ -111,7 +111,7 @@ func (a *App) wire(ctx context.Context, st store) error {
 		return err
 	}
 	if cfg.Timeouts.PoolInterval > 0 {
-		rc = a.reconciler(a.pools, sp, m, store, ledger)
+		rc = a.reconciler(a.pools, sp, m, store, ledger, ci)
 		a.goBackground(a.bg, rc.Run)
 	}
 	console := &pages.ConsoleDeps{Store: store, Admin: admin, Tokens: a.reg, Activity: act, Audit: audit,

@@ -232,15 +232,15 @@ func (s *Service) Issue(ctx context.Context, p pool.Pool, l Launch) ([]byte, err
 	return ud, nil
 }
 
-// Sweep deletes credentials past their expiry and returns how many: a
-// late call is refused by the expiry itself, so this only keeps the
-// store small.
+// Sweep deletes credentials past their expiry, and the secrets of pools
+// that are gone, and returns how many records it deleted: a late call is
+// refused by the expiry itself, so this only keeps the store small.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
 	keys, err := s.store.List(ctx, CredentialPrefix)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	n := s.sweepSecrets(ctx)
 	for _, k := range keys {
 		r, err := s.store.Get(ctx, k)
 		if err != nil {
