@@ -181,9 +181,6 @@ func (g *GitHub) validate() error {
 	if err := g.validateApp(); err != nil {
 		return err
 	}
-	if err := g.validateRunners(); err != nil {
-		return err
-	}
 	switch {
 	case len(g.Repos) > MaxRepos:
 		return invalid("github.repos", "at most %d repositories; name the org instead", MaxRepos)
@@ -206,7 +203,7 @@ func (g *GitHub) validate() error {
 			}
 		}
 	}
-	return nil
+	return g.validateRunners()
 }
 
 // Registration is how the hand-off registers runners: the setting, or

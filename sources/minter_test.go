@@ -131,18 +131,7 @@ const repoSource = `{"webhookSecret": "whsec", "token": "` + ghToken + `", "apiU
 // whether a retry of the same hand-off then succeeds.
 func TestMint(t *testing.T) {
 	ctx := context.Background()
-	tests := map[string]struct {
-		github    string
-		bootstrap string               // the pool's template; default github-runner
-		noLabels  bool                 // mint for the pool with its labels cleared
-		before    func(*minterFixture) // GitHub's state before the hand-off
-		wantCode  string               // the error's apperr code; "" success
-		wantIn    string               // in the error's details
-		wantKeys  []string             // the secrets minted
-		check     func(*testing.T, *minterFixture, map[string]string)
-		retry     bool // a second Mint of the same instance succeeds
-		wantCalls func(before, after int) bool
-	}{
+	tests := map[string]mintCase{
 		"jit on a repository": {github: repoSource + `}`, wantKeys: []string{"jit-config"},
 			check: func(t *testing.T, f *minterFixture, got map[string]string) {
 				rs := f.gh.Runners()
@@ -217,59 +206,76 @@ func TestMint(t *testing.T) {
 			}},
 	}
 	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			f := newMinterFixture(t, tt.github)
-			p := f.p
-			if tt.bootstrap != "" {
-				p.Bootstrap = tt.bootstrap
-			}
-			if tt.noLabels {
-				p.Labels = nil
-			}
-			if tt.before != nil {
-				tt.before(f)
-			}
-			calls := f.gh.Calls()
-			got, err := f.m.Mint(ctx, p, instanceID)
-			if apperr.Code(err) != tt.wantCode {
-				t.Fatalf("Mint = %v; want code %q", err, tt.wantCode)
-			}
-			if err != nil {
-				var ae *apperr.Error
-				if !errorsAs(err, &ae) || !strings.Contains(ae.Details, tt.wantIn) || strings.Contains(ae.Details, ghToken) {
-					t.Errorf("details %q; want %q in them and no token", ae.Details, tt.wantIn)
-				}
-			}
-			if len(got) != len(tt.wantKeys) {
-				t.Errorf("minted %d secrets; want %v", len(got), tt.wantKeys)
-			}
-			for _, k := range tt.wantKeys {
-				if got[k] == "" {
-					t.Errorf("no %s minted", k)
-				}
-			}
-			if tt.check != nil {
-				tt.check(t, f, got)
-			}
-			if tt.wantCalls != nil && !tt.wantCalls(calls, f.gh.Calls()) {
-				t.Errorf("GitHub calls %d → %d", calls, f.gh.Calls())
-			}
-			if tt.retry {
-				again, err := f.m.Mint(ctx, p, instanceID)
-				if err != nil || again["jit-config"] == "" {
-					t.Fatalf("the retried hand-off: %v", err)
-				}
-				f.secretFree(t, again["jit-config"])
-			}
-			for _, v := range got {
-				if strings.HasPrefix(v, "http") {
-					continue // runner-url is no secret
-				}
-				f.secretFree(t, v)
-			}
-			f.secretFree(t, ghToken)
-		})
+		t.Run(name, func(t *testing.T) { tt.run(t) })
 	}
+}
+
+// mintCase is one hand-off's mint against the fake GitHub.
+type mintCase struct {
+	github    string
+	bootstrap string               // the pool's template; default github-runner
+	noLabels  bool                 // mint for the pool with its labels cleared
+	before    func(*minterFixture) // GitHub's state before the hand-off
+	wantCode  string               // the error's apperr code; "" success
+	wantIn    string               // in the error's details
+	wantKeys  []string             // the secrets minted
+	check     func(*testing.T, *minterFixture, map[string]string)
+	retry     bool // a second Mint of the same instance succeeds
+	wantCalls func(before, after int) bool
+}
+
+func (tt mintCase) run(t *testing.T) {
+	ctx := context.Background()
+	f := newMinterFixture(t, tt.github)
+	p := f.p
+	if tt.bootstrap != "" {
+		p.Bootstrap = tt.bootstrap
+	}
+	if tt.noLabels {
+		p.Labels = nil
+	}
+	if tt.before != nil {
+		tt.before(f)
+	}
+	calls := f.gh.Calls()
+	got, err := f.m.Mint(ctx, p, instanceID)
+	if apperr.Code(err) != tt.wantCode {
+		t.Fatalf("Mint = %v; want code %q", err, tt.wantCode)
+	}
+	if err != nil {
+		var ae *apperr.Error
+		if !errorsAs(err, &ae) || !strings.Contains(ae.Details, tt.wantIn) || strings.Contains(ae.Details, ghToken) {
+			t.Errorf("details %q; want %q in them and no token", ae.Details, tt.wantIn)
+		}
+	}
+	if len(got) != len(tt.wantKeys) {
+		t.Errorf("minted %d secrets; want %v", len(got), tt.wantKeys)
+	}
+	for _, k := range tt.wantKeys {
+		if got[k] == "" {
+			t.Errorf("no %s minted", k)
+		}
+	}
+	if tt.check != nil {
+		tt.check(t, f, got)
+	}
+	if tt.wantCalls != nil && !tt.wantCalls(calls, f.gh.Calls()) {
+		t.Errorf("GitHub calls %d → %d", calls, f.gh.Calls())
+	}
+	if tt.retry {
+		again, err := f.m.Mint(ctx, p, instanceID)
+		if err != nil || again["jit-config"] == "" {
+			t.Fatalf("the retried hand-off: %v", err)
+		}
+		f.secretFree(t, again["jit-config"])
+	}
+	for _, v := range got {
+		if strings.HasPrefix(v, "http") {
+			continue // runner-url is no secret
+		}
+		f.secretFree(t, v)
+	}
+	f.secretFree(t, ghToken)
 }
 
 // TestMintRateLimitBacksOff: a rate-limited hand-off answers 429 with
