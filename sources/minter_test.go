@@ -3,7 +3,11 @@ package sources
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -97,6 +101,16 @@ func newMinterFixture(t *testing.T, github string) *minterFixture {
 	f.gh = ghfake.Start(t, ghToken)
 	f.gh.AddRepo("octo/app")
 	f.gh.AddRepo("octo/lib")
+	if strings.Contains(github, "$APP") {
+		// A GitHub App instead of the token: the fake knows its public key.
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.gh.SetApp(42, &key.PublicKey, 7)
+		pemKey, _ := json.Marshal(string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})))
+		github = strings.ReplaceAll(github, "$APP", `"appId": 42, "installationId": 7, "privateKey": `+string(pemKey))
+	}
 	if github != "" {
 		github = strings.ReplaceAll(github, "$API", f.gh.URL)
 		if _, err := f.s.Patch(ctx, "ci", map[string]json.RawMessage{"github": json.RawMessage(github)}); err != nil {
@@ -148,6 +162,12 @@ func TestMint(t *testing.T) {
 			check: func(t *testing.T, f *minterFixture, _ map[string]string) {
 				rs := f.gh.Runners()
 				if len(rs) != 1 || rs[0].Scope != "orgs/octo" || rs[0].Name != instanceID || rs[0].RunnerGroupID != 7 || rs[0].WorkFolder != "jobs/_w" {
+					t.Errorf("GitHub registered %+v", rs)
+				}
+			}},
+		"jit with a GitHub App": {github: `{"webhookSecret": "whsec", $APP, "apiUrl": "$API", "repos": ["octo/app"]}`, wantKeys: []string{"jit-config"},
+			check: func(t *testing.T, f *minterFixture, _ map[string]string) {
+				if rs := f.gh.Runners(); len(rs) != 1 || rs[0].Name != instanceID {
 					t.Errorf("GitHub registered %+v", rs)
 				}
 			}},

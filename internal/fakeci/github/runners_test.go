@@ -34,6 +34,7 @@ func TestRunnerEndpoints(t *testing.T) {
 	s.SetRunnerBusy("repos/octo-org/app", "i-busy", true)
 	tests := map[string]struct {
 		method, url string
+		auth        string // "-": none; "": the token
 		want        int
 		check       func(t *testing.T, body []byte)
 	}{
@@ -47,6 +48,7 @@ func TestRunnerEndpoints(t *testing.T) {
 			}
 		}},
 		"registration token, org":   {method: "POST", url: org + "/registration-token", want: 201},
+		"no credentials":            {method: "POST", url: repo + "/registration-token", auth: "-", want: 401},
 		"registration token, other": {method: "POST", url: s.URL + "/orgs/elsewhere/actions/runners/registration-token", want: 404},
 		"list by name": {method: "GET", url: repo + "?name=i-1", want: 200, check: func(t *testing.T, body []byte) {
 			var v struct {
@@ -76,11 +78,20 @@ func TestRunnerEndpoints(t *testing.T) {
 		"delete wrong scp": {method: "DELETE", url: org + "/" + strconv.FormatInt(busy, 10), want: 404},
 		"delete org":       {method: "DELETE", url: org + "/" + strconv.FormatInt(orgRunner, 10), want: 204},
 	}
-	for _, name := range []string{"registration token, repo", "registration token, org", "registration token, other", "list by name",
-		"list all", "delete busy", "delete", "delete again", "delete wrong scp", "delete org"} {
+	// In this order: the deletes depend on the listing before them.
+	order := []string{"registration token, repo", "registration token, org", "no credentials", "registration token, other", "list by name",
+		"list all", "delete busy", "delete", "delete again", "delete wrong scp", "delete org"}
+	if len(order) != len(tests) {
+		t.Fatalf("%d cases ordered of %d", len(order), len(tests))
+	}
+	for _, name := range order {
 		tt := tests[name]
 		t.Run(name, func(t *testing.T) {
-			resp, body := call(t, tt.method, tt.url, "Bearer "+tok, "")
+			auth := "Bearer " + tok
+			if tt.auth == "-" {
+				auth = ""
+			}
+			resp, body := call(t, tt.method, tt.url, auth, "")
 			if resp.StatusCode != tt.want {
 				t.Fatalf("%s %s = %d %s; want %d", tt.method, tt.url, resp.StatusCode, body, tt.want)
 			}
