@@ -71,7 +71,9 @@ type Instances interface {
 // GitHub just-in-time runner config (generate-jitconfig, named after the
 // instance), a short-lived registration token. What it returns is added to
 // the pool-wide secrets of that instance's one answer and stored nowhere.
-// A failure is the server's (5xx) and uses up nothing.
+// A failure uses up nothing: the instance's retry mints again. Its
+// apperr code reaches the instance (a 5xx, or 429 with Retry-After for a
+// provider's rate limit). sources.Minter is GitHub's.
 type Minter interface {
 	Mint(ctx context.Context, p pool.Pool, instanceID string) (map[string]string, error)
 }
