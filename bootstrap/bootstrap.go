@@ -67,15 +67,16 @@ type Instances interface {
 	Instance(ctx context.Context, p pool.Pool, id string) (in Instance, found bool, err error)
 }
 
-// Minter makes secrets at the moment of the hand-off, for one instance: a
-// GitHub just-in-time runner config (generate-jitconfig, named after the
-// instance), a short-lived registration token. What it returns is added to
+// Minter makes secrets at the moment of the hand-off, for one instance
+// with agents job slots: GitHub just-in-time runner configs
+// (generate-jitconfig, named after the instance), a short-lived
+// registration token. What it returns is added to
 // the pool-wide secrets of that instance's one answer and stored nowhere.
 // A failure uses up nothing: the instance's retry mints again. Its
 // apperr code reaches the instance (a 5xx, or 429 with Retry-After for a
 // provider's rate limit). sources.Minter is GitHub's.
 type Minter interface {
-	Mint(ctx context.Context, p pool.Pool, instanceID string) (map[string]string, error)
+	Mint(ctx context.Context, p pool.Pool, instanceID string, agents int) (map[string]string, error)
 }
 
 // Config wires a Service.

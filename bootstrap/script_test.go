@@ -145,9 +145,9 @@ func (w *world) launch(t *testing.T, poolName, itype, clientToken string) string
 // token it was handed in the environment) to out.
 func stub(t *testing.T, path, out string) {
 	t.Helper()
-	script := "#!/bin/sh\n{ echo \"argv: $*\"; echo \"token: ${BUILDKITE_AGENT_TOKEN:-}\"; echo \"agent: ${SPOTTER_AGENT:-}\"\n" +
-		"  [ -z \"${ACTIONS_RUNNER_INPUT_TOKEN:-}\" ] || echo \"input token: $ACTIONS_RUNNER_INPUT_TOKEN\"\n" +
-		"  [ -z \"${ACTIONS_RUNNER_INPUT_JITCONFIG:-}\" ] || echo \"input jitconfig: $ACTIONS_RUNNER_INPUT_JITCONFIG\"; } >>'" + out + "'\n" +
+	// Each fact is one line, written at once: agents run side by side.
+	script := "#!/bin/sh\n{ echo \"argv: $*\"; echo \"token: ${BUILDKITE_AGENT_TOKEN:-}\"\n" +
+		"  echo \"agent: ${SPOTTER_AGENT:-} input-token: ${ACTIONS_RUNNER_INPUT_TOKEN:-} input-jitconfig: ${ACTIONS_RUNNER_INPUT_JITCONFIG:-}\"; } >>'" + out + "'\n" +
 		"for a in \"$@\"; do case \"$prev\" in --config) cat \"$a\" >>'" + out + "' ;; esac; prev=$a; done\n"
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
@@ -164,16 +164,21 @@ func TestTemplatesUnderSh(t *testing.T) {
 		template string
 		secrets  map[string]string
 		want     []string // in what the stubs recorded
+		notWant  []string // not in it
 		notArgv  []string // secrets no command line may hold (ps shows them)
 	}{
 		pool.BootstrapBuildkite: {template: pool.BootstrapBuildkite, secrets: map[string]string{"agent-token": "CANARY-bk-agent-token"},
 			want:    []string{"argv: start --name i-", "--spawn 4", "--disconnect-after-job", "--tags queue=linux", "token: CANARY-bk-agent-token"},
 			notArgv: []string{"CANARY-bk-agent-token"}},
 		pool.BootstrapGitHubRunner: {template: pool.BootstrapGitHubRunner, secrets: map[string]string{"runner-url": "https://github.com/acme", "runner-token": "CANARY-gh-reg-token"},
-			want:    []string{"argv: --unattended --url https://github.com/acme --name i-", "--labels queue:linux,self-hosted", "--ephemeral", "agent: 4", "input token: CANARY-gh-reg-token"},
+			want:    []string{"argv: --unattended --url https://github.com/acme --name i-", "--labels queue:linux,self-hosted", "--ephemeral", "agent: 4", "input-token: CANARY-gh-reg-token"},
 			notArgv: []string{"CANARY-gh-reg-token"}},
 		"github-runner jit": {template: pool.BootstrapGitHubRunner, secrets: map[string]string{"jit-config": "CANARY-gh-jit-config"},
-			want: []string{"argv: \ntoken: \nagent: 1\ninput jitconfig: CANARY-gh-jit-config"}, notArgv: []string{"CANARY-gh-jit-config"}},
+			want: []string{"argv: \n", "agent: 1 input-token:  input-jitconfig: CANARY-gh-jit-config"}, notWant: []string{"agent: 2"}, notArgv: []string{"CANARY-gh-jit-config"}},
+		"github-runner jit, a config per slot": {template: pool.BootstrapGitHubRunner,
+			secrets: map[string]string{"jit-config": "CANARY-gh-jit-1", "jit-config-2": "CANARY-gh-jit-2", "jit-config-3": "CANARY-gh-jit-3", "jit-config-4": "CANARY-gh-jit-4"},
+			want:    []string{"agent: 1 input-token:  input-jitconfig: CANARY-gh-jit-1", "agent: 2 input-token:  input-jitconfig: CANARY-gh-jit-2", "agent: 4 input-token:  input-jitconfig: CANARY-gh-jit-4"},
+			notArgv: []string{"CANARY-gh-jit-1", "CANARY-gh-jit-2", "CANARY-gh-jit-3", "CANARY-gh-jit-4"}},
 		pool.BootstrapGenericWorker: {template: pool.BootstrapGenericWorker, secrets: map[string]string{"taskcluster-root-url": "https://tc.example.com", "taskcluster-client-id": "project/ci",
 			"taskcluster-access-token": "CANARY-tc-access-token", "task-queue-id": "proj-ci/linux"},
 			want:    []string{"argv: run --config", `"accessToken":"CANARY-tc-access-token"`, `"provisionerId":"proj-ci","workerType":"linux"`, `"numberOfTasksToRun":1`, "agent: 4"},
@@ -206,6 +211,11 @@ func TestTemplatesUnderSh(t *testing.T) {
 			for _, want := range tc.want {
 				if !strings.Contains(string(calls), want) {
 					t.Errorf("agent calls lack %q:\n%s", want, calls)
+				}
+			}
+			for _, no := range tc.notWant {
+				if strings.Contains(string(calls), no) {
+					t.Errorf("agent calls hold %q:\n%s", no, calls)
 				}
 			}
 			for _, line := range strings.Split(string(calls), "\n") {

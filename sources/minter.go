@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,11 +48,13 @@ func (s *Service) NewMinter() *Minter {
 	return &Minter{s: s, recent: map[string][]minted{}}
 }
 
-// Mint returns the secrets the github-runner template reads: "jit-config"
-// (an encoded_jit_config) or "runner-token" and "runner-url". Its errors
-// are the hand-off's 5xx or 429, which use nothing up: the instance
-// retries (see bootstrap.Service.Redeem).
-func (m *Minter) Mint(ctx context.Context, p pool.Pool, instanceID string) (map[string]string, error) {
+// Mint returns the secrets the github-runner template reads: one
+// encoded_jit_config per job slot of the instance ("jit-config" for the
+// runner named after it, "jit-config-2" for <id>-2, and so on), or
+// "runner-token" and "runner-url". Its errors are the hand-off's 5xx or
+// 429, which use nothing up: the instance retries (see
+// bootstrap.Service.Redeem).
+func (m *Minter) Mint(ctx context.Context, p pool.Pool, instanceID string, agents int) (map[string]string, error) {
 	if p.Bootstrap != pool.BootstrapGitHubRunner {
 		return nil, nil
 	}
@@ -78,15 +81,22 @@ func (m *Minter) Mint(ctx context.Context, p pool.Pool, instanceID string) (map[
 	c.Floor = 0 // the floor keeps calls for the hand-off; this is it
 	scope := m.scope(ctx, rec, g, instanceID)
 	var out map[string]string
-	var runnerID int64
+	var runnerIDs []int64
 	switch g.Registration() {
 	case RegisterJIT:
 		if len(p.Labels) == 0 {
 			return nil, apperr.New(apperr.Unavailable, "pool %s has no labels and GitHub registers a JIT runner with 1 to 100: set the pool's labels (the runs-on labels it serves)", p.Name)
 		}
-		var jc github.JITConfig
-		jc, err = m.jit(ctx, c, scope, github.JITRequest{Name: instanceID, RunnerGroupID: runnerGroup(g), Labels: p.Labels, WorkFolder: g.WorkFolder})
-		out, runnerID = map[string]string{"jit-config": jc.Encoded}, jc.RunnerID
+		out = map[string]string{}
+		for k := 1; k <= max(1, agents) && err == nil; k++ {
+			name, key := instanceID, "jit-config"
+			if k > 1 {
+				name, key = instanceID+"-"+strconv.Itoa(k), "jit-config-"+strconv.Itoa(k)
+			}
+			var jc github.JITConfig
+			jc, err = m.jit(ctx, c, scope, github.JITRequest{Name: name, RunnerGroupID: runnerGroup(g), Labels: p.Labels, WorkFolder: g.WorkFolder})
+			out[key], runnerIDs = jc.Encoded, append(runnerIDs, jc.RunnerID)
+		}
 	case RegisterToken:
 		var tok string
 		tok, _, err = c.RegistrationToken(ctx, scope)
@@ -97,7 +107,7 @@ func (m *Minter) Mint(ctx context.Context, p pool.Pool, instanceID string) (map[
 	}
 	m.remember(p.Name, scope, instanceID)
 	m.s.log.InfoContext(ctx, "github runner registration minted", "pool", p.Name, "instance_id", instanceID,
-		"scope", string(scope), "registration", g.Registration(), "runner_id", runnerID)
+		"scope", string(scope), "registration", g.Registration(), "runner_ids", runnerIDs)
 	return out, nil
 }
 

@@ -171,6 +171,26 @@ func TestMint(t *testing.T) {
 					t.Errorf("GitHub registered %+v", rs)
 				}
 			}},
+		"jit, 3 job slots": {github: repoSource + `}`, agents: 3, wantKeys: []string{"jit-config", "jit-config-2", "jit-config-3"},
+			check: func(t *testing.T, f *minterFixture, got map[string]string) {
+				names := []string{}
+				for _, r := range f.gh.Runners() {
+					names = append(names, r.Name)
+				}
+				if strings.Join(names, ",") != instanceID+","+instanceID+"-2,"+instanceID+"-3" {
+					t.Errorf("GitHub registered %v", names)
+				}
+				if reqs := f.gh.JITRequests(); len(reqs) != 3 || reqs[1].Encoded != got["jit-config-2"] {
+					t.Errorf("the configs handed out are not GitHub's, slot by slot")
+				}
+			}},
+		"jit, 3 job slots, GitHub fails on the second": {github: repoSource + `}`, agents: 3,
+			before: func(f *minterFixture) { f.gh.FailRunnerCalls(0, 502) }, wantCode: apperr.Unavailable, wantIn: "HTTP 502", retry: true,
+			check: func(t *testing.T, f *minterFixture, _ map[string]string) {
+				if rs := f.gh.Runners(); len(rs) != 1 || rs[0].Name != instanceID {
+					t.Errorf("GitHub registered %+v; want the first slot's runner only", rs)
+				}
+			}},
 		"registration token": {github: repoSource + `, "runnerRegistration": "registration-token"}`, wantKeys: []string{"runner-token", "runner-url"},
 			check: func(t *testing.T, f *minterFixture, got map[string]string) {
 				toks := f.gh.RegistrationTokens()
@@ -202,7 +222,7 @@ func TestMint(t *testing.T) {
 			wantCode: apperr.RateLimited, wantIn: "rate-limits pool ci"},
 		"409: an interrupted hand-off's runner is replaced": {github: repoSource + `}`, wantKeys: []string{"jit-config"},
 			before: func(f *minterFixture) {
-				if _, err := f.m.Mint(ctx, f.p, instanceID); err != nil {
+				if _, err := f.m.Mint(ctx, f.p, instanceID, 1); err != nil {
 					panic(err)
 				}
 			},
@@ -214,7 +234,7 @@ func TestMint(t *testing.T) {
 			}},
 		"409: a runner running a job is left alone": {github: repoSource + `}`, wantCode: apperr.Conflict, wantIn: "running a job",
 			before: func(f *minterFixture) {
-				if _, err := f.m.Mint(ctx, f.p, instanceID); err != nil {
+				if _, err := f.m.Mint(ctx, f.p, instanceID, 1); err != nil {
 					panic(err)
 				}
 				f.gh.SetRunnerBusy("repos/octo/app", instanceID, true)
@@ -233,6 +253,7 @@ func TestMint(t *testing.T) {
 // mintCase is one hand-off's mint against the fake GitHub.
 type mintCase struct {
 	github    string
+	agents    int                  // the instance's job slots; 0 is taken as 1
 	bootstrap string               // the pool's template; default github-runner
 	noLabels  bool                 // mint for the pool with its labels cleared
 	before    func(*minterFixture) // GitHub's state before the hand-off
@@ -258,7 +279,7 @@ func (tt mintCase) run(t *testing.T) {
 		tt.before(f)
 	}
 	calls := f.gh.Calls()
-	got, err := f.m.Mint(ctx, p, instanceID)
+	got, err := f.m.Mint(ctx, p, instanceID, tt.agents)
 	if apperr.Code(err) != tt.wantCode {
 		t.Fatalf("Mint = %v; want code %q", err, tt.wantCode)
 	}
@@ -283,9 +304,9 @@ func (tt mintCase) run(t *testing.T) {
 		t.Errorf("GitHub calls %d → %d", calls, f.gh.Calls())
 	}
 	if tt.retry {
-		again, err := f.m.Mint(ctx, p, instanceID)
-		if err != nil || again["jit-config"] == "" {
-			t.Fatalf("the retried hand-off: %v", err)
+		again, err := f.m.Mint(ctx, p, instanceID, tt.agents)
+		if err != nil || again["jit-config"] == "" || len(again) != max(1, tt.agents) || len(f.gh.Runners()) != max(1, tt.agents) {
+			t.Fatalf("the retried hand-off: %v (%d configs, %d runners)", err, len(again), len(f.gh.Runners()))
 		}
 		f.secretFree(t, again["jit-config"])
 	}
@@ -306,13 +327,13 @@ func TestMintRateLimitBacksOff(t *testing.T) {
 	f := newMinterFixture(t, repoSource+`}`)
 	reset := time.Now().Add(40 * time.Minute).Truncate(time.Second)
 	f.gh.SetRateLimit(5000, 0, reset)
-	_, err := f.m.Mint(ctx, f.p, instanceID)
+	_, err := f.m.Mint(ctx, f.p, instanceID, 1)
 	if apperr.Code(err) != apperr.RateLimited || apperr.RetryAfter(err) < 39*time.Minute || apperr.RetryAfter(err) > 40*time.Minute {
 		t.Fatalf("Mint = %v (retry after %v); want 429 until GitHub's reset", err, apperr.RetryAfter(err))
 	}
 	f.gh.SetRateLimit(5000, 5000, reset)
 	calls := f.gh.Calls()
-	if _, err := f.m.Mint(ctx, f.p, "i-0123456789abcdef1"); apperr.Code(err) != apperr.RateLimited {
+	if _, err := f.m.Mint(ctx, f.p, "i-0123456789abcdef1", 1); apperr.Code(err) != apperr.RateLimited {
 		t.Fatalf("second Mint = %v; want still rate limited", err)
 	}
 	if f.gh.Calls() != calls {
@@ -350,13 +371,13 @@ func TestMintSpreadsOverRepos(t *testing.T) {
 		"i-00000000000000004": "repos/octo/app", // lib 0, app 0: the first
 	}
 	for _, id := range []string{"i-00000000000000001", "i-00000000000000002", "i-00000000000000003", "i-00000000000000004"} {
-		if _, err := f.m.Mint(ctx, f.p, id); err != nil {
+		if _, err := f.m.Mint(ctx, f.p, id, 1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The first instance's hand-off again: back to lib (a 409 there,
 	// replaced), not to the repo the counts now favour.
-	if _, err := f.m.Mint(ctx, f.p, "i-00000000000000001"); err != nil {
+	if _, err := f.m.Mint(ctx, f.p, "i-00000000000000001", 1); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]string{}

@@ -72,7 +72,8 @@ func (s *Server) RegistrationTokens() []RegistrationToken {
 
 // FailRunnerCalls makes the next calls to the runner endpoints answer
 // with statuses, one each, in order (e.g. 502, 503: GitHub having a bad
-// minute). The calls still count against the rate limit, as GitHub's do.
+// minute; 0 answers that call as usual). The calls still count against
+// the rate limit, as GitHub's do.
 func (s *Server) FailRunnerCalls(statuses ...int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
