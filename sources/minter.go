@@ -39,6 +39,7 @@ type Minter struct {
 type minted struct {
 	scope    github.Scope
 	instance string
+	slots    int // the instance's job slots: the queued jobs it can take
 	at       time.Time
 }
 
@@ -105,7 +106,7 @@ func (m *Minter) Mint(ctx context.Context, p pool.Pool, instanceID string, agent
 	if err != nil {
 		return nil, m.failed(ctx, key, p.Name, scope, err)
 	}
-	m.remember(p.Name, scope, instanceID)
+	m.remember(p.Name, minted{scope: scope, instance: instanceID, slots: max(1, agents)})
 	m.s.log.InfoContext(ctx, "github runner registration minted", "pool", p.Name, "instance_id", instanceID,
 		"scope", string(scope), "registration", g.Registration(), "runner_ids", runnerIDs)
 	return out, nil
@@ -185,7 +186,8 @@ func (m *Minter) rateLimited(poolName string, until time.Time) error {
 // scope is where the instance's runner registers: the org, or one of the
 // repos — the one a retried hand-off of this instance used, else the one
 // with the most queued jobs not yet given a runner (queued in the pool's
-// job record, less runners minted there lately), the first on a tie. A
+// job record, less the job slots of runners minted there lately), the
+// first on a tie. A
 // repository runner serves its repository alone; name an org to share.
 func (m *Minter) scope(ctx context.Context, rec pools.Record, g *GitHub, instanceID string) github.Scope {
 	if g.Org != "" {
@@ -216,7 +218,7 @@ func (m *Minter) scope(ctx context.Context, rec pools.Record, g *GitHub, instanc
 		}
 		for i, r := range g.Repos {
 			if x.scope == github.RepoScope(r) {
-				want[i]--
+				want[i] -= x.slots
 			}
 		}
 	}
@@ -229,11 +231,12 @@ func (m *Minter) scope(ctx context.Context, rec pools.Record, g *GitHub, instanc
 	return github.RepoScope(g.Repos[best])
 }
 
-func (m *Minter) remember(poolName string, scope github.Scope, instanceID string) {
+func (m *Minter) remember(poolName string, x minted) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.prune(poolName)
-	m.recent[poolName] = append(m.recent[poolName], minted{scope: scope, instance: instanceID, at: m.s.now()})
+	x.at = m.s.now()
+	m.recent[poolName] = append(m.recent[poolName], x)
 }
 
 // prune forgets mints older than mintMemory; the caller holds m.mu.

@@ -344,9 +344,10 @@ func TestMintRateLimitBacksOff(t *testing.T) {
 	}
 }
 
-// TestMintSpreadsOverRepos: with several repos, each runner goes where
-// queued jobs wait for one (queued less runners already minted there),
-// the first repo on a tie; a retried hand-off goes back where it went.
+// TestMintSpreadsOverRepos: with several repos, each instance's runners
+// go where queued jobs wait for them (queued less the slots of runners
+// already minted there), the first repo on a tie; a retried hand-off
+// goes back where it went.
 func TestMintSpreadsOverRepos(t *testing.T) {
 	ctx := context.Background()
 	f := newMinterFixture(t, `{"webhookSecret": "whsec", "token": "`+ghToken+`", "apiUrl": "$API", "repos": ["octo/app", "octo/lib"]}`)
@@ -364,33 +365,38 @@ func TestMintSpreadsOverRepos(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{
-		"i-00000000000000001": "repos/octo/lib", // lib 2, app 1
-		"i-00000000000000002": "repos/octo/app", // lib 1, app 1: the first
-		"i-00000000000000003": "repos/octo/lib", // lib 1, app 0
-		"i-00000000000000004": "repos/octo/app", // lib 0, app 0: the first
+	// Each instance's slots, and where it goes: queued jobs less the
+	// slots of the runners minted there, the first repo on a tie.
+	mints := []struct {
+		id, want string
+		slots    int
+	}{
+		{"i-00000000000000001", "repos/octo/lib", 2}, // lib 2, app 1
+		{"i-00000000000000002", "repos/octo/app", 1}, // lib 0, app 1
+		{"i-00000000000000003", "repos/octo/app", 1}, // lib 0, app 0: the first
+		{"i-00000000000000004", "repos/octo/lib", 1}, // lib 0, app -1
 	}
-	for _, id := range []string{"i-00000000000000001", "i-00000000000000002", "i-00000000000000003", "i-00000000000000004"} {
-		if _, err := f.m.Mint(ctx, f.p, id, 1); err != nil {
+	for _, m := range mints {
+		if _, err := f.m.Mint(ctx, f.p, m.id, m.slots); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The first instance's hand-off again: back to lib (a 409 there,
 	// replaced), not to the repo the counts now favour.
-	if _, err := f.m.Mint(ctx, f.p, "i-00000000000000001", 1); err != nil {
+	if _, err := f.m.Mint(ctx, f.p, "i-00000000000000001", 2); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
 	for _, r := range f.gh.Runners() {
 		got[r.Name] = r.Scope
 	}
-	for id, scope := range want {
-		if got[id] != scope {
-			t.Errorf("%s registered in %q; want %q (all: %v)", id, got[id], scope, got)
+	for _, m := range mints {
+		if got[m.id] != m.want {
+			t.Errorf("%s registered in %q; want %q (all: %v)", m.id, got[m.id], m.want, got)
 		}
 	}
-	if len(got) != 4 {
-		t.Errorf("runners %v; want one per instance", got)
+	if len(got) != 5 || got["i-00000000000000001-2"] != "repos/octo/lib" {
+		t.Errorf("runners %v; want one per slot, a slot's beside its instance's", got)
 	}
 }
 
