@@ -1,0 +1,189 @@
+package reconcile
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/spotter-dev/spotter/liveness"
+	"github.com/spotter-dev/spotter/pool"
+)
+
+// Dangling instances (issue 13; Buildkite's dangling check, Taskcluster's
+// zombies, the GitHub runners' orphans): a running instance of a pool with
+// a bootstrap template that did not bootstrap within bootTimeout of its
+// launch, or that bootstrapped and then went silent for heartbeatTimeout.
+// The first pass that finds one tags it (TagDangling) and stops counting
+// it as capacity, so Decide replaces it; a pass at least a grace later
+// terminates it if it is still dangling; one that bootstraps or beats in
+// between is untagged and counts again.
+const (
+	TagDangling       = "spotter:dangling" // RFC 3339 time it was found
+	TagDanglingReason = "spotter:dangling-reason"
+
+	DanglingNoBootstrap = "no_bootstrap"
+	DanglingNoHeartbeat = "no_heartbeat"
+)
+
+// Liveness is the pool instances' liveness records (package liveness):
+// what the hand-off and the heartbeats wrote, and the dangling marks.
+type Liveness interface {
+	List(ctx context.Context, pool string) (map[string]liveness.Record, error)
+	Update(ctx context.Context, pool, id string, fn func(r *liveness.Record) bool) error
+	Delete(ctx context.Context, pool, id string) error
+}
+
+// Tagger tags and untags the pool's instances in EC2.
+type Tagger interface {
+	Tag(ctx context.Context, p pool.Pool, ids []string, tags map[string]string) error
+	Untag(ctx context.Context, p pool.Pool, ids []string, keys []string) error
+}
+
+// Dangler is one dangling instance.
+type Dangler struct {
+	ID     string    `json:"id"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"` // when it was first found
+}
+
+// danglePlan is what one pass does about dangling instances.
+type danglePlan struct {
+	keep      []pool.Instance // what Decide counts
+	mark      []Dangler       // found now: tag them
+	end       []Dangler       // tagged a grace ago and still dangling
+	wait      []Dangler       // tagged, not yet due
+	recovered []string        // tagged, alive again: untag
+	forget    []string        // records of instances gone, quiet for heartbeatTimeout
+}
+
+// DanglingReason says why an instance is dangling at now, or "". An EC2
+// "pending" instance is left to Decide's boot timeout; a pool without a
+// bootstrap template has no hand-off and no heartbeats to judge by. The
+// windows close at their end: at exactly bootTimeout after its launch an
+// instance that has not bootstrapped is dangling (its credential expired
+// then), and so is one whose last sign of life is exactly heartbeatTimeout
+// old.
+func DanglingReason(p pool.Pool, in pool.Instance, rec liveness.Record, now time.Time) string {
+	switch {
+	case p.Bootstrap == "" || in.State == pool.Booting:
+		return ""
+	case rec.BootstrappedAt.IsZero():
+		if now.Sub(in.Launched) >= time.Duration(p.BootTimeout) {
+			return DanglingNoBootstrap
+		}
+	case now.Sub(rec.Seen()) >= time.Duration(p.HeartbeatTimeout):
+		return DanglingNoHeartbeat
+	}
+	return ""
+}
+
+// planDangling sorts a pool's instances by the rule. grace is how long a
+// tagged instance has to recover before it is terminated.
+func planDangling(p pool.Pool, ins []pool.Instance, live map[string]liveness.Record, now time.Time, grace time.Duration) danglePlan {
+	dp := danglePlan{keep: make([]pool.Instance, 0, len(ins))} // never nil: Commit reads nil as "unchanged"
+	listed := make(map[string]bool, len(ins))
+	for _, in := range ins {
+		listed[in.ID] = true
+		rec := live[in.ID]
+		reason := DanglingReason(p, in, rec, now)
+		switch {
+		case reason == "":
+			if !rec.DanglingSince.IsZero() {
+				dp.recovered = append(dp.recovered, in.ID)
+			}
+			dp.keep = append(dp.keep, in)
+		case rec.DanglingSince.IsZero():
+			dp.mark = append(dp.mark, Dangler{ID: in.ID, Reason: reason, Since: now})
+		case now.Sub(rec.DanglingSince) >= grace:
+			dp.end = append(dp.end, Dangler{ID: in.ID, Reason: reason, Since: rec.DanglingSince})
+		default:
+			dp.wait = append(dp.wait, Dangler{ID: in.ID, Reason: reason, Since: rec.DanglingSince})
+		}
+	}
+	for id, rec := range live {
+		last := rec.Seen()
+		if rec.DanglingSince.After(last) {
+			last = rec.DanglingSince
+		}
+		if !listed[id] && now.Sub(last) >= time.Duration(p.HeartbeatTimeout) {
+			dp.forget = append(dp.forget, id)
+		}
+	}
+	slices.Sort(dp.forget)
+	return dp
+}
+
+// dangling reads the pool's liveness and plans the pass; with no
+// Liveness wired, or a pool paused or draining (hands off, or every
+// idle instance ends anyway), every instance counts.
+func (r *Reconciler) dangling(ctx context.Context, p pool.Pool, ins []pool.Instance, now time.Time) (danglePlan, error) {
+	if r.cfg.Liveness == nil || r.cfg.Tagger == nil || p.Paused || p.Draining || p.Bootstrap == "" {
+		return danglePlan{keep: ins}, nil
+	}
+	live, err := r.cfg.Liveness.List(ctx, p.Name)
+	if err != nil {
+		return danglePlan{}, err
+	}
+	return planDangling(p, ins, live, now, max(r.cfg.Interval, p.HeartbeatInterval())), nil
+}
+
+// carryDangling tags, untags and terminates as planned, under the pool's
+// lease. A step that fails is logged and taken again next pass: the
+// store's mark is written only once EC2 has the tag.
+func (r *Reconciler) carryDangling(ctx context.Context, p pool.Pool, dp danglePlan, now time.Time, obs *Observation) {
+	obs.Dangling = len(dp.mark) + len(dp.wait)
+	for _, d := range dp.mark {
+		err := r.cfg.Tagger.Tag(ctx, p, []string{d.ID}, map[string]string{TagDangling: now.UTC().Format(time.RFC3339), TagDanglingReason: d.Reason})
+		if err == nil {
+			err = r.cfg.Liveness.Update(ctx, p.Name, d.ID, func(rec *liveness.Record) bool {
+				rec.DanglingSince, rec.DanglingReason = now.UTC(), d.Reason
+				return true
+			})
+		}
+		r.auditDangling(ctx, p.Name, "tagged", d, err)
+	}
+	if len(dp.end) > 0 {
+		ids := make([]string, len(dp.end))
+		for i, d := range dp.end {
+			ids[i] = d.ID
+		}
+		ended, err := r.cfg.Terminator.Terminate(ctx, p, ids)
+		for _, d := range dp.end {
+			if slices.Contains(ended, d.ID) {
+				if obs.DanglingEnded == nil {
+					obs.DanglingEnded = map[string]int{}
+				}
+				obs.DanglingEnded[d.Reason]++
+				r.auditDangling(ctx, p.Name, "terminated", d, nil)
+			} else {
+				obs.Dangling++
+				r.auditDangling(ctx, p.Name, "terminated", d, err)
+			}
+		}
+	}
+	for _, id := range dp.recovered {
+		err := r.cfg.Tagger.Untag(ctx, p, []string{id}, []string{TagDangling, TagDanglingReason})
+		if err == nil {
+			err = r.cfg.Liveness.Update(ctx, p.Name, id, func(rec *liveness.Record) bool {
+				rec.DanglingSince, rec.DanglingReason = time.Time{}, ""
+				return true
+			})
+		}
+		r.auditDangling(ctx, p.Name, "recovered", Dangler{ID: id}, err)
+	}
+	for _, id := range dp.forget {
+		if err := r.cfg.Liveness.Delete(ctx, p.Name, id); err != nil {
+			r.cfg.Log.Warn("pool instance liveness record not deleted", "pool", p.Name, "instance_id", id, "error", err)
+		}
+	}
+}
+
+func (r *Reconciler) auditDangling(ctx context.Context, name, outcome string, d Dangler, err error) {
+	level := slog.LevelInfo
+	if err != nil {
+		level = slog.LevelWarn
+	}
+	r.cfg.Audit.LogAttrs(ctx, level, "pool dangling", slog.String("pool", name), slog.String("outcome", outcome),
+		slog.String("instance_id", d.ID), slog.String("reason", d.Reason), slog.Time("since", d.Since), slog.String("error", errText(err)))
+}
