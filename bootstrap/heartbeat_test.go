@@ -197,3 +197,29 @@ func TestHeartbeatAuditThrottled(t *testing.T) {
 		t.Errorf("no summary of the 99 held back:\n%s", f.audit.String())
 	}
 }
+
+// TestSweepHeartbeats: the credential is nowhere in the store file (only
+// its hash); it is deleted once its maxLifetime has passed (exactly
+// then), not a second before.
+func TestSweepHeartbeats(t *testing.T) {
+	f := newFixture(t, backends()["embedded"], false)
+	f.heartbeatPool(t)
+	g := f.bootstrapped(t, "i-0123456789abcdef0", launchCT)
+	if _, err := f.svc.Heartbeat(bg, bootstrap.HeartbeatRequest{Credential: g.Heartbeat, InstanceID: "i-0123456789abcdef0", State: "busy"}); err != nil {
+		t.Fatal(err)
+	}
+	if raw := f.rawStore(t); strings.Contains(raw, g.Heartbeat) || !strings.Contains(raw, "i-0123456789abcdef0") {
+		t.Fatal("the store file holds the heartbeat credential in the clear (or the test reads nothing)")
+	}
+	f.clk.Add(time.Hour - time.Second)
+	if n, err := f.svc.SweepHeartbeats(bg); n != 0 || err != nil {
+		t.Fatalf("a second before maxLifetime: swept %d, %v", n, err)
+	}
+	f.clk.Add(time.Second)
+	if n, err := f.svc.SweepHeartbeats(bg); n != 1 || err != nil {
+		t.Fatalf("at maxLifetime: swept %d, %v", n, err)
+	}
+	if keys, _ := f.st.List(bg, bootstrap.HeartbeatPrefix); len(keys) != 0 {
+		t.Errorf("left %v", keys)
+	}
+}

@@ -115,15 +115,26 @@ func planDangling(p pool.Pool, ins []pool.Instance, live map[string]liveness.Rec
 }
 
 // dangling reads the pool's liveness and plans the pass; with no
-// Liveness wired, or a pool paused or draining (hands off, or every
-// idle instance ends anyway), every instance counts.
+// Liveness wired, or a pool paused (hands off), every instance counts.
+// A draining pool launches nothing and ends every idle instance anyway:
+// it only drops the records of instances already gone, at once, so a
+// deleted pool leaves none behind.
 func (r *Reconciler) dangling(ctx context.Context, p pool.Pool, ins []pool.Instance, now time.Time) (danglePlan, error) {
-	if r.cfg.Liveness == nil || r.cfg.Tagger == nil || p.Paused || p.Draining || p.Bootstrap == "" {
+	if r.cfg.Liveness == nil || r.cfg.Tagger == nil || p.Paused || p.Bootstrap == "" {
 		return danglePlan{keep: ins}, nil
 	}
 	live, err := r.cfg.Liveness.List(ctx, p.Name)
 	if err != nil {
 		return danglePlan{}, err
+	}
+	if p.Draining {
+		dp := danglePlan{keep: ins}
+		for id := range live {
+			if !slices.ContainsFunc(ins, func(in pool.Instance) bool { return in.ID == id }) {
+				dp.forget = append(dp.forget, id)
+			}
+		}
+		return dp, nil
 	}
 	return planDangling(p, ins, live, now, max(r.cfg.Interval, p.HeartbeatInterval())), nil
 }
@@ -180,10 +191,13 @@ func (r *Reconciler) carryDangling(ctx context.Context, p pool.Pool, dp danglePl
 }
 
 func (r *Reconciler) auditDangling(ctx context.Context, name, outcome string, d Dangler, err error) {
-	level := slog.LevelInfo
+	level, text := slog.LevelInfo, errText(err)
 	if err != nil {
 		level = slog.LevelWarn
+		if text == "" {
+			text = err.Error() // not an apperr: the store's, say
+		}
 	}
 	r.cfg.Audit.LogAttrs(ctx, level, "pool dangling", slog.String("pool", name), slog.String("outcome", outcome),
-		slog.String("instance_id", d.ID), slog.String("reason", d.Reason), slog.Time("since", d.Since), slog.String("error", errText(err)))
+		slog.String("instance_id", d.ID), slog.String("reason", d.Reason), slog.Time("since", d.Since), slog.String("error", text))
 }

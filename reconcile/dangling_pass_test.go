@@ -1,0 +1,131 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spotter-dev/spotter/liveness"
+	"github.com/spotter-dev/spotter/pool"
+)
+
+// fakeTagger records EC2's tags, or fails.
+type fakeTagger struct {
+	mu   sync.Mutex
+	tags map[string]map[string]string
+	err  error
+}
+
+func (f *fakeTagger) Tag(_ context.Context, _ pool.Pool, ids []string, tags map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	for _, id := range ids {
+		if f.tags[id] == nil {
+			f.tags[id] = map[string]string{}
+		}
+		for k, v := range tags {
+			f.tags[id][k] = v
+		}
+	}
+	return nil
+}
+
+func (f *fakeTagger) Untag(_ context.Context, _ pool.Pool, ids []string, keys []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		for _, k := range keys {
+			delete(f.tags[id], k)
+		}
+	}
+	return nil
+}
+
+// TestDanglingPasses: instances that never bootstrap are replaced at the
+// pass that finds them; a tag EC2 refuses writes no mark, so the next
+// pass finds them again; a pass a grace after the mark terminates them,
+// counted by reason; the records of ended instances go.
+func TestDanglingPasses(t *testing.T) {
+	r := newRig(t, embedded(t))
+	st := r.pools.states["linux-ci"]
+	st.Pool.Bootstrap = pool.BootstrapBuildkite
+	r.pools.states["linux-ci"] = st
+	tagger := &fakeTagger{tags: map[string]map[string]string{}, err: errors.New("EC2 CreateTags: throttled")}
+	live := liveness.New(r.store)
+	var obs []Observation
+	rec := New(Config{Pools: r.pools, Lister: r.fleet, Launcher: r.fleet, Terminator: r.fleet, Store: r.store,
+		Interval: 10 * time.Second, Now: r.clock.Now, Holder: "a", Audit: newLogger(r.audit),
+		Liveness: live, Tagger: tagger, Observe: func(o Observation) { obs = append(obs, o) }})
+	pass := func() Observation {
+		t.Helper()
+		r.pools.setDemand("linux-ci", pool.Demand{Pending: 2, At: r.clock.Now()})
+		if err := rec.Pass(context.Background(), ""); err != nil {
+			t.Fatal(err)
+		}
+		return obs[len(obs)-1]
+	}
+	pass()
+	r.fleet.set(pool.Idle, time.Time{})
+	first := slices.Clone(r.fleet.instances)
+
+	r.clock.Add(10 * time.Minute) // bootTimeout
+	if o := pass(); o.Dangling != 2 || o.Live != 0 || o.Launched != 2 {
+		t.Fatalf("the pass that finds them: %+v; want 2 dangling, none counted, 2 launched", o)
+	}
+	if got, _ := live.List(context.Background(), "linux-ci"); len(got) != 0 || !strings.Contains(r.audit.String(), "throttled") {
+		t.Fatalf("a refused tag wrote marks %v, or was not audited", got)
+	}
+
+	tagger.mu.Lock()
+	tagger.err = nil
+	tagger.mu.Unlock()
+	r.fleet.set(pool.Idle, time.Time{})
+	if o := pass(); o.Dangling != 2 || o.Launched != 0 || len(r.fleet.ended) != 0 {
+		t.Fatalf("the pass that tags: %+v, ended %v", o, r.fleet.ended)
+	}
+	for _, in := range first {
+		if tagger.tags[in.ID][TagDanglingReason] != DanglingNoBootstrap || tagger.tags[in.ID][TagDangling] != r.clock.Now().UTC().Format(time.RFC3339) {
+			t.Errorf("%s tags %v", in.ID, tagger.tags[in.ID])
+		}
+	}
+
+	r.clock.Add(time.Minute - time.Second) // the grace is the heartbeat interval, 1m
+	if pass(); len(r.fleet.ended) != 0 {
+		t.Fatalf("ended %v a second before the grace", r.fleet.ended)
+	}
+	r.clock.Add(time.Second)
+	o := pass()
+	if len(r.fleet.ended) != 2 || o.DanglingEnded[DanglingNoBootstrap] != 2 || o.Dangling != 0 {
+		t.Fatalf("at the grace: ended %v, %+v", r.fleet.ended, o)
+	}
+	r.clock.Add(3 * time.Minute) // heartbeatTimeout after the mark
+	pass()
+	if got, _ := live.List(context.Background(), "linux-ci"); len(got) != 0 {
+		t.Errorf("records of ended instances kept: %v", got)
+	}
+
+	// A draining (deleted) pool drops a gone instance's record at once.
+	seen := r.clock.Now()
+	if err := live.Update(context.Background(), "linux-ci", "i-0000000000000009", func(rec *liveness.Record) bool {
+		rec.BootstrappedAt, rec.LastSeen = seen, seen
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st = r.pools.state("linux-ci")
+	st.Pool.Draining = true
+	r.pools.mu.Lock()
+	r.pools.states["linux-ci"] = st
+	r.pools.mu.Unlock()
+	pass()
+	if got, _ := live.List(context.Background(), "linux-ci"); len(got) != 0 {
+		t.Errorf("a draining pool kept %v", got)
+	}
+}
