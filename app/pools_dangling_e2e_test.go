@@ -125,7 +125,9 @@ func TestPoolDanglingInstances(t *testing.T) {
 	beat(t, s, hb, alive)
 	eventually(t, s, "the instance untagged after its beat", func() bool {
 		in, _ := instanceByID(ps.sim, alive)
-		return in.State == "running" && tagOf(in, reconcile.TagDangling) == "" && tagOf(in, reconcile.TagDanglingReason) == ""
+		// The audit event follows the untag and the record's update.
+		return in.State == "running" && tagOf(in, reconcile.TagDangling) == "" && tagOf(in, reconcile.TagDanglingReason) == "" &&
+			strings.Contains(s.logs.String(), `"outcome":"recovered"`)
 	})
 	logs := s.logs.String()
 	for _, want := range []string{`"outcome":"tagged"`, `"outcome":"terminated"`, `"outcome":"recovered"`} {
