@@ -14,7 +14,7 @@ import (
 
 // bootstrapped redeems a launch's credential for id (launched now) and
 // returns its grant.
-func (f *fixture) bootstrapped(t *testing.T, id, clientToken string) bootstrap.Grant {
+func (f *fixture) bootstrapped(t testing.TB, id, clientToken string) bootstrap.Grant {
 	t.Helper()
 	f.launched(id, clientToken, f.clk.Now())
 	cred, _ := f.issue(t, ciPool(), clientToken, 4)
@@ -36,7 +36,7 @@ func (f *fixture) record(t *testing.T, id string) liveness.Record {
 
 // heartbeatPool is ciPool normalized with a 3m heartbeat timeout: a beat
 // every minute, written at most every 30 s.
-func (f *fixture) heartbeatPool(t *testing.T) {
+func (f *fixture) heartbeatPool(t testing.TB) {
 	t.Helper()
 	p := ciPool()
 	p.HeartbeatTimeout = pool.Duration(3 * time.Minute)
