@@ -27,6 +27,10 @@ const (
 
 // Record is one pool instance's liveness.
 type Record struct {
+	// LaunchedAt is when the reconciler launched it expecting a hand-off
+	// and heartbeats. An instance without it (an older spotter's launch,
+	// whose script does not beat, or one started by hand) is never judged.
+	LaunchedAt time.Time `json:"launchedAt,omitzero"`
 	// BootstrappedAt is when the instance's hand-off was granted.
 	BootstrappedAt time.Time `json:"bootstrappedAt,omitzero"`
 	// LastSeen is its last heartbeat written (or its hand-off).
@@ -45,6 +49,18 @@ func (r Record) Seen() time.Time {
 		return r.LastSeen
 	}
 	return r.BootstrappedAt
+}
+
+// Touched is the record's latest time of any kind: its launch, its last
+// sign of life, or its dangling mark.
+func (r Record) Touched() time.Time {
+	t := r.Seen()
+	for _, u := range []time.Time{r.LaunchedAt, r.DanglingSince} {
+		if u.After(t) {
+			t = u
+		}
+	}
+	return t
 }
 
 // Store reads and writes the records.

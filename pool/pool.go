@@ -327,5 +327,14 @@ func short(d time.Duration) string {
 // third of heartbeatTimeout (whole seconds, for sh's sleep), so two lost
 // beats in a row do not make it dangling.
 func (p *Pool) HeartbeatInterval() time.Duration {
-	return (time.Duration(p.HeartbeatTimeout) / 3).Truncate(time.Second)
+	return (p.HeartbeatWindow() / 3).Truncate(time.Second)
+}
+
+// HeartbeatWindow is heartbeatTimeout, or its default for a pool stored
+// before the setting existed (records are not normalized again on read).
+func (p *Pool) HeartbeatWindow() time.Duration {
+	if p.HeartbeatTimeout <= 0 {
+		return DefaultHeartbeatTimeout
+	}
+	return time.Duration(p.HeartbeatTimeout)
 }

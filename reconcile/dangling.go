@@ -57,22 +57,25 @@ type danglePlan struct {
 	forget    []string        // records of instances gone, quiet for heartbeatTimeout
 }
 
-// DanglingReason says why an instance is dangling at now, or "". An EC2
-// "pending" instance is left to Decide's boot timeout; a pool without a
-// bootstrap template has no hand-off and no heartbeats to judge by. The
+// DanglingReason says why an instance is dangling at now, or "". Only an
+// instance the reconciler launched expecting heartbeats is judged (its
+// record has LaunchedAt): an older spotter's launches run a script that
+// does not beat. An EC2 "pending" instance is left to Decide's boot
+// timeout; a pool without a bootstrap template has no hand-off and no
+// heartbeats to judge by. The
 // windows close at their end: at exactly bootTimeout after its launch an
 // instance that has not bootstrapped is dangling (its credential expired
 // then), and so is one whose last sign of life is exactly heartbeatTimeout
 // old.
 func DanglingReason(p pool.Pool, in pool.Instance, rec liveness.Record, now time.Time) string {
 	switch {
-	case p.Bootstrap == "" || in.State == pool.Booting:
+	case p.Bootstrap == "" || in.State == pool.Booting || rec.LaunchedAt.IsZero():
 		return ""
 	case rec.BootstrappedAt.IsZero():
 		if now.Sub(in.Launched) >= time.Duration(p.BootTimeout) {
 			return DanglingNoBootstrap
 		}
-	case now.Sub(rec.Seen()) >= time.Duration(p.HeartbeatTimeout):
+	case now.Sub(rec.Seen()) >= p.HeartbeatWindow():
 		return DanglingNoHeartbeat
 	}
 	return ""
@@ -102,16 +105,33 @@ func planDangling(p pool.Pool, ins []pool.Instance, live map[string]liveness.Rec
 		}
 	}
 	for id, rec := range live {
-		last := rec.Seen()
-		if rec.DanglingSince.After(last) {
-			last = rec.DanglingSince
-		}
-		if !listed[id] && now.Sub(last) >= time.Duration(p.HeartbeatTimeout) {
+		if !listed[id] && now.Sub(rec.Touched()) >= p.HeartbeatWindow() {
 			dp.forget = append(dp.forget, id)
 		}
 	}
 	slices.Sort(dp.forget)
 	return dp
+}
+
+// expect writes the record of each instance a launch started, so the
+// dangling check judges it. A write that fails leaves that instance
+// unjudged (logged), never wrongly ended.
+func (r *Reconciler) expect(ctx context.Context, p pool.Pool, ids []string, at time.Time) {
+	if r.cfg.Liveness == nil || r.cfg.Tagger == nil || p.Bootstrap == "" {
+		return
+	}
+	for _, id := range ids {
+		err := r.cfg.Liveness.Update(ctx, p.Name, id, func(rec *liveness.Record) bool {
+			if !rec.LaunchedAt.IsZero() {
+				return false // a replayed launch
+			}
+			rec.LaunchedAt = at.UTC()
+			return true
+		})
+		if err != nil {
+			r.cfg.Log.Warn("pool instance liveness record not written at launch; it will not be judged dangling", "pool", p.Name, "instance_id", id, "error", err)
+		}
+	}
 }
 
 // dangling reads the pool's liveness and plans the pass; with no

@@ -79,8 +79,14 @@ func TestDanglingPasses(t *testing.T) {
 	if o := pass(); o.Dangling != 2 || o.Live != 0 || o.Launched != 2 {
 		t.Fatalf("the pass that finds them: %+v; want 2 dangling, none counted, 2 launched", o)
 	}
-	if got, _ := live.List(context.Background(), "linux-ci"); len(got) != 0 || !strings.Contains(r.audit.String(), "throttled") {
-		t.Fatalf("a refused tag wrote marks %v, or was not audited", got)
+	got, _ := live.List(context.Background(), "linux-ci")
+	for _, in := range first {
+		if rec := got[in.ID]; rec.LaunchedAt.IsZero() || !rec.DanglingSince.IsZero() {
+			t.Errorf("%s: %+v; want the launch's record and no mark after a refused tag", in.ID, rec)
+		}
+	}
+	if len(got) != 4 || !strings.Contains(r.audit.String(), "throttled") {
+		t.Fatalf("records %v (want the 4 launched), or the refused tag was not audited", got)
 	}
 
 	tagger.mu.Lock()
@@ -107,8 +113,14 @@ func TestDanglingPasses(t *testing.T) {
 	}
 	r.clock.Add(3 * time.Minute) // heartbeatTimeout after the mark
 	pass()
-	if got, _ := live.List(context.Background(), "linux-ci"); len(got) != 0 {
-		t.Errorf("records of ended instances kept: %v", got)
+	got, _ = live.List(context.Background(), "linux-ci")
+	for _, in := range first {
+		if _, ok := got[in.ID]; ok {
+			t.Errorf("the record of ended %s kept", in.ID)
+		}
+	}
+	if len(got) != 2 {
+		t.Errorf("records %v; want the two replacements'", got)
 	}
 
 	// A draining (deleted) pool drops a gone instance's record at once.
@@ -125,7 +137,7 @@ func TestDanglingPasses(t *testing.T) {
 	r.pools.states["linux-ci"] = st
 	r.pools.mu.Unlock()
 	pass()
-	if got, _ := live.List(context.Background(), "linux-ci"); len(got) != 0 {
-		t.Errorf("a draining pool kept %v", got)
+	if got, _ := live.List(context.Background(), "linux-ci"); len(got) != 2 || got["i-0000000000000009"] != (liveness.Record{}) {
+		t.Errorf("a draining pool kept a gone instance's record: %v", got)
 	}
 }

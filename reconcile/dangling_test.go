@@ -21,12 +21,20 @@ func TestDanglingReason(t *testing.T) {
 	boot := launched.Add(2 * time.Minute)
 	running := pool.Instance{ID: "i-0000000000000001", State: pool.Idle, Launched: launched}
 	cases := map[string]struct {
-		p    func(*pool.Pool)
-		in   pool.Instance
-		rec  liveness.Record
-		now  time.Time
-		want string
+		p          func(*pool.Pool)
+		in         pool.Instance
+		rec        liveness.Record
+		unlaunched bool // no LaunchedAt: an older spotter's launch
+		now        time.Time
+		want       string
 	}{
+		"an older spotter's launch, never heard from": {unlaunched: true, now: launched.Add(time.Hour)},
+		"an older spotter's launch, bootstrapped, silent": {unlaunched: true, rec: liveness.Record{BootstrappedAt: boot, LastSeen: boot},
+			now: launched.Add(time.Hour)},
+		"a pool stored before heartbeatTimeout: its default 3m": {p: func(p *pool.Pool) { p.HeartbeatTimeout = 0 },
+			rec: liveness.Record{BootstrappedAt: boot, LastSeen: boot}, now: boot.Add(3*time.Minute - time.Second)},
+		"a pool stored before heartbeatTimeout, at 3m": {p: func(p *pool.Pool) { p.HeartbeatTimeout = 0 },
+			rec: liveness.Record{BootstrappedAt: boot, LastSeen: boot}, now: boot.Add(3 * time.Minute), want: DanglingNoHeartbeat},
 		"no hand-off, bootTimeout less 1s": {now: launched.Add(10*time.Minute - time.Second)},
 		"no hand-off, at bootTimeout":      {now: launched.Add(10 * time.Minute), want: DanglingNoBootstrap},
 		"no hand-off, 1s past bootTimeout": {now: launched.Add(10*time.Minute + time.Second), want: DanglingNoBootstrap},
@@ -62,7 +70,11 @@ func TestDanglingReason(t *testing.T) {
 			if in.ID == "" {
 				in = running
 			}
-			if got := DanglingReason(p, in, tc.rec, tc.now); got != tc.want {
+			rec := tc.rec
+			if !tc.unlaunched {
+				rec.LaunchedAt = launched
+			}
+			if got := DanglingReason(p, in, rec, tc.now); got != tc.want {
 				t.Errorf("DanglingReason = %q; want %q", got, tc.want)
 			}
 		})
@@ -71,26 +83,29 @@ func TestDanglingReason(t *testing.T) {
 
 // TestPlanDangling: found now → tagged and not counted; tagged less than
 // the grace ago → waits, not counted; a grace or more → terminated;
-// alive again → untagged and counted; records of instances gone are
-// forgotten once quiet for heartbeatTimeout, and not before.
+// alive again → untagged and counted; one with no record (an older
+// spotter's launch) counts; records of instances gone are forgotten once
+// quiet for heartbeatTimeout, and not before (nor a launch's record whose
+// instance EC2 does not list yet).
 func TestPlanDangling(t *testing.T) {
 	p := danglingPool()
 	now := t0.Add(time.Hour)
 	grace := time.Minute
 	in := func(id string) pool.Instance { return pool.Instance{ID: id, State: pool.Idle, Launched: t0} }
-	alive := liveness.Record{BootstrappedAt: t0.Add(time.Minute), LastSeen: now.Add(-time.Minute)}
-	silent := liveness.Record{BootstrappedAt: t0.Add(time.Minute), LastSeen: now.Add(-10 * time.Minute)}
+	alive := liveness.Record{LaunchedAt: t0, BootstrappedAt: t0.Add(time.Minute), LastSeen: now.Add(-time.Minute)}
+	silent := liveness.Record{LaunchedAt: t0, BootstrappedAt: t0.Add(time.Minute), LastSeen: now.Add(-10 * time.Minute)}
 	tagged := func(r liveness.Record, ago time.Duration) liveness.Record {
 		r.DanglingSince, r.DanglingReason = now.Add(-ago), DanglingNoHeartbeat
 		return r
 	}
-	ins := []pool.Instance{in("i-alive"), in("i-new"), in("i-never"), in("i-waits"), in("i-due"), in("i-due-plus"), in("i-back")}
+	ins := []pool.Instance{in("i-alive"), in("i-new"), in("i-never"), in("i-waits"), in("i-due"), in("i-due-plus"), in("i-back"), in("i-old")}
 	live := map[string]liveness.Record{
-		"i-alive": alive, "i-new": silent,
+		"i-alive": alive, "i-new": silent, "i-never": {LaunchedAt: t0},
 		"i-waits": tagged(silent, grace-time.Second), "i-due": tagged(silent, grace), "i-due-plus": tagged(silent, grace+time.Second),
 		"i-back":    tagged(alive, 30*time.Second),
 		"i-gone":    {BootstrappedAt: t0, LastSeen: now.Add(-3 * time.Minute)},
 		"i-leaving": {BootstrappedAt: t0, LastSeen: now.Add(-3*time.Minute + time.Second)},
+		"i-started": {LaunchedAt: now.Add(-3*time.Minute + time.Second)}, // not listed by EC2 yet
 		"i-ended":   {DanglingSince: now.Add(-3 * time.Minute), DanglingReason: DanglingNoBootstrap},
 	}
 	dp := planDangling(p, ins, live, now, grace)
@@ -106,7 +121,7 @@ func TestPlanDangling(t *testing.T) {
 		kept = append(kept, i.ID)
 	}
 	for name, c := range map[string]struct{ got, want []string }{
-		"keep":      {kept, []string{"i-alive", "i-back"}},
+		"keep":      {kept, []string{"i-alive", "i-back", "i-old"}},
 		"mark":      {ids(dp.mark), []string{"i-new", "i-never"}},
 		"wait":      {ids(dp.wait), []string{"i-waits"}},
 		"end":       {ids(dp.end), []string{"i-due", "i-due-plus"}},

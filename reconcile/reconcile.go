@@ -351,6 +351,7 @@ func (r *Reconciler) launch(ctx context.Context, h *held, st State, pd Pending, 
 		return err
 	}
 	res, err := r.cfg.Launcher.Launch(ctx, st.Pool, pd)
+	r.expect(ctx, st.Pool, res.Instances, pd.At)
 	if obs != nil {
 		obs.Launched = len(res.Instances)
 		if res.Replayed {
