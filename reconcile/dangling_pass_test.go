@@ -48,11 +48,11 @@ func (f *fakeTagger) Untag(_ context.Context, _ pool.Pool, ids []string, keys []
 	return nil
 }
 
-// TestDanglingPasses: instances that never bootstrap are replaced at the
-// pass that finds them; a tag EC2 refuses writes no mark, so the next
-// pass finds them again; a pass a grace after the mark terminates them,
-// counted by reason; the records of ended instances go.
-func TestDanglingPasses(t *testing.T) {
+// danglingRig is a rig whose pool has a bootstrap template, with a
+// Tagger that first refuses, the liveness store, and a pass that reports
+// demand for 2 and returns its Observation.
+func danglingRig(t *testing.T) (*rig, *fakeTagger, *liveness.Store, func() Observation) {
+	t.Helper()
 	r := newRig(t, embedded(t))
 	st := r.pools.states["linux-ci"]
 	st.Pool.Bootstrap = pool.BootstrapBuildkite
@@ -71,6 +71,15 @@ func TestDanglingPasses(t *testing.T) {
 		}
 		return obs[len(obs)-1]
 	}
+	return r, tagger, live, pass
+}
+
+// TestDanglingPasses: instances that never bootstrap are replaced at the
+// pass that finds them; a tag EC2 refuses writes no mark, so the next
+// pass finds them again; a pass a grace after the mark terminates them,
+// counted by reason; the records of ended instances go.
+func TestDanglingPasses(t *testing.T) {
+	r, tagger, live, pass := danglingRig(t)
 	pass()
 	r.fleet.set(pool.Idle, time.Time{})
 	first := slices.Clone(r.fleet.instances)
@@ -79,15 +88,7 @@ func TestDanglingPasses(t *testing.T) {
 	if o := pass(); o.Dangling != 2 || o.Live != 0 || o.Launched != 2 {
 		t.Fatalf("the pass that finds them: %+v; want 2 dangling, none counted, 2 launched", o)
 	}
-	got, _ := live.List(context.Background(), "linux-ci")
-	for _, in := range first {
-		if rec := got[in.ID]; rec.LaunchedAt.IsZero() || !rec.DanglingSince.IsZero() {
-			t.Errorf("%s: %+v; want the launch's record and no mark after a refused tag", in.ID, rec)
-		}
-	}
-	if len(got) != 4 || !strings.Contains(r.audit.String(), "throttled") {
-		t.Fatalf("records %v (want the 4 launched), or the refused tag was not audited", got)
-	}
+	checkUnmarked(t, live, first, r.audit.String())
 
 	tagger.mu.Lock()
 	tagger.err = nil
@@ -113,7 +114,7 @@ func TestDanglingPasses(t *testing.T) {
 	}
 	r.clock.Add(3 * time.Minute) // heartbeatTimeout after the mark
 	pass()
-	got, _ = live.List(context.Background(), "linux-ci")
+	got, _ := live.List(context.Background(), "linux-ci")
 	for _, in := range first {
 		if _, ok := got[in.ID]; ok {
 			t.Errorf("the record of ended %s kept", in.ID)
@@ -122,8 +123,28 @@ func TestDanglingPasses(t *testing.T) {
 	if len(got) != 2 {
 		t.Errorf("records %v; want the two replacements'", got)
 	}
+}
 
-	// A draining (deleted) pool drops a gone instance's record at once.
+// checkUnmarked: after a refused tag, the four launched instances have
+// their launch's records and no mark, and the refusal is audited.
+func checkUnmarked(t *testing.T, live *liveness.Store, first []pool.Instance, audit string) {
+	t.Helper()
+	got, _ := live.List(context.Background(), "linux-ci")
+	for _, in := range first {
+		if rec := got[in.ID]; rec.LaunchedAt.IsZero() || !rec.DanglingSince.IsZero() {
+			t.Errorf("%s: %+v; want the launch's record and no mark after a refused tag", in.ID, rec)
+		}
+	}
+	if len(got) != 4 || !strings.Contains(audit, "throttled") {
+		t.Fatalf("records %v (want the 4 launched), or the refused tag was not audited", got)
+	}
+}
+
+// TestDanglingDrainForgets: a draining (deleted) pool drops a gone
+// instance's record at once, and keeps a listed one's.
+func TestDanglingDrainForgets(t *testing.T) {
+	r, _, live, pass := danglingRig(t)
+	pass()
 	seen := r.clock.Now()
 	if err := live.Update(context.Background(), "linux-ci", "i-0000000000000009", func(rec *liveness.Record) bool {
 		rec.BootstrappedAt, rec.LastSeen = seen, seen
@@ -131,7 +152,7 @@ func TestDanglingPasses(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	st = r.pools.state("linux-ci")
+	st := r.pools.state("linux-ci")
 	st.Pool.Draining = true
 	r.pools.mu.Lock()
 	r.pools.states["linux-ci"] = st
