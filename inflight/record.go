@@ -28,7 +28,7 @@ import (
 // last listing began.
 type usage struct {
 	Claims  map[string]claimRec `json:"claims,omitempty"`  // by launch key
-	Started map[string]startRec `json:"started,omitempty"` // by instance id: not listed yet
+	Started map[string]startRec `json:"started,omitempty"` // by instance id: until listings hold them
 	// Failed are launches that spent their identity and started nothing
 	// (failed.go), by launch key.
 	Failed map[string]failRec `json:"failed,omitempty"`
@@ -104,7 +104,8 @@ func (s *shared) save(ctx context.Context, tokenID string, u usage, cas int) (in
 	return s.st.Put(ctx, usageKey(tokenID), secrets.Record{Public: b}, cas)
 }
 
-// prune drops the claims, holders and started instances whose time is up.
+// prune drops the claims, holders, failures and started instances whose
+// time is up.
 // A claim that lapses was never settled: its launch may have started
 // instances the count does not hold, so the count is stale.
 func (u *usage) prune(now time.Time) {
