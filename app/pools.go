@@ -11,6 +11,7 @@ import (
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/reconcile"
+	"github.com/spotter-dev/spotter/sources"
 	"github.com/spotter-dev/spotter/spot"
 )
 
@@ -69,9 +70,12 @@ func (s poolSource) Remove(ctx context.Context, name string) error { return s.r.
 
 // reconciler keeps the pools at their demand. Every replica runs one; a
 // lease per pool in the store lets one at a time act on it.
-func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metrics, st store, ledger *inflight.Ledger) *reconcile.Reconciler {
+func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metrics, st store, ledger *inflight.Ledger, ci *sources.Service) *reconcile.Reconciler {
 	now := a.cfg.now()
-	fleet := &reconcile.AWS{Tokens: a.reg, Spot: sp, Ledger: ledger, Now: now}
+	fleet := &reconcile.AWS{Tokens: a.reg, Spot: sp, Ledger: ledger, Now: now,
+		Activity: func(ctx context.Context, p pool.Pool) (map[string]pool.Activity, error) {
+			return ci.Activity(ctx, p.Name)
+		}}
 	if a.boot != nil {
 		fleet.UserData = func(ctx context.Context, p pool.Pool, clientToken string, capacity int) ([]byte, error) {
 			return a.boot.Issue(ctx, p, bootstrap.Launch{ClientToken: clientToken, Capacity: capacity})

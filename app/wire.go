@@ -101,20 +101,21 @@ func (a *App) wire(ctx context.Context, st store) error {
 	if a.boot, err = a.bootstrap(store, sp, audit); err != nil {
 		return err
 	}
-	if cfg.Timeouts.PoolInterval > 0 {
-		rc = a.reconciler(a.pools, sp, m, store, ledger)
-		a.goBackground(a.bg, rc.Run)
-	}
-	console := &pages.ConsoleDeps{Store: store, Admin: admin, Tokens: a.reg, Activity: act, Audit: audit,
-		Reaping: cfg.Timeouts.ReaperInterval > 0, Pools: a.pools,
-		Instances: (&reaper.Reaper{Tokens: a.reg, Spot: sp, Log: log.With("component", "console")}).Status}
 	// CI sources write pools' demand from provider webhooks and pollers,
-	// and ask the reconciler for a pass over the pool as reports do.
+	// and ask the reconciler for a pass over the pool as reports do;
+	// the reconciler reads from them what runs on each instance.
 	ci, err := sources.New(sources.Deps{Store: store, Pools: a.pools, Logger: log.With("component", "ci-sources"), Now: now,
 		Notify: func(name string) { rc.Notify(name) }})
 	if err != nil {
 		return err
 	}
+	if cfg.Timeouts.PoolInterval > 0 {
+		rc = a.reconciler(a.pools, sp, m, store, ledger, ci)
+		a.goBackground(a.bg, rc.Run)
+	}
+	console := &pages.ConsoleDeps{Store: store, Admin: admin, Tokens: a.reg, Activity: act, Audit: audit,
+		Reaping: cfg.Timeouts.ReaperInterval > 0, Pools: a.pools,
+		Instances: (&reaper.Reaper{Tokens: a.reg, Spot: sp, Log: log.With("component", "console")}).Status}
 	if every := cfg.Timeouts.SourcesPoll; every > 0 {
 		a.goBackground(a.bg, func(ctx context.Context) { ci.Run(ctx, every) })
 	}

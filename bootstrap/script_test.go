@@ -198,6 +198,13 @@ func TestTemplatesUnderSh(t *testing.T) {
 					t.Errorf("agent calls lack %q:\n%s", want, calls)
 				}
 			}
+			// Each agent's name carries the instance id: the CI events
+			// name it, and the reconciler reads from them what runs where.
+			named := map[string]string{pool.BootstrapBuildkite: "--name " + id + "-%spawn ", pool.BootstrapGitHubRunner: "--name " + id + "-4 ",
+				pool.BootstrapGenericWorker: `"workerId":"` + id + `-4"`}[tmpl]
+			if !strings.Contains(string(calls), named) {
+				t.Errorf("agent calls lack %q:\n%s", named, calls)
+			}
 			if _, err := os.Stat(filepath.Join(dir, "poweroff")); err != nil {
 				t.Error("terminate-after-job: the script did not power off after the agents ended")
 			}

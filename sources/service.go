@@ -221,3 +221,17 @@ func strictDecode(b []byte, v any) error {
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
 }
+
+// Activity is, per instance of the pool that its tracked jobs name, what
+// they say of it (pool.Activity): the reconciler's per-instance view.
+func (s *Service) Activity(ctx context.Context, name string) (map[string]pool.Activity, error) {
+	rec, err := s.pools.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	tr, _, err := s.getTracker(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	return tr.Tracker.Activity(), nil
+}

@@ -1,8 +1,11 @@
 package sources
 
 import (
+	"regexp"
 	"sort"
 	"time"
+
+	"github.com/spotter-dev/spotter/pool"
 )
 
 // Job states only move forward: a delivery that arrives late (queued after
@@ -30,10 +33,28 @@ const (
 
 // Job is one CI job a source follows.
 type Job struct {
-	State  int       `json:"s"`
-	Repo   string    `json:"r,omitempty"` // GitHub: owner/name, for the reconcile's look-up
-	Runner string    `json:"n,omitempty"`
-	At     time.Time `json:"t"` // first seen
+	State  int    `json:"s"`
+	Repo   string `json:"r,omitempty"` // GitHub: owner/name, for the reconcile's look-up
+	Runner string `json:"n,omitempty"`
+	// Instance is the EC2 instance the runner's name names ("" when it
+	// names none): the templates name agents "<instance id>-<n>".
+	Instance string    `json:"i,omitempty"`
+	At       time.Time `json:"t"`          // first seen
+	Ended    time.Time `json:"e,omitzero"` // when it was seen done
+}
+
+// agentRe is an agent's name as spotter's templates give it: the
+// instance id alone (a JIT runner, a single generic-worker) or followed by
+// the agent's index (buildkite-agent's "%spawn", runner and worker n).
+var agentRe = regexp.MustCompile(`^(i-[0-9a-f]{8,17})(?:-([0-9]{1,4}))?$`)
+
+// InstanceOf is the instance id an agent's name carries, "" when none.
+func InstanceOf(agent string) string {
+	m := agentRe.FindStringSubmatch(agent)
+	if m == nil {
+		return ""
+	}
+	return m[1]
 }
 
 // Tracker is what the webhook sources of one pool remember: jobs by
@@ -75,14 +96,47 @@ func (t *Tracker) Advance(key string, state int, repo, runner string, now time.T
 		j.At = now
 	}
 	j.State = state
+	if state == Done {
+		j.Ended = now
+	}
 	if repo != "" {
 		j.Repo = repo
 	}
 	if runner != "" {
-		j.Runner = runner
+		j.Runner, j.Instance = runner, InstanceOf(runner)
 	}
 	t.Jobs[key] = j
 	return true
+}
+
+// Activity is, per instance its jobs name, the jobs running on it, those
+// it finished, and when it finished the last.
+func (t *Tracker) Activity() map[string]pool.Activity {
+	out := map[string]pool.Activity{}
+	for _, j := range t.Jobs {
+		addActivity(out, j)
+	}
+	return out
+}
+
+func addActivity(out map[string]pool.Activity, j Job) {
+	if j.Instance == "" {
+		return
+	}
+	a := out[j.Instance]
+	switch j.State {
+	case Running:
+		a.Running++
+	case Done:
+		a.Done++
+		if j.Ended.After(a.LastDone) {
+			a.LastDone = j.Ended
+		}
+	default:
+		return
+	}
+	a.Sole = a.Sole || j.Runner == j.Instance
+	out[j.Instance] = a
 }
 
 // Counts are the jobs waiting and running.
