@@ -1,10 +1,15 @@
 package sources
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
 
+	faketc "github.com/spotter-dev/spotter/internal/fakeci/taskcluster"
+	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/pool"
 )
 
@@ -79,5 +84,109 @@ func TestTrackerActivity(t *testing.T) {
 				t.Errorf("activity %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestGitHubDeliveriesNameInstances: in_progress names the runner, so
+// the job runs on its instance; completed ends it there at the delivery's
+// time.
+func TestGitHubDeliveriesNameInstances(t *testing.T) {
+	const secret, inst = "whsec", "i-0123456789abcdef0"
+	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	r := newRig(t, func() time.Time { return now }, map[string]json.RawMessage{"github": json.RawMessage(`{"webhookSecret": "` + secret + `"}`)})
+	deliver := func(id, action, runner string) {
+		t.Helper()
+		body := []byte(fmt.Sprintf(`{"action": %q, "workflow_job": {"id": 7, "labels": ["linux"], "runner_name": %q},
+			"repository": {"full_name": "octo/app"}}`, action, runner))
+		out, err := r.s.GitHub(context.Background(), r.rec, Delivery{Event: "workflow_job", ID: id, Signature: sign(secret, body), Body: body, JSON: true})
+		if err != nil || out.Outcome != Counted {
+			t.Fatalf("%s: %+v, %v", action, out, err)
+		}
+	}
+	activity := func() map[string]pool.Activity {
+		t.Helper()
+		a, err := r.s.Activity(context.Background(), "ci")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	deliver("d-1", "queued", "")
+	if a := activity(); len(a) != 0 {
+		t.Fatalf("queued: %v", a)
+	}
+	deliver("d-2", "in_progress", inst+"-2")
+	if a := activity(); !reflect.DeepEqual(a, map[string]pool.Activity{inst: {Running: 1}}) {
+		t.Fatalf("in_progress: %v", a)
+	}
+	now = now.Add(5 * time.Minute)
+	deliver("d-3", "completed", inst+"-2")
+	if a := activity(); !reflect.DeepEqual(a, map[string]pool.Activity{inst: {Done: 1, LastDone: now}}) {
+		t.Fatalf("completed: %v", a)
+	}
+}
+
+// TestTaskclusterClaimsNameInstances: each poll lists the queue's claimed
+// tasks with their workerId: a claimed task runs on its worker's
+// instance, and one no longer claimed is done at that poll. Without
+// queue:claimed-list the tasks are left as they were.
+func TestTaskclusterClaimsNameInstances(t *testing.T) {
+	const q, inst = "proj-ci/linux", "i-0123456789abcdef0"
+	ctx := context.Background()
+	clock := testclock.New(time.Now().UTC().Truncate(time.Second))
+	tc := faketc.Start(t)
+	tc.SetClock(clock.Now)
+	tc.AddClient("project/ci/spotter", "tc-secret", "queue:pending-count:"+q, "queue:claimed-count:"+q, "queue:claimed-list:"+q)
+	tc.AddClient("project/ci/nolist", "tc-secret2", "queue:pending-count:"+q, "queue:claimed-count:"+q)
+	r := newRig(t, clock.Now, map[string]json.RawMessage{"taskcluster": json.RawMessage(
+		`{"rootUrl": "` + tc.RootURL + `", "taskQueueId": "` + q + `", "clientId": "project/ci/spotter", "accessToken": "tc-secret"}`)})
+	activity := func() map[string]pool.Activity {
+		t.Helper()
+		if err := r.s.Poll(ctx, r.rec); err != nil {
+			t.Fatal(err)
+		}
+		a, err := r.s.Activity(ctx, "ci")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	var tasks []string
+	for _, w := range []string{inst, inst + "-2", "someone-elses-worker"} {
+		if _, err := tc.CreateTask(q); err != nil {
+			t.Fatal(err)
+		}
+		id, err := tc.ClaimTask(q, "spotter", w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks = append(tasks, id)
+	}
+	if a := activity(); !reflect.DeepEqual(a, map[string]pool.Activity{inst: {Running: 2, Sole: true}}) {
+		t.Fatalf("claimed: %v", a)
+	}
+	clock.Add(time.Minute)
+	if err := tc.ResolveTask(tasks[0]); err != nil {
+		t.Fatal(err)
+	}
+	if a := activity(); !reflect.DeepEqual(a, map[string]pool.Activity{inst: {Running: 1, Done: 1, LastDone: clock.Now(), Sole: true}}) {
+		t.Fatalf("one resolved: %v", a)
+	}
+	// The demand counts the queue's numbers only: the tracked tasks are
+	// the poller's, not counted again.
+	if rec, _ := r.pools.Get(ctx, "ci"); rec.Demand == nil || rec.Demand.Running != 2 {
+		t.Fatalf("demand %+v; want the queue's 2 claimed", rec.Demand)
+	}
+	// A client without queue:claimed-list: the counts go on, the tasks
+	// are left as they were (not all done).
+	if _, err := r.s.Patch(ctx, "ci", map[string]json.RawMessage{"taskcluster": json.RawMessage(`{"clientId": "project/ci/nolist", "accessToken": "tc-secret2"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.ResolveTask(tasks[1]); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Minute)
+	if a := activity(); a[inst].Running != 1 {
+		t.Fatalf("without the list scope: %v; want the last seen", a)
 	}
 }

@@ -9,13 +9,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/spotter-dev/spotter/api"
-	"github.com/spotter-dev/spotter/capability"
-	"github.com/spotter-dev/spotter/pool"
-	"github.com/spotter-dev/spotter/pools"
-	"github.com/spotter-dev/spotter/secrets"
-	"github.com/spotter-dev/spotter/token"
 )
 
 // BenchmarkGitHubDelivery is one signed workflow_job delivery through
@@ -27,45 +20,9 @@ func BenchmarkGitHubDelivery(b *testing.B) {
 	for _, open := range []int{0, 500, MaxJobs} {
 		b.Run(fmt.Sprintf("open=%d", open), func(b *testing.B) {
 			ctx := context.Background()
-			st, err := secrets.OpenEmbedded(b.TempDir(), nil, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			auth, err := token.NewAuthority(st, token.Config{Issuer: "spotter"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			caps, err := capability.New(capability.Config{Store: st, Authority: auth})
-			if err != nil {
-				b.Fatal(err)
-			}
-			tok, err := caps.Create(ctx, api.CreateTokenRequest{Name: "bench", Policy: &api.Policy{Regions: []string{"us-east-1"},
-				InstanceTypes: []string{"c6i.*"}, AMIs: []string{"ami-0abc1234"}, MaxCount: 10, MaxRunning: 50, MaxTTL: api.Duration(12 * time.Hour)},
-				Credentials: &api.CredentialsInput{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			reg, err := pools.New(pools.Config{Store: st, Authority: auth, Tokens: caps})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := reg.Create(ctx, pool.Pool{Name: "bench", TokenID: tok.ID, Region: "us-east-1", AMI: "ami-0abc1234",
-				LaunchConfigs: []pool.LaunchConfig{{InstanceType: "c6i.large"}}, MaxCapacity: 50, Labels: []string{"linux"}}); err != nil {
-				b.Fatal(err)
-			}
-			s, err := New(Deps{Store: st, Pools: reg})
-			if err != nil {
-				b.Fatal(err)
-			}
 			const secret = "bench-webhook-secret"
-			if _, err := s.Patch(ctx, "bench", map[string]json.RawMessage{"github": json.RawMessage(`{"webhookSecret": "` + secret + `"}`)}); err != nil {
-				b.Fatal(err)
-			}
-			rec, err := reg.Get(ctx, "bench")
-			if err != nil {
-				b.Fatal(err)
-			}
+			r := newRig(b, nil, map[string]json.RawMessage{"github": json.RawMessage(`{"webhookSecret": "` + secret + `"}`)})
+			s, rec := r.s, r.rec
 			now := time.Now()
 			if _, _, err := s.track(ctx, rec, func(tr *trackerRecord) (bool, error) {
 				for i := range open {

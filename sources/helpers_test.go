@@ -1,5 +1,71 @@
 package sources
 
-import "errors"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/spotter-dev/spotter/api"
+	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/pool"
+	"github.com/spotter-dev/spotter/pools"
+	"github.com/spotter-dev/spotter/secrets"
+	"github.com/spotter-dev/spotter/token"
+)
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// rig is a Service on the embedded store with one pool, "ci", labelled
+// linux, whose sources are set by patch.
+type rig struct {
+	s     *Service
+	st    secrets.Store
+	pools *pools.Registry
+	rec   pools.Record
+}
+
+func newRig(tb testing.TB, now func() time.Time, patch map[string]json.RawMessage) rig {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := secrets.OpenEmbedded(tb.TempDir(), nil, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = st.Close() })
+	auth, err := token.NewAuthority(st, token.Config{Issuer: "spotter"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	caps, err := capability.New(capability.Config{Store: st, Authority: auth})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tok, err := caps.Create(ctx, api.CreateTokenRequest{Name: "ci", Policy: &api.Policy{Regions: []string{"us-east-1"},
+		InstanceTypes: []string{"c6i.*"}, AMIs: []string{"ami-0abc1234"}, MaxCount: 10, MaxRunning: 50, MaxTTL: api.Duration(12 * time.Hour)},
+		Credentials: &api.CredentialsInput{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg, err := pools.New(pools.Config{Store: st, Authority: auth, Tokens: caps})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := reg.Create(ctx, pool.Pool{Name: "ci", TokenID: tok.ID, Region: "us-east-1", AMI: "ami-0abc1234",
+		LaunchConfigs: []pool.LaunchConfig{{InstanceType: "c6i.large"}}, MaxCapacity: 50, Labels: []string{"linux"}}); err != nil {
+		tb.Fatal(err)
+	}
+	s, err := New(Deps{Store: st, Pools: reg, Now: now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := s.Patch(ctx, "ci", patch); err != nil {
+		tb.Fatal(err)
+	}
+	rec, err := reg.Get(ctx, "ci")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rig{s: s, st: st, pools: reg, rec: rec}
+}

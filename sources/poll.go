@@ -130,6 +130,12 @@ func (s *Service) Poll(ctx context.Context, rec pools.Record) error {
 	}
 	now := s.now().UTC()
 	polled, errs := s.pollCounts(ctx, cfg, now)
+	var claims map[string]string // Taskcluster's running tasks → their workers
+	if _, ok := polled["taskcluster"]; ok {
+		claims = s.pollClaims(ctx, cfg.Taskcluster)
+	} else if cfg.Taskcluster == nil {
+		claims = map[string]string{} // no source: none of its tasks runs
+	}
 	var open, checked []github.Job
 	if g := cfg.GitHub; g != nil && g.credentialed() {
 		open, checked, err = s.reconcileGitHub(ctx, rec, g)
@@ -150,6 +156,9 @@ func (s *Service) Poll(ctx context.Context, rec pools.Record) error {
 		}
 		if cfg.Taskcluster == nil {
 			delete(tr.Polled, "taskcluster")
+		}
+		if claims != nil {
+			tr.Tracker.Snapshot("taskcluster:", claims, now)
 		}
 		for _, j := range append(open, checked...) {
 			if st, ok := map[string]int{"queued": Queued, "in_progress": Running, "completed": Done}[j.Status]; ok {
@@ -197,6 +206,25 @@ func (s *Service) pollCounts(ctx context.Context, cfg Config, now time.Time) (ma
 		}
 	}
 	return polled, errs
+}
+
+// pollClaims lists the Taskcluster queue's claimed tasks and the worker
+// of each; nil when it cannot tell them all (the client lacks
+// queue:claimed-list, the call failed, or the list was cut short), and
+// then the tracked tasks stay as they were.
+func (s *Service) pollClaims(ctx context.Context, tc *Taskcluster) map[string]string {
+	cl := taskcluster.Client{HTTP: s.http, RootURL: tc.RootURL, ClientID: tc.ClientID, AccessToken: tc.AccessToken, Now: s.now}
+	list, complete, err := cl.Claimed(ctx, tc.TaskQueueID)
+	if err != nil || !complete {
+		s.log.DebugContext(ctx, "ci sources: taskcluster claimed tasks not listed in full; instances' tasks not updated",
+			"task_queue", tc.TaskQueueID, "err", err)
+		return nil
+	}
+	out := make(map[string]string, len(list))
+	for _, c := range list {
+		out[taskcluster.Key(c)] = c.WorkerID
+	}
+	return out
 }
 
 // reconcileGitHub lists the open jobs of the pool's repositories whose

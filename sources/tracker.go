@@ -3,6 +3,7 @@ package sources
 import (
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spotter-dev/spotter/pool"
@@ -190,5 +191,21 @@ func trim[V any](m map[string]V, max int, at func(V) time.Time) {
 	})
 	for _, k := range keys[:len(m)-max] {
 		delete(m, k)
+	}
+}
+
+// Snapshot takes a polled source's full list of the jobs running now
+// (key → runner): each runs, on its runner, and each job of the source
+// (keys with prefix) tracked as running that the list no longer shows is
+// done, at now. Only a complete list may be given.
+func (t *Tracker) Snapshot(prefix string, running map[string]string, now time.Time) {
+	t.init()
+	for k, runner := range running {
+		t.Advance(k, Running, "", runner, now)
+	}
+	for k, j := range t.Jobs {
+		if _, ok := running[k]; !ok && j.State == Running && strings.HasPrefix(k, prefix) {
+			t.Advance(k, Done, "", "", now)
+		}
 	}
 }
