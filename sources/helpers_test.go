@@ -9,6 +9,7 @@ import (
 
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/internal/storetest"
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
@@ -28,12 +29,29 @@ type rig struct {
 
 func newRig(tb testing.TB, now func() time.Time, patch map[string]json.RawMessage) rig {
 	tb.Helper()
+	st, _ := storetest.Embedded(tb, nil)
+	return newRigOn(tb, st, now, patch)
+}
+
+// store is what a rig runs on: either backend.
+type store interface {
+	secrets.Store
+	token.KeySource
+}
+
+// eachStore runs f on the embedded store and on Vault (skipped without
+// VAULT_ADDR).
+func eachStore(t *testing.T, f func(t *testing.T, st store)) {
+	t.Run("embedded", func(t *testing.T) {
+		st, _ := storetest.Embedded(t, nil)
+		f(t, st)
+	})
+	t.Run("vault", func(t *testing.T) { f(t, storetest.Vault(t, "sources", nil)) })
+}
+
+func newRigOn(tb testing.TB, st store, now func() time.Time, patch map[string]json.RawMessage) rig {
+	tb.Helper()
 	ctx := context.Background()
-	st, err := secrets.OpenEmbedded(tb.TempDir(), nil, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = st.Close() })
 	auth, err := token.NewAuthority(st, token.Config{Issuer: "spotter"})
 	if err != nil {
 		tb.Fatal(err)

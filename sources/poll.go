@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/sources/buildkite"
 	"github.com/spotter-dev/spotter/sources/github"
@@ -91,33 +90,6 @@ func (s *Service) PollAll(ctx context.Context) {
 	s.sweep(ctx, live)
 }
 
-// sweep removes the sources and job records of pools that are gone (the
-// reconciler removed the record after a delete), checking each again
-// just before, so a pool created since the listing keeps its own.
-func (s *Service) sweep(ctx context.Context, live map[string]bool) {
-	for _, prefix := range []string{ConfigPrefix, TrackerPrefix} {
-		keys, err := s.store.List(ctx, prefix)
-		if err != nil {
-			s.log.WarnContext(ctx, "ci sources: list for the sweep", "err", err)
-			return
-		}
-		for _, k := range keys {
-			name := strings.TrimPrefix(k, prefix)
-			if live[name] {
-				continue
-			}
-			if _, err := s.pools.Get(ctx, name); apperr.Code(err) != apperr.NotFound {
-				continue
-			}
-			if err := s.store.Delete(ctx, k); err != nil {
-				s.log.WarnContext(ctx, "ci sources: sweep", "key", k, "err", err)
-				continue
-			}
-			s.log.InfoContext(ctx, "ci sources: removed the records of a removed pool", "pool", name)
-		}
-	}
-}
-
 // Poll reads the pool's polled sources (Buildkite metrics with an agent
 // token, Taskcluster), reconciles its GitHub jobs against the API (with a
 // token), and writes the pool's demand, fresh, even when only webhooks
@@ -144,7 +116,57 @@ func (s *Service) Poll(ctx context.Context, rec pools.Record) error {
 		}
 	}
 	defer s.lock(rec.Pool.Name)()
-	_, _, err = s.track(ctx, rec, func(tr *trackerRecord) (bool, error) {
+	if _, err := s.ensureLayout(ctx, rec); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if err := s.pollShards(ctx, rec, cfg, polled, claims, append(open, checked...), now); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if _, err := s.report(ctx, rec); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// pollShards moves the jobs the pollers saw in every shard (pruning each
+// as it goes), then writes the head: the pollers' counts, and every
+// shard counted again, which repairs a count a crash left behind.
+func (s *Service) pollShards(ctx context.Context, rec pools.Record, cfg Config, polled map[string]Polled, claims map[string]string, gh []github.Job, now time.Time) error {
+	ghBy := make([][]github.Job, Shards)
+	for _, j := range gh {
+		i := shardOf(github.Key(j.ID))
+		ghBy[i] = append(ghBy[i], j)
+	}
+	var claimsBy []map[string]string
+	if claims != nil {
+		claimsBy = make([]map[string]string, Shards)
+		for i := range claimsBy {
+			claimsBy[i] = map[string]string{}
+		}
+		for k, w := range claims {
+			claimsBy[shardOf(k)][k] = w
+		}
+	}
+	ts, versions := make([]Tracker, Shards), make([]int, Shards)
+	for i := range Shards {
+		t, v, err := s.updateShard(ctx, rec, i, func(t *Tracker) (bool, error) {
+			changed := false
+			if claimsBy != nil {
+				changed = t.Snapshot("taskcluster:", claimsBy[i], now)
+			}
+			for _, j := range ghBy[i] {
+				if st, ok := map[string]int{"queued": Queued, "in_progress": Running, "completed": Done}[j.Status]; ok {
+					changed = t.Advance(github.Key(j.ID), st, j.Repo, j.RunnerName, now) || changed
+				}
+			}
+			return changed, nil
+		})
+		if err != nil {
+			return err
+		}
+		ts[i], versions[i] = t, v
+	}
+	return s.updateHead(ctx, rec, func(tr *trackerRecord) bool {
 		if tr.Polled == nil {
 			tr.Polled = map[string]Polled{}
 		}
@@ -157,23 +179,11 @@ func (s *Service) Poll(ctx context.Context, rec pools.Record) error {
 		if cfg.Taskcluster == nil {
 			delete(tr.Polled, "taskcluster")
 		}
-		if claims != nil {
-			tr.Tracker.Snapshot("taskcluster:", claims, now)
+		for i := range ts {
+			tr.setCount(i, versions[i], ts[i])
 		}
-		for _, j := range append(open, checked...) {
-			if st, ok := map[string]int{"queued": Queued, "in_progress": Running, "completed": Done}[j.Status]; ok {
-				tr.Tracker.Advance(github.Key(j.ID), st, j.Repo, j.RunnerName, now)
-			}
-		}
-		return true, nil
+		return true
 	})
-	if err != nil {
-		return err
-	}
-	if _, err := s.report(ctx, rec); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
 }
 
 // pollCounts reads the counting pollers: Buildkite's metrics (with an
@@ -251,11 +261,17 @@ func (s *Service) reconcileGitHub(ctx context.Context, rec pools.Record, g *GitH
 	if err != nil {
 		return nil, nil, err
 	}
-	tr, _, err := s.getTracker(ctx, rec)
+	ts, _, err := s.readShards(ctx, rec)
 	if err != nil {
 		return open, nil, err
 	}
-	checked, err = checkTrackedGitHub(ctx, c, tr.Tracker.Jobs, seen)
+	jobs := map[string]Job{}
+	for _, t := range ts {
+		for k, j := range t.Jobs {
+			jobs[k] = j
+		}
+	}
+	checked, err = checkTrackedGitHub(ctx, c, jobs, seen)
 	return open, checked, err
 }
 
