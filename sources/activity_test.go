@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	faketc "github.com/spotter-dev/spotter/internal/fakeci/taskcluster"
+	"github.com/spotter-dev/spotter/internal/storetest"
 	"github.com/spotter-dev/spotter/internal/testclock"
 	"github.com/spotter-dev/spotter/pool"
+	"github.com/spotter-dev/spotter/secrets"
 )
 
 // TestInstanceOf: the names spotter's templates give agents carry their
@@ -188,5 +192,57 @@ func TestTaskclusterClaimsNameInstances(t *testing.T) {
 	clock.Add(time.Minute)
 	if a := activity(); a[inst].Running != 1 {
 		t.Fatalf("without the list scope: %v; want the last seen", a)
+	}
+}
+
+// countingStore counts the records read under a prefix.
+type countingStore struct {
+	store
+	prefix string
+	gets   atomic.Int64
+}
+
+func (c *countingStore) Get(ctx context.Context, key string) (secrets.Record, error) {
+	if strings.HasPrefix(key, c.prefix) {
+		c.gets.Add(1)
+	}
+	return c.store.Get(ctx, key)
+}
+
+// TestActivityReadsOnlyMovedShards: a replica's Activity reads every
+// shard once, then only the head and the shards whose jobs moved since,
+// and still sees what another replica's deliveries changed.
+func TestActivityReadsOnlyMovedShards(t *testing.T) {
+	base, _ := storetest.Embedded(t, nil)
+	cs := &countingStore{store: base, prefix: TrackerPrefix}
+	r := ghRigOn(t, cs, nil)
+	other, err := New(Deps{Store: base, Pools: r.pools})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const inst = "i-0123456789abcdef0"
+	reads := func() (map[string]pool.Activity, int64) {
+		t.Helper()
+		before := cs.gets.Load()
+		a, err := r.s.Activity(ctx, "ci")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, cs.gets.Load() - before
+	}
+	// The first read also checks the head's layout, once.
+	if _, n := reads(); n != 2+Shards {
+		t.Fatalf("first read: %d records, want the head twice and %d shards", n, Shards)
+	}
+	if a, n := reads(); n != 1 || len(a) != 0 {
+		t.Fatalf("nothing moved: %d records read, %v; want the head alone", n, a)
+	}
+	if _, err := deliver(other, r, "d-1", 7, "in_progress", inst+"-1"); err != nil {
+		t.Fatal(err)
+	}
+	a, n := reads()
+	if n != 2 || a[inst].Running != 1 {
+		t.Fatalf("after another replica's delivery: %d records read, %v; want the head and one shard, %s running", n, a, inst)
 	}
 }

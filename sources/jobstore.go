@@ -358,7 +358,9 @@ func demandOf(tr trackerRecord) pool.Demand {
 }
 
 // Activity is, per instance of the pool that its tracked jobs name, what
-// they say of it (pool.Activity): the reconciler's per-instance view.
+// they say of it (pool.Activity): the reconciler's per-instance view. It
+// reads the head and only the shards whose count moved since this
+// replica last read them (acts.go).
 func (s *Service) Activity(ctx context.Context, name string) (map[string]pool.Activity, error) {
 	rec, err := s.pools.Get(ctx, name)
 	if err != nil {
@@ -367,14 +369,29 @@ func (s *Service) Activity(ctx context.Context, name string) (map[string]pool.Ac
 	if _, err := s.ensureLayout(ctx, rec); err != nil {
 		return nil, err
 	}
-	ts, _, err := s.readShards(ctx, rec)
+	head, _, err := s.getHead(ctx, rec)
 	if err != nil {
 		return nil, err
 	}
+	c := s.activityCache(rec)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	out := map[string]pool.Activity{}
-	for _, t := range ts {
-		for _, j := range t.Jobs {
-			addActivity(out, j)
+	for i := range Shards {
+		v := head.Shards[i].V
+		if c.shards[i].v != v {
+			t, _, err := s.getShard(ctx, rec, i)
+			if err != nil {
+				return nil, err
+			}
+			part := map[string]pool.Activity{}
+			for _, j := range t.Jobs {
+				addActivity(part, j)
+			}
+			c.shards[i] = shardActs{v: v, acts: part}
+		}
+		for id, a := range c.shards[i].acts {
+			out[id] = sumActivity(out[id], a)
 		}
 	}
 	return out, nil

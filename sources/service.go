@@ -46,6 +46,8 @@ type Service struct {
 	locks sync.Map // pool name → *sync.Mutex
 	// layouts: pools whose head this replica saw sharded (jobstore.go).
 	layouts sync.Map // pool name → layout
+	// acts: what this replica read of each pool's shards for Activity.
+	acts sync.Map // pool name → *actsCache
 }
 
 // lock takes the pool's lock on this replica and returns its release.

@@ -51,6 +51,8 @@ func (s *Service) sweepShards(ctx context.Context, live map[string]bool) {
 		if _, err := s.pools.Get(ctx, name); apperr.Code(err) != apperr.NotFound {
 			continue
 		}
+		s.acts.Delete(name)
+		s.layouts.Delete(name)
 		keys, err := s.store.List(ctx, dir)
 		if err != nil {
 			s.log.WarnContext(ctx, "ci sources: list for the sweep", "err", err)
