@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spotter-dev/spotter/pools"
@@ -128,9 +129,18 @@ func (s *Service) Poll(ctx context.Context, rec pools.Record) error {
 	return errors.Join(errs...)
 }
 
-// pollShards moves the jobs the pollers saw in every shard (pruning each
-// as it goes), then writes the head: the pollers' counts, and every
-// shard counted again, which repairs a count a crash left behind.
+// PollTurns is how many polls pass before each shard was read again.
+const PollTurns = 8
+
+// pollRound counts this replica's polls of a pool: whose turn it is.
+func (s *Service) pollRound(name string) int {
+	v, _ := s.rounds.LoadOrStore(name, new(atomic.Int64))
+	return int(v.(*atomic.Int64).Add(1))
+}
+
+// pollShards moves the jobs the pollers saw in their shards (pruning each
+// as it goes), then writes the head: the pollers' counts, and the shards
+// read counted again, which repairs a count a crash left behind.
 func (s *Service) pollShards(ctx context.Context, rec pools.Record, cfg Config, polled map[string]Polled, claims map[string]string, gh []github.Job, now time.Time) error {
 	ghBy := make([][]github.Job, Shards)
 	for _, j := range gh {
@@ -147,8 +157,22 @@ func (s *Service) pollShards(ctx context.Context, rec pools.Record, cfg Config, 
 			claimsBy[shardOf(k)][k] = w
 		}
 	}
-	ts, versions := make([]Tracker, Shards), make([]int, Shards)
+	head, _, err := s.getHead(ctx, rec)
+	if err != nil {
+		return err
+	}
+	round := s.pollRound(rec.Pool.Name)
+	ts, versions, visited := make([]Tracker, Shards), make([]int, Shards), make([]bool, Shards)
 	for i := range Shards {
+		// A shard is read when the pollers move one of its jobs, when it
+		// holds running Taskcluster tasks the claims may have ended, and
+		// in its turn: each poll prunes and counts again Shards/PollTurns
+		// of them, so a count a crash left short is repaired within
+		// PollTurns polls.
+		tc := claimsBy != nil && (len(claimsBy[i]) > 0 || head.Shards[i].C["taskcluster"][1] > 0)
+		if len(ghBy[i]) == 0 && !tc && i%PollTurns != round%PollTurns {
+			continue
+		}
 		t, v, err := s.updateShard(ctx, rec, i, func(t *Tracker) (bool, error) {
 			changed := false
 			if claimsBy != nil {
@@ -164,7 +188,7 @@ func (s *Service) pollShards(ctx context.Context, rec pools.Record, cfg Config, 
 		if err != nil {
 			return err
 		}
-		ts[i], versions[i] = t, v
+		ts[i], versions[i], visited[i] = t, v, true
 	}
 	return s.updateHead(ctx, rec, func(tr *trackerRecord) bool {
 		if tr.Polled == nil {
@@ -180,7 +204,9 @@ func (s *Service) pollShards(ctx context.Context, rec pools.Record, cfg Config, 
 			delete(tr.Polled, "taskcluster")
 		}
 		for i := range ts {
-			tr.setCount(i, versions[i], ts[i])
+			if visited[i] {
+				tr.setCount(i, versions[i], ts[i])
+			}
 		}
 		return true
 	})
@@ -261,12 +287,20 @@ func (s *Service) reconcileGitHub(ctx context.Context, rec pools.Record, g *GitH
 	if err != nil {
 		return nil, nil, err
 	}
-	ts, _, err := s.readShards(ctx, rec)
+	// Only shards that hold open GitHub jobs, by the head's counts.
+	head, _, err := s.getHead(ctx, rec)
 	if err != nil {
 		return open, nil, err
 	}
 	jobs := map[string]Job{}
-	for _, t := range ts {
+	for i, sc := range head.Shards {
+		if c := sc.C["github"]; c[0]+c[1] == 0 {
+			continue
+		}
+		t, _, err := s.getShard(ctx, rec, i)
+		if err != nil {
+			return open, nil, err
+		}
 		for k, j := range t.Jobs {
 			jobs[k] = j
 		}

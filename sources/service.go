@@ -48,6 +48,8 @@ type Service struct {
 	layouts sync.Map // pool name → layout
 	// acts: what this replica read of each pool's shards for Activity.
 	acts sync.Map // pool name → *actsCache
+	// rounds: each pool's polls on this replica (pollRound).
+	rounds sync.Map // pool name → *atomic.Int64
 }
 
 // lock takes the pool's lock on this replica and returns its release.

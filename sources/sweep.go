@@ -53,6 +53,7 @@ func (s *Service) sweepShards(ctx context.Context, live map[string]bool) {
 		}
 		s.acts.Delete(name)
 		s.layouts.Delete(name)
+		s.rounds.Delete(name)
 		keys, err := s.store.List(ctx, dir)
 		if err != nil {
 			s.log.WarnContext(ctx, "ci sources: list for the sweep", "err", err)
