@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spotter-dev/spotter/pools"
@@ -120,96 +119,13 @@ func (s *Service) Poll(ctx context.Context, rec pools.Record) error {
 	if _, err := s.ensureLayout(ctx, rec); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	if err := s.pollShards(ctx, rec, cfg, polled, claims, append(open, checked...), now); err != nil {
+	if err := s.pollShards(ctx, rec, cfg, polled, byShard(append(open, checked...), claims), now); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	if _, err := s.report(ctx, rec); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// PollTurns is how many polls pass before each shard was read again.
-const PollTurns = 8
-
-// pollRound counts this replica's polls of a pool: whose turn it is.
-func (s *Service) pollRound(name string) int {
-	v, _ := s.rounds.LoadOrStore(name, new(atomic.Int64))
-	return int(v.(*atomic.Int64).Add(1))
-}
-
-// pollShards moves the jobs the pollers saw in their shards (pruning each
-// as it goes), then writes the head: the pollers' counts, and the shards
-// read counted again, which repairs a count a crash left behind.
-func (s *Service) pollShards(ctx context.Context, rec pools.Record, cfg Config, polled map[string]Polled, claims map[string]string, gh []github.Job, now time.Time) error {
-	ghBy := make([][]github.Job, Shards)
-	for _, j := range gh {
-		i := shardOf(github.Key(j.ID))
-		ghBy[i] = append(ghBy[i], j)
-	}
-	var claimsBy []map[string]string
-	if claims != nil {
-		claimsBy = make([]map[string]string, Shards)
-		for i := range claimsBy {
-			claimsBy[i] = map[string]string{}
-		}
-		for k, w := range claims {
-			claimsBy[shardOf(k)][k] = w
-		}
-	}
-	head, _, err := s.getHead(ctx, rec)
-	if err != nil {
-		return err
-	}
-	round := s.pollRound(rec.Pool.Name)
-	ts, versions, visited := make([]Tracker, Shards), make([]int, Shards), make([]bool, Shards)
-	for i := range Shards {
-		// A shard is read when the pollers move one of its jobs, when it
-		// holds running Taskcluster tasks the claims may have ended, and
-		// in its turn: each poll prunes and counts again Shards/PollTurns
-		// of them, so a count a crash left short is repaired within
-		// PollTurns polls.
-		tc := claimsBy != nil && (len(claimsBy[i]) > 0 || head.Shards[i].C["taskcluster"][1] > 0)
-		if len(ghBy[i]) == 0 && !tc && i%PollTurns != round%PollTurns {
-			continue
-		}
-		t, v, err := s.updateShard(ctx, rec, i, func(t *Tracker) (bool, error) {
-			changed := false
-			if claimsBy != nil {
-				changed = t.Snapshot("taskcluster:", claimsBy[i], now)
-			}
-			for _, j := range ghBy[i] {
-				if st, ok := map[string]int{"queued": Queued, "in_progress": Running, "completed": Done}[j.Status]; ok {
-					changed = t.Advance(github.Key(j.ID), st, j.Repo, j.RunnerName, now) || changed
-				}
-			}
-			return changed, nil
-		})
-		if err != nil {
-			return err
-		}
-		ts[i], versions[i], visited[i] = t, v, true
-	}
-	return s.updateHead(ctx, rec, func(tr *trackerRecord) bool {
-		if tr.Polled == nil {
-			tr.Polled = map[string]Polled{}
-		}
-		for k, p := range polled {
-			tr.Polled[k] = p
-		}
-		if cfg.Buildkite == nil || cfg.Buildkite.AgentToken == "" {
-			delete(tr.Polled, "buildkite")
-		}
-		if cfg.Taskcluster == nil {
-			delete(tr.Polled, "taskcluster")
-		}
-		for i := range ts {
-			if visited[i] {
-				tr.setCount(i, versions[i], ts[i])
-			}
-		}
-		return true
-	})
 }
 
 // pollCounts reads the counting pollers: Buildkite's metrics (with an
