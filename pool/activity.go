@@ -9,7 +9,4 @@ type Activity struct {
 	Running  int       `json:"running"`
 	Done     int       `json:"done"`
 	LastDone time.Time `json:"lastDone,omitzero"`
-	// Sole: an agent named by the instance id alone (a GitHub JIT runner)
-	// ran on it, so that agent is its only one.
-	Sole bool `json:"sole,omitempty"`
 }

@@ -21,8 +21,8 @@ type Seen struct {
 // sources named (a job's runner, agent or worker carried its id) is busy
 // while a job runs on it and idle otherwise, idle since it finished its
 // last job; with terminateAfterJob, each job it finished used up one of
-// its slots (its weight; one for a JIT runner named by the instance id
-// alone), and once all are used and none runs it is done. An instance no
+// its slots (its weight: one agent, runner or worker per slot, each for
+// one job), and once all are used and none runs it is done. An instance no
 // source named is guessed as before: EC2 "pending" is booting; "running"
 // ones take the demand's running jobs not placed on a named instance,
 // oldest first (the first agent up is the first a queue hands jobs to),
@@ -73,11 +73,7 @@ func fromJobs(pi *pool.Instance, p pool.Pool, a pool.Activity) {
 	if !p.TerminateAfterJob || a.Done == 0 {
 		return
 	}
-	slots := pi.Capacity
-	if a.Sole {
-		slots = 1
-	}
-	left := slots - a.Done
+	left := pi.Capacity - a.Done
 	if a.Running == 0 && left <= 0 {
 		pi.State = pool.Done
 		return

@@ -84,12 +84,6 @@ func TestClassifySeen(t *testing.T) {
 			jobs:              map[string]pool.Activity{"i-a": {Done: 2, LastDone: at(9)}},
 			want:              map[string]want{"i-a": {pool.Done, 2, at(9)}},
 		},
-		"terminateAfterJob, weight 2, a sole JIT runner's job done: done": {
-			terminateAfterJob: true,
-			ins:               []spot.Instance{{ID: "i-a", Type: heavy, State: "running", LaunchTime: at(0)}},
-			jobs:              map[string]pool.Activity{"i-a": {Done: 1, LastDone: at(3), Sole: true}},
-			want:              map[string]want{"i-a": {pool.Done, 2, at(3)}},
-		},
 		"terminateAfterJob, nothing done yet: busy at its full weight": {
 			terminateAfterJob: true, running: 1,
 			ins:  []spot.Instance{{ID: "i-a", Type: heavy, State: "running", LaunchTime: at(0)}},

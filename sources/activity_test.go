@@ -71,7 +71,7 @@ func TestTrackerActivity(t *testing.T) {
 		"completed with no runner (cancelled before it ran) names nothing": {[]ev{{"j1", Queued, "", 0}, {"j1", Done, "", 3}},
 			map[string]pool.Activity{}},
 		"the runner from in_progress is kept when completed names none": {[]ev{{"j1", Running, a, 1}, {"j1", Done, "", 4}},
-			map[string]pool.Activity{a: {Done: 1, LastDone: at(4), Sole: true}}},
+			map[string]pool.Activity{a: {Done: 1, LastDone: at(4)}}},
 		"a redelivered completed does not move the end": {[]ev{{"j1", Done, a + "-2", 4}, {"j1", Done, a + "-2", 9}},
 			map[string]pool.Activity{a: {Done: 1, LastDone: at(4)}}},
 		"two instances, the last end of each": {[]ev{{"j1", Done, a + "-1", 4}, {"j2", Done, a + "-2", 6}, {"j3", Running, a + "-1", 7},
@@ -166,14 +166,14 @@ func TestTaskclusterClaimsNameInstances(t *testing.T) {
 		}
 		tasks = append(tasks, id)
 	}
-	if a := activity(); !reflect.DeepEqual(a, map[string]pool.Activity{inst: {Running: 2, Sole: true}}) {
+	if a := activity(); !reflect.DeepEqual(a, map[string]pool.Activity{inst: {Running: 2}}) {
 		t.Fatalf("claimed: %v", a)
 	}
 	clock.Add(time.Minute)
 	if err := tc.ResolveTask(tasks[0]); err != nil {
 		t.Fatal(err)
 	}
-	if a := activity(); !reflect.DeepEqual(a, map[string]pool.Activity{inst: {Running: 1, Done: 1, LastDone: clock.Now(), Sole: true}}) {
+	if a := activity(); !reflect.DeepEqual(a, map[string]pool.Activity{inst: {Running: 1, Done: 1, LastDone: clock.Now()}}) {
 		t.Fatalf("one resolved: %v", a)
 	}
 	// The demand counts the queue's numbers only: the tracked tasks are

@@ -49,6 +49,5 @@ func sumActivity(a, b pool.Activity) pool.Activity {
 	if b.LastDone.After(a.LastDone) {
 		a.LastDone = b.LastDone
 	}
-	a.Sole = a.Sole || b.Sole
 	return a
 }

@@ -189,7 +189,6 @@ func addActivity(out map[string]pool.Activity, j Job) {
 	default:
 		return
 	}
-	a.Sole = a.Sole || j.Runner == j.Instance
 	out[j.Instance] = a
 }
 
