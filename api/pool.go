@@ -30,6 +30,7 @@ type Pool struct {
 	IdleTimeout      Duration `json:"idleTimeout,omitempty"`
 	MaxLifetime      Duration `json:"maxLifetime,omitempty"`
 	BootTimeout      Duration `json:"bootTimeout,omitempty"`
+	HeartbeatTimeout Duration `json:"heartbeatTimeout,omitempty"`
 	ScaleOutCooldown Duration `json:"scaleOutCooldown,omitempty"`
 	ScaleInCooldown  Duration `json:"scaleInCooldown,omitempty"`
 	StaleDemandAfter Duration `json:"staleDemandAfter,omitempty"`

@@ -67,6 +67,11 @@ func (a *App) bootstrap(st store, sp *spot.Client, audit *slog.Logger) (*bootstr
 					} else if n > 0 {
 						a.log.Info("expired bootstrap credentials deleted", "count", n)
 					}
+					if n, err := svc.SweepHeartbeats(ctx); err != nil {
+						a.log.Warn("heartbeat credential sweep failed", "error", err)
+					} else if n > 0 {
+						a.log.Info("expired heartbeat credentials deleted", "count", n)
+					}
 				}
 			}
 		})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spotter-dev/spotter/bootstrap"
 	"github.com/spotter-dev/spotter/inflight"
+	"github.com/spotter-dev/spotter/liveness"
 	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
@@ -84,6 +85,7 @@ func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metric
 	pm := m.Pools
 	return reconcile.New(reconcile.Config{
 		Pools: poolSource{reg}, Lister: fleet, Launcher: fleet, Terminator: fleet, Store: st,
+		Liveness: liveness.New(st), Tagger: fleet,
 		Interval: a.cfg.Timeouts.PoolInterval, Now: now,
 		Log: a.log.With("component", "pools"), Audit: a.log.With("log", "audit"),
 		Observe: func(o reconcile.Observation) {
@@ -95,13 +97,18 @@ func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metric
 			pm.HourlyCost.WithLabelValues(o.Pool).Set(o.HourlyCost)
 			pm.Launches.WithLabelValues(o.Pool).Add(float64(o.Launched))
 			pm.Interruptions.WithLabelValues(o.Pool).Add(float64(o.Interrupted))
+			pm.Dangling.WithLabelValues(o.Pool).Set(float64(o.Dangling))
+			for reason, n := range o.DanglingEnded {
+				pm.DanglingEnded.WithLabelValues(o.Pool, reason).Add(float64(n))
+			}
 		},
 		Forget: func(name string) {
-			for _, g := range []*prometheus.GaugeVec{pm.Desired, pm.Running, pm.Booting, pm.Idle, pm.Pending, pm.HourlyCost} {
+			for _, g := range []*prometheus.GaugeVec{pm.Desired, pm.Running, pm.Booting, pm.Idle, pm.Pending, pm.HourlyCost, pm.Dangling} {
 				g.DeleteLabelValues(name)
 			}
 			pm.Launches.DeleteLabelValues(name)
 			pm.Interruptions.DeleteLabelValues(name)
+			pm.DanglingEnded.DeletePartialMatch(prometheus.Labels{"pool": name})
 		},
 	})
 }

@@ -124,6 +124,7 @@ type Service struct {
 	log       *slog.Logger
 	audit     *slog.Logger
 	now       func() time.Time
+	hb        *heartbeats // heartbeat.go
 }
 
 // New returns a Service.
@@ -146,8 +147,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Rate == 0 {
 		cfg.Rate, cfg.Burst = DefaultRate, DefaultBurst
 	}
-	return &Service{limit: rate.NewLimiter(cfg.Rate, max(1, cfg.Burst)), store: cfg.Store, pools: cfg.Pools, instances: cfg.Instances, minter: cfg.Minter, certs: cfg.IdentityCerts,
-		public: strings.TrimRight(cfg.PublicURL, "/"), serverCA: strings.TrimSpace(string(cfg.ServerCA)), log: cfg.Logger, audit: cfg.Audit, now: cfg.Now}, nil
+	s := &Service{limit: rate.NewLimiter(cfg.Rate, max(1, cfg.Burst)), store: cfg.Store, pools: cfg.Pools, instances: cfg.Instances, minter: cfg.Minter, certs: cfg.IdentityCerts,
+		public: strings.TrimRight(cfg.PublicURL, "/"), serverCA: strings.TrimSpace(string(cfg.ServerCA)), log: cfg.Logger, audit: cfg.Audit, now: cfg.Now}
+	s.hb = newHeartbeats(cfg)
+	return s, nil
 }
 
 // Launch names one pool launch: its EC2 ClientToken (every instance it

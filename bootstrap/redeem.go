@@ -54,6 +54,10 @@ type Grant struct {
 	// by scope ("pipeline/<slug>", "repo/<owner>/<name>"), then name.
 	Secrets map[string]string
 	Scoped  map[string]map[string]string
+	// Heartbeat is the instance's heartbeat credential (heartbeat.go), to
+	// call POST /v1/instances/heartbeat with every HeartbeatInterval.
+	Heartbeat         string
+	HeartbeatInterval time.Duration
 }
 
 // refused is the one error every refusal returns: the caller learns
@@ -142,10 +146,19 @@ func (s *Service) redeem(ctx context.Context, req Request) (Grant, string, error
 	if err != nil {
 		return Grant{Pool: p.Name}, "", err
 	}
+	// Minted before the burn, like the secrets: a store that fails here
+	// uses nothing up.
+	hb, err := s.issueHeartbeat(ctx, p, rec.Incarnation, req.InstanceID)
+	if err != nil {
+		return Grant{Pool: p.Name}, "", err
+	}
 	if reason, err := s.burn(ctx, key, req.InstanceID); reason != "" || err != nil {
 		return Grant{Pool: p.Name}, reason, err
 	}
-	return newGrant(p, req.InstanceID, in.Type, vals), "", nil
+	s.bootstrapped(ctx, p.Name, req.InstanceID)
+	g := newGrant(p, req.InstanceID, in.Type, vals)
+	g.Heartbeat, g.HeartbeatInterval = hb, p.HeartbeatInterval()
+	return g, "", nil
 }
 
 // checkPool refuses a credential whose pool is gone, deleting, created
