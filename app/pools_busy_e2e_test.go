@@ -97,3 +97,47 @@ func running(sim *awssim.Sim) int {
 	}
 	return n
 }
+
+// TestPoolBusyFromHeartbeats: with no CI source naming them, what the
+// instances' heartbeats say decides: the older one says idle, the newer
+// busy, so of a demand of one running job the older one ends as idle —
+// the guess alone (running jobs go to the oldest) would have ended the
+// newer one.
+func TestPoolBusyFromHeartbeats(t *testing.T) {
+	ps := newPoolStack(t, "embedded")
+	s := ps.serve(t)
+	danglingPool(t, s)
+	demand(t, s, "bk", `{"pending":1,"running":0,"idle":0}`)
+	eventually(t, s, "one instance", func() bool { return len(poolInstances(ps.sim, "bk")) == 1 })
+	ps.clock.Advance(time.Minute - 10*time.Second) // past the scale-out cooldown, within bootTimeout
+	older := poolInstances(ps.sim, "bk")[0].InstanceID
+	hbOld := handOff(t, ps, s, older)
+	demand(t, s, "bk", `{"pending":1,"running":1,"idle":0}`)
+	eventually(t, s, "two instances", func() bool { return len(poolInstances(ps.sim, "bk")) == 2 })
+	var newer string
+	for _, in := range poolInstances(ps.sim, "bk") {
+		if in.InstanceID != older {
+			newer = in.InstanceID
+		}
+	}
+	hbNew := handOff(t, ps, s, newer)
+	if code, _, raw := call(t, s.client, "PATCH", s.base+"/v1/pools/bk", testAdminToken, "application/json", []byte(`{"idleTimeout":"0s"}`)); code != http.StatusOK {
+		t.Fatalf("PATCH idleTimeout = %d %s", code, raw)
+	}
+	ps.clock.Advance(2 * time.Minute) // past EC2's minimum charge
+	stateBeat(t, s, hbOld, older, "idle")
+	stateBeat(t, s, hbNew, newer, "busy")
+	demand(t, s, "bk", `{"pending":0,"running":1,"idle":1}`)
+	eventually(t, s, "one instance left", func() bool { return len(poolInstances(ps.sim, "bk")) == 1 })
+	if left := poolInstances(ps.sim, "bk"); left[0].InstanceID != newer {
+		t.Fatalf("left %s; want the newer %s, whose heartbeat said busy", left[0].InstanceID, newer)
+	}
+}
+
+func stateBeat(t *testing.T, s *stack, cred, id, state string) {
+	t.Helper()
+	body := `{"credential":"` + cred + `","instanceId":"` + id + `","state":"` + state + `"}`
+	if code, _, raw := call(t, s.client, "POST", s.base+"/v1/instances/heartbeat", "", "application/json", []byte(body)); code != http.StatusOK {
+		t.Fatalf("heartbeat = %d %s", code, raw)
+	}
+}

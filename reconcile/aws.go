@@ -41,6 +41,10 @@ type AWS struct {
 	// instance id (sources.Service.Activity); nil: nothing, and Classify
 	// guesses for every instance.
 	Activity func(ctx context.Context, p pool.Pool) (map[string]pool.Activity, error)
+	// Reported is what the pool's instances' last heartbeats said they
+	// were doing (ReportedBusy, ReportedIdle), by instance id; asked only
+	// of a pool with a bootstrap template (no other beats). nil: none.
+	Reported func(ctx context.Context, p pool.Pool) (map[string]string, error)
 }
 
 // MaxLaunch caps a launch of the pool by its token's policy: its maxCount
@@ -103,6 +107,11 @@ func (a *AWS) Instances(ctx context.Context, p pool.Pool, d pool.Demand) ([]pool
 	var seen Seen
 	if a.Activity != nil {
 		if seen.Jobs, err = a.Activity(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	if a.Reported != nil && p.Bootstrap != "" {
+		if seen.Reported, err = a.Reported(ctx, p); err != nil {
 			return nil, err
 		}
 	}

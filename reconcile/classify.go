@@ -15,20 +15,31 @@ type Seen struct {
 	// Jobs: what the CI sources saw run on each instance, by id; an
 	// instance absent here is one no source has named.
 	Jobs map[string]pool.Activity
+	// Reported: what each instance's last heartbeat said it was doing,
+	// "busy" or "idle", by id; absent when it said nothing.
+	Reported map[string]string
 }
+
+// States a heartbeat reports.
+const (
+	ReportedBusy = "busy"
+	ReportedIdle = "idle"
+)
 
 // Classify turns EC2's instances into the pool's. An instance the CI
 // sources named (a job's runner, agent or worker carried its id) is busy
 // while a job runs on it and idle otherwise, idle since it finished its
 // last job; with terminateAfterJob, each job it finished used up one of
 // its slots (its weight: one agent, runner or worker per slot, each for
-// one job), and once all are used and none runs it is done. An instance no
-// source named is guessed as before: EC2 "pending" is booting; "running"
-// ones take the demand's running jobs not placed on a named instance,
-// oldest first (the first agent up is the first a queue hands jobs to),
-// each up to its weight, and one with a job is busy, the rest idle. An
-// instance with an interruption notice is marked interrupted (at now: EC2
-// does not say when the notice came).
+// one job), and once all are used and none runs it is done. One no source
+// named but whose heartbeat said busy or idle is that (the CI events win
+// when both speak), a busy one taking up to its weight of the demand's
+// running jobs. The rest are guessed as before: EC2 "pending" is booting;
+// "running" ones take the demand's running jobs not placed on an instance
+// above, oldest first (the first agent up is the first a queue hands jobs
+// to), each up to its weight, and one with a job is busy, the rest idle.
+// An instance with an interruption notice is marked interrupted (at now:
+// EC2 does not say when the notice came).
 func Classify(p pool.Pool, ins []spot.Instance, d pool.Demand, seen Seen, now time.Time) []pool.Instance {
 	ins = slices.Clone(ins)
 	slices.SortFunc(ins, func(a, b spot.Instance) int {
@@ -36,7 +47,11 @@ func Classify(p pool.Pool, ins []spot.Instance, d pool.Demand, seen Seen, now ti
 	})
 	jobs := d.Running
 	for _, in := range ins {
-		jobs -= seen.Jobs[in.ID].Running
+		if a, named := seen.Jobs[in.ID]; named {
+			jobs -= a.Running
+		} else if seen.Reported[in.ID] == ReportedBusy {
+			jobs -= Weight(p, in.Type)
+		}
 	}
 	out := make([]pool.Instance, 0, len(ins))
 	for _, in := range ins {
@@ -46,9 +61,14 @@ func Classify(p pool.Pool, ins []spot.Instance, d pool.Demand, seen Seen, now ti
 			pi.Interrupted = now
 		}
 		a, named := seen.Jobs[in.ID]
+		reported := seen.Reported[in.ID]
 		switch {
 		case named:
 			fromJobs(&pi, p, a)
+		case reported == ReportedBusy:
+			pi.State = pool.Busy
+		case reported == ReportedIdle:
+			pi.State = pool.Idle
 		case in.State == "running":
 			pi.State = pool.Idle
 			if jobs > 0 {

@@ -29,6 +29,7 @@ func TestClassifySeen(t *testing.T) {
 		running           int // the demand's running jobs
 		ins               []spot.Instance
 		jobs              map[string]pool.Activity
+		reported          map[string]string // heartbeats' busy or idle
 		want              map[string]want
 	}{
 		"a named busy instance takes its job; the older unnamed one stays idle": {
@@ -90,6 +91,30 @@ func TestClassifySeen(t *testing.T) {
 			jobs: map[string]pool.Activity{"i-a": {Running: 1}},
 			want: map[string]want{"i-a": {pool.Busy, 2, time.Time{}}},
 		},
+		"a heartbeat's busy holds an instance no source named, and takes a running job from the guess": {
+			running:  1,
+			ins:      []spot.Instance{{ID: "i-old", Type: light, State: "running", LaunchTime: at(0)}, {ID: "i-new", Type: light, State: "running", LaunchTime: at(1)}},
+			reported: map[string]string{"i-new": ReportedBusy},
+			want:     map[string]want{"i-old": {pool.Idle, 1, time.Time{}}, "i-new": {pool.Busy, 1, time.Time{}}},
+		},
+		"a heartbeat's idle: idle, though the guess would give it the running job": {
+			running:  1,
+			ins:      []spot.Instance{{ID: "i-old", Type: light, State: "running", LaunchTime: at(0)}, {ID: "i-new", Type: light, State: "running", LaunchTime: at(1)}},
+			reported: map[string]string{"i-old": ReportedIdle},
+			want:     map[string]want{"i-old": {pool.Idle, 1, time.Time{}}, "i-new": {pool.Busy, 1, time.Time{}}},
+		},
+		"the CI events win over a heartbeat": {
+			running:  1,
+			ins:      []spot.Instance{{ID: "i-a", Type: light, State: "running", LaunchTime: at(0)}, {ID: "i-b", Type: light, State: "running", LaunchTime: at(1)}},
+			jobs:     map[string]pool.Activity{"i-a": {Done: 1, LastDone: at(7)}, "i-b": {Running: 1}},
+			reported: map[string]string{"i-a": ReportedBusy, "i-b": ReportedIdle},
+			want:     map[string]want{"i-a": {pool.Idle, 1, at(7)}, "i-b": {pool.Busy, 1, time.Time{}}},
+		},
+		"a heartbeat from an instance EC2 still calls pending": {
+			ins:      []spot.Instance{{ID: "i-a", Type: light, State: "pending", LaunchTime: at(0)}},
+			reported: map[string]string{"i-a": ReportedIdle},
+			want:     map[string]want{"i-a": {pool.Idle, 1, time.Time{}}},
+		},
 		"activity of an instance not live is ignored": {
 			running: 1,
 			ins:     []spot.Instance{{ID: "i-a", Type: light, State: "running", LaunchTime: at(0)}},
@@ -102,7 +127,7 @@ func TestClassifySeen(t *testing.T) {
 			p := testPool(t)
 			p.LaunchConfigs = []pool.LaunchConfig{{InstanceType: light, Capacity: 1}, {InstanceType: heavy, Capacity: 2}}
 			p.TerminateAfterJob = tc.terminateAfterJob
-			got := Classify(p, tc.ins, pool.Demand{Running: tc.running}, Seen{Jobs: tc.jobs}, at(60))
+			got := Classify(p, tc.ins, pool.Demand{Running: tc.running}, Seen{Jobs: tc.jobs, Reported: tc.reported}, at(60))
 			if len(got) != len(tc.want) {
 				t.Fatalf("%d instances, want %d", len(got), len(tc.want))
 			}
