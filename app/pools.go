@@ -19,7 +19,12 @@ import (
 // poolSource is the pools registry as the reconciler reads it: a thin
 // adapter, so reconcile depends on its own small interface, not on the
 // store's record type.
-type poolSource struct{ r *pools.Registry }
+type poolSource struct {
+	r *pools.Registry
+	// forget deletes what other packages keep for a pool once it is
+	// removed (its secrets, its sources); their sweeps repair a failure.
+	forget func(ctx context.Context, name string)
+}
 
 func (s poolSource) Names(ctx context.Context) ([]string, error) {
 	recs, err := s.r.List(ctx)
@@ -67,7 +72,15 @@ func (s poolSource) Commit(ctx context.Context, name string, c reconcile.Commit)
 	return err
 }
 
-func (s poolSource) Remove(ctx context.Context, name string) error { return s.r.Remove(ctx, name) }
+func (s poolSource) Remove(ctx context.Context, name string) error {
+	if err := s.r.Remove(ctx, name); err != nil {
+		return err
+	}
+	if s.forget != nil {
+		s.forget(ctx, name)
+	}
+	return nil
+}
 
 // reconciler keeps the pools at their demand. Every replica runs one; a
 // lease per pool in the store lets one at a time act on it.
@@ -86,7 +99,7 @@ func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metric
 	}
 	pm := m.Pools
 	return reconcile.New(reconcile.Config{
-		Pools: poolSource{reg}, Lister: fleet, Launcher: fleet, Terminator: fleet, Store: st,
+		Pools: poolSource{r: reg, forget: a.forgetPool(ci)}, Lister: fleet, Launcher: fleet, Terminator: fleet, Store: st,
 		Liveness: live, Tagger: fleet,
 		Interval: a.cfg.Timeouts.PoolInterval, Now: now,
 		Log: a.log.With("component", "pools"), Audit: a.log.With("log", "audit"),
@@ -113,4 +126,18 @@ func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metric
 			pm.DanglingEnded.DeletePartialMatch(prometheus.Labels{"pool": name})
 		},
 	})
+}
+
+// forgetPool deletes a removed pool's bootstrap secrets and CI sources.
+func (a *App) forgetPool(ci *sources.Service) func(ctx context.Context, name string) {
+	return func(ctx context.Context, name string) {
+		if a.boot != nil {
+			if _, err := a.boot.ForgetPool(ctx, name); err != nil {
+				a.log.Warn("delete the secrets of a removed pool (the sweep retries)", "pool", name, "error", err)
+			}
+		}
+		if err := ci.ForgetPool(ctx, name); err != nil {
+			a.log.Warn("delete the CI sources of a removed pool (the sweep retries)", "pool", name, "error", err)
+		}
+	}
 }

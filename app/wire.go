@@ -98,15 +98,17 @@ func (a *App) wire(ctx context.Context, st store) error {
 	if cfg.Timeouts.ReaperInterval > 0 {
 		a.goBackground(a.bg, a.reaper(sp, m, watch).Run)
 	}
-	if a.boot, err = a.bootstrap(store, sp, audit); err != nil {
-		return err
-	}
 	// CI sources write pools' demand from provider webhooks and pollers,
 	// and ask the reconciler for a pass over the pool as reports do;
 	// the reconciler reads from them what runs on each instance.
 	ci, err := sources.New(sources.Deps{Store: store, Pools: a.pools, Logger: log.With("component", "ci-sources"), Now: now,
 		Notify: func(name string) { rc.Notify(name) }})
 	if err != nil {
+		return err
+	}
+	// The hand-off mints GitHub runner registrations with the pools'
+	// GitHub sources.
+	if a.boot, err = a.bootstrap(store, sp, audit, ci.NewMinter()); err != nil {
 		return err
 	}
 	if cfg.Timeouts.PoolInterval > 0 {

@@ -142,7 +142,7 @@ func (s *Service) redeem(ctx context.Context, req Request) (Grant, string, error
 	if reason != "" || err != nil {
 		return Grant{Pool: p.Name}, reason, err
 	}
-	vals, err := s.secretsFor(ctx, p, rec.Incarnation, req.InstanceID)
+	vals, err := s.secretsFor(ctx, p, rec.Incarnation, req.InstanceID, agents(p, in.Type))
 	if err != nil {
 		return Grant{Pool: p.Name}, "", err
 	}
@@ -199,13 +199,13 @@ func (s *Service) checkInstance(ctx context.Context, p pool.Pool, cred credentia
 // this instance. Minted before the burn: a mint that fails uses nothing
 // up, and only a rival call for the same instance (which loses the burn)
 // wastes one.
-func (s *Service) secretsFor(ctx context.Context, p pool.Pool, incarnation, id string) (map[string]string, error) {
+func (s *Service) secretsFor(ctx context.Context, p pool.Pool, incarnation, id string, slots int) (map[string]string, error) {
 	_, vals, _, err := s.load(ctx, p.Name, incarnation, true)
 	if err != nil {
 		return nil, err
 	}
 	if s.minter != nil {
-		minted, err := s.minter.Mint(ctx, p, id)
+		minted, err := s.minter.Mint(ctx, p, id, slots)
 		if err != nil {
 			return nil, err
 		}

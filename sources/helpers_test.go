@@ -87,3 +87,36 @@ func newRigOn(tb testing.TB, st store, now func() time.Time, patch map[string]js
 	}
 	return rig{s: s, st: st, pools: reg, rec: rec}
 }
+
+// track lets a test seed jobs as the one-record layout's track did:
+// change gets an empty tracker, and what it adds is merged into the jobs'
+// shards and counted in the head.
+func (s *Service) track(ctx context.Context, rec pools.Record, change func(*trackerRecord) (bool, error)) (trackerRecord, bool, error) {
+	tr := trackerRecord{Tracker: &Tracker{}}
+	tr.Tracker.init()
+	if changed, err := change(&tr); err != nil || !changed {
+		return tr, false, err
+	}
+	parts := make([]Tracker, Shards)
+	for k, j := range tr.Tracker.Jobs {
+		parts[shardOf(k)].init()
+		parts[shardOf(k)].Jobs[k] = j
+	}
+	for id, at := range tr.Tracker.Deliveries {
+		parts[shardOf(id)].init()
+		parts[shardOf(id)].Deliveries[id] = at
+	}
+	for i, part := range parts {
+		if len(part.Jobs)+len(part.Deliveries) == 0 {
+			continue
+		}
+		t, v, err := s.updateShard(ctx, rec, i, func(t *Tracker) (bool, error) { return t.merge(part), nil })
+		if err != nil {
+			return tr, false, err
+		}
+		if err := s.updateHead(ctx, rec, func(h *trackerRecord) bool { return h.setCount(i, v, t) }); err != nil {
+			return tr, false, err
+		}
+	}
+	return tr, true, nil
+}

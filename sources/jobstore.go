@@ -396,3 +396,27 @@ func (s *Service) Activity(ctx context.Context, name string) (map[string]pool.Ac
 	}
 	return out, nil
 }
+
+// jobsWhere reads the jobs of the shards whose head counts satisfy want
+// (say, those holding open GitHub jobs): what needs some of the pool's
+// jobs without reading every shard.
+func (s *Service) jobsWhere(ctx context.Context, rec pools.Record, want func(shardCount) bool) (map[string]Job, error) {
+	head, _, err := s.getHead(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	jobs := map[string]Job{}
+	for i, sc := range head.Shards {
+		if !want(sc) {
+			continue
+		}
+		t, _, err := s.getShard(ctx, rec, i)
+		if err != nil {
+			return nil, err
+		}
+		for k, j := range t.Jobs {
+			jobs[k] = j
+		}
+	}
+	return jobs, nil
+}

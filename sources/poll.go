@@ -204,22 +204,9 @@ func (s *Service) reconcileGitHub(ctx context.Context, rec pools.Record, g *GitH
 		return nil, nil, err
 	}
 	// Only shards that hold open GitHub jobs, by the head's counts.
-	head, _, err := s.getHead(ctx, rec)
+	jobs, err := s.jobsWhere(ctx, rec, func(sc shardCount) bool { c := sc.C["github"]; return c[0]+c[1] > 0 })
 	if err != nil {
 		return open, nil, err
-	}
-	jobs := map[string]Job{}
-	for i, sc := range head.Shards {
-		if c := sc.C["github"]; c[0]+c[1] == 0 {
-			continue
-		}
-		t, _, err := s.getShard(ctx, rec, i)
-		if err != nil {
-			return open, nil, err
-		}
-		for k, j := range t.Jobs {
-			jobs[k] = j
-		}
 	}
 	checked, err = checkTrackedGitHub(ctx, c, jobs, seen)
 	return open, checked, err

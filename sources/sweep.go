@@ -51,18 +51,26 @@ func (s *Service) sweepShards(ctx context.Context, live map[string]bool) {
 		if _, err := s.pools.Get(ctx, name); apperr.Code(err) != apperr.NotFound {
 			continue
 		}
-		s.acts.Delete(name)
-		s.layouts.Delete(name)
-		s.rounds.Delete(name)
-		keys, err := s.store.List(ctx, dir)
-		if err != nil {
-			s.log.WarnContext(ctx, "ci sources: list for the sweep", "err", err)
-			continue
-		}
-		for _, k := range keys {
-			if err := s.store.Delete(ctx, k); err != nil {
-				s.log.WarnContext(ctx, "ci sources: sweep", "key", k, "err", err)
-			}
+		if err := s.forgetShards(ctx, name); err != nil {
+			s.log.WarnContext(ctx, "ci sources: sweep", "pool", name, "err", err)
 		}
 	}
+}
+
+// forgetShards deletes a removed pool's job shards and what this replica
+// kept of them.
+func (s *Service) forgetShards(ctx context.Context, name string) error {
+	s.acts.Delete(name)
+	s.layouts.Delete(name)
+	s.rounds.Delete(name)
+	keys, err := s.store.List(ctx, TrackerPrefix+name+"/")
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.store.Delete(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
