@@ -123,13 +123,14 @@ func (s *Service) apply(ctx context.Context, rec pools.Record, delivery, job str
 	}
 	// The job is recorded and the delivery taken: failing from here on
 	// would make its redelivery a replay. The next poll (within
-	// DefaultPollInterval) counts every shard again and writes the demand.
+	// DefaultPollInterval) counts the shard again and writes the demand.
 	var tr trackerRecord
 	err = s.updateHead(ctx, rec, func(h *trackerRecord) bool {
 		tr = *h
 		return h.setCount(i, version, t)
 	})
 	if err != nil {
+		s.uncounted(rec.Pool.Name, i)
 		s.log.WarnContext(ctx, "ci sources: job counts not written; the next poll writes them", "pool", rec.Pool.Name, "err", err)
 	}
 	dm, err := s.report(ctx, rec)

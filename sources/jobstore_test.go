@@ -3,8 +3,10 @@ package sources
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,5 +248,48 @@ func sweepRemovesShards(t *testing.T, st store) {
 	r.s.PollAll(ctx)
 	if k := append(append(keys(TrackerPrefix), keys(TrackerPrefix+"ci/")...), keys(ConfigPrefix)...); len(k) != 0 {
 		t.Fatalf("left after the sweep: %v", k)
+	}
+}
+
+// failingHead refuses the first armed write of the pool's head.
+type failingHead struct {
+	store
+	armed atomic.Bool
+}
+
+func (f *failingHead) Put(ctx context.Context, key string, rec secrets.Record, cas int) (int, error) {
+	if key == TrackerPrefix+"ci" && f.armed.CompareAndSwap(true, false) {
+		return 0, errors.New("the store went away")
+	}
+	return f.store.Put(ctx, key, rec, cas)
+}
+
+// TestMissedCountNextPoll: a delivery whose count did not reach the head
+// is still counted (the job and its id are taken); the replica's next
+// poll counts that shard again, though it is not the shard's turn.
+func TestMissedCountNextPoll(t *testing.T) {
+	base, _ := storetest.Embedded(t, nil)
+	fh := &failingHead{store: base}
+	r := ghRigOn(t, fh, nil)
+	ctx := context.Background()
+	job := 1
+	for shardOf(fmt.Sprintf("github:%d", job))%PollTurns == 1 { // the first poll's turn
+		job++
+	}
+	fh.armed.Store(true)
+	if out, err := deliver(r.s, r, "d-1", job, "queued", ""); err != nil || out != Counted {
+		t.Fatalf("delivery: %s, %v", out, err)
+	}
+	if fh.armed.Load() {
+		t.Fatal("the head was not written")
+	}
+	if d := demandNow(t, r); d.Pending != 0 {
+		t.Fatalf("pending %d before the poll; the count was to be missed", d.Pending)
+	}
+	if err := r.s.Poll(ctx, r.rec); err != nil {
+		t.Fatal(err)
+	}
+	if d := demandNow(t, r); d.Pending != 1 {
+		t.Fatalf("pending %d after the poll, want 1", d.Pending)
 	}
 }

@@ -2,6 +2,7 @@ package sources
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -78,7 +79,7 @@ func (s *Service) pollShards(ctx context.Context, rec pools.Record, cfg Config, 
 	round := s.pollRound(rec.Pool.Name)
 	ts, versions, visited := make([]Tracker, Shards), make([]int, Shards), make([]bool, Shards)
 	for i := range Shards {
-		if !pj.reads(head, i, round) {
+		if !pj.reads(head, i, round) && !s.takeUncounted(rec.Pool.Name, i) {
 			continue
 		}
 		t, v, err := s.updateShard(ctx, rec, i, func(t *Tracker) (bool, error) { return pj.apply(t, i, now), nil })
@@ -113,4 +114,33 @@ func setPolled(tr *trackerRecord, cfg Config, polled map[string]Polled) {
 	if cfg.Taskcluster == nil {
 		delete(tr.Polled, "taskcluster")
 	}
+}
+
+// uncounted notes shard i of a pool whose new count this replica failed
+// to put in the head, for its next poll to count again.
+func (s *Service) uncounted(name string, i int) {
+	v, _ := s.missed.LoadOrStore(name, &missedShards{})
+	m := v.(*missedShards)
+	m.mu.Lock()
+	m.shards[i] = true
+	m.mu.Unlock()
+}
+
+// takeUncounted reports, once, whether shard i's count was missed.
+func (s *Service) takeUncounted(name string, i int) bool {
+	v, ok := s.missed.Load(name)
+	if !ok {
+		return false
+	}
+	m := v.(*missedShards)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	was := m.shards[i]
+	m.shards[i] = false
+	return was
+}
+
+type missedShards struct {
+	mu     sync.Mutex
+	shards [Shards]bool
 }

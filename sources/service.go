@@ -50,6 +50,8 @@ type Service struct {
 	acts sync.Map // pool name → *actsCache
 	// rounds: each pool's polls on this replica (pollRound).
 	rounds sync.Map // pool name → *atomic.Int64
+	// missed: shards whose count a delivery failed to put in the head.
+	missed sync.Map // pool name → *missedShards
 }
 
 // lock takes the pool's lock on this replica and returns its release.

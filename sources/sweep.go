@@ -63,6 +63,7 @@ func (s *Service) forgetShards(ctx context.Context, name string) error {
 	s.acts.Delete(name)
 	s.layouts.Delete(name)
 	s.rounds.Delete(name)
+	s.missed.Delete(name)
 	keys, err := s.store.List(ctx, TrackerPrefix+name+"/")
 	if err != nil {
 		return err
