@@ -73,14 +73,23 @@ func shardKey(name string, i int) string { return fmt.Sprintf("%s%s/%02d", Track
 // getHead reads the pool's head as stored (an old layout is returned as
 // such); one of an earlier incarnation, or none, reads as a new empty one.
 func (s *Service) getHead(ctx context.Context, rec pools.Record) (trackerRecord, int, error) {
-	fresh := trackerRecord{Incarnation: rec.Incarnation, Layout: layoutSharded, Shards: make([]shardCount, Shards)}
 	sr, err := s.store.Get(ctx, TrackerPrefix+rec.Pool.Name)
 	if errors.Is(err, secrets.ErrNotFound) {
-		return fresh, secrets.CreateOnly, nil
+		return freshHead(rec), secrets.CreateOnly, nil
 	}
 	if err != nil {
 		return trackerRecord{}, 0, fmt.Errorf("load the jobs of pool %s: %w", rec.Pool.Name, err)
 	}
+	return decodeHead(rec, sr)
+}
+
+func freshHead(rec pools.Record) trackerRecord {
+	return trackerRecord{Incarnation: rec.Incarnation, Layout: layoutSharded, Shards: make([]shardCount, Shards)}
+}
+
+// decodeHead reads a stored head of rec's pool.
+func decodeHead(rec pools.Record, sr secrets.Record) (trackerRecord, int, error) {
+	fresh := freshHead(rec)
 	var tr trackerRecord
 	if err := json.Unmarshal(sr.Public, &tr); err != nil {
 		return trackerRecord{}, 0, fmt.Errorf("decode the jobs of pool %s: %w", rec.Pool.Name, err)
@@ -358,20 +367,31 @@ func demandOf(tr trackerRecord) pool.Demand {
 }
 
 // Activity is, per instance of the pool that its tracked jobs name, what
-// they say of it (pool.Activity): the reconciler's per-instance view. It
-// reads the head and only the shards whose count moved since this
-// replica last read them (acts.go).
+// they say of it (pool.Activity): the reconciler's per-instance view,
+// asked of every pool each pass. A pool that never tracked a job costs
+// one read; else it reads the head, the pool's record and only the shards
+// whose count moved since this replica last read them (acts.go), never
+// one no count was put in the head for.
 func (s *Service) Activity(ctx context.Context, name string) (map[string]pool.Activity, error) {
+	sr, err := s.store.Get(ctx, TrackerPrefix+name)
+	if errors.Is(err, secrets.ErrNotFound) {
+		return map[string]pool.Activity{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load the jobs of pool %s: %w", name, err)
+	}
 	rec, err := s.pools.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.ensureLayout(ctx, rec); err != nil {
-		return nil, err
-	}
-	head, _, err := s.getHead(ctx, rec)
+	head, _, err := decodeHead(rec, sr)
 	if err != nil {
 		return nil, err
+	}
+	if head.Layout < layoutSharded {
+		if head, _, err = s.head(ctx, rec); err != nil { // migrated first
+			return nil, err
+		}
 	}
 	c := s.activityCache(rec)
 	c.mu.Lock()
@@ -380,13 +400,15 @@ func (s *Service) Activity(ctx context.Context, name string) (map[string]pool.Ac
 	for i := range Shards {
 		v := head.Shards[i].V
 		if c.shards[i].v != v {
-			t, _, err := s.getShard(ctx, rec, i)
-			if err != nil {
-				return nil, err
-			}
 			part := map[string]pool.Activity{}
-			for _, j := range t.Jobs {
-				addActivity(part, j)
+			if v > 0 {
+				t, _, err := s.getShard(ctx, rec, i)
+				if err != nil {
+					return nil, err
+				}
+				for _, j := range t.Jobs {
+					addActivity(part, j)
+				}
 			}
 			c.shards[i] = shardActs{v: v, acts: part}
 		}
