@@ -31,6 +31,9 @@ type Tokens interface {
 	// CredentialsOf unseals a page's AWS credentials (errs[i] for token
 	// i); the caller clears them.
 	CredentialsOf(ctx context.Context, page []capability.Info) ([]capability.Credentials, []error)
+	// Account names the account a token's credentials reach
+	// (capability.AccountKey) without opening them, when it is known.
+	Account(info capability.Info) (string, bool)
 }
 
 // Spot is the AWS calls a pass makes (*spot.Client).
@@ -168,8 +171,12 @@ func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 		if revoked[id] {
 			return true
 		}
-		// Not seen yet (a later page), or revoked since it was listed.
+		// Not seen yet (a later page), or revoked since it was listed
+		// (the walk's record may be older than a pass).
 		gone, err := r.Tokens.Revoked(ctx, id)
+		if err == nil && gone {
+			revoked[id] = true
+		}
 		return err == nil && gone
 	}
 	done := map[account]bool{}
@@ -181,6 +188,27 @@ func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 	// A page at a time: the token list is walked shard by shard, and each
 	// page's credentials are opened together (a Transit batch with Vault)
 	// while its records are cached.
+	reapAll := func(info capability.Info, provider aws.CredentialsProvider, key string) {
+		for _, region := range info.Policy.Regions {
+			acct := account{key: key, region: region}
+			accounts[info.ID] = append(accounts[info.ID], acct)
+			if done[acct] {
+				continue
+			}
+			done[acct] = true
+			acts, err := r.reap(ctx, provider, region, now(), isRevoked, byID, usage)
+			if err != nil {
+				failed[acct] = true
+				r.Log.Warn("reap failed", "token_id", info.ID, "region", region, "error", err)
+				continue
+			}
+			all = append(all, acts...)
+		}
+	}
+	// A page at a time, each page's credentials opened together (a
+	// Transit batch with Vault), and only those of tokens whose account
+	// is not known or has regions left to reap (reapPage): 100,000 tokens
+	// on a few accounts cost a few opens a pass, not 100,000.
 	err := r.Tokens.Walk(ctx, func(page []capability.Info) error {
 		for _, i := range page {
 			byID[i.ID] = i
@@ -189,34 +217,7 @@ func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 			}
 		}
 		infos = append(infos, page...)
-		creds, errs := r.Tokens.CredentialsOf(ctx, page)
-		for n, info := range page {
-			if errs[n] != nil {
-				r.Log.Warn("reaper cannot read credentials", "token_id", info.ID, "error", errs[n])
-				skipped++
-				continue
-			}
-			provider, key := r.provider(ctx, info, creds[n])
-			if provider == nil {
-				skipped++
-				continue
-			}
-			for _, region := range info.Policy.Regions {
-				acct := account{key: key, region: region}
-				accounts[info.ID] = append(accounts[info.ID], acct)
-				if done[acct] {
-					continue
-				}
-				done[acct] = true
-				acts, err := r.reap(ctx, provider, region, now(), isRevoked, byID, usage)
-				if err != nil {
-					failed[acct] = true
-					r.Log.Warn("reap failed", "token_id", info.ID, "region", region, "error", err)
-					continue
-				}
-				all = append(all, acts...)
-			}
-		}
+		r.reapPage(ctx, page, done, reapAll, &skipped)
 		return nil
 	})
 	if err != nil {
@@ -224,6 +225,56 @@ func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 	}
 	r.report(infos, revoked, accounts, failed, usage)
 	return PassReport{Accounts: len(done), Failed: len(failed), Actions: all, Partial: len(failed) > 0 || skipped > 0}, nil
+}
+
+// reapPage reaps the accounts of a page's tokens with reapAll, opening
+// credentials only where needed: a token whose account is known and
+// already reaped in each of its regions is not opened, nor one whose
+// account another token of the page is opened for. After those are
+// reaped, the tokens that still lack a region (their account's opener
+// failed) are opened together in a second round.
+func (r *Reaper) reapPage(ctx context.Context, page []capability.Info, done map[account]bool,
+	reapAll func(capability.Info, aws.CredentialsProvider, string), skipped *int) {
+	pending := page
+	for round := 0; len(pending) > 0; round++ {
+		var open, later []capability.Info
+		claimed := map[account]bool{}
+		for _, info := range pending {
+			key, ok := r.Tokens.Account(info)
+			switch {
+			case ok && allDone(done, key, info.Policy.Regions):
+				reapAll(info, nil, key) // notes its accounts; reaps nothing
+				continue
+			case ok && round == 0 && allDone(claimed, key, info.Policy.Regions):
+				later = append(later, info)
+				continue
+			case ok:
+				for _, region := range info.Policy.Regions {
+					claimed[account{key: key, region: region}] = true
+				}
+			}
+			open = append(open, info)
+		}
+		if len(open) == 0 {
+			return // nothing claimed, so nothing waits
+		}
+		creds, errs := r.Tokens.CredentialsOf(ctx, open)
+		for n, info := range open {
+			if errs[n] != nil {
+				r.Log.Warn("reaper cannot read credentials", "token_id", info.ID, "error", errs[n])
+				*skipped++
+				continue
+			}
+			provider, key := r.provider(ctx, info, creds[n])
+			if provider == nil {
+				*skipped++
+				continue
+			}
+			reapAll(info, provider, key)
+		}
+		clear(creds)
+		pending = later
+	}
 }
 
 // reap reaps one account in one region and adds its usage to usage.
@@ -289,14 +340,24 @@ func (r *Reaper) report(infos []capability.Info, revoked map[string]bool, accoun
 // guard still powers it off.
 func (r *Reaper) provider(ctx context.Context, info capability.Info, c capability.Credentials) (aws.CredentialsProvider, string) {
 	if c.RoleARN == "" {
-		return spot.Static(c), "keys:" + c.AccessKeyID
+		return spot.Static(c), capability.AccountKey(c)
 	}
 	p, err := r.Spot.Session(ctx, info.ID, c, spot.MFA{}, info.Policy.Regions[0])
 	if err != nil {
 		r.Log.Warn("reaper cannot assume the token's role", "token_id", info.ID, "error", err)
 		return nil, ""
 	}
-	return p, "role:" + c.RoleARN
+	return p, capability.AccountKey(c)
+}
+
+// allDone reports whether every region of an account was reaped this pass.
+func allDone(done map[account]bool, key string, regions []string) bool {
+	for _, region := range regions {
+		if !done[account{key: key, region: region}] {
+			return false
+		}
+	}
+	return true
 }
 
 // replace relaunches an interrupted instance when its token's policy says
