@@ -56,8 +56,9 @@ type Registry struct {
 	// throttle counts MFA tries per token in the store (mfa/<id>).
 	throttle *token.Throttle
 
-	// sharded is set once the store is known to hold no flat token keys.
-	sharded atomic.Bool
+	// sharded is set once the store is known to hold no flat token keys;
+	// noncesBucketed once its nonce markers are named in expiry buckets.
+	sharded, noncesBucketed atomic.Bool
 
 	mu     sync.Mutex
 	cache  map[string]cached
