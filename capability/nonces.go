@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spotter-dev/spotter/secrets"
@@ -139,20 +140,41 @@ func (r *Registry) bucketsUpTo(ctx context.Context, last int64) ([]int64, error)
 	return out, nil
 }
 
-// sweepBucket deletes bucket b's markers, then its entries.
+// sweepBucket deletes bucket b's markers, then its entries, a few at once.
 func (r *Registry) sweepBucket(ctx context.Context, b int64) (int, error) {
 	dir := bucketDir(b)
 	keys, err := r.store.List(ctx, dir)
 	if err != nil {
 		return 0, fmt.Errorf("list nonce bucket %s: %w", dir, err)
 	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		next = make(chan string)
+	)
+	for range min(loadWorkers, len(keys)) {
+		wg.Go(func() {
+			for k := range next {
+				err := r.store.Delete(ctx, noncesPrefix+strings.TrimPrefix(k, dir))
+				if err == nil {
+					err = r.store.Delete(ctx, k)
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
 	for _, k := range keys {
-		if err := r.store.Delete(ctx, noncesPrefix+strings.TrimPrefix(k, dir)); err != nil {
-			return 0, err
-		}
-		if err := r.store.Delete(ctx, k); err != nil {
-			return 0, err
-		}
+		next <- k
+	}
+	close(next)
+	wg.Wait()
+	if len(errs) > 0 {
+		return 0, fmt.Errorf("sweep nonce bucket %s: %w", dir, errors.Join(errs...))
 	}
 	return len(keys), nil
 }
