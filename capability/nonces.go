@@ -21,8 +21,8 @@ import (
 // A sweep used to LIST "nonces/" and read every marker to find the expired
 // ones: a pass's cost grew with every live nonce. Now each marker is also
 // named in an expiry bucket, "nonce-expiry/<bucket>/<id>", a bucket being
-// one minute of expiry times, written before the marker itself (so no
-// marker exists that no bucket names), and a sweep lists only the buckets
+// one minute of expiry times, written beside the marker (CreateMarker),
+// and a sweep lists only the buckets
 // that ended since the last sweep, deleting each bucket's markers and
 // then its entries. Markers written before the buckets (no bucket names
 // them) are read once, by the first sweep that finds the store unmarked:
@@ -57,14 +57,22 @@ type marker struct {
 }
 
 func (m markerStore) CreateMarker(ctx context.Context, key string, expires time.Time) error {
-	// Named in its bucket first: a marker no bucket names is never swept.
-	// A replay writes the entry again (its own expiry's bucket), which
-	// at worst keeps the marker longer.
-	if _, err := m.store.Put(ctx, bucketDir(nonceBucket(expires))+key, secrets.Record{Public: []byte("{}")}, secrets.AnyVersion); err != nil {
-		return err
-	}
+	// The bucket's entry and the marker are written side by side, so a
+	// signed request waits for one round trip, not two. A replay writes
+	// the entry again (its own expiry's bucket), which at worst keeps the
+	// marker longer. Should the entry's write fail where the marker's
+	// did not, the request fails (the nonce is spent) and the marker is
+	// never swept: harmless, it refuses only a request already too old.
+	entry := make(chan error, 1)
+	go func() {
+		_, err := m.store.Put(ctx, bucketDir(nonceBucket(expires))+key, secrets.Record{Public: []byte("{}")}, secrets.AnyVersion)
+		entry <- err
+	}()
 	b, _ := json.Marshal(marker{Expires: expires.UTC()})
 	_, err := m.store.Put(ctx, noncesPrefix+key, secrets.Record{Public: b}, secrets.CreateOnly)
+	if eerr := <-entry; err == nil && eerr != nil {
+		return fmt.Errorf("name the nonce in its expiry bucket: %w", eerr)
+	}
 	return err
 }
 
