@@ -145,9 +145,9 @@ func (s scaleStore) fill(b *testing.B, realID string, n int) {
 }
 
 // BenchmarkVaultTokensPaired measures what BenchmarkVaultTokens does, with
-// 100 and SPOTTER_BENCH_TOKENS tokens, taking turns call by call: the two
-// sizes are kept mounts on the one Vault of VAULT_ADDR (SPOTTER_BENCH_KEEP=1
-// is implied), so a burst of load on a shared host hits both alike and the
+// 100 and SPOTTER_BENCH_TOKENS tokens (it runs only when that is set),
+// taking turns call by call: the two sizes are kept mounts on the one
+// Vault of VAULT_ADDR (as with SPOTTER_BENCH_KEEP=1), so a burst of load on a shared host hits both alike and the
 // p99 ratio (p99-ratio: big over small) is the size's alone.
 //
 // With SPOTTER_BENCH_SMALL_PRIVATE=1 the 100 are on a private server of
