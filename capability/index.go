@@ -148,7 +148,6 @@ func (x *tokenIndex) refresh(ctx context.Context, r *Registry, ids []string) ([]
 		return nil, err
 	}
 	next := make(map[string]*indexed, len(ids))
-	infos := make([]Info, 0, len(ids))
 	for _, id := range ids {
 		e := old[id]
 		if rec, ok := fresh[id]; ok {
@@ -159,11 +158,23 @@ func (x *tokenIndex) refresh(ctx context.Context, r *Registry, ids []string) ([]
 			continue // deleted between the list and the read
 		}
 		next[id] = e
-		infos = append(infos, e.rec.Info)
 	}
 	x.mu.Lock()
+	// Keep what update put in meanwhile (a revocation through this
+	// replica) where it is newer than what this walk read.
+	for id, e := range x.records {
+		if n := next[id]; n != nil && e.rec.version > n.rec.version {
+			next[id] = e
+		}
+	}
 	x.records = next
 	x.mu.Unlock()
+	infos := make([]Info, 0, len(next))
+	for _, id := range ids {
+		if e := next[id]; e != nil {
+			infos = append(infos, e.rec.Info)
+		}
+	}
 	return infos, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -124,6 +125,11 @@ func logWalks(b *testing.B, st *secrets.Vault, auth *token.Authority, reg *capab
 		}
 		b.Logf("reaper pass %s over %d tokens, its store work: %v", label, n, time.Since(start).Round(time.Millisecond))
 	}
+	// What the index holds between passes, as this process's live heap.
+	var mem runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&mem)
+	b.Logf("live heap with the index of %d tokens: %.1f MB", n, float64(mem.HeapAlloc)/1e6)
 	// Before the index: every page read from the store and every token's
 	// credentials opened, each pass.
 	start := time.Now()
