@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/spotter-dev/spotter/apperr"
@@ -15,31 +16,47 @@ import (
 // The reaper walks every token each pass. At 100,000 tokens reading every
 // record each time was ~100,000 KV reads and as many Transit decrypts a
 // pass (52 s against a 1 min interval), so Walk keeps the records it read
-// (tokenIndex) and each pass reads only:
+// (tokenIndex). The first walk lists every shard and reads every record;
+// each walk after reads the global change stamp (stamps.go) and, only if
+// it moved, every shard's, then lists and re-reads the shards whose stamp
+// moved: a token created, rotated or revoked on any replica is walked as
+// it is now on the next pass. Besides, each walk re-lists a rolling
+// 1/RefreshPasses of the shards and re-reads as much of the records, for
+// writes whose stamps were never written (a replica that stopped between
+// the two, or one of an older release).
 //
-//   - the shard LISTs (1,024 at most), so a token created since the last
-//     pass is read and walked at once, and a deleted one is dropped;
-//   - a rolling 1/RefreshPasses of the known records, so each record is
-//     read again at least every RefreshPasses passes, which is how long
-//     a rotation of its credentials can go unseen by the reaper.
-//
-// A revocation needs no fresh read here: the reaper asks Revoked (a read
+// A revocation never waits on any of this: the reaper asks Revoked (a read
 // at most CacheTTL old) for every token that owns an instance and was not
-// walked as revoked, and a revoked token never comes back. Expiry is in
-// each instance's own tag. And the pass opens credentials only for the
-// accounts it has yet to reap: each record names its account (Account).
+// walked as revoked. Expiry is in each instance's own tag. And the pass
+// opens credentials only for the accounts it has yet to reap: each record
+// names its account (Account).
 
-// RefreshPasses is how many walks a kept record may serve before it is
-// read again.
-const RefreshPasses = 16
+// RefreshPasses is how many walks a kept record or shard listing may serve
+// before it is read again whatever the stamps say.
+const RefreshPasses = 32
 
-// tokenIndex is every token's record as last read, by id.
+// tokenIndex is every token's record as last read, by id, and every
+// shard's ids with the stamp version they were listed at.
 type tokenIndex struct {
 	walk sync.Mutex // one refresh at a time
-	// mu guards walks, records and each entry's account.
+	// mu guards what follows and each entry's account.
 	mu      sync.Mutex
 	walks   int
 	records map[string]*indexed
+	shards  map[string]*shardState // nil until the first walk
+	global  int                    // the global stamp's version at the last walk
+}
+
+type shardState struct {
+	ids   []string // sorted
+	stamp int
+}
+
+func (s *shardState) stampOr0() int {
+	if s == nil {
+		return 0
+	}
+	return s.stamp
 }
 
 type indexed struct {
@@ -106,16 +123,19 @@ func (x *tokenIndex) update(rec record) {
 
 // Walk calls fn with each page of up to MaxPageSize tokens, revoked ones
 // included, in id order, until the last page or fn's error: every token
-// listed now, each record as the index keeps it (see above). Walks run
-// one at a time.
+// the store holds, each record as the index keeps it (see above). Walks
+// run one at a time.
 func (r *Registry) Walk(ctx context.Context, fn func(page []Info) error) error {
-	ids, err := r.idsAfter(ctx, "", math.MaxInt32)
+	if !r.sharded.Load() {
+		// Records still at flat keys are moved to their shards first
+		// (which moves their stamps); none once the store is marked.
+		if _, err := r.flatIDs(ctx, "", math.MaxInt32); err != nil {
+			return fmt.Errorf("walk tokens: %w", err)
+		}
+	}
+	infos, err := r.index.refresh(ctx, r)
 	if err != nil {
 		return fmt.Errorf("walk tokens: %w", err)
-	}
-	infos, err := r.index.refresh(ctx, r, ids)
-	if err != nil {
-		return err
 	}
 	for len(infos) > 0 {
 		n := min(MaxPageSize, len(infos))
@@ -127,55 +147,134 @@ func (r *Registry) Walk(ctx context.Context, fn func(page []Info) error) error {
 	return nil
 }
 
-// refresh makes the index hold exactly ids, reading the new ones and those
-// due, and returns their infos in the order of ids.
-func (x *tokenIndex) refresh(ctx context.Context, r *Registry, ids []string) ([]Info, error) {
+// refresh brings the index up to date with the store (see above) and
+// returns every token's info in id order.
+func (x *tokenIndex) refresh(ctx context.Context, r *Registry) ([]Info, error) {
 	x.walk.Lock()
 	defer x.walk.Unlock()
 	x.mu.Lock()
 	x.walks++
-	walk, old := x.walks, x.records
+	walk, old, shards, lastGlobal := x.walks, x.records, x.shards, x.global
 	x.mu.Unlock()
-	wanted := func(id string) bool { return old[id] == nil || due(id, walk) }
+
+	// Stamps first: a write after these reads moves them again.
+	global, err := r.stampVersion(ctx, stampAll)
+	if err != nil {
+		return nil, err
+	}
+	var stamps map[string]int
+	if shards == nil || global != lastGlobal {
+		if stamps, err = r.shardStamps(ctx); err != nil {
+			return nil, err
+		}
+	}
+	next := make(map[string]*shardState, len(shardNames))
+	var list []string          // shards to list again
+	moved := map[string]bool{} // shards whose stamp moved: every record read again
+	for i, sh := range shardNames {
+		st := shards[sh]
+		switch {
+		case shards == nil:
+			list = append(list, sh)
+		case stamps != nil && stamps[sh] != st.stampOr0():
+			list, moved[sh] = append(list, sh), true
+		case i%RefreshPasses == walk%RefreshPasses:
+			list = append(list, sh)
+		}
+		if st != nil {
+			next[sh] = st
+		}
+	}
+	if err := x.relist(ctx, r, list, stamps, next); err != nil {
+		return nil, err
+	}
+
 	var read []string
-	for _, id := range ids {
-		if wanted(id) {
-			read = append(read, id)
+	for _, sh := range shardNames {
+		st := next[sh]
+		if st == nil {
+			continue
+		}
+		for _, id := range st.ids {
+			if old[id] == nil || moved[sh] || due(id, walk) {
+				read = append(read, id)
+			}
 		}
 	}
 	fresh, err := r.fetchAll(ctx, read)
 	if err != nil {
 		return nil, err
 	}
-	next := make(map[string]*indexed, len(ids))
-	for _, id := range ids {
-		e := old[id]
-		if rec, ok := fresh[id]; ok {
-			if e == nil || e.rec.version != rec.version {
-				e = &indexed{rec: rec}
-			}
-		} else if wanted(id) {
-			continue // deleted between the list and the read
+	records := make(map[string]*indexed, len(old)+len(fresh))
+	for _, sh := range shardNames {
+		st := next[sh]
+		if st == nil {
+			continue
 		}
-		next[id] = e
+		kept := st.ids[:0:0]
+		for _, id := range st.ids {
+			e := old[id]
+			if rec, ok := fresh[id]; ok {
+				if e == nil || e.rec.version != rec.version {
+					e = &indexed{rec: rec}
+				}
+			} else if e == nil || moved[sh] || due(id, walk) {
+				continue // deleted between the list and the read
+			}
+			records[id] = e
+			kept = append(kept, id)
+		}
+		next[sh] = &shardState{ids: kept, stamp: st.stamp}
 	}
+
 	x.mu.Lock()
 	// Keep what update put in meanwhile (a revocation through this
 	// replica) where it is newer than what this walk read.
 	for id, e := range x.records {
-		if n := next[id]; n != nil && e.rec.version > n.rec.version {
-			next[id] = e
+		if n := records[id]; n != nil && e.rec.version > n.rec.version {
+			records[id] = e
 		}
 	}
-	x.records = next
+	x.records, x.shards, x.global = records, next, global
 	x.mu.Unlock()
-	infos := make([]Info, 0, len(next))
-	for _, id := range ids {
-		if e := next[id]; e != nil {
-			infos = append(infos, e.rec.Info)
+	infos := make([]Info, 0, len(records))
+	for _, sh := range shardNames {
+		if st := next[sh]; st != nil {
+			for _, id := range st.ids {
+				infos = append(infos, records[id].rec.Info)
+			}
 		}
 	}
 	return infos, nil
+}
+
+// relist lists shards, maxShardsAtOnce at a time, into next, each with
+// the stamp read before it (or its last one, when stamps were not read).
+func (x *tokenIndex) relist(ctx context.Context, r *Registry, shards []string, stamps map[string]int, next map[string]*shardState) error {
+	for len(shards) > 0 {
+		batch := shards[:min(maxShardsAtOnce, len(shards))]
+		shards = shards[len(batch):]
+		lists, err := r.listShards(ctx, batch, "", math.MaxInt32)
+		if err != nil {
+			return err
+		}
+		for i, sh := range batch {
+			stamp := 0
+			switch {
+			case stamps != nil:
+				stamp = stamps[sh]
+			case next[sh] != nil:
+				stamp = next[sh].stamp
+			}
+			if len(lists[i]) == 0 && stamp == 0 {
+				delete(next, sh)
+				continue
+			}
+			slices.Sort(lists[i])
+			next[sh] = &shardState{ids: lists[i], stamp: stamp}
+		}
+	}
+	return nil
 }
 
 // due reports whether walk number walk reads id's record again: each id

@@ -246,6 +246,7 @@ func (r *Registry) write(ctx context.Context, rec *record, sec sealed, cas int) 
 	if err != nil {
 		return fmt.Errorf("store token %s: %w", rec.ID, err)
 	}
+	r.bumpStamps(ctx, rec.ID)
 	rec.sealed, rec.version = sealedBytes, v
 	r.remember(*rec)
 	return nil
