@@ -117,6 +117,7 @@ func (x *tokenIndex) update(rec record) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if e := x.records[rec.ID]; e != nil && e.rec.version < rec.version {
+		rec.sealed = nil
 		x.records[rec.ID] = &indexed{rec: rec}
 	}
 }
@@ -216,6 +217,7 @@ func (x *tokenIndex) refresh(ctx context.Context, r *Registry) ([]Info, error) {
 			e := old[id]
 			if rec, ok := fresh[id]; ok {
 				if e == nil || e.rec.version != rec.version {
+					rec.sealed = nil // opened through the record cache, not kept here
 					e = &indexed{rec: rec}
 				}
 			} else if e == nil || moved[sh] || due(id, walk) {
