@@ -170,13 +170,28 @@ func (x *tokenIndex) refresh(ctx context.Context, r *Registry) ([]Info, error) {
 		}
 	}
 	next := make(map[string]*shardState, len(shardNames))
+	if shards == nil {
+		// The first walk lists the shards as a listing does (few tokens:
+		// only the shards that exist).
+		ids, err := r.idsAfter(ctx, "", math.MaxInt32)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			sh := id[4:6]
+			if next[sh] == nil {
+				next[sh] = &shardState{stamp: stamps[sh]}
+			}
+			next[sh].ids = append(next[sh].ids, id)
+		}
+	}
 	var list []string          // shards to list again
 	moved := map[string]bool{} // shards whose stamp moved: every record read again
 	for i, sh := range shardNames {
 		st := shards[sh]
 		switch {
 		case shards == nil:
-			list = append(list, sh)
+			continue
 		case stamps != nil && stamps[sh] != st.stampOr0():
 			list, moved[sh] = append(list, sh), true
 		case i%RefreshPasses == walk%RefreshPasses:
