@@ -169,50 +169,21 @@ func (x *tokenIndex) refresh(ctx context.Context, r *Registry) ([]Info, error) {
 			return nil, err
 		}
 	}
-	next := make(map[string]*shardState, len(shardNames))
-	if shards == nil {
-		// The first walk lists the shards as a listing does (few tokens:
-		// only the shards that exist).
-		ids, err := r.idsAfter(ctx, "", math.MaxInt32)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range ids {
-			sh := id[4:6]
-			if next[sh] == nil {
-				next[sh] = &shardState{stamp: stamps[sh]}
-			}
-			next[sh].ids = append(next[sh].ids, id)
-		}
-	}
-	var list []string          // shards to list again
+	var next map[string]*shardState
 	moved := map[string]bool{} // shards whose stamp moved: every record read again
-	for i, sh := range shardNames {
-		st := shards[sh]
-		switch {
-		case shards == nil:
-			continue
-		case stamps != nil && stamps[sh] != st.stampOr0():
-			list, moved[sh] = append(list, sh), true
-		case i%RefreshPasses == walk%RefreshPasses:
-			list = append(list, sh)
-		}
-		if st != nil {
-			next[sh] = st
-		}
+	if shards == nil {
+		next, err = firstListing(ctx, r, stamps)
+	} else {
+		next, err = x.relisted(ctx, r, shards, stamps, walk, moved)
 	}
-	if err := x.relist(ctx, r, list, stamps, next); err != nil {
+	if err != nil {
 		return nil, err
 	}
-
+	reread := func(sh, id string) bool { return old[id] == nil || moved[sh] || due(id, walk) }
 	var read []string
-	for _, sh := range shardNames {
-		st := next[sh]
-		if st == nil {
-			continue
-		}
+	for sh, st := range next {
 		for _, id := range st.ids {
-			if old[id] == nil || moved[sh] || due(id, walk) {
+			if reread(sh, id) {
 				read = append(read, id)
 			}
 		}
@@ -222,11 +193,7 @@ func (x *tokenIndex) refresh(ctx context.Context, r *Registry) ([]Info, error) {
 		return nil, err
 	}
 	records := make(map[string]*indexed, len(old)+len(fresh))
-	for _, sh := range shardNames {
-		st := next[sh]
-		if st == nil {
-			continue
-		}
+	for sh, st := range next {
 		kept := st.ids[:0:0]
 		for _, id := range st.ids {
 			e := old[id]
@@ -235,7 +202,7 @@ func (x *tokenIndex) refresh(ctx context.Context, r *Registry) ([]Info, error) {
 					rec.sealed = nil // opened through the record cache, not kept here
 					e = &indexed{rec: rec}
 				}
-			} else if e == nil || moved[sh] || due(id, walk) {
+			} else if reread(sh, id) {
 				continue // deleted between the list and the read
 			}
 			records[id] = e
@@ -243,26 +210,69 @@ func (x *tokenIndex) refresh(ctx context.Context, r *Registry) ([]Info, error) {
 		}
 		next[sh] = &shardState{ids: kept, stamp: st.stamp}
 	}
+	return x.commit(records, next, global), nil
+}
 
+// firstListing lists the shards as a listing does (few tokens: only the
+// shards that exist), each with the stamp read before it.
+func firstListing(ctx context.Context, r *Registry, stamps map[string]int) (map[string]*shardState, error) {
+	ids, err := r.idsAfter(ctx, "", math.MaxInt32)
+	if err != nil {
+		return nil, err
+	}
+	next := make(map[string]*shardState, len(shardNames))
+	for _, id := range ids {
+		sh := id[4:6]
+		if next[sh] == nil {
+			next[sh] = &shardState{stamp: stamps[sh]}
+		}
+		next[sh].ids = append(next[sh].ids, id)
+	}
+	return next, nil
+}
+
+// relisted lists again the shards whose stamp moved (noting them in
+// moved) and the rolling share due on this walk, and keeps the rest.
+func (x *tokenIndex) relisted(ctx context.Context, r *Registry, shards map[string]*shardState, stamps map[string]int,
+	walk int, moved map[string]bool) (map[string]*shardState, error) {
+	next := make(map[string]*shardState, len(shardNames))
+	var list []string
+	for i, sh := range shardNames {
+		st := shards[sh]
+		switch {
+		case stamps != nil && stamps[sh] != st.stampOr0():
+			list, moved[sh] = append(list, sh), true
+		case i%RefreshPasses == walk%RefreshPasses:
+			list = append(list, sh)
+		}
+		if st != nil {
+			next[sh] = st
+		}
+	}
+	return next, x.relist(ctx, r, list, stamps, next)
+}
+
+// commit makes records and shards the index, keeping what update put in
+// meanwhile (a revocation through this replica) where it is newer than
+// what the walk read, and returns every info in id order.
+func (x *tokenIndex) commit(records map[string]*indexed, shards map[string]*shardState, global int) []Info {
 	x.mu.Lock()
-	// Keep what update put in meanwhile (a revocation through this
-	// replica) where it is newer than what this walk read.
 	for id, e := range x.records {
 		if n := records[id]; n != nil && e.rec.version > n.rec.version {
 			records[id] = e
 		}
 	}
-	x.records, x.shards, x.global = records, next, global
+	x.records, x.shards, x.global = records, shards, global
 	x.mu.Unlock()
 	infos := make([]Info, 0, len(records))
 	for _, sh := range shardNames {
-		if st := next[sh]; st != nil {
+		if st := shards[sh]; st != nil {
 			for _, id := range st.ids {
 				infos = append(infos, records[id].rec.Info)
 			}
 		}
 	}
-	return infos, nil
+	return infos
 }
 
 // relist lists shards, maxShardsAtOnce at a time, into next, each with
