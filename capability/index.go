@@ -158,24 +158,13 @@ func (x *tokenIndex) refresh(ctx context.Context, r *Registry) ([]Info, error) {
 	walk, old, shards, lastGlobal := x.walks, x.records, x.shards, x.global
 	x.mu.Unlock()
 
-	// Stamps first: a write after these reads moves them again.
+	// The global stamp first: a write after this read moves it again.
 	global, err := r.stampVersion(ctx, stampAll)
 	if err != nil {
 		return nil, err
 	}
-	var stamps map[string]int
-	if shards == nil || global != lastGlobal {
-		if stamps, err = r.shardStamps(ctx); err != nil {
-			return nil, err
-		}
-	}
-	var next map[string]*shardState
 	moved := map[string]bool{} // shards whose stamp moved: every record read again
-	if shards == nil {
-		next, err = firstListing(ctx, r, stamps)
-	} else {
-		next, err = x.relisted(ctx, r, shards, stamps, walk, moved)
-	}
+	next, err := x.listing(ctx, r, shards, len(old), global != lastGlobal, walk, moved)
 	if err != nil {
 		return nil, err
 	}
@@ -213,20 +202,58 @@ func (x *tokenIndex) refresh(ctx context.Context, r *Registry) ([]Info, error) {
 	return x.commit(records, next, global), nil
 }
 
-// firstListing lists the shards as a listing does (few tokens: only the
-// shards that exist), each with the stamp read before it.
-func firstListing(ctx context.Context, r *Registry, stamps map[string]int) (map[string]*shardState, error) {
+// listing is the walk's view of the shards: the tokens listed again where
+// the stamps say so (see above), the rest as the last walk left them.
+func (x *tokenIndex) listing(ctx context.Context, r *Registry, shards map[string]*shardState, known int, changed bool,
+	walk int, moved map[string]bool) (map[string]*shardState, error) {
+	dense := known >= sparseShard*len(shardNames)
+	if shards == nil || (!dense && (changed || walk%RefreshPasses == 0)) {
+		// Few tokens (or the first walk): list them all as a listing
+		// does, which names only the shards that exist, then read those
+		// shards' stamps, before their records.
+		return listAll(ctx, r, shards, moved)
+	}
+	var stamps map[string]int
+	if changed {
+		// Every shard's stamp, before any shard is listed.
+		var err error
+		if stamps, err = r.shardStamps(ctx, shardNames); err != nil {
+			return nil, err
+		}
+	}
+	return x.relisted(ctx, r, shards, stamps, walk, moved)
+}
+
+// listAll lists every token as a listing does (with few tokens, only the
+// shards that exist), then reads those shards' stamps, noting in moved
+// the shards whose stamp is not the one prev holds. A create this listing
+// missed moves the global stamp after the walk read it; any other write
+// moves its shard's stamp after the record, so either this walk reads the
+// record after the write or the next walk sees the stamp move.
+func listAll(ctx context.Context, r *Registry, prev map[string]*shardState, moved map[string]bool) (map[string]*shardState, error) {
 	ids, err := r.idsAfter(ctx, "", math.MaxInt32)
 	if err != nil {
 		return nil, err
 	}
 	next := make(map[string]*shardState, len(shardNames))
+	var present []string
 	for _, id := range ids {
 		sh := id[4:6]
 		if next[sh] == nil {
-			next[sh] = &shardState{stamp: stamps[sh]}
+			next[sh] = &shardState{}
+			present = append(present, sh)
 		}
 		next[sh].ids = append(next[sh].ids, id)
+	}
+	stamps, err := r.shardStamps(ctx, present)
+	if err != nil {
+		return nil, err
+	}
+	for sh, st := range next {
+		st.stamp = stamps[sh]
+		if prev != nil && st.stamp != prev[sh].stampOr0() {
+			moved[sh] = true
+		}
 	}
 	return next, nil
 }

@@ -215,3 +215,68 @@ func TestAccountOfOlderRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestWalkDense: with more tokens than a listing names shard by shard
+// (2,100, past the ~2,048 where walks stop listing every token when a
+// stamp moves), a walk after another replica's create or rotation reads
+// the shard stamps and re-lists and re-reads only the moved shards (and
+// its rolling share), not every record, and walks both changes. On both
+// stores.
+func TestWalkDense(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2,100 tokens")
+	}
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			log := slog.New(slog.DiscardHandler)
+			clk := testclock.New(time.Now().UTC())
+			st := &tokenReads{store: open(t, log)}
+			reaper := newRegistry(t, st, clk, log)
+			other := newRegistry(t, st.store, clk, log)
+			ctx := context.Background()
+			first, err := other.Create(ctx, api.CreateTokenRequest{Name: "first", Policy: launchPolicy(),
+				Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 2100
+			fillTokens(t, st.store, first.ID, n, 16)
+			walk := func() (map[string]capability.Info, int64) {
+				t.Helper()
+				st.n.Store(0)
+				got := map[string]capability.Info{}
+				if err := reaper.Walk(ctx, func(page []capability.Info) error {
+					for _, i := range page {
+						got[i.ID] = i
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return got, st.n.Load()
+			}
+			if got, reads := walk(); len(got) != n || reads != n {
+				t.Fatalf("first walk: %d tokens, %d read; want %d, %d", len(got), reads, n, n)
+			}
+			created, err := other.Create(ctx, api.CreateTokenRequest{Name: "new", Policy: launchPolicy(),
+				Credentials: &api.CredentialsInput{AccessKeyID: testAKID, SecretAccessKey: testSecret}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const otherKeys = "AKIAI44QH8DHBEXAMPLE"
+			if _, err := other.Rotate(ctx, first.ID, api.RotateTokenRequest{
+				Credentials: &api.CredentialsInput{AccessKeyID: otherKeys, SecretAccessKey: testSecret}}); err != nil {
+				t.Fatal(err)
+			}
+			got, reads := walk()
+			key, _ := reaper.Account(got[first.ID])
+			if got[created.ID].ID == "" || key != capability.AccountKey(capability.Credentials{AccessKeyID: otherKeys}) {
+				t.Fatalf("walk after a create and a rotation elsewhere: created walked %t, rotated account %q", got[created.ID].ID != "", key)
+			}
+			// Two moved shards (~2 records each here) and 1/RefreshPasses of the rest.
+			if limit := int64(n/capability.RefreshPasses + 40); reads > limit {
+				t.Fatalf("walk after two changes read %d records; want at most %d", reads, limit)
+			}
+		})
+	}
+}

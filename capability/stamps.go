@@ -47,16 +47,16 @@ func (r *Registry) stampVersion(ctx context.Context, k string) (int, error) {
 	return rec.Version, err
 }
 
-// shardStamps reads every shard's stamp version, loadWorkers at a time.
-func (r *Registry) shardStamps(ctx context.Context) (map[string]int, error) {
-	out := make(map[string]int, len(shardNames))
+// shardStamps reads the stamp versions of shards, loadWorkers at a time.
+func (r *Registry) shardStamps(ctx context.Context, shards []string) (map[string]int, error) {
+	out := make(map[string]int, len(shards))
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 		next = make(chan string)
 	)
-	for range loadWorkers {
+	for range min(loadWorkers, len(shards)) {
 		wg.Go(func() {
 			for s := range next {
 				v, err := r.stampVersion(ctx, stampPrefix+s)
@@ -69,7 +69,7 @@ func (r *Registry) shardStamps(ctx context.Context) (map[string]int, error) {
 			}
 		})
 	}
-	for _, s := range shardNames {
+	for _, s := range shards {
 		next <- s
 	}
 	close(next)
