@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -35,6 +36,10 @@ const fillMarkKey = "bench/fill"
 // envPairedPrivate puts BenchmarkVaultTokensPaired's small size on a
 // private server.
 const envPairedPrivate = "SPOTTER_BENCH_SMALL_PRIVATE"
+
+// envPairedIndex keeps the big size's reaper index (Registry.Walk) in the
+// benchmark's heap while BenchmarkVaultTokensPaired times the calls.
+const envPairedIndex = "SPOTTER_BENCH_WITH_INDEX"
 
 type fillMark struct {
 	N    int    `json:"n"`
@@ -150,6 +155,9 @@ func (s scaleStore) fill(b *testing.B, realID string, n int) {
 // Vault of VAULT_ADDR (as with SPOTTER_BENCH_KEEP=1), so a burst of load on a shared host hits both alike and the
 // p99 ratio (p99-ratio: big over small) is the size's alone.
 //
+// With SPOTTER_BENCH_WITH_INDEX=1 the process holds the big size's
+// reaper index meanwhile, as a replica running the reaper does: both
+// sizes then pay for it, so compare their p99s with a run without it.
 // With SPOTTER_BENCH_SMALL_PRIVATE=1 the 100 are on a private server of
 // their own instead: the ratio then takes in Vault's own growth (its heap
 // and GC holding 100,000 records), the sizes still taking turns.
@@ -163,6 +171,21 @@ func BenchmarkVaultTokensPaired(b *testing.B) {
 	big := benchTokens(b)
 	small, large := setupScale(b, 100, os.Getenv(envPairedPrivate) != "1"), setupScale(b, big, true)
 	smallOps, largeOps := scaleOps(b, small), scaleOps(b, large)
+	if os.Getenv(envPairedIndex) == "1" {
+		// The big size's reaper index in this process's heap, as a replica
+		// that runs the reaper holds it: its garbage collector scans it
+		// while both sizes are timed.
+		served, err := capability.New(capability.Config{Store: large.vs.st, Authority: large.auth})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if err := served.Walk(context.Background(), func([]capability.Info) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("reaper index of %d tokens built in %v", big, time.Since(start).Round(time.Millisecond))
+		defer runtime.KeepAlive(served)
+	}
 	for i := range smallOps {
 		b.Run(smallOps[i].name, func(b *testing.B) {
 			var lat [2][]time.Duration
