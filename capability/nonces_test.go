@@ -173,3 +173,51 @@ func TestNonceOldLayout(t *testing.T) {
 }
 
 func setClock(clk *clock, t time.Time) { clk.Add(t.Sub(clk.Now())) }
+
+// failingDeletes fails Delete of keys under prefix while fail is set.
+type failingDeletes struct {
+	store
+	prefix string
+	fail   atomic.Bool
+}
+
+func (s *failingDeletes) Delete(ctx context.Context, key string) error {
+	if s.fail.Load() && strings.HasPrefix(key, s.prefix) {
+		return secrets.ErrUnavailable
+	}
+	return s.store.Delete(ctx, key)
+}
+
+// TestNonceSweepRetries: a sweep that cannot delete a bucket's markers
+// fails without moving on, and the next sweep deletes them. On both stores.
+func TestNonceSweepRetries(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			log := slog.New(slog.DiscardHandler)
+			st := &failingDeletes{store: open(t, log), prefix: "nonces/"}
+			clk := testclock.New(bucketStart)
+			reg := newRegistry(t, st, clk, log)
+			ctx := context.Background()
+			if _, err := reg.SweepNonces(ctx); err != nil {
+				t.Fatal(err)
+			}
+			n := token.Nonce{ID: "retried", Until: bucketStart.Add(10 * time.Second)}
+			if err := reg.Once(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+			setClock(clk, bucketStart.Add(capability.NonceBucket+capability.NonceGrace))
+			st.fail.Store(true)
+			if _, err := reg.SweepNonces(ctx); err == nil {
+				t.Fatal("a sweep whose deletes failed reported no error")
+			}
+			st.fail.Store(false)
+			clk.Add(time.Minute)
+			if removed, err := reg.SweepNonces(ctx); err != nil || removed != 1 {
+				t.Fatalf("next sweep = %d, %v; want the marker the failed sweep left", removed, err)
+			}
+			if _, err := st.Get(ctx, "nonces/"+n.ID); !errors.Is(err, secrets.ErrNotFound) {
+				t.Fatalf("marker still there after the retry: %v", err)
+			}
+		})
+	}
+}
