@@ -1,10 +1,8 @@
 package reconcile
 
 import (
-	"cmp"
 	"context"
 	"encoding/base64"
-	"path"
 	"slices"
 	"time"
 
@@ -40,6 +38,14 @@ type AWS struct {
 	// launch's one-use credential (and any other pool its own userData).
 	// nil: the pool's own userData.
 	UserData func(ctx context.Context, p pool.Pool, clientToken string, capacity int) ([]byte, error)
+	// Activity is what the pool's CI sources saw of its instances, by
+	// instance id (sources.Service.Activity); nil: nothing, and Classify
+	// guesses for every instance.
+	Activity func(ctx context.Context, p pool.Pool) (map[string]pool.Activity, error)
+	// Reported is what the pool's instances' last heartbeats said they
+	// were doing (ReportedBusy, ReportedIdle), by instance id; asked only
+	// of a pool with a bootstrap template (no other beats). nil: none.
+	Reported func(ctx context.Context, p pool.Pool) (map[string]string, error)
 }
 
 // MaxLaunch caps a launch of the pool by its token's policy: its maxCount
@@ -99,52 +105,18 @@ func (a *AWS) Instances(ctx context.Context, p pool.Pool, d pool.Demand) ([]pool
 	if err != nil {
 		return nil, err
 	}
-	return Classify(p, ins, d, a.Now()), nil
-}
-
-// Classify turns EC2's instances into the pool's. Until instances report
-// their agents (issue 13), the rule is: an EC2 "pending" instance is
-// booting; "running" ones take the demand's running jobs, oldest first
-// (the first agent up is the first a queue hands jobs to), each up to its
-// weight, and one with a job is busy, the rest idle. An instance with an
-// interruption notice is marked interrupted (at now: EC2 does not say when
-// the notice came).
-func Classify(p pool.Pool, ins []spot.Instance, d pool.Demand, now time.Time) []pool.Instance {
-	ins = slices.Clone(ins)
-	slices.SortFunc(ins, func(a, b spot.Instance) int {
-		return cmp.Or(a.LaunchTime.Compare(b.LaunchTime), cmp.Compare(a.ID, b.ID))
-	})
-	jobs := d.Running
-	out := make([]pool.Instance, 0, len(ins))
-	for _, in := range ins {
-		pi := pool.Instance{ID: in.ID, InstanceType: in.Type, Capacity: Weight(p, in.Type), Launched: in.LaunchTime,
-			Price: in.Price.Dollars(), OnDemand: in.Lifecycle == "on-demand", State: pool.Booting}
-		if in.Interrupted {
-			pi.Interrupted = now
-		}
-		if in.State == "running" {
-			pi.State = pool.Idle
-			if jobs > 0 {
-				pi.State = pool.Busy
-				jobs -= pi.Capacity
-			}
-		}
-		out = append(out, pi)
-	}
-	return out
-}
-
-// Weight is the capacity of an instance type in the pool: the heaviest
-// launch config whose type or pattern names it, 1 when none does (an
-// instance of a config since removed).
-func Weight(p pool.Pool, typ string) int {
-	w := 0
-	for _, lc := range p.LaunchConfigs {
-		if ok, _ := path.Match(lc.InstanceType, typ); ok {
-			w = max(w, lc.Capacity)
+	var seen Seen
+	if a.Activity != nil {
+		if seen.Jobs, err = a.Activity(ctx, p); err != nil {
+			return nil, err
 		}
 	}
-	return max(w, 1)
+	if a.Reported != nil && p.Bootstrap != "" {
+		if seen.Reported, err = a.Reported(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	return Classify(p, ins, d, seen, a.Now()), nil
 }
 
 // Launch carries out a pending launch within the token's policy as it is
