@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spotter-dev/spotter/api"
+	"github.com/spotter-dev/spotter/internal/casretry"
 	"github.com/spotter-dev/spotter/secrets"
 )
 
@@ -205,7 +206,7 @@ func (s *shared) commit(tokenID string, q *queue, now func() time.Time, batch []
 			fail = storeDown(err)
 			break
 		}
-		_ = backoff(ctx, lost)
+		_ = casretry.Wait(ctx, lost+2)
 		lost++
 	}
 	q.have = false

@@ -5,7 +5,6 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -80,19 +79,6 @@ func NewShared(st Store, o SharedOptions) *Ledger {
 	s.recent = l.recent
 	l.shared = s
 	return l
-}
-
-// backoff sleeps a jittered, growing while after the attempt-th conflict.
-func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(1+rand.IntN(4<<min(attempt, 4))) * time.Millisecond
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func busy(tokenID string, tries int) error {

@@ -28,6 +28,7 @@ import (
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
+	"github.com/spotter-dev/spotter/internal/casretry"
 	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/secrets"
@@ -38,8 +39,10 @@ import (
 const Prefix = "pools/"
 
 // casAttempts bounds the re-reads of one update when other writers keep
-// winning the check-and-set.
-const casAttempts = 5
+// winning the check-and-set (demand reports, pollers, webhooks and the
+// reconciler all write a pool's record); with casretry's waits between
+// them, one update gives up after at most 0.4 s of waiting.
+const casAttempts = 12
 
 // Tokens finds the capability token a pool runs on.
 type Tokens interface {
@@ -310,7 +313,10 @@ func (r *Registry) List(ctx context.Context) ([]Record, error) {
 // must be safe to run more than once. The reconciler moves the epoch and
 // records instances through it.
 func (r *Registry) Update(ctx context.Context, name string, change func(*Record) error) (Record, error) {
-	for range casAttempts {
+	for attempt := range casAttempts {
+		if err := casretry.Wait(ctx, attempt); err != nil {
+			return Record{}, err
+		}
 		rec, err := r.Get(ctx, name)
 		if err != nil {
 			return Record{}, err
@@ -324,7 +330,10 @@ func (r *Registry) Update(ctx context.Context, name string, change func(*Record)
 		}
 		return rec, err
 	}
-	return Record{}, apperr.New(apperr.Conflict, "pool %s is being changed by another request; try again", name)
+	// Nothing was written: the same request may simply be sent again.
+	e := apperr.New(apperr.Unavailable, "pool %s is being changed by many requests at once; nothing was done, send the same request again", name)
+	e.RetryAfter = time.Second
+	return Record{}, e
 }
 
 // operatorUpdate is Update for an operator's change: it moves UpdatedAt.

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/internal/casretry"
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/secrets"
@@ -247,7 +247,7 @@ func (s *Service) readShards(ctx context.Context, rec pools.Record) ([]Tracker, 
 // its version as stored.
 func (s *Service) updateShard(ctx context.Context, rec pools.Record, i int, change func(*Tracker) (bool, error)) (Tracker, int, error) {
 	for attempt := range 8 {
-		if err := backoffWait(ctx, attempt); err != nil {
+		if err := casretry.Wait(ctx, attempt); err != nil {
 			return Tracker{}, 0, err
 		}
 		t, version, err := s.getShard(ctx, rec, i)
@@ -281,7 +281,7 @@ func (s *Service) updateShard(ctx context.Context, rec pools.Record, i int, chan
 // it changed anything. It is run again on a conflict.
 func (s *Service) updateHead(ctx context.Context, rec pools.Record, change func(*trackerRecord) bool) error {
 	for attempt := range 8 {
-		if err := backoffWait(ctx, attempt); err != nil {
+		if err := casretry.Wait(ctx, attempt); err != nil {
 			return err
 		}
 		tr, version, err := s.head(ctx, rec)
@@ -315,21 +315,6 @@ func (tr *trackerRecord) setCount(i, version int, t Tracker) bool {
 	}
 	tr.Shards[i] = shardCount{V: version, C: t.counts()}
 	return true
-}
-
-// backoffWait waits before a retry after another replica won a
-// check-and-set: a little, longer each time, at random so the two do
-// not meet again.
-func backoffWait(ctx context.Context, attempt int) error {
-	if attempt == 0 {
-		return nil
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(time.Duration(rand.Int64N(int64(time.Millisecond) << attempt))):
-		return nil
-	}
 }
 
 func busy(rec pools.Record) error {
