@@ -1,0 +1,349 @@
+package app_test
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spotter-dev/spotter/awssim"
+	"github.com/spotter-dev/spotter/pool"
+	"github.com/spotter-dev/spotter/spot"
+)
+
+// The CI-source end-to-end tests drive a pool from a provider's local
+// server through a real serve (HTTPS, the real store, the reconciler and
+// the sources' poller on short intervals) over awssim: the provider's jobs
+// in, instances up with the pool's weights, the jobs run on the
+// instances' agents and finish, and the idle instances end. Serve and
+// awssim share a clock the test moves, so idleTimeout passes without
+// waiting; every wait is on a condition with a deadline, and "nothing
+// happened" is asserted on a reconcile decision taken after the change.
+
+// srcIdleTimeout is the pools' idleTimeout below.
+const srcIdleTimeout = 10 * time.Minute
+
+// srcStack is one serve with its pool stack, its decisions logged at
+// debug (every pass, changed or not) so a test can wait for the pass that
+// saw a change.
+type srcStack struct {
+	*poolStack
+	s *stack
+
+	mu   sync.Mutex
+	read int // bytes of the log already parsed
+	seen []decisionEvent
+	ends map[string]string // instance id → reason, from "pool end" events
+}
+
+func newSrcStack(t *testing.T, backend string) *srcStack {
+	t.Helper()
+	ps := newPoolStack(t, backend)
+	ps.cfg.Timeouts.SourcesPoll = 200 * time.Millisecond
+	ps.cfg.LogLevel = "debug"
+	pemText, err := ps.sim.IdentityCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile := filepath.Join(t.TempDir(), "identity.pem")
+	if err := os.WriteFile(certFile, pemText, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ps.cfg.IdentityCert = certFile
+	return &srcStack{poolStack: ps, s: ps.serve(t), ends: map[string]string{}}
+}
+
+// createPool makes a token (user data allowed, for the bootstrap
+// hand-off) and a pool of two launch configs, weights 1 and 4, with extra
+// pool fields (a JSON fragment starting with a comma, or ""), then sets
+// its sources. It returns the pool's hook base: <serve>/hooks/<capability>.
+func (ss *srcStack) createPool(t *testing.T, name, extra, sourcesJSON string) string {
+	t.Helper()
+	s := ss.s
+	tok := s.createToken(t, `{"name":"`+name+`-token","credentials":`+keysJSON()+`,"policy":`+
+		strings.Replace(poolPolicy, `"tasks"`, `"allowUserData":true,"tasks"`, 1)+`}`)
+	body := `{"name":"` + name + `","tokenId":"` + tok["id"].(string) + `","region":"us-east-1","ami":"ami-0123456789abcdef0",` +
+		`"launchConfigs":[{"instanceType":"c5.large","capacity":1},{"instanceType":"c5.2xlarge","capacity":4}],` +
+		`"maxCapacity":20,"maxLifetime":"2h","idleTimeout":"` + srcIdleTimeout.String() + `"` + extra + `}`
+	code, v, raw := call(t, s.client, "POST", s.base+"/v1/pools", testAdminToken, "application/json", []byte(body))
+	if code != http.StatusCreated {
+		t.Fatalf("create pool = %d %s", code, raw)
+	}
+	if code, _, raw := call(t, s.client, "PATCH", s.base+"/v1/pools/"+name+"/sources", testAdminToken, "application/json", []byte(sourcesJSON)); code != http.StatusOK {
+		t.Fatalf("PATCH sources = %d %s", code, raw)
+	}
+	return s.base + "/hooks/" + v["token"].(string)
+}
+
+// decisionEvent is the audit event of one reconcile decision.
+type decisionEvent struct {
+	Msg      string          `json:"msg"`
+	Pool     string          `json:"pool"`
+	Now      time.Time       `json:"now"`
+	Demand   pool.Demand     `json:"demand"`
+	Instance []pool.Instance `json:"instances"`
+	Decision pool.Decision   `json:"decision"`
+	End      []pool.End      `json:"end"`
+	Ended    []string        `json:"terminated"`
+}
+
+// scan parses the log written since the last scan.
+func (ss *srcStack) scan() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	text := ss.s.logs.String()[ss.read:]
+	last := strings.LastIndexByte(text, '\n')
+	if last < 0 {
+		return
+	}
+	ss.read += last + 1
+	sc := bufio.NewScanner(strings.NewReader(text[:last+1]))
+	sc.Buffer(nil, 1<<22)
+	for sc.Scan() {
+		var ev decisionEvent
+		if json.Unmarshal(sc.Bytes(), &ev) != nil {
+			continue
+		}
+		switch ev.Msg {
+		case "pool decision":
+			ss.seen = append(ss.seen, ev)
+		case "pool end":
+			for _, e := range ev.End {
+				if slices.Contains(ev.Ended, e.ID) {
+					ss.ends[e.ID] = string(e.Reason)
+				}
+			}
+		}
+	}
+}
+
+// decisionAfter waits for a decision on the pool taken at or after since
+// (serve's clock) on demand reported at or after since whose counts
+// match want's pending and running, and returns it: the pass that saw
+// the change.
+func (ss *srcStack) decisionAfter(t *testing.T, name string, since time.Time, want pool.Demand) decisionEvent {
+	t.Helper()
+	var got decisionEvent
+	eventually(t, ss.s, "a decision on "+name+" after "+since.Format(time.RFC3339), func() bool {
+		ss.scan()
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		for _, ev := range ss.seen {
+			if ev.Pool == name && !ev.Now.Before(since) && !ev.Demand.At.Before(since) &&
+				ev.Demand.Pending == want.Pending && ev.Demand.Running == want.Running {
+				got = ev
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// endReasons are the instances the pool's reconciler terminated, with why.
+func (ss *srcStack) endReasons() map[string]string {
+	ss.scan()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make(map[string]string, len(ss.ends))
+	for k, v := range ss.ends {
+		out[k] = v
+	}
+	return out
+}
+
+// running waits until the pool's instances are all EC2-running and at
+// least want units, and returns them oldest first (launch time, then id:
+// the order spot.Classify hands jobs out in).
+func (ss *srcStack) running(t *testing.T, name string, want int) []awssim.InstanceState {
+	t.Helper()
+	var ins []awssim.InstanceState
+	eventually(t, ss.s, "the pool's instances running", func() bool {
+		ins = poolInstances(ss.sim, name)
+		return units(ins) >= want && !slices.ContainsFunc(ins, func(in awssim.InstanceState) bool { return in.State != "running" })
+	})
+	slices.SortFunc(ins, func(a, b awssim.InstanceState) int {
+		return cmp.Or(a.LaunchTime.Compare(b.LaunchTime), strings.Compare(a.InstanceID, b.InstanceID))
+	})
+	return ins
+}
+
+// checkLaunch asserts how the pool was launched for want queued jobs
+// (their deliveries come one by one, so a pass may launch for the first
+// jobs before the rest are in): each CreateFleet asks for exactly the
+// capacity a logged decision launched, which is what that decision's
+// desired capacity lacked, over both launch configs at their weights; its
+// instances make up that capacity, overshooting by less than the
+// heaviest weight; the launches together cover the jobs; every instance
+// carries the pool's tags.
+func (ss *srcStack) checkLaunch(t *testing.T, name string, ins []awssim.InstanceState, want int) {
+	t.Helper()
+	ss.scan()
+	ss.mu.Lock()
+	launched := map[string]pool.Decision{}
+	for _, ev := range ss.seen {
+		if ev.Pool == name && ev.Decision.Launch.Capacity > 0 {
+			launched[ev.Decision.Launch.ClientToken] = ev.Decision
+		}
+	}
+	ss.mu.Unlock()
+	fleets := ss.createFleets()
+	if len(fleets) == 0 {
+		t.Fatal("no CreateFleet")
+	}
+	total := 0
+	for _, q := range fleets {
+		token, target := q.Get("ClientToken"), q.Get("TargetCapacitySpecification.TotalTargetCapacity")
+		d, ok := launched[token]
+		if !ok || target != itoa(d.Launch.Capacity) || d.Launch.Capacity != d.Desired-d.Capacity {
+			t.Errorf("CreateFleet %s for %s units; its decision %+v (found %v)", token, target, d, ok)
+		}
+		w := map[string]string{}
+		for k, v := range q {
+			if typ, ok := strings.CutSuffix(k, ".InstanceType"); ok && strings.Contains(k, ".Overrides.") {
+				w[v[0]] = q.Get(typ + ".WeightedCapacity")
+			}
+		}
+		if w["c5.large"] != "1" || w["c5.2xlarge"] != "4" {
+			t.Errorf("override weights %v, want c5.large 1 and c5.2xlarge 4", w)
+		}
+		var mine []awssim.InstanceState
+		for _, in := range ins {
+			if tagOf(in, spot.TagClientToken) == token {
+				mine = append(mine, in)
+			}
+		}
+		if u := units(mine); u < d.Launch.Capacity || u >= d.Launch.Capacity+4 {
+			t.Errorf("CreateFleet %s for %d units started %d", token, d.Launch.Capacity, u)
+		}
+		total += units(mine)
+	}
+	if total != units(ins) || total < want {
+		t.Errorf("the launches started %d units of the pool's %d, for %d jobs", total, units(ins), want)
+	}
+	for _, in := range ins {
+		if tagOf(in, spot.TagPool) != name || tagOf(in, spot.TagToken) == "" || tagOf(in, spot.TagExpiresAt) == "" {
+			t.Errorf("%s (%s) tags %v", in.InstanceID, in.InstanceType, in.Tags)
+		}
+	}
+}
+
+var credentialRe = regexp.MustCompile(`SPOTTER_CREDENTIAL=(spb_[a-z2-7]{52})\n`)
+
+// handOff is an instance's boot: it reads its user data and identity
+// document from the metadata service and trades the credential at
+// POST /v1/instances/bootstrap. It returns the grant.
+func (ss *srcStack) handOff(t *testing.T, id string) map[string]any {
+	t.Helper()
+	ud, found, err := ss.sim.UserData(id)
+	if err != nil || !found {
+		t.Fatalf("user data of %s: %v (found %v)", id, err, found)
+	}
+	m := credentialRe.FindSubmatch(ud)
+	if m == nil {
+		t.Fatalf("no bootstrap credential in %s's user data:\n%s", id, ud)
+	}
+	doc, sig, err := ss.sim.IdentityDocument(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := json.Marshal(map[string]string{"credential": string(m[1]), "instanceId": id,
+		"document": base64.StdEncoding.EncodeToString(doc), "signature": sig})
+	code, v, raw := call(t, ss.s.client, "POST", ss.s.base+"/v1/instances/bootstrap", "", "application/json", req)
+	if code != http.StatusOK {
+		t.Fatalf("bootstrap of %s = %d %s", id, code, raw)
+	}
+	return v
+}
+
+// ciDriver moves one provider's jobs and agents as its users and
+// instances would, through the provider's local server.
+type ciDriver interface {
+	// queue adds one job the pool should take and returns its id.
+	queue(t *testing.T) string
+	// agentsUp connects the n agents a booted instance runs.
+	agentsUp(t *testing.T, instance string, n int)
+	// start runs job on agent slot (1…n) of instance and returns what
+	// finish takes.
+	start(t *testing.T, job, instance string, slot int) string
+	finish(t *testing.T, running string)
+	// agentsDown disconnects an ended instance's agents.
+	agentsDown(t *testing.T, instance string, n int)
+}
+
+// slotName is the agent (runner, worker) name of an instance's slot: the
+// instance id, so spotter can tell which instance runs a job.
+func slotName(instance string, slot int) string { return instance + "-" + itoa(slot) }
+
+// driveToIdleEnd runs the pool's life from jobs queued to instances gone:
+// jobs queued → weighted CreateFleets for that many units (checkLaunch),
+// and no more on later passes; each instance boots through the hand-off
+// (agents = its weight) and its agents take the jobs; the jobs finish;
+// the idle instances stay until idleTimeout and then all end as idle.
+func (ss *srcStack) driveToIdleEnd(t *testing.T, name string, jobs int, drv ciDriver, template string) {
+	t.Helper()
+	ids := make([]string, jobs)
+	for i := range ids {
+		ids[i] = drv.queue(t)
+	}
+	ins := ss.running(t, name, jobs)
+	ss.checkLaunch(t, name, ins, jobs)
+	fleets := len(ss.createFleets())
+	if ev := ss.decisionAfter(t, name, ss.clock.Now(), pool.Demand{Pending: jobs}); ev.Decision.Changes() {
+		t.Errorf("a pass after the launch, on the same %d queued jobs, changes the pool: %+v", jobs, ev.Decision)
+	}
+
+	type slot struct {
+		id string
+		n  int
+	}
+	var slots []slot
+	for _, in := range ins {
+		g := ss.handOff(t, in.InstanceID)
+		w := weights[in.InstanceType]
+		if g["agents"] != float64(w) || g["template"] != template || g["pool"] != name {
+			t.Errorf("grant of %s (%s): %v; want %d agents of %s", in.InstanceID, in.InstanceType, g, w, template)
+		}
+		drv.agentsUp(t, in.InstanceID, w)
+		for n := 1; n <= w; n++ {
+			slots = append(slots, slot{in.InstanceID, n})
+		}
+	}
+	running := make([]string, jobs)
+	for i, job := range ids {
+		running[i] = drv.start(t, job, slots[i].id, slots[i].n)
+	}
+	if ev := ss.decisionAfter(t, name, ss.clock.Now(), pool.Demand{Running: jobs}); ev.Decision.Changes() {
+		t.Errorf("with its %d jobs running the pool changes: %+v", jobs, ev.Decision)
+	}
+
+	ss.clock.Advance(2 * time.Minute) // the jobs take a while; past EC2's minimum charge
+	for _, r := range running {
+		drv.finish(t, r)
+	}
+	ss.clock.Advance(srcIdleTimeout / 2)
+	if ev := ss.decisionAfter(t, name, ss.clock.Now(), pool.Demand{}); len(ev.Decision.End) > 0 || ev.Decision.Launch.Capacity > 0 {
+		t.Errorf("idle for half its idleTimeout, the pool changes: %+v", ev.Decision)
+	}
+	ss.clock.Advance(srcIdleTimeout/2 + time.Minute)
+	eventually(t, ss.s, "the idle instances ended", func() bool { return len(poolInstances(ss.sim, name)) == 0 })
+	ends := ss.endReasons()
+	for _, in := range ins {
+		if ends[in.InstanceID] != string(pool.ReasonIdle) {
+			t.Errorf("%s ended as %q, want %s", in.InstanceID, ends[in.InstanceID], pool.ReasonIdle)
+		}
+		drv.agentsDown(t, in.InstanceID, weights[in.InstanceType])
+	}
+	if n := len(ss.createFleets()); n != fleets {
+		t.Errorf("%d CreateFleet calls over the pool's life, want the %d for the jobs", n, fleets)
+	}
+}
