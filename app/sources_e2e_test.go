@@ -335,8 +335,11 @@ func (ss *srcStack) driveToIdleEnd(t *testing.T, name string, jobs int, drv ciDr
 		t.Errorf("idle for half its idleTimeout, the pool changes: %+v", ev.Decision)
 	}
 	ss.clock.Advance(srcIdleTimeout/2 + time.Minute)
-	eventually(t, ss.s, "the idle instances ended", func() bool { return len(poolInstances(ss.sim, name)) == 0 })
-	ends := ss.endReasons()
+	var ends map[string]string
+	eventually(t, ss.s, "the idle instances ended, and the audit of it", func() bool {
+		ends = ss.endReasons() // written once EC2 answered the terminations
+		return len(poolInstances(ss.sim, name)) == 0 && !slices.ContainsFunc(ins, func(in awssim.InstanceState) bool { return ends[in.InstanceID] == "" })
+	})
 	for _, in := range ins {
 		if ends[in.InstanceID] != string(pool.ReasonIdle) {
 			t.Errorf("%s ended as %q, want %s", in.InstanceID, ends[in.InstanceID], pool.ReasonIdle)
