@@ -72,6 +72,14 @@ func TestConsoleInBrowser(t *testing.T) {
 			view chromedp.Action[chromedp.Void]
 		}{{"phone", phone}, {"desktop", desktop}} {
 			run(t, size.view)
+			if size.name == "phone" {
+				// Nothing scrolls sideways on a phone: tables turn into cards.
+				wide, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth +
+					[...document.querySelectorAll(".scroll")].filter(e => e.scrollWidth > e.clientWidth).length`))
+				if err != nil || wide > 0 {
+					t.Errorf("%s on a phone: %d px or tables too wide (%v); want none", name, wide, err)
+				}
+			}
 			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 			if err != nil {
 				t.Fatal(err)

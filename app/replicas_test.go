@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 type replicas struct {
 	rs  []*e2e.Replica
 	sim *awssim.Sim
+	// mount is the KV mount the replicas share, for a test that reads
+	// what they stored.
+	mount string
 	// busy counts the 503s launch sent again (capacity raced for, or the
 	// store between leaders).
 	busy atomic.Int32
@@ -86,7 +89,7 @@ func startReplicasFront(t *testing.T, c *vaulttest.Cluster, n int, extra map[str
 	}
 	simSrv := httptest.NewServer(h)
 	t.Cleanup(simSrv.Close)
-	s := &replicas{sim: sim}
+	s := &replicas{sim: sim, mount: mount}
 	for i := range n {
 		env := map[string]string{
 			"SPOTTER_ADMIN_TOKEN": testAdminToken, "AWS_ENDPOINT_URL_EC2": simSrv.URL, "AWS_ENDPOINT_URL_STS": simSrv.URL,

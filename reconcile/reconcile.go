@@ -14,7 +14,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -46,6 +45,11 @@ type Config struct {
 	Forget func(pool string)
 	// Holder names this replica in leases; empty: a random id.
 	Holder string
+	// Parallel is how many pools one pass reconciles at once; 0 means
+	// DefaultParallel. A pool's turn is mostly waiting on the store and
+	// EC2, so a serial pass over a replica's share outlasts the leases it
+	// renewed first once there are a few dozen pools.
+	Parallel int
 	// crashAfter, in tests, stops a launch at a point to play a crash.
 	crashAfter func(step string) error
 }
@@ -71,6 +75,9 @@ func New(cfg Config) *Reconciler {
 	}
 	if cfg.Audit == nil {
 		cfg.Audit = cfg.Log
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = DefaultParallel
 	}
 	if cfg.Holder == "" {
 		b := make([]byte, 8)
@@ -156,20 +163,7 @@ func (r *Reconciler) Pass(ctx context.Context, only string) error {
 		names, shed, limit = r.balance(ctx, all)
 		r.shed(ctx, shed)
 	}
-	var errs []error
-	taken := 0
-	for _, name := range names {
-		if taken >= limit {
-			break
-		}
-		err := r.Reconcile(ctx, name)
-		if err == nil {
-			taken++
-		} else if !errors.Is(err, errLost) {
-			errs = append(errs, fmt.Errorf("pool %s: %w", name, err))
-		}
-	}
-	return errors.Join(errs...)
+	return r.each(ctx, names, limit, r.Reconcile)
 }
 
 // Reconcile makes one decision for one pool under its lease and carries

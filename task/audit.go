@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"unicode/utf8"
 
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/spot"
@@ -45,6 +46,12 @@ func (p *Pipeline) audit(ctx context.Context, g Guarded, outcome string, res Res
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", apperr.Code(err)))
+		// Which rule refused, so an operator need not reproduce the
+		// request: a policy's or the price's details name rules and
+		// values of the policy, never a secret or the body.
+		if c := apperr.Code(err); c == apperr.PolicyDenied || c == apperr.PriceTooLow {
+			attrs = append(attrs, slog.String("details", clip(apperr.Details(err), maxAuditDetails)))
+		}
 	}
 	switch {
 	case res.Launch != nil:
@@ -64,4 +71,19 @@ func (p *Pipeline) audit(ctx context.Context, g Guarded, outcome string, res Res
 		attrs = append(attrs, slog.Any("instance_ids", ids), slog.String("ttl", g.Req.TTL.String()), slog.Int("refused", len(res.Extend.Refused)))
 	}
 	p.Audit.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
+}
+
+// maxAuditDetails bounds a refusal's details in the audit line, so a
+// policy with hundreds of allowed types cannot make each refusal long.
+const maxAuditDetails = 300
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Cut on a rune boundary.
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
