@@ -29,6 +29,10 @@ type BootstrapReply struct {
 	// ("pipeline/<slug>", "repo/<owner>/<name>"), then name.
 	Secrets map[string]string            `json:"secrets"`
 	Scoped  map[string]map[string]string `json:"scoped"`
+	// Heartbeat is the instance's heartbeat credential, for POST
+	// /v1/instances/heartbeat every HeartbeatInterval seconds.
+	Heartbeat         string `json:"heartbeat"`
+	HeartbeatInterval int    `json:"heartbeatInterval"`
 }
 
 // PoolSecretRequest is the body of PUT /v1/pools/{name}/secrets/{key}.

@@ -30,6 +30,7 @@ type Pool struct {
 	IdleTimeout      Duration `json:"idleTimeout,omitempty"`
 	MaxLifetime      Duration `json:"maxLifetime,omitempty"`
 	BootTimeout      Duration `json:"bootTimeout,omitempty"`
+	HeartbeatTimeout Duration `json:"heartbeatTimeout,omitempty"`
 	ScaleOutCooldown Duration `json:"scaleOutCooldown,omitempty"`
 	ScaleInCooldown  Duration `json:"scaleInCooldown,omitempty"`
 	StaleDemandAfter Duration `json:"staleDemandAfter,omitempty"`
@@ -164,6 +165,12 @@ type PoolGitHubSource struct {
 	AppID          int64  `json:"appId,omitempty"`
 	InstallationID int64  `json:"installationId,omitempty"`
 	PrivateKey     string `json:"privateKey,omitempty"`
+	// How a github-runner pool's instances register: "jit" (the default
+	// with token or App), "registration-token" or "pool-secrets"; the JIT
+	// runner's group (default 1) and work folder (default _work).
+	RunnerRegistration string `json:"runnerRegistration,omitempty"`
+	RunnerGroupID      int64  `json:"runnerGroupId,omitempty"`
+	WorkFolder         string `json:"workFolder,omitempty"`
 }
 
 // PoolBuildkiteSource takes job webhooks at /hooks/<pool capability>/buildkite
@@ -202,6 +209,11 @@ type PoolGitHubView struct {
 	AppID            int64    `json:"appId,omitempty"`
 	InstallationID   int64    `json:"installationId,omitempty"`
 	PrivateKeySet    bool     `json:"privateKeySet"`
+	// RunnerRegistration is how a github-runner pool's instances register
+	// (jit, registration-token or pool-secrets), the default resolved.
+	RunnerRegistration string `json:"runnerRegistration"`
+	RunnerGroupID      int64  `json:"runnerGroupId,omitempty"`
+	WorkFolder         string `json:"workFolder,omitempty"`
 }
 
 // PoolBuildkiteView is a Buildkite source without its secrets.

@@ -19,8 +19,8 @@ const sweepEvery = 10 * time.Minute
 // bootstrap is the pools' instance side: pool secrets and the hand-off,
 // checked with the pool token's session and, when configured (or in the
 // sandbox, from the emulator), the identity document's certificate.
-func (a *App) bootstrap(st store, sp *spot.Client, audit *slog.Logger) (*bootstrap.Service, error) {
-	cfg := bootstrap.Config{Store: st, Pools: a.pools, Instances: bootstrap.EC2{Tokens: a.reg, Spot: sp},
+func (a *App) bootstrap(st store, sp *spot.Client, audit *slog.Logger, minter bootstrap.Minter) (*bootstrap.Service, error) {
+	cfg := bootstrap.Config{Store: st, Pools: a.pools, Instances: bootstrap.EC2{Tokens: a.reg, Spot: sp}, Minter: minter,
 		PublicURL: a.cfg.publicURL(a.scheme), Logger: a.log.With("component", "bootstrap"), Audit: audit, Now: a.cfg.now()}
 	if a.tls != nil && a.cfg.TLSCert == "" && len(a.tls.Certificates) > 0 && len(a.tls.Certificates[0].Certificate) > 0 {
 		// Instances cannot know spotter's self-signed certificate: their
@@ -66,6 +66,11 @@ func (a *App) bootstrap(st store, sp *spot.Client, audit *slog.Logger) (*bootstr
 						a.log.Warn("bootstrap credential sweep failed", "error", err)
 					} else if n > 0 {
 						a.log.Info("expired bootstrap credentials deleted", "count", n)
+					}
+					if n, err := svc.SweepHeartbeats(ctx); err != nil {
+						a.log.Warn("heartbeat credential sweep failed", "error", err)
+					} else if n > 0 {
+						a.log.Info("expired heartbeat credentials deleted", "count", n)
 					}
 				}
 			}

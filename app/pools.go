@@ -7,17 +7,24 @@ import (
 
 	"github.com/spotter-dev/spotter/bootstrap"
 	"github.com/spotter-dev/spotter/inflight"
+	"github.com/spotter-dev/spotter/liveness"
 	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/reconcile"
+	"github.com/spotter-dev/spotter/sources"
 	"github.com/spotter-dev/spotter/spot"
 )
 
 // poolSource is the pools registry as the reconciler reads it: a thin
 // adapter, so reconcile depends on its own small interface, not on the
 // store's record type.
-type poolSource struct{ r *pools.Registry }
+type poolSource struct {
+	r *pools.Registry
+	// forget deletes what other packages keep for a pool once it is
+	// removed (its secrets, its sources); their sweeps repair a failure.
+	forget func(ctx context.Context, name string)
+}
 
 func (s poolSource) Names(ctx context.Context) ([]string, error) {
 	recs, err := s.r.List(ctx)
@@ -65,11 +72,19 @@ func (s poolSource) Commit(ctx context.Context, name string, c reconcile.Commit)
 	return err
 }
 
-func (s poolSource) Remove(ctx context.Context, name string) error { return s.r.Remove(ctx, name) }
+func (s poolSource) Remove(ctx context.Context, name string) error {
+	if err := s.r.Remove(ctx, name); err != nil {
+		return err
+	}
+	if s.forget != nil {
+		s.forget(ctx, name)
+	}
+	return nil
+}
 
 // reconciler keeps the pools at their demand. Every replica runs one; a
 // lease per pool in the store lets one at a time act on it.
-func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metrics, st store, ledger *inflight.Ledger) *reconcile.Reconciler {
+func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metrics, st store, ledger *inflight.Ledger, ci *sources.Service) *reconcile.Reconciler {
 	now := a.cfg.now()
 	fleet := &reconcile.AWS{Tokens: a.reg, Spot: sp, Ledger: ledger, Now: now}
 	if a.boot != nil {
@@ -79,7 +94,8 @@ func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metric
 	}
 	pm := m.Pools
 	return reconcile.New(reconcile.Config{
-		Pools: poolSource{reg}, Lister: fleet, Launcher: fleet, Terminator: fleet, Store: st,
+		Pools: poolSource{r: reg, forget: a.forgetPool(ci)}, Lister: fleet, Launcher: fleet, Terminator: fleet, Store: st,
+		Liveness: liveness.New(st), Tagger: fleet,
 		Interval: a.cfg.Timeouts.PoolInterval, Now: now,
 		Log: a.log.With("component", "pools"), Audit: a.log.With("log", "audit"),
 		Observe: func(o reconcile.Observation) {
@@ -91,13 +107,32 @@ func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metric
 			pm.HourlyCost.WithLabelValues(o.Pool).Set(o.HourlyCost)
 			pm.Launches.WithLabelValues(o.Pool).Add(float64(o.Launched))
 			pm.Interruptions.WithLabelValues(o.Pool).Add(float64(o.Interrupted))
+			pm.Dangling.WithLabelValues(o.Pool).Set(float64(o.Dangling))
+			for reason, n := range o.DanglingEnded {
+				pm.DanglingEnded.WithLabelValues(o.Pool, reason).Add(float64(n))
+			}
 		},
 		Forget: func(name string) {
-			for _, g := range []*prometheus.GaugeVec{pm.Desired, pm.Running, pm.Booting, pm.Idle, pm.Pending, pm.HourlyCost} {
+			for _, g := range []*prometheus.GaugeVec{pm.Desired, pm.Running, pm.Booting, pm.Idle, pm.Pending, pm.HourlyCost, pm.Dangling} {
 				g.DeleteLabelValues(name)
 			}
 			pm.Launches.DeleteLabelValues(name)
 			pm.Interruptions.DeleteLabelValues(name)
+			pm.DanglingEnded.DeletePartialMatch(prometheus.Labels{"pool": name})
 		},
 	})
+}
+
+// forgetPool deletes a removed pool's bootstrap secrets and CI sources.
+func (a *App) forgetPool(ci *sources.Service) func(ctx context.Context, name string) {
+	return func(ctx context.Context, name string) {
+		if a.boot != nil {
+			if _, err := a.boot.ForgetPool(ctx, name); err != nil {
+				a.log.Warn("delete the secrets of a removed pool (the sweep retries)", "pool", name, "error", err)
+			}
+		}
+		if err := ci.ForgetPool(ctx, name); err != nil {
+			a.log.Warn("delete the CI sources of a removed pool (the sweep retries)", "pool", name, "error", err)
+		}
+	}
 }

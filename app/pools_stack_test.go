@@ -109,7 +109,9 @@ func (ps *poolStack) createFleets() []url.Values {
 func (ps *poolStack) serve(t *testing.T) *stack {
 	t.Helper()
 	cfg := ps.cfg
-	cfg.DataDir = dataDir(t)
+	if cfg.DataDir == "" { // a test that reads the store after sets its own
+		cfg.DataDir = dataDir(t)
+	}
 	logs := &syncBuffer{}
 	a, err := app.New(t.Context(), cfg, app.NewLogger(logs, "json", cfg.LogLevel), io.Discard)
 	if err != nil {

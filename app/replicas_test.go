@@ -323,8 +323,12 @@ func TestLaunchGivesUpAtItsLease(t *testing.T) {
 	if code != 503 || v["error"] != "unavailable" || hdr.Get("Retry-After") == "" || !strings.Contains(raw, "lapsed") {
 		t.Fatalf("launch with CreateFleet stuck = %d %s (Retry-After %q); want 503 unavailable naming the lapsed reservation", code, raw, hdr.Get("Retry-After"))
 	}
-	if took > lease {
-		t.Errorf("the stuck launch answered after %v; want before its %v lease ends", took, lease)
+	// It gives up a tenth of the lease before the claim lapses, measured
+	// from the claim; the client's clock also counts the request's own
+	// handling, so allow a second for that on a busy machine. A launch
+	// that did not give up would answer after CreateFleet's minute.
+	if took > lease+time.Second {
+		t.Errorf("the stuck launch answered after %v; want it to give up at its %v lease", took, lease)
 	}
 	if n, _ := s.live(); n != 0 {
 		t.Fatalf("awssim runs %d instances after the abandoned CreateFleet; want 0", n)

@@ -98,16 +98,6 @@ func (a *App) wire(ctx context.Context, st store) error {
 	if cfg.Timeouts.ReaperInterval > 0 {
 		a.goBackground(a.bg, a.reaper(sp, m, watch).Run)
 	}
-	if a.boot, err = a.bootstrap(store, sp, audit); err != nil {
-		return err
-	}
-	if cfg.Timeouts.PoolInterval > 0 {
-		rc = a.reconciler(a.pools, sp, m, store, ledger)
-		a.goBackground(a.bg, rc.Run)
-	}
-	console := &pages.ConsoleDeps{Store: store, Admin: admin, Tokens: a.reg, Activity: act, Audit: audit,
-		Reaping: cfg.Timeouts.ReaperInterval > 0, Pools: a.pools,
-		Instances: (&reaper.Reaper{Tokens: a.reg, Spot: sp, Log: log.With("component", "console")}).Status}
 	// CI sources write pools' demand from provider webhooks and pollers,
 	// and ask the reconciler for a pass over the pool as reports do.
 	ci, err := sources.New(sources.Deps{Store: store, Pools: a.pools, Logger: log.With("component", "ci-sources"), Now: now,
@@ -115,6 +105,18 @@ func (a *App) wire(ctx context.Context, st store) error {
 	if err != nil {
 		return err
 	}
+	// The hand-off mints GitHub runner registrations with the pools'
+	// GitHub sources.
+	if a.boot, err = a.bootstrap(store, sp, audit, ci.NewMinter()); err != nil {
+		return err
+	}
+	if cfg.Timeouts.PoolInterval > 0 {
+		rc = a.reconciler(a.pools, sp, m, store, ledger, ci)
+		a.goBackground(a.bg, rc.Run)
+	}
+	console := &pages.ConsoleDeps{Store: store, Admin: admin, Tokens: a.reg, Activity: act, Audit: audit,
+		Reaping: cfg.Timeouts.ReaperInterval > 0, Pools: a.pools,
+		Instances: (&reaper.Reaper{Tokens: a.reg, Spot: sp, Log: log.With("component", "console")}).Status}
 	if every := cfg.Timeouts.SourcesPoll; every > 0 {
 		a.goBackground(a.bg, func(ctx context.Context) { ci.Run(ctx, every) })
 	}

@@ -67,13 +67,16 @@ type Instances interface {
 	Instance(ctx context.Context, p pool.Pool, id string) (in Instance, found bool, err error)
 }
 
-// Minter makes secrets at the moment of the hand-off, for one instance: a
-// GitHub just-in-time runner config (generate-jitconfig, named after the
-// instance), a short-lived registration token. What it returns is added to
+// Minter makes secrets at the moment of the hand-off, for one instance
+// with agents job slots: GitHub just-in-time runner configs
+// (generate-jitconfig, named after the instance), a short-lived
+// registration token. What it returns is added to
 // the pool-wide secrets of that instance's one answer and stored nowhere.
-// A failure is the server's (5xx) and uses up nothing.
+// A failure uses up nothing: the instance's retry mints again. Its
+// apperr code reaches the instance (a 5xx, or 429 with Retry-After for a
+// provider's rate limit). sources.Minter is GitHub's.
 type Minter interface {
-	Mint(ctx context.Context, p pool.Pool, instanceID string) (map[string]string, error)
+	Mint(ctx context.Context, p pool.Pool, instanceID string, agents int) (map[string]string, error)
 }
 
 // Config wires a Service.
@@ -124,6 +127,7 @@ type Service struct {
 	log       *slog.Logger
 	audit     *slog.Logger
 	now       func() time.Time
+	hb        *heartbeats // heartbeat.go
 }
 
 // New returns a Service.
@@ -146,8 +150,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Rate == 0 {
 		cfg.Rate, cfg.Burst = DefaultRate, DefaultBurst
 	}
-	return &Service{limit: rate.NewLimiter(cfg.Rate, max(1, cfg.Burst)), store: cfg.Store, pools: cfg.Pools, instances: cfg.Instances, minter: cfg.Minter, certs: cfg.IdentityCerts,
-		public: strings.TrimRight(cfg.PublicURL, "/"), serverCA: strings.TrimSpace(string(cfg.ServerCA)), log: cfg.Logger, audit: cfg.Audit, now: cfg.Now}, nil
+	s := &Service{limit: rate.NewLimiter(cfg.Rate, max(1, cfg.Burst)), store: cfg.Store, pools: cfg.Pools, instances: cfg.Instances, minter: cfg.Minter, certs: cfg.IdentityCerts,
+		public: strings.TrimRight(cfg.PublicURL, "/"), serverCA: strings.TrimSpace(string(cfg.ServerCA)), log: cfg.Logger, audit: cfg.Audit, now: cfg.Now}
+	s.hb = newHeartbeats(cfg)
+	return s, nil
 }
 
 // Launch names one pool launch: its EC2 ClientToken (every instance it
@@ -232,15 +238,15 @@ func (s *Service) Issue(ctx context.Context, p pool.Pool, l Launch) ([]byte, err
 	return ud, nil
 }
 
-// Sweep deletes credentials past their expiry and returns how many: a
-// late call is refused by the expiry itself, so this only keeps the
-// store small.
+// Sweep deletes credentials past their expiry, and the secrets of pools
+// that are gone, and returns how many records it deleted: a late call is
+// refused by the expiry itself, so this only keeps the store small.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
 	keys, err := s.store.List(ctx, CredentialPrefix)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	n := s.sweepSecrets(ctx)
 	for _, k := range keys {
 		r, err := s.store.Get(ctx, k)
 		if err != nil {

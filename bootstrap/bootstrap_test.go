@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -272,8 +273,8 @@ type fakeMinter struct {
 	calls []string
 }
 
-func (m *fakeMinter) Mint(_ context.Context, p pool.Pool, id string) (map[string]string, error) {
-	m.calls = append(m.calls, id)
+func (m *fakeMinter) Mint(_ context.Context, p pool.Pool, id string, agents int) (map[string]string, error) {
+	m.calls = append(m.calls, id+" agents "+strconv.Itoa(agents))
 	if m.err != nil {
 		return nil, m.err
 	}
@@ -300,6 +301,12 @@ func TestMinter(t *testing.T) {
 	if _, err := svc.Redeem(bg, bootstrap.Request{Credential: cred, InstanceID: id}); apperr.Code(err) != apperr.Unavailable {
 		t.Fatalf("failing mint: %v; want %s", err, apperr.Unavailable)
 	}
+	// GitHub's rate limit reaches the instance as a 429 with its reset,
+	// and uses nothing up either.
+	m.err = &apperr.Error{Code: apperr.RateLimited, RetryAfter: 40 * time.Minute, Details: "GitHub rate-limits the token"}
+	if _, err := svc.Redeem(bg, bootstrap.Request{Credential: cred, InstanceID: id}); apperr.Code(err) != apperr.RateLimited || apperr.RetryAfter(err) != 40*time.Minute {
+		t.Fatalf("rate-limited mint: %v; want %s after 40m", err, apperr.RateLimited)
+	}
 	m.err = nil
 	g, err := svc.Redeem(bg, bootstrap.Request{Credential: cred, InstanceID: id})
 	if err != nil {
@@ -312,8 +319,9 @@ func TestMinter(t *testing.T) {
 	if strings.Contains(f.rawStore(t)+f.logs.String(), want) {
 		t.Error("the minted secret was stored or logged")
 	}
-	if len(m.calls) != 2 {
-		t.Errorf("mint calls %v; want 2", m.calls)
+	// The instance is a c6i.2xlarge: its launch config's 4 job slots.
+	if len(m.calls) != 3 || m.calls[2] != id+" agents 4" {
+		t.Errorf("mint calls %v; want 3, for %s with 4 agents", m.calls, id)
 	}
 }
 

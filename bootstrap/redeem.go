@@ -54,6 +54,10 @@ type Grant struct {
 	// by scope ("pipeline/<slug>", "repo/<owner>/<name>"), then name.
 	Secrets map[string]string
 	Scoped  map[string]map[string]string
+	// Heartbeat is the instance's heartbeat credential (heartbeat.go), to
+	// call POST /v1/instances/heartbeat with every HeartbeatInterval.
+	Heartbeat         string
+	HeartbeatInterval time.Duration
 }
 
 // refused is the one error every refusal returns: the caller learns
@@ -138,14 +142,23 @@ func (s *Service) redeem(ctx context.Context, req Request) (Grant, string, error
 	if reason != "" || err != nil {
 		return Grant{Pool: p.Name}, reason, err
 	}
-	vals, err := s.secretsFor(ctx, p, rec.Incarnation, req.InstanceID)
+	vals, err := s.secretsFor(ctx, p, rec.Incarnation, req.InstanceID, agents(p, in.Type))
+	if err != nil {
+		return Grant{Pool: p.Name}, "", err
+	}
+	// Minted before the burn, like the secrets: a store that fails here
+	// uses nothing up.
+	hb, err := s.issueHeartbeat(ctx, p, rec.Incarnation, req.InstanceID)
 	if err != nil {
 		return Grant{Pool: p.Name}, "", err
 	}
 	if reason, err := s.burn(ctx, key, req.InstanceID); reason != "" || err != nil {
 		return Grant{Pool: p.Name}, reason, err
 	}
-	return newGrant(p, req.InstanceID, in.Type, vals), "", nil
+	s.bootstrapped(ctx, p.Name, req.InstanceID)
+	g := newGrant(p, req.InstanceID, in.Type, vals)
+	g.Heartbeat, g.HeartbeatInterval = hb, p.HeartbeatInterval()
+	return g, "", nil
 }
 
 // checkPool refuses a credential whose pool is gone, deleting, created
@@ -186,13 +199,13 @@ func (s *Service) checkInstance(ctx context.Context, p pool.Pool, cred credentia
 // this instance. Minted before the burn: a mint that fails uses nothing
 // up, and only a rival call for the same instance (which loses the burn)
 // wastes one.
-func (s *Service) secretsFor(ctx context.Context, p pool.Pool, incarnation, id string) (map[string]string, error) {
+func (s *Service) secretsFor(ctx context.Context, p pool.Pool, incarnation, id string, slots int) (map[string]string, error) {
 	_, vals, _, err := s.load(ctx, p.Name, incarnation, true)
 	if err != nil {
 		return nil, err
 	}
 	if s.minter != nil {
-		minted, err := s.minter.Mint(ctx, p, id)
+		minted, err := s.minter.Mint(ctx, p, id, slots)
 		if err != nil {
 			return nil, err
 		}

@@ -145,7 +145,9 @@ func (w *world) launch(t *testing.T, poolName, itype, clientToken string) string
 // token it was handed in the environment) to out.
 func stub(t *testing.T, path, out string) {
 	t.Helper()
-	script := "#!/bin/sh\n{ echo \"argv: $*\"; echo \"token: ${BUILDKITE_AGENT_TOKEN:-}\"; echo \"agent: ${SPOTTER_AGENT:-}\"; } >>'" + out + "'\n" +
+	// Each fact is one line, written at once: agents run side by side.
+	script := "#!/bin/sh\n{ echo \"argv: $*\"; echo \"token: ${BUILDKITE_AGENT_TOKEN:-}\"\n" +
+		"  echo \"agent: ${SPOTTER_AGENT:-} input-token: ${ACTIONS_RUNNER_INPUT_TOKEN:-} input-jitconfig: ${ACTIONS_RUNNER_INPUT_JITCONFIG:-}\"; } >>'" + out + "'\n" +
 		"for a in \"$@\"; do case \"$prev\" in --config) cat \"$a\" >>'" + out + "' ;; esac; prev=$a; done\n"
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
@@ -159,19 +161,32 @@ func stub(t *testing.T, path, out string) {
 // nothing.
 func TestTemplatesUnderSh(t *testing.T) {
 	cases := map[string]struct {
-		secrets map[string]string
-		want    []string // in what the stubs recorded
+		template string
+		secrets  map[string]string
+		want     []string // in what the stubs recorded
+		notWant  []string // not in it
+		notArgv  []string // secrets no command line may hold (ps shows them)
 	}{
-		pool.BootstrapBuildkite: {secrets: map[string]string{"agent-token": "CANARY-bk-agent-token"},
-			want: []string{"argv: start --name i-", "--spawn 4", "--disconnect-after-job", "--tags queue=linux", "token: CANARY-bk-agent-token"}},
-		pool.BootstrapGitHubRunner: {secrets: map[string]string{"runner-url": "https://github.com/acme", "runner-token": "CANARY-gh-reg-token"},
-			want: []string{"argv: --unattended --url https://github.com/acme --token CANARY-gh-reg-token", "--labels queue:linux,self-hosted", "--ephemeral", "agent: 4"}},
-		pool.BootstrapGenericWorker: {secrets: map[string]string{"taskcluster-root-url": "https://tc.example.com", "taskcluster-client-id": "project/ci",
+		pool.BootstrapBuildkite: {template: pool.BootstrapBuildkite, secrets: map[string]string{"agent-token": "CANARY-bk-agent-token"},
+			want:    []string{"argv: start --name i-", "--spawn 4", "--disconnect-after-job", "--tags queue=linux", "token: CANARY-bk-agent-token"},
+			notArgv: []string{"CANARY-bk-agent-token"}},
+		pool.BootstrapGitHubRunner: {template: pool.BootstrapGitHubRunner, secrets: map[string]string{"runner-url": "https://github.com/acme", "runner-token": "CANARY-gh-reg-token"},
+			want:    []string{"argv: --unattended --url https://github.com/acme --name i-", "--labels queue:linux,self-hosted", "--ephemeral", "agent: 4", "input-token: CANARY-gh-reg-token"},
+			notArgv: []string{"CANARY-gh-reg-token"}},
+		"github-runner jit": {template: pool.BootstrapGitHubRunner, secrets: map[string]string{"jit-config": "CANARY-gh-jit-config"},
+			want: []string{"argv: \n", "agent: 1 input-token:  input-jitconfig: CANARY-gh-jit-config"}, notWant: []string{"agent: 2"}, notArgv: []string{"CANARY-gh-jit-config"}},
+		"github-runner jit, a config per slot": {template: pool.BootstrapGitHubRunner,
+			secrets: map[string]string{"jit-config": "CANARY-gh-jit-1", "jit-config-2": "CANARY-gh-jit-2", "jit-config-3": "CANARY-gh-jit-3", "jit-config-4": "CANARY-gh-jit-4"},
+			want:    []string{"agent: 1 input-token:  input-jitconfig: CANARY-gh-jit-1", "agent: 2 input-token:  input-jitconfig: CANARY-gh-jit-2", "agent: 4 input-token:  input-jitconfig: CANARY-gh-jit-4"},
+			notArgv: []string{"CANARY-gh-jit-1", "CANARY-gh-jit-2", "CANARY-gh-jit-3", "CANARY-gh-jit-4"}},
+		pool.BootstrapGenericWorker: {template: pool.BootstrapGenericWorker, secrets: map[string]string{"taskcluster-root-url": "https://tc.example.com", "taskcluster-client-id": "project/ci",
 			"taskcluster-access-token": "CANARY-tc-access-token", "task-queue-id": "proj-ci/linux"},
-			want: []string{"argv: run --config", `"accessToken":"CANARY-tc-access-token"`, `"provisionerId":"proj-ci","workerType":"linux"`, `"numberOfTasksToRun":1`, "agent: 4"}},
+			want:    []string{"argv: run --config", `"accessToken":"CANARY-tc-access-token"`, `"provisionerId":"proj-ci","workerType":"linux"`, `"numberOfTasksToRun":1`, "agent: 4"},
+			notArgv: []string{"CANARY-tc-access-token"}},
 	}
-	for tmpl, tc := range cases {
-		t.Run(tmpl, func(t *testing.T) {
+	for name, tc := range cases {
+		tmpl := tc.template
+		t.Run(name, func(t *testing.T) {
 			w := newWorld(t)
 			p := pool.Pool{Name: "ci", TokenID: w.tokenID, Region: "us-east-1", AMI: "ami-0abc1234",
 				LaunchConfigs: []pool.LaunchConfig{{InstanceType: "c6i.large", Capacity: 1}, {InstanceType: "c6i.2xlarge", Capacity: 4}},
@@ -196,6 +211,18 @@ func TestTemplatesUnderSh(t *testing.T) {
 			for _, want := range tc.want {
 				if !strings.Contains(string(calls), want) {
 					t.Errorf("agent calls lack %q:\n%s", want, calls)
+				}
+			}
+			for _, no := range tc.notWant {
+				if strings.Contains(string(calls), no) {
+					t.Errorf("agent calls hold %q:\n%s", no, calls)
+				}
+			}
+			for _, line := range strings.Split(string(calls), "\n") {
+				for _, v := range tc.notArgv {
+					if strings.HasPrefix(line, "argv: ") && strings.Contains(line, v) {
+						t.Errorf("a secret is on a command line: %q", line)
+					}
 				}
 			}
 			if _, err := os.Stat(filepath.Join(dir, "poweroff")); err != nil {

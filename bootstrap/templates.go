@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spotter-dev/spotter/policy"
 	"github.com/spotter-dev/spotter/pool"
@@ -53,7 +54,8 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 
 // Lines is the grant as the templates read it (Accept: text/plain): one
 // "<kind> <scope|-> <name> <base64 value>" line per secret, and the
-// settings as "agents N", "terminate-after-job 0|1", "label L". Names,
+// settings as "agents N", "terminate-after-job 0|1", "label L",
+// "heartbeat <seconds> <credential>". Names,
 // scopes and labels are validated to hold no spaces, so sh's read splits
 // them; values are base64.
 func (g Grant) Lines() string {
@@ -66,6 +68,9 @@ func (g Grant) Lines() string {
 	b.WriteString("terminate-after-job " + t + "\n")
 	for _, l := range g.Labels {
 		b.WriteString("label " + l + "\n")
+	}
+	if g.Heartbeat != "" {
+		b.WriteString("heartbeat " + strconv.Itoa(int(g.HeartbeatInterval/time.Second)) + " " + g.Heartbeat + "\n")
 	}
 	write := func(scope string, m map[string]string) {
 		names := make([]string, 0, len(m))

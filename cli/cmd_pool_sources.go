@@ -54,6 +54,14 @@ func printSources(w io.Writer, r api.PoolSourcesReply) {
 			auth = fmt.Sprintf("App %d, installation %d, private key %s", g.AppID, g.InstallationID, setWord(g.PrivateKeySet))
 		}
 		fmt.Fprintf(w, "GitHub:       webhook secret %s; API %s (%s); reconcile: %s\n", setWord(g.WebhookSecretSet), g.APIURL, auth, orNone(scope))
+		runners := g.RunnerRegistration
+		if g.RunnerGroupID != 0 {
+			runners += fmt.Sprintf(", group %d", g.RunnerGroupID)
+		}
+		if g.WorkFolder != "" {
+			runners += ", work folder " + g.WorkFolder
+		}
+		fmt.Fprintf(w, "              runners registered at the hand-off: %s\n", orNone(runners))
 	}
 	if b := s.Buildkite; b != nil {
 		fmt.Fprintf(w, "Buildkite:    queue %s; webhook token %s, signing secret %s; agent token %s (metrics %s)\n",

@@ -29,9 +29,12 @@ func TestPoolSourcesCommands(t *testing.T) {
 	}{
 		{name: "none yet", args: []string{"pool", "sources", "linux-ci"}, wantOut: []string{"Pool linux-ci has no CI sources."}},
 		{name: "set from a file", args: []string{"pool", "sources-update", "linux-ci", file}, wantOut: []string{"Sources updated.", "GitHub:       webhook secret set", "Buildkite:    queue linux", "agent token set"}},
-		{name: "show", args: []string{"pool", "sources", "linux-ci"}, wantOut: []string{"webhook secret set", "https://api.github.com", "https://agent.buildkite.com/v3"}},
+		{name: "show", args: []string{"pool", "sources", "linux-ci"}, wantOut: []string{"webhook secret set", "https://api.github.com", "https://agent.buildkite.com/v3",
+			"runners registered at the hand-off: pool-secrets"}},
 		{name: "show as JSON", args: []string{"pool", "sources", "linux-ci", "--json"}, wantOut: []string{`"webhookSecretSet": true`, `"agentTokenSet": true`}},
 		{name: "drop buildkite", stdin: `{"buildkite": null}`, args: []string{"pool", "sources-update", "linux-ci"}, wantOut: []string{"GitHub:"}},
+		{name: "jit with a token", stdin: `{"github": {"token": "ghp_` + canary + `", "repos": ["octo/app"], "runnerGroupId": 3}}`, args: []string{"pool", "sources-update", "linux-ci"},
+			wantOut: []string{"runners registered at the hand-off: jit, group 3"}},
 		{name: "a field named wrong", stdin: `{"github": {"secret": "x"}}`, args: []string{"pool", "sources-update", "linux-ci"}, wantErr: `sources.github: json: unknown field "secret"`},
 		{name: "a bad repo", stdin: `{"github": {"token": "t", "repos": ["app"]}}`, args: []string{"pool", "sources-update", "linux-ci"}, wantErr: "sources.github.repos: [0] \"app\" is not owner/name"},
 		{name: "unknown pool", args: []string{"pool", "sources", "nope"}, wantErr: "not_found"},

@@ -17,6 +17,7 @@ import (
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/metrics"
 	"github.com/spotter-dev/spotter/reaper"
+	"github.com/spotter-dev/spotter/reconcile"
 )
 
 type alertRules struct {
@@ -40,28 +41,9 @@ var descRE = regexp.MustCompile(`variableLabels: \{([^}]*)\}`)
 func exposedSeries(t *testing.T) map[string][]string {
 	t.Helper()
 	m := metrics.New()
-	v := reflect.ValueOf(m).Elem()
-	for i := range v.NumField() {
-		f := v.Field(i)
-		if !f.CanInterface() {
-			continue
-		}
-		c, ok := f.Interface().(prometheus.Collector)
-		with := f.MethodByName("WithLabelValues")
-		if !ok || !with.IsValid() {
-			continue
-		}
-		ch := make(chan *prometheus.Desc, 1)
-		c.Describe(ch)
-		sub := descRE.FindStringSubmatch((<-ch).String())
-		if sub == nil {
-			t.Fatalf("cannot read the labels of %s", v.Type().Field(i).Name)
-		}
-		var args []reflect.Value
-		for range strings.Split(sub[1], ",") {
-			args = append(args, reflect.ValueOf("x"))
-		}
-		with.Call(args)
+	// The pools' collectors hang off their own struct.
+	for _, v := range []reflect.Value{reflect.ValueOf(m).Elem(), reflect.ValueOf(m.Pools).Elem()} {
+		touchSeries(t, v)
 	}
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
@@ -96,6 +78,33 @@ func exposedSeries(t *testing.T) map[string][]string {
 	return out
 }
 
+// touchSeries makes each labelled vector among v's fields show one series.
+func touchSeries(t *testing.T, v reflect.Value) {
+	t.Helper()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if !f.CanInterface() {
+			continue
+		}
+		c, ok := f.Interface().(prometheus.Collector)
+		with := f.MethodByName("WithLabelValues")
+		if !ok || !with.IsValid() {
+			continue
+		}
+		ch := make(chan *prometheus.Desc, 1)
+		c.Describe(ch)
+		sub := descRE.FindStringSubmatch((<-ch).String())
+		if sub == nil {
+			t.Fatalf("cannot read the labels of %s", v.Type().Field(i).Name)
+		}
+		var args []reflect.Value
+		for range strings.Split(sub[1], ",") {
+			args = append(args, reflect.ValueOf("x"))
+		}
+		with.Call(args)
+	}
+}
+
 // TestAlertRules: every rule is complete, and every metric and label its
 // expression names is one spotter's /metrics serves (Prometheus's own "up"
 // aside), with the label values spotter writes.
@@ -122,6 +131,7 @@ func TestAlertRules(t *testing.T) {
 		"spotter_store_call_duration_seconds_count/result": {"ok", apperr.Unavailable, apperr.NotFound, apperr.Conflict, apperr.Internal},
 		"spotter_mfa_attempts_total/outcome":               {"ok", "failed", "locked"},
 		"spotter_tasks_total/outcome":                      {"ok", "refused", "failed"},
+		"spotter_pool_dangling_terminations_total/reason":  {reconcile.DanglingNoBootstrap, reconcile.DanglingNoHeartbeat},
 	}
 
 	ref := regexp.MustCompile(`\b((?:spotter|go|process)_[a-zA-Z0-9_]+|up)\b(\{([^}]*)\})?`)

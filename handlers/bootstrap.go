@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -39,7 +40,8 @@ func Bootstrap(svc *bootstrap.Service) echo.HandlerFunc {
 			return c.String(http.StatusOK, g.Lines())
 		}
 		return c.JSON(http.StatusOK, api.BootstrapReply{Code: http.StatusOK, Pool: g.Pool, InstanceID: g.InstanceID, Template: g.Template,
-			Agents: g.Agents, TerminateAfterJob: g.TerminateAfterJob, Labels: append([]string{}, g.Labels...), Secrets: g.Secrets, Scoped: g.Scoped})
+			Agents: g.Agents, TerminateAfterJob: g.TerminateAfterJob, Labels: append([]string{}, g.Labels...), Secrets: g.Secrets, Scoped: g.Scoped,
+			Heartbeat: g.Heartbeat, HeartbeatInterval: int(g.HeartbeatInterval / time.Second)})
 	}
 }
 

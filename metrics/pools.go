@@ -13,6 +13,10 @@ type Pools struct {
 	HourlyCost    *prometheus.GaugeVec
 	Launches      *prometheus.CounterVec
 	Interruptions *prometheus.CounterVec
+	// Dangling counts instances (not units) tagged dangling and not yet
+	// ended; DanglingEnded the ones terminated, by reason.
+	Dangling      *prometheus.GaugeVec
+	DanglingEnded *prometheus.CounterVec
 }
 
 func newPools() *Pools {
@@ -32,9 +36,13 @@ func newPools() *Pools {
 		Interruptions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spotter_pool_interruptions_total", Help: "Pool instances ended for a spot interruption or rebalance notice.",
 		}, []string{"pool"}),
+		Dangling: gauge("spotter_pool_dangling_instances", "Pool instances tagged dangling (never bootstrapped, or stopped heartbeating), not counted as capacity, not yet terminated."),
+		DanglingEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotter_pool_dangling_terminations_total", Help: "Dangling pool instances terminated, by reason (no_bootstrap, no_heartbeat).",
+		}, []string{"pool", "reason"}),
 	}
 }
 
 func (p *Pools) collectors() []prometheus.Collector {
-	return []prometheus.Collector{p.Desired, p.Running, p.Booting, p.Idle, p.Pending, p.HourlyCost, p.Launches, p.Interruptions}
+	return []prometheus.Collector{p.Desired, p.Running, p.Booting, p.Idle, p.Pending, p.HourlyCost, p.Launches, p.Interruptions, p.Dangling, p.DanglingEnded}
 }

@@ -60,6 +60,9 @@ type Pool struct {
 	IdleTimeout      Duration `json:"idleTimeout"`
 	MaxLifetime      Duration `json:"maxLifetime"`
 	BootTimeout      Duration `json:"bootTimeout"`
+	// HeartbeatTimeout: a bootstrapped instance silent for this long is
+	// dangling (reconcile/dangling.go); it beats every third of it.
+	HeartbeatTimeout Duration `json:"heartbeatTimeout"`
 	ScaleOutCooldown Duration `json:"scaleOutCooldown"`
 	ScaleInCooldown  Duration `json:"scaleInCooldown"`
 	// StaleDemandAfter: demand older than this is not acted on; the pool
@@ -98,6 +101,7 @@ const (
 	DefaultMaxLifetime      = 12 * time.Hour
 	DefaultBootTimeout      = 10 * time.Minute
 	DefaultStaleDemandAfter = 2 * time.Minute
+	DefaultHeartbeatTimeout = 3 * time.Minute
 )
 
 // Bounds every pool stays within. Each is tested at and past its edge.
@@ -116,9 +120,13 @@ const (
 	MaxMaxLifetime   = policy.MaxTTLCeiling
 	MinBootTimeout   = time.Minute // EC2 takes 20–90 s to run an instance
 	MaxBootTimeout   = time.Hour
-	MaxCooldown      = time.Hour
-	MinStaleDemand   = 10 * time.Second
-	MaxStaleDemand   = time.Hour
+	// A third of the heartbeat timeout is the instances' interval: 5 s at
+	// least keeps a thousand instances' beats under the store's rate.
+	MinHeartbeatTimeout = 15 * time.Second
+	MaxHeartbeatTimeout = time.Hour
+	MaxCooldown         = time.Hour
+	MinStaleDemand      = 10 * time.Second
+	MaxStaleDemand      = time.Hour
 )
 
 var (
@@ -158,6 +166,7 @@ func (p *Pool) Normalize() error {
 	}{
 		{&p.MaxLifetime, DefaultMaxLifetime},
 		{&p.BootTimeout, DefaultBootTimeout}, {&p.StaleDemandAfter, DefaultStaleDemandAfter},
+		{&p.HeartbeatTimeout, DefaultHeartbeatTimeout},
 	} {
 		if *d.v == 0 {
 			*d.v = Duration(d.def)
@@ -274,6 +283,7 @@ func (p *Pool) validateDurations() error {
 		{"scaleOutCooldown", p.ScaleOutCooldown, 0, MaxCooldown},
 		{"scaleInCooldown", p.ScaleInCooldown, 0, MaxCooldown},
 		{"staleDemandAfter", p.StaleDemandAfter, MinStaleDemand, MaxStaleDemand},
+		{"heartbeatTimeout", p.HeartbeatTimeout, MinHeartbeatTimeout, MaxHeartbeatTimeout},
 	} {
 		if v := time.Duration(d.v); v < d.min || v > d.max {
 			return invalid(d.field, "%s is outside %s to %s", v, short(d.min), short(d.max))
@@ -311,4 +321,20 @@ func short(d time.Duration) string {
 		return fmt.Sprintf("%dm", d/time.Minute)
 	}
 	return fmt.Sprintf("%ds", int64(math.Round(d.Seconds())))
+}
+
+// HeartbeatInterval is how often a bootstrapped instance reports: a
+// third of heartbeatTimeout (whole seconds, for sh's sleep), so two lost
+// beats in a row do not make it dangling.
+func (p *Pool) HeartbeatInterval() time.Duration {
+	return (p.HeartbeatWindow() / 3).Truncate(time.Second)
+}
+
+// HeartbeatWindow is heartbeatTimeout, or its default for a pool stored
+// before the setting existed (records are not normalized again on read).
+func (p *Pool) HeartbeatWindow() time.Duration {
+	if p.HeartbeatTimeout <= 0 {
+		return DefaultHeartbeatTimeout
+	}
+	return time.Duration(p.HeartbeatTimeout)
 }

@@ -37,12 +37,13 @@ func TestIssueJSONNormalizes(t *testing.T) {
 	}
 	want := map[string]any{
 		"idleTimeout": 10 * time.Minute, "maxLifetime": 12 * time.Hour, "bootTimeout": DefaultBootTimeout,
-		"staleDemandAfter": 2 * time.Minute, "scaleOutCooldown": time.Duration(0),
-		"capacity[1]": 4, "utility[0]": 1.0, "scalingRatio": 1.0,
+		"staleDemandAfter": 2 * time.Minute, "scaleOutCooldown": time.Duration(0), "heartbeatTimeout": 3 * time.Minute,
+		"heartbeatInterval": time.Minute, "capacity[1]": 4, "utility[0]": 1.0, "scalingRatio": 1.0,
 	}
 	got := map[string]any{
 		"idleTimeout": time.Duration(p.IdleTimeout), "maxLifetime": time.Duration(p.MaxLifetime), "bootTimeout": time.Duration(p.BootTimeout),
 		"staleDemandAfter": time.Duration(p.StaleDemandAfter), "scaleOutCooldown": time.Duration(p.ScaleOutCooldown),
+		"heartbeatTimeout": time.Duration(p.HeartbeatTimeout), "heartbeatInterval": p.HeartbeatInterval(),
 		"capacity[1]": p.LaunchConfigs[1].Capacity, "utility[0]": p.LaunchConfigs[0].Utility, "scalingRatio": p.ScalingRatio,
 	}
 	for k, w := range want {
@@ -152,6 +153,10 @@ func TestValidate(t *testing.T) {
 		"staleDemandAfter 10s":     {mut: func(p *Pool) { p.StaleDemandAfter = Duration(10 * time.Second) }},
 		"staleDemandAfter 9s":      {mut: func(p *Pool) { p.StaleDemandAfter = Duration(9 * time.Second) }, field: "staleDemandAfter"},
 		"staleDemandAfter 1h+1s":   {mut: func(p *Pool) { p.StaleDemandAfter = Duration(time.Hour + time.Second) }, field: "staleDemandAfter"},
+		"heartbeatTimeout 15s":     {mut: func(p *Pool) { p.HeartbeatTimeout = Duration(15 * time.Second) }},
+		"heartbeatTimeout 14s":     {mut: func(p *Pool) { p.HeartbeatTimeout = Duration(14 * time.Second) }, field: "heartbeatTimeout"},
+		"heartbeatTimeout 1h":      {mut: func(p *Pool) { p.HeartbeatTimeout = Duration(time.Hour) }},
+		"heartbeatTimeout 1h+1s":   {mut: func(p *Pool) { p.HeartbeatTimeout = Duration(time.Hour + time.Second) }, field: "heartbeatTimeout"},
 		"20 labels":                {mut: func(p *Pool) { p.Labels = labels(20) }},
 		"21 labels":                {mut: func(p *Pool) { p.Labels = labels(21) }, field: "labels"},
 		"label 64 chars":           {mut: func(p *Pool) { p.Labels = []string{strings.Repeat("x", 64)} }},

@@ -43,6 +43,10 @@ type Config struct {
 	// Forget, when set, is told a pool the reconciler removed (its metrics
 	// go with it).
 	Forget func(pool string)
+	// Liveness and Tagger, when both set, turn on the dangling check
+	// (dangling.go).
+	Liveness Liveness
+	Tagger   Tagger
 	// Holder names this replica in leases; empty: a random id.
 	Holder string
 	// Parallel is how many pools one pass reconciles at once; 0 means
@@ -195,7 +199,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	in, err := r.input(ctx, st, p)
+	in, dp, err := r.input(ctx, st, p)
 	if err != nil {
 		return err
 	}
@@ -211,6 +215,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) error {
 		r.report(obs)
 		return errLost
 	}
+	r.carryDangling(ctx, p, dp, now, &obs)
 	if err := r.end(ctx, p, d, now, &c); err != nil {
 		r.report(obs)
 		return err
@@ -247,15 +252,21 @@ func (r *Reconciler) acquire(ctx context.Context, name string) (*held, error) {
 	return h, err
 }
 
-// input is what Decide reads: the pool's record and its instances now.
-func (r *Reconciler) input(ctx context.Context, st State, p pool.Pool) (pool.Input, error) {
+// input is what Decide reads: the pool's record and its instances now,
+// less the dangling ones (dangling.go).
+func (r *Reconciler) input(ctx context.Context, st State, p pool.Pool) (pool.Input, danglePlan, error) {
 	ins, err := r.cfg.Lister.Instances(ctx, p, st.Demand)
 	if err != nil {
-		return pool.Input{}, err
+		return pool.Input{}, danglePlan{}, err
 	}
-	in := pool.Input{Pool: p, Demand: st.Demand, Instances: ins, Now: r.cfg.Now(),
+	now := r.cfg.Now()
+	dp, err := r.dangling(ctx, p, ins, now)
+	if err != nil {
+		return pool.Input{}, danglePlan{}, err
+	}
+	in := pool.Input{Pool: p, Demand: st.Demand, Instances: dp.keep, Now: now,
 		LastScaleOut: st.LastScaleOut, LastScaleIn: st.LastScaleIn, Incarnation: st.Incarnation, Epoch: st.Epoch}
-	return in, nil
+	return in, dp, nil
 }
 
 // decide is pool.Decide within the token's limits: a decision that would
@@ -340,6 +351,7 @@ func (r *Reconciler) launch(ctx context.Context, h *held, st State, pd Pending, 
 		return err
 	}
 	res, err := r.cfg.Launcher.Launch(ctx, st.Pool, pd)
+	r.expect(ctx, st.Pool, res.Instances, pd.At)
 	if obs != nil {
 		obs.Launched = len(res.Instances)
 		if res.Replayed {

@@ -115,4 +115,8 @@ type Observation struct {
 	HourlyCost                float64
 	Launched                  int // instances started by this pass
 	Interrupted               int // instances ended for an interruption notice
+	// Dangling is the instances tagged dangling and still running (not in
+	// Live); DanglingEnded the ones this pass terminated, by reason.
+	Dangling      int
+	DanglingEnded map[string]int
 }

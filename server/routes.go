@@ -63,6 +63,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 		admin.DELETE("/:key", handlers.RemovePoolSecret(d.Bootstrap))
 		// The instance's credential is its only authentication.
 		e.POST("/v1/instances/bootstrap", handlers.Bootstrap(d.Bootstrap))
+		e.POST("/v1/instances/heartbeat", handlers.Heartbeat(d.Bootstrap))
 	}
 	if d.Tasks.Pipeline != nil {
 		e.POST("/v1/tasks", handlers.TaskByBearer(d.Tasks))

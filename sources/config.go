@@ -38,6 +38,15 @@ type GitHub struct {
 	AppID          int64  `json:"appId,omitempty"`
 	InstallationID int64  `json:"installationId,omitempty"`
 	PrivateKey     string `json:"privateKey,omitempty"` // secret
+	// How a github-runner pool's instances register, minted at each
+	// hand-off with the token or App (minter.go): RegisterJIT (the
+	// default with API credentials), RegisterToken, or RegisterSecrets.
+	RunnerRegistration string `json:"runnerRegistration,omitempty"`
+	// RunnerGroupID is the JIT runner's group (GitHub requires one; 0 is
+	// DefaultRunnerGroup) and WorkFolder its work directory, relative to
+	// the runner's (GitHub's default _work).
+	RunnerGroupID int64  `json:"runnerGroupId,omitempty"`
+	WorkFolder    string `json:"workFolder,omitempty"`
 }
 
 // App reports whether g reads the API as a GitHub App.
@@ -71,6 +80,18 @@ const (
 	MaxPrivateKeyLen = 8192
 	MaxRepos         = 100
 	MaxURLLen        = 512
+	MaxWorkFolderLen = 128
+)
+
+// The runner registrations a GitHub source offers the github-runner
+// template, and the runner group a JIT runner joins unless told: GitHub's
+// "Default" group, id 1 (the terraform-aws-github-runner module's choice
+// for repository runners; the API itself has no default).
+const (
+	RegisterJIT        = "jit"
+	RegisterToken      = "registration-token"
+	RegisterSecrets    = "pool-secrets"
+	DefaultRunnerGroup = 1
 )
 
 // DefaultGitHubAPI and DefaultBuildkiteMetrics are the providers' public
@@ -86,6 +107,8 @@ var (
 	// tcQueueRe is Taskcluster's taskQueueId pattern (queue constants.yml).
 	tcQueueRe  = regexp.MustCompile(`^[a-zA-Z0-9-_]{1,38}/[a-z]([-a-z0-9]{0,36}[a-z0-9])?$`)
 	clientIDRe = regexp.MustCompile(`^[A-Za-z0-9!@/:.+|_-]{1,256}$`)
+	// workFolderRe: relative (no leading /), no spaces or shell syntax.
+	workFolderRe = regexp.MustCompile(`^[A-Za-z0-9._-][A-Za-z0-9._/-]*$`)
 )
 
 func invalid(field, format string, args ...any) error {
@@ -179,6 +202,33 @@ func (g *GitHub) validate() error {
 				return invalid("github.repos", "%q is named twice", r)
 			}
 		}
+	}
+	return g.validateRunners()
+}
+
+// Registration is how the hand-off registers runners: the setting, or
+// RegisterJIT with API credentials and RegisterSecrets without.
+func (g *GitHub) Registration() string {
+	switch {
+	case g.RunnerRegistration != "":
+		return g.RunnerRegistration
+	case g.credentialed():
+		return RegisterJIT
+	}
+	return RegisterSecrets
+}
+
+// validateRunners checks the runner registration settings.
+func (g *GitHub) validateRunners() error {
+	switch {
+	case g.RunnerRegistration != "" && g.RunnerRegistration != RegisterJIT && g.RunnerRegistration != RegisterToken && g.RunnerRegistration != RegisterSecrets:
+		return invalid("github.runnerRegistration", "%q: use %q (the default), %q or %q", truncate(g.RunnerRegistration, 32), RegisterJIT, RegisterToken, RegisterSecrets)
+	case !g.credentialed() && (g.RunnerRegistration == RegisterJIT || g.RunnerRegistration == RegisterToken):
+		return invalid("github.runnerRegistration", "%q is minted with the GitHub API: give a token or a GitHub App", g.RunnerRegistration)
+	case g.RunnerGroupID < 0:
+		return invalid("github.runnerGroupId", "is a runner group's id (GET /orgs/{org}/actions/runner-groups); leave it out for the Default group, %d", DefaultRunnerGroup)
+	case len(g.WorkFolder) > MaxWorkFolderLen || (g.WorkFolder != "" && (!workFolderRe.MatchString(g.WorkFolder) || strings.Contains(g.WorkFolder, ".."))):
+		return invalid("github.workFolder", "a directory relative to the runner's, at most %d letters, digits and . _ - / (GitHub's default: _work)", MaxWorkFolderLen)
 	}
 	return nil
 }

@@ -68,6 +68,20 @@ func TestConfigValidate(t *testing.T) {
 		"github token no repos":      {gh(func(g *GitHub) { g.Repos = nil }), "sources.github.repos"},
 		"github repos no token":      {gh(func(g *GitHub) { g.Token = "" }), "sources.github.token"},
 		"github api ftp":             {gh(func(g *GitHub) { g.APIURL = "ftp://x" }), "sources.github.apiUrl"},
+		"github jit":                 {gh(func(g *GitHub) { g.RunnerRegistration = RegisterJIT }), ""},
+		"github registration token":  {gh(func(g *GitHub) { g.RunnerRegistration = RegisterToken }), ""},
+		"github pool secrets":        {gh(func(g *GitHub) { g.RunnerRegistration = RegisterSecrets }), ""},
+		"github registration other":  {gh(func(g *GitHub) { g.RunnerRegistration = "ephemeral" }), "sources.github.runnerRegistration"},
+		"github jit no token":        {gh(func(g *GitHub) { g.Token, g.Repos, g.RunnerRegistration = "", nil, RegisterJIT }), "sources.github.runnerRegistration"},
+		"github secrets no token":    {gh(func(g *GitHub) { g.Token, g.Repos, g.RunnerRegistration = "", nil, RegisterSecrets }), ""},
+		"github group":               {gh(func(g *GitHub) { g.RunnerGroupID = 42 }), ""},
+		"github group negative":      {gh(func(g *GitHub) { g.RunnerGroupID = -1 }), "sources.github.runnerGroupId"},
+		"github work folder":         {gh(func(g *GitHub) { g.WorkFolder = "jobs/_work" }), ""},
+		"github work at limit":       {gh(func(g *GitHub) { g.WorkFolder = strings.Repeat("w", MaxWorkFolderLen) }), ""},
+		"github work past limit":     {gh(func(g *GitHub) { g.WorkFolder = strings.Repeat("w", MaxWorkFolderLen+1) }), "sources.github.workFolder"},
+		"github work absolute":       {gh(func(g *GitHub) { g.WorkFolder = "/tmp/w" }), "sources.github.workFolder"},
+		"github work dotdot":         {gh(func(g *GitHub) { g.WorkFolder = "_work/../.." }), "sources.github.workFolder"},
+		"github work shell":          {gh(func(g *GitHub) { g.WorkFolder = "w;rm -rf" }), "sources.github.workFolder"},
 		"github api query":           {gh(func(g *GitHub) { g.APIURL = "https://ghe.example.com/api/v3?x=1" }), "sources.github.apiUrl"},
 		"github api userinfo":        {gh(func(g *GitHub) { g.APIURL = "https://u:p@ghe.example.com" }), "sources.github.apiUrl"},
 		"github app":                 {app(func(*GitHub) {}), ""},
@@ -156,6 +170,29 @@ func TestMergeKeepsSecrets(t *testing.T) {
 			}
 			if cur.GitHub.Token != "t" {
 				t.Fatal("merge changed the config it was given")
+			}
+		})
+	}
+}
+
+// TestRegistration: JIT is the default where spotter can mint (a token or
+// an App), the pool's stored secrets where it cannot; a setting wins.
+func TestRegistration(t *testing.T) {
+	tests := map[string]struct {
+		g    GitHub
+		want string
+	}{
+		"token":             {GitHub{Token: "ghp_x"}, RegisterJIT},
+		"app":               {GitHub{AppID: 1}, RegisterJIT},
+		"webhook only":      {GitHub{WebhookSecret: "s"}, RegisterSecrets},
+		"token, set":        {GitHub{Token: "ghp_x", RunnerRegistration: RegisterToken}, RegisterToken},
+		"token, secrets":    {GitHub{Token: "ghp_x", RunnerRegistration: RegisterSecrets}, RegisterSecrets},
+		"webhook only, set": {GitHub{RunnerRegistration: RegisterSecrets}, RegisterSecrets},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := tt.g.Registration(); got != tt.want {
+				t.Errorf("Registration() = %q; want %q", got, tt.want)
 			}
 		})
 	}

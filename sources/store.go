@@ -256,7 +256,11 @@ func View(c Config) api.PoolSourcesView {
 		}
 		v.GitHub = &api.PoolGitHubView{APIURL: apiURL, Repos: g.Repos, Org: g.Org,
 			WebhookSecretSet: g.WebhookSecret != "", TokenSet: g.Token != "",
-			AppID: g.AppID, InstallationID: g.InstallationID, PrivateKeySet: g.PrivateKey != ""}
+			AppID: g.AppID, InstallationID: g.InstallationID, PrivateKeySet: g.PrivateKey != "", RunnerRegistration: g.Registration(),
+			WorkFolder: g.WorkFolder}
+		if v.GitHub.RunnerRegistration == RegisterJIT {
+			v.GitHub.RunnerGroupID = runnerGroup(g)
+		}
 	}
 	if b := c.Buildkite; b != nil {
 		m := b.MetricsURL

@@ -37,11 +37,14 @@ SPOTTER_CREDENTIAL=
 agents=1
 terminate_after_job=0
 labels=
+heartbeat_every=60
+heartbeat_cred=
 while read -r kind scope name value; do
   case "$kind" in
   agents) agents=$scope ;;
   terminate-after-job) terminate_after_job=$scope ;;
   label) labels="${labels:+$labels,}$scope" ;;
+  heartbeat) heartbeat_every=$scope heartbeat_cred=$name ;;
   secret)
     d="$SPOTTER_DIR/secrets"
     [ "$scope" = "-" ] || d="$d/$scope"
@@ -52,6 +55,17 @@ while read -r kind scope name value; do
   esac
 done <"$grant"
 rm -f "$grant"
+# Heartbeats, for as long as this script (and so its agents) runs: spotter
+# replaces and ends an instance that stops sending them (the pool's
+# heartbeatTimeout). The credential goes in the body; printf is built in.
+if [ -n "$heartbeat_cred" ]; then
+  (
+    while sleep "${SPOTTER_HEARTBEAT_EVERY:-$heartbeat_every}" && kill -0 "$$" 2>/dev/null; do
+      printf '{"credential":"%s","instanceId":"%s"}' "$heartbeat_cred" "$iid" |
+        curl -fsS -m 10 -H 'Content-Type: application/json' --data-binary @- -o /dev/null "$@" "$SPOTTER_URL/v1/instances/heartbeat" || true
+    done
+  ) </dev/null >/dev/null 2>&1 &
+fi
 secret() { cat "$SPOTTER_DIR/secrets/$1"; }
 has_secret() { [ -f "$SPOTTER_DIR/secrets/$1" ]; }
 # run_agents starts $agents copies of "$@" (each told its index in

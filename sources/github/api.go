@@ -1,6 +1,7 @@
 package github
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -192,16 +193,29 @@ func nextLink(h string) string {
 }
 
 func (c *Client) get(ctx context.Context, u string) ([]byte, http.Header, error) {
+	return c.do(ctx, http.MethodGet, u, nil, http.StatusOK)
+}
+
+// do makes one API call and returns the body of a reply with status want.
+// A rate limit is a *RateLimited; another status a *StatusError.
+func (c *Client) do(ctx context.Context, method, u string, body []byte, want int) ([]byte, http.Header, error) {
 	if !c.stop.IsZero() {
 		return nil, nil, &RateLimited{Until: c.stop}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, nil, err
 	}
 	req.Header.Set("Accept", "application/vnd.github+json")
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	req.Header.Set("X-GitHub-Api-Version", APIVersion)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("github: %w", err)
@@ -214,8 +228,8 @@ func (c *Client) get(ctx context.Context, u string) ([]byte, http.Header, error)
 	if rl := rateLimit(resp); rl != nil {
 		return nil, nil, rl
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("github: HTTP %d on %s (check sources.github.token and repos)", resp.StatusCode, req.URL.Path)
+	if resp.StatusCode != want {
+		return nil, nil, &StatusError{Code: resp.StatusCode, Method: method, Path: req.URL.Path, Message: messageOf(b)}
 	}
 	if rem, err := strconv.Atoi(resp.Header.Get("X-RateLimit-Remaining")); err == nil && rem <= c.Floor {
 		c.stop = resetOf(resp.Header)

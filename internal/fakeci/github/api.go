@@ -1,9 +1,7 @@
 package github
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -232,53 +230,6 @@ func (s *Server) getJob(w http.ResponseWriter, repo, id string) {
 		}
 	}
 	writeError(w, http.StatusNotFound, "Not Found")
-}
-
-// generateJIT answers generate-jitconfig: 201 with the runner and its
-// encoded config; 422 for a body that breaks the documented rules; 409 when
-// the runner name is taken.
-func (s *Server) generateJIT(w http.ResponseWriter, r *http.Request, scope string) {
-	if repo, ok := strings.CutPrefix(scope, "repos/"); ok {
-		if _, known := s.repoJobs(repo); !known {
-			writeError(w, http.StatusNotFound, "Not Found")
-			return
-		}
-	}
-	var req struct {
-		Name          string   `json:"name"`
-		RunnerGroupID *int64   `json:"runner_group_id"`
-		Labels        []string `json:"labels"`
-		WorkFolder    string   `json:"work_folder"`
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil || json.Unmarshal(body, &req) != nil {
-		writeError(w, http.StatusBadRequest, "Problems parsing JSON")
-		return
-	}
-	if req.Name == "" || req.RunnerGroupID == nil || len(req.Labels) < 1 || len(req.Labels) > 100 {
-		writeError(w, http.StatusUnprocessableEntity, "Validation Failed: name, runner_group_id and 1 to 100 labels are required")
-		return
-	}
-	s.mu.Lock()
-	if _, taken := s.runners[req.Name]; taken {
-		s.mu.Unlock()
-		writeError(w, http.StatusConflict, "Already exists - A runner with the name "+req.Name+" already exists.")
-		return
-	}
-	s.nextID++
-	id := s.nextID % 100000
-	s.runners[req.Name] = id
-	enc := encodeJIT(req.Name, id)
-	s.jit = append(s.jit, JITRequest{Scope: scope, Name: req.Name, RunnerGroupID: *req.RunnerGroupID, Labels: req.Labels, Encoded: enc})
-	s.mu.Unlock()
-	labels := make([]map[string]any, len(req.Labels))
-	for i, l := range req.Labels {
-		labels[i] = map[string]any{"id": i + 1, "name": l, "type": "custom"}
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"runner":             map[string]any{"id": id, "name": req.Name, "os": "unknown", "status": "offline", "busy": false, "labels": labels},
-		"encoded_jit_config": enc,
-	})
 }
 
 // listOrgRepos answers GET /orgs/{org}/repos: an org-wide reconcile lists

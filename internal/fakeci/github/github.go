@@ -6,7 +6,6 @@
 package github
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -40,6 +39,8 @@ type JITRequest struct {
 	Name          string
 	RunnerGroupID int64
 	Labels        []string
+	WorkFolder    string // "" when the call sent none (GitHub's default _work)
+	RunnerID      int64
 	Encoded       string // the encoded_jit_config returned
 }
 
@@ -57,8 +58,10 @@ type Server struct {
 	nextID    int64
 	jobs      map[int64]*Job
 	repos     map[string]bool
-	runners   map[string]int64 // name -> runner id, names are unique
+	runners   map[string]*runner // scope + "\x00" + name: names are unique per scope
 	jit       []JITRequest
+	regTokens []RegistrationToken
+	fail      []int // statuses the next runner-endpoint calls answer with
 	limit     int
 	remaining int
 	reset     time.Time
@@ -85,7 +88,7 @@ func New(token string) *Server {
 		nextID:    4000000000, // ids past 2^31, as GitHub's job ids are today
 		jobs:      map[int64]*Job{},
 		repos:     map[string]bool{},
-		runners:   map[string]int64{},
+		runners:   map[string]*runner{},
 		limit:     5000,
 		remaining: 5000,
 		reset:     time.Now().Add(time.Hour).Truncate(time.Second),
@@ -253,10 +256,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p []string) {
 		s.getJob(w, p[1]+"/"+p[2], p[5])
 	case r.Method == http.MethodGet && match(p, "orgs", "*", "repos"):
 		s.listOrgRepos(w, r, p[1])
-	case r.Method == http.MethodPost && match(p, "repos", "*", "*", "actions", "runners", "generate-jitconfig"):
-		s.generateJIT(w, r, "repos/"+p[1]+"/"+p[2])
-	case r.Method == http.MethodPost && match(p, "orgs", "*", "actions", "runners", "generate-jitconfig"):
-		s.generateJIT(w, r, "orgs/"+p[1])
+	case len(p) >= 5 && match(p[:5], "repos", "*", "*", "actions", "runners"):
+		s.routeRunners(w, r, "repos/"+p[1]+"/"+p[2], p[5:])
+	case len(p) >= 4 && match(p[:4], "orgs", "*", "actions", "runners"):
+		s.routeRunners(w, r, "orgs/"+p[1], p[4:])
 	default:
 		writeError(w, http.StatusNotFound, "Not Found")
 	}
@@ -318,16 +321,4 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// encodeJIT builds an encoded_jit_config shaped as the runner decodes it:
-// base64 of a JSON map of file name to base64 file content.
-func encodeJIT(name string, id int64) string {
-	files := map[string]string{
-		".runner":                base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"agentId":%d,"agentName":%q,"poolId":1,"workFolder":"_work"}`, id, name))),
-		".credentials":           base64.StdEncoding.EncodeToString([]byte(`{"scheme":"OAuthAccessToken","data":{"token":"fake"}}`)),
-		".credentials_rsaparams": base64.StdEncoding.EncodeToString([]byte(`{}`)),
-	}
-	b, _ := json.Marshal(files)
-	return base64.StdEncoding.EncodeToString(b)
 }
