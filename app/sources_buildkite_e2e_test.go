@@ -18,7 +18,16 @@ const (
 // instances' (named by slotName), each job change is a webhook delivery
 // when one is set, and the agent metrics API counts the same jobs and
 // agents.
-type bkDriver struct{ bk *fakebk.Server }
+type bkDriver struct {
+	bk *fakebk.Server
+	// hooked: the pool takes webhooks, whose job.started names the agent;
+	// the metrics API only counts.
+	hooked bool
+}
+
+// names: not yet; the reconciler still guesses which instances are busy
+// from the count of running jobs.
+func (d *bkDriver) names() bool { return false }
 
 func (d *bkDriver) queue(t *testing.T) string {
 	t.Helper()
@@ -77,19 +86,21 @@ func TestSourceBuildkiteEndToEnd(t *testing.T) {
 			ss := newSrcStack(t, "embedded")
 			bk := fakebk.Start(t, bkE2EAgent)
 			bk.SetClock(ss.clock.Now) // signatures are timed by serve's clock
-			hooks := ss.createPool(t, "bk-ci", `,"bootstrap":"buildkite-agent"`, strings.Replace(tc.sources, "METRICS", bk.URL, 1))
+			extra := `,"bootstrap":"buildkite-agent"`
+			hooks := ss.createPool(t, "bk-ci", extra, strings.Replace(tc.sources, "METRICS", bk.URL, 1))
 			if tc.secret != "" {
 				bk.SetWebhook(hooks+"/buildkite", tc.secret, tc.mode)
 				bk.SetWebhookClient(ss.s.client)
 			}
-			ss.driveToIdleEnd(t, "bk-ci", 6, &bkDriver{bk: bk}, "buildkite-agent")
+			drv := &bkDriver{bk: bk, hooked: tc.secret != ""}
+			ss.driveToIdleEnd(t, "bk-ci", 6, drv, "buildkite-agent")
 			ds := bk.Deliveries()
 			for _, d := range ds {
 				if d.Status != 200 {
 					t.Errorf("%s delivery answered %d", d.Event, d.Status)
 				}
 			}
-			if want := map[bool]int{true: 3 * 6, false: 0}[tc.secret != ""]; len(ds) != want {
+			if want := map[bool]int{true: 3 * len(bk.Jobs()), false: 0}[tc.secret != ""]; len(ds) != want {
 				t.Errorf("%d deliveries, want %d", len(ds), want)
 			}
 			if tc.secret == "" && bk.Calls() == 0 {

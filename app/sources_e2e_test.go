@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -39,10 +40,11 @@ type srcStack struct {
 	*poolStack
 	s *stack
 
-	mu   sync.Mutex
-	read int // bytes of the log already parsed
-	seen []decisionEvent
-	ends map[string]string // instance id → reason, from "pool end" events
+	mu    sync.Mutex
+	read  int // bytes of the log already parsed
+	seen  []decisionEvent
+	ends  map[string]string // instance id → reason, from "pool end" events
+	beats map[string]string // instance id → its heartbeat credential
 }
 
 func newSrcStack(t *testing.T, backend string) *srcStack {
@@ -59,7 +61,7 @@ func newSrcStack(t *testing.T, backend string) *srcStack {
 		t.Fatal(err)
 	}
 	ps.cfg.IdentityCert = certFile
-	return &srcStack{poolStack: ps, s: ps.serve(t), ends: map[string]string{}}
+	return &srcStack{poolStack: ps, s: ps.serve(t), ends: map[string]string{}, beats: map[string]string{}}
 }
 
 // createPool makes a token (user data allowed, for the bootstrap
@@ -262,91 +264,37 @@ func (ss *srcStack) handOff(t *testing.T, id string) map[string]any {
 	if code != http.StatusOK {
 		t.Fatalf("bootstrap of %s = %d %s", id, code, raw)
 	}
+	if hb, _ := v["heartbeat"].(string); hb != "" {
+		ss.mu.Lock()
+		ss.beats[id] = hb
+		ss.mu.Unlock()
+	}
 	return v
 }
 
-// ciDriver moves one provider's jobs and agents as its users and
-// instances would, through the provider's local server.
-type ciDriver interface {
-	// queue adds one job the pool should take and returns its id.
-	queue(t *testing.T) string
-	// agentsUp connects the n agents a booted instance runs.
-	agentsUp(t *testing.T, instance string, n int)
-	// start runs job on agent slot (1…n) of instance and returns what
-	// finish takes.
-	start(t *testing.T, job, instance string, slot int) string
-	finish(t *testing.T, running string)
-	// agentsDown disconnects an ended instance's agents.
-	agentsDown(t *testing.T, instance string, n int)
-}
-
-// slotName is the agent (runner, worker) name of an instance's slot: the
-// instance id, so spotter can tell which instance runs a job.
-func slotName(instance string, slot int) string { return instance + "-" + itoa(slot) }
-
-// driveToIdleEnd runs the pool's life from jobs queued to instances gone:
-// jobs queued → weighted CreateFleets for that many units (checkLaunch),
-// and no more on later passes; each instance boots through the hand-off
-// (agents = its weight) and its agents take the jobs; the jobs finish;
-// the idle instances stay until idleTimeout and then all end as idle.
-func (ss *srcStack) driveToIdleEnd(t *testing.T, name string, jobs int, drv ciDriver, template string) {
+// advance moves serve's clock by d a minute at a time, every live
+// instance that bootstrapped beating after each step as its template
+// does, so none looks silent for the pool's heartbeatTimeout (3 min).
+func (ss *srcStack) advance(t *testing.T, d time.Duration) {
 	t.Helper()
-	ids := make([]string, jobs)
-	for i := range ids {
-		ids[i] = drv.queue(t)
-	}
-	ins := ss.running(t, name, jobs)
-	ss.checkLaunch(t, name, ins, jobs)
-	fleets := len(ss.createFleets())
-	if ev := ss.decisionAfter(t, name, ss.clock.Now(), pool.Demand{Pending: jobs}); ev.Decision.Changes() {
-		t.Errorf("a pass after the launch, on the same %d queued jobs, changes the pool: %+v", jobs, ev.Decision)
-	}
-
-	type slot struct {
-		id string
-		n  int
-	}
-	var slots []slot
-	for _, in := range ins {
-		g := ss.handOff(t, in.InstanceID)
-		w := weights[in.InstanceType]
-		if g["agents"] != float64(w) || g["template"] != template || g["pool"] != name {
-			t.Errorf("grant of %s (%s): %v; want %d agents of %s", in.InstanceID, in.InstanceType, g, w, template)
+	for d > 0 {
+		step := min(d, time.Minute)
+		ss.clock.Advance(step)
+		d -= step
+		ss.mu.Lock()
+		beats := maps.Clone(ss.beats)
+		ss.mu.Unlock()
+		for _, r := range ss.sim.State().Regions {
+			for _, in := range r.Instances {
+				hb, ok := beats[in.InstanceID]
+				if !ok || in.State != "running" {
+					continue
+				}
+				body, _ := json.Marshal(map[string]string{"credential": hb, "instanceId": in.InstanceID})
+				if code, _, raw := call(t, ss.s.client, "POST", ss.s.base+"/v1/instances/heartbeat", "", "application/json", body); code != http.StatusOK {
+					t.Fatalf("heartbeat of %s = %d %s", in.InstanceID, code, raw)
+				}
+			}
 		}
-		drv.agentsUp(t, in.InstanceID, w)
-		for n := 1; n <= w; n++ {
-			slots = append(slots, slot{in.InstanceID, n})
-		}
-	}
-	running := make([]string, jobs)
-	for i, job := range ids {
-		running[i] = drv.start(t, job, slots[i].id, slots[i].n)
-	}
-	if ev := ss.decisionAfter(t, name, ss.clock.Now(), pool.Demand{Running: jobs}); ev.Decision.Changes() {
-		t.Errorf("with its %d jobs running the pool changes: %+v", jobs, ev.Decision)
-	}
-
-	ss.clock.Advance(2 * time.Minute) // the jobs take a while; past EC2's minimum charge
-	for _, r := range running {
-		drv.finish(t, r)
-	}
-	ss.clock.Advance(srcIdleTimeout / 2)
-	if ev := ss.decisionAfter(t, name, ss.clock.Now(), pool.Demand{}); len(ev.Decision.End) > 0 || ev.Decision.Launch.Capacity > 0 {
-		t.Errorf("idle for half its idleTimeout, the pool changes: %+v", ev.Decision)
-	}
-	ss.clock.Advance(srcIdleTimeout/2 + time.Minute)
-	var ends map[string]string
-	eventually(t, ss.s, "the idle instances ended, and the audit of it", func() bool {
-		ends = ss.endReasons() // written once EC2 answered the terminations
-		return len(poolInstances(ss.sim, name)) == 0 && !slices.ContainsFunc(ins, func(in awssim.InstanceState) bool { return ends[in.InstanceID] == "" })
-	})
-	for _, in := range ins {
-		if ends[in.InstanceID] != string(pool.ReasonIdle) {
-			t.Errorf("%s ended as %q, want %s", in.InstanceID, ends[in.InstanceID], pool.ReasonIdle)
-		}
-		drv.agentsDown(t, in.InstanceID, weights[in.InstanceType])
-	}
-	if n := len(ss.createFleets()); n != fleets {
-		t.Errorf("%d CreateFleet calls over the pool's life, want the %d for the jobs", n, fleets)
 	}
 }

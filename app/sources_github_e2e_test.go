@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	fakegh "github.com/spotter-dev/spotter/internal/fakeci/github"
@@ -19,6 +21,9 @@ const (
 type ghDriver struct {
 	gh     *fakegh.Server
 	labels []string
+	// runners are each instance's runner names by slot: those the
+	// hand-off registered at GitHub (JIT configs), else slotName's.
+	runners map[string][]string
 }
 
 func (d *ghDriver) queue(t *testing.T) string {
@@ -33,7 +38,7 @@ func (d *ghDriver) queue(t *testing.T) string {
 func (d *ghDriver) start(t *testing.T, job, instance string, slot int) string {
 	t.Helper()
 	id, _ := strconv.ParseInt(job, 10, 64)
-	if _, err := d.gh.StartJob(id, slotName(instance, slot)); err != nil {
+	if _, err := d.gh.StartJob(id, d.runners[instance][slot-1]); err != nil {
 		t.Fatal(err)
 	}
 	return job
@@ -47,22 +52,49 @@ func (d *ghDriver) finish(t *testing.T, job string) {
 	}
 }
 
-// A JIT runner registers itself; the local GitHub needs no agent setup.
-func (d *ghDriver) agentsUp(*testing.T, string, int)   {}
+// agentsUp takes the names of the runners the instance's hand-off
+// registered (a JIT config each), or, with no JIT config (a source
+// without API credentials), the names the runners register under.
+func (d *ghDriver) agentsUp(t *testing.T, instance string, n int) {
+	t.Helper()
+	var names []string
+	for _, r := range d.gh.JITRequests() {
+		if (r.Name == instance || strings.HasPrefix(r.Name, instance+"-")) && !slices.Contains(names, r.Name) {
+			names = append(names, r.Name) // a retried mint registers a name again
+		}
+	}
+	slices.Sort(names) // <id>, <id>-2, …: slot order for single-digit weights
+	if len(names) == 0 {
+		for slot := 1; slot <= n; slot++ {
+			names = append(names, slotName(instance, slot))
+		}
+	}
+	if len(names) != n {
+		t.Fatalf("%s registered runners %v, want %d", instance, names, n)
+	}
+	if d.runners == nil {
+		d.runners = map[string][]string{}
+	}
+	d.runners[instance] = names
+}
+
 func (d *ghDriver) agentsDown(*testing.T, string, int) {}
 
+// names: not yet; the reconciler still guesses which instances are busy
+// from the count of running jobs.
+func (d *ghDriver) names() bool { return false }
+
 // TestSourceGitHubEndToEnd: workflow_job deliveries drive a pool from
-// queued jobs to instances, the jobs run on their runners and complete,
-// and the idle instances end after idleTimeout; every delivery was
-// answered 2xx (GitHub disables a hook whose deliveries fail).
+// queued jobs to instances, the jobs run on the instances' runners and
+// complete, and the idle instances end after idleTimeout. Every delivery
+// was answered 200 (GitHub disables a hook whose deliveries fail).
 func TestSourceGitHubEndToEnd(t *testing.T) {
+	webhooks := func(*fakegh.Server) string { return `{"github":{"webhookSecret":"` + ghE2ESecret + `"}}` }
 	for name, tc := range map[string]struct {
 		backend string
 		sources func(gh *fakegh.Server) string
 	}{
-		"webhooks alone": {backend: "embedded", sources: func(*fakegh.Server) string {
-			return `{"github":{"webhookSecret":"` + ghE2ESecret + `"}}`
-		}},
+		"webhooks alone": {backend: "embedded", sources: webhooks},
 		"webhooks and the API reconcile, on Vault": {backend: "vault", sources: func(gh *fakegh.Server) string {
 			return `{"github":{"webhookSecret":"` + ghE2ESecret + `","apiUrl":"` + gh.URL + `","token":"` + ghE2EToken + `","repos":["` + ghE2ERepo + `"]}}`
 		}},
@@ -70,19 +102,22 @@ func TestSourceGitHubEndToEnd(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ss := newSrcStack(t, tc.backend)
 			gh := fakegh.Start(t, ghE2EToken) // for its URL; the hook is set once the pool exists
-			hooks := ss.createPool(t, "gh-ci", `,"labels":["self-hosted","linux","x64"],"bootstrap":"github-runner"`, tc.sources(gh))
+			extra := `,"labels":["self-hosted","linux","x64"],"bootstrap":"github-runner"`
+			hooks := ss.createPool(t, "gh-ci", extra, tc.sources(gh))
 			gh.SetClock(ss.clock.Now)
 			gh.AddRepo(ghE2ERepo)
 			gh.SetWebhook(hooks+"/github", ghE2ESecret)
 			gh.SetWebhookClient(ss.s.client)
-			ss.driveToIdleEnd(t, "gh-ci", 6, &ghDriver{gh: gh, labels: []string{"self-hosted", "linux"}}, "github-runner")
-			for _, d := range gh.Deliveries() {
+			drv := &ghDriver{gh: gh, labels: []string{"self-hosted", "linux"}}
+			ss.driveToIdleEnd(t, "gh-ci", 6, drv, "github-runner")
+			ds := gh.Deliveries()
+			for _, d := range ds {
 				if d.Status != 200 {
 					t.Errorf("delivery %s (%s) answered %d", d.ID, d.Action, d.Status)
 				}
 			}
-			if n := len(gh.Deliveries()); n != 3*6 {
-				t.Errorf("%d deliveries, want queued, in_progress and completed of 6 jobs", n)
+			if n := len(gh.Jobs()); len(ds) != 3*n {
+				t.Errorf("%d deliveries, want queued, in_progress and completed of %d jobs", len(ds), n)
 			}
 		})
 	}

@@ -15,10 +15,14 @@ const (
 	tcE2EGroup = "us-east-1"
 )
 
-// tcDriver runs tasks on the local Taskcluster: each instance is one
-// worker (workerId: the instance id, as worker-manager's AWS provider
-// names it) that claims up to its weight in tasks.
+// tcDriver runs tasks on the local Taskcluster: each agent slot of an
+// instance is a worker (workerId <instance id>-<n>, as the generic-worker
+// template names them) that claims one task at a time.
 type tcDriver struct{ tc *faketc.Server }
+
+// names: not yet; the reconciler still guesses which instances are busy
+// from the count of running jobs.
+func (d *tcDriver) names() bool { return false }
 
 func (d *tcDriver) queue(t *testing.T) string {
 	t.Helper()
@@ -29,15 +33,17 @@ func (d *tcDriver) queue(t *testing.T) string {
 	return id
 }
 
-func (d *tcDriver) agentsUp(_ *testing.T, instance string, _ int) {
-	d.tc.SetWorker(tcE2EQueue, tcE2EGroup, instance, "running")
+func (d *tcDriver) agentsUp(_ *testing.T, instance string, n int) {
+	for slot := 1; slot <= n; slot++ {
+		d.tc.SetWorker(tcE2EQueue, tcE2EGroup, slotName(instance, slot), "running")
+	}
 }
 
 // start claims the oldest pending task (a worker cannot pick one) and
 // returns its id.
-func (d *tcDriver) start(t *testing.T, _, instance string, _ int) string {
+func (d *tcDriver) start(t *testing.T, _, instance string, slot int) string {
 	t.Helper()
-	id, err := d.tc.ClaimTask(tcE2EQueue, tcE2EGroup, instance)
+	id, err := d.tc.ClaimTask(tcE2EQueue, tcE2EGroup, slotName(instance, slot))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,20 +57,23 @@ func (d *tcDriver) finish(t *testing.T, task string) {
 	}
 }
 
-func (d *tcDriver) agentsDown(_ *testing.T, instance string, _ int) {
-	d.tc.SetWorker(tcE2EQueue, tcE2EGroup, instance, "stopped")
+func (d *tcDriver) agentsDown(_ *testing.T, instance string, n int) {
+	for slot := 1; slot <= n; slot++ {
+		d.tc.SetWorker(tcE2EQueue, tcE2EGroup, slotName(instance, slot), "stopped")
+	}
 }
 
 // TestSourceTaskclusterEndToEnd: polling the queue's pending and claimed
-// counts (Hawk-signed, with the scopes the README lists) drives a pool from
-// pending tasks to instances; the tasks are claimed by the instances'
-// workers and resolved, and the idle instances end after idleTimeout.
+// counts (Hawk-signed, with the scopes the README lists) drives a pool
+// from pending tasks to instances; the tasks are claimed by the
+// instances' workers and resolved, and the idle instances end after
+// idleTimeout.
 func TestSourceTaskclusterEndToEnd(t *testing.T) {
 	ss := newSrcStack(t, "embedded")
 	tc := faketc.Start(t)
 	tc.SetClock(ss.clock.Now) // Hawk timestamps are serve's clock
 	tc.AddClient(tcE2EClient, tcE2EToken, "queue:pending-count:"+tcE2EQueue, "queue:claimed-count:"+tcE2EQueue,
-		"worker-manager:list-workers:"+tcE2EQueue)
+		"queue:claimed-list:"+tcE2EQueue, "worker-manager:list-workers:"+tcE2EQueue)
 	tc.AddWorkerPool(tcE2EQueue)
 	ss.createPool(t, "tc-ci", `,"bootstrap":"generic-worker"`, `{"taskcluster":{"rootUrl":"`+tc.RootURL+
 		`","taskQueueId":"`+tcE2EQueue+`","clientId":"`+tcE2EClient+`","accessToken":"`+tcE2EToken+`"}}`)
