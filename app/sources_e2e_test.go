@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -189,15 +190,7 @@ func (ss *srcStack) running(t *testing.T, name string, want int) []awssim.Instan
 // carries the pool's tags.
 func (ss *srcStack) checkLaunch(t *testing.T, name string, ins []awssim.InstanceState, want int) {
 	t.Helper()
-	ss.scan()
-	ss.mu.Lock()
-	launched := map[string]pool.Decision{}
-	for _, ev := range ss.seen {
-		if ev.Pool == name && ev.Decision.Launch.Capacity > 0 {
-			launched[ev.Decision.Launch.ClientToken] = ev.Decision
-		}
-	}
-	ss.mu.Unlock()
+	launched := ss.launches(name)
 	fleets := ss.createFleets()
 	if len(fleets) == 0 {
 		t.Fatal("no CreateFleet")
@@ -209,21 +202,10 @@ func (ss *srcStack) checkLaunch(t *testing.T, name string, ins []awssim.Instance
 		if !ok || target != itoa(d.Launch.Capacity) || d.Launch.Capacity != d.Desired-d.Capacity {
 			t.Errorf("CreateFleet %s for %s units; its decision %+v (found %v)", token, target, d, ok)
 		}
-		w := map[string]string{}
-		for k, v := range q {
-			if typ, ok := strings.CutSuffix(k, ".InstanceType"); ok && strings.Contains(k, ".Overrides.") {
-				w[v[0]] = q.Get(typ + ".WeightedCapacity")
-			}
-		}
-		if w["c5.large"] != "1" || w["c5.2xlarge"] != "4" {
+		if w := overrideWeights(q); w["c5.large"] != "1" || w["c5.2xlarge"] != "4" {
 			t.Errorf("override weights %v, want c5.large 1 and c5.2xlarge 4", w)
 		}
-		var mine []awssim.InstanceState
-		for _, in := range ins {
-			if tagOf(in, spot.TagClientToken) == token {
-				mine = append(mine, in)
-			}
-		}
+		mine := slices.DeleteFunc(slices.Clone(ins), func(in awssim.InstanceState) bool { return tagOf(in, spot.TagClientToken) != token })
 		if u := units(mine); u < d.Launch.Capacity || u >= d.Launch.Capacity+4 {
 			t.Errorf("CreateFleet %s for %d units started %d", token, d.Launch.Capacity, u)
 		}
@@ -237,6 +219,31 @@ func (ss *srcStack) checkLaunch(t *testing.T, name string, ins []awssim.Instance
 			t.Errorf("%s (%s) tags %v", in.InstanceID, in.InstanceType, in.Tags)
 		}
 	}
+}
+
+// launches are the pool's logged decisions that launched, by ClientToken.
+func (ss *srcStack) launches(name string) map[string]pool.Decision {
+	ss.scan()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := map[string]pool.Decision{}
+	for _, ev := range ss.seen {
+		if ev.Pool == name && ev.Decision.Launch.Capacity > 0 {
+			out[ev.Decision.Launch.ClientToken] = ev.Decision
+		}
+	}
+	return out
+}
+
+// overrideWeights is a CreateFleet's WeightedCapacity by instance type.
+func overrideWeights(q url.Values) map[string]string {
+	w := map[string]string{}
+	for k, v := range q {
+		if typ, ok := strings.CutSuffix(k, ".InstanceType"); ok && strings.Contains(k, ".Overrides.") {
+			w[v[0]] = q.Get(typ + ".WeightedCapacity")
+		}
+	}
+	return w
 }
 
 var credentialRe = regexp.MustCompile(`SPOTTER_CREDENTIAL=(spb_[a-z2-7]{52})\n`)
