@@ -86,7 +86,12 @@ func (s poolSource) Remove(ctx context.Context, name string) error {
 // lease per pool in the store lets one at a time act on it.
 func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metrics, st store, ledger *inflight.Ledger, ci *sources.Service) *reconcile.Reconciler {
 	now := a.cfg.now()
-	fleet := &reconcile.AWS{Tokens: a.reg, Spot: sp, Ledger: ledger, Now: now}
+	live := newSharedLiveness(liveness.New(st))
+	fleet := &reconcile.AWS{Tokens: a.reg, Spot: sp, Ledger: ledger, Now: now,
+		Activity: func(ctx context.Context, p pool.Pool) (map[string]pool.Activity, error) {
+			return ci.Activity(ctx, p.Name)
+		},
+		Reported: live.Reported}
 	if a.boot != nil {
 		fleet.UserData = func(ctx context.Context, p pool.Pool, clientToken string, capacity int) ([]byte, error) {
 			return a.boot.Issue(ctx, p, bootstrap.Launch{ClientToken: clientToken, Capacity: capacity})
@@ -95,7 +100,7 @@ func (a *App) reconciler(reg *pools.Registry, sp *spot.Client, m *metrics.Metric
 	pm := m.Pools
 	return reconcile.New(reconcile.Config{
 		Pools: poolSource{r: reg, forget: a.forgetPool(ci)}, Lister: fleet, Launcher: fleet, Terminator: fleet, Store: st,
-		Liveness: liveness.New(st), Tagger: fleet,
+		Liveness: live, Tagger: fleet,
 		Interval: a.cfg.Timeouts.PoolInterval, Now: now,
 		Log: a.log.With("component", "pools"), Audit: a.log.With("log", "audit"),
 		Observe: func(o reconcile.Observation) {

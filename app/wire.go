@@ -99,7 +99,8 @@ func (a *App) wire(ctx context.Context, st store) error {
 		a.goBackground(a.bg, a.reaper(sp, m, watch).Run)
 	}
 	// CI sources write pools' demand from provider webhooks and pollers,
-	// and ask the reconciler for a pass over the pool as reports do.
+	// and ask the reconciler for a pass over the pool as reports do;
+	// the reconciler reads from them what runs on each instance.
 	ci, err := sources.New(sources.Deps{Store: store, Pools: a.pools, Logger: log.With("component", "ci-sources"), Now: now,
 		Notify: func(name string) { rc.Notify(name) }})
 	if err != nil {
@@ -121,7 +122,7 @@ func (a *App) wire(ctx context.Context, st store) error {
 		a.goBackground(a.bg, func(ctx context.Context) { ci.Run(ctx, every) })
 	}
 	a.h = server.New(server.Deps{Logger: log, Store: store, Tokens: a.reg, Admin: admin, Keys: store, Tasks: tasks, Metrics: m,
-		Pools: a.pools, Sources: ci, Bootstrap: a.boot, Console: console},
+		Pools: a.pools, DemandLimit: handlers.DemandLimit{Store: store}, Sources: ci, Bootstrap: a.boot, Console: console},
 		server.Options{BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.Timeouts.Request, Now: now})
 	return nil
 }

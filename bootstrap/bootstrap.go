@@ -30,6 +30,7 @@ import (
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
+	"github.com/spotter-dev/spotter/ratelimit"
 	"github.com/spotter-dev/spotter/secrets"
 )
 
@@ -99,10 +100,10 @@ type Config struct {
 	Logger   *slog.Logger
 	// Audit gets one event per hand-off, granted or refused.
 	Audit *slog.Logger
-	// Rate and Burst bound the hand-off calls that reach the store, on
-	// this replica (defaults 50/s, bursts of 500: a thousand instances
-	// booting at once, well-formed guesses flooding in). Past them: 429
-	// with Retry-After, which the templates' curl retries.
+	// Rate and Burst bound the hand-off calls that reach the store, across
+	// every replica sharing Store (defaults 50/s, bursts of 500: a thousand
+	// instances booting at once, well-formed guesses flooding in). Past
+	// them: 429 with Retry-After, which the templates' curl retries.
 	Rate  rate.Limit
 	Burst int
 	Now   func() time.Time
@@ -120,7 +121,7 @@ type Service struct {
 	pools     Pools
 	instances Instances
 	minter    Minter
-	limit     *rate.Limiter
+	limit     *ratelimit.Limiter
 	certs     []*x509.Certificate
 	public    string
 	serverCA  string
@@ -150,7 +151,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Rate == 0 {
 		cfg.Rate, cfg.Burst = DefaultRate, DefaultBurst
 	}
-	s := &Service{limit: rate.NewLimiter(cfg.Rate, max(1, cfg.Burst)), store: cfg.Store, pools: cfg.Pools, instances: cfg.Instances, minter: cfg.Minter, certs: cfg.IdentityCerts,
+	lim := ratelimit.Limit{PerSecond: float64(cfg.Rate), Burst: cfg.Burst}
+	s := &Service{limit: ratelimit.New(cfg.Store, "bootstrap", lim, cfg.Now), store: cfg.Store, pools: cfg.Pools, instances: cfg.Instances, minter: cfg.Minter, certs: cfg.IdentityCerts,
 		public: strings.TrimRight(cfg.PublicURL, "/"), serverCA: strings.TrimSpace(string(cfg.ServerCA)), log: cfg.Logger, audit: cfg.Audit, now: cfg.Now}
 	s.hb = newHeartbeats(cfg)
 	return s, nil

@@ -119,11 +119,13 @@ func (s *Service) redeem(ctx context.Context, req Request) (Grant, string, error
 	if !credentialRE.MatchString(req.Credential) || !instanceIDRE.MatchString(req.InstanceID) {
 		return Grant{}, "malformed", nil
 	}
-	if r := s.limit.ReserveN(s.now(), 1); !r.OK() || r.DelayFrom(s.now()) > 0 {
-		wait := r.DelayFrom(s.now())
-		r.CancelAt(s.now())
-		return Grant{}, "", &apperr.Error{Code: apperr.RateLimited, RetryAfter: max(wait, time.Second),
-			Details: "spotter takes bootstrap calls at a bounded rate on each replica; retry after the Retry-After seconds"}
+	ok, wait, err := s.limit.Allow(ctx, "hand-off")
+	if err != nil {
+		return Grant{}, "", err
+	}
+	if !ok {
+		return Grant{}, "", &apperr.Error{Code: apperr.RateLimited, RetryAfter: wait,
+			Details: "spotter takes bootstrap calls at a bounded rate, across all replicas; retry after the Retry-After seconds"}
 	}
 	key := CredentialPrefix + hashOf(req.Credential)
 	cred, _, reason, err := s.readCredential(ctx, key, req.InstanceID)

@@ -225,6 +225,15 @@ func TestTemplatesUnderSh(t *testing.T) {
 					}
 				}
 			}
+			// Each agent's name carries the instance id: the CI events
+			// name it, and the reconciler reads from them what runs where.
+			// (A JIT runner's name is in its config, minted for the
+			// instance: the minter's tests check it.)
+			named := map[string]string{pool.BootstrapBuildkite: "--name " + id + "-%spawn ", pool.BootstrapGitHubRunner: "--name " + id + "-4 ",
+				pool.BootstrapGenericWorker: `"workerId":"` + id + `-4"`}[name]
+			if !strings.Contains(string(calls), named) {
+				t.Errorf("agent calls lack %q:\n%s", named, calls)
+			}
 			if _, err := os.Stat(filepath.Join(dir, "poweroff")); err != nil {
 				t.Error("terminate-after-job: the script did not power off after the agents ended")
 			}

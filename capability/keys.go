@@ -73,6 +73,7 @@ func (r *Registry) moveFlat(ctx context.Context, id string) (secrets.Record, err
 	if err != nil {
 		return secrets.Record{}, fmt.Errorf("move token %s to its shard: %w", id, err)
 	}
+	r.bumpStamps(ctx, id)
 	retired := false
 	for range 3 {
 		_, err = r.store.Put(ctx, flatKey(id), secrets.Record{Public: []byte(movedMark)}, old.Version)
@@ -92,6 +93,7 @@ func (r *Registry) moveFlat(ctx context.Context, id string) (secrets.Record, err
 		if rec.Version, err = r.store.Put(ctx, StoreKey(id), rec, rec.Version); err != nil {
 			return secrets.Record{}, fmt.Errorf("move token %s: copy its newer flat record: %w", id, err)
 		}
+		r.bumpStamps(ctx, id)
 	}
 	if !retired {
 		return secrets.Record{}, apperr.Wrap(err, apperr.Unavailable, "move token %s: its flat record keeps changing; try again", id)

@@ -81,27 +81,6 @@ func (r *Registry) ListPage(ctx context.Context, cursor string, limit int) (Page
 	return p, nil
 }
 
-// Walk calls fn with each page of up to MaxPageSize tokens, in id order,
-// until the last page or fn's error. Unlike List it holds one page at a
-// time, and a page's records are fresh in the cache while fn runs, so
-// fn's per-token reads (CredentialsByID) cost no second store read.
-func (r *Registry) Walk(ctx context.Context, fn func(page []Info) error) error {
-	cursor := ""
-	for {
-		p, err := r.ListPage(ctx, cursor, MaxPageSize)
-		if err != nil {
-			return err
-		}
-		if err := fn(p.Tokens); err != nil {
-			return err
-		}
-		if p.Next == "" {
-			return nil
-		}
-		cursor = p.Next
-	}
-}
-
 // CredentialsOf opens the credentials of each token in infos (a page from
 // Walk) with as few store calls as the store allows: one Transit batch per
 // few hundred tokens with Vault, where CredentialsByID for each would make
@@ -134,6 +113,7 @@ func (r *Registry) CredentialsOf(ctx context.Context, infos []Info) ([]Credentia
 			continue
 		}
 		creds[i].AccessKeyID, creds[i].SecretAccessKey, creds[i].ExternalID = sec.AccessKeyID, sec.SecretAccessKey, sec.ExternalID
+		r.noteAccount(recs[i], creds[i])
 	}
 	return creds, errs
 }

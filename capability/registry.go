@@ -56,22 +56,25 @@ type Registry struct {
 	// throttle counts MFA tries per token in the store (mfa/<id>).
 	throttle *token.Throttle
 
-	// sharded is set once the store is known to hold no flat token keys.
-	sharded atomic.Bool
+	// sharded is set once the store is known to hold no flat token keys;
+	// noncesBucketed once its nonce markers are named in expiry buckets.
+	sharded, noncesBucketed atomic.Bool
 
-	mu    sync.Mutex
-	cache map[string]cached
-}
-
-type cached struct {
-	rec     record
-	fetched time.Time
+	mu     sync.Mutex
+	cache  map[string]cached
+	purged time.Time // when remember last dropped stale entries
+	// index keeps every record Walk read, for the next walk (index.go).
+	index tokenIndex
 }
 
 // record is a token as stored: public info plus the sealed secret part.
 type record struct {
 	Info
-	JTI     string `json:"jti"`
+	JTI string `json:"jti"`
+	// Account is AccountKey of the sealed credentials, so the reaper knows
+	// which tokens share an account without opening them. Records written
+	// before it was kept lack it.
+	Account string `json:"account,omitempty"`
 	sealed  []byte
 	version int
 }
@@ -148,6 +151,7 @@ func (r *Registry) Create(ctx context.Context, in api.CreateTokenRequest) (api.C
 		MFA:              api.MFAInfo{Type: api.MFANone},
 	}}
 	sec := sealed{AccessKeyID: in.Credentials.AccessKeyID, SecretAccessKey: in.Credentials.SecretAccessKey, ExternalID: in.Credentials.ExternalID}
+	rec.Account = AccountKey(Credentials{AccessKeyID: in.Credentials.AccessKeyID, RoleARN: in.Credentials.RoleARN})
 	out := api.CreatedToken{}
 	if in.MFA != nil && in.MFA.SerialNumber != "" {
 		rec.MFA = api.MFAInfo{Type: api.MFAAWS, SerialNumber: in.MFA.SerialNumber}
@@ -242,42 +246,10 @@ func (r *Registry) write(ctx context.Context, rec *record, sec sealed, cas int) 
 	if err != nil {
 		return fmt.Errorf("store token %s: %w", rec.ID, err)
 	}
+	r.bumpStamps(ctx, rec.ID)
 	rec.sealed, rec.version = sealedBytes, v
-	r.mu.Lock()
-	r.cache[rec.ID] = cached{rec: *rec, fetched: r.now()}
-	r.mu.Unlock()
+	r.remember(*rec)
 	return nil
-}
-
-// load returns the record for id, from the cache when it is fresh enough.
-func (r *Registry) load(ctx context.Context, id string, fresh bool) (record, error) {
-	if !ValidID(id) {
-		return record{}, apperr.New(apperr.NotFound, "no token %q", id)
-	}
-	if !fresh {
-		r.mu.Lock()
-		c, ok := r.cache[id]
-		r.mu.Unlock()
-		if ok && r.now().Sub(c.fetched) < r.cfg.CacheTTL {
-			return c.rec, nil
-		}
-	}
-	sr, err := r.getRecord(ctx, id)
-	if errors.Is(err, secrets.ErrNotFound) {
-		return record{}, apperr.New(apperr.NotFound, "no token %s", id)
-	}
-	if err != nil {
-		return record{}, fmt.Errorf("load token %s: %w", id, err)
-	}
-	var rec record
-	if err := json.Unmarshal(sr.Public, &rec); err != nil {
-		return record{}, fmt.Errorf("decode token %s: %w", id, err)
-	}
-	rec.sealed, rec.version = sr.Sealed, sr.Version
-	r.mu.Lock()
-	r.cache[id] = cached{rec: rec, fetched: r.now()}
-	r.mu.Unlock()
-	return rec, nil
 }
 
 // Get returns a token's info.
@@ -358,6 +330,7 @@ func (r *Registry) Rotate(ctx context.Context, id string, in api.RotateTokenRequ
 		if c := in.Credentials; c != nil {
 			sec.AccessKeyID, sec.SecretAccessKey, sec.ExternalID = c.AccessKeyID, c.SecretAccessKey, c.ExternalID
 			rec.Credentials = credentialRef(c)
+			rec.Account = AccountKey(Credentials{AccessKeyID: c.AccessKeyID, RoleARN: c.RoleARN})
 		}
 		if in.SigningSecret {
 			out.SigningSecret = rotateSigningSecret(sec, now, grace)

@@ -17,7 +17,7 @@ import (
 
 // openScaleVault opens a Vault store on its own KV mount and keys, with the
 // least-privilege token spotter runs with.
-func openScaleVault(tb testing.TB, srv vaulttest.Server) *secrets.Vault {
+func openScaleVault(tb testing.TB, srv vaulttest.Server) (*secrets.Vault, deploy.VaultNames) {
 	tb.Helper()
 	n := deploy.VaultNames{KVMount: vaulttest.Unique("scale-kv"), TransitMount: "transit",
 		KeyName: vaulttest.Unique("scale-cred"), SigningKeyName: vaulttest.Unique("scale-sign")}
@@ -36,7 +36,7 @@ func openScaleVault(tb testing.TB, srv vaulttest.Server) *secrets.Vault {
 			_, _ = root.Logical().Delete("transit/keys/" + k)
 		}
 	})
-	return st
+	return st, n
 }
 
 // TestVaultTokenScale is the small version of BenchmarkVaultTokens, run in
@@ -44,7 +44,7 @@ func openScaleVault(tb testing.TB, srv vaulttest.Server) *secrets.Vault {
 // order, in three pages (100, 100, 51), a limit of the count and one under it
 // page right, and the real token among the copies still verifies.
 func TestVaultTokenScale(t *testing.T) {
-	st := openScaleVault(t, vaulttest.Shared(t))
+	st, _ := openScaleVault(t, vaulttest.Shared(t))
 	clk := testclock.New(time.Now().UTC())
 	reg := newRegistry(t, st, clk, slog.New(slog.DiscardHandler))
 	ctx := context.Background()

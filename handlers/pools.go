@@ -8,13 +8,12 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 
 	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/pool"
 	"github.com/spotter-dev/spotter/pools"
+	"github.com/spotter-dev/spotter/ratelimit"
 )
 
 // CreatePool stores a pool and returns its capability URL, once.
@@ -187,6 +186,9 @@ type DemandLimit struct {
 	// PerSecond is the refill rate and Burst the reports allowed at once.
 	PerSecond float64
 	Burst     int
+	// Store keeps each pool's budget, so the limit holds across every
+	// replica sharing it; nil keeps it in memory, for this replica alone.
+	Store ratelimit.Store
 }
 
 // DefaultDemandLimit is 1 report a second with bursts of 10.
@@ -200,18 +202,15 @@ var DefaultDemandLimit = DemandLimit{PerSecond: 1, Burst: 10}
 type PoolDemand struct {
 	reg     *pools.Registry
 	admin   AdminChecker
-	limiter *middleware.RateLimiterMemoryStore
-	wait    time.Duration
+	limiter *ratelimit.Limiter
 }
 
 // NewPoolDemand returns the demand handlers with their per-pool limit.
 func NewPoolDemand(reg *pools.Registry, admin AdminChecker, lim DemandLimit) *PoolDemand {
 	if lim.PerSecond <= 0 || lim.Burst <= 0 {
-		lim = DefaultDemandLimit
+		lim.PerSecond, lim.Burst = DefaultDemandLimit.PerSecond, DefaultDemandLimit.Burst
 	}
-	return &PoolDemand{reg: reg, admin: admin, wait: time.Duration(float64(time.Second) / lim.PerSecond),
-		limiter: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-			Rate: rate.Limit(lim.PerSecond), Burst: lim.Burst, ExpiresIn: 10 * time.Minute})}
+	return &PoolDemand{reg: reg, admin: admin, limiter: ratelimit.New(lim.Store, "demand", ratelimit.Limit{PerSecond: lim.PerSecond, Burst: lim.Burst}, reg.Now)}
 }
 
 // ByName serves POST /v1/pools/{name}/demand.
@@ -245,9 +244,13 @@ func (h *PoolDemand) ByURL(c echo.Context) error {
 }
 
 func (h *PoolDemand) report(c echo.Context, name string) error {
-	if ok, _ := h.limiter.Allow(name); !ok {
-		return &apperr.Error{Code: apperr.RateLimited, RetryAfter: h.wait,
-			Details: "pool " + name + " takes demand reports at most " + demandRate(h.wait) + "; send the latest counts, not every change"}
+	ok, wait, err := h.limiter.Allow(c.Request().Context(), name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &apperr.Error{Code: apperr.RateLimited, RetryAfter: wait,
+			Details: "pool " + name + " takes demand reports at most " + demandRate(h.limiter.Every()) + ", across all replicas; send the latest counts, not every change"}
 	}
 	var in api.DemandRequest
 	if err := decodeAdmin(c, &in); err != nil {

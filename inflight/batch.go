@@ -54,6 +54,7 @@ type queue struct {
 type listing struct {
 	done chan struct{}
 	at   time.Time // taken no earlier than this
+	end  time.Time // and no later than this
 	ins  []api.Instance
 	err  error
 	// waiters is how many launches share it (s.mu guards).
@@ -103,7 +104,7 @@ func (s *shared) do(tokenID string, now func() time.Time, o *op) {
 		q.busy = false
 	}
 	if s.st == nil {
-		if !q.busy && q.listing == nil && len(q.rec.Claims) == 0 && len(q.rec.Started) == 0 {
+		if !q.busy && q.listing == nil && q.rec.idle() {
 			delete(s.queues, tokenID)
 		}
 		s.sweep(now())
@@ -125,7 +126,7 @@ func (s *shared) sweep(now time.Time) {
 			continue
 		}
 		q.rec.prune(now)
-		if len(q.rec.Claims) == 0 && len(q.rec.Started) == 0 {
+		if q.rec.idle() {
 			delete(s.queues, id)
 		}
 	}
@@ -213,7 +214,7 @@ func (s *shared) commit(tokenID string, q *queue, now func() time.Time, batch []
 	}
 }
 
-func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, listed []api.Instance, list Lister, check func(Counted) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, listed []api.Instance, began time.Time, list Lister, check func(Counted) (Claim, error)) (*Ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, storeDown(err)
 	}
@@ -224,7 +225,15 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, li
 		needList bool
 		needAt   time.Time
 		at       = l.now()
+		// listedBy is when listed was taken by at the latest; known says
+		// at is when it began at the earliest (a listing of the ledger's
+		// own, or AdmitListed's), not only when it was handed to Admit.
+		listedBy = at
+		known    = !began.IsZero()
 	)
+	if known {
+		at = began
+	}
 	a := &op{
 		apply: func(u *usage, now time.Time) (bool, bool) {
 			tk, res, needList = nil, nil, false
@@ -232,17 +241,25 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, li
 				res = storeDown(err) // the caller has gone: hold nothing for it
 				return false, false
 			}
-			changed := false
+			if err := u.failure(key); err != nil {
+				// This identity's launch failed and spent its ClientToken:
+				// the same answer again (judged, so on the store's record).
+				res = err
+				return false, true
+			}
+			changed, taken, mine := false, false, Claim{}
 			switch {
 			case listed != nil:
-				changed = u.reconcile(listed, at, scope)
-			case u.needsListing(now, l.maxAge, scope):
+				if changed, taken = u.reconcile(listed, listing{at: at, end: listedBy}, scope, known); taken {
+					mine = u.own(listed, key)
+				}
+			case u.needsListing(now, l.maxAge, scope, s.unseen()):
 				// judged: a remembered record is read afresh first,
 				// since another replica may have listed since.
 				needList, needAt = true, now
 				return false, true
 			}
-			counted, settled := u.count(key)
+			counted, settled := u.count(key, mine)
 			c, err := check(counted)
 			if err != nil && listed == nil {
 				// Refused on the kept count, which errs upwards: list
@@ -285,9 +302,11 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, li
 		// Listed outside the batch, so others' changes need not wait for
 		// EC2; and once for the launches that need it at the same time.
 		var err error
-		if at, listed, err = s.list(ctx, tokenID, l.now, needAt, list); err != nil {
+		var lc *listing
+		if lc, err = s.list(ctx, tokenID, l.now, needAt, list); err != nil {
 			return nil, err
 		}
+		at, listedBy, listed, known = lc.at, lc.end, lc.ins, true
 		s.do(tokenID, l.now, a)
 	}
 	return tk, res
@@ -295,8 +314,9 @@ func (l *Ledger) admitShared(ctx context.Context, tokenID, key, scope string, li
 
 // list calls list for a launch that found at needAt that it needs a
 // listing, or shares the call another launch of the token started since
-// then; it returns when the listing started and what it found (never nil).
-func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time, needAt time.Time, list Lister) (time.Time, []api.Instance, error) {
+// then; it returns the listing: when it started and ended, and what it
+// found (never nil).
+func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time, needAt time.Time, list Lister) (*listing, error) {
 	s.mu.Lock()
 	q := s.queue(tokenID)
 	lc := q.listing
@@ -312,15 +332,16 @@ func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time,
 		select {
 		case <-lc.done:
 			if lc.err == nil {
-				return lc.at, lc.ins, nil
+				return lc, nil
 			}
 			// The launch that listed failed (it may have gone): list.
 			return s.list(ctx, tokenID, now, now(), list)
 		case <-ctx.Done():
-			return time.Time{}, nil, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	lc.ins, lc.err = list(ctx)
+	lc.end = now()
 	if lc.ins == nil {
 		lc.ins = []api.Instance{}
 	}
@@ -330,7 +351,7 @@ func (s *shared) list(ctx context.Context, tokenID string, now func() time.Time,
 	}
 	s.mu.Unlock()
 	close(lc.done)
-	return lc.at, lc.ins, lc.err
+	return lc, lc.err
 }
 
 // settle turns the ticket's claim into the instances it started, as Done

@@ -142,7 +142,20 @@ func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []api.In
 	if listed == nil {
 		listed = []api.Instance{}
 	}
-	return l.admit(ctx, tokenID, key, "", listed, nil, check)
+	return l.admit(ctx, tokenID, key, "", listed, time.Time{}, nil, check)
+}
+
+// AdmitListed is Admit with a listing known to have begun no earlier than
+// began (a caller that lists the token's instances itself, a pool's
+// launch): it lets the ledger forget the started instances the listing
+// shows, as it does with its own listings (AdmitListing), so the record
+// keeps only the last seconds of launches. A began earlier than the
+// listing's true start is safe; a later one is not.
+func (l *Ledger) AdmitListed(ctx context.Context, tokenID, key string, listed []api.Instance, began time.Time, check func(Counted) (Claim, error)) (*Ticket, error) {
+	if listed == nil {
+		listed = []api.Instance{}
+	}
+	return l.admit(ctx, tokenID, key, "", listed, began, nil, check)
 }
 
 // AdmitListing is Admit without a listing at hand: the ledger keeps each
@@ -156,15 +169,15 @@ func (l *Ledger) Admit(ctx context.Context, tokenID, key string, listed []api.In
 // scope (the launch's region), this launch's own included, priced; a count
 // kept for another scope is listed again.
 func (l *Ledger) AdmitListing(ctx context.Context, tokenID, key, scope string, list Lister, check func(Counted) (Claim, error)) (*Ticket, error) {
-	return l.admit(ctx, tokenID, key, scope, nil, list, check)
+	return l.admit(ctx, tokenID, key, scope, nil, time.Time{}, list, check)
 }
 
-func (l *Ledger) admit(ctx context.Context, tokenID, key, scope string, listed []api.Instance, list Lister, check func(Counted) (Claim, error)) (*Ticket, error) {
+func (l *Ledger) admit(ctx context.Context, tokenID, key, scope string, listed []api.Instance, began time.Time, list Lister, check func(Counted) (Claim, error)) (*Ticket, error) {
 	if key == "" {
 		key = "once:" + newClaimID()
 	}
 	if l != nil {
-		return l.admitShared(ctx, tokenID, key, scope, listed, list, check)
+		return l.admitShared(ctx, tokenID, key, scope, listed, began, list, check)
 	}
 	if listed == nil {
 		var err error

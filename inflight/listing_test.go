@@ -261,7 +261,7 @@ func TestLaunchesShareAListing(t *testing.T) {
 
 // TestKeptCountIsPerScope: a count listed in one region is not used for a
 // launch in another: that launch lists its own region, and a launch back
-// in the first lists it again. (Instances started in the last minute count
+// in the first lists it again. (Instances started but not listed yet count
 // in every region, as they always have: the record is the token's.)
 func TestKeptCountIsPerScope(t *testing.T) {
 	clk := testclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))

@@ -21,6 +21,10 @@ const (
 	Idle State = "idle"
 	// Busy: running at least one job. Never ended by a decision.
 	Busy State = "busy"
+	// Done: a terminateAfterJob instance whose agents have each run their
+	// job. It takes no more, so it is no capacity, and a decision ends it
+	// at once (its agents power it off too; this is for one that does not).
+	Done State = "done"
 )
 
 // Instance is one live instance of the pool.
@@ -88,6 +92,7 @@ const (
 	ReasonLifetime    Reason = "max_lifetime" // recycled while idle near maxLifetime
 	ReasonBootTimeout Reason = "boot_timeout" // not registered within bootTimeout
 	ReasonInterrupted Reason = "interrupted"  // has a notice and no job
+	ReasonJobDone     Reason = "job_done"     // terminateAfterJob: its jobs are done
 	ReasonDrain       Reason = "drain"
 )
 
@@ -212,13 +217,16 @@ type fleet struct {
 	onDemand      int        // usable on-demand units
 	warnedBusy    int        // units busy under an interruption notice
 	spend         float64    // $/h of all that is not ended
-	ends          []End      // boot timeouts and idle or booting instances with a notice
+	ends          []End      // boot timeouts, idle or booting instances with a notice, done ones
 }
 
 func tally(in Input) fleet {
 	var f fleet
 	for _, i := range in.Instances {
 		switch {
+		case i.State == Done:
+			f.ends = append(f.ends, End{i.ID, ReasonJobDone})
+			continue
 		case i.State == Booting && in.Now.Sub(i.Launched) >= time.Duration(in.Pool.BootTimeout):
 			f.ends = append(f.ends, End{i.ID, ReasonBootTimeout})
 			continue

@@ -111,6 +111,24 @@ func TestDecide(t *testing.T) {
 			in:      Input{Demand: demand(1, 0, 0), Instances: []Instance{inst("slow", 10*time.Minute-time.Second, Booting)}},
 			desired: 1},
 
+		// --- terminateAfterJob: done instances ---
+		"a done instance ends at once and is replaced for a pending job": {
+			pool:    func(p *Pool) { p.IdleTimeout = Duration(time.Hour) },
+			in:      Input{Demand: demand(1, 0, 0), Instances: []Instance{inst("spent", h, Done)}},
+			desired: 1, launch: 1, ends: []End{{"spent", ReasonJobDone}}},
+		"a done instance is no capacity beside a busy one": {
+			in:      Input{Demand: demand(1, 1, 0), Instances: []Instance{inst("busy", h, Busy), weight(inst("spent", h, Done), 2)}},
+			desired: 2, launch: 1, ends: []End{{"spent", ReasonJobDone}}},
+		"a done instance ends within the scale-in cooldown and under stale demand": {
+			pool: func(p *Pool) { p.ScaleInCooldown = Duration(time.Hour) },
+			in: Input{Demand: Demand{At: now.Add(-time.Hour)}, LastScaleIn: now.Add(-time.Minute),
+				Instances: []Instance{inst("spent", 30*time.Second, Done)}},
+			hold: HoldStale, ends: []End{{"spent", ReasonJobDone}}},
+		"a draining pool ends a done instance once": {
+			pool: func(p *Pool) { p.Draining = true },
+			in:   Input{Demand: demand(0, 0, 0), Instances: []Instance{inst("spent", h, Done)}},
+			ends: []End{{"spent", ReasonJobDone}}},
+
 		// --- bursts ---
 		"burst of a 50-job matrix": {
 			pool:    func(p *Pool) { p.MaxCapacity = 200 },

@@ -24,6 +24,10 @@ type fakeTokens struct {
 	credErr  map[string]bool
 	listErr  error
 	sweepErr error
+	// accounts are the account keys Account knows, by token; opened
+	// records which tokens' credentials were opened, in order.
+	accounts map[string]string
+	opened   []string
 }
 
 var _ reaper.Tokens = (*fakeTokens)(nil)
@@ -36,9 +40,14 @@ func (f *fakeTokens) Walk(_ context.Context, fn func([]capability.Info) error) e
 	return fn(f.infos)
 }
 func (f *fakeTokens) Revoked(context.Context, string) (bool, error) { return false, nil }
+func (f *fakeTokens) Account(info capability.Info) (string, bool) {
+	k, ok := f.accounts[info.ID]
+	return k, ok
+}
 func (f *fakeTokens) CredentialsOf(_ context.Context, page []capability.Info) ([]capability.Credentials, []error) {
 	creds, errs := make([]capability.Credentials, len(page)), make([]error, len(page))
 	for i, info := range page {
+		f.opened = append(f.opened, info.ID)
 		switch {
 		case f.credErr[info.ID]:
 			errs[i] = errors.New("store unreachable")
@@ -89,6 +98,9 @@ func (f *fakeSpot) Replace(context.Context, aws.CredentialsProvider, string, str
 	return spot.Instance{}, false, nil
 }
 
+// shared is the account key of the fake's static keys.
+var shared = capability.AccountKey(capability.Credentials{AccessKeyID: "AKIDSHARED"})
+
 func info(id string, regions ...string) capability.Info {
 	return capability.Info{ID: id, Policy: api.Policy{Regions: regions}}
 }
@@ -106,6 +118,8 @@ func TestPassFaults(t *testing.T) {
 		wantReaps []string
 		// wantUsage is what Usage was told, by token.
 		wantUsage map[string]int
+		// wantOpened, when set, are the tokens whose credentials were opened.
+		wantOpened []string
 	}{
 		"two tokens, one account": {
 			tokens:    fakeTokens{infos: []capability.Info{info("a", "us-east-1"), info("b", "us-east-1")}},
@@ -137,6 +151,36 @@ func TestPassFaults(t *testing.T) {
 			spot:      fakeSpot{usage: map[string]map[string]spot.Usage{"us-east-1": east}},
 			wantReaps: []string{"us-east-1"}, wantUsage: map[string]int{"b": 2},
 		},
+		"a known account reaped once, its other tokens not opened": {
+			tokens: fakeTokens{infos: []capability.Info{info("a", "us-east-1"), info("b", "us-east-1"), info("c", "us-east-1")},
+				accounts: map[string]string{"a": shared, "b": shared, "c": shared}},
+			spot:      fakeSpot{usage: map[string]map[string]spot.Usage{"us-east-1": east}},
+			wantReaps: []string{"us-east-1"}, wantUsage: map[string]int{"a": 1, "b": 2, "c": 0}, wantOpened: []string{"a"},
+		},
+		"a known account with a region left is opened": {
+			tokens: fakeTokens{infos: []capability.Info{info("a", "us-east-1"), info("b", "us-east-1", "us-west-2")},
+				accounts: map[string]string{"a": shared, "b": shared}},
+			spot:      fakeSpot{usage: map[string]map[string]spot.Usage{"us-east-1": east}},
+			wantReaps: []string{"us-east-1", "us-west-2"}, wantUsage: map[string]int{"a": 1, "b": 2}, wantOpened: []string{"a", "b"},
+		},
+		"a known account whose reap failed is not tried again, nor its usage told": {
+			tokens: fakeTokens{infos: []capability.Info{info("a", "us-west-2"), info("b", "us-west-2")},
+				accounts: map[string]string{"a": shared, "b": shared}},
+			spot:      fakeSpot{reapErr: map[string]bool{"us-west-2": true}},
+			wantReaps: []string{"us-west-2"}, wantUsage: map[string]int{}, wantOpened: []string{"a"},
+		},
+		"an unknown account is opened even when another is done": {
+			tokens: fakeTokens{infos: []capability.Info{info("a", "us-east-1"), info("b", "us-east-1")},
+				accounts: map[string]string{"a": shared}},
+			spot:      fakeSpot{usage: map[string]map[string]spot.Usage{"us-east-1": east}},
+			wantReaps: []string{"us-east-1"}, wantUsage: map[string]int{"a": 1, "b": 2}, wantOpened: []string{"a", "b"},
+		},
+		"the opener of a known account fails: the others are opened in a second round": {
+			tokens: fakeTokens{infos: []capability.Info{info("a", "us-east-1"), info("b", "us-east-1"), info("c", "us-east-1")},
+				accounts: map[string]string{"a": shared, "b": shared, "c": shared}, credErr: map[string]bool{"a": true}},
+			spot:      fakeSpot{usage: map[string]map[string]spot.Usage{"us-east-1": east}},
+			wantReaps: []string{"us-east-1"}, wantUsage: map[string]int{"b": 2, "c": 0}, wantOpened: []string{"a", "b", "c"},
+		},
 		"tokens not listed": {
 			tokens:  fakeTokens{listErr: errors.New("store unreachable")},
 			wantErr: true, wantUsage: map[string]int{},
@@ -153,6 +197,9 @@ func TestPassFaults(t *testing.T) {
 			}
 			if !slices.Equal(tt.spot.reaps, tt.wantReaps) {
 				t.Errorf("regions reaped = %v; want %v", tt.spot.reaps, tt.wantReaps)
+			}
+			if tt.wantOpened != nil && !slices.Equal(tt.tokens.opened, tt.wantOpened) {
+				t.Errorf("credentials opened = %v; want %v", tt.tokens.opened, tt.wantOpened)
 			}
 			if len(got) != len(tt.wantUsage) {
 				t.Errorf("Usage told %v; want %v", got, tt.wantUsage)

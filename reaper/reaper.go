@@ -31,6 +31,9 @@ type Tokens interface {
 	// CredentialsOf unseals a page's AWS credentials (errs[i] for token
 	// i); the caller clears them.
 	CredentialsOf(ctx context.Context, page []capability.Info) ([]capability.Credentials, []error)
+	// Account names the account a token's credentials reach
+	// (capability.AccountKey) without opening them, when it is known.
+	Account(info capability.Info) (string, bool)
 }
 
 // Spot is the AWS calls a pass makes (*spot.Client).
@@ -168,8 +171,12 @@ func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 		if revoked[id] {
 			return true
 		}
-		// Not seen yet (a later page), or revoked since it was listed.
+		// Not seen yet (a later page), or revoked since it was listed
+		// (the walk's record may be older than a pass).
 		gone, err := r.Tokens.Revoked(ctx, id)
+		if err == nil && gone {
+			revoked[id] = true
+		}
 		return err == nil && gone
 	}
 	done := map[account]bool{}
@@ -181,6 +188,27 @@ func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 	// A page at a time: the token list is walked shard by shard, and each
 	// page's credentials are opened together (a Transit batch with Vault)
 	// while its records are cached.
+	reapAll := func(info capability.Info, provider aws.CredentialsProvider, key string) {
+		for _, region := range info.Policy.Regions {
+			acct := account{key: key, region: region}
+			accounts[info.ID] = append(accounts[info.ID], acct)
+			if done[acct] {
+				continue
+			}
+			done[acct] = true
+			acts, err := r.reap(ctx, provider, region, now(), isRevoked, byID, usage)
+			if err != nil {
+				failed[acct] = true
+				r.Log.Warn("reap failed", "token_id", info.ID, "region", region, "error", err)
+				continue
+			}
+			all = append(all, acts...)
+		}
+	}
+	// A page at a time, each page's credentials opened together (a
+	// Transit batch with Vault), and only those of tokens whose account
+	// is not known or has regions left to reap (reapPage): 100,000 tokens
+	// on a few accounts cost a few opens a pass, not 100,000.
 	err := r.Tokens.Walk(ctx, func(page []capability.Info) error {
 		for _, i := range page {
 			byID[i.ID] = i
@@ -189,34 +217,7 @@ func (r *Reaper) pass(ctx context.Context) (PassReport, error) {
 			}
 		}
 		infos = append(infos, page...)
-		creds, errs := r.Tokens.CredentialsOf(ctx, page)
-		for n, info := range page {
-			if errs[n] != nil {
-				r.Log.Warn("reaper cannot read credentials", "token_id", info.ID, "error", errs[n])
-				skipped++
-				continue
-			}
-			provider, key := r.provider(ctx, info, creds[n])
-			if provider == nil {
-				skipped++
-				continue
-			}
-			for _, region := range info.Policy.Regions {
-				acct := account{key: key, region: region}
-				accounts[info.ID] = append(accounts[info.ID], acct)
-				if done[acct] {
-					continue
-				}
-				done[acct] = true
-				acts, err := r.reap(ctx, provider, region, now(), isRevoked, byID, usage)
-				if err != nil {
-					failed[acct] = true
-					r.Log.Warn("reap failed", "token_id", info.ID, "region", region, "error", err)
-					continue
-				}
-				all = append(all, acts...)
-			}
-		}
+		r.reapPage(ctx, page, done, reapAll, &skipped)
 		return nil
 	})
 	if err != nil {
@@ -289,14 +290,14 @@ func (r *Reaper) report(infos []capability.Info, revoked map[string]bool, accoun
 // guard still powers it off.
 func (r *Reaper) provider(ctx context.Context, info capability.Info, c capability.Credentials) (aws.CredentialsProvider, string) {
 	if c.RoleARN == "" {
-		return spot.Static(c), "keys:" + c.AccessKeyID
+		return spot.Static(c), capability.AccountKey(c)
 	}
 	p, err := r.Spot.Session(ctx, info.ID, c, spot.MFA{}, info.Policy.Regions[0])
 	if err != nil {
 		r.Log.Warn("reaper cannot assume the token's role", "token_id", info.ID, "error", err)
 		return nil, ""
 	}
-	return p, "role:" + c.RoleARN
+	return p, capability.AccountKey(c)
 }
 
 // replace relaunches an interrupted instance when its token's policy says

@@ -1,15 +1,14 @@
 package reconcile
 
 import (
-	"cmp"
 	"context"
 	"encoding/base64"
-	"path"
 	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/spotter-dev/spotter/api"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/capability"
 	"github.com/spotter-dev/spotter/inflight"
@@ -39,6 +38,14 @@ type AWS struct {
 	// launch's one-use credential (and any other pool its own userData).
 	// nil: the pool's own userData.
 	UserData func(ctx context.Context, p pool.Pool, clientToken string, capacity int) ([]byte, error)
+	// Activity is what the pool's CI sources saw of its instances, by
+	// instance id (sources.Service.Activity); nil: nothing, and Classify
+	// guesses for every instance.
+	Activity func(ctx context.Context, p pool.Pool) (map[string]pool.Activity, error)
+	// Reported is what the pool's instances' last heartbeats said they
+	// were doing (ReportedBusy, ReportedIdle), by instance id; asked only
+	// of a pool with a bootstrap template (no other beats). nil: none.
+	Reported func(ctx context.Context, p pool.Pool) (map[string]string, error)
 }
 
 // MaxLaunch caps a launch of the pool by its token's policy: its maxCount
@@ -98,52 +105,18 @@ func (a *AWS) Instances(ctx context.Context, p pool.Pool, d pool.Demand) ([]pool
 	if err != nil {
 		return nil, err
 	}
-	return Classify(p, ins, d, a.Now()), nil
-}
-
-// Classify turns EC2's instances into the pool's. Until instances report
-// their agents (issue 13), the rule is: an EC2 "pending" instance is
-// booting; "running" ones take the demand's running jobs, oldest first
-// (the first agent up is the first a queue hands jobs to), each up to its
-// weight, and one with a job is busy, the rest idle. An instance with an
-// interruption notice is marked interrupted (at now: EC2 does not say when
-// the notice came).
-func Classify(p pool.Pool, ins []spot.Instance, d pool.Demand, now time.Time) []pool.Instance {
-	ins = slices.Clone(ins)
-	slices.SortFunc(ins, func(a, b spot.Instance) int {
-		return cmp.Or(a.LaunchTime.Compare(b.LaunchTime), cmp.Compare(a.ID, b.ID))
-	})
-	jobs := d.Running
-	out := make([]pool.Instance, 0, len(ins))
-	for _, in := range ins {
-		pi := pool.Instance{ID: in.ID, InstanceType: in.Type, Capacity: Weight(p, in.Type), Launched: in.LaunchTime,
-			Price: in.Price.Dollars(), OnDemand: in.Lifecycle == "on-demand", State: pool.Booting}
-		if in.Interrupted {
-			pi.Interrupted = now
-		}
-		if in.State == "running" {
-			pi.State = pool.Idle
-			if jobs > 0 {
-				pi.State = pool.Busy
-				jobs -= pi.Capacity
-			}
-		}
-		out = append(out, pi)
-	}
-	return out
-}
-
-// Weight is the capacity of an instance type in the pool: the heaviest
-// launch config whose type or pattern names it, 1 when none does (an
-// instance of a config since removed).
-func Weight(p pool.Pool, typ string) int {
-	w := 0
-	for _, lc := range p.LaunchConfigs {
-		if ok, _ := path.Match(lc.InstanceType, typ); ok {
-			w = max(w, lc.Capacity)
+	var seen Seen
+	if a.Activity != nil {
+		if seen.Jobs, err = a.Activity(ctx, p); err != nil {
+			return nil, err
 		}
 	}
-	return max(w, 1)
+	if a.Reported != nil && p.Bootstrap != "" {
+		if seen.Reported, err = a.Reported(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	return Classify(p, ins, d, seen, a.Now()), nil
 }
 
 // Launch carries out a pending launch within the token's policy as it is
@@ -191,6 +164,7 @@ func (a *AWS) Launch(ctx context.Context, p pool.Pool, pd Pending) (Launched, er
 	most := (pd.Launch.Capacity + minWeight - 1) / minWeight
 	var ticket *inflight.Ticket
 	defer func() { ticket.Done(nil) }()
+	began := a.Now() // before LaunchPool lists the token's instances for Admit
 	spec := spot.PoolLaunchSpec{
 		Credentials: sess, Region: p.Region, TokenID: p.TokenID, Pool: p.Name, ClientToken: pd.Launch.ClientToken,
 		Configs: configs, Subnets: p.Subnets, Capacity: pd.Launch.Capacity, OnDemand: pd.Launch.OnDemand,
@@ -199,20 +173,12 @@ func (a *AWS) Launch(ctx context.Context, p pool.Pool, pd Pending) (Launched, er
 		TTL: time.Duration(p.MaxLifetime), At: pd.At,
 		Admit: func(others []spot.Instance) (float64, error) {
 			var left float64
-			tk, err := a.Ledger.Admit(ctx, p.TokenID, pd.Launch.ClientToken, others, func(u inflight.Counted) (inflight.Claim, error) {
-				left = 0
-				if pol.MaxRunning > 0 && u.Running+most > pol.MaxRunning {
-					return inflight.Claim{}, apperr.New(apperr.PolicyDenied, "rule maxRunning: %d running and %d of this pool's launch would pass %d", u.Running, most, pol.MaxRunning)
-				}
-				claim := inflight.Claim{Count: most}
-				if pol.MaxHourlySpend > 0 {
-					left = pol.MaxHourlySpend - u.HourlySpend
-					if left <= 0 {
-						return inflight.Claim{}, apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: $%.4f/h already running of $%.4f/h", u.HourlySpend, pol.MaxHourlySpend)
-					}
-					claim.Spend = left
-				}
-				return claim, nil
+			// The rules a task's launch is admitted under (policy.Admit).
+			tk, err := a.Ledger.AdmitListed(ctx, p.TokenID, pd.Launch.ClientToken, others, began, func(u inflight.Counted) (inflight.Claim, error) {
+				var hold policy.Hold
+				var err error
+				left, hold, err = pol.Admit(api.Launch{Count: most}, u.Usage, u.InFlight)
+				return inflight.Claim{Count: hold.Count, Spend: hold.Spend}, err
 			})
 			ticket = tk
 			return left, err

@@ -32,7 +32,7 @@ func TestClassify(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got := Classify(p, ins, pool.Demand{Running: tc.running}, t0.Add(time.Hour))
+			got := Classify(p, ins, pool.Demand{Running: tc.running}, Seen{}, t0.Add(time.Hour))
 			if len(got) != len(ins) {
 				t.Fatalf("%d instances, want %d", len(got), len(ins))
 			}

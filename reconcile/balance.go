@@ -48,7 +48,7 @@ func (r *Reconciler) liveReplicas(ctx context.Context, gone bool) (int, error) {
 		if gone {
 			delete(live, r.cfg.Holder)
 		} else {
-			live[r.cfg.Holder] = now.Add(r.lease.ttl).UnixNano()
+			live[r.cfg.Holder] = now.Add(r.lease.ttl()).UnixNano()
 		}
 		b, err := json.Marshal(live)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/spotter-dev/spotter/pool"
@@ -43,10 +44,23 @@ type Pending struct {
 
 // lease is one replica's view of the pool leases.
 type lease struct {
-	st     Store
-	holder string
-	ttl    time.Duration
-	now    func() time.Time
+	st       Store
+	holder   string
+	interval time.Duration
+	now      func() time.Time
+	// lastPass is how long this replica's last full pass took (ns, on
+	// the reconciler's clock).
+	lastPass atomic.Int64
+}
+
+// ttl is how long a lease taken now lasts: two intervals, or two of the
+// last full pass when passes take longer than an interval. A pool's turn
+// comes round once per pass, so a lease shorter than the pass would
+// lapse before its holder renews it on a busy machine, and another
+// replica would take a pool its holder still works on. A dead replica's
+// pools wait for the longer lease in exchange.
+func (l *lease) ttl() time.Duration {
+	return 2 * max(l.interval, time.Duration(l.lastPass.Load()))
 }
 
 // held is a lease this replica holds, at a store version.
@@ -83,7 +97,7 @@ func (l *lease) acquire(ctx context.Context, name string) (*held, error) {
 	if rec.Holder != l.holder && rec.Holder != "" && now.UnixNano() < rec.Until {
 		return nil, errLost
 	}
-	rec.Holder, rec.Until = l.holder, now.Add(l.ttl).UnixNano()
+	rec.Holder, rec.Until = l.holder, now.Add(l.ttl()).UnixNano()
 	h := &held{name: name, rec: rec, ver: ver}
 	if err := l.save(ctx, h); err != nil {
 		return nil, err

@@ -52,8 +52,8 @@ func TestLeaseEdges(t *testing.T) {
 			now := t0
 			clock := func() time.Time { return now }
 			st := embedded(t)
-			a := lease{st: st, holder: "a", ttl: ttl, now: clock}
-			b := lease{st: st, holder: "b", ttl: ttl, now: clock}
+			a := &lease{st: st, holder: "a", interval: ttl / 2, now: clock}
+			b := &lease{st: st, holder: "b", interval: ttl / 2, now: clock}
 			if _, err := a.acquire(context.Background(), "p"); err != nil {
 				t.Fatal(err)
 			}

@@ -87,3 +87,40 @@ func TestEachBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaseTTLFollowsSlowPasses: a lease lasts two intervals, or two of
+// the last full pass once a pass takes longer than an interval, so a pool
+// whose turn comes late in a slow pass is still this replica's.
+func TestLeaseTTLFollowsSlowPasses(t *testing.T) {
+	const interval = 10 * time.Second
+	for name, tc := range map[string]struct {
+		lastPass, want time.Duration
+	}{
+		"no pass yet":                 {lastPass: 0, want: 2 * interval},
+		"a quick pass":                {lastPass: interval / 10, want: 2 * interval},
+		"a pass exactly an interval":  {lastPass: interval, want: 2 * interval},
+		"a pass a tick over":          {lastPass: interval + time.Nanosecond, want: 2*interval + 2*time.Nanosecond},
+		"a pass three intervals long": {lastPass: 3 * interval, want: 6 * interval},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := &lease{interval: interval}
+			l.lastPass.Store(int64(tc.lastPass))
+			if got := l.ttl(); got != tc.want {
+				t.Errorf("ttl = %s, want %s", got, tc.want)
+			}
+		})
+	}
+	// A full pass measures itself on the reconciler's clock.
+	r := newRig(t, embedded(t))
+	rc := r.reconciler("a")
+	r.fleet.onList = func() { r.clock.Add(25 * time.Second) }
+	if err := rc.Pass(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(rc.lease.lastPass.Load()); got != 25*time.Second {
+		t.Errorf("the pass measured %s, want the 25s its listing took", got)
+	}
+	if got := rc.lease.ttl(); got != 50*time.Second {
+		t.Errorf("ttl after it = %s, want 50s", got)
+	}
+}

@@ -89,7 +89,7 @@ func New(cfg Config) *Reconciler {
 		cfg.Holder = hex.EncodeToString(b)
 	}
 	return &Reconciler{cfg: cfg, notify: make(chan string, 64), held: map[string]*held{}, aims: map[string]lastAim{},
-		lease: lease{st: cfg.Store, holder: cfg.Holder, ttl: 2 * cfg.Interval, now: cfg.Now}}
+		lease: lease{st: cfg.Store, holder: cfg.Holder, interval: cfg.Interval, now: cfg.Now}}
 }
 
 // Notify asks for a pass over the pool now (a demand report came in). It
@@ -163,6 +163,8 @@ func (r *Reconciler) Pass(ctx context.Context, only string) error {
 		if err != nil {
 			return err
 		}
+		start := r.cfg.Now()
+		defer func() { r.lease.lastPass.Store(int64(r.cfg.Now().Sub(start))) }()
 		var shed []string
 		names, shed, limit = r.balance(ctx, all)
 		r.shed(ctx, shed)

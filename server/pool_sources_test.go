@@ -119,7 +119,13 @@ func (ss *sourcesServer) patch(t *testing.T, body string) {
 func (ss *sourcesServer) storeText(t *testing.T) string {
 	t.Helper()
 	all := string(ss.raw(t))
-	for _, prefix := range []string{sources.ConfigPrefix, sources.TrackerPrefix, pools.Prefix} {
+	prefixes := []string{sources.ConfigPrefix, sources.TrackerPrefix, pools.Prefix}
+	// The jobs' shards, pooljobs/<name>/<nn>, sit one folder down.
+	shards, err := ss.st.Folders(context.Background(), sources.TrackerPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range append(prefixes, shards...) {
 		keys, err := ss.st.List(context.Background(), prefix)
 		if err != nil {
 			t.Fatal(err)

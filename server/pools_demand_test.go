@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labstack/echo/v4"
 	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/handlers"
 	"github.com/spotter-dev/spotter/pool"
@@ -105,5 +106,34 @@ func TestPoolDemandRateLimit(t *testing.T) {
 	}
 	if r := ps.call(t, "POST", "/hooks/"+q+"/demand", `{"pending": 1}`, ""); r.status != 200 {
 		t.Fatalf("another pool = %d %s", r.status, r.raw)
+	}
+}
+
+// TestPoolDemandRateLimitAcrossReplicas: two servers (replicas) on one
+// store, on both stores, share each pool's budget: the burst spread over
+// both passes, one report more is 429 on either, with Retry-After.
+func TestPoolDemandRateLimitAcrossReplicas(t *testing.T) {
+	for kind, open := range poolBackends() {
+		t.Run(kind, func(t *testing.T) {
+			ps := newPoolServer(t, open, handlers.DemandLimit{PerSecond: 0.001, Burst: 3})
+			p := ps.create(t, "p")
+			replicas := []*echo.Echo{ps.e, New(ps.deps, Options{})}
+			call := func(r int, path, bearer string) reply {
+				ps.e = replicas[r]
+				defer func() { ps.e = replicas[0] }()
+				return ps.call(t, "POST", path, `{"pending": 1}`, bearer)
+			}
+			for i, r := range []int{1, 0, 1} {
+				if got := call(r, "/hooks/"+p+"/demand", ""); got.status != 200 {
+					t.Fatalf("report %d of the burst, on replica %d = %d %s", i+1, r, got.status, got.raw)
+				}
+			}
+			for r := range replicas {
+				got := call(r, "/v1/pools/p/demand", poolAdmin)
+				if got.status != 429 || got.body["error"] != apperr.RateLimited || got.header.Get("Retry-After") != "1000" {
+					t.Fatalf("report past the burst on replica %d = %d %s, Retry-After %q; want 429 rate_limited, 1000", r, got.status, got.raw, got.header.Get("Retry-After"))
+				}
+			}
+		})
 	}
 }

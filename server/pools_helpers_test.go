@@ -97,6 +97,7 @@ func newPoolServer(t *testing.T, open func(t *testing.T, log *slog.Logger) (secr
 	log := slog.New(slog.NewJSONHandler(ps.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st, raw := open(t, log)
 	ps.st, ps.raw = st, raw
+	lim.Store = st
 	keys, ok := st.(token.KeySource)
 	if !ok {
 		t.Fatalf("%T is no key source", st)

@@ -7,7 +7,7 @@ import (
 )
 
 // ForgetPool deletes a removed pool's sources setting (with its sealed
-// secrets) and its job record, once the pool is gone: the reconciler's
+// secrets) and its job records (the head and its shards), once the pool is gone: the reconciler's
 // last step of a delete calls it right after removing the pool's record.
 // PollAll's sweep does the same for any a crash leaves behind.
 func (s *Service) ForgetPool(ctx context.Context, name string) error {
@@ -18,6 +18,9 @@ func (s *Service) ForgetPool(ctx context.Context, name string) error {
 		if err := s.store.Delete(ctx, prefix+name); err != nil {
 			return err
 		}
+	}
+	if err := s.forgetShards(ctx, name); err != nil {
+		return err
 	}
 	s.log.InfoContext(ctx, "ci sources: deleted the records of a removed pool", "pool", name)
 	return nil

@@ -27,7 +27,11 @@ func TestForgetPool(t *testing.T) {
 	present := func() (cfg, jobs bool) {
 		_, err1 := f.s.store.Get(ctx, ConfigPrefix+"ci")
 		_, err2 := f.s.store.Get(ctx, TrackerPrefix+"ci")
-		return !errors.Is(err1, secrets.ErrNotFound), !errors.Is(err2, secrets.ErrNotFound)
+		shards, err3 := f.s.store.List(ctx, TrackerPrefix+"ci/")
+		if err3 != nil {
+			t.Fatal(err3)
+		}
+		return !errors.Is(err1, secrets.ErrNotFound), !errors.Is(err2, secrets.ErrNotFound) || len(shards) > 0
 	}
 	steps := []struct {
 		name string

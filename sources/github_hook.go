@@ -85,33 +85,62 @@ func (s *Service) GitHub(ctx context.Context, rec pools.Record, d Delivery) (api
 }
 
 // apply takes delivery (when not "") and moves job to state in one
-// check-and-set, then writes the pool's demand if the job moved.
+// check-and-set on the job's shard, then puts the shard's new counts in
+// the head and writes the pool's demand if the job moved.
 func (s *Service) apply(ctx context.Context, rec pools.Record, delivery, job string, state int, repo, runner string) (api.SourceEventReply, error) {
 	defer s.lock(rec.Pool.Name)()
-	now := s.now().UTC()
-	var advanced bool
-	tr, _, err := s.track(ctx, rec, func(tr *trackerRecord) (bool, error) {
-		if delivery != "" && !tr.Tracker.Take(delivery, now) {
-			return false, apperr.New(apperr.SignatureReplay, "delivery %s was taken already; a redelivery of it changes nothing", delivery)
+	l, err := s.ensureLayout(ctx, rec)
+	if err != nil {
+		return api.SourceEventReply{}, err
+	}
+	if old, err := s.takenBefore(ctx, rec, l, delivery); err != nil || old {
+		if err == nil {
+			err = replay(delivery)
 		}
-		advanced = tr.Tracker.Advance(job, state, repo, runner, now)
+		return api.SourceEventReply{}, err
+	}
+	now := s.now().UTC()
+	i := shardOf(job)
+	var advanced bool
+	t, version, err := s.updateShard(ctx, rec, i, func(t *Tracker) (bool, error) {
+		if delivery != "" && !t.Take(delivery, now) {
+			return false, replay(delivery)
+		}
+		advanced = t.Advance(job, state, repo, runner, now)
 		return delivery != "" || advanced, nil
 	})
 	if err != nil {
 		return api.SourceEventReply{}, err
 	}
 	if !advanced {
+		tr, _, err := s.getHead(ctx, rec)
+		if err != nil {
+			return api.SourceEventReply{}, err
+		}
 		dm := demandOf(tr)
 		return api.SourceEventReply{Code: 200, Outcome: Unchanged, Reason: "job " + job + " is already at or past this state",
 			Pending: dm.Pending, Running: dm.Running}, nil
 	}
+	// The job is recorded and the delivery taken: failing from here on
+	// would make its redelivery a replay. The next poll (within
+	// DefaultPollInterval) counts the shard again and writes the demand.
+	var tr trackerRecord
+	err = s.updateHead(ctx, rec, func(h *trackerRecord) bool {
+		tr = *h
+		return h.setCount(i, version, t)
+	})
+	if err != nil {
+		s.uncounted(rec.Pool.Name, i)
+		s.log.WarnContext(ctx, "ci sources: job counts not written; the next poll writes them", "pool", rec.Pool.Name, "err", err)
+	}
 	dm, err := s.report(ctx, rec)
 	if err != nil {
-		// The job is recorded and the delivery taken: failing it now
-		// would make its redelivery a replay. The next poll (within
-		// DefaultPollInterval) writes the demand from the same record.
 		s.log.WarnContext(ctx, "ci sources: demand not written; the next poll writes it", "pool", rec.Pool.Name, "err", err)
 		dm = demandOf(tr)
 	}
 	return api.SourceEventReply{Code: 200, Outcome: Counted, Pending: dm.Pending, Running: dm.Running}, nil
+}
+
+func replay(delivery string) error {
+	return apperr.New(apperr.SignatureReplay, "delivery %s was taken already; a redelivery of it changes nothing", delivery)
 }

@@ -197,8 +197,8 @@ func (m *Minter) scope(ctx context.Context, rec pools.Record, g *GitHub, instanc
 		return github.RepoScope(g.Repos[0])
 	}
 	want := make([]int, len(g.Repos))
-	if tr, _, err := m.s.getTracker(ctx, rec); err == nil {
-		for _, j := range tr.Tracker.Jobs {
+	if jobs, err := m.s.jobsWhere(ctx, rec, func(sc shardCount) bool { return sc.C["github"][0] > 0 }); err == nil {
+		for _, j := range jobs {
 			if j.State != Queued {
 				continue
 			}

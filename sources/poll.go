@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spotter-dev/spotter/apperr"
 	"github.com/spotter-dev/spotter/pools"
 	"github.com/spotter-dev/spotter/sources/buildkite"
 	"github.com/spotter-dev/spotter/sources/github"
@@ -91,33 +90,6 @@ func (s *Service) PollAll(ctx context.Context) {
 	s.sweep(ctx, live)
 }
 
-// sweep removes the sources and job records of pools that are gone (the
-// reconciler removed the record after a delete), checking each again
-// just before, so a pool created since the listing keeps its own.
-func (s *Service) sweep(ctx context.Context, live map[string]bool) {
-	for _, prefix := range []string{ConfigPrefix, TrackerPrefix} {
-		keys, err := s.store.List(ctx, prefix)
-		if err != nil {
-			s.log.WarnContext(ctx, "ci sources: list for the sweep", "err", err)
-			return
-		}
-		for _, k := range keys {
-			name := strings.TrimPrefix(k, prefix)
-			if live[name] {
-				continue
-			}
-			if _, err := s.pools.Get(ctx, name); apperr.Code(err) != apperr.NotFound {
-				continue
-			}
-			if err := s.store.Delete(ctx, k); err != nil {
-				s.log.WarnContext(ctx, "ci sources: sweep", "key", k, "err", err)
-				continue
-			}
-			s.log.InfoContext(ctx, "ci sources: removed the records of a removed pool", "pool", name)
-		}
-	}
-}
-
 // Poll reads the pool's polled sources (Buildkite metrics with an agent
 // token, Taskcluster), reconciles its GitHub jobs against the API (with a
 // token), and writes the pool's demand, fresh, even when only webhooks
@@ -130,6 +102,12 @@ func (s *Service) Poll(ctx context.Context, rec pools.Record) error {
 	}
 	now := s.now().UTC()
 	polled, errs := s.pollCounts(ctx, cfg, now)
+	var claims map[string]string // Taskcluster's running tasks → their workers
+	if _, ok := polled["taskcluster"]; ok {
+		claims = s.pollClaims(ctx, cfg.Taskcluster)
+	} else if cfg.Taskcluster == nil {
+		claims = map[string]string{} // no source: none of its tasks runs
+	}
 	var open, checked []github.Job
 	if g := cfg.GitHub; g != nil && g.credentialed() {
 		open, checked, err = s.reconcileGitHub(ctx, rec, g)
@@ -138,28 +116,11 @@ func (s *Service) Poll(ctx context.Context, rec pools.Record) error {
 		}
 	}
 	defer s.lock(rec.Pool.Name)()
-	_, _, err = s.track(ctx, rec, func(tr *trackerRecord) (bool, error) {
-		if tr.Polled == nil {
-			tr.Polled = map[string]Polled{}
-		}
-		for k, p := range polled {
-			tr.Polled[k] = p
-		}
-		if cfg.Buildkite == nil || cfg.Buildkite.AgentToken == "" {
-			delete(tr.Polled, "buildkite")
-		}
-		if cfg.Taskcluster == nil {
-			delete(tr.Polled, "taskcluster")
-		}
-		for _, j := range append(open, checked...) {
-			if st, ok := map[string]int{"queued": Queued, "in_progress": Running, "completed": Done}[j.Status]; ok {
-				tr.Tracker.Advance(github.Key(j.ID), st, j.Repo, j.RunnerName, now)
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		return err
+	if _, err := s.ensureLayout(ctx, rec); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if err := s.pollShards(ctx, rec, cfg, polled, byShard(append(open, checked...), claims), now); err != nil {
+		return errors.Join(append(errs, err)...)
 	}
 	if _, err := s.report(ctx, rec); err != nil {
 		errs = append(errs, err)
@@ -199,6 +160,25 @@ func (s *Service) pollCounts(ctx context.Context, cfg Config, now time.Time) (ma
 	return polled, errs
 }
 
+// pollClaims lists the Taskcluster queue's claimed tasks and the worker
+// of each; nil when it cannot tell them all (the client lacks
+// queue:claimed-list, the call failed, or the list was cut short), and
+// then the tracked tasks stay as they were.
+func (s *Service) pollClaims(ctx context.Context, tc *Taskcluster) map[string]string {
+	cl := taskcluster.Client{HTTP: s.http, RootURL: tc.RootURL, ClientID: tc.ClientID, AccessToken: tc.AccessToken, Now: s.now}
+	list, complete, err := cl.Claimed(ctx, tc.TaskQueueID)
+	if err != nil || !complete {
+		s.log.DebugContext(ctx, "ci sources: taskcluster claimed tasks not listed in full; instances' tasks not updated",
+			"task_queue", tc.TaskQueueID, "err", err)
+		return nil
+	}
+	out := make(map[string]string, len(list))
+	for _, c := range list {
+		out[taskcluster.Key(c)] = c.WorkerID
+	}
+	return out
+}
+
 // reconcileGitHub lists the open jobs of the pool's repositories whose
 // labels are the pool's (repairing lost "queued" and "in_progress"
 // deliveries) and looks up tracked open jobs the listing no longer shows
@@ -223,11 +203,12 @@ func (s *Service) reconcileGitHub(ctx context.Context, rec pools.Record, g *GitH
 	if err != nil {
 		return nil, nil, err
 	}
-	tr, _, err := s.getTracker(ctx, rec)
+	// Only shards that hold open GitHub jobs, by the head's counts.
+	jobs, err := s.jobsWhere(ctx, rec, func(sc shardCount) bool { c := sc.C["github"]; return c[0]+c[1] > 0 })
 	if err != nil {
 		return open, nil, err
 	}
-	checked, err = checkTrackedGitHub(ctx, c, tr.Tracker.Jobs, seen)
+	checked, err = checkTrackedGitHub(ctx, c, jobs, seen)
 	return open, checked, err
 }
 

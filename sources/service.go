@@ -5,11 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +44,14 @@ type Service struct {
 	// burst of deliveries queues here instead of losing check-and-sets
 	// to each other; replicas still meet at the store's check-and-set.
 	locks sync.Map // pool name → *sync.Mutex
+	// layouts: pools whose head this replica saw sharded (jobstore.go).
+	layouts sync.Map // pool name → layout
+	// acts: what this replica read of each pool's shards for Activity.
+	acts sync.Map // pool name → *actsCache
+	// rounds: each pool's polls on this replica (pollRound).
+	rounds sync.Map // pool name → *atomic.Int64
+	// missed: shards whose count a delivery failed to put in the head.
+	missed sync.Map // pool name → *missedShards
 }
 
 // lock takes the pool's lock on this replica and returns its release.
@@ -86,103 +91,6 @@ type Polled struct {
 	At      time.Time `json:"at"`
 }
 
-// trackerRecord is pooljobs/<name>. Nothing in it is secret: job ids,
-// runner names and delivery GUIDs.
-type trackerRecord struct {
-	Incarnation string            `json:"incarnation"`
-	Tracker     Tracker           `json:"tracker"`
-	Polled      map[string]Polled `json:"polled,omitempty"`
-}
-
-func (s *Service) getTracker(ctx context.Context, rec pools.Record) (trackerRecord, int, error) {
-	sr, err := s.store.Get(ctx, TrackerPrefix+rec.Pool.Name)
-	if errors.Is(err, secrets.ErrNotFound) {
-		return trackerRecord{Incarnation: rec.Incarnation}, secrets.CreateOnly, nil
-	}
-	if err != nil {
-		return trackerRecord{}, 0, fmt.Errorf("load the jobs of pool %s: %w", rec.Pool.Name, err)
-	}
-	var tr trackerRecord
-	if err := json.Unmarshal(sr.Public, &tr); err != nil {
-		return trackerRecord{}, 0, fmt.Errorf("decode the jobs of pool %s: %w", rec.Pool.Name, err)
-	}
-	if tr.Incarnation != rec.Incarnation {
-		tr = trackerRecord{Incarnation: rec.Incarnation}
-	}
-	tr.Tracker.init()
-	return tr, sr.Version, nil
-}
-
-// track changes the pool's tracker with check-and-set; change reports
-// whether it changed anything (nothing is written when not) and may
-// refuse. It is run again on a conflict, so it must not keep state.
-func (s *Service) track(ctx context.Context, rec pools.Record, change func(*trackerRecord) (bool, error)) (trackerRecord, bool, error) {
-	for attempt := range 8 {
-		if attempt > 0 {
-			// Another replica won: wait a little, longer each time, at
-			// random so the two do not meet again.
-			select {
-			case <-ctx.Done():
-				return trackerRecord{}, false, ctx.Err()
-			case <-time.After(time.Duration(rand.Int64N(int64(time.Millisecond) << attempt))):
-			}
-		}
-		tr, version, err := s.getTracker(ctx, rec)
-		if err != nil {
-			return trackerRecord{}, false, err
-		}
-		changed, err := change(&tr)
-		if err != nil || !changed {
-			return tr, false, err
-		}
-		tr.Tracker.Prune(s.now())
-		b, err := json.Marshal(tr)
-		if err != nil {
-			return trackerRecord{}, false, err
-		}
-		_, err = s.store.Put(ctx, TrackerPrefix+rec.Pool.Name, secrets.Record{Public: b}, version)
-		if errors.Is(err, secrets.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return trackerRecord{}, false, fmt.Errorf("store the jobs of pool %s: %w", rec.Pool.Name, err)
-		}
-		return tr, true, nil
-	}
-	return trackerRecord{}, false, apperr.New(apperr.Unavailable, "pool %s's jobs are being changed by many deliveries at once; the sender retries", rec.Pool.Name)
-}
-
-// source is the provider of a tracked job's key ("github:123").
-func source(key string) string {
-	src, _, _ := strings.Cut(key, ":")
-	return src
-}
-
-// demandOf sums the webhook-tracked jobs and every poller's counts; a
-// source that is polled (Buildkite with an agent token) counts by its
-// poller alone, so its webhooks never count a job twice.
-func demandOf(tr trackerRecord) pool.Demand {
-	var d pool.Demand
-	for k, j := range tr.Tracker.Jobs {
-		if _, polled := tr.Polled[source(k)]; polled {
-			continue // the poller's count has these jobs
-		}
-		switch j.State {
-		case Queued:
-			d.Pending++
-		case Running:
-			d.Running++
-		}
-	}
-	for _, p := range tr.Polled {
-		d.Pending += p.Pending
-		d.Running += p.Running
-		d.Idle += p.Idle
-	}
-	d.Pending, d.Running, d.Idle = min(d.Pending, pool.MaxDemand), min(d.Running, pool.MaxDemand), min(d.Idle, pool.MaxDemand)
-	return d
-}
-
 // report writes the pool's demand from its tracker, read again inside
 // the pool's check-and-set so that, of two deliveries racing, the demand
 // written last is never older than the tracker it follows.
@@ -192,7 +100,7 @@ func (s *Service) report(ctx context.Context, rec pools.Record) (pool.Demand, er
 		if r.DeletedAt != nil || r.Incarnation != rec.Incarnation {
 			return apperr.New(apperr.Conflict, "pool %s is being deleted: it takes no demand", rec.Pool.Name)
 		}
-		tr, _, err := s.getTracker(ctx, *r)
+		tr, _, err := s.getHead(ctx, *r)
 		if err != nil {
 			return err
 		}

@@ -64,7 +64,7 @@ func TestTrackerTakeAndPrune(t *testing.T) {
 		"at the delivery retention", "past delivery retention"} {
 		tt := tests[name]
 		t.Run(name, func(t *testing.T) {
-			tr.Prune(now.Add(tt.at))
+			tr.Prune(now.Add(tt.at), MaxJobs, MaxDeliveries)
 			_, d := tr.Deliveries["d1"]
 			_, dj := tr.Jobs["done"]
 			_, oj := tr.Jobs["open"]
@@ -75,10 +75,11 @@ func TestTrackerTakeAndPrune(t *testing.T) {
 	}
 }
 
-// TestTrackerCaps: at the cap nothing is dropped; one past it, the oldest.
+// TestTrackerCaps: a shard at its caps keeps everything; one past them
+// forgets its oldest job and delivery id.
 func TestTrackerCaps(t *testing.T) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	for _, n := range []int{MaxJobs, MaxJobs + 1} {
+	for _, n := range []int{JobsPerShard, JobsPerShard + 1} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			var tr Tracker
 			for i := range n {
@@ -86,14 +87,20 @@ func TestTrackerCaps(t *testing.T) {
 				tr.Advance(fmt.Sprintf("j%d", i), Queued, "", "", at)
 				tr.Take(fmt.Sprintf("d%d", i), at)
 			}
-			tr.Prune(now.Add(time.Duration(n) * time.Second))
-			if len(tr.Jobs) != min(n, MaxJobs) || len(tr.Deliveries) != min(n, MaxDeliveries) {
+			if pruned := tr.Prune(now.Add(time.Duration(n)*time.Second), JobsPerShard, DeliveriesPerShard); pruned != (n > JobsPerShard) {
+				t.Errorf("Prune reported %v", pruned)
+			}
+			if len(tr.Jobs) != min(n, JobsPerShard) || len(tr.Deliveries) != min(n, DeliveriesPerShard) {
 				t.Fatalf("kept %d jobs, %d deliveries", len(tr.Jobs), len(tr.Deliveries))
 			}
 			_, oldest := tr.Jobs["j0"]
-			if oldest != (n <= MaxJobs) {
-				t.Fatalf("oldest job kept: %v", oldest)
+			_, oldestID := tr.Deliveries["d0"]
+			if oldest != (n <= JobsPerShard) || oldestID != (n <= DeliveriesPerShard) {
+				t.Fatalf("oldest job kept: %v, oldest delivery kept: %v", oldest, oldestID)
 			}
 		})
+	}
+	if JobsPerShard*Shards > MaxJobs || DeliveriesPerShard*Shards > MaxDeliveries {
+		t.Fatalf("the shards' caps add up past the pool's: %d jobs, %d ids", JobsPerShard*Shards, DeliveriesPerShard*Shards)
 	}
 }

@@ -111,5 +111,5 @@ func (l *launch) replayAfterMismatch(ctx context.Context, cause error) (LaunchRe
 		case <-t.C:
 		}
 	}
-	return LaunchResult{}, apperr.Wrap(cause, apperr.Conflict, "idempotencyKey: already used for a launch with other parameters, or one that has ended; use a new key")
+	return LaunchResult{}, apperr.Wrap(cause, apperr.Conflict, "idempotencyKey: EC2 already has a launch of this key (its ClientToken) and none of that launch's instances exist: it started nothing (no capacity, or an error), its instances have ended, or it asked for something else. This key cannot launch again; send a new Idempotency-Key (without one: change the body, e.g. a tag)")
 }

@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/spotter-dev/spotter/api"
@@ -29,6 +30,9 @@ type admission struct {
 
 	ticket *inflight.Ticket
 	lease  *time.Timer
+	// admitted: the launch passed admission (and so may have reached
+	// CreateFleet); a replayed failure did not.
+	admitted bool
 }
 
 // admit is the launch's LaunchSpec.Admit: the usage-dependent rules are
@@ -46,39 +50,20 @@ func (a *admission) admit(ctx context.Context) (float64, error) {
 		fleetCap, claim, err = a.claim(u)
 		return claim, err
 	})
-	a.ticket = tk
+	a.ticket, a.admitted = tk, err == nil
 	if until := tk.Expires(); !until.IsZero() {
 		a.lease = time.AfterFunc(time.Until(until)-a.ledger.Lease()/10, a.giveUp)
 	}
 	return fleetCap, err
 }
 
-// claim checks the launch against the usage counted and returns the
-// fleet's total price cap and what the launch holds while in flight.
+// claim checks the launch against the usage counted (the rules every
+// launch, a task's or a pool's, is admitted under: policy.Admit) and
+// returns the fleet's total price cap and what the launch holds while in
+// flight.
 func (a *admission) claim(u inflight.Counted) (float64, inflight.Claim, error) {
-	usage := u.Usage
-	if err := a.pol.CheckUsage(a.launch, usage); err != nil {
-		return 0, inflight.Claim{}, inFlightDetail(err, u)
-	}
-	claim := inflight.Claim{Count: a.launch.Count}
-	var fleetCap float64
-	if a.pol.MaxHourlySpend > 0 {
-		// EC2 enforces the budget left as the fleet's total price cap;
-		// the launch holds that much while in flight (no more than
-		// count × maxPrice when there is one).
-		left := a.pol.MaxHourlySpend - usage.HourlySpend
-		if left <= 0 {
-			return 0, inflight.Claim{}, inFlightDetail(apperr.New(apperr.PolicyDenied, "rule maxHourlySpend: $%.4f/h already running of $%.4f/h", usage.HourlySpend, a.pol.MaxHourlySpend), u)
-		}
-		if a.launch.MaxPrice > 0 {
-			left = min(left, float64(a.launch.Count)*a.launch.MaxPrice)
-		}
-		fleetCap, claim.Spend = left, left
-	}
-	if a.launch.DryRun {
-		return fleetCap, inflight.Claim{}, nil // checked as a launch would be; holds nothing
-	}
-	return fleetCap, claim, nil
+	fleetCap, hold, err := a.pol.Admit(a.launch, u.Usage, u.InFlight)
+	return fleetCap, inflight.Claim{Count: hold.Count, Spend: hold.Spend}, err
 }
 
 // started is the launch's LaunchSpec.Started: the claim is settled as soon
@@ -99,6 +84,25 @@ func (a *admission) settle(res spot.LaunchResult) {
 	a.ticket.Done(res.Instances)
 }
 
+// capacityRetryAfter is when a launch that found no capacity may be tried
+// again (with a new key): spot capacity comes back in minutes, not seconds.
+const capacityRetryAfter = 30 * time.Second
+
+// failed is the launch's error once Launch returned. A launch that found
+// no capacity reached CreateFleet, which bound its ClientToken to that
+// attempt: the same key can only get this answer again, so the ledger
+// keeps it for a retry (on any replica) and the caller is told to use a
+// new key. A key made for this launch alone ("once:") has no retry.
+func (a *admission) failed(err error, key string) error {
+	if !a.admitted || apperr.Code(err) != apperr.CapacityUnavailable || strings.HasPrefix(key, "once:") {
+		return err
+	}
+	e := apperr.Wrap(err, apperr.CapacityUnavailable, "%s. This launch's idempotency key is now bound to this attempt (EC2 keeps the ClientToken made from it), so the same request gets this same answer: to try again, send it with a new Idempotency-Key (without one: change the body, e.g. a tag)", apperr.Details(err))
+	e.RetryAfter = capacityRetryAfter
+	a.ledger.Failed(a.tokenID, a.clientToken, e)
+	return e
+}
+
 // release gives the claim back if nothing settled it (an error, a panic).
 func (a *admission) release() {
 	a.stopLease()
@@ -109,14 +113,4 @@ func (a *admission) stopLease() {
 	if a.lease != nil {
 		a.lease.Stop()
 	}
-}
-
-// inFlightDetail adds to a refusal what of the usage it counted belongs to
-// launches still under way, which a caller cannot see in status.
-func inFlightDetail(err error, u inflight.Counted) error {
-	if u.InFlight.Running == 0 || apperr.Code(err) != apperr.PolicyDenied {
-		return err
-	}
-	return apperr.Wrap(err, apperr.PolicyDenied, "%s (counting %d instances, $%.4f/h, of launches of this token in flight)",
-		apperr.Details(err), u.InFlight.Running, u.InFlight.HourlySpend)
 }

@@ -55,6 +55,7 @@ type Spot interface {
 type Ledger interface {
 	AdmitListing(ctx context.Context, tokenID, key, scope string, list inflight.Lister, check func(inflight.Counted) (inflight.Claim, error)) (*inflight.Ticket, error)
 	Ended(ctx context.Context, tokenID string, ids []string)
+	Failed(tokenID, key string, err error)
 	Lease() time.Duration
 }
 

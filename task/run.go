@@ -119,7 +119,7 @@ func (p *Pipeline) launch(ctx context.Context, g Guarded, sess aws.CredentialsPr
 	}
 	a.settle(res)
 	if err != nil {
-		return nil, err
+		return nil, a.failed(err, key)
 	}
 	res.Warnings = append(typeWarnings, res.Warnings...)
 	switch {

@@ -14,9 +14,13 @@ worker() {
   cfg="$SPOTTER_DIR/generic-worker-$SPOTTER_AGENT.json"
   tasks=0
   [ "$terminate_after_job" != 1 ] || tasks=1
+  # workerId is the instance id (Taskcluster's own rule), "-n" added when
+  # the instance runs several: spotter reads from it where tasks run.
+  wid=$iid
+  [ "$agents" -le 1 ] || wid="$iid-$SPOTTER_AGENT"
   printf '{"rootURL":"%s","clientId":"%s","accessToken":"%s","provisionerId":"%s","workerType":"%s","workerGroup":"spotter","workerId":"%s","numberOfTasksToRun":%s,"ed25519SigningKeyLocation":"%s"}\n' \
     "$(secret taskcluster-root-url)" "$(secret taskcluster-client-id)" "$(secret taskcluster-access-token)" \
-    "${q%%/*}" "${q#*/}" "$iid-$SPOTTER_AGENT" "$tasks" "$SPOTTER_DIR/ed25519-$SPOTTER_AGENT.key" >"$cfg"
+    "${q%%/*}" "${q#*/}" "$wid" "$tasks" "$SPOTTER_DIR/ed25519-$SPOTTER_AGENT.key" >"$cfg"
   chmod 600 "$cfg"
   generic-worker run --config "$cfg"
 }

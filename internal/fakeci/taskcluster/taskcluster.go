@@ -1,7 +1,9 @@
 // Package taskcluster is a local stand-in for the Taskcluster calls a
 // spot pool polls: the queue's pending count
 // (GET /api/queue/v1/pending/<taskQueueId>), its stable counts endpoint
-// (GET /api/queue/v1/task-queues/<taskQueueId>/counts, with claimedTasks)
+// (GET /api/queue/v1/task-queues/<taskQueueId>/counts, with claimedTasks),
+// its claimed tasks with the worker of each (listClaimedTasks, GET
+// /api/queue/v1/task-queues/<taskQueueId>/claimed)
 // and worker-manager's two worker listings (listWorkersForWorkerPool and
 // listWorkers, the one with a workerState filter), with Hawk auth and
 // scopes. Drive it with CreateTask, ClaimTask, ResolveTask and the worker
@@ -44,8 +46,9 @@ type Server struct {
 	scopes   map[string][]string // clientId -> scopes; "" is assume:anonymous
 	nextTask int
 	pending  map[string][]string // taskQueueId -> task ids, oldest first
-	claimed  map[string]string   // task id -> taskQueueId
-	workers  map[string]*Worker  // pool/group/id
+	claimed  map[string]claim    // task id -> its claim
+	claimSeq int
+	workers  map[string]*Worker // pool/group/id
 	pools    map[string]bool
 	calls    int
 }
@@ -67,7 +70,7 @@ func Start(tb testing.TB) *Server {
 // role (a private deployment).
 func New() *Server {
 	return &Server{now: time.Now, clients: map[string]string{}, scopes: map[string][]string{},
-		pending: map[string][]string{}, claimed: map[string]string{}, workers: map[string]*Worker{}, pools: map[string]bool{}}
+		pending: map[string][]string{}, claimed: map[string]claim{}, workers: map[string]*Worker{}, pools: map[string]bool{}}
 }
 
 // SetClock sets the time source for Hawk's timestamp check.
@@ -125,7 +128,8 @@ func (s *Server) ClaimTask(taskQueueID, workerGroup, workerID string) (string, e
 	}
 	id := q[0]
 	s.pending[taskQueueID] = q[1:]
-	s.claimed[id] = taskQueueID
+	s.claimSeq++
+	s.claimed[id] = claim{queue: taskQueueID, group: workerGroup, worker: workerID, at: s.now().UTC(), seq: s.claimSeq}
 	wk := s.setWorker(taskQueueID, workerGroup, workerID, "running")
 	if wk.FirstClaim.IsZero() {
 		wk.FirstClaim = s.now().UTC()
@@ -229,6 +233,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n := len(s.pending[id])
 		s.mu.Unlock()
 		writeJSON(w, map[string]any{"provisionerId": prov, "workerType": wt, "taskQueueId": id, "pendingTasks": n})
+	case strings.HasPrefix(p, "/api/queue/v1/task-queues/") && strings.HasSuffix(p, "/claimed"):
+		id, ok := queueID(strings.TrimSuffix(strings.TrimPrefix(p, "/api/queue/v1/task-queues/"), "/claimed"))
+		if !ok {
+			writeError(w, http.StatusBadRequest, "InvalidRequestArguments", "taskQueueId must be <provisionerId>/<workerType>")
+			return
+		}
+		if !s.authorize(w, r, "queue:claimed-list:"+id) {
+			return
+		}
+		s.listClaimed(w, r, id)
 	case strings.HasPrefix(p, "/api/queue/v1/task-queues/") && strings.HasSuffix(p, "/counts"):
 		id, ok := queueID(strings.TrimSuffix(strings.TrimPrefix(p, "/api/queue/v1/task-queues/"), "/counts"))
 		if !ok {
@@ -240,8 +254,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Lock()
 		pending, claimed := len(s.pending[id]), 0
-		for _, q := range s.claimed {
-			if q == id {
+		for _, c := range s.claimed {
+			if c.queue == id {
 				claimed++
 			}
 		}
