@@ -25,9 +25,7 @@ type bkDriver struct {
 	hooked bool
 }
 
-// names: not yet; the reconciler still guesses which instances are busy
-// from the count of running jobs.
-func (d *bkDriver) names() bool { return false }
+func (d *bkDriver) names() bool { return d.hooked }
 
 func (d *bkDriver) queue(t *testing.T) string {
 	t.Helper()
@@ -67,7 +65,8 @@ func (d *bkDriver) agentsDown(t *testing.T, instance string, n int) {
 
 // TestSourceBuildkiteEndToEnd: Buildkite drives a pool from scheduled jobs
 // to instances, the jobs run on the instances' agents and finish, and the
-// idle instances end after idleTimeout — fed by signed webhooks, by
+// idle instances end after idleTimeout (in a terminateAfterJob pool, each
+// right after its last job) — fed by signed webhooks, by
 // token-mode webhooks, or by polling the agent metrics API, as the pool's
 // source is set. Every delivery was answered 200.
 func TestSourceBuildkiteEndToEnd(t *testing.T) {
@@ -75,11 +74,15 @@ func TestSourceBuildkiteEndToEnd(t *testing.T) {
 		sources string // METRICS stands for the metrics API's URL
 		mode    fakebk.Mode
 		secret  string // the webhook's; "" sets no webhook
+		// ephemeral: the pool's agents each run one job (terminateAfterJob)
+		ephemeral bool
 	}{
 		"signed webhooks": {sources: `{"buildkite":{"webhookSigningSecret":"` + bkE2ESigning + `","queue":"` + bkE2EQueue + `"}}`,
 			mode: fakebk.Signature, secret: bkE2ESigning},
 		"token webhooks": {sources: `{"buildkite":{"webhookToken":"` + bkE2EToken + `","queue":"` + bkE2EQueue + `"}}`,
 			mode: fakebk.Token, secret: bkE2EToken},
+		"signed webhooks, terminate after job": {sources: `{"buildkite":{"webhookSigningSecret":"` + bkE2ESigning + `","queue":"` + bkE2EQueue + `"}}`,
+			mode: fakebk.Signature, secret: bkE2ESigning, ephemeral: true},
 		"agent metrics poller": {sources: `{"buildkite":{"agentToken":"` + bkE2EAgent + `","queue":"` + bkE2EQueue + `","metricsUrl":"METRICS"}}`},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -87,13 +90,20 @@ func TestSourceBuildkiteEndToEnd(t *testing.T) {
 			bk := fakebk.Start(t, bkE2EAgent)
 			bk.SetClock(ss.clock.Now) // signatures are timed by serve's clock
 			extra := `,"bootstrap":"buildkite-agent"`
+			if tc.ephemeral {
+				extra += `,"terminateAfterJob":true`
+			}
 			hooks := ss.createPool(t, "bk-ci", extra, strings.Replace(tc.sources, "METRICS", bk.URL, 1))
 			if tc.secret != "" {
 				bk.SetWebhook(hooks+"/buildkite", tc.secret, tc.mode)
 				bk.SetWebhookClient(ss.s.client)
 			}
 			drv := &bkDriver{bk: bk, hooked: tc.secret != ""}
-			ss.driveToIdleEnd(t, "bk-ci", 6, drv, "buildkite-agent")
+			if tc.ephemeral {
+				ss.driveEphemeral(t, "bk-ci", 5, drv, "buildkite-agent")
+			} else {
+				ss.driveToIdleEnd(t, "bk-ci", 6, drv, "buildkite-agent")
+			}
 			ds := bk.Deliveries()
 			for _, d := range ds {
 				if d.Status != 200 {

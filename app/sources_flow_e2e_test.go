@@ -176,3 +176,59 @@ func (ss *srcStack) driveToIdleEnd(t *testing.T, name string, jobs int, drv ciDr
 		t.Errorf("%d CreateFleet calls over the pool's life, want the %d for the jobs", n, fleets)
 	}
 }
+
+// driveEphemeral runs a terminateAfterJob pool: every agent slot gets one
+// job (jobs queued, then as many more as the launch's overshoot left
+// room for, launching nothing more); an instance ends right after its
+// last job, with no clock moved (so not for idleness: its reason is
+// job_done), while the others run on.
+func (ss *srcStack) driveEphemeral(t *testing.T, name string, jobs int, drv ciDriver, template string) {
+	t.Helper()
+	ins, slots, ids := ss.launchAndBoot(t, name, jobs, drv, template)
+	for range len(slots) - jobs {
+		ids = append(ids, drv.queue(t))
+	}
+	for i, job := range ids {
+		slots[i].running = drv.start(t, job, slots[i].id, slots[i].n)
+	}
+	left := len(slots)
+	ev := ss.decisionAfter(t, name, ss.clock.Now(), pool.Demand{Running: left})
+	if ev.Decision.Changes() {
+		t.Errorf("with a job on each of its %d agents the pool changes: %+v", left, ev.Decision)
+	}
+	checkStates(t, ev, slots)
+	for k := range ins {
+		in := ins[len(ins)-1-k] // slots run newest instance first
+		mine := slices.IndexFunc(slots, func(s slot) bool { return s.id == in.InstanceID && s.running != "" })
+		// All its jobs but one end: it still runs one, so it stays.
+		for i := range slots {
+			if s := &slots[i]; s.id == in.InstanceID && s.running != "" && i != mine {
+				drv.finish(t, s.running)
+				s.running = ""
+				left--
+			}
+		}
+		ev := ss.decisionAfter(t, name, ss.clock.Now(), pool.Demand{Running: left})
+		if ev.Decision.Changes() {
+			t.Errorf("%s still runs a job; the pool changes: %+v", in.InstanceID, ev.Decision)
+		}
+		checkStates(t, ev, slots)
+		drv.finish(t, slots[mine].running)
+		slots[mine].running = ""
+		left--
+		eventually(t, ss.s, in.InstanceID+" ended after its last job", func() bool {
+			return ss.endReasons()[in.InstanceID] != "" && !slices.ContainsFunc(poolInstances(ss.sim, name),
+				func(i awssim.InstanceState) bool { return i.InstanceID == in.InstanceID })
+		})
+		if r := ss.endReasons()[in.InstanceID]; r != string(pool.ReasonJobDone) {
+			t.Errorf("%s ended as %q, want %s", in.InstanceID, r, pool.ReasonJobDone)
+		}
+		live := poolInstances(ss.sim, name)
+		for _, other := range ins[:len(ins)-1-k] {
+			if !slices.ContainsFunc(live, func(i awssim.InstanceState) bool { return i.InstanceID == other.InstanceID }) {
+				t.Errorf("%s ended with %s; it still runs its jobs", other.InstanceID, in.InstanceID)
+			}
+		}
+		drv.agentsDown(t, in.InstanceID, weights[in.InstanceType])
+	}
+}

@@ -80,36 +80,46 @@ func (d *ghDriver) agentsUp(t *testing.T, instance string, n int) {
 
 func (d *ghDriver) agentsDown(*testing.T, string, int) {}
 
-// names: not yet; the reconciler still guesses which instances are busy
-// from the count of running jobs.
-func (d *ghDriver) names() bool { return false }
+// names: in_progress carries the runner's name.
+func (d *ghDriver) names() bool { return true }
 
 // TestSourceGitHubEndToEnd: workflow_job deliveries drive a pool from
 // queued jobs to instances, the jobs run on the instances' runners and
-// complete, and the idle instances end after idleTimeout. Every delivery
+// complete, and the idle instances end after idleTimeout — or, in a
+// terminateAfterJob pool, each right after its last job. Every delivery
 // was answered 200 (GitHub disables a hook whose deliveries fail).
 func TestSourceGitHubEndToEnd(t *testing.T) {
 	webhooks := func(*fakegh.Server) string { return `{"github":{"webhookSecret":"` + ghE2ESecret + `"}}` }
+	api := func(gh *fakegh.Server) string {
+		return `{"github":{"webhookSecret":"` + ghE2ESecret + `","apiUrl":"` + gh.URL + `","token":"` + ghE2EToken + `","repos":["` + ghE2ERepo + `"]}}`
+	}
 	for name, tc := range map[string]struct {
-		backend string
-		sources func(gh *fakegh.Server) string
+		backend   string
+		sources   func(gh *fakegh.Server) string
+		ephemeral bool
 	}{
 		"webhooks alone": {backend: "embedded", sources: webhooks},
-		"webhooks and the API reconcile, on Vault": {backend: "vault", sources: func(gh *fakegh.Server) string {
-			return `{"github":{"webhookSecret":"` + ghE2ESecret + `","apiUrl":"` + gh.URL + `","token":"` + ghE2EToken + `","repos":["` + ghE2ERepo + `"]}}`
-		}},
+		"webhooks and the API reconcile, JIT runners, on Vault": {backend: "vault", sources: api},
+		"JIT runners, terminate after job":                      {backend: "embedded", sources: api, ephemeral: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			ss := newSrcStack(t, tc.backend)
 			gh := fakegh.Start(t, ghE2EToken) // for its URL; the hook is set once the pool exists
 			extra := `,"labels":["self-hosted","linux","x64"],"bootstrap":"github-runner"`
+			if tc.ephemeral {
+				extra += `,"terminateAfterJob":true`
+			}
 			hooks := ss.createPool(t, "gh-ci", extra, tc.sources(gh))
 			gh.SetClock(ss.clock.Now)
 			gh.AddRepo(ghE2ERepo)
 			gh.SetWebhook(hooks+"/github", ghE2ESecret)
 			gh.SetWebhookClient(ss.s.client)
 			drv := &ghDriver{gh: gh, labels: []string{"self-hosted", "linux"}}
-			ss.driveToIdleEnd(t, "gh-ci", 6, drv, "github-runner")
+			if tc.ephemeral {
+				ss.driveEphemeral(t, "gh-ci", 5, drv, "github-runner")
+			} else {
+				ss.driveToIdleEnd(t, "gh-ci", 6, drv, "github-runner")
+			}
 			ds := gh.Deliveries()
 			for _, d := range ds {
 				if d.Status != 200 {

@@ -20,9 +20,8 @@ const (
 // template names them) that claims one task at a time.
 type tcDriver struct{ tc *faketc.Server }
 
-// names: not yet; the reconciler still guesses which instances are busy
-// from the count of running jobs.
-func (d *tcDriver) names() bool { return false }
+// names: the queue's claimed list gives each task's workerId.
+func (d *tcDriver) names() bool { return true }
 
 func (d *tcDriver) queue(t *testing.T) string {
 	t.Helper()
@@ -64,21 +63,34 @@ func (d *tcDriver) agentsDown(_ *testing.T, instance string, n int) {
 }
 
 // TestSourceTaskclusterEndToEnd: polling the queue's pending and claimed
-// counts (Hawk-signed, with the scopes the README lists) drives a pool
-// from pending tasks to instances; the tasks are claimed by the
-// instances' workers and resolved, and the idle instances end after
-// idleTimeout.
+// counts and its claimed list (Hawk-signed, with the scopes the README
+// lists) drives a pool from pending tasks to instances; the tasks are
+// claimed by the instances' workers and resolved, and the idle instances
+// end after idleTimeout, or each right after its last task when the pool
+// terminates after the job.
 func TestSourceTaskclusterEndToEnd(t *testing.T) {
-	ss := newSrcStack(t, "embedded")
-	tc := faketc.Start(t)
-	tc.SetClock(ss.clock.Now) // Hawk timestamps are serve's clock
-	tc.AddClient(tcE2EClient, tcE2EToken, "queue:pending-count:"+tcE2EQueue, "queue:claimed-count:"+tcE2EQueue,
-		"queue:claimed-list:"+tcE2EQueue, "worker-manager:list-workers:"+tcE2EQueue)
-	tc.AddWorkerPool(tcE2EQueue)
-	ss.createPool(t, "tc-ci", `,"bootstrap":"generic-worker"`, `{"taskcluster":{"rootUrl":"`+tc.RootURL+
-		`","taskQueueId":"`+tcE2EQueue+`","clientId":"`+tcE2EClient+`","accessToken":"`+tcE2EToken+`"}}`)
-	ss.driveToIdleEnd(t, "tc-ci", 6, &tcDriver{tc: tc}, "generic-worker")
-	if tc.Calls() == 0 {
-		t.Error("the queue was never read")
+	for name, ephemeral := range map[string]bool{"idle end": false, "terminate after job": true} {
+		t.Run(name, func(t *testing.T) {
+			ss := newSrcStack(t, "embedded")
+			tc := faketc.Start(t)
+			tc.SetClock(ss.clock.Now) // Hawk timestamps are serve's clock
+			tc.AddClient(tcE2EClient, tcE2EToken, "queue:pending-count:"+tcE2EQueue, "queue:claimed-count:"+tcE2EQueue,
+				"queue:claimed-list:"+tcE2EQueue, "worker-manager:list-workers:"+tcE2EQueue)
+			tc.AddWorkerPool(tcE2EQueue)
+			extra := `,"bootstrap":"generic-worker"`
+			if ephemeral {
+				extra += `,"terminateAfterJob":true`
+			}
+			ss.createPool(t, "tc-ci", extra, `{"taskcluster":{"rootUrl":"`+tc.RootURL+
+				`","taskQueueId":"`+tcE2EQueue+`","clientId":"`+tcE2EClient+`","accessToken":"`+tcE2EToken+`"}}`)
+			if ephemeral {
+				ss.driveEphemeral(t, "tc-ci", 5, &tcDriver{tc: tc}, "generic-worker")
+			} else {
+				ss.driveToIdleEnd(t, "tc-ci", 6, &tcDriver{tc: tc}, "generic-worker")
+			}
+			if tc.Calls() == 0 {
+				t.Error("the queue was never read")
+			}
+		})
 	}
 }
