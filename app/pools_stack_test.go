@@ -113,7 +113,7 @@ func (ps *poolStack) serve(t *testing.T) *stack {
 		cfg.DataDir = dataDir(t)
 	}
 	logs := &syncBuffer{}
-	a, err := app.New(t.Context(), cfg, app.NewLogger(logs, "json", "info"), io.Discard)
+	a, err := app.New(t.Context(), cfg, app.NewLogger(logs, "json", cfg.LogLevel), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
