@@ -19,24 +19,9 @@ type claim struct {
 // listClaimed answers listClaimedTasks: the queue's claimed tasks, oldest
 // claim first, paged by limit (default 1000) and continuationToken.
 func (s *Server) listClaimed(w http.ResponseWriter, r *http.Request, queue string) {
-	q := r.URL.Query()
-	limit := 1000
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "InvalidRequestArguments", "limit must be a positive integer")
-			return
-		}
-		limit = min(n, 1000)
-	}
-	start := 0
-	if v := q.Get("continuationToken"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "InvalidRequestArguments", "bad continuationToken")
-			return
-		}
-		start = n
+	start, limit, ok := page(w, r.URL.Query())
+	if !ok {
+		return
 	}
 	type entry struct {
 		id string

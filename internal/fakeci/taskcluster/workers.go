@@ -2,6 +2,7 @@ package taskcluster
 
 import (
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"time"
@@ -19,23 +20,9 @@ var workerStates = map[string]bool{"": true, "requested": true, "running": true,
 
 func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request, pool string, queueView bool) {
 	q := r.URL.Query()
-	limit := 1000
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "InvalidRequestArguments", "limit must be a positive integer")
-			return
-		}
-		limit = min(n, 1000)
-	}
-	start := 0
-	if v := q.Get("continuationToken"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "InvalidRequestArguments", "bad continuationToken")
-			return
-		}
-		start = n
+	start, limit, ok := page(w, q)
+	if !ok {
+		return
 	}
 	state := ""
 	if queueView {
@@ -91,4 +78,28 @@ func workerJSON(wk Worker, queueView bool) map[string]any {
 		m["latestTask"] = map[string]any{"taskId": wk.LatestTask, "runId": 0}
 	}
 	return m
+}
+
+// page reads the paging arguments Taskcluster's list endpoints take:
+// limit (default and at most 1000) and continuationToken (here, the
+// offset of the next item). A bad one is answered 400 and ok is false.
+func page(w http.ResponseWriter, q url.Values) (start, limit int, ok bool) {
+	limit = 1000
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, "InvalidRequestArguments", "limit must be a positive integer")
+			return 0, 0, false
+		}
+		limit = min(n, 1000)
+	}
+	if v := q.Get("continuationToken"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, "InvalidRequestArguments", "bad continuationToken")
+			return 0, 0, false
+		}
+		start = n
+	}
+	return start, limit, true
 }
