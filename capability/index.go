@@ -7,8 +7,6 @@ import (
 	"math"
 	"slices"
 	"sync"
-
-	"github.com/spotter-dev/spotter/apperr"
 )
 
 // The reaper walks every token each pass. At 100,000 tokens reading every
@@ -298,48 +296,18 @@ func due(id string, walk int) bool {
 // 100,000 records would sit in it until they aged out.
 func (r *Registry) fetchAll(ctx context.Context, ids []string) (map[string]record, error) {
 	out := make(map[string]record, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		next  = make(chan string)
-	)
-	for range min(loadWorkers, len(ids)) {
-		wg.Go(func() {
-			for id := range next {
-				rec, err := r.fetch(ctx, id)
-				mu.Lock()
-				switch {
-				case err == nil:
-					out[id] = rec
-				case apperr.Code(err) != apperr.NotFound && first == nil:
-					first = err
-					cancel()
-				}
-				mu.Unlock()
-			}
-		})
-	}
-feed:
-	for _, id := range ids {
-		select {
-		case next <- id:
-		case <-ctx.Done():
-			break feed
+	var mu sync.Mutex
+	err := inParallel(ctx, len(ids), "walk tokens", func(ctx context.Context, i int) error {
+		rec, err := r.fetch(ctx, ids[i])
+		if err == nil {
+			mu.Lock()
+			out[ids[i]] = rec
+			mu.Unlock()
 		}
-	}
-	close(next)
-	wg.Wait()
-	if first != nil {
-		return nil, first
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, apperr.Wrap(err, apperr.Unavailable, "walk tokens: %v", err)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -297,6 +297,33 @@ const loadWorkers = 8
 func (r *Registry) loadAll(ctx context.Context, ids []string) ([]Info, error) {
 	infos := make([]Info, len(ids))
 	found := make([]bool, len(ids))
+	err := inParallel(ctx, len(ids), "list tokens", func(ctx context.Context, i int) error {
+		rec, err := r.load(ctx, ids[i], true)
+		if err == nil {
+			infos[i], found[i] = rec.Info, true
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := infos[:0]
+	for i := range infos {
+		if found[i] {
+			out = append(out, infos[i])
+		}
+	}
+	return out, nil
+}
+
+// inParallel runs do(i) for each i in [0, n), loadWorkers at a time. A
+// NotFound is a record deleted between the listing and the read, and is
+// no error; the first other error stops the rest and is returned. what
+// names the work in the error when ctx ends first.
+func inParallel(ctx context.Context, n int, what string, do func(ctx context.Context, i int) error) error {
+	if n == 0 {
+		return nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -305,21 +332,17 @@ func (r *Registry) loadAll(ctx context.Context, ids []string) ([]Info, error) {
 		first error
 		next  = make(chan int)
 	)
-	for range min(loadWorkers, len(ids)) {
+	for range min(loadWorkers, n) {
 		wg.Go(func() {
 			for i := range next {
-				rec, err := r.load(ctx, ids[i], true)
-				switch {
-				case err == nil:
-					infos[i], found[i] = rec.Info, true
-				case apperr.Code(err) != apperr.NotFound: // NotFound: deleted between list and read
+				if err := do(ctx, i); err != nil && apperr.Code(err) != apperr.NotFound {
 					once.Do(func() { first = err; cancel() })
 				}
 			}
 		})
 	}
 feed:
-	for i := range ids {
+	for i := range n {
 		select {
 		case next <- i:
 		case <-ctx.Done():
@@ -329,16 +352,10 @@ feed:
 	close(next)
 	wg.Wait()
 	if first != nil {
-		return nil, first
+		return first
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, apperr.Wrap(err, apperr.Unavailable, "list tokens: %v", err)
+		return apperr.Wrap(err, apperr.Unavailable, "%s: %v", what, err)
 	}
-	out := infos[:0]
-	for i := range infos {
-		if found[i] {
-			out = append(out, infos[i])
-		}
-	}
-	return out, nil
+	return nil
 }
