@@ -197,6 +197,14 @@ func (ss *srcStack) driveEphemeral(t *testing.T, name string, jobs int, drv ciDr
 		t.Errorf("with a job on each of its %d agents the pool changes: %+v", left, ev.Decision)
 	}
 	checkStates(t, ev, slots)
+	// Jobs only end from here: nothing may launch. A pass between a job's
+	// end and the demand written after it once launched for the ended job.
+	fleets := len(ss.createFleets())
+	defer func() {
+		if n := len(ss.createFleets()); n != fleets {
+			t.Errorf("%d CreateFleet calls while jobs only ended, want none", n-fleets)
+		}
+	}()
 	for k := range ins {
 		in := ins[len(ins)-1-k] // slots run newest instance first
 		mine := slices.IndexFunc(slots, func(s slot) bool { return s.id == in.InstanceID && s.running != "" })

@@ -115,3 +115,27 @@ func Weight(p pool.Pool, typ string) int {
 	}
 	return max(w, 1)
 }
+
+// RunningOnPool is the demand a terminateAfterJob pool decides on: its
+// running jobs counted no higher than the capacity its busy instances
+// hold. A source writes a job's end before the demand that follows it,
+// and an ended job's slot stops being capacity at once (it takes no other
+// job), so a pass between the two writes would see the demand still
+// counting the job as running with no slot for it, and launch for a job
+// that has ended. Running jobs need no new capacity in any case: they
+// run, on this pool's instances or on agents outside it. Other pools
+// keep a finished job's slot as idle capacity, so they take the demand
+// as it is.
+func RunningOnPool(p pool.Pool, d pool.Demand, ins []pool.Instance) pool.Demand {
+	if !p.TerminateAfterJob {
+		return d
+	}
+	busy := 0
+	for _, i := range ins {
+		if i.State == pool.Busy {
+			busy += i.Capacity
+		}
+	}
+	d.Running = min(d.Running, busy)
+	return d
+}

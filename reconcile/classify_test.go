@@ -168,6 +168,17 @@ func TestTerminateAfterJobEnds(t *testing.T) {
 		"weight 2, one done and one running, a job pending: its done slot is no capacity": {
 			act: pool.Activity{Running: 1, Done: 1, LastDone: at(30)}, demand: pool.Demand{Pending: 1, Running: 1},
 			launch: 1, desire: 2},
+		// The source wrote the job's end, not yet the demand, which still
+		// counts it running: nothing launches for the ended job.
+		"both done, the demand not yet told: ends, launches nothing": {
+			act: pool.Activity{Done: 2, LastDone: at(59)}, demand: pool.Demand{Running: 2},
+			ends: []pool.End{{ID: "i-a", Reason: pool.ReasonJobDone}}},
+		"one done, one running, the demand not yet told: launches nothing": {
+			act: pool.Activity{Running: 1, Done: 1, LastDone: at(59)}, demand: pool.Demand{Running: 2},
+			desire: 1},
+		"one running here, two more elsewhere: no capacity for those": {
+			act: pool.Activity{Running: 1}, demand: pool.Demand{Running: 3},
+			desire: 2},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -176,8 +187,9 @@ func TestTerminateAfterJobEnds(t *testing.T) {
 			p.TerminateAfterJob, p.IdleTimeout = true, pool.Duration(time.Hour)
 			ins := []spot.Instance{{ID: "i-a", Type: "c6i.2xlarge", State: "running", LaunchTime: at(0)}}
 			tc.demand.At = at(60)
-			in := pool.Input{Pool: p, Demand: tc.demand, Now: at(60), LastScaleIn: at(59),
-				Instances: Classify(p, ins, tc.demand, Seen{Jobs: map[string]pool.Activity{"i-a": tc.act}}, at(60))}
+			classified := Classify(p, ins, tc.demand, Seen{Jobs: map[string]pool.Activity{"i-a": tc.act}}, at(60))
+			in := pool.Input{Pool: p, Demand: RunningOnPool(p, tc.demand, classified), Now: at(60), LastScaleIn: at(59),
+				Instances: classified}
 			d := pool.Decide(in)
 			if len(d.End) != len(tc.ends) || (len(d.End) > 0 && d.End[0] != tc.ends[0]) {
 				t.Errorf("ends %v, want %v", d.End, tc.ends)

@@ -266,7 +266,7 @@ func (r *Reconciler) input(ctx context.Context, st State, p pool.Pool) (pool.Inp
 	if err != nil {
 		return pool.Input{}, danglePlan{}, err
 	}
-	in := pool.Input{Pool: p, Demand: st.Demand, Instances: dp.keep, Now: now,
+	in := pool.Input{Pool: p, Demand: RunningOnPool(p, st.Demand, dp.keep), Instances: dp.keep, Now: now,
 		LastScaleOut: st.LastScaleOut, LastScaleIn: st.LastScaleIn, Incarnation: st.Incarnation, Epoch: st.Epoch}
 	return in, dp, nil
 }
