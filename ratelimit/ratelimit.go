@@ -25,11 +25,11 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/spotter-dev/spotter/apperr"
+	"github.com/spotter-dev/spotter/internal/casretry"
 	"github.com/spotter-dev/spotter/secrets"
 )
 
@@ -229,8 +229,7 @@ func (l *Limiter) commit(key string, ks *keyState, batch []*call) {
 			fail(batch, storeDown(err))
 			return
 		}
-		t := time.NewTimer(time.Duration(1+rand.IntN(4<<min(try, 4))) * time.Millisecond)
-		<-t.C
+		_ = casretry.Wait(ctx, try+2)
 	}
 	e := apperr.New(apperr.Unavailable, "too many calls at once across replicas to count them against the rate limit; retry in a second")
 	e.RetryAfter = time.Second

@@ -2,7 +2,9 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -182,18 +184,43 @@ func TestStoreCalls(t *testing.T) {
 	}
 }
 
-// down is a store that does not answer.
-type down struct{ Store }
-
-func (down) Get(context.Context, string) (secrets.Record, error) {
-	return secrets.Record{}, fmt.Errorf("vault: %w", secrets.ErrUnavailable)
+// down is a store that does not answer, with err.
+type down struct {
+	Store
+	err error
 }
 
+func (d down) Get(context.Context, string) (secrets.Record, error) { return secrets.Record{}, d.err }
+
+// TestStoreDown: a store that does not answer refuses the call with 503
+// unavailable and a Retry-After: the store's own wait and details when it
+// gave them, else 2 s and what happened.
 func TestStoreDown(t *testing.T) {
-	s, _ := storetest.Embedded(t, nil)
-	l := New(down{s}, "t", Limit{PerSecond: 1, Burst: 5}, nil)
-	ok, _, err := l.Allow(bg, "k")
-	if ok || apperr.Code(err) != apperr.Unavailable || apperr.RetryAfter(err) <= 0 {
-		t.Fatalf("Allow = %v, %v; want unavailable with a Retry-After", ok, err)
+	sealed := apperr.New(apperr.Unavailable, "Vault is sealed")
+	waited := apperr.New(apperr.Unavailable, "no leader")
+	waited.RetryAfter = 5 * time.Second
+	for name, tc := range map[string]struct {
+		err         error
+		wantDetails string
+		wantWait    time.Duration
+	}{
+		"the store's unavailable, no wait":    {err: fmt.Errorf("vault: %w", sealed), wantDetails: "Vault is sealed", wantWait: 2 * time.Second},
+		"the store's unavailable with a wait": {err: waited, wantDetails: "no leader", wantWait: 5 * time.Second},
+		"any other failure":                   {err: errors.New("connection reset"), wantDetails: "the store did not answer", wantWait: 2 * time.Second},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, _ := storetest.Embedded(t, nil)
+			l := New(down{s, tc.err}, "t", Limit{PerSecond: 1, Burst: 5}, nil)
+			ok, _, err := l.Allow(bg, "k")
+			if ok || apperr.Code(err) != apperr.Unavailable {
+				t.Fatalf("Allow = %v, %v; want unavailable", ok, err)
+			}
+			if d := apperr.Details(err); !strings.Contains(d, tc.wantDetails) {
+				t.Errorf("details %q, want %q in them", d, tc.wantDetails)
+			}
+			if w := apperr.RetryAfter(err); w != tc.wantWait {
+				t.Errorf("Retry-After %s, want %s", w, tc.wantWait)
+			}
+		})
 	}
 }
