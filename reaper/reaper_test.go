@@ -45,23 +45,9 @@ func TestPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol := &api.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"}, MaxTTL: api.Duration(4 * time.Hour)}
-	creds := &api.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
-
 	launch := func(name string, ttl time.Duration) (api.CreatedToken, string) {
-		c, err := reg.Create(ctx, api.CreateTokenRequest{Name: name, Credentials: creds, Policy: pol})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := sp.Launch(ctx, spot.LaunchSpec{
-			Credentials: spot.Static(spot.Credentials{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}),
-			TokenID:     c.ID, ClientToken: spot.ClientToken(c.ID, name),
-			Launch: api.Launch{Region: "us-east-1", InstanceTypes: []string{"t3.micro"}, Count: 1, AMI: "ami-0123456789abcdef0", TTL: ttl},
-		})
-		if err != nil || len(res.Instances) != 1 {
-			t.Fatalf("launch %s = %+v, %v", name, res, err)
-		}
-		return c, res.Instances[0].ID
+		t.Helper()
+		return launchOne(t, ctx, reg, sp, name, ttl)
 	}
 	shortTok, short := launch("short", time.Hour)
 	long, longID := launch("long", 3*time.Hour)
@@ -252,4 +238,25 @@ func TestReplaceInterrupted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// launchOne makes a token named name on reg, with awssim's default keys
+// and a t3.micro policy, and launches one instance of it with ttl.
+func launchOne(t *testing.T, ctx context.Context, reg *capability.Registry, sp *spot.Client, name string, ttl time.Duration) (api.CreatedToken, string) {
+	t.Helper()
+	pol := &api.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"}, MaxTTL: api.Duration(4 * time.Hour)}
+	creds := &api.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
+	c, err := reg.Create(ctx, api.CreateTokenRequest{Name: name, Credentials: creds, Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sp.Launch(ctx, spot.LaunchSpec{
+		Credentials: spot.Static(spot.Credentials{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}),
+		TokenID:     c.ID, ClientToken: spot.ClientToken(c.ID, name),
+		Launch: api.Launch{Region: "us-east-1", InstanceTypes: []string{"t3.micro"}, Count: 1, AMI: "ami-0123456789abcdef0", TTL: ttl},
+	})
+	if err != nil || len(res.Instances) != 1 {
+		t.Fatalf("launch %s = %+v, %v", name, res, err)
+	}
+	return c, res.Instances[0].ID
 }

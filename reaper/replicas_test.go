@@ -64,23 +64,9 @@ func TestPassSeesOtherReplicas(t *testing.T) {
 				return reg
 			}
 			reaping, other := replica(), replica()
-			pol := &api.Policy{InstanceTypes: []string{"t3.micro"}, AMIs: []string{"ami-0123456789abcdef0"}, MaxTTL: api.Duration(4 * time.Hour)}
-			creds := &api.CredentialsInput{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}
 			launch := func(name string, ttl time.Duration) (api.CreatedToken, string) {
 				t.Helper()
-				c, err := other.Create(ctx, api.CreateTokenRequest{Name: name, Credentials: creds, Policy: pol})
-				if err != nil {
-					t.Fatal(err)
-				}
-				res, err := sp.Launch(ctx, spot.LaunchSpec{
-					Credentials: spot.Static(spot.Credentials{AccessKeyID: awssim.DefaultAccessKeyID, SecretAccessKey: awssim.DefaultSecretAccessKey}),
-					TokenID:     c.ID, ClientToken: spot.ClientToken(c.ID, name),
-					Launch: api.Launch{Region: "us-east-1", InstanceTypes: []string{"t3.micro"}, Count: 1, AMI: "ami-0123456789abcdef0", TTL: ttl},
-				})
-				if err != nil || len(res.Instances) != 1 {
-					t.Fatalf("launch %s = %+v, %v", name, res, err)
-				}
-				return c, res.Instances[0].ID
+				return launchOne(t, ctx, other, sp, name, ttl)
 			}
 			usage := map[string]spot.Usage{}
 			forgot := map[string]bool{}
